@@ -1,0 +1,1 @@
+"""Background jobs: RQ plumbing (queue.py), the periodic table (schedule.py), job bodies (tasks.py)."""

@@ -1,0 +1,64 @@
+"""Schema migrations (Alembic) and the start-up check that refuses an unmigrated database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+UPGRADE_HINT = "python -m classroom db upgrade"
+
+
+class SchemaNotMigrated(RuntimeError):
+    """The database is behind (or ahead of) the code's migrations."""
+
+
+def alembic_config(engine: Engine) -> Config:
+    """Return an Alembic config that runs on the given engine."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply migrations up to `revision`."""
+    with engine.begin() as conn:
+        cfg = alembic_config(engine)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def downgrade(engine: Engine, revision: str = "base") -> None:
+    """Revert migrations down to `revision`."""
+    with engine.begin() as conn:
+        cfg = alembic_config(engine)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def head_revisions(engine: Engine) -> set[str]:
+    """The revisions the code expects."""
+    return set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+
+
+def current_revisions(engine: Engine) -> set[str]:
+    """The revisions the database is at."""
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def check_migrated(engine: Engine) -> None:
+    """Raise SchemaNotMigrated with what to run if the database is not at the code's head."""
+    heads, current = head_revisions(engine), current_revisions(engine)
+    if heads != current:
+        state = ", ".join(sorted(current)) or "empty (no migrations applied)"
+        raise SchemaNotMigrated(
+            f"The database schema is not migrated: it is at {state}, the code needs "
+            f"{', '.join(sorted(heads))}. Run `{UPGRADE_HINT}` (with the same DATABASE_URL) and start again."
+        )

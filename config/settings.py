@@ -1,0 +1,142 @@
+"""Typed settings, read from the environment once and frozen.
+
+Tests build `Settings(...)` directly instead of editing `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlparse
+
+ENVIRONMENTS = ("development", "test", "production")
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or unsafe; the message says which and what to do."""
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob the tool has. Built once by `from_env()` or directly in tests."""
+
+    env: str = "development"
+    secret_key: str = ""
+    # Public base URL the LMS and browsers reach the tool at, without a trailing slash.
+    base_url: str = "http://127.0.0.1:5000"
+    bind_host: str = "127.0.0.1"
+    # None means "start the embedded server" (development only).
+    database_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = field(default_factory=lambda: Path(".run"))
+    demo_lms: bool = False
+    log_level: str = "INFO"
+    log_json: bool = True
+    # LTI
+    clock_leeway_s: int = 60
+    login_state_ttl_s: int = 600
+    tool_token_ttl_s: int = 3600
+    tool_token_max_age_s: int = 12 * 3600
+    platform_jwks_ttl_s: int = 3600
+    key_grace_period_days: int = 7
+    # Queue
+    queue_prefix: str = "cwc"
+    # AWS (issue 3 fills these in)
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.env not in ENVIRONMENTS:
+            raise SettingsError(f"CWC_ENV must be one of {ENVIRONMENTS}, got {self.env!r}")
+        if not self.secret_key:
+            raise SettingsError(
+                "CWC_SECRET_KEY is not set. Generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+            )
+        if self.is_production:
+            self._check_production()
+        if self.demo_lms and not self.is_loopback_bind:
+            raise SettingsError(
+                "The Demo LMS is for development on this machine only: it is refused on a "
+                f"non-loopback bind ({self.bind_host}). Unset CWC_DEMO_LMS or bind 127.0.0.1."
+            )
+
+    def _check_production(self) -> None:
+        if len(self.secret_key) < 32:
+            raise SettingsError("CWC_SECRET_KEY must be at least 32 characters in production.")
+        if self.demo_lms:
+            raise SettingsError("The Demo LMS is refused in production (CWC_DEMO_LMS).")
+        if not self.database_url:
+            raise SettingsError("DATABASE_URL is required in production (no embedded database).")
+        if not self.redis_url:
+            raise SettingsError("REDIS_URL is required in production (no embedded Redis).")
+        if not self.base_url.startswith("https://"):
+            raise SettingsError("CWC_BASE_URL must be https:// in production (LMS iframes need it).")
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_loopback_bind(self) -> bool:
+        return self.bind_host in LOOPBACK_HOSTS
+
+    @property
+    def base_host(self) -> str:
+        return urlparse(self.base_url).netloc
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    def url(self, path: str) -> str:
+        """Return the absolute public URL for a tool path."""
+        return self.base_url.rstrip("/") + path
+
+    def with_(self, **changes: object) -> Settings:
+        """Return a copy with some fields changed (tests, embedded start-up)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Parse settings from environment variables (see README, Configuration)."""
+        env = dict(os.environ if environ is None else environ)
+        return cls(
+            env=env.get("CWC_ENV", "development"),
+            secret_key=env.get("CWC_SECRET_KEY", ""),
+            base_url=env.get("CWC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+            bind_host=env.get("CWC_BIND_HOST", "127.0.0.1"),
+            database_url=env.get("DATABASE_URL") or None,
+            redis_url=env.get("REDIS_URL") or None,
+            data_dir=Path(env.get("CWC_DATA_DIR", ".run")),
+            demo_lms=_bool(env.get("CWC_DEMO_LMS"), False),
+            log_level=env.get("CWC_LOG_LEVEL", "INFO"),
+            log_json=_bool(env.get("CWC_LOG_JSON"), True),
+            clock_leeway_s=_int(env, "CWC_CLOCK_LEEWAY_S", 60),
+            login_state_ttl_s=_int(env, "CWC_LOGIN_STATE_TTL_S", 600),
+            tool_token_ttl_s=_int(env, "CWC_TOOL_TOKEN_TTL_S", 3600),
+            tool_token_max_age_s=_int(env, "CWC_TOOL_TOKEN_MAX_AGE_S", 12 * 3600),
+            platform_jwks_ttl_s=_int(env, "CWC_PLATFORM_JWKS_TTL_S", 3600),
+            key_grace_period_days=_int(env, "CWC_KEY_GRACE_DAYS", 7),
+            queue_prefix=env.get("CWC_QUEUE_PREFIX", "cwc"),
+            aws_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
+            aws_endpoint_url=env.get("CWC_AWS_ENDPOINT_URL") or None,
+        )

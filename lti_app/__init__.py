@@ -1,0 +1,64 @@
+"""The web side: create_app builds the Flask app from settings; nothing connects at import."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from flask import Flask, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from classroom.logs import configure_logging, request_id
+from classroom.schema import check_migrated
+from config.settings import Settings
+from lti_app import errors, security
+from lti_app.runtime import build_runtime, close_db
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, check_schema: bool = True) -> Flask:
+    """Build the app: runtime, blueprints, security headers, error pages."""
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level, settings.log_json)
+    app = Flask(__name__, template_folder="../templates", static_folder="static")
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="None" if settings.secure_cookies else "Lax",
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        TEMPLATES_AUTO_RELOAD=not settings.is_production,
+    )
+    if settings.is_production:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    runtime = build_runtime(settings)
+    if check_schema:
+        check_migrated(runtime.engine)
+    app.extensions["cwc"] = runtime
+
+    @app.before_request
+    def _request_id() -> None:
+        rid = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
+        g.request_id = rid
+        request_id.set(rid)
+
+    app.teardown_appcontext(close_db)
+    security.init_app(app)
+    errors.init_app(app)
+    _register_blueprints(app, settings)
+    return app
+
+
+def _register_blueprints(app: Flask, settings: Settings) -> None:
+    from lti_app.health import bp as health_bp
+    from lti_app.lti.views import bp as lti_bp
+    from lti_app.pages.views import bp as pages_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(lti_bp)
+    app.register_blueprint(pages_bp)
+    if settings.demo_lms:
+        from lti_app.demo_lms import bp as demo_bp
+
+        app.register_blueprint(demo_bp)

@@ -1,0 +1,46 @@
+"""Security headers on every response: no referrer, CSP whose frame-ancestors lists registered platforms."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask, Response, g
+from sqlalchemy import select
+
+from classroom.models import Platform
+from lti_app.runtime import db, settings
+
+
+def csp_nonce() -> str:
+    """A per-response nonce for the few inline scripts (platform storage, auto-submit forms)."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return g.csp_nonce  # type: ignore[no-any-return]
+
+
+def frame_ancestors() -> str:
+    """'self' plus every registered platform's frame origins."""
+    rows = db().scalars(select(Platform.frame_origins)).all()
+    origins = sorted({o for row in rows for o in (row or [])})
+    return " ".join(["'self'", *origins])
+
+
+def _set_headers(response: Response) -> Response:
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if response.mimetype == "text/html" and "Content-Security-Policy" not in response.headers:
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            f"script-src 'self' 'nonce-{csp_nonce()}'; object-src 'none'; base-uri 'none'; "
+            f"frame-ancestors {frame_ancestors()}"
+        )
+    if settings().secure_cookies:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Install the after-request hook and the csp_nonce template helper."""
+    app.after_request(_set_headers)
+    app.jinja_env.globals["csp_nonce"] = csp_nonce
