@@ -52,11 +52,13 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
 
 def _register_blueprints(app: Flask, settings: Settings) -> None:
     from lti_app.health import bp as health_bp
+    from lti_app.lti.deep_linking import bp as deep_link_bp
     from lti_app.lti.views import bp as lti_bp
     from lti_app.pages.views import bp as pages_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(lti_bp)
+    app.register_blueprint(deep_link_bp)
     app.register_blueprint(pages_bp)
     if settings.demo_lms:
         from lti_app.demo_lms import bp as demo_bp

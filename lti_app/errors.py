@@ -9,6 +9,9 @@ from werkzeug.exceptions import HTTPException
 
 from classroom.claims import ClaimError
 from classroom.services.launches import LaunchRefused
+from classroom.services.platforms import PlatformError
+from classroom.services.registration import InviteError
+from lti_app.lti.registration import RegistrationFailed
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,19 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(LaunchRefused)
     def _refused(exc: LaunchRefused):  # type: ignore[no-untyped-def]
         return _render(403, "No access", str(exc))
+
+    @app.errorhandler(InviteError)
+    def _invite(exc: InviteError):  # type: ignore[no-untyped-def]
+        return _render(403, "Registration link not valid", str(exc))
+
+    @app.errorhandler(RegistrationFailed)
+    def _registration(exc: RegistrationFailed):  # type: ignore[no-untyped-def]
+        log.info("dynamic registration failed: %s", exc)
+        return _render(400, "Registration failed", str(exc))
+
+    @app.errorhandler(PlatformError)
+    def _platform(exc: PlatformError):  # type: ignore[no-untyped-def]
+        return _render(400, "Registration refused", str(exc))
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # type: ignore[no-untyped-def]

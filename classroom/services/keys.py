@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwcrypto.jwk import JWK
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
@@ -40,12 +41,18 @@ def _new_key(status: KeyStatus, key_size: int = 2048) -> ToolKey:
 
 
 def ensure_keys(session: Session) -> None:
-    """Create the current and next keys if missing (first start)."""
+    """Create the current and next keys if missing (first start); safe when several workers race."""
     have = set(session.scalars(select(ToolKey.status).where(ToolKey.status != KeyStatus.RETIRED)))
-    if KeyStatus.CURRENT not in have:
-        session.add(_new_key(KeyStatus.CURRENT))
-    if KeyStatus.NEXT not in have:
-        session.add(_new_key(KeyStatus.NEXT))
+    for status in (KeyStatus.CURRENT, KeyStatus.NEXT):
+        if status in have:
+            continue
+        key = _new_key(status)
+        session.execute(
+            insert(ToolKey)
+            .values(kid=key.kid, private_pem=key.private_pem, public_jwk=key.public_jwk, status=status,
+                    created_at=utcnow(), activated_at=key.activated_at)
+            .on_conflict_do_nothing(index_elements=["status"], index_where=text(f"status = '{status.value}'"))
+        )
     session.flush()
 
 

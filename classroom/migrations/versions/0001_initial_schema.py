@@ -50,6 +50,18 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_platforms')),
     sa.UniqueConstraint('issuer', 'client_id', name='uq_platforms_issuer_client')
     )
+    op.create_table('registration_invites',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('note', sa.String(length=255), nullable=False),
+    sa.Column('accept_new_deployments', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('platform_id', sa.Integer(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_registration_invites')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_registration_invites_token_hash'))
+    )
     op.create_table('tool_keys',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kid', sa.String(length=64), nullable=False),
@@ -150,6 +162,7 @@ def downgrade() -> None:
     op.drop_index('uq_tool_keys_one_next', table_name='tool_keys', postgresql_where=sa.text("status = 'next'"))
     op.drop_index('uq_tool_keys_one_current', table_name='tool_keys', postgresql_where=sa.text("status = 'current'"))
     op.drop_table('tool_keys')
+    op.drop_table('registration_invites')
     op.drop_table('platforms')
     op.drop_index(op.f('ix_audit_events_course_id'), table_name='audit_events')
     op.drop_index(op.f('ix_audit_events_actor_person_id'), table_name='audit_events')

@@ -1,0 +1,5 @@
+"""`python -m classroom …`: the administrator CLI."""
+
+from classroom.cli import main
+
+main()

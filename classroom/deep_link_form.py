@@ -1,0 +1,53 @@
+"""Validate the instructor's deep-linking choices (pure; no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+from config.catalog import Catalog
+
+
+@dataclass(frozen=True)
+class AssignmentChoice:
+    """A validated assignment link: template, title, optional due date (UTC) and points."""
+
+    template_id: str
+    title: str
+    due_at: datetime | None
+    points: Decimal | None
+
+
+def parse_assignment_form(form: dict[str, str], catalog: Catalog, time_zone: str) -> tuple[AssignmentChoice | None,
+                                                                                         dict[str, str]]:
+    """Return (choice, {}) or (None, {field: error message})."""
+    errors: dict[str, str] = {}
+    template_id = form.get("template", "").strip()
+    if catalog.get(template_id) is None:
+        errors["template"] = "Choose one of the workspace templates."
+    title = " ".join(form.get("title", "").split())
+    if not title:
+        errors["title"] = "Give the assignment a title."
+    elif len(title) > 200:
+        errors["title"] = "Keep the title under 200 characters."
+    due_at = None
+    if form.get("due_at", "").strip():
+        try:
+            local = datetime.fromisoformat(form["due_at"].strip())
+            due_at = (local if local.tzinfo else local.replace(tzinfo=ZoneInfo(time_zone))).astimezone(ZoneInfo("UTC"))
+        except ValueError:
+            errors["due_at"] = "Enter the due date as YYYY-MM-DDTHH:MM."
+    points = None
+    if form.get("points", "").strip():
+        try:
+            points = Decimal(form["points"].strip())
+            if not (Decimal(0) < points <= Decimal(1000)):
+                raise InvalidOperation
+        except InvalidOperation:
+            errors["points"] = "Points must be a number above 0 and at most 1000."
+            points = None
+    if errors:
+        return None, errors
+    return AssignmentChoice(template_id, title, due_at, points), {}

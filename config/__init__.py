@@ -1,0 +1,1 @@
+"""Settings, the workspace template catalog and the price table."""

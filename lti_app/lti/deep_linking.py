@@ -1,0 +1,97 @@
+"""Deep linking: the instructor picks a template and an assignment; we return a signed LtiResourceLink."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, g, render_template, request
+from pylti1p3.deep_link import DeepLink
+from pylti1p3.deep_link_resource import DeepLinkResource
+from pylti1p3.lineitem import LineItem
+
+from classroom.audit import append_event
+from classroom.claims import DL, LTI
+from classroom.deep_link_form import AssignmentChoice, parse_assignment_form
+from classroom.models import Platform
+from classroom.roles import can_configure
+from config.catalog import load_catalog
+from lti_app.auth import csrf_token, current, requires
+from lti_app.lti.launch import RedisLaunchDataStorage
+from lti_app.lti.services import signing_key
+from lti_app.lti.tool_conf import registration_for
+from lti_app.runtime import commit, db, runtime, settings
+
+bp = Blueprint("deep_link", __name__)
+
+
+class AssignmentLink(DeepLinkResource):
+    """An LtiResourceLink that can also carry `submission.endDateTime` (pylti1p3 omits it)."""
+
+    def __init__(self, end: str | None = None) -> None:
+        self._end = end
+
+    def to_dict(self) -> dict[str, object]:
+        data = super().to_dict()
+        if self._end:
+            data["submission"] = {"endDateTime": self._end}
+        return data
+
+
+def _launch_body() -> dict[str, Any]:
+    storage = RedisLaunchDataStorage(runtime().redis)
+    body = storage.get_value(current().claims.launch_id)
+    if not body or body.get(LTI + "message_type") != "LtiDeepLinkingRequest":
+        abort(400, "This page needs a deep-linking launch: use 'Add assignment' in your course.")
+    return body  # type: ignore[no-any-return]
+
+
+def build_content_item(choice: AssignmentChoice) -> AssignmentLink:
+    """The content item: template and due date as custom parameters, a line item when graded."""
+    end = choice.due_at.isoformat().replace("+00:00", "Z") if choice.due_at else None
+    custom = {"template": choice.template_id, "assignment_title": choice.title,
+              "due_at": "$Canvas.assignment.dueAt.iso8601", "resource_end_at": "$ResourceLink.submission.endDateTime"}
+    if end:
+        custom["tool_due_at"] = end
+    item = AssignmentLink(end).set_title(choice.title).set_url(settings().url("/lti/launch")).set_custom_params(custom)
+    if choice.points is not None:
+        item.set_lineitem(LineItem().set_label(choice.title).set_score_maximum(float(choice.points))
+                          .set_resource_id(choice.template_id).set_tag("cloud-workstation"))
+    return item
+
+
+def _form(errors: dict[str, str] | None = None, values: dict[str, str] | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+    catalog = load_catalog()
+    return render_template("lti/deep_link.html", ctx=current(), t=g.tool_token, csrf=csrf_token(g.tool_token),
+                           templates=catalog.templates, default=catalog.default, errors=errors or {},
+                           values=values or {}), status
+
+
+@bp.get("/lti/deep-link")
+@requires(can_configure)
+def picker():  # type: ignore[no-untyped-def]
+    """Show the assignment form."""
+    _launch_body()
+    return _form()
+
+
+@bp.post("/lti/deep-link")
+@requires(can_configure)
+def respond():  # type: ignore[no-untyped-def]
+    """Validate the form and return the signed deep-linking response to the LMS."""
+    body = _launch_body()
+    values = {k: request.form.get(k, "") for k in ("template", "title", "due_at", "points")}
+    choice, errors = parse_assignment_form(values, load_catalog(), current().course.time_zone)
+    if choice is None:
+        return _form(errors, values, 400)
+    platform = db().get(Platform, current().course.platform_id)
+    assert platform is not None
+    registration = registration_for(platform, signing_key())
+    link = DeepLink(registration, body[LTI + "deployment_id"], body[DL + "deep_linking_settings"])
+    jwt_value = link.get_response_jwt([build_content_item(choice)])
+    append_event(db(), "deep_link.created", actor_person_id=current().person.id, course_id=current().course.id,
+                 subject=choice.title, details={"template": choice.template_id,
+                                                "due_at": choice.due_at.isoformat() if choice.due_at else None,
+                                                "points": str(choice.points) if choice.points else None})
+    commit()
+    return render_template("lti/deep_link_return.html", return_url=body[DL + "deep_linking_settings"]
+                           ["deep_link_return_url"], jwt=jwt_value)

@@ -1,0 +1,87 @@
+"""Platform public keys: cached per key-set URL in Redis, refetched once (single-flight) on an unknown kid."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+
+import requests
+from redis import Redis
+
+log = logging.getLogger(__name__)
+
+FETCH_COUNTER = "cwc:jwks:fetches"
+
+
+class KeySetError(Exception):
+    """The platform's key set could not be fetched or has no usable key."""
+
+
+class PlatformKeyCache:
+    """Find a platform's public JWK by kid without downloading the key set on every launch."""
+
+    def __init__(self, redis: Redis, ttl_s: int, *, http: requests.Session | None = None,
+                 refetch_interval_s: int = 10, timeout_s: float = 5.0) -> None:
+        self.redis, self.ttl_s = redis, ttl_s
+        self.http = http or requests.Session()
+        self.refetch_interval_s, self.timeout_s = refetch_interval_s, timeout_s
+
+    @staticmethod
+    def _key(url: str) -> str:
+        return "cwc:jwks:" + hashlib.sha256(url.encode()).hexdigest()[:32]
+
+    def _cached(self, url: str) -> dict[str, Any] | None:
+        raw = self.redis.get(self._key(url))
+        return json.loads(raw) if raw else None
+
+    def _fetch(self, url: str) -> dict[str, Any]:
+        try:
+            resp = self.http.get(url, timeout=self.timeout_s, headers={"Accept": "application/json"})
+            resp.raise_for_status()
+            keyset = resp.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise KeySetError(f"Could not fetch the platform's public keys from {url}: {type(exc).__name__}") from exc
+        if not isinstance(keyset, dict) or not isinstance(keyset.get("keys"), list):
+            raise KeySetError(f"The platform's key set at {url} is not a JWKS document.")
+        self.redis.set(self._key(url), json.dumps(keyset), ex=self.ttl_s)
+        self.redis.incr(FETCH_COUNTER)
+        log.info("fetched platform key set", extra={"fields": {"url": url, "keys": len(keyset["keys"])}})
+        return keyset
+
+    def _refresh(self, url: str, *, forced: bool) -> dict[str, Any] | None:
+        """Fetch once across all workers; others wait briefly for the winner's result."""
+        base = self._key(url)
+        if forced and not self.redis.set(base + ":recent", 1, nx=True, ex=self.refetch_interval_s):
+            return self._cached(url)  # someone refetched seconds ago: an unknown kid stays unknown
+        if self.redis.set(base + ":lock", 1, nx=True, ex=int(self.timeout_s) + 2):
+            try:
+                return self._fetch(url)
+            finally:
+                self.redis.delete(base + ":lock")
+        deadline = time.monotonic() + self.timeout_s
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            if not self.redis.exists(base + ":lock"):
+                return self._cached(url)
+        return self._cached(url)
+
+    @staticmethod
+    def _find(keyset: dict[str, Any] | None, kid: str) -> dict[str, Any] | None:
+        for key in (keyset or {}).get("keys", []):
+            if isinstance(key, dict) and key.get("kid") == kid:
+                return key
+        return None
+
+    def get(self, url: str, kid: str) -> dict[str, Any]:
+        """Return the JWK with this kid, fetching the key set at most once per rotation."""
+        keyset = self._cached(url)
+        key = self._find(keyset, kid)
+        if key is None:
+            keyset = self._refresh(url, forced=keyset is not None)
+            key = self._find(keyset, kid)
+        if key is None:
+            raise KeySetError("The launch was signed with a key the platform does not publish.")
+        return key

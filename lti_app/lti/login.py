@@ -1,0 +1,79 @@
+"""OIDC third-party login initiation (GET or POST), answering with a redirect or a platform-storage page."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Response, make_response, redirect, render_template, request
+
+from classroom.models import Platform
+from classroom.services.platforms import find_platform
+from lti_app.errors import LaunchRejected
+from lti_app.lti.services import login_store
+from lti_app.lti.state import LoginState, cookie_name, storage_key
+from lti_app.runtime import db, settings
+
+LOGIN_PARAMS = ("iss", "login_hint", "target_link_uri", "lti_message_hint", "client_id", "lti_deployment_id",
+                "lti_storage_target")
+
+
+def _param(name: str) -> str:
+    return (request.values.get(name) or "").strip()
+
+
+def _check_target(target: str) -> None:
+    base = settings().base_url.rstrip("/") + "/"
+    if not target.startswith(base):
+        raise LaunchRejected("The link's target is not part of this tool (target_link_uri).", status=400)
+
+
+def auth_redirect_url(platform: Platform, login: LoginState) -> str:
+    """The platform's OIDC authorization URL; redirect_uri is always our launch URL."""
+    params = {
+        "scope": "openid",
+        "response_type": "id_token",
+        "response_mode": "form_post",
+        "prompt": "none",
+        "client_id": platform.client_id,
+        "redirect_uri": settings().url("/lti/launch"),
+        "state": login.state,
+        "nonce": login.nonce,
+        "login_hint": login.login_params.get("login_hint", ""),
+    }
+    if login.login_params.get("lti_message_hint"):
+        params["lti_message_hint"] = login.login_params["lti_message_hint"]
+    sep = "&" if "?" in platform.auth_login_url else "?"
+    return platform.auth_login_url + sep + urlencode(params)
+
+
+def set_binding_cookie(response: Response, login: LoginState) -> None:
+    """The browser-binding cookie: third-party (SameSite=None; Partitioned) on HTTPS."""
+    cfg = settings()
+    response.set_cookie(
+        cookie_name(login.state), login.binding, max_age=cfg.login_state_ttl_s, httponly=True, path="/lti/",
+        secure=cfg.secure_cookies, samesite="None" if cfg.secure_cookies else "Lax", partitioned=cfg.secure_cookies,
+    )
+
+
+def handle_login() -> Response:
+    """Validate the login request, remember it, and send the browser to the platform."""
+    iss, login_hint, target = _param("iss"), _param("login_hint"), _param("target_link_uri")
+    if not iss or not login_hint or not target:
+        raise LaunchRejected("The login request is missing iss, login_hint or target_link_uri.", status=400)
+    _check_target(target)
+    platform = find_platform(db(), iss, _param("client_id") or None)
+    if platform is None:
+        raise LaunchRejected("This LMS is not registered with Cloud Workstation. Ask your LMS administrator "
+                             "to install it.", status=400)
+    params = {name: _param(name) for name in LOGIN_PARAMS if _param(name)}
+    login = LoginState.new(platform.id, platform.issuer, platform.client_id, params)
+    login_store().save(login)
+    url = auth_redirect_url(platform, login)
+    if params.get("lti_storage_target"):
+        response = make_response(render_template(
+            "lti/login_storage.html", auth_url=url, target=params["lti_storage_target"],
+            platform_origin=platform.origin, key=storage_key(login.state), value=login.binding))
+    else:
+        response = redirect(url, code=302)
+    set_binding_cookie(response, login)
+    return response

@@ -1,0 +1,144 @@
+"""LTI endpoints: login initiation, launch, JWKS, Canvas configuration, Dynamic Registration."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import jwt
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
+from pylti1p3.exception import LtiException
+from sqlalchemy import select
+
+from classroom.claims import parse_claims
+from classroom.models import KeyStatus, Platform, ToolKey
+from classroom.roles import can_configure
+from classroom.services.keys import ensure_keys, published_jwks
+from classroom.services.launches import record_launch
+from classroom.services.platforms import record_deployment
+from lti_app.auth import issue_token
+from lti_app.errors import Forbidden, LaunchRejected
+from lti_app.lti.launch import DeploymentNotApproved, HardenedMessageLaunch, LaunchInvalid
+from lti_app.lti.login import LOGIN_PARAMS, handle_login
+from lti_app.lti.services import key_cache, login_store, tool_conf
+from lti_app.lti.state import LoginState, cookie_name, storage_key
+from lti_app.runtime import commit, db, runtime, settings
+
+log = logging.getLogger(__name__)
+bp = Blueprint("lti", __name__)
+
+VALIDATION_ERRORS = (LaunchInvalid, LtiException, jwt.PyJWTError, KeyError, ValueError, TypeError, AssertionError)
+
+
+@bp.route("/lti/login", methods=["GET", "POST"])
+def login() -> Response:
+    """OIDC third-party initiated login (Moodle posts, others GET)."""
+    return handle_login()
+
+
+def _missing_binding(state: str) -> Response | tuple[str, int]:
+    """No cookie came back: try platform storage, else offer a new window."""
+    pending = login_store().peek(state)
+    if pending is None:
+        raise LaunchRejected("This sign-in has expired or was already used. Open the link in your course again.")
+    platform = db().get(Platform, pending.platform_id)
+    assert platform is not None
+    target = request.form.get("lti_storage_target") or pending.login_params.get("lti_storage_target")
+    if target and not request.form.get("cwc_storage_tried"):
+        return render_template("lti/launch_storage.html", id_token=request.form.get("id_token", ""), state=state,
+                               key=storage_key(state), platform_origin=platform.origin, target=target,
+                               action=url_for("lti.launch"))
+    return _new_window_page(pending), 401
+
+
+def _new_window_page(pending: LoginState) -> str:
+    params = {k: v for k, v in pending.login_params.items() if k in LOGIN_PARAMS and k != "lti_storage_target"}
+    from urllib.parse import urlencode
+
+    return render_template("lti/new_window.html", login_url=url_for("lti.login") + "?" + urlencode(params))
+
+
+@bp.post("/lti/launch")
+def launch() -> Response | tuple[str, int]:
+    """Validate the id_token against its login, record the launch, and hand over a tool token."""
+    state = request.form.get("state", "")
+    binding = request.form.get("cwc_binding") or request.cookies.get(cookie_name(state)) or ""
+    if not binding:
+        return _missing_binding(state)
+    cfg = settings()
+    message = HardenedMessageLaunch(
+        {"id_token": request.form.get("id_token", ""), "state": state}, tool_conf(), redis=runtime().redis,
+        store=login_store(), keys=key_cache(), binding=binding, leeway_s=cfg.clock_leeway_s,
+        launch_ttl_s=cfg.tool_token_max_age_s,
+    )
+    try:
+        message.validate()
+    except DeploymentNotApproved as exc:
+        platform = db().get(Platform, message.registration_platform_id())
+        assert platform is not None
+        record_deployment(db(), platform, exc.deployment_id)
+        commit()  # the pending deployment is recorded for the administrator; nothing else was written
+        raise LaunchRejected(exc.args[0] + " Your LMS administrator has been asked to approve it.", status=403,
+                             title="Waiting for approval") from exc
+    except VALIDATION_ERRORS as exc:
+        log.info("launch rejected: %s: %s", type(exc).__name__, exc)
+        raise LaunchRejected(str(exc) if isinstance(exc, LaunchInvalid) else
+                             "The launch could not be verified. Open the link in your course again.") from exc
+    claims = parse_claims(message.get_launch_data())
+    platform = db().get(Platform, message.registration_platform_id())
+    assert platform is not None
+    deployment = record_deployment(db(), platform, claims.deployment_id)
+    result = record_launch(db(), platform, deployment, claims)
+    if claims.is_deep_linking and not can_configure(result.level):
+        raise Forbidden("Only instructors can add Cloud Workstation assignments.")
+    commit()
+    token = issue_token(launch_id=message.get_launch_id(), deployment_pk=deployment.id, person_id=result.person_id,
+                        course_id=result.course_id, level=result.level.value)
+    endpoint = "deep_link.picker" if claims.is_deep_linking else "pages.home"
+    response = redirect(url_for(endpoint, t=token), code=303)
+    response.delete_cookie(cookie_name(state), path="/lti/")
+    return response
+
+
+@bp.get("/.well-known/jwks.json")
+@bp.get("/lti/jwks")
+def jwks() -> Response:
+    """The tool's public keys: current, next, and retired ones within their grace period."""
+    session = db()
+    if not session.scalar(select(ToolKey.id).where(ToolKey.status == KeyStatus.CURRENT)):
+        ensure_keys(session)  # first start: create the current and next keys
+        commit()
+    keys = published_jwks(session, grace=timedelta(days=settings().key_grace_period_days))
+    response = jsonify(keys)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/lti/config/canvas.json")
+def canvas_config() -> Response:
+    """Canvas developer-key JSON (paste the URL under 'Enter URL')."""
+    from lti_app.lti.registration import canvas_developer_key
+
+    return jsonify(canvas_developer_key(settings()))
+
+
+@bp.get("/lti/register")
+def dynamic_registration() -> str:
+    """LTI Dynamic Registration: needs a one-time invite from the tool's administrator."""
+    from classroom.services.registration import check_invite, complete_registration
+    from lti_app.lti.registration import ToolDynamicRegistration
+
+    invite = request.args.get("invite", "")
+    config_url = request.args.get("openid_configuration", "")
+    check_invite(db(), invite)
+    if not config_url:
+        raise LaunchRejected("Start the registration from your LMS: it adds the openid_configuration parameter.",
+                             status=400, title="Registration incomplete")
+    cfg = settings()
+    if cfg.is_production and not config_url.startswith("https://"):
+        raise LaunchRejected("The LMS configuration URL must be https.", status=400)
+    flow = ToolDynamicRegistration(cfg, config_url, request.args.get("registration_token") or None)
+    data, deployment_id = flow.run()
+    platform = complete_registration(db(), invite, data, deployment_id, allow_http=not cfg.is_production)
+    commit()
+    return render_template("lti/registration_done.html", platform=platform, deployment_id=deployment_id)

@@ -1,0 +1,1 @@
+"""Role home pages shown inside the LMS iframe."""

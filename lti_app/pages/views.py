@@ -1,0 +1,64 @@
+"""Home pages per role, staff list with head-TA promotion, and the deep-linking picker."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, redirect, render_template, url_for
+from sqlalchemy import select
+
+from classroom.models import Enrollment, EnrollmentStatus, Person
+from classroom.roles import StaffLevel, can_act, can_configure, is_staff
+from classroom.services.launches import promote_head_ta
+from lti_app.auth import csrf_token, current, requires
+from lti_app.runtime import commit, db
+
+bp = Blueprint("pages", __name__)
+
+LEVEL_LABELS = {
+    StaffLevel.OWNER: "Instructor (course owner)",
+    StaffLevel.INSTRUCTOR: "Instructor",
+    StaffLevel.HEAD_TA: "Head TA (can act on student workspaces)",
+    StaffLevel.TA: "Teaching assistant (read-only)",
+    StaffLevel.STUDENT: "Student",
+}
+
+
+def page(template: str, **context: object) -> str:
+    """Render with the signed-in context, a renewed tool token and its CSRF value."""
+    ctx = current()
+    return render_template(template, ctx=ctx, t=g.tool_token, csrf=csrf_token(g.tool_token),
+                           level_label=LEVEL_LABELS[ctx.level], can_act=can_act(ctx.level),
+                           can_configure=can_configure(ctx.level), **context)
+
+
+def _members(course_id: int) -> list[tuple[Enrollment, Person]]:
+    rows = db().execute(
+        select(Enrollment, Person).join(Person, Person.id == Enrollment.person_id)
+        .where(Enrollment.course_id == course_id).order_by(Enrollment.level, Person.family_name, Person.name)
+    ).all()
+    return [(e, p) for e, p in rows]
+
+
+@bp.get("/app/home")
+@requires()
+def home() -> str:
+    """The role's home page."""
+    ctx = current()
+    if ctx.level is StaffLevel.STUDENT:
+        return page("pages/student.html")
+    members = _members(ctx.course.id)
+    staff = [(e, p) for e, p in members if is_staff(e.level)]
+    students = [(e, p) for e, p in members if e.level is StaffLevel.STUDENT]
+    active_students = sum(1 for e, _ in students if e.status is EnrollmentStatus.ACTIVE)
+    template = "pages/instructor.html" if can_configure(ctx.level) else "pages/ta.html"
+    return page(template, staff=staff, students=students, active_students=active_students,
+                labels=LEVEL_LABELS)
+
+
+@bp.post("/app/staff/<int:enrollment_id>/head-ta")
+@requires(lambda level: level is StaffLevel.OWNER)
+def make_head_ta(enrollment_id: int) -> Response:
+    """Owner promotes a TA to head TA (audited)."""
+    ctx = current()
+    promote_head_ta(db(), ctx.course.id, ctx.person.id, enrollment_id)
+    commit()
+    return redirect(url_for("pages.home", t=g.tool_token), code=303)

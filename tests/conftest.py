@@ -1,0 +1,172 @@
+"""Shared fixtures: real PostgreSQL (a migrated template database, cloned per test), real Redis, the app,
+and a real LTI platform served over HTTP. Missing services fail the run; nothing is skipped."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import psycopg
+import pytest
+import redis as redis_lib
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from classroom import schema
+from classroom.db import make_engine, make_session_factory
+from config.settings import Settings
+from tests.support.platform import TestPlatform
+
+PG_ADMIN_URL = os.environ.get("CWC_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("CWC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_TEST_DB = 13
+
+
+def _admin_conn() -> psycopg.Connection:
+    try:
+        return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:  # fail, never skip: these tests need real PostgreSQL
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: run the tests with `make test`. ({exc})",
+                    pytrace=False)
+
+
+def _db_url(name: str) -> str:
+    parts = urlparse(PG_ADMIN_URL)
+    return parts._replace(path="/" + name).geturl()
+
+
+@pytest.fixture(autouse=True)
+def _no_outside_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guard: a test may only open connections to this machine (loopback and unix sockets)."""
+    real = socket.socket.connect
+
+    def guarded(sock: socket.socket, address: object) -> object:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = str(address[0])  # type: ignore[index]
+            if not (host.startswith("127.") or host in ("::1", "localhost")):
+                raise RuntimeError(f"test tried to reach {address}: only loopback is allowed in tests")
+        return real(sock, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture(scope="session")
+def template_db() -> Iterator[str]:
+    """A migrated database used as the template for each test's fresh copy."""
+    name = f"cwc_tpl_{os.getpid()}"
+    with _admin_conn() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    engine = make_engine(_db_url(name))
+    schema.upgrade(engine)
+    engine.dispose()
+    yield name
+    with _admin_conn() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(template_db: str) -> Iterator[str]:
+    """A fresh migrated database for one test (real commits, threads and servers welcome)."""
+    name = f"cwc_t_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with _admin_conn() as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    yield _db_url(name)
+    with _admin_conn() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session on the test's own database; commits are real (the app in the test sees them)."""
+    s = make_session_factory(engine)()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def tx_session(engine: Engine) -> Iterator[Session]:
+    """A session inside an outer transaction rolled back at the end (service tests)."""
+    with engine.connect() as conn:
+        outer = conn.begin()
+        factory = make_session_factory(engine)
+        factory.configure(bind=conn, join_transaction_mode="create_savepoint")
+        s = factory()
+        yield s
+        s.close()
+        outer.rollback()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    parts = urlparse(REDIS_URL)
+    if parts.scheme == "unix":
+        return f"{REDIS_URL.split('?')[0]}?db={REDIS_TEST_DB}"
+    return parts._replace(path=f"/{REDIS_TEST_DB}").geturl()
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Iterator[redis_lib.Redis]:
+    """Real Redis on the tests' own DB number, flushed before and after."""
+    client = redis_lib.Redis.from_url(redis_url)
+    try:
+        client.ping()
+    except redis_lib.ConnectionError as exc:
+        pytest.fail(f"Redis is not reachable at {redis_url}: run the tests with `make test`. ({exc})", pytrace=False)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, redis: redis_lib.Redis) -> Settings:
+    return Settings(env="test", secret_key="test-secret-" + "x" * 40, base_url="http://localhost",
+                    database_url=database_url, redis_url=redis_url, log_json=False, log_level="WARNING")
+
+
+@pytest.fixture
+def app(settings: Settings):  # type: ignore[no-untyped-def]
+    from lti_app import create_app
+
+    application = create_app(settings)
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["cwc"].engine.dispose()
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+@pytest.fixture
+def platform() -> Iterator[TestPlatform]:
+    """A Canvas-shaped platform served over HTTP."""
+    p = TestPlatform(shape="canvas").serve()
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def moodle() -> Iterator[TestPlatform]:
+    """A Moodle-shaped platform (issuer = site URL, aud as a list, 60 s tokens, POSTed login)."""
+    p = TestPlatform(shape="moodle", client_id="moodle-client-7", deployment_id="3").serve()
+    yield p
+    p.stop()
+
+
+def count_rows(engine: Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
