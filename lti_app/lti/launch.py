@@ -72,13 +72,16 @@ class HardenedMessageLaunch(FlaskMessageLaunch):
         self._login: LoginState | None = None
 
     def validate(self) -> HardenedMessageLaunch:
-        """Run every check in an order where nothing is used up before the signature is verified."""
+        """Run every check, in an order where nothing is used up before the signature is verified.
+
+        Launch data is not saved here: the caller saves it (save_launch_data) once the launch is accepted.
+        """
         if self._restored:
             raise LtiException("A restored launch can't be validated.")
         self._validated = True
         try:
             (self.validate_state().validate_jwt_format().validate_registration().validate_jwt_signature()
-             .validate_nonce().validate_deployment().validate_message().save_launch_data())
+             .validate_nonce().validate_deployment().validate_message())
         except Exception:
             self._validated = False
             raise

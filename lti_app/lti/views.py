@@ -91,6 +91,7 @@ def launch() -> Response | tuple[str, int]:
     result = record_launch(db(), platform, deployment, claims)
     if claims.is_deep_linking and not can_configure(result.level):
         raise Forbidden("Only instructors can add Cloud Workstation assignments.")
+    message.save_launch_data()
     commit()
     token = issue_token(launch_id=message.get_launch_id(), deployment_pk=deployment.id, person_id=result.person_id,
                         course_id=result.course_id, level=result.level.value)

@@ -1,0 +1,78 @@
+"""Deep linking round trip: instructor picks a template and assignment; the LMS gets a signed LtiResourceLink."""
+
+from __future__ import annotations
+
+import re
+
+import jwt
+import pytest
+
+from tests.conftest import count_rows
+from tests.support.lti import launch, register, tool_token
+
+DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
+
+
+@pytest.fixture
+def canvas(session, platform):  # type: ignore[no-untyped-def]
+    register(session, platform)
+    return platform
+
+
+def _form_values(html: str) -> dict[str, str]:
+    return dict(re.findall(r'name="(t|csrf_token)" value="([^"]+)"', html))
+
+
+def _start(client, canvas):  # type: ignore[no-untyped-def]
+    resp = launch(client, canvas, canvas.user("instructor"), message_type="LtiDeepLinkingRequest")
+    assert resp.status_code == 303 and "/lti/deep-link" in resp.headers["Location"]
+    page = client.get("/lti/deep-link", query_string={"t": tool_token(resp)})
+    assert page.status_code == 200 and b"ml-cpu-student" in page.data
+    return _form_values(page.get_data(as_text=True))
+
+
+def test_deep_linking_returns_a_signed_resource_link(client, canvas):
+    hidden = _start(client, canvas)
+    resp = client.post("/lti/deep-link", data={**hidden, "template": "ml-final-project", "title": "Final project",
+                                               "due_at": "2024-12-06T23:59", "points": "100"})
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    assert f'action="{canvas.base_url}/deep-link-return"' in html
+    token = re.search(r'name="JWT" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+    jwks = client.get("/.well-known/jwks.json").get_json()
+    kid = jwt.get_unverified_header(token)["kid"]
+    key = next(k for k in jwks["keys"] if k["kid"] == kid)
+    claims = jwt.decode(token, jwt.PyJWK(key).key, algorithms=["RS256"], audience=canvas.issuer)
+    assert claims["iss"] == canvas.client_id
+    assert claims["https://purl.imsglobal.org/spec/lti/claim/message_type"] == "LtiDeepLinkingResponse"
+    assert claims["https://purl.imsglobal.org/spec/lti/claim/deployment_id"] == canvas.deployment_id
+    assert claims[DL + "data"] == "dl-data-123"
+    (item,) = claims[DL + "content_items"]
+    assert item["type"] == "ltiResourceLink" and item["title"] == "Final project"
+    assert item["custom"]["template"] == "ml-final-project"
+    assert item["lineItem"]["scoreMaximum"] == 100 and item["lineItem"]["label"] == "Final project"
+    assert item["submission"]["endDateTime"] == "2024-12-06T23:59:00Z"
+
+
+def test_bad_assignment_form_shows_errors_and_returns_nothing(client, canvas, engine):
+    hidden = _start(client, canvas)
+    audits = count_rows(engine, "audit_events")
+    resp = client.post("/lti/deep-link", data={**hidden, "template": "gpu-nonexistent", "title": "", "points": "-3"})
+    assert resp.status_code == 400
+    html = resp.get_data(as_text=True)
+    assert "Choose one of the workspace templates" in html and "Give the assignment a title" in html
+    assert "Points must be" in html and 'name="JWT"' not in html
+    assert count_rows(engine, "audit_events") == audits
+
+
+def test_deep_link_form_requires_csrf_token(client, canvas, engine):
+    hidden = _start(client, canvas)
+    audits = count_rows(engine, "audit_events")
+    resp = client.post("/lti/deep-link", data={"t": hidden["t"], "template": "ml-cpu-student", "title": "HW1"})
+    assert resp.status_code == 403
+    assert count_rows(engine, "audit_events") == audits
+
+
+def test_resource_launch_cannot_use_the_deep_link_page(client, canvas):
+    resp = launch(client, canvas, canvas.user("instructor"))
+    assert client.get("/lti/deep-link", query_string={"t": tool_token(resp)}).status_code == 400

@@ -1,0 +1,73 @@
+"""Our signing keys rotate with a grace period; platform keys are cached and refetched once on a new kid."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from classroom.db import utcnow
+from classroom.models import KeyStatus, ToolKey
+from classroom.services.keys import ensure_keys, published_jwks, rotate_keys
+from tests.support.lti import launch, login, post_launch, register
+
+
+def test_jwks_publishes_current_and_next_keys(client, session):
+    keys = client.get("/.well-known/jwks.json").get_json()["keys"]
+    statuses = {k.kid: k.status for k in session.scalars(select(ToolKey))}
+    assert len(keys) == 2 and {statuses[k["kid"]] for k in keys} == {KeyStatus.CURRENT, KeyStatus.NEXT}
+    assert all(k["alg"] == "RS256" and k["use"] == "sig" and "d" not in k for k in keys)
+
+
+def test_rotation_promotes_next_and_keeps_retired_key_for_grace_period(client, session):
+    before = {k["kid"] for k in client.get("/.well-known/jwks.json").get_json()["keys"]}
+    old, new = rotate_keys(session)
+    session.commit()
+    after = {k["kid"] for k in client.get("/.well-known/jwks.json").get_json()["keys"]}
+    assert new in before  # the platform already had the new current key cached
+    assert old in after and new in after and len(after) == 3
+    later = published_jwks(session, grace=timedelta(days=7), now=utcnow() + timedelta(days=8))
+    assert old not in {k["kid"] for k in later["keys"]}
+
+
+def test_rotate_cli_rotates(session, database_url, monkeypatch):
+    from click.testing import CliRunner
+
+    from classroom.cli import main
+
+    ensure_keys(session)
+    session.commit()
+    current = session.scalar(select(ToolKey.kid).where(ToolKey.status == KeyStatus.CURRENT))
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("CWC_SECRET_KEY", "x" * 40)
+    result = CliRunner().invoke(main, ["keys", "rotate"])
+    assert result.exit_code == 0, result.output
+    session.expire_all()
+    assert session.scalar(select(ToolKey.status).where(ToolKey.kid == current)) is KeyStatus.RETIRED
+
+
+def test_platform_jwks_fetched_once_for_many_launches(client, session, platform):
+    register(session, platform)
+    for n in range(5):
+        assert launch(client, platform, platform.user("student", n)).status_code == 303
+    assert platform.jwks_fetches == 1
+
+
+def test_platform_key_rotation_triggers_one_refetch(client, session, platform):
+    register(session, platform)
+    assert launch(client, platform, platform.user("student", 1)).status_code == 303
+    platform.rotate()
+    for n in range(2, 5):
+        assert launch(client, platform, platform.user("student", n)).status_code == 303
+    assert platform.jwks_fetches == 2
+
+
+def test_unknown_kid_does_not_refetch_on_every_launch(client, session, platform):
+    register(session, platform)
+    assert launch(client, platform, platform.user("student", 1)).status_code == 303
+    for _ in range(3):
+        user = platform.user("student", 9)
+        started = login(client, platform, user)
+        token = platform.sign(platform.claims(user, nonce=started.nonce), kid="kid-nobody-publishes")
+        assert post_launch(client, started.state, token).status_code == 401
+    assert platform.jwks_fetches == 2  # the first unknown kid refetches once; the rest wait for the interval
