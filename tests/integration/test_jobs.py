@@ -1,0 +1,35 @@
+"""RQ plumbing on real Redis: JSON serialisation, deterministic ids collapse duplicates, the periodic table runs."""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+from classroom.jobs.queue import enqueue, get_queue, make_worker
+from classroom.jobs.schedule import PERIODIC_JOBS, build_scheduler
+
+
+def test_jobs_are_stored_as_json_and_run_by_a_worker(redis, database_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("CWC_SECRET_KEY", "x" * 40)
+    job = enqueue(redis, "classroom.jobs.tasks.verify_audit_chain", job_id="audit-verify")
+    assert job is not None
+    raw = redis.hget(f"rq:job:{job.id}", "data")
+    assert raw is not None and isinstance(json.loads(zlib.decompress(raw)), list)  # JSON, never pickle
+    again = enqueue(redis, "classroom.jobs.tasks.verify_audit_chain", job_id="audit-verify")
+    assert again is not None and again.id == job.id and len(get_queue(redis)) == 1
+    make_worker(redis, simple=True).work(burst=True)
+    job.refresh()
+    assert job.get_status() == "finished" and job.return_value() is True
+
+
+def test_periodic_table_enqueues_json_jobs(redis, database_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("CWC_SECRET_KEY", "x" * 40)
+    scheduler = build_scheduler(redis)
+    assert [j.func_name for j in scheduler.get_jobs()] == [row.func for row in PERIODIC_JOBS]
+    for job in scheduler.get_jobs():
+        job.enqueue(redis)
+    assert len(get_queue(redis)) == len(PERIODIC_JOBS)
+    make_worker(redis, simple=True).work(burst=True)
+    assert get_queue(redis).finished_job_registry.count == len(PERIODIC_JOBS)
