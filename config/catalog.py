@@ -25,6 +25,9 @@ class WorkspaceTemplate:
     description: str
     connect: tuple[str, ...]
     hibernation: bool
+    image: str  # "ssm:<public parameter>" (looked up per region) or "ami-…" (fixed)
+    idle_stop_minutes: int
+    os_user: str
 
 
 @dataclass(frozen=True)
@@ -50,12 +53,21 @@ def parse_catalog(data: dict[str, object]) -> Catalog:
             templates.append(WorkspaceTemplate(
                 id=str(item["id"]), name=str(item["name"]), instance_type=str(item["instance_type"]),
                 root_volume_gb=int(item["root_volume_gb"]), description=str(item["description"]),
-                connect=tuple(item["connect"]), hibernation=bool(item["hibernation"])))
+                connect=tuple(item["connect"]), hibernation=bool(item["hibernation"]),
+                image=str(item["image"]), idle_stop_minutes=int(item["idle_stop_minutes"]),
+                os_user=str(item.get("os_user", "ubuntu"))))
+            if not (templates[-1].image.startswith("ssm:/") or templates[-1].image.startswith("ami-")):
+                raise ValueError(f"image must be ssm:/… or ami-…, got {templates[-1].image!r}")
         except (KeyError, TypeError, ValueError) as exc:
             raise CatalogError(f"template #{i + 1} is missing or has a bad field: {exc}") from exc
     ids = [t.id for t in templates]
     if len(set(ids)) != len(ids):
         raise CatalogError("template ids must be unique")
+    from config.prices import load_prices
+
+    unpriced = [t.instance_type for t in templates if t.instance_type not in load_prices().region("us-east-1").instance_hourly]
+    if unpriced:
+        raise CatalogError(f"no price for instance types {unpriced}: add them to config/prices.json")
     default = str(data.get("default", ""))
     if default not in ids:
         raise CatalogError(f"the default template {default!r} is not in the catalog")

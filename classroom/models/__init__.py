@@ -5,8 +5,14 @@ from classroom.models.invites import RegistrationInvite
 from classroom.models.keys import KeyStatus, ToolKey
 from classroom.models.people import Course, Enrollment, EnrollmentStatus, Person, StaffLevel
 from classroom.models.platform import Deployment, DeploymentStatus, Platform
+from classroom.models.workspaces import CourseCloud, Heartbeat, SshKey, Workspace, WorkspaceEvent
 
 __all__ = [
+    "CourseCloud",
+    "Heartbeat",
+    "SshKey",
+    "Workspace",
+    "WorkspaceEvent",
     "AuditEvent",
     "Course",
     "Deployment",

@@ -1,0 +1,108 @@
+"""Workspaces, their state history, per-student SSH keys, agent heartbeats and per-course cloud resources."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, Boolean, Enum, ForeignKey, Index, Integer, Numeric, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from classroom.db import Base, utcnow
+from classroom.workspaces.lifecycle import WorkspaceState
+
+_STATE = Enum(WorkspaceState, name="workspace_state", values_callable=lambda e: [m.value for m in e])
+
+
+class Workspace(Base):
+    """One student's workspace for one course link; at most one live per (course, person, link)."""
+
+    __tablename__ = "workspaces"
+    __table_args__ = (
+        Index("uq_workspaces_one_live", "course_id", "person_id", "link_key", unique=True,
+              postgresql_where=text("state NOT IN ('terminated', 'failed')")),
+        Index("ix_workspaces_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    link_key: Mapped[str] = mapped_column(String(255))
+    link_title: Mapped[str] = mapped_column(String(255), default="")
+    template_id: Mapped[str] = mapped_column(String(64))
+    instance_type: Mapped[str] = mapped_column(String(32))
+    volume_gb: Mapped[int] = mapped_column(Integer)
+    region: Mapped[str] = mapped_column(String(32))
+    state: Mapped[WorkspaceState] = mapped_column(_STATE, default=WorkspaceState.REQUESTED)
+    instance_id: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
+    availability_zone: Mapped[str] = mapped_column(String(32), default="")
+    public_ip: Mapped[str] = mapped_column(String(64), default="")
+    failure_reason: Mapped[str] = mapped_column(Text, default="")
+    agent_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    agent_token_revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    state_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_activity_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class WorkspaceEvent(Base):
+    """Every state change with its time: the intervals metering is computed from."""
+
+    __tablename__ = "workspace_events"
+    __table_args__ = (Index("ix_workspace_events_ws_at", "workspace_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    from_state: Mapped[WorkspaceState | None] = mapped_column(_STATE, nullable=True)
+    to_state: Mapped[WorkspaceState] = mapped_column(_STATE)
+    actor: Mapped[str] = mapped_column(String(32), default="system")
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class SshKey(Base):
+    """A student's public key; a key (fingerprint) can belong to one person only while not revoked."""
+
+    __tablename__ = "ssh_keys"
+    __table_args__ = (
+        Index("uq_ssh_keys_active_fingerprint", "fingerprint", unique=True,
+              postgresql_where=text("revoked_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    public_key: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(16))  # generated | uploaded
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Heartbeat(Base):
+    """One report from a workspace agent."""
+
+    __tablename__ = "heartbeats"
+    __table_args__ = (Index("ix_heartbeats_ws_at", "workspace_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    ssh_sessions: Mapped[int] = mapped_column(Integer, default=0)
+    jupyter_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    cpu_pct: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal(0))
+    changed_files: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CourseCloud(Base):
+    """Cloud resources shared by one course: security group, materials file system and access points."""
+
+    __tablename__ = "course_clouds"
+
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True)
+    region: Mapped[str] = mapped_column(String(32))
+    security_group_id: Mapped[str] = mapped_column(String(32), default="")
+    file_system_id: Mapped[str] = mapped_column(String(32), default="")
+    student_access_point_id: Mapped[str] = mapped_column(String(32), default="")
+    staff_access_point_id: Mapped[str] = mapped_column(String(32), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

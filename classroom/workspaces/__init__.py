@@ -1,0 +1,1 @@
+"""Workspace domain: the lifecycle state machine and pure decisions about workspaces."""

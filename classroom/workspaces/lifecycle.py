@@ -1,0 +1,71 @@
+"""The workspace lifecycle as a table of allowed transitions. Pure: no I/O.
+
+requested → provisioning → running ⇄ stopping → stopped | hibernated → starting → running
+any live state → terminating → terminated; requested/provisioning/starting → failed (with a reason).
+Applying a transition to the state it leads to is a no-op, so retried jobs are harmless.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class WorkspaceState(enum.StrEnum):
+    """Where a workspace is in its life."""
+
+    REQUESTED = "requested"
+    PROVISIONING = "provisioning"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    HIBERNATED = "hibernated"
+    STARTING = "starting"
+    TERMINATING = "terminating"
+    TERMINATED = "terminated"
+    FAILED = "failed"
+
+
+S = WorkspaceState
+ALLOWED: dict[WorkspaceState, frozenset[WorkspaceState]] = {
+    S.REQUESTED: frozenset({S.PROVISIONING, S.FAILED, S.TERMINATED}),
+    S.PROVISIONING: frozenset({S.RUNNING, S.STOPPED, S.FAILED, S.TERMINATING, S.TERMINATED}),
+    S.RUNNING: frozenset({S.STOPPING, S.STOPPED, S.HIBERNATED, S.TERMINATING, S.TERMINATED}),
+    S.STOPPING: frozenset({S.STOPPED, S.HIBERNATED, S.RUNNING, S.TERMINATING, S.TERMINATED}),
+    S.STOPPED: frozenset({S.STARTING, S.RUNNING, S.TERMINATING, S.TERMINATED}),
+    S.HIBERNATED: frozenset({S.STARTING, S.RUNNING, S.STOPPED, S.TERMINATING, S.TERMINATED}),
+    S.STARTING: frozenset({S.RUNNING, S.STOPPED, S.FAILED, S.TERMINATING, S.TERMINATED}),
+    S.TERMINATING: frozenset({S.TERMINATED}),
+    S.TERMINATED: frozenset(),
+    S.FAILED: frozenset({S.TERMINATING, S.TERMINATED}),
+}
+LIVE = frozenset({S.REQUESTED, S.PROVISIONING, S.RUNNING, S.STOPPING, S.STOPPED, S.HIBERNATED, S.STARTING,
+                  S.TERMINATING})
+BILLING_COMPUTE = frozenset({S.RUNNING, S.STOPPING, S.STARTING, S.PROVISIONING})
+ENDED = frozenset({S.TERMINATED, S.FAILED})
+
+
+class TransitionError(ValueError):
+    """The lifecycle does not allow this change."""
+
+
+def can_transition(current: WorkspaceState, target: WorkspaceState) -> bool:
+    """True if `target` may follow `current` (or equals it: idempotent)."""
+    return target == current or target in ALLOWED[current]
+
+
+def next_state(current: WorkspaceState, target: WorkspaceState) -> WorkspaceState:
+    """Return `target` if allowed, else raise TransitionError naming both states."""
+    if not can_transition(current, target):
+        raise TransitionError(f"A workspace that is {current.value} cannot become {target.value}.")
+    return target
+
+
+# What AWS reports, mapped to our states (None: transient AWS state we do not mirror).
+AWS_STATES: dict[str, WorkspaceState | None] = {
+    "pending": None,
+    "running": S.RUNNING,
+    "stopping": S.STOPPING,
+    "stopped": S.STOPPED,
+    "shutting-down": S.TERMINATING,
+    "terminated": S.TERMINATED,
+}
