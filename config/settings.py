@@ -59,9 +59,13 @@ class Settings:
     key_grace_period_days: int = 7
     # Queue
     queue_prefix: str = "cwc"
-    # AWS (issue 3 fills these in)
+    # AWS
     aws_region: str = "us-east-1"
-    aws_endpoint_url: str | None = None
+    aws_endpoint_url: str | None = None  # set to the moto server in the embedded default
+    aws_bucket: str = "cwc-classroom"  # course materials and archives: courses/<id>/materials|students/...
+    ssh_allowed_cidrs: tuple[str, ...] = ()  # never 0.0.0.0/0 by default: no SSH from anywhere
+    aws_instance_profile: str = "cwc-workspace"
+    aws_mutating_calls_per_s: int = 5
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -139,4 +143,8 @@ class Settings:
             queue_prefix=env.get("CWC_QUEUE_PREFIX", "cwc"),
             aws_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
             aws_endpoint_url=env.get("CWC_AWS_ENDPOINT_URL") or None,
+            aws_bucket=env.get("CWC_AWS_BUCKET", "cwc-classroom"),
+            ssh_allowed_cidrs=tuple(c.strip() for c in env.get("CWC_SSH_ALLOWED_CIDRS", "").split(",") if c.strip()),
+            aws_instance_profile=env.get("CWC_AWS_INSTANCE_PROFILE", "cwc-workspace"),
+            aws_mutating_calls_per_s=_int(env, "CWC_AWS_MUTATING_CALLS_PER_S", 5),
         )
