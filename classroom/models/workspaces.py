@@ -38,6 +38,7 @@ class Workspace(Base):
     availability_zone: Mapped[str] = mapped_column(String(32), default="")
     public_ip: Mapped[str] = mapped_column(String(64), default="")
     failure_reason: Mapped[str] = mapped_column(Text, default="")
+    stop_mode: Mapped[str] = mapped_column(String(16), default="")  # "", "stop" or "hibernate": what was asked
     agent_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     agent_token_revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -60,6 +60,7 @@ def upgrade() -> None:
     sa.Column('availability_zone', sa.String(length=32), nullable=False),
     sa.Column('public_ip', sa.String(length=64), nullable=False),
     sa.Column('failure_reason', sa.Text(), nullable=False),
+    sa.Column('stop_mode', sa.String(length=16), nullable=False),
     sa.Column('agent_token_hash', sa.String(length=64), nullable=True),
     sa.Column('agent_token_revoked_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
