@@ -66,6 +66,9 @@ class Settings:
     ssh_allowed_cidrs: tuple[str, ...] = ()  # never 0.0.0.0/0 by default: no SSH from anywhere
     aws_instance_profile: str = "cwc-workspace"
     aws_mutating_calls_per_s: int = 5
+    # Read image parameters under this prefix: an organisation's mirror of approved images, or the
+    # simulated account (which, like any account, may not write under /aws/).
+    image_parameter_prefix: str = ""
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -147,4 +150,5 @@ class Settings:
             ssh_allowed_cidrs=tuple(c.strip() for c in env.get("CWC_SSH_ALLOWED_CIDRS", "").split(",") if c.strip()),
             aws_instance_profile=env.get("CWC_AWS_INSTANCE_PROFILE", "cwc-workspace"),
             aws_mutating_calls_per_s=_int(env, "CWC_AWS_MUTATING_CALLS_PER_S", 5),
+            image_parameter_prefix=env.get("CWC_IMAGE_PARAMETER_PREFIX", "").rstrip("/"),
         )

@@ -1,0 +1,90 @@
+"""Agent tokens and heartbeats: each workspace's agent reports with its own, revocable token."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from classroom.db import utcnow
+from classroom.models import Heartbeat, Workspace
+from classroom.workspaces.lifecycle import WorkspaceState
+from provisioning.services import set_state
+from provisioning.ssh_keys import active_keys
+
+S = WorkspaceState
+ACTIVE_CPU = Decimal(10)
+
+
+class HeartbeatRejected(PermissionError):
+    """Unknown or revoked token, or a report for another workspace."""
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_agent_token(ws: Workspace) -> str:
+    """A new token for this workspace's agent (the old one stops working)."""
+    token = secrets.token_urlsafe(32)
+    ws.agent_token_hash, ws.agent_token_revoked_at = token_hash(token), None
+    return token
+
+
+def revoke_agent_token(ws: Workspace) -> None:
+    """Stop accepting reports from this workspace's agent."""
+    ws.agent_token_revoked_at = utcnow()
+
+
+@dataclass(frozen=True)
+class Report:
+    """A validated heartbeat body."""
+
+    workspace_id: int
+    ssh_sessions: int
+    jupyter_active: bool
+    cpu_pct: Decimal
+    changed_files: int
+
+    @property
+    def active(self) -> bool:
+        return self.ssh_sessions > 0 or self.jupyter_active or self.cpu_pct >= ACTIVE_CPU or self.changed_files > 0
+
+
+def parse_report(body: Any) -> Report:
+    """Validate the agent's JSON; ValueError with a short reason when malformed."""
+    if not isinstance(body, dict):
+        raise ValueError("body must be a JSON object")
+    try:
+        report = Report(int(body["workspace_id"]), max(0, int(body.get("ssh_sessions", 0))),
+                        bool(body.get("jupyter_active", False)),
+                        min(Decimal(100), max(Decimal(0), Decimal(str(body.get("cpu_pct", 0)))).quantize(Decimal("0.01"))),
+                        max(0, int(body.get("changed_files", 0))))
+    except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+        raise ValueError(f"bad heartbeat: {exc}") from exc
+    return report
+
+
+def record_heartbeat(session: Session, token: str, report: Report) -> list[str]:
+    """Store a report from the token's own workspace; return the authorized keys it should install."""
+    ws = session.scalar(select(Workspace).where(Workspace.agent_token_hash == token_hash(token or "-"))
+                        .with_for_update())
+    if ws is None or ws.agent_token_revoked_at is not None:
+        raise HeartbeatRejected("unknown or revoked agent token")
+    if ws.id != report.workspace_id:
+        raise HeartbeatRejected("this token belongs to another workspace")
+    now = utcnow()
+    session.add(Heartbeat(workspace_id=ws.id, at=now, ssh_sessions=report.ssh_sessions,
+                          jupyter_active=report.jupyter_active, cpu_pct=report.cpu_pct,
+                          changed_files=report.changed_files))
+    if report.active or ws.last_activity_at is None:
+        ws.last_activity_at = now
+    if ws.state in (S.PROVISIONING, S.STARTING):
+        set_state(session, ws, S.RUNNING, actor="agent", reason="agent reported in")
+    session.flush()
+    return [k.public_key for k in active_keys(session, ws.person_id)]

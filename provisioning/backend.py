@@ -1,0 +1,87 @@
+"""The CloudBackend port: what the tool needs from a cloud, in its own words and errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+MANAGED_BY = "cloudworkstation-classroom"
+
+
+class CloudError(Exception):
+    """A cloud call failed in a way a person can act on; the message says how."""
+
+
+class CapacityError(CloudError):
+    """No capacity for the instance type in any subnet we tried."""
+
+
+class CredentialsMissing(CloudError):
+    """No AWS credentials are configured."""
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything needed to start one workspace."""
+
+    workspace_id: int
+    client_token: str
+    image: str
+    instance_type: str
+    volume_gb: int
+    hibernation: bool
+    user_data: str
+    security_group_id: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    """What the cloud says about one instance."""
+
+    instance_id: str
+    state: str  # AWS state name: pending, running, stopping, stopped, shutting-down, terminated
+    tags: dict[str, str]
+    availability_zone: str = ""
+    public_ip: str = ""
+    state_reason: str = ""
+
+    @property
+    def workspace_id(self) -> int | None:
+        raw = self.tags.get("cwc:workspace-id", "")
+        return int(raw) if raw.isdigit() else None
+
+
+@dataclass(frozen=True)
+class CourseStorage:
+    """The course's shared materials file system and its two access points."""
+
+    file_system_id: str
+    student_access_point_id: str
+    staff_access_point_id: str
+
+
+class CloudBackend(Protocol):
+    """Operations on the cloud; AwsBackend is the production adapter (moto-backed in development)."""
+
+    region: str
+
+    def ensure_course_network(self, course_key: str, allowed_ssh_cidrs: tuple[str, ...]) -> str: ...
+
+    def ensure_course_storage(self, course_key: str, security_group_id: str) -> CourseStorage: ...
+
+    def launch(self, spec: LaunchSpec) -> InstanceInfo: ...
+
+    def stop(self, instance_ids: list[str], *, hibernate: bool) -> bool: ...
+
+    def start(self, instance_ids: list[str]) -> None: ...
+
+    def terminate(self, instance_ids: list[str]) -> None: ...
+
+    def describe_managed(self) -> list[InstanceInfo]: ...
+
+    def describe(self, instance_ids: list[str]) -> list[InstanceInfo]: ...
+
+    def upload_material(self, course_key: str, path: str, body: bytes) -> str: ...
+
+    def list_materials(self, course_key: str) -> list[tuple[str, int]]: ...

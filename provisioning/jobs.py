@@ -1,0 +1,197 @@
+"""Workspace jobs run by the RQ worker: thin, id-only, idempotent; each opens its own session.
+
+A retried job never launches twice: the row is locked and its state says what was done already; a
+provision that died after AWS accepted it finds its instance by the workspace tag before launching again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+
+from redis import Redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from classroom.audit import append_event
+from classroom.db import make_engine, make_session_factory
+from classroom.jobs.queue import enqueue
+from classroom.models import Course, Person, Workspace
+from classroom.workspaces.lifecycle import LIVE, WorkspaceState
+from config.catalog import load_catalog
+from config.settings import Settings
+from provisioning.agent_service import issue_agent_token
+from provisioning.backend import MANAGED_BY, CloudBackend, CloudError, LaunchSpec
+from provisioning.course_cloud import course_key, ensure_course_cloud
+from provisioning.factory import backend_from_settings
+from provisioning.reconcile import WorkspaceRow, plan_reconcile
+from provisioning.services import Job, mark_failed, set_state
+from provisioning.ssh_keys import active_keys
+from provisioning.userdata import UserDataInput, course_slug, render_user_data
+
+log = logging.getLogger(__name__)
+S = WorkspaceState
+
+
+@dataclass
+class JobContext:
+    """What a job needs from outside, built once per worker process."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    redis: Redis
+    backend: CloudBackend
+
+
+_override: JobContext | None = None
+
+
+@lru_cache(maxsize=1)
+def _from_env() -> JobContext:
+    settings = Settings.from_env()
+    assert settings.database_url and settings.redis_url, "jobs need DATABASE_URL and REDIS_URL"
+    redis = Redis.from_url(settings.redis_url)
+    return JobContext(settings, make_session_factory(make_engine(settings.database_url, pool_size=2)), redis,
+                      backend_from_settings(settings, redis))
+
+
+def _context() -> JobContext:
+    return _override or _from_env()
+
+
+def use_context(ctx: JobContext | None) -> None:
+    """Tests and benchmarks run jobs in-process with their own context (settings, backend with counters)."""
+    global _override
+    _override = ctx
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    session = _context().sessions()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def release(jobs: list[Job]) -> None:
+    """Enqueue jobs (after the commit that made them necessary)."""
+    for job in jobs:
+        enqueue(_context().redis, job.func, job.workspace_id, job_id=job.job_id)
+
+
+def _locked(session: Session, workspace_id: int) -> Workspace | None:
+    return session.scalar(select(Workspace).where(Workspace.id == workspace_id).with_for_update())
+
+
+def provision_workspace(workspace_id: int) -> str:
+    """Launch the workspace's instance once; returns what happened (for logs and tests)."""
+    ctx = _context()
+    with _session() as session:
+        ws = _locked(session, workspace_id)
+        if ws is None or ws.state not in (S.REQUESTED, S.PROVISIONING) or ws.instance_id:
+            return "nothing to do"
+        retry = ws.state is S.PROVISIONING
+        set_state(session, ws, S.PROVISIONING, reason="provisioning started")
+        session.commit()
+        ws = _locked(session, workspace_id)
+        assert ws is not None
+        if retry and (found := _find_launched(ctx.backend, workspace_id)):
+            ws.instance_id, ws.availability_zone = found.instance_id, found.availability_zone
+            session.commit()
+            return "adopted"
+        try:
+            spec = _launch_spec(session, ctx, ws)
+            info = ctx.backend.launch(spec)
+        except CloudError as exc:
+            mark_failed(session, ws, str(exc))
+            session.commit()
+            return "failed"
+        ws.instance_id, ws.availability_zone, ws.public_ip = info.instance_id, info.availability_zone, info.public_ip
+        append_event(session, "workspace.launched", course_id=ws.course_id, subject=str(ws.id),
+                     details={"instance": info.instance_id, "type": ws.instance_type, "az": info.availability_zone})
+        session.commit()
+        return "launched"
+
+
+def _find_launched(backend: CloudBackend, workspace_id: int):  # type: ignore[no-untyped-def]
+    return next((i for i in backend.describe_managed() if i.workspace_id == workspace_id and i.state != "terminated"),
+                None)
+
+
+def _launch_spec(session: Session, ctx: JobContext, ws: Workspace) -> LaunchSpec:
+    template = load_catalog().get(ws.template_id)
+    if template is None:
+        raise CloudError(f"The workspace template {ws.template_id} no longer exists; ask your instructor.")
+    cloud = ensure_course_cloud(session, ws.course_id, ctx.backend, ctx.settings.ssh_allowed_cidrs)
+    course = session.get(Course, ws.course_id)
+    person = session.get(Person, ws.person_id)
+    assert course is not None and person is not None
+    token = issue_agent_token(ws)
+    user_data = render_user_data(UserDataInput(
+        workspace_id=ws.id, agent_url=ctx.settings.url("/api/agent/heartbeat"), agent_token=token,
+        os_user=template.os_user, ssh_public_keys=tuple(k.public_key for k in active_keys(session, ws.person_id)),
+        course_slug=course_slug(course.label or course.title, course.id), region=ctx.backend.region,
+        file_system_id=cloud.file_system_id, access_point_id=cloud.student_access_point_id))
+    return LaunchSpec(
+        workspace_id=ws.id, client_token=f"cwc-ws-{ws.id}", image=template.image, instance_type=template.instance_type,
+        volume_gb=template.root_volume_gb, hibernation=template.hibernation, user_data=user_data,
+        security_group_id=cloud.security_group_id,
+        tags={"cwc:managed-by": MANAGED_BY, "cwc:workspace-id": str(ws.id), "cwc:course": course_key(course.id),
+              "cwc:student": person.email or person.sub, "cwc:template": template.id,
+              "Name": f"cwc-{course_key(course.id)}-ws{ws.id}"})
+
+
+def stop_workspace(workspace_id: int) -> str:
+    """Do the cloud stop (hibernating when asked and supported)."""
+    ctx = _context()
+    with _session() as session:
+        ws = _locked(session, workspace_id)
+        if ws is None or ws.state is not S.STOPPING or not ws.instance_id:
+            return "nothing to do"
+        template = load_catalog().get(ws.template_id)
+        wants = ws.stop_mode == "hibernate" and bool(template and template.hibernation)
+        used = ctx.backend.stop([ws.instance_id], hibernate=wants)
+        ws.stop_mode = "hibernate" if used else "stop"
+        session.commit()
+        return "hibernating" if used else "stopping"
+
+
+def start_workspace(workspace_id: int) -> str:
+    """Do the cloud start."""
+    ctx = _context()
+    with _session() as session:
+        ws = _locked(session, workspace_id)
+        if ws is None or ws.state is not S.STARTING or not ws.instance_id:
+            return "nothing to do"
+        ctx.backend.start([ws.instance_id])
+        session.commit()
+        return "starting"
+
+
+def reconcile_workspaces() -> dict[str, int]:
+    """One batched describe of every managed instance; heal drift; flag instances without a workspace."""
+    ctx = _context()
+    instances = ctx.backend.describe_managed()
+    with _session() as session:
+        rows = [WorkspaceRow(w.id, w.state, w.instance_id, w.stop_mode)
+                for w in session.scalars(select(Workspace).where(Workspace.state.in_(LIVE)))]
+        plan = plan_reconcile(rows, instances)
+        for change in plan.changes:
+            ws = _locked(session, change.workspace_id)
+            if ws is None:
+                continue
+            ws.instance_id = ws.instance_id or change.instance_id
+            ws.public_ip = change.public_ip or ws.public_ip
+            ws.availability_zone = change.availability_zone or ws.availability_zone
+            set_state(session, ws, change.state, actor="reconcile", reason=change.reason)
+        for orphan in plan.orphans:
+            if ctx.redis.set(f"cwc:orphan-flagged:{orphan.instance_id}", 1, nx=True, ex=86400):
+                append_event(session, "workspace.orphan_instance", subject=orphan.instance_id,
+                             details={"state": orphan.state, "tags": orphan.tags})
+                log.warning("instance %s carries our tag but has no live workspace", orphan.instance_id)
+        session.commit()
+    return {"changed": len(plan.changes), "orphans": len(plan.orphans), "instances": len(instances)}

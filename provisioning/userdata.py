@@ -1,0 +1,87 @@
+"""User data for a workspace: mount course materials read-only, install keys and the agent. Pure."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+AGENT_SOURCE = Path(__file__).parent / "agent" / "cwc_agent.py"
+
+
+@dataclass(frozen=True)
+class UserDataInput:
+    """What the first boot needs to know."""
+
+    workspace_id: int
+    agent_url: str
+    agent_token: str
+    os_user: str
+    ssh_public_keys: tuple[str, ...]
+    course_slug: str
+    region: str
+    file_system_id: str
+    access_point_id: str
+    read_only: bool = True
+
+    @property
+    def mount_point(self) -> str:
+        return f"/mnt/{self.course_slug}-materials"
+
+
+def course_slug(label: str, course_id: int) -> str:
+    """A short path-safe name for the course ("CS 229" -> "cs229")."""
+    slug = "".join(ch for ch in label.lower() if ch.isalnum())
+    return slug[:24] or f"course{course_id}"
+
+
+def render_user_data(d: UserDataInput) -> str:
+    """The cloud-init shell script (bash) for a workspace."""
+    home = f"/home/{d.os_user}"
+    config = json.dumps({"url": d.agent_url, "token": d.agent_token, "workspace_id": d.workspace_id,
+                         "user": d.os_user, "home": home})
+    agent_b64 = base64.b64encode(AGENT_SOURCE.read_bytes()).decode()
+    keys = "\n".join(k.strip() for k in d.ssh_public_keys)
+    options = "tls,_netdev,noresvport" + (",ro" if d.read_only else "") + f",accesspoint={d.access_point_id}"
+    mount = shlex.quote(d.mount_point)
+    return f"""#!/bin/bash
+# Cloud Workstation workspace {d.workspace_id}: course materials, SSH keys, activity agent.
+set -euo pipefail
+install -d -m 700 -o {d.os_user} -g {d.os_user} {home}/.ssh
+cat > {home}/.ssh/authorized_keys <<'CWC_KEYS'
+# managed by Cloud Workstation: revoked keys are removed within a minute
+{keys}
+CWC_KEYS
+chown {d.os_user}:{d.os_user} {home}/.ssh/authorized_keys && chmod 600 {home}/.ssh/authorized_keys
+# Course materials: shared EFS through the {'student (read-only)' if d.read_only else 'staff (read-write)'} access point
+apt-get update -y && apt-get install -y amazon-efs-utils || apt-get install -y nfs-common
+install -d -m 755 {mount}
+echo "{d.file_system_id}:/ {d.mount_point} efs {options} 0 0" >> /etc/fstab
+mount {mount} || echo "cwc: materials mount will retry at next boot"
+# Activity agent (heartbeats over HTTPS with this workspace's own token)
+install -d -m 700 /var/lib/cwc-agent
+umask 077
+cat > /etc/cwc-agent.json <<'CWC_CONFIG'
+{config}
+CWC_CONFIG
+echo '{agent_b64}' | base64 -d > /usr/local/bin/cwc-agent && chmod 755 /usr/local/bin/cwc-agent
+cat > /etc/systemd/system/cwc-agent.service <<'CWC_UNIT'
+[Unit]
+Description=Cloud Workstation activity agent
+After=network-online.target
+[Service]
+ExecStart=/usr/bin/python3 /usr/local/bin/cwc-agent
+Restart=always
+[Install]
+WantedBy=multi-user.target
+CWC_UNIT
+systemctl daemon-reload && systemctl enable --now cwc-agent.service
+"""
+
+
+def agent_config_from_user_data(user_data: str) -> dict[str, object]:
+    """Read the agent's config back out of rendered user data (the simulated agent does this)."""
+    start = user_data.index("<<'CWC_CONFIG'\n") + len("<<'CWC_CONFIG'\n")
+    return json.loads(user_data[start:user_data.index("\nCWC_CONFIG", start)])  # type: ignore[no-any-return]
