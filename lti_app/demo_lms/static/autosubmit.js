@@ -1,0 +1,2 @@
+/* Post the id_token to the tool at once (OIDC form_post). */
+document.getElementById("demo-autosubmit").submit();
