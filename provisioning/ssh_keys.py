@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from sqlalchemy import select
@@ -34,7 +35,7 @@ def normalise_public_key(text: str) -> str:
         raise SshKeyError("Paste one public key line, such as `ssh-ed25519 AAAA… you@laptop` (the .pub file).")
     try:
         key = serialization.load_ssh_public_key(f"{parts[0]} {parts[1]}".encode())
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise SshKeyError("That is not a valid SSH public key. Paste the content of your .pub file.") from exc
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < 3072:
         raise SshKeyError("RSA keys must be at least 3072 bits; an ed25519 key is better.")

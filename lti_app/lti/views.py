@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from classroom.claims import parse_claims
 from classroom.models import KeyStatus, Platform, ToolKey
-from classroom.roles import can_configure
+from classroom.roles import StaffLevel, can_configure
 from classroom.services.keys import ensure_keys, published_jwks
 from classroom.services.launches import record_launch
 from classroom.services.platforms import record_deployment
@@ -95,7 +95,10 @@ def launch() -> Response | tuple[str, int]:
     commit()
     token = issue_token(launch_id=message.get_launch_id(), deployment_pk=deployment.id, person_id=result.person_id,
                         course_id=result.course_id, level=result.level.value)
-    endpoint = "deep_link.picker" if claims.is_deep_linking else "pages.home"
+    if claims.is_deep_linking:
+        endpoint = "deep_link.picker"
+    else:  # a student's click on a course link goes to that link's workspace (the first click starts it)
+        endpoint = "workspaces.mine" if result.level is StaffLevel.STUDENT else "pages.home"
     response = redirect(url_for(endpoint, t=token), code=303)
     response.delete_cookie(cookie_name(state), path="/lti/")
     return response

@@ -22,10 +22,10 @@ LEVEL_LABELS = {
 }
 
 
-def page(template: str, **context: object) -> str:
+def page(template_name: str, **context: object) -> str:
     """Render with the signed-in context, a renewed tool token and its CSRF value."""
     ctx = current()
-    return render_template(template, ctx=ctx, t=g.tool_token, csrf=csrf_token(g.tool_token),
+    return render_template(template_name, ctx=ctx, t=g.tool_token, csrf=csrf_token(g.tool_token),
                            level_label=LEVEL_LABELS[ctx.level], can_act=can_act(ctx.level),
                            can_configure=can_configure(ctx.level), **context)
 

@@ -1,0 +1,1 @@
+"""Workspace pages: the student's workspace, SSH keys, course materials, and the agent API."""

@@ -1,0 +1,64 @@
+"""What the workspace pages show: state labels, progress, connect instructions, cost figures. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from classroom.models import Workspace
+from classroom.workspaces.lifecycle import WorkspaceState
+from config.catalog import WorkspaceTemplate
+from config.prices import RegionPrices
+from provisioning.userdata import course_slug
+
+S = WorkspaceState
+LABELS = {
+    S.REQUESTED: ("Queued", "Your request is in the queue.", 1),
+    S.PROVISIONING: ("Starting up", "AWS is starting your machine. This takes about a minute.", 2),
+    S.STARTING: ("Starting", "Your workspace is starting again.", 2),
+    S.RUNNING: ("Running", "Your workspace is ready.", 3),
+    S.STOPPING: ("Stopping", "Your workspace is stopping; your files are kept.", 3),
+    S.STOPPED: ("Stopped", "Stopped: no compute cost; your disk is kept (a few cents a day).", 3),
+    S.HIBERNATED: ("Hibernated", "Hibernated: your open programs resume when you start it again.", 3),
+    S.TERMINATING: ("Removing", "Your workspace is being removed.", 3),
+    S.TERMINATED: ("Removed", "This workspace was removed.", 3),
+    S.FAILED: ("Could not start", "", 3),
+}
+
+
+def money(value: Decimal) -> str:
+    """Dollars to the cent, for display."""
+    return "$" + str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
+class CostFigures:
+    """Cost of a template: per hour running, per day running 24/7, per day stopped."""
+
+    hourly: str
+    daily_24_7: str
+    stopped_daily: str
+
+
+def cost_figures(template: WorkspaceTemplate, prices: RegionPrices) -> CostFigures:
+    """The figures students see before and after starting a workspace."""
+    hourly = prices.hourly(template.instance_type) + prices.storage_hourly(template.root_volume_gb)
+    return CostFigures(money(hourly), money(prices.daily(template.instance_type, template.root_volume_gb)),
+                       money(prices.storage_hourly(template.root_volume_gb) * 24))
+
+
+def status(ws: Workspace, template: WorkspaceTemplate | None, course_label: str) -> dict[str, object]:
+    """JSON-able status for the page and its poller."""
+    label, text, step = LABELS[ws.state]
+    data: dict[str, object] = {"id": ws.id, "state": ws.state.value, "label": label,
+                               "message": ws.failure_reason if ws.state is S.FAILED else text, "step": step,
+                               "instance_type": ws.instance_type, "template": ws.template_id}
+    if ws.state is S.RUNNING and ws.public_ip and template is not None:
+        key = f"~/.ssh/cwc_{course_slug(course_label, ws.course_id)}"
+        ssh = f"ssh -i {key} {template.os_user}@{ws.public_ip}"
+        data["ssh_command"] = ssh
+        if "jupyter" in template.connect:
+            data["jupyter_tunnel"] = f"ssh -i {key} -L 8888:localhost:8888 {template.os_user}@{ws.public_ip}"
+            data["jupyter_url"] = "http://localhost:8888"
+    data["materials"] = f"/mnt/{course_slug(course_label, ws.course_id)}-materials"
+    return data

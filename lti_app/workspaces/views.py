@@ -1,0 +1,121 @@
+"""The student's workspace: first click, progress, how to connect, start and stop with confirmation."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, g, jsonify, redirect, url_for
+
+from classroom.models import Workspace
+from classroom.roles import StaffLevel, can_act, is_staff
+from config.catalog import WorkspaceTemplate, load_catalog
+from lti_app.auth import current, requires
+from lti_app.errors import Forbidden
+from lti_app.pages.views import page
+from lti_app.runtime import commit, db, settings
+from lti_app.workspaces.glue import launch_body, link_of, prices, release_after_commit
+from lti_app.workspaces.presenter import cost_figures, status
+from provisioning.services import (
+    WorkspaceActionError,
+    live_workspace,
+    request_start,
+    request_stop,
+    request_workspace,
+    workspaces_of,
+)
+
+bp = Blueprint("workspaces", __name__)
+
+
+def _template_for_link() -> tuple[str, str, WorkspaceTemplate]:
+    link_key, title, asked = link_of(launch_body())
+    catalog = load_catalog()
+    template = catalog.get(asked or "") or catalog.get(catalog.default)
+    assert template is not None
+    return link_key, title, template
+
+
+def _visible(ws_id: int) -> Workspace:
+    """The workspace if the signed-in person may see it: their own, or any in the course for staff."""
+    ctx = current()
+    ws = db().get(Workspace, ws_id)
+    if ws is None or ws.course_id != ctx.course.id:
+        abort(404)
+    if ws.person_id != ctx.person.id and not is_staff(ctx.level):
+        abort(404)  # a student never learns whether another student's workspace exists
+    return ws
+
+
+def _actionable(ws_id: int) -> Workspace:
+    ws = _visible(ws_id)
+    if ws.person_id != current().person.id and not can_act(current().level):
+        raise Forbidden("Teaching assistants have read-only access to student workspaces.")
+    return ws
+
+
+@bp.get("/app/workspace")
+@requires(lambda level: level is StaffLevel.STUDENT)
+def mine() -> str | Response:
+    """The link's workspace; the first click on a default-template link starts it right away."""
+    ctx = current()
+    link_key, title, template = _template_for_link()
+    ws = live_workspace(db(), ctx.course.id, ctx.person.id, link_key)
+    if ws is None and template.id == load_catalog().default:
+        ws, todo = request_workspace(db(), course_id=ctx.course.id, person_id=ctx.person.id, link_key=link_key,
+                                     link_title=title, template=template, region=settings().aws_region)
+        release_after_commit(todo)
+        commit()
+    others = [w for w in workspaces_of(db(), ctx.course.id, ctx.person.id) if ws is None or w.id != ws.id]
+    return page("workspaces/student.html", ws=ws, link_title=title, template=template,
+                cost=cost_figures(template, prices()),
+                state=status(ws, template, ctx.course.label or ctx.course.title) if ws else None, others=others)
+
+
+@bp.post("/app/workspace")
+@requires(lambda level: level is StaffLevel.STUDENT)
+def confirm() -> Response:
+    """The student confirmed starting a workspace from a non-default template."""
+    ctx = current()
+    link_key, title, template = _template_for_link()
+    _ws, todo = request_workspace(db(), course_id=ctx.course.id, person_id=ctx.person.id, link_key=link_key,
+                                  link_title=title, template=template, region=settings().aws_region)
+    release_after_commit(todo)
+    commit()
+    return redirect(url_for("workspaces.mine", t=g.tool_token), code=303)
+
+
+@bp.get("/api/workspaces/<int:ws_id>")
+@requires()
+def state(ws_id: int) -> Response:
+    """Status for the page's poller."""
+    ws = _visible(ws_id)
+    return jsonify(status(ws, load_catalog().get(ws.template_id), current().course.label or current().course.title))
+
+
+@bp.get("/app/workspaces/<int:ws_id>/<any(stop, start):action>")
+@requires()
+def confirm_action(ws_id: int, action: str) -> str:
+    """Ask before stopping or starting (and say what it means for money and files)."""
+    ws = _actionable(ws_id)
+    template = load_catalog().get(ws.template_id)
+    return page("workspaces/confirm.html", ws=ws, action=action,
+                cost=cost_figures(template, prices()) if template else None)
+
+
+@bp.post("/app/workspaces/<int:ws_id>/<any(stop, start):action>")
+@requires()
+def act(ws_id: int, action: str) -> Response:
+    """Stop or start a workspace (own, or any as instructor / head TA); audited."""
+    ctx = current()
+    ws = _actionable(ws_id)
+    actor = "student" if ws.person_id == ctx.person.id else "staff"
+    try:
+        if action == "stop":
+            todo = request_stop(db(), ws, actor_person_id=ctx.person.id, actor=actor,
+                                reason=f"stopped by {ctx.person.display_name}", hibernate=True)
+        else:
+            todo = request_start(db(), ws, actor_person_id=ctx.person.id, actor=actor)
+    except WorkspaceActionError as exc:
+        raise Forbidden(str(exc), status=409, title="Not possible right now") from exc
+    release_after_commit(todo)
+    commit()
+    target = "workspaces.mine" if actor == "student" else "pages.home"
+    return redirect(url_for(target, t=g.tool_token), code=303)
