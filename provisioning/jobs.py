@@ -195,3 +195,15 @@ def reconcile_workspaces() -> dict[str, int]:
                 log.warning("instance %s carries our tag but has no live workspace", orphan.instance_id)
         session.commit()
     return {"changed": len(plan.changes), "orphans": len(plan.orphans), "instances": len(instances)}
+
+
+def simulate_agents_tick() -> int:
+    """Development only: play the agents of running workspaces in simulated AWS (no-op against real AWS)."""
+    ctx = _context()
+    if ctx.settings.is_production or not ctx.settings.aws_endpoint_url:
+        return 0
+    from provisioning.aws import AwsBackend
+    from provisioning.simulated import simulate_agents
+
+    assert isinstance(ctx.backend, AwsBackend)
+    return simulate_agents(ctx.backend)
