@@ -23,13 +23,22 @@ def test_jobs_are_stored_as_json_and_run_by_a_worker(redis, database_url, monkey
     assert job.get_status() == "finished" and job.return_value() is True
 
 
-def test_periodic_table_enqueues_json_jobs(redis, database_url, monkeypatch):
+def test_periodic_table_enqueues_json_jobs(redis, redis_url, database_url, backend, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("CWC_SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("CWC_AWS_ENDPOINT_URL", backend.ec2.meta.endpoint_url)
+    monkeypatch.setenv("CWC_AWS_BUCKET", backend.bucket)
     scheduler = build_scheduler(redis)
     assert [j.func_name for j in scheduler.get_jobs()] == [row.func for row in PERIODIC_JOBS]
     for job in scheduler.get_jobs():
         job.enqueue(redis)
     assert len(get_queue(redis)) == len(PERIODIC_JOBS)
+    from provisioning import jobs
+
+    jobs._from_env.cache_clear()  # build the jobs' context from this test's environment
     make_worker(redis, simple=True).work(burst=True)
-    assert get_queue(redis).finished_job_registry.count == len(PERIODIC_JOBS)
+    jobs._from_env.cache_clear()
+    queue = get_queue(redis)
+    assert queue.failed_job_registry.count == 0, queue.failed_job_registry.get_job_ids()
+    assert queue.finished_job_registry.count == len(PERIODIC_JOBS)
