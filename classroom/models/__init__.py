@@ -1,6 +1,16 @@
 """All models, imported here so Alembic and the app see one metadata."""
 
 from classroom.models.audit import AuditEvent
+from classroom.models.budget import (
+    AlertSent,
+    BudgetGrant,
+    CoursePolicy,
+    LedgerEntry,
+    RequestStatus,
+    SpendDaily,
+    TemplateAccess,
+    TemplateRequest,
+)
 from classroom.models.invites import RegistrationInvite
 from classroom.models.keys import KeyStatus, ToolKey
 from classroom.models.people import Course, Enrollment, EnrollmentStatus, Person, StaffLevel
@@ -8,6 +18,14 @@ from classroom.models.platform import Deployment, DeploymentStatus, Platform
 from classroom.models.workspaces import CourseCloud, Heartbeat, SshKey, Workspace, WorkspaceEvent
 
 __all__ = [
+    "AlertSent",
+    "BudgetGrant",
+    "CoursePolicy",
+    "LedgerEntry",
+    "RequestStatus",
+    "SpendDaily",
+    "TemplateAccess",
+    "TemplateRequest",
     "CourseCloud",
     "Heartbeat",
     "SshKey",

@@ -44,6 +44,7 @@ class Workspace(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     state_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_activity_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    metered_until: Mapped[datetime] = mapped_column(default=utcnow)  # the ledger covers up to here
 
 
 class WorkspaceEvent(Base):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 
+from classroom.budget.policy import money
 from classroom.models import Workspace
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import WorkspaceTemplate
@@ -24,11 +24,6 @@ LABELS = {
     S.TERMINATED: ("Removed", "This workspace was removed.", 3),
     S.FAILED: ("Could not start", "", 3),
 }
-
-
-def money(value: Decimal) -> str:
-    """Dollars to the cent, for display."""
-    return "$" + str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 @dataclass(frozen=True)

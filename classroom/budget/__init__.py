@@ -1,0 +1,1 @@
+"""Budgets: the launch policy, metering rules and enforcement planning. Pure functions, no I/O."""

@@ -1,0 +1,153 @@
+"""Course policy, template requests, the spend ledger, budget grants and sent alerts."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from classroom.db import Base, utcnow
+
+MONEY = Numeric(20, 12)  # dollars to 1e-12: per-minute accruals lose under a millionth of a cent a year
+
+
+class TemplateAccess(enum.StrEnum):
+    """What students may do with a template in a course."""
+
+    APPROVED = "approved"
+    ON_REQUEST = "on_request"
+    BLOCKED = "blocked"
+
+
+class CoursePolicy(Base):
+    """Everything the set-up wizard decides for a course; absent means "not set up": launches refused."""
+
+    __tablename__ = "course_policies"
+
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True)
+    auto_close: Mapped[bool] = mapped_column(Boolean, default=True)
+    expected_students: Mapped[int] = mapped_column(Integer, default=0)
+    budget_per_student: Mapped[Decimal] = mapped_column(MONEY)
+    total_budget: Mapped[Decimal] = mapped_column(MONEY)
+    budget_source: Mapped[str] = mapped_column(String(255), default="")
+    templates: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict)  # template id -> TemplateAccess
+    default_template: Mapped[str] = mapped_column(String(64))
+    max_concurrent: Mapped[int] = mapped_column(Integer, default=1)
+    max_daily_cost: Mapped[Decimal] = mapped_column(MONEY)
+    idle_stop_minutes: Mapped[int] = mapped_column(Integer, default=240)
+    shared_materials: Mapped[bool] = mapped_column(Boolean, default=True)
+    integrity: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    term_end_actions: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class RequestStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+
+
+class TemplateRequest(Base):
+    """A student's request to use an approved-on-request template, with the instructor's decision."""
+
+    __tablename__ = "template_requests"
+    __table_args__ = (
+        Index("uq_template_requests_one_pending", "course_id", "person_id", "template_id", unique=True,
+              postgresql_where=text("status = 'pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    template_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[RequestStatus] = mapped_column(
+        Enum(RequestStatus, name="request_status", values_callable=lambda e: [m.value for m in e]),
+        default=RequestStatus.PENDING)
+    decided_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LedgerEntry(Base):
+    """Cost of one workspace over one metering period; (workspace, period start) is unique: no double counting."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "period_start", name="uq_ledger_entries_workspace_period"),
+        Index("ix_ledger_entries_course_person", "course_id", "person_id"),
+        Index("ix_ledger_entries_course_end", "course_id", "period_end"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="RESTRICT"))
+    course_id: Mapped[int] = mapped_column(Integer)
+    person_id: Mapped[int] = mapped_column(Integer)
+    period_start: Mapped[datetime] = mapped_column()
+    period_end: Mapped[datetime] = mapped_column()
+    running_seconds: Mapped[Decimal] = mapped_column(Numeric(12, 3), default=Decimal(0))
+    compute: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+    storage: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BudgetGrant(Base):
+    """Extra budget (or rollover) for one student, or for the course when person_id is null; always with a reason."""
+
+    __tablename__ = "budget_grants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), nullable=True)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    kind: Mapped[str] = mapped_column(String(16), default="grant")  # grant | rollover
+    reason: Mapped[str] = mapped_column(Text)
+    granted_by: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AlertSent(Base):
+    """An alert that went out, so each threshold or anomaly is sent once (per day for daily ones)."""
+
+    __tablename__ = "alerts_sent"
+    __table_args__ = (UniqueConstraint("course_id", "person_id", "kind", "day", name="uq_alerts_sent_once"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    course_id: Mapped[int] = mapped_column(Integer)
+    person_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))  # budget-50, budget-75, budget-90, budget-100, daily-cap, anomaly
+    day: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SpendDaily(Base):
+    """Per student and course-local day: compute, storage and running time, kept up to date by each sweep."""
+
+    __tablename__ = "spend_daily"
+
+    course_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    compute: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+    storage: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+    running_seconds: Mapped[Decimal] = mapped_column(Numeric(14, 3), default=Decimal(0))

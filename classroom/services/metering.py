@@ -1,0 +1,94 @@
+"""Accrue the cost of every workspace since it was last metered, in one set-based statement.
+
+Cost comes from the recorded state intervals (workspace_events) and the price table: compute while
+running (and while stopping), storage for every second a volume exists (stopped and hibernated too).
+Each workspace's period starts where the last one ended; (workspace, period start) is unique, so a
+retried or duplicated sweep inserts nothing twice. Per-student daily totals are updated from exactly
+the rows inserted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from config.prices import RegionPrices
+
+ACCRUE_SQL = text("""
+WITH due AS (
+    SELECT w.id, w.course_id, w.person_id, w.metered_until AS a, w.instance_type, w.volume_gb,
+           CASE WHEN w.state IN ('terminated', 'failed') THEN LEAST(w.state_changed_at, :now) ELSE :now END AS b
+    FROM workspaces w
+    WHERE w.metered_until < CASE WHEN w.state IN ('terminated', 'failed')
+                                 THEN LEAST(w.state_changed_at, :now) ELSE :now END
+),
+ev AS (
+    SELECT e.workspace_id, e.to_state, e.at,
+           lead(e.at) OVER (PARTITION BY e.workspace_id ORDER BY e.at, e.id) AS until
+    FROM workspace_events e
+    WHERE e.workspace_id IN (SELECT id FROM due)
+),
+parts AS (
+    SELECT d.id, ev.to_state,
+           EXTRACT(EPOCH FROM (LEAST(COALESCE(ev.until, 'infinity'::timestamptz), d.b) - GREATEST(ev.at, d.a))) AS secs
+    FROM due d JOIN ev ON ev.workspace_id = d.id
+    WHERE ev.at < d.b AND COALESCE(ev.until, 'infinity'::timestamptz) > d.a
+),
+price AS (
+    SELECT key AS instance_type, value::numeric AS hourly FROM jsonb_each_text(CAST(:prices AS jsonb))
+),
+cost AS (
+    SELECT d.id, d.course_id, d.person_id, d.a, d.b, d.volume_gb, pr.hourly,
+           COALESCE(SUM(p.secs) FILTER (WHERE p.to_state IN ('running', 'stopping')), 0) AS run_secs,
+           COALESCE(SUM(p.secs) FILTER (WHERE p.to_state NOT IN ('requested', 'terminated', 'failed')), 0) AS disk_secs
+    FROM due d
+    LEFT JOIN parts p ON p.id = d.id
+    LEFT JOIN price pr ON pr.instance_type = d.instance_type
+    GROUP BY d.id, d.course_id, d.person_id, d.a, d.b, d.volume_gb, pr.hourly
+),
+ins AS (
+    INSERT INTO ledger_entries (workspace_id, course_id, person_id, period_start, period_end, running_seconds,
+                                compute, storage, created_at)
+    SELECT id, course_id, person_id, a, b, run_secs, run_secs * hourly / 3600,
+           disk_secs * CAST(:gb_hour AS numeric) * volume_gb / 3600, :now
+    FROM cost
+    ON CONFLICT (workspace_id, period_start) DO NOTHING
+    RETURNING workspace_id, course_id, person_id, period_end, running_seconds, compute, storage
+),
+daily AS (
+    INSERT INTO spend_daily (course_id, person_id, day, compute, storage, running_seconds)
+    SELECT i.course_id, i.person_id, (i.period_end AT TIME ZONE c.time_zone)::date,
+           SUM(i.compute), SUM(i.storage), SUM(i.running_seconds)
+    FROM ins i JOIN courses c ON c.id = i.course_id
+    GROUP BY 1, 2, 3
+    ON CONFLICT (course_id, person_id, day) DO UPDATE
+       SET compute = spend_daily.compute + EXCLUDED.compute,
+           storage = spend_daily.storage + EXCLUDED.storage,
+           running_seconds = spend_daily.running_seconds + EXCLUDED.running_seconds
+    RETURNING 1
+)
+UPDATE workspaces w SET metered_until = ins.period_end
+FROM ins WHERE w.id = ins.workspace_id
+RETURNING w.id
+""")
+
+
+@dataclass(frozen=True)
+class AccrualResult:
+    """How many workspaces got a new ledger entry."""
+
+    entries: int
+
+
+def accrue(session: Session, now: datetime, prices: RegionPrices) -> AccrualResult:
+    """Write ledger entries up to `now` for every workspace (flushes; the caller commits)."""
+    rows = session.execute(ACCRUE_SQL, {
+        "now": now,
+        "prices": json.dumps({k: str(v) for k, v in prices.instance_hourly.items()}),
+        "gb_hour": str(prices.storage_hourly(1)),
+    }).all()
+    return AccrualResult(len(rows))
