@@ -65,7 +65,8 @@ def _csp(response: Response) -> Response:
         tools = " ".join(tool_origins())
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-            f"script-src 'self' 'nonce-{csp_nonce()}'; frame-src {tools}; frame-ancestors 'self'; "
+            # frame-src needs 'self' too: the tool's frame comes back here for /auth and /deep-link-return.
+            f"script-src 'self' 'nonce-{csp_nonce()}'; frame-src 'self' {tools}; frame-ancestors 'self'; "
             f"form-action 'self' {tools}; object-src 'none'; base-uri 'none'"
         )
     return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -32,6 +33,8 @@ from lti_app.demo_lms.seed import CONTEXT_ID
 from lti_app.demo_lms.session import read_session
 from lti_app.demo_lms.tools import tool_by_client_id
 from lti_app.runtime import commit, db, settings
+
+log = logging.getLogger(__name__)
 
 
 @bp.get("/jwks")
@@ -65,6 +68,7 @@ def _param(name: str) -> str:
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
+        log.warning("demo lms refused an authorization request: %s", message)
         abort(400, message)
 
 
@@ -85,7 +89,8 @@ def check_auth_request() -> AuthRequest:
     try:
         hint = decode_hint(settings().secret_key, _param("lti_message_hint"))
     except HintError as exc:
-        abort(400, str(exc))
+        _require(False, str(exc))
+        raise AssertionError from exc
     _require(hint.tool_id == tool.id, "The lti_message_hint was issued for another tool.")
     session = read_session()
     _require(session is not None and session.user_id == login_hint,

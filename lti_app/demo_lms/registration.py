@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flask import Response, jsonify, make_response, render_template, request
+from flask import Response, jsonify, make_response, redirect, render_template, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from config.settings import Settings
 from lti_app.demo_lms.blueprint import bp, page, tool_origins
@@ -95,7 +96,7 @@ def admin() -> Response:
 
 
 @bp.post("/admin/install")
-def install() -> Response:
+def install() -> Response | BaseResponse:
     """Issue a registration token and open the tool's registration page in an iframe."""
     check_csrf()
     url = request.form.get("registration_url", "").strip()
@@ -104,4 +105,14 @@ def install() -> Response:
                                  f"(it starts with {tool_origins()[0]}/lti/register?invite=).", status=400)
     token = issue_registration_token(db())
     commit()
-    return _admin(url, frame_url=registration_launch_url(url, settings(), token))
+    launch = registration_launch_url(url, settings(), token)
+    if request.form.get("mode") == "window":  # the form targets a named window, which keeps window.opener
+        return redirect(launch, code=303)
+    return _admin(url, frame_url=launch)
+
+
+@bp.get("/admin/tools.json")
+def admin_tools() -> Response:
+    """How many tools are registered (the admin page polls it while the tool registers)."""
+    tools = all_tools(db())
+    return jsonify(count=len(tools), latest=tools[0].client_name if tools else None)

@@ -15,6 +15,8 @@ from lti_app.demo_lms.origins import PREFIX
 from lti_app.runtime import db, settings
 
 COOKIE = "demo_lms"
+# Browsers that refuse Secure cookies on http://localhost (Safari) keep this Lax copy for the Demo LMS's own pages.
+LAX_COOKIE = "demo_lms_lax"
 MAX_AGE_S = 12 * 3600
 
 
@@ -32,7 +34,7 @@ def _serializer(salt: str) -> URLSafeTimedSerializer:
 
 def read_session() -> DemoSession | None:
     """Return the cookie's session, or None when absent, forged or expired."""
-    raw = request.cookies.get(COOKIE)
+    raw = request.cookies.get(COOKIE) or request.cookies.get(LAX_COOKIE)
     if not raw:
         return None
     try:
@@ -51,9 +53,15 @@ def new_session(user_id: str | None = None) -> DemoSession:
 
 
 def write_session(response: Response, session: DemoSession) -> None:
-    """Set the cookie (first-party for the Demo LMS host, Lax, HttpOnly)."""
+    """Set the cookie: SameSite=None; Secure (allowed on http://localhost), plus a Lax copy.
+
+    The tool's frame (another site) navigates to /auth and /deep-link-return; browsers treat a navigation
+    started by a cross-site frame as cross-site, so a Lax cookie would not come along. Canvas's session
+    cookie is SameSite=None for the same reason. It stays a first-party cookie: the top page is this site.
+    """
     value = _serializer("demo-lms-session").dumps({"sid": session.sid, "u": session.user_id})
-    response.set_cookie(COOKIE, value, max_age=MAX_AGE_S, path=PREFIX, httponly=True, samesite="Lax",
+    response.set_cookie(COOKIE, value, max_age=MAX_AGE_S, path=PREFIX, httponly=True, samesite="None", secure=True)
+    response.set_cookie(LAX_COOKIE, value, max_age=MAX_AGE_S, path=PREFIX, httponly=True, samesite="Lax",
                         secure=settings().secure_cookies)
 
 
