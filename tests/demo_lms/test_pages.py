@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask.testing import FlaskClient
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from tests.demo_lms.support import (
@@ -14,8 +15,6 @@ from tests.demo_lms.support import (
     query,
     sign_in,
 )
-
-STUDENT = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 
 
 def test_index_lists_staff_and_fifty_students(client: FlaskClient, engine: Engine) -> None:
@@ -47,7 +46,7 @@ def test_course_page_frames_the_tool_login_with_platform_storage(
     link_id = page.split('href="/demo-lms/course?link=')[1].split('"')[0]
     resp = client.get(f"/demo-lms/course?link={link_id}")
     csp = resp.headers["Content-Security-Policy"]
-    assert f"frame-src http://127.0.0.1 {tool.base_url}" in csp and "frame-ancestors 'self'" in csp
+    assert f"frame-src 'self' http://127.0.0.1 {tool.base_url}" in csp and "frame-ancestors 'self'" in csp
     src = iframe_src(resp.get_data(as_text=True))
     assert src.startswith(tool.base_url + "/lti/login?")
     params = query(src)
@@ -86,8 +85,20 @@ def test_instructor_can_drop_a_student(client: FlaskClient, engine: Engine, pers
     resp = client.post(f"/demo-lms/roster/{member_id}/status", data={"csrf": csrf_of(page), "status": "Deleted"})
     assert resp.status_code == 303
     with engine.connect() as conn:
-        from sqlalchemy import text
+        statuses = conn.execute(text("SELECT status, kind, count(*) FROM demo_members GROUP BY status, kind")).all()
+    assert {(s, k): n for s, k, n in statuses} == {("Active", "instructor"): 1, ("Active", "ta"): 3,
+                                                   ("Active", "student"): 49, ("Deleted", "student"): 1}
+    forged = client.post(f"/demo-lms/roster/{member_id}/status", data={"csrf": csrf_of(page), "status": "Gone"})
+    assert forged.status_code == 400
 
-        statuses = conn.execute(text("SELECT status, count(*) FROM demo_members GROUP BY status")).all()
-    assert dict(statuses) == {"Active": 53, "Deleted": 1}
-    assert STUDENT  # the dropped member is a student: only students get the status form
+
+def test_demo_cookie_is_first_party_none_secure_with_a_lax_copy(client: FlaskClient,
+                                                                 personas_by_name: dict[str, str]) -> None:
+    client.get("/demo-lms/")
+    page = client.get("/demo-lms/").get_data(as_text=True)
+    resp = client.post("/demo-lms/sign-in", data={"csrf": csrf_of(page), "persona": personas_by_name["kevin.wong"]})
+    cookies = resp.headers.getlist("Set-Cookie")
+    main = next(c for c in cookies if c.startswith("demo_lms="))
+    lax = next(c for c in cookies if c.startswith("demo_lms_lax="))
+    assert "SameSite=None" in main and "Secure" in main and "HttpOnly" in main and "Path=/demo-lms" in main
+    assert "SameSite=Lax" in lax and "HttpOnly" in lax

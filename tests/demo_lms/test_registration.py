@@ -124,3 +124,11 @@ def test_auto_register_goes_through_the_registration_endpoint(settings: Settings
     result = auto_register(settings, "http://127.0.0.1/lti/register?invite=xyz", http=_ToolOverHttp(client, fake_tool))
     assert result["issuer"] == ISSUER and result["client_id"] and result["deployment_id"]
     assert count_rows(engine, "demo_tools") == 1
+
+
+def test_admin_install_in_a_new_window_redirects_to_the_tool(client: FlaskClient, engine: Engine) -> None:
+    page = client.get("/demo-lms/admin").get_data(as_text=True)
+    url = "http://127.0.0.1/lti/register?invite=abc"
+    resp = client.post("/demo-lms/admin/install", data={"csrf": csrf_of(page), "registration_url": url, "mode": "window"})
+    assert resp.status_code == 303 and resp.headers["Location"].startswith(url + "&openid_configuration=")
+    assert client.get("/demo-lms/admin/tools.json").get_json() == {"count": 0, "latest": None}
