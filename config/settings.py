@@ -69,6 +69,13 @@ class Settings:
     # Read image parameters under this prefix: an organisation's mirror of approved images, or the
     # simulated account (which, like any account, may not write under /aws/).
     image_parameter_prefix: str = ""
+    # Email (SMTP). No host: emails stay in the outbox, shown on the development mail page.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_tls: str = "starttls"  # starttls | ssl | none
+    smtp_user: str = ""
+    smtp_password: str = ""
+    mail_from: str = "Cloud Workstation <no-reply@localhost>"
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -151,4 +158,10 @@ class Settings:
             aws_instance_profile=env.get("CWC_AWS_INSTANCE_PROFILE", "cwc-workspace"),
             aws_mutating_calls_per_s=_int(env, "CWC_AWS_MUTATING_CALLS_PER_S", 5),
             image_parameter_prefix=env.get("CWC_IMAGE_PARAMETER_PREFIX", "").rstrip("/"),
+            smtp_host=env.get("CWC_SMTP_HOST", ""),
+            smtp_port=_int(env, "CWC_SMTP_PORT", 587),
+            smtp_tls=env.get("CWC_SMTP_TLS", "starttls"),
+            smtp_user=env.get("CWC_SMTP_USER", ""),
+            smtp_password=env.get("CWC_SMTP_PASSWORD", ""),
+            mail_from=env.get("CWC_MAIL_FROM", "Cloud Workstation <no-reply@localhost>"),
         )

@@ -207,3 +207,18 @@ def simulate_agents_tick() -> int:
 
     assert isinstance(ctx.backend, AwsBackend)
     return simulate_agents(ctx.backend)
+
+
+def meter_and_enforce() -> dict[str, int]:
+    """Every minute: accrue the ledger, stop what must stop, send alerts; stop jobs run after the commit."""
+    from classroom.db import utcnow
+    from config.prices import load_prices
+    from provisioning.enforcement import run_sweep
+
+    ctx = _context()
+    with _session() as session:
+        result = run_sweep(session, utcnow(), load_prices().region(ctx.settings.aws_region))
+        session.commit()
+    release(result.jobs)
+    return {"accrued": result.accrued, "students": result.students, "stopped": len(result.stopped),
+            "alerts": len(result.alerts)}

@@ -39,3 +39,15 @@ def verify_audit_chain() -> bool:
     else:
         log.info("audit chain ok (%s events)", report.checked)
     return report.ok
+
+
+def send_outbox_emails() -> int:
+    """Send waiting emails through SMTP (when configured; otherwise they wait on the development mail page)."""
+    from classroom.mail import SmtpMailer
+    from classroom.notify import send_outbox
+
+    settings = Settings.from_env()
+    if not settings.smtp_host:
+        return 0
+    with session_scope(_sessions(settings)) as session:
+        return send_outbox(session, SmtpMailer(settings))

@@ -13,6 +13,7 @@ from classroom.models.budget import (
 )
 from classroom.models.invites import RegistrationInvite
 from classroom.models.keys import KeyStatus, ToolKey
+from classroom.models.notifications import Notification, OutboxEmail
 from classroom.models.people import Course, Enrollment, EnrollmentStatus, Person, StaffLevel
 from classroom.models.platform import Deployment, DeploymentStatus, Platform
 from classroom.models.workspaces import CourseCloud, Heartbeat, SshKey, Workspace, WorkspaceEvent
@@ -38,6 +39,8 @@ __all__ = [
     "Enrollment",
     "EnrollmentStatus",
     "KeyStatus",
+    "Notification",
+    "OutboxEmail",
     "Person",
     "Platform",
     "RegistrationInvite",

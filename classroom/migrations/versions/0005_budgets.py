@@ -97,6 +97,31 @@ def upgrade() -> None:
     )
     op.create_index('ix_ledger_entries_course_end', 'ledger_entries', ['course_id', 'period_end'], unique=False)
     op.create_index('ix_ledger_entries_course_person', 'ledger_entries', ['course_id', 'person_id'], unique=False)
+    op.create_table('notifications',
+    sa.Column('id', sa.BigInteger(), nullable=False),
+    sa.Column('course_id', sa.Integer(), nullable=False),
+    sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('subject', sa.String(length=255), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('read_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['course_id'], ['courses.id'], name=op.f('fk_notifications_course_id_courses'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_notifications_person_id_people'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notifications'))
+    )
+    op.create_index('ix_notifications_person_course', 'notifications', ['person_id', 'course_id'], unique=False)
+    op.create_table('outbox_emails',
+    sa.Column('id', sa.BigInteger(), nullable=False),
+    sa.Column('to_address', sa.String(length=320), nullable=False),
+    sa.Column('subject', sa.String(length=255), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('last_error', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_emails'))
+    )
+    op.create_index('ix_outbox_emails_unsent', 'outbox_emails', ['id'], unique=False, postgresql_where=sa.text('sent_at IS NULL'))
     op.create_table('spend_daily',
     sa.Column('course_id', sa.Integer(), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
@@ -126,5 +151,9 @@ def downgrade() -> None:
     op.drop_table('budget_grants')
     op.drop_table('alerts_sent')
     op.drop_table('spend_daily')
+    op.drop_index('ix_outbox_emails_unsent', table_name='outbox_emails', postgresql_where=sa.text('sent_at IS NULL'))
+    op.drop_table('outbox_emails')
+    op.drop_index('ix_notifications_person_course', table_name='notifications')
+    op.drop_table('notifications')
     op.execute("DROP TYPE IF EXISTS request_status")
     # ### end Alembic commands ###

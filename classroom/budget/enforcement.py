@@ -1,0 +1,131 @@
+"""Plan what the minute's enforcement sweep must do. Pure: the shell loads, applies and commits.
+
+Rules, per student and course:
+- budget: when spend plus one more minute of everything running reaches the cap, hibernate (else stop)
+  every running workspace — so spend never passes the cap by more than a minute of running cost;
+- daily cap: the same against today's spend (course time zone), until the next day;
+- idle: a running workspace with no activity for its idle limit is hibernated;
+- alerts at 50/75/90/100 % of the cap, once each; anomalies to the instructor (over the cap, or several
+  times the course median), once a day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from statistics import median
+
+THRESHOLDS = (50, 75, 90, 100)
+LOOKAHEAD_S = 60
+ANOMALY_FACTOR = Decimal(3)
+ANOMALY_FLOOR = Decimal(1)  # below a dollar nothing is an anomaly
+ONCE = date(2000, 1, 1)  # the `day` of alerts that are sent once per term
+
+
+@dataclass(frozen=True)
+class RunningWorkspace:
+    """A workspace that costs compute now."""
+
+    id: int
+    hourly: Decimal
+    last_active: datetime
+    idle_minutes: int
+
+
+@dataclass(frozen=True)
+class StudentPosition:
+    """What the sweep knows about one student in one course."""
+
+    course_id: int
+    person_id: int
+    cap: Decimal
+    spent: Decimal
+    spent_today: Decimal
+    daily_cap: Decimal
+    today: date
+    running: tuple[RunningWorkspace, ...] = ()
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Stop (hibernate where possible) one workspace, and why."""
+
+    workspace_id: int
+    course_id: int
+    person_id: int
+    code: str  # budget | daily_cap | idle
+    reason: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A notice to send once: to the student (budget-NN, daily-cap) or to the instructor (anomaly-…)."""
+
+    course_id: int
+    person_id: int
+    kind: str
+    day: date
+    percent: int = 0
+
+
+@dataclass
+class Plan:
+    """Everything the sweep will do."""
+
+    stops: list[Stop] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+
+
+def _minute_of(running: tuple[RunningWorkspace, ...]) -> Decimal:
+    return sum((w.hourly for w in running), Decimal(0)) * LOOKAHEAD_S / 3600
+
+
+def _stops(p: StudentPosition, now: datetime) -> list[Stop]:
+    ahead = _minute_of(p.running)
+    if p.running and p.spent + ahead >= p.cap:
+        return [Stop(w.id, p.course_id, p.person_id, "budget", "budget used up") for w in p.running]
+    if p.running and p.spent_today + ahead >= p.daily_cap:
+        return [Stop(w.id, p.course_id, p.person_id, "daily_cap", "daily spending limit reached") for w in p.running]
+    return [Stop(w.id, p.course_id, p.person_id, "idle", f"idle for {w.idle_minutes} minutes")
+            for w in p.running if now - w.last_active >= timedelta(minutes=w.idle_minutes)]
+
+
+def _alerts(p: StudentPosition, sent: set[tuple[int, int, str, date]], stopped_for_budget: bool) -> list[Alert]:
+    out = []
+    percent = 100 if stopped_for_budget else (int(p.spent * 100 / p.cap) if p.cap > 0 else 100)
+    for threshold in THRESHOLDS:
+        key = (p.course_id, p.person_id, f"budget-{threshold}", ONCE)
+        if percent >= threshold and key not in sent:
+            out.append(Alert(p.course_id, p.person_id, key[2], ONCE, percent))
+    if p.spent_today >= p.daily_cap and (p.course_id, p.person_id, "daily-cap", p.today) not in sent:
+        out.append(Alert(p.course_id, p.person_id, "daily-cap", p.today, percent))
+    return out
+
+
+def _anomalies(positions: list[StudentPosition], sent: set[tuple[int, int, str, date]]) -> list[Alert]:
+    out = []
+    by_course: dict[int, list[StudentPosition]] = {}
+    for p in positions:
+        by_course.setdefault(p.course_id, []).append(p)
+    for course_id, group in by_course.items():
+        mid = Decimal(median([p.spent for p in group])) if group else Decimal(0)
+        for p in group:
+            kind = ("anomaly-over-cap" if p.spent > p.cap else
+                    "anomaly-median" if p.spent >= ANOMALY_FLOOR and mid > 0 and p.spent > ANOMALY_FACTOR * mid
+                    else None)
+            if kind and (course_id, p.person_id, kind, p.today) not in sent:
+                out.append(Alert(course_id, p.person_id, kind, p.today, int(p.spent * 100 / p.cap) if p.cap else 0))
+    return out
+
+
+def plan_enforcement(positions: list[StudentPosition], now: datetime,
+                     sent: set[tuple[int, int, str, date]]) -> Plan:
+    """Decide stops and alerts for every student; `sent` holds (course, person, kind, day) already sent."""
+    plan = Plan()
+    for p in positions:
+        stops = _stops(p, now)
+        plan.stops += stops
+        plan.alerts += _alerts(p, sent, any(s.code == "budget" for s in stops))
+    plan.alerts += _anomalies(positions, sent)
+    return plan

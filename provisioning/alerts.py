@@ -1,0 +1,44 @@
+"""Deliver the sweep's alerts as notifications (in the tool and by email) to students and instructors."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from classroom.budget.enforcement import Alert
+from classroom.budget.messages import instructor_message, student_message
+from classroom.models import Course, Enrollment, Person
+from classroom.roles import CONFIGURING_LEVELS
+
+log = logging.getLogger(__name__)
+
+
+def deliver_alerts(session: Session, alerts: list[Alert], positions: dict[tuple[int, int], tuple[str, str]]) -> int:
+    """Write a notification per alert (students) or per instructor (anomalies); returns how many were written."""
+    if not alerts:
+        return 0
+    from classroom.notify import notify  # the notifications service (in-tool + email outbox)
+
+    written = 0
+    for alert in alerts:
+        course = session.get(Course, alert.course_id)
+        person = session.get(Person, alert.person_id)
+        if course is None or person is None:
+            continue
+        spent, cap = positions.get((alert.course_id, alert.person_id), ("?", "?"))
+        if alert.kind.startswith("anomaly"):
+            msg = instructor_message(alert, course.display_name, person.display_name, spent, cap)
+            staff = session.scalars(select(Enrollment.person_id).where(
+                Enrollment.course_id == course.id, Enrollment.level.in_(CONFIGURING_LEVELS)))
+            for staff_id in staff:
+                notify(session, person_id=staff_id, course_id=course.id, subject=msg.subject, body=msg.body)
+                written += 1
+        else:
+            msg = student_message(alert, course.display_name, cap, spent)
+            notify(session, person_id=person.id, course_id=course.id, subject=msg.subject, body=msg.body)
+            written += 1
+    return written
+
+

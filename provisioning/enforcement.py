@@ -1,0 +1,152 @@
+"""The minute's sweep: accrue the ledger, plan enforcement, apply it in bulk. A constant number of statements.
+
+Stops are recorded as `stopping` in the same transaction (with events and audit entries); the cloud calls
+run as jobs after the commit. Alerts are recorded once (alerts_sent) and delivered as notifications.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.orm import Session
+
+from classroom.audit import NewEvent, append_events
+from classroom.budget.enforcement import ONCE, Alert, Plan, RunningWorkspace, StudentPosition, plan_enforcement
+from classroom.budget.policy import money
+from classroom.services.metering import accrue
+from config.prices import RegionPrices
+from provisioning.alerts import deliver_alerts
+from provisioning.services import Job
+
+log = logging.getLogger(__name__)
+
+POSITIONS_SQL = text("""
+WITH totals AS (
+    SELECT course_id, person_id, SUM(compute + storage) AS spent FROM spend_daily GROUP BY 1, 2
+), running AS (
+    SELECT DISTINCT course_id, person_id FROM workspaces WHERE state = 'running'
+), grants AS (
+    SELECT course_id, person_id, SUM(amount) AS amount FROM budget_grants WHERE person_id IS NOT NULL GROUP BY 1, 2
+), who AS (
+    SELECT course_id, person_id FROM totals UNION SELECT course_id, person_id FROM running
+)
+SELECT who.course_id, who.person_id,
+       COALESCE(p.budget_per_student, 0) + COALESCE(g.amount, 0) AS cap,
+       COALESCE(t.spent, 0) AS spent,
+       COALESCE(d.compute + d.storage, 0) AS spent_today,
+       COALESCE(p.max_daily_cost, 0) AS daily_cap,
+       (CAST(:now AS timestamptz) AT TIME ZONE c.time_zone)::date AS today,
+       COALESCE(p.idle_stop_minutes, 0) AS idle_minutes
+FROM who
+JOIN courses c ON c.id = who.course_id
+LEFT JOIN course_policies p ON p.course_id = who.course_id
+LEFT JOIN grants g ON g.course_id = who.course_id AND g.person_id = who.person_id
+LEFT JOIN totals t ON t.course_id = who.course_id AND t.person_id = who.person_id
+LEFT JOIN spend_daily d ON d.course_id = who.course_id AND d.person_id = who.person_id
+     AND d.day = (CAST(:now AS timestamptz) AT TIME ZONE c.time_zone)::date
+""")
+
+RUNNING_SQL = text("""
+SELECT id, course_id, person_id, instance_type, volume_gb, COALESCE(last_activity_at, state_changed_at) AS active
+FROM workspaces WHERE state = 'running'
+""")
+
+SENT_SQL = text("SELECT course_id, person_id, kind, day FROM alerts_sent WHERE day = :once OR day >= :since")
+
+STOP_SQL = text("""
+WITH changed AS (
+    UPDATE workspaces SET state = 'stopping', stop_mode = 'hibernate', state_changed_at = :now
+    WHERE id IN :ids AND state = 'running'
+    RETURNING id
+)
+INSERT INTO workspace_events (workspace_id, at, from_state, to_state, actor, reason)
+SELECT changed.id, :now, 'running', 'stopping', 'enforcement', r.reason
+FROM changed JOIN (SELECT unnest(CAST(:rid AS int[])) AS id, unnest(CAST(:reasons AS text[])) AS reason) r ON r.id = changed.id
+RETURNING workspace_id
+""").bindparams(bindparam("ids", expanding=True))
+
+RECORD_ALERTS_SQL = text("""
+INSERT INTO alerts_sent (course_id, person_id, kind, day, created_at)
+SELECT * FROM unnest(CAST(:courses AS int[]), CAST(:people AS int[]), CAST(:kinds AS text[]), CAST(:days AS date[]),
+                     CAST(:ats AS timestamptz[]))
+ON CONFLICT ON CONSTRAINT uq_alerts_sent_once DO NOTHING
+RETURNING course_id, person_id, kind, day
+""")
+
+
+@dataclass
+class SweepResult:
+    """What one sweep did."""
+
+    accrued: int = 0
+    students: int = 0
+    stopped: list[int] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
+
+
+def load_positions(session: Session, now: datetime, prices: RegionPrices) -> list[StudentPosition]:
+    """Every student with spend or a running workspace, with their running workspaces' rates."""
+    running: dict[tuple[int, int], list[tuple[int, Decimal, datetime]]] = {}
+    for r in session.execute(RUNNING_SQL):
+        hourly = prices.hourly(r.instance_type) + prices.storage_hourly(r.volume_gb)
+        running.setdefault((r.course_id, r.person_id), []).append((r.id, hourly, r.active))
+    positions = []
+    for r in session.execute(POSITIONS_SQL, {"now": now}):
+        ws = tuple(RunningWorkspace(i, h, a, r.idle_minutes) for i, h, a in running.get((r.course_id, r.person_id), []))
+        positions.append(StudentPosition(r.course_id, r.person_id, r.cap, r.spent, r.spent_today, r.daily_cap,
+                                         r.today, ws))
+    return positions
+
+
+def run_sweep(session: Session, now: datetime, prices: RegionPrices) -> SweepResult:
+    """Meter, plan and apply (flushes; the caller commits, then enqueues result.jobs)."""
+    result = SweepResult(accrued=accrue(session, now, prices).entries)
+    positions = load_positions(session, now, prices)
+    since = min((p.today for p in positions), default=now.date())
+    sent = {(r.course_id, r.person_id, r.kind, r.day) for r in session.execute(SENT_SQL, {"once": ONCE, "since": since})}
+    plan = plan_enforcement(positions, now, sent)
+    result.students = len(positions)
+    _apply_stops(session, plan, now, result)
+    if plan.alerts:  # in a savepoint: a delivery failure must never undo the stops; alerts retry next minute
+        figures = {(p.course_id, p.person_id): (money(p.spent), money(p.cap)) for p in positions}
+        try:
+            with session.begin_nested():
+                _record_alerts(session, plan, now, result)
+                deliver_alerts(session, result.alerts, figures)
+        except Exception:  # noqa: BLE001 - logged; enforcement itself must go on
+            log.exception("budget alerts could not be delivered; they will be retried")
+            result.alerts = []
+    return result
+
+
+def _apply_stops(session: Session, plan: Plan, now: datetime, result: SweepResult) -> None:
+    if not plan.stops:
+        return
+    by_id = {s.workspace_id: s for s in plan.stops}
+    rows = session.execute(STOP_SQL, {"now": now, "ids": list(by_id), "rid": list(by_id),
+                                      "reasons": [s.reason for s in by_id.values()]}).all()
+    result.stopped = [r.workspace_id for r in rows]
+    session.expire_all()  # rows changed behind the ORM's back
+    result.jobs = [Job("provisioning.jobs.stop_workspace", i) for i in result.stopped]
+    append_events(session, [NewEvent("workspace.enforced_stop", course_id=by_id[i].course_id, subject=str(i),
+                                     details={"code": by_id[i].code, "reason": by_id[i].reason, "person": by_id[i].person_id})
+                            for i in result.stopped])
+
+
+def _record_alerts(session: Session, plan: Plan, now: datetime, result: SweepResult) -> None:
+    if not plan.alerts:
+        return
+    rows = session.execute(RECORD_ALERTS_SQL, {
+        "courses": [a.course_id for a in plan.alerts], "people": [a.person_id for a in plan.alerts],
+        "kinds": [a.kind for a in plan.alerts], "days": [a.day for a in plan.alerts], "ats": [now] * len(plan.alerts),
+    }).all()
+    fresh = {(r.course_id, r.person_id, r.kind, r.day) for r in rows}
+    result.alerts = [a for a in plan.alerts if (a.course_id, a.person_id, a.kind, a.day) in fresh]
+
+
+__all__ = ["SweepResult", "load_positions", "run_sweep"]
