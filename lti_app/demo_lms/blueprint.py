@@ -81,6 +81,8 @@ def wants_json() -> bool:
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> tuple[Response | str, int]:
     status = exc.code or 500
+    if not settings().demo_lms or not is_loopback(request.remote_addr):
+        return Response("Not Found", 404, mimetype="text/plain"), 404  # say nothing about the Demo LMS
     if wants_json():
         return jsonify(error=exc.name.lower().replace(" ", "_"), error_description=exc.description), status
     return render_template("demo_lms/error.html", title=exc.name, message=exc.description, status=status), status

@@ -95,11 +95,12 @@ def check_auth_request() -> AuthRequest:
     session = read_session()
     _require(session is not None and session.user_id == login_hint,
              "You are not signed in to the Demo LMS as this person. Sign in again from the Demo LMS page.")
-    course = db().scalar(select(DemoCourse).where(DemoCourse.context_id == CONTEXT_ID))
-    member = course and db().scalar(select(DemoMember).where(DemoMember.course_id == course.id,
-                                                             DemoMember.user_id == login_hint))
-    _require(course is not None and member is not None, "This person is not in the course.")
-    assert course is not None and member is not None
+    member = db().scalar(select(DemoMember).join(DemoCourse, DemoCourse.id == DemoMember.course_id)
+                         .where(DemoCourse.context_id == CONTEXT_ID, DemoMember.user_id == login_hint))
+    _require(member is not None, "This person is not in the course.")
+    assert member is not None
+    course = db().get(DemoCourse, member.course_id)
+    assert course is not None
     _require(member.status == "Active", f"{member.name} is {member.status.lower()} in this course.")
     link = db().get(DemoLink, hint.link_id) if hint.link_id is not None else None
     if hint.message_type == DEEP_LINKING:
