@@ -56,6 +56,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from lti_app.lti.deep_linking import bp as deep_link_bp
     from lti_app.lti.views import bp as lti_bp
     from lti_app.pages.views import bp as pages_bp
+    from lti_app.setup_views import bp as setup_bp
     from lti_app.workspaces.agent_api import bp as agent_bp
     from lti_app.workspaces.keys_views import bp as keys_bp
     from lti_app.workspaces.materials_views import bp as materials_bp
@@ -65,7 +66,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(lti_bp)
     app.register_blueprint(deep_link_bp)
     app.register_blueprint(pages_bp)
-    for blueprint in (workspaces_bp, keys_bp, materials_bp, agent_bp, dev_mail_bp):
+    for blueprint in (workspaces_bp, keys_bp, materials_bp, agent_bp, dev_mail_bp, setup_bp):
         app.register_blueprint(blueprint)
     if settings.demo_lms:
         from lti_app.demo_lms import bp as demo_bp

@@ -21,8 +21,17 @@ def csp_nonce() -> str:
 def frame_ancestors() -> str:
     """'self' plus every registered platform's frame origins."""
     rows = db().scalars(select(Platform.frame_origins)).all()
-    origins = sorted({o for row in rows for o in (row or [])})
+    origins = sorted({o for row in rows for o in (row or [])} | set(g.get("extra_frame_ancestors", ())))
     return " ".join(["'self'", *origins])
+
+
+def allow_framing_by(url: str) -> None:
+    """Let the origin of `url` frame this response too (registration pages, before the platform is stored)."""
+    from urllib.parse import urlparse
+
+    parts = urlparse(url)
+    if parts.scheme in ("http", "https") and parts.netloc and all(c not in parts.netloc for c in " ;'\""):
+        g.extra_frame_ancestors = (*g.get("extra_frame_ancestors", ()), f"{parts.scheme}://{parts.netloc}")
 
 
 def _set_headers(response: Response) -> Response:
@@ -44,3 +53,6 @@ def init_app(app: Flask) -> None:
     """Install the after-request hook and the csp_nonce template helper."""
     app.after_request(_set_headers)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
+    from classroom.budget.policy import money
+
+    app.jinja_env.globals["money"] = money

@@ -11,7 +11,7 @@ from pylti1p3.exception import LtiException
 from sqlalchemy import select
 
 from classroom.claims import parse_claims
-from classroom.models import KeyStatus, Platform, ToolKey
+from classroom.models import CoursePolicy, KeyStatus, Platform, ToolKey
 from classroom.roles import StaffLevel, can_configure
 from classroom.services.keys import ensure_keys, published_jwks
 from classroom.services.launches import record_launch
@@ -23,6 +23,7 @@ from lti_app.lti.login import LOGIN_PARAMS, handle_login
 from lti_app.lti.services import key_cache, login_store, tool_conf
 from lti_app.lti.state import LoginState, cookie_name, storage_key
 from lti_app.runtime import commit, db, runtime, settings
+from lti_app.security import allow_framing_by
 
 log = logging.getLogger(__name__)
 bp = Blueprint("lti", __name__)
@@ -97,8 +98,12 @@ def launch() -> Response | tuple[str, int]:
                         course_id=result.course_id, level=result.level.value)
     if claims.is_deep_linking:
         endpoint = "deep_link.picker"
-    else:  # a student's click on a course link goes to that link's workspace (the first click starts it)
-        endpoint = "workspaces.mine" if result.level is StaffLevel.STUDENT else "pages.home"
+    elif result.level is StaffLevel.STUDENT:  # a course link goes to that link's workspace (the first click starts it)
+        endpoint = "workspaces.mine"
+    elif can_configure(result.level) and db().get(CoursePolicy, result.course_id) is None:
+        endpoint = "setup.wizard"  # the owner's first launch: set the course up before anything can be spent
+    else:
+        endpoint = "pages.home"
     response = redirect(url_for(endpoint, t=token), code=303)
     response.delete_cookie(cookie_name(state), path="/lti/")
     return response
@@ -134,6 +139,7 @@ def dynamic_registration() -> str:
 
     invite = request.args.get("invite", "")
     config_url = request.args.get("openid_configuration", "")
+    allow_framing_by(config_url)  # the LMS shows this page (and its errors) in its own frame
     check_invite(db(), invite)
     if not config_url:
         raise LaunchRejected("Start the registration from your LMS: it adds the openid_configuration parameter.",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, g, jsonify, redirect, url_for
 
-from classroom.models import Workspace
+from classroom.budget.policy import Decision
+from classroom.models import CoursePolicy, Workspace
+from classroom.services.budgets import decide_launch
 from classroom.roles import StaffLevel, can_act, is_staff
 from config.catalog import WorkspaceTemplate, load_catalog
 from lti_app.auth import current, requires
@@ -25,12 +27,29 @@ from provisioning.services import (
 bp = Blueprint("workspaces", __name__)
 
 
+def _course_default() -> str:
+    policy = db().get(CoursePolicy, current().course.id)
+    return policy.default_template if policy else load_catalog().default
+
+
 def _template_for_link() -> tuple[str, str, WorkspaceTemplate]:
+    """The link's template (deep-linked), else the course's default."""
     link_key, title, asked = link_of(launch_body())
     catalog = load_catalog()
-    template = catalog.get(asked or "") or catalog.get(catalog.default)
+    template = catalog.get(asked or "") or catalog.get(_course_default()) or catalog.get(catalog.default)
     assert template is not None
     return link_key, title, template
+
+
+def _decide(template_id: str, *, starting: bool = False) -> Decision:
+    ctx = current()
+    return decide_launch(db(), ctx.course, ctx.person.id, template_id, catalog=load_catalog(), prices=prices(),
+                         starting=starting)
+
+
+def _refused(decision: Decision, title: str) -> tuple[str, int]:
+    """The educational refusal: why, what it would cost, the student's budget, what is approved, whom to ask."""
+    return page("workspaces/blocked.html", decision=decision, link_title=title), 403
 
 
 def _visible(ws_id: int) -> Workspace:
@@ -53,28 +72,38 @@ def _actionable(ws_id: int) -> Workspace:
 
 @bp.get("/app/workspace")
 @requires(lambda level: level is StaffLevel.STUDENT)
-def mine() -> str | Response:
-    """The link's workspace; the first click on a default-template link starts it right away."""
+def mine() -> str | Response | tuple[str, int]:
+    """The link's workspace. The first click on the course's default template starts it when the policy allows;
+    any other template asks for confirmation with the budget projection first."""
     ctx = current()
     link_key, title, template = _template_for_link()
     ws = live_workspace(db(), ctx.course.id, ctx.person.id, link_key)
-    if ws is None and template.id == load_catalog().default:
-        ws, todo = request_workspace(db(), course_id=ctx.course.id, person_id=ctx.person.id, link_key=link_key,
-                                     link_title=title, template=template, region=settings().aws_region)
-        release_after_commit(todo)
-        commit()
+    decision = None
+    if ws is None:
+        decision = _decide(template.id)
+        if not decision.allowed:
+            return _refused(decision, title)
+        if template.id == _course_default():
+            ws, todo = request_workspace(db(), course_id=ctx.course.id, person_id=ctx.person.id, link_key=link_key,
+                                         link_title=title, template=template, region=settings().aws_region)
+            release_after_commit(todo)
+            commit()
     others = [w for w in workspaces_of(db(), ctx.course.id, ctx.person.id) if ws is None or w.id != ws.id]
-    return page("workspaces/student.html", ws=ws, link_title=title, template=template,
+    return page("workspaces/student.html", ws=ws, link_title=title, template=template, decision=decision,
                 cost=cost_figures(template, prices()),
                 state=status(ws, template, ctx.course.label or ctx.course.title) if ws else None, others=others)
 
 
 @bp.post("/app/workspace")
 @requires(lambda level: level is StaffLevel.STUDENT)
-def confirm() -> Response:
-    """The student confirmed starting a workspace from a non-default template."""
+def confirm() -> Response | tuple[str, int]:
+    """The student confirmed starting a workspace from a non-default template (checked again: fail closed)."""
     ctx = current()
     link_key, title, template = _template_for_link()
+    if live_workspace(db(), ctx.course.id, ctx.person.id, link_key) is None:
+        decision = _decide(template.id)
+        if not decision.allowed:
+            return _refused(decision, title)
     _ws, todo = request_workspace(db(), course_id=ctx.course.id, person_id=ctx.person.id, link_key=link_key,
                                   link_title=title, template=template, region=settings().aws_region)
     release_after_commit(todo)
@@ -102,11 +131,16 @@ def confirm_action(ws_id: int, action: str) -> str:
 
 @bp.post("/app/workspaces/<int:ws_id>/<any(stop, start):action>")
 @requires()
-def act(ws_id: int, action: str) -> Response:
-    """Stop or start a workspace (own, or any as instructor / head TA); audited."""
+def act(ws_id: int, action: str) -> Response | tuple[str, int]:
+    """Stop or start a workspace (own, or any as instructor / head TA); audited. Starts pass the policy again."""
     ctx = current()
     ws = _actionable(ws_id)
     actor = "student" if ws.person_id == ctx.person.id else "staff"
+    if action == "start":
+        decision = decide_launch(db(), ctx.course, ws.person_id, ws.template_id, catalog=load_catalog(),
+                                 prices=prices(), starting=True)
+        if not decision.allowed:
+            return _refused(decision, ws.link_title or ws.link_key)
     try:
         if action == "stop":
             todo = request_stop(db(), ws, actor_person_id=ctx.person.id, actor=actor,

@@ -14,6 +14,7 @@ from classroom.workspaces.lifecycle import WorkspaceState
 from provisioning.agent_service import issue_agent_token
 from provisioning.ssh_keys import generate_key_pair
 from tests.conftest import count_rows
+from tests.support.budget import ensure_policies
 from tests.support.lti import launch, register, tool_token
 
 
@@ -40,6 +41,11 @@ def _hidden(html: str) -> dict[str, str]:
 def _student(client, canvas, n=1):  # type: ignore[no-untyped-def]
     resp = launch(client, canvas, canvas.user("student", n))
     assert resp.status_code == 303 and "/app/workspace" in resp.headers["Location"]
+    with client.application.app_context():
+        from lti_app.runtime import runtime
+
+        with runtime().sessions() as s:
+            ensure_policies(s)  # the course was made by this launch; give it the CS229 policy
     return tool_token(resp)
 
 

@@ -49,6 +49,7 @@ def test_invite_is_single_use(client, session, moodle, engine):
 def test_registration_without_invite_creates_nothing(client, moodle, engine):
     resp = _register(client, moodle, "not-an-invite")
     assert resp.status_code == 403
+    assert moodle.base_url in resp.headers["Content-Security-Policy"]  # the LMS's frame shows the error
     assert count_rows(engine, "platforms") == 0 and moodle.registrations == []
 
 

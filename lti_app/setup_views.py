@@ -1,0 +1,133 @@
+"""The course set-up wizard (owner and instructors), and template requests (students ask, instructors decide)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from flask import Blueprint, Response, g, redirect, request, url_for
+from sqlalchemy import select
+
+from classroom.budget.setup_form import INTEGRITY, TERM_END, parse_setup
+from classroom.models import CoursePolicy, Enrollment, Person, RequestStatus, TemplateRequest
+from classroom.roles import StaffLevel, can_configure
+from classroom.services.budgets import BudgetError, ask_for_template, decide_request, save_policy
+from classroom.services.launches import LaunchRefused, promote_head_ta
+from config.catalog import load_catalog
+from lti_app.auth import current, requires
+from lti_app.errors import Forbidden
+from lti_app.pages.views import page
+from lti_app.runtime import commit, db
+from lti_app.workspaces.glue import prices
+from lti_app.workspaces.presenter import cost_figures
+
+bp = Blueprint("setup", __name__)
+CENT = Decimal("0.01")
+TIME_ZONES = ("America/Los_Angeles", "America/Denver", "America/Chicago", "America/New_York", "America/Sao_Paulo",
+              "Europe/London", "Europe/Berlin", "Asia/Kolkata", "Asia/Singapore", "Asia/Tokyo", "Australia/Sydney",
+              "UTC")
+
+
+def _defaults() -> dict[str, str]:
+    """The seed's CS 229 set-up, as a starting point the instructor edits."""
+    ctx = current()
+    policy = db().get(CoursePolicy, ctx.course.id)
+    if policy is None:
+        catalog = load_catalog()
+        today = date.today()
+        values = {"term_start": str(ctx.course.term_start or today), "term_end": str(ctx.course.term_end or today),
+                  "time_zone": ctx.course.time_zone, "auto_close": "on", "expected_students": "50",
+                  "budget_per_student": "24.00", "total_budget": "1200.00", "budget_source": "University IT",
+                  "default_template": catalog.default, "max_concurrent": "1", "max_daily_cost": "5.00",
+                  "idle_stop_minutes": "240", "shared_materials": "on", "ta_debug_access": "on"}
+        values.update({f"template_{t.id}": "approved" if t.id == catalog.default else
+                       ("blocked" if "gpu" in t.id else "on_request") for t in catalog.templates})
+        values.update({f"end_{k}": "on" for k in TERM_END if k != "delete_all_data"})
+        return values
+    values = {"term_start": str(ctx.course.term_start), "term_end": str(ctx.course.term_end),
+              "time_zone": ctx.course.time_zone, "expected_students": str(policy.expected_students),
+              "budget_per_student": str(policy.budget_per_student.quantize(CENT)),
+              "total_budget": str(policy.total_budget.quantize(CENT)),
+              "budget_source": policy.budget_source, "default_template": policy.default_template,
+              "max_concurrent": str(policy.max_concurrent),
+              "max_daily_cost": str(policy.max_daily_cost.quantize(CENT)),
+              "idle_stop_minutes": str(policy.idle_stop_minutes)}
+    values.update({f"template_{k}": v for k, v in policy.templates.items()})
+    values.update({k: "on" for k in INTEGRITY if policy.integrity.get(k)})
+    values.update({f"end_{k}": "on" for k, v in policy.term_end_actions.items() if v})
+    values.update({k: "on" for k in ("auto_close", "shared_materials") if getattr(policy, k)})
+    return values
+
+
+def _wizard(values: dict[str, str], errors: dict[str, str] | None = None, status: int = 200) -> tuple[str, int]:
+    ctx = current()
+    catalog = load_catalog()
+    tas = db().execute(select(Enrollment, Person).join(Person, Person.id == Enrollment.person_id).where(
+        Enrollment.course_id == ctx.course.id, Enrollment.level.in_((StaffLevel.TA, StaffLevel.HEAD_TA)))).all()
+    options = [(t, cost_figures(t, prices())) for t in catalog.templates]
+    return page("setup/wizard.html", values=values, errors=errors or {}, options=options, tas=tas,
+                time_zones=TIME_ZONES, configured=db().get(CoursePolicy, ctx.course.id) is not None), status
+
+
+@bp.get("/app/setup")
+@requires(can_configure)
+def wizard() -> tuple[str, int]:
+    """Show the wizard, filled with the current policy or the scenario's defaults."""
+    return _wizard(_defaults())
+
+
+@bp.post("/app/setup")
+@requires(can_configure)
+def save() -> Response | tuple[str, int]:
+    """Validate everything; save nothing unless all of it is valid."""
+    ctx = current()
+    form = {k: v for k, v in request.form.items() if k not in ("t", "csrf_token")}
+    values, errors = parse_setup(form, load_catalog(), ctx.course.label or ctx.course.title)
+    if values is None:
+        return _wizard(form, errors, 400)
+    save_policy(db(), ctx.course, values, ctx.person.id)
+    head_ta = request.form.get("head_ta", "")
+    if head_ta.isdigit() and ctx.level is StaffLevel.OWNER:
+        try:
+            promote_head_ta(db(), ctx.course.id, ctx.person.id, int(head_ta))
+        except LaunchRefused as exc:
+            db().rollback()
+            return _wizard(form, {"head_ta": str(exc)}, 400)
+    commit()
+    return redirect(url_for("pages.home", t=g.tool_token, saved=1), code=303)
+
+
+@bp.post("/app/requests/<template_id>")
+@requires(lambda level: level is StaffLevel.STUDENT)
+def ask(template_id: str) -> Response:
+    """A student asks for an approved-on-request template, with a reason."""
+    ctx = current()
+    try:
+        ask_for_template(db(), ctx.course, ctx.person.id, template_id, request.form.get("reason", ""))
+    except BudgetError as exc:
+        raise Forbidden(str(exc), status=400, title="Request not sent") from exc
+    commit()
+    return redirect(url_for("workspaces.mine", t=g.tool_token), code=303)
+
+
+@bp.get("/app/requests")
+@requires(can_configure)
+def requests_list() -> str:
+    """Pending and decided template requests."""
+    rows = db().execute(select(TemplateRequest, Person).join(Person, Person.id == TemplateRequest.person_id)
+                        .where(TemplateRequest.course_id == current().course.id)
+                        .order_by(TemplateRequest.status, TemplateRequest.created_at.desc())).all()
+    return page("setup/requests.html", rows=rows, pending=RequestStatus.PENDING)
+
+
+@bp.post("/app/requests/<int:request_id>/<any(approve, deny):decision>")
+@requires(can_configure)
+def decide(request_id: int, decision: str) -> Response:
+    """Approve or deny a request; the student is told."""
+    ctx = current()
+    try:
+        decide_request(db(), ctx.course, request_id, ctx.person.id, decision == "approve", request.form.get("note", ""))
+    except BudgetError as exc:
+        raise Forbidden(str(exc), status=409, title="Not possible") from exc
+    commit()
+    return redirect(url_for("setup.requests_list", t=g.tool_token), code=303)

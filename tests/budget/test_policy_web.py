@@ -1,0 +1,127 @@
+"""Policy in the pages: set-up wizard, blocked and over-budget launches create nothing, request and approval."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from classroom.models import AuditEvent, CoursePolicy, Notification, SpendDaily, TemplateRequest
+from tests.conftest import count_rows
+from tests.support.budget import ensure_policies
+from tests.support.lti import launch, register, tool_token
+
+LTI = "https://purl.imsglobal.org/spec/lti/claim/"
+FORM = {"term_start": "2024-08-26", "term_end": "2030-12-13", "time_zone": "America/Los_Angeles", "auto_close": "on",
+        "expected_students": "50", "budget_per_student": "24.00", "total_budget": "1200.00", "budget_source": "IT",
+        "template_ml-cpu-student": "approved", "template_ml-final-project": "on_request",
+        "template_gpu-ml-workstation": "blocked", "template_ubuntu-basic": "approved",
+        "default_template": "ml-cpu-student", "max_concurrent": "1", "max_daily_cost": "5", "idle_stop_minutes": "240"}
+
+
+@pytest.fixture
+def canvas(session, platform):  # type: ignore[no-untyped-def]
+    register(session, platform)
+    return platform
+
+
+def _hidden(html: str) -> dict[str, str]:
+    return dict(re.findall(r'name="(t|csrf_token)" value="([^"]+)"', html))
+
+
+def _link(template: str, link_id: str = "link-final") -> dict[str, object]:
+    return {LTI + "custom": {"template": template}, LTI + "resource_link": {"id": link_id, "title": "Final project"}}
+
+
+def test_owner_is_sent_to_the_wizard_and_saving_it_is_audited(client, canvas, session):
+    resp = launch(client, canvas, canvas.user("instructor"))
+    assert "/app/setup" in resp.headers["Location"]
+    page = client.get("/app/setup", query_string={"t": tool_token(resp)}).get_data(as_text=True)
+    assert "Set up Cloud Workstation" in page and 'value="24.00"' in page
+    bad = client.post("/app/setup", data={**_hidden(page), **FORM, "budget_per_student": "lots"})
+    assert bad.status_code == 400 and b"Nothing was saved" in bad.data
+    assert count_rows(session.get_bind(), "course_policies") == 0
+    ok = client.post("/app/setup", data={**_hidden(page), **FORM})
+    assert ok.status_code == 303
+    policy = session.scalar(select(CoursePolicy))
+    assert policy.budget_per_student == Decimal(24) and policy.templates["gpu-ml-workstation"] == "blocked"
+    assert session.scalar(select(AuditEvent.action).where(AuditEvent.action == "policy.created"))
+    again = launch(client, canvas, canvas.user("instructor"))
+    assert "/app/home" in again.headers["Location"]
+
+
+def test_student_blocked_from_gpu_with_the_educational_message_and_nothing_created(client, canvas, session, redis):
+    launch(client, canvas, canvas.user("student", 9))
+    ensure_policies(session)
+    token = tool_token(launch(client, canvas, canvas.user("student"), **_link("gpu-ml-workstation")))
+    resp = client.get("/app/workspace", query_string={"t": token})
+    assert resp.status_code == 403
+    html = resp.get_data(as_text=True)
+    assert "Launch blocked: template not approved" in html and "p3.2xlarge, $73.70/day" in html
+    assert "ML CPU workspace (t3.medium, $1.08/day)" in html and "$0.00 / $24.00 (0%)" in html
+    assert count_rows(session.get_bind(), "workspaces") == 0 and not list(redis.scan_iter("rq:job:*"))
+
+
+def test_student_over_budget_cannot_start_and_nothing_is_created(client, canvas, session, redis):
+    launch(client, canvas, canvas.user("student", 9))
+    ensure_policies(session)
+    token = tool_token(launch(client, canvas, canvas.user("student")))
+    from classroom.models import Person
+
+    person = session.scalar(select(Person).where(Person.sub == "student-1"))
+    course_id = session.scalar(select(CoursePolicy.course_id))
+    from datetime import date
+
+    session.add(SpendDaily(course_id=course_id, person_id=person.id, day=date(2024, 10, 1), compute=Decimal(24),
+                           storage=Decimal(0), running_seconds=Decimal(0)))
+    session.commit()
+    resp = client.get("/app/workspace", query_string={"t": token})
+    assert resp.status_code == 403 and b"budget for this course is used up" in resp.data
+    assert count_rows(session.get_bind(), "workspaces") == 0 and not list(redis.scan_iter("rq:job:*"))
+
+
+def test_course_not_set_up_refuses_students(client, canvas, session):
+    token = tool_token(launch(client, canvas, canvas.user("student")))
+    resp = client.get("/app/workspace", query_string={"t": token})
+    assert resp.status_code == 403 and b"has not finished setting up" in resp.data
+    assert count_rows(session.get_bind(), "workspaces") == 0
+
+
+def test_request_approve_then_confirm_with_projection(client, canvas, session):
+    teacher = tool_token(launch(client, canvas, canvas.user("instructor")))
+    ensure_policies(session)
+    student = tool_token(launch(client, canvas, canvas.user("student"), **_link("ml-final-project")))
+    blocked = client.get("/app/workspace", query_string={"t": student})
+    assert blocked.status_code == 403 and b"needs your instructor" in blocked.data
+    short = client.post("/app/requests/ml-final-project", data={**_hidden(blocked.get_data(as_text=True)), "reason": "pls"})
+    assert short.status_code == 400 and count_rows(session.get_bind(), "template_requests") == 0
+    sent = client.post("/app/requests/ml-final-project",
+                       data={**_hidden(blocked.get_data(as_text=True)), "reason": "Training my final project model"})
+    assert sent.status_code == 303
+    assert session.scalar(select(func.count(Notification.id))) == 1  # the instructor is told
+    pending = client.get("/app/workspace", query_string={"t": student})
+    assert pending.status_code == 403 and b"waiting for your instructor" in pending.data
+    listing = client.get("/app/requests", query_string={"t": teacher}).get_data(as_text=True)
+    request_id = session.scalar(select(TemplateRequest.id))
+    assert client.post(f"/app/requests/{request_id}/approve", data=_hidden(listing)).status_code == 303
+    assert session.scalar(select(func.count(Notification.id))) == 2  # and the student
+    confirm = client.get("/app/workspace", query_string={"t": student})
+    html = confirm.get_data(as_text=True)
+    assert confirm.status_code == 200 and "Start my workspace" in html
+    assert "will use your remaining budget in about 11.3 days" in html  # $24 / $2.13 a day
+    assert count_rows(session.get_bind(), "workspaces") == 0  # nothing until the student confirms
+    assert client.post("/app/workspace", data=_hidden(html)).status_code == 303
+    assert count_rows(session.get_bind(), "workspaces") == 1
+
+
+def test_students_cannot_reach_the_wizard_or_decide_requests(app, client, canvas, session):
+    from lti_app.auth import csrf_token
+
+    token = tool_token(launch(client, canvas, canvas.user("student")))
+    with app.app_context():
+        form = {"t": token, "csrf_token": csrf_token(token), **FORM}
+    assert client.get("/app/setup", query_string={"t": token}).status_code == 403
+    assert client.post("/app/setup", data=form).status_code == 403
+    assert count_rows(session.get_bind(), "course_policies") == 0

@@ -1,0 +1,95 @@
+"""The launch policy: every refusal, in order, and the projection."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from classroom.budget.policy import PolicyView, StudentMoney, check_launch, projection_days
+from classroom.budget.setup_form import parse_setup
+from config.catalog import load_catalog
+from config.prices import load_prices
+
+NOW = datetime(2024, 10, 15, 18, 0, tzinfo=UTC)
+CATALOG, PRICES = load_catalog(), load_prices().region("us-east-1")
+POLICY = PolicyView("CS 229", {"ml-cpu-student": "approved", "ml-final-project": "on_request",
+                               "gpu-ml-workstation": "blocked"}, "ml-cpu-student", 1, Decimal(5),
+                    date(2024, 8, 26), date(2024, 12, 13), "America/Los_Angeles")
+OK_MONEY = StudentMoney(Decimal(24), Decimal("12"), Decimal("0.5"), 0)
+
+
+def check(template: str = "ml-cpu-student", money: StudentMoney | None = OK_MONEY, policy=POLICY, now=NOW, **kw):  # type: ignore[no-untyped-def]
+    return check_launch(policy, template, money, catalog=CATALOG, prices=PRICES, now=now, **kw)
+
+
+def test_allowed_with_projection() -> None:
+    d = check()
+    assert d.allowed and d.code == "ok" and d.projection_days == Decimal("11.1")  # $12 left / $1.08 a day
+    assert "in about 11.1 days" in d.message
+
+
+def test_blocked_template_is_educational() -> None:
+    d = check("gpu-ml-workstation")
+    assert not d.allowed and d.code == "blocked"
+    assert "p3.2xlarge, $73.70/day" in d.message and "not approved for CS 229" in d.message
+    assert [o.id for o in d.alternatives] == ["ml-cpu-student"] and d.money == OK_MONEY
+
+
+def test_on_request_template_needs_an_approved_request() -> None:
+    assert check("ml-final-project").code == "needs_request"
+    assert check("ml-final-project", request_pending=True).code == "request_pending"
+    approved = check("ml-final-project", request_approved=True)
+    assert approved.allowed and approved.projection_days == Decimal("5.6")  # $12 / $2.13 a day
+
+
+@pytest.mark.parametrize(("kwargs", "code"), [
+    ({"policy": None}, "not_set_up"),
+    ({"money": None}, "cannot_evaluate"),
+    ({"template": "no-such-template"}, "cannot_evaluate"),
+    ({"now": datetime(2024, 8, 26, 6, 0, tzinfo=UTC)}, "term_not_started"),  # still Aug 25 in Los Angeles
+    ({"now": datetime(2024, 12, 14, 9, 0, tzinfo=UTC)}, "term_ended"),
+    ({"money": StudentMoney(Decimal(24), Decimal(24), Decimal(0), 0)}, "over_budget"),
+    ({"money": StudentMoney(Decimal(24), Decimal(3), Decimal(5), 0)}, "daily_cap"),
+    ({"money": StudentMoney(Decimal(24), Decimal(3), Decimal(1), 1)}, "concurrency"),
+])
+def test_refusals(kwargs, code) -> None:  # type: ignore[no-untyped-def]
+    d = check(**kwargs)
+    assert not d.allowed and d.code == code and d.message
+
+
+def test_projection_days() -> None:
+    assert projection_days(Decimal("5.50"), Decimal("1.67")) == Decimal("3.3")  # the seed's David
+
+
+FORM = {"term_start": "2024-08-26", "term_end": "2024-12-13", "time_zone": "America/Los_Angeles", "auto_close": "on",
+        "expected_students": "50", "budget_per_student": "24.00", "total_budget": "1200.00", "budget_source": "IT",
+        "template_ml-cpu-student": "approved", "template_ml-final-project": "on_request",
+        "template_gpu-ml-workstation": "blocked", "template_ubuntu-basic": "approved",
+        "default_template": "ml-cpu-student", "max_concurrent": "1", "max_daily_cost": "5", "idle_stop_minutes": "240",
+        "end_stop_all": "on"}
+
+
+def test_setup_form_valid() -> None:
+    values, errors = parse_setup(FORM, CATALOG, "CS 229")
+    assert errors == {} and values is not None
+    assert values.budget_per_student == Decimal("24.00") and values.templates["gpu-ml-workstation"] == "blocked"
+    assert values.term_end_actions["stop_all"] and not values.term_end_actions["delete_all_data"]
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"term_end": "2024-08-01"}, "term_end"), ({"time_zone": "Mars/Olympus"}, "time_zone"),
+    ({"budget_per_student": "-1"}, "budget_per_student"), ({"budget_per_student": "24.001"}, "budget_per_student"),
+    ({"total_budget": "10"}, "total_budget"), ({"default_template": "gpu-ml-workstation"}, "default_template"),
+    ({"max_concurrent": "9"}, "max_concurrent"), ({"idle_stop_minutes": "5"}, "idle_stop_minutes"),
+    ({"end_delete_all_data": "on", "delete_confirm": "cs229"}, "delete_confirm"),
+])
+def test_setup_form_errors(change, field) -> None:  # type: ignore[no-untyped-def]
+    values, errors = parse_setup({**FORM, **change}, CATALOG, "CS 229")
+    assert values is None and field in errors
+
+
+def test_delete_all_data_needs_the_typed_course_name() -> None:
+    values, errors = parse_setup({**FORM, "end_delete_all_data": "on", "delete_confirm": "CS 229"}, CATALOG, "CS 229")
+    assert errors == {} and values is not None and values.term_end_actions["delete_all_data"]
