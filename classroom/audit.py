@@ -18,8 +18,15 @@ GENESIS = "0" * 64
 _CHAIN_LOCK = 0x43_57_43_41  # "CWCA": serialises appends so two writers never share a prev_hash
 
 
-def event_hash(prev_hash: str, at: datetime, action: str, actor: int | None, course: int | None,
-               subject: str, details: dict[str, Any]) -> str:
+def event_hash(
+    prev_hash: str,
+    at: datetime,
+    action: str,
+    actor: int | None,
+    course: int | None,
+    subject: str,
+    details: dict[str, Any],
+) -> str:
     """Return the SHA-256 of an event's canonical JSON, chained to the previous hash."""
     body = json.dumps(
         {
@@ -38,9 +45,15 @@ def event_hash(prev_hash: str, at: datetime, action: str, actor: int | None, cou
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def append_event(session: Session, action: str, *, actor_person_id: int | None = None,
-                 course_id: int | None = None, subject: str = "",
-                 details: dict[str, Any] | None = None) -> AuditEvent:
+def append_event(
+    session: Session,
+    action: str,
+    *,
+    actor_person_id: int | None = None,
+    course_id: int | None = None,
+    subject: str = "",
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
     """Add one event at the head of the chain (flushes, never commits)."""
     details = json.loads(json.dumps(details or {}, default=str))  # what JSONB will give back
     session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
@@ -83,8 +96,18 @@ def append_events(session: Session, events: list[NewEvent]) -> int:
     for ev in events:
         details = json.loads(json.dumps(ev.details or {}, default=str))
         digest = event_hash(prev, at, ev.action, ev.actor_person_id, ev.course_id, ev.subject, details)
-        rows.append({"at": at, "action": ev.action, "actor_person_id": ev.actor_person_id, "course_id": ev.course_id,
-                     "subject": ev.subject, "details": details, "prev_hash": prev, "hash": digest})
+        rows.append(
+            {
+                "at": at,
+                "action": ev.action,
+                "actor_person_id": ev.actor_person_id,
+                "course_id": ev.course_id,
+                "subject": ev.subject,
+                "details": details,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
         prev = digest
     session.execute(insert(AuditEvent), rows)
     return len(rows)
@@ -117,8 +140,9 @@ def verify_chain(session: Session, batch: int = 5000) -> ChainReport:
         for ev in rows:
             if ev.prev_hash != prev:
                 return ChainReport(checked, ev.id, "prev_hash does not match the previous event")
-            expected = event_hash(ev.prev_hash, ev.at, ev.action, ev.actor_person_id, ev.course_id,
-                                  ev.subject, ev.details)
+            expected = event_hash(
+                ev.prev_hash, ev.at, ev.action, ev.actor_person_id, ev.course_id, ev.subject, ev.details
+            )
             if ev.hash != expected:
                 return ChainReport(checked, ev.id, "hash does not match the event's content")
             prev = ev.hash

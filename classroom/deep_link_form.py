@@ -20,8 +20,9 @@ class AssignmentChoice:
     points: Decimal | None
 
 
-def parse_assignment_form(form: dict[str, str], catalog: Catalog, time_zone: str) -> tuple[AssignmentChoice | None,
-                                                                                         dict[str, str]]:
+def parse_assignment_form(
+    form: dict[str, str], catalog: Catalog, time_zone: str
+) -> tuple[AssignmentChoice | None, dict[str, str]]:
     """Return (choice, {}) or (None, {field: error message})."""
     errors: dict[str, str] = {}
     template_id = form.get("template", "").strip()

@@ -14,8 +14,12 @@ job_id: contextvars.ContextVar[str] = contextvars.ContextVar("job_id", default="
 
 # Values that must never reach a log line, whatever message carries them: (pattern, replacement).
 _SECRET_PATTERNS = [
-    (re.compile(r"(?i)\b(id_token|client_assertion|access_token|refresh_token|registration_token|jwt|t|csrf_token)=[^&\s\"']+"),
-     r"\1=[redacted]"),
+    (
+        re.compile(
+            r"(?i)\b(id_token|client_assertion|access_token|refresh_token|registration_token|jwt|t|csrf_token)=[^&\s\"']+"
+        ),
+        r"\1=[redacted]",
+    ),
     (re.compile(r"(?i)(authorization:\s*bearer\s+)\S+"), r"\1[redacted]"),
     (re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"), "[redacted-jwt]"),
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"), "[redacted-key]"),

@@ -32,8 +32,9 @@ class SmtpMailer:
         msg.set_content(body)
         try:
             if self.s.smtp_tls == "ssl":
-                client: smtplib.SMTP = smtplib.SMTP_SSL(self.s.smtp_host, self.s.smtp_port, timeout=self.timeout,
-                                                        context=ssl.create_default_context())
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    self.s.smtp_host, self.s.smtp_port, timeout=self.timeout, context=ssl.create_default_context()
+                )
             else:
                 client = smtplib.SMTP(self.s.smtp_host, self.s.smtp_port, timeout=self.timeout)
             with client:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classroom.db import utcnow
-from classroom.mail import MailError, Mailer
+from classroom.mail import Mailer, MailError
 from classroom.models import Notification, OutboxEmail, Person
 
 
@@ -24,16 +24,27 @@ def notify(session: Session, *, person_id: int, course_id: int, subject: str, bo
 
 def unread(session: Session, person_id: int, course_id: int, limit: int = 10) -> list[Notification]:
     """The person's newest unread notifications in a course."""
-    return list(session.scalars(select(Notification).where(
-        Notification.person_id == person_id, Notification.course_id == course_id, Notification.read_at.is_(None))
-        .order_by(Notification.id.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(Notification)
+            .where(
+                Notification.person_id == person_id, Notification.course_id == course_id, Notification.read_at.is_(None)
+            )
+            .order_by(Notification.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def send_outbox(session: Session, mailer: Mailer, *, batch: int = 100, max_attempts: int = 5) -> int:
     """Send unsent emails (locking them, so two workers never send one twice); returns how many went out."""
-    rows = session.scalars(select(OutboxEmail).where(OutboxEmail.sent_at.is_(None),
-                                                     OutboxEmail.attempts < max_attempts)
-                           .order_by(OutboxEmail.id).limit(batch).with_for_update(skip_locked=True)).all()
+    rows = session.scalars(
+        select(OutboxEmail)
+        .where(OutboxEmail.sent_at.is_(None), OutboxEmail.attempts < max_attempts)
+        .order_by(OutboxEmail.id)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    ).all()
     sent = 0
     for row in rows:
         row.attempts += 1

@@ -32,7 +32,16 @@ class ParsedRole:
     sub_role: str | None = None
 
 
-_CONTEXT_SHORT = {"instructor", "learner", "teachingassistant", "contentdeveloper", "mentor", "administrator", "member", "manager"}
+_CONTEXT_SHORT = {
+    "instructor",
+    "learner",
+    "teachingassistant",
+    "contentdeveloper",
+    "mentor",
+    "administrator",
+    "member",
+    "manager",
+}
 
 
 def parse_role(role: str) -> ParsedRole:

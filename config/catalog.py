@@ -50,12 +50,20 @@ def parse_catalog(data: dict[str, object]) -> Catalog:
     templates = []
     for i, item in enumerate(raw):
         try:
-            templates.append(WorkspaceTemplate(
-                id=str(item["id"]), name=str(item["name"]), instance_type=str(item["instance_type"]),
-                root_volume_gb=int(item["root_volume_gb"]), description=str(item["description"]),
-                connect=tuple(item["connect"]), hibernation=bool(item["hibernation"]),
-                image=str(item["image"]), idle_stop_minutes=int(item["idle_stop_minutes"]),
-                os_user=str(item.get("os_user", "ubuntu"))))
+            templates.append(
+                WorkspaceTemplate(
+                    id=str(item["id"]),
+                    name=str(item["name"]),
+                    instance_type=str(item["instance_type"]),
+                    root_volume_gb=int(item["root_volume_gb"]),
+                    description=str(item["description"]),
+                    connect=tuple(item["connect"]),
+                    hibernation=bool(item["hibernation"]),
+                    image=str(item["image"]),
+                    idle_stop_minutes=int(item["idle_stop_minutes"]),
+                    os_user=str(item.get("os_user", "ubuntu")),
+                )
+            )
             if not (templates[-1].image.startswith("ssm:/") or templates[-1].image.startswith("ami-")):
                 raise ValueError(f"image must be ssm:/… or ami-…, got {templates[-1].image!r}")
         except (KeyError, TypeError, ValueError) as exc:
@@ -65,7 +73,9 @@ def parse_catalog(data: dict[str, object]) -> Catalog:
         raise CatalogError("template ids must be unique")
     from config.prices import load_prices
 
-    unpriced = [t.instance_type for t in templates if t.instance_type not in load_prices().region("us-east-1").instance_hourly]
+    unpriced = [
+        t.instance_type for t in templates if t.instance_type not in load_prices().region("us-east-1").instance_hourly
+    ]
     if unpriced:
         raise CatalogError(f"no price for instance types {unpriced}: add them to config/prices.json")
     default = str(data.get("default", ""))

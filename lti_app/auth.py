@@ -66,11 +66,19 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(settings().secret_key, salt=_SALT)
 
 
-def issue_token(*, launch_id: str, deployment_pk: int, person_id: int, course_id: int, level: str,
-                started: int | None = None) -> str:
+def issue_token(
+    *, launch_id: str, deployment_pk: int, person_id: int, course_id: int, level: str, started: int | None = None
+) -> str:
     """Sign a tool token; `started` (the launch time) caps how long tokens can be renewed."""
-    payload = {"l": launch_id, "d": deployment_pk, "p": person_id, "c": course_id, "r": level,
-               "s": started or int(time.time()), "j": secrets.token_urlsafe(8)}
+    payload = {
+        "l": launch_id,
+        "d": deployment_pk,
+        "p": person_id,
+        "c": course_id,
+        "r": level,
+        "s": started or int(time.time()),
+        "j": secrets.token_urlsafe(8),
+    }
     return _serializer().dumps(payload)
 
 
@@ -82,7 +90,9 @@ def read_token(token: str) -> ToolClaims:
     except SignatureExpired as exc:
         raise NotSignedIn("Your session has expired. Open Cloud Workstation from your course again.") from exc
     except BadSignature as exc:
-        raise NotSignedIn("This page needs a launch from your course. Open Cloud Workstation from your course.") from exc
+        raise NotSignedIn(
+            "This page needs a launch from your course. Open Cloud Workstation from your course."
+        ) from exc
     claims = ToolClaims(data["l"], data["d"], data["p"], data["c"], data["r"], data["s"], data["j"])
     if time.time() - claims.started > cfg.tool_token_max_age_s:
         raise NotSignedIn("Your session has expired. Open Cloud Workstation from your course again.")
@@ -154,8 +164,14 @@ def requires(check: Callable[[StaffLevel], bool] | None = None) -> Callable[[F],
 def renew(ctx: ToolContext) -> str:
     """A fresh token for links on the page being rendered (same launch, same start time)."""
     c = ctx.claims
-    return issue_token(launch_id=c.launch_id, deployment_pk=c.deployment_pk, person_id=c.person_id,
-                       course_id=c.course_id, level=ctx.level.value, started=c.started)
+    return issue_token(
+        launch_id=c.launch_id,
+        deployment_pk=c.deployment_pk,
+        person_id=c.person_id,
+        course_id=c.course_id,
+        level=ctx.level.value,
+        started=c.started,
+    )
 
 
 def current() -> ToolContext:

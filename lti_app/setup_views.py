@@ -23,9 +23,20 @@ from lti_app.workspaces.presenter import cost_figures
 
 bp = Blueprint("setup", __name__)
 CENT = Decimal("0.01")
-TIME_ZONES = ("America/Los_Angeles", "America/Denver", "America/Chicago", "America/New_York", "America/Sao_Paulo",
-              "Europe/London", "Europe/Berlin", "Asia/Kolkata", "Asia/Singapore", "Asia/Tokyo", "Australia/Sydney",
-              "UTC")
+TIME_ZONES = (
+    "America/Los_Angeles",
+    "America/Denver",
+    "America/Chicago",
+    "America/New_York",
+    "America/Sao_Paulo",
+    "Europe/London",
+    "Europe/Berlin",
+    "Asia/Kolkata",
+    "Asia/Singapore",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "UTC",
+)
 
 
 def _defaults() -> dict[str, str]:
@@ -35,23 +46,45 @@ def _defaults() -> dict[str, str]:
     if policy is None:
         catalog = load_catalog()
         today = date.today()
-        values = {"term_start": str(ctx.course.term_start or today), "term_end": str(ctx.course.term_end or today),
-                  "time_zone": ctx.course.time_zone, "auto_close": "on", "expected_students": "50",
-                  "budget_per_student": "24.00", "total_budget": "1200.00", "budget_source": "University IT",
-                  "default_template": catalog.default, "max_concurrent": "1", "max_daily_cost": "5.00",
-                  "idle_stop_minutes": "240", "shared_materials": "on", "ta_debug_access": "on"}
-        values.update({f"template_{t.id}": "approved" if t.id == catalog.default else
-                       ("blocked" if "gpu" in t.id else "on_request") for t in catalog.templates})
+        values = {
+            "term_start": str(ctx.course.term_start or today),
+            "term_end": str(ctx.course.term_end or today),
+            "time_zone": ctx.course.time_zone,
+            "auto_close": "on",
+            "expected_students": "50",
+            "budget_per_student": "24.00",
+            "total_budget": "1200.00",
+            "budget_source": "University IT",
+            "default_template": catalog.default,
+            "max_concurrent": "1",
+            "max_daily_cost": "5.00",
+            "idle_stop_minutes": "240",
+            "shared_materials": "on",
+            "ta_debug_access": "on",
+        }
+        values.update(
+            {
+                f"template_{t.id}": "approved"
+                if t.id == catalog.default
+                else ("blocked" if "gpu" in t.id else "on_request")
+                for t in catalog.templates
+            }
+        )
         values.update({f"end_{k}": "on" for k in TERM_END if k != "delete_all_data"})
         return values
-    values = {"term_start": str(ctx.course.term_start), "term_end": str(ctx.course.term_end),
-              "time_zone": ctx.course.time_zone, "expected_students": str(policy.expected_students),
-              "budget_per_student": str(policy.budget_per_student.quantize(CENT)),
-              "total_budget": str(policy.total_budget.quantize(CENT)),
-              "budget_source": policy.budget_source, "default_template": policy.default_template,
-              "max_concurrent": str(policy.max_concurrent),
-              "max_daily_cost": str(policy.max_daily_cost.quantize(CENT)),
-              "idle_stop_minutes": str(policy.idle_stop_minutes)}
+    values = {
+        "term_start": str(ctx.course.term_start),
+        "term_end": str(ctx.course.term_end),
+        "time_zone": ctx.course.time_zone,
+        "expected_students": str(policy.expected_students),
+        "budget_per_student": str(policy.budget_per_student.quantize(CENT)),
+        "total_budget": str(policy.total_budget.quantize(CENT)),
+        "budget_source": policy.budget_source,
+        "default_template": policy.default_template,
+        "max_concurrent": str(policy.max_concurrent),
+        "max_daily_cost": str(policy.max_daily_cost.quantize(CENT)),
+        "idle_stop_minutes": str(policy.idle_stop_minutes),
+    }
     values.update({f"template_{k}": v for k, v in policy.templates.items()})
     values.update({k: "on" for k in INTEGRITY if policy.integrity.get(k)})
     values.update({f"end_{k}": "on" for k, v in policy.term_end_actions.items() if v})
@@ -62,11 +95,25 @@ def _defaults() -> dict[str, str]:
 def _wizard(values: dict[str, str], errors: dict[str, str] | None = None, status: int = 200) -> tuple[str, int]:
     ctx = current()
     catalog = load_catalog()
-    tas = db().execute(select(Enrollment, Person).join(Person, Person.id == Enrollment.person_id).where(
-        Enrollment.course_id == ctx.course.id, Enrollment.level.in_((StaffLevel.TA, StaffLevel.HEAD_TA)))).all()
+    tas = (
+        db()
+        .execute(
+            select(Enrollment, Person)
+            .join(Person, Person.id == Enrollment.person_id)
+            .where(Enrollment.course_id == ctx.course.id, Enrollment.level.in_((StaffLevel.TA, StaffLevel.HEAD_TA)))
+        )
+        .all()
+    )
     options = [(t, cost_figures(t, prices())) for t in catalog.templates]
-    return page("setup/wizard.html", values=values, errors=errors or {}, options=options, tas=tas,
-                time_zones=TIME_ZONES, configured=db().get(CoursePolicy, ctx.course.id) is not None), status
+    return page(
+        "setup/wizard.html",
+        values=values,
+        errors=errors or {},
+        options=options,
+        tas=tas,
+        time_zones=TIME_ZONES,
+        configured=db().get(CoursePolicy, ctx.course.id) is not None,
+    ), status
 
 
 @bp.get("/app/setup")
@@ -114,9 +161,16 @@ def ask(template_id: str) -> Response:
 @requires(can_configure)
 def requests_list() -> str:
     """Pending and decided template requests."""
-    rows = db().execute(select(TemplateRequest, Person).join(Person, Person.id == TemplateRequest.person_id)
-                        .where(TemplateRequest.course_id == current().course.id)
-                        .order_by(TemplateRequest.status, TemplateRequest.created_at.desc())).all()
+    rows = (
+        db()
+        .execute(
+            select(TemplateRequest, Person)
+            .join(Person, Person.id == TemplateRequest.person_id)
+            .where(TemplateRequest.course_id == current().course.id)
+            .order_by(TemplateRequest.status, TemplateRequest.created_at.desc())
+        )
+        .all()
+    )
     return page("setup/requests.html", rows=rows, pending=RequestStatus.PENDING)
 
 

@@ -61,10 +61,13 @@ def parse_report(body: Any) -> Report:
     if not isinstance(body, dict):
         raise ValueError("body must be a JSON object")
     try:
-        report = Report(int(body["workspace_id"]), max(0, int(body.get("ssh_sessions", 0))),
-                        bool(body.get("jupyter_active", False)),
-                        min(Decimal(100), max(Decimal(0), Decimal(str(body.get("cpu_pct", 0)))).quantize(Decimal("0.01"))),
-                        max(0, int(body.get("changed_files", 0))))
+        report = Report(
+            int(body["workspace_id"]),
+            max(0, int(body.get("ssh_sessions", 0))),
+            bool(body.get("jupyter_active", False)),
+            min(Decimal(100), max(Decimal(0), Decimal(str(body.get("cpu_pct", 0)))).quantize(Decimal("0.01"))),
+            max(0, int(body.get("changed_files", 0))),
+        )
     except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
         raise ValueError(f"bad heartbeat: {exc}") from exc
     return report
@@ -72,16 +75,24 @@ def parse_report(body: Any) -> Report:
 
 def record_heartbeat(session: Session, token: str, report: Report) -> list[str]:
     """Store a report from the token's own workspace; return the authorized keys it should install."""
-    ws = session.scalar(select(Workspace).where(Workspace.agent_token_hash == token_hash(token or "-"))
-                        .with_for_update())
+    ws = session.scalar(
+        select(Workspace).where(Workspace.agent_token_hash == token_hash(token or "-")).with_for_update()
+    )
     if ws is None or ws.agent_token_revoked_at is not None:
         raise HeartbeatRejected("unknown or revoked agent token")
     if ws.id != report.workspace_id:
         raise HeartbeatRejected("this token belongs to another workspace")
     now = utcnow()
-    session.add(Heartbeat(workspace_id=ws.id, at=now, ssh_sessions=report.ssh_sessions,
-                          jupyter_active=report.jupyter_active, cpu_pct=report.cpu_pct,
-                          changed_files=report.changed_files))
+    session.add(
+        Heartbeat(
+            workspace_id=ws.id,
+            at=now,
+            ssh_sessions=report.ssh_sessions,
+            jupyter_active=report.jupyter_active,
+            cpu_pct=report.cpu_pct,
+            changed_files=report.changed_files,
+        )
+    )
     if report.active or ws.last_activity_at is None:
         ws.last_activity_at = now
     if ws.state in (S.PROVISIONING, S.STARTING):

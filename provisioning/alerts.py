@@ -30,8 +30,11 @@ def deliver_alerts(session: Session, alerts: list[Alert], positions: dict[tuple[
         spent, cap = positions.get((alert.course_id, alert.person_id), ("?", "?"))
         if alert.kind.startswith("anomaly"):
             msg = instructor_message(alert, course.display_name, person.display_name, spent, cap)
-            staff = session.scalars(select(Enrollment.person_id).where(
-                Enrollment.course_id == course.id, Enrollment.level.in_(CONFIGURING_LEVELS)))
+            staff = session.scalars(
+                select(Enrollment.person_id).where(
+                    Enrollment.course_id == course.id, Enrollment.level.in_(CONFIGURING_LEVELS)
+                )
+            )
             for staff_id in staff:
                 notify(session, person_id=staff_id, course_id=course.id, subject=msg.subject, body=msg.body)
                 written += 1
@@ -40,5 +43,3 @@ def deliver_alerts(session: Session, alerts: list[Alert], positions: dict[tuple[
             notify(session, person_id=person.id, course_id=course.id, subject=msg.subject, body=msg.body)
             written += 1
     return written
-
-

@@ -15,8 +15,15 @@ from provisioning.ratelimit import RedisRateLimiter
 
 log = logging.getLogger(__name__)
 
-MUTATING = ("RunInstances", "StartInstances", "StopInstances", "TerminateInstances", "CreateTags",
-            "CreateSecurityGroup", "AuthorizeSecurityGroupIngress")
+MUTATING = (
+    "RunInstances",
+    "StartInstances",
+    "StopInstances",
+    "TerminateInstances",
+    "CreateTags",
+    "CreateSecurityGroup",
+    "AuthorizeSecurityGroupIngress",
+)
 CAPACITY_CODES = {"InsufficientInstanceCapacity", "InsufficientCapacity", "Unsupported"}
 DESCRIBE_PAGE = 1000
 
@@ -31,22 +38,38 @@ def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
 
 def _info(raw: dict[str, Any]) -> InstanceInfo:
     return InstanceInfo(
-        instance_id=raw["InstanceId"], state=raw["State"]["Name"], tags=_tags(raw.get("Tags")),
+        instance_id=raw["InstanceId"],
+        state=raw["State"]["Name"],
+        tags=_tags(raw.get("Tags")),
         availability_zone=raw.get("Placement", {}).get("AvailabilityZone", ""),
-        public_ip=raw.get("PublicIpAddress", ""), state_reason=raw.get("StateReason", {}).get("Code", ""),
+        public_ip=raw.get("PublicIpAddress", ""),
+        state_reason=raw.get("StateReason", {}).get("Code", ""),
     )
 
 
 class AwsBackend:
     """CloudBackend on boto3 with adaptive retries and a shared rate limit on mutating EC2 calls."""
 
-    def __init__(self, session: boto3.Session, *, region: str, bucket: str, instance_profile: str = "",
-                 endpoint_url: str | None = None, limiter: RedisRateLimiter | None = None,
-                 max_attempts: int = 8, image_parameter_prefix: str = "") -> None:
+    def __init__(
+        self,
+        session: boto3.Session,
+        *,
+        region: str,
+        bucket: str,
+        instance_profile: str = "",
+        endpoint_url: str | None = None,
+        limiter: RedisRateLimiter | None = None,
+        max_attempts: int = 8,
+        image_parameter_prefix: str = "",
+    ) -> None:
         self.region, self.bucket, self.instance_profile = region, bucket, instance_profile
         self.image_parameter_prefix = image_parameter_prefix
-        cfg = Config(region_name=region, retries={"mode": "adaptive", "max_attempts": max_attempts},
-                     connect_timeout=5, read_timeout=30)
+        cfg = Config(
+            region_name=region,
+            retries={"mode": "adaptive", "max_attempts": max_attempts},
+            connect_timeout=5,
+            read_timeout=30,
+        )
         self.ec2 = session.client("ec2", config=cfg, endpoint_url=endpoint_url)
         self.efs = session.client("efs", config=cfg, endpoint_url=endpoint_url)
         self.ssm = session.client("ssm", config=cfg, endpoint_url=endpoint_url)
@@ -79,15 +102,34 @@ class AwsBackend:
         if found:
             return str(found[0]["GroupId"])
         group = self.ec2.create_security_group(
-            GroupName=name, Description=f"Cloud Workstation course {course_key}", VpcId=self._default_vpc(),
-            TagSpecifications=[{"ResourceType": "security-group",
-                                "Tags": _tag_list({"cwc:managed-by": MANAGED_BY, "cwc:course": course_key})}])
+            GroupName=name,
+            Description=f"Cloud Workstation course {course_key}",
+            VpcId=self._default_vpc(),
+            TagSpecifications=[
+                {
+                    "ResourceType": "security-group",
+                    "Tags": _tag_list({"cwc:managed-by": MANAGED_BY, "cwc:course": course_key}),
+                }
+            ],
+        )
         gid = str(group["GroupId"])
-        rules: list[dict[str, Any]] = [{"IpProtocol": "tcp", "FromPort": 2049, "ToPort": 2049,
-                                        "UserIdGroupPairs": [{"GroupId": gid, "Description": "EFS from workspaces"}]}]
+        rules: list[dict[str, Any]] = [
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 2049,
+                "ToPort": 2049,
+                "UserIdGroupPairs": [{"GroupId": gid, "Description": "EFS from workspaces"}],
+            }
+        ]
         if allowed_ssh_cidrs:
-            rules.append({"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-                          "IpRanges": [{"CidrIp": c, "Description": "SSH"} for c in allowed_ssh_cidrs]})
+            rules.append(
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 22,
+                    "ToPort": 22,
+                    "IpRanges": [{"CidrIp": c, "Description": "SSH"} for c in allowed_ssh_cidrs],
+                }
+            )
         self.ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=rules)
         return gid
 
@@ -99,36 +141,67 @@ class AwsBackend:
             fs_id = found[0]["FileSystemId"]
         else:
             fs_id = self.efs.create_file_system(
-                CreationToken=token, Encrypted=True, PerformanceMode="generalPurpose",
-                Tags=_tag_list({"cwc:managed-by": MANAGED_BY, "cwc:course": course_key, "Name": token}))["FileSystemId"]
+                CreationToken=token,
+                Encrypted=True,
+                PerformanceMode="generalPurpose",
+                Tags=_tag_list({"cwc:managed-by": MANAGED_BY, "cwc:course": course_key, "Name": token}),
+            )["FileSystemId"]
             for subnet_id, _az in self.subnets():
                 self.efs.create_mount_target(FileSystemId=fs_id, SubnetId=subnet_id, SecurityGroups=[security_group_id])
-        points = {p["ClientToken"]: p["AccessPointId"]
-                  for p in self.efs.describe_access_points(FileSystemId=fs_id)["AccessPoints"] if p.get("ClientToken")}
+        points = {
+            p["ClientToken"]: p["AccessPointId"]
+            for p in self.efs.describe_access_points(FileSystemId=fs_id)["AccessPoints"]
+            if p.get("ClientToken")
+        }
         student = points.get(f"{token}-student") or self._access_point(fs_id, f"{token}-student", course_key, "student")
         staff = points.get(f"{token}-staff") or self._access_point(fs_id, f"{token}-staff", course_key, "staff")
         self.efs.put_file_system_policy(FileSystemId=fs_id, Policy=json.dumps(self._fs_policy(fs_id, staff)))
         return CourseStorage(fs_id, student, staff)
 
     def _access_point(self, fs_id: str, token: str, course_key: str, audience: str) -> str:
-        return str(self.efs.create_access_point(
-            ClientToken=token, FileSystemId=fs_id, PosixUser={"Uid": 1000, "Gid": 1000},
-            RootDirectory={"Path": "/materials", "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000,
-                                                                  "Permissions": "0755"}},
-            Tags=_tag_list({"cwc:managed-by": MANAGED_BY, "cwc:course": course_key, "cwc:audience": audience}),
-        )["AccessPointId"])
+        return str(
+            self.efs.create_access_point(
+                ClientToken=token,
+                FileSystemId=fs_id,
+                PosixUser={"Uid": 1000, "Gid": 1000},
+                RootDirectory={
+                    "Path": "/materials",
+                    "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000, "Permissions": "0755"},
+                },
+                Tags=_tag_list({"cwc:managed-by": MANAGED_BY, "cwc:course": course_key, "cwc:audience": audience}),
+            )["AccessPointId"]
+        )
+
+    def _arn(self, resource: str) -> str:
+        return f"arn:aws:elasticfilesystem:{self.region}:*:{resource}"
 
     def _fs_policy(self, fs_id: str, staff_ap: str) -> dict[str, Any]:
         arn = f"arn:aws:elasticfilesystem:{self.region}:*:file-system/{fs_id}"
-        return {"Version": "2012-10-17", "Statement": [
-            {"Sid": "ReadForWorkspaces", "Effect": "Allow", "Principal": {"AWS": "*"},
-             "Action": ["elasticfilesystem:ClientMount"], "Resource": arn,
-             "Condition": {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}}},
-            {"Sid": "WriteOnlyThroughStaffAccessPoint", "Effect": "Allow", "Principal": {"AWS": "*"},
-             "Action": ["elasticfilesystem:ClientWrite"], "Resource": arn,
-             "Condition": {"StringEquals": {"elasticfilesystem:AccessPointArn":
-                                            f"arn:aws:elasticfilesystem:{self.region}:*:access-point/{staff_ap}"}}},
-        ]}
+        return {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ReadForWorkspaces",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "*"},
+                    "Action": ["elasticfilesystem:ClientMount"],
+                    "Resource": arn,
+                    "Condition": {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}},
+                },
+                {
+                    "Sid": "WriteOnlyThroughStaffAccessPoint",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "*"},
+                    "Action": ["elasticfilesystem:ClientWrite"],
+                    "Resource": arn,
+                    "Condition": {
+                        "StringEquals": {
+                            "elasticfilesystem:AccessPointArn": self._arn(f"access-point/{staff_ap}")
+                        }
+                    },
+                },
+            ],
+        }
 
     # --- instances ------------------------------------------------------------------------------
     def resolve_image(self, image: str) -> str:
@@ -146,12 +219,26 @@ class AwsBackend:
     def launch(self, spec: LaunchSpec) -> InstanceInfo:
         """Start one instance, trying each subnet (availability zone) when AWS has no capacity."""
         base = {
-            "ImageId": self.resolve_image(spec.image), "InstanceType": spec.instance_type, "MinCount": 1,
-            "MaxCount": 1, "ClientToken": spec.client_token, "SecurityGroupIds": [spec.security_group_id],
-            "UserData": spec.user_data, "HibernationOptions": {"Configured": spec.hibernation},
+            "ImageId": self.resolve_image(spec.image),
+            "InstanceType": spec.instance_type,
+            "MinCount": 1,
+            "MaxCount": 1,
+            "ClientToken": spec.client_token,
+            "SecurityGroupIds": [spec.security_group_id],
+            "UserData": spec.user_data,
+            "HibernationOptions": {"Configured": spec.hibernation},
             "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
-            "BlockDeviceMappings": [{"DeviceName": "/dev/sda1", "Ebs": {
-                "VolumeSize": spec.volume_gb, "VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True}}],
+            "BlockDeviceMappings": [
+                {
+                    "DeviceName": "/dev/sda1",
+                    "Ebs": {
+                        "VolumeSize": spec.volume_gb,
+                        "VolumeType": "gp3",
+                        "Encrypted": True,
+                        "DeleteOnTermination": True,
+                    },
+                }
+            ],
             "TagSpecifications": [{"ResourceType": r, "Tags": _tag_list(spec.tags)} for r in ("instance", "volume")],
         }
         if self.instance_profile:
@@ -168,7 +255,8 @@ class AwsBackend:
                 log.warning("no %s capacity in %s, trying the next zone", spec.instance_type, az)
         raise CapacityError(
             f"AWS has no {spec.instance_type} capacity in {self.region} right now (tried {', '.join(tried)}). "
-            "Nothing was started and nothing is charged. Try again in a few minutes.")
+            "Nothing was started and nothing is charged. Try again in a few minutes."
+        )
 
     def stop(self, instance_ids: list[str], *, hibernate: bool) -> bool:
         """Stop (hibernating where asked and possible); returns True if hibernation was used."""
@@ -179,8 +267,11 @@ class AwsBackend:
                 self.ec2.stop_instances(InstanceIds=instance_ids, Hibernate=True)
                 return True
             except ClientError as exc:
-                if exc.response["Error"]["Code"] not in ("UnsupportedHibernationConfiguration", "UnsupportedOperation",
-                                                          "IncorrectInstanceState"):
+                if exc.response["Error"]["Code"] not in (
+                    "UnsupportedHibernationConfiguration",
+                    "UnsupportedOperation",
+                    "IncorrectInstanceState",
+                ):
                     raise CloudError(f"AWS could not stop the workspace: {exc}") from exc
                 log.info("hibernation not possible (%s); stopping instead", exc.response["Error"]["Code"])
         self.ec2.stop_instances(InstanceIds=instance_ids)
@@ -204,14 +295,16 @@ class AwsBackend:
         """These instances, in batches of 1,000 ids per call."""
         out: list[InstanceInfo] = []
         for i in range(0, len(instance_ids), DESCRIBE_PAGE):
-            out += self._describe(Filters=[{"Name": "instance-id", "Values": instance_ids[i:i + DESCRIBE_PAGE]}])
+            out += self._describe(Filters=[{"Name": "instance-id", "Values": instance_ids[i : i + DESCRIBE_PAGE]}])
         return out
 
     def _describe(self, **kwargs: Any) -> list[InstanceInfo]:
         out: list[InstanceInfo] = []
         token: str | None = None
         while True:
-            page = self.ec2.describe_instances(MaxResults=DESCRIBE_PAGE, **kwargs, **({"NextToken": token} if token else {}))
+            page = self.ec2.describe_instances(
+                MaxResults=DESCRIBE_PAGE, **kwargs, **({"NextToken": token} if token else {})
+            )
             out += [_info(i) for r in page["Reservations"] for i in r["Instances"]]
             token = page.get("NextToken")
             if not token:
@@ -225,14 +318,26 @@ class AwsBackend:
             return
         except ClientError:
             pass
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                         "Principal": {"Service": "ec2.amazonaws.com"}}]}
-        self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust),
-                             Tags=_tag_list({"cwc:managed-by": MANAGED_BY}))
-        policy = {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
-             "Resource": [f"arn:aws:s3:::{self.bucket}", f"arn:aws:s3:::{self.bucket}/courses/*/materials/*"]},
-            {"Effect": "Allow", "Action": ["elasticfilesystem:ClientMount"], "Resource": "*"}]}
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "ec2.amazonaws.com"}}
+            ],
+        }
+        self.iam.create_role(
+            RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), Tags=_tag_list({"cwc:managed-by": MANAGED_BY})
+        )
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:ListBucket"],
+                    "Resource": [f"arn:aws:s3:::{self.bucket}", f"arn:aws:s3:::{self.bucket}/courses/*/materials/*"],
+                },
+                {"Effect": "Allow", "Action": ["elasticfilesystem:ClientMount"], "Resource": "*"},
+            ],
+        }
         self.iam.put_role_policy(RoleName=name, PolicyName="cwc-workspace", PolicyDocument=json.dumps(policy))
         self.iam.create_instance_profile(InstanceProfileName=name)
         self.iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
@@ -248,8 +353,13 @@ class AwsBackend:
     def upload_material(self, course_key: str, path: str, body: bytes) -> str:
         """Store one file under the course's materials prefix; returns its key."""
         key = f"courses/{course_key}/materials/{path.lstrip('/')}"
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ServerSideEncryption="AES256",
-                           Tagging=f"cwc:managed-by={MANAGED_BY}&cwc:course={course_key}")
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=body,
+            ServerSideEncryption="AES256",
+            Tagging=f"cwc:managed-by={MANAGED_BY}&cwc:course={course_key}",
+        )
         return key
 
     def list_materials(self, course_key: str) -> list[tuple[str, int]]:
@@ -257,7 +367,7 @@ class AwsBackend:
         prefix = f"courses/{course_key}/materials/"
         out: list[tuple[str, int]] = []
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            out += [(o["Key"][len(prefix):], int(o["Size"])) for o in page.get("Contents", [])]
+            out += [(o["Key"][len(prefix) :], int(o["Size"])) for o in page.get("Contents", [])]
         return out
 
 
@@ -276,4 +386,5 @@ def check_credentials(session: boto3.Session) -> None:
 
         raise CredentialsMissing(
             "No AWS credentials found. Set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run with an "
-            "instance role; in development `make run` uses simulated AWS.") from exc
+            "instance role; in development `make run` uses simulated AWS."
+        ) from exc

@@ -17,11 +17,15 @@ def course_key(course_id: int) -> str:
     return f"c{course_id}"
 
 
-def ensure_course_cloud(session: Session, course_id: int, backend: CloudBackend,
-                        allowed_ssh_cidrs: tuple[str, ...]) -> CourseCloud:
+def ensure_course_cloud(
+    session: Session, course_id: int, backend: CloudBackend, allowed_ssh_cidrs: tuple[str, ...]
+) -> CourseCloud:
     """Return the course's resources, creating them once even when many provision jobs race (row lock)."""
-    session.execute(insert(CourseCloud).values(course_id=course_id, region=backend.region, created_at=utcnow())
-                    .on_conflict_do_nothing(index_elements=["course_id"]))
+    session.execute(
+        insert(CourseCloud)
+        .values(course_id=course_id, region=backend.region, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["course_id"])
+    )
     cloud = session.scalar(select(CourseCloud).where(CourseCloud.course_id == course_id).with_for_update())
     assert cloud is not None
     if cloud.security_group_id and cloud.file_system_id:
@@ -32,7 +36,12 @@ def ensure_course_cloud(session: Session, course_id: int, backend: CloudBackend,
     cloud.file_system_id = storage.file_system_id
     cloud.student_access_point_id = storage.student_access_point_id
     cloud.staff_access_point_id = storage.staff_access_point_id
-    append_event(session, "course.cloud_created", course_id=course_id, subject=cloud.security_group_id,
-                 details={"file_system": cloud.file_system_id, "region": backend.region})
+    append_event(
+        session,
+        "course.cloud_created",
+        course_id=course_id,
+        subject=cloud.security_group_id,
+        details={"file_system": cloud.file_system_id, "region": backend.region},
+    )
     session.flush()
     return cloud

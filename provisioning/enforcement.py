@@ -65,7 +65,8 @@ WITH changed AS (
 )
 INSERT INTO workspace_events (workspace_id, at, from_state, to_state, actor, reason)
 SELECT changed.id, :now, 'running', 'stopping', 'enforcement', r.reason
-FROM changed JOIN (SELECT unnest(CAST(:rid AS int[])) AS id, unnest(CAST(:reasons AS text[])) AS reason) r ON r.id = changed.id
+FROM changed
+JOIN (SELECT unnest(CAST(:rid AS int[])) AS id, unnest(CAST(:reasons AS text[])) AS reason) r ON r.id = changed.id
 RETURNING workspace_id
 """).bindparams(bindparam("ids", expanding=True))
 
@@ -98,8 +99,9 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
     positions = []
     for r in session.execute(POSITIONS_SQL, {"now": now}):
         ws = tuple(RunningWorkspace(i, h, a, r.idle_minutes) for i, h, a in running.get((r.course_id, r.person_id), []))
-        positions.append(StudentPosition(r.course_id, r.person_id, r.cap, r.spent, r.spent_today, r.daily_cap,
-                                         r.today, ws))
+        positions.append(
+            StudentPosition(r.course_id, r.person_id, r.cap, r.spent, r.spent_today, r.daily_cap, r.today, ws)
+        )
     return positions
 
 
@@ -108,7 +110,9 @@ def run_sweep(session: Session, now: datetime, prices: RegionPrices) -> SweepRes
     result = SweepResult(accrued=accrue(session, now, prices).entries)
     positions = load_positions(session, now, prices)
     since = min((p.today for p in positions), default=now.date())
-    sent = {(r.course_id, r.person_id, r.kind, r.day) for r in session.execute(SENT_SQL, {"once": ONCE, "since": since})}
+    sent = {
+        (r.course_id, r.person_id, r.kind, r.day) for r in session.execute(SENT_SQL, {"once": ONCE, "since": since})
+    }
     plan = plan_enforcement(positions, now, sent)
     result.students = len(positions)
     _apply_stops(session, plan, now, result)
@@ -128,23 +132,39 @@ def _apply_stops(session: Session, plan: Plan, now: datetime, result: SweepResul
     if not plan.stops:
         return
     by_id = {s.workspace_id: s for s in plan.stops}
-    rows = session.execute(STOP_SQL, {"now": now, "ids": list(by_id), "rid": list(by_id),
-                                      "reasons": [s.reason for s in by_id.values()]}).all()
+    rows = session.execute(
+        STOP_SQL, {"now": now, "ids": list(by_id), "rid": list(by_id), "reasons": [s.reason for s in by_id.values()]}
+    ).all()
     result.stopped = [r.workspace_id for r in rows]
     session.expire_all()  # rows changed behind the ORM's back
     result.jobs = [Job("provisioning.jobs.stop_workspace", i) for i in result.stopped]
-    append_events(session, [NewEvent("workspace.enforced_stop", course_id=by_id[i].course_id, subject=str(i),
-                                     details={"code": by_id[i].code, "reason": by_id[i].reason, "person": by_id[i].person_id})
-                            for i in result.stopped])
+    append_events(
+        session,
+        [
+            NewEvent(
+                "workspace.enforced_stop",
+                course_id=by_id[i].course_id,
+                subject=str(i),
+                details={"code": by_id[i].code, "reason": by_id[i].reason, "person": by_id[i].person_id},
+            )
+            for i in result.stopped
+        ],
+    )
 
 
 def _record_alerts(session: Session, plan: Plan, now: datetime, result: SweepResult) -> None:
     if not plan.alerts:
         return
-    rows = session.execute(RECORD_ALERTS_SQL, {
-        "courses": [a.course_id for a in plan.alerts], "people": [a.person_id for a in plan.alerts],
-        "kinds": [a.kind for a in plan.alerts], "days": [a.day for a in plan.alerts], "ats": [now] * len(plan.alerts),
-    }).all()
+    rows = session.execute(
+        RECORD_ALERTS_SQL,
+        {
+            "courses": [a.course_id for a in plan.alerts],
+            "people": [a.person_id for a in plan.alerts],
+            "kinds": [a.kind for a in plan.alerts],
+            "days": [a.day for a in plan.alerts],
+            "ats": [now] * len(plan.alerts),
+        },
+    ).all()
     fresh = {(r.course_id, r.person_id, r.kind, r.day) for r in rows}
     result.alerts = [a for a in plan.alerts if (a.course_id, a.person_id, a.kind, a.day) in fresh]
 

@@ -54,8 +54,12 @@ def _from_env() -> JobContext:
     settings = Settings.from_env()
     assert settings.database_url and settings.redis_url, "jobs need DATABASE_URL and REDIS_URL"
     redis = Redis.from_url(settings.redis_url)
-    return JobContext(settings, make_session_factory(make_engine(settings.database_url, pool_size=2)), redis,
-                      backend_from_settings(settings, redis))
+    return JobContext(
+        settings,
+        make_session_factory(make_engine(settings.database_url, pool_size=2)),
+        redis,
+        backend_from_settings(settings, redis),
+    )
 
 
 def _context() -> JobContext:
@@ -111,15 +115,21 @@ def provision_workspace(workspace_id: int) -> str:
             session.commit()
             return "failed"
         ws.instance_id, ws.availability_zone, ws.public_ip = info.instance_id, info.availability_zone, info.public_ip
-        append_event(session, "workspace.launched", course_id=ws.course_id, subject=str(ws.id),
-                     details={"instance": info.instance_id, "type": ws.instance_type, "az": info.availability_zone})
+        append_event(
+            session,
+            "workspace.launched",
+            course_id=ws.course_id,
+            subject=str(ws.id),
+            details={"instance": info.instance_id, "type": ws.instance_type, "az": info.availability_zone},
+        )
         session.commit()
         return "launched"
 
 
 def _find_launched(backend: CloudBackend, workspace_id: int):  # type: ignore[no-untyped-def]
-    return next((i for i in backend.describe_managed() if i.workspace_id == workspace_id and i.state != "terminated"),
-                None)
+    return next(
+        (i for i in backend.describe_managed() if i.workspace_id == workspace_id and i.state != "terminated"), None
+    )
 
 
 def _launch_spec(session: Session, ctx: JobContext, ws: Workspace) -> LaunchSpec:
@@ -131,18 +141,37 @@ def _launch_spec(session: Session, ctx: JobContext, ws: Workspace) -> LaunchSpec
     person = session.get(Person, ws.person_id)
     assert course is not None and person is not None
     token = issue_agent_token(ws)
-    user_data = render_user_data(UserDataInput(
-        workspace_id=ws.id, agent_url=ctx.settings.url("/api/agent/heartbeat"), agent_token=token,
-        os_user=template.os_user, ssh_public_keys=tuple(k.public_key for k in active_keys(session, ws.person_id)),
-        course_slug=course_slug(course.label or course.title, course.id), region=ctx.backend.region,
-        file_system_id=cloud.file_system_id, access_point_id=cloud.student_access_point_id))
+    user_data = render_user_data(
+        UserDataInput(
+            workspace_id=ws.id,
+            agent_url=ctx.settings.url("/api/agent/heartbeat"),
+            agent_token=token,
+            os_user=template.os_user,
+            ssh_public_keys=tuple(k.public_key for k in active_keys(session, ws.person_id)),
+            course_slug=course_slug(course.label or course.title, course.id),
+            region=ctx.backend.region,
+            file_system_id=cloud.file_system_id,
+            access_point_id=cloud.student_access_point_id,
+        )
+    )
     return LaunchSpec(
-        workspace_id=ws.id, client_token=f"cwc-ws-{ws.id}", image=template.image, instance_type=template.instance_type,
-        volume_gb=template.root_volume_gb, hibernation=template.hibernation, user_data=user_data,
+        workspace_id=ws.id,
+        client_token=f"cwc-ws-{ws.id}",
+        image=template.image,
+        instance_type=template.instance_type,
+        volume_gb=template.root_volume_gb,
+        hibernation=template.hibernation,
+        user_data=user_data,
         security_group_id=cloud.security_group_id,
-        tags={"cwc:managed-by": MANAGED_BY, "cwc:workspace-id": str(ws.id), "cwc:course": course_key(course.id),
-              "cwc:student": person.email or person.sub, "cwc:template": template.id,
-              "Name": f"cwc-{course_key(course.id)}-ws{ws.id}"})
+        tags={
+            "cwc:managed-by": MANAGED_BY,
+            "cwc:workspace-id": str(ws.id),
+            "cwc:course": course_key(course.id),
+            "cwc:student": person.email or person.sub,
+            "cwc:template": template.id,
+            "Name": f"cwc-{course_key(course.id)}-ws{ws.id}",
+        },
+    )
 
 
 def stop_workspace(workspace_id: int) -> str:
@@ -177,8 +206,10 @@ def reconcile_workspaces() -> dict[str, int]:
     ctx = _context()
     instances = ctx.backend.describe_managed()
     with _session() as session:
-        rows = [WorkspaceRow(w.id, w.state, w.instance_id, w.stop_mode)
-                for w in session.scalars(select(Workspace).where(Workspace.state.in_(LIVE)))]
+        rows = [
+            WorkspaceRow(w.id, w.state, w.instance_id, w.stop_mode)
+            for w in session.scalars(select(Workspace).where(Workspace.state.in_(LIVE)))
+        ]
         plan = plan_reconcile(rows, instances)
         for change in plan.changes:
             ws = _locked(session, change.workspace_id)
@@ -190,8 +221,12 @@ def reconcile_workspaces() -> dict[str, int]:
             set_state(session, ws, change.state, actor="reconcile", reason=change.reason)
         for orphan in plan.orphans:
             if ctx.redis.set(f"cwc:orphan-flagged:{orphan.instance_id}", 1, nx=True, ex=86400):
-                append_event(session, "workspace.orphan_instance", subject=orphan.instance_id,
-                             details={"state": orphan.state, "tags": orphan.tags})
+                append_event(
+                    session,
+                    "workspace.orphan_instance",
+                    subject=orphan.instance_id,
+                    details={"state": orphan.state, "tags": orphan.tags},
+                )
                 log.warning("instance %s carries our tag but has no live workspace", orphan.instance_id)
         session.commit()
     return {"changed": len(plan.changes), "orphans": len(plan.orphans), "instances": len(instances)}
@@ -220,5 +255,9 @@ def meter_and_enforce() -> dict[str, int]:
         result = run_sweep(session, utcnow(), load_prices().region(ctx.settings.aws_region))
         session.commit()
     release(result.jobs)
-    return {"accrued": result.accrued, "students": result.students, "stopped": len(result.stopped),
-            "alerts": len(result.alerts)}
+    return {
+        "accrued": result.accrued,
+        "students": result.students,
+        "stopped": len(result.stopped),
+        "alerts": len(result.alerts),
+    }

@@ -11,8 +11,14 @@ from redis import Redis
 class RedisRateLimiter:
     """At most `per_second` acquisitions per wall-clock second across every process."""
 
-    def __init__(self, redis: Redis, per_second: int, key: str = "cwc:aws:mutating",
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        per_second: int,
+        key: str = "cwc:aws:mutating",
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.redis, self.per_second, self.key = redis, max(1, per_second), key
         self.sleep, self.clock = sleep, clock
 

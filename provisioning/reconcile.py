@@ -60,15 +60,25 @@ def plan_reconcile(rows: list[WorkspaceRow], instances: list[InstanceInfo]) -> R
         inst = by_id.get(row.instance_id or "") or (by_ws.get(row.id) if row.instance_id is None else None)
         if inst is None:
             if row.instance_id and row.state not in (S.REQUESTED,):
-                plan.changes.append(Change(row.id, S.TERMINATED, row.instance_id, reason="instance no longer exists in AWS"))
+                plan.changes.append(
+                    Change(row.id, S.TERMINATED, row.instance_id, reason="instance no longer exists in AWS")
+                )
             continue
         target = _target(row, inst)
         adopt = row.instance_id is None
         if target is None or (target == row.state and not adopt):
             continue
         if target == row.state or can_transition(row.state, target):
-            plan.changes.append(Change(row.id, target, inst.instance_id, inst.public_ip, inst.availability_zone,
-                                       reason=f"AWS reports {inst.state}"))
+            plan.changes.append(
+                Change(
+                    row.id,
+                    target,
+                    inst.instance_id,
+                    inst.public_ip,
+                    inst.availability_zone,
+                    reason=f"AWS reports {inst.state}",
+                )
+            )
     for inst in instances:
         if inst.state != "terminated" and inst.workspace_id not in live_ids:
             plan.orphans.append(inst)

@@ -36,31 +36,63 @@ class WorkspaceActionError(ValueError):
     """The action does not fit the workspace's state; the message says why."""
 
 
-def set_state(session: Session, ws: Workspace, target: WorkspaceState, *, actor: str = "system",
-              reason: str = "") -> bool:
+def set_state(
+    session: Session, ws: Workspace, target: WorkspaceState, *, actor: str = "system", reason: str = ""
+) -> bool:
     """Move a workspace to `target` (validated), recording the event; False if it was already there."""
     if ws.state == target:
         return False
     previous = ws.state
     ws.state = next_state(previous, target)
     ws.state_changed_at = utcnow()
-    session.add(WorkspaceEvent(workspace_id=ws.id, at=ws.state_changed_at, from_state=previous, to_state=target,
-                               actor=actor, reason=reason[:500]))
+    session.add(
+        WorkspaceEvent(
+            workspace_id=ws.id,
+            at=ws.state_changed_at,
+            from_state=previous,
+            to_state=target,
+            actor=actor,
+            reason=reason[:500],
+        )
+    )
     session.flush()
     return True
 
 
-def request_workspace(session: Session, *, course_id: int, person_id: int, link_key: str, link_title: str,
-                      template: WorkspaceTemplate, region: str) -> tuple[Workspace, list[Job]]:
+def request_workspace(
+    session: Session,
+    *,
+    course_id: int,
+    person_id: int,
+    link_key: str,
+    link_title: str,
+    template: WorkspaceTemplate,
+    region: str,
+) -> tuple[Workspace, list[Job]]:
     """The first click: one live workspace per (course, person, link), however many clicks race."""
     row_id = session.scalar(
         insert(Workspace)
-        .values(course_id=course_id, person_id=person_id, link_key=link_key[:255], link_title=link_title[:255],
-                template_id=template.id, instance_type=template.instance_type, volume_gb=template.root_volume_gb,
-                region=region, state=S.REQUESTED, availability_zone="", public_ip="", failure_reason="",
-                stop_mode="", created_at=utcnow(), state_changed_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["course_id", "person_id", "link_key"],
-                                index_where=text("state NOT IN ('terminated', 'failed')"))
+        .values(
+            course_id=course_id,
+            person_id=person_id,
+            link_key=link_key[:255],
+            link_title=link_title[:255],
+            template_id=template.id,
+            instance_type=template.instance_type,
+            volume_gb=template.root_volume_gb,
+            region=region,
+            state=S.REQUESTED,
+            availability_zone="",
+            public_ip="",
+            failure_reason="",
+            stop_mode="",
+            created_at=utcnow(),
+            state_changed_at=utcnow(),
+        )
+        .on_conflict_do_nothing(
+            index_elements=["course_id", "person_id", "link_key"],
+            index_where=text("state NOT IN ('terminated', 'failed')"),
+        )
         .returning(Workspace.id)
     )
     if row_id is None:
@@ -69,29 +101,53 @@ def request_workspace(session: Session, *, course_id: int, person_id: int, link_
         return ws, []
     ws = session.get(Workspace, row_id)
     assert ws is not None
-    session.add(WorkspaceEvent(workspace_id=ws.id, at=ws.created_at, from_state=None, to_state=S.REQUESTED,
-                               actor="student", reason=f"first click on {link_title or link_key}"))
-    append_event(session, "workspace.requested", actor_person_id=person_id, course_id=course_id,
-                 subject=str(ws.id), details={"template": template.id, "link": link_key})
+    session.add(
+        WorkspaceEvent(
+            workspace_id=ws.id,
+            at=ws.created_at,
+            from_state=None,
+            to_state=S.REQUESTED,
+            actor="student",
+            reason=f"first click on {link_title or link_key}",
+        )
+    )
+    append_event(
+        session,
+        "workspace.requested",
+        actor_person_id=person_id,
+        course_id=course_id,
+        subject=str(ws.id),
+        details={"template": template.id, "link": link_key},
+    )
     return ws, [Job("provisioning.jobs.provision_workspace", ws.id)]
 
 
 def live_workspace(session: Session, course_id: int, person_id: int, link_key: str) -> Workspace | None:
     """The person's live workspace for this link, if any."""
-    return session.scalar(select(Workspace).where(
-        Workspace.course_id == course_id, Workspace.person_id == person_id, Workspace.link_key == link_key,
-        Workspace.state.in_(LIVE)))
+    return session.scalar(
+        select(Workspace).where(
+            Workspace.course_id == course_id,
+            Workspace.person_id == person_id,
+            Workspace.link_key == link_key,
+            Workspace.state.in_(LIVE),
+        )
+    )
 
 
 def workspaces_of(session: Session, course_id: int, person_id: int) -> list[Workspace]:
     """All of a person's workspaces in a course, newest first (ended ones included)."""
-    return list(session.scalars(select(Workspace).where(Workspace.course_id == course_id,
-                                                        Workspace.person_id == person_id)
-                                .order_by(Workspace.created_at.desc())))
+    return list(
+        session.scalars(
+            select(Workspace)
+            .where(Workspace.course_id == course_id, Workspace.person_id == person_id)
+            .order_by(Workspace.created_at.desc())
+        )
+    )
 
 
-def request_stop(session: Session, ws: Workspace, *, actor_person_id: int | None, actor: str,
-                 reason: str, hibernate: bool = False) -> list[Job]:
+def request_stop(
+    session: Session, ws: Workspace, *, actor_person_id: int | None, actor: str, reason: str, hibernate: bool = False
+) -> list[Job]:
     """Ask for a stop (or hibernation); the job does the cloud call."""
     if ws.state in (S.STOPPING, S.STOPPED, S.HIBERNATED):
         return []
@@ -99,8 +155,14 @@ def request_stop(session: Session, ws: Workspace, *, actor_person_id: int | None
         raise WorkspaceActionError(f"This workspace is {ws.state.value}; only a running workspace can be stopped.")
     set_state(session, ws, S.STOPPING, actor=actor, reason=reason)
     ws.stop_mode = "hibernate" if hibernate else "stop"
-    append_event(session, "workspace.stop_requested", actor_person_id=actor_person_id, course_id=ws.course_id,
-                 subject=str(ws.id), details={"reason": reason, "hibernate": hibernate, "by": actor})
+    append_event(
+        session,
+        "workspace.stop_requested",
+        actor_person_id=actor_person_id,
+        course_id=ws.course_id,
+        subject=str(ws.id),
+        details={"reason": reason, "hibernate": hibernate, "by": actor},
+    )
     return [Job("provisioning.jobs.stop_workspace", ws.id)]
 
 
@@ -112,18 +174,31 @@ def request_start(session: Session, ws: Workspace, *, actor_person_id: int | Non
         raise WorkspaceActionError(f"This workspace is {ws.state.value}; only a stopped workspace can be started.")
     set_state(session, ws, S.STARTING, actor=actor, reason="start requested")
     ws.stop_mode = ""
-    append_event(session, "workspace.start_requested", actor_person_id=actor_person_id, course_id=ws.course_id,
-                 subject=str(ws.id), details={"by": actor})
+    append_event(
+        session,
+        "workspace.start_requested",
+        actor_person_id=actor_person_id,
+        course_id=ws.course_id,
+        subject=str(ws.id),
+        details={"by": actor},
+    )
     return [Job("provisioning.jobs.start_workspace", ws.id)]
 
 
-def stop_workspaces_for_person(session: Session, course_id: int, person_id: int, *, reason: str,
-                               actor: str = "system") -> list[Job]:
+def stop_workspaces_for_person(
+    session: Session, course_id: int, person_id: int, *, reason: str, actor: str = "system"
+) -> list[Job]:
     """Stop every running workspace of a person in a course (dropped student, budget, term end)."""
     jobs: list[Job] = []
-    rows = session.scalars(select(Workspace).where(
-        Workspace.course_id == course_id, Workspace.person_id == person_id,
-        Workspace.state.in_((S.RUNNING, S.STARTING, S.PROVISIONING))).with_for_update())
+    rows = session.scalars(
+        select(Workspace)
+        .where(
+            Workspace.course_id == course_id,
+            Workspace.person_id == person_id,
+            Workspace.state.in_((S.RUNNING, S.STARTING, S.PROVISIONING)),
+        )
+        .with_for_update()
+    )
     for ws in rows:
         jobs += request_stop(session, ws, actor_person_id=None, actor=actor, reason=reason)
     return jobs

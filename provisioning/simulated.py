@@ -44,8 +44,13 @@ def seed_simulated_aws(backend: AwsBackend) -> None:
                 backend.ssm.put_parameter(Name=name, Value=ami, Type="String", DataType="aws:ec2:image")
 
 
-def simulate_agents(backend: AwsBackend, *, idle_after_beats: int = 5, http: requests.Session | None = None,
-                    rng: random.Random | None = None) -> int:
+def simulate_agents(
+    backend: AwsBackend,
+    *,
+    idle_after_beats: int = 5,
+    http: requests.Session | None = None,
+    rng: random.Random | None = None,
+) -> int:
     """Send one heartbeat per running managed instance; each goes idle after a few active beats."""
     http = http or requests.Session()
     rng = rng or random.Random()
@@ -60,9 +65,13 @@ def simulate_agents(backend: AwsBackend, *, idle_after_beats: int = 5, http: req
         cfg = agent_config_from_user_data(text)
         beats = int(inst.tags.get("cwc:sim-beats", "0"))  # the simulator's own memory, kept on the instance
         active = beats < idle_after_beats
-        body = {"workspace_id": cfg["workspace_id"], "ssh_sessions": 1 if active else 0,
-                "jupyter_active": active, "cpu_pct": round(rng.uniform(20, 80), 2) if active else 0.5,
-                "changed_files": rng.randint(1, 5) if active else 0}
+        body = {
+            "workspace_id": cfg["workspace_id"],
+            "ssh_sessions": 1 if active else 0,
+            "jupyter_active": active,
+            "cpu_pct": round(rng.uniform(20, 80), 2) if active else 0.5,
+            "changed_files": rng.randint(1, 5) if active else 0,
+        }
         try:
             http.post(str(cfg["url"]), json=body, headers={"Authorization": f"Bearer {cfg['token']}"}, timeout=5)
             sent += 1
@@ -70,4 +79,3 @@ def simulate_agents(backend: AwsBackend, *, idle_after_beats: int = 5, http: req
             log.info("simulated agent could not reach the tool: %s", exc)
         backend.ec2.create_tags(Resources=[inst.instance_id], Tags=[{"Key": "cwc:sim-beats", "Value": str(beats + 1)}])
     return sent
-

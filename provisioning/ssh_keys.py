@@ -47,10 +47,12 @@ def normalise_public_key(text: str) -> str:
 def generate_key_pair(comment: str) -> tuple[str, str]:
     """A new ed25519 key pair: (private key in OpenSSH format, public key line). The private key is not stored."""
     private = ed25519.Ed25519PrivateKey.generate()
-    private_text = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                         serialization.NoEncryption()).decode()
-    public = private.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                               serialization.PublicFormat.OpenSSH).decode()
+    private_text = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    ).decode()
+    public = (
+        private.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    )
     return private_text, f"{public} {comment}".strip()
 
 
@@ -64,14 +66,23 @@ def add_key(session: Session, *, person_id: int, course_id: int, public_key: str
             return owner
         raise SshKeyError("This key is registered to another person. Every student needs their own key.")
     key_id = session.scalar(
-        insert(SshKey).values(person_id=person_id, course_id=course_id, public_key=line, fingerprint=fp,
-                              source=source, created_at=utcnow())
+        insert(SshKey)
+        .values(
+            person_id=person_id,
+            course_id=course_id,
+            public_key=line,
+            fingerprint=fp,
+            source=source,
+            created_at=utcnow(),
+        )
         .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=SshKey.revoked_at.is_(None))
-        .returning(SshKey.id))
+        .returning(SshKey.id)
+    )
     if key_id is None:  # lost a race with another person adding the same key
         raise SshKeyError("This key is registered to another person. Every student needs their own key.")
-    append_event(session, "ssh_key.added", actor_person_id=person_id, course_id=course_id, subject=fp,
-                 details={"source": source})
+    append_event(
+        session, "ssh_key.added", actor_person_id=person_id, course_id=course_id, subject=fp, details={"source": source}
+    )
     key = session.get(SshKey, key_id)
     assert key is not None
     return key
@@ -84,13 +95,17 @@ def revoke_key(session: Session, *, person_id: int, key_id: int) -> SshKey:
         raise SshKeyError("No such key.")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
-        append_event(session, "ssh_key.revoked", actor_person_id=person_id, course_id=key.course_id,
-                     subject=key.fingerprint)
+        append_event(
+            session, "ssh_key.revoked", actor_person_id=person_id, course_id=key.course_id, subject=key.fingerprint
+        )
         session.flush()
     return key
 
 
 def active_keys(session: Session, person_id: int) -> list[SshKey]:
     """The person's keys that are not revoked."""
-    return list(session.scalars(select(SshKey).where(SshKey.person_id == person_id, SshKey.revoked_at.is_(None))
-                                .order_by(SshKey.id)))
+    return list(
+        session.scalars(
+            select(SshKey).where(SshKey.person_id == person_id, SshKey.revoked_at.is_(None)).order_by(SshKey.id)
+        )
+    )

@@ -40,8 +40,9 @@ def course_slug(label: str, course_id: int) -> str:
 def render_user_data(d: UserDataInput) -> str:
     """The cloud-init shell script (bash) for a workspace."""
     home = f"/home/{d.os_user}"
-    config = json.dumps({"url": d.agent_url, "token": d.agent_token, "workspace_id": d.workspace_id,
-                         "user": d.os_user, "home": home})
+    config = json.dumps(
+        {"url": d.agent_url, "token": d.agent_token, "workspace_id": d.workspace_id, "user": d.os_user, "home": home}
+    )
     agent_b64 = base64.b64encode(AGENT_SOURCE.read_bytes()).decode()
     keys = "\n".join(k.strip() for k in d.ssh_public_keys)
     options = "tls,_netdev,noresvport" + (",ro" if d.read_only else "") + f",accesspoint={d.access_point_id}"
@@ -55,7 +56,7 @@ cat > {home}/.ssh/authorized_keys <<'CWC_KEYS'
 {keys}
 CWC_KEYS
 chown {d.os_user}:{d.os_user} {home}/.ssh/authorized_keys && chmod 600 {home}/.ssh/authorized_keys
-# Course materials: shared EFS through the {'student (read-only)' if d.read_only else 'staff (read-write)'} access point
+# Course materials: shared EFS through the {"student (read-only)" if d.read_only else "staff (read-write)"} access point
 apt-get update -y && apt-get install -y amazon-efs-utils || apt-get install -y nfs-common
 install -d -m 755 {mount}
 echo "{d.file_system_id}:/ {d.mount_point} efs {options} 0 0" >> /etc/fstab
@@ -84,4 +85,4 @@ systemctl daemon-reload && systemctl enable --now cwc-agent.service
 def agent_config_from_user_data(user_data: str) -> dict[str, object]:
     """Read the agent's config back out of rendered user data (the simulated agent does this)."""
     start = user_data.index("<<'CWC_CONFIG'\n") + len("<<'CWC_CONFIG'\n")
-    return json.loads(user_data[start:user_data.index("\nCWC_CONFIG", start)])  # type: ignore[no-any-return]
+    return json.loads(user_data[start : user_data.index("\nCWC_CONFIG", start)])  # type: ignore[no-any-return]

@@ -6,12 +6,16 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
+import boto3
 import psycopg
 import pytest
 import redis as redis_lib
+import requests
+from moto.server import ThreadedMotoServer
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -19,15 +23,9 @@ from sqlalchemy.orm import Session
 from classroom import schema
 from classroom.db import make_engine, make_session_factory
 from config.settings import Settings
-from tests.support.platform import TestPlatform
-from collections import Counter
-
-import boto3
-import requests
-from moto.server import ThreadedMotoServer
-
 from provisioning.aws import AwsBackend
 from provisioning.simulated import seed_simulated_aws
+from tests.support.platform import TestPlatform
 
 PG_ADMIN_URL = os.environ.get("CWC_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CWC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -39,8 +37,9 @@ def _admin_conn() -> psycopg.Connection:
     try:
         return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:  # fail, never skip: these tests need real PostgreSQL
-        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: run the tests with `make test`. ({exc})",
-                    pytrace=False)
+        pytest.fail(
+            f"PostgreSQL is not reachable at {PG_ADMIN_URL}: run the tests with `make test`. ({exc})", pytrace=False
+        )
 
 
 def _db_url(name: str) -> str:
@@ -141,8 +140,15 @@ def redis(redis_url: str) -> Iterator[redis_lib.Redis]:
 
 @pytest.fixture
 def settings(database_url: str, redis_url: str, redis: redis_lib.Redis) -> Settings:
-    return Settings(env="test", secret_key="test-secret-" + "x" * 40, base_url="http://localhost",
-                    database_url=database_url, redis_url=redis_url, log_json=False, log_level="WARNING")
+    return Settings(
+        env="test",
+        secret_key="test-secret-" + "x" * 40,
+        base_url="http://localhost",
+        database_url=database_url,
+        redis_url=redis_url,
+        log_json=False,
+        log_level="WARNING",
+    )
 
 
 @pytest.fixture
@@ -183,6 +189,7 @@ def count_rows(engine: Engine, table: str) -> int:
 
 # --- simulated AWS: one moto server on loopback, reset before each test; the real AwsBackend on it ---
 
+
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -194,8 +201,12 @@ def moto_url() -> Iterator[str]:
 
 @pytest.fixture
 def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     requests.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
     return moto_url
@@ -218,8 +229,14 @@ class CallCounter:
 
 @pytest.fixture
 def backend(aws_env: str) -> AwsBackend:
-    b = AwsBackend(boto3.Session(), region="us-east-1", bucket="cwc-test", instance_profile="cwc-workspace",
-                   endpoint_url=aws_env, max_attempts=4)
+    b = AwsBackend(
+        boto3.Session(),
+        region="us-east-1",
+        bucket="cwc-test",
+        instance_profile="cwc-workspace",
+        endpoint_url=aws_env,
+        max_attempts=4,
+    )
     seed_simulated_aws(b)
     return b
 

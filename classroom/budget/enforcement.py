@@ -87,8 +87,11 @@ def _stops(p: StudentPosition, now: datetime) -> list[Stop]:
         return [Stop(w.id, p.course_id, p.person_id, "budget", "budget used up") for w in p.running]
     if p.running and p.spent_today + ahead >= p.daily_cap:
         return [Stop(w.id, p.course_id, p.person_id, "daily_cap", "daily spending limit reached") for w in p.running]
-    return [Stop(w.id, p.course_id, p.person_id, "idle", f"idle for {w.idle_minutes} minutes")
-            for w in p.running if now - w.last_active >= timedelta(minutes=w.idle_minutes)]
+    return [
+        Stop(w.id, p.course_id, p.person_id, "idle", f"idle for {w.idle_minutes} minutes")
+        for w in p.running
+        if now - w.last_active >= timedelta(minutes=w.idle_minutes)
+    ]
 
 
 def _alerts(p: StudentPosition, sent: set[tuple[int, int, str, date]], stopped_for_budget: bool) -> list[Alert]:
@@ -111,16 +114,19 @@ def _anomalies(positions: list[StudentPosition], sent: set[tuple[int, int, str, 
     for course_id, group in by_course.items():
         mid = Decimal(median([p.spent for p in group])) if group else Decimal(0)
         for p in group:
-            kind = ("anomaly-over-cap" if p.spent > p.cap else
-                    "anomaly-median" if p.spent >= ANOMALY_FLOOR and mid > 0 and p.spent > ANOMALY_FACTOR * mid
-                    else None)
+            kind = (
+                "anomaly-over-cap"
+                if p.spent > p.cap
+                else "anomaly-median"
+                if p.spent >= ANOMALY_FLOOR and mid > 0 and p.spent > ANOMALY_FACTOR * mid
+                else None
+            )
             if kind and (course_id, p.person_id, kind, p.today) not in sent:
                 out.append(Alert(course_id, p.person_id, kind, p.today, int(p.spent * 100 / p.cap) if p.cap else 0))
     return out
 
 
-def plan_enforcement(positions: list[StudentPosition], now: datetime,
-                     sent: set[tuple[int, int, str, date]]) -> Plan:
+def plan_enforcement(positions: list[StudentPosition], now: datetime, sent: set[tuple[int, int, str, date]]) -> Plan:
     """Decide stops and alerts for every student; `sent` holds (course, person, kind, day) already sent."""
     plan = Plan()
     for p in positions:

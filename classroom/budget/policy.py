@@ -85,13 +85,25 @@ def _approved(policy: PolicyView, catalog: Catalog, prices: RegionPrices) -> lis
     return [option(t, prices) for t in found if t is not None]
 
 
-def check_launch(policy: PolicyView | None, template_id: str, money: StudentMoney | None, *, catalog: Catalog,
-                 prices: RegionPrices, now: datetime, request_approved: bool = False,
-                 request_pending: bool = False) -> Decision:
+def check_launch(
+    policy: PolicyView | None,
+    template_id: str,
+    money: StudentMoney | None,
+    *,
+    catalog: Catalog,
+    prices: RegionPrices,
+    now: datetime,
+    request_approved: bool = False,
+    request_pending: bool = False,
+) -> Decision:
     """Apply, in order: set-up, template access, term dates, budget, daily cap, concurrency."""
     if policy is None:
-        return Decision(False, "not_set_up", "Your instructor has not finished setting up Cloud Workstation for this "
-                        "course yet, so no workspace can start. Nothing was charged.")
+        return Decision(
+            False,
+            "not_set_up",
+            "Your instructor has not finished setting up Cloud Workstation for this "
+            "course yet, so no workspace can start. Nothing was charged.",
+        )
     template = catalog.get(template_id)
     try:
         chosen = option(template, prices) if template else None
@@ -99,8 +111,12 @@ def check_launch(policy: PolicyView | None, template_id: str, money: StudentMone
     except PriceError:
         chosen, alternatives = None, []
     if money is None or chosen is None:
-        return Decision(False, "cannot_evaluate", "Cloud Workstation cannot check your budget for this workspace right "
-                        "now, so it will not start one. Please try again later or tell your TA.")
+        return Decision(
+            False,
+            "cannot_evaluate",
+            "Cloud Workstation cannot check your budget for this workspace right "
+            "now, so it will not start one. Please try again later or tell your TA.",
+        )
     access = policy.templates.get(template_id, BLOCKED)
     base = {"template": chosen, "money": money, "alternatives": alternatives}
     if access == BLOCKED or (access == ON_REQUEST and not request_approved):
@@ -108,33 +124,57 @@ def check_launch(policy: PolicyView | None, template_id: str, money: StudentMone
         return Decision(False, code, _access_message(code, chosen, policy.course_name), **base)  # type: ignore[arg-type]
     today = now.astimezone(ZoneInfo(policy.time_zone)).date()
     if policy.term_start and today < policy.term_start:
-        return Decision(False, "term_not_started", f"The course's workspaces open on {policy.term_start:%B %-d, %Y}.",
-                        **base)  # type: ignore[arg-type]
+        return Decision(
+            False, "term_not_started", f"The course's workspaces open on {policy.term_start:%B %-d, %Y}.", **base
+        )  # type: ignore[arg-type]
     if policy.term_end and today > policy.term_end:
-        return Decision(False, "term_ended", f"The term ended on {policy.term_end:%B %-d, %Y}; workspaces are closed.",
-                        **base)  # type: ignore[arg-type]
+        return Decision(
+            False, "term_ended", f"The term ended on {policy.term_end:%B %-d, %Y}; workspaces are closed.", **base
+        )  # type: ignore[arg-type]
     if money.remaining <= 0:
-        return Decision(False, "over_budget", "Your budget for this course is used up, so no workspace can start. "
-                        "Your files are kept. Ask your instructor if you need more.", **base)  # type: ignore[arg-type]
+        return Decision(
+            False,
+            "over_budget",
+            "Your budget for this course is used up, so no workspace can start. "
+            "Your files are kept. Ask your instructor if you need more.",
+            **base,
+        )  # type: ignore[arg-type]
     if money.spent_today >= policy.max_daily_cost:
-        return Decision(False, "daily_cap", "You reached today's spending limit for this course. Workspaces can "
-                        "start again tomorrow (course time).", **base)  # type: ignore[arg-type]
+        return Decision(
+            False,
+            "daily_cap",
+            "You reached today's spending limit for this course. Workspaces can start again tomorrow (course time).",
+            **base,
+        )  # type: ignore[arg-type]
     if money.running >= policy.max_concurrent:
-        return Decision(False, "concurrency", f"You can run {policy.max_concurrent} workspace(s) at a time in this "
-                        "course. Stop another workspace first.", **base)  # type: ignore[arg-type]
+        return Decision(
+            False,
+            "concurrency",
+            f"You can run {policy.max_concurrent} workspace(s) at a time in this course. Stop another workspace first.",
+            **base,
+        )  # type: ignore[arg-type]
     days = projection_days(money.remaining, chosen.daily)
-    return Decision(True, "ok", f"This workspace will use your remaining budget in about {days} days if left running "
-                    "24/7.", projection_days=days, **base)  # type: ignore[arg-type]
+    return Decision(
+        True,
+        "ok",
+        f"This workspace will use your remaining budget in about {days} days if left running 24/7.",
+        projection_days=days,
+        **base,
+    )  # type: ignore[arg-type]
 
 
 def _access_message(code: str, t: Option, course: str) -> str:
     if code == "blocked":
-        return (f"Launch blocked: {t.name} ({t.instance_type}, {money(t.daily)}/day) is not approved for {course}. "
-                "If you need it, contact your instructor or TA.")
+        return (
+            f"Launch blocked: {t.name} ({t.instance_type}, {money(t.daily)}/day) is not approved for {course}. "
+            "If you need it, contact your instructor or TA."
+        )
     if code == "request_pending":
         return f"Your request to use {t.name} is waiting for your instructor's decision."
-    return (f"{t.name} ({t.instance_type}, {money(t.daily)}/day) needs your instructor's approval in {course}. "
-            "Ask for it below, saying why you need it.")
+    return (
+        f"{t.name} ({t.instance_type}, {money(t.daily)}/day) needs your instructor's approval in {course}. "
+        "Ask for it below, saying why you need it."
+    )
 
 
 def money(value: Decimal) -> str:

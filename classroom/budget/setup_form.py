@@ -100,14 +100,23 @@ def parse_setup(form: dict[str, str], catalog: Catalog, course_label: str) -> tu
     if term_end["delete_all_data"] and form.get("delete_confirm", "").strip() != course_label:
         errors["delete_confirm"] = f'To delete all data at term end, type the course name "{course_label}" exactly.'
     values: dict[str, Any] = dict(
-        term_start=start, term_end=end, time_zone=tz, auto_close=form.get("auto_close") == "on",
-        expected_students=students, budget_per_student=per_student, total_budget=total,
-        budget_source=" ".join(form.get("budget_source", "").split())[:255], templates=templates,
-        default_template=default, max_concurrent=_int(form, "max_concurrent", errors, 1, 5), max_daily_cost=daily,
+        term_start=start,
+        term_end=end,
+        time_zone=tz,
+        auto_close=form.get("auto_close") == "on",
+        expected_students=students,
+        budget_per_student=per_student,
+        total_budget=total,
+        budget_source=" ".join(form.get("budget_source", "").split())[:255],
+        templates=templates,
+        default_template=default,
+        max_concurrent=_int(form, "max_concurrent", errors, 1, 5),
+        max_daily_cost=daily,
         idle_stop_minutes=_int(form, "idle_stop_minutes", errors, 15, 1440),
         shared_materials=form.get("shared_materials") == "on",
         integrity={"audit_log": True, "ssh_key_isolation": True, **{k: form.get(k) == "on" for k in INTEGRITY}},
-        term_end_actions=term_end)
+        term_end_actions=term_end,
+    )
     if errors:
         return None, errors
     return SetupValues(**values), {}

@@ -23,8 +23,15 @@ def get_queue(connection: Redis, name: str = DEFAULT_QUEUE) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer)
 
 
-def enqueue(connection: Redis, func: Callable[..., Any] | str, *args: int | str, job_id: str | None = None,
-            queue: str = DEFAULT_QUEUE, retry: Retry | None = DEFAULT_RETRY, **options: Any) -> Job | None:
+def enqueue(
+    connection: Redis,
+    func: Callable[..., Any] | str,
+    *args: int | str,
+    job_id: str | None = None,
+    queue: str = DEFAULT_QUEUE,
+    retry: Retry | None = DEFAULT_RETRY,
+    **options: Any,
+) -> Job | None:
     """Enqueue a job that takes ids only; a job_id already queued or running is not enqueued again."""
     q = get_queue(connection, queue)
     if job_id is not None:

@@ -42,8 +42,9 @@ class JsonCronJob(CronJob):
     """A CronJob that enqueues on a JSON-serialising queue."""
 
     def enqueue(self, connection: Redis) -> Job:  # type: ignore[override]
-        job = get_queue(connection, self.queue_name).enqueue(self.func_name, args=self.args, kwargs=self.kwargs,
-                                                              **self.job_options)
+        job = get_queue(connection, self.queue_name).enqueue(
+            self.func_name, args=self.args, kwargs=self.kwargs, **self.job_options
+        )
         return job
 
 

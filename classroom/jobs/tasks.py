@@ -25,8 +25,9 @@ def prune_retired_keys() -> int:
     settings = Settings.from_env()
     cutoff = utcnow() - 2 * timedelta(days=settings.key_grace_period_days)
     with session_scope(_sessions(settings)) as session:
-        result = session.execute(delete(ToolKey).where(ToolKey.status == KeyStatus.RETIRED,
-                                                       ToolKey.retired_at < cutoff))
+        result = session.execute(
+            delete(ToolKey).where(ToolKey.status == KeyStatus.RETIRED, ToolKey.retired_at < cutoff)
+        )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

@@ -71,8 +71,14 @@ class TemplateRequest(Base):
 
     __tablename__ = "template_requests"
     __table_args__ = (
-        Index("uq_template_requests_one_pending", "course_id", "person_id", "template_id", unique=True,
-              postgresql_where=text("status = 'pending'")),
+        Index(
+            "uq_template_requests_one_pending",
+            "course_id",
+            "person_id",
+            "template_id",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -82,7 +88,8 @@ class TemplateRequest(Base):
     reason: Mapped[str] = mapped_column(Text)
     status: Mapped[RequestStatus] = mapped_column(
         Enum(RequestStatus, name="request_status", values_callable=lambda e: [m.value for m in e]),
-        default=RequestStatus.PENDING)
+        default=RequestStatus.PENDING,
+    )
     decided_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")

@@ -103,9 +103,7 @@ class Enrollment(Base):
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
     lti_roles: Mapped[list[str]] = mapped_column(ARRAY(String(255)), default=list)
-    level: Mapped[StaffLevel] = mapped_column(
-        Enum(StaffLevel, name="staff_level", values_callable=_values)
-    )
+    level: Mapped[StaffLevel] = mapped_column(Enum(StaffLevel, name="staff_level", values_callable=_values))
     status: Mapped[EnrollmentStatus] = mapped_column(
         Enum(EnrollmentStatus, name="enrollment_status", values_callable=_values),
         default=EnrollmentStatus.ACTIVE,

@@ -57,9 +57,7 @@ class Deployment(Base):
     """A deployment_id under a platform; only approved ones may launch."""
 
     __tablename__ = "deployments"
-    __table_args__ = (
-        UniqueConstraint("platform_id", "deployment_id", name="uq_deployments_platform_deployment"),
-    )
+    __table_args__ = (UniqueConstraint("platform_id", "deployment_id", name="uq_deployments_platform_deployment"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))

@@ -19,8 +19,14 @@ class Workspace(Base):
 
     __tablename__ = "workspaces"
     __table_args__ = (
-        Index("uq_workspaces_one_live", "course_id", "person_id", "link_key", unique=True,
-              postgresql_where=text("state NOT IN ('terminated', 'failed')")),
+        Index(
+            "uq_workspaces_one_live",
+            "course_id",
+            "person_id",
+            "link_key",
+            unique=True,
+            postgresql_where=text("state NOT IN ('terminated', 'failed')"),
+        ),
         Index("ix_workspaces_state", "state"),
     )
 
@@ -67,8 +73,9 @@ class SshKey(Base):
 
     __tablename__ = "ssh_keys"
     __table_args__ = (
-        Index("uq_ssh_keys_active_fingerprint", "fingerprint", unique=True,
-              postgresql_where=text("revoked_at IS NULL")),
+        Index(
+            "uq_ssh_keys_active_fingerprint", "fingerprint", unique=True, postgresql_where=text("revoked_at IS NULL")
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -42,8 +42,16 @@ def policy_view(session: Session, course: Course) -> PolicyView | None:
     p = session.get(CoursePolicy, course.id)
     if p is None:
         return None
-    return PolicyView(course.display_name, dict(p.templates), p.default_template, p.max_concurrent, p.max_daily_cost,
-                      course.term_start, course.term_end, course.time_zone)
+    return PolicyView(
+        course.display_name,
+        dict(p.templates),
+        p.default_template,
+        p.max_concurrent,
+        p.max_daily_cost,
+        course.term_start,
+        course.term_end,
+        course.time_zone,
+    )
 
 
 def student_money(session: Session, course: Course, person_id: int, now: datetime) -> StudentMoney | None:
@@ -51,39 +59,75 @@ def student_money(session: Session, course: Course, person_id: int, now: datetim
     policy = session.get(CoursePolicy, course.id)
     if policy is None:
         return None
-    grants = session.scalar(select(func.coalesce(func.sum(BudgetGrant.amount), 0)).where(
-        BudgetGrant.course_id == course.id, BudgetGrant.person_id == person_id)) or Decimal(0)
+    grants = session.scalar(
+        select(func.coalesce(func.sum(BudgetGrant.amount), 0)).where(
+            BudgetGrant.course_id == course.id, BudgetGrant.person_id == person_id
+        )
+    ) or Decimal(0)
     today = now.astimezone(ZoneInfo(course.time_zone)).date()
-    spent, spent_today = session.execute(select(
-        func.coalesce(func.sum(SpendDaily.compute + SpendDaily.storage), 0),
-        func.coalesce(func.sum(SpendDaily.compute + SpendDaily.storage).filter(SpendDaily.day == today), 0),
-    ).where(SpendDaily.course_id == course.id, SpendDaily.person_id == person_id)).one()
-    running = session.scalar(select(func.count(Workspace.id)).where(
-        Workspace.course_id == course.id, Workspace.person_id == person_id, Workspace.state.in_(RUNNING_LIKE))) or 0
+    spent, spent_today = session.execute(
+        select(
+            func.coalesce(func.sum(SpendDaily.compute + SpendDaily.storage), 0),
+            func.coalesce(func.sum(SpendDaily.compute + SpendDaily.storage).filter(SpendDaily.day == today), 0),
+        ).where(SpendDaily.course_id == course.id, SpendDaily.person_id == person_id)
+    ).one()
+    running = (
+        session.scalar(
+            select(func.count(Workspace.id)).where(
+                Workspace.course_id == course.id, Workspace.person_id == person_id, Workspace.state.in_(RUNNING_LIKE)
+            )
+        )
+        or 0
+    )
     return StudentMoney(policy.budget_per_student + Decimal(grants), Decimal(spent), Decimal(spent_today), int(running))
 
 
 def request_state(session: Session, course_id: int, person_id: int, template_id: str) -> tuple[bool, bool]:
     """(approved, pending) for the student's requests for this template."""
-    statuses = set(session.scalars(select(TemplateRequest.status).where(
-        TemplateRequest.course_id == course_id, TemplateRequest.person_id == person_id,
-        TemplateRequest.template_id == template_id)))
+    statuses = set(
+        session.scalars(
+            select(TemplateRequest.status).where(
+                TemplateRequest.course_id == course_id,
+                TemplateRequest.person_id == person_id,
+                TemplateRequest.template_id == template_id,
+            )
+        )
+    )
     return RequestStatus.APPROVED in statuses, RequestStatus.PENDING in statuses
 
 
-def decide_launch(session: Session, course: Course, person_id: int, template_id: str, *, catalog: Catalog,
-                  prices: RegionPrices, now: datetime | None = None, starting: bool = False) -> Decision:
+def decide_launch(
+    session: Session,
+    course: Course,
+    person_id: int,
+    template_id: str,
+    *,
+    catalog: Catalog,
+    prices: RegionPrices,
+    now: datetime | None = None,
+    starting: bool = False,
+) -> Decision:
     """The launch decision for a student (a restart of an existing workspace does not count it twice)."""
     now = now or utcnow()
     money = student_money(session, course, person_id, now)
     if money is not None and starting:
         money = StudentMoney(money.cap, money.spent, money.spent_today, max(0, money.running - 1))
     approved, pending = request_state(session, course.id, person_id, template_id)
-    return check_launch(policy_view(session, course), template_id, money, catalog=catalog, prices=prices, now=now,
-                        request_approved=approved, request_pending=pending)
+    return check_launch(
+        policy_view(session, course),
+        template_id,
+        money,
+        catalog=catalog,
+        prices=prices,
+        now=now,
+        request_approved=approved,
+        request_pending=pending,
+    )
 
 
-def ask_for_template(session: Session, course: Course, person_id: int, template_id: str, reason: str) -> TemplateRequest:
+def ask_for_template(
+    session: Session, course: Course, person_id: int, template_id: str, reason: str
+) -> TemplateRequest:
     """A student asks to use an approved-on-request template; instructors are notified."""
     reason = " ".join(reason.split())
     if len(reason) < 10:
@@ -91,27 +135,51 @@ def ask_for_template(session: Session, course: Course, person_id: int, template_
     policy = session.get(CoursePolicy, course.id)
     if policy is None or policy.templates.get(template_id) != "on_request":
         raise BudgetError("This template cannot be requested in this course.")
-    row_id = session.scalar(insert(TemplateRequest).values(
-        course_id=course.id, person_id=person_id, template_id=template_id, reason=reason[:2000],
-        status=RequestStatus.PENDING, created_at=utcnow(), note="")
-        .on_conflict_do_nothing(index_elements=["course_id", "person_id", "template_id"],
-                                index_where=TemplateRequest.status == RequestStatus.PENDING)
-        .returning(TemplateRequest.id))
+    row_id = session.scalar(
+        insert(TemplateRequest)
+        .values(
+            course_id=course.id,
+            person_id=person_id,
+            template_id=template_id,
+            reason=reason[:2000],
+            status=RequestStatus.PENDING,
+            created_at=utcnow(),
+            note="",
+        )
+        .on_conflict_do_nothing(
+            index_elements=["course_id", "person_id", "template_id"],
+            index_where=TemplateRequest.status == RequestStatus.PENDING,
+        )
+        .returning(TemplateRequest.id)
+    )
     if row_id is None:
         raise BudgetError("You already asked for this template; your instructor will answer soon.")
-    append_event(session, "template.requested", actor_person_id=person_id, course_id=course.id, subject=template_id,
-                 details={"reason": reason[:500]})
-    for staff_id in session.scalars(select(Enrollment.person_id).where(
-            Enrollment.course_id == course.id, Enrollment.level.in_(CONFIGURING_LEVELS))):
-        notify(session, person_id=staff_id, course_id=course.id, subject=f"[{course.display_name}] Template request",
-               body=f"A student asks to use {template_id}: \"{reason[:500]}\". Approve or deny it in Cloud Workstation.")
+    append_event(
+        session,
+        "template.requested",
+        actor_person_id=person_id,
+        course_id=course.id,
+        subject=template_id,
+        details={"reason": reason[:500]},
+    )
+    for staff_id in session.scalars(
+        select(Enrollment.person_id).where(Enrollment.course_id == course.id, Enrollment.level.in_(CONFIGURING_LEVELS))
+    ):
+        notify(
+            session,
+            person_id=staff_id,
+            course_id=course.id,
+            subject=f"[{course.display_name}] Template request",
+            body=f'A student asks to use {template_id}: "{reason[:500]}". Approve or deny it in Cloud Workstation.',
+        )
     request = session.get(TemplateRequest, row_id)
     assert request is not None
     return request
 
 
-def decide_request(session: Session, course: Course, request_id: int, decider_id: int, approve: bool,
-                   note: str = "") -> TemplateRequest:
+def decide_request(
+    session: Session, course: Course, request_id: int, decider_id: int, approve: bool, note: str = ""
+) -> TemplateRequest:
     """An instructor approves or denies a pending request; the student is notified."""
     request = session.get(TemplateRequest, request_id)
     if request is None or request.course_id != course.id:
@@ -122,27 +190,51 @@ def decide_request(session: Session, course: Course, request_id: int, decider_id
     request.decided_by, request.decided_at, request.note = decider_id, utcnow(), note[:1000]
     session.flush()
     verb = "approved" if approve else "denied"
-    append_event(session, f"template.request_{verb}", actor_person_id=decider_id, course_id=course.id,
-                 subject=request.template_id, details={"student": request.person_id, "note": note[:500]})
-    notify(session, person_id=request.person_id, course_id=course.id,
-           subject=f"[{course.display_name}] Your request for {request.template_id} was {verb}",
-           body=f"Your instructor {verb} your request to use {request.template_id}." + (f" Note: {note}" if note else ""))
+    append_event(
+        session,
+        f"template.request_{verb}",
+        actor_person_id=decider_id,
+        course_id=course.id,
+        subject=request.template_id,
+        details={"student": request.person_id, "note": note[:500]},
+    )
+    notify(
+        session,
+        person_id=request.person_id,
+        course_id=course.id,
+        subject=f"[{course.display_name}] Your request for {request.template_id} was {verb}",
+        body=f"Your instructor {verb} your request to use {request.template_id}." + (f" Note: {note}" if note else ""),
+    )
     return request
 
 
-def grant_budget(session: Session, course: Course, person_id: int | None, amount: Decimal, reason: str,
-                 granted_by: int, kind: str = "grant") -> BudgetGrant:
+def grant_budget(
+    session: Session,
+    course: Course,
+    person_id: int | None,
+    amount: Decimal,
+    reason: str,
+    granted_by: int,
+    kind: str = "grant",
+) -> BudgetGrant:
     """Extra budget (or rollover) with a reason; audited."""
     if not (Decimal(0) < amount <= Decimal(1000)):
         raise BudgetError("The amount must be above $0 and at most $1,000.")
     if len(reason.strip()) < 5:
         raise BudgetError("Give a reason (it is kept in the audit trail).")
-    grant = BudgetGrant(course_id=course.id, person_id=person_id, amount=amount, kind=kind, reason=reason.strip(),
-                        granted_by=granted_by)
+    grant = BudgetGrant(
+        course_id=course.id, person_id=person_id, amount=amount, kind=kind, reason=reason.strip(), granted_by=granted_by
+    )
     session.add(grant)
     session.flush()
-    append_event(session, f"budget.{kind}", actor_person_id=granted_by, course_id=course.id,
-                 subject=str(person_id or "course"), details={"amount": str(amount), "reason": reason.strip()})
+    append_event(
+        session,
+        f"budget.{kind}",
+        actor_person_id=granted_by,
+        course_id=course.id,
+        subject=str(person_id or "course"),
+        details={"amount": str(amount), "reason": reason.strip()},
+    )
     return grant
 
 
@@ -154,25 +246,52 @@ def save_policy(session: Session, course: Course, values: SetupValues, by: int) 
         policy = CoursePolicy(course_id=course.id)
         session.add(policy)
     course.term_start, course.term_end, course.time_zone = values.term_start, values.term_end, values.time_zone
-    for name in ("auto_close", "expected_students", "budget_per_student", "total_budget", "budget_source",
-                 "templates", "default_template", "max_concurrent", "max_daily_cost", "idle_stop_minutes",
-                 "shared_materials", "integrity", "term_end_actions"):
+    for name in (
+        "auto_close",
+        "expected_students",
+        "budget_per_student",
+        "total_budget",
+        "budget_source",
+        "templates",
+        "default_template",
+        "max_concurrent",
+        "max_daily_cost",
+        "idle_stop_minutes",
+        "shared_materials",
+        "integrity",
+        "term_end_actions",
+    ):
         setattr(policy, name, getattr(values, name))
     policy.updated_at, policy.updated_by = utcnow(), by
     session.flush()
     after = _snapshot(policy, course)
     changed = {k: {"from": before.get(k), "to": v} for k, v in after.items() if before.get(k) != v}
-    append_event(session, "policy.created" if not before else "policy.updated", actor_person_id=by,
-                 course_id=course.id, details={"changed": changed})
+    append_event(
+        session,
+        "policy.created" if not before else "policy.updated",
+        actor_person_id=by,
+        course_id=course.id,
+        details={"changed": changed},
+    )
     return policy
 
 
 def _snapshot(policy: CoursePolicy, course: Course) -> dict[str, object]:
-    return {"term_start": str(course.term_start), "term_end": str(course.term_end), "time_zone": course.time_zone,
-            "auto_close": policy.auto_close, "expected_students": policy.expected_students,
-            "budget_per_student": str(policy.budget_per_student), "total_budget": str(policy.total_budget),
-            "budget_source": policy.budget_source, "templates": dict(policy.templates),
-            "default_template": policy.default_template, "max_concurrent": policy.max_concurrent,
-            "max_daily_cost": str(policy.max_daily_cost), "idle_stop_minutes": policy.idle_stop_minutes,
-            "shared_materials": policy.shared_materials, "integrity": dict(policy.integrity),
-            "term_end_actions": dict(policy.term_end_actions)}
+    return {
+        "term_start": str(course.term_start),
+        "term_end": str(course.term_end),
+        "time_zone": course.time_zone,
+        "auto_close": policy.auto_close,
+        "expected_students": policy.expected_students,
+        "budget_per_student": str(policy.budget_per_student),
+        "total_budget": str(policy.total_budget),
+        "budget_source": policy.budget_source,
+        "templates": dict(policy.templates),
+        "default_template": policy.default_template,
+        "max_concurrent": policy.max_concurrent,
+        "max_daily_cost": str(policy.max_daily_cost),
+        "idle_stop_minutes": policy.idle_stop_minutes,
+        "shared_materials": policy.shared_materials,
+        "integrity": dict(policy.integrity),
+        "term_end_actions": dict(policy.term_end_actions),
+    }

@@ -36,8 +36,13 @@ def _new_key(status: KeyStatus, key_size: int = 2048) -> ToolKey:
     public = json.loads(jwk.export_public())
     public.update({"kid": kid, "alg": "RS256", "use": "sig"})
     now = utcnow()
-    return ToolKey(kid=kid, private_pem=pem, public_jwk=public, status=status,
-                   activated_at=now if status is KeyStatus.CURRENT else None)
+    return ToolKey(
+        kid=kid,
+        private_pem=pem,
+        public_jwk=public,
+        status=status,
+        activated_at=now if status is KeyStatus.CURRENT else None,
+    )
 
 
 def ensure_keys(session: Session) -> None:
@@ -49,8 +54,14 @@ def ensure_keys(session: Session) -> None:
         key = _new_key(status)
         session.execute(
             insert(ToolKey)
-            .values(kid=key.kid, private_pem=key.private_pem, public_jwk=key.public_jwk, status=status,
-                    created_at=utcnow(), activated_at=key.activated_at)
+            .values(
+                kid=key.kid,
+                private_pem=key.private_pem,
+                public_jwk=key.public_jwk,
+                status=status,
+                created_at=utcnow(),
+                activated_at=key.activated_at,
+            )
             .on_conflict_do_nothing(index_elements=["status"], index_where=text(f"status = '{status.value}'"))
         )
     session.flush()
@@ -82,7 +93,9 @@ def rotate_keys(session: Session, *, now: datetime | None = None) -> tuple[str, 
     return current.kid, nxt.kid
 
 
-def published_jwks(session: Session, *, grace: timedelta, now: datetime | None = None) -> dict[str, list[dict[str, str]]]:
+def published_jwks(
+    session: Session, *, grace: timedelta, now: datetime | None = None
+) -> dict[str, list[dict[str, str]]]:
     """Public keys platforms may see: current, next, and retired ones still within their grace period."""
     now = now or utcnow()
     keys = session.scalars(select(ToolKey).order_by(ToolKey.id)).all()

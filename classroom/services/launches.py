@@ -30,8 +30,14 @@ class LaunchResult:
 
 
 def _upsert_person(session: Session, platform: Platform, c: LaunchClaims) -> int:
-    values = {"name": c.name, "given_name": c.given_name, "family_name": c.family_name, "email": c.email,
-              "is_test_user": is_test_user(c.roles), "updated_at": utcnow()}
+    values = {
+        "name": c.name,
+        "given_name": c.given_name,
+        "family_name": c.family_name,
+        "email": c.email,
+        "is_test_user": is_test_user(c.roles),
+        "updated_at": utcnow(),
+    }
     stmt = (
         insert(Person)
         .values(platform_id=platform.id, sub=c.sub, created_at=utcnow(), **values)
@@ -45,8 +51,14 @@ def _upsert_course(session: Session, platform: Platform, deployment: Deployment,
     values = {"label": c.context_label, "title": c.context_title}
     stmt = (
         insert(Course)
-        .values(platform_id=platform.id, deployment_id=deployment.id, context_id=c.context_id,
-                time_zone="UTC", created_at=utcnow(), **values)
+        .values(
+            platform_id=platform.id,
+            deployment_id=deployment.id,
+            context_id=c.context_id,
+            time_zone="UTC",
+            created_at=utcnow(),
+            **values,
+        )
         .on_conflict_do_update(constraint="uq_courses_platform_context", set_=values)
         .returning(Course.id)
     )
@@ -68,35 +80,52 @@ def record_launch(session: Session, platform: Platform, deployment: Deployment, 
     enrollment = session.scalar(
         select(Enrollment).where(Enrollment.course_id == course_id, Enrollment.person_id == person_id)
     )
-    has_owner = session.scalar(
-        select(Enrollment.id).where(Enrollment.course_id == course_id, Enrollment.level == StaffLevel.OWNER).limit(1)
-    ) is not None
+    has_owner = (
+        session.scalar(
+            select(Enrollment.id)
+            .where(Enrollment.course_id == course_id, Enrollment.level == StaffLevel.OWNER)
+            .limit(1)
+        )
+        is not None
+    )
     if enrollment is not None and enrollment.status is EnrollmentStatus.DROPPED:
         raise LaunchRefused("You are no longer enrolled in this course in Cloud Workstation. Ask your instructor.")
     level = level_for_launch(role, enrollment.level if enrollment else None, has_owner)
     assert level is not None
     now = utcnow()
     if enrollment is None:
-        enrollment = Enrollment(course_id=course_id, person_id=person_id, lti_roles=list(claims.roles), level=level,
-                                last_launch_at=now)
+        enrollment = Enrollment(
+            course_id=course_id, person_id=person_id, lti_roles=list(claims.roles), level=level, last_launch_at=now
+        )
         session.add(enrollment)
     else:
         enrollment.lti_roles, enrollment.last_launch_at = list(claims.roles), now
         if enrollment.level is not level:
-            append_event(session, "enrollment.level_changed", actor_person_id=person_id, course_id=course_id,
-                         details={"from": enrollment.level.value, "to": level.value, "source": "lti"})
+            append_event(
+                session,
+                "enrollment.level_changed",
+                actor_person_id=person_id,
+                course_id=course_id,
+                details={"from": enrollment.level.value, "to": level.value, "source": "lti"},
+            )
             enrollment.level = level
     session.flush()
-    append_event(session, "lti.launch", actor_person_id=person_id, course_id=course_id,
-                 subject=claims.resource_link_id or claims.message_type,
-                 details={"level": level.value, "message_type": claims.message_type, "deployment": deployment.deployment_id})
+    append_event(
+        session,
+        "lti.launch",
+        actor_person_id=person_id,
+        course_id=course_id,
+        subject=claims.resource_link_id or claims.message_type,
+        details={"level": level.value, "message_type": claims.message_type, "deployment": deployment.deployment_id},
+    )
     return LaunchResult(person_id, course_id, enrollment.id, level)
 
 
 def promote_head_ta(session: Session, course_id: int, owner_person_id: int, enrollment_id: int) -> Enrollment:
     """Make a TA the course's head TA (owner only); returns the changed enrollment."""
-    owner = session.scalar(select(Enrollment).where(Enrollment.course_id == course_id,
-                                                    Enrollment.person_id == owner_person_id))
+    owner = session.scalar(
+        select(Enrollment).where(Enrollment.course_id == course_id, Enrollment.person_id == owner_person_id)
+    )
     if owner is None or owner.level is not StaffLevel.OWNER:
         raise LaunchRefused("Only the course owner can choose the head TA.")
     target = session.get(Enrollment, enrollment_id)
@@ -105,6 +134,12 @@ def promote_head_ta(session: Session, course_id: int, owner_person_id: int, enro
     if target.level is not StaffLevel.HEAD_TA:
         target.level = StaffLevel.HEAD_TA
         session.flush()
-        append_event(session, "enrollment.promoted", actor_person_id=owner_person_id, course_id=course_id,
-                     subject=str(target.person_id), details={"to": StaffLevel.HEAD_TA.value})
+        append_event(
+            session,
+            "enrollment.promoted",
+            actor_person_id=owner_person_id,
+            course_id=course_id,
+            subject=str(target.person_id),
+            details={"to": StaffLevel.HEAD_TA.value},
+        )
     return target

@@ -86,9 +86,12 @@ class AccrualResult:
 
 def accrue(session: Session, now: datetime, prices: RegionPrices) -> AccrualResult:
     """Write ledger entries up to `now` for every workspace (flushes; the caller commits)."""
-    rows = session.execute(ACCRUE_SQL, {
-        "now": now,
-        "prices": json.dumps({k: str(v) for k, v in prices.instance_hourly.items()}),
-        "gb_hour": str(prices.storage_hourly(1)),
-    }).all()
+    rows = session.execute(
+        ACCRUE_SQL,
+        {
+            "now": now,
+            "prices": json.dumps({k: str(v) for k, v in prices.instance_hourly.items()}),
+            "gb_hour": str(prices.storage_hourly(1)),
+        },
+    ).all()
     return AccrualResult(len(rows))

@@ -35,8 +35,11 @@ class PlatformInput:
 
 
 def _check_urls(data: PlatformInput, allow_http: bool) -> None:
-    for label, url in (("auth_login_url", data.auth_login_url), ("auth_token_url", data.auth_token_url),
-                       ("key_set_url", data.key_set_url)):
+    for label, url in (
+        ("auth_login_url", data.auth_login_url),
+        ("auth_token_url", data.auth_token_url),
+        ("key_set_url", data.key_set_url),
+    ):
         if not url.startswith("https://") and not (allow_http and url.startswith("http://")):
             raise PlatformError(f"{label} must be an https:// URL, got {url!r}")
 
@@ -54,8 +57,9 @@ def default_frame_origins(data: PlatformInput) -> list[str]:
     return sorted(set(o for o in origins if o.startswith(("https://", "http://"))))
 
 
-def register_platform(session: Session, data: PlatformInput, *, allow_http: bool = False,
-                      actor: str = "cli") -> Platform:
+def register_platform(
+    session: Session, data: PlatformInput, *, allow_http: bool = False, actor: str = "cli"
+) -> Platform:
     """Store a new registration; (issuer, client_id) must be new."""
     _check_urls(data, allow_http)
     if find_platform(session, data.issuer, data.client_id) is not None:
@@ -65,8 +69,12 @@ def register_platform(session: Session, data: PlatformInput, *, allow_http: bool
     platform = Platform(**fields)
     session.add(platform)
     session.flush()
-    append_event(session, "platform.registered", subject=f"{data.issuer} {data.client_id}",
-                 details={"by": actor, "name": data.name, "product": data.product})
+    append_event(
+        session,
+        "platform.registered",
+        subject=f"{data.issuer} {data.client_id}",
+        details={"by": actor, "name": data.name, "product": data.product},
+    )
     return platform
 
 
@@ -99,23 +107,31 @@ def record_deployment(session: Session, platform: Platform, deployment_id: str) 
     status = DeploymentStatus.APPROVED if platform.accept_new_deployments else DeploymentStatus.PENDING
     stmt = (
         insert(Deployment)
-        .values(platform_id=platform.id, deployment_id=deployment_id, status=status,
-                created_at=utcnow(), approved_at=utcnow() if status is DeploymentStatus.APPROVED else None)
+        .values(
+            platform_id=platform.id,
+            deployment_id=deployment_id,
+            status=status,
+            created_at=utcnow(),
+            approved_at=utcnow() if status is DeploymentStatus.APPROVED else None,
+        )
         .on_conflict_do_nothing(constraint="uq_deployments_platform_deployment")
         .returning(Deployment.id)
     )
     new_id = session.scalar(stmt)
     if new_id is not None:
-        append_event(session, "deployment.seen", subject=deployment_id,
-                     details={"platform": platform.id, "status": status.value})
-    dep = session.scalar(select(Deployment).where(Deployment.platform_id == platform.id,
-                                                  Deployment.deployment_id == deployment_id))
+        append_event(
+            session, "deployment.seen", subject=deployment_id, details={"platform": platform.id, "status": status.value}
+        )
+    dep = session.scalar(
+        select(Deployment).where(Deployment.platform_id == platform.id, Deployment.deployment_id == deployment_id)
+    )
     assert dep is not None
     return dep
 
 
-def set_deployment_status(session: Session, platform_id: int, deployment_id: str, status: DeploymentStatus,
-                          *, actor: str = "cli") -> Deployment:
+def set_deployment_status(
+    session: Session, platform_id: int, deployment_id: str, status: DeploymentStatus, *, actor: str = "cli"
+) -> Deployment:
     """Approve or revoke a deployment (creating it if the admin approves ahead of the first launch)."""
     platform = session.get(Platform, platform_id)
     if platform is None:
@@ -124,6 +140,7 @@ def set_deployment_status(session: Session, platform_id: int, deployment_id: str
     dep.status = status
     dep.approved_at = utcnow() if status is DeploymentStatus.APPROVED else dep.approved_at
     session.flush()
-    append_event(session, f"deployment.{status.value}", subject=deployment_id,
-                 details={"platform": platform_id, "by": actor})
+    append_event(
+        session, f"deployment.{status.value}", subject=deployment_id, details={"platform": platform_id, "by": actor}
+    )
     return dep

@@ -23,12 +23,19 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_invite(session: Session, *, note: str = "", valid_for: timedelta = timedelta(days=1),
-                  accept_new_deployments: bool = False) -> str:
+def create_invite(
+    session: Session, *, note: str = "", valid_for: timedelta = timedelta(days=1), accept_new_deployments: bool = False
+) -> str:
     """Create a one-time invite and return its token (shown once; only the hash is stored)."""
     token = secrets.token_urlsafe(24)
-    session.add(RegistrationInvite(token_hash=_hash(token), note=note[:255], expires_at=utcnow() + valid_for,
-                                   accept_new_deployments=accept_new_deployments))
+    session.add(
+        RegistrationInvite(
+            token_hash=_hash(token),
+            note=note[:255],
+            expires_at=utcnow() + valid_for,
+            accept_new_deployments=accept_new_deployments,
+        )
+    )
     session.flush()
     append_event(session, "registration.invite_created", subject=note[:255])
     return token
@@ -47,15 +54,17 @@ def check_invite(session: Session, token: str, *, lock: bool = False) -> Registr
     return invite
 
 
-def complete_registration(session: Session, token: str, data: PlatformInput, deployment_id: str | None,
-                          *, allow_http: bool = False) -> Platform:
+def complete_registration(
+    session: Session, token: str, data: PlatformInput, deployment_id: str | None, *, allow_http: bool = False
+) -> Platform:
     """Use the invite: store the platform and approve the deployment it returned (flushes)."""
     invite = check_invite(session, token, lock=True)
     data = PlatformInput(**{**data.__dict__, "accept_new_deployments": invite.accept_new_deployments})
     platform = register_platform(session, data, allow_http=allow_http, actor="dynamic-registration")
     if deployment_id:
-        set_deployment_status(session, platform.id, deployment_id, DeploymentStatus.APPROVED,
-                              actor="dynamic-registration")
+        set_deployment_status(
+            session, platform.id, deployment_id, DeploymentStatus.APPROVED, actor="dynamic-registration"
+        )
     invite.used_at, invite.platform_id = utcnow(), platform.id
     session.flush()
     return platform

@@ -48,22 +48,38 @@ def _launch_body() -> dict[str, Any]:
 def build_content_item(choice: AssignmentChoice) -> AssignmentLink:
     """The content item: template and due date as custom parameters, a line item when graded."""
     end = choice.due_at.isoformat().replace("+00:00", "Z") if choice.due_at else None
-    custom = {"template": choice.template_id, "assignment_title": choice.title,
-              "due_at": "$Canvas.assignment.dueAt.iso8601", "resource_end_at": "$ResourceLink.submission.endDateTime"}
+    custom = {
+        "template": choice.template_id,
+        "assignment_title": choice.title,
+        "due_at": "$Canvas.assignment.dueAt.iso8601",
+        "resource_end_at": "$ResourceLink.submission.endDateTime",
+    }
     if end:
         custom["tool_due_at"] = end
     item = AssignmentLink(end).set_title(choice.title).set_url(settings().url("/lti/launch")).set_custom_params(custom)
     if choice.points is not None:
-        item.set_lineitem(LineItem().set_label(choice.title).set_score_maximum(float(choice.points))
-                          .set_resource_id(choice.template_id).set_tag("cloud-workstation"))
+        item.set_lineitem(
+            LineItem()
+            .set_label(choice.title)
+            .set_score_maximum(float(choice.points))
+            .set_resource_id(choice.template_id)
+            .set_tag("cloud-workstation")
+        )
     return item
 
 
 def _form(errors: dict[str, str] | None = None, values: dict[str, str] | None = None, status: int = 200):  # type: ignore[no-untyped-def]
     catalog = load_catalog()
-    return render_template("lti/deep_link.html", ctx=current(), t=g.tool_token, csrf=csrf_token(g.tool_token),
-                           templates=catalog.templates, default=catalog.default, errors=errors or {},
-                           values=values or {}), status
+    return render_template(
+        "lti/deep_link.html",
+        ctx=current(),
+        t=g.tool_token,
+        csrf=csrf_token(g.tool_token),
+        templates=catalog.templates,
+        default=catalog.default,
+        errors=errors or {},
+        values=values or {},
+    ), status
 
 
 @bp.get("/lti/deep-link")
@@ -88,10 +104,21 @@ def respond():  # type: ignore[no-untyped-def]
     registration = registration_for(platform, signing_key())
     link = DeepLink(registration, body[LTI + "deployment_id"], body[DL + "deep_linking_settings"])
     jwt_value = link.get_response_jwt([build_content_item(choice)])
-    append_event(db(), "deep_link.created", actor_person_id=current().person.id, course_id=current().course.id,
-                 subject=choice.title, details={"template": choice.template_id,
-                                                "due_at": choice.due_at.isoformat() if choice.due_at else None,
-                                                "points": str(choice.points) if choice.points else None})
+    append_event(
+        db(),
+        "deep_link.created",
+        actor_person_id=current().person.id,
+        course_id=current().course.id,
+        subject=choice.title,
+        details={
+            "template": choice.template_id,
+            "due_at": choice.due_at.isoformat() if choice.due_at else None,
+            "points": str(choice.points) if choice.points else None,
+        },
+    )
     commit()
-    return render_template("lti/deep_link_return.html", return_url=body[DL + "deep_linking_settings"]
-                           ["deep_link_return_url"], jwt=jwt_value)
+    return render_template(
+        "lti/deep_link_return.html",
+        return_url=body[DL + "deep_linking_settings"]["deep_link_return_url"],
+        jwt=jwt_value,
+    )

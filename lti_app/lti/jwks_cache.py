@@ -23,8 +23,15 @@ class KeySetError(Exception):
 class PlatformKeyCache:
     """Find a platform's public JWK by kid without downloading the key set on every launch."""
 
-    def __init__(self, redis: Redis, ttl_s: int, *, http: requests.Session | None = None,
-                 refetch_interval_s: int = 10, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        ttl_s: int,
+        *,
+        http: requests.Session | None = None,
+        refetch_interval_s: int = 10,
+        timeout_s: float = 5.0,
+    ) -> None:
         self.redis, self.ttl_s = redis, ttl_s
         self.http = http or requests.Session()
         self.refetch_interval_s, self.timeout_s = refetch_interval_s, timeout_s

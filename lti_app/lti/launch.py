@@ -63,8 +63,18 @@ class RedisLaunchDataStorage(CacheDataStorage):  # type: ignore[type-arg]
 class HardenedMessageLaunch(FlaskMessageLaunch):
     """Validate one launch against the login state it belongs to."""
 
-    def __init__(self, form: dict[str, str], tool_conf: Any, *, redis: Redis, store: LoginStateStore,
-                 keys: PlatformKeyCache, binding: str, leeway_s: int, launch_ttl_s: int) -> None:
+    def __init__(
+        self,
+        form: dict[str, str],
+        tool_conf: Any,
+        *,
+        redis: Redis,
+        store: LoginStateStore,
+        keys: PlatformKeyCache,
+        binding: str,
+        leeway_s: int,
+        launch_ttl_s: int,
+    ) -> None:
         request = FlaskRequest(request_data=form, request_is_secure=False, cookies={}, session={})
         super().__init__(request, tool_conf, launch_data_storage=RedisLaunchDataStorage(redis))
         self.set_launch_data_lifetime(launch_ttl_s)
@@ -80,8 +90,15 @@ class HardenedMessageLaunch(FlaskMessageLaunch):
             raise LtiException("A restored launch can't be validated.")
         self._validated = True
         try:
-            (self.validate_state().validate_jwt_format().validate_registration().validate_jwt_signature()
-             .validate_nonce().validate_deployment().validate_message())
+            (
+                self.validate_state()
+                .validate_jwt_format()
+                .validate_registration()
+                .validate_jwt_signature()
+                .validate_nonce()
+                .validate_deployment()
+                .validate_message()
+            )
         except Exception:
             self._validated = False
             raise
@@ -99,7 +116,9 @@ class HardenedMessageLaunch(FlaskMessageLaunch):
         if pending is None:
             raise LaunchInvalid("This sign-in has expired or was already used. Open the link in your course again.")
         if not self._binding or not hmac.compare_digest(pending.binding, self._binding):
-            raise LaunchInvalid("This sign-in was started in another browser window. Open the link in your course again.")
+            raise LaunchInvalid(
+                "This sign-in was started in another browser window. Open the link in your course again."
+            )
         login = self._store.consume(state)
         if login is None or not hmac.compare_digest(login.binding, self._binding):
             raise LaunchInvalid("This sign-in was already used. Open the link in your course again.")
@@ -135,8 +154,13 @@ class HardenedMessageLaunch(FlaskMessageLaunch):
         client_id = self.login.client_id
         try:
             claims = jwt.decode(
-                self._get_id_token(), public_key, algorithms=[alg], audience=client_id, issuer=self.login.issuer,
-                leeway=self._leeway, options={"require": ["exp", "iat", "iss", "aud", "nonce"]},
+                self._get_id_token(),
+                public_key,
+                algorithms=[alg],
+                audience=client_id,
+                issuer=self.login.issuer,
+                leeway=self._leeway,
+                options={"require": ["exp", "iat", "iss", "aud", "nonce"]},
             )
         except jwt.PyJWTError as exc:
             raise LaunchInvalid(f"The launch token is not valid: {exc}.") from exc

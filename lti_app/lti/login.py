@@ -13,8 +13,15 @@ from lti_app.lti.services import login_store
 from lti_app.lti.state import LoginState, cookie_name, storage_key
 from lti_app.runtime import db, settings
 
-LOGIN_PARAMS = ("iss", "login_hint", "target_link_uri", "lti_message_hint", "client_id", "lti_deployment_id",
-                "lti_storage_target")
+LOGIN_PARAMS = (
+    "iss",
+    "login_hint",
+    "target_link_uri",
+    "lti_message_hint",
+    "client_id",
+    "lti_deployment_id",
+    "lti_storage_target",
+)
 
 
 def _param(name: str) -> str:
@@ -50,8 +57,14 @@ def set_binding_cookie(response: Response, login: LoginState) -> None:
     """The browser-binding cookie: third-party (SameSite=None; Partitioned) on HTTPS."""
     cfg = settings()
     response.set_cookie(
-        cookie_name(login.state), login.binding, max_age=cfg.login_state_ttl_s, httponly=True, path="/lti/",
-        secure=cfg.secure_cookies, samesite="None" if cfg.secure_cookies else "Lax", partitioned=cfg.secure_cookies,
+        cookie_name(login.state),
+        login.binding,
+        max_age=cfg.login_state_ttl_s,
+        httponly=True,
+        path="/lti/",
+        secure=cfg.secure_cookies,
+        samesite="None" if cfg.secure_cookies else "Lax",
+        partitioned=cfg.secure_cookies,
     )
 
 
@@ -63,16 +76,24 @@ def handle_login() -> Response:
     _check_target(target)
     platform = find_platform(db(), iss, _param("client_id") or None)
     if platform is None:
-        raise LaunchRejected("This LMS is not registered with Cloud Workstation. Ask your LMS administrator "
-                             "to install it.", status=400)
+        raise LaunchRejected(
+            "This LMS is not registered with Cloud Workstation. Ask your LMS administrator to install it.", status=400
+        )
     params = {name: _param(name) for name in LOGIN_PARAMS if _param(name)}
     login = LoginState.new(platform.id, platform.issuer, platform.client_id, params)
     login_store().save(login)
     url = auth_redirect_url(platform, login)
     if params.get("lti_storage_target"):
-        response = make_response(render_template(
-            "lti/login_storage.html", auth_url=url, target=params["lti_storage_target"],
-            platform_origin=platform.origin, key=storage_key(login.state), value=login.binding))
+        response = make_response(
+            render_template(
+                "lti/login_storage.html",
+                auth_url=url,
+                target=params["lti_storage_target"],
+                platform_origin=platform.origin,
+                key=storage_key(login.state),
+                value=login.binding,
+            )
+        )
     else:
         response = redirect(url, code=302)
     set_binding_cookie(response, login)

@@ -9,7 +9,7 @@ import requests
 from pylti1p3.dynamic_registration import DynamicRegistration
 from pylti1p3.exception import LtiException
 
-from classroom.services.platforms import PlatformInput, PlatformError
+from classroom.services.platforms import PlatformError, PlatformInput
 from config.settings import Settings
 
 SCOPES = [
@@ -37,8 +37,13 @@ class ToolDynamicRegistration(DynamicRegistration):
     client_name = "Cloud Workstation Classroom"
     description = "Cloud workspaces for your class with hard per-student budgets, inside your LMS."
 
-    def __init__(self, settings: Settings, openid_configuration_url: str, registration_token: str | None,
-                 http: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        openid_configuration_url: str,
+        registration_token: str | None,
+        http: requests.Session | None = None,
+    ) -> None:
         self.settings, self.config_url, self.token = settings, openid_configuration_url, registration_token
         self.http = http or requests.Session()
         self._config: dict[str, Any] | None = None
@@ -73,10 +78,19 @@ class ToolDynamicRegistration(DynamicRegistration):
     def get_messages(self) -> list[dict[str, Any]]:
         launch = self.settings.url("/lti/launch")
         return [
-            {"type": "LtiResourceLinkRequest", "target_link_uri": launch, "label": "Cloud Workstation",
-             "placements": ["course_navigation"], "custom_parameters": DUE_DATE_CUSTOM},
-            {"type": "LtiDeepLinkingRequest", "target_link_uri": launch, "label": "Cloud Workstation assignment",
-             "placements": ["link_selection", "assignment_selection", "ContentArea"]},
+            {
+                "type": "LtiResourceLinkRequest",
+                "target_link_uri": launch,
+                "label": "Cloud Workstation",
+                "placements": ["course_navigation"],
+                "custom_parameters": DUE_DATE_CUSTOM,
+            },
+            {
+                "type": "LtiDeepLinkingRequest",
+                "target_link_uri": launch,
+                "label": "Cloud Workstation assignment",
+                "placements": ["link_selection", "assignment_selection", "ContentArea"],
+            },
         ]
 
     def get_openid_configuration_endpoint(self) -> str:
@@ -101,11 +115,13 @@ class ToolDynamicRegistration(DynamicRegistration):
             self._config = config
         return self._config
 
-    def complete_registration(self, openid_configuration: dict[str, Any],
-                              openid_registration: dict[str, Any]) -> tuple[PlatformInput, str | None]:
+    def complete_registration(
+        self, openid_configuration: dict[str, Any], openid_registration: dict[str, Any]
+    ) -> tuple[PlatformInput, str | None]:
         """Turn the platform's answer into what we store (the caller stores it)."""
-        return platform_input(openid_configuration, openid_registration), \
-            (openid_registration.get(TOOL_CONF) or {}).get("deployment_id")
+        return platform_input(openid_configuration, openid_registration), (
+            openid_registration.get(TOOL_CONF) or {}
+        ).get("deployment_id")
 
     def run(self) -> tuple[PlatformInput, str | None]:
         """Fetch, POST our registration, and return the platform to store and its deployment id."""
@@ -122,8 +138,11 @@ def check_platform_configuration(config: Any, config_url: str) -> None:
     issuer = str(config.get("issuer", ""))
     if urlparse(issuer).netloc.lower() != urlparse(config_url).netloc.lower():
         raise RegistrationFailed("The LMS configuration's issuer is not on the host it was served from.")
-    missing = [k for k in ("authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint", PLATFORM_CONF)
-               if not config.get(k)]
+    missing = [
+        k
+        for k in ("authorization_endpoint", "token_endpoint", "jwks_uri", "registration_endpoint", PLATFORM_CONF)
+        if not config.get(k)
+    ]
     if missing:
         raise RegistrationFailed(f"The LMS configuration lacks {', '.join(missing)}.")
 
@@ -135,9 +154,13 @@ def platform_input(config: dict[str, Any], registration: dict[str, Any]) -> Plat
     if not client_id:
         raise RegistrationFailed("The LMS did not return a client_id.")
     return PlatformInput(
-        issuer=str(config["issuer"]), client_id=client_id, name=product or urlparse(str(config["issuer"])).netloc,
-        product=product, auth_login_url=str(config["authorization_endpoint"]),
-        auth_token_url=str(config["token_endpoint"]), key_set_url=str(config["jwks_uri"]),
+        issuer=str(config["issuer"]),
+        client_id=client_id,
+        name=product or urlparse(str(config["issuer"])).netloc,
+        product=product,
+        auth_login_url=str(config["authorization_endpoint"]),
+        auth_token_url=str(config["token_endpoint"]),
+        key_set_url=str(config["jwks_uri"]),
         auth_audience=str(config["authorization_server"]) if config.get("authorization_server") else None,
     )
 
@@ -145,10 +168,18 @@ def platform_input(config: dict[str, Any], registration: dict[str, Any]) -> Plat
 def canvas_developer_key(settings: Settings) -> dict[str, Any]:
     """The JSON an admin pastes (or links) when creating a Canvas LTI developer key."""
     launch = settings.url("/lti/launch")
-    placement = {"enabled": True, "message_type": "LtiResourceLinkRequest", "target_link_uri": launch,
-                 "text": "Cloud Workstation"}
-    deep = {"enabled": True, "message_type": "LtiDeepLinkingRequest", "target_link_uri": launch,
-            "text": "Cloud Workstation assignment"}
+    placement = {
+        "enabled": True,
+        "message_type": "LtiResourceLinkRequest",
+        "target_link_uri": launch,
+        "text": "Cloud Workstation",
+    }
+    deep = {
+        "enabled": True,
+        "message_type": "LtiDeepLinkingRequest",
+        "target_link_uri": launch,
+        "text": "Cloud Workstation assignment",
+    }
     return {
         "title": "Cloud Workstation Classroom",
         "description": ToolDynamicRegistration.description,
@@ -156,18 +187,25 @@ def canvas_developer_key(settings: Settings) -> dict[str, Any]:
         "target_link_uri": launch,
         "public_jwk_url": settings.url("/.well-known/jwks.json"),
         "scopes": SCOPES,
-        "extensions": [{
-            "platform": "canvas.instructure.com",
-            "privacy_level": "public",
-            "domain": settings.base_host,
-            "settings": {"placements": [
-                {"placement": "course_navigation", **placement, "default": "enabled"},
-                {"placement": "link_selection", **deep},
-                {"placement": "assignment_selection", **deep},
-            ]},
-        }],
-        "custom_fields": {**DUE_DATE_CUSTOM, "canvas_course_id": "$Canvas.course.id",
-                          "canvas_assignment_id": "$Canvas.assignment.id"},
+        "extensions": [
+            {
+                "platform": "canvas.instructure.com",
+                "privacy_level": "public",
+                "domain": settings.base_host,
+                "settings": {
+                    "placements": [
+                        {"placement": "course_navigation", **placement, "default": "enabled"},
+                        {"placement": "link_selection", **deep},
+                        {"placement": "assignment_selection", **deep},
+                    ]
+                },
+            }
+        ],
+        "custom_fields": {
+            **DUE_DATE_CUSTOM,
+            "canvas_course_id": "$Canvas.course.id",
+            "canvas_assignment_id": "$Canvas.assignment.id",
+        },
     }
 
 

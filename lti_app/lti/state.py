@@ -32,8 +32,15 @@ class LoginState:
     @classmethod
     def new(cls, platform_id: int, issuer: str, client_id: str, login_params: dict[str, str]) -> LoginState:
         """A fresh login with random state, nonce and browser binding."""
-        return cls(secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(32),
-                   platform_id, issuer, client_id, login_params)
+        return cls(
+            secrets.token_urlsafe(32),
+            secrets.token_urlsafe(32),
+            secrets.token_urlsafe(32),
+            platform_id,
+            issuer,
+            client_id,
+            login_params,
+        )
 
 
 def cookie_name(state: str) -> str:

@@ -20,9 +20,14 @@ class ToolRegistration(Registration):
     def __init__(self, platform: Platform, key: SigningKey) -> None:
         self.platform_id = platform.id
         self._kid = key.kid
-        (self.set_issuer(platform.issuer).set_client_id(platform.client_id)
-         .set_auth_login_url(platform.auth_login_url).set_auth_token_url(platform.auth_token_url)
-         .set_key_set_url(platform.key_set_url).set_tool_private_key(key.private_pem))
+        (
+            self.set_issuer(platform.issuer)
+            .set_client_id(platform.client_id)
+            .set_auth_login_url(platform.auth_login_url)
+            .set_auth_token_url(platform.auth_token_url)
+            .set_key_set_url(platform.key_set_url)
+            .set_tool_private_key(key.private_pem)
+        )
         if platform.auth_audience:
             self.set_auth_audience(platform.auth_audience)
 
@@ -57,8 +62,9 @@ class DbToolConf(ToolConfAbstract):  # type: ignore[type-arg]
     def find_deployment(self, iss: str, deployment_id: str) -> LtiDeployment | None:
         raise NotImplementedError("deployments are always looked up by (issuer, client_id, deployment_id)")
 
-    def find_deployment_by_params(self, iss: str, deployment_id: str, client_id: str, *args: Any,
-                                  **kwargs: Any) -> LtiDeployment | None:
+    def find_deployment_by_params(
+        self, iss: str, deployment_id: str, client_id: str, *args: Any, **kwargs: Any
+    ) -> LtiDeployment | None:
         platform = find_platform(self.session, iss, client_id)
         if platform is None:
             return None

@@ -46,9 +46,15 @@ def _missing_binding(state: str) -> Response | tuple[str, int]:
     assert platform is not None
     target = request.form.get("lti_storage_target") or pending.login_params.get("lti_storage_target")
     if target and not request.form.get("cwc_storage_tried"):
-        return render_template("lti/launch_storage.html", id_token=request.form.get("id_token", ""), state=state,
-                               key=storage_key(state), platform_origin=platform.origin, target=target,
-                               action=url_for("lti.launch"))
+        return render_template(
+            "lti/launch_storage.html",
+            id_token=request.form.get("id_token", ""),
+            state=state,
+            key=storage_key(state),
+            platform_origin=platform.origin,
+            target=target,
+            action=url_for("lti.launch"),
+        )
     return _new_window_page(pending), 401
 
 
@@ -68,8 +74,13 @@ def launch() -> Response | tuple[str, int]:
         return _missing_binding(state)
     cfg = settings()
     message = HardenedMessageLaunch(
-        {"id_token": request.form.get("id_token", ""), "state": state}, tool_conf(), redis=runtime().redis,
-        store=login_store(), keys=key_cache(), binding=binding, leeway_s=cfg.clock_leeway_s,
+        {"id_token": request.form.get("id_token", ""), "state": state},
+        tool_conf(),
+        redis=runtime().redis,
+        store=login_store(),
+        keys=key_cache(),
+        binding=binding,
+        leeway_s=cfg.clock_leeway_s,
         launch_ttl_s=cfg.tool_token_max_age_s,
     )
     try:
@@ -79,12 +90,18 @@ def launch() -> Response | tuple[str, int]:
         assert platform is not None
         record_deployment(db(), platform, exc.deployment_id)
         commit()  # the pending deployment is recorded for the administrator; nothing else was written
-        raise LaunchRejected(exc.args[0] + " Your LMS administrator has been asked to approve it.", status=403,
-                             title="Waiting for approval") from exc
+        raise LaunchRejected(
+            exc.args[0] + " Your LMS administrator has been asked to approve it.",
+            status=403,
+            title="Waiting for approval",
+        ) from exc
     except VALIDATION_ERRORS as exc:
         log.info("launch rejected: %s: %s", type(exc).__name__, exc)
-        raise LaunchRejected(str(exc) if isinstance(exc, LaunchInvalid) else
-                             "The launch could not be verified. Open the link in your course again.") from exc
+        raise LaunchRejected(
+            str(exc)
+            if isinstance(exc, LaunchInvalid)
+            else "The launch could not be verified. Open the link in your course again."
+        ) from exc
     claims = parse_claims(message.get_launch_data())
     platform = db().get(Platform, message.registration_platform_id())
     assert platform is not None
@@ -94,8 +111,13 @@ def launch() -> Response | tuple[str, int]:
         raise Forbidden("Only instructors can add Cloud Workstation assignments.")
     message.save_launch_data()
     commit()
-    token = issue_token(launch_id=message.get_launch_id(), deployment_pk=deployment.id, person_id=result.person_id,
-                        course_id=result.course_id, level=result.level.value)
+    token = issue_token(
+        launch_id=message.get_launch_id(),
+        deployment_pk=deployment.id,
+        person_id=result.person_id,
+        course_id=result.course_id,
+        level=result.level.value,
+    )
     if claims.is_deep_linking:
         endpoint = "deep_link.picker"
     elif result.level is StaffLevel.STUDENT:  # a course link goes to that link's workspace (the first click starts it)
@@ -142,8 +164,11 @@ def dynamic_registration() -> str:
     allow_framing_by(config_url)  # the LMS shows this page (and its errors) in its own frame
     check_invite(db(), invite)
     if not config_url:
-        raise LaunchRejected("Start the registration from your LMS: it adds the openid_configuration parameter.",
-                             status=400, title="Registration incomplete")
+        raise LaunchRejected(
+            "Start the registration from your LMS: it adds the openid_configuration parameter.",
+            status=400,
+            title="Registration incomplete",
+        )
     cfg = settings()
     if cfg.is_production and not config_url.startswith("https://"):
         raise LaunchRejected("The LMS configuration URL must be https.", status=400)

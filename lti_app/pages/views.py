@@ -25,16 +25,29 @@ LEVEL_LABELS = {
 def page(template_name: str, **context: object) -> str:
     """Render with the signed-in context, a renewed tool token and its CSRF value."""
     ctx = current()
-    return render_template(template_name, ctx=ctx, t=g.tool_token, csrf=csrf_token(g.tool_token),
-                           level_label=LEVEL_LABELS[ctx.level], can_act=can_act(ctx.level),
-                           can_configure=can_configure(ctx.level), **context)
+    return render_template(
+        template_name,
+        ctx=ctx,
+        t=g.tool_token,
+        csrf=csrf_token(g.tool_token),
+        level_label=LEVEL_LABELS[ctx.level],
+        can_act=can_act(ctx.level),
+        can_configure=can_configure(ctx.level),
+        **context,
+    )
 
 
 def _members(course_id: int) -> list[tuple[Enrollment, Person]]:
-    rows = db().execute(
-        select(Enrollment, Person).join(Person, Person.id == Enrollment.person_id)
-        .where(Enrollment.course_id == course_id).order_by(Enrollment.level, Person.family_name, Person.name)
-    ).all()
+    rows = (
+        db()
+        .execute(
+            select(Enrollment, Person)
+            .join(Person, Person.id == Enrollment.person_id)
+            .where(Enrollment.course_id == course_id)
+            .order_by(Enrollment.level, Person.family_name, Person.name)
+        )
+        .all()
+    )
     return [(e, p) for e, p in rows]
 
 
@@ -50,8 +63,7 @@ def home() -> str:
     students = [(e, p) for e, p in members if e.level is StaffLevel.STUDENT]
     active_students = sum(1 for e, _ in students if e.status is EnrollmentStatus.ACTIVE)
     template = "pages/instructor.html" if can_configure(ctx.level) else "pages/ta.html"
-    return page(template, staff=staff, students=students, active_students=active_students,
-                labels=LEVEL_LABELS)
+    return page(template, staff=staff, students=students, active_students=active_students, labels=LEVEL_LABELS)
 
 
 @bp.post("/app/staff/<int:enrollment_id>/head-ta")

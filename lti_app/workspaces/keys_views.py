@@ -15,8 +15,12 @@ bp = Blueprint("keys", __name__)
 
 def _index(error: str = "", status: int = 200) -> tuple[str, int]:
     ctx = current()
-    return page("workspaces/keys.html", keys=active_keys(db(), ctx.person.id), error=error,
-                key_file=f"cwc_{course_slug(ctx.course.label or ctx.course.title, ctx.course.id)}"), status
+    return page(
+        "workspaces/keys.html",
+        keys=active_keys(db(), ctx.person.id),
+        error=error,
+        key_file=f"cwc_{course_slug(ctx.course.label or ctx.course.title, ctx.course.id)}",
+    ), status
 
 
 @bp.get("/app/keys")
@@ -47,8 +51,13 @@ def upload() -> Response | tuple[str, int]:
     """Register a public key the student already has."""
     ctx = current()
     try:
-        add_key(db(), person_id=ctx.person.id, course_id=ctx.course.id,
-                public_key=request.form.get("public_key", ""), source="uploaded")
+        add_key(
+            db(),
+            person_id=ctx.person.id,
+            course_id=ctx.course.id,
+            public_key=request.form.get("public_key", ""),
+            source="uploaded",
+        )
     except SshKeyError as exc:
         db().rollback()
         return _index(str(exc), 400)
@@ -66,5 +75,3 @@ def revoke(key_id: int) -> Response | tuple[str, int]:
         return _index(str(exc), 404)
     commit()
     return redirect(url_for("keys.index", t=g.tool_token), code=303)
-
-

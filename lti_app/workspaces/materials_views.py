@@ -29,8 +29,12 @@ def index() -> str:
         files = sorted(backend().list_materials(course_key(ctx.course.id)))
     except CloudError as exc:
         raise ToolError(str(exc), status=503) from exc
-    return page("workspaces/materials.html", files=files, total=sum(size for _, size in files),
-                mount=f"/mnt/{course_slug(ctx.course.label or ctx.course.title, ctx.course.id)}-materials")
+    return page(
+        "workspaces/materials.html",
+        files=files,
+        total=sum(size for _, size in files),
+        mount=f"/mnt/{course_slug(ctx.course.label or ctx.course.title, ctx.course.id)}-materials",
+    )
 
 
 @bp.post("/app/materials")
@@ -52,8 +56,13 @@ def upload() -> Response:
         stored.append((path, len(body)))
     if not stored:
         raise ToolError("Choose at least one file to upload.", status=400)
-    append_event(db(), "materials.uploaded", actor_person_id=ctx.person.id, course_id=ctx.course.id,
-                 details={"files": [p for p, _ in stored], "bytes": sum(s for _, s in stored)})
+    append_event(
+        db(),
+        "materials.uploaded",
+        actor_person_id=ctx.person.id,
+        course_id=ctx.course.id,
+        details={"files": [p for p, _ in stored], "bytes": sum(s for _, s in stored)},
+    )
     commit()
     if request.accept_mimetypes.best == "application/json":
         return jsonify(uploaded=[{"path": p, "size": s} for p, s in stored])

@@ -38,16 +38,25 @@ class CostFigures:
 def cost_figures(template: WorkspaceTemplate, prices: RegionPrices) -> CostFigures:
     """The figures students see before and after starting a workspace."""
     hourly = prices.hourly(template.instance_type) + prices.storage_hourly(template.root_volume_gb)
-    return CostFigures(money(hourly), money(prices.daily(template.instance_type, template.root_volume_gb)),
-                       money(prices.storage_hourly(template.root_volume_gb) * 24))
+    return CostFigures(
+        money(hourly),
+        money(prices.daily(template.instance_type, template.root_volume_gb)),
+        money(prices.storage_hourly(template.root_volume_gb) * 24),
+    )
 
 
 def status(ws: Workspace, template: WorkspaceTemplate | None, course_label: str) -> dict[str, object]:
     """JSON-able status for the page and its poller."""
     label, text, step = LABELS[ws.state]
-    data: dict[str, object] = {"id": ws.id, "state": ws.state.value, "label": label,
-                               "message": ws.failure_reason if ws.state is S.FAILED else text, "step": step,
-                               "instance_type": ws.instance_type, "template": ws.template_id}
+    data: dict[str, object] = {
+        "id": ws.id,
+        "state": ws.state.value,
+        "label": label,
+        "message": ws.failure_reason if ws.state is S.FAILED else text,
+        "step": step,
+        "instance_type": ws.instance_type,
+        "template": ws.template_id,
+    }
     if ws.state is S.RUNNING and ws.public_ip and template is not None:
         key = f"~/.ssh/cwc_{course_slug(course_label, ws.course_id)}"
         ssh = f"ssh -i {key} {template.os_user}@{ws.public_ip}"

@@ -6,8 +6,8 @@ from flask import Blueprint, Response, abort, g, jsonify, redirect, url_for
 
 from classroom.budget.policy import Decision
 from classroom.models import CoursePolicy, Workspace
-from classroom.services.budgets import decide_launch
 from classroom.roles import StaffLevel, can_act, is_staff
+from classroom.services.budgets import decide_launch
 from config.catalog import WorkspaceTemplate, load_catalog
 from lti_app.auth import current, requires
 from lti_app.errors import Forbidden
@@ -43,8 +43,9 @@ def _template_for_link() -> tuple[str, str, WorkspaceTemplate]:
 
 def _decide(template_id: str, *, starting: bool = False) -> Decision:
     ctx = current()
-    return decide_launch(db(), ctx.course, ctx.person.id, template_id, catalog=load_catalog(), prices=prices(),
-                         starting=starting)
+    return decide_launch(
+        db(), ctx.course, ctx.person.id, template_id, catalog=load_catalog(), prices=prices(), starting=starting
+    )
 
 
 def _refused(decision: Decision, title: str) -> tuple[str, int]:
@@ -84,14 +85,28 @@ def mine() -> str | Response | tuple[str, int]:
         if not decision.allowed:
             return _refused(decision, title)
         if template.id == _course_default():
-            ws, todo = request_workspace(db(), course_id=ctx.course.id, person_id=ctx.person.id, link_key=link_key,
-                                         link_title=title, template=template, region=settings().aws_region)
+            ws, todo = request_workspace(
+                db(),
+                course_id=ctx.course.id,
+                person_id=ctx.person.id,
+                link_key=link_key,
+                link_title=title,
+                template=template,
+                region=settings().aws_region,
+            )
             release_after_commit(todo)
             commit()
     others = [w for w in workspaces_of(db(), ctx.course.id, ctx.person.id) if ws is None or w.id != ws.id]
-    return page("workspaces/student.html", ws=ws, link_title=title, template=template, decision=decision,
-                cost=cost_figures(template, prices()),
-                state=status(ws, template, ctx.course.label or ctx.course.title) if ws else None, others=others)
+    return page(
+        "workspaces/student.html",
+        ws=ws,
+        link_title=title,
+        template=template,
+        decision=decision,
+        cost=cost_figures(template, prices()),
+        state=status(ws, template, ctx.course.label or ctx.course.title) if ws else None,
+        others=others,
+    )
 
 
 @bp.post("/app/workspace")
@@ -104,8 +119,15 @@ def confirm() -> Response | tuple[str, int]:
         decision = _decide(template.id)
         if not decision.allowed:
             return _refused(decision, title)
-    _ws, todo = request_workspace(db(), course_id=ctx.course.id, person_id=ctx.person.id, link_key=link_key,
-                                  link_title=title, template=template, region=settings().aws_region)
+    _ws, todo = request_workspace(
+        db(),
+        course_id=ctx.course.id,
+        person_id=ctx.person.id,
+        link_key=link_key,
+        link_title=title,
+        template=template,
+        region=settings().aws_region,
+    )
     release_after_commit(todo)
     commit()
     return redirect(url_for("workspaces.mine", t=g.tool_token), code=303)
@@ -125,8 +147,9 @@ def confirm_action(ws_id: int, action: str) -> str:
     """Ask before stopping or starting (and say what it means for money and files)."""
     ws = _actionable(ws_id)
     template = load_catalog().get(ws.template_id)
-    return page("workspaces/confirm.html", ws=ws, action=action,
-                cost=cost_figures(template, prices()) if template else None)
+    return page(
+        "workspaces/confirm.html", ws=ws, action=action, cost=cost_figures(template, prices()) if template else None
+    )
 
 
 @bp.post("/app/workspaces/<int:ws_id>/<any(stop, start):action>")
@@ -137,14 +160,21 @@ def act(ws_id: int, action: str) -> Response | tuple[str, int]:
     ws = _actionable(ws_id)
     actor = "student" if ws.person_id == ctx.person.id else "staff"
     if action == "start":
-        decision = decide_launch(db(), ctx.course, ws.person_id, ws.template_id, catalog=load_catalog(),
-                                 prices=prices(), starting=True)
+        decision = decide_launch(
+            db(), ctx.course, ws.person_id, ws.template_id, catalog=load_catalog(), prices=prices(), starting=True
+        )
         if not decision.allowed:
             return _refused(decision, ws.link_title or ws.link_key)
     try:
         if action == "stop":
-            todo = request_stop(db(), ws, actor_person_id=ctx.person.id, actor=actor,
-                                reason=f"stopped by {ctx.person.display_name}", hibernate=True)
+            todo = request_stop(
+                db(),
+                ws,
+                actor_person_id=ctx.person.id,
+                actor=actor,
+                reason=f"stopped by {ctx.person.display_name}",
+                hibernate=True,
+            )
         else:
             todo = request_start(db(), ws, actor_person_id=ctx.person.id, actor=actor)
     except WorkspaceActionError as exc:

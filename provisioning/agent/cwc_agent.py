@@ -69,12 +69,21 @@ def write_authorized_keys(home, user, keys):
 
 
 def report(cfg):
-    body = json.dumps({
-        "workspace_id": cfg["workspace_id"], "ssh_sessions": ssh_sessions(), "jupyter_active": jupyter_active(),
-        "cpu_pct": cpu_percent(), "changed_files": changed_files(cfg["home"]),
-    }).encode()
-    req = urllib.request.Request(cfg["url"], data=body, method="POST", headers={
-        "Content-Type": "application/json", "Authorization": "Bearer " + cfg["token"]})
+    body = json.dumps(
+        {
+            "workspace_id": cfg["workspace_id"],
+            "ssh_sessions": ssh_sessions(),
+            "jupyter_active": jupyter_active(),
+            "cpu_pct": cpu_percent(),
+            "changed_files": changed_files(cfg["home"]),
+        }
+    ).encode()
+    req = urllib.request.Request(
+        cfg["url"],
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": "Bearer " + cfg["token"]},
+    )
     with urllib.request.urlopen(req, timeout=15) as resp:
         answer = json.load(resp)
     if "authorized_keys" in answer:

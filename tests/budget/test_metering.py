@@ -21,9 +21,19 @@ PRICES = load_prices().region("us-east-1")
 
 
 def _workspace(session, course, person, history):  # type: ignore[no-untyped-def]
-    ws = Workspace(course_id=course.id, person_id=person.id, link_key="hw3", template_id="ml-cpu-student",
-                   instance_type="t3.medium", volume_gb=30, region="us-east-1", state=history[-1][1],
-                   created_at=T0, state_changed_at=T0 + history[-1][0], metered_until=T0)
+    ws = Workspace(
+        course_id=course.id,
+        person_id=person.id,
+        link_key="hw3",
+        template_id="ml-cpu-student",
+        instance_type="t3.medium",
+        volume_gb=30,
+        region="us-east-1",
+        state=history[-1][1],
+        created_at=T0,
+        state_changed_at=T0 + history[-1][0],
+        metered_until=T0,
+    )
     session.add(ws)
     session.flush()
     previous = None
@@ -41,8 +51,17 @@ def _spent(session) -> Decimal:  # type: ignore[no-untyped-def]
 def test_accrual_follows_state_intervals_exactly(session):
     course = make_course(session, time_zone="America/Los_Angeles")
     person = make_person(session, course)
-    _workspace(session, course, person, [(timedelta(0), S.REQUESTED), (timedelta(seconds=10), S.PROVISIONING),
-                                         (timedelta(seconds=70), S.RUNNING), (timedelta(seconds=3670), S.STOPPED)])
+    _workspace(
+        session,
+        course,
+        person,
+        [
+            (timedelta(0), S.REQUESTED),
+            (timedelta(seconds=10), S.PROVISIONING),
+            (timedelta(seconds=70), S.RUNNING),
+            (timedelta(seconds=3670), S.STOPPED),
+        ],
+    )
     accrue(session, T0 + timedelta(hours=2, seconds=70), PRICES)
     session.commit()
     entry = session.scalar(select(LedgerEntry))

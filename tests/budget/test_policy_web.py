@@ -14,11 +14,24 @@ from tests.support.budget import ensure_policies
 from tests.support.lti import launch, register, tool_token
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
-FORM = {"term_start": "2024-08-26", "term_end": "2030-12-13", "time_zone": "America/Los_Angeles", "auto_close": "on",
-        "expected_students": "50", "budget_per_student": "24.00", "total_budget": "1200.00", "budget_source": "IT",
-        "template_ml-cpu-student": "approved", "template_ml-final-project": "on_request",
-        "template_gpu-ml-workstation": "blocked", "template_ubuntu-basic": "approved",
-        "default_template": "ml-cpu-student", "max_concurrent": "1", "max_daily_cost": "5", "idle_stop_minutes": "240"}
+FORM = {
+    "term_start": "2024-08-26",
+    "term_end": "2030-12-13",
+    "time_zone": "America/Los_Angeles",
+    "auto_close": "on",
+    "expected_students": "50",
+    "budget_per_student": "24.00",
+    "total_budget": "1200.00",
+    "budget_source": "IT",
+    "template_ml-cpu-student": "approved",
+    "template_ml-final-project": "on_request",
+    "template_gpu-ml-workstation": "blocked",
+    "template_ubuntu-basic": "approved",
+    "default_template": "ml-cpu-student",
+    "max_concurrent": "1",
+    "max_daily_cost": "5",
+    "idle_stop_minutes": "240",
+}
 
 
 @pytest.fixture
@@ -74,8 +87,16 @@ def test_student_over_budget_cannot_start_and_nothing_is_created(client, canvas,
     course_id = session.scalar(select(CoursePolicy.course_id))
     from datetime import date
 
-    session.add(SpendDaily(course_id=course_id, person_id=person.id, day=date(2024, 10, 1), compute=Decimal(24),
-                           storage=Decimal(0), running_seconds=Decimal(0)))
+    session.add(
+        SpendDaily(
+            course_id=course_id,
+            person_id=person.id,
+            day=date(2024, 10, 1),
+            compute=Decimal(24),
+            storage=Decimal(0),
+            running_seconds=Decimal(0),
+        )
+    )
     session.commit()
     resp = client.get("/app/workspace", query_string={"t": token})
     assert resp.status_code == 403 and b"budget for this course is used up" in resp.data
@@ -95,10 +116,14 @@ def test_request_approve_then_confirm_with_projection(client, canvas, session):
     student = tool_token(launch(client, canvas, canvas.user("student"), **_link("ml-final-project")))
     blocked = client.get("/app/workspace", query_string={"t": student})
     assert blocked.status_code == 403 and b"needs your instructor" in blocked.data
-    short = client.post("/app/requests/ml-final-project", data={**_hidden(blocked.get_data(as_text=True)), "reason": "pls"})
+    short = client.post(
+        "/app/requests/ml-final-project", data={**_hidden(blocked.get_data(as_text=True)), "reason": "pls"}
+    )
     assert short.status_code == 400 and count_rows(session.get_bind(), "template_requests") == 0
-    sent = client.post("/app/requests/ml-final-project",
-                       data={**_hidden(blocked.get_data(as_text=True)), "reason": "Training my final project model"})
+    sent = client.post(
+        "/app/requests/ml-final-project",
+        data={**_hidden(blocked.get_data(as_text=True)), "reason": "Training my final project model"},
+    )
     assert sent.status_code == 303
     assert session.scalar(select(func.count(Notification.id))) == 1  # the instructor is told
     pending = client.get("/app/workspace", query_string={"t": student})

@@ -29,14 +29,24 @@ def course(session):  # type: ignore[no-untyped-def]
 
 
 def _spend(session, course, person, amount: str, day: date = date(2024, 11, 1)) -> None:  # type: ignore[no-untyped-def]
-    session.add(SpendDaily(course_id=course.id, person_id=person.id, day=day, compute=Decimal(amount),
-                           storage=Decimal(0), running_seconds=Decimal(0)))
+    session.add(
+        SpendDaily(
+            course_id=course.id,
+            person_id=person.id,
+            day=day,
+            compute=Decimal(amount),
+            storage=Decimal(0),
+            running_seconds=Decimal(0),
+        )
+    )
 
 
 def test_sweep_stops_at_the_cap_and_when_idle_and_alerts_once(session, course):
-    emily, david, sophie = (make_person(session, course, name=n) for n in ("Emily Chen", "David Kim", "Sophie Martinez"))
+    emily, david, sophie = (
+        make_person(session, course, name=n) for n in ("Emily Chen", "David Kim", "Sophie Martinez")
+    )
     instructor = make_person(session, course, name="Jennifer Martinez", level="owner")
-    _spend(session, course, emily, "23.999")          # one more minute reaches the cap
+    _spend(session, course, emily, "23.999")  # one more minute reaches the cap
     _spend(session, course, david, "3")
     ws_e = make_running(session, course.id, emily.id, NOW - timedelta(minutes=1))
     ws_d = make_running(session, course.id, david.id, NOW - timedelta(hours=5), last_active=NOW - timedelta(hours=5))
@@ -101,8 +111,7 @@ def test_alert_emails_reach_a_real_smtp_server(session, course, settings):
         session.commit()
         run_sweep(session, NOW, PRICES)
         session.commit()
-        mailer = SmtpMailer(settings.with_(smtp_host="127.0.0.1", smtp_port=port,
-                                           smtp_tls="none"))
+        mailer = SmtpMailer(settings.with_(smtp_host="127.0.0.1", smtp_port=port, smtp_tls="none"))
         assert send_outbox(session, mailer) == 1
         session.commit()
         assert send_outbox(session, mailer) == 0  # sent once

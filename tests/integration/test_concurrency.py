@@ -19,14 +19,27 @@ LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 
 
 def _claims(sub: str, role: str) -> dict[str, object]:
-    return {"sub": sub, LTI + "roles": [LIS + f"membership#{role}"], LTI + "context": {"id": "cs229"},
-            LTI + "message_type": "LtiResourceLinkRequest", LTI + "deployment_id": "d1"}
+    return {
+        "sub": sub,
+        LTI + "roles": [LIS + f"membership#{role}"],
+        LTI + "context": {"id": "cs229"},
+        LTI + "message_type": "LtiResourceLinkRequest",
+        LTI + "deployment_id": "d1",
+    }
 
 
 def test_twenty_simultaneous_first_launches(engine, session):
-    platform = register_platform(session, PlatformInput(
-        issuer="https://lms.example", client_id="c", auth_login_url="https://lms.example/auth",
-        auth_token_url="https://lms.example/token", key_set_url="https://lms.example/jwks", accept_new_deployments=True))
+    platform = register_platform(
+        session,
+        PlatformInput(
+            issuer="https://lms.example",
+            client_id="c",
+            auth_login_url="https://lms.example/auth",
+            auth_token_url="https://lms.example/token",
+            key_set_url="https://lms.example/jwks",
+            accept_new_deployments=True,
+        ),
+    )
     record_deployment(session, platform, "d1")
     session.commit()
     factory = make_session_factory(engine)

@@ -54,8 +54,7 @@ def test_audit_chain_verifies_and_detects_tampering(session, engine):
 def test_audit_log_refuses_update_and_delete(session):
     append_event(session, "test.event")
     session.commit()
-    for statement in ("UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events",
-                      "TRUNCATE audit_events"):
+    for statement in ("UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events", "TRUNCATE audit_events"):
         with pytest.raises(DBAPIError, match="append-only"):
             session.execute(text(statement))
         session.rollback()

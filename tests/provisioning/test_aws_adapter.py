@@ -13,18 +13,32 @@ from provisioning.userdata import UserDataInput, agent_config_from_user_data, re
 
 
 def _spec(backend, sg: str, n: int = 1, **overrides) -> LaunchSpec:  # type: ignore[no-untyped-def]
-    data = dict(workspace_id=n, client_token=f"cwc-ws-{n}", image="ssm:/aws/service/canonical/ubuntu/server/24.04/"
-                "stable/current/amd64/hvm/ebs-gp3/ami-id", instance_type="t3.medium", volume_gb=30, hibernation=True,
-                user_data="#!/bin/bash\necho hi\n", security_group_id=sg,
-                tags={"cwc:managed-by": MANAGED_BY, "cwc:workspace-id": str(n), "cwc:course": "c1",
-                      "cwc:student": "emily.chen@university.edu", "cwc:template": "ml-cpu-student"})
+    data = dict(
+        workspace_id=n,
+        client_token=f"cwc-ws-{n}",
+        image="ssm:/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
+        instance_type="t3.medium",
+        volume_gb=30,
+        hibernation=True,
+        user_data="#!/bin/bash\necho hi\n",
+        security_group_id=sg,
+        tags={
+            "cwc:managed-by": MANAGED_BY,
+            "cwc:workspace-id": str(n),
+            "cwc:course": "c1",
+            "cwc:student": "emily.chen@university.edu",
+            "cwc:template": "ml-cpu-student",
+        },
+    )
     data.update(overrides)
     return LaunchSpec(**data)  # type: ignore[arg-type]
 
 
 def _error(code: str, status: int = 400):  # type: ignore[no-untyped-def]
-    body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{code} injected</Message></Error></Errors>"
-            "<RequestID>x</RequestID></Response>").encode()
+    body = (
+        f"<Response><Errors><Error><Code>{code}</Code><Message>{code} injected</Message></Error></Errors>"
+        "<RequestID>x</RequestID></Response>"
+    ).encode()
     return AWSResponse("https://ec2.amazonaws.com", status, {}, _Raw(body))
 
 
@@ -51,8 +65,11 @@ def test_security_group_never_opens_ssh_to_the_world(backend):
     assert all(r["CidrIp"] != "0.0.0.0/0" for p in perms for r in p.get("IpRanges", []))
     assert backend.ensure_course_network("c1", ()) == sg  # idempotent
     sg2 = backend.ensure_course_network("c2", ("192.0.2.0/24",))
-    ssh = [p for p in backend.ec2.describe_security_groups(GroupIds=[sg2])["SecurityGroups"][0]["IpPermissions"]
-           if p["FromPort"] == 22]
+    ssh = [
+        p
+        for p in backend.ec2.describe_security_groups(GroupIds=[sg2])["SecurityGroups"][0]["IpPermissions"]
+        if p["FromPort"] == 22
+    ]
     assert [r["CidrIp"] for r in ssh[0]["IpRanges"]] == ["192.0.2.0/24"]
 
 
@@ -85,20 +102,36 @@ def test_efs_has_student_and_staff_access_points_and_a_write_policy(backend):
     assert audiences == {storage.student_access_point_id: "student", storage.staff_access_point_id: "staff"}
     policy = json.loads(backend.efs.describe_file_system_policy(FileSystemId=storage.file_system_id)["Policy"])
     write = next(s for s in policy["Statement"] if "elasticfilesystem:ClientWrite" in s["Action"])
-    assert write["Condition"]["StringEquals"]["elasticfilesystem:AccessPointArn"].endswith(storage.staff_access_point_id)
+    assert write["Condition"]["StringEquals"]["elasticfilesystem:AccessPointArn"].endswith(
+        storage.staff_access_point_id
+    )
     targets = backend.efs.describe_mount_targets(FileSystemId=storage.file_system_id)["MountTargets"]
     assert len(targets) == len(backend.subnets())
 
 
 def test_user_data_mounts_materials_read_only_and_installs_keys_and_agent():
-    text = render_user_data(UserDataInput(
-        workspace_id=7, agent_url="https://tool.example/api/agent/heartbeat", agent_token="tok-7", os_user="ubuntu",
-        ssh_public_keys=("ssh-ed25519 AAAAC3Nza emily",), course_slug="cs229", region="us-east-1",
-        file_system_id="fs-123", access_point_id="fsap-student"))
+    text = render_user_data(
+        UserDataInput(
+            workspace_id=7,
+            agent_url="https://tool.example/api/agent/heartbeat",
+            agent_token="tok-7",
+            os_user="ubuntu",
+            ssh_public_keys=("ssh-ed25519 AAAAC3Nza emily",),
+            course_slug="cs229",
+            region="us-east-1",
+            file_system_id="fs-123",
+            access_point_id="fsap-student",
+        )
+    )
     assert "fs-123:/ /mnt/cs229-materials efs tls,_netdev,noresvport,ro,accesspoint=fsap-student" in text
     assert "ssh-ed25519 AAAAC3Nza emily" in text and "cwc-agent.service" in text
-    assert agent_config_from_user_data(text) == {"url": "https://tool.example/api/agent/heartbeat", "token": "tok-7",
-                                                 "workspace_id": 7, "user": "ubuntu", "home": "/home/ubuntu"}
+    assert agent_config_from_user_data(text) == {
+        "url": "https://tool.example/api/agent/heartbeat",
+        "token": "tok-7",
+        "workspace_id": 7,
+        "user": "ubuntu",
+        "home": "/home/ubuntu",
+    }
 
 
 def test_capacity_shortage_moves_to_the_next_zone(backend, ec2_calls):
@@ -141,9 +174,17 @@ def test_throttling_is_retried_without_duplicates(backend, ec2_calls):
 
 def test_describe_is_batched(backend, ec2_calls):
     sg = backend.ensure_course_network("c1", ())
-    backend.ec2.run_instances(**{"ImageId": backend.resolve_image(_spec(backend, sg).image), "InstanceType": "t3.medium",
-                                 "MinCount": 30, "MaxCount": 30, "TagSpecifications": [{"ResourceType": "instance",
-                                 "Tags": [{"Key": "cwc:managed-by", "Value": MANAGED_BY}]}]})
+    backend.ec2.run_instances(
+        **{
+            "ImageId": backend.resolve_image(_spec(backend, sg).image),
+            "InstanceType": "t3.medium",
+            "MinCount": 30,
+            "MaxCount": 30,
+            "TagSpecifications": [
+                {"ResourceType": "instance", "Tags": [{"Key": "cwc:managed-by", "Value": MANAGED_BY}]}
+            ],
+        }
+    )
     ec2_calls.calls.clear()
     managed = backend.describe_managed()
     assert len(managed) == 30
@@ -155,8 +196,12 @@ def test_describe_is_batched(backend, ec2_calls):
 def test_hibernate_falls_back_to_stop(backend):
     sg = backend.ensure_course_network("c1", ())
     info = backend.launch(_spec(backend, sg, hibernation=False))
-    backend.ec2.meta.events.register("before-send.ec2.StopInstances", lambda request, **_: _error(
-        "UnsupportedHibernationConfiguration") if "Hibernate=true" in _body(request) else None)
+    backend.ec2.meta.events.register(
+        "before-send.ec2.StopInstances",
+        lambda request, **_: (
+            _error("UnsupportedHibernationConfiguration") if "Hibernate=true" in _body(request) else None
+        ),
+    )
     assert backend.stop([info.instance_id], hibernate=True) is False
     assert backend.describe([info.instance_id])[0].state == "stopped"
 

@@ -39,8 +39,15 @@ def student(session):  # type: ignore[no-untyped-def]
 
 
 def _request(session, course, person):  # type: ignore[no-untyped-def]
-    ws, todo = request_workspace(session, course_id=course.id, person_id=person.id, link_key="link-1",
-                                 link_title="Homework 1", template=DEFAULT, region="us-east-1")
+    ws, todo = request_workspace(
+        session,
+        course_id=course.id,
+        person_id=person.id,
+        link_key="link-1",
+        link_title="Homework 1",
+        template=DEFAULT,
+        region="us-east-1",
+    )
     session.commit()
     return ws, todo
 
@@ -142,16 +149,29 @@ def test_no_capacity_fails_with_a_reason_and_launches_nothing(session, student, 
     backend.ec2.meta.events.register("before-send.ec2.RunInstances", lambda **_: _error("InsufficientInstanceCapacity"))
     assert jobs.provision_workspace(ws.id) == "failed"
     session.refresh(ws)
-    assert ws.state is S.FAILED and "no t3.medium capacity" in ws.failure_reason and "nothing is charged" in ws.failure_reason
+    assert (
+        ws.state is S.FAILED
+        and "no t3.medium capacity" in ws.failure_reason
+        and "nothing is charged" in ws.failure_reason
+    )
     assert backend.describe_managed() == []
     again, todo = _request(session, course, person)  # a failed workspace does not block a new try
     assert again.id != ws.id and todo
 
 
 def test_reconcile_flags_an_instance_with_our_tag_and_no_workspace_once(session, job_ctx, backend):
-    backend.ec2.run_instances(ImageId="ami-1e749f67", MinCount=1, MaxCount=1, InstanceType="t3.medium",
-                              TagSpecifications=[{"ResourceType": "instance", "Tags": [
-                                  {"Key": "cwc:managed-by", "Value": MANAGED_BY}, {"Key": "cwc:workspace-id", "Value": "999"}]}])
+    backend.ec2.run_instances(
+        ImageId="ami-1e749f67",
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t3.medium",
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [{"Key": "cwc:managed-by", "Value": MANAGED_BY}, {"Key": "cwc:workspace-id", "Value": "999"}],
+            }
+        ],
+    )
     assert jobs.reconcile_workspaces()["orphans"] == 1
     jobs.reconcile_workspaces()
     assert session.scalar(select(AuditEvent).where(AuditEvent.action == "workspace.orphan_instance")) is not None

@@ -22,8 +22,13 @@ from tests.support.lti import launch, register, tool_token
 def app(settings, backend):  # type: ignore[no-untyped-def]
     from lti_app import create_app
 
-    application = create_app(settings.with_(aws_endpoint_url=backend.ec2.meta.endpoint_url, aws_bucket=backend.bucket,
-                                            image_parameter_prefix=backend.image_parameter_prefix))
+    application = create_app(
+        settings.with_(
+            aws_endpoint_url=backend.ec2.meta.endpoint_url,
+            aws_bucket=backend.bucket,
+            image_parameter_prefix=backend.image_parameter_prefix,
+        )
+    )
     yield application
     application.extensions["cwc"].engine.dispose()
 
@@ -115,8 +120,16 @@ def test_student_stop_needs_confirmation_and_csrf(client, canvas, session):
 
 def test_agent_heartbeat_accepted_with_its_token_and_rejected_with_another(client, canvas, session):
     _emily, ws = _running_workspace(client, canvas, session)
-    other = Workspace(course_id=ws.course_id, person_id=ws.person_id, link_key="other", template_id="ml-cpu-student",
-                      instance_type="t3.medium", volume_gb=30, region="us-east-1", state=WorkspaceState.RUNNING)
+    other = Workspace(
+        course_id=ws.course_id,
+        person_id=ws.person_id,
+        link_key="other",
+        template_id="ml-cpu-student",
+        instance_type="t3.medium",
+        volume_gb=30,
+        region="us-east-1",
+        state=WorkspaceState.RUNNING,
+    )
     session.add(other)
     session.flush()
     token, other_token = issue_agent_token(ws), issue_agent_token(other)
@@ -127,11 +140,16 @@ def test_agent_heartbeat_accepted_with_its_token_and_rejected_with_another(clien
     bad = client.post("/api/agent/heartbeat", json=body, headers={"Authorization": f"Bearer {other_token}"})
     assert bad.status_code == 403
     assert client.post("/api/agent/heartbeat", json=body, headers={"Authorization": "Bearer nope"}).status_code == 403
-    assert client.post("/api/agent/heartbeat", json={"x": 1}, headers={"Authorization": f"Bearer {token}"}).status_code == 400
+    assert (
+        client.post("/api/agent/heartbeat", json={"x": 1}, headers={"Authorization": f"Bearer {token}"}).status_code
+        == 400
+    )
     assert session.scalars(select(Heartbeat.workspace_id)).all() == [ws.id]
     ws.agent_token_revoked_at = ws.created_at
     session.commit()
-    assert client.post("/api/agent/heartbeat", json=body, headers={"Authorization": f"Bearer {token}"}).status_code == 403
+    assert (
+        client.post("/api/agent/heartbeat", json=body, headers={"Authorization": f"Bearer {token}"}).status_code == 403
+    )
 
 
 def test_generated_key_is_downloaded_once_and_reaches_the_agent(client, canvas, session):
@@ -144,8 +162,9 @@ def test_generated_key_is_downloaded_once_and_reaches_the_agent(client, canvas, 
     assert key is not None and "PRIVATE" not in key.public_key  # only the public half is kept
     token = issue_agent_token(ws)
     session.commit()
-    answer = client.post("/api/agent/heartbeat", json={"workspace_id": ws.id},
-                         headers={"Authorization": f"Bearer {token}"}).get_json()
+    answer = client.post(
+        "/api/agent/heartbeat", json={"workspace_id": ws.id}, headers={"Authorization": f"Bearer {token}"}
+    ).get_json()
     assert answer["authorized_keys"] == [key.public_key]
 
 
@@ -170,9 +189,11 @@ def test_instructor_uploads_materials_and_ta_can_only_look(app, client, canvas, 
 
     teacher = tool_token(launch(client, canvas, canvas.user("instructor")))
     page = client.get("/app/materials", query_string={"t": teacher}).get_data(as_text=True)
-    resp = client.post("/app/materials", data={**_hidden(page), "folder": "datasets",
-                                               "files": (BytesIO(b"x,y\n1,2\n"), "mnist.csv")},
-                       content_type="multipart/form-data")
+    resp = client.post(
+        "/app/materials",
+        data={**_hidden(page), "folder": "datasets", "files": (BytesIO(b"x,y\n1,2\n"), "mnist.csv")},
+        content_type="multipart/form-data",
+    )
     assert resp.status_code == 303
     listing = client.get("/app/materials", query_string={"t": teacher}).get_data(as_text=True)
     assert "datasets/mnist.csv" in listing
@@ -180,8 +201,9 @@ def test_instructor_uploads_materials_and_ta_can_only_look(app, client, canvas, 
     with app.app_context():
         form = {"t": ta, "csrf_token": csrf_token(ta)}
     assert client.get("/app/materials", query_string={"t": ta}).status_code == 200
-    refused = client.post("/app/materials", data={**form, "files": (BytesIO(b"z"), "evil.csv")},
-                          content_type="multipart/form-data")
+    refused = client.post(
+        "/app/materials", data={**form, "files": (BytesIO(b"z"), "evil.csv")}, content_type="multipart/form-data"
+    )
     assert refused.status_code == 403
     from classroom.models import Course
 

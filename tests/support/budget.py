@@ -10,15 +10,28 @@ from sqlalchemy.orm import Session
 from classroom.models import Course, CoursePolicy, Workspace, WorkspaceEvent
 from classroom.workspaces.lifecycle import WorkspaceState
 
-APPROVED_CS229 = {"ml-cpu-student": "approved", "ml-final-project": "on_request", "gpu-ml-workstation": "blocked",
-                  "ubuntu-basic": "approved"}
+APPROVED_CS229 = {
+    "ml-cpu-student": "approved",
+    "ml-final-project": "on_request",
+    "gpu-ml-workstation": "blocked",
+    "ubuntu-basic": "approved",
+}
 
 
 def make_policy(session: Session, course: Course, **overrides: object) -> CoursePolicy:
-    values: dict[str, object] = dict(course_id=course.id, budget_per_student=Decimal(24), total_budget=Decimal(1200),
-                                     budget_source="University IT", templates=dict(APPROVED_CS229),
-                                     default_template="ml-cpu-student", max_concurrent=1, max_daily_cost=Decimal(5),
-                                     idle_stop_minutes=240, integrity={}, term_end_actions={})
+    values: dict[str, object] = dict(
+        course_id=course.id,
+        budget_per_student=Decimal(24),
+        total_budget=Decimal(1200),
+        budget_source="University IT",
+        templates=dict(APPROVED_CS229),
+        default_template="ml-cpu-student",
+        max_concurrent=1,
+        max_daily_cost=Decimal(5),
+        idle_stop_minutes=240,
+        integrity={},
+        term_end_actions={},
+    )
     values.update(overrides)
     policy = CoursePolicy(**values)
     session.add(policy)
@@ -26,12 +39,31 @@ def make_policy(session: Session, course: Course, **overrides: object) -> Course
     return policy
 
 
-def make_running(session: Session, course_id: int, person_id: int, since: datetime, *, last_active: datetime | None = None,
-                 instance_type: str = "t3.medium", link: str = "hw") -> Workspace:
-    ws = Workspace(course_id=course_id, person_id=person_id, link_key=link, template_id="ml-cpu-student",
-                   instance_type=instance_type, volume_gb=30, region="us-east-1", state=WorkspaceState.RUNNING,
-                   instance_id=f"i-{course_id}-{person_id}-{link}", created_at=since, state_changed_at=since,
-                   metered_until=since, last_activity_at=last_active or since)
+def make_running(
+    session: Session,
+    course_id: int,
+    person_id: int,
+    since: datetime,
+    *,
+    last_active: datetime | None = None,
+    instance_type: str = "t3.medium",
+    link: str = "hw",
+) -> Workspace:
+    ws = Workspace(
+        course_id=course_id,
+        person_id=person_id,
+        link_key=link,
+        template_id="ml-cpu-student",
+        instance_type=instance_type,
+        volume_gb=30,
+        region="us-east-1",
+        state=WorkspaceState.RUNNING,
+        instance_id=f"i-{course_id}-{person_id}-{link}",
+        created_at=since,
+        state_changed_at=since,
+        metered_until=since,
+        last_activity_at=last_active or since,
+    )
     session.add(ws)
     session.flush()
     session.add(WorkspaceEvent(workspace_id=ws.id, at=since, from_state=None, to_state=WorkspaceState.RUNNING))

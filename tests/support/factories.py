@@ -14,10 +14,14 @@ _n = itertools.count(1)
 
 def make_platform(session: Session, **overrides: object) -> Platform:
     n = next(_n)
-    values: dict[str, object] = dict(issuer=f"https://lms{n}.example", client_id=f"client-{n}",
-                                     auth_login_url=f"https://lms{n}.example/auth",
-                                     auth_token_url=f"https://lms{n}.example/token",
-                                     key_set_url=f"https://lms{n}.example/jwks", frame_origins=[])
+    values: dict[str, object] = dict(
+        issuer=f"https://lms{n}.example",
+        client_id=f"client-{n}",
+        auth_login_url=f"https://lms{n}.example/auth",
+        auth_token_url=f"https://lms{n}.example/token",
+        key_set_url=f"https://lms{n}.example/jwks",
+        frame_origins=[],
+    )
     values.update(overrides)
     platform = Platform(**values)
     session.add(platform)
@@ -30,8 +34,13 @@ def make_course(session: Session, **overrides: object) -> Course:
     dep = Deployment(platform_id=platform.id, deployment_id=f"dep-{next(_n)}", status=DeploymentStatus.APPROVED)
     session.add(dep)
     session.flush()
-    values: dict[str, object] = dict(platform_id=platform.id, deployment_id=dep.id, context_id=f"ctx-{next(_n)}",
-                                     label="CS 229", title="Machine Learning (Fall 2024)")
+    values: dict[str, object] = dict(
+        platform_id=platform.id,
+        deployment_id=dep.id,
+        context_id=f"ctx-{next(_n)}",
+        label="CS 229",
+        title="Machine Learning (Fall 2024)",
+    )
     values.update(overrides)
     course = Course(**values)
     session.add(course)
@@ -39,11 +48,18 @@ def make_course(session: Session, **overrides: object) -> Course:
     return course
 
 
-def make_person(session: Session, course: Course, *, level: StaffLevel = StaffLevel.STUDENT,
-                name: str = "Emily Chen", **overrides: object) -> Person:
+def make_person(
+    session: Session,
+    course: Course,
+    *,
+    level: StaffLevel = StaffLevel.STUDENT,
+    name: str = "Emily Chen",
+    **overrides: object,
+) -> Person:
     n = next(_n)
-    values: dict[str, object] = dict(platform_id=course.platform_id, sub=f"user-{n}", name=name,
-                                     email=f"{name.split()[0].lower()}{n}@university.edu")
+    values: dict[str, object] = dict(
+        platform_id=course.platform_id, sub=f"user-{n}", name=name, email=f"{name.split()[0].lower()}{n}@university.edu"
+    )
     values.update(overrides)
     person = Person(**values)
     session.add(person)

@@ -18,10 +18,19 @@ TOOL = "http://localhost"
 
 def register(session: Session, platform: TestPlatform, *, approve: bool = True) -> int:
     """Store the platform in the tool (as the CLI would) and approve its deployment."""
-    p = register_platform(session, PlatformInput(
-        issuer=platform.issuer, client_id=platform.client_id, auth_login_url=f"{platform.base_url}/auth",
-        auth_token_url=f"{platform.base_url}/token", key_set_url=f"{platform.base_url}/jwks",
-        name=platform.shape, product=platform.shape), allow_http=True)
+    p = register_platform(
+        session,
+        PlatformInput(
+            issuer=platform.issuer,
+            client_id=platform.client_id,
+            auth_login_url=f"{platform.base_url}/auth",
+            auth_token_url=f"{platform.base_url}/token",
+            key_set_url=f"{platform.base_url}/jwks",
+            name=platform.shape,
+            product=platform.shape,
+        ),
+        allow_http=True,
+    )
     if approve:
         set_deployment_status(session, p.id, platform.deployment_id, DeploymentStatus.APPROVED)
     session.commit()
@@ -37,12 +46,17 @@ class Login:
     params: dict[str, str]
 
 
-def login(client: FlaskClient, platform: TestPlatform, user: User, *, method: str = "GET",
-          **extra: str) -> Login:
+def login(client: FlaskClient, platform: TestPlatform, user: User, *, method: str = "GET", **extra: str) -> Login:
     """Start an OIDC login and return the state and nonce the tool chose."""
-    params = {"iss": platform.issuer, "login_hint": user.sub, "target_link_uri": f"{TOOL}/lti/launch",
-              "client_id": platform.client_id, "lti_deployment_id": platform.deployment_id,
-              "lti_message_hint": "hint-1", **extra}
+    params = {
+        "iss": platform.issuer,
+        "login_hint": user.sub,
+        "target_link_uri": f"{TOOL}/lti/launch",
+        "client_id": platform.client_id,
+        "lti_deployment_id": platform.deployment_id,
+        "lti_message_hint": "hint-1",
+        **extra,
+    }
     resp = client.post("/lti/login", data=params) if method == "POST" else client.get("/lti/login", query_string=params)
     assert resp.status_code == 302, resp.data[:500]
     location = urlparse(resp.headers["Location"])
@@ -57,8 +71,15 @@ def post_launch(client: FlaskClient, state: str, id_token: str, **extra: str) ->
     return client.post("/lti/launch", data={"id_token": id_token, "state": state, **extra})
 
 
-def launch(client: FlaskClient, platform: TestPlatform, user: User, *, message_type: str = "LtiResourceLinkRequest",
-           login_method: str = "GET", **claims: Any) -> Any:
+def launch(
+    client: FlaskClient,
+    platform: TestPlatform,
+    user: User,
+    *,
+    message_type: str = "LtiResourceLinkRequest",
+    login_method: str = "GET",
+    **claims: Any,
+) -> Any:
     """A complete, valid launch; returns the launch response (303 to the tool's page)."""
     started = login(client, platform, user, method=login_method)
     body = platform.claims(user, nonce=started.nonce, message_type=message_type, **claims)

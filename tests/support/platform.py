@@ -43,8 +43,9 @@ class KeyPair:
     @classmethod
     def generate(cls) -> KeyPair:
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()).decode()
+        pem = private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
         kid = uuid.uuid4().hex[:12]
         public = json.loads(JWK.from_pem(pem.encode()).export_public())
         public.update({"kid": kid, "alg": "RS256", "use": "sig"})
@@ -93,39 +94,66 @@ class TestPlatform:
         name = names.get(role, f"User {role} {n}")
         return User(f"{role}-{n}", name, f"{role}{n}@university.edu", ROLES.get(role, [role]))
 
-    def claims(self, user: User, *, nonce: str, message_type: str = "LtiResourceLinkRequest",
-               context_id: str = "cs229-fall2024", now: float | None = None, **extra: Any) -> dict[str, Any]:
+    def claims(
+        self,
+        user: User,
+        *,
+        nonce: str,
+        message_type: str = "LtiResourceLinkRequest",
+        context_id: str = "cs229-fall2024",
+        now: float | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
         """A complete, valid id_token body in this platform's shape."""
         now = now or time.time()
         body: dict[str, Any] = {
-            "iss": self.issuer, "aud": self.client_id if self.shape == "canvas" else [self.client_id],
-            "azp": self.client_id, "sub": user.sub, "exp": int(now) + (3600 if self.shape == "canvas" else 60),
-            "iat": int(now), "nonce": nonce, "name": user.name, "email": user.email,
-            "given_name": user.name.split()[0], "family_name": user.name.split()[-1],
-            LTI + "message_type": message_type, LTI + "version": "1.3.0",
-            LTI + "deployment_id": self.deployment_id, LTI + "roles": user.roles,
+            "iss": self.issuer,
+            "aud": self.client_id if self.shape == "canvas" else [self.client_id],
+            "azp": self.client_id,
+            "sub": user.sub,
+            "exp": int(now) + (3600 if self.shape == "canvas" else 60),
+            "iat": int(now),
+            "nonce": nonce,
+            "name": user.name,
+            "email": user.email,
+            "given_name": user.name.split()[0],
+            "family_name": user.name.split()[-1],
+            LTI + "message_type": message_type,
+            LTI + "version": "1.3.0",
+            LTI + "deployment_id": self.deployment_id,
+            LTI + "roles": user.roles,
             LTI + "target_link_uri": "http://localhost/lti/launch",
             LTI + "resource_link": {"id": "link-1", "title": "Cloud Workstation"},
-            LTI + "context": {"id": context_id, "label": "CS 229", "title": "Machine Learning (Fall 2024)",
-                              "type": [LIS.replace("vocab/lis/v2/", "") + "course#CourseOffering"]},
+            LTI + "context": {
+                "id": context_id,
+                "label": "CS 229",
+                "title": "Machine Learning (Fall 2024)",
+                "type": [LIS.replace("vocab/lis/v2/", "") + "course#CourseOffering"],
+            },
             LTI + "tool_platform": {"guid": "platform-guid", "product_family_code": self.shape},
             LTI + "custom": {"due_at": "2024-09-02T23:59:00-07:00"} if self.shape == "canvas" else {},
             "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice": {
-                "context_memberships_url": f"{self.base_url}/nrps/{context_id}", "service_versions": ["2.0"]},
+                "context_memberships_url": f"{self.base_url}/nrps/{context_id}",
+                "service_versions": ["2.0"],
+            },
         }
         if self.shape == "canvas":
             body["https://purl.imsglobal.org/spec/lti/claim/custom"]["canvas_course_id"] = "12345"
         if message_type == "LtiDeepLinkingRequest":
             body.pop(LTI + "resource_link")
             body["https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"] = {
-                "deep_link_return_url": f"{self.base_url}/deep-link-return", "accept_types": ["ltiResourceLink"],
-                "accept_presentation_document_targets": ["iframe", "window"], "accept_multiple": False,
-                "data": "dl-data-123"}
+                "deep_link_return_url": f"{self.base_url}/deep-link-return",
+                "accept_types": ["ltiResourceLink"],
+                "accept_presentation_document_targets": ["iframe", "window"],
+                "accept_multiple": False,
+                "data": "dl-data-123",
+            }
         body.update(extra)
         return {k: v for k, v in body.items() if v is not None}
 
-    def sign(self, body: dict[str, Any], key: KeyPair | None = None, *, kid: str | None = None,
-             alg: str = "RS256") -> str:
+    def sign(
+        self, body: dict[str, Any], key: KeyPair | None = None, *, kid: str | None = None, alg: str = "RS256"
+    ) -> str:
         """Sign an id_token with one of the platform's keys."""
         key = key or self.signing_key
         return jwt.encode(body, key.pem, algorithm=alg, headers={"kid": kid or key.kid})
@@ -133,14 +161,18 @@ class TestPlatform:
     # --- HTTP side -------------------------------------------------------------------------------
     def openid_configuration(self) -> dict[str, Any]:
         return {
-            "issuer": self.base_url, "authorization_endpoint": f"{self.base_url}/auth",
-            "token_endpoint": f"{self.base_url}/token", "jwks_uri": f"{self.base_url}/jwks",
+            "issuer": self.base_url,
+            "authorization_endpoint": f"{self.base_url}/auth",
+            "token_endpoint": f"{self.base_url}/token",
+            "jwks_uri": f"{self.base_url}/jwks",
             "registration_endpoint": f"{self.base_url}/register",
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "https://purl.imsglobal.org/spec/lti-platform-configuration": {
-                "product_family_code": "moodle", "version": "4.5", "messages_supported": [
-                    {"type": "LtiResourceLinkRequest"}, {"type": "LtiDeepLinkingRequest"}]},
+                "product_family_code": "moodle",
+                "version": "4.5",
+                "messages_supported": [{"type": "LtiResourceLinkRequest"}, {"type": "LtiDeepLinkingRequest"}],
+            },
         }
 
     def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -162,8 +194,9 @@ class TestPlatform:
         data = request.get_json()
         self.registrations.append(data)
         answer = dict(data, client_id=self.client_id)
-        tool_conf = dict(data["https://purl.imsglobal.org/spec/lti-tool-configuration"],
-                         deployment_id=self.deployment_id)
+        tool_conf = dict(
+            data["https://purl.imsglobal.org/spec/lti-tool-configuration"], deployment_id=self.deployment_id
+        )
         answer["https://purl.imsglobal.org/spec/lti-tool-configuration"] = tool_conf
         return Response(json.dumps(answer), mimetype="application/json")
 

@@ -16,10 +16,18 @@ def ws(i: int = 1, idle_for: int = 0, hourly: Decimal = T3M, limit: int = 240) -
     return RunningWorkspace(i, hourly, NOW - timedelta(minutes=idle_for), limit)
 
 
-def pos(spent: str = "1", today: str = "0.5", cap: str = "24", daily: str = "5", running=(ws(),), person: int = 1,
-        ) -> StudentPosition:
-    return StudentPosition(1, person, Decimal(cap), Decimal(spent), Decimal(today), Decimal(daily), TODAY,
-                           tuple(running))
+def pos(
+    spent: str = "1",
+    today: str = "0.5",
+    cap: str = "24",
+    daily: str = "5",
+    running: tuple[RunningWorkspace, ...] | None = None,
+    person: int = 1,
+) -> StudentPosition:
+    running = (ws(),) if running is None else running
+    return StudentPosition(
+        1, person, Decimal(cap), Decimal(spent), Decimal(today), Decimal(daily), TODAY, tuple(running)
+    )
 
 
 def codes(*positions: StudentPosition, sent=frozenset()):  # type: ignore[no-untyped-def]

@@ -14,9 +14,16 @@ from config.prices import load_prices
 
 NOW = datetime(2024, 10, 15, 18, 0, tzinfo=UTC)
 CATALOG, PRICES = load_catalog(), load_prices().region("us-east-1")
-POLICY = PolicyView("CS 229", {"ml-cpu-student": "approved", "ml-final-project": "on_request",
-                               "gpu-ml-workstation": "blocked"}, "ml-cpu-student", 1, Decimal(5),
-                    date(2024, 8, 26), date(2024, 12, 13), "America/Los_Angeles")
+POLICY = PolicyView(
+    "CS 229",
+    {"ml-cpu-student": "approved", "ml-final-project": "on_request", "gpu-ml-workstation": "blocked"},
+    "ml-cpu-student",
+    1,
+    Decimal(5),
+    date(2024, 8, 26),
+    date(2024, 12, 13),
+    "America/Los_Angeles",
+)
 OK_MONEY = StudentMoney(Decimal(24), Decimal("12"), Decimal("0.5"), 0)
 
 
@@ -44,16 +51,19 @@ def test_on_request_template_needs_an_approved_request() -> None:
     assert approved.allowed and approved.projection_days == Decimal("5.6")  # $12 / $2.13 a day
 
 
-@pytest.mark.parametrize(("kwargs", "code"), [
-    ({"policy": None}, "not_set_up"),
-    ({"money": None}, "cannot_evaluate"),
-    ({"template": "no-such-template"}, "cannot_evaluate"),
-    ({"now": datetime(2024, 8, 26, 6, 0, tzinfo=UTC)}, "term_not_started"),  # still Aug 25 in Los Angeles
-    ({"now": datetime(2024, 12, 14, 9, 0, tzinfo=UTC)}, "term_ended"),
-    ({"money": StudentMoney(Decimal(24), Decimal(24), Decimal(0), 0)}, "over_budget"),
-    ({"money": StudentMoney(Decimal(24), Decimal(3), Decimal(5), 0)}, "daily_cap"),
-    ({"money": StudentMoney(Decimal(24), Decimal(3), Decimal(1), 1)}, "concurrency"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"policy": None}, "not_set_up"),
+        ({"money": None}, "cannot_evaluate"),
+        ({"template": "no-such-template"}, "cannot_evaluate"),
+        ({"now": datetime(2024, 8, 26, 6, 0, tzinfo=UTC)}, "term_not_started"),  # still Aug 25 in Los Angeles
+        ({"now": datetime(2024, 12, 14, 9, 0, tzinfo=UTC)}, "term_ended"),
+        ({"money": StudentMoney(Decimal(24), Decimal(24), Decimal(0), 0)}, "over_budget"),
+        ({"money": StudentMoney(Decimal(24), Decimal(3), Decimal(5), 0)}, "daily_cap"),
+        ({"money": StudentMoney(Decimal(24), Decimal(3), Decimal(1), 1)}, "concurrency"),
+    ],
+)
 def test_refusals(kwargs, code) -> None:  # type: ignore[no-untyped-def]
     d = check(**kwargs)
     assert not d.allowed and d.code == code and d.message
@@ -63,12 +73,25 @@ def test_projection_days() -> None:
     assert projection_days(Decimal("5.50"), Decimal("1.67")) == Decimal("3.3")  # the seed's David
 
 
-FORM = {"term_start": "2024-08-26", "term_end": "2024-12-13", "time_zone": "America/Los_Angeles", "auto_close": "on",
-        "expected_students": "50", "budget_per_student": "24.00", "total_budget": "1200.00", "budget_source": "IT",
-        "template_ml-cpu-student": "approved", "template_ml-final-project": "on_request",
-        "template_gpu-ml-workstation": "blocked", "template_ubuntu-basic": "approved",
-        "default_template": "ml-cpu-student", "max_concurrent": "1", "max_daily_cost": "5", "idle_stop_minutes": "240",
-        "end_stop_all": "on"}
+FORM = {
+    "term_start": "2024-08-26",
+    "term_end": "2024-12-13",
+    "time_zone": "America/Los_Angeles",
+    "auto_close": "on",
+    "expected_students": "50",
+    "budget_per_student": "24.00",
+    "total_budget": "1200.00",
+    "budget_source": "IT",
+    "template_ml-cpu-student": "approved",
+    "template_ml-final-project": "on_request",
+    "template_gpu-ml-workstation": "blocked",
+    "template_ubuntu-basic": "approved",
+    "default_template": "ml-cpu-student",
+    "max_concurrent": "1",
+    "max_daily_cost": "5",
+    "idle_stop_minutes": "240",
+    "end_stop_all": "on",
+}
 
 
 def test_setup_form_valid() -> None:
@@ -78,13 +101,20 @@ def test_setup_form_valid() -> None:
     assert values.term_end_actions["stop_all"] and not values.term_end_actions["delete_all_data"]
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"term_end": "2024-08-01"}, "term_end"), ({"time_zone": "Mars/Olympus"}, "time_zone"),
-    ({"budget_per_student": "-1"}, "budget_per_student"), ({"budget_per_student": "24.001"}, "budget_per_student"),
-    ({"total_budget": "10"}, "total_budget"), ({"default_template": "gpu-ml-workstation"}, "default_template"),
-    ({"max_concurrent": "9"}, "max_concurrent"), ({"idle_stop_minutes": "5"}, "idle_stop_minutes"),
-    ({"end_delete_all_data": "on", "delete_confirm": "cs229"}, "delete_confirm"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"term_end": "2024-08-01"}, "term_end"),
+        ({"time_zone": "Mars/Olympus"}, "time_zone"),
+        ({"budget_per_student": "-1"}, "budget_per_student"),
+        ({"budget_per_student": "24.001"}, "budget_per_student"),
+        ({"total_budget": "10"}, "total_budget"),
+        ({"default_template": "gpu-ml-workstation"}, "default_template"),
+        ({"max_concurrent": "9"}, "max_concurrent"),
+        ({"idle_stop_minutes": "5"}, "idle_stop_minutes"),
+        ({"end_delete_all_data": "on", "delete_confirm": "cs229"}, "delete_confirm"),
+    ],
+)
 def test_setup_form_errors(change, field) -> None:  # type: ignore[no-untyped-def]
     values, errors = parse_setup({**FORM, **change}, CATALOG, "CS 229")
     assert values is None and field in errors

@@ -33,8 +33,16 @@ def _start(client, canvas):  # type: ignore[no-untyped-def]
 
 def test_deep_linking_returns_a_signed_resource_link(client, canvas):
     hidden = _start(client, canvas)
-    resp = client.post("/lti/deep-link", data={**hidden, "template": "ml-final-project", "title": "Final project",
-                                               "due_at": "2024-12-06T23:59", "points": "100"})
+    resp = client.post(
+        "/lti/deep-link",
+        data={
+            **hidden,
+            "template": "ml-final-project",
+            "title": "Final project",
+            "due_at": "2024-12-06T23:59",
+            "points": "100",
+        },
+    )
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
     assert f'action="{canvas.base_url}/deep-link-return"' in html

@@ -138,23 +138,32 @@ def test_symmetric_algorithm_is_rejected(client, canvas, engine, redis):
     user = canvas.user("student")
     started = login(client, canvas, user)
     body = canvas.claims(user, nonce=started.nonce)
-    token = jwt.encode(body, "shared-secret-long-enough-for-hs256-xxxxxxxx", algorithm="HS256",
-                       headers={"kid": canvas.signing_key.kid})
+    token = jwt.encode(
+        body, "shared-secret-long-enough-for-hs256-xxxxxxxx", algorithm="HS256", headers={"kid": canvas.signing_key.kid}
+    )
     _rejected(post_launch(client, started.state, token))
     assert_nothing_created(engine, redis)
 
 
 def test_login_with_foreign_target_link_uri_is_rejected(client, canvas, redis):
-    resp = client.get("/lti/login", query_string={
-        "iss": canvas.issuer, "login_hint": "u", "client_id": canvas.client_id,
-        "target_link_uri": "https://evil.example/steal"})
+    resp = client.get(
+        "/lti/login",
+        query_string={
+            "iss": canvas.issuer,
+            "login_hint": "u",
+            "client_id": canvas.client_id,
+            "target_link_uri": "https://evil.example/steal",
+        },
+    )
     _rejected(resp, 400)
     assert not list(redis.scan_iter("cwc:lti:state:*"))
 
 
 def test_login_from_unknown_platform_is_rejected(client, redis):
-    resp = client.get("/lti/login", query_string={"iss": "https://unknown.example", "login_hint": "u",
-                                                  "target_link_uri": f"{TOOL}/lti/launch"})
+    resp = client.get(
+        "/lti/login",
+        query_string={"iss": "https://unknown.example", "login_hint": "u", "target_link_uri": f"{TOOL}/lti/launch"},
+    )
     _rejected(resp, 400)
     assert not list(redis.scan_iter("cwc:lti:state:*"))
 

@@ -97,8 +97,13 @@ def test_platform_storage_login_and_launch_without_cookies(app, canvas, engine):
     """With lti_storage_target the binding travels through platform storage, not a cookie."""
     browser = app.test_client(use_cookies=False)  # a browser that blocks third-party cookies
     user = canvas.user("student")
-    params = {"iss": canvas.issuer, "login_hint": user.sub, "target_link_uri": f"{TOOL}/lti/launch",
-              "client_id": canvas.client_id, "lti_storage_target": "_parent"}
+    params = {
+        "iss": canvas.issuer,
+        "login_hint": user.sub,
+        "target_link_uri": f"{TOOL}/lti/launch",
+        "client_id": canvas.client_id,
+        "lti_storage_target": "_parent",
+    }
     page = browser.get("/lti/login", query_string=params)
     assert page.status_code == 200
     html = page.get_data(as_text=True)
@@ -120,9 +125,15 @@ def test_platform_storage_login_and_launch_without_cookies(app, canvas, engine):
 def test_no_cookie_and_no_platform_storage_offers_a_new_window(app, canvas, engine):
     browser = app.test_client(use_cookies=False)
     user = canvas.user("student")
-    resp = browser.get("/lti/login", query_string={"iss": canvas.issuer, "login_hint": user.sub,
-                                                   "target_link_uri": f"{TOOL}/lti/launch",
-                                                   "client_id": canvas.client_id})
+    resp = browser.get(
+        "/lti/login",
+        query_string={
+            "iss": canvas.issuer,
+            "login_hint": user.sub,
+            "target_link_uri": f"{TOOL}/lti/launch",
+            "client_id": canvas.client_id,
+        },
+    )
     from urllib.parse import parse_qs, urlparse
 
     q = {k: v[0] for k, v in parse_qs(urlparse(resp.headers["Location"]).query).items()}

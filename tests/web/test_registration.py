@@ -11,9 +11,14 @@ from tests.support.lti import launch
 
 
 def _register(client, moodle, invite, token=None):  # type: ignore[no-untyped-def]
-    return client.get("/lti/register", query_string={
-        "invite": invite, "openid_configuration": f"{moodle.base_url}/.well-known/openid-configuration",
-        "registration_token": token or moodle.registration_token})
+    return client.get(
+        "/lti/register",
+        query_string={
+            "invite": invite,
+            "openid_configuration": f"{moodle.base_url}/.well-known/openid-configuration",
+            "registration_token": token or moodle.registration_token,
+        },
+    )
 
 
 def test_dynamic_registration_round_trip_then_launch(client, session, moodle):
