@@ -195,9 +195,7 @@ class AwsBackend:
                     "Action": ["elasticfilesystem:ClientWrite"],
                     "Resource": arn,
                     "Condition": {
-                        "StringEquals": {
-                            "elasticfilesystem:AccessPointArn": self._arn(f"access-point/{staff_ap}")
-                        }
+                        "StringEquals": {"elasticfilesystem:AccessPointArn": self._arn(f"access-point/{staff_ap}")}
                     },
                 },
             ],
@@ -388,3 +386,17 @@ def check_credentials(session: boto3.Session) -> None:
             "No AWS credentials found. Set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run with an "
             "instance role; in development `make run` uses simulated AWS."
         ) from exc
+
+
+def snapshot_root_volume(backend: AwsBackend, instance_id: str, tags: dict[str, str]) -> str | None:
+    """Snapshot an instance's root volume for the archive (tagged like the workspace); None if it has none."""
+    found = backend.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    mappings = [m for r in found for i in r["Instances"] for m in i.get("BlockDeviceMappings", [])]
+    if not mappings:
+        return None
+    snap = backend.ec2.create_snapshot(
+        VolumeId=mappings[0]["Ebs"]["VolumeId"],
+        Description=f"Cloud Workstation term-end archive of {instance_id}",
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": _tag_list(tags)}],
+    )
+    return str(snap["SnapshotId"])

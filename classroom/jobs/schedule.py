@@ -33,6 +33,7 @@ PERIODIC_JOBS: tuple[Periodic, ...] = (
     Periodic("classroom.jobs.tasks.verify_audit_chain", cron="43 2 * * *"),
     Periodic("provisioning.jobs.reconcile_workspaces", interval=20),
     Periodic("provisioning.jobs.meter_and_enforce", interval=60),
+    Periodic("provisioning.jobs.close_terms", interval=600),
     Periodic("classroom.jobs.tasks.send_outbox_emails", interval=60),
     Periodic("provisioning.jobs.simulate_agents_tick", interval=60),  # no-op unless AWS is simulated
 )

@@ -58,6 +58,7 @@ class CoursePolicy(Base):
     term_end_actions: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)  # the term-end actions ran
 
 
 class RequestStatus(enum.StrEnum):

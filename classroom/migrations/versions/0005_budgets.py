@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.Column("term_end_actions", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_by", sa.Integer(), nullable=True),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["course_id"], ["courses.id"], name=op.f("fk_course_policies_course_id_courses"), ondelete="CASCADE"
         ),

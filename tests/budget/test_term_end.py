@@ -1,0 +1,105 @@
+"""Term end: a warning an hour before, then stop all, archive, revoke access and a final report, once."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from classroom.models import AuditEvent, CoursePolicy, Notification, SpendDaily, SshKey, Workspace
+from classroom.roles import StaffLevel
+from classroom.workspaces.lifecycle import WorkspaceState
+from provisioning.ssh_keys import add_key, generate_key_pair
+from provisioning.term_end import run_term_end, term_end_instant
+from tests.support.budget import make_policy, make_running
+from tests.support.factories import make_course, make_person
+
+ACTIONS = {"stop_all": True, "archive": True, "revoke_access": True, "final_report": True, "delete_all_data": False}
+
+
+def _course(session):  # type: ignore[no-untyped-def]
+    course = make_course(
+        session, time_zone="America/Los_Angeles", term_start=date(2024, 8, 26), term_end=date(2024, 12, 13)
+    )
+    make_policy(session, course, term_end_actions=ACTIONS)
+    owner = make_person(session, course, name="Jennifer Martinez", level=StaffLevel.OWNER)
+    emily = make_person(session, course, name="Emily Chen")
+    return course, owner, emily
+
+
+def test_term_end_is_the_end_of_the_last_day_in_course_time(session):
+    course, _, _ = _course(session)
+    assert term_end_instant(course).astimezone(UTC) == datetime(2024, 12, 14, 7, 59, 59, 999999, tzinfo=UTC)
+
+
+def test_warning_an_hour_before_then_everything_closes_once(session):
+    course, owner, emily = _course(session)
+    ws = make_running(session, course.id, emily.id, datetime(2024, 12, 13, 20, 0, tzinfo=UTC))
+    add_key(session, person_id=emily.id, course_id=course.id, public_key=generate_key_pair("e")[1], source="uploaded")
+    session.add(
+        SpendDaily(
+            course_id=course.id,
+            person_id=emily.id,
+            day=date(2024, 12, 1),
+            compute=Decimal("22.80"),
+            storage=Decimal(0),
+            running_seconds=Decimal(3600 * 100),
+        )
+    )
+    session.commit()
+    end = term_end_instant(course).astimezone(UTC)
+    assert run_term_end(session, end - timedelta(hours=2)).warned == 0
+    warn = run_term_end(session, end - timedelta(minutes=10))
+    session.commit()
+    assert warn.warned == 1 and run_term_end(session, end - timedelta(minutes=5)).warned == 0
+    closed = run_term_end(session, end + timedelta(seconds=1))
+    session.commit()
+    assert closed.closed == [course.id]
+    assert sorted(j.func.rsplit(".", 1)[1] for j in closed.jobs) == ["archive_workspace", "stop_workspace"]
+    session.expire_all()
+    assert session.get(Workspace, ws.id).state is WorkspaceState.STOPPING
+    assert session.get(Workspace, ws.id).agent_token_revoked_at is not None
+    assert session.scalar(select(func.count(SshKey.id)).where(SshKey.revoked_at.is_(None))) == 0
+    report = session.scalar(select(Notification.body).where(Notification.person_id == owner.id))
+    assert "Total spend: $22.80 of $1200.00" in report and "Compute hours: 100.0" in report
+    assert session.get(CoursePolicy, course.id).closed_at is not None
+    assert session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "course.closed")) == 1
+    again = run_term_end(session, end + timedelta(hours=1))
+    assert again.closed == [] and again.jobs == []
+
+
+def test_courses_without_auto_close_are_left_alone(session):
+    course, _, emily = _course(session)
+    session.get(CoursePolicy, course.id).auto_close = False
+    make_running(session, course.id, emily.id, datetime(2024, 12, 13, 20, 0, tzinfo=UTC))
+    session.commit()
+    assert run_term_end(session, datetime(2024, 12, 20, tzinfo=UTC)).closed == []
+
+
+def test_archive_job_snapshots_the_disk(session, settings, backend, redis, engine):
+    from classroom.db import make_session_factory
+    from config.catalog import load_catalog
+    from provisioning import jobs
+    from provisioning.services import request_workspace
+
+    course, _, emily = _course(session)
+    session.commit()
+    jobs.use_context(jobs.JobContext(settings, make_session_factory(engine), redis, backend))
+    try:
+        ws, _ = request_workspace(
+            session,
+            course_id=course.id,
+            person_id=emily.id,
+            link_key="hw",
+            link_title="HW",
+            template=load_catalog().get("ml-cpu-student"),
+            region="us-east-1",
+        )
+        session.commit()
+        jobs.provision_workspace(ws.id)
+        snapshot = jobs.archive_workspace(ws.id)
+    finally:
+        jobs.use_context(None)
+    snap = backend.ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"][0]
+    assert {t["Key"]: t["Value"] for t in snap["Tags"]}["cwc:workspace-id"] == str(ws.id)
