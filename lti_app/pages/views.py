@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, g, redirect, render_template, url_for
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from classroom.models import Enrollment, EnrollmentStatus, Person
+from classroom.db import utcnow
+from classroom.models import Enrollment, EnrollmentStatus, Notification, Person
+from classroom.notify import unread
 from classroom.roles import StaffLevel, can_act, can_configure, is_staff
 from classroom.services.launches import promote_head_ta
 from lti_app.auth import csrf_token, current, requires
 from lti_app.runtime import commit, db
+from provisioning.services import student_overview, workspaces_of
 
 bp = Blueprint("pages", __name__)
 
@@ -33,6 +36,7 @@ def page(template_name: str, **context: object) -> str:
         level_label=LEVEL_LABELS[ctx.level],
         can_act=can_act(ctx.level),
         can_configure=can_configure(ctx.level),
+        notifications=unread(db(), ctx.person.id, ctx.course.id, limit=5),
         **context,
     )
 
@@ -57,13 +61,38 @@ def home() -> str:
     """The role's home page."""
     ctx = current()
     if ctx.level is StaffLevel.STUDENT:
-        return page("pages/student.html")
+        return page("pages/student.html", workspaces=workspaces_of(db(), ctx.course.id, ctx.person.id))
     members = _members(ctx.course.id)
     staff = [(e, p) for e, p in members if is_staff(e.level)]
     students = [(e, p) for e, p in members if e.level is StaffLevel.STUDENT]
     active_students = sum(1 for e, _ in students if e.status is EnrollmentStatus.ACTIVE)
     template = "pages/instructor.html" if can_configure(ctx.level) else "pages/ta.html"
-    return page(template, staff=staff, students=students, active_students=active_students, labels=LEVEL_LABELS)
+    return page(
+        template,
+        staff=staff,
+        students=students,
+        active_students=active_students,
+        labels=LEVEL_LABELS,
+        overview=student_overview(db(), ctx.course.id),
+    )
+
+
+@bp.post("/app/notifications/read")
+@requires()
+def mark_read() -> Response:
+    """Mark the signed-in person's notifications in this course as read."""
+    ctx = current()
+    db().execute(
+        update(Notification)
+        .where(
+            Notification.person_id == ctx.person.id,
+            Notification.course_id == ctx.course.id,
+            Notification.read_at.is_(None),
+        )
+        .values(read_at=utcnow())
+    )
+    commit()
+    return redirect(url_for("pages.home", t=g.tool_token), code=303)
 
 
 @bp.post("/app/staff/<int:enrollment_id>/head-ta")
