@@ -13,12 +13,30 @@ from classroom.models.budget import (
 )
 from classroom.models.invites import RegistrationInvite
 from classroom.models.keys import KeyStatus, ToolKey
+from classroom.models.lms_sync import (
+    CanvasToken,
+    CourseLms,
+    DueDate,
+    DueSource,
+    GradeStatus,
+    LineItemKind,
+    LmsGrade,
+    LmsLineItem,
+)
 from classroom.models.notifications import Notification, OutboxEmail
 from classroom.models.people import Course, Enrollment, EnrollmentStatus, Person, StaffLevel
 from classroom.models.platform import Deployment, DeploymentStatus, Platform
 from classroom.models.workspaces import CourseCloud, Heartbeat, SshKey, Workspace, WorkspaceEvent
 
 __all__ = [
+    "CanvasToken",
+    "CourseLms",
+    "DueDate",
+    "DueSource",
+    "GradeStatus",
+    "LineItemKind",
+    "LmsGrade",
+    "LmsLineItem",
     "AlertSent",
     "BudgetGrant",
     "CoursePolicy",
