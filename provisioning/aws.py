@@ -78,8 +78,12 @@ class AwsBackend:
         self._images: dict[str, str] = {}
         self._subnets: list[tuple[str, str]] | None = None
         if limiter is not None:
+
+            def wait_for_slot(**_: object) -> None:  # must return None: a value would replace the AWS response
+                limiter.acquire()
+
             for op in MUTATING:
-                self.ec2.meta.events.register(f"before-call.ec2.{op}", lambda **_: limiter.acquire())
+                self.ec2.meta.events.register(f"before-call.ec2.{op}", wait_for_slot)
 
     # --- course-level resources -----------------------------------------------------------------
     def _default_vpc(self) -> str:

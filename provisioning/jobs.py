@@ -10,6 +10,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 
 from redis import Redis
@@ -228,8 +229,47 @@ def reconcile_workspaces() -> dict[str, int]:
                     details={"state": orphan.state, "tags": orphan.tags},
                 )
                 log.warning("instance %s carries our tag but has no live workspace", orphan.instance_id)
+        retry = _stalled_launches(session)
         session.commit()
-    return {"changed": len(plan.changes), "orphans": len(plan.orphans), "instances": len(instances)}
+    release(retry)
+    return {
+        "changed": len(plan.changes),
+        "orphans": len(plan.orphans),
+        "instances": len(instances),
+        "retried": len(retry),
+    }
+
+
+STALLED_AFTER = timedelta(minutes=2)
+GIVE_UP_AFTER = timedelta(minutes=15)
+
+
+def _stalled_launches(session: Session) -> list[Job]:
+    """Launches with no instance after a while: queue them again (same job id), or fail them with a reason."""
+    from classroom.db import utcnow
+
+    now = utcnow()
+    stalled = session.scalars(
+        select(Workspace)
+        .where(
+            Workspace.state.in_((S.REQUESTED, S.PROVISIONING)),
+            Workspace.instance_id.is_(None),
+            Workspace.state_changed_at < now - STALLED_AFTER,
+        )
+        .with_for_update(skip_locked=True)
+    ).all()
+    retry = []
+    for ws in stalled:
+        if now - ws.created_at > GIVE_UP_AFTER:
+            mark_failed(
+                session,
+                ws,
+                "AWS did not start this workspace in 15 minutes. Nothing is charged; "
+                "open the link again to retry, or tell your TA.",
+            )
+        else:
+            retry.append(Job("provisioning.jobs.provision_workspace", ws.id))
+    return retry
 
 
 def simulate_agents_tick() -> int:

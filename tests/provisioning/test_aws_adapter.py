@@ -9,6 +9,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from provisioning.backend import MANAGED_BY, CapacityError, LaunchSpec
+from provisioning.simulated import seed_simulated_aws
 from provisioning.userdata import UserDataInput, agent_config_from_user_data, render_user_data
 
 
@@ -211,3 +212,43 @@ def test_materials_upload_and_listing(backend):
     backend.upload_material("c1", "/notebooks/lecture1.ipynb", b"{}")
     assert sorted(backend.list_materials("c1")) == [("datasets/mnist.csv", 8), ("notebooks/lecture1.ipynb", 2)]
     assert backend.list_materials("c2") == []
+
+
+def test_mutating_calls_go_through_the_shared_rate_limit(aws_env, redis):
+    import boto3
+
+    from provisioning.aws import AwsBackend
+    from provisioning.ratelimit import RedisRateLimiter
+
+    waits: list[float] = []
+    limiter = RedisRateLimiter(redis, per_second=2, sleep=waits.append)
+    b = AwsBackend(
+        boto3.Session(),
+        region="us-east-1",
+        bucket="cwc-test",
+        instance_profile="cwc-workspace",
+        endpoint_url=aws_env,
+        limiter=limiter,
+        max_attempts=2,
+    )
+    seed_simulated_aws(b)
+    sg = b.ensure_course_network("c1", ("192.0.2.0/24",))  # 2 mutating calls: create group, authorize ingress
+    b.launch(_spec(b, sg))  # a third within the same second has to wait for the next one
+    assert len(b.describe_managed()) == 1
+    assert sum(int(v) for k, v in ((k, redis.get(k)) for k in redis.scan_iter("cwc:aws:mutating:*"))) >= 3
+
+
+def test_rate_limiter_waits_when_the_second_is_full(redis):
+    from provisioning.ratelimit import RedisRateLimiter
+
+    clock = {"t": 1000.25}
+    slept: list[float] = []
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        clock["t"] += s
+
+    limiter = RedisRateLimiter(redis, per_second=3, key="cwc:test:rl", sleep=sleep, clock=lambda: clock["t"])
+    assert [limiter.acquire() for _ in range(3)] == [0.0, 0.0, 0.0]
+    waited = limiter.acquire()
+    assert 0.74 < waited < 0.76 and len(slept) == 1  # slept to the next whole second

@@ -176,3 +176,21 @@ def test_reconcile_flags_an_instance_with_our_tag_and_no_workspace_once(session,
     jobs.reconcile_workspaces()
     assert session.scalar(select(AuditEvent).where(AuditEvent.action == "workspace.orphan_instance")) is not None
     assert len(session.scalars(select(AuditEvent).where(AuditEvent.action == "workspace.orphan_instance")).all()) == 1
+
+
+def test_reconcile_requeues_a_stalled_launch_then_gives_up(session, student, job_ctx, redis):
+    from datetime import timedelta
+
+    from classroom.db import utcnow
+
+    course, person = student
+    ws, _ = _request(session, course, person)
+    ws.state_changed_at = utcnow() - timedelta(minutes=3)  # the job died and RQ gave up
+    session.commit()
+    assert jobs.reconcile_workspaces()["retried"] == 1
+    assert get_queue(redis).job_ids == [f"provision_workspace-{ws.id}"]
+    ws.created_at = ws.state_changed_at = utcnow() - timedelta(minutes=20)
+    session.commit()
+    jobs.reconcile_workspaces()
+    session.refresh(ws)
+    assert ws.state is S.FAILED and "did not start this workspace" in ws.failure_reason

@@ -1,0 +1,42 @@
+"""`python -m classroom.jobs.worker`: an RQ worker on our queues, JSON jobs, job ids in every log line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from redis import Redis
+from rq import Worker
+from rq.serializers import JSONSerializer
+
+from classroom.jobs.queue import QUEUE_NAMES, get_queue
+from classroom.logs import configure_logging, job_id
+from config.settings import Settings
+
+
+class LoggingWorker(Worker):
+    """A worker that puts the running job's id into the structured log context."""
+
+    def execute_job(self, job: Any, queue: Any) -> Any:
+        token = job_id.set(job.id)
+        try:
+            return super().execute_job(job, queue)
+        finally:
+            job_id.reset(token)
+
+
+def main() -> None:
+    """Work the queues until stopped (SIGTERM finishes the current job first)."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        sys.exit("REDIS_URL is not set")
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_json)
+    redis = Redis.from_url(url)
+    worker = LoggingWorker([get_queue(redis, q) for q in QUEUE_NAMES], connection=redis, serializer=JSONSerializer)
+    worker.work(with_scheduler=True)
+
+
+if __name__ == "__main__":
+    main()
