@@ -76,6 +76,16 @@ class Settings:
     smtp_user: str = ""
     smtp_password: str = ""
     mail_from: str = "Cloud Workstation <no-reply@localhost>"
+    # LMS sync and passback
+    roster_stale_after_s: int = 6 * 3600  # an instructor launch re-syncs a roster older than this
+    lms_http_timeout_s: int = 30
+    passback_concurrency: int = 4  # score posts in flight per passback job
+    # Canvas REST (due dates): a Canvas developer key (API key, not LTI) and the school's Canvas URL.
+    canvas_base_url: str = ""
+    canvas_client_id: str = ""
+    canvas_client_secret: str = ""
+    # Fernet key for OAuth tokens at rest; empty derives one from secret_key (rotate both together).
+    token_encryption_key: str = ""
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -164,4 +174,11 @@ class Settings:
             smtp_user=env.get("CWC_SMTP_USER", ""),
             smtp_password=env.get("CWC_SMTP_PASSWORD", ""),
             mail_from=env.get("CWC_MAIL_FROM", "Cloud Workstation <no-reply@localhost>"),
+            roster_stale_after_s=_int(env, "CWC_ROSTER_STALE_S", 6 * 3600),
+            lms_http_timeout_s=_int(env, "CWC_LMS_HTTP_TIMEOUT_S", 30),
+            passback_concurrency=_int(env, "CWC_PASSBACK_CONCURRENCY", 4),
+            canvas_base_url=env.get("CWC_CANVAS_BASE_URL", "").rstrip("/"),
+            canvas_client_id=env.get("CWC_CANVAS_CLIENT_ID", ""),
+            canvas_client_secret=env.get("CWC_CANVAS_CLIENT_SECRET", ""),
+            token_encryption_key=env.get("CWC_TOKEN_ENCRYPTION_KEY", ""),
         )
