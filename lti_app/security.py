@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 
 from flask import Flask, Response, g
 from sqlalchemy import select
@@ -18,10 +19,30 @@ def csp_nonce() -> str:
     return g.csp_nonce  # type: ignore[no-any-return]
 
 
+_ORIGINS_TTL_S = 30.0
+_origins_cache: tuple[float, frozenset[str]] = (0.0, frozenset())
+
+
+def registered_frame_origins() -> frozenset[str]:
+    """Every registered platform's frame origins, re-read at most every 30 s per worker process."""
+    global _origins_cache
+    read_at, origins = _origins_cache
+    if time.monotonic() - read_at > _ORIGINS_TTL_S:
+        rows = db().scalars(select(Platform.frame_origins)).all()
+        origins = frozenset(o for row in rows for o in (row or []))
+        _origins_cache = (time.monotonic(), origins)
+    return origins
+
+
+def forget_frame_origins() -> None:
+    """Drop this process's cached origins (after a registration here, and in tests)."""
+    global _origins_cache
+    _origins_cache = (0.0, frozenset())
+
+
 def frame_ancestors() -> str:
     """'self' plus every registered platform's frame origins."""
-    rows = db().scalars(select(Platform.frame_origins)).all()
-    origins = sorted({o for row in rows for o in (row or [])} | set(g.get("extra_frame_ancestors", ())))
+    origins = sorted(registered_frame_origins() | set(g.get("extra_frame_ancestors", ())))
     return " ".join(["'self'", *origins])
 
 

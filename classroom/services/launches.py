@@ -12,7 +12,7 @@ from classroom.audit import append_event
 from classroom.claims import LaunchClaims
 from classroom.db import utcnow
 from classroom.models import Course, Deployment, Enrollment, EnrollmentStatus, Person, Platform
-from classroom.roles import StaffLevel, is_test_user, level_for_launch, map_lti_roles
+from classroom.roles import LtiRole, StaffLevel, is_test_user, level_for_launch, map_lti_roles
 
 
 class LaunchRefused(PermissionError):
@@ -80,7 +80,7 @@ def record_launch(session: Session, platform: Platform, deployment: Deployment, 
     enrollment = session.scalar(
         select(Enrollment).where(Enrollment.course_id == course_id, Enrollment.person_id == person_id)
     )
-    has_owner = (
+    has_owner = role is not LtiRole.INSTRUCTOR or (  # only an instructor's launch can decide ownership
         session.scalar(
             select(Enrollment.id)
             .where(Enrollment.course_id == course_id, Enrollment.level == StaffLevel.OWNER)

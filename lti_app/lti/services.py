@@ -32,4 +32,4 @@ def signing_key() -> SigningKey:
 
 def tool_conf() -> DbToolConf:
     """pylti1p3 tool configuration over the request's session."""
-    return DbToolConf(db(), signing_key())
+    return DbToolConf(db(), signing_key)  # the key is read only if something gets signed

@@ -16,14 +16,15 @@ from classroom.roles import StaffLevel, can_configure
 from classroom.services.keys import ensure_keys, published_jwks
 from classroom.services.launches import record_launch
 from classroom.services.platforms import record_deployment
+from lms_sync.triggers import after_launch
 from lti_app.auth import issue_token
 from lti_app.errors import Forbidden, LaunchRejected
 from lti_app.lti.launch import DeploymentNotApproved, HardenedMessageLaunch, LaunchInvalid
 from lti_app.lti.login import LOGIN_PARAMS, handle_login
 from lti_app.lti.services import key_cache, login_store, tool_conf
 from lti_app.lti.state import LoginState, cookie_name, storage_key
-from lti_app.runtime import commit, db, runtime, settings
-from lti_app.security import allow_framing_by
+from lti_app.runtime import after_commit, commit, db, runtime, settings
+from lti_app.security import allow_framing_by, forget_frame_origins
 
 log = logging.getLogger(__name__)
 bp = Blueprint("lti", __name__)
@@ -73,9 +74,10 @@ def launch() -> Response | tuple[str, int]:
     if not binding:
         return _missing_binding(state)
     cfg = settings()
+    conf = tool_conf()
     message = HardenedMessageLaunch(
         {"id_token": request.form.get("id_token", ""), "state": state},
-        tool_conf(),
+        conf,
         redis=runtime().redis,
         store=login_store(),
         keys=key_cache(),
@@ -103,10 +105,15 @@ def launch() -> Response | tuple[str, int]:
             else "The launch could not be verified. Open the link in your course again."
         ) from exc
     claims = parse_claims(message.get_launch_data())
-    platform = db().get(Platform, message.registration_platform_id())
-    assert platform is not None
-    deployment = record_deployment(db(), platform, claims.deployment_id)
+    platform = db().get(Platform, message.registration_platform_id())  # already in the session: no query
+    deployment = conf.deployment
+    assert platform is not None and deployment is not None
     result = record_launch(db(), platform, deployment, claims)
+    after_commit(
+        after_launch(
+            db(), runtime().redis, result.course_id, claims, result.level, stale_after_s=settings().roster_stale_after_s
+        )
+    )
     if claims.is_deep_linking and not can_configure(result.level):
         raise Forbidden("Only instructors can add Cloud Workstation assignments.")
     message.save_launch_data()
@@ -176,4 +183,5 @@ def dynamic_registration() -> str:
     data, deployment_id = flow.run()
     platform = complete_registration(db(), invite, data, deployment_id, allow_http=not cfg.is_production)
     commit()
+    forget_frame_origins()  # the new platform may frame the tool right away
     return render_template("lti/registration_done.html", platform=platform, deployment_id=deployment_id)
