@@ -1,0 +1,209 @@
+"""NRPS roster sync against a platform over HTTP: paging, differences, adds, role changes, drops, no-op re-sync."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import event, select, text
+
+from classroom.jobs.queue import get_queue
+from classroom.models import AuditEvent, Enrollment, EnrollmentStatus, Person, StaffLevel, Workspace
+from classroom.workspaces.lifecycle import WorkspaceState
+from lms_sync import progress
+from lms_sync.jobs import enqueue_roster_sync, sync_course_roster
+from tests.conftest import count_rows
+from tests.lms_sync.conftest import run_jobs
+
+
+def enrollment_of(session, course_id, sub):
+    session.expire_all()
+    return session.scalar(
+        select(Enrollment)
+        .join(Person, Person.id == Enrollment.person_id)
+        .where(Enrollment.course_id == course_id, Person.sub == sub)
+    )
+
+
+def seed_roster(lms, students=7):
+    lms.add("ta-alex", "ta", name="Alex Thompson")
+    lms.add("ta-priya", "ta", name="Priya Sharma")
+    for n in range(students):
+        lms.add(f"s{n}", "student", name=f"Student {n}")
+
+
+class WriteCounter:
+    """Counts statements and rows written on an engine."""
+
+    def __init__(self, engine):
+        self.statements, self.rows, self.log = 0, Counter(), []
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _after(self, conn, cursor, statement, params, context, executemany):
+        self.statements += 1
+        self.log.append(statement.split("\n")[0][:80])
+        verb = statement.lstrip().split(None, 1)[0].upper()
+        if verb in ("INSERT", "UPDATE", "DELETE") and cursor.rowcount and cursor.rowcount > 0:
+            self.rows[verb] += cursor.rowcount
+
+
+def test_first_sync_follows_paging_and_adds_everyone_with_their_level(session, engine, redis, lms, course, lms_ctx):
+    seed_roster(lms, students=7)
+    enqueue_roster_sync(redis, course.course_id, full=True, actor_person_id=course.owner_id)
+    # the LMS pages are small: the sync must follow every next link
+    original = lms._members_page
+
+    def small_pages(request):
+        request.args = request.args.copy()
+        request.args["limit"] = "3"
+        return original(request)
+
+    lms._members_page = small_pages
+    run_jobs(redis)
+    pages = [p for m, p in lms.requests_log if "names_and_roles" in p]
+    assert len(pages) == 4 and "limit=100" in pages[0] and "page=2" in pages[1]  # 10 members, 3 a page
+    assert enrollment_of(session, course.course_id, "s6").level is StaffLevel.STUDENT
+    assert enrollment_of(session, course.course_id, "ta-alex").level is StaffLevel.TA
+    assert enrollment_of(session, course.course_id, "instructor-1").level is StaffLevel.OWNER
+    state = progress.read_state(redis, course.course_id)
+    assert state["state"] == "done" and state["members"] == 10 and state["pages"] == 4
+    assert state["counts"]["added"] == 9 and state["differences_url"]
+    assert session.scalar(select(AuditEvent.details).where(AuditEvent.action == "roster.synced"))["added"] == 9
+    assert lms.token_requests == 2  # one token per scope set: NRPS for the roster, AGS for the line items after it
+
+
+def test_resync_of_an_unchanged_roster_writes_no_rows(session, engine, redis, lms, course, lms_ctx):
+    seed_roster(lms, students=20)
+    sync_course_roster(course.course_id, 1)
+    audit_before = count_rows(engine, "audit_events")
+    counter = WriteCounter(engine)
+    result = sync_course_roster(course.course_id, 1)  # full re-sync
+    assert result["added"] == 0 and sum(counter.rows.values()) == 0, counter.rows
+    assert counter.statements <= 8, "\n".join(counter.log)  # reads only: course, platform, key, lock, roster
+    result = sync_course_roster(course.course_id, 0)  # differences re-sync
+    assert result["added"] == 0 and sum(counter.rows.values()) == 0, counter.rows
+    assert count_rows(engine, "audit_events") == audit_before
+    assert lms.token_requests == 1  # the service token was cached in Redis
+
+
+def test_differences_link_applies_adds_role_changes_and_drops(session, engine, redis, lms, course, lms_ctx):
+    seed_roster(lms, students=5)
+    sync_course_roster(course.course_id, 1)
+    lms.add("s-new", "student", name="Late Joiner")
+    lms.set_role("s1", "ta")  # a student becomes a TA
+    lms.set_role("ta-priya", "student")
+    lms.set_status("s2", "Inactive")
+    lms.remove("s3")
+    result = sync_course_roster(course.course_id, 0)
+    assert lms.differences_requests(), "the second sync must use the differences link"
+    assert result["members"] == 5  # only the changed members were read
+    assert result["added"] == 1 and result["role_changes"] == 2 and result["dropped"] == 2
+    assert enrollment_of(session, course.course_id, "s1").level is StaffLevel.TA
+    assert enrollment_of(session, course.course_id, "ta-priya").level is StaffLevel.STUDENT
+    assert enrollment_of(session, course.course_id, "s2").status is EnrollmentStatus.DROPPED
+    assert enrollment_of(session, course.course_id, "s3").status is EnrollmentStatus.DROPPED
+    assert enrollment_of(session, course.course_id, "s-new").status is EnrollmentStatus.ACTIVE
+    actions = Counter(session.scalars(select(AuditEvent.action)).all())
+    assert actions["enrollment.dropped"] == 2 and actions["enrollment.level_changed"] == 2
+    # back in the LMS: re-activated, data kept
+    lms.set_status("s2", "Active")
+    assert sync_course_roster(course.course_id, 0)["reactivated"] == 1
+    assert enrollment_of(session, course.course_id, "s2").status is EnrollmentStatus.ACTIVE
+
+
+def test_full_sync_drops_members_the_lms_no_longer_lists_but_never_the_owner(session, redis, lms, course, lms_ctx):
+    seed_roster(lms, students=3)
+    sync_course_roster(course.course_id, 1)
+    lms.remove("s0")
+    lms.remove("instructor-1")
+    result = sync_course_roster(course.course_id, 1)
+    assert result["dropped"] == 1
+    assert enrollment_of(session, course.course_id, "s0").status is EnrollmentStatus.DROPPED
+    assert enrollment_of(session, course.course_id, "instructor-1").status is EnrollmentStatus.ACTIVE
+
+
+def test_head_ta_promotion_and_sections_survive_a_sync(session, redis, lms, course, lms_ctx):
+    seed_roster(lms, students=2)
+    sync_course_roster(course.course_id, 1)
+    alex = enrollment_of(session, course.course_id, "ta-alex")
+    s0 = enrollment_of(session, course.course_id, "s0")
+    alex.level, s0.section = StaffLevel.HEAD_TA, "Section A"
+    session.commit()
+    lms.add("s0", "student", name="Student 0 Renamed")
+    sync_course_roster(course.course_id, 1)
+    assert enrollment_of(session, course.course_id, "ta-alex").level is StaffLevel.HEAD_TA
+    s0 = enrollment_of(session, course.course_id, "s0")
+    assert s0.section == "Section A" and session.get(Person, s0.person_id).name == "Student 0 Renamed"
+
+
+def test_dropped_student_loses_access_and_running_workspace_is_stopped(session, redis, lms, course, lms_ctx):
+    seed_roster(lms, students=2)
+    sync_course_roster(course.course_id, 1)
+    s0 = enrollment_of(session, course.course_id, "s0")
+    ws = Workspace(
+        course_id=course.course_id,
+        person_id=s0.person_id,
+        link_key="hw1",
+        template_id="ml-cpu-student",
+        instance_type="t3.medium",
+        volume_gb=30,
+        region="us-east-1",
+        state=WorkspaceState.RUNNING,
+        instance_id="i-0123456789abcdef0",
+    )
+    session.add(ws)
+    session.commit()
+    lms.remove("s0")
+    result = sync_course_roster(course.course_id, 0)
+    assert result["dropped"] == 1
+    session.refresh(ws)
+    assert ws.state is WorkspaceState.STOPPING  # data kept: stopped, not terminated
+    queued = get_queue(redis).get_job_ids()
+    assert f"stop_workspace-{ws.id}" in queued
+
+
+def test_platform_errors_fail_the_sync_visibly_and_change_nothing(session, engine, redis, lms, course, lms_ctx):
+    from tests.lms_sync.support.lms_platform import Fault
+
+    seed_roster(lms, students=3)
+    lms.inject("nrps", *[Fault(503, "busy")] * 10)
+    before = count_rows(engine, "enrollments")
+    result = sync_course_roster(course.course_id, 1)
+    assert "error" in result and "503" in result["error"]
+    assert count_rows(engine, "enrollments") == before
+    assert progress.read_state(redis, course.course_id)["state"] == "failed"
+    lms.faults.clear()
+    lms.inject("nrps", Fault(500, "oops"), Fault(429, "slow down", {"Retry-After": "0"}))
+    assert sync_course_roster(course.course_id, 1)["added"] == 5  # transient errors are retried
+
+
+def test_one_sync_job_per_course_at_a_time(session, redis, lms, course, lms_ctx):
+    seed_roster(lms, students=1)
+    enqueue_roster_sync(redis, course.course_id, full=True)
+    enqueue_roster_sync(redis, course.course_id, full=True)
+    assert len(get_queue(redis)) == 1
+    lock = redis.lock(f"cwc:lms:roster-lock:{course.course_id}", timeout=60)
+    assert lock.acquire(blocking=False)
+    assert "skipped" in sync_course_roster(course.course_id, 1)
+    lock.release()
+
+
+def test_csv_placeholders_are_claimed_by_email_and_keep_their_section(session, redis, lms, course, lms_ctx):
+    from classroom.models import Course
+    from lms_sync.csv_import import ImportRow
+    from lms_sync.roster_import import import_roster
+
+    c = session.get(Course, course.course_id)
+    import_roster(
+        session,
+        c,
+        [ImportRow(2, "emily.chen@university.edu", "Emily Chen", "Section A")],
+        actor_person_id=course.owner_id,
+        file_format="email, name, section",
+    )
+    session.commit()
+    lms.add("emily-lms-id", "student", name="Emily Chen", email="Emily.Chen@university.edu")
+    result = sync_course_roster(course.course_id, 1)
+    assert result["claimed"] == 1 and result["added"] == 0
+    e = enrollment_of(session, course.course_id, "emily-lms-id")
+    assert e is not None and e.section == "Section A" and e.status is EnrollmentStatus.ACTIVE
+    assert session.scalar(text("SELECT count(*) FROM people WHERE sub LIKE 'csv:%'")) == 0
