@@ -22,6 +22,19 @@ def notify(session: Session, *, person_id: int, course_id: int, subject: str, bo
     session.flush()
 
 
+def notify_instructors(session: Session, course_id: int, *, subject: str, body: str) -> int:
+    """Notify the course's owner and instructors; returns how many were notified."""
+    from classroom.models import Enrollment
+    from classroom.roles import CONFIGURING_LEVELS
+
+    staff = session.scalars(
+        select(Enrollment.person_id).where(Enrollment.course_id == course_id, Enrollment.level.in_(CONFIGURING_LEVELS))
+    ).all()
+    for person_id in staff:
+        notify(session, person_id=person_id, course_id=course_id, subject=subject, body=body)
+    return len(staff)
+
+
 def unread(session: Session, person_id: int, course_id: int, limit: int = 10) -> list[Notification]:
     """The person's newest unread notifications in a course."""
     return list(

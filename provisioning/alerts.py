@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classroom.budget.enforcement import Alert
 from classroom.budget.messages import instructor_message, student_message
-from classroom.models import Course, Enrollment, Person
-from classroom.roles import CONFIGURING_LEVELS
+from classroom.models import Course, Person
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +17,7 @@ def deliver_alerts(session: Session, alerts: list[Alert], positions: dict[tuple[
     """Write a notification per alert (students) or per instructor (anomalies); returns how many were written."""
     if not alerts:
         return 0
-    from classroom.notify import notify  # the notifications service (in-tool + email outbox)
+    from classroom.notify import notify, notify_instructors  # in-tool notifications + email outbox
 
     written = 0
     for alert in alerts:
@@ -30,14 +28,7 @@ def deliver_alerts(session: Session, alerts: list[Alert], positions: dict[tuple[
         spent, cap = positions.get((alert.course_id, alert.person_id), ("?", "?"))
         if alert.kind.startswith("anomaly"):
             msg = instructor_message(alert, course.display_name, person.display_name, spent, cap)
-            staff = session.scalars(
-                select(Enrollment.person_id).where(
-                    Enrollment.course_id == course.id, Enrollment.level.in_(CONFIGURING_LEVELS)
-                )
-            )
-            for staff_id in staff:
-                notify(session, person_id=staff_id, course_id=course.id, subject=msg.subject, body=msg.body)
-                written += 1
+            written += notify_instructors(session, course.id, subject=msg.subject, body=msg.body)
         else:
             msg = student_message(alert, course.display_name, cap, spent)
             notify(session, person_id=person.id, course_id=course.id, subject=msg.subject, body=msg.body)

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from classroom.audit import append_event
 from classroom.budget.policy import money
 from classroom.models import AlertSent, Course, CoursePolicy, Enrollment, SpendDaily, SshKey, Workspace
-from classroom.notify import notify
-from classroom.roles import CONFIGURING_LEVELS, StaffLevel
+from classroom.notify import notify, notify_instructors
+from classroom.roles import StaffLevel
 from classroom.workspaces.lifecycle import WorkspaceState
 from provisioning.services import Job, request_stop
 
@@ -149,16 +149,7 @@ def _final_report(session: Session, course: Course, policy: CoursePolicy) -> Non
         f"Over their budget: {over}\nCompute hours: {hours.quantize(Decimal('0.1'))}\n\n"
         "Workspaces were stopped; the audit trail and cost report stay available in Cloud Workstation."
     )
-    for staff_id in session.scalars(
-        select(Enrollment.person_id).where(Enrollment.course_id == course.id, Enrollment.level.in_(CONFIGURING_LEVELS))
-    ):
-        notify(
-            session,
-            person_id=staff_id,
-            course_id=course.id,
-            subject=f"[{course.display_name}] Final course report",
-            body=body,
-        )
+    notify_instructors(session, course.id, subject=f"[{course.display_name}] Final course report", body=body)
 
 
 __all__ = ["TermEndResult", "close_course", "run_term_end", "term_end_instant"]

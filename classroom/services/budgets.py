@@ -18,14 +18,12 @@ from classroom.models import (
     BudgetGrant,
     Course,
     CoursePolicy,
-    Enrollment,
     RequestStatus,
     SpendDaily,
     TemplateRequest,
     Workspace,
 )
-from classroom.notify import notify
-from classroom.roles import CONFIGURING_LEVELS
+from classroom.notify import notify, notify_instructors
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import Catalog
 from config.prices import RegionPrices
@@ -162,16 +160,12 @@ def ask_for_template(
         subject=template_id,
         details={"reason": reason[:500]},
     )
-    for staff_id in session.scalars(
-        select(Enrollment.person_id).where(Enrollment.course_id == course.id, Enrollment.level.in_(CONFIGURING_LEVELS))
-    ):
-        notify(
-            session,
-            person_id=staff_id,
-            course_id=course.id,
-            subject=f"[{course.display_name}] Template request",
-            body=f'A student asks to use {template_id}: "{reason[:500]}". Approve or deny it in Cloud Workstation.',
-        )
+    notify_instructors(
+        session,
+        course.id,
+        subject=f"[{course.display_name}] Template request",
+        body=f'A student asks to use {template_id}: "{reason[:500]}". Approve or deny it in Cloud Workstation.',
+    )
     request = session.get(TemplateRequest, row_id)
     assert request is not None
     return request

@@ -71,6 +71,23 @@ def _actionable(ws_id: int) -> Workspace:
     return ws
 
 
+def _start(link_key: str, title: str, template: WorkspaceTemplate) -> Workspace:
+    """Request the link's workspace (one per student and link), commit, then queue its provisioning."""
+    ctx = current()
+    ws, todo = request_workspace(
+        db(),
+        course_id=ctx.course.id,
+        person_id=ctx.person.id,
+        link_key=link_key,
+        link_title=title,
+        template=template,
+        region=settings().aws_region,
+    )
+    release_after_commit(todo)
+    commit()
+    return ws
+
+
 @bp.get("/app/workspace")
 @requires(lambda level: level is StaffLevel.STUDENT)
 def mine() -> str | Response | tuple[str, int]:
@@ -85,17 +102,7 @@ def mine() -> str | Response | tuple[str, int]:
         if not decision.allowed:
             return _refused(decision, title)
         if template.id == _course_default():
-            ws, todo = request_workspace(
-                db(),
-                course_id=ctx.course.id,
-                person_id=ctx.person.id,
-                link_key=link_key,
-                link_title=title,
-                template=template,
-                region=settings().aws_region,
-            )
-            release_after_commit(todo)
-            commit()
+            ws = _start(link_key, title, template)
     others = [w for w in workspaces_of(db(), ctx.course.id, ctx.person.id) if ws is None or w.id != ws.id]
     return page(
         "workspaces/student.html",
@@ -119,17 +126,7 @@ def confirm() -> Response | tuple[str, int]:
         decision = _decide(template.id)
         if not decision.allowed:
             return _refused(decision, title)
-    _ws, todo = request_workspace(
-        db(),
-        course_id=ctx.course.id,
-        person_id=ctx.person.id,
-        link_key=link_key,
-        link_title=title,
-        template=template,
-        region=settings().aws_region,
-    )
-    release_after_commit(todo)
-    commit()
+    _start(link_key, title, template)
     return redirect(url_for("workspaces.mine", t=g.tool_token), code=303)
 
 

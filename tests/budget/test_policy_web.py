@@ -10,28 +10,11 @@ from sqlalchemy import func, select
 
 from classroom.models import AuditEvent, CoursePolicy, Notification, SpendDaily, TemplateRequest
 from tests.conftest import count_rows
-from tests.support.budget import ensure_policies
+from tests.support.budget import SETUP_FORM, ensure_policies
 from tests.support.lti import launch, register, tool_token
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
-FORM = {
-    "term_start": "2024-08-26",
-    "term_end": "2030-12-13",
-    "time_zone": "America/Los_Angeles",
-    "auto_close": "on",
-    "expected_students": "50",
-    "budget_per_student": "24.00",
-    "total_budget": "1200.00",
-    "budget_source": "IT",
-    "template_ml-cpu-student": "approved",
-    "template_ml-final-project": "on_request",
-    "template_gpu-ml-workstation": "blocked",
-    "template_ubuntu-basic": "approved",
-    "default_template": "ml-cpu-student",
-    "max_concurrent": "1",
-    "max_daily_cost": "5",
-    "idle_stop_minutes": "240",
-}
+FORM = {**SETUP_FORM}
 
 
 @pytest.fixture

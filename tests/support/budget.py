@@ -78,3 +78,23 @@ def ensure_policies(session: Session, **overrides: object) -> None:
     for course in session.scalars(select(Course).where(~Course.id.in_(select(CoursePolicy.course_id)))):
         make_policy(session, course, **overrides)
     session.commit()
+
+
+SETUP_FORM = {
+    "term_start": "2024-08-26",
+    "term_end": "2030-12-13",
+    "time_zone": "America/Los_Angeles",
+    "auto_close": "on",
+    "expected_students": "50",
+    "budget_per_student": "24.00",
+    "total_budget": "1200.00",
+    "budget_source": "IT",
+    "template_ml-cpu-student": "approved",
+    "template_ml-final-project": "on_request",
+    "template_gpu-ml-workstation": "blocked",
+    "template_ubuntu-basic": "approved",
+    "default_template": "ml-cpu-student",
+    "max_concurrent": "1",
+    "max_daily_cost": "5",
+    "idle_stop_minutes": "240",
+}  # the seed's CS 229 set-up, as the wizard posts it

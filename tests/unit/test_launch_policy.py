@@ -11,6 +11,7 @@ from classroom.budget.policy import PolicyView, StudentMoney, check_launch, proj
 from classroom.budget.setup_form import parse_setup
 from config.catalog import load_catalog
 from config.prices import load_prices
+from tests.support.budget import SETUP_FORM
 
 NOW = datetime(2024, 10, 15, 18, 0, tzinfo=UTC)
 CATALOG, PRICES = load_catalog(), load_prices().region("us-east-1")
@@ -73,25 +74,7 @@ def test_projection_days() -> None:
     assert projection_days(Decimal("5.50"), Decimal("1.67")) == Decimal("3.3")  # the seed's David
 
 
-FORM = {
-    "term_start": "2024-08-26",
-    "term_end": "2024-12-13",
-    "time_zone": "America/Los_Angeles",
-    "auto_close": "on",
-    "expected_students": "50",
-    "budget_per_student": "24.00",
-    "total_budget": "1200.00",
-    "budget_source": "IT",
-    "template_ml-cpu-student": "approved",
-    "template_ml-final-project": "on_request",
-    "template_gpu-ml-workstation": "blocked",
-    "template_ubuntu-basic": "approved",
-    "default_template": "ml-cpu-student",
-    "max_concurrent": "1",
-    "max_daily_cost": "5",
-    "idle_stop_minutes": "240",
-    "end_stop_all": "on",
-}
+FORM = {**SETUP_FORM, "term_end": "2024-12-13", "end_stop_all": "on"}
 
 
 def test_setup_form_valid() -> None:
