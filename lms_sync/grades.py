@@ -35,6 +35,11 @@ def can_grade(level: StaffLevel) -> bool:
     return is_staff(level)
 
 
+def _plain(value: Decimal) -> str:
+    """10.0000 -> '10', 7.50 -> '7.5'."""
+    return format(value.normalize(), "f")
+
+
 def parse_score(raw: str, maximum: Decimal) -> Decimal | None:
     """A score typed into the form: empty means "no grade"; otherwise a number from 0 to the maximum (pure)."""
     value = (raw or "").strip().replace(",", ".")
@@ -47,7 +52,7 @@ def parse_score(raw: str, maximum: Decimal) -> Decimal | None:
     if not score.is_finite() or score < 0:
         raise GradeError("A score cannot be negative.")
     if score > maximum:
-        raise GradeError(f"{score.normalize()} is above the maximum of {maximum.normalize()} points.")
+        raise GradeError(f"{_plain(score)} is above the maximum of {_plain(maximum)} points.")
     if score.as_tuple().exponent < -4:  # type: ignore[operator]
         raise GradeError("Use at most 4 decimal places.")
     return score

@@ -89,6 +89,7 @@ def after_launch(
     level: StaffLevel,
     *,
     stale_after_s: int = DEFAULT_STALE_S,
+    person_id: int | None = None,
 ) -> Callable[[], None]:
     """Record what the launch says (flushes); returns the side effect to run after the commit (maybe nothing)."""
     remember_services(session, course_id, claims)
@@ -96,8 +97,9 @@ def after_launch(
     fact = due_from_custom(claims.custom, resource_link_id=claims.resource_link_id, title=claims.resource_link_title)
     if fact is not None:
         record_due(session, course_id, fact)
-    platform_id = session.scalar(select(Course.platform_id).where(Course.id == course_id))
-    person_id = session.scalar(select(Person.id).where(Person.platform_id == platform_id, Person.sub == claims.sub))
+    if person_id is None:  # callers that know who launched save these two queries
+        platform_id = session.scalar(select(Course.platform_id).where(Course.id == course_id))
+        person_id = session.scalar(select(Person.id).where(Person.platform_id == platform_id, Person.sub == claims.sub))
     if person_id is not None:
         match_on_launch(session, course_id, person_id)
     session.flush()
