@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -35,7 +36,7 @@ from lms_sync.http import (
     send_with_retries,
 )
 from lms_sync.ports import RemoteLineItem, RemoteMember, RosterPage, ScoreBody
-from lms_sync.tokens import RedisTokenCache, token_key
+from lms_sync.tokens import MARGIN_S, RedisTokenCache, token_key
 
 NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 AGS = "https://purl.imsglobal.org/spec/lti-ags/scope/"
@@ -45,6 +46,7 @@ SCORE_MEDIA = "application/vnd.ims.lis.v1.score+json"
 CANVAS_SUBMISSION = "https://canvas.instructure.com/lti/submission"
 CANVAS_ISSUER = "https://canvas.instructure.com"
 USER_AGENT = "CloudWorkstationClassroom/1.0 (LTI 1.3 tool)"
+LOCAL_TOKEN_S = 60.0  # how long one job trusts its copy of a cached token before asking Redis again
 
 
 class ServiceRegistration(Registration):
@@ -95,21 +97,39 @@ class CachingConnector(ServiceConnector):
         super().__init__(registration, http)
         self._cache, self._policy, self._sleep = cache, policy, sleep
         self._lock = threading.Lock()
+        self._local: dict[str, tuple[str, float]] = {}  # this job's copy of Redis's tokens: no Redis call per post
         self.token_fetches = 0
 
     def _scope_key(self, scopes: Iterable[str]) -> str:
         return token_key(self._registration.get_issuer() or "", self._registration.get_client_id() or "", scopes)
 
     def _get_cached_access_token(self, scope_key: str) -> str | None:
-        return self._cache.get(scope_key)
+        token, ttl = self._cache.get_with_ttl(scope_key)
+        if token:
+            self._local[scope_key] = (token, time.monotonic() + min(ttl, LOCAL_TOKEN_S))
+        return token
 
     def _cache_access_token(self, scope_key: str, access_token: str, expires_in: float) -> None:
         self.token_fetches += 1
         self._cache.put(scope_key, access_token, expires_in)
+        lifetime = min(float(expires_in or 0) - MARGIN_S, LOCAL_TOKEN_S)
+        if lifetime > 0:
+            self._local[scope_key] = (access_token, time.monotonic() + lifetime)
 
     def get_access_token(self, scopes: Sequence[str]) -> str:
+        key = self._scope_key(sorted(scopes))
+        token, until = self._local.get(key, ("", 0.0))
+        if token and until > time.monotonic():
+            return token
         with self._lock:  # threads of one job share one fetch; other processes share it through Redis
             return super().get_access_token(scopes)
+
+    def drop_token(self, scopes: Sequence[str], token: str) -> None:
+        """Forget a refused token here and in Redis (unless another worker already replaced it)."""
+        key = self._scope_key(sorted(scopes))
+        if self._local.get(key, ("", 0.0))[0] == token:
+            self._local.pop(key, None)
+        self._cache.drop(key, token)
 
     def send(
         self,
@@ -134,7 +154,7 @@ class CachingConnector(ServiceConnector):
             response = self._requests_session.request(method, url, data=data, headers=headers)
             if response.status_code != 401 or not first_try:
                 return response
-            self._cache.drop(self._scope_key(sorted(scopes)), token)
+            self.drop_token(scopes, token)
         assert response is not None
         return response
 

@@ -75,14 +75,16 @@ class PassbackReport:
 
 
 class Throttle:
-    """How many posts may be in flight: one fewer after each throttling answer, one more after 5 successes."""
+    """How many posts may be in flight: one fewer after each throttling answer (never below `minimum`), one more
+    after `recover_after` successes in a row. A throttled post itself always waits its Retry-After."""
 
-    def __init__(self, maximum: int, recover_after: int = 5) -> None:
+    def __init__(self, maximum: int, recover_after: int = 3, minimum: int = 2) -> None:
         self.maximum = self.limit = max(1, maximum)
+        self.minimum = min(self.maximum, minimum)
         self.recover_after, self._ok = recover_after, 0
 
     def on_throttle(self) -> None:
-        self.limit, self._ok = max(1, self.limit - 1), 0
+        self.limit, self._ok = max(self.minimum, self.limit - 1), 0
 
     def on_success(self) -> None:
         self._ok += 1
@@ -274,14 +276,28 @@ def run_passback(
             record_results(s, results)
             s.commit()
 
-    for _ in range(rounds):
-        with sessions() as s:
-            claimed = claim_pending(s, course_id)
-            s.commit()
-        if not claimed:
-            break
-        report = post_claimed(lms, claimed, concurrency=concurrency, policy=policy, on_results=write, clock=clock)
-        for name in ("posted", "superseded", "failed", "rejected", "calls", "retries", "throttled"):
-            setattr(total, name, getattr(total, name) + getattr(report, name))
-        total.messages += report.messages
+    # Outcomes are written by one background thread, in order, so the posting loop never waits for a commit.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="passback-writer")
+    pending_writes: list[Future[None]] = []
+
+    def write_later(results: list[Result]) -> None:
+        pending_writes.append(writer.submit(write, results))
+
+    try:
+        for _ in range(rounds):
+            with sessions() as s:
+                claimed = claim_pending(s, course_id)
+                s.commit()
+            if not claimed:
+                break
+            report = post_claimed(
+                lms, claimed, concurrency=concurrency, policy=policy, on_results=write_later, clock=clock
+            )
+            for future in pending_writes:
+                future.result()  # every outcome of this round is committed before the next claim
+            for name in ("posted", "superseded", "failed", "rejected", "calls", "retries", "throttled"):
+                setattr(total, name, getattr(total, name) + getattr(report, name))
+            total.messages += report.messages
+    finally:
+        writer.shutdown(wait=True)
     return total

@@ -78,16 +78,24 @@ def fetch_roster(
 
 
 def load_local(session: Session, course_id: int) -> list[LocalMember]:
-    """Every enrollment of the course with its person (one query)."""
+    """Every enrollment of the course with its person (one query, plain rows: no ORM objects to build)."""
     rows = session.execute(
-        select(Enrollment, Person)
+        select(
+            Enrollment.id,
+            Person.id,
+            Person.sub,
+            Enrollment.level,
+            Enrollment.status,
+            Enrollment.section,
+            Person.name,
+            Person.given_name,
+            Person.family_name,
+            Person.email,
+        )
         .join(Person, Person.id == Enrollment.person_id)
         .where(Enrollment.course_id == course_id)
     ).all()
-    return [
-        LocalMember(e.id, p.id, p.sub, e.level, e.status, e.section, p.name, p.given_name, p.family_name, p.email)
-        for e, p in rows
-    ]
+    return [LocalMember(*row) for row in rows]
 
 
 def lock_course_roster(session: Session, course_id: int) -> None:

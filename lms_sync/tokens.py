@@ -29,6 +29,15 @@ class RedisTokenCache:
         value = self.redis.get(key)
         return value.decode() if isinstance(value, bytes) else value
 
+    def get_with_ttl(self, key: str) -> tuple[str | None, float]:
+        """The cached token and its remaining seconds (one round trip)."""
+        pipe = self.redis.pipeline()
+        pipe.get(key)
+        pipe.ttl(key)
+        value, ttl = pipe.execute()
+        token = value.decode() if isinstance(value, bytes) else value
+        return token, float(ttl) if token and ttl and ttl > 0 else 0.0
+
     def put(self, key: str, token: str, expires_in: float) -> None:
         """Keep a token until shortly before it expires (tokens without a lifetime are not cached)."""
         ttl = int(float(expires_in or 0)) - MARGIN_S
