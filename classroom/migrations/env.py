@@ -7,14 +7,10 @@ from sqlalchemy import engine_from_config, pool
 
 import classroom.models  # noqa: F401  (registers every table on Base.metadata)
 from classroom.db import Base
+from classroom.schema import include_object
 
 config = context.config
 target_metadata = Base.metadata
-
-
-def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    """Leave the Demo LMS tables (demo_*, own hand-written migration) out of autogenerate."""
-    return not (type_ == "table" and (name or "").startswith("demo_"))
 
 
 def run_migrations_online() -> None:
