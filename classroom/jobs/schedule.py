@@ -36,6 +36,9 @@ PERIODIC_JOBS: tuple[Periodic, ...] = (
     Periodic("provisioning.jobs.close_terms", interval=600),
     Periodic("classroom.jobs.tasks.send_outbox_emails", interval=60),
     Periodic("provisioning.jobs.simulate_agents_tick", interval=60),  # no-op unless AWS is simulated
+    Periodic("lms_sync.jobs.sync_all_rosters", cron="15 2 * * *"),  # nightly NRPS sync (then due dates) per course
+    Periodic("lms_sync.jobs.post_usage_nightly", cron="30 3 * * *"),  # usage to the gradebook where turned on
+    Periodic("lms_sync.jobs.passback_sweep", interval=60),  # grades waiting, and claims of jobs that died
 )
 
 
