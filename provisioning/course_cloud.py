@@ -20,7 +20,14 @@ def course_key(course_id: int) -> str:
 def ensure_course_cloud(
     session: Session, course_id: int, backend: CloudBackend, allowed_ssh_cidrs: tuple[str, ...]
 ) -> CourseCloud:
-    """Return the course's resources, creating them once even when many provision jobs race (row lock)."""
+    """Return the course's resources, creating them once even when many provision jobs race.
+
+    The common case (resources exist) takes no lock, so one course's launches run in parallel; only the
+    first creation serialises on the row lock.
+    """
+    ready = session.scalar(select(CourseCloud).where(CourseCloud.course_id == course_id))
+    if ready is not None and ready.security_group_id and ready.file_system_id:
+        return ready
     session.execute(
         insert(CourseCloud)
         .values(course_id=course_id, region=backend.region, created_at=utcnow())

@@ -28,7 +28,7 @@ from provisioning.agent_service import issue_agent_token
 from provisioning.backend import MANAGED_BY, CloudBackend, CloudError, LaunchSpec
 from provisioning.course_cloud import course_key, ensure_course_cloud
 from provisioning.factory import backend_from_settings
-from provisioning.reconcile import WorkspaceRow, plan_reconcile
+from provisioning.reconcile import MISSING, Change, WorkspaceRow, plan_reconcile
 from provisioning.services import Job, mark_failed, set_state
 from provisioning.ssh_keys import active_keys
 from provisioning.userdata import UserDataInput, course_slug, render_user_data
@@ -205,16 +205,18 @@ def start_workspace(workspace_id: int) -> str:
 def reconcile_workspaces() -> dict[str, int]:
     """One batched describe of every managed instance; heal drift; flag instances without a workspace."""
     ctx = _context()
-    instances = ctx.backend.describe_managed()
-    with _session() as session:
+    with _session() as session:  # rows first: an instance launched after this read is never judged missing
         rows = [
             WorkspaceRow(w.id, w.state, w.instance_id, w.stop_mode)
             for w in session.scalars(select(Workspace).where(Workspace.state.in_(LIVE)))
         ]
+        session.commit()
+    instances = ctx.backend.describe_managed()
+    with _session() as session:
         plan = plan_reconcile(rows, instances)
         for change in plan.changes:
             ws = _locked(session, change.workspace_id)
-            if ws is None:
+            if ws is None or not _confirmed(ctx, change):
                 continue
             ws.instance_id = ws.instance_id or change.instance_id
             ws.public_ip = change.public_ip or ws.public_ip
@@ -238,6 +240,17 @@ def reconcile_workspaces() -> dict[str, int]:
         "instances": len(instances),
         "retried": len(retry),
     }
+
+
+def _confirmed(ctx: JobContext, change: Change) -> bool:
+    """A vanished instance must be missing on two passes before its workspace ends (AWS lists lag behind)."""
+    if change.state is not S.TERMINATED or change.reason != MISSING:
+        return True
+    key = f"cwc:reconcile:missing:{change.workspace_id}"
+    if ctx.redis.exists(key):
+        return True
+    ctx.redis.set(key, 1, ex=600)
+    return False
 
 
 STALLED_AFTER = timedelta(minutes=2)

@@ -8,6 +8,7 @@ from classroom.workspaces.lifecycle import AWS_STATES, LIVE, WorkspaceState, can
 from provisioning.backend import InstanceInfo
 
 S = WorkspaceState
+MISSING = "instance no longer exists in AWS"
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,7 @@ def plan_reconcile(rows: list[WorkspaceRow], instances: list[InstanceInfo]) -> R
         inst = by_id.get(row.instance_id or "") or (by_ws.get(row.id) if row.instance_id is None else None)
         if inst is None:
             if row.instance_id and row.state not in (S.REQUESTED,):
-                plan.changes.append(
-                    Change(row.id, S.TERMINATED, row.instance_id, reason="instance no longer exists in AWS")
-                )
+                plan.changes.append(Change(row.id, S.TERMINATED, row.instance_id, reason=MISSING))
             continue
         target = _target(row, inst)
         adopt = row.instance_id is None

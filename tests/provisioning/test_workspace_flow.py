@@ -194,3 +194,18 @@ def test_reconcile_requeues_a_stalled_launch_then_gives_up(session, student, job
     jobs.reconcile_workspaces()
     session.refresh(ws)
     assert ws.state is S.FAILED and "did not start this workspace" in ws.failure_reason
+
+
+def test_a_vanished_instance_ends_its_workspace_only_when_missing_twice(session, student, job_ctx, backend):
+    course, person = student
+    ws, _ = _request(session, course, person)
+    jobs.provision_workspace(ws.id)
+    jobs.reconcile_workspaces()
+    session.refresh(ws)
+    backend.describe_managed = lambda: []  # type: ignore[method-assign]  # AWS no longer lists the instance
+    jobs.reconcile_workspaces()
+    session.refresh(ws)
+    assert ws.state is S.RUNNING  # one miss may be AWS's list lagging behind
+    jobs.reconcile_workspaces()
+    session.refresh(ws)
+    assert ws.state is S.TERMINATED
