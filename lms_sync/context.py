@@ -82,8 +82,11 @@ def lti_services(session: Session, ctx: LmsContext, course_id: int) -> LmsServic
     assert platform is not None
     row = session.get(CourseLms, course_id)
     scopes = [s for s in (row.ags_scopes if row else []) if s in AGS_SCOPES] or list(AGS_SCOPES)
+    with ctx.sessions() as keys:  # its own transaction: a key made on first use is committed before the LMS
+        key = current_signing_key(keys)  # fetches our JWKS to check the assertion signed with it
+        keys.commit()
     connector = CachingConnector(
-        ServiceRegistration(platform, current_signing_key(session)),
+        ServiceRegistration(platform, key),
         RedisTokenCache(ctx.redis),
         http=TimeoutSession(ctx.settings.lms_http_timeout_s),
         policy=ctx.policy,

@@ -6,6 +6,7 @@ import logging
 import time
 from typing import Any
 
+from redis.exceptions import LockError
 from sqlalchemy import select
 
 from classroom.db import utcnow
@@ -112,7 +113,10 @@ def sync_course_roster(course_id: int, full: int = 0, actor_person_id: int = 0) 
         )
         raise
     finally:
-        lock.release()
+        try:
+            lock.release()
+        except LockError:  # expired (a sync longer than its timeout) or Redis lost it: nothing left to release
+            log.warning("roster sync lock of course %s was gone before the sync ended", course_id)
 
 
 def refresh_due_dates(course_id: int) -> dict[str, Any]:
