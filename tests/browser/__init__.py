@@ -1,0 +1,1 @@
+"""Browser tests: Debian's Chromium against the live app and Demo LMS (marker: browser)."""

