@@ -166,7 +166,7 @@ def check_launch(
 def _access_message(code: str, t: Option, course: str) -> str:
     if code == "blocked":
         return (
-            f"Launch blocked: {t.name} ({t.instance_type}, {money(t.daily)}/day) is not approved for {course}. "
+            f"{t.name} ({t.instance_type}, {money(t.daily)}/day) is not approved for {course}. "
             "If you need it, contact your instructor or TA."
         )
     if code == "request_pending":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, g, render_template, request
+from flask import Blueprint, abort, render_template, request
 from pylti1p3.deep_link import DeepLink
 from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.lineitem import LineItem
@@ -15,7 +15,7 @@ from classroom.deep_link_form import AssignmentChoice, parse_assignment_form
 from classroom.models import Platform
 from classroom.roles import can_configure
 from config.catalog import load_catalog
-from lti_app.auth import csrf_token, current, requires
+from lti_app.auth import current, requires
 from lti_app.lti.launch import RedisLaunchDataStorage
 from lti_app.lti.services import signing_key
 from lti_app.lti.tool_conf import registration_for
@@ -69,14 +69,16 @@ def build_content_item(choice: AssignmentChoice) -> AssignmentLink:
 
 
 def _form(errors: dict[str, str] | None = None, values: dict[str, str] | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+    from classroom.models import CoursePolicy
+    from lti_app.pages.views import page
+
     catalog = load_catalog()
-    return render_template(
+    policy = db().get(CoursePolicy, current().course.id)
+    return page(
         "lti/deep_link.html",
-        ctx=current(),
-        t=g.tool_token,
-        csrf=csrf_token(g.tool_token),
         templates=catalog.templates,
-        default=catalog.default,
+        default=policy.default_template if policy else catalog.default,
+        access=dict(policy.templates) if policy else {},
         errors=errors or {},
         values=values or {},
     ), status

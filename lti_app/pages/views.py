@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, redirect, render_template, url_for
+from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 from sqlalchemy import select, update
 
 from classroom.db import utcnow
@@ -37,6 +37,7 @@ def page(template_name: str, **context: object) -> str:
         can_act=can_act(ctx.level),
         can_configure=can_configure(ctx.level),
         notifications=unread(db(), ctx.person.id, ctx.course.id, limit=5),
+        saved=request.args.get("saved") == "1",
         **context,
     )
 

@@ -57,7 +57,8 @@ def test_student_blocked_from_gpu_with_the_educational_message_and_nothing_creat
     html = resp.get_data(as_text=True)
     assert "Launch blocked: template not approved" in html and "p3.2xlarge, $73.70/day" in html
     assert "ML CPU workspace (t3.medium, $1.08/day)" in html and "$0.00 / $24.00 (0%)" in html
-    assert count_rows(session.get_bind(), "workspaces") == 0 and not list(redis.scan_iter("rq:job:*"))
+    assert count_rows(session.get_bind(), "workspaces") == 0
+    assert not list(redis.scan_iter("rq:job:provision_workspace-*"))
 
 
 def test_student_over_budget_cannot_start_and_nothing_is_created(client, canvas, session, redis):
@@ -83,7 +84,8 @@ def test_student_over_budget_cannot_start_and_nothing_is_created(client, canvas,
     session.commit()
     resp = client.get("/app/workspace", query_string={"t": token})
     assert resp.status_code == 403 and b"budget for this course is used up" in resp.data
-    assert count_rows(session.get_bind(), "workspaces") == 0 and not list(redis.scan_iter("rq:job:*"))
+    assert count_rows(session.get_bind(), "workspaces") == 0
+    assert not list(redis.scan_iter("rq:job:provision_workspace-*"))
 
 
 def test_course_not_set_up_refuses_students(client, canvas, session):
