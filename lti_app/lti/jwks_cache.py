@@ -59,21 +59,29 @@ class PlatformKeyCache:
         return keyset
 
     def _refresh(self, url: str, *, forced: bool) -> dict[str, Any] | None:
-        """Fetch once across all workers; others wait briefly for the winner's result."""
+        """Fetch once across all workers; the others wait for that download and read its result.
+
+        `forced` (an unknown kid with a key set in the cache) fetches at most once per refetch interval, so
+        tokens naming keys nobody publishes cannot make the tool download the key set on every request.
+        """
         base = self._key(url)
-        if forced and not self.redis.set(base + ":recent", 1, nx=True, ex=self.refetch_interval_s):
-            return self._cached(url)  # someone refetched seconds ago: an unknown kid stays unknown
+        if forced and self.redis.exists(base + ":recent"):
+            self._wait_for_download(base)  # a download started by another request may still be running
+            return self._cached(url)
         if self.redis.set(base + ":lock", 1, nx=True, ex=int(self.timeout_s) + 2):
             try:
                 return self._fetch(url)
             finally:
+                if forced:
+                    self.redis.set(base + ":recent", 1, ex=self.refetch_interval_s)
                 self.redis.delete(base + ":lock")
-        deadline = time.monotonic() + self.timeout_s
-        while time.monotonic() < deadline:
-            time.sleep(0.05)
-            if not self.redis.exists(base + ":lock"):
-                return self._cached(url)
+        self._wait_for_download(base)
         return self._cached(url)
+
+    def _wait_for_download(self, base: str) -> None:
+        deadline = time.monotonic() + self.timeout_s
+        while self.redis.exists(base + ":lock") and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     @staticmethod
     def _find(keyset: dict[str, Any] | None, kid: str) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ Moodle shape, answers OpenID configuration and Dynamic Registration, and counts 
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -39,6 +40,11 @@ class KeyPair:
     kid: str
     pem: str
     jwk: dict[str, Any]
+
+    @functools.cached_property
+    def private_key(self) -> Any:
+        """The parsed private key (parsing a PEM costs ~100 ms; do it once)."""
+        return serialization.load_pem_private_key(self.pem.encode(), password=None)
 
     @classmethod
     def generate(cls) -> KeyPair:
@@ -156,7 +162,8 @@ class TestPlatform:
     ) -> str:
         """Sign an id_token with one of the platform's keys."""
         key = key or self.signing_key
-        return jwt.encode(body, key.pem, algorithm=alg, headers={"kid": kid or key.kid})
+        secret = key.private_key if alg == "RS256" else key.pem
+        return jwt.encode(body, secret, algorithm=alg, headers={"kid": kid or key.kid})
 
     # --- HTTP side -------------------------------------------------------------------------------
     def openid_configuration(self) -> dict[str, Any]:

@@ -71,3 +71,39 @@ def test_unknown_kid_does_not_refetch_on_every_launch(client, session, platform)
         token = platform.sign(platform.claims(user, nonce=started.nonce), kid="kid-nobody-publishes")
         assert post_launch(client, started.state, token).status_code == 401
     assert platform.jwks_fetches == 2  # the first unknown kid refetches once; the rest wait for the interval
+
+
+def test_concurrent_launches_after_a_key_rotation_all_wait_for_the_one_download(redis):
+    """Two requests meet a new kid while the key set downloads slowly: both see the new key, one download."""
+    import threading
+    import time
+
+    import requests
+
+    from lti_app.lti.jwks_cache import PlatformKeyCache
+
+    calls = {"n": 0}
+    new = {"keys": [{"kid": "old"}, {"kid": "new"}]}
+
+    class SlowPlatform(requests.Session):
+        def get(self, url, **kwargs):  # type: ignore[no-untyped-def,override]
+            calls["n"] += 1
+            time.sleep(0.3)
+            response = requests.Response()
+            response.status_code, response._content = 200, __import__("json").dumps(new).encode()
+            return response
+
+    cache = PlatformKeyCache(redis, 3600, http=SlowPlatform())
+    redis.set(PlatformKeyCache._key("https://lms/jwks"), '{"keys": [{"kid": "old"}]}')
+    found: list[object] = []
+
+    def launch() -> None:
+        found.append(cache.get("https://lms/jwks", "new")["kid"])
+
+    threads = [threading.Thread(target=launch) for _ in range(2)]
+    threads[0].start()
+    time.sleep(0.05)
+    threads[1].start()
+    for t in threads:
+        t.join()
+    assert found == ["new", "new"] and calls["n"] == 1
