@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
@@ -111,12 +112,10 @@ def enter_grade(
     audit: bool = True,
 ) -> bool:
     """Store a score (a new version only if it changed); True when the passback has something to post."""
-    grade = session.scalar(
-        select(LmsGrade).where(LmsGrade.line_item_id == item.id, LmsGrade.person_id == person_id).with_for_update()
-    )
-    before = None
-    if grade is None:
-        grade = LmsGrade(
+    now = utcnow()
+    created = session.scalar(  # two graders saving at once: one inserts, the other updates below
+        insert(LmsGrade)
+        .values(
             course_id=item.course_id,
             line_item_id=item.id,
             person_id=person_id,
@@ -124,21 +123,28 @@ def enter_grade(
             score_maximum=item.score_maximum,
             comment=comment,
             version=1,
-            changed_at=utcnow(),
+            changed_at=now,
             entered_by=actor_person_id,
             status=GradeStatus.PENDING,
             attempts=0,
             last_error="",
             posted_version=0,
         )
-        session.add(grade)
-    elif grade.score_given == score and grade.comment == comment and grade.score_maximum == item.score_maximum:
-        return False  # the same score is not posted twice
-    else:
+        .on_conflict_do_nothing(constraint="uq_lms_grades_item_person")
+        .returning(LmsGrade.id)
+    )
+    before = None
+    if created is None:
+        grade = session.scalar(
+            select(LmsGrade).where(LmsGrade.line_item_id == item.id, LmsGrade.person_id == person_id).with_for_update()
+        )
+        assert grade is not None
+        if grade.score_given == score and grade.comment == comment and grade.score_maximum == item.score_maximum:
+            return False  # the same score is not posted twice
         before = str(grade.score_given)
         grade.score_given, grade.comment, grade.score_maximum = score, comment, item.score_maximum
         grade.version += 1
-        grade.changed_at, grade.entered_by = utcnow(), actor_person_id
+        grade.changed_at, grade.entered_by = now, actor_person_id
         grade.status, grade.attempts, grade.last_error = GradeStatus.PENDING, 0, ""
     session.flush()
     if audit:
