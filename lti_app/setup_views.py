@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from flask import Blueprint, Response, g, redirect, request, url_for
@@ -45,10 +45,11 @@ def _defaults() -> dict[str, str]:
     policy = db().get(CoursePolicy, ctx.course.id)
     if policy is None:
         catalog = load_catalog()
-        today = date.today()
+        # "Today" anywhere on Earth (UTC-12): a term starting today is open whatever the course's time zone.
+        today = datetime.now(timezone(timedelta(hours=-12))).date()
         values = {
             "term_start": str(ctx.course.term_start or today),
-            "term_end": str(ctx.course.term_end or today),
+            "term_end": str(ctx.course.term_end or today + timedelta(weeks=15)),
             "time_zone": ctx.course.time_zone,
             "auto_close": "on",
             "expected_students": "50",
