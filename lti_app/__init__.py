@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
 
 
 def _register_blueprints(app: Flask, settings: Settings) -> None:
+    from lti_app.budget_views import bp as budget_bp
     from lti_app.course_sync import bp as course_sync_bp
     from lti_app.dev_mail import bp as dev_mail_bp
     from lti_app.health import bp as health_bp
@@ -68,7 +69,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(lti_bp)
     app.register_blueprint(deep_link_bp)
     app.register_blueprint(pages_bp)
-    for blueprint in (workspaces_bp, keys_bp, materials_bp, agent_bp, dev_mail_bp, setup_bp, course_sync_bp):
+    for blueprint in (workspaces_bp, keys_bp, materials_bp, agent_bp, dev_mail_bp, setup_bp, course_sync_bp, budget_bp):
         app.register_blueprint(blueprint)
     if settings.demo_lms:
         from lti_app.demo_lms import bp as demo_bp

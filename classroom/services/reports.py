@@ -1,0 +1,236 @@
+"""Budget figures for the student budget page and the instructor cost report, read from the spend ledger.
+
+Every amount is a sum over spend_daily, which metering updates from exactly the ledger rows it inserts, so
+these figures equal the ledger to the cent. Each function runs a fixed number of SQL statements whatever
+the class size, and returns plain dataclasses (classroom.budget.figures) with Decimal money.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Date, DateTime, case, cast, func, select, union
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Subquery
+
+from classroom.budget.figures import (
+    ZERO,
+    CourseReport,
+    DaySpend,
+    RunningNow,
+    StudentBudget,
+    StudentRow,
+    TemplateRate,
+    WeekSpend,
+    flag_anomalies,
+    week_of_term,
+)
+from classroom.models import (
+    BudgetGrant,
+    Course,
+    CoursePolicy,
+    Enrollment,
+    EnrollmentStatus,
+    Person,
+    SpendDaily,
+    Workspace,
+    WorkspaceEvent,
+)
+from classroom.roles import StaffLevel
+from classroom.workspaces.lifecycle import BILLING_COMPUTE, LIVE, WorkspaceState
+from config.catalog import Catalog
+from config.prices import PriceError, RegionPrices
+
+BURN_DAYS = 7  # "current burn": average daily spend over the last week, today included
+CHART_DAYS = 30
+SPENT = SpendDaily.compute + SpendDaily.storage
+
+
+def course_today(course: Course, now: datetime) -> date:
+    """Today in the course's time zone (spend_daily days are course-local)."""
+    return now.astimezone(ZoneInfo(course.time_zone)).date()
+
+
+def _position(session: Session, course_id: int, person_id: int) -> tuple[Decimal, Decimal, Decimal]:
+    """(grants, spent, running seconds) of one student, in one statement."""
+    grants = (
+        select(func.coalesce(func.sum(BudgetGrant.amount), 0))
+        .where(BudgetGrant.course_id == course_id, BudgetGrant.person_id == person_id)
+        .scalar_subquery()
+    )
+    row = session.execute(
+        select(grants, func.coalesce(func.sum(SPENT), 0), func.coalesce(func.sum(SpendDaily.running_seconds), 0)).where(
+            SpendDaily.course_id == course_id, SpendDaily.person_id == person_id
+        )
+    ).one()
+    return Decimal(row[0]), Decimal(row[1]), Decimal(row[2])
+
+
+def _last_days(session: Session, course_id: int, person_id: int, today: date) -> tuple[DaySpend, ...]:
+    """Spend on each of the last CHART_DAYS course-local days, today last, zero where nothing was recorded."""
+    first = today - timedelta(days=CHART_DAYS - 1)
+    recent = dict(
+        session.execute(
+            select(SpendDaily.day, SPENT).where(
+                SpendDaily.course_id == course_id, SpendDaily.person_id == person_id, SpendDaily.day >= first
+            )
+        ).all()
+    )
+    return tuple(DaySpend(d, Decimal(recent.get(d, 0))) for d in (first + timedelta(n) for n in range(CHART_DAYS)))
+
+
+def student_budget(
+    session: Session, course: Course, person_id: int, now: datetime, *, prices: RegionPrices, catalog: Catalog
+) -> StudentBudget | None:
+    """The student's budget page figures (four statements); None when the course is not set up."""
+    policy = session.get(CoursePolicy, course.id)
+    if policy is None:
+        return None
+    grants, spent, seconds = _position(session, course.id, person_id)
+    days = _last_days(session, course.id, person_id, course_today(course, now))
+    live = session.scalars(
+        select(Workspace)
+        .where(Workspace.course_id == course.id, Workspace.person_id == person_id, Workspace.state.in_(LIVE))
+        .order_by(Workspace.id.desc())
+    ).all()
+    costing = BILLING_COMPUTE | {WorkspaceState.REQUESTED}
+    return StudentBudget(
+        base=policy.budget_per_student,
+        grants=grants,
+        spent=spent,
+        running_seconds=seconds,
+        burn_per_day=sum((d.amount for d in days[-BURN_DAYS:]), ZERO) / BURN_DAYS,
+        days=days,
+        running=tuple(_running_now(w, prices) for w in live if w.state in costing),
+        parked=sum(1 for w in live if w.state in (WorkspaceState.STOPPED, WorkspaceState.HIBERNATED)),
+        template=template_rate(catalog, prices, live[0].template_id if live else policy.default_template),
+        daily_cap=policy.max_daily_cost,
+        idle_minutes=policy.idle_stop_minutes,
+    )
+
+
+def _running_now(ws: Workspace, prices: RegionPrices) -> RunningNow:
+    try:
+        hourly: Decimal | None = prices.hourly(ws.instance_type) + prices.storage_hourly(ws.volume_gb)
+    except PriceError:
+        hourly = None
+    return RunningNow(ws.id, ws.link_title or ws.link_key, ws.instance_type, ws.state.value, hourly)
+
+
+def template_rate(catalog: Catalog, prices: RegionPrices, template_id: str) -> TemplateRate | None:
+    """The template's 24/7 figures from the price table (None for an unknown template or price)."""
+    template = catalog.get(template_id)
+    if template is None:
+        return None
+    try:
+        daily = prices.daily(template.instance_type, template.root_volume_gb)
+    except PriceError:
+        return None
+    return TemplateRate(template.name, template.instance_type, daily / 24, daily)
+
+
+def _per_person(course_id: int) -> tuple[Subquery, Subquery, Subquery]:
+    """Subqueries by person: spend and running time, grants, and idle stops by the enforcement sweep."""
+    spend = (
+        select(SpendDaily.person_id, func.sum(SPENT).label("spent"), func.sum(SpendDaily.running_seconds).label("secs"))
+        .where(SpendDaily.course_id == course_id)
+        .group_by(SpendDaily.person_id)
+        .subquery()
+    )
+    grants = (
+        select(BudgetGrant.person_id, func.sum(BudgetGrant.amount).label("amount"))
+        .where(BudgetGrant.course_id == course_id, BudgetGrant.person_id.is_not(None))
+        .group_by(BudgetGrant.person_id)
+        .subquery()
+    )
+    idle = (
+        select(Workspace.person_id, func.count(WorkspaceEvent.id).label("n"))
+        .join(WorkspaceEvent, WorkspaceEvent.workspace_id == Workspace.id)
+        .where(Workspace.course_id == course_id, WorkspaceEvent.actor == "enforcement")
+        .where(WorkspaceEvent.reason.like("idle%"))
+        .group_by(Workspace.person_id)
+        .subquery()
+    )
+    return spend, grants, idle
+
+
+def _student_rows(session: Session, course_id: int, base: Decimal) -> list[StudentRow]:
+    """Every enrolled student and anyone else with spend, with totals, grants and idle stops (one statement)."""
+    spend, grants, idle = _per_person(course_id)
+    who = union(
+        select(Enrollment.person_id).where(Enrollment.course_id == course_id, Enrollment.level == StaffLevel.STUDENT),
+        select(spend.c.person_id),
+    ).subquery()
+    rows = session.execute(
+        select(Person, Enrollment.status, spend.c.spent, spend.c.secs, grants.c.amount, idle.c.n)
+        .join(who, who.c.person_id == Person.id)
+        .outerjoin(Enrollment, (Enrollment.person_id == Person.id) & (Enrollment.course_id == course_id))
+        .outerjoin(spend, spend.c.person_id == Person.id)
+        .outerjoin(grants, grants.c.person_id == Person.id)
+        .outerjoin(idle, idle.c.person_id == Person.id)
+        .order_by(func.lower(func.coalesce(func.nullif(Person.family_name, ""), Person.name)), Person.name, Person.id)
+    ).all()
+    return [
+        StudentRow(
+            p.id,
+            p.display_name,
+            p.email,
+            status is EnrollmentStatus.ACTIVE,
+            base + Decimal(g or 0),
+            Decimal(s or 0),
+            Decimal(secs or 0),
+            int(n or 0),
+            s is not None,
+        )
+        for p, status, s, secs, g, n in rows
+    ]
+
+
+def _weeks(session: Session, course: Course) -> tuple[WeekSpend, ...]:
+    """Spend per ISO week of the course-local day (one statement)."""
+    week = cast(func.date_trunc("week", cast(SpendDaily.day, DateTime)), Date)
+    rows = session.execute(
+        select(
+            week,
+            func.sum(SPENT),
+            func.sum(SpendDaily.running_seconds),
+            func.count(func.distinct(case((SpendDaily.running_seconds > 0, SpendDaily.person_id)))),
+        )
+        .where(SpendDaily.course_id == course.id)
+        .group_by(week)
+        .order_by(week)
+    ).all()
+    start_of_term = course.term_start
+    return tuple(
+        WeekSpend(
+            start, Decimal(s), Decimal(secs), int(n), week_of_term(start_of_term, start) if start_of_term else None
+        )
+        for start, s, secs, n in rows
+    )
+
+
+def course_report(session: Session, course: Course) -> CourseReport | None:
+    """The cost report of a course (four statements whatever its size); None when the course is not set up."""
+    policy = session.get(CoursePolicy, course.id)
+    if policy is None:
+        return None
+    course_grants, student_grants = session.execute(
+        select(
+            func.coalesce(func.sum(BudgetGrant.amount).filter(BudgetGrant.person_id.is_(None)), 0),
+            func.coalesce(func.sum(BudgetGrant.amount).filter(BudgetGrant.person_id.is_not(None)), 0),
+        ).where(BudgetGrant.course_id == course.id)
+    ).one()
+    rows, mid = flag_anomalies(_student_rows(session, course.id, policy.budget_per_student))
+    return CourseReport(
+        policy.total_budget,
+        policy.budget_per_student,
+        policy.budget_source,
+        Decimal(course_grants),
+        Decimal(student_grants),
+        rows,
+        _weeks(session, course),
+        mid,
+        policy.default_template,
+    )

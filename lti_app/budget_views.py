@@ -1,0 +1,229 @@
+"""Budget pages: the student's own budget, and the instructor's cost report with CSV export and grants."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from flask import Blueprint, Response, g, redirect, request, url_for
+from werkzeug.datastructures import MultiDict
+
+from classroom.budget.charts import Bar, daily_spend_chart
+from classroom.budget.enforcement import ANOMALY_FACTOR
+from classroom.budget.figures import CourseReport, term_progress
+from classroom.db import utcnow
+from classroom.models import BudgetGrant
+from classroom.notify import notify
+from classroom.roles import can_configure, is_staff
+from classroom.services.budgets import BudgetError, grant_budget
+from classroom.services.reports import course_report, course_today, student_budget, template_rate
+from config.catalog import load_catalog
+from lti_app.auth import current, requires
+from lti_app.pages.views import page
+from lti_app.runtime import commit, db
+from lti_app.workspaces.glue import prices
+
+bp = Blueprint("budget", __name__)
+CENT = Decimal("0.01")
+MAX_GRANT = Decimal(1000)
+COURSE_WIDE = "course"  # the grant form's value for "the course budget, not one student"
+CSV_HEADER = (
+    "name",
+    "email",
+    "enrolled",
+    "spent",
+    "cap",
+    "percent_of_cap",
+    "running_hours",
+    "effective_per_hour",
+    "over_cap",
+    "near_cap",
+    "anomaly",
+    "idle_stops",
+)
+
+
+def dollars(value: Decimal) -> str:
+    """Dollars to the cent with thousands separators, rounded half up like `money`: $1,200.00."""
+    cents = value.quantize(CENT, rounding=ROUND_HALF_UP)
+    return f"-${-cents:,.2f}" if cents < 0 else f"${cents:,.2f}"
+
+
+def hours(value: Decimal) -> str:
+    """Hours to one decimal, with thousands separators."""
+    return f"{value.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP):,}"
+
+
+@bp.get("/app/budget")
+@requires()
+def mine() -> str | Response:
+    """The student's own budget (also the course-navigation page: staff are sent on to the cost report)."""
+    ctx = current()
+    if is_staff(ctx.level):
+        return redirect(url_for("budget.report", t=g.tool_token), code=303)
+    figures = student_budget(db(), ctx.course, ctx.person.id, utcnow(), prices=prices(), catalog=load_catalog())
+    chart = None
+    if figures is not None:
+        chart = daily_spend_chart(
+            [Bar(d.day, d.amount) for d in figures.days], title="Your spend per day, last 30 days", id_prefix="mine"
+        )
+    return page("budget/student.html", b=figures, chart=chart, dollars=dollars, hours=hours)
+
+
+@dataclass(frozen=True)
+class GrantInput:
+    """A checked grant: to one student (person_id) or to the course (None)."""
+
+    person_id: int | None
+    amount: Decimal
+    reason: str
+
+
+def parse_grant(form: MultiDict[str, str], students: set[int]) -> tuple[GrantInput | None, dict[str, str]]:
+    """Check the grant form; (input, {}) or (None, errors by field). Pure."""
+    errors: dict[str, str] = {}
+    who = form.get("person", "").strip()
+    person_id: int | None = None
+    if who != COURSE_WIDE:
+        person_id = int(who) if who.isdigit() else None
+        if person_id not in students:
+            errors["person"] = "Choose a student of this course, or the course budget."
+    raw = form.get("amount", "").strip().lstrip("$").replace(",", "")
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation:
+        amount = Decimal(0)
+        errors["amount"] = "Enter an amount in dollars, for example 10.00."
+    else:
+        if not amount.is_finite() or not Decimal(0) < amount <= MAX_GRANT:
+            errors["amount"] = "The amount must be above $0 and at most $1,000."
+        elif amount != amount.quantize(CENT):
+            errors["amount"] = "Use whole cents (at most two decimals)."
+    reason = " ".join(form.get("reason", "").split())
+    if len(reason) < 5:
+        errors["reason"] = "Give a reason of at least 5 characters; it is kept in the audit trail."
+    elif len(reason) > 500:
+        errors["reason"] = "Keep the reason under 500 characters."
+    return (None, errors) if errors else (GrantInput(person_id, amount, reason), {})
+
+
+def _report_page(
+    errors: dict[str, str] | None = None, form: dict[str, str] | None = None, granted: BudgetGrant | None = None
+) -> str:
+    ctx = current()
+    report = course_report(db(), ctx.course)
+    progress = term_progress(ctx.course.term_start, ctx.course.term_end, course_today(ctx.course, utcnow()))
+    names = {r.person_id: r.name for r in report.rows} if report else {}
+    return page(
+        "budget/report.html",
+        r=report,
+        progress=progress,
+        errors=errors or {},
+        form=form or {},
+        granted=granted,
+        granted_to=names.get(granted.person_id) if granted and granted.person_id else None,
+        may_grant=can_configure(ctx.level),
+        dollars=dollars,
+        hours=hours,
+        course_wide=COURSE_WIDE,
+        factor=ANOMALY_FACTOR,
+        rate=template_rate(load_catalog(), prices(), report.default_template) if report else None,
+    )
+
+
+@bp.get("/app/report")
+@requires(is_staff)
+def report() -> str:
+    """The course cost report; TAs see it read-only."""
+    granted = None
+    if request.args.get("granted", "").isdigit():
+        granted = db().get(BudgetGrant, int(request.args["granted"]))
+        if granted is None or granted.course_id != current().course.id:
+            granted = None
+    return _report_page(granted=granted)
+
+
+@bp.post("/app/report/grants")
+@requires(can_configure)
+def grant() -> Response | tuple[str, int]:
+    """Grant extra budget to a student or the course (owner and instructors); audited, the student notified."""
+    ctx = current()
+    report = course_report(db(), ctx.course)
+    students = {r.person_id for r in report.rows} if report else set()
+    values, errors = parse_grant(request.form, students)
+    if values is None or report is None:
+        if report is None:
+            errors["person"] = "Set the course up first: there is no budget to add to yet."
+        return _report_page(errors, dict(request.form)), 400
+    try:
+        row = grant_budget(db(), ctx.course, values.person_id, values.amount, values.reason, ctx.person.id)
+    except BudgetError as exc:  # the service checks again; nothing was written
+        return _report_page({"amount": str(exc)}, dict(request.form)), 400
+    if values.person_id is not None:
+        notify(
+            db(),
+            person_id=values.person_id,
+            course_id=ctx.course.id,
+            subject=f"[{ctx.course.display_name}] Your budget was increased by {dollars(values.amount)}",
+            body=f"Your instructor added {dollars(values.amount)} to your Cloud Workstation budget for "
+            f"{ctx.course.display_name}. See your budget page for what is left.",
+        )
+    commit()
+    return redirect(url_for("budget.report", t=g.tool_token, granted=row.id, _anchor="grant"), code=303)
+
+
+def _plain(value: Decimal | None) -> str:
+    return "" if value is None else str(value.quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def _cell(text: str) -> str:
+    """Neutralise text a spreadsheet would run as a formula (names come from the LMS)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def csv_text(report: CourseReport) -> str:
+    """The per-student table as CSV: a header, money as plain decimals with two places."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    for r in report.rows:
+        writer.writerow(
+            [
+                _cell(r.name),
+                _cell(r.email),
+                "yes" if r.active else "no",
+                _plain(r.spent),
+                _plain(r.cap),
+                r.percent,
+                _plain(r.running_hours),
+                _plain(r.effective_hourly),
+                "yes" if r.over_cap else "no",
+                "yes" if r.near_cap else "no",
+                "yes" if r.anomaly else "no",
+                r.idle_stops,
+            ]
+        )
+    return out.getvalue()
+
+
+@bp.get("/app/report.csv")
+@requires(is_staff)
+def report_csv() -> Response:
+    """Download the per-student table."""
+    ctx = current()
+    report = course_report(db(), ctx.course)
+    if report is None:
+        return Response("The course is not set up yet: there is no report.\n", status=404, mimetype="text/plain")
+    slug = re.sub(r"[^a-z0-9]+", "-", (ctx.course.label or ctx.course.title or "course").lower()).strip("-")
+    name = f"{slug or 'course'}-cost-report-{course_today(ctx.course, utcnow()).isoformat()}.csv"
+    return Response(
+        csv_text(report),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+__all__ = ["bp", "csv_text", "dollars", "parse_grant"]
