@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
@@ -51,8 +52,10 @@ LEFT JOIN spend_daily d ON d.course_id = who.course_id AND d.person_id = who.per
 """)
 
 RUNNING_SQL = text("""
-SELECT id, course_id, person_id, instance_type, volume_gb, COALESCE(last_activity_at, state_changed_at) AS active
-FROM workspaces WHERE state = 'running'
+SELECT w.id, w.course_id, w.person_id, w.instance_type, w.volume_gb, w.state,
+       GREATEST(w.last_activity_at, w.state_changed_at) AS active, c.term_end, c.time_zone
+FROM workspaces w JOIN courses c ON c.id = w.course_id
+WHERE w.state IN ('provisioning', 'running', 'stopping', 'stopped', 'hibernated', 'starting')
 """)
 
 SENT_SQL = text("SELECT course_id, person_id, kind, day FROM alerts_sent WHERE day = :once OR day >= :since")
@@ -90,17 +93,40 @@ class SweepResult:
     jobs: list[Job] = field(default_factory=list)
 
 
+def _hours_left(term_end: date | None, tz: str, now: datetime) -> Decimal:
+    if term_end is None:
+        return Decimal(0)
+    end = datetime.combine(term_end, time.max, ZoneInfo(tz))
+    return Decimal(max(0.0, (end - now).total_seconds()) / 3600)
+
+
 def load_positions(session: Session, now: datetime, prices: RegionPrices) -> list[StudentPosition]:
-    """Every student with spend or a running workspace, with their running workspaces' rates."""
+    """Every student with spend or a live workspace: running workspaces' rates, and the storage their disks
+    will still cost until the term ends (reserved, so the cap also holds for disks that are merely stopped)."""
     running: dict[tuple[int, int], list[tuple[int, Decimal, datetime]]] = {}
+    reserve: dict[tuple[int, int], Decimal] = {}
     for r in session.execute(RUNNING_SQL):
-        hourly = prices.hourly(r.instance_type) + prices.storage_hourly(r.volume_gb)
-        running.setdefault((r.course_id, r.person_id), []).append((r.id, hourly, r.active))
+        key = (r.course_id, r.person_id)
+        storage = prices.storage_hourly(r.volume_gb)
+        reserve[key] = reserve.get(key, Decimal(0)) + storage * _hours_left(r.term_end, r.time_zone, now)
+        if r.state == "running":
+            running.setdefault(key, []).append((r.id, prices.hourly(r.instance_type) + storage, r.active))
     positions = []
     for r in session.execute(POSITIONS_SQL, {"now": now}):
-        ws = tuple(RunningWorkspace(i, h, a, r.idle_minutes) for i, h, a in running.get((r.course_id, r.person_id), []))
+        key = (r.course_id, r.person_id)
+        ws = tuple(RunningWorkspace(i, h, a, r.idle_minutes) for i, h, a in running.get(key, []))
         positions.append(
-            StudentPosition(r.course_id, r.person_id, r.cap, r.spent, r.spent_today, r.daily_cap, r.today, ws)
+            StudentPosition(
+                r.course_id,
+                r.person_id,
+                r.cap,
+                r.spent,
+                r.spent_today,
+                r.daily_cap,
+                r.today,
+                ws,
+                storage_reserve=reserve.get(key, Decimal(0)),
+            )
         )
     return positions
 

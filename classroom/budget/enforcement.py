@@ -1,8 +1,9 @@
 """Plan what the minute's enforcement sweep must do. Pure: the shell loads, applies and commits.
 
 Rules, per student and course:
-- budget: when spend plus one more minute of everything running reaches the cap, hibernate (else stop)
-  every running workspace — so spend never passes the cap by more than a minute of running cost;
+- budget: when spend, plus the storage the student's disks will cost until term end, plus one more minute of
+  everything running reaches the cap, hibernate (else stop) every running workspace — so spend never passes
+  the cap by more than a minute of running cost, stopped disks included;
 - daily cap: the same against today's spend (course time zone), until the next day;
 - idle: a running workspace with no activity for its idle limit is hibernated;
 - alerts at 50/75/90/100 % of the cap, once each; anomalies to the instructor (over the cap, or several
@@ -45,6 +46,7 @@ class StudentPosition:
     daily_cap: Decimal
     today: date
     running: tuple[RunningWorkspace, ...] = ()
+    storage_reserve: Decimal = Decimal(0)  # what the student's disks will still cost until the term ends
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def _minute_of(running: tuple[RunningWorkspace, ...]) -> Decimal:
 
 def _stops(p: StudentPosition, now: datetime) -> list[Stop]:
     ahead = _minute_of(p.running)
-    if p.running and p.spent + ahead >= p.cap:
+    if p.running and p.spent + p.storage_reserve + ahead >= p.cap:
         return [Stop(w.id, p.course_id, p.person_id, "budget", "budget used up") for w in p.running]
     if p.running and p.spent_today + ahead >= p.daily_cap:
         return [Stop(w.id, p.course_id, p.person_id, "daily_cap", "daily spending limit reached") for w in p.running]

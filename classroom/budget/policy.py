@@ -35,10 +35,11 @@ class StudentMoney:
     spent: Decimal
     spent_today: Decimal
     running: int
+    reserved: Decimal = Decimal(0)  # storage of existing disks until term end, held back from the budget
 
     @property
     def remaining(self) -> Decimal:
-        return max(Decimal(0), self.cap - self.spent)
+        return max(Decimal(0), self.cap - self.spent - self.reserved)
 
     @property
     def percent(self) -> int:

@@ -28,6 +28,14 @@ from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import Catalog
 from config.prices import RegionPrices
 
+VOLUME_STATES = (
+    WorkspaceState.PROVISIONING,
+    WorkspaceState.RUNNING,
+    WorkspaceState.STOPPING,
+    WorkspaceState.STOPPED,
+    WorkspaceState.HIBERNATED,
+    WorkspaceState.STARTING,
+)
 RUNNING_LIKE = (WorkspaceState.REQUESTED, WorkspaceState.PROVISIONING, WorkspaceState.RUNNING, WorkspaceState.STARTING)
 
 
@@ -52,8 +60,11 @@ def policy_view(session: Session, course: Course) -> PolicyView | None:
     )
 
 
-def student_money(session: Session, course: Course, person_id: int, now: datetime) -> StudentMoney | None:
-    """Cap (budget plus grants), spend in total and today, and workspaces running; None without a policy."""
+def student_money(
+    session: Session, course: Course, person_id: int, now: datetime, prices: RegionPrices | None = None
+) -> StudentMoney | None:
+    """Cap (budget plus grants), spend in total and today, workspaces running, and the storage their disks will
+    cost until term end (reserved out of the budget); None without a policy."""
     policy = session.get(CoursePolicy, course.id)
     if policy is None:
         return None
@@ -77,7 +88,26 @@ def student_money(session: Session, course: Course, person_id: int, now: datetim
         )
         or 0
     )
-    return StudentMoney(policy.budget_per_student + Decimal(grants), Decimal(spent), Decimal(spent_today), int(running))
+    reserved = _storage_reserve(session, course, person_id, now, prices) if prices else Decimal(0)
+    return StudentMoney(
+        policy.budget_per_student + Decimal(grants), Decimal(spent), Decimal(spent_today), int(running), reserved
+    )
+
+
+def _storage_reserve(session: Session, course: Course, person_id: int, now: datetime, prices: RegionPrices) -> Decimal:
+    """What the student's existing disks will cost from now to the end of the term."""
+    from datetime import time
+
+    if course.term_end is None:
+        return Decimal(0)
+    end = datetime.combine(course.term_end, time.max, ZoneInfo(course.time_zone))
+    hours = Decimal(max(0.0, (end - now).total_seconds()) / 3600)
+    volumes = session.scalars(
+        select(Workspace.volume_gb).where(
+            Workspace.course_id == course.id, Workspace.person_id == person_id, Workspace.state.in_(VOLUME_STATES)
+        )
+    ).all()
+    return sum((prices.storage_hourly(gb) * hours for gb in volumes), Decimal(0))
 
 
 def request_state(session: Session, course_id: int, person_id: int, template_id: str) -> tuple[bool, bool]:
@@ -107,9 +137,9 @@ def decide_launch(
 ) -> Decision:
     """The launch decision for a student (a restart of an existing workspace does not count it twice)."""
     now = now or utcnow()
-    money = student_money(session, course, person_id, now)
+    money = student_money(session, course, person_id, now, prices)
     if money is not None and starting:
-        money = StudentMoney(money.cap, money.spent, money.spent_today, max(0, money.running - 1))
+        money = StudentMoney(money.cap, money.spent, money.spent_today, max(0, money.running - 1), money.reserved)
     approved, pending = request_state(session, course.id, person_id, template_id)
     return check_launch(
         policy_view(session, course),

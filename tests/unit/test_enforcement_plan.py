@@ -86,3 +86,15 @@ def test_anomalies_over_cap_and_against_the_median() -> None:
 def test_no_budget_means_everything_stops() -> None:
     stops, _ = codes(pos(spent="0", cap="0"))
     assert stops == [(1, "budget")]
+
+
+def test_storage_until_term_end_is_reserved_from_the_budget() -> None:
+    """Stopped disks keep costing money: their cost to term end is held back, so the cap holds at term end."""
+    p = StudentPosition(
+        1, 1, Decimal(24), Decimal("20"), Decimal(0), Decimal(5), TODAY, (ws(),), storage_reserve=Decimal("3.9995")
+    )
+    assert codes(p)[0] == [(1, "budget")]
+    q = StudentPosition(
+        1, 1, Decimal(24), Decimal("20"), Decimal(0), Decimal(5), TODAY, (ws(),), storage_reserve=Decimal("3.90")
+    )
+    assert codes(q)[0] == []
