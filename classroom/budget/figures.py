@@ -74,6 +74,7 @@ class StudentBudget:
     template: TemplateRate | None
     daily_cap: Decimal
     idle_minutes: int
+    reserved: Decimal = ZERO  # what existing disks will cost until term end: held back, as enforcement does
 
     @property
     def cap(self) -> Decimal:
@@ -81,7 +82,8 @@ class StudentBudget:
 
     @property
     def remaining(self) -> Decimal:
-        return max(ZERO, self.cap - self.spent)
+        """Left to run workspaces with: the cap less spend and the disks' reserve (the launch check's figure)."""
+        return max(ZERO, self.cap - self.spent - self.reserved)
 
     @property
     def percent(self) -> int:

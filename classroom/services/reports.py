@@ -39,6 +39,7 @@ from classroom.models import (
     WorkspaceEvent,
 )
 from classroom.roles import StaffLevel
+from classroom.services.budgets import student_money
 from classroom.workspaces.lifecycle import BILLING_COMPUTE, LIVE, WorkspaceState
 from config.catalog import Catalog
 from config.prices import PriceError, RegionPrices
@@ -53,19 +54,14 @@ def course_today(course: Course, now: datetime) -> date:
     return now.astimezone(ZoneInfo(course.time_zone)).date()
 
 
-def _position(session: Session, course_id: int, person_id: int) -> tuple[Decimal, Decimal, Decimal]:
-    """(grants, spent, running seconds) of one student, in one statement."""
-    grants = (
-        select(func.coalesce(func.sum(BudgetGrant.amount), 0))
-        .where(BudgetGrant.course_id == course_id, BudgetGrant.person_id == person_id)
-        .scalar_subquery()
-    )
-    row = session.execute(
-        select(grants, func.coalesce(func.sum(SPENT), 0), func.coalesce(func.sum(SpendDaily.running_seconds), 0)).where(
+def _running_seconds(session: Session, course_id: int, person_id: int) -> Decimal:
+    """All the time the student's workspaces ran in this course, in one statement."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(SpendDaily.running_seconds), 0)).where(
             SpendDaily.course_id == course_id, SpendDaily.person_id == person_id
         )
-    ).one()
-    return Decimal(row[0]), Decimal(row[1]), Decimal(row[2])
+    )
+    return Decimal(total or 0)
 
 
 def _last_days(session: Session, course_id: int, person_id: int, today: date) -> tuple[DaySpend, ...]:
@@ -84,11 +80,11 @@ def _last_days(session: Session, course_id: int, person_id: int, today: date) ->
 def student_budget(
     session: Session, course: Course, person_id: int, now: datetime, *, prices: RegionPrices, catalog: Catalog
 ) -> StudentBudget | None:
-    """The student's budget page figures (four statements); None when the course is not set up."""
+    """The student's budget page figures (a fixed number of statements); None when the course is not set up."""
     policy = session.get(CoursePolicy, course.id)
-    if policy is None:
+    money = student_money(session, course, person_id, now, prices)  # the launch check's own reserve figure
+    if policy is None or money is None:
         return None
-    grants, spent, seconds = _position(session, course.id, person_id)
     days = _last_days(session, course.id, person_id, course_today(course, now))
     live = session.scalars(
         select(Workspace)
@@ -98,9 +94,9 @@ def student_budget(
     costing = BILLING_COMPUTE | {WorkspaceState.REQUESTED}
     return StudentBudget(
         base=policy.budget_per_student,
-        grants=grants,
-        spent=spent,
-        running_seconds=seconds,
+        grants=money.cap - policy.budget_per_student,
+        spent=money.spent,
+        running_seconds=_running_seconds(session, course.id, person_id),
         burn_per_day=sum((d.amount for d in days[-BURN_DAYS:]), ZERO) / BURN_DAYS,
         days=days,
         running=tuple(_running_now(w, prices) for w in live if w.state in costing),
@@ -108,6 +104,7 @@ def student_budget(
         template=template_rate(catalog, prices, live[0].template_id if live else policy.default_template),
         daily_cap=policy.max_daily_cost,
         idle_minutes=policy.idle_stop_minutes,
+        reserved=money.reserved,
     )
 
 

@@ -12,6 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from classroom.models import AuditEvent, BudgetGrant, Course, Notification, Person, SpendDaily
+from classroom.workspaces.lifecycle import WorkspaceState
+from config.prices import load_prices
 from tests.conftest import count_rows
 from tests.support.budget import ensure_policies, make_running
 from tests.support.lti import launch, register, tool_token
@@ -117,11 +119,20 @@ def test_no_recent_use_and_a_course_not_set_up(client, canvas, session):
     first = client.get("/app/budget", query_string={"t": token})
     assert first.status_code == 200 and b"has not finished setting up" in first.data
     ensure_policies(session)
-    _spend(session, _person(session, "student-1"), "3.00", "0", 4, days_ago=9)
+    emily = _person(session, "student-1")
+    _spend(session, emily, "3.00", "0", 4, days_ago=9)
+    course = session.scalar(select(Course))
+    course.term_start, course.term_end = _today() - timedelta(days=30), _today() + timedelta(days=5)
+    make_running(session, course.id, emily.id, datetime.now(UTC) - timedelta(days=9)).state = WorkspaceState.STOPPED
     session.commit()
     html = client.get("/app/budget", query_string={"t": token}).get_data(as_text=True)
     assert "No recent use" in html and "You have used $3.00 of $24.00 (13%)" in html
-    assert "Nothing is running" in html
+    assert "Nothing is running" in html and "1 stopped workspace keeps your files" in html
+    end = datetime.combine(course.term_end + timedelta(days=1), datetime.min.time(), UTC)  # the course is in UTC
+    kept = load_prices().region("us-east-1").storage_hourly(30) * D((end - datetime.now(UTC)).total_seconds()) / 3600
+    shown = D(re.search(r"Kept for your disks</dt><dd>\$([0-9.]+),", html).group(1))
+    assert abs(shown - kept) <= D("0.01")  # the disk's cost until the term ends is held back, as the sweep does
+    assert re.search(r"<strong>\$([0-9.]+)</strong>", html).group(1) == str((21 - shown).quantize(D("0.01")))
 
 
 def test_staff_opening_the_budget_page_get_the_cost_report(client, canvas, session):
