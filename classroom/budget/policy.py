@@ -132,7 +132,7 @@ def check_launch(
         return Decision(
             False, "term_ended", f"The term ended on {policy.term_end:%B %-d, %Y}; workspaces are closed.", **base
         )  # type: ignore[arg-type]
-    if money.remaining <= 0:
+    if money.remaining <= chosen.daily / 1440:  # less than a minute of this workspace left: the sweep would stop it
         return Decision(
             False,
             "over_budget",

@@ -138,8 +138,7 @@ def decide_launch(
     """The launch decision for a student (a restart of an existing workspace does not count it twice)."""
     now = now or utcnow()
     money = student_money(session, course, person_id, now, prices)
-    if money is not None and starting:
-        money = StudentMoney(money.cap, money.spent, money.spent_today, max(0, money.running - 1), money.reserved)
+    # `starting` a stopped workspace: it is not among the running ones, so the concurrency count is already right.
     approved, pending = request_state(session, course.id, person_id, template_id)
     return check_launch(
         policy_view(session, course),

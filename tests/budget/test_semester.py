@@ -1,0 +1,275 @@
+"""A simulated semester of CS 229: 50 students over 15 weeks on an accelerated clock against simulated AWS.
+
+Everything runs through the code the tool runs: the launch policy the workspace page asks, the services, the
+jobs (in-process, after each commit), reconcile against moto, agents' heartbeats with their own tokens, the
+minute's sweep, term end and the cost report. The clock (tests/support/semester.py) jumps between events and
+sweeps every simulated minute as a running student approaches a cap. Then three short tests, one per fault
+the semester brought to light.
+"""
+
+from __future__ import annotations
+
+import random
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from functools import partial
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from classroom.db import make_engine, make_session_factory
+from classroom.models import AlertSent, Course, CoursePolicy, LedgerEntry, SpendDaily, Workspace, WorkspaceEvent
+from classroom.roles import StaffLevel
+from classroom.services.budgets import ask_for_template, decide_request
+from classroom.workspaces.lifecycle import WorkspaceState
+from config.prices import load_prices
+from provisioning import jobs
+from provisioning.term_end import run_term_end
+from tests.support.budget import make_policy
+from tests.support.factories import make_course, make_person
+from tests.support.semester import Semester, Student, Visit
+
+S = WorkspaceState
+TZ = ZoneInfo("America/Los_Angeles")
+TERM_START, TERM_END = date(2024, 8, 26), date(2024, 12, 13)
+PRICES = load_prices().region("us-east-1")
+LINK, FINAL = "cs229-workspace", "final-project"
+CPU, LARGE, GPU = "ml-cpu-student", "ml-final-project", "gpu-ml-workstation"
+MINUTE_OF_T3_MEDIUM = (PRICES.hourly("t3.medium") + PRICES.storage_hourly(30)) * 60 / 3600  # as the planner has it
+
+
+def local(day: date, hour: int, minute: int = 0) -> datetime:
+    """A course-time instant, in UTC."""
+    return datetime.combine(day, time(hour, minute), TZ).astimezone(UTC)
+
+
+def week(n: int, weekday: int) -> date:
+    """Day `weekday` (0 = Monday) of term week `n` (0-based)."""
+    return TERM_START + timedelta(weeks=n, days=weekday)
+
+
+def work(student: Student, start: datetime, end: datetime, *, link: str = LINK, template: str = CPU) -> Visit:
+    """A visit that ends with the Stop button."""
+    return Visit(student, link, template, start, end, end)
+
+
+def regular_weeks(rng: random.Random, s: Student, weeks: range, *, link: str = LINK, template: str = CPU):  # type: ignore[no-untyped-def]
+    """Sunday afternoons until 18:00 before most Monday deadlines (ten assignments, then the final project every
+    week); in the project weeks some Wednesday evenings too."""
+    for n in weeks:
+        if week(n, 6) <= TERM_END and (n >= 11 or rng.random() < 0.75):
+            yield work(s, local(week(n, 6), 14 + rng.choice((0, 1, 2))), local(week(n, 6), 18), link=link,
+                       template=template)  # fmt: skip
+        if n >= 11 and rng.random() < 0.25:
+            yield work(s, local(week(n, 2), 19 + rng.choice((0, 1))), local(week(n, 2), 22), link=link,
+                       template=template)  # fmt: skip
+
+
+@contextmanager
+def _cs229(session: Session, database_url: str, settings, backend, redis, names: list[str], start: datetime):  # type: ignore[no-untyped-def]  # noqa: PLR0913
+    engine = make_engine(database_url, pool_size=10, pool_pre_ping=False)  # the students' and the worker's
+    sessions = make_session_factory(engine)
+    jobs.use_context(jobs.JobContext(settings, sessions, redis, backend))
+    try:
+        with time_machine.travel(start, tick=False) as clock:
+            course = make_course(session, time_zone=str(TZ), term_start=TERM_START, term_end=TERM_END)
+            make_policy(session, course)
+            instructor = make_person(session, course, name="Jennifer Martinez", level=StaffLevel.OWNER)
+            students = {n: Student(n, make_person(session, course, name=n).id) for n in names}
+            session.commit()
+            sim = Semester(session, sessions, course, backend, PRICES, clock)
+            try:
+                yield sim, students, instructor.id
+            finally:
+                sim.shutdown()
+    finally:
+        jobs.use_context(None)
+        engine.dispose()
+
+
+@pytest.fixture
+def cs229(session, database_url, settings, backend, redis):  # type: ignore[no-untyped-def]
+    """`with cs229(names, start) as (sim, students, instructor_id)`: CS 229 set up as in the seed, with these
+    students and their instructor, jobs run in-process, the clock frozen at `start` and moved by `sim`."""
+    return partial(_cs229, session, database_url, settings, backend, redis)
+
+
+CLASS = ["Emily Chen", "David Kim", "Sophie Martinez"] + [f"Student {n:02d}" for n in range(4, 51)]
+
+
+def plan_the_term(sim: Semester, students: dict[str, Student], instructor_id: int) -> dict[str, object]:
+    """Schedule everyone's weeks and the special cases; returns where the special cases' outcomes land."""
+    rng = random.Random(229)
+    emily, david, sophie = students["Emily Chen"], students["David Kim"], students["Sophie Martinez"]
+    seen: dict[str, object] = {"forgot": local(week(2, 1), 21)}
+    for s in students.values():
+        for v in regular_weeks(rng, s, range(2) if s is sophie else range(11) if s is david else range(15)):
+            sim.visit(v)
+    for v in regular_weeks(rng, david, range(11, 15), link=FINAL, template=LARGE):
+        sim.visit(v)
+    # Sophie works on Tuesday evening, closes her laptop at 21:00 and forgets the workspace; from the next
+    # Monday she trains day and night; from week 7 she tries again every Sunday.
+    sim.visit(Visit(sophie, LINK, CPU, local(week(2, 1), 19), seen["forgot"], None))  # type: ignore[arg-type]
+    sim.visit(Visit(sophie, LINK, CPU, local(week(3, 0), 10), local(TERM_END, 23), None))
+    for n in range(7, 14):
+        sim.visit(work(sophie, local(week(n, 6), 14), local(week(n, 6), 16)))
+    late = students["Student 50"]
+    sim.visit(Visit(late, LINK, CPU, local(TERM_END, 22), local(TERM_END, 23, 59), None))  # works until midnight
+    sim.at(local(week(1, 6), 13, 55), lambda db: seen.update(gpu=sim.open(db, emily, "gpu-fun", GPU)))
+
+    def final_project_request(db: Session) -> None:
+        course = db.get(Course, sim.course_id)
+        seen["before"] = sim.decide(db, david, LARGE).code
+        request = ask_for_template(db, course, david.person_id, LARGE, "Training a CNN for my final project")
+        decide_request(db, course, request.id, instructor_id, approve=True, note="Stop it when you are done.")
+        db.commit()
+        seen["after"] = sim.decide(db, david, LARGE).code
+
+    def term_end(db: Session) -> None:
+        result = run_term_end(db, sim.now)
+        db.commit()
+        sim.run_jobs(result.jobs)
+        seen["closed"] = result.closed
+
+    sim.at(local(week(11, 0), 9), final_project_request)
+    sim.at(local(TERM_END, 23), term_end)  # the hour's warning
+    sim.at(local(TERM_END + timedelta(days=1), 0), term_end)
+    return seen
+
+
+@pytest.mark.slow
+def test_a_semester_of_cs229_stays_within_budget_and_the_ledger_adds_up(cs229, session, backend):  # type: ignore[no-untyped-def]
+    with cs229(CLASS, local(TERM_START, 8)) as (sim, students, instructor_id):
+        seen = plan_the_term(sim, students, instructor_id)
+        sim.run_until(local(TERM_END + timedelta(days=1), 0, 5))
+    emily, david, sophie = students["Emily Chen"], students["David Kim"], students["Sophie Martinez"]
+
+    # Emily's GPU try was refused as blocked, and nothing was created, here or in AWS.
+    assert seen["gpu"] is None and [(t, c) for _, t, c in emily.refusals] == [(GPU, "blocked")]
+    assert session.scalar(select(func.count()).where(Workspace.template_id == GPU)) == 0
+    gpu = backend.ec2.describe_instances(Filters=[{"Name": "instance-type", "Values": ["p3.2xlarge"]}])
+    assert gpu["Reservations"] == []
+    # David asked for the final-project workspace, was approved, and used it; nobody else was refused.
+    assert (seen["before"], seen["after"]) == ("needs_request", "ok")
+    finals = session.scalars(select(Workspace).where(Workspace.template_id == LARGE)).all()
+    assert [w.person_id for w in finals] == [david.person_id] and finals[0].instance_id
+    assert [s.name for s in students.values() if s.refusals] == ["Emily Chen", "Sophie Martinez"]
+
+    check_sophie(sim, session, sophie, seen["forgot"])  # type: ignore[arg-type]
+    # Term end stopped the late worker; nothing runs any more; the course is closed.
+    assert seen["closed"] == [sim.course_id]
+    assert session.scalar(select(func.count()).where(Workspace.state.in_((S.RUNNING, S.STARTING, S.STOPPING)))) == 0
+    late = session.scalar(select(Workspace.id).where(Workspace.person_id == students["Student 50"].person_id))
+    stopped = select(WorkspaceEvent.at).where(WorkspaceEvent.workspace_id == late, WorkspaceEvent.actor == "term-end")
+    assert session.scalar(stopped) == local(TERM_END + timedelta(days=1), 0)
+    check_the_money(sim, session)
+
+
+def check_sophie(sim: Semester, session: Session, sophie: Student, forgot: datetime) -> None:
+    """Idle stop at the limit, then the budget stop within the bound; every later start refused."""
+    (ws,) = session.scalars(select(Workspace).where(Workspace.person_id == sophie.person_id)).all()
+    stops = [(at, reason) for at, ws_id, reason in sim.record.stops if ws_id == ws.id]
+    assert stops[0] == (forgot + timedelta(minutes=240), "idle for 240 minutes")
+    then = select(WorkspaceEvent.to_state).where(WorkspaceEvent.workspace_id == ws.id, WorkspaceEvent.at == stops[0][0])
+    assert session.scalars(then.order_by(WorkspaceEvent.id)).all() == [S.STOPPING, S.HIBERNATED]
+    capped_at, reason = stops[1]
+    assert reason == "budget used up" and len(stops) == 2 and capped_at < local(week(7, 0), 0)
+    over_while_running, minute = sim.record.worst[sophie.person_id]
+    assert minute == MINUTE_OF_T3_MEDIUM and over_while_running <= minute
+    spent = session.scalar(
+        select(func.sum(SpendDaily.compute + SpendDaily.storage)).where(SpendDaily.person_id == sophie.person_id)
+    )
+    assert spent > Decimal(24) - Decimal("0.10"), "stopped well before her budget was used"  # and above: see the end
+    assert len(sophie.refusals) == 7 and {c for _, _, c in sophie.refusals} == {"over_budget"}
+    alerts = session.scalars(select(AlertSent.kind).where(AlertSent.person_id == sophie.person_id)).all()
+    assert sorted(k for k in alerts if k.startswith("budget-")) == ["budget-100", "budget-50", "budget-75", "budget-90"]
+    assert "anomaly-over-cap" in alerts or "anomaly-median" in alerts
+
+
+def check_the_money(sim: Semester, session: Session) -> None:
+    """Bound, totals, ledger = daily totals = the cost report, and a ledger without gaps."""
+    for person, (over, minute) in sim.record.worst.items():
+        assert over <= minute, f"person {person} passed the cap by {over} while running (bound {minute})"
+    gaps = session.execute(
+        text("""SELECT count(*) FROM (SELECT period_start, lag(period_end) OVER (PARTITION BY workspace_id
+                ORDER BY period_start) AS prev FROM ledger_entries) e WHERE prev <> period_start""")
+    ).scalar_one()
+    assert gaps == 0 and session.scalar(select(func.count()).where(Workspace.metered_until != sim.now)) == 0
+    spent = LedgerEntry.compute + LedgerEntry.storage
+    ledger = dict(session.execute(select(LedgerEntry.person_id, func.sum(spent)).group_by(LedgerEntry.person_id)).all())
+    daily = dict(
+        session.execute(
+            select(SpendDaily.person_id, func.sum(SpendDaily.compute + SpendDaily.storage)).group_by(
+                SpendDaily.person_id
+            )
+        ).all()
+    )
+    assert ledger == daily and len(ledger) == 50
+    check_report(session, sim.course_id, ledger)
+    policy = session.get(CoursePolicy, sim.course_id)
+    assert sum(ledger.values()) <= policy.total_budget
+    over = {
+        p: s - policy.budget_per_student
+        for p, s in ledger.items()
+        if s > policy.budget_per_student + sim.record.worst[p][1]
+    }
+    assert over == {}, f"spend above the cap by more than a minute of running cost at term end: {over}"
+
+
+def check_report(session: Session, course_id: int, ledger: dict[int, Decimal]) -> None:
+    """The instructor's cost report shows the ledger's figures, per student, per week and in total."""
+    from classroom.services.reports import course_report
+
+    report = course_report(session, session.get(Course, course_id))
+    assert report is not None
+    assert {r.person_id: r.spent for r in report.rows if r.has_spend} == ledger
+    assert report.spent == sum(ledger.values()) == sum(w.spent for w in report.weeks)
+    seconds = session.scalar(select(func.sum(LedgerEntry.running_seconds)))
+    assert report.running_seconds == seconds
+
+
+# --- what the semester brought to light, one short test each ---------------------------------------------
+
+
+def test_a_restarted_workspace_is_not_idle_stopped_before_its_agent_reports(cs229, session):  # type: ignore[no-untyped-def]
+    tuesday, thursday = week(1, 1), week(1, 3)
+    with cs229(["Emily Chen"], local(tuesday, 18)) as (sim, students, _):
+        emily = students["Emily Chen"]
+        sim.visit(work(emily, local(tuesday, 19), local(tuesday, 21)))
+        sim.run_until(local(tuesday, 22))  # first click, two hours of work, Stop: hibernated
+        sim.now = local(thursday, 19)
+        sim.clock.move_to(sim.now)
+        sim.run_all([lambda db: sim.open(db, emily, LINK, CPU)])  # two days later: Start
+        jobs.reconcile_workspaces()  # AWS reports it running before the agent has booted and reported in
+        sim.sweep()
+        (ws,) = session.scalars(select(Workspace)).all()
+        assert sim.record.stops == [] and ws.state is S.RUNNING  # was: hibernated, "idle for 240 minutes"
+
+
+def test_starting_a_stopped_workspace_respects_the_concurrency_limit(cs229, session):  # type: ignore[no-untyped-def]
+    sunday = week(1, 6)
+    with cs229(["David Kim"], local(sunday, 13)) as (sim, students, _):
+        david = students["David Kim"]
+        sim.visit(work(david, local(sunday, 14), local(sunday, 16)))  # his course workspace, then hibernated
+        sim.visit(Visit(david, "notes", "ubuntu-basic", local(sunday, 17), local(sunday, 18), None))
+        sim.run_until(local(sunday, 17, 30))  # the second one runs; max_concurrent is 1
+        assert sim.decide(session, david, CPU, starting=True).code == "concurrency"
+
+
+def test_a_student_stopped_at_the_cap_stays_within_the_bound_until_term_end(cs229, session):  # type: ignore[no-untyped-def]
+    monday = date(2024, 12, 2)
+    with cs229(["Sophie Martinez"], local(monday, 8)) as (sim, students, _):
+        sophie = students["Sophie Martinez"]
+        earlier = SpendDaily(course_id=sim.course_id, person_id=sophie.person_id, day=monday - timedelta(days=1),
+                             compute=Decimal(20), storage=Decimal(0), running_seconds=Decimal(0))  # fmt: skip
+        session.add(earlier)
+        session.commit()
+        sim.visit(Visit(sophie, LINK, CPU, local(monday, 9), local(TERM_END, 23), None))  # runs it day and night
+        sim.run_until(local(TERM_END + timedelta(days=1), 0, 5))
+        assert [reason for _, _, reason in sim.record.stops] == ["budget used up"]
+        spent = session.scalar(select(func.sum(SpendDaily.compute + SpendDaily.storage)))
+        assert spent <= Decimal(24) + MINUTE_OF_T3_MEDIUM, f"{spent - 24} above the cap at term end"
