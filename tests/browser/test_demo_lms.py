@@ -64,7 +64,7 @@ def test_instructor_sets_up_and_adds_assignment_then_student_runs_workspace(
         timeout=LAUNCH_TIMEOUT_MS
     )
     expect(frame.locator("header .who")).to_contain_text("Jennifer Martinez")
-    start = date.today()
+    start = date.today() - timedelta(days=1)  # the course is in Los Angeles: UTC "today" may not have begun there
     frame.locator("#term_start").fill(start.isoformat())
     frame.locator("#term_end").fill((start + timedelta(days=110)).isoformat())
     frame.locator("select[name=time_zone]").select_option("America/Los_Angeles")
