@@ -5,34 +5,85 @@ Both rows are written in the caller's transaction; the outbox job sends emails a
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
+
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from classroom.db import utcnow
 from classroom.mail import Mailer, MailError
-from classroom.models import Notification, OutboxEmail, Person
+from classroom.models import Notification, OutboxEmail
+
+
+@dataclass(frozen=True)
+class Message:
+    """One notification to one person in one course."""
+
+    person_id: int
+    course_id: int
+    subject: str
+    body: str
+
+
+NOTIFY_MANY_SQL = text("""
+WITH m AS (
+    SELECT * FROM unnest(CAST(:people AS int[]), CAST(:courses AS int[]), CAST(:subjects AS text[]),
+                         CAST(:bodies AS text[])) AS m(person_id, course_id, subject, body)
+), n AS (
+    INSERT INTO notifications (course_id, person_id, subject, body, created_at)
+    SELECT course_id, person_id, left(subject, 255), body, :now FROM m
+)
+INSERT INTO outbox_emails (to_address, subject, body, created_at, attempts, last_error)
+SELECT p.email, left(m.subject, 255), m.body, :now, 0, ''
+FROM m JOIN people p ON p.id = m.person_id
+WHERE CAST(:email AS boolean) AND COALESCE(p.email, '') <> ''
+""")
+
+
+def notify_many(session: Session, messages: list[Message], *, email: bool = True) -> int:
+    """Write the notifications (and, for people with an address, the emails) in one statement; returns how many."""
+    if not messages:
+        return 0
+    session.flush()  # pending ORM rows (people, courses) first
+    session.execute(
+        NOTIFY_MANY_SQL,
+        {
+            "people": [m.person_id for m in messages],
+            "courses": [m.course_id for m in messages],
+            "subjects": [m.subject for m in messages],
+            "bodies": [m.body for m in messages],
+            "now": utcnow(),
+            "email": email,
+        },
+    )
+    return len(messages)
 
 
 def notify(session: Session, *, person_id: int, course_id: int, subject: str, body: str, email: bool = True) -> None:
-    """Write the notification (and the email) for one person (flushes)."""
-    session.add(Notification(course_id=course_id, person_id=person_id, subject=subject[:255], body=body))
-    address = session.scalar(select(Person.email).where(Person.id == person_id)) if email else None
-    if address:
-        session.add(OutboxEmail(to_address=address, subject=subject[:255], body=body))
-    session.flush()
+    """Write the notification (and the email) for one person."""
+    notify_many(session, [Message(person_id, course_id, subject, body)], email=email)
+
+
+def instructors_of(session: Session, course_ids: set[int]) -> dict[int, list[int]]:
+    """The owners and instructors of each course (one query)."""
+    from classroom.models import Enrollment
+    from classroom.roles import CONFIGURING_LEVELS
+
+    rows = session.execute(
+        select(Enrollment.course_id, Enrollment.person_id).where(
+            Enrollment.course_id.in_(course_ids), Enrollment.level.in_(CONFIGURING_LEVELS)
+        )
+    )
+    staff: dict[int, list[int]] = {c: [] for c in course_ids}
+    for course_id, person_id in rows:
+        staff[course_id].append(person_id)
+    return staff
 
 
 def notify_instructors(session: Session, course_id: int, *, subject: str, body: str) -> int:
     """Notify the course's owner and instructors; returns how many were notified."""
-    from classroom.models import Enrollment
-    from classroom.roles import CONFIGURING_LEVELS
-
-    staff = session.scalars(
-        select(Enrollment.person_id).where(Enrollment.course_id == course_id, Enrollment.level.in_(CONFIGURING_LEVELS))
-    ).all()
-    for person_id in staff:
-        notify(session, person_id=person_id, course_id=course_id, subject=subject, body=body)
-    return len(staff)
+    staff = instructors_of(session, {course_id})[course_id]
+    return notify_many(session, [Message(p, course_id, subject, body) for p in staff])
 
 
 def unread(session: Session, person_id: int, course_id: int, limit: int = 10) -> list[Notification]:

@@ -26,29 +26,29 @@ from provisioning.services import Job
 log = logging.getLogger(__name__)
 
 POSITIONS_SQL = text("""
-WITH totals AS (
-    SELECT course_id, person_id, SUM(compute + storage) AS spent FROM spend_daily GROUP BY 1, 2
-), running AS (
+WITH running AS (
     SELECT DISTINCT course_id, person_id FROM workspaces WHERE state = 'running'
 ), grants AS (
     SELECT course_id, person_id, SUM(amount) AS amount FROM budget_grants WHERE person_id IS NOT NULL GROUP BY 1, 2
 ), who AS (
-    SELECT course_id, person_id FROM totals UNION SELECT course_id, person_id FROM running
+    SELECT course_id, person_id FROM spend_totals UNION SELECT course_id, person_id FROM running
+), pos AS (
+    SELECT who.course_id, who.person_id, (CAST(:now AS timestamptz) AT TIME ZONE c.time_zone)::date AS today,
+           COALESCE(p.budget_per_student, 0) + COALESCE(g.amount, 0) AS cap,
+           COALESCE(t.spent, 0) AS spent,
+           COALESCE(p.max_daily_cost, 0) AS daily_cap,
+           COALESCE(p.idle_stop_minutes, 0) AS idle_minutes
+    FROM who
+    JOIN courses c ON c.id = who.course_id
+    LEFT JOIN course_policies p ON p.course_id = who.course_id
+    LEFT JOIN grants g ON g.course_id = who.course_id AND g.person_id = who.person_id
+    LEFT JOIN spend_totals t ON t.course_id = who.course_id AND t.person_id = who.person_id
 )
-SELECT who.course_id, who.person_id,
-       COALESCE(p.budget_per_student, 0) + COALESCE(g.amount, 0) AS cap,
-       COALESCE(t.spent, 0) AS spent,
-       COALESCE(d.compute + d.storage, 0) AS spent_today,
-       COALESCE(p.max_daily_cost, 0) AS daily_cap,
-       (CAST(:now AS timestamptz) AT TIME ZONE c.time_zone)::date AS today,
-       COALESCE(p.idle_stop_minutes, 0) AS idle_minutes
-FROM who
-JOIN courses c ON c.id = who.course_id
-LEFT JOIN course_policies p ON p.course_id = who.course_id
-LEFT JOIN grants g ON g.course_id = who.course_id AND g.person_id = who.person_id
-LEFT JOIN totals t ON t.course_id = who.course_id AND t.person_id = who.person_id
-LEFT JOIN spend_daily d ON d.course_id = who.course_id AND d.person_id = who.person_id
-     AND d.day = (CAST(:now AS timestamptz) AT TIME ZONE c.time_zone)::date
+SELECT pos.*,
+       COALESCE((SELECT d.compute + d.storage FROM spend_daily d  -- one primary-key lookup per student
+                 WHERE d.course_id = pos.course_id AND d.person_id = pos.person_id AND d.day = pos.today), 0)
+           AS spent_today
+FROM pos
 """)
 
 RUNNING_SQL = text("""
@@ -105,10 +105,14 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
     will still cost until the term ends (reserved, so the cap also holds for disks that are merely stopped)."""
     running: dict[tuple[int, int], list[tuple[int, Decimal, datetime]]] = {}
     reserve: dict[tuple[int, int], Decimal] = {}
+    hours_left: dict[tuple[date | None, str], Decimal] = {}  # per term end and time zone, not per workspace
     for r in session.execute(RUNNING_SQL):
         key = (r.course_id, r.person_id)
         storage = prices.storage_hourly(r.volume_gb)
-        reserve[key] = reserve.get(key, Decimal(0)) + storage * _hours_left(r.term_end, r.time_zone, now)
+        term = (r.term_end, r.time_zone)
+        if term not in hours_left:
+            hours_left[term] = _hours_left(r.term_end, r.time_zone, now)
+        reserve[key] = reserve.get(key, Decimal(0)) + storage * hours_left[term]
         if r.state == "running":
             running.setdefault(key, []).append((r.id, prices.hourly(r.instance_type) + storage, r.active))
     positions = []
@@ -133,6 +137,8 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
 
 def run_sweep(session: Session, now: datetime, prices: RegionPrices) -> SweepResult:
     """Meter, plan and apply (flushes; the caller commits, then enqueues result.jobs)."""
+    # JIT compilation costs more than these set-based statements save (half a second at 10,000 workspaces)
+    session.execute(text("SET LOCAL jit = off"))
     result = SweepResult(accrued=accrue(session, now, prices).entries)
     positions = load_positions(session, now, prices)
     since = min((p.today for p in positions), default=now.date())
@@ -143,7 +149,12 @@ def run_sweep(session: Session, now: datetime, prices: RegionPrices) -> SweepRes
     result.students = len(positions)
     _apply_stops(session, plan, now, result)
     if plan.alerts:  # in a savepoint: a delivery failure must never undo the stops; alerts retry next minute
-        figures = {(p.course_id, p.person_id): (money(p.spent), money(p.cap)) for p in positions}
+        alerted = {(a.course_id, a.person_id) for a in plan.alerts}
+        figures = {
+            (p.course_id, p.person_id): (money(p.spent), money(p.cap))
+            for p in positions
+            if (p.course_id, p.person_id) in alerted
+        }
         try:
             with session.begin_nested():
                 _record_alerts(session, plan, now, result)

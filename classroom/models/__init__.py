@@ -8,6 +8,7 @@ from classroom.models.budget import (
     LedgerEntry,
     RequestStatus,
     SpendDaily,
+    SpendTotal,
     TemplateAccess,
     TemplateRequest,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "LedgerEntry",
     "RequestStatus",
     "SpendDaily",
+    "SpendTotal",
     "TemplateAccess",
     "TemplateRequest",
     "CourseCloud",

@@ -159,3 +159,17 @@ class SpendDaily(Base):
     compute: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
     storage: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
     running_seconds: Mapped[Decimal] = mapped_column(Numeric(14, 3), default=Decimal(0))
+
+
+class SpendTotal(Base):
+    """Per student and course: the term's spend so far (the sum of their spend_daily rows).
+
+    Kept by statement-level triggers on spend_daily (migration 0006), whoever writes it, so the minute's sweep
+    reads one row per student instead of summing every day of the term.
+    """
+
+    __tablename__ = "spend_totals"
+
+    course_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spent: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))

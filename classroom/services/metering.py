@@ -26,11 +26,17 @@ WITH due AS (
     WHERE w.metered_until < CASE WHEN w.state IN ('terminated', 'failed')
                                  THEN LEAST(w.state_changed_at, :now) ELSE :now END
 ),
-ev AS (
-    SELECT e.workspace_id, e.to_state, e.at,
-           lead(e.at) OVER (PARTITION BY e.workspace_id ORDER BY e.at, e.id) AS until
-    FROM workspace_events e
-    WHERE e.workspace_id IN (SELECT id FROM due)
+ev AS (  -- the state in effect at the period's start, then the changes inside the period (index range scans)
+    SELECT d.id AS workspace_id, e.to_state, e.at,
+           lead(e.at) OVER (PARTITION BY d.id ORDER BY e.at, e.id) AS until
+    FROM due d
+    CROSS JOIN LATERAL (
+        (SELECT x.at, x.id, x.to_state FROM workspace_events x
+         WHERE x.workspace_id = d.id AND x.at <= d.a ORDER BY x.at DESC, x.id DESC LIMIT 1)
+        UNION ALL
+        (SELECT x.at, x.id, x.to_state FROM workspace_events x
+         WHERE x.workspace_id = d.id AND x.at > d.a AND x.at < d.b)
+    ) e
 ),
 parts AS (
     SELECT d.id, ev.to_state,

@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from classroom.db import make_session_factory
-from classroom.models import LedgerEntry, SpendDaily, Workspace, WorkspaceEvent
+from classroom.models import LedgerEntry, SpendDaily, SpendTotal, Workspace, WorkspaceEvent
 from classroom.services.metering import accrue
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import load_prices
@@ -95,6 +95,7 @@ def test_repeated_and_concurrent_sweeps_never_count_twice(session, engine):
     assert session.scalar(select(func.count(LedgerEntry.id))) == 5
     daily = session.scalar(select(func.sum(SpendDaily.compute + SpendDaily.storage)))
     assert daily == once
+    assert _totals(session) == _daily_sums(session)  # the triggers kept spend_totals in step
 
 
 def test_later_sweeps_continue_where_the_last_one_ended(session):
@@ -109,3 +110,44 @@ def test_later_sweeps_continue_where_the_last_one_ended(session):
     assert all(a.period_end == b.period_start for a, b in zip(entries, entries[1:], strict=False))
     total = sum(e.compute for e in entries)
     assert abs(total - Decimal("0.0416")) < Decimal("1E-9")  # sixty one-minute entries lose nothing visible
+
+
+def _totals(session) -> dict[tuple[int, int], Decimal]:  # type: ignore[no-untyped-def]
+    return {(t.course_id, t.person_id): t.spent for t in session.scalars(select(SpendTotal)) if t.spent}
+
+
+def _daily_sums(session) -> dict[tuple[int, int], Decimal]:  # type: ignore[no-untyped-def]
+    rows = session.execute(
+        select(SpendDaily.course_id, SpendDaily.person_id, func.sum(SpendDaily.compute + SpendDaily.storage)).group_by(
+            SpendDaily.course_id, SpendDaily.person_id
+        )
+    )
+    return {(c, p): v for c, p, v in rows if v}
+
+
+def test_spend_totals_follow_every_write_to_spend_daily(session):
+    """Inserts (ORM and accrual upserts), updates and deletes of spend_daily all reach spend_totals."""
+    course = make_course(session)
+    a, b = make_person(session, course, name="Emily"), make_person(session, course, name="David")
+    day = T0.date()
+    session.add_all(
+        [
+            SpendDaily(course_id=course.id, person_id=a.id, day=day, compute=Decimal("1.25"), storage=Decimal("0.05")),
+            SpendDaily(course_id=course.id, person_id=a.id, day=day + timedelta(days=1), compute=Decimal(2), storage=0),
+            SpendDaily(course_id=course.id, person_id=b.id, day=day, compute=Decimal("0.5"), storage=Decimal(0)),
+        ]
+    )
+    session.flush()
+    assert _totals(session) == {(course.id, a.id): Decimal("3.30"), (course.id, b.id): Decimal("0.50")}
+    row = session.get(SpendDaily, (course.id, a.id, day))
+    row.compute += Decimal("0.70")
+    session.flush()
+    assert _totals(session)[(course.id, a.id)] == Decimal("4.00")
+    session.delete(session.get(SpendDaily, (course.id, b.id, day)))
+    session.flush()
+    assert (course.id, b.id) not in _totals(session)  # zero: nothing left for David
+    _workspace(session, course, b, [(timedelta(0), S.RUNNING)])
+    accrue(session, T0 + timedelta(minutes=90), PRICES)  # upserts spend_daily, as every sweep does
+    session.commit()
+    assert _totals(session) == _daily_sums(session)
+    assert _totals(session)[(course.id, b.id)] > 0
