@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, or_, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from classroom.db import utcnow
@@ -107,24 +106,29 @@ def merge_deadlines(facts: Iterable[DueFact], now: datetime, limit: int = 5) -> 
     return sorted(lines, key=lambda d: (d.due_at, d.title))[:limit]
 
 
+DUE_UPSERT = text("""
+INSERT INTO due_dates (course_id, source, key, title, due_at, url, updated_at)
+VALUES (:course_id, :source, :key, :title, :due_at, :url, :updated_at)
+ON CONFLICT ON CONSTRAINT uq_due_dates_course_source_key DO UPDATE
+SET title = EXCLUDED.title, due_at = EXCLUDED.due_at, url = EXCLUDED.url, updated_at = EXCLUDED.updated_at
+WHERE due_dates.due_at IS DISTINCT FROM EXCLUDED.due_at OR due_dates.title IS DISTINCT FROM EXCLUDED.title
+   OR due_dates.url IS DISTINCT FROM EXCLUDED.url
+RETURNING id
+""")  # text: SQLAlchemy does not cache PostgreSQL ON CONFLICT inserts, and launches record due dates
+
+
 def record_due(session: Session, course_id: int, fact: DueFact) -> bool:
     """Store one fact; writes only when it is new or changed. True when something was written."""
-    values = {"title": fact.title, "due_at": fact.due_at, "url": fact.url, "updated_at": utcnow()}
-    stmt = (
-        insert(DueDate)
-        .values(course_id=course_id, source=fact.source, key=fact.key, **values)
-        .on_conflict_do_update(
-            constraint="uq_due_dates_course_source_key",
-            set_=values,
-            where=or_(
-                DueDate.due_at.is_distinct_from(fact.due_at),
-                DueDate.title.is_distinct_from(fact.title),
-                DueDate.url.is_distinct_from(fact.url),
-            ),
-        )
-        .returning(DueDate.id)
-    )
-    return session.scalar(stmt) is not None
+    values = {
+        "course_id": course_id,
+        "source": DueSource(fact.source).value,
+        "key": fact.key,
+        "title": fact.title,
+        "due_at": fact.due_at,
+        "url": fact.url,
+        "updated_at": utcnow(),
+    }
+    return session.scalar(DUE_UPSERT, values) is not None
 
 
 def replace_source(session: Session, course_id: int, source: DueSource, facts: Sequence[DueFact]) -> int:

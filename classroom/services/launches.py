@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
 from classroom.claims import LaunchClaims
 from classroom.db import utcnow
-from classroom.models import Course, Deployment, Enrollment, EnrollmentStatus, Person, Platform
+from classroom.models import Course, Deployment, Enrollment, EnrollmentStatus, Platform
 from classroom.roles import LtiRole, StaffLevel, is_test_user, level_for_launch, map_lti_roles
 
 
@@ -29,40 +28,51 @@ class LaunchResult:
     level: StaffLevel
 
 
+# The two upserts of every launch as text: SQLAlchemy never caches a PostgreSQL insert() with ON CONFLICT
+# (its dialect Insert has inherit_cache = False), and compiling them cost ~1.2 ms a launch.
+PERSON_UPSERT = text("""
+INSERT INTO people (platform_id, sub, name, given_name, family_name, email, is_test_user, created_at, updated_at)
+VALUES (:platform_id, :sub, :name, :given_name, :family_name, :email, :is_test_user, :created_at, :updated_at)
+ON CONFLICT ON CONSTRAINT uq_people_platform_sub DO UPDATE
+SET name = EXCLUDED.name, given_name = EXCLUDED.given_name, family_name = EXCLUDED.family_name,
+    email = EXCLUDED.email, is_test_user = EXCLUDED.is_test_user, updated_at = EXCLUDED.updated_at
+RETURNING id
+""")
+COURSE_UPSERT = text("""
+INSERT INTO courses (platform_id, deployment_id, context_id, label, title, time_zone, created_at)
+VALUES (:platform_id, :deployment_id, :context_id, :label, :title, :time_zone, :created_at)
+ON CONFLICT ON CONSTRAINT uq_courses_platform_context DO UPDATE SET label = EXCLUDED.label, title = EXCLUDED.title
+RETURNING id
+""")
+
+
 def _upsert_person(session: Session, platform: Platform, c: LaunchClaims) -> int:
+    now = utcnow()
     values = {
+        "platform_id": platform.id,
+        "sub": c.sub,
         "name": c.name,
         "given_name": c.given_name,
         "family_name": c.family_name,
         "email": c.email,
         "is_test_user": is_test_user(c.roles),
-        "updated_at": utcnow(),
+        "created_at": now,
+        "updated_at": now,
     }
-    stmt = (
-        insert(Person)
-        .values(platform_id=platform.id, sub=c.sub, created_at=utcnow(), **values)
-        .on_conflict_do_update(constraint="uq_people_platform_sub", set_=values)
-        .returning(Person.id)
-    )
-    return int(session.scalar(stmt))  # type: ignore[arg-type]
+    return int(session.scalar(PERSON_UPSERT, values))  # type: ignore[arg-type]
 
 
 def _upsert_course(session: Session, platform: Platform, deployment: Deployment, c: LaunchClaims) -> int:
-    values = {"label": c.context_label, "title": c.context_title}
-    stmt = (
-        insert(Course)
-        .values(
-            platform_id=platform.id,
-            deployment_id=deployment.id,
-            context_id=c.context_id,
-            time_zone="UTC",
-            created_at=utcnow(),
-            **values,
-        )
-        .on_conflict_do_update(constraint="uq_courses_platform_context", set_=values)
-        .returning(Course.id)
-    )
-    return int(session.scalar(stmt))  # type: ignore[arg-type]
+    values = {
+        "platform_id": platform.id,
+        "deployment_id": deployment.id,
+        "context_id": c.context_id,
+        "label": c.context_label,
+        "title": c.context_title,
+        "time_zone": "UTC",
+        "created_at": utcnow(),
+    }
+    return int(session.scalar(COURSE_UPSERT, values))  # type: ignore[arg-type]
 
 
 def record_launch(session: Session, platform: Platform, deployment: Deployment, claims: LaunchClaims) -> LaunchResult:
