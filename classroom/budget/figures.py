@@ -30,6 +30,26 @@ def per_hour(spent: Decimal, running_seconds: Decimal) -> Decimal | None:
     return spent * HOUR / running_seconds if running_seconds > 0 else None
 
 
+class UseFigures:
+    """Percent of cap, running hours and effective cost per hour: the budget view and the report rows alike."""
+
+    spent: Decimal
+    running_seconds: Decimal
+    cap: Decimal
+
+    @property
+    def percent(self) -> int:
+        return percent_of(self.spent, self.cap)
+
+    @property
+    def running_hours(self) -> Decimal:
+        return self.running_seconds / HOUR
+
+    @property
+    def effective_hourly(self) -> Decimal | None:
+        return per_hour(self.spent, self.running_seconds)
+
+
 @dataclass(frozen=True)
 class DaySpend:
     """Spend on one course-local day."""
@@ -60,7 +80,7 @@ class TemplateRate:
 
 
 @dataclass(frozen=True)
-class StudentBudget:
+class StudentBudget(UseFigures):
     """One student's position in one course: cap, spend, burn, daily history, what runs now."""
 
     base: Decimal
@@ -86,18 +106,6 @@ class StudentBudget:
         return max(ZERO, self.cap - self.spent - self.reserved)
 
     @property
-    def percent(self) -> int:
-        return percent_of(self.spent, self.cap)
-
-    @property
-    def running_hours(self) -> Decimal:
-        return self.running_seconds / HOUR
-
-    @property
-    def effective_hourly(self) -> Decimal | None:
-        return per_hour(self.spent, self.running_seconds)
-
-    @property
     def days_left(self) -> Decimal | None:
         """Days the remaining budget lasts at the current burn, to one decimal; None without recent use."""
         if self.burn_per_day <= 0:
@@ -106,7 +114,7 @@ class StudentBudget:
 
 
 @dataclass(frozen=True)
-class StudentRow:
+class StudentRow(UseFigures):
     """One student's line in the cost report."""
 
     person_id: int
@@ -119,18 +127,6 @@ class StudentRow:
     idle_stops: int
     has_spend: bool
     anomaly: bool = False  # spent several times the course median (see classroom.budget.enforcement)
-
-    @property
-    def percent(self) -> int:
-        return percent_of(self.spent, self.cap)
-
-    @property
-    def running_hours(self) -> Decimal:
-        return self.running_seconds / HOUR
-
-    @property
-    def effective_hourly(self) -> Decimal | None:
-        return per_hour(self.spent, self.running_seconds)
 
     @property
     def over_cap(self) -> bool:
