@@ -25,6 +25,7 @@ from classroom.db import make_engine, make_session_factory
 from config.settings import Settings
 from provisioning.aws import AwsBackend
 from provisioning.simulated import seed_simulated_aws
+from tests.support.lti import register
 from tests.support.platform import TestPlatform
 
 PG_ADMIN_URL = os.environ.get("CWC_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -172,6 +173,13 @@ def platform() -> Iterator[TestPlatform]:
     p = TestPlatform(shape="canvas").serve()
     yield p
     p.stop()
+
+
+@pytest.fixture
+def canvas(session: Session, platform: TestPlatform) -> TestPlatform:
+    """The Canvas-shaped platform, registered in the tool with its deployment approved."""
+    register(session, platform)
+    return platform
 
 
 @pytest.fixture

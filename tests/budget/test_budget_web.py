@@ -8,7 +8,6 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import func, select
 
 from classroom.models import AuditEvent, BudgetGrant, Course, Notification, Person, SpendDaily
@@ -16,19 +15,9 @@ from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import load_prices
 from tests.conftest import count_rows
 from tests.support.budget import ensure_policies, make_running
-from tests.support.lti import launch, register, tool_token
+from tests.support.lti import hidden_fields, launch, tool_token
 
 D = Decimal
-
-
-@pytest.fixture
-def canvas(session, platform):  # type: ignore[no-untyped-def]
-    register(session, platform)
-    return platform
-
-
-def _hidden(html: str) -> dict[str, str]:
-    return dict(re.findall(r'name="(t|csrf_token)" value="([^"]+)"', html))
 
 
 def _today() -> date:
@@ -200,7 +189,7 @@ def test_grant_extra_budget_valid_then_invalid_inputs_create_nothing(client, can
     tokens = _class(client, canvas, session)
     page = client.get("/app/report", query_string={"t": tokens["teacher"]}).get_data(as_text=True)
     emily = _person(session, "student-1")
-    form = {**_hidden(page), "person": str(emily.id), "amount": "10.00", "reason": "Lost a day to a bad template"}
+    form = {**hidden_fields(page), "person": str(emily.id), "amount": "10.00", "reason": "Lost a day to a bad template"}
 
     ok = client.post("/app/report/grants", data=form)
     assert ok.status_code == 303 and "granted=" in ok.headers["Location"]

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import func, select
 
 from classroom.models import AuditEvent, CoursePolicy, Notification, SpendDaily, TemplateRequest
 from tests.conftest import count_rows
 from tests.support.budget import SETUP_FORM, ensure_policies
-from tests.support.lti import launch, register, tool_token
+from tests.support.lti import hidden_fields, launch, tool_token
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 FORM = {**SETUP_FORM}
-
-
-@pytest.fixture
-def canvas(session, platform):  # type: ignore[no-untyped-def]
-    register(session, platform)
-    return platform
-
-
-def _hidden(html: str) -> dict[str, str]:
-    return dict(re.findall(r'name="(t|csrf_token)" value="([^"]+)"', html))
 
 
 def _link(template: str, link_id: str = "link-final") -> dict[str, object]:
@@ -36,10 +24,10 @@ def test_owner_is_sent_to_the_wizard_and_saving_it_is_audited(client, canvas, se
     assert "/app/setup" in resp.headers["Location"]
     page = client.get("/app/setup", query_string={"t": tool_token(resp)}).get_data(as_text=True)
     assert "Set up Cloud Workstation" in page and 'value="24.00"' in page
-    bad = client.post("/app/setup", data={**_hidden(page), **FORM, "budget_per_student": "lots"})
+    bad = client.post("/app/setup", data={**hidden_fields(page), **FORM, "budget_per_student": "lots"})
     assert bad.status_code == 400 and b"Nothing was saved" in bad.data
     assert count_rows(session.get_bind(), "course_policies") == 0
-    ok = client.post("/app/setup", data={**_hidden(page), **FORM})
+    ok = client.post("/app/setup", data={**hidden_fields(page), **FORM})
     assert ok.status_code == 303
     policy = session.scalar(select(CoursePolicy))
     assert policy.budget_per_student == Decimal(24) and policy.templates["gpu-ml-workstation"] == "blocked"
@@ -102,12 +90,12 @@ def test_request_approve_then_confirm_with_projection(client, canvas, session):
     blocked = client.get("/app/workspace", query_string={"t": student})
     assert blocked.status_code == 403 and b"needs your instructor" in blocked.data
     short = client.post(
-        "/app/requests/ml-final-project", data={**_hidden(blocked.get_data(as_text=True)), "reason": "pls"}
+        "/app/requests/ml-final-project", data={**hidden_fields(blocked.get_data(as_text=True)), "reason": "pls"}
     )
     assert short.status_code == 400 and count_rows(session.get_bind(), "template_requests") == 0
     sent = client.post(
         "/app/requests/ml-final-project",
-        data={**_hidden(blocked.get_data(as_text=True)), "reason": "Training my final project model"},
+        data={**hidden_fields(blocked.get_data(as_text=True)), "reason": "Training my final project model"},
     )
     assert sent.status_code == 303
     assert session.scalar(select(func.count(Notification.id))) == 1  # the instructor is told
@@ -115,14 +103,14 @@ def test_request_approve_then_confirm_with_projection(client, canvas, session):
     assert pending.status_code == 403 and b"waiting for your instructor" in pending.data
     listing = client.get("/app/requests", query_string={"t": teacher}).get_data(as_text=True)
     request_id = session.scalar(select(TemplateRequest.id))
-    assert client.post(f"/app/requests/{request_id}/approve", data=_hidden(listing)).status_code == 303
+    assert client.post(f"/app/requests/{request_id}/approve", data=hidden_fields(listing)).status_code == 303
     assert session.scalar(select(func.count(Notification.id))) == 2  # and the student
     confirm = client.get("/app/workspace", query_string={"t": student})
     html = confirm.get_data(as_text=True)
     assert confirm.status_code == 200 and "Start my workspace" in html
     assert "will use your remaining budget in about 11.3 days" in html  # $24 / $2.13 a day
     assert count_rows(session.get_bind(), "workspaces") == 0  # nothing until the student confirms
-    assert client.post("/app/workspace", data=_hidden(html)).status_code == 303
+    assert client.post("/app/workspace", data=hidden_fields(html)).status_code == 303
     assert count_rows(session.get_bind(), "workspaces") == 1
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from sqlalchemy import select
 
@@ -15,7 +13,7 @@ from provisioning.agent_service import issue_agent_token
 from provisioning.ssh_keys import generate_key_pair
 from tests.conftest import count_rows
 from tests.support.budget import ensure_policies
-from tests.support.lti import launch, register, tool_token
+from tests.support.lti import hidden_fields, launch, tool_token
 
 
 @pytest.fixture
@@ -31,16 +29,6 @@ def app(settings, backend):  # type: ignore[no-untyped-def]
     )
     yield application
     application.extensions["cwc"].engine.dispose()
-
-
-@pytest.fixture
-def canvas(session, platform):  # type: ignore[no-untyped-def]
-    register(session, platform)
-    return platform
-
-
-def _hidden(html: str) -> dict[str, str]:
-    return dict(re.findall(r'name="(t|csrf_token)" value="([^"]+)"', html))
 
 
 def _student(client, canvas, n=1):  # type: ignore[no-untyped-def]
@@ -115,7 +103,10 @@ def test_student_stop_needs_confirmation_and_csrf(client, canvas, session):
     assert client.post(f"/app/workspaces/{ws.id}/stop", data={"t": emily}).status_code == 403
     session.refresh(ws)
     assert ws.state is WorkspaceState.RUNNING
-    assert client.post(f"/app/workspaces/{ws.id}/stop", data=_hidden(confirm.get_data(as_text=True))).status_code == 303
+    assert (
+        client.post(f"/app/workspaces/{ws.id}/stop", data=hidden_fields(confirm.get_data(as_text=True))).status_code
+        == 303
+    )
 
 
 def test_agent_heartbeat_accepted_with_its_token_and_rejected_with_another(client, canvas, session):
@@ -155,7 +146,7 @@ def test_agent_heartbeat_accepted_with_its_token_and_rejected_with_another(clien
 def test_generated_key_is_downloaded_once_and_reaches_the_agent(client, canvas, session):
     emily, ws = _running_workspace(client, canvas, session)
     page = client.get("/app/keys", query_string={"t": emily}).get_data(as_text=True)
-    resp = client.post("/app/keys/generate", data=_hidden(page))
+    resp = client.post("/app/keys/generate", data=hidden_fields(page))
     assert resp.status_code == 200 and b"BEGIN OPENSSH PRIVATE KEY" in resp.data
     assert "attachment" in resp.headers["Content-Disposition"]
     key = session.scalar(select(SshKey))
@@ -172,13 +163,13 @@ def test_a_key_cannot_be_shared_between_students(client, canvas, engine):
     _private, public = generate_key_pair("shared")
     emily = _student(client, canvas, 1)
     page = client.get("/app/keys", query_string={"t": emily}).get_data(as_text=True)
-    assert client.post("/app/keys/upload", data={**_hidden(page), "public_key": public}).status_code == 303
+    assert client.post("/app/keys/upload", data={**hidden_fields(page), "public_key": public}).status_code == 303
     david = _student(client, canvas, 2)
     page = client.get("/app/keys", query_string={"t": david}).get_data(as_text=True)
-    refused = client.post("/app/keys/upload", data={**_hidden(page), "public_key": public})
+    refused = client.post("/app/keys/upload", data={**hidden_fields(page), "public_key": public})
     assert refused.status_code == 400 and b"registered to another person" in refused.data
     assert count_rows(engine, "ssh_keys") == 1
-    bad = client.post("/app/keys/upload", data={**_hidden(page), "public_key": "not a key"})
+    bad = client.post("/app/keys/upload", data={**hidden_fields(page), "public_key": "not a key"})
     assert bad.status_code == 400 and count_rows(engine, "ssh_keys") == 1
 
 
@@ -191,7 +182,7 @@ def test_instructor_uploads_materials_and_ta_can_only_look(app, client, canvas, 
     page = client.get("/app/materials", query_string={"t": teacher}).get_data(as_text=True)
     resp = client.post(
         "/app/materials",
-        data={**_hidden(page), "folder": "datasets", "files": (BytesIO(b"x,y\n1,2\n"), "mnist.csv")},
+        data={**hidden_fields(page), "folder": "datasets", "files": (BytesIO(b"x,y\n1,2\n"), "mnist.csv")},
         content_type="multipart/form-data",
     )
     assert resp.status_code == 303

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -84,6 +85,11 @@ def launch(
     started = login(client, platform, user, method=login_method)
     body = platform.claims(user, nonce=started.nonce, message_type=message_type, **claims)
     return post_launch(client, started.state, platform.sign(body))
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    """The tool token and CSRF token a page's form carries (to post the form as the browser would)."""
+    return dict(re.findall(r'name="(t|csrf_token)" value="([^"]+)"', html))
 
 
 def tool_token(response: Any) -> str:

@@ -5,18 +5,11 @@ from __future__ import annotations
 import re
 
 import jwt
-import pytest
 
 from tests.conftest import count_rows
-from tests.support.lti import launch, register, tool_token
+from tests.support.lti import launch, tool_token
 
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
-
-
-@pytest.fixture
-def canvas(session, platform):  # type: ignore[no-untyped-def]
-    register(session, platform)
-    return platform
 
 
 def _form_values(html: str) -> dict[str, str]:

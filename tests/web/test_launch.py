@@ -11,12 +11,6 @@ from tests.conftest import count_rows
 from tests.support.lti import launch, register, tool_token
 
 
-@pytest.fixture
-def canvas(session, platform):  # type: ignore[no-untyped-def]
-    register(session, platform)
-    return platform
-
-
 def _home(client, response):  # type: ignore[no-untyped-def]
     return client.get("/app/home", query_string={"t": tool_token(response)})
 

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from tests.conftest import count_rows
 from tests.support.lti import TOOL, launch, login, post_launch, register
 from tests.support.platform import KeyPair
-
-
-@pytest.fixture
-def canvas(session, platform):  # type: ignore[no-untyped-def]
-    register(session, platform)
-    return platform
 
 
 def assert_nothing_created(engine, redis) -> None:  # type: ignore[no-untyped-def]

@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import select
 
 from classroom.models import Enrollment, EnrollmentStatus, Person
 from classroom.roles import StaffLevel
 from tests.conftest import count_rows
-from tests.support.lti import TOOL, launch, post_launch, register, tool_token
-
-
-@pytest.fixture
-def canvas(session, platform):  # type: ignore[no-untyped-def]
-    register(session, platform)
-    return platform
-
-
-def _hidden(html: str) -> dict[str, str]:
-    return dict(re.findall(r'name="(t|csrf_token)" value="([^"]+)"', html))
+from tests.support.lti import TOOL, hidden_fields, launch, post_launch, tool_token
 
 
 def _valid_form(app, token: str) -> dict[str, str]:
@@ -41,7 +30,7 @@ def test_owner_promotes_ta_to_head_ta_and_it_is_audited(client, canvas, session,
     page = client.get("/app/home", query_string={"t": owner}).get_data(as_text=True)
     assert "Make head TA" in page
     ta = _ta_enrollment(session)
-    resp = client.post(f"/app/staff/{ta.id}/head-ta", data=_hidden(page))
+    resp = client.post(f"/app/staff/{ta.id}/head-ta", data=hidden_fields(page))
     assert resp.status_code == 303
     session.refresh(ta)
     assert ta.level is StaffLevel.HEAD_TA
