@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from bench.services import admin_url, fresh_database
 from classroom.budget.enforcement import ONCE, StudentPosition, plan_enforcement
 from classroom.db import make_engine, make_session_factory
-from classroom.services.metering import ACCRUE_SQL
+from classroom.services.metering import ACCRUE_SQL, accrual_params
 from config.prices import load_prices
 from provisioning.enforcement import POSITIONS_SQL, RUNNING_SQL, load_positions, run_sweep
 
@@ -359,8 +359,7 @@ def measure(url: str, sweeps: int) -> dict[str, Any]:
 def explain(url: str, at: datetime) -> dict[str, str]:
     """EXPLAIN (ANALYZE, BUFFERS) of the accrual (rolled back) and of the position queries at `at`."""
     engine = make_engine(url, pool_pre_ping=False)
-    accrue = {"now": at, "prices": json.dumps({k: str(v) for k, v in PRICES.instance_hourly.items()}),
-              "gb_hour": str(PRICES.storage_hourly(1))}  # fmt: skip
+    accrue = accrual_params(at, PRICES)
     plans = {}
     with engine.connect() as conn:
         for name, sql, params in (("accrue", ACCRUE_SQL, accrue), ("positions", POSITIONS_SQL, {"now": at}),

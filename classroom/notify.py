@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from classroom.db import utcnow
 from classroom.mail import Mailer, MailError
-from classroom.models import Notification, OutboxEmail
+from classroom.models import Enrollment, Notification, OutboxEmail
+from classroom.roles import CONFIGURING_LEVELS
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,6 @@ def notify(session: Session, *, person_id: int, course_id: int, subject: str, bo
 
 def instructors_of(session: Session, course_ids: set[int]) -> dict[int, list[int]]:
     """The owners and instructors of each course (one query)."""
-    from classroom.models import Enrollment
-    from classroom.roles import CONFIGURING_LEVELS
-
     rows = session.execute(
         select(Enrollment.course_id, Enrollment.person_id).where(
             Enrollment.course_id.in_(course_ids), Enrollment.level.in_(CONFIGURING_LEVELS)

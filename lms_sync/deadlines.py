@@ -121,7 +121,7 @@ def record_due(session: Session, course_id: int, fact: DueFact) -> bool:
     """Store one fact; writes only when it is new or changed. True when something was written."""
     values = {
         "course_id": course_id,
-        "source": DueSource(fact.source).value,
+        "source": fact.source.value,
         "key": fact.key,
         "title": fact.title,
         "due_at": fact.due_at,

@@ -90,14 +90,16 @@ class AccrualResult:
     entries: int
 
 
+def accrual_params(now: datetime, prices: RegionPrices) -> dict[str, object]:
+    """ACCRUE_SQL's parameters: the time to accrue up to and the region's prices (hourly by type, disk per GB-hour)."""
+    return {
+        "now": now,
+        "prices": json.dumps({k: str(v) for k, v in prices.instance_hourly.items()}),
+        "gb_hour": str(prices.storage_hourly(1)),
+    }
+
+
 def accrue(session: Session, now: datetime, prices: RegionPrices) -> AccrualResult:
     """Write ledger entries up to `now` for every workspace (flushes; the caller commits)."""
-    rows = session.execute(
-        ACCRUE_SQL,
-        {
-            "now": now,
-            "prices": json.dumps({k: str(v) for k, v in prices.instance_hourly.items()}),
-            "gb_hour": str(prices.storage_hourly(1)),
-        },
-    ).all()
+    rows = session.execute(ACCRUE_SQL, accrual_params(now, prices)).all()
     return AccrualResult(len(rows))
