@@ -1,6 +1,6 @@
 """All models, imported here so Alembic and the app see one metadata."""
 
-from classroom.models.audit import AuditEvent
+from classroom.models.audit import AuditChainHead, AuditEvent
 from classroom.models.budget import (
     AlertSent,
     BudgetGrant,
@@ -52,6 +52,7 @@ __all__ = [
     "SshKey",
     "Workspace",
     "WorkspaceEvent",
+    "AuditChainHead",
     "AuditEvent",
     "Course",
     "Deployment",

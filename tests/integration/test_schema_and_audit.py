@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from datetime import UTC, datetime
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from classroom import schema
-from classroom.audit import append_event, verify_chain
+from classroom.audit import append_event, body_parts, verify_chain
 from classroom.cli import main
+from classroom.db import make_session_factory
 from config.settings import Settings
 
 
@@ -49,6 +54,54 @@ def test_audit_chain_verifies_and_detects_tampering(session, engine):
     session.expire_all()
     broken = verify_chain(session)
     assert not broken.ok and broken.checked == 2
+
+
+def test_audit_chain_detects_events_cut_off_the_end(session, engine):
+    for n in range(3):
+        append_event(session, "test.event", subject=str(n))
+    session.commit()
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete"))
+        conn.execute(text("DELETE FROM audit_events WHERE subject = '2'"))
+        conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update_delete"))
+    report = verify_chain(session)
+    assert not report.ok and report.checked == 2 and "removed" in report.reason
+
+
+def test_concurrent_appends_never_share_a_previous_hash(engine):
+    """Writers in separate transactions queue on the head row; each commit extends the chain by one link."""
+    factory = make_session_factory(engine)
+
+    def writer(n: int) -> None:
+        for i in range(15):
+            with factory() as s:
+                append_event(s, "test.event", subject=f"{n}-{i}", details={"writer": n})
+                s.commit()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with factory() as s:
+        report = verify_chain(s)
+        assert report.ok and report.checked == 60
+        assert s.scalar(text("SELECT count(DISTINCT prev_hash) FROM audit_events")) == 60
+
+
+@pytest.mark.parametrize(
+    "details",
+    [{}, {"n": 1, "note": "ünïcode ✓", "nested": {"b": [1, None, True], "a": "x\"y"}}, {"prev": "@", "z": 1.5}],
+)
+def test_event_body_pieces_are_the_canonical_json(details):
+    at = datetime(2026, 11, 29, 5, 0, 1, 123456, tzinfo=UTC)
+    for actor, course in ((None, None), (7, 12)):
+        p0, p1, p2, p3 = body_parts(at, "a.b", "subject \"q\"", details)
+        body = p0 + json.dumps(actor) + p1 + json.dumps(course) + p2 + "f" * 64 + p3
+        whole = {"prev": "f" * 64, "at": at.isoformat(), "action": "a.b", "actor": actor, "course": course}
+        whole |= {"subject": 'subject "q"', "details": details}
+        assert body == json.dumps(whole, sort_keys=True, separators=(",", ":"))
+        assert body.isascii()
 
 
 def test_audit_log_refuses_update_and_delete(session):
