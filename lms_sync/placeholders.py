@@ -6,7 +6,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
-from classroom.models import Enrollment, Notification, Person
+from classroom.models import Enrollment, Notification
 from lms_sync.roster import PLACEHOLDER_PREFIX
 
 
@@ -37,23 +37,3 @@ def fold_placeholder(session: Session, course_id: int, placeholder_id: int, pers
         subject=str(person_id),
         details={"placeholder": placeholder_id},
     )
-
-
-def match_on_launch(session: Session, course_id: int, person_id: int) -> bool:
-    """A launching person whose email was imported by CSV takes over the imported enrollment; True if merged."""
-    person = session.get(Person, person_id)
-    if person is None or not person.email or person.sub.startswith(PLACEHOLDER_PREFIX):
-        return False
-    placeholder = session.scalar(
-        select(Person.id)
-        .join(Enrollment, Enrollment.person_id == Person.id)
-        .where(
-            Enrollment.course_id == course_id,
-            Person.platform_id == person.platform_id,
-            Person.sub == placeholder_sub(person.email),
-        )
-    )
-    if placeholder is None:
-        return False
-    fold_placeholder(session, course_id, placeholder, person_id)
-    return True

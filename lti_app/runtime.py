@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from classroom.db import make_engine, make_session_factory
 from config.settings import Settings, SettingsError
+from lti_app.lti.jwks_cache import PlatformKeyCache
+from lti_app.lti.registry import RegistryCache
 
 
 @dataclass
@@ -21,6 +23,8 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     redis: redis.Redis
+    registry: RegistryCache  # approved platforms and deployments, per process (see lti_app.lti.registry)
+    platform_keys: PlatformKeyCache  # platforms' public keys: in Redis, and parsed in this process
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -30,7 +34,9 @@ def build_runtime(settings: Settings) -> Runtime:
     if not settings.redis_url:
         raise SettingsError("REDIS_URL is not set. `make run` starts an embedded Redis and sets it for you.")
     engine = make_engine(settings.database_url)
-    return Runtime(settings, engine, make_session_factory(engine), redis.Redis.from_url(settings.redis_url))
+    client = redis.Redis.from_url(settings.redis_url)
+    keys = PlatformKeyCache(client, settings.platform_jwks_ttl_s)
+    return Runtime(settings, engine, make_session_factory(engine), client, RegistryCache(), keys)
 
 
 def runtime() -> Runtime:

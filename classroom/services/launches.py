@@ -3,19 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from classroom.audit import append_event
+from classroom.audit import NEXT_HASH_SQL, AuditChainMissing, append_event, body_parts
 from classroom.claims import LaunchClaims
 from classroom.db import utcnow
-from classroom.models import Course, Deployment, Enrollment, EnrollmentStatus, Platform
+from classroom.models import Course, Deployment, DeploymentStatus, Enrollment, EnrollmentStatus
 from classroom.roles import LtiRole, StaffLevel, is_test_user, level_for_launch, map_lti_roles
 
 
 class LaunchRefused(PermissionError):
     """The launch was valid but gives no access; the message is shown to the person."""
+
+
+class DeploymentNoLongerApproved(LaunchRefused):
+    """The deployment was revoked or removed after the launch's registration was read."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This course's installation of Cloud Workstation is not approved any more. Ask your LMS administrator."
+        )
+
+
+@dataclass(frozen=True)
+class LaunchTarget:
+    """Where a validated launch lands: the platform row and the approved deployment it was checked against."""
+
+    platform_id: int
+    deployment_pk: int
+    deployment_id: str
 
 
 @dataclass(frozen=True)
@@ -28,11 +48,11 @@ class LaunchResult:
     level: StaffLevel
 
 
-# The two upserts of every launch as text: SQLAlchemy never caches a PostgreSQL insert() with ON CONFLICT
-# (its dialect Insert has inherit_cache = False), and compiling them cost ~1.2 ms a launch.
+# The upserts as text: SQLAlchemy never caches a PostgreSQL insert() with ON CONFLICT (its dialect Insert has
+# inherit_cache = False), and compiling them cost ~1.2 ms a launch.
 PERSON_UPSERT = text("""
 INSERT INTO people (platform_id, sub, name, given_name, family_name, email, is_test_user, created_at, updated_at)
-VALUES (:platform_id, :sub, :name, :given_name, :family_name, :email, :is_test_user, :created_at, :updated_at)
+VALUES (:platform_id, :sub, :name, :given_name, :family_name, :email, :is_test_user, :now, :now)
 ON CONFLICT ON CONSTRAINT uq_people_platform_sub DO UPDATE
 SET name = EXCLUDED.name, given_name = EXCLUDED.given_name, family_name = EXCLUDED.family_name,
     email = EXCLUDED.email, is_test_user = EXCLUDED.is_test_user, updated_at = EXCLUDED.updated_at
@@ -40,57 +60,180 @@ RETURNING id
 """)
 COURSE_UPSERT = text("""
 INSERT INTO courses (platform_id, deployment_id, context_id, label, title, time_zone, created_at)
-VALUES (:platform_id, :deployment_id, :context_id, :label, :title, :time_zone, :created_at)
+VALUES (:platform_id, :deployment_pk, :context_id, :label, :title, 'UTC', :now)
 ON CONFLICT ON CONSTRAINT uq_courses_platform_context DO UPDATE SET label = EXCLUDED.label, title = EXCLUDED.title
 RETURNING id
 """)
 
+# A student's or TA's launch in one statement. The deployment's status is read again here (the registration
+# may come from a per-process cache): when it is no longer approved nothing is written and no row comes back.
+# A new enrollment appends its audit event under the chain head's row lock, the hash computed around the new
+# person's and course's ids (classroom.audit.body_parts). An existing enrollment keeps its level: the caller
+# decides whether the launch changes it (rare) and writes that separately.
+MEMBER_LAUNCH = text(
+    f"""
+WITH dep AS (
+    SELECT 1 FROM deployments WHERE id = :deployment_pk AND status = 'approved'
+), person AS (
+    INSERT INTO people (platform_id, sub, name, given_name, family_name, email, is_test_user, created_at, updated_at)
+    SELECT :platform_id, :sub, :name, :given_name, :family_name, :email, :is_test_user, :now, :now FROM dep
+    ON CONFLICT ON CONSTRAINT uq_people_platform_sub DO UPDATE
+    SET name = EXCLUDED.name, given_name = EXCLUDED.given_name, family_name = EXCLUDED.family_name,
+        email = EXCLUDED.email, is_test_user = EXCLUDED.is_test_user, updated_at = EXCLUDED.updated_at
+    RETURNING id
+), course AS (
+    INSERT INTO courses (platform_id, deployment_id, context_id, label, title, time_zone, created_at)
+    SELECT :platform_id, :deployment_pk, :context_id, :label, :title, 'UTC', :now FROM dep
+    ON CONFLICT ON CONSTRAINT uq_courses_platform_context DO UPDATE SET label = EXCLUDED.label, title = EXCLUDED.title
+    RETURNING id
+), enrollment AS (
+    INSERT INTO enrollments (course_id, person_id, lti_roles, level, status, section, created_at, last_launch_at)
+    SELECT course.id, person.id, :lti_roles, CAST(:level AS staff_level), 'active', '', :now, :now FROM person, course
+    ON CONFLICT ON CONSTRAINT uq_enrollments_course_person DO UPDATE
+    SET lti_roles = EXCLUDED.lti_roles, last_launch_at = EXCLUDED.last_launch_at
+    RETURNING id, person_id, course_id, CAST(level AS text) AS level, CAST(status AS text) AS status,
+              xmax = 0 AS created
+), head AS (
+    UPDATE audit_chain_head
+    SET prev_hash = audit_chain_head.hash,
+        hash = {
+        NEXT_HASH_SQL.format(
+            before="CAST(:p0 AS text) || enrollment.person_id || CAST(:p1 AS text) || enrollment.course_id"
+            " || CAST(:p2 AS text)",
+            after="CAST(:p3 AS text)",
+        )
+    }
+    FROM enrollment WHERE audit_chain_head.id = 1 AND enrollment.created
+    RETURNING audit_chain_head.prev_hash, audit_chain_head.hash
+), audit AS (
+    INSERT INTO audit_events (at, action, actor_person_id, course_id, subject, details, prev_hash, hash)
+    SELECT :now, :action, enrollment.person_id, enrollment.course_id, '', :details, head.prev_hash, head.hash
+    FROM head, enrollment
+    RETURNING id
+)
+SELECT set_config('synchronous_commit', 'off', true) AS async_commit, enrollment.*,
+       (SELECT count(*) FROM audit) AS audited
+FROM enrollment
+"""
+).bindparams(bindparam("details", type_=JSONB))
+# synchronous_commit off (this transaction only): a launch's rows are upserts a retried launch rewrites, so it
+# need not wait for the WAL flush. A crash within ~0.2 s loses the whole transaction; nothing is left half-done.
 
-def _upsert_person(session: Session, platform: Platform, c: LaunchClaims) -> int:
-    now = utcnow()
-    values = {
-        "platform_id": platform.id,
+JOINED = "enrollment.created"
+
+
+def _person_values(platform_id: int, c: LaunchClaims, now: datetime) -> dict[str, object]:
+    return {
+        "platform_id": platform_id,
         "sub": c.sub,
         "name": c.name,
         "given_name": c.given_name,
         "family_name": c.family_name,
         "email": c.email,
         "is_test_user": is_test_user(c.roles),
-        "created_at": now,
-        "updated_at": now,
+        "now": now,
     }
-    return int(session.scalar(PERSON_UPSERT, values))  # type: ignore[arg-type]
 
 
-def _upsert_course(session: Session, platform: Platform, deployment: Deployment, c: LaunchClaims) -> int:
-    values = {
-        "platform_id": platform.id,
-        "deployment_id": deployment.id,
+def _course_values(target: LaunchTarget, c: LaunchClaims) -> dict[str, object]:
+    return {
+        "deployment_pk": target.deployment_pk,
         "context_id": c.context_id,
         "label": c.context_label,
         "title": c.context_title,
-        "time_zone": "UTC",
-        "created_at": utcnow(),
     }
-    return int(session.scalar(COURSE_UPSERT, values))  # type: ignore[arg-type]
 
 
-def record_launch(session: Session, platform: Platform, deployment: Deployment, claims: LaunchClaims) -> LaunchResult:
-    """Apply a validated launch to the database (flushes; the caller commits)."""
+def _joined_details(level: StaffLevel, target: LaunchTarget, c: LaunchClaims) -> dict[str, object]:
+    return {"level": level.value, "source": "lti", "deployment": target.deployment_id, "message_type": c.message_type}
+
+
+def record_launch(session: Session, target: LaunchTarget, claims: LaunchClaims) -> LaunchResult:
+    """Apply a validated launch: person, course and enrollment, audited when someone joins or changes level.
+
+    Flushes, never commits. Students and TAs take one statement; instructors also lock the course, since the
+    first of them to launch becomes its owner.
+    """
     role = map_lti_roles(claims.roles)
     if level_for_launch(role, None, True) is None:
         raise LaunchRefused(
             "Your role in this course does not give access to Cloud Workstation. "
             "It is for the course's instructors, teaching assistants and students."
         )
-    person_id = _upsert_person(session, platform, claims)
-    course_id = _upsert_course(session, platform, deployment, claims)
+    if role is LtiRole.INSTRUCTOR:
+        return _instructor_launch(session, target, claims)
+    return _member_launch(session, target, claims, role)
+
+
+def _member_launch(session: Session, target: LaunchTarget, claims: LaunchClaims, role: LtiRole) -> LaunchResult:
+    now = utcnow()
+    joined_as = level_for_launch(role, None, True)
+    assert joined_as is not None
+    details = _joined_details(joined_as, target, claims)
+    p0, p1, p2, p3 = body_parts(now, JOINED, "", details)
+    params = {
+        **_person_values(target.platform_id, claims, now),
+        **_course_values(target, claims),
+        "lti_roles": list(claims.roles),
+        "level": joined_as.value,
+        "action": JOINED,
+        "details": details,
+        "p0": p0,
+        "p1": p1,
+        "p2": p2,
+        "p3": p3,
+    }
+    row = session.execute(MEMBER_LAUNCH, params).one_or_none()
+    if row is None:
+        raise DeploymentNoLongerApproved
+    if row.created and not row.audited:
+        raise AuditChainMissing
+    if row.status == EnrollmentStatus.DROPPED.value:
+        raise LaunchRefused(DROPPED_MESSAGE)
+    stored = StaffLevel(row.level)
+    level = level_for_launch(role, stored, True)
+    assert level is not None
+    if level is not stored:
+        _change_level(session, row.id, row.person_id, row.course_id, stored, level)
+    return LaunchResult(row.person_id, row.course_id, row.id, level)
+
+
+DROPPED_MESSAGE = "You are no longer enrolled in this course in Cloud Workstation. Ask your instructor."
+
+
+def _change_level(
+    session: Session, enrollment_id: int, person_id: int, course_id: int, old: StaffLevel, new: StaffLevel
+) -> None:
+    session.execute(update(Enrollment).where(Enrollment.id == enrollment_id).values(level=new))
+    append_event(
+        session,
+        "enrollment.level_changed",
+        actor_person_id=person_id,
+        course_id=course_id,
+        details={"from": old.value, "to": new.value, "source": "lti"},
+    )
+
+
+def _instructor_launch(session: Session, target: LaunchTarget, claims: LaunchClaims) -> LaunchResult:
+    session.execute(text("SET LOCAL synchronous_commit = off"))  # as MEMBER_LAUNCH does
+    if not session.scalar(
+        select(Deployment.id).where(
+            Deployment.id == target.deployment_pk, Deployment.status == DeploymentStatus.APPROVED
+        )
+    ):
+        raise DeploymentNoLongerApproved
+    now = utcnow()
+    person_id = int(session.scalar(PERSON_UPSERT, _person_values(target.platform_id, claims, now)))  # type: ignore[arg-type]
+    course_values = {**_course_values(target, claims), "platform_id": target.platform_id, "now": now}
+    course_id = int(session.scalar(COURSE_UPSERT, course_values))  # type: ignore[arg-type]
     # Lock the course row: two instructors launching at once must not both become owner.
     session.execute(select(Course.id).where(Course.id == course_id).with_for_update())
     enrollment = session.scalar(
         select(Enrollment).where(Enrollment.course_id == course_id, Enrollment.person_id == person_id)
     )
-    has_owner = role is not LtiRole.INSTRUCTOR or (  # only an instructor's launch can decide ownership
+    if enrollment is not None and enrollment.status is EnrollmentStatus.DROPPED:
+        raise LaunchRefused(DROPPED_MESSAGE)
+    has_owner = (
         session.scalar(
             select(Enrollment.id)
             .where(Enrollment.course_id == course_id, Enrollment.level == StaffLevel.OWNER)
@@ -98,36 +241,27 @@ def record_launch(session: Session, platform: Platform, deployment: Deployment, 
         )
         is not None
     )
-    if enrollment is not None and enrollment.status is EnrollmentStatus.DROPPED:
-        raise LaunchRefused("You are no longer enrolled in this course in Cloud Workstation. Ask your instructor.")
-    level = level_for_launch(role, enrollment.level if enrollment else None, has_owner)
+    level = level_for_launch(LtiRole.INSTRUCTOR, enrollment.level if enrollment else None, has_owner)
     assert level is not None
-    now = utcnow()
     if enrollment is None:
         enrollment = Enrollment(
             course_id=course_id, person_id=person_id, lti_roles=list(claims.roles), level=level, last_launch_at=now
         )
         session.add(enrollment)
+        session.flush()
+        append_event(
+            session,
+            JOINED,
+            actor_person_id=person_id,
+            course_id=course_id,
+            details=_joined_details(level, target, claims),
+        )
     else:
         enrollment.lti_roles, enrollment.last_launch_at = list(claims.roles), now
+        session.flush()
         if enrollment.level is not level:
-            append_event(
-                session,
-                "enrollment.level_changed",
-                actor_person_id=person_id,
-                course_id=course_id,
-                details={"from": enrollment.level.value, "to": level.value, "source": "lti"},
-            )
-            enrollment.level = level
-    session.flush()
-    append_event(
-        session,
-        "lti.launch",
-        actor_person_id=person_id,
-        course_id=course_id,
-        subject=claims.resource_link_id or claims.message_type,
-        details={"level": level.value, "message_type": claims.message_type, "deployment": deployment.deployment_id},
-    )
+            _change_level(session, enrollment.id, person_id, course_id, enrollment.level, level)
+            session.refresh(enrollment)
     return LaunchResult(person_id, course_id, enrollment.id, level)
 
 

@@ -1,19 +1,26 @@
-"""Platform public keys: cached per key-set URL in Redis, refetched once (single-flight) on an unknown kid."""
+"""Platform public keys: cached per key-set URL in Redis, refetched once (single-flight) on an unknown kid.
+
+Each worker also keeps the keys it has parsed for a short while (LOCAL_TTL_S, never longer than the Redis
+entry lives), so a launch reads neither Redis nor a PEM for a key it has already used.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import threading
 import time
 from typing import Any
 
+import jwt
 import requests
 from redis import Redis
 
 log = logging.getLogger(__name__)
 
 FETCH_COUNTER = "cwc:jwks:fetches"
+LOCAL_TTL_S = 300.0
 
 
 class KeySetError(Exception):
@@ -35,6 +42,8 @@ class PlatformKeyCache:
         self.redis, self.ttl_s = redis, ttl_s
         self.http = http or requests.Session()
         self.refetch_interval_s, self.timeout_s = refetch_interval_s, timeout_s
+        self._parsed: dict[tuple[str, str], tuple[float, Any]] = {}  # (url, kid) -> (parsed at, key object)
+        self._lock = threading.Lock()
 
     @staticmethod
     def _key(url: str) -> str:
@@ -99,4 +108,17 @@ class PlatformKeyCache:
             key = self._find(keyset, kid)
         if key is None:
             raise KeySetError("The launch was signed with a key the platform does not publish.")
+        return key
+
+    def public_key(self, url: str, kid: str) -> Any:
+        """The key object for this kid, parsed once per worker and kept up to LOCAL_TTL_S (or the cache TTL)."""
+        hit = self._parsed.get((url, kid))
+        if hit is not None and time.monotonic() - hit[0] < min(LOCAL_TTL_S, self.ttl_s):
+            return hit[1]
+        try:
+            key = jwt.PyJWK(self.get(url, kid)).key
+        except jwt.PyJWKError as exc:
+            raise KeySetError(f"The platform's key {kid} can not be used: {exc}.") from exc
+        with self._lock:
+            self._parsed[(url, kid)] = (time.monotonic(), key)
         return key

@@ -13,14 +13,15 @@ import json
 from typing import Any
 
 import jwt
-from jwcrypto.jwk import JWK
 from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskRequest
 from pylti1p3.exception import LtiException
 from pylti1p3.launch_data_storage.cache import CacheDataStorage
 from redis import Redis
 
 from lti_app.lti.jwks_cache import KeySetError, PlatformKeyCache
-from lti_app.lti.state import LoginState, LoginStateStore
+from lti_app.lti.state import LoginState, LoginStateStore, Outcome
+
+NONCE_TTL_S = 24 * 3600  # a used nonce is remembered a day: far longer than any id_token lives
 
 
 class LaunchInvalid(Exception):
@@ -91,8 +92,8 @@ class HardenedMessageLaunch(FlaskMessageLaunch):
         self._validated = True
         try:
             (
-                self.validate_state()
-                .validate_jwt_format()
+                self.validate_jwt_format()  # parsing only: the state step needs the token's nonce
+                .validate_state()
                 .validate_registration()
                 .validate_jwt_signature()
                 .validate_nonce()
@@ -110,18 +111,22 @@ class HardenedMessageLaunch(FlaskMessageLaunch):
         return self._login
 
     def validate_state(self) -> HardenedMessageLaunch:
-        """The state must be a live login of ours, bound to this browser; using it deletes it."""
+        """The state must be a live login of ours, bound to this browser; using it deletes it.
+
+        The same atomic step marks the token's nonce used; validate_nonce then checks it is the login's.
+        """
         state = self._get_request_param("state") or ""
-        pending = self._store.peek(state)
-        if pending is None:
+        nonce = str(self._jwt.get("body", {}).get("nonce") or "")
+        outcome, login = self._store.take(state, self._binding, nonce, nonce_ttl_s=NONCE_TTL_S)
+        if outcome is Outcome.MISSING:
             raise LaunchInvalid("This sign-in has expired or was already used. Open the link in your course again.")
-        if not self._binding or not hmac.compare_digest(pending.binding, self._binding):
+        if outcome is Outcome.OTHER_BROWSER:
             raise LaunchInvalid(
                 "This sign-in was started in another browser window. Open the link in your course again."
             )
-        login = self._store.consume(state)
-        if login is None or not hmac.compare_digest(login.binding, self._binding):
-            raise LaunchInvalid("This sign-in was already used. Open the link in your course again.")
+        if outcome is Outcome.NONCE_USED:
+            raise LaunchInvalid("This launch token was used already.")
+        assert login is not None
         self._login = login
         return self
 
@@ -136,17 +141,26 @@ class HardenedMessageLaunch(FlaskMessageLaunch):
         super().validate_registration()
         return self
 
-    def get_public_key(self) -> tuple[str, str]:
+    def get_public_key(self) -> tuple[Any, str]:
+        """The platform's public key named by the token's kid (a parsed key object), and the algorithm."""
         header = self._jwt.get("header", {})
         kid, alg = header.get("kid"), header.get("alg")
         if alg != "RS256" or not kid:
             raise LaunchInvalid("The launch token must be signed with RS256 and name its key (kid).")
         assert self._registration is not None
         try:
-            jwk = self._keys.get(self._registration.get_key_set_url() or "", kid)
+            key = self._keys.public_key(self._registration.get_key_set_url() or "", kid)
         except KeySetError as exc:
             raise LaunchInvalid(str(exc)) from exc
-        return JWK.from_json(json.dumps(jwk)).export_to_pem().decode(), "RS256"
+        return key, "RS256"
+
+    def save_launch_data(self) -> HardenedMessageLaunch:
+        """Keep the launch data for later pages, under the launch id (one Redis write).
+
+        pylti1p3 also marks the state valid for its own relaunch check; our states are used up instead.
+        """
+        self._session_service.save_launch_data(self._launch_id, self._jwt["body"])
+        return self
 
     def validate_jwt_signature(self) -> HardenedMessageLaunch:
         """Verify signature, iss, aud (this client), azp, exp and iat, with clock leeway."""
@@ -171,12 +185,10 @@ class HardenedMessageLaunch(FlaskMessageLaunch):
         return self
 
     def validate_nonce(self) -> HardenedMessageLaunch:
-        """The nonce must be the one our login sent, and can be used once."""
+        """The nonce must be the one our login sent (validate_state has marked it used)."""
         nonce = self._jwt.get("body", {}).get("nonce") or ""
         if not hmac.compare_digest(str(nonce), self.login.nonce):
             raise LaunchInvalid("The launch token does not answer this sign-in (nonce).")
-        if not self._store.use_nonce(nonce, ttl_s=24 * 3600):
-            raise LaunchInvalid("This launch token was used already.")
         return self
 
     def validate_deployment(self) -> HardenedMessageLaunch:

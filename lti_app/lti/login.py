@@ -6,12 +6,11 @@ from urllib.parse import urlencode
 
 from flask import Response, make_response, redirect, render_template, request
 
-from classroom.models import Platform
-from classroom.services.platforms import find_platform
 from lti_app.errors import LaunchRejected
+from lti_app.lti.registry import PlatformEntry
 from lti_app.lti.services import login_store
 from lti_app.lti.state import LoginState, cookie_name, storage_key
-from lti_app.runtime import db, settings
+from lti_app.runtime import db, runtime, settings
 
 LOGIN_PARAMS = (
     "iss",
@@ -34,7 +33,7 @@ def _check_target(target: str) -> None:
         raise LaunchRejected("The link's target is not part of this tool (target_link_uri).", status=400)
 
 
-def auth_redirect_url(platform: Platform, login: LoginState) -> str:
+def auth_redirect_url(platform: PlatformEntry, login: LoginState) -> str:
     """The platform's OIDC authorization URL; redirect_uri is always our launch URL."""
     params = {
         "scope": "openid",
@@ -74,7 +73,7 @@ def handle_login() -> Response:
     if not iss or not login_hint or not target:
         raise LaunchRejected("The login request is missing iss, login_hint or target_link_uri.", status=400)
     _check_target(target)
-    platform = find_platform(db(), iss, _param("client_id") or None)
+    platform = runtime().registry.platform(db(), iss, _param("client_id") or None)  # no query when cached
     if platform is None:
         raise LaunchRejected(
             "This LMS is not registered with Cloud Workstation. Ask your LMS administrator to install it.", status=400

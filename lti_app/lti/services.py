@@ -18,9 +18,8 @@ def login_store() -> LoginStateStore:
 
 
 def key_cache() -> PlatformKeyCache:
-    """Platform JWKS cache (shared by all workers through Redis)."""
-    rt = runtime()
-    return PlatformKeyCache(rt.redis, rt.settings.platform_jwks_ttl_s)
+    """Platform JWKS cache (shared by all workers through Redis; parsed keys kept per worker)."""
+    return runtime().platform_keys
 
 
 def signing_key() -> SigningKey:
@@ -32,4 +31,4 @@ def signing_key() -> SigningKey:
 
 def tool_conf() -> DbToolConf:
     """pylti1p3 tool configuration over the request's session."""
-    return DbToolConf(db(), signing_key)  # the key is read only if something gets signed
+    return DbToolConf(db(), signing_key, runtime().registry)  # the key is read only if something gets signed

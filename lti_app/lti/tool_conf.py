@@ -8,18 +8,19 @@ from typing import Any
 from pylti1p3.deployment import Deployment as LtiDeployment
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config import ToolConfAbstract
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classroom.models import Deployment, DeploymentStatus, Platform
 from classroom.services.keys import SigningKey
-from classroom.services.platforms import find_platform
+from lti_app.lti.registry import DeploymentEntry, PlatformEntry, RegistryCache
+
+PlatformLike = Platform | PlatformEntry  # a row, or the registry's copy of one
 
 
 class ToolRegistration(Registration):
     """A pylti1p3 Registration that signs with the tool's current key (read only when something is signed)."""
 
-    def __init__(self, platform: Platform, key: SigningKey | Callable[[], SigningKey]) -> None:
+    def __init__(self, platform: PlatformLike, key: SigningKey | Callable[[], SigningKey]) -> None:
         self.platform_id = platform.id
         self._key = key
         (
@@ -44,24 +45,24 @@ class ToolRegistration(Registration):
         return self._signing_key().private_pem
 
 
-def registration_for(platform: Platform, key: SigningKey | Callable[[], SigningKey]) -> ToolRegistration:
+def registration_for(platform: PlatformLike, key: SigningKey | Callable[[], SigningKey]) -> ToolRegistration:
     """Build the pylti1p3 registration for one platform row."""
     return ToolRegistration(platform, key)
 
 
 class DbToolConf(ToolConfAbstract):  # type: ignore[type-arg]
-    """Registrations keyed by (issuer, client_id); deployments must be approved."""
+    """Registrations keyed by (issuer, client_id); deployments must be approved (read through the registry cache)."""
 
-    def __init__(self, session: Session, key: SigningKey | Callable[[], SigningKey]) -> None:
+    def __init__(
+        self, session: Session, key: SigningKey | Callable[[], SigningKey], registry: RegistryCache | None = None
+    ) -> None:
         self.session, self.key = session, key
-        self._platforms: dict[tuple[str, str], Platform | None] = {}
-        self.deployment: Deployment | None = None  # the approved deployment the launch was checked against
+        self.registry = registry or RegistryCache(ttl_s=0)  # no registry: read the database every time
+        self.deployment: DeploymentEntry | None = None  # the approved deployment the launch was checked against
 
-    def platform(self, iss: str, client_id: str) -> Platform | None:
-        """The registration row, looked up once per request."""
-        if (iss, client_id) not in self._platforms:
-            self._platforms[(iss, client_id)] = find_platform(self.session, iss, client_id)
-        return self._platforms[(iss, client_id)]
+    def platform(self, iss: str, client_id: str) -> PlatformEntry | None:
+        """The registration, from the cache or the database."""
+        return self.registry.platform(self.session, iss, client_id)
 
     def check_iss_has_one_client(self, iss: str) -> bool:
         return False
@@ -85,13 +86,8 @@ class DbToolConf(ToolConfAbstract):  # type: ignore[type-arg]
         platform = self.platform(iss, client_id)
         if platform is None:
             return None
-        row = self.session.scalar(
-            select(Deployment).where(Deployment.platform_id == platform.id, Deployment.deployment_id == deployment_id)
-        )
-        if row is None or row.status is not DeploymentStatus.APPROVED:
-            return None
-        self.deployment = row
-        return LtiDeployment().set_deployment_id(deployment_id)
+        self.deployment = self.registry.approved_deployment(self.session, platform.id, deployment_id)
+        return LtiDeployment().set_deployment_id(deployment_id) if self.deployment else None
 
 
 def approved(dep: Deployment | None) -> bool:

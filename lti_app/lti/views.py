@@ -8,13 +8,13 @@ from datetime import timedelta
 import jwt
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 from pylti1p3.exception import LtiException
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from classroom.claims import parse_claims
 from classroom.models import CoursePolicy, KeyStatus, Platform, ToolKey
 from classroom.roles import StaffLevel, can_configure
 from classroom.services.keys import ensure_keys, published_jwks
-from classroom.services.launches import record_launch
+from classroom.services.launches import DeploymentNoLongerApproved, LaunchTarget, record_launch
 from classroom.services.platforms import record_deployment
 from lms_sync.triggers import after_launch
 from lti_app.auth import issue_token
@@ -105,13 +105,14 @@ def launch() -> Response | tuple[str, int]:
             else "The launch could not be verified. Open the link in your course again."
         ) from exc
     claims = parse_claims(message.get_launch_data())
-    # A launch's rows are idempotent upserts a retried launch rewrites: do not wait for the WAL flush.
-    # (A crash within ~0.2 s loses at most those rows; the database stays consistent.)
-    db().execute(text("SET LOCAL synchronous_commit = off"))
-    platform = db().get(Platform, message.registration_platform_id())  # already in the session: no query
     deployment = conf.deployment
-    assert platform is not None and deployment is not None
-    result = record_launch(db(), platform, deployment, claims)
+    assert deployment is not None
+    target = LaunchTarget(message.registration_platform_id(), deployment.id, deployment.deployment_id)
+    try:
+        result = record_launch(db(), target, claims)
+    except DeploymentNoLongerApproved:
+        conf.registry.forget_deployment(target.platform_id, target.deployment_id)
+        raise
     after_commit(
         after_launch(
             db(),
@@ -193,4 +194,5 @@ def dynamic_registration() -> str:
     platform = complete_registration(db(), invite, data, deployment_id, allow_http=not cfg.is_production)
     commit()
     forget_frame_origins()  # the new platform may frame the tool right away
+    runtime().registry.forget()
     return render_template("lti/registration_done.html", platform=platform, deployment_id=deployment_id)

@@ -9,9 +9,9 @@ from sqlalchemy import select
 from classroom.audit import verify_chain
 from classroom.claims import parse_claims
 from classroom.db import make_session_factory
-from classroom.models import Deployment, Enrollment, Platform
+from classroom.models import Deployment, Enrollment
 from classroom.roles import StaffLevel
-from classroom.services.launches import record_launch
+from classroom.services.launches import LaunchTarget, record_launch
 from classroom.services.platforms import PlatformInput, record_deployment, register_platform
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -46,11 +46,12 @@ def test_twenty_simultaneous_first_launches(engine, session):
 
     def one(n: int) -> StaffLevel:
         with factory() as s:
-            p = s.get(Platform, platform.id)
             dep = s.scalar(select(Deployment))
+            assert dep is not None
+            target = LaunchTarget(platform.id, dep.id, dep.deployment_id)
             sub = f"user-{n % 10}"  # each person launches twice at once
             role = "Instructor" if n % 10 < 3 else "Learner"  # three instructors race for ownership
-            result = record_launch(s, p, dep, parse_claims(_claims(sub, role)))  # type: ignore[arg-type]
+            result = record_launch(s, target, parse_claims(_claims(sub, role)))
             s.commit()
             return result.level
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from classroom.models import Course, Enrollment, Person
+from classroom.audit import verify_chain
+from classroom.models import AuditEvent, Course, Enrollment, Person
 from classroom.roles import StaffLevel
 from tests.conftest import count_rows
 from tests.support.lti import launch, register, tool_token
@@ -58,12 +59,26 @@ def test_moodle_shaped_launch_with_posted_login(client, session, moodle):
     assert session.scalar(select(Course.platform_id)) is not None
 
 
-def test_relaunch_updates_rows_without_duplicates(client, canvas, engine):
+def test_relaunch_updates_rows_without_duplicates(client, canvas, engine, session):
     for _ in range(3):
         launch(client, canvas, canvas.user("student"))
     assert count_rows(engine, "people") == 1
     assert count_rows(engine, "enrollments") == 1
-    assert count_rows(engine, "audit_events") >= 3
+    joined = session.scalars(select(AuditEvent).where(AuditEvent.action == "enrollment.created")).all()
+    assert [(e.details["level"], e.details["source"]) for e in joined] == [("student", "lti")]  # joining is audited
+    assert verify_chain(session).ok
+
+
+def test_a_role_change_in_the_lms_changes_the_level_and_is_audited(client, canvas, session):
+    student = canvas.user("student")
+    launch(client, canvas, student)
+    as_ta = type(student)(student.sub, student.name, student.email, canvas.user("ta").roles)
+    resp = launch(client, canvas, as_ta)
+    assert "Teaching assistant (read-only)" in _home(client, resp).get_data(as_text=True)
+    assert session.scalar(select(Enrollment.level)) is StaffLevel.TA
+    changed = session.scalar(select(AuditEvent).where(AuditEvent.action == "enrollment.level_changed"))
+    assert changed is not None and changed.details == {"from": "student", "to": "ta", "source": "lti"}
+    assert verify_chain(session).ok
 
 
 def test_launch_responses_carry_security_headers(client, canvas):

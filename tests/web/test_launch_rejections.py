@@ -201,3 +201,30 @@ def test_student_cannot_start_deep_linking(client, canvas, engine, redis):
     resp = launch(client, canvas, canvas.user("student"), message_type="LtiDeepLinkingRequest")
     _rejected(resp, 403)
     assert_nothing_created(engine, redis)
+
+
+def _set_status(session, platform, status) -> None:  # type: ignore[no-untyped-def]
+    from classroom.models import Platform
+    from classroom.services.platforms import set_deployment_status
+
+    row = session.query(Platform).filter_by(issuer=platform.issuer).one()
+    set_deployment_status(session, row.id, platform.deployment_id, status)
+    session.commit()
+
+
+def test_revoked_deployment_is_refused_although_this_worker_cached_its_approval(client, session, canvas, engine, redis):
+    """Revoking takes effect on the next launch in every worker: the launch's write re-reads the status."""
+    from classroom.models import DeploymentStatus
+
+    for n, user in enumerate((canvas.user("instructor", 1), canvas.user("student", 2))):  # owner path, one statement
+        assert launch(client, canvas, canvas.user("student", 10 + n)).status_code == 303  # approval now cached
+        _set_status(session, canvas, DeploymentStatus.REVOKED)  # as the CLI would, from another process
+        sessions = len(list(redis.scan_iter("cwc:lti:launch:*")))
+        resp = launch(client, canvas, user)
+        _rejected(resp, 403)
+        assert b"not approved any more" in resp.data
+        assert len(list(redis.scan_iter("cwc:lti:launch:*"))) == sessions  # no launch (session) data
+        _rejected(launch(client, canvas, user), 403)  # the cache entry is gone: refused by the validation now
+        _set_status(session, canvas, DeploymentStatus.APPROVED)  # approval works at once: refusals are not cached
+    assert count_rows(engine, "people") == 2 and count_rows(engine, "enrollments") == 2  # students 10 and 11
+    assert launch(client, canvas, canvas.user("student", 2)).status_code == 303
