@@ -12,7 +12,9 @@ A launch is one browser's two requests: GET /lti/login (302 to the platform, wit
 binding cookie) and POST /lti/launch with the signed id_token (303 to the tool's page). Only the two requests are
 timed; the platform's RSA signing between them is not the tool's cost. Each launch is a new student.
 Printed: bare requests or launches per second, p50/p99 for both, sequential and 8 concurrent; the ratios
-launch / bare; the platform's JWKS downloads with one key and after a key rotation. Targets: a launch costs at
+launch / bare; the same for the floor (bench/floor.py: the two requests doing only the work the issue requires,
+a yardstick for how much of the launch's cost is the requirement and how much is this implementation); the
+platform's JWKS downloads with one key and after a key rotation. Targets: a launch costs at
 most 3x a bare request, the JWKS is downloaded once per platform key. Figures go to bench/out/launch.json.
 Exit code 0 even when a target is missed.
 """
@@ -75,10 +77,12 @@ def bench_app() -> Flask:
     The answer is Flask's default for a string (text/html), like the login's and launch's redirects, so the
     after_request hooks (security headers, CSP) do the same work on both.
     """
+    from bench.floor import add_floor
     from lti_app import create_app
 
     app = create_app()
     app.add_url_rule("/bench/bare", "bench_bare", lambda: "ok")
+    add_floor(app)
     return app
 
 
@@ -241,11 +245,11 @@ def _mint(target: Target, user: Any, location: str) -> tuple[str, str]:
     return query["state"], target.sign(body)
 
 
-def one_launch(target: Target, n: int) -> Sample:
+def one_launch(target: Target, n: int, url: str = "") -> Sample:
     """A new browser (session, so the binding cookie is kept) launches as student n: login, then the id_token POST."""
     browser = requests.Session()
     user = target.platform.user("student", n)
-    url = f"{target.base}/lti"
+    url = url or f"{target.base}/lti"
     try:
         t0 = time.perf_counter()
         login = browser.get(
@@ -264,6 +268,11 @@ def one_launch(target: Target, n: int) -> Sample:
         return Sample(0.0, False, error=type(exc).__name__)
     ok = done.status_code == 303 and "t=" in done.headers.get("Location", "")
     return Sample(login_s + post_s, ok, login_s, post_s, "" if ok else f"launch {done.status_code}: {_why(done)}")
+
+
+def one_floor(target: Target, n: int) -> Sample:
+    """The same two requests against bench/floor.py: only the work the issue requires (the yardstick)."""
+    return one_launch(target, n, f"{target.base}/bench/floor")
 
 
 def _why(resp: requests.Response) -> str:
@@ -358,6 +367,9 @@ def run_all(target: Target, n: int, cn: int, tool_redis: redis.Redis, deadline: 
     runs = [measure("launch, warm-up", one_launch, target, range(20), 1, share(0.1))]
     runs.append(measure("bare, sequential", one_bare, target, range(n), 1, share(0.1)))
     runs.append(measure(f"bare, {c} concurrent", one_bare, target, range(cn), c, share(0.1)))
+    measure("floor, warm-up", one_floor, target, range(5 * 10**5, 5 * 10**5 + 20), 1, share(0.1))
+    runs.append(measure("floor, sequential", one_floor, target, range(6 * 10**5, 6 * 10**5 + n), 1, share(0.15)))
+    runs.append(measure(f"floor, {c} concurrent", one_floor, target, range(7 * 10**5, 7 * 10**5 + cn), c, share(0.2)))
     runs.append(measure("launch, sequential", one_launch, target, range(1000, 1000 + n), 1, share(0.4)))
     runs.append(measure(f"launch, {c} concurrent", one_launch, target, range(10**5, 10**5 + cn), c, share(1.0)))
     launches = sum(len(r.samples) for r in runs if r.name.startswith("launch"))
@@ -375,12 +387,17 @@ def judge(result: dict[str, Any]) -> dict[str, Any]:
     runs = result["runs"]
     ratios = {}
     for mode in ("sequential", f"{CONCURRENCY} concurrent"):
-        bare, launch = runs[f"bare, {mode}"], runs[f"launch, {mode}"]
-        ratios[mode] = {"p50": launch["p50_ms"] / bare["p50_ms"], "mean": launch["mean_ms"] / bare["mean_ms"]}
-    failures = sum(r["failures"] for k, r in runs.items() if k.startswith("launch"))
+        bare, launch, floor = runs[f"bare, {mode}"], runs[f"launch, {mode}"], runs[f"floor, {mode}"]
+        ratios[mode] = {
+            "p50": launch["p50_ms"] / bare["p50_ms"],
+            "mean": launch["mean_ms"] / bare["mean_ms"],
+            "floor_p50": floor["p50_ms"] / bare["p50_ms"],
+            "launch_over_floor_p50": launch["p50_ms"] / floor["p50_ms"],
+        }
+    failures = sum(r["failures"] for k, r in runs.items() if k.startswith(("launch", "floor")))
     verdicts = {f"launch <= {TARGET_RATIO:g}x bare (p50, {m})": r["p50"] <= TARGET_RATIO for m, r in ratios.items()}
     verdicts["platform JWKS fetched once per key"] = all(j["fetches"] == j["keys"] for j in result["jwks"])
-    verdicts["every launch answered 303 (0 failures)"] = failures == 0
+    verdicts["every launch (and floor launch) answered 303 (0 failures)"] = failures == 0
     tainted = result["jwks"][-1]["redis_flushed_by_others"]
     verdicts["Redis DB not flushed by another process (else: rerun with --private-redis)"] = not tainted
     return {"ratios": ratios, "launch_failures": failures, "verdicts": verdicts}
@@ -404,14 +421,16 @@ def report(result: dict[str, Any], judged: dict[str, Any]) -> None:
     load = result["load_average"]
     print(f"machine: {os.cpu_count()} cores, load average {load['start']:.2f} at start, {load['end']:.2f} at end")
     _table(result["runs"])
-    print(f"\n{'launch / bare':<26}{'p50':>9}{'mean':>9}")
+    print(f"\n{'ratios (p50 unless said)':<26}{'launch/bare':>13}{'mean':>8}{'floor/bare':>12}{'launch/floor':>14}")
     for mode, r in judged["ratios"].items():
-        print(f"{mode:<26}{r['p50']:>8.2f}x{r['mean']:>8.2f}x")
+        row = f"{mode:<26}{r['p50']:>12.2f}x{r['mean']:>7.2f}x{r['floor_p50']:>11.2f}x"
+        print(row + f"{r['launch_over_floor_p50']:>13.2f}x")
+    print("floor: the same two requests doing only what the issue requires, with this stack (bench/floor.py)")
     print("\nplatform JWKS downloads, cumulative (the tool's own count in brackets):")
     for j in result["jwks"]:
         line = f"  after {j['launches']:>4} launches, {j['keys']} platform key(s): {j['fetches']} ({j['tool_counter']})"
         print(line + ("  TAINTED: our Redis DB was flushed by another process" if j["redis_flushed_by_others"] else ""))
-    print(f"\nlaunch failures (all launch runs, warm-up and new key included): {judged['launch_failures']}")
+    print(f"\nlaunch failures (all launch and floor runs, new key included): {judged['launch_failures']}")
     for name, run in result["runs"].items():
         if run["errors"]:
             print(f"  {name}: {run['errors']}")
