@@ -10,14 +10,14 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
 from classroom.budget.policy import money
 from classroom.models import AlertSent, Course, CoursePolicy, Enrollment, SpendDaily, SshKey, Workspace
-from classroom.notify import notify, notify_instructors
+from classroom.notify import Message, notify_instructors, notify_many
 from classroom.roles import StaffLevel
 from classroom.workspaces.lifecycle import WorkspaceState
 from provisioning.services import Job, request_stop
@@ -63,31 +63,26 @@ def run_term_end(session: Session, now: datetime) -> TermEndResult:
 
 
 def _warn(session: Session, course: Course) -> int:
-    """Tell students with something running that it stops at the end of the day (once)."""
-    people = session.scalars(
-        select(Workspace.person_id)
+    """Tell students with something running that it stops at the end of the day (once); two statements in all."""
+    running = (
+        select(
+            Workspace.course_id, Workspace.person_id, literal("term-end-warning"), literal(course.term_end), func.now()
+        )
         .distinct()
         .where(Workspace.course_id == course.id, Workspace.state.in_(LIVE_RUNNING))
+    )
+    fresh = session.scalars(
+        insert(AlertSent)
+        .from_select(["course_id", "person_id", "kind", "day", "created_at"], running)
+        .on_conflict_do_nothing(constraint="uq_alerts_sent_once")
+        .returning(AlertSent.person_id)
     ).all()
-    sent = 0
-    for person_id in people:
-        fresh = session.scalar(
-            insert(AlertSent)
-            .values(course_id=course.id, person_id=person_id, kind="term-end-warning", day=course.term_end)
-            .on_conflict_do_nothing(constraint="uq_alerts_sent_once")
-            .returning(AlertSent.id)
-        )
-        if fresh:
-            notify(
-                session,
-                person_id=person_id,
-                course_id=course.id,
-                subject=f"[{course.display_name}] Your workspace stops at the end of the term",
-                body="The term ends tonight at midnight (course time). Save your work now: running workspaces "
-                "will be stopped and archived, and student access ends.",
-            )
-            sent += 1
-    return sent
+    subject = f"[{course.display_name}] Your workspace stops at the end of the term"
+    body = (
+        "The term ends tonight at midnight (course time). Save your work now: running workspaces "
+        "will be stopped and archived, and student access ends."
+    )
+    return notify_many(session, [Message(person_id, course.id, subject, body) for person_id in fresh])
 
 
 def close_course(session: Session, course: Course, policy: CoursePolicy, now: datetime) -> list[Job]:

@@ -23,8 +23,11 @@ LOGIN_PARAMS = (
 )
 
 
-def _param(name: str) -> str:
-    return (request.values.get(name) or "").strip()
+def _login_request() -> dict[str, str]:
+    """The login's parameters (query for GET, form for POST), stripped, empty ones left out."""
+    values = request.values  # werkzeug builds this combined view on every access: read it once
+    found = {name: (values.get(name) or "").strip() for name in LOGIN_PARAMS}
+    return {name: value for name, value in found.items() if value}
 
 
 def _check_target(target: str) -> None:
@@ -69,16 +72,16 @@ def set_binding_cookie(response: Response, login: LoginState) -> None:
 
 def handle_login() -> Response:
     """Validate the login request, remember it, and send the browser to the platform."""
-    iss, login_hint, target = _param("iss"), _param("login_hint"), _param("target_link_uri")
+    params = _login_request()
+    iss, login_hint, target = params.get("iss"), params.get("login_hint"), params.get("target_link_uri")
     if not iss or not login_hint or not target:
         raise LaunchRejected("The login request is missing iss, login_hint or target_link_uri.", status=400)
     _check_target(target)
-    platform = runtime().registry.platform(db(), iss, _param("client_id") or None)  # no query when cached
+    platform = runtime().registry.platform(db(), iss, params.get("client_id"))  # no query when cached
     if platform is None:
         raise LaunchRejected(
             "This LMS is not registered with Cloud Workstation. Ask your LMS administrator to install it.", status=400
         )
-    params = {name: _param(name) for name in LOGIN_PARAMS if _param(name)}
     login = LoginState.new(platform.id, platform.issuer, platform.client_id, params)
     login_store().save(login)
     url = auth_redirect_url(platform, login)

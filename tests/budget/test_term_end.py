@@ -53,6 +53,8 @@ def test_warning_an_hour_before_then_everything_closes_once(session):
     warn = run_term_end(session, end - timedelta(minutes=10))
     session.commit()
     assert warn.warned == 1 and run_term_end(session, end - timedelta(minutes=5)).warned == 0
+    warned = session.scalars(select(Notification.person_id).where(Notification.subject.like("%end of the term"))).all()
+    assert warned == [emily.id]  # the student with a running workspace, once
     closed = run_term_end(session, end + timedelta(seconds=1))
     session.commit()
     assert closed.closed == [course.id]
