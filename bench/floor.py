@@ -32,8 +32,8 @@ PERSON = text("""
 INSERT INTO people (platform_id, sub, name, email, given_name, family_name, is_test_user, created_at, updated_at)
 VALUES (:platform_id, :sub, :name, :email, '', '', false, now(), now())
 ON CONFLICT ON CONSTRAINT uq_people_platform_sub DO UPDATE SET name = EXCLUDED.name
-RETURNING id
-""")
+RETURNING id, set_config('synchronous_commit', 'off', true)
+""")  # asynchronous commit, as the launch's own statement: no wait for the WAL flush
 
 
 def floor_login() -> Response:
