@@ -83,7 +83,8 @@ return {'taken', raw}
 
 def _from_record(raw: bytes | str) -> LoginState:
     record: dict[str, Any] = json.loads(raw)
-    record.pop("binding_sha256")
+    record.pop("binding_sha256", None)
+    record.pop("binding", None)  # a record written before the digest (it expires within the state TTL)
     return LoginState(binding="", **record)
 
 
