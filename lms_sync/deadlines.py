@@ -106,15 +106,20 @@ def merge_deadlines(facts: Iterable[DueFact], now: datetime, limit: int = 5) -> 
     return sorted(lines, key=lambda d: (d.due_at, d.title))[:limit]
 
 
-DUE_UPSERT = text("""
+# One due-date upsert, written only when something changed; {source} is where the row comes from (text:
+# SQLAlchemy does not cache PostgreSQL ON CONFLICT inserts, and every launch of a dated link records one).
+DUE_UPSERT_SQL = """
 INSERT INTO due_dates (course_id, source, key, title, due_at, url, updated_at)
-VALUES (:course_id, :source, :key, :title, :due_at, :url, :updated_at)
+{source}
 ON CONFLICT ON CONSTRAINT uq_due_dates_course_source_key DO UPDATE
 SET title = EXCLUDED.title, due_at = EXCLUDED.due_at, url = EXCLUDED.url, updated_at = EXCLUDED.updated_at
 WHERE due_dates.due_at IS DISTINCT FROM EXCLUDED.due_at OR due_dates.title IS DISTINCT FROM EXCLUDED.title
    OR due_dates.url IS DISTINCT FROM EXCLUDED.url
 RETURNING id
-""")  # text: SQLAlchemy does not cache PostgreSQL ON CONFLICT inserts, and launches record due dates
+"""
+DUE_UPSERT = text(
+    DUE_UPSERT_SQL.format(source="VALUES (:course_id, :source, :key, :title, :due_at, :url, :updated_at)")
+)
 
 
 def record_due(session: Session, course_id: int, fact: DueFact) -> bool:

@@ -15,7 +15,7 @@ from classroom.db import utcnow
 from classroom.models import CourseLms
 from classroom.roles import StaffLevel, can_configure
 from lms_sync import progress
-from lms_sync.deadlines import due_from_custom
+from lms_sync.deadlines import DUE_UPSERT_SQL, due_from_custom
 from lms_sync.placeholders import fold_placeholder, placeholder_sub
 from lms_sync.roster import PLACEHOLDER_PREFIX
 
@@ -34,16 +34,11 @@ def _canvas_course_id(claims: LaunchClaims) -> str:
 # What a launch tells LMS sync, in one statement: the link's due date and its line item are written when new or
 # changed, and the course's stored service URLs and a CSV placeholder with the person's email are read back.
 # (Text: SQLAlchemy does not cache PostgreSQL ON CONFLICT inserts.)
-LAUNCH_FACTS = text("""
-WITH due AS (
-    INSERT INTO due_dates (course_id, source, key, title, due_at, url, updated_at)
-    SELECT :course_id, CAST(:due_source AS due_source), :due_key, :due_title, :due_at, :due_url, :now WHERE :has_due
-    ON CONFLICT ON CONSTRAINT uq_due_dates_course_source_key DO UPDATE
-    SET title = EXCLUDED.title, due_at = EXCLUDED.due_at, url = EXCLUDED.url, updated_at = EXCLUDED.updated_at
-    WHERE due_dates.due_at IS DISTINCT FROM EXCLUDED.due_at OR due_dates.title IS DISTINCT FROM EXCLUDED.title
-       OR due_dates.url IS DISTINCT FROM EXCLUDED.url
-    RETURNING id
-), item AS (
+DUE_FROM_LAUNCH = (
+    "SELECT :course_id, CAST(:due_source AS due_source), :due_key, :due_title, :due_at, :due_url, :now WHERE :has_due"
+)
+LAUNCH_FACTS = text(f"""
+WITH due AS ({DUE_UPSERT_SQL.format(source=DUE_FROM_LAUNCH)}), item AS (
     INSERT INTO lms_line_items (course_id, url, label, score_maximum, kind, resource_link_id, tag, created_at)
     SELECT :course_id, :item_url, :item_label, 100, 'assignment', :resource_link_id, '', :now WHERE :has_item
     ON CONFLICT (course_id, url) WHERE url <> '' DO NOTHING

@@ -11,7 +11,7 @@ import enum
 import hashlib
 import json
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from redis import Redis
@@ -119,5 +119,4 @@ class LoginStateStore:
         outcome = Outcome(found[0].decode() if isinstance(found[0], bytes) else found[0])
         if len(found) < 2:
             return outcome, None
-        login = _from_record(found[1])
-        return outcome, LoginState(**{**asdict(login), "binding": binding})
+        return outcome, replace(_from_record(found[1]), binding=binding)

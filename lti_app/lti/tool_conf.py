@@ -10,7 +10,7 @@ from pylti1p3.registration import Registration
 from pylti1p3.tool_config import ToolConfAbstract
 from sqlalchemy.orm import Session
 
-from classroom.models import Deployment, DeploymentStatus, Platform
+from classroom.models import Platform
 from classroom.services.keys import SigningKey
 from lti_app.lti.registry import DeploymentEntry, PlatformEntry, RegistryCache
 
@@ -53,11 +53,8 @@ def registration_for(platform: PlatformLike, key: SigningKey | Callable[[], Sign
 class DbToolConf(ToolConfAbstract):  # type: ignore[type-arg]
     """Registrations keyed by (issuer, client_id); deployments must be approved (read through the registry cache)."""
 
-    def __init__(
-        self, session: Session, key: SigningKey | Callable[[], SigningKey], registry: RegistryCache | None = None
-    ) -> None:
-        self.session, self.key = session, key
-        self.registry = registry or RegistryCache(ttl_s=0)  # no registry: read the database every time
+    def __init__(self, session: Session, key: SigningKey | Callable[[], SigningKey], registry: RegistryCache) -> None:
+        self.session, self.key, self.registry = session, key, registry
         self.deployment: DeploymentEntry | None = None  # the approved deployment the launch was checked against
 
     def platform(self, iss: str, client_id: str) -> PlatformEntry | None:
@@ -88,8 +85,3 @@ class DbToolConf(ToolConfAbstract):  # type: ignore[type-arg]
             return None
         self.deployment = self.registry.approved_deployment(self.session, platform.id, deployment_id)
         return LtiDeployment().set_deployment_id(deployment_id) if self.deployment else None
-
-
-def approved(dep: Deployment | None) -> bool:
-    """True when a deployment may launch."""
-    return dep is not None and dep.status is DeploymentStatus.APPROVED

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from decimal import Decimal
 
@@ -11,7 +10,7 @@ from sqlalchemy import select
 from classroom.models import Course, Notification, Person, SpendDaily
 from classroom.notify import notify
 from tests.support.budget import ensure_policies
-from tests.support.lti import launch, register, tool_token
+from tests.support.lti import hidden_fields, launch, register, tool_token
 
 
 def test_ta_dashboard_lists_workspaces_and_spend_but_no_stop_for_read_only_ta(client, session, platform):
@@ -52,7 +51,7 @@ def test_notifications_show_once_and_can_be_marked_read(client, session, platfor
     session.commit()
     page = client.get("/app/home", query_string={"t": token}).get_data(as_text=True)
     assert "Budget at 50%" in page
-    hidden = dict(re.findall(r'name="(t|csrf_token)" value="([^"]+)"', page))
+    hidden = hidden_fields(page)
     assert client.post("/app/notifications/read", data=hidden).status_code == 303
     assert session.scalar(select(Notification.read_at)) is not None
     assert "Budget at 50%" not in client.get("/app/home", query_string={"t": token}).get_data(as_text=True)

@@ -7,13 +7,9 @@ import re
 import jwt
 
 from tests.conftest import count_rows
-from tests.support.lti import launch, tool_token
+from tests.support.lti import hidden_fields, launch, tool_token
 
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
-
-
-def _form_values(html: str) -> dict[str, str]:
-    return dict(re.findall(r'name="(t|csrf_token)" value="([^"]+)"', html))
 
 
 def _start(client, canvas):  # type: ignore[no-untyped-def]
@@ -21,7 +17,7 @@ def _start(client, canvas):  # type: ignore[no-untyped-def]
     assert resp.status_code == 303 and "/lti/deep-link" in resp.headers["Location"]
     page = client.get("/lti/deep-link", query_string={"t": tool_token(resp)})
     assert page.status_code == 200 and b"ml-cpu-student" in page.data
-    return _form_values(page.get_data(as_text=True))
+    return hidden_fields(page.get_data(as_text=True))
 
 
 def test_deep_linking_returns_a_signed_resource_link(client, canvas):
