@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from provisioning.backend import MANAGED_BY, CapacityError, CloudError, CourseStorage, InstanceInfo, LaunchSpec
 from provisioning.ratelimit import RedisRateLimiter
@@ -26,6 +28,23 @@ MUTATING = (
 )
 CAPACITY_CODES = {"InsufficientInstanceCapacity", "InsufficientCapacity", "Unsupported"}
 DESCRIBE_PAGE = 1000
+
+
+def _cloud_error(action: str, exc: Exception) -> CloudError:
+    """The port's error for any AWS failure (codes such as throttling or IncorrectInstanceState stay readable)."""
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return CloudError(f"AWS could not {action} the workspace ({err.get('Code', '?')}): {err.get('Message', '')}")
+    return CloudError(f"AWS could not {action} the workspace: {exc}")
+
+
+@contextmanager
+def _mapped(action: str) -> Iterator[None]:
+    """Map ClientError and BotoCoreError (throttling after retries, timeouts, unknown codes) to CloudError."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise _cloud_error(action, exc) from exc
 
 
 def _tags(raw: list[dict[str, str]] | None) -> dict[str, str]:
@@ -250,6 +269,8 @@ class AwsBackend:
             try:
                 raw = self.ec2.run_instances(**base, SubnetId=subnet_id)["Instances"][0]
                 return _info(raw)
+            except BotoCoreError as exc:
+                raise _cloud_error("start", exc) from exc
             except ClientError as exc:
                 if exc.response["Error"]["Code"] not in CAPACITY_CODES:
                     raise CloudError(f"AWS refused to start the workspace: {exc.response['Error']['Message']}") from exc
@@ -260,11 +281,11 @@ class AwsBackend:
             "Nothing was started and nothing is charged. Try again in a few minutes."
         )
 
-    def stop(self, instance_ids: list[str], *, hibernate: bool) -> bool:
-        """Stop (hibernating where asked and possible); returns True if hibernation was used."""
+    def stop(self, instance_ids: list[str], *, hibernate: bool, force: bool = False) -> bool:
+        """Stop (hibernating where asked and possible; `force` for a stuck stop); True if hibernation was used."""
         if not instance_ids:
             return False
-        if hibernate:
+        if hibernate and not force:
             try:
                 self.ec2.stop_instances(InstanceIds=instance_ids, Hibernate=True)
                 return True
@@ -274,20 +295,25 @@ class AwsBackend:
                     "UnsupportedOperation",
                     "IncorrectInstanceState",
                 ):
-                    raise CloudError(f"AWS could not stop the workspace: {exc}") from exc
+                    raise _cloud_error("stop", exc) from exc
                 log.info("hibernation not possible (%s); stopping instead", exc.response["Error"]["Code"])
-        self.ec2.stop_instances(InstanceIds=instance_ids)
+            except BotoCoreError as exc:
+                raise _cloud_error("stop", exc) from exc
+        with _mapped("stop"):
+            self.ec2.stop_instances(InstanceIds=instance_ids, **({"Force": True} if force else {}))
         return False
 
     def start(self, instance_ids: list[str]) -> None:
         """Start stopped or hibernated instances."""
         if instance_ids:
-            self.ec2.start_instances(InstanceIds=instance_ids)
+            with _mapped("start"):
+                self.ec2.start_instances(InstanceIds=instance_ids)
 
     def terminate(self, instance_ids: list[str]) -> None:
         """Terminate instances (their encrypted root volumes go with them)."""
         if instance_ids:
-            self.ec2.terminate_instances(InstanceIds=instance_ids)
+            with _mapped("remove"):
+                self.ec2.terminate_instances(InstanceIds=instance_ids)
 
     def describe_managed(self) -> list[InstanceInfo]:
         """Every instance we manage, by tag, 1,000 per call."""
@@ -304,9 +330,10 @@ class AwsBackend:
         out: list[InstanceInfo] = []
         token: str | None = None
         while True:
-            page = self.ec2.describe_instances(
-                MaxResults=DESCRIBE_PAGE, **kwargs, **({"NextToken": token} if token else {})
-            )
+            with _mapped("describe"):
+                page = self.ec2.describe_instances(
+                    MaxResults=DESCRIBE_PAGE, **kwargs, **({"NextToken": token} if token else {})
+                )
             out += [_info(i) for r in page["Reservations"] for i in r["Instances"]]
             token = page.get("NextToken")
             if not token:

@@ -1,7 +1,9 @@
 """The minute's sweep: accrue the ledger, plan enforcement, apply it in bulk. A constant number of statements.
 
-Stops are recorded as `stopping` in the same transaction (with events and audit entries); the cloud calls
-run as jobs after the commit. Alerts are recorded once (alerts_sent) and delivered as notifications.
+Stops are recorded as intent (desired `hibernated`) and claimed as `stopping` in the same transaction (with
+events and audit entries); the cloud calls run as jobs after the commit, and reconcile issues them again until
+AWS reports the instance down. Rows locked elsewhere are skipped (next minute), never waited for.
+Alerts are recorded once (alerts_sent) and delivered as notifications.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
@@ -19,21 +21,27 @@ from classroom.audit import NewEvent, append_events
 from classroom.budget.enforcement import ONCE, Alert, Plan, RunningWorkspace, StudentPosition, plan_enforcement
 from classroom.budget.policy import money
 from classroom.services.metering import accrue
-from config.prices import RegionPrices
+from config.prices import PriceError, RegionPrices
 from provisioning.alerts import deliver_alerts
 from provisioning.services import Job
 
 log = logging.getLogger(__name__)
+LOCK_TIMEOUT = "5s"
 
 POSITIONS_SQL = text("""
-WITH running AS (
+WITH zones AS (  -- a course's time zone PostgreSQL does not know must not abort the sweep for every course
+    SELECT name FROM pg_timezone_names
+), running AS (
     SELECT DISTINCT course_id, person_id FROM workspaces WHERE state = 'running'
 ), grants AS (
     SELECT course_id, person_id, SUM(amount) AS amount FROM budget_grants WHERE person_id IS NOT NULL GROUP BY 1, 2
 ), who AS (
     SELECT course_id, person_id FROM spend_totals UNION SELECT course_id, person_id FROM running
 ), pos AS (
-    SELECT who.course_id, who.person_id, (CAST(:now AS timestamptz) AT TIME ZONE c.time_zone)::date AS today,
+    SELECT who.course_id, who.person_id, c.term_end, c.time_zone, c.time_zone IN (SELECT name FROM zones) AS zone_ok,
+           (CAST(:now AS timestamptz) AT TIME ZONE
+               CASE WHEN c.time_zone IN (SELECT name FROM zones) THEN c.time_zone ELSE 'UTC' END)::date AS today,
+           COALESCE(e.status = 'active', false) AS enrolled,
            COALESCE(p.budget_per_student, 0) + COALESCE(g.amount, 0) AS cap,
            COALESCE(t.spent, 0) AS spent,
            COALESCE(p.max_daily_cost, 0) AS daily_cap,
@@ -43,6 +51,7 @@ WITH running AS (
     LEFT JOIN course_policies p ON p.course_id = who.course_id
     LEFT JOIN grants g ON g.course_id = who.course_id AND g.person_id = who.person_id
     LEFT JOIN spend_totals t ON t.course_id = who.course_id AND t.person_id = who.person_id
+    LEFT JOIN enrollments e ON e.course_id = who.course_id AND e.person_id = who.person_id
 )
 SELECT pos.*,
        COALESCE((SELECT d.compute + d.storage FROM spend_daily d  -- one primary-key lookup per student
@@ -61,10 +70,15 @@ WHERE w.state IN ('provisioning', 'running', 'stopping', 'stopped', 'hibernated'
 SENT_SQL = text("SELECT course_id, person_id, kind, day FROM alerts_sent WHERE day = :once OR day >= :since")
 
 STOP_SQL = text("""
-WITH changed AS (
-    UPDATE workspaces SET state = 'stopping', stop_mode = 'hibernate', state_changed_at = :now
-    WHERE id IN :ids AND state = 'running'
-    RETURNING id
+WITH target AS (  -- a row locked elsewhere is left for the next minute rather than waited for
+    SELECT id FROM workspaces WHERE id IN :ids AND state = 'running' AND desired_state = 'running'
+    FOR UPDATE SKIP LOCKED
+), changed AS (  -- intent first (desired: hibernated), then the observed claim; the stop job calls AWS
+    UPDATE workspaces w SET state = 'stopping', stop_mode = 'hibernate', state_changed_at = :now,
+           desired_state = 'hibernated', desired_changed_at = :now, stop_attempts = 0, stop_last_error = '',
+           stop_next_try_at = NULL, stop_alerted_at = NULL
+    FROM target WHERE w.id = target.id
+    RETURNING w.id
 )
 INSERT INTO workspace_events (workspace_id, at, from_state, to_state, actor, reason)
 SELECT changed.id, :now, 'running', 'stopping', 'enforcement', r.reason
@@ -93,32 +107,47 @@ class SweepResult:
     jobs: list[Job] = field(default_factory=list)
 
 
-def _hours_left(term_end: date | None, tz: str, now: datetime) -> Decimal:
-    if term_end is None:
+def _term_end(term_end: date | None, tz: str) -> tuple[datetime | None, bool]:
+    """The end of the term's last day in course time, and whether the time zone is known at all."""
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None, False
+    return (datetime.combine(term_end, time.max, zone) if term_end else None), True
+
+
+def _hours_left(end: datetime | None, now: datetime) -> Decimal:
+    if end is None:
         return Decimal(0)
-    end = datetime.combine(term_end, time.max, ZoneInfo(tz))
     return Decimal(max(0.0, (end - now).total_seconds()) / 3600)
 
 
+def _hourly(prices: RegionPrices, instance_type: str) -> Decimal | None:
+    try:
+        return prices.hourly(instance_type)
+    except PriceError:
+        return None
+
+
 def load_positions(session: Session, now: datetime, prices: RegionPrices) -> list[StudentPosition]:
-    """Every student with spend or a live workspace: running workspaces' rates, and the storage their disks
-    will still cost until the term ends (reserved, so the cap also holds for disks that are merely stopped)."""
-    running: dict[tuple[int, int], list[tuple[int, Decimal, datetime]]] = {}
+    """Every student with spend or a live workspace: running workspaces' rates (None when unpriced), and the
+    storage their disks will still cost until the term ends (reserved, so the cap also holds for stopped disks)."""
+    running: dict[tuple[int, int], list[tuple[int, Decimal | None, datetime]]] = {}
     reserve: dict[tuple[int, int], Decimal] = {}
-    hours_left: dict[tuple[date | None, str], Decimal] = {}  # per term end and time zone, not per workspace
+    terms: dict[tuple[date | None, str], tuple[datetime | None, bool]] = {}  # per term end and zone, not per row
     for r in session.execute(RUNNING_SQL):
         key = (r.course_id, r.person_id)
         storage = prices.storage_hourly(r.volume_gb)
-        term = (r.term_end, r.time_zone)
-        if term not in hours_left:
-            hours_left[term] = _hours_left(r.term_end, r.time_zone, now)
-        reserve[key] = reserve.get(key, Decimal(0)) + storage * hours_left[term]
+        end, _ = terms.setdefault((r.term_end, r.time_zone), _term_end(r.term_end, r.time_zone))
+        reserve[key] = reserve.get(key, Decimal(0)) + storage * _hours_left(end, now)
         if r.state == "running":
-            running.setdefault(key, []).append((r.id, prices.hourly(r.instance_type) + storage, r.active))
+            hourly = _hourly(prices, r.instance_type)
+            running.setdefault(key, []).append((r.id, None if hourly is None else hourly + storage, r.active))
     positions = []
     for r in session.execute(POSITIONS_SQL, {"now": now}):
         key = (r.course_id, r.person_id)
         ws = tuple(RunningWorkspace(i, h, a, r.idle_minutes) for i, h, a in running.get(key, []))
+        end, zone_ok = terms.setdefault((r.term_end, r.time_zone), _term_end(r.term_end, r.time_zone))
         positions.append(
             StudentPosition(
                 r.course_id,
@@ -130,6 +159,9 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
                 r.today,
                 ws,
                 storage_reserve=reserve.get(key, Decimal(0)),
+                term_end=end,
+                enrolled=r.enrolled,
+                zone_known=zone_ok and r.zone_ok,
             )
         )
     return positions
@@ -137,8 +169,10 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
 
 def run_sweep(session: Session, now: datetime, prices: RegionPrices) -> SweepResult:
     """Meter, plan and apply (flushes; the caller commits, then enqueues result.jobs)."""
-    # JIT compilation costs more than these set-based statements save (half a second at 10,000 workspaces)
+    # JIT compilation costs more than these set-based statements save (half a second at 10,000 workspaces);
+    # a lock held elsewhere fails this minute's sweep after a few seconds instead of stalling it (and the next)
     session.execute(text("SET LOCAL jit = off"))
+    session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
     result = SweepResult(accrued=accrue(session, now, prices).entries)
     positions = load_positions(session, now, prices)
     since = min((p.today for p in positions), default=now.date())

@@ -18,23 +18,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from classroom.audit import append_event
-from classroom.db import make_engine, make_session_factory
+from classroom.db import make_engine, make_session_factory, utcnow
 from classroom.jobs.queue import enqueue
 from classroom.models import Course, Person, Workspace
-from classroom.workspaces.lifecycle import LIVE, WorkspaceState
+from classroom.workspaces.lifecycle import LIVE, WANTS_DOWN, DesiredState, WorkspaceState
 from config.catalog import load_catalog
 from config.settings import Settings
 from provisioning.agent_service import issue_agent_token
-from provisioning.backend import MANAGED_BY, CloudBackend, CloudError, LaunchSpec
+from provisioning.backend import MANAGED_BY, CloudBackend, CloudError, InstanceInfo, LaunchSpec
 from provisioning.course_cloud import course_key, ensure_course_cloud
 from provisioning.factory import backend_from_settings
 from provisioning.reconcile import MISSING, Change, WorkspaceRow, plan_reconcile
 from provisioning.services import Job, mark_failed, set_state
 from provisioning.ssh_keys import active_keys
+from provisioning.stop_jobs import call_stop, claim_stop, drive_stops, record_stop
 from provisioning.userdata import UserDataInput, course_slug, render_user_data
 
 log = logging.getLogger(__name__)
 S = WorkspaceState
+D = DesiredState
 
 
 @dataclass
@@ -88,43 +90,87 @@ def release(jobs: list[Job]) -> None:
         enqueue(_context().redis, job.func, job.workspace_id, job_id=job.job_id)
 
 
-def _locked(session: Session, workspace_id: int) -> Workspace | None:
-    return session.scalar(select(Workspace).where(Workspace.id == workspace_id).with_for_update())
+def _locked(session: Session, workspace_id: int, *, skip_locked: bool = False) -> Workspace | None:
+    return session.scalar(
+        select(Workspace).where(Workspace.id == workspace_id).with_for_update(skip_locked=skip_locked)
+    )
 
 
 def provision_workspace(workspace_id: int) -> str:
-    """Launch the workspace's instance once; returns what happened (for logs and tests)."""
+    """Launch the workspace's instance once; returns what happened (for logs and tests).
+
+    Claim, commit, call, record: no row lock is held while AWS answers. A stop wanted before the launch
+    cancels it; a stop wanted while AWS launched is carried out as soon as the instance exists.
+    """
     ctx = _context()
     with _session() as session:
         ws = _locked(session, workspace_id)
         if ws is None or ws.state not in (S.REQUESTED, S.PROVISIONING) or ws.instance_id:
             return "nothing to do"
         retry = ws.state is S.PROVISIONING
+        if not retry and ws.desired_state is not D.RUNNING:
+            return _cancel_launch(session, ws)
         set_state(session, ws, S.PROVISIONING, reason="provisioning started")
         session.commit()
-        ws = _locked(session, workspace_id)
+    if retry and (found := _find_launched(ctx.backend, workspace_id)):
+        return _record_launch(workspace_id, found, adopted=True)
+    with _session() as session:
+        ws = session.get(Workspace, workspace_id)
         assert ws is not None
-        if retry and (found := _find_launched(ctx.backend, workspace_id)):
-            ws.instance_id, ws.availability_zone = found.instance_id, found.availability_zone
-            session.commit()
-            return "adopted"
+        if ws.desired_state is not D.RUNNING:
+            ws = _locked(session, workspace_id)
+            assert ws is not None
+            return _cancel_launch(session, ws) if not ws.instance_id else "nothing to do"
         try:
             spec = _launch_spec(session, ctx, ws)
+        except CloudError as exc:
+            return _fail_launch(session, workspace_id, str(exc))
+        session.commit()  # the agent token's hash
+        try:
             info = ctx.backend.launch(spec)
         except CloudError as exc:
-            mark_failed(session, ws, str(exc))
-            session.commit()
-            return "failed"
-        ws.instance_id, ws.availability_zone, ws.public_ip = info.instance_id, info.availability_zone, info.public_ip
+            return _fail_launch(session, workspace_id, str(exc))
+    return _record_launch(workspace_id, info)
+
+
+def _cancel_launch(session: Session, ws: Workspace) -> str:
+    """The stop was wanted before any instance existed: end the row, nothing launched, nothing charged."""
+    set_state(session, ws, S.TERMINATED, actor="provision", reason="stop requested before launch")
+    append_event(session, "workspace.launch_cancelled", course_id=ws.course_id, subject=str(ws.id))
+    session.commit()
+    return "cancelled"
+
+
+def _fail_launch(session: Session, workspace_id: int, reason: str) -> str:
+    session.rollback()
+    ws = _locked(session, workspace_id)
+    if ws is not None and ws.state in (S.REQUESTED, S.PROVISIONING) and not ws.instance_id:
+        mark_failed(session, ws, reason)
+    session.commit()
+    return "failed"
+
+
+def _record_launch(workspace_id: int, info: InstanceInfo, *, adopted: bool = False) -> str:
+    """Record the instance AWS launched; stop it at once when a stop was wanted meanwhile."""
+    todo: list[Job] = []
+    with _session() as session:
+        ws = _locked(session, workspace_id)
+        assert ws is not None
+        ws.instance_id, ws.availability_zone = info.instance_id, info.availability_zone
+        ws.public_ip = info.public_ip or ws.public_ip
         append_event(
             session,
-            "workspace.launched",
+            "workspace.adopted" if adopted else "workspace.launched",
             course_id=ws.course_id,
             subject=str(ws.id),
             details={"instance": info.instance_id, "type": ws.instance_type, "az": info.availability_zone},
         )
+        if ws.desired_state in WANTS_DOWN and ws.state is S.PROVISIONING:
+            set_state(session, ws, S.STOPPING, actor="provision", reason="stop requested during provisioning")
+            todo.append(Job("provisioning.jobs.stop_workspace", ws.id))
         session.commit()
-        return "launched"
+    release(todo)
+    return "adopted" if adopted else "launched"
 
 
 def _find_launched(backend: CloudBackend, workspace_id: int):  # type: ignore[no-untyped-def]
@@ -176,34 +222,48 @@ def _launch_spec(session: Session, ctx: JobContext, ws: Workspace) -> LaunchSpec
 
 
 def stop_workspace(workspace_id: int) -> str:
-    """Do the cloud stop (hibernating when asked and supported)."""
+    """Carry out a wanted stop (hibernating when asked and supported; forced once stuck): claim, call, record."""
     ctx = _context()
     with _session() as session:
-        ws = _locked(session, workspace_id)
-        if ws is None or ws.state is not S.STOPPING or not ws.instance_id:
-            return "nothing to do"
-        template = load_catalog().get(ws.template_id)
-        wants = ws.stop_mode == "hibernate" and bool(template and template.hibernation)
-        used = ctx.backend.stop([ws.instance_id], hibernate=wants)
-        ws.stop_mode = "hibernate" if used else "stop"
+        claim = claim_stop(session, workspace_id, utcnow())
         session.commit()
-        return "hibernating" if used else "stopping"
+    if claim is None:
+        return "nothing to do"
+    outcome = call_stop(ctx.backend, claim)
+    with _session() as session:
+        record_stop(session, claim, outcome)
+        session.commit()
+    return outcome.result
 
 
 def start_workspace(workspace_id: int) -> str:
-    """Do the cloud start."""
+    """Do the cloud start: claim (row says starting, a start is wanted), call outside any transaction, record."""
     ctx = _context()
     with _session() as session:
         ws = _locked(session, workspace_id)
-        if ws is None or ws.state is not S.STARTING or not ws.instance_id:
+        if ws is None or ws.state is not S.STARTING or ws.desired_state is not D.RUNNING or not ws.instance_id:
             return "nothing to do"
-        ctx.backend.start([ws.instance_id])
+        instance, course_id = ws.instance_id, ws.course_id
         session.commit()
-        return "starting"
+    try:
+        ctx.backend.start([instance])
+    except CloudError as exc:
+        with _session() as session:
+            append_event(
+                session,
+                "workspace.start_failed",
+                course_id=course_id,
+                subject=str(workspace_id),
+                details={"error": str(exc)},
+            )
+            session.commit()
+        return "failed"  # reconcile moves the row to what AWS reports
+    return "starting"
 
 
 def reconcile_workspaces() -> dict[str, int]:
-    """One batched describe of every managed instance; heal drift; flag instances without a workspace."""
+    """One batched describe of every managed instance; record what AWS reports (observed state), issue wanted
+    stops again until AWS agrees (intent is never rewritten), flag instances without a workspace."""
     ctx = _context()
     with _session() as session:  # rows first: an instance launched after this read is never judged missing
         rows = [
@@ -215,7 +275,7 @@ def reconcile_workspaces() -> dict[str, int]:
     with _session() as session:
         plan = plan_reconcile(rows, instances)
         for change in plan.changes:
-            ws = _locked(session, change.workspace_id)
+            ws = _locked(session, change.workspace_id, skip_locked=True)  # a busy row is observed next pass
             if ws is None or not _confirmed(ctx, change):
                 continue
             ws.instance_id = ws.instance_id or change.instance_id
@@ -231,7 +291,8 @@ def reconcile_workspaces() -> dict[str, int]:
                     details={"state": orphan.state, "tags": orphan.tags},
                 )
                 log.warning("instance %s carries our tag but has no live workspace", orphan.instance_id)
-        retry = _stalled_launches(session)
+        session.flush()
+        retry = _stalled_launches(session) + drive_stops(session, utcnow())
         session.commit()
     release(retry)
     return {
@@ -259,8 +320,6 @@ GIVE_UP_AFTER = timedelta(minutes=15)
 
 def _stalled_launches(session: Session) -> list[Job]:
     """Launches with no instance after a while: queue them again (same job id), or fail them with a reason."""
-    from classroom.db import utcnow
-
     now = utcnow()
     stalled = session.scalars(
         select(Workspace)
@@ -273,7 +332,7 @@ def _stalled_launches(session: Session) -> list[Job]:
     ).all()
     retry = []
     for ws in stalled:
-        if now - ws.created_at > GIVE_UP_AFTER:
+        if now - ws.created_at > GIVE_UP_AFTER and ws.desired_state is D.RUNNING:
             mark_failed(
                 session,
                 ws,
@@ -299,7 +358,6 @@ def simulate_agents_tick() -> int:
 
 def meter_and_enforce() -> dict[str, int]:
     """Every minute: accrue the ledger, stop what must stop, send alerts; stop jobs run after the commit."""
-    from classroom.db import utcnow
     from config.prices import load_prices
     from provisioning.enforcement import run_sweep
 
@@ -318,7 +376,6 @@ def meter_and_enforce() -> dict[str, int]:
 
 def close_terms() -> dict[str, int]:
     """Every 10 minutes: warn an hour before term end, then apply each course's term-end actions once."""
-    from classroom.db import utcnow
     from provisioning.term_end import run_term_end
 
     with _session() as session:

@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session
 from classroom.audit import append_event
 from classroom.db import utcnow
 from classroom.models import Workspace, WorkspaceEvent
-from classroom.workspaces.lifecycle import LIVE, WorkspaceState, next_state
+from classroom.workspaces.lifecycle import DOWN, LIVE, WANTS_DOWN, DesiredState, WorkspaceState, next_state
 from config.catalog import WorkspaceTemplate
 
 S = WorkspaceState
+D = DesiredState
+STOPPABLE = (S.REQUESTED, S.PROVISIONING, S.STARTING, S.RUNNING, S.STOPPING)
 
 
 @dataclass(frozen=True)
@@ -146,15 +148,28 @@ def workspaces_of(session: Session, course_id: int, person_id: int) -> list[Work
     )
 
 
+def set_desired(ws: Workspace, desired: DesiredState) -> bool:
+    """Record intent (and restart the stop drive's bookkeeping); False if it was already wanted."""
+    if ws.desired_state == desired:
+        return False
+    ws.desired_state, ws.desired_changed_at = desired, utcnow()
+    ws.stop_attempts, ws.stop_last_error, ws.stop_next_try_at, ws.stop_alerted_at = 0, "", None, None
+    return True
+
+
 def request_stop(
     session: Session, ws: Workspace, *, actor_person_id: int | None, actor: str, reason: str, hibernate: bool = False
 ) -> list[Job]:
-    """Ask for a stop (or hibernation); the job does the cloud call."""
-    if ws.state in (S.STOPPING, S.STOPPED, S.HIBERNATED):
+    """Record the wish to stop (or hibernate); the job, then reconcile until AWS agrees, does the cloud call.
+
+    Call with the row locked. A stop already wanted is no change (no event, no job). Before launch the
+    request is cancelled outright; while launching, the provision job stops the instance as soon as it exists.
+    """
+    if ws.desired_state in WANTS_DOWN or ws.state in DOWN:
         return []
-    if ws.state not in (S.RUNNING, S.STARTING, S.PROVISIONING):
+    if ws.state not in STOPPABLE:
         raise WorkspaceActionError(f"This workspace is {ws.state.value}; only a running workspace can be stopped.")
-    set_state(session, ws, S.STOPPING, actor=actor, reason=reason)
+    set_desired(ws, D.HIBERNATED if hibernate else D.STOPPED)
     ws.stop_mode = "hibernate" if hibernate else "stop"
     append_event(
         session,
@@ -164,17 +179,38 @@ def request_stop(
         subject=str(ws.id),
         details={"reason": reason, "hibernate": hibernate, "by": actor},
     )
+    if ws.state is S.REQUESTED:  # not launched: nothing to stop, nothing charged
+        set_state(session, ws, S.TERMINATED, actor=actor, reason=f"{reason} (before launch)")
+        return []
+    if not ws.instance_id:  # launching: provision_workspace sees the intent when AWS answers
+        session.flush()
+        return []
+    set_state(session, ws, S.STOPPING, actor=actor, reason=reason)
     return [Job("provisioning.jobs.stop_workspace", ws.id)]
 
 
 def request_start(session: Session, ws: Workspace, *, actor_person_id: int | None, actor: str) -> list[Job]:
-    """Ask for a start of a stopped or hibernated workspace."""
-    if ws.state in (S.STARTING, S.RUNNING):
+    """Ask for a start of a stopped or hibernated workspace (call with the row locked).
+
+    A workspace whose stop is wanted but that AWS still runs simply wants to run again (no cloud call).
+    """
+    if ws.desired_state is D.RUNNING and ws.state in (S.STARTING, S.RUNNING):
+        return []
+    if ws.state is S.RUNNING:
+        set_desired(ws, D.RUNNING)
+        ws.stop_mode = ""
+        _audit_start(session, ws, actor_person_id, actor)
         return []
     if ws.state not in (S.STOPPED, S.HIBERNATED):
         raise WorkspaceActionError(f"This workspace is {ws.state.value}; only a stopped workspace can be started.")
+    set_desired(ws, D.RUNNING)
     set_state(session, ws, S.STARTING, actor=actor, reason="start requested")
     ws.stop_mode = ""
+    _audit_start(session, ws, actor_person_id, actor)
+    return [Job("provisioning.jobs.start_workspace", ws.id)]
+
+
+def _audit_start(session: Session, ws: Workspace, actor_person_id: int | None, actor: str) -> None:
     append_event(
         session,
         "workspace.start_requested",
@@ -183,20 +219,20 @@ def request_start(session: Session, ws: Workspace, *, actor_person_id: int | Non
         subject=str(ws.id),
         details={"by": actor},
     )
-    return [Job("provisioning.jobs.start_workspace", ws.id)]
 
 
 def stop_workspaces_for_person(
     session: Session, course_id: int, person_id: int, *, reason: str, actor: str = "system"
 ) -> list[Job]:
-    """Stop every running workspace of a person in a course (dropped student, budget, term end)."""
+    """Stop every running (or launching) workspace of a person in a course (dropped student, term end)."""
     jobs: list[Job] = []
     rows = session.scalars(
         select(Workspace)
         .where(
             Workspace.course_id == course_id,
             Workspace.person_id == person_id,
-            Workspace.state.in_((S.RUNNING, S.STARTING, S.PROVISIONING)),
+            Workspace.state.in_(STOPPABLE),
+            Workspace.desired_state.not_in(WANTS_DOWN),
         )
         .with_for_update()
     )

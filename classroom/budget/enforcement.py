@@ -6,6 +6,9 @@ Rules, per student and course:
   the cap by more than a minute of running cost, stopped disks included;
 - daily cap: the same against today's spend (course time zone), until the next day;
 - idle: a running workspace with no activity for its idle limit is hibernated;
+- always, before any figure: the term is over (course time), the student's enrollment is not active, the
+  course's time zone is unknown, or a workspace cannot be priced → stop (fail closed); these rules need no
+  option and are evaluated every minute, so a workspace restarted after closure stops within a minute;
 - alerts at 50/75/90/100 % of the cap, once each; anomalies to the instructor (over the cap, or several
   times the course median), once a day.
 """
@@ -29,7 +32,7 @@ class RunningWorkspace:
     """A workspace that costs compute now."""
 
     id: int
-    hourly: Decimal
+    hourly: Decimal | None  # None: no price for its instance type or region (it is stopped: fail closed)
     last_active: datetime
     idle_minutes: int
 
@@ -47,6 +50,9 @@ class StudentPosition:
     today: date
     running: tuple[RunningWorkspace, ...] = ()
     storage_reserve: Decimal = Decimal(0)  # what the student's disks will still cost until the term ends
+    term_end: datetime | None = None  # end of the term's last day in course time (aware); None: no end set
+    enrolled: bool = True  # an active enrollment in the course
+    zone_known: bool = True  # the course's time zone is known (else nothing about its days can be computed)
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ class Stop:
     workspace_id: int
     course_id: int
     person_id: int
-    code: str  # budget | daily_cap | idle
+    code: str  # term_over | enrollment_inactive | time_zone | unpriced | budget | daily_cap | idle
     reason: str
 
 
@@ -80,19 +86,37 @@ class Plan:
 
 
 def _minute_of(running: tuple[RunningWorkspace, ...]) -> Decimal:
-    return sum((w.hourly for w in running), Decimal(0)) * LOOKAHEAD_S / 3600
+    return sum((w.hourly or Decimal(0) for w in running), Decimal(0)) * LOOKAHEAD_S / 3600
+
+
+def _always(p: StudentPosition, now: datetime) -> tuple[str, str] | None:
+    """The rules that hold whatever the figures: (code, reason) when everything running must stop."""
+    if not p.zone_known:
+        return "time_zone", "the course's time zone is unknown, so its term and days cannot be checked"
+    if p.term_end is not None and now > p.term_end:
+        return "term_over", "the term is over"
+    if not p.enrolled:
+        return "enrollment_inactive", "no longer enrolled in the course"
+    return None
 
 
 def _stops(p: StudentPosition, now: datetime) -> list[Stop]:
+    if (rule := _always(p, now)) is not None:
+        return [Stop(w.id, p.course_id, p.person_id, *rule) for w in p.running]
+    unpriced = [
+        Stop(w.id, p.course_id, p.person_id, "unpriced", "no price for this instance type in this region")
+        for w in p.running
+        if w.hourly is None
+    ]
     ahead = _minute_of(p.running)
     if p.running and p.spent + p.storage_reserve + ahead >= p.cap:
         return [Stop(w.id, p.course_id, p.person_id, "budget", "budget used up") for w in p.running]
     if p.running and p.spent_today + ahead >= p.daily_cap:
         return [Stop(w.id, p.course_id, p.person_id, "daily_cap", "daily spending limit reached") for w in p.running]
-    return [
+    return unpriced + [
         Stop(w.id, p.course_id, p.person_id, "idle", f"idle for {w.idle_minutes} minutes")
         for w in p.running
-        if now - w.last_active >= timedelta(minutes=w.idle_minutes)
+        if w.hourly is not None and now - w.last_active >= timedelta(minutes=w.idle_minutes)
     ]
 
 

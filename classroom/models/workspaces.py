@@ -9,9 +9,15 @@ from sqlalchemy import BigInteger, Boolean, Enum, ForeignKey, Index, Integer, Nu
 from sqlalchemy.orm import Mapped, mapped_column
 
 from classroom.db import Base, utcnow
-from classroom.workspaces.lifecycle import WorkspaceState
+from classroom.workspaces.lifecycle import DesiredState, WorkspaceState
 
 _STATE = Enum(WorkspaceState, name="workspace_state", values_callable=lambda e: [m.value for m in e])
+_DESIRED = Enum(DesiredState, name="workspace_desired_state", values_callable=lambda e: [m.value for m in e])
+
+
+UNCONVERGED = (
+    "desired_state IN ('stopped', 'hibernated') AND state NOT IN ('stopped', 'hibernated', 'terminated', 'failed')"
+)
 
 
 class Workspace(Base):
@@ -28,6 +34,7 @@ class Workspace(Base):
             postgresql_where=text("state NOT IN ('terminated', 'failed')"),
         ),
         Index("ix_workspaces_state", "state"),
+        Index("ix_workspaces_unconverged_stops", "desired_state", postgresql_where=text(UNCONVERGED)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,6 +52,14 @@ class Workspace(Base):
     public_ip: Mapped[str] = mapped_column(String(64), default="")
     failure_reason: Mapped[str] = mapped_column(Text, default="")
     stop_mode: Mapped[str] = mapped_column(String(16), default="")  # "", "stop" or "hibernate": what was asked
+    # Intent, apart from the observed `state`: requests write it, reconcile drives AWS toward it and never
+    # rewrites it. The stop_* columns say how the drive toward a wanted stop is going (shown on the page).
+    desired_state: Mapped[DesiredState] = mapped_column(_DESIRED, default=DesiredState.RUNNING)
+    desired_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stop_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    stop_last_error: Mapped[str] = mapped_column(Text, default="")
+    stop_next_try_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    stop_alerted_at: Mapped[datetime | None] = mapped_column(nullable=True)
     agent_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     agent_token_revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

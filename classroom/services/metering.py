@@ -53,7 +53,7 @@ cost AS (
            COALESCE(SUM(p.secs) FILTER (WHERE p.to_state NOT IN ('requested', 'terminated', 'failed')), 0) AS disk_secs
     FROM due d
     LEFT JOIN parts p ON p.id = d.id
-    LEFT JOIN price pr ON pr.instance_type = d.instance_type
+    JOIN price pr ON pr.instance_type = d.instance_type  -- unpriced: left unmetered (and stopped by the sweep)
     GROUP BY d.id, d.course_id, d.person_id, d.a, d.b, d.volume_gb, pr.hourly
 ),
 ins AS (
@@ -67,7 +67,8 @@ ins AS (
 ),
 daily AS (
     INSERT INTO spend_daily (course_id, person_id, day, compute, storage, running_seconds)
-    SELECT i.course_id, i.person_id, (i.period_end AT TIME ZONE c.time_zone)::date,
+    SELECT i.course_id, i.person_id, (i.period_end AT TIME ZONE  -- an unknown zone must not abort the sweep
+               CASE WHEN c.time_zone IN (SELECT name FROM pg_timezone_names) THEN c.time_zone ELSE 'UTC' END)::date,
            SUM(i.compute), SUM(i.storage), SUM(i.running_seconds)
     FROM ins i JOIN courses c ON c.id = i.course_id
     GROUP BY 1, 2, 3

@@ -28,12 +28,12 @@ class WorkspaceState(enum.StrEnum):
 S = WorkspaceState
 ALLOWED: dict[WorkspaceState, frozenset[WorkspaceState]] = {
     S.REQUESTED: frozenset({S.PROVISIONING, S.FAILED, S.TERMINATED}),
-    S.PROVISIONING: frozenset({S.RUNNING, S.STOPPED, S.FAILED, S.TERMINATING, S.TERMINATED}),
+    S.PROVISIONING: frozenset({S.RUNNING, S.STOPPING, S.STOPPED, S.FAILED, S.TERMINATING, S.TERMINATED}),
     S.RUNNING: frozenset({S.STOPPING, S.STOPPED, S.HIBERNATED, S.TERMINATING, S.TERMINATED}),
     S.STOPPING: frozenset({S.STOPPED, S.HIBERNATED, S.RUNNING, S.TERMINATING, S.TERMINATED}),
     S.STOPPED: frozenset({S.STARTING, S.RUNNING, S.TERMINATING, S.TERMINATED}),
     S.HIBERNATED: frozenset({S.STARTING, S.RUNNING, S.STOPPED, S.TERMINATING, S.TERMINATED}),
-    S.STARTING: frozenset({S.RUNNING, S.STOPPED, S.FAILED, S.TERMINATING, S.TERMINATED}),
+    S.STARTING: frozenset({S.RUNNING, S.STOPPING, S.STOPPED, S.FAILED, S.TERMINATING, S.TERMINATED}),
     S.TERMINATING: frozenset({S.TERMINATED}),
     S.TERMINATED: frozenset(),
     S.FAILED: frozenset({S.TERMINATING, S.TERMINATED}),
@@ -43,6 +43,26 @@ LIVE = frozenset(
 )
 BILLING_COMPUTE = frozenset({S.RUNNING, S.STOPPING, S.STARTING, S.PROVISIONING})
 ENDED = frozenset({S.TERMINATED, S.FAILED})
+
+
+class DesiredState(enum.StrEnum):
+    """What we want a workspace to be (intent), apart from what AWS last reported (`WorkspaceState`)."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
+    HIBERNATED = "hibernated"
+    TERMINATED = "terminated"
+
+
+D = DesiredState
+WANTS_DOWN = frozenset({D.STOPPED, D.HIBERNATED})
+DOWN = frozenset({S.STOPPED, S.HIBERNATED, S.TERMINATED, S.FAILED})  # observed states that satisfy a stop
+UP_IN_AWS = frozenset({S.RUNNING, S.STOPPING, S.STARTING, S.PROVISIONING})  # an instance may still run
+
+
+def stop_converged(desired: DesiredState, observed: WorkspaceState) -> bool:
+    """True when a wanted stop is done (AWS reports it down), or when no stop is wanted."""
+    return desired not in WANTS_DOWN or observed in DOWN
 
 
 class TransitionError(ValueError):
