@@ -13,7 +13,12 @@ from classroom.jobs.queue import enqueue
 from classroom.models import Workspace
 from classroom.workspaces.lifecycle import WorkspaceState
 
-RUNNING_LIKE = (WorkspaceState.RUNNING, WorkspaceState.STARTING, WorkspaceState.PROVISIONING)
+RUNNING_LIKE = (
+    WorkspaceState.RUNNING,
+    WorkspaceState.STARTING,
+    WorkspaceState.PROVISIONING,
+    WorkspaceState.REQUESTED,
+)
 
 
 @dataclass(frozen=True)

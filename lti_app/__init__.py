@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from classroom.logs import configure_logging, request_id
 from classroom.schema import check_migrated
+from config.money_check import require_money_config
 from config.settings import Settings
 from lti_app import errors, security
 from lti_app.runtime import build_runtime, close_db
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, *, check_schema: bool = True) -> Flask:
     """Build the app: runtime, blueprints, security headers, error pages."""
     settings = settings or Settings.from_env()
+    require_money_config(settings.aws_region)  # every template priced in the region, or no start
     configure_logging(settings.log_level, settings.log_json)
     app = Flask(__name__, template_folder="../templates", static_folder="static")
     app.config.update(

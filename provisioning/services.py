@@ -15,7 +15,15 @@ from sqlalchemy.orm import Session
 from classroom.audit import append_event
 from classroom.db import utcnow
 from classroom.models import Workspace, WorkspaceEvent
-from classroom.workspaces.lifecycle import DOWN, LIVE, WANTS_DOWN, DesiredState, WorkspaceState, next_state
+from classroom.workspaces.lifecycle import (
+    DOWN,
+    LIVE,
+    WANTS_DOWN,
+    DesiredState,
+    WorkspaceState,
+    intent_note,
+    next_state,
+)
 from config.catalog import WorkspaceTemplate
 
 S = WorkspaceState
@@ -252,7 +260,7 @@ def mark_failed(session: Session, ws: Workspace, reason: str) -> None:
 class StudentRow:
     """What staff see for one student: live workspaces and spend so far."""
 
-    workspaces: tuple[tuple[int, str, str], ...]  # (id, state, instance type)
+    workspaces: tuple[tuple[int, str, str, str], ...]  # (id, observed state, instance type, intent note)
     spent: Decimal
 
 
@@ -262,11 +270,12 @@ def student_overview(session: Session, course_id: int) -> dict[int, StudentRow]:
 
     from classroom.models import SpendDaily
 
-    live: dict[int, list[tuple[int, str, str]]] = {}
+    live: dict[int, list[tuple[int, str, str, str]]] = {}
     for ws in session.scalars(
         select(Workspace).where(Workspace.course_id == course_id, Workspace.state.in_(LIVE)).order_by(Workspace.id)
     ):
-        live.setdefault(ws.person_id, []).append((ws.id, ws.state.value, ws.instance_type))
+        note = intent_note(ws.desired_state, ws.state, ws.stop_attempts)
+        live.setdefault(ws.person_id, []).append((ws.id, ws.state.value, ws.instance_type, note))
     spent = dict(
         session.execute(
             select(SpendDaily.person_id, func.sum(SpendDaily.compute + SpendDaily.storage))

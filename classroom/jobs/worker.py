@@ -12,6 +12,7 @@ from rq.serializers import JSONSerializer
 
 from classroom.jobs.queue import QUEUE_NAMES, get_queue
 from classroom.logs import configure_logging, job_id
+from config.money_check import MoneyConfigError, require_money_config
 from config.settings import Settings
 
 
@@ -33,6 +34,10 @@ def main() -> None:
         sys.exit("REDIS_URL is not set")
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_json)
+    try:
+        require_money_config(settings.aws_region)
+    except MoneyConfigError as exc:
+        sys.exit(str(exc))
     redis = Redis.from_url(url)
     worker = LoggingWorker([get_queue(redis, q) for q in QUEUE_NAMES], connection=redis, serializer=JSONSerializer)
     worker.work(with_scheduler=True)

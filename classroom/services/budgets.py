@@ -261,6 +261,24 @@ def grant_budget(
     return grant
 
 
+def _reopen_if_extended(session: Session, course: Course, policy: CoursePolicy, by: int) -> None:
+    """A term moved past now after closure reopens the course: the term-end actions will run at the new end."""
+    from datetime import time
+
+    if policy.closed_at is None or course.term_end is None:
+        return
+    end = datetime.combine(course.term_end, time.max, ZoneInfo(course.time_zone))
+    if end > utcnow():
+        policy.closed_at = None
+        append_event(
+            session,
+            "course.reopened",
+            actor_person_id=by,
+            course_id=course.id,
+            details={"term_end": str(course.term_end)},
+        )
+
+
 def save_policy(session: Session, course: Course, values: SetupValues, by: int) -> CoursePolicy:
     """Create or update the course's policy and term from the wizard; audits what changed."""
     policy = session.get(CoursePolicy, course.id)
@@ -286,6 +304,7 @@ def save_policy(session: Session, course: Course, values: SetupValues, by: int) 
     ):
         setattr(policy, name, getattr(values, name))
     policy.updated_at, policy.updated_by = utcnow(), by
+    _reopen_if_extended(session, course, policy, by)
     session.flush()
     after = _snapshot(policy, course)
     changed = {k: {"from": before.get(k), "to": v} for k, v in after.items() if before.get(k) != v}

@@ -65,6 +65,13 @@ def stop_converged(desired: DesiredState, observed: WorkspaceState) -> bool:
     return desired not in WANTS_DOWN or observed in DOWN
 
 
+def intent_note(desired: DesiredState, observed: WorkspaceState, attempts: int) -> str:
+    """A short note for lists when a wanted stop is not what AWS reports yet ("" when they agree)."""
+    if stop_converged(desired, observed):
+        return ""
+    return f"stopping: AWS still reports {observed.value}" + (f", attempt {attempts}" if attempts else "")
+
+
 class TransitionError(ValueError):
     """The lifecycle does not allow this change."""
 

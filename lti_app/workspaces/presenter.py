@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from classroom.budget.policy import money
 from classroom.models import Workspace
-from classroom.workspaces.lifecycle import WorkspaceState
+from classroom.workspaces.lifecycle import WorkspaceState, stop_converged
 from config.catalog import WorkspaceTemplate
 from config.prices import RegionPrices
 from provisioning.userdata import course_slug
@@ -45,12 +45,34 @@ def cost_figures(template: WorkspaceTemplate, prices: RegionPrices) -> CostFigur
     )
 
 
+def stop_progress(ws: Workspace) -> tuple[str, str] | None:
+    """(label, message) while a wanted stop is not yet what AWS reports; None when intent and AWS agree.
+
+    Never "Stopped" while AWS still reports the machine up: the observed state is named, with the attempts.
+    """
+    if stop_converged(ws.desired_state, ws.state):
+        return None
+    if not ws.instance_id:
+        return "Stopping…", "The launch is being cancelled; nothing runs and nothing is charged for compute."
+    seen = "running" if ws.state is S.RUNNING else ws.state.value
+    message = f"AWS still reports {seen}"
+    if ws.stop_attempts:
+        message += f", retrying (attempt {ws.stop_attempts})"
+    if ws.stop_last_error:
+        message += f"; last error: {ws.stop_last_error}"
+    return "Stopping…", message + ". Compute is charged until AWS reports it stopped."
+
+
 def status(ws: Workspace, template: WorkspaceTemplate | None, course_label: str) -> dict[str, object]:
-    """JSON-able status for the page and its poller."""
+    """JSON-able status for the page and its poller: the observed state, and the wanted one when they differ."""
     label, text, step = LABELS[ws.state]
+    progress = stop_progress(ws)
+    if progress is not None:
+        label, text = progress
     data: dict[str, object] = {
         "id": ws.id,
         "state": ws.state.value,
+        "desired": ws.desired_state.value,
         "label": label,
         "message": ws.failure_reason if ws.state is S.FAILED else text,
         "step": step,

@@ -155,6 +155,7 @@ def act(ws_id: int, action: str) -> Response | tuple[str, int]:
     """Stop or start a workspace (own, or any as instructor / head TA); audited. Starts pass the policy again."""
     ctx = current()
     ws = _actionable(ws_id)
+    db().refresh(ws, with_for_update=True)  # bursts of clicks: one transition, one event, one job per change
     actor = "student" if ws.person_id == ctx.person.id else "staff"
     if action == "start":
         decision = decide_launch(

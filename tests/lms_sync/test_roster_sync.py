@@ -161,6 +161,40 @@ def test_dropped_student_loses_access_and_running_workspace_is_stopped(session, 
     assert f"stop_workspace-{ws.id}" in queued
 
 
+def test_dropping_a_student_whose_workspace_is_still_provisioning_succeeds(session, redis, lms, course, lms_ctx):
+    """It used to raise TransitionError (provisioning cannot become stopping) and roll the whole sync back."""
+    seed_roster(lms, students=3)
+    sync_course_roster(course.course_id, 1)
+    launching = {}
+    for sub, instance in (("s0", None), ("s1", "i-0fedcba9876543210")):  # not launched yet / launched meanwhile
+        person_id = enrollment_of(session, course.course_id, sub).person_id
+        launching[sub] = Workspace(
+            course_id=course.course_id,
+            person_id=person_id,
+            link_key="hw1",
+            template_id="ml-cpu-student",
+            instance_type="t3.medium",
+            volume_gb=30,
+            region="us-east-1",
+            state=WorkspaceState.PROVISIONING,
+            instance_id=instance,
+        )
+        session.add(launching[sub])
+    session.commit()
+    lms.remove("s0")
+    lms.remove("s1")
+    result = sync_course_roster(course.course_id, 0)
+    assert result["dropped"] == 2
+    assert enrollment_of(session, course.course_id, "s0").status is EnrollmentStatus.DROPPED
+    session.refresh(launching["s0"])
+    session.refresh(launching["s1"])
+    # intent recorded for both; the one without an instance is cancelled by its provision job when AWS answers
+    assert launching["s0"].desired_state.value == "stopped" and launching["s0"].state is WorkspaceState.PROVISIONING
+    assert launching["s1"].desired_state.value == "stopped" and launching["s1"].state is WorkspaceState.STOPPING
+    queued = get_queue(redis).get_job_ids()
+    assert f"stop_workspace-{launching['s1'].id}" in queued and f"stop_workspace-{launching['s0'].id}" not in queued
+
+
 def test_platform_errors_fail_the_sync_visibly_and_change_nothing(session, engine, redis, lms, course, lms_ctx):
     from tests.lms_sync.support.lms_platform import Fault
 
