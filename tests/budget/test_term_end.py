@@ -71,14 +71,6 @@ def test_warning_an_hour_before_then_everything_closes_once(session):
     assert again.closed == [] and again.jobs == []
 
 
-def test_courses_without_auto_close_are_left_alone(session):
-    course, _, emily = _course(session)
-    session.get(CoursePolicy, course.id).auto_close = False
-    make_running(session, course.id, emily.id, datetime(2024, 12, 13, 20, 0, tzinfo=UTC))
-    session.commit()
-    assert run_term_end(session, datetime(2024, 12, 20, tzinfo=UTC)).closed == []
-
-
 def test_archive_job_snapshots_the_disk(session, settings, backend, redis, engine):
     from classroom.db import make_session_factory
     from config.catalog import load_catalog
