@@ -98,3 +98,24 @@ def test_storage_until_term_end_is_reserved_from_the_budget() -> None:
         1, 1, Decimal(24), Decimal("20"), Decimal(0), Decimal(5), TODAY, (ws(),), storage_reserve=Decimal("3.90")
     )
     assert codes(q)[0] == []
+
+
+def test_term_over_stops_everything_running_whatever_the_budget() -> None:
+    end = NOW - timedelta(seconds=1)
+    p = StudentPosition(1, 1, Decimal(24), Decimal(1), Decimal(0), Decimal(5), TODAY, (ws(1), ws(2)), term_end=end)
+    assert codes(p)[0] == [(1, "term_over"), (2, "term_over")]
+    q = StudentPosition(1, 1, Decimal(24), Decimal(1), Decimal(0), Decimal(5), TODAY, (ws(),), term_end=NOW)
+    assert codes(q)[0] == []  # the last instant of the term is still in it
+
+
+def test_an_inactive_enrollment_or_an_unknown_zone_stops() -> None:
+    base = (1, 1, Decimal(24), Decimal(1), Decimal(0), Decimal(5), TODAY, (ws(),))
+    assert codes(StudentPosition(*base, enrolled=False))[0] == [(1, "enrollment_inactive")]
+    assert codes(StudentPosition(*base, zone_known=False))[0] == [(1, "time_zone")]
+
+
+def test_an_unpriced_workspace_stops_and_the_others_follow_their_rules() -> None:
+    unpriced = RunningWorkspace(7, None, NOW, 240)
+    assert codes(pos(running=(unpriced, ws(1))))[0] == [(7, "unpriced")]
+    assert codes(pos(running=(unpriced, ws(1, idle_for=300))))[0] == [(7, "unpriced"), (1, "idle")]
+    assert codes(pos(spent="24", running=(unpriced, ws(1))))[0] == [(7, "budget"), (1, "budget")]
