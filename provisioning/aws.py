@@ -229,6 +229,7 @@ class AwsBackend:
             "SecurityGroupIds": [spec.security_group_id],
             "UserData": spec.user_data,
             "HibernationOptions": {"Configured": spec.hibernation},
+            "InstanceInitiatedShutdownBehavior": "stop",  # the agent's lease poweroff stops, never terminates
             "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
             "BlockDeviceMappings": [
                 {
