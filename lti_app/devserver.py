@@ -251,7 +251,7 @@ def prepare_database(settings: Settings) -> None:
 
 
 def spawn_children(env: dict[str, str], log_dir: Path, stack: ExitStack) -> dict[str, subprocess.Popen[bytes]]:
-    """Start the workers, the scheduler and the sim host with the same environment, output appended to `<log_dir>/<name>.log`.
+    """Start the workers, the scheduler and the sim host, output appended to `<log_dir>/<name>.log`.
 
     Each in its own process group: Ctrl-C reaches only this process, which then stops them in order (a worker
     hit by the terminal's SIGINT and then by our SIGTERM would stop cold, killing the job it is running).
@@ -384,7 +384,8 @@ def main() -> int:
             return 130
         print(banner(settings, port, logs, health, registration), flush=True)
         code = supervise(procs, data_dir / "logs")
-        print("devserver: stopping the web server, workers, scheduler, sim host, simulated AWS, Redis and PostgreSQL", flush=True)
+        print("devserver: stopping the web server, workers, scheduler, sim host, simulated AWS, Redis and PostgreSQL",
+              flush=True)  # fmt: skip
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     return code

@@ -95,7 +95,13 @@ class AgentAnswer:
 
 
 def record_heartbeat(
-    session: Session, token: str, report: Report, *, prices: RegionPrices | None, lease: timedelta, now: datetime | None = None
+    session: Session,
+    token: str,
+    report: Report,
+    *,
+    prices: RegionPrices | None,
+    lease: timedelta,
+    now: datetime | None = None,
 ) -> AgentAnswer:
     """Store a report from the token's own workspace; answer with its keys and its lease."""
     ws = session.scalar(

@@ -46,7 +46,7 @@ PERIODIC_JOBS: tuple[Periodic, ...] = (
 
 def cron_job_id(func: str) -> str:
     """The one id a periodic job runs under: while it is queued or running, the scheduler adds no other."""
-    return "cron:" + func.rsplit(".", 1)[-1]
+    return "cron-" + func.rsplit(".", 1)[-1]
 
 
 class JsonCronJob(CronJob):

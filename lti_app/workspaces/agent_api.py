@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
-
 from datetime import timedelta
+
+from flask import Blueprint, Response, jsonify, request
 
 from config.prices import PriceError
 from lti_app.runtime import commit, db, settings

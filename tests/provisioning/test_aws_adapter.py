@@ -132,6 +132,7 @@ def test_user_data_mounts_materials_read_only_and_installs_keys_and_agent():
         "workspace_id": 7,
         "user": "ubuntu",
         "home": "/home/ubuntu",
+        "boot_grace_s": 900,
     }
 
 

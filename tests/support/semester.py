@@ -43,9 +43,9 @@ from config.catalog import load_catalog
 from config.prices import RegionPrices
 from provisioning import jobs
 from provisioning.agent_service import parse_report, record_heartbeat
-from provisioning.lease import DEFAULT_LEASE as LEASE
 from provisioning.aws import AwsBackend
 from provisioning.enforcement import load_positions, run_sweep
+from provisioning.lease import DEFAULT_LEASE as LEASE
 from provisioning.services import Job, live_workspace, request_start, request_stop, request_workspace
 from provisioning.userdata import agent_config_from_user_data
 
