@@ -290,9 +290,12 @@ class AwsBackend:
         if instance_ids:
             self.ec2.terminate_instances(InstanceIds=instance_ids)
 
-    def describe_managed(self) -> list[InstanceInfo]:
-        """Every instance we manage, by tag, 1,000 per call."""
-        return self._describe(Filters=[{"Name": "tag:cwc:managed-by", "Values": [MANAGED_BY]}])
+    def describe_managed(self, states: tuple[str, ...] = ()) -> list[InstanceInfo]:
+        """Every instance we manage (in these AWS states, when given), by tag, 1,000 per call."""
+        filters = [{"Name": "tag:cwc:managed-by", "Values": [MANAGED_BY]}]
+        if states:
+            filters.append({"Name": "instance-state-name", "Values": list(states)})
+        return self._describe(Filters=filters)
 
     def describe(self, instance_ids: list[str]) -> list[InstanceInfo]:
         """These instances, in batches of 1,000 ids per call."""

@@ -67,13 +67,14 @@ class InstancePoweroff:
 
     def __init__(self, backend: AwsBackend, instance_id: str, clock: Callable[[], float], report: TickReport) -> None:
         self.backend, self.instance_id, self.clock, self.report = backend, instance_id, clock, report
+        self.scheduled: float | None = None
 
     def schedule(self, at: float) -> None:
-        """Hold the lease on the instance (the tag plays systemd's scheduled shutdown)."""
-        self.backend.ec2.create_tags(Resources=[self.instance_id], Tags=[{"Key": LEASE_TAG, "Value": repr(at)}])
+        """Hold the lease (written to the instance's tag with the tick's other tags: one call per instance)."""
+        self.scheduled = at
 
     def now(self, reason: str) -> None:
-        """Power off: the instance stops (InstanceInitiatedShutdownBehavior=stop)."""
+        """Power off: the instance stops (InstanceInitiatedShutdownBehavior=stop) and forgets its lease."""
         self.backend.ec2.stop_instances(InstanceIds=[self.instance_id])
         self.backend.ec2.delete_tags(Resources=[self.instance_id], Tags=[{"Key": LEASE_TAG}])
         self.report.stopped.append(Stopped(self.instance_id, self.clock(), reason))
@@ -98,13 +99,14 @@ class SimHost:
         self._configs: dict[str, dict[str, Any] | None] = {}
 
     def tick(self) -> TickReport:
-        """One heartbeat per running instance, then the lease check; stopped instances forget their lease."""
+        """One heartbeat per running instance, then the lease check.
+
+        An instance the sim host powered off forgets its lease; one the tool stopped keeps its old lease tag, so
+        when it is started again its first heartbeat must renew the lease or it stops at once (the safe side).
+        """
         report = TickReport()
-        for inst in self.backend.describe_managed():
-            if inst.state == "running":
-                self._play(inst, report)
-            elif LEASE_TAG in inst.tags and inst.state in ("stopped", "stopping"):
-                self.backend.ec2.delete_tags(Resources=[inst.instance_id], Tags=[{"Key": LEASE_TAG}])
+        for inst in self.backend.describe_managed(states=("running",)):
+            self._play(inst, report)
         return report
 
     def _play(self, inst: InstanceInfo, report: TickReport) -> None:
@@ -113,7 +115,8 @@ class SimHost:
             return
         now = self.clock()
         grace = int(cfg.get("boot_grace_s", DEFAULT_BOOT_GRACE_S))
-        keeper = LeaseKeeper(InstancePoweroff(self.backend, inst.instance_id, self.clock, report), grace)
+        poweroff = InstancePoweroff(self.backend, inst.instance_id, self.clock, report)
+        keeper = LeaseKeeper(poweroff, grace)
         if LEASE_TAG in inst.tags:
             keeper.lease_until = float(inst.tags[LEASE_TAG])
         else:
@@ -124,15 +127,22 @@ class SimHost:
         report.outcomes[inst.instance_id] = outcome
         if not keeper.stopped:
             keeper.check(now)
-        self.backend.ec2.create_tags(Resources=[inst.instance_id], Tags=[{"Key": BEATS_TAG, "Value": str(beats + 1)}])
+        tags = []
+        if poweroff.scheduled is not None and not keeper.stopped:
+            tags.append({"Key": LEASE_TAG, "Value": repr(poweroff.scheduled)})
+        if beats <= self.idle_after_beats:  # past that the played student stays idle: nothing more to count
+            tags.append({"Key": BEATS_TAG, "Value": str(beats + 1)})
+        if tags:
+            self.backend.ec2.create_tags(Resources=[inst.instance_id], Tags=tags)
 
     def _post(self, url: str, body: dict[str, Any], token: str) -> tuple[int, Any]:
         return self.post(url, body, token)
 
     def _keys(self, inst: InstanceInfo) -> Callable[[str, str, list[str]], None]:
         def write(home: str, user: str, keys: list[str]) -> None:
-            tag = {"Key": KEYS_TAG, "Value": str(len(keys))}
-            self.backend.ec2.create_tags(Resources=[inst.instance_id], Tags=[tag])
+            if inst.tags.get(KEYS_TAG) != str(len(keys)):  # the played disk: how many keys it holds
+                tag = {"Key": KEYS_TAG, "Value": str(len(keys))}
+                self.backend.ec2.create_tags(Resources=[inst.instance_id], Tags=[tag])
 
         return write
 
