@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import zlib
 
+from classroom.jobs.liveness import last_sweep
 from classroom.jobs.queue import ENFORCEMENT_JOBS, ENFORCEMENT_QUEUE, QUEUE_NAMES, enqueue, get_queue, make_worker
 from classroom.jobs.schedule import PERIODIC_JOBS, build_scheduler, cron_job_id
 
@@ -46,3 +47,4 @@ def test_periodic_table_enqueues_json_jobs(redis, redis_url, database_url, backe
     for queue in queues.values():
         assert queue.failed_job_registry.count == 0, queue.failed_job_registry.get_job_ids()
     assert sum(q.finished_job_registry.count for q in queues.values()) == len(PERIODIC_JOBS)
+    assert last_sweep(redis) is not None  # the sweep recorded its success (the health endpoint reads it)
