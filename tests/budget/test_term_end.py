@@ -67,6 +67,7 @@ def test_warning_an_hour_before_then_everything_closes_once(session):
     session.commit()
     assert run_term_end(session, end + timedelta(minutes=10)).tokens_revoked == 1
     session.commit()
+    session.expire_all()
     assert session.get(Workspace, ws.id).agent_token_revoked_at is not None
     report = session.scalar(select(Notification.body).where(Notification.person_id == owner.id))
     assert "Total spend: $22.80 of $1200.00" in report and "Compute hours: 100.0" in report
