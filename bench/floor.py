@@ -33,7 +33,7 @@ INSERT INTO people (platform_id, sub, name, email, given_name, family_name, is_t
 VALUES (:platform_id, :sub, :name, :email, '', '', false, now(), now())
 ON CONFLICT ON CONSTRAINT uq_people_platform_sub DO UPDATE SET name = EXCLUDED.name
 RETURNING id, set_config('synchronous_commit', 'off', true)
-""")  # asynchronous commit, as the launch's own statement: no wait for the WAL flush
+""")  # asynchronous commit as a returning member's launch: it writes nothing audited and no money
 
 
 def floor_login() -> Response:

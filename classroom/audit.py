@@ -62,9 +62,13 @@ def event_hash(
 # SQL for the new head: the SHA-256 of the canonical JSON (ASCII: json.dumps escapes the rest) around the old hash.
 NEXT_HASH_SQL = "encode(sha256(convert_to({before} || audit_chain_head.hash || {after}, 'UTF8')), 'hex')"
 
+# Durability: a transaction that appends an audit event commits synchronously (waits for the WAL flush), even if
+# it began with synchronous_commit off (a launch does): the set_config is part of the appending statement.
+DURABLE_SQL = "SELECT set_config('synchronous_commit', 'on', true)"
+
 APPEND = text(
     f"""
-WITH head AS (
+WITH durable AS ({DURABLE_SQL}), head AS (
     UPDATE audit_chain_head
     SET prev_hash = audit_chain_head.hash,
         hash = {NEXT_HASH_SQL.format(before="CAST(:before AS text)", after="CAST(:after AS text)")}
@@ -72,7 +76,7 @@ WITH head AS (
     RETURNING prev_hash, hash
 )
 INSERT INTO audit_events (at, action, actor_person_id, course_id, subject, details, prev_hash, hash)
-SELECT :at, :action, :actor, :course, :subject, :details, head.prev_hash, head.hash FROM head
+SELECT :at, :action, :actor, :course, :subject, :details, head.prev_hash, head.hash FROM head, durable
 RETURNING id
 """
 ).bindparams(bindparam("details", type_=JSONB))
@@ -125,6 +129,7 @@ def append_events(session: Session, events: list[NewEvent]) -> int:
     """Append many events in one statement, chained in order (enforcement sweeps); returns how many."""
     if not events:
         return 0
+    session.execute(text(DURABLE_SQL))
     head = session.scalar(select(AuditChainHead.hash).where(AuditChainHead.id == 1).with_for_update())
     if head is None:
         raise AuditChainMissing

@@ -1,7 +1,8 @@
 """`python -m lti_app.devserver` (what `make run` starts): the whole tool on the embedded default.
 
 Embedded PostgreSQL and Redis (unless DATABASE_URL / REDIS_URL are set), simulated AWS on a local moto
-server, an RQ worker and the periodic scheduler as child processes, the web app with the Demo LMS on
+server, an RQ worker, an enforcement worker, the periodic scheduler and the simulated instances' host
+(provisioning.sim_host) as child processes, the web app with the Demo LMS on
 127.0.0.1, and the Demo LMS registered with the tool through the tool's own Dynamic Registration.
 Development only: it refuses CWC_ENV=production.
 """
@@ -30,7 +31,15 @@ from config.settings import Settings
 DEFAULT_PORT = 5000
 PREFERRED_REDIS_PORT = 6390  # near Redis's own port, so `redis-cli -p 6390` finds it; any free port if taken
 PREFERRED_MOTO_PORT = 5005
-CHILDREN = (("worker", "classroom.jobs.worker"), ("scheduler", "classroom.jobs.schedule"))
+# The enforcement worker works only the enforcement queue (sweeps and their stops), so nothing in the default
+# queue (passback sleeping on a Retry-After) delays it; the sim host plays the simulated instances' agents and
+# their leases, apart from the tool, so the safety net holds while the tool's own processes are down.
+CHILDREN = (
+    ("worker", "classroom.jobs.worker"),
+    ("enforcement-worker", "classroom.jobs.worker --queues enforcement"),
+    ("scheduler", "classroom.jobs.schedule"),
+    ("sim-host", "provisioning.sim_host"),
+)
 # Simulated AWS only: real credentials from the developer's shell must never reach boto3 here.
 DUMMY_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -242,7 +251,7 @@ def prepare_database(settings: Settings) -> None:
 
 
 def spawn_children(env: dict[str, str], log_dir: Path, stack: ExitStack) -> dict[str, subprocess.Popen[bytes]]:
-    """Start the RQ worker and the scheduler with the same environment, output appended to `<log_dir>/<name>.log`.
+    """Start the workers, the scheduler and the sim host, output appended to `<log_dir>/<name>.log`.
 
     Each in its own process group: Ctrl-C reaches only this process, which then stops them in order (a worker
     hit by the terminal's SIGINT and then by our SIGTERM would stop cold, killing the job it is running).
@@ -251,7 +260,7 @@ def spawn_children(env: dict[str, str], log_dir: Path, stack: ExitStack) -> dict
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name, module in CHILDREN:
         with open(log_dir / f"{name}.log", "ab") as log:  # the child keeps its own copy of the descriptor
-            proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=log, stderr=log,
+            proc = subprocess.Popen([sys.executable, "-m", *module.split()], env=env, stdout=log, stderr=log,
                                     stdin=subprocess.DEVNULL, process_group=0)  # fmt: skip
         stack.callback(stop_process, proc)
         procs[name] = proc
@@ -317,7 +326,7 @@ def register_demo_lms(settings: Settings) -> str:
 
 def banner(settings: Settings, port: int, logs: dict[str, Path], health: dict[str, Any], registration: str) -> str:
     """The short text printed once everything is up."""
-    servers = "; ".join(f"{name}: {path}" for name, path in logs.items() if name not in ("worker", "scheduler"))
+    servers = "; ".join(f"{name}: {path}" for name, path in logs.items() if name not in dict(CHILDREN))
     checks = ", ".join(f"{k} {health.get(k, '?')}" for k in ("database", "redis", "workers"))
     return f"""
   Cloud Workstation Classroom is running on the embedded default (simulated AWS: nothing real is spent).
@@ -326,7 +335,7 @@ def banner(settings: Settings, port: int, logs: dict[str, Path], health: dict[st
                Demo LMS {registration}
     Tool:      {settings.base_url}/     outgoing mail: {settings.url("/dev/mail")}
     Health:    {settings.url("/healthz")}   ({checks})
-    Logs:      web: this terminal (warnings and errors); worker, scheduler: {logs["worker"].parent}/
+    Logs:      web: this terminal (warnings and errors); workers, scheduler, sim host: {logs["worker"].parent}/
                {servers or "PostgreSQL and Redis: yours (DATABASE_URL, REDIS_URL)"}
     Stop:      Ctrl-C
 """
@@ -375,7 +384,8 @@ def main() -> int:
             return 130
         print(banner(settings, port, logs, health, registration), flush=True)
         code = supervise(procs, data_dir / "logs")
-        print("devserver: stopping the web server, worker, scheduler, simulated AWS, Redis and PostgreSQL", flush=True)
+        print("devserver: stopping the web server, workers, scheduler, sim host, simulated AWS, Redis and PostgreSQL",
+              flush=True)  # fmt: skip
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     return code

@@ -1,10 +1,12 @@
-"""Health endpoint: database, Redis and worker state."""
+"""Health endpoint: database, Redis, and whether enforcement runs (an enforcement worker, a recent sweep)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 
+from classroom.db import utcnow
+from classroom.jobs.liveness import enforcement_status
 from classroom.jobs.queue import worker_count
 from lti_app.runtime import db, runtime
 
@@ -13,7 +15,7 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz():  # type: ignore[no-untyped-def]
-    """Report each dependency; 503 when the database or Redis is down."""
+    """Report each dependency; 503 when the database or Redis is down or enforcement is delayed."""
     checks: dict[str, object] = {}
     try:
         db().execute(text("SELECT 1"))
@@ -24,7 +26,11 @@ def healthz():  # type: ignore[no-untyped-def]
         runtime().redis.ping()
         checks["redis"] = "ok"
         checks["workers"] = worker_count(runtime().redis)
+        status = enforcement_status(runtime().redis, utcnow())
+        checks["enforcement_workers"] = status.workers
+        checks["last_sweep"] = status.last_sweep.isoformat() if status.last_sweep else None
+        checks["enforcement"] = "ok" if not status.delayed else "delayed: " + "; ".join(status.problems)
     except Exception as exc:  # noqa: BLE001
         checks["redis"] = f"error: {type(exc).__name__}"
-    healthy = checks.get("database") == "ok" and checks.get("redis") == "ok"
+    healthy = all(checks.get(k) == "ok" for k in ("database", "redis", "enforcement"))
     return jsonify(status="ok" if healthy else "degraded", **checks), 200 if healthy else 503

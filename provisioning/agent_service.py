@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -14,6 +15,8 @@ from sqlalchemy.orm import Session
 from classroom.db import utcnow
 from classroom.models import Heartbeat, Workspace
 from classroom.workspaces.lifecycle import WorkspaceState
+from config.prices import RegionPrices
+from provisioning.lease import LeaseAnswer, lease_for
 from provisioning.services import set_state
 from provisioning.ssh_keys import active_keys
 
@@ -73,8 +76,34 @@ def parse_report(body: Any) -> Report:
     return report
 
 
-def record_heartbeat(session: Session, token: str, report: Report) -> list[str]:
-    """Store a report from the token's own workspace; return the authorized keys it should install."""
+@dataclass(frozen=True)
+class AgentAnswer:
+    """What the agent is told: the keys to install, and whether to stop now or until when it may run."""
+
+    authorized_keys: list[str]
+    lease: LeaseAnswer
+
+    def as_json(self) -> dict[str, object]:
+        """The heartbeat's JSON answer (lease_until as an ISO instant and as epoch seconds for the agent)."""
+        return {
+            "authorized_keys": self.authorized_keys,
+            "stop": self.lease.stop,
+            "reason": self.lease.reason,
+            "lease_until": self.lease.lease_until.isoformat(),
+            "lease_until_epoch": int(self.lease.lease_until.timestamp()),
+        }
+
+
+def record_heartbeat(
+    session: Session,
+    token: str,
+    report: Report,
+    *,
+    prices: RegionPrices | None,
+    lease: timedelta,
+    now: datetime | None = None,
+) -> AgentAnswer:
+    """Store a report from the token's own workspace; answer with its keys and its lease."""
     ws = session.scalar(
         select(Workspace).where(Workspace.agent_token_hash == token_hash(token or "-")).with_for_update()
     )
@@ -82,7 +111,7 @@ def record_heartbeat(session: Session, token: str, report: Report) -> list[str]:
         raise HeartbeatRejected("unknown or revoked agent token")
     if ws.id != report.workspace_id:
         raise HeartbeatRejected("this token belongs to another workspace")
-    now = utcnow()
+    now = now or utcnow()
     session.add(
         Heartbeat(
             workspace_id=ws.id,
@@ -98,4 +127,5 @@ def record_heartbeat(session: Session, token: str, report: Report) -> list[str]:
     if ws.state in (S.PROVISIONING, S.STARTING):
         set_state(session, ws, S.RUNNING, actor="agent", reason="agent reported in")
     session.flush()
-    return [k.public_key for k in active_keys(session, ws.person_id)]
+    keys = [k.public_key for k in active_keys(session, ws.person_id)]
+    return AgentAnswer(keys, lease_for(session, ws.course_id, ws.person_id, ws.state.value, now, prices, lease))

@@ -248,6 +248,7 @@ class AwsBackend:
             "SecurityGroupIds": [spec.security_group_id],
             "UserData": spec.user_data,
             "HibernationOptions": {"Configured": spec.hibernation},
+            "InstanceInitiatedShutdownBehavior": "stop",  # the agent's lease poweroff stops, never terminates
             "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
             "BlockDeviceMappings": [
                 {
@@ -315,9 +316,12 @@ class AwsBackend:
             with _mapped("remove"):
                 self.ec2.terminate_instances(InstanceIds=instance_ids)
 
-    def describe_managed(self) -> list[InstanceInfo]:
-        """Every instance we manage, by tag, 1,000 per call."""
-        return self._describe(Filters=[{"Name": "tag:cwc:managed-by", "Values": [MANAGED_BY]}])
+    def describe_managed(self, states: tuple[str, ...] = ()) -> list[InstanceInfo]:
+        """Every instance we manage (in these AWS states, when given), by tag, 1,000 per call."""
+        filters = [{"Name": "tag:cwc:managed-by", "Values": [MANAGED_BY]}]
+        if states:
+            filters.append({"Name": "instance-state-name", "Values": list(states)})
+        return self._describe(Filters=filters)
 
     def describe(self, instance_ids: list[str]) -> list[InstanceInfo]:
         """These instances, in batches of 1,000 ids per call."""

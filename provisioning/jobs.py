@@ -199,6 +199,7 @@ def _launch_spec(session: Session, ctx: JobContext, ws: Workspace) -> LaunchSpec
             region=ctx.backend.region,
             file_system_id=cloud.file_system_id,
             access_point_id=cloud.student_access_point_id,
+            boot_grace_s=ctx.settings.lease_s,
         )
     )
     return LaunchSpec(
@@ -344,27 +345,19 @@ def _stalled_launches(session: Session) -> list[Job]:
     return retry
 
 
-def simulate_agents_tick() -> int:
-    """Development only: play the agents of running workspaces in simulated AWS (no-op against real AWS)."""
-    ctx = _context()
-    if ctx.settings.is_production or not ctx.settings.aws_endpoint_url:
-        return 0
-    from provisioning.aws import AwsBackend
-    from provisioning.simulated import simulate_agents
-
-    assert isinstance(ctx.backend, AwsBackend)
-    return simulate_agents(ctx.backend)
-
-
 def meter_and_enforce() -> dict[str, int]:
     """Every minute: accrue the ledger, stop what must stop, send alerts; stop jobs run after the commit."""
     from config.prices import load_prices
     from provisioning.enforcement import run_sweep
 
     ctx = _context()
+    from classroom.jobs.liveness import record_sweep
+
     with _session() as session:
-        result = run_sweep(session, utcnow(), load_prices().region(ctx.settings.aws_region))
+        now = utcnow()
+        result = run_sweep(session, now, load_prices().region(ctx.settings.aws_region))
         session.commit()
+    record_sweep(ctx.redis, now)
     release(result.jobs)
     return {
         "accrued": result.accrued,

@@ -1,21 +1,16 @@
-"""Simulated AWS for the embedded default: seed the moto server like a real account, and play the agents.
+"""Simulated AWS for the embedded default: seed the moto server like a real account.
 
 Development only: the same AwsBackend code runs against moto; this module only prepares what an AWS
-account already has (public image parameters, a bucket, the instance profile) and sends the heartbeats
-a real workspace's agent would send, reading each agent's config from its instance's user data.
+account already has (public image parameters, a bucket, the instance profile). The instances' side (their
+agents and leases) is played by its own process, provisioning.sim_host.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
-import random
-
-import requests
 
 from config.catalog import load_catalog
 from provisioning.aws import AwsBackend
-from provisioning.userdata import agent_config_from_user_data
 
 log = logging.getLogger(__name__)
 
@@ -42,40 +37,3 @@ def seed_simulated_aws(backend: AwsBackend) -> None:
                 backend.ssm.get_parameter(Name=name)
             except backend.ssm.exceptions.ParameterNotFound:
                 backend.ssm.put_parameter(Name=name, Value=ami, Type="String", DataType="aws:ec2:image")
-
-
-def simulate_agents(
-    backend: AwsBackend,
-    *,
-    idle_after_beats: int = 5,
-    http: requests.Session | None = None,
-    rng: random.Random | None = None,
-) -> int:
-    """Send one heartbeat per running managed instance; each goes idle after a few active beats."""
-    http = http or requests.Session()
-    rng = rng or random.Random()
-    sent = 0
-    for inst in backend.describe_managed():
-        if inst.state != "running":
-            continue
-        raw = backend.ec2.describe_instance_attribute(InstanceId=inst.instance_id, Attribute="userData")
-        text = base64.b64decode(raw.get("UserData", {}).get("Value", "") or b"").decode(errors="replace")
-        if "CWC_CONFIG" not in text:
-            continue
-        cfg = agent_config_from_user_data(text)
-        beats = int(inst.tags.get("cwc:sim-beats", "0"))  # the simulator's own memory, kept on the instance
-        active = beats < idle_after_beats
-        body = {
-            "workspace_id": cfg["workspace_id"],
-            "ssh_sessions": 1 if active else 0,
-            "jupyter_active": active,
-            "cpu_pct": round(rng.uniform(20, 80), 2) if active else 0.5,
-            "changed_files": rng.randint(1, 5) if active else 0,
-        }
-        try:
-            http.post(str(cfg["url"]), json=body, headers={"Authorization": f"Bearer {cfg['token']}"}, timeout=5)
-            sent += 1
-        except requests.RequestException as exc:
-            log.info("simulated agent could not reach the tool: %s", exc)
-        backend.ec2.create_tags(Resources=[inst.instance_id], Tags=[{"Key": "cwc:sim-beats", "Value": str(beats + 1)}])
-    return sent

@@ -10,7 +10,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,7 @@ class TermEndResult:
 
     warned: int = 0
     closed: list[int] = field(default_factory=list)
+    tokens_revoked: int = 0
     jobs: list[Job] = field(default_factory=list)
 
 
@@ -59,7 +60,24 @@ def run_term_end(session: Session, now: datetime) -> TermEndResult:
             result.closed.append(course.id)
         elif now >= end - WARN_BEFORE:
             result.warned += _warn(session, course)
+    result.tokens_revoked = revoke_stopped_agents(session, now)
     return result
+
+
+# Revocation reaches the instance: a closed course's keys are revoked at once, but each agent keeps its token until
+# its instance has stopped, so its last heartbeats fetch the empty key list (and, refused afterwards, wipe keys).
+REVOKE_STOPPED_AGENTS = text("""
+UPDATE workspaces w SET agent_token_revoked_at = :now
+FROM course_policies p
+WHERE p.course_id = w.course_id AND p.closed_at IS NOT NULL AND p.term_end_actions ->> 'revoke_access' = 'true'
+  AND w.agent_token_revoked_at IS NULL
+  AND w.state IN ('stopped', 'hibernated', 'terminated', 'failed')
+""")
+
+
+def revoke_stopped_agents(session: Session, now: datetime) -> int:
+    """Revoke the agent tokens of closed courses' workspaces that have stopped (every pass; idempotent)."""
+    return int(session.execute(REVOKE_STOPPED_AGENTS, {"now": now}).rowcount or 0)  # type: ignore[attr-defined]
 
 
 def _warn(session: Session, course: Course) -> int:
@@ -117,11 +135,8 @@ def _revoke(session: Session, course: Course, now: datetime) -> None:
         .where(SshKey.course_id == course.id, SshKey.person_id.in_(students), SshKey.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    session.execute(
-        update(Workspace)
-        .where(Workspace.course_id == course.id, Workspace.agent_token_revoked_at.is_(None))
-        .values(agent_token_revoked_at=now)
-    )
+    session.flush()  # the stops requested above; agents of instances not yet stopped keep their tokens for now
+    revoke_stopped_agents(session, now)
 
 
 def _final_report(session: Session, course: Course, policy: CoursePolicy) -> None:

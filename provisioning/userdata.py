@@ -25,6 +25,7 @@ class UserDataInput:
     file_system_id: str
     access_point_id: str
     read_only: bool = True
+    boot_grace_s: int = 900  # the first lease, until the agent's first answer from the tool
 
     @property
     def mount_point(self) -> str:
@@ -41,7 +42,14 @@ def render_user_data(d: UserDataInput) -> str:
     """The cloud-init shell script (bash) for a workspace."""
     home = f"/home/{d.os_user}"
     config = json.dumps(
-        {"url": d.agent_url, "token": d.agent_token, "workspace_id": d.workspace_id, "user": d.os_user, "home": home}
+        {
+            "url": d.agent_url,
+            "token": d.agent_token,
+            "workspace_id": d.workspace_id,
+            "user": d.os_user,
+            "home": home,
+            "boot_grace_s": d.boot_grace_s,
+        }
     )
     agent_b64 = base64.b64encode(AGENT_SOURCE.read_bytes()).decode()
     keys = "\n".join(k.strip() for k in d.ssh_public_keys)
@@ -50,6 +58,18 @@ def render_user_data(d: UserDataInput) -> str:
     return f"""#!/bin/bash
 # Cloud Workstation workspace {d.workspace_id}: course materials, SSH keys, activity agent.
 set -euo pipefail
+# The student's login user gets no sudo and no root-equivalent group: it cannot stop the agent, cancel the
+# scheduled poweroff, read the agent's token (root-only file, instance metadata closed to non-root) or add keys.
+for group in sudo admin wheel lxd docker; do gpasswd -d {d.os_user} "$group" 2>/dev/null || true; done
+rm -f /etc/sudoers.d/90-cloud-init-users
+grep -rlw {d.os_user} /etc/sudoers.d 2>/dev/null | xargs -r rm -f
+install -d -m 755 /etc/polkit-1/rules.d
+cat > /etc/polkit-1/rules.d/10-cwc-no-power.rules <<'CWC_POLKIT'
+polkit.addRule(function(action, subject) {{
+    if (action.id.indexOf("org.freedesktop.login1.") == 0 && subject.user != "root") {{ return polkit.Result.NO; }}
+}});
+CWC_POLKIT
+iptables -A OUTPUT -d 169.254.169.254 -m owner ! --uid-owner 0 -j REJECT || true
 install -d -m 700 -o {d.os_user} -g {d.os_user} {home}/.ssh
 cat > {home}/.ssh/authorized_keys <<'CWC_KEYS'
 # managed by Cloud Workstation: revoked keys are removed within a minute
@@ -61,7 +81,7 @@ apt-get update -y && apt-get install -y amazon-efs-utils || apt-get install -y n
 install -d -m 755 {mount}
 echo "{d.file_system_id}:/ {d.mount_point} efs {options} 0 0" >> /etc/fstab
 mount {mount} || echo "cwc: materials mount will retry at next boot"
-# Activity agent (heartbeats over HTTPS with this workspace's own token)
+# Activity agent, as root (heartbeats over HTTPS with this workspace's own token; holds the lease's poweroff)
 install -d -m 700 /var/lib/cwc-agent
 umask 077
 cat > /etc/cwc-agent.json <<'CWC_CONFIG'
@@ -70,11 +90,13 @@ CWC_CONFIG
 echo '{agent_b64}' | base64 -d > /usr/local/bin/cwc-agent && chmod 755 /usr/local/bin/cwc-agent
 cat > /etc/systemd/system/cwc-agent.service <<'CWC_UNIT'
 [Unit]
-Description=Cloud Workstation activity agent
+Description=Cloud Workstation activity agent and lease
 After=network-online.target
 [Service]
+User=root
 ExecStart=/usr/bin/python3 /usr/local/bin/cwc-agent
 Restart=always
+RestartSec=5
 [Install]
 WantedBy=multi-user.target
 CWC_UNIT

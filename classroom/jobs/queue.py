@@ -14,8 +14,25 @@ from rq.serializers import JSONSerializer
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE = "default"
-QUEUE_NAMES = (DEFAULT_QUEUE,)
+# Money safety first: the sweep, every stop and the term-end closing run on their own queue, worked by its own
+# worker process, so a slow job in the default queue (passback sleeping on a Retry-After) cannot delay them.
+ENFORCEMENT_QUEUE = "enforcement"
+QUEUE_NAMES = (ENFORCEMENT_QUEUE, DEFAULT_QUEUE)  # in priority order
+ENFORCEMENT_JOBS = frozenset(
+    {
+        "provisioning.jobs.meter_and_enforce",
+        "provisioning.jobs.stop_workspace",
+        "provisioning.jobs.reconcile_workspaces",
+        "provisioning.jobs.close_terms",
+    }
+)
 DEFAULT_RETRY = Retry(max=3, interval=[10, 60, 300])
+
+
+def queue_for(func: Callable[..., Any] | str) -> str:
+    """The queue a job belongs on: enforcement jobs on theirs, everything else on the default queue."""
+    name = func if isinstance(func, str) else f"{func.__module__}.{func.__qualname__}"
+    return ENFORCEMENT_QUEUE if name in ENFORCEMENT_JOBS else DEFAULT_QUEUE
 
 
 def get_queue(connection: Redis, name: str = DEFAULT_QUEUE) -> Queue:
@@ -28,12 +45,13 @@ def enqueue(
     func: Callable[..., Any] | str,
     *args: int | str,
     job_id: str | None = None,
-    queue: str = DEFAULT_QUEUE,
+    queue: str | None = None,
     retry: Retry | None = DEFAULT_RETRY,
     **options: Any,
 ) -> Job | None:
-    """Enqueue a job that takes ids only; a job_id already queued or running is not enqueued again."""
-    q = get_queue(connection, queue)
+    """Enqueue a job that takes ids only (on queue_for(func) unless told); a job_id already queued or running
+    is not enqueued again."""
+    q = get_queue(connection, queue or queue_for(func))
     if job_id is not None:
         existing = q.fetch_job(job_id)
         if existing is not None and existing.get_status(refresh=True) in ("queued", "started", "deferred", "scheduled"):
@@ -49,6 +67,9 @@ def make_worker(connection: Redis, queues: tuple[str, ...] = QUEUE_NAMES, *, sim
     return cls([get_queue(connection, q) for q in queues], connection=connection, serializer=JSONSerializer)
 
 
-def worker_count(connection: Redis) -> int:
-    """How many workers are registered right now (health endpoint)."""
-    return len(Worker.all(connection=connection))
+def worker_count(connection: Redis, queue: str | None = None) -> int:
+    """How many workers are registered right now (on `queue`, when given): the health endpoint."""
+    workers = Worker.all(connection=connection)
+    if queue is None:
+        return len(workers)
+    return sum(1 for w in workers if queue in w.queue_names())

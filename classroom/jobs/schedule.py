@@ -15,7 +15,7 @@ from redis import Redis
 from rq.cron import CronJob, CronScheduler
 from rq.job import Job
 
-from classroom.jobs.queue import DEFAULT_QUEUE, get_queue
+from classroom.jobs.queue import enqueue, queue_for
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,10 @@ class Periodic:
     func: str
     cron: str | None = None
     interval: int | None = None
-    queue: str = DEFAULT_QUEUE
+
+    @property
+    def queue(self) -> str:
+        return queue_for(self.func)
 
 
 PERIODIC_JOBS: tuple[Periodic, ...] = (
@@ -35,20 +38,25 @@ PERIODIC_JOBS: tuple[Periodic, ...] = (
     Periodic("provisioning.jobs.meter_and_enforce", interval=60),
     Periodic("provisioning.jobs.close_terms", interval=600),
     Periodic("classroom.jobs.tasks.send_outbox_emails", interval=60),
-    Periodic("provisioning.jobs.simulate_agents_tick", interval=60),  # no-op unless AWS is simulated
     Periodic("lms_sync.jobs.sync_all_rosters", cron="15 2 * * *"),  # nightly NRPS sync (then due dates) per course
     Periodic("lms_sync.jobs.post_usage_nightly", cron="30 3 * * *"),  # usage to the gradebook where turned on
     Periodic("lms_sync.jobs.passback_sweep", interval=60),  # grades waiting, and claims of jobs that died
 )
 
 
+def cron_job_id(func: str) -> str:
+    """The one id a periodic job runs under: while it is queued or running, the scheduler adds no other."""
+    return "cron-" + func.rsplit(".", 1)[-1]
+
+
 class JsonCronJob(CronJob):
-    """A CronJob that enqueues on a JSON-serialising queue."""
+    """A CronJob that enqueues on a JSON-serialising queue, under its deterministic id (no pile-up)."""
 
     def enqueue(self, connection: Redis) -> Job:  # type: ignore[override]
-        job = get_queue(connection, self.queue_name).enqueue(
-            self.func_name, args=self.args, kwargs=self.kwargs, **self.job_options
+        job = enqueue(
+            connection, self.func_name, job_id=cron_job_id(self.func_name), queue=self.queue_name, retry=None
         )
+        assert job is not None
         return job
 
 

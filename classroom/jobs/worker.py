@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from typing import Any
@@ -27,8 +28,14 @@ class LoggingWorker(Worker):
             job_id.reset(token)
 
 
-def main() -> None:
-    """Work the queues until stopped (SIGTERM finishes the current job first)."""
+def main(argv: list[str] | None = None) -> None:
+    """Work the queues until stopped (SIGTERM finishes the current job first).
+
+    `--queues enforcement` is the enforcement worker; without it the worker takes every queue, enforcement first.
+    """
+    parser = argparse.ArgumentParser(prog="python -m classroom.jobs.worker")
+    parser.add_argument("--queues", nargs="+", choices=QUEUE_NAMES, default=list(QUEUE_NAMES))
+    queues = parser.parse_args(argv).queues
     url = os.environ.get("REDIS_URL")
     if not url:
         sys.exit("REDIS_URL is not set")
@@ -39,7 +46,7 @@ def main() -> None:
     except MoneyConfigError as exc:
         sys.exit(str(exc))
     redis = Redis.from_url(url)
-    worker = LoggingWorker([get_queue(redis, q) for q in QUEUE_NAMES], connection=redis, serializer=JSONSerializer)
+    worker = LoggingWorker([get_queue(redis, q) for q in queues], connection=redis, serializer=JSONSerializer)
     worker.work(with_scheduler=True)
 
 

@@ -102,13 +102,15 @@ WITH dep AS (
     FROM head, enrollment
     RETURNING id
 )
-SELECT set_config('synchronous_commit', 'off', true) AS async_commit, enrollment.*,
-       (SELECT count(*) FROM audit) AS audited
+SELECT set_config('synchronous_commit', CASE WHEN enrollment.created THEN 'on' ELSE 'off' END, true) AS commit_mode,
+       enrollment.*, (SELECT count(*) FROM audit) AS audited
 FROM enrollment
 """
 ).bindparams(bindparam("details", type_=JSONB))
-# synchronous_commit off (this transaction only): a launch's rows are upserts a retried launch rewrites, so it
-# need not wait for the WAL flush. A crash within ~0.2 s loses the whole transaction; nothing is left half-done.
+# synchronous_commit off (this transaction only) for a returning member: the rows are upserts a retried launch
+# rewrites, so it need not wait for the WAL flush (a crash within ~0.2 s loses the whole transaction, nothing
+# half-done). A launch that appends an audit event (a new enrollment) commits synchronously: the audit trail is
+# never lost to a crash. Anything audited later in the transaction turns it back on (classroom.audit).
 
 JOINED = "enrollment.created"
 
@@ -204,7 +206,7 @@ def _audit_level_change(session: Session, person_id: int, course_id: int, old: S
 
 
 def _instructor_launch(session: Session, target: LaunchTarget, claims: LaunchClaims) -> LaunchResult:
-    session.execute(text("SET LOCAL synchronous_commit = off"))  # as MEMBER_LAUNCH does
+    session.execute(text("SET LOCAL synchronous_commit = off"))  # an audit append later turns it back on
     if not session.scalar(
         select(Deployment.id).where(
             Deployment.id == target.deployment_pk, Deployment.status == DeploymentStatus.APPROVED

@@ -6,12 +6,13 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from sqlalchemy import select, update
 
 from classroom.db import utcnow
+from classroom.jobs.liveness import enforcement_status
 from classroom.models import Enrollment, EnrollmentStatus, Notification, Person
 from classroom.notify import unread
 from classroom.roles import StaffLevel, can_act, can_configure, is_staff
 from classroom.services.launches import promote_head_ta
 from lti_app.auth import csrf_token, current, requires
-from lti_app.runtime import commit, db
+from lti_app.runtime import commit, db, runtime, settings
 from provisioning.services import student_overview, workspaces_of
 
 bp = Blueprint("pages", __name__)
@@ -75,6 +76,8 @@ def home() -> str:
         active_students=active_students,
         labels=LEVEL_LABELS,
         overview=student_overview(db(), ctx.course.id),
+        enforcement=enforcement_status(runtime().redis, utcnow()),
+        lease_minutes=settings().lease_s // 60,
     )
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, Response, jsonify, request
 
-from lti_app.runtime import commit, db
+from config.prices import PriceError
+from lti_app.runtime import commit, db, settings
+from lti_app.workspaces.glue import prices
 from provisioning.agent_service import HeartbeatRejected, parse_report, record_heartbeat
 
 bp = Blueprint("agent_api", __name__)
@@ -12,7 +16,7 @@ bp = Blueprint("agent_api", __name__)
 
 @bp.post("/api/agent/heartbeat")
 def heartbeat() -> tuple[Response, int]:
-    """Store one report; answer with the SSH keys the workspace should accept."""
+    """Store one report; answer with the SSH keys the workspace should accept and its lease (or stop)."""
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else ""
     try:
@@ -20,8 +24,14 @@ def heartbeat() -> tuple[Response, int]:
     except ValueError as exc:
         return jsonify(error="bad_request", message=str(exc)), 400
     try:
-        keys = record_heartbeat(db(), token, report)
+        region_prices = prices()
+    except PriceError:  # the region cannot be priced: the answer says stop (fail closed)
+        region_prices = None
+    try:
+        answer = record_heartbeat(
+            db(), token, report, prices=region_prices, lease=timedelta(seconds=settings().lease_s)
+        )
     except HeartbeatRejected as exc:
         return jsonify(error="forbidden", message=str(exc)), 403
     commit()
-    return jsonify(authorized_keys=keys), 200
+    return jsonify(answer.as_json()), 200

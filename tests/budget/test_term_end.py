@@ -61,8 +61,14 @@ def test_warning_an_hour_before_then_everything_closes_once(session):
     assert sorted(j.func.rsplit(".", 1)[1] for j in closed.jobs) == ["archive_workspace", "stop_workspace"]
     session.expire_all()
     assert session.get(Workspace, ws.id).state is WorkspaceState.STOPPING
+    assert session.scalar(select(func.count(SshKey.id)).where(SshKey.revoked_at.is_(None))) == 0  # keys first
+    assert session.get(Workspace, ws.id).agent_token_revoked_at is None  # the agent must still learn that
+    session.get(Workspace, ws.id).state = WorkspaceState.STOPPED  # the instance has stopped (reconcile saw it)
+    session.commit()
+    assert run_term_end(session, end + timedelta(minutes=10)).tokens_revoked == 1
+    session.commit()
+    session.expire_all()
     assert session.get(Workspace, ws.id).agent_token_revoked_at is not None
-    assert session.scalar(select(func.count(SshKey.id)).where(SshKey.revoked_at.is_(None))) == 0
     report = session.scalar(select(Notification.body).where(Notification.person_id == owner.id))
     assert "Total spend: $22.80 of $1200.00" in report and "Compute hours: 100.0" in report
     assert session.get(CoursePolicy, course.id).closed_at is not None

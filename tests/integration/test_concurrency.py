@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from classroom.audit import verify_chain
 from classroom.claims import parse_claims
@@ -62,3 +62,27 @@ def test_twenty_simultaneous_first_launches(engine, session):
     assert levels.count(StaffLevel.OWNER) == 1 and levels.count(StaffLevel.INSTRUCTOR) == 2
     assert len(levels) == 10
     assert verify_chain(session).ok
+
+
+def test_a_launch_that_audits_commits_synchronously_and_a_returning_one_may_not(engine, session):
+    platform = register_platform(
+        session,
+        PlatformInput(
+            issuer="https://lms.example",
+            client_id="c",
+            auth_login_url="https://lms.example/auth",
+            auth_token_url="https://lms.example/token",
+            key_set_url="https://lms.example/jwks",
+            accept_new_deployments=True,
+        ),
+    )
+    dep = record_deployment(session, platform, "d1")
+    session.commit()
+    target = LaunchTarget(platform.id, dep.id, dep.deployment_id)
+    modes = []
+    for sub, role in (("s1", "Learner"), ("s1", "Learner"), ("i1", "Instructor"), ("i1", "Instructor")):
+        with make_session_factory(engine)() as s:
+            record_launch(s, target, parse_claims(_claims(sub, role)))
+            modes.append(s.scalar(text("SHOW synchronous_commit")))
+            s.commit()
+    assert modes == ["on", "off", "on", "off"]  # joined (audited) / returning, for a student and an instructor

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import zlib
 
-from classroom.jobs.queue import enqueue, get_queue, make_worker
-from classroom.jobs.schedule import PERIODIC_JOBS, build_scheduler
+from classroom.jobs.liveness import last_sweep
+from classroom.jobs.queue import ENFORCEMENT_JOBS, ENFORCEMENT_QUEUE, QUEUE_NAMES, enqueue, get_queue, make_worker
+from classroom.jobs.schedule import PERIODIC_JOBS, build_scheduler, cron_job_id
 
 
 def test_jobs_are_stored_as_json_and_run_by_a_worker(redis, database_url, monkeypatch):
@@ -31,14 +32,19 @@ def test_periodic_table_enqueues_json_jobs(redis, redis_url, database_url, backe
     monkeypatch.setenv("CWC_AWS_BUCKET", backend.bucket)
     scheduler = build_scheduler(redis)
     assert [j.func_name for j in scheduler.get_jobs()] == [row.func for row in PERIODIC_JOBS]
-    for job in scheduler.get_jobs():
+    for job in scheduler.get_jobs() * 2:  # a second round while the first still waits: no duplicates
         job.enqueue(redis)
-    assert len(get_queue(redis)) == len(PERIODIC_JOBS)
+    queues = {name: get_queue(redis, name) for name in QUEUE_NAMES}
+    assert sum(len(q) for q in queues.values()) == len(PERIODIC_JOBS)
+    assert set(queues[ENFORCEMENT_QUEUE].job_ids) == {
+        cron_job_id(row.func) for row in PERIODIC_JOBS if row.func in ENFORCEMENT_JOBS
+    } == {"cron-meter_and_enforce", "cron-reconcile_workspaces", "cron-close_terms"}
     from provisioning import jobs
 
     jobs._from_env.cache_clear()  # build the jobs' context from this test's environment
     make_worker(redis, simple=True).work(burst=True)
     jobs._from_env.cache_clear()
-    queue = get_queue(redis)
-    assert queue.failed_job_registry.count == 0, queue.failed_job_registry.get_job_ids()
-    assert queue.finished_job_registry.count == len(PERIODIC_JOBS)
+    for queue in queues.values():
+        assert queue.failed_job_registry.count == 0, queue.failed_job_registry.get_job_ids()
+    assert sum(q.finished_job_registry.count for q in queues.values()) == len(PERIODIC_JOBS)
+    assert last_sweep(redis) is not None  # the sweep recorded its success (the health endpoint reads it)

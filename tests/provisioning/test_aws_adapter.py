@@ -90,6 +90,10 @@ def test_launch_tags_encrypts_and_hibernates(backend):
     assert {t["Key"]: t["Value"] for t in volume.get("Tags", [])}["cwc:workspace-id"] == "1"
     user_data = backend.ec2.describe_instance_attribute(InstanceId=info.instance_id, Attribute="userData")
     assert base64.b64decode(user_data["UserData"]["Value"]).decode().startswith("#!/bin/bash")
+    behavior = backend.ec2.describe_instance_attribute(
+        InstanceId=info.instance_id, Attribute="instanceInitiatedShutdownBehavior"
+    )
+    assert behavior["InstanceInitiatedShutdownBehavior"]["Value"] == "stop"  # the lease's poweroff only stops
 
 
 def test_efs_has_student_and_staff_access_points_and_a_write_policy(backend):
@@ -132,6 +136,7 @@ def test_user_data_mounts_materials_read_only_and_installs_keys_and_agent():
         "workspace_id": 7,
         "user": "ubuntu",
         "home": "/home/ubuntu",
+        "boot_grace_s": 900,
     }
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 from sqlalchemy import select
 
+from classroom.db import utcnow
 from classroom.jobs.queue import get_queue
 from classroom.models import Enrollment, Heartbeat, Person, SshKey, Workspace
 from classroom.roles import StaffLevel
@@ -127,7 +130,10 @@ def test_agent_heartbeat_accepted_with_its_token_and_rejected_with_another(clien
     session.commit()
     body = {"workspace_id": ws.id, "ssh_sessions": 1, "jupyter_active": True, "cpu_pct": 42.5, "changed_files": 3}
     ok = client.post("/api/agent/heartbeat", json=body, headers={"Authorization": f"Bearer {token}"})
-    assert ok.status_code == 200 and ok.get_json() == {"authorized_keys": []}
+    answer = ok.get_json()
+    assert ok.status_code == 200 and answer["authorized_keys"] == [] and answer["stop"] is False
+    lease_left = datetime.fromisoformat(answer["lease_until"]) - utcnow()
+    assert timedelta(minutes=14) < lease_left <= timedelta(minutes=15)  # plenty of budget: one whole lease
     bad = client.post("/api/agent/heartbeat", json=body, headers={"Authorization": f"Bearer {other_token}"})
     assert bad.status_code == 403
     assert client.post("/api/agent/heartbeat", json=body, headers={"Authorization": "Bearer nope"}).status_code == 403

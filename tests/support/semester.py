@@ -45,6 +45,7 @@ from provisioning import jobs
 from provisioning.agent_service import parse_report, record_heartbeat
 from provisioning.aws import AwsBackend
 from provisioning.enforcement import load_positions, run_sweep
+from provisioning.lease import DEFAULT_LEASE as LEASE
 from provisioning.services import Job, live_workspace, request_start, request_stop, request_workspace
 from provisioning.userdata import agent_config_from_user_data
 
@@ -244,7 +245,12 @@ class Semester:
                 reports.append((ws.id, ws.instance_id, parse_report(body)))
                 self.beats[ws.id] = self.now
         self.run_all(
-            [lambda db, r=r: record_heartbeat(db, self._token(r[0], r[1]), r[2]) for r in reports]  # type: ignore[misc]
+            [
+                lambda db, r=r: record_heartbeat(  # type: ignore[misc]
+                    db, self._token(r[0], r[1]), r[2], prices=self.prices, lease=LEASE, now=self.now
+                )
+                for r in reports
+            ]
         )
 
     def reconcile_if_moving(self) -> None:

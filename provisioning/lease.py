@@ -1,0 +1,126 @@
+"""The lease on a running instance: how long its agent may keep it running without hearing from the tool again.
+
+`lease_decision` is pure; `lease_for` loads what it needs for one workspace. The lease ends at the earliest of
+now + LEASE, the instant the student's remaining budget (cap − spent − storage reserve − what the ledger has
+not metered yet) is used up at the rate of everything the student runs, and the end of the term. The agent
+schedules a poweroff at lease_until and postpones it only when a later answer carries a later lease, so when the
+tool (web, worker or scheduler) is down the instance stops by itself within one lease.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from config.prices import PriceError, RegionPrices
+
+DEFAULT_LEASE = timedelta(minutes=15)
+RUNNING_STATES = frozenset({"provisioning", "starting", "running"})
+
+
+@dataclass(frozen=True)
+class LeaseInputs:
+    """What the decision needs about one workspace and its student (money in dollars, Decimal)."""
+
+    state: str
+    cap: Decimal | None  # None: no policy or no price — fail closed
+    spent: Decimal
+    storage_reserve: Decimal
+    unmetered: Decimal  # cost since the ledger's metered_until, every live workspace of the student
+    hourly: Decimal  # the student's running rate: compute and storage of everything running
+    term_end_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LeaseAnswer:
+    """The heartbeat answer's money part: stop now, or keep running until lease_until at most."""
+
+    stop: bool
+    lease_until: datetime
+    reason: str = ""
+
+
+def term_end_instant(term_end: date | None, tz: str) -> datetime | None:
+    """The last instant of the term's last day in the course's time zone."""
+    if term_end is None:
+        return None
+    return datetime.combine(term_end, time.max, ZoneInfo(tz))
+
+
+def lease_decision(now: datetime, lease: timedelta, x: LeaseInputs) -> LeaseAnswer:
+    """Stop now (not meant to run, no budget left, term over, cannot be priced) or run until the lease ends."""
+    if x.state not in RUNNING_STATES:
+        return LeaseAnswer(True, now, f"workspace is {x.state}")
+    if x.cap is None:
+        return LeaseAnswer(True, now, "the budget cannot be evaluated")
+    if x.term_end_at is not None and x.term_end_at <= now:
+        return LeaseAnswer(True, now, "term over")
+    remaining = x.cap - x.spent - x.storage_reserve - x.unmetered
+    if remaining <= 0:
+        return LeaseAnswer(True, now, "budget used up")
+    until = now + lease
+    if x.hourly > 0:
+        until = min(until, now + timedelta(seconds=float(remaining * 3600 / x.hourly)))
+    if x.term_end_at is not None:
+        until = min(until, x.term_end_at)
+    return LeaseAnswer(False, until)
+
+
+# One student's position in one course, read for a single heartbeat (the sweep reads everyone's in bulk).
+STUDENT_SQL = text("""
+SELECT c.term_end, c.time_zone, p.budget_per_student AS budget,
+       COALESCE((SELECT SUM(g.amount) FROM budget_grants g
+                 WHERE g.course_id = c.id AND g.person_id = :person), 0) AS granted,
+       COALESCE((SELECT t.spent FROM spend_totals t WHERE t.course_id = c.id AND t.person_id = :person), 0) AS spent
+FROM courses c LEFT JOIN course_policies p ON p.course_id = c.id
+WHERE c.id = :course
+""")
+LIVE_SQL = text("""
+SELECT instance_type, volume_gb, CAST(state AS text) AS state, metered_until FROM workspaces
+WHERE course_id = :course AND person_id = :person
+  AND state IN ('provisioning', 'running', 'stopping', 'stopped', 'hibernated', 'starting')
+""")
+
+
+def lease_inputs(
+    session: Session, course_id: int, person_id: int, state: str, now: datetime, prices: RegionPrices | None
+) -> LeaseInputs:
+    """Load the student's cap, spend, storage reserve, unmetered cost and running rate (no prices: cap None)."""
+    row = session.execute(STUDENT_SQL, {"course": course_id, "person": person_id}).one()
+    end = term_end_instant(row.term_end, row.time_zone)
+    hours_left = Decimal(max(0.0, (end - now).total_seconds()) / 3600) if end else Decimal(0)
+    cap: Decimal | None = None if row.budget is None or prices is None else row.budget + row.granted
+    if prices is None:
+        return LeaseInputs(state, None, row.spent, Decimal(0), Decimal(0), Decimal(0), end)
+    reserve = unmetered = hourly = Decimal(0)
+    for w in session.execute(LIVE_SQL, {"course": course_id, "person": person_id}):
+        storage = prices.storage_hourly(w.volume_gb)
+        rate = storage
+        if w.state in RUNNING_STATES or w.state == "stopping":
+            try:
+                rate += prices.hourly(w.instance_type)
+            except PriceError:
+                cap = None
+                continue
+            hourly += rate
+        reserve += storage * hours_left
+        unmetered += rate * Decimal(max(0.0, (now - w.metered_until).total_seconds())) / 3600
+    return LeaseInputs(state, cap, row.spent, reserve, unmetered, hourly, end)
+
+
+def lease_for(
+    session: Session,
+    course_id: int,
+    person_id: int,
+    state: str,
+    now: datetime,
+    prices: RegionPrices | None,
+    lease: timedelta,
+) -> LeaseAnswer:
+    """The heartbeat's answer for one workspace."""
+    return lease_decision(now, lease, lease_inputs(session, course_id, person_id, state, now, prices))

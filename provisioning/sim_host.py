@@ -1,0 +1,192 @@
+"""`python -m provisioning.sim_host`: the simulated account's instances, in a process of their own.
+
+Development and tests only. A real workspace runs the agent (provisioning/agent/cwc_agent.py) as root; in the
+simulated account nothing runs inside a moto instance, so this process plays each running instance's agent
+with the agent's own code: the same heartbeat handling and the same LeaseKeeper. Its poweroff stops the moto
+instance, so a lease that runs out stops the instance even when the tool's web app, worker and scheduler are
+all down. The lease an instance holds is kept on the instance itself (a tag), as a real instance keeps its
+scheduled poweroff. The clock is injectable (tests and bench/outage.py move it with time-machine).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from provisioning.agent.cwc_agent import DEFAULT_BOOT_GRACE_S, LeaseKeeper, heartbeat
+from provisioning.aws import AwsBackend
+from provisioning.backend import InstanceInfo
+from provisioning.userdata import agent_config_from_user_data
+
+log = logging.getLogger(__name__)
+
+LEASE_TAG = "cwc:sim-lease-until"
+BEATS_TAG = "cwc:sim-beats"
+KEYS_TAG = "cwc:sim-keys"
+Post = Callable[[str, dict[str, Any], str], tuple[int, Any]]
+
+
+def http_post(url: str, body: dict[str, Any], token: str) -> tuple[int, Any]:
+    """The played agent's POST (requests; a connection error is an OSError, as for the real agent)."""
+    resp = requests.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    try:
+        return resp.status_code, resp.json()
+    except ValueError:
+        return resp.status_code, {}
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """One poweroff the played agent performed."""
+
+    instance_id: str
+    at: float
+    reason: str
+
+
+@dataclass
+class TickReport:
+    """What one pass over the running instances did."""
+
+    beats: int = 0
+    outcomes: dict[str, str] = field(default_factory=dict)
+    stopped: list[Stopped] = field(default_factory=list)
+
+
+class InstancePoweroff:
+    """A played instance's poweroff: the scheduled one is a tag on the instance, `now` stops it in moto."""
+
+    def __init__(self, backend: AwsBackend, instance_id: str, clock: Callable[[], float], report: TickReport) -> None:
+        self.backend, self.instance_id, self.clock, self.report = backend, instance_id, clock, report
+        self.scheduled: float | None = None
+
+    def schedule(self, at: float) -> None:
+        """Hold the lease (written to the instance's tag with the tick's other tags: one call per instance)."""
+        self.scheduled = at
+
+    def now(self, reason: str) -> None:
+        """Power off: the instance stops (InstanceInitiatedShutdownBehavior=stop) and forgets its lease."""
+        self.backend.ec2.stop_instances(InstanceIds=[self.instance_id])
+        self.backend.ec2.delete_tags(Resources=[self.instance_id], Tags=[{"Key": LEASE_TAG}])
+        self.report.stopped.append(Stopped(self.instance_id, self.clock(), reason))
+        log.info("simulated instance %s powered off: %s", self.instance_id, reason)
+
+
+class SimHost:
+    """Plays every running managed instance's agent, one tick at a time."""
+
+    def __init__(
+        self,
+        backend: AwsBackend,
+        *,
+        clock: Callable[[], float] = time.time,
+        post: Post = http_post,
+        idle_after_beats: int = 5,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.backend, self.clock, self.post = backend, clock, post
+        self.idle_after_beats = idle_after_beats
+        self.rng = rng or random.Random()
+        self._configs: dict[str, dict[str, Any] | None] = {}
+
+    def tick(self) -> TickReport:
+        """One heartbeat per running instance, then the lease check.
+
+        An instance the sim host powered off forgets its lease; one the tool stopped keeps its old lease tag, so
+        when it is started again its first heartbeat must renew the lease or it stops at once (the safe side).
+        """
+        report = TickReport()
+        for inst in self.backend.describe_managed(states=("running",)):
+            self._play(inst, report)
+        return report
+
+    def _play(self, inst: InstanceInfo, report: TickReport) -> None:
+        cfg = self._config(inst.instance_id)
+        if cfg is None:
+            return
+        now = self.clock()
+        grace = int(cfg.get("boot_grace_s", DEFAULT_BOOT_GRACE_S))
+        poweroff = InstancePoweroff(self.backend, inst.instance_id, self.clock, report)
+        keeper = LeaseKeeper(poweroff, grace)
+        if LEASE_TAG in inst.tags:
+            keeper.lease_until = float(inst.tags[LEASE_TAG])
+        else:
+            keeper.boot(now)  # first seen running: a fresh boot
+        beats = int(inst.tags.get(BEATS_TAG, "0"))
+        outcome = heartbeat(cfg, keeper, self._activity(cfg, beats), now, post=self._post, write_keys=self._keys(inst))
+        report.beats += 1
+        report.outcomes[inst.instance_id] = outcome
+        if not keeper.stopped:
+            keeper.check(now)
+        tags = []
+        if poweroff.scheduled is not None and not keeper.stopped:
+            tags.append({"Key": LEASE_TAG, "Value": repr(poweroff.scheduled)})
+        if beats <= self.idle_after_beats:  # past that the played student stays idle: nothing more to count
+            tags.append({"Key": BEATS_TAG, "Value": str(beats + 1)})
+        if tags:
+            self.backend.ec2.create_tags(Resources=[inst.instance_id], Tags=tags)
+
+    def _post(self, url: str, body: dict[str, Any], token: str) -> tuple[int, Any]:
+        return self.post(url, body, token)
+
+    def _keys(self, inst: InstanceInfo) -> Callable[[str, str, list[str]], None]:
+        def write(home: str, user: str, keys: list[str]) -> None:
+            if inst.tags.get(KEYS_TAG) != str(len(keys)):  # the played disk: how many keys it holds
+                tag = {"Key": KEYS_TAG, "Value": str(len(keys))}
+                self.backend.ec2.create_tags(Resources=[inst.instance_id], Tags=[tag])
+
+        return write
+
+    def _activity(self, cfg: dict[str, Any], beats: int) -> dict[str, Any]:
+        active = beats < self.idle_after_beats  # each played student works a few minutes, then goes idle
+        return {
+            "workspace_id": cfg["workspace_id"],
+            "ssh_sessions": 1 if active else 0,
+            "jupyter_active": active,
+            "cpu_pct": round(self.rng.uniform(20, 80), 2) if active else 0.5,
+            "changed_files": self.rng.randint(1, 5) if active else 0,
+        }
+
+    def _config(self, instance_id: str) -> dict[str, Any] | None:
+        if instance_id not in self._configs:
+            raw = self.backend.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
+            text = base64.b64decode(raw.get("UserData", {}).get("Value", "") or b"").decode(errors="replace")
+            self._configs[instance_id] = agent_config_from_user_data(text) if "CWC_CONFIG" in text else None
+        return self._configs[instance_id]
+
+
+def main() -> None:
+    """Play the simulated account's agents every CWC_SIM_TICK_S seconds (default 60) until stopped."""
+    from config.settings import Settings
+    from provisioning.factory import backend_from_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s sim-host %(message)s")
+    settings = Settings.from_env()
+    if settings.is_production or not settings.aws_endpoint_url:
+        sys.exit("provisioning.sim_host plays simulated instances only (CWC_AWS_ENDPOINT_URL, not production)")
+    backend = backend_from_settings(settings)
+    assert isinstance(backend, AwsBackend)
+    host = SimHost(backend)
+    every = float(os.environ.get("CWC_SIM_TICK_S", "60"))
+    while True:
+        started = time.monotonic()
+        try:
+            report = host.tick()
+            if report.stopped:
+                log.info("powered off: %s", ", ".join(f"{s.instance_id} ({s.reason})" for s in report.stopped))
+        except Exception:  # noqa: BLE001 - the safety net keeps going through a moto hiccup
+            log.exception("tick failed")
+        time.sleep(max(0.0, every - (time.monotonic() - started)))
+
+
+if __name__ == "__main__":
+    main()
