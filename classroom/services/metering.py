@@ -25,6 +25,7 @@ WITH due AS (
     FROM workspaces w
     WHERE w.metered_until < CASE WHEN w.state IN ('terminated', 'failed')
                                  THEN LEAST(w.state_changed_at, :now) ELSE :now END
+    FOR UPDATE OF w SKIP LOCKED  -- a row busy elsewhere is accrued next minute, from where it stopped
 ),
 ev AS (  -- the state in effect at the period's start, then the changes inside the period (index range scans)
     SELECT d.id AS workspace_id, e.to_state, e.at,
