@@ -362,7 +362,8 @@ def explain(url: str, at: datetime) -> dict[str, str]:
     accrue = accrual_params(at, PRICES)
     plans = {}
     with engine.connect() as conn:
-        for name, sql, params in (("accrue", ACCRUE_SQL, accrue), ("positions", POSITIONS_SQL, {"now": at}),
+        positions = {"now": at, "zones": []}  # every zone treated as unknown: the same plan shape
+        for name, sql, params in (("accrue", ACCRUE_SQL, accrue), ("positions", POSITIONS_SQL, positions),
                                   ("running", RUNNING_SQL, {})):  # fmt: skip
             conn.execute(text("SET LOCAL jit = off"))  # as run_sweep does
             rows = conn.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql.text), params).scalars().all()

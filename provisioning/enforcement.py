@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from classroom.audit import NewEvent, append_events
 from classroom.budget.enforcement import ONCE, Alert, Plan, RunningWorkspace, StudentPosition, plan_enforcement
 from classroom.budget.policy import money
-from classroom.services.metering import accrue
+from classroom.services.metering import accrue, known_time_zones
 from config.prices import PriceError, RegionPrices
 from provisioning.alerts import deliver_alerts
 from provisioning.services import Job
@@ -30,7 +30,7 @@ LOCK_TIMEOUT = "5s"
 
 POSITIONS_SQL = text("""
 WITH zones AS (  -- a course's time zone PostgreSQL does not know must not abort the sweep for every course
-    SELECT name FROM pg_timezone_names
+    SELECT unnest(CAST(:zones AS text[])) AS name
 ), running AS (
     SELECT DISTINCT course_id, person_id FROM workspaces WHERE state = 'running'
 ), grants AS (
@@ -144,7 +144,7 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
             hourly = _hourly(prices, r.instance_type)
             running.setdefault(key, []).append((r.id, None if hourly is None else hourly + storage, r.active))
     positions = []
-    for r in session.execute(POSITIONS_SQL, {"now": now}):
+    for r in session.execute(POSITIONS_SQL, {"now": now, "zones": list(known_time_zones(session))}):
         key = (r.course_id, r.person_id)
         ws = tuple(RunningWorkspace(i, h, a, r.idle_minutes) for i, h, a in running.get(key, []))
         end, zone_ok = terms.setdefault((r.term_end, r.time_zone), _term_end(r.term_end, r.time_zone))

@@ -168,8 +168,15 @@ def _record_launch(workspace_id: int, info: InstanceInfo, *, adopted: bool = Fal
         if ws.desired_state in WANTS_DOWN and ws.state is S.PROVISIONING:
             set_state(session, ws, S.STOPPING, actor="provision", reason="stop requested during provisioning")
             todo.append(Job("provisioning.jobs.stop_workspace", ws.id))
+        ended = ws.state in (S.TERMINATED, S.FAILED)  # cancelled or given up while AWS was launching
         session.commit()
     release(todo)
+    if ended:
+        try:
+            _context().backend.terminate([info.instance_id])
+        except CloudError:
+            log.exception("instance %s of ended workspace %s not terminated", info.instance_id, workspace_id)
+        return "terminated"
     return "adopted" if adopted else "launched"
 
 

@@ -25,6 +25,7 @@ WITH due AS (
     FROM workspaces w
     WHERE w.metered_until < CASE WHEN w.state IN ('terminated', 'failed')
                                  THEN LEAST(w.state_changed_at, :now) ELSE :now END
+    FOR UPDATE OF w SKIP LOCKED  -- a row busy elsewhere is accrued next minute, from where it stopped
 ),
 ev AS (  -- the state in effect at the period's start, then the changes inside the period (index range scans)
     SELECT d.id AS workspace_id, e.to_state, e.at,
@@ -68,7 +69,7 @@ ins AS (
 daily AS (
     INSERT INTO spend_daily (course_id, person_id, day, compute, storage, running_seconds)
     SELECT i.course_id, i.person_id, (i.period_end AT TIME ZONE  -- an unknown zone must not abort the sweep
-               CASE WHEN c.time_zone IN (SELECT name FROM pg_timezone_names) THEN c.time_zone ELSE 'UTC' END)::date,
+               CASE WHEN c.time_zone IN (SELECT unnest(CAST(:zones AS text[]))) THEN c.time_zone ELSE 'UTC' END)::date,
            SUM(i.compute), SUM(i.storage), SUM(i.running_seconds)
     FROM ins i JOIN courses c ON c.id = i.course_id
     GROUP BY 1, 2, 3
@@ -91,9 +92,21 @@ class AccrualResult:
     entries: int
 
 
-def accrual_params(now: datetime, prices: RegionPrices) -> dict[str, object]:
-    """ACCRUE_SQL's parameters: the time to accrue up to and the region's prices (hourly by type, disk per GB-hour)."""
+_ZONES: list[tuple[str, ...]] = []  # PostgreSQL's time zone names, read once per process
+
+
+def known_time_zones(session: Session) -> tuple[str, ...]:
+    """The time zone names PostgreSQL knows (pg_timezone_names costs ~50 ms, so it is read once per process)."""
+    if not _ZONES:
+        _ZONES.append(tuple(session.scalars(text("SELECT name FROM pg_timezone_names"))))
+    return _ZONES[0]
+
+
+def accrual_params(now: datetime, prices: RegionPrices, zones: tuple[str, ...] = ()) -> dict[str, object]:
+    """ACCRUE_SQL's parameters: the time to accrue up to, the region's prices (hourly by type, disk per GB-hour)
+    and the time zones PostgreSQL knows (a course in another one has its days counted in UTC)."""
     return {
+        "zones": list(zones),
         "now": now,
         "prices": json.dumps({k: str(v) for k, v in prices.instance_hourly.items()}),
         "gb_hour": str(prices.storage_hourly(1)),
@@ -102,5 +115,5 @@ def accrual_params(now: datetime, prices: RegionPrices) -> dict[str, object]:
 
 def accrue(session: Session, now: datetime, prices: RegionPrices) -> AccrualResult:
     """Write ledger entries up to `now` for every workspace (flushes; the caller commits)."""
-    rows = session.execute(ACCRUE_SQL, accrual_params(now, prices)).all()
+    rows = session.execute(ACCRUE_SQL, accrual_params(now, prices, known_time_zones(session))).all()
     return AccrualResult(len(rows))

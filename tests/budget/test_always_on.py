@@ -162,3 +162,22 @@ def test_a_dropped_student_is_stopped_by_the_sweep(session):
     enrollment.status = EnrollmentStatus.DROPPED
     session.commit()
     assert run_sweep(session, now, PRICES).stopped == [ws.id]
+
+
+def test_a_row_locked_elsewhere_never_blocks_the_sweep(session, engine):
+    now = datetime(2024, 11, 5, 18, 0, tzinfo=UTC)
+    course, _ = _course(session)
+    emily, david = make_person(session, course), make_person(session, course)
+    busy = make_running(session, course.id, emily.id, now - timedelta(hours=5))  # both idle past the limit
+    free = make_running(session, course.id, david.id, now - timedelta(hours=5))
+    session.commit()
+    with engine.connect() as other:  # say, a job holding the row
+        other.execute(select(Workspace.id).where(Workspace.id == busy.id).with_for_update())
+        result = run_sweep(session, now, PRICES)
+        session.commit()
+        assert result.stopped == [free.id] and result.accrued == 1
+        other.rollback()
+    later = run_sweep(session, now + timedelta(minutes=1), PRICES)  # the busy row's turn, nothing lost
+    session.commit()
+    assert later.stopped == [busy.id]
+    assert session.get(Workspace, busy.id).metered_until == now + timedelta(minutes=1)

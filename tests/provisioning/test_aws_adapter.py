@@ -8,7 +8,7 @@ import json
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from provisioning.backend import MANAGED_BY, CapacityError, LaunchSpec
+from provisioning.backend import MANAGED_BY, CapacityError, CloudError, LaunchSpec
 from provisioning.simulated import seed_simulated_aws
 from provisioning.userdata import UserDataInput, agent_config_from_user_data, render_user_data
 
@@ -210,6 +210,35 @@ def test_hibernate_falls_back_to_stop(backend):
     )
     assert backend.stop([info.instance_id], hibernate=True) is False
     assert backend.describe([info.instance_id])[0].state == "stopped"
+
+
+@pytest.mark.parametrize(
+    ("operation", "code", "call"),
+    [
+        ("StopInstances", "IncorrectInstanceState", lambda b, i: b.stop([i], hibernate=False)),
+        ("StopInstances", "UnauthorizedOperation", lambda b, i: b.stop([i], hibernate=True)),
+        ("StartInstances", "InsufficientInstanceCapacity", lambda b, i: b.start([i])),
+        ("DescribeInstances", "UnauthorizedOperation", lambda b, i: b.describe([i])),
+        ("TerminateInstances", "UnauthorizedOperation", lambda b, i: b.terminate([i])),
+    ],
+)
+def test_every_aws_error_is_the_ports_cloud_error(backend, operation, code, call):
+    sg = backend.ensure_course_network("c1", ())
+    info = backend.launch(_spec(backend, sg, hibernation=False))
+    backend.ec2.meta.events.register(f"before-send.ec2.{operation}", lambda **_: _error(code))
+    with pytest.raises(CloudError, match=code):
+        call(backend, info.instance_id)
+
+
+def test_stop_forced_when_asked(backend):
+    sg = backend.ensure_course_network("c1", ())
+    info = backend.launch(_spec(backend, sg, hibernation=True))
+    bodies = []
+    backend.ec2.meta.events.register(
+        "before-send.ec2.StopInstances", lambda request, **_: bodies.append(_body(request))
+    )
+    assert backend.stop([info.instance_id], hibernate=True, force=True) is False  # a forced stop never hibernates
+    assert "Force=true" in bodies[0] and "Hibernate" not in bodies[0]
 
 
 def test_materials_upload_and_listing(backend):

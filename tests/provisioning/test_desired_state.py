@@ -262,3 +262,24 @@ def test_a_stop_while_aws_launches_stops_the_instance_as_soon_as_it_exists(sessi
     jobs.reconcile_workspaces()
     session.refresh(ws)
     assert ws.state is S.STOPPED and _aws_state(backend, ws) == "stopped"
+
+
+def test_an_instance_launched_for_a_workspace_given_up_meanwhile_is_terminated(session, student, job_ctx, backend):
+    from provisioning.services import mark_failed
+
+    ws = _requested(session, student)
+    real_launch = backend.launch
+    factory = make_session_factory(session.get_bind())
+
+    def launch_while_reconcile_gives_up(spec):  # type: ignore[no-untyped-def]
+        with factory() as s:
+            mine = s.get(Workspace, ws.id, with_for_update=True)
+            mark_failed(s, mine, "AWS did not start this workspace in 15 minutes.")
+            s.commit()
+        return real_launch(spec)
+
+    backend.launch = launch_while_reconcile_gives_up  # type: ignore[method-assign]
+    assert jobs.provision_workspace(ws.id) == "terminated"
+    session.refresh(ws)
+    assert ws.state is S.FAILED and ws.instance_id
+    assert _aws_state(backend, ws) in ("shutting-down", "terminated")  # nothing left running for nobody
