@@ -13,6 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from provisioning.backend import MANAGED_BY, CapacityError, CloudError, CourseStorage, InstanceInfo, LaunchSpec
+from provisioning.backstop import delete_alarms, ensure_idle_stop_alarm
 from provisioning.ratelimit import RedisRateLimiter
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class AwsBackend:
         self.ssm = session.client("ssm", config=cfg, endpoint_url=endpoint_url)
         self.s3 = session.client("s3", config=cfg, endpoint_url=endpoint_url)
         self.iam = session.client("iam", config=cfg, endpoint_url=endpoint_url)
+        self.cloudwatch = session.client("cloudwatch", config=cfg, endpoint_url=endpoint_url)
         self._images: dict[str, str] = {}
         self._subnets: list[tuple[str, str]] | None = None
         if limiter is not None:
@@ -269,6 +271,7 @@ class AwsBackend:
         for subnet_id, az in self.subnets():
             try:
                 raw = self.ec2.run_instances(**base, SubnetId=subnet_id)["Instances"][0]
+                ensure_idle_stop_alarm(self.cloudwatch, self.region, raw["InstanceId"], spec.tags)
                 return _info(raw)
             except BotoCoreError as exc:
                 raise _cloud_error("start", exc) from exc
@@ -315,6 +318,7 @@ class AwsBackend:
         if instance_ids:
             with _mapped("remove"):
                 self.ec2.terminate_instances(InstanceIds=instance_ids)
+                delete_alarms(self.cloudwatch, instance_ids)
 
     def describe_managed(self, states: tuple[str, ...] = ()) -> list[InstanceInfo]:
         """Every instance we manage (in these AWS states, when given), by tag, 1,000 per call."""

@@ -53,9 +53,7 @@ class JsonCronJob(CronJob):
     """A CronJob that enqueues on a JSON-serialising queue, under its deterministic id (no pile-up)."""
 
     def enqueue(self, connection: Redis) -> Job:  # type: ignore[override]
-        job = enqueue(
-            connection, self.func_name, job_id=cron_job_id(self.func_name), queue=self.queue_name, retry=None
-        )
+        job = enqueue(connection, self.func_name, job_id=cron_job_id(self.func_name), queue=self.queue_name, retry=None)
         assert job is not None
         return job
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, SmallInteger, String
+from sqlalchemy import BigInteger, CheckConstraint, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -30,15 +30,17 @@ class AuditEvent(Base):
 
 
 class AuditChainHead(Base):
-    """The chain's newest hash, in one row: appending updates it, so its row lock orders concurrent appends.
+    """Each chain's newest hash, one row per chain: its row lock orders appends to that chain only.
 
-    An append reads the previous hash and writes the new one in a single UPDATE (no separate lock, no
-    "newest event" query), and a verifier can tell when events were cut off the end of the chain.
+    Chains: one per course (chain = course id), 0 for events without a course, and -1 for the single chain
+    written before migration 0009, frozen at last_event_id. An append reads the previous hash and writes the
+    new one in a single upsert; a verifier can tell when events were cut off the end of a chain.
     """
 
-    __tablename__ = "audit_chain_head"
-    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+    __tablename__ = "audit_chain_heads"
+    __table_args__ = (CheckConstraint("chain >= -1", name="chain_key"),)
 
-    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    chain: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    last_event_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

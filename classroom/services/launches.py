@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, text, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from classroom.audit import NEXT_HASH_SQL, AuditChainMissing, append_event, body_parts
+from classroom.audit import append_event
 from classroom.claims import LaunchClaims
 from classroom.db import utcnow
 from classroom.models import Course, Deployment, DeploymentStatus, Enrollment, EnrollmentStatus
@@ -70,9 +69,8 @@ COURSE_UPSERT = text(_COURSE.format(source=""))
 
 # A student's or TA's launch in one statement. The deployment's status is read again here (the registration
 # may come from a per-process cache): when it is no longer approved nothing is written and no row comes back.
-# A new enrollment appends its audit event under the chain head's row lock, the hash computed around the new
-# person's and course's ids (classroom.audit.body_parts). An existing enrollment keeps its level: the caller
-# decides whether the launch changes it (rare) and writes that separately.
+# A new enrollment's audit event is appended after it (classroom.audit, on the course's chain). An existing
+# enrollment keeps its level: the caller decides whether the launch changes it (rare) and writes that separately.
 MEMBER_LAUNCH = text(
     f"""
 WITH dep AS (
@@ -84,29 +82,12 @@ WITH dep AS (
     SET lti_roles = EXCLUDED.lti_roles, last_launch_at = EXCLUDED.last_launch_at
     RETURNING id, person_id, course_id, CAST(level AS text) AS level, CAST(status AS text) AS status,
               xmax = 0 AS created
-), head AS (
-    UPDATE audit_chain_head
-    SET prev_hash = audit_chain_head.hash,
-        hash = {
-        NEXT_HASH_SQL.format(
-            before="CAST(:p0 AS text) || enrollment.person_id || CAST(:p1 AS text) || enrollment.course_id"
-            " || CAST(:p2 AS text)",
-            after="CAST(:p3 AS text)",
-        )
-    }
-    FROM enrollment WHERE audit_chain_head.id = 1 AND enrollment.created
-    RETURNING audit_chain_head.prev_hash, audit_chain_head.hash
-), audit AS (
-    INSERT INTO audit_events (at, action, actor_person_id, course_id, subject, details, prev_hash, hash)
-    SELECT :now, :action, enrollment.person_id, enrollment.course_id, '', :details, head.prev_hash, head.hash
-    FROM head, enrollment
-    RETURNING id
 )
 SELECT set_config('synchronous_commit', CASE WHEN enrollment.created THEN 'on' ELSE 'off' END, true) AS commit_mode,
-       enrollment.*, (SELECT count(*) FROM audit) AS audited
+       enrollment.*
 FROM enrollment
 """
-).bindparams(bindparam("details", type_=JSONB))
+)
 # synchronous_commit off (this transaction only) for a returning member: the rows are upserts a retried launch
 # rewrites, so it need not wait for the WAL flush (a crash within ~0.2 s loses the whole transaction, nothing
 # half-done). A launch that appends an audit event (a new enrollment) commits synchronously: the audit trail is
@@ -162,25 +143,18 @@ def _member_launch(session: Session, target: LaunchTarget, claims: LaunchClaims,
     now = utcnow()
     joined_as = level_for_launch(role, None, True)
     assert joined_as is not None
-    details = _joined_details(joined_as, target, claims)
-    p0, p1, p2, p3 = body_parts(now, JOINED, "", details)
     params = {
         **_person_values(target.platform_id, claims, now),
         **_course_values(target, claims),
         "lti_roles": list(claims.roles),
         "level": joined_as.value,
-        "action": JOINED,
-        "details": details,
-        "p0": p0,
-        "p1": p1,
-        "p2": p2,
-        "p3": p3,
     }
     row = session.execute(MEMBER_LAUNCH, params).one_or_none()
     if row is None:
         raise DeploymentNoLongerApproved
-    if row.created and not row.audited:
-        raise AuditChainMissing
+    if row.created:  # the first launch into the course: one more statement, on the course's own chain
+        details = _joined_details(joined_as, target, claims)
+        append_event(session, JOINED, actor_person_id=row.person_id, course_id=row.course_id, details=details)
     if row.status == EnrollmentStatus.DROPPED.value:
         raise LaunchRefused(DROPPED_MESSAGE)
     stored = StaffLevel(row.level)

@@ -36,9 +36,11 @@ def test_periodic_table_enqueues_json_jobs(redis, redis_url, database_url, backe
         job.enqueue(redis)
     queues = {name: get_queue(redis, name) for name in QUEUE_NAMES}
     assert sum(len(q) for q in queues.values()) == len(PERIODIC_JOBS)
-    assert set(queues[ENFORCEMENT_QUEUE].job_ids) == {
-        cron_job_id(row.func) for row in PERIODIC_JOBS if row.func in ENFORCEMENT_JOBS
-    } == {"cron-meter_and_enforce", "cron-reconcile_workspaces", "cron-close_terms"}
+    assert (
+        set(queues[ENFORCEMENT_QUEUE].job_ids)
+        == {cron_job_id(row.func) for row in PERIODIC_JOBS if row.func in ENFORCEMENT_JOBS}
+        == {"cron-meter_and_enforce", "cron-reconcile_workspaces", "cron-close_terms"}
+    )
     from provisioning import jobs
 
     jobs._from_env.cache_clear()  # build the jobs' context from this test's environment

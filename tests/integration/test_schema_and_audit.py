@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from classroom import schema
-from classroom.audit import append_event, body_parts, verify_chain
+from classroom.audit import NewEvent, append_event, append_events, body_parts, verify_chain
 from classroom.cli import main
 from classroom.db import make_session_factory
 from config.settings import Settings
@@ -102,6 +102,47 @@ def test_event_body_pieces_are_the_canonical_json(details):
         whole |= {"subject": 'subject "q"', "details": details}
         assert body == json.dumps(whole, sort_keys=True, separators=(",", ":"))
         assert body.isascii()
+
+
+def test_per_course_chains_interleave_and_verify_and_tampering_is_found(session, engine):
+    for n in range(6):  # courses 1 and 2 and events without a course, interleaved
+        append_event(session, "test.event", course_id=(None, 1, 2)[n % 3], subject=str(n))
+    append_events(session, [NewEvent("test.bulk", course_id=c, subject=f"b{c}") for c in (2, 1, 2, 3)])
+    session.commit()
+    report = verify_chain(session)
+    assert report.ok and report.checked == 10
+    heads = dict(session.execute(text("SELECT chain, hash FROM audit_chain_heads")).all())
+    assert set(heads) == {-1, 0, 1, 2, 3}
+    chain_2 = session.execute(text("SELECT prev_hash, hash FROM audit_events WHERE course_id = 2 ORDER BY id")).all()
+    assert [p for p, _ in chain_2] == ["0" * 64] + [h for _, h in chain_2[:-1]] and heads[2] == chain_2[-1][1]
+    with engine.begin() as conn:  # moving an event to another course breaks both chains
+        conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete"))
+        conn.execute(text("UPDATE audit_events SET course_id = 1 WHERE subject = '5'"))
+        conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update_delete"))
+    broken = verify_chain(session)
+    assert not broken.ok and broken.checked == 5
+
+
+def test_a_held_course_chain_does_not_block_another_course(engine):
+    """Course A's head row locked by an open transaction: course B's append goes through at once; A's waits."""
+    factory = make_session_factory(engine)
+    with factory() as first:
+        append_event(first, "test.event", course_id=1)
+        first.commit()
+    holder = factory()
+    append_event(holder, "test.event", course_id=1, subject="holding A")  # A's head row stays locked
+    with factory() as other:
+        other.execute(text("SET LOCAL lock_timeout = '2s'"))
+        append_event(other, "test.event", course_id=2, subject="B")  # would raise LockNotAvailable if serialised
+        other.commit()
+    with factory() as waiting:
+        waiting.execute(text("SET LOCAL lock_timeout = '200ms'"))
+        with pytest.raises(DBAPIError, match="lock timeout"):
+            append_event(waiting, "test.event", course_id=1, subject="A again")
+    holder.commit()
+    holder.close()
+    with factory() as s:
+        assert verify_chain(s).ok and verify_chain(s).checked == 3
 
 
 def test_audit_log_refuses_update_and_delete(session):

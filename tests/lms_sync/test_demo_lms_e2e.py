@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from classroom.db import make_session_factory
-from classroom.jobs.queue import get_queue
+from classroom.jobs.queue import ENFORCEMENT_QUEUE, get_queue
 from classroom.models import (
     Course,
     DueDate,
@@ -253,5 +253,5 @@ def test_done_when_in_the_demo_lms(live, session, redis):  # noqa: PLR0915 - one
     assert sync_course_roster(course_id, 1)["dropped"] == 1
     session.refresh(ws)
     assert ws.state is WorkspaceState.STOPPING
-    assert f"stop_workspace-{ws.id}" in get_queue(redis).get_job_ids()
+    assert f"stop_workspace-{ws.id}" in get_queue(redis, ENFORCEMENT_QUEUE).get_job_ids()  # stops: their own queue
     assert sophie.tool("/app/home", sophie_token).status_code == 403

@@ -6,7 +6,7 @@ from collections import Counter
 
 from sqlalchemy import event, select, text
 
-from classroom.jobs.queue import get_queue
+from classroom.jobs.queue import ENFORCEMENT_QUEUE, get_queue
 from classroom.models import AuditEvent, Enrollment, EnrollmentStatus, Person, StaffLevel, Workspace
 from classroom.workspaces.lifecycle import WorkspaceState
 from lms_sync import progress
@@ -157,7 +157,7 @@ def test_dropped_student_loses_access_and_running_workspace_is_stopped(session, 
     assert result["dropped"] == 1
     session.refresh(ws)
     assert ws.state is WorkspaceState.STOPPING  # data kept: stopped, not terminated
-    queued = get_queue(redis).get_job_ids()
+    queued = get_queue(redis, ENFORCEMENT_QUEUE).get_job_ids()  # stops run on the enforcement queue
     assert f"stop_workspace-{ws.id}" in queued
 
 
