@@ -34,6 +34,7 @@ PERIODIC_JOBS: tuple[Periodic, ...] = (
     Periodic("provisioning.jobs.reconcile_workspaces", interval=20),
     Periodic("provisioning.jobs.meter_and_enforce", interval=60),
     Periodic("provisioning.jobs.close_terms", interval=600),
+    Periodic("provisioning.retire.retire_due", interval=300),  # archive, then delete disks marked to end
     Periodic("classroom.jobs.tasks.send_outbox_emails", interval=60),
     Periodic("provisioning.jobs.simulate_agents_tick", interval=60),  # no-op unless AWS is simulated
     Periodic("lms_sync.jobs.sync_all_rosters", cron="15 2 * * *"),  # nightly NRPS sync (then due dates) per course

@@ -68,6 +68,16 @@ def write_authorized_keys(home, user, keys):
     subprocess.run(["chown", "-R", f"{user}:{user}", ssh], check=False)
 
 
+def make_folders(home, user, folders):
+    """Create the assignment folders the tool lists (relative to the home; never outside it)."""
+    for folder in folders:
+        path = os.path.realpath(os.path.join(home, folder))
+        if not path.startswith(os.path.realpath(home) + os.sep) or os.path.isdir(path):
+            continue
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        subprocess.run(["chown", "-R", f"{user}:{user}", path], check=False)
+
+
 def report(cfg):
     body = json.dumps(
         {
@@ -88,6 +98,8 @@ def report(cfg):
         answer = json.load(resp)
     if "authorized_keys" in answer:
         write_authorized_keys(cfg["home"], cfg["user"], answer["authorized_keys"])
+    if "folders" in answer:
+        make_folders(cfg["home"], cfg["user"], answer["folders"])
 
 
 def main():

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from classroom.claims import LTI
 from classroom.jobs.queue import get_queue
-from classroom.models import Enrollment, Heartbeat, Person, SshKey, Workspace
+from classroom.models import CoursePolicy, Enrollment, Heartbeat, Person, SshKey, Workspace, WorkspaceFolder
 from classroom.roles import StaffLevel
 from classroom.workspaces.lifecycle import WorkspaceState
 from provisioning.agent_service import issue_agent_token
@@ -42,19 +43,92 @@ def _student(client, canvas, n=1):  # type: ignore[no-untyped-def]
     return tool_token(resp)
 
 
-def test_first_click_requests_one_workspace_and_queues_one_job(client, canvas, redis, engine):
+def _start(client, token):  # type: ignore[no-untyped-def]
+    """Open the link's page, then press its Start button (the form's POST, with its CSRF value)."""
+    page = client.get("/app/workspace", query_string={"t": token})
+    assert page.status_code == 200
+    return client.post("/app/workspace", data=hidden_fields(page.get_data(as_text=True)))
+
+
+def test_opening_a_link_starts_nothing_and_start_is_one_post(client, canvas, redis, engine):
     token = _student(client, canvas)
-    for _ in range(3):  # reloads and repeated clicks
+    for _ in range(3):  # the first visit and reloads: what would start, its cost, one button; nothing happens
         page = client.get("/app/workspace", query_string={"t": token})
-        assert page.status_code == 200 and b"Queued" in page.data
-    assert count_rows(engine, "workspaces") == 1
-    assert len(get_queue(redis)) == 1
+        assert page.status_code == 200 and b"Nothing runs until you press Start" in page.data
     assert b"$0.04" in page.data and b"a day if left on 24/7" in page.data  # t3.medium from the price table
+    assert b"Due Tue 3 Sep 2024, 6:59 AM UTC" in page.data and b"~/homework/cloud-workstation" in page.data
+    assert count_rows(engine, "workspaces") == 0 and len(get_queue(redis)) == 0
+    assert client.post("/app/workspace", data={"t": token}).status_code == 403  # no CSRF value: refused
+    assert count_rows(engine, "workspaces") == 0 and len(get_queue(redis)) == 0
+    form = hidden_fields(page.get_data(as_text=True))
+    for _ in range(3):  # Start pressed three times
+        assert client.post("/app/workspace", data=form).status_code == 303
+    page = client.get("/app/workspace", query_string={"t": token})
+    assert b"Queued" in page.data
+    assert count_rows(engine, "workspaces") == 1 and count_rows(engine, "workspace_folders") == 1
+    assert len(get_queue(redis)) == 1
+
+
+def test_every_assignment_link_opens_the_same_workspace_with_its_own_folder(client, canvas, session, redis):
+    token = _student(client, canvas)
+    assert _start(client, token).status_code == 303
+    hw2 = {LTI + "resource_link": {"id": "link-hw2", "title": "HW2: Neural Networks"},
+           LTI + "custom": {"due_at": "2024-09-09T23:59:00-07:00"}}  # fmt: skip
+    token = tool_token(launch(client, canvas, canvas.user("student", 1), **hw2))
+    page = client.get("/app/workspace", query_string={"t": token})
+    assert b"Queued" in page.data and b"Prepare ~/homework/hw2-neural-networks" in page.data
+    assert client.post("/app/workspace", data=hidden_fields(page.get_data(as_text=True))).status_code == 303
+    (ws,) = session.scalars(select(Workspace)).all()
+    folders = session.scalars(select(WorkspaceFolder.folder).where(WorkspaceFolder.workspace_id == ws.id)).all()
+    assert ws.link_key == "template:ml-cpu-student" and sorted(folders) == [
+        "homework/cloud-workstation",
+        "homework/hw2-neural-networks",
+    ]
+    assert len(get_queue(redis)) == 1  # one provisioning job, for the one workspace
+
+
+def test_per_assignment_workspaces_are_a_course_option(client, canvas, session):
+    token = _student(client, canvas)
+    session.execute(update(CoursePolicy).values(workspace_scope="assignment"))
+    session.commit()
+    assert _start(client, token).status_code == 303
+    hw2 = {LTI + "resource_link": {"id": "link-hw2", "title": "HW2"}, LTI + "custom": {"due_at": "2030-01-01T00:00Z"}}
+    token = tool_token(launch(client, canvas, canvas.user("student", 1), **hw2))
+    refused = client.get("/app/workspace", query_string={"t": token})  # a second one would pass max_concurrent
+    assert refused.status_code == 403 and b"Nothing was started and nothing was charged." in refused.data
+    assert sorted(session.scalars(select(Workspace.link_key)).all()) == ["link-1"]  # the GET started nothing
+    session.execute(update(CoursePolicy).values(max_concurrent=2))
+    session.commit()
+    assert _start(client, token).status_code == 303
+    assert sorted(session.scalars(select(Workspace.link_key)).all()) == ["link-1", "link-hw2"]
+
+
+def test_the_course_link_is_the_students_home_and_starts_nothing(client, canvas, session, redis, engine):
+    course_link = {LTI + "resource_link": {"id": "nav", "title": "Cloud Workstation"}, LTI + "custom": {}}
+    resp = launch(client, canvas, canvas.user("student", 1), **course_link)
+    with client.application.app_context():
+        from lti_app.runtime import runtime
+
+        with runtime().sessions() as s:
+            ensure_policies(s)
+    token = tool_token(resp)
+    page = client.get("/app/workspace", query_string={"t": token})
+    assert page.status_code == 200 and b"My workspace" in page.data and b"Start my workspace" in page.data
+    assert client.get("/app/workspaces", query_string={"t": token}).status_code == 200
+    assert count_rows(engine, "workspaces") == 0 and len(get_queue(redis)) == 0
+    started = client.post("/app/workspace", data={**hidden_fields(page.get_data(as_text=True)), "scope": "course"})
+    assert started.status_code == 303 and "/app/workspaces" in started.headers["Location"]
+    ws = session.scalar(select(Workspace))
+    ws.state, ws.instance_id = WorkspaceState.RUNNING, "i-0home"
+    session.commit()
+    home = client.get("/app/workspaces", query_string={"t": token}).get_data(as_text=True)
+    assert "Running" in home and "Stop workspace" in home and "Remove workspace" in home
+    assert "Start my workspace" not in home and count_rows(engine, "workspace_folders") == 0
 
 
 def test_students_never_see_each_others_workspaces(client, canvas, session):
     emily = _student(client, canvas, 1)
-    client.get("/app/workspace", query_string={"t": emily})
+    _start(client, emily)
     ws = session.scalar(select(Workspace))
     david = _student(client, canvas, 2)
     assert client.get(f"/api/workspaces/{ws.id}", query_string={"t": david}).status_code == 404
@@ -63,7 +137,7 @@ def test_students_never_see_each_others_workspaces(client, canvas, session):
 
 def _running_workspace(client, canvas, session):  # type: ignore[no-untyped-def]
     emily = _student(client, canvas, 1)
-    client.get("/app/workspace", query_string={"t": emily})
+    _start(client, emily)
     ws = session.scalar(select(Workspace))
     ws.state, ws.instance_id, ws.public_ip = WorkspaceState.RUNNING, "i-0abc", "203.0.113.10"
     session.commit()
@@ -127,7 +201,7 @@ def test_agent_heartbeat_accepted_with_its_token_and_rejected_with_another(clien
     session.commit()
     body = {"workspace_id": ws.id, "ssh_sessions": 1, "jupyter_active": True, "cpu_pct": 42.5, "changed_files": 3}
     ok = client.post("/api/agent/heartbeat", json=body, headers={"Authorization": f"Bearer {token}"})
-    assert ok.status_code == 200 and ok.get_json() == {"authorized_keys": []}
+    assert ok.status_code == 200 and ok.get_json() == {"authorized_keys": [], "folders": ["homework/cloud-workstation"]}
     bad = client.post("/api/agent/heartbeat", json=body, headers={"Authorization": f"Bearer {other_token}"})
     assert bad.status_code == 403
     assert client.post("/api/agent/heartbeat", json=body, headers={"Authorization": "Bearer nope"}).status_code == 403
