@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 
 from classroom.claims import LTI
 from classroom.jobs.queue import get_queue
-from classroom.models import CoursePolicy, Enrollment, Heartbeat, Person, SshKey, Workspace, WorkspaceFolder
+from classroom.models import AuditEvent, CoursePolicy, Enrollment, Heartbeat, Person, SshKey, Workspace, WorkspaceFolder
 from classroom.roles import StaffLevel
 from classroom.workspaces.lifecycle import WorkspaceState
 from provisioning.agent_service import issue_agent_token
@@ -274,3 +274,63 @@ def test_instructor_uploads_materials_and_ta_can_only_look(app, client, canvas, 
 
     course_id = app.extensions["cwc"].sessions().scalar(select(Course.id))
     assert [p for p, _ in backend.list_materials(f"c{course_id}")] == ["datasets/mnist.csv"]
+
+
+def _form(app, token):  # type: ignore[no-untyped-def]
+    from lti_app.auth import csrf_token
+
+    with app.app_context():
+        return {"t": token, "csrf_token": csrf_token(token)}
+
+
+def test_remove_needs_the_confirmation_box_and_is_audited(app, client, canvas, session, redis):
+    emily, ws = _running_workspace(client, canvas, session)
+    confirm = client.get(f"/app/workspaces/{ws.id}/remove", query_string={"t": emily})
+    assert confirm.status_code == 200 and b"Remove this workspace?" in confirm.data and b"kept 365 days" in confirm.data
+    queued = len(get_queue(redis))
+    unticked = client.post(f"/app/workspaces/{ws.id}/remove", data=hidden_fields(confirm.get_data(as_text=True)))
+    assert unticked.status_code == 400
+    session.refresh(ws)
+    assert ws.retire_after is None and len(get_queue(redis)) == queued
+    assert session.scalar(select(AuditEvent.id).where(AuditEvent.action == "workspace.retire_requested")) is None
+    form = {**hidden_fields(confirm.get_data(as_text=True)), "confirm": "on"}
+    assert client.post(f"/app/workspaces/{ws.id}/remove", data=form).status_code == 303
+    session.refresh(ws)
+    assert ws.retire_after is not None and ws.state is WorkspaceState.RUNNING  # the job stops, archives, deletes
+    assert get_queue(redis).fetch_job(f"retire_workspace-{ws.id}") is not None
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "workspace.retire_requested"))
+    assert event.actor_person_id == ws.person_id and event.details["by"] == "student"
+    stop = client.post(f"/app/workspaces/{ws.id}/stop", data=form)
+    assert stop.status_code == 409  # a retiring workspace takes no other action
+
+
+def test_remove_route_roles(app, client, canvas, session):
+    _emily, ws = _running_workspace(client, canvas, session)
+    url = f"/app/workspaces/{ws.id}/remove"
+    david = _student(client, canvas, 2)
+    ta = tool_token(launch(client, canvas, canvas.user("ta")))
+    other_course = tool_token(launch(client, canvas, canvas.user("instructor"), context_id="cs231-fall2024"))
+    refused = {
+        "another student": (david, 404),
+        "read-only TA": (ta, 403),
+        "instructor of another course": (other_course, 404),
+        "anonymous": ("", 401),
+    }
+    for who, (token, status) in refused.items():
+        form = {**_form(app, token), "confirm": "on"} if token else {"confirm": "on"}
+        assert client.get(url, query_string={"t": token}).status_code == status, who
+        assert client.post(url, data=form).status_code == status, who
+        session.refresh(ws)
+        assert ws.retire_after is None, who
+    assert client.get("/app/workspaces", query_string={"t": ta}).status_code == 403  # the student home
+    assert client.get("/app/workspaces").status_code == 401
+    enrollment = session.scalar(select(Enrollment).join(Person).where(Person.sub == "ta-1"))
+    enrollment.level = StaffLevel.HEAD_TA
+    session.commit()
+    assert client.post(url, data={**_form(app, ta), "confirm": "on"}).status_code == 303
+    session.refresh(ws)
+    assert ws.retire_after is not None
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "workspace.retire_requested"))
+    assert event.details["by"] == "staff"
+    instructor = tool_token(launch(client, canvas, canvas.user("instructor")))
+    assert client.post(url, data={**_form(app, instructor), "confirm": "on"}).status_code == 303
