@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
 from classroom.db import utcnow
-from classroom.models import CoursePolicy, Workspace, WorkspaceArchive
+from classroom.models import CoursePolicy, Workspace, WorkspaceArchive, WorkspaceFolder
 from classroom.workspaces.lifecycle import ENDED, WorkspaceState
 from config.catalog import load_catalog
 from provisioning import jobs
@@ -211,9 +211,36 @@ def _archive(session: Session, backend, ws: Workspace) -> bool:  # type: ignore[
     return True
 
 
+def close_after_due(session: Session, now: datetime) -> list[int]:
+    """Mark per-assignment workspaces whose assignment is past due, in courses that chose so; audited (flushes)."""
+    past_due = (
+        select(Workspace)
+        .join(CoursePolicy, CoursePolicy.course_id == Workspace.course_id)
+        .join(
+            WorkspaceFolder,
+            (WorkspaceFolder.workspace_id == Workspace.id) & (WorkspaceFolder.link_key == Workspace.link_key),
+        )
+        .where(
+            CoursePolicy.workspace_scope == "assignment",
+            CoursePolicy.close_after_due.is_(True),
+            WorkspaceFolder.due_at < now,
+            Workspace.retire_after.is_(None),
+            Workspace.state.not_in(ENDED),
+        )
+        .with_for_update(of=Workspace, skip_locked=True)
+    )
+    marked = []
+    for ws in session.scalars(past_due):
+        request_retire(session, ws, actor_person_id=None, actor="due-date", reason="assignment past due", after=now)
+        marked.append(ws.id)
+    return marked
+
+
 def retire_due() -> int:
-    """Periodic: queue the retirement job of every live workspace marked for it (deduplicated by job id)."""
+    """Periodic: close past-due assignment workspaces where chosen, then queue the retirement job of every live
+    workspace marked for it (deduplicated by job id)."""
     with jobs._session() as session:  # noqa: SLF001
+        close_after_due(session, utcnow())
         ids = session.scalars(
             select(Workspace.id).where(Workspace.retire_after.is_not(None), Workspace.state.not_in(ENDED))
         ).all()

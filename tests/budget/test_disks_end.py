@@ -13,7 +13,7 @@ import time_machine
 from sqlalchemy import func, select
 
 from classroom.db import make_session_factory
-from classroom.models import AuditEvent, LedgerEntry, Workspace, WorkspaceArchive, WorkspaceEvent
+from classroom.models import AuditEvent, CoursePolicy, LedgerEntry, Workspace, WorkspaceArchive, WorkspaceEvent
 from classroom.roles import StaffLevel
 from classroom.services.metering import accrue
 from classroom.workspaces.lifecycle import WorkspaceState
@@ -21,7 +21,7 @@ from config.catalog import load_catalog
 from config.prices import load_prices
 from provisioning import jobs
 from provisioning.opening import Link, open_workspace
-from provisioning.retire import Step, next_step, request_retire, retire_workspace
+from provisioning.retire import Step, close_after_due, next_step, request_retire, retire_workspace
 from provisioning.term_end import run_term_end, term_end_instant
 from tests.support.budget import make_policy
 from tests.support.factories import make_course, make_person
@@ -159,3 +159,23 @@ def test_nothing_is_deleted_before_its_archive_exists():
     assert next_step(S.PROVISIONING, False, early, False, now) is Step.NOTHING  # its instance is on the way
     assert next_step(S.STOPPED, True, None, False, now) is Step.NOTHING
     assert next_step(S.TERMINATED, True, early, True, now) is Step.NOTHING
+
+
+def test_per_assignment_workspaces_close_after_their_due_date_where_the_course_chose_so(cloud, session):
+    course, emily, _clock = cloud
+    policy = session.get(CoursePolicy, course.id)
+    policy.workspace_scope, policy.close_after_due = "assignment", True
+    session.commit()
+    hw1 = _running(session, course, emily)  # HW1 was due on 3 September
+    policy.max_concurrent = 2
+    later = Link("hw9-link", "HW9", due_at=datetime(2024, 12, 9, 7, 59, tzinfo=UTC), assignment=True)
+    hw9 = open_workspace(session, course, emily.id, later, load_catalog().get("ml-cpu-student"),
+                         catalog=load_catalog(), prices=PRICES, region="us-east-1").ws  # fmt: skip
+    session.commit()
+    assert close_after_due(session, datetime(2024, 12, 5, tzinfo=UTC)) == [hw1.id]  # HW9 is not due yet
+    session.commit()
+    assert hw1.retire_after == datetime(2024, 12, 5, tzinfo=UTC) and hw9.retire_after is None
+    assert close_after_due(session, datetime(2024, 12, 6, tzinfo=UTC)) == []  # marked once
+    policy.close_after_due = False
+    session.commit()
+    assert close_after_due(session, datetime(2024, 12, 10, tzinfo=UTC)) == []  # the course's choice
