@@ -111,6 +111,8 @@ def retire_workspace(workspace_id: int) -> str:
             except CloudError as exc:
                 session.rollback()
                 log.warning("retiring workspace %s: %s", workspace_id, exc)
+                if not ctx.redis.set(f"cwc:retire-failed:{workspace_id}:{step}", 1, nx=True, ex=86400):
+                    return f"{step}: failed"  # audited once a day, not at every retry
                 append_event(
                     session, "workspace.retire_failed", course_id=ws.course_id, subject=str(ws.id),
                     details={"step": str(step), "error": str(exc)[:500]},

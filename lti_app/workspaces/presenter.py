@@ -48,6 +48,8 @@ def cost_figures(template: WorkspaceTemplate, prices: RegionPrices) -> CostFigur
 def status(ws: Workspace, template: WorkspaceTemplate | None, course_label: str) -> dict[str, object]:
     """JSON-able status for the page and its poller."""
     label, text, step = LABELS[ws.state]
+    if ws.retire_after is not None and ws.state not in (S.TERMINATED, S.FAILED):
+        label, text = "Being removed", "Its home is archived to S3 once it has stopped; then the machine and disk go."
     data: dict[str, object] = {
         "id": ws.id,
         "state": ws.state.value,

@@ -179,3 +179,19 @@ def test_per_assignment_workspaces_close_after_their_due_date_where_the_course_c
     policy.close_after_due = False
     session.commit()
     assert close_after_due(session, datetime(2024, 12, 10, tzinfo=UTC)) == []  # the course's choice
+
+
+def test_without_an_archive_the_disk_is_kept_and_the_failure_audited_once(cloud, session, backend):
+    course, emily, _clock = cloud
+    ws = _running(session, course, emily)
+    backend.simulated = False  # real EC2: the agent's archive step is not built, so the adapter refuses
+    request_retire(session, ws, actor_person_id=None, actor="staff", reason="test", after=ws.created_at)
+    session.commit()
+    retire_workspace(ws.id)
+    jobs.stop_workspace(ws.id)
+    assert retire_workspace(ws.id) == "archive: failed" and retire_workspace(ws.id) == "archive: failed"
+    session.expire_all()
+    assert session.get(Workspace, ws.id).state is S.STOPPED and _volumes(backend, ws.id)  # nothing deleted
+    assert session.scalar(select(func.count()).select_from(WorkspaceArchive)) == 0
+    failed = select(func.count()).where(AuditEvent.action == "workspace.retire_failed")
+    assert session.scalar(failed) == 1
