@@ -39,6 +39,13 @@ def _course_default() -> str:
     return policy.default_template if policy else load_catalog().default
 
 
+def _default_template() -> WorkspaceTemplate:
+    catalog = load_catalog()
+    template = catalog.get(_course_default()) or catalog.get(catalog.default)
+    assert template is not None
+    return template
+
+
 def _link_and_template() -> tuple[Link, WorkspaceTemplate]:
     """The launch's link (an assignment when it names a template or a due date) and its template."""
     body = launch_body()
@@ -109,8 +116,7 @@ def _home(link: Link, template: WorkspaceTemplate) -> str:
 @requires(lambda level: level is StaffLevel.STUDENT)
 def home() -> str:
     """The course link and "My workspace": the student's workspaces; never starts anything."""
-    _link, template = _link_and_template()
-    return _home(Link("course", "Cloud Workstation"), template)
+    return _home(Link("course", "Cloud Workstation"), _default_template())
 
 
 @bp.get("/app/workspace")
@@ -152,8 +158,8 @@ def confirm() -> Response | tuple[str, int]:
     """Start: the link's workspace (reused, started, or requested), the policy checked again (fail closed)."""
     ctx = current()
     link, template = _link_and_template()
-    if request.form.get("scope") == "course":
-        link = Link("course", "Cloud Workstation")
+    if request.form.get("scope") == "course":  # Start on the home page: the course's default template
+        link, template = Link("course", "Cloud Workstation"), _default_template()
     try:
         opened = open_workspace(
             db(), ctx.course, ctx.person.id, link, template,
