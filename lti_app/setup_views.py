@@ -62,6 +62,9 @@ def _defaults() -> dict[str, str]:
             "idle_stop_minutes": "240",
             "shared_materials": "on",
             "ta_debug_access": "on",
+            "workspace_scope": "student",
+            "archive_retention_days": "365",
+            "disk_grace_days": "14",
         }
         values.update(
             {
@@ -85,11 +88,14 @@ def _defaults() -> dict[str, str]:
         "max_concurrent": str(policy.max_concurrent),
         "max_daily_cost": str(policy.max_daily_cost.quantize(CENT)),
         "idle_stop_minutes": str(policy.idle_stop_minutes),
+        "workspace_scope": policy.workspace_scope,
+        "archive_retention_days": str(policy.archive_retention_days),
+        "disk_grace_days": str(policy.disk_grace_days),
     }
     values.update({f"template_{k}": v for k, v in policy.templates.items()})
     values.update({k: "on" for k in INTEGRITY if policy.integrity.get(k)})
     values.update({f"end_{k}": "on" for k, v in policy.term_end_actions.items() if v})
-    values.update({k: "on" for k in ("auto_close", "shared_materials") if getattr(policy, k)})
+    values.update({k: "on" for k in ("auto_close", "shared_materials", "close_after_due") if getattr(policy, k)})
     return values
 
 

@@ -12,6 +12,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from provisioning.aws_archive import ArchiveMixin
 from provisioning.backend import MANAGED_BY, CapacityError, CloudError, CourseStorage, InstanceInfo, LaunchSpec
 from provisioning.backstop import delete_alarms, ensure_idle_stop_alarm
 from provisioning.ratelimit import RedisRateLimiter
@@ -67,7 +68,7 @@ def _info(raw: dict[str, Any]) -> InstanceInfo:
     )
 
 
-class AwsBackend:
+class AwsBackend(ArchiveMixin):
     """CloudBackend on boto3 with adaptive retries and a shared rate limit on mutating EC2 calls."""
 
     def __init__(
@@ -84,6 +85,7 @@ class AwsBackend:
     ) -> None:
         self.region, self.bucket, self.instance_profile = region, bucket, instance_profile
         self.image_parameter_prefix = image_parameter_prefix
+        self.simulated = endpoint_url is not None  # the local moto server: see aws_archive for what changes
         cfg = Config(
             region_name=region,
             retries={"mode": "adaptive", "max_attempts": max_attempts},
@@ -408,11 +410,6 @@ class AwsBackend:
         return out
 
 
-def archive_key(course_key: str, person_key: str, name: str) -> str:
-    """Where a student's backup goes: courses/<course>/students/<person>/backups/<name>."""
-    return f"courses/{course_key}/students/{person_key}/backups/{name}"
-
-
 def check_credentials(session: boto3.Session) -> None:
     """Fail at start-up, with what to set, when no AWS credentials are configured."""
     try:
@@ -425,17 +422,3 @@ def check_credentials(session: boto3.Session) -> None:
             "No AWS credentials found. Set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run with an "
             "instance role; in development `make run` uses simulated AWS."
         ) from exc
-
-
-def snapshot_root_volume(backend: AwsBackend, instance_id: str, tags: dict[str, str]) -> str | None:
-    """Snapshot an instance's root volume for the archive (tagged like the workspace); None if it has none."""
-    found = backend.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
-    mappings = [m for r in found for i in r["Instances"] for m in i.get("BlockDeviceMappings", [])]
-    if not mappings:
-        return None
-    snap = backend.ec2.create_snapshot(
-        VolumeId=mappings[0]["Ebs"]["VolumeId"],
-        Description=f"Cloud Workstation term-end archive of {instance_id}",
-        TagSpecifications=[{"ResourceType": "snapshot", "Tags": _tag_list(tags)}],
-    )
-    return str(snap["SnapshotId"])

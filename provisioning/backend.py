@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from provisioning.aws_archive import ArchiveResult, HomeArchive
 
 MANAGED_BY = "cloudworkstation-classroom"
 
@@ -85,3 +88,9 @@ class CloudBackend(Protocol):
     def upload_material(self, course_key: str, path: str, body: bytes) -> str: ...
 
     def list_materials(self, course_key: str) -> list[tuple[str, int]]: ...
+
+    def archive_home(self, home: HomeArchive) -> ArchiveResult: ...
+
+    def ensure_archive_retention(self, course_key: str, days: int) -> None: ...
+
+    def delete_leftover_storage(self, workspace_id: int) -> int: ...

@@ -383,30 +383,3 @@ def close_terms() -> dict[str, int]:
         session.commit()
     release(result.jobs)
     return {"warned": result.warned, "closed": len(result.closed), "jobs": len(result.jobs)}
-
-
-def archive_workspace(workspace_id: int) -> str:
-    """Snapshot a workspace's disk into the course archive (tagged with course and student)."""
-    from provisioning.aws import AwsBackend, snapshot_root_volume
-
-    ctx = _context()
-    with _session() as session:
-        ws = session.get(Workspace, workspace_id)
-        if ws is None or not ws.instance_id:
-            return "nothing to do"
-        assert isinstance(ctx.backend, AwsBackend)
-        snapshot = snapshot_root_volume(
-            ctx.backend,
-            ws.instance_id,
-            {
-                "cwc:managed-by": MANAGED_BY,
-                "cwc:workspace-id": str(ws.id),
-                "cwc:course": course_key(ws.course_id),
-                "cwc:archive": "term-end",
-            },
-        )
-        append_event(
-            session, "workspace.archived", course_id=ws.course_id, subject=str(ws.id), details={"snapshot": snapshot}
-        )
-        session.commit()
-        return snapshot or "no volume"

@@ -35,6 +35,10 @@ KEYS_TAG = "cwc:sim-keys"
 Post = Callable[[str, dict[str, Any], str], tuple[int, Any]]
 
 
+def _no_dirs(home: str, user: str, folders: list[str]) -> None:
+    """A played instance has no disk to create assignment folders on (the local runtime will)."""
+
+
 def http_post(url: str, body: dict[str, Any], token: str) -> tuple[int, Any]:
     """The played agent's POST (requests; a connection error is an OSError, as for the real agent)."""
     resp = requests.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=5)
@@ -122,7 +126,15 @@ class SimHost:
         else:
             keeper.boot(now)  # first seen running: a fresh boot
         beats = int(inst.tags.get(BEATS_TAG, "0"))
-        outcome = heartbeat(cfg, keeper, self._activity(cfg, beats), now, post=self._post, write_keys=self._keys(inst))
+        outcome = heartbeat(
+            cfg,
+            keeper,
+            self._activity(cfg, beats),
+            now,
+            post=self._post,
+            write_keys=self._keys(inst),
+            make_dirs=_no_dirs,
+        )
         report.beats += 1
         report.outcomes[inst.instance_id] = outcome
         if not keeper.stopped:

@@ -5,6 +5,7 @@ Runs from the periodic table; each step is idempotent (the course is closed once
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import Decimal
@@ -112,8 +113,7 @@ def close_course(session: Session, course: Course, policy: CoursePolicy, now: da
         for ws in workspaces:
             if ws.state in LIVE_RUNNING:
                 jobs += request_stop(session, ws, actor_person_id=None, actor="term-end", reason="term ended")
-    if actions.get("archive"):
-        jobs += [Job("provisioning.jobs.archive_workspace", ws.id) for ws in workspaces if ws.instance_id]
+    jobs += _retire_disks(session, workspaces, now + timedelta(days=policy.disk_grace_days))
     if actions.get("revoke_access"):
         _revoke(session, course, now)
     if actions.get("final_report"):
@@ -123,6 +123,17 @@ def close_course(session: Session, course: Course, policy: CoursePolicy, now: da
         session, "course.closed", course_id=course.id, details={"actions": actions, "workspaces": len(workspaces)}
     )
     session.flush()
+    return jobs
+
+
+def _retire_disks(session: Session, workspaces: Sequence[Workspace], delete_after: datetime) -> list[Job]:
+    """Disks end: each home is archived to S3 once its stop is observed, the disk deleted after the grace period."""
+    from provisioning.retire import request_retire
+
+    jobs: list[Job] = []
+    for ws in workspaces:
+        jobs += request_retire(session, ws, actor_person_id=None, actor="term-end", reason="term ended",
+                               after=delete_after)  # fmt: skip
     return jobs
 
 
@@ -157,7 +168,9 @@ def _final_report(session: Session, course: Course, policy: CoursePolicy) -> Non
         f"{course.display_name} has closed.\n\nTotal spend: {money(total)} of {money(policy.total_budget)}\n"
         f"Students with spend: {len(spent)}; average {money(average)} of {money(policy.budget_per_student)}\n"
         f"Over their budget: {over}\nCompute hours: {hours.quantize(Decimal('0.1'))}\n\n"
-        "Workspaces were stopped; the audit trail and cost report stay available in Cloud Workstation."
+        f"Workspaces were stopped; each home is archived to S3 (kept {policy.archive_retention_days} days) and its "
+        f"disk deleted {policy.disk_grace_days} days after the term. The audit trail and cost report stay available "
+        "in Cloud Workstation."
     )
     notify_instructors(session, course.id, subject=f"[{course.display_name}] Final course report", body=body)
 

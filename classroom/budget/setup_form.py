@@ -12,7 +12,8 @@ from config.catalog import Catalog
 
 ACCESS = ("approved", "on_request", "blocked")
 INTEGRITY = ("ta_debug_access", "plagiarism_support")
-TERM_END = ("stop_all", "archive", "revoke_access", "final_report", "delete_all_data")
+TERM_END = ("stop_all", "revoke_access", "final_report", "delete_all_data")
+SCOPES = ("student", "assignment")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,10 @@ class SetupValues:
     shared_materials: bool
     integrity: dict[str, bool] = field(default_factory=dict)
     term_end_actions: dict[str, bool] = field(default_factory=dict)
+    workspace_scope: str = "student"
+    close_after_due: bool = False
+    archive_retention_days: int = 365
+    disk_grace_days: int = 14
 
 
 def _money(form: dict[str, str], name: str, errors: dict[str, str], low: Decimal, high: Decimal) -> Decimal:
@@ -57,6 +62,20 @@ def _int(form: dict[str, str], name: str, errors: dict[str, str], low: int, high
     except ValueError:
         errors[name] = f"Enter a whole number from {low} to {high}."
         return low
+
+
+def _workspaces(form: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
+    """Workspace scope and the disks' end: archive retention and grace (blank fields keep the defaults)."""
+    scope = form.get("workspace_scope") or "student"
+    if scope not in SCOPES:
+        errors["workspace_scope"] = "Choose one workspace per student, or one per assignment."
+    days = {k: form.get(k, "").strip() or d for k, d in (("archive_retention_days", "365"), ("disk_grace_days", "14"))}
+    return dict(
+        workspace_scope=scope,
+        close_after_due=scope == "assignment" and form.get("close_after_due") == "on",
+        archive_retention_days=_int(days, "archive_retention_days", errors, 1, 3650),
+        disk_grace_days=_int(days, "disk_grace_days", errors, 0, 365),
+    )
 
 
 def _dates(form: dict[str, str], errors: dict[str, str]) -> tuple[date, date]:
@@ -116,6 +135,7 @@ def parse_setup(form: dict[str, str], catalog: Catalog, course_label: str) -> tu
         shared_materials=form.get("shared_materials") == "on",
         integrity={"audit_log": True, "ssh_key_isolation": True, **{k: form.get(k) == "on" for k in INTEGRITY}},
         term_end_actions=term_end,
+        **_workspaces(form, errors),
     )
     if errors:
         return None, errors

@@ -27,7 +27,15 @@ from classroom.models.lms_sync import (
 from classroom.models.notifications import Notification, OutboxEmail
 from classroom.models.people import Course, Enrollment, EnrollmentStatus, Person, StaffLevel
 from classroom.models.platform import Deployment, DeploymentStatus, Platform
-from classroom.models.workspaces import CourseCloud, Heartbeat, SshKey, Workspace, WorkspaceEvent
+from classroom.models.workspaces import (
+    CourseCloud,
+    Heartbeat,
+    SshKey,
+    Workspace,
+    WorkspaceArchive,
+    WorkspaceEvent,
+    WorkspaceFolder,
+)
 
 __all__ = [
     "CanvasToken",
@@ -52,6 +60,8 @@ __all__ = [
     "SshKey",
     "Workspace",
     "WorkspaceEvent",
+    "WorkspaceArchive",
+    "WorkspaceFolder",
     "AuditChainHead",
     "AuditEvent",
     "Course",

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     Enum,
     ForeignKey,
@@ -37,10 +38,18 @@ class TemplateAccess(enum.StrEnum):
     BLOCKED = "blocked"
 
 
+WORKSPACE_SCOPES = ("student", "assignment")  # one workspace per student (and template), or per assignment link
+
+
 class CoursePolicy(Base):
     """Everything the set-up wizard decides for a course; absent means "not set up": launches refused."""
 
     __tablename__ = "course_policies"
+    __table_args__ = (
+        CheckConstraint("workspace_scope IN ('student', 'assignment')", name="workspace_scope"),
+        CheckConstraint("archive_retention_days BETWEEN 1 AND 3650", name="archive_retention_days"),
+        CheckConstraint("disk_grace_days BETWEEN 0 AND 365", name="disk_grace_days"),
+    )
 
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True)
     auto_close: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -59,6 +68,10 @@ class CoursePolicy(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(nullable=True)  # the term-end actions ran
+    workspace_scope: Mapped[str] = mapped_column(String(16), default="student")  # WORKSPACE_SCOPES
+    close_after_due: Mapped[bool] = mapped_column(Boolean, default=False)  # per-assignment ones, after their due date
+    archive_retention_days: Mapped[int] = mapped_column(Integer, default=365)  # S3 lifecycle rule of the archives
+    disk_grace_days: Mapped[int] = mapped_column(Integer, default=14)  # term end to deleting the disks
 
 
 class RequestStatus(enum.StrEnum):

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Boolean, Enum, ForeignKey, Index, Integer, Numeric, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from classroom.db import Base, utcnow
@@ -21,7 +33,11 @@ UNCONVERGED = (
 
 
 class Workspace(Base):
-    """One student's workspace for one course link; at most one live per (course, person, link)."""
+    """A student's workspace; at most one live per (course, person, link_key).
+
+    link_key is what the course shares a workspace by: "template:<id>" (one per student and template, the
+    default) or an assignment's resource link id (per-assignment workspaces, a course option).
+    """
 
     __tablename__ = "workspaces"
     __table_args__ = (
@@ -66,6 +82,8 @@ class Workspace(Base):
     state_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_activity_at: Mapped[datetime | None] = mapped_column(nullable=True)
     metered_until: Mapped[datetime] = mapped_column(default=utcnow)  # the ledger covers up to here
+    # Intent to end: archive the home once stopped, then delete the disk at or after this time.
+    retire_after: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class WorkspaceEvent(Base):
@@ -129,4 +147,34 @@ class CourseCloud(Base):
     file_system_id: Mapped[str] = mapped_column(String(32), default="")
     student_access_point_id: Mapped[str] = mapped_column(String(32), default="")
     staff_access_point_id: Mapped[str] = mapped_column(String(32), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkspaceFolder(Base):
+    """An assignment opened in a workspace: the folder its agent creates in the home (homework/<slug>)."""
+
+    __tablename__ = "workspace_folders"
+    __table_args__ = (UniqueConstraint("workspace_id", "link_key", name="uq_workspace_folders_ws_link"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    link_key: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(255), default="")
+    folder: Mapped[str] = mapped_column(String(128))
+    due_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkspaceArchive(Base):
+    """A workspace's home archived to S3 (tar.gz) before its disk was deleted; S3's lifecycle rule expires it."""
+
+    __tablename__ = "workspace_archives"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), unique=True)
+    course_id: Mapped[int] = mapped_column(Integer, index=True)
+    s3_key: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    retain_days: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

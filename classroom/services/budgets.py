@@ -301,6 +301,10 @@ def save_policy(session: Session, course: Course, values: SetupValues, by: int) 
         "shared_materials",
         "integrity",
         "term_end_actions",
+        "workspace_scope",
+        "close_after_due",
+        "archive_retention_days",
+        "disk_grace_days",
     ):
         setattr(policy, name, getattr(values, name))
     policy.updated_at, policy.updated_by = utcnow(), by
@@ -336,4 +340,8 @@ def _snapshot(policy: CoursePolicy, course: Course) -> dict[str, object]:
         "shared_materials": policy.shared_materials,
         "integrity": dict(policy.integrity),
         "term_end_actions": dict(policy.term_end_actions),
+        "workspace_scope": policy.workspace_scope,
+        "close_after_due": policy.close_after_due,
+        "archive_retention_days": policy.archive_retention_days,
+        "disk_grace_days": policy.disk_grace_days,
     }

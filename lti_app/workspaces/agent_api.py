@@ -10,13 +10,15 @@ from config.prices import PriceError
 from lti_app.runtime import commit, db, settings
 from lti_app.workspaces.glue import prices
 from provisioning.agent_service import HeartbeatRejected, parse_report, record_heartbeat
+from provisioning.opening import folders_of
 
 bp = Blueprint("agent_api", __name__)
 
 
 @bp.post("/api/agent/heartbeat")
 def heartbeat() -> tuple[Response, int]:
-    """Store one report; answer with the SSH keys the workspace should accept and its lease (or stop)."""
+    """Store one report; answer with the SSH keys the workspace should accept, its lease (or stop) and the
+    assignment folders to create."""
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else ""
     try:
@@ -33,5 +35,6 @@ def heartbeat() -> tuple[Response, int]:
         )
     except HeartbeatRejected as exc:
         return jsonify(error="forbidden", message=str(exc)), 403
+    folders = [f.folder for f in folders_of(db(), report.workspace_id)]
     commit()
-    return jsonify(answer.as_json()), 200
+    return jsonify({**answer.as_json(), "folders": folders}), 200

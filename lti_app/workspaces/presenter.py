@@ -69,6 +69,8 @@ def status(ws: Workspace, template: WorkspaceTemplate | None, course_label: str)
     progress = stop_progress(ws)
     if progress is not None:
         label, text = progress
+    elif ws.retire_after is not None and ws.state not in (S.TERMINATED, S.FAILED):
+        label, text = "Being removed", "Its home is archived to S3 once it has stopped; then the machine and disk go."
     data: dict[str, object] = {
         "id": ws.id,
         "state": ws.state.value,

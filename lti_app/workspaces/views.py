@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, g, jsonify, redirect, url_for
+from flask import Blueprint, Response, abort, g, jsonify, redirect, request, url_for
 
 from classroom.budget.policy import Decision
+from classroom.claims import LTI
+from classroom.db import utcnow
 from classroom.models import CoursePolicy, Workspace
 from classroom.roles import StaffLevel, can_act, is_staff
 from classroom.services.budgets import decide_launch
+from classroom.workspaces.lifecycle import LIVE
 from config.catalog import WorkspaceTemplate, load_catalog
+from lms_sync.deadlines import Deadline, due_from_custom, upcoming_for
 from lti_app.auth import current, requires
-from lti_app.errors import Forbidden
+from lti_app.errors import Forbidden, ToolError
 from lti_app.pages.views import page
 from lti_app.runtime import commit, db, settings
 from lti_app.workspaces.glue import launch_body, link_of, prices, release_after_commit
 from lti_app.workspaces.presenter import cost_figures, status
-from provisioning.services import (
-    WorkspaceActionError,
-    live_workspace,
-    request_start,
-    request_stop,
-    request_workspace,
-    workspaces_of,
+from provisioning.opening import (
+    Link,
+    find_workspace,
+    folder_for,
+    folders_of,
+    open_workspace,
+    scope_of,
+    workspace_key,
 )
+from provisioning.retire import request_retire
+from provisioning.services import Job, WorkspaceActionError, request_start, request_stop, workspaces_of
 
 bp = Blueprint("workspaces", __name__)
 
@@ -32,13 +39,24 @@ def _course_default() -> str:
     return policy.default_template if policy else load_catalog().default
 
 
-def _template_for_link() -> tuple[str, str, WorkspaceTemplate]:
-    """The link's template (deep-linked), else the course's default."""
-    link_key, title, asked = link_of(launch_body())
+def _default_template() -> WorkspaceTemplate:
+    catalog = load_catalog()
+    template = catalog.get(_course_default()) or catalog.get(catalog.default)
+    assert template is not None
+    return template
+
+
+def _link_and_template() -> tuple[Link, WorkspaceTemplate]:
+    """The launch's link (an assignment when it names a template or a due date) and its template."""
+    body = launch_body()
+    link_key, title, asked = link_of(body)
+    custom = body.get(LTI + "custom") or {}
+    due = due_from_custom(custom, resource_link_id=link_key, title=title) if isinstance(custom, dict) else None
     catalog = load_catalog()
     template = catalog.get(asked or "") or catalog.get(_course_default()) or catalog.get(catalog.default)
     assert template is not None
-    return link_key, title, template
+    link = Link(link_key, title, asked, due.due_at if due else None, assignment=bool(asked or due))
+    return link, template
 
 
 def _decide(template_id: str, *, starting: bool = False) -> Decision:
@@ -71,63 +89,91 @@ def _actionable(ws_id: int) -> Workspace:
     return ws
 
 
-def _start(link_key: str, title: str, template: WorkspaceTemplate) -> Workspace:
-    """Request the link's workspace (one per student and link), commit, then queue its provisioning."""
+def _home(link: Link, template: WorkspaceTemplate) -> str:
+    """The student's home in the course: their workspaces with state and actions, and what Start would start."""
     ctx = current()
-    ws, todo = request_workspace(
-        db(),
-        course_id=ctx.course.id,
-        person_id=ctx.person.id,
-        link_key=link_key,
-        link_title=title,
+    mine = workspaces_of(db(), ctx.course.id, ctx.person.id)
+    key = workspace_key(scope_of(db(), ctx.course.id), link.key, template.id)
+    has_default = any(w.link_key == key and w.state in LIVE for w in mine)
+    decision = None if has_default else _decide(template.id)
+    return page(
+        "workspaces/home.html",
+        workspaces=[
+            (w, status(w, load_catalog().get(w.template_id), ctx.course.label or ctx.course.title))
+            for w in mine
+            if w.state in LIVE
+        ],  # fmt: skip
+        removed=[w for w in mine if w.state not in LIVE][:5],
         template=template,
-        region=settings().aws_region,
+        decision=decision,
+        cost=cost_figures(template, prices()),
+        deadlines=upcoming_for(db(), ctx.course.id, ctx.person.id, utcnow()),
+        time_zone=ctx.course.time_zone,
     )
-    release_after_commit(todo)
-    commit()
-    return ws
+
+
+@bp.get("/app/workspaces")
+@requires(lambda level: level is StaffLevel.STUDENT)
+def home() -> str:
+    """The course link and "My workspace": the student's workspaces; never starts anything."""
+    return _home(Link("course", "Cloud Workstation"), _default_template())
 
 
 @bp.get("/app/workspace")
 @requires(lambda level: level is StaffLevel.STUDENT)
 def mine() -> str | Response | tuple[str, int]:
-    """The link's workspace. The first click on the course's default template starts it when the policy allows;
-    any other template asks for confirmation with the budget projection first."""
+    """The link's page. Nothing starts on a GET: a first visit shows what Start would start and what it costs."""
     ctx = current()
-    link_key, title, template = _template_for_link()
-    ws = live_workspace(db(), ctx.course.id, ctx.person.id, link_key)
+    link, template = _link_and_template()
+    if not link.assignment:
+        return _home(link, template)
+    scope = scope_of(db(), ctx.course.id)
+    ws = find_workspace(db(), ctx.course.id, ctx.person.id, workspace_key(scope, link.key, template.id))
     decision = None
     if ws is None:
         decision = _decide(template.id)
         if not decision.allowed:
-            return _refused(decision, title)
-        if template.id == _course_default():
-            ws = _start(link_key, title, template)
-    others = [w for w in workspaces_of(db(), ctx.course.id, ctx.person.id) if ws is None or w.id != ws.id]
+            return _refused(decision, link.title)
+    others = [w for w in workspaces_of(db(), ctx.course.id, ctx.person.id) if w.state in LIVE and w != ws]
     return page(
         "workspaces/student.html",
         ws=ws,
-        link_title=title,
+        link=link,
+        link_title=link.title,
+        folder=folder_for(link.title),
         template=template,
         decision=decision,
         cost=cost_figures(template, prices()),
         state=status(ws, template, ctx.course.label or ctx.course.title) if ws else None,
         others=others,
+        scope=scope,
+        prepared=ws is not None and folder_for(link.title) in {f.folder for f in folders_of(db(), ws.id)},
+        due_text=Deadline(link.title, link.due_at, ()).when(ctx.course.time_zone) if link.due_at else "",
     )
 
 
 @bp.post("/app/workspace")
 @requires(lambda level: level is StaffLevel.STUDENT)
 def confirm() -> Response | tuple[str, int]:
-    """The student confirmed starting a workspace from a non-default template (checked again: fail closed)."""
+    """Start: the link's workspace (reused, started, or requested), the policy checked again (fail closed)."""
     ctx = current()
-    link_key, title, template = _template_for_link()
-    if live_workspace(db(), ctx.course.id, ctx.person.id, link_key) is None:
-        decision = _decide(template.id)
-        if not decision.allowed:
-            return _refused(decision, title)
-    _start(link_key, title, template)
-    return redirect(url_for("workspaces.mine", t=g.tool_token), code=303)
+    link, template = _link_and_template()
+    if request.form.get("scope") == "course":  # Start on the home page: the course's default template
+        link, template = Link("course", "Cloud Workstation"), _default_template()
+    try:
+        opened = open_workspace(
+            db(), ctx.course, ctx.person.id, link, template,
+            catalog=load_catalog(), prices=prices(), region=settings().aws_region,
+        )  # fmt: skip
+    except WorkspaceActionError as exc:
+        raise Forbidden(str(exc), status=409, title="Not possible right now") from exc
+    if opened.ws is None:
+        assert opened.decision is not None
+        return _refused(opened.decision, link.title)
+    release_after_commit(opened.jobs)
+    commit()
+    target = "workspaces.mine" if link.assignment else "workspaces.home"
+    return redirect(url_for(target, t=g.tool_token), code=303)
 
 
 @bp.get("/api/workspaces/<int:ws_id>")
@@ -138,21 +184,43 @@ def state(ws_id: int) -> Response:
     return jsonify(status(ws, load_catalog().get(ws.template_id), current().course.label or current().course.title))
 
 
-@bp.get("/app/workspaces/<int:ws_id>/<any(stop, start):action>")
+@bp.get("/app/workspaces/<int:ws_id>/<any(stop, start, remove):action>")
 @requires()
 def confirm_action(ws_id: int, action: str) -> str:
-    """Ask before stopping or starting (and say what it means for money and files)."""
+    """Ask before stopping, starting or removing (and say what it means for money and files)."""
     ws = _actionable(ws_id)
     template = load_catalog().get(ws.template_id)
+    policy = db().get(CoursePolicy, ws.course_id)
     return page(
-        "workspaces/confirm.html", ws=ws, action=action, cost=cost_figures(template, prices()) if template else None
+        "workspaces/confirm.html",
+        ws=ws,
+        action=action,
+        cost=cost_figures(template, prices()) if template else None,
+        retention_days=policy.archive_retention_days if policy else 365,
     )
 
 
-@bp.post("/app/workspaces/<int:ws_id>/<any(stop, start):action>")
+def _do(ws: Workspace, action: str, actor: str) -> list[Job]:
+    """Apply one confirmed action to a locked workspace (the services audit it)."""
+    ctx = current()
+    if action == "remove":
+        if request.form.get("confirm") != "on":
+            raise ToolError("Tick the box to confirm that this workspace's disk is to be deleted.", status=400)
+        return request_retire(db(), ws, actor_person_id=ctx.person.id, actor=actor,
+                              reason=f"removed by {ctx.person.display_name}", after=utcnow())  # fmt: skip
+    if ws.retire_after is not None:
+        raise WorkspaceActionError("This workspace is being archived and removed.")
+    if action == "stop":
+        return request_stop(db(), ws, actor_person_id=ctx.person.id, actor=actor,
+                            reason=f"stopped by {ctx.person.display_name}", hibernate=True)  # fmt: skip
+    return request_start(db(), ws, actor_person_id=ctx.person.id, actor=actor)
+
+
+@bp.post("/app/workspaces/<int:ws_id>/<any(stop, start, remove):action>")
 @requires()
 def act(ws_id: int, action: str) -> Response | tuple[str, int]:
-    """Stop or start a workspace (own, or any as instructor / head TA); audited. Starts pass the policy again."""
+    """Stop, start or remove a workspace (own, or any as instructor / head TA); audited. Starts pass the policy
+    again; a removal archives the home to S3 first."""
     ctx = current()
     ws = _actionable(ws_id)
     db().refresh(ws, with_for_update=True)  # bursts of clicks: one transition, one event, one job per change
@@ -164,20 +232,10 @@ def act(ws_id: int, action: str) -> Response | tuple[str, int]:
         if not decision.allowed:
             return _refused(decision, ws.link_title or ws.link_key)
     try:
-        if action == "stop":
-            todo = request_stop(
-                db(),
-                ws,
-                actor_person_id=ctx.person.id,
-                actor=actor,
-                reason=f"stopped by {ctx.person.display_name}",
-                hibernate=True,
-            )
-        else:
-            todo = request_start(db(), ws, actor_person_id=ctx.person.id, actor=actor)
+        todo = _do(ws, action, actor)
     except WorkspaceActionError as exc:
         raise Forbidden(str(exc), status=409, title="Not possible right now") from exc
     release_after_commit(todo)
     commit()
-    target = "workspaces.mine" if actor == "student" else "pages.home"
+    target = "workspaces.home" if actor == "student" else "pages.home"
     return redirect(url_for(target, t=g.tool_token), code=303)

@@ -82,6 +82,16 @@ def write_authorized_keys(home, user, keys):
     subprocess.run(["chown", "-R", f"{user}:{user}", ssh], check=False)
 
 
+def make_folders(home, user, folders):
+    """Create the assignment folders the tool lists (relative to the home; never outside it)."""
+    for folder in folders:
+        path = os.path.realpath(os.path.join(home, folder))
+        if not path.startswith(os.path.realpath(home) + os.sep) or os.path.isdir(path):
+            continue
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        subprocess.run(["chown", "-R", f"{user}:{user}", path], check=False)
+
+
 class SystemPoweroff:
     """The real poweroff: systemd's scheduled shutdown, owned by root (a student cannot cancel or move it)."""
 
@@ -179,7 +189,7 @@ def activity(cfg):
     }
 
 
-def heartbeat(cfg, keeper, body, now, post=post_json, write_keys=write_authorized_keys):
+def heartbeat(cfg, keeper, body, now, post=post_json, write_keys=write_authorized_keys, make_dirs=make_folders):
     """Send one report and act on the answer; returns what happened.
 
     200: install the keys, then stop or hold the lease. 401/403 (token refused, e.g. revoked at term end): wipe
@@ -196,6 +206,8 @@ def heartbeat(cfg, keeper, body, now, post=post_json, write_keys=write_authorize
         return f"answer {status}: lease kept"
     if isinstance(answer.get("authorized_keys"), list):
         write_keys(cfg["home"], cfg["user"], [str(k) for k in answer["authorized_keys"]])
+    if isinstance(answer.get("folders"), list):
+        make_dirs(cfg["home"], cfg["user"], [str(f) for f in answer["folders"]])
     return keeper.answer(answer, now)
 
 

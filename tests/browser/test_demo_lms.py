@@ -96,15 +96,20 @@ def test_instructor_sets_up_and_adds_assignment_then_student_runs_workspace(
         item = s.scalar(select(DemoLineItem).where(DemoLineItem.link_id == links[HW1].id))
         assert item is not None and item.score_maximum == 10.0
 
-    # 3. Emily Chen clicks HW1: her first click starts a workspace, and the page follows it to Running.
+    # 3. Emily Chen clicks HW1: the page says what would start and what it costs; nothing starts until she
+    #    presses Start, then the page follows her workspace to Running.
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, live_server, "Emily Chen")
     nav_link(page, HW1).click()
     frame = tool(page)
     expect(frame.get_by_role("heading", name=HW1)).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
     expect(frame.locator("header .who")).to_contain_text("Emily Chen")
-    expect(frame.locator("#ws")).to_be_visible()
+    expect(frame.get_by_text("Nothing runs until you press Start")).to_be_visible()
+    with live_server.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Workspace)) == 0  # the visit started nothing
     shot(page, "demo-07-student-first-click")
+    frame.get_by_role("button", name="Start my workspace").click()
+    expect(frame.locator("#ws")).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
     try:
         expect(frame.locator("#ws-label")).to_have_text("Running", timeout=RUNNING_TIMEOUT_MS)
     except AssertionError as exc:
@@ -133,3 +138,11 @@ def test_instructor_sets_up_and_adds_assignment_then_student_runs_workspace(
         ws = s.scalar(select(Workspace))
         assert ws is not None and ws.state is WorkspaceState.RUNNING and ws.template_id == "ml-cpu-student"
     live_server.check_jobs()
+
+    # 5. The course link is Emily's home: her running workspace with Stop, and nothing new started.
+    nav_link(page, "Cloud Workstation").click()
+    frame = tool(page)
+    expect(frame.get_by_role("heading", name="My workspace")).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
+    expect(frame.get_by_role("link", name="Stop workspace")).to_be_visible()
+    with live_server.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Workspace)) == 1

@@ -118,11 +118,13 @@ def test_launch_with_third_party_cookies_blocked_goes_through_platform_storage(
     stored = platform_storage_keys(page, live_server)
     assert len(stored) == 1 and stored[0].startswith("cwc_state_"), stored  # lti.put_data reached the Demo LMS
 
-    live_server.ensure_policies()  # the TA's launch made the course; a student's first click needs its policy
+    live_server.ensure_policies()  # the TA's launch made the course; a student's page needs its policy
     posts.clear()
     page.get_by_role("button", name="Sign out").click()
     open_tool(page, live_server, STUDENT, "Student")
-    expect(page.frame_locator("iframe.tool-frame").locator("#ws")).to_be_visible()  # the first click's workspace
+    frame = page.frame_locator("iframe.tool-frame")
+    expect(frame.get_by_role("heading", name="My workspace")).to_be_visible()  # the course link: the student's home
+    expect(frame.get_by_role("button", name="Start my workspace")).to_be_visible()  # nothing started by the visit
     shot(page, "storage-02-blocked-cookies-student")
     assert tool_cookies(page, live_server) == []
     assert_relayed(launch_posts(posts), "/app/workspace")

@@ -22,7 +22,16 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from classroom.db import make_engine, make_session_factory
-from classroom.models import AlertSent, Course, CoursePolicy, LedgerEntry, SpendDaily, Workspace, WorkspaceEvent
+from classroom.models import (
+    AlertSent,
+    Course,
+    CoursePolicy,
+    LedgerEntry,
+    SpendDaily,
+    Workspace,
+    WorkspaceEvent,
+    WorkspaceFolder,
+)
 from classroom.roles import StaffLevel
 from classroom.services.budgets import ask_for_template, decide_request
 from classroom.workspaces.lifecycle import WorkspaceState
@@ -37,7 +46,8 @@ S = WorkspaceState
 TZ = ZoneInfo("America/Los_Angeles")
 TERM_START, TERM_END = date(2024, 8, 26), date(2024, 12, 13)
 PRICES = load_prices().region("us-east-1")
-LINK, FINAL = "cs229-workspace", "final-project"
+LINK, FINAL = "hw1", "final-project"
+WEEKLY = [f"hw{n}" for n in range(1, 11)]  # the seed's ten weekly assignment links, one LTI resource link each
 CPU, LARGE, GPU = "ml-cpu-student", "ml-final-project", "gpu-ml-workstation"
 MINUTE_OF_T3_MEDIUM = (PRICES.hourly("t3.medium") + PRICES.storage_hourly(30)) * 60 / 3600  # as the planner has it
 
@@ -52,20 +62,26 @@ def week(n: int, weekday: int) -> date:
     return TERM_START + timedelta(weeks=n, days=weekday)
 
 
+def assignment(n: int) -> str:
+    """The link a student opens in term week `n`: that week's assignment, then the final project."""
+    return WEEKLY[n] if n < len(WEEKLY) else FINAL
+
+
 def work(student: Student, start: datetime, end: datetime, *, link: str = LINK, template: str = CPU) -> Visit:
     """A visit that ends with the Stop button."""
     return Visit(student, link, template, start, end, end)
 
 
-def regular_weeks(rng: random.Random, s: Student, weeks: range, *, link: str = LINK, template: str = CPU):  # type: ignore[no-untyped-def]
-    """Sunday afternoons until 18:00 before most Monday deadlines (ten assignments, then the final project every
-    week); in the project weeks some Wednesday evenings too."""
+def regular_weeks(rng: random.Random, s: Student, weeks: range, *, link: str | None = None, template: str = CPU):  # type: ignore[no-untyped-def]
+    """Sunday afternoons until 18:00 before most Monday deadlines, each on that week's assignment link (ten
+    assignments, then the final project every week); in the project weeks some Wednesday evenings too."""
     for n in weeks:
+        week_link = link or assignment(n)
         if week(n, 6) <= TERM_END and (n >= 11 or rng.random() < 0.75):
-            yield work(s, local(week(n, 6), 14 + rng.choice((0, 1, 2))), local(week(n, 6), 18), link=link,
+            yield work(s, local(week(n, 6), 14 + rng.choice((0, 1, 2))), local(week(n, 6), 18), link=week_link,
                        template=template)  # fmt: skip
         if n >= 11 and rng.random() < 0.25:
-            yield work(s, local(week(n, 2), 19 + rng.choice((0, 1))), local(week(n, 2), 22), link=link,
+            yield work(s, local(week(n, 2), 19 + rng.choice((0, 1))), local(week(n, 2), 22), link=week_link,
                        template=template)  # fmt: skip
 
 
@@ -113,12 +129,12 @@ def plan_the_term(sim: Semester, students: dict[str, Student], instructor_id: in
         sim.visit(v)
     # Sophie works on Tuesday evening, closes her laptop at 21:00 and forgets the workspace; from the next
     # Monday she trains day and night; from week 7 she tries again every Sunday.
-    sim.visit(Visit(sophie, LINK, CPU, local(week(2, 1), 19), seen["forgot"], None))  # type: ignore[arg-type]
-    sim.visit(Visit(sophie, LINK, CPU, local(week(3, 0), 10), local(TERM_END, 23), None))
+    sim.visit(Visit(sophie, assignment(2), CPU, local(week(2, 1), 19), seen["forgot"], None))  # type: ignore[arg-type]
+    sim.visit(Visit(sophie, assignment(3), CPU, local(week(3, 0), 10), local(TERM_END, 23), None))
     for n in range(7, 14):
-        sim.visit(work(sophie, local(week(n, 6), 14), local(week(n, 6), 16)))
+        sim.visit(work(sophie, local(week(n, 6), 14), local(week(n, 6), 16), link=assignment(n)))
     late = students["Student 50"]
-    sim.visit(Visit(late, LINK, CPU, local(TERM_END, 22), local(TERM_END, 23, 59), None))  # works until midnight
+    sim.visit(Visit(late, FINAL, CPU, local(TERM_END, 22), local(TERM_END, 23, 59), None))  # works until midnight
     sim.at(local(week(1, 6), 13, 55), lambda db: seen.update(gpu=sim.open(db, emily, "gpu-fun", GPU)))
 
     def final_project_request(db: Session) -> None:
@@ -158,6 +174,15 @@ def test_a_semester_of_cs229_stays_within_budget_and_the_ledger_adds_up(cs229, s
     finals = session.scalars(select(Workspace).where(Workspace.template_id == LARGE)).all()
     assert [w.person_id for w in finals] == [david.person_id] and finals[0].instance_id
     assert [s.name for s in students.values() if s.refusals] == ["Emily Chen", "Sophie Martinez"]
+    # Ten assignment links, one workspace per student (and template): nobody is locked out from HW4 on by the
+    # storage of idle per-link disks; every link a student opened is a folder in that one workspace.
+    per_student = session.execute(
+        select(Workspace.person_id, Workspace.template_id, func.count()).group_by(Workspace.person_id,
+                                                                                  Workspace.template_id)
+    ).all()  # fmt: skip
+    assert len(per_student) == 51 and {n for _, _, n in per_student} == {1}
+    opened = session.scalars(select(func.count(func.distinct(WorkspaceFolder.link_key)))).one()
+    assert opened == len(WEEKLY) + 1  # every weekly link and the final project were opened
 
     check_sophie(sim, session, sophie, seen["forgot"])  # type: ignore[arg-type]
     # Term end stopped the late worker; nothing runs any more; the course is closed.

@@ -58,7 +58,7 @@ def test_warning_an_hour_before_then_everything_closes_once(session):
     closed = run_term_end(session, end + timedelta(seconds=1))
     session.commit()
     assert closed.closed == [course.id]
-    assert sorted(j.func.rsplit(".", 1)[1] for j in closed.jobs) == ["archive_workspace", "stop_workspace"]
+    assert sorted(j.func.rsplit(".", 1)[1] for j in closed.jobs) == ["retire_workspace", "stop_workspace"]
     session.expire_all()
     assert session.get(Workspace, ws.id).state is WorkspaceState.STOPPING
     assert session.scalar(select(func.count(SshKey.id)).where(SshKey.revoked_at.is_(None))) == 0  # keys first
@@ -69,6 +69,7 @@ def test_warning_an_hour_before_then_everything_closes_once(session):
     session.commit()
     session.expire_all()
     assert session.get(Workspace, ws.id).agent_token_revoked_at is not None
+    assert session.get(Workspace, ws.id).retire_after == end + timedelta(seconds=1, days=14)  # the grace period
     report = session.scalar(select(Notification.body).where(Notification.person_id == owner.id))
     assert "Total spend: $22.80 of $1200.00" in report and "Compute hours: 100.0" in report
     assert session.get(CoursePolicy, course.id).closed_at is not None
@@ -77,29 +78,3 @@ def test_warning_an_hour_before_then_everything_closes_once(session):
     assert again.closed == [] and again.jobs == []
 
 
-def test_archive_job_snapshots_the_disk(session, settings, backend, redis, engine):
-    from classroom.db import make_session_factory
-    from config.catalog import load_catalog
-    from provisioning import jobs
-    from provisioning.services import request_workspace
-
-    course, _, emily = _course(session)
-    session.commit()
-    jobs.use_context(jobs.JobContext(settings, make_session_factory(engine), redis, backend))
-    try:
-        ws, _ = request_workspace(
-            session,
-            course_id=course.id,
-            person_id=emily.id,
-            link_key="hw",
-            link_title="HW",
-            template=load_catalog().get("ml-cpu-student"),
-            region="us-east-1",
-        )
-        session.commit()
-        jobs.provision_workspace(ws.id)
-        snapshot = jobs.archive_workspace(ws.id)
-    finally:
-        jobs.use_context(None)
-    snap = backend.ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"][0]
-    assert {t["Key"]: t["Value"] for t in snap["Tags"]}["cwc:workspace-id"] == str(ws.id)

@@ -295,3 +295,19 @@ def test_rate_limiter_waits_when_the_second_is_full(redis):
     assert [limiter.acquire() for _ in range(3)] == [0.0, 0.0, 0.0]
     waited = limiter.acquire()
     assert 0.74 < waited < 0.76 and len(slept) == 1  # slept to the next whole second
+
+
+def test_archive_retention_rules_are_one_per_course_and_errors_are_ours(backend):
+    from provisioning.backend import CloudError
+
+    backend.ensure_archive_retention("c1", 365)
+    backend.ensure_archive_retention("c2", 30)
+    backend.ensure_archive_retention("c1", 90)  # the course changed its retention
+    rules = backend.s3.get_bucket_lifecycle_configuration(Bucket=backend.bucket)["Rules"]
+    assert sorted((r["ID"], r["Filter"]["Prefix"], r["Expiration"]["Days"]) for r in rules) == [
+        ("cwc-archives-c1", "courses/c1/archives/", 90),
+        ("cwc-archives-c2", "courses/c2/archives/", 30),
+    ]
+    backend.bucket = "no-such-bucket"
+    with pytest.raises(CloudError):
+        backend.ensure_archive_retention("c1", 365)

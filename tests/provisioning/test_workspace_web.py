@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from classroom.claims import LTI
 from classroom.db import utcnow
 from classroom.jobs.queue import get_queue
-from classroom.models import Enrollment, Heartbeat, Person, SshKey, Workspace
+from classroom.models import AuditEvent, CoursePolicy, Enrollment, Heartbeat, Person, SshKey, Workspace, WorkspaceFolder
 from classroom.roles import StaffLevel
 from classroom.workspaces.lifecycle import WorkspaceState
 from provisioning.agent_service import issue_agent_token
@@ -45,19 +46,92 @@ def _student(client, canvas, n=1):  # type: ignore[no-untyped-def]
     return tool_token(resp)
 
 
-def test_first_click_requests_one_workspace_and_queues_one_job(client, canvas, redis, engine):
+def _start(client, token):  # type: ignore[no-untyped-def]
+    """Open the link's page, then press its Start button (the form's POST, with its CSRF value)."""
+    page = client.get("/app/workspace", query_string={"t": token})
+    assert page.status_code == 200
+    return client.post("/app/workspace", data=hidden_fields(page.get_data(as_text=True)))
+
+
+def test_opening_a_link_starts_nothing_and_start_is_one_post(client, canvas, redis, engine):
     token = _student(client, canvas)
-    for _ in range(3):  # reloads and repeated clicks
+    for _ in range(3):  # the first visit and reloads: what would start, its cost, one button; nothing happens
         page = client.get("/app/workspace", query_string={"t": token})
-        assert page.status_code == 200 and b"Queued" in page.data
-    assert count_rows(engine, "workspaces") == 1
-    assert len(get_queue(redis)) == 1
+        assert page.status_code == 200 and b"Nothing runs until you press Start" in page.data
     assert b"$0.04" in page.data and b"a day if left on 24/7" in page.data  # t3.medium from the price table
+    assert b"Due Tue 3 Sep 2024, 6:59 AM UTC" in page.data and b"~/homework/cloud-workstation" in page.data
+    assert count_rows(engine, "workspaces") == 0 and len(get_queue(redis)) == 0
+    assert client.post("/app/workspace", data={"t": token}).status_code == 403  # no CSRF value: refused
+    assert count_rows(engine, "workspaces") == 0 and len(get_queue(redis)) == 0
+    form = hidden_fields(page.get_data(as_text=True))
+    for _ in range(3):  # Start pressed three times
+        assert client.post("/app/workspace", data=form).status_code == 303
+    page = client.get("/app/workspace", query_string={"t": token})
+    assert b"Queued" in page.data
+    assert count_rows(engine, "workspaces") == 1 and count_rows(engine, "workspace_folders") == 1
+    assert len(get_queue(redis)) == 1
+
+
+def test_every_assignment_link_opens_the_same_workspace_with_its_own_folder(client, canvas, session, redis):
+    token = _student(client, canvas)
+    assert _start(client, token).status_code == 303
+    hw2 = {LTI + "resource_link": {"id": "link-hw2", "title": "HW2: Neural Networks"},
+           LTI + "custom": {"due_at": "2024-09-09T23:59:00-07:00"}}  # fmt: skip
+    token = tool_token(launch(client, canvas, canvas.user("student", 1), **hw2))
+    page = client.get("/app/workspace", query_string={"t": token})
+    assert b"Queued" in page.data and b"Prepare ~/homework/hw2-neural-networks" in page.data
+    assert client.post("/app/workspace", data=hidden_fields(page.get_data(as_text=True))).status_code == 303
+    (ws,) = session.scalars(select(Workspace)).all()
+    folders = session.scalars(select(WorkspaceFolder.folder).where(WorkspaceFolder.workspace_id == ws.id)).all()
+    assert ws.link_key == "template:ml-cpu-student" and sorted(folders) == [
+        "homework/cloud-workstation",
+        "homework/hw2-neural-networks",
+    ]
+    assert len(get_queue(redis)) == 1  # one provisioning job, for the one workspace
+
+
+def test_per_assignment_workspaces_are_a_course_option(client, canvas, session):
+    token = _student(client, canvas)
+    session.execute(update(CoursePolicy).values(workspace_scope="assignment"))
+    session.commit()
+    assert _start(client, token).status_code == 303
+    hw2 = {LTI + "resource_link": {"id": "link-hw2", "title": "HW2"}, LTI + "custom": {"due_at": "2030-01-01T00:00Z"}}
+    token = tool_token(launch(client, canvas, canvas.user("student", 1), **hw2))
+    refused = client.get("/app/workspace", query_string={"t": token})  # a second one would pass max_concurrent
+    assert refused.status_code == 403 and b"Nothing was started and nothing was charged." in refused.data
+    assert sorted(session.scalars(select(Workspace.link_key)).all()) == ["link-1"]  # the GET started nothing
+    session.execute(update(CoursePolicy).values(max_concurrent=2))
+    session.commit()
+    assert _start(client, token).status_code == 303
+    assert sorted(session.scalars(select(Workspace.link_key)).all()) == ["link-1", "link-hw2"]
+
+
+def test_the_course_link_is_the_students_home_and_starts_nothing(client, canvas, session, redis, engine):
+    course_link = {LTI + "resource_link": {"id": "nav", "title": "Cloud Workstation"}, LTI + "custom": {}}
+    resp = launch(client, canvas, canvas.user("student", 1), **course_link)
+    with client.application.app_context():
+        from lti_app.runtime import runtime
+
+        with runtime().sessions() as s:
+            ensure_policies(s)
+    token = tool_token(resp)
+    page = client.get("/app/workspace", query_string={"t": token})
+    assert page.status_code == 200 and b"My workspace" in page.data and b"Start my workspace" in page.data
+    assert client.get("/app/workspaces", query_string={"t": token}).status_code == 200
+    assert count_rows(engine, "workspaces") == 0 and len(get_queue(redis)) == 0
+    started = client.post("/app/workspace", data={**hidden_fields(page.get_data(as_text=True)), "scope": "course"})
+    assert started.status_code == 303 and "/app/workspaces" in started.headers["Location"]
+    ws = session.scalar(select(Workspace))
+    ws.state, ws.instance_id = WorkspaceState.RUNNING, "i-0home"
+    session.commit()
+    home = client.get("/app/workspaces", query_string={"t": token}).get_data(as_text=True)
+    assert "Running" in home and "Stop workspace" in home and "Remove workspace" in home
+    assert "Start my workspace" not in home and count_rows(engine, "workspace_folders") == 0
 
 
 def test_students_never_see_each_others_workspaces(client, canvas, session):
     emily = _student(client, canvas, 1)
-    client.get("/app/workspace", query_string={"t": emily})
+    _start(client, emily)
     ws = session.scalar(select(Workspace))
     david = _student(client, canvas, 2)
     assert client.get(f"/api/workspaces/{ws.id}", query_string={"t": david}).status_code == 404
@@ -66,7 +140,7 @@ def test_students_never_see_each_others_workspaces(client, canvas, session):
 
 def _running_workspace(client, canvas, session):  # type: ignore[no-untyped-def]
     emily = _student(client, canvas, 1)
-    client.get("/app/workspace", query_string={"t": emily})
+    _start(client, emily)
     ws = session.scalar(select(Workspace))
     ws.state, ws.instance_id, ws.public_ip = WorkspaceState.RUNNING, "i-0abc", "203.0.113.10"
     session.commit()
@@ -131,7 +205,12 @@ def test_agent_heartbeat_accepted_with_its_token_and_rejected_with_another(clien
     body = {"workspace_id": ws.id, "ssh_sessions": 1, "jupyter_active": True, "cpu_pct": 42.5, "changed_files": 3}
     ok = client.post("/api/agent/heartbeat", json=body, headers={"Authorization": f"Bearer {token}"})
     answer = ok.get_json()
-    assert ok.status_code == 200 and answer["authorized_keys"] == [] and answer["stop"] is False
+    assert (
+        ok.status_code == 200
+        and answer["authorized_keys"] == []
+        and answer["folders"] == ["homework/cloud-workstation"]
+        and answer["stop"] is False
+    )
     lease_left = datetime.fromisoformat(answer["lease_until"]) - utcnow()
     assert timedelta(minutes=14) < lease_left <= timedelta(minutes=15)  # plenty of budget: one whole lease
     bad = client.post("/api/agent/heartbeat", json=body, headers={"Authorization": f"Bearer {other_token}"})
@@ -206,3 +285,63 @@ def test_instructor_uploads_materials_and_ta_can_only_look(app, client, canvas, 
 
     course_id = app.extensions["cwc"].sessions().scalar(select(Course.id))
     assert [p for p, _ in backend.list_materials(f"c{course_id}")] == ["datasets/mnist.csv"]
+
+
+def _form(app, token):  # type: ignore[no-untyped-def]
+    from lti_app.auth import csrf_token
+
+    with app.app_context():
+        return {"t": token, "csrf_token": csrf_token(token)}
+
+
+def test_remove_needs_the_confirmation_box_and_is_audited(app, client, canvas, session, redis):
+    emily, ws = _running_workspace(client, canvas, session)
+    confirm = client.get(f"/app/workspaces/{ws.id}/remove", query_string={"t": emily})
+    assert confirm.status_code == 200 and b"Remove this workspace?" in confirm.data and b"kept 365 days" in confirm.data
+    queued = len(get_queue(redis))
+    unticked = client.post(f"/app/workspaces/{ws.id}/remove", data=hidden_fields(confirm.get_data(as_text=True)))
+    assert unticked.status_code == 400
+    session.refresh(ws)
+    assert ws.retire_after is None and len(get_queue(redis)) == queued
+    assert session.scalar(select(AuditEvent.id).where(AuditEvent.action == "workspace.retire_requested")) is None
+    form = {**hidden_fields(confirm.get_data(as_text=True)), "confirm": "on"}
+    assert client.post(f"/app/workspaces/{ws.id}/remove", data=form).status_code == 303
+    session.refresh(ws)
+    assert ws.retire_after is not None and ws.state is WorkspaceState.RUNNING  # the job stops, archives, deletes
+    assert get_queue(redis).fetch_job(f"retire_workspace-{ws.id}") is not None
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "workspace.retire_requested"))
+    assert event.actor_person_id == ws.person_id and event.details["by"] == "student"
+    stop = client.post(f"/app/workspaces/{ws.id}/stop", data=form)
+    assert stop.status_code == 409  # a retiring workspace takes no other action
+
+
+def test_remove_route_roles(app, client, canvas, session):
+    _emily, ws = _running_workspace(client, canvas, session)
+    url = f"/app/workspaces/{ws.id}/remove"
+    david = _student(client, canvas, 2)
+    ta = tool_token(launch(client, canvas, canvas.user("ta")))
+    other_course = tool_token(launch(client, canvas, canvas.user("instructor"), context_id="cs231-fall2024"))
+    refused = {
+        "another student": (david, 404),
+        "read-only TA": (ta, 403),
+        "instructor of another course": (other_course, 404),
+        "anonymous": ("", 401),
+    }
+    for who, (token, status) in refused.items():
+        form = {**_form(app, token), "confirm": "on"} if token else {"confirm": "on"}
+        assert client.get(url, query_string={"t": token}).status_code == status, who
+        assert client.post(url, data=form).status_code == status, who
+        session.refresh(ws)
+        assert ws.retire_after is None, who
+    assert client.get("/app/workspaces", query_string={"t": ta}).status_code == 403  # the student home
+    assert client.get("/app/workspaces").status_code == 401
+    enrollment = session.scalar(select(Enrollment).join(Person).where(Person.sub == "ta-1"))
+    enrollment.level = StaffLevel.HEAD_TA
+    session.commit()
+    assert client.post(url, data={**_form(app, ta), "confirm": "on"}).status_code == 303
+    session.refresh(ws)
+    assert ws.retire_after is not None
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "workspace.retire_requested"))
+    assert event.details["by"] == "staff"
+    instructor = tool_token(launch(client, canvas, canvas.user("instructor")))
+    assert client.post(url, data={**_form(app, instructor), "confirm": "on"}).status_code == 303

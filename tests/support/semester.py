@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import heapq
+import importlib
 import itertools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,7 +47,8 @@ from provisioning.agent_service import parse_report, record_heartbeat
 from provisioning.aws import AwsBackend
 from provisioning.enforcement import load_positions, run_sweep
 from provisioning.lease import DEFAULT_LEASE as LEASE
-from provisioning.services import Job, live_workspace, request_start, request_stop, request_workspace
+from provisioning.opening import Link, find_workspace, open_workspace, scope_of, workspace_key
+from provisioning.services import Job, request_stop
 from provisioning.userdata import agent_config_from_user_data
 
 S = WorkspaceState
@@ -143,7 +145,7 @@ class Semester:
         self.at(v.start, lambda db: self._begin(db, v))
         self.at(v.active_until, lambda db: None)  # a tick, so the last active report is on time
         if v.stop_at is not None:
-            self.at(v.stop_at, lambda db: self.close(db, v.student, v.link))
+            self.at(v.stop_at, lambda db: self.close(db, v.student, v.link, v.template_id))
 
     def _begin(self, db: Session, v: Visit) -> None:
         ws = self.open(db, v.student, v.link, v.template_id)
@@ -168,35 +170,37 @@ class Semester:
         )
 
     def open(self, db: Session, student: Student, link: str, template_id: str) -> Workspace | None:
-        """First click (policy, request, provision) or Start (policy, start); None when the policy refuses."""
-        ws = live_workspace(db, self.course_id, student.person_id, link)
-        if ws is not None and ws.state in AGENT_UP:
-            return ws
-        decision = self.decide(db, student, template_id, starting=ws is not None)
-        if not decision.allowed:
-            student.refusals.append((self.now, template_id, decision.code))
+        """Start pressed on an assignment link (the service the view calls); None when the policy refuses."""
+        template = self.catalog.get(template_id)
+        assert template is not None
+        opened = open_workspace(
+            db,
+            db.get(Course, self.course_id),
+            student.person_id,
+            Link(link, link, template_id, assignment=True),
+            template,
+            catalog=self.catalog,
+            prices=self.prices,
+            region=self.backend.region,
+            now=self.now,
+        )
+        if opened.ws is None:
+            assert opened.decision is not None
+            student.refusals.append((self.now, template_id, opened.decision.code))
             return None
-        if ws is None:
-            template = self.catalog.get(template_id)
-            assert template is not None
-            ws, todo = request_workspace(
-                db,
-                course_id=self.course_id,
-                person_id=student.person_id,
-                link_key=link,
-                link_title=link,
-                template=template,
-                region=self.backend.region,
-            )
-        else:
-            todo = request_start(db, ws, actor_person_id=student.person_id, actor="student")
         db.commit()
-        self.run_jobs(todo)
-        return ws
+        self.run_jobs(opened.jobs)
+        return opened.ws
 
-    def close(self, db: Session, student: Student, link: str) -> None:
+    def workspace(self, db: Session, student: Student, link: str, template_id: str) -> Workspace | None:
+        """The live workspace a link opens for this student (shared by every link of a template by default)."""
+        return find_workspace(
+            db, self.course_id, student.person_id, workspace_key(scope_of(db, self.course_id), link, template_id)
+        )
+
+    def close(self, db: Session, student: Student, link: str, template_id: str) -> None:
         """The Stop button (hibernate), if the workspace is still running."""
-        ws = live_workspace(db, self.course_id, student.person_id, link)
+        ws = self.workspace(db, student, link, template_id)
         if ws is not None and ws.state in AGENT_UP:
             todo = request_stop(
                 db, ws, actor_person_id=student.person_id, actor="student", reason="done for today", hibernate=True
@@ -209,7 +213,8 @@ class Semester:
     def run_jobs(self, todo: list[Job]) -> None:
         """Run released jobs in-process, as the RQ worker would after the commit."""
         for job in todo:
-            getattr(jobs, job.func.rsplit(".", 1)[-1])(job.workspace_id)
+            module, name = job.func.rsplit(".", 1)
+            getattr(importlib.import_module(module), name)(job.workspace_id)
 
     def _in_session(self, action: Action) -> object:
         with self.sessions() as db:

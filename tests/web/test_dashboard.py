@@ -17,7 +17,8 @@ def test_ta_dashboard_lists_workspaces_and_spend_but_no_stop_for_read_only_ta(cl
     register(session, platform)
     emily = tool_token(launch(client, platform, platform.user("student")))
     ensure_policies(session)
-    client.get("/app/workspace", query_string={"t": emily})  # first click: a requested workspace
+    page = client.get("/app/workspace", query_string={"t": emily}).get_data(as_text=True)
+    client.post("/app/workspace", data=hidden_fields(page))  # Start: a requested workspace
     person = session.scalar(select(Person).where(Person.sub == "student-1"))
     course = session.scalar(select(Course))
     session.add(

@@ -1,0 +1,170 @@
+"""Disks that end, on AWS: archive a stopped workspace's home to S3, the bucket's retention rule, leftover storage.
+
+The archive is defined at the port (`archive_home`): a gzip'd tar of the student's home, stored under the
+course's archive prefix with its SHA-256, expired by the bucket's lifecycle rule for that prefix. On real EC2
+the home's bytes are on an EBS volume the tool cannot read; that path needs the agent (or an SSM document on a
+helper instance) and is not built yet, so the adapter refuses it and the disk is kept. In the simulated account
+(moto) the archive holds what the simulated instance holds: the home's folder layout (the assignment folders
+its agent creates) and a manifest of the instance and its volumes, no file contents.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from provisioning.backend import MANAGED_BY, CloudError
+
+RULE_PREFIX = "cwc-archives-"
+NO_LIFECYCLE = ("NoSuchLifecycleConfiguration",)
+
+
+@dataclass(frozen=True)
+class HomeArchive:
+    """What the archive step needs to know about a workspace (no secrets: never the agent's token)."""
+
+    workspace_id: int
+    instance_id: str
+    course_key: str
+    os_user: str
+    folders: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ArchiveResult:
+    """Where the archive is, its SHA-256 (hex) and its size."""
+
+    key: str
+    sha256: str
+    size: int
+
+
+def archive_prefix(course_key: str) -> str:
+    """The S3 prefix of a course's archives (the lifecycle rule's filter)."""
+    return f"courses/{course_key}/archives/"
+
+
+def archive_object_key(course_key: str, workspace_id: int) -> str:
+    """courses/<course>/archives/ws<id>/home.tar.gz: one per workspace, so a retried archive overwrites itself."""
+    return f"{archive_prefix(course_key)}ws{workspace_id}/home.tar.gz"
+
+
+def _tar_gz(entries: list[tuple[str, bytes | None]]) -> bytes:
+    """A deterministic tar.gz (fixed times and owners): the same content gives the same SHA-256 on a retry."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            info.mtime, info.uid, info.gid = 0, 1000, 1000
+            if data is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            else:
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+class ArchiveMixin:
+    """AwsBackend's part of the port for archives, retention and leftover storage (needs ec2, s3, bucket)."""
+
+    ec2: Any
+    s3: Any
+    bucket: str
+    simulated: bool
+
+    def archive_home(self, home: HomeArchive) -> ArchiveResult:
+        """Archive a stopped workspace's home to S3 (tar.gz, SHA-256 recorded on the object); idempotent."""
+        if not self.simulated:
+            raise CloudError(
+                "Archiving a home from a real EC2 volume needs the workspace agent's archive step, which this "
+                "version does not have; the disk is kept."
+            )
+        body = _tar_gz(self._simulated_home(home))
+        digest = hashlib.sha256(body).hexdigest()
+        key = archive_object_key(home.course_key, home.workspace_id)
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/gzip",
+                ServerSideEncryption="AES256",
+                Metadata={"sha256": digest, "workspace-id": str(home.workspace_id)},
+                Tagging=f"cwc:managed-by={MANAGED_BY}&cwc:course={home.course_key}",
+            )
+        except ClientError as exc:
+            raise CloudError(f"S3 refused the archive of workspace {home.workspace_id}: {exc}") from exc
+        return ArchiveResult(key, digest, len(body))
+
+    def _simulated_home(self, home: HomeArchive) -> list[tuple[str, bytes | None]]:
+        try:
+            found = self.ec2.describe_instances(InstanceIds=[home.instance_id])["Reservations"]
+        except ClientError as exc:
+            raise CloudError(f"AWS could not describe instance {home.instance_id}: {exc}") from exc
+        inst = next((i for r in found for i in r["Instances"]), {})
+        volumes = [m["Ebs"]["VolumeId"] for m in inst.get("BlockDeviceMappings", []) if "Ebs" in m]
+        manifest = {
+            "workspace_id": home.workspace_id,
+            "instance_id": home.instance_id,
+            "instance_type": inst.get("InstanceType", ""),
+            "volumes": volumes,
+            "simulated": True,
+            "note": "Simulated AWS: the folder layout of the home, no file contents.",
+        }
+        root = f"home/{home.os_user}"
+        entries: list[tuple[str, bytes | None]] = [(root, None)]
+        for folder in sorted(set(home.folders)):
+            parts = folder.split("/")
+            entries += [(f"{root}/{'/'.join(parts[: i + 1])}", None) for i in range(len(parts))]
+        entries = list(dict.fromkeys(entries))
+        entries.append((f"{root}/.cwc-archive.json", json.dumps(manifest, indent=2, sort_keys=True).encode()))
+        return entries
+
+    def ensure_archive_retention(self, course_key: str, days: int) -> None:
+        """The bucket's lifecycle rule for the course's archives: expire them `days` after they are written."""
+        rule_id = RULE_PREFIX + course_key
+        try:
+            rules = self.s3.get_bucket_lifecycle_configuration(Bucket=self.bucket).get("Rules", [])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in NO_LIFECYCLE:
+                raise CloudError(f"S3 could not read the bucket's lifecycle rules: {exc}") from exc
+            rules = []
+        mine = {
+            "ID": rule_id,
+            "Filter": {"Prefix": archive_prefix(course_key)},
+            "Status": "Enabled",
+            "Expiration": {"Days": days},
+        }
+        if any(r.get("ID") == rule_id and r.get("Expiration", {}).get("Days") == days for r in rules):
+            return
+        others = [r for r in rules if r.get("ID") != rule_id]
+        try:
+            self.s3.put_bucket_lifecycle_configuration(
+                Bucket=self.bucket, LifecycleConfiguration={"Rules": [*others, mine]}
+            )
+        except ClientError as exc:
+            raise CloudError(f"S3 refused the archives' lifecycle rule: {exc}") from exc
+
+    def delete_leftover_storage(self, workspace_id: int) -> int:
+        """Delete the workspace's detached volumes and any snapshots (tagged with its id); returns how many."""
+        tag = [{"Name": "tag:cwc:workspace-id", "Values": [str(workspace_id)]}]
+        deleted = 0
+        try:
+            for vol in self.ec2.describe_volumes(Filters=tag)["Volumes"]:
+                if vol["State"] == "available":
+                    self.ec2.delete_volume(VolumeId=vol["VolumeId"])
+                    deleted += 1
+            for snap in self.ec2.describe_snapshots(OwnerIds=["self"], Filters=tag)["Snapshots"]:
+                self.ec2.delete_snapshot(SnapshotId=snap["SnapshotId"])
+                deleted += 1
+        except ClientError as exc:
+            raise CloudError(f"AWS could not delete the storage of workspace {workspace_id}: {exc}") from exc
+        return deleted
