@@ -265,3 +265,15 @@ def test_the_instructor_turns_usage_passback_on_and_tas_cannot(client, session, 
     assert client.post("/sync/usage", data={"t": ta, "csrf_token": ta_csrf}).status_code == 403
     session.expire_all()
     assert session.get(CourseLms, course.id).usage_passback is True
+
+
+def test_saving_one_grade_says_so_and_not_that_course_settings_were_saved(client, session, platform):
+    course, item, (emily, _) = grade_setup(client, session, platform)
+    token, form_csrf = signed_in(client, platform, "ta")
+    resp = client.post(
+        f"/sync/grades/{item.id}", data={"t": token, "csrf_token": form_csrf, f"score-{emily}": "7"}
+    )
+    assert resp.status_code == 303
+    html = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "1 grade(s) saved" in html
+    assert "Course settings saved" not in html
