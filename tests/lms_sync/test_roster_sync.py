@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from sqlalchemy import event, select, text
 
 from classroom.jobs.queue import get_queue
@@ -207,3 +208,47 @@ def test_csv_placeholders_are_claimed_by_email_and_keep_their_section(session, r
     e = enrollment_of(session, course.course_id, "emily-lms-id")
     assert e is not None and e.section == "Section A" and e.status is EnrollmentStatus.ACTIVE
     assert session.scalar(text("SELECT count(*) FROM people WHERE sub LIKE 'csv:%'")) == 0
+
+
+def test_an_unexpected_failure_that_rq_retries_shows_retrying_then_the_retry_outcome(
+    session, redis, lms, course, lms_ctx, monkeypatch
+):
+    from rq import Retry
+
+    import lms_sync.jobs as jobs
+    from classroom.jobs.queue import enqueue
+
+    seed_roster(lms, students=2)
+    real, calls, states = jobs.sync_roster, [], []
+
+    def fails_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("connection reset in the middle of the sync")
+        return real(*args, **kwargs)
+
+    def spy(redis_, course_id, **fields):
+        states.append(fields.get("state"))
+        return real_update(redis_, course_id, **fields)
+
+    real_update = progress.update_state
+    monkeypatch.setattr(jobs, "sync_roster", fails_once)
+    monkeypatch.setattr(progress, "update_state", spy)
+    enqueue(redis, "lms_sync.jobs.sync_course_roster", course.course_id, 1, 0, retry=Retry(max=1))
+    run_jobs(redis)
+    assert [s for s in states if s] == ["running", "retrying", "running", "done"]
+    assert progress.read_state(redis, course.course_id)["state"] == "done"
+    assert enrollment_of(session, course.course_id, "s1").level is StaffLevel.STUDENT
+
+
+def test_an_unexpected_failure_without_retries_left_is_final(session, redis, lms, course, lms_ctx, monkeypatch):
+    import lms_sync.jobs as jobs
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(jobs, "sync_roster", boom)
+    with pytest.raises(RuntimeError):
+        sync_course_roster(course.course_id, 1)  # called directly: no RQ job, so no retry is coming
+    state = progress.read_state(redis, course.course_id)
+    assert state["state"] == "failed" and "Sync now" in state["message"]
