@@ -58,6 +58,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from lti_app.health import bp as health_bp
     from lti_app.lti.deep_linking import bp as deep_link_bp
     from lti_app.lti.views import bp as lti_bp
+    from lti_app.pages import staff_views  # noqa: F401  (its routes live on the pages blueprint)
     from lti_app.pages.views import bp as pages_bp
     from lti_app.setup_views import bp as setup_bp
     from lti_app.workspaces.agent_api import bp as agent_bp
