@@ -291,3 +291,16 @@ def test_the_roster_page_keeps_polling_while_a_retry_is_coming_and_shows_the_lat
     progress.update_state(redis, course.id, state="done", at=1733011500.0, members=3, pages=1, counts={})
     html = client.get("/sync/roster", query_string={"t": token}).get_data(as_text=True)
     assert 'data-poll="1"' not in html and "Last synced at" in html and "The last sync" not in html
+
+
+def test_usage_passback_is_off_after_the_first_launch_and_the_page_says_what_the_lms_will_do(client, session, platform):
+    from classroom.models import CourseLms
+
+    course, token, _ = setup_course(client, session, platform)
+    session.expire_all()
+    assert session.get(CourseLms, course.id).usage_passback is False
+    html = client.get("/sync/roster", query_string={"t": token}).get_data(as_text=True)
+    assert 'name="usage_passback" aria-describedby="usage-explained" >' in html  # not checked
+    assert "counts in course totals" in html
+    for lms in ("Canvas:", "Moodle:", "Blackboard Learn:", "D2L Brightspace:"):
+        assert lms in html
