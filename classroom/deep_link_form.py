@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -12,19 +13,29 @@ from config.catalog import Catalog
 
 @dataclass(frozen=True)
 class AssignmentChoice:
-    """A validated assignment link: template, title, optional due date (UTC) and points."""
+    """A validated assignment link: template, title, optional due date (UTC) and points, and the zone it meant."""
 
     template_id: str
     title: str
     due_at: datetime | None
     points: Decimal | None
+    time_zone: str = "UTC"
 
 
 def parse_assignment_form(
-    form: dict[str, str], catalog: Catalog, time_zone: str
+    form: dict[str, str], catalog: Catalog, time_zone: str, *, ask_zone_from: Sequence[str] | None = None
 ) -> tuple[AssignmentChoice | None, dict[str, str]]:
-    """Return (choice, {}) or (None, {field: error message})."""
+    """Return (choice, {}) or (None, {field: error message}).
+
+    `ask_zone_from`: the course has no time zone yet (deep linking before the set-up wizard), so the form carries
+    one of these zones and the due date is read in it, as the instructor meant it.
+    """
     errors: dict[str, str] = {}
+    if ask_zone_from is not None:
+        time_zone = form.get("time_zone", "").strip()
+        if time_zone not in ask_zone_from:
+            errors["time_zone"] = "Choose the course's time zone: the due date is read in it."
+            time_zone = "UTC"
     template_id = form.get("template", "").strip()
     if catalog.get(template_id) is None:
         errors["template"] = "Choose one of the workspace templates."
@@ -51,4 +62,4 @@ def parse_assignment_form(
             points = None
     if errors:
         return None, errors
-    return AssignmentChoice(template_id, title, due_at, points), {}
+    return AssignmentChoice(template_id, title, due_at, points, time_zone), {}

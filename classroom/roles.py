@@ -94,6 +94,20 @@ def is_test_user(roles: Iterable[str]) -> bool:
     return any(r.strip().lower() == TEST_USER.lower() for r in roles)
 
 
+def role_label(role: str) -> str:
+    """A short readable form of one role string for staff pages ("Instructor", "Institution: Faculty")."""
+    parsed = parse_role(role)
+    raw = role.strip()
+    name = raw.rsplit("#", 1)[-1] if "#" in raw else raw.rsplit("/", 1)[-1]
+    if parsed.kind == "membership":
+        if parsed.sub_role:
+            return f"{raw.split('/membership/', 1)[-1].split('#', 1)[0]} / {name}" if "/membership/" in raw else name
+        return name
+    if parsed.kind in ("institution", "system"):
+        return f"{parsed.kind.capitalize()}: {name}"
+    return name
+
+
 class StaffLevel(enum.StrEnum):
     """The tool's own level for a course member (from most to least rights)."""
 
@@ -109,21 +123,30 @@ ACTING_LEVELS = frozenset({StaffLevel.OWNER, StaffLevel.INSTRUCTOR, StaffLevel.H
 CONFIGURING_LEVELS = frozenset({StaffLevel.OWNER, StaffLevel.INSTRUCTOR})
 
 
-def level_for_launch(role: LtiRole, current: StaffLevel | None, course_has_owner: bool) -> StaffLevel | None:
-    """Decide a member's level from the launch role, keeping promotions the LMS cannot express.
+def is_staff_role(role: LtiRole) -> bool:
+    """The LMS says this person teaches: they may be given a staff level (which one is the owner's decision)."""
+    return role in (LtiRole.INSTRUCTOR, LtiRole.TA)
 
-    The first instructor becomes owner; a TA promoted to head TA stays head TA while the LMS
-    still calls them a TA; any other role change follows the LMS. None means "no access".
+
+def level_for_launch(
+    role: LtiRole, current: StaffLevel | None, course_has_owner: bool, *, pinned: bool = False
+) -> StaffLevel | None:
+    """Decide a member's level from an LMS role (a launch or a roster entry). None means "no access".
+
+    The LMS role only says staff or student; the level is the owner's. The first instructor becomes owner; any
+    other newcomer the LMS calls staff starts as a read-only TA. Staff stay staff whatever the LMS says later
+    (Moodle lists its non-editing teachers as Learner in NRPS, Canvas may drop a sub-role), and a level the owner
+    set (`pinned`) is kept, until the owner changes it. A role that gives no access at all still gives none.
     """
-    if role is LtiRole.INSTRUCTOR:
-        if current in (StaffLevel.OWNER, StaffLevel.INSTRUCTOR):
-            return current
-        return StaffLevel.INSTRUCTOR if course_has_owner else StaffLevel.OWNER
-    if role is LtiRole.TA:
-        return StaffLevel.HEAD_TA if current is StaffLevel.HEAD_TA else StaffLevel.TA
-    if role is LtiRole.STUDENT:
-        return StaffLevel.STUDENT
-    return None
+    if role is LtiRole.NONE:
+        return None
+    if pinned and current is not None:
+        return current
+    if role is LtiRole.INSTRUCTOR and not course_has_owner and current in (None, StaffLevel.STUDENT, StaffLevel.TA):
+        return StaffLevel.OWNER
+    if current is not None and is_staff(current):
+        return current
+    return StaffLevel.TA if is_staff_role(role) else StaffLevel.STUDENT
 
 
 def is_staff(level: StaffLevel) -> bool:

@@ -48,6 +48,7 @@ class Settings:
     redis_url: str | None = None
     data_dir: Path = field(default_factory=lambda: Path(".run"))
     demo_lms: bool = False
+    demo_lms_shape: str = "canvas"  # "moodle": the Demo LMS behaves like Moodle 4.5 (lti_app/demo_lms/shape.py)
     log_level: str = "INFO"
     log_json: bool = True
     # LTI
@@ -99,6 +100,8 @@ class Settings:
             )
         if self.is_production:
             self._check_production()
+        if self.demo_lms_shape not in ("canvas", "moodle"):
+            raise SettingsError("CWC_DEMO_LMS_SHAPE must be canvas or moodle.")
         if self.demo_lms and not self.is_loopback_bind:
             raise SettingsError(
                 "The Demo LMS is for development on this machine only: it is refused on a "
@@ -154,6 +157,7 @@ class Settings:
             redis_url=env.get("REDIS_URL") or None,
             data_dir=Path(env.get("CWC_DATA_DIR", ".run")),
             demo_lms=_bool(env.get("CWC_DEMO_LMS"), False),
+            demo_lms_shape=env.get("CWC_DEMO_LMS_SHAPE", "canvas").strip().lower(),
             log_level=env.get("CWC_LOG_LEVEL", "INFO"),
             log_json=_bool(env.get("CWC_LOG_JSON"), True),
             clock_leeway_s=_int(env, "CWC_CLOCK_LEEWAY_S", 60),

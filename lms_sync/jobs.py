@@ -104,19 +104,41 @@ def sync_course_roster(course_id: int, full: int = 0, actor_person_id: int = 0) 
         enqueue_dates(ctx.redis, course_id)
         return {"pages": result.pages, "members": result.members, **result.counts}
     except Exception:
-        progress.update_state(
-            ctx.redis,
-            course_id,
-            state="failed",
-            at=time.time(),
-            message="The sync stopped on an unexpected error; it will be tried again.",
-        )
+        _mark_unexpected_failure(ctx.redis, course_id)
         raise
     finally:
         try:
             lock.release()
         except LockError:  # expired (a sync longer than its timeout) or Redis lost it: nothing left to release
             log.warning("roster sync lock of course %s was gone before the sync ended", course_id)
+
+
+def _will_be_retried() -> bool:
+    """True when RQ will run the current job again after this failure (it decrements retries_left after)."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    return bool(job is not None and job.retries_left)
+
+
+def _mark_unexpected_failure(redis: Any, course_id: int) -> None:
+    """Record the attempt's failure; `retrying` keeps the page polling until the retry's own outcome."""
+    if _will_be_retried():
+        progress.update_state(
+            redis,
+            course_id,
+            state="retrying",
+            at=time.time(),
+            message="The sync stopped on an unexpected error; it will be tried again shortly.",
+        )
+    else:
+        progress.update_state(
+            redis,
+            course_id,
+            state="failed",
+            at=time.time(),
+            message="The sync stopped on an unexpected error. Use Sync now to try again.",
+        )
 
 
 def refresh_due_dates(course_id: int) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from typing import Any
 from redis import Redis
 
 KEY = "cwc:lms:roster:{course_id}"
+# States after which another outcome is still coming: the page keeps polling (retrying = RQ will run it again).
+IN_PROGRESS = ("queued", "running", "retrying")
 TTL_S = 90 * 24 * 3600
 
 
@@ -43,7 +45,7 @@ def update_state(redis: Redis, course_id: int, **fields: Any) -> dict[str, Any]:
 def is_stale(redis: Redis, course_id: int, max_age_s: int, now: float | None = None) -> bool:
     """True when the roster never synced successfully or did so longer ago than `max_age_s`."""
     state = read_state(redis, course_id)
-    if state.get("state") in ("queued", "running") and (now or time.time()) - float(state.get("at", 0)) < 900:
+    if state.get("state") in IN_PROGRESS and (now or time.time()) - float(state.get("at", 0)) < 900:
         return False  # a sync is on its way
     last = state.get("synced_at")
     return last is None or (now or time.time()) - float(last) > max_age_s

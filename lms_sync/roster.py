@@ -1,6 +1,9 @@
 """The roster diff: what the LMS says against what the tool has, as a list of changes. Pure: no I/O.
 
-Rules: levels follow the LMS the way a launch does (a head TA stays head TA, nobody becomes owner by sync);
+Rules: levels follow the LMS the way a launch does (classroom.roles.level_for_launch: the LMS says staff or
+student, a staff member stays staff whatever the roster says, a level the owner set is kept, a newcomer the LMS
+calls staff starts as a read-only TA, nobody becomes owner by sync); staff the roster lists as students (Moodle's
+non-editing teachers) are reported, not demoted; the roles the roster lists are recorded per enrollment;
 the owner is never changed or dropped by a sync; Inactive/Deleted members and members whose role gives no
 access are dropped (data kept); on a complete roster, active members the LMS no longer lists are dropped too,
 except people added by CSV import who have not been matched to an LMS account yet; sections change only
@@ -13,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from classroom.models import EnrollmentStatus
-from classroom.roles import StaffLevel, level_for_launch, map_lti_roles
+from classroom.roles import LtiRole, StaffLevel, is_staff, level_for_launch, map_lti_roles
 from lms_sync.ports import RemoteMember
 
 PLACEHOLDER_PREFIX = "csv:"
@@ -33,6 +36,8 @@ class LocalMember:
     given_name: str = ""
     family_name: str = ""
     email: str = ""
+    pinned: bool = False  # the owner set this level
+    nrps_roles: tuple[str, ...] = ()  # as the previous sync recorded them
 
     @property
     def is_placeholder(self) -> bool:
@@ -84,9 +89,12 @@ class RosterChanges:
     drops: list[StatusChange] = field(default_factory=list)
     reactivations: list[StatusChange] = field(default_factory=list)
     sections: list[tuple[int, str]] = field(default_factory=list)  # (enrollment id, section)
+    roles_seen: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)  # (enrollment id, roster roles)
+    kept_staff: list[int] = field(default_factory=list)  # person ids of staff the roster lists as students
 
     @property
     def empty(self) -> bool:
+        """Nothing to write (kept_staff is a report, not a write)."""
         return not any(
             (
                 self.adds,
@@ -96,6 +104,7 @@ class RosterChanges:
                 self.drops,
                 self.reactivations,
                 self.sections,
+                self.roles_seen,
             )
         )
 
@@ -109,6 +118,7 @@ class RosterChanges:
             "dropped": len(self.drops),
             "reactivated": len(self.reactivations),
             "sections": len(self.sections),
+            "kept_staff": len(self.kept_staff),
         }
 
 
@@ -131,9 +141,12 @@ def _compare(local: LocalMember, remote: RemoteMember, changes: RosterChanges) -
     update = _person_update(local, remote)
     if update is not None:
         changes.person_updates.append(update)
+    if tuple(remote.roles) != local.nrps_roles:
+        changes.roles_seen.append((local.enrollment_id, tuple(remote.roles)))
     if local.level is StaffLevel.OWNER:
         return  # the owner's access is the owner's: never changed by a sync
-    level = level_for_launch(map_lti_roles(remote.roles), local.level, True) if _is_active(remote) else None
+    role = map_lti_roles(remote.roles)
+    level = level_for_launch(role, local.level, True, pinned=local.pinned) if _is_active(remote) else None
     if level is None:
         if local.status is EnrollmentStatus.ACTIVE:
             reason = "no longer active in the LMS" if not _is_active(remote) else "LMS role gives no access"
@@ -141,6 +154,8 @@ def _compare(local: LocalMember, remote: RemoteMember, changes: RosterChanges) -
         return
     if local.status is EnrollmentStatus.DROPPED:
         changes.reactivations.append(StatusChange(local.enrollment_id, local.person_id, level, "active in the LMS"))
+    if is_staff(level) and role is LtiRole.STUDENT:
+        changes.kept_staff.append(local.person_id)
     if level is not local.level:
         changes.level_changes.append(LevelChange(local.enrollment_id, local.person_id, local.level, level))
     if remote.section is not None and remote.section != local.section:

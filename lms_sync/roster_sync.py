@@ -91,11 +91,13 @@ def load_local(session: Session, course_id: int) -> list[LocalMember]:
             Person.given_name,
             Person.family_name,
             Person.email,
+            Enrollment.level_pinned,
+            Enrollment.nrps_roles,
         )
         .join(Person, Person.id == Enrollment.person_id)
         .where(Enrollment.course_id == course_id)
     ).all()
-    return [LocalMember(*row) for row in rows]
+    return [LocalMember(*row[:-1], tuple(row[-1] or ())) for row in rows]
 
 
 def lock_course_roster(session: Session, course_id: int) -> None:
@@ -141,8 +143,8 @@ def _add_members(session: Session, course: Course, changes: RosterChanges) -> No
     session.execute(
         text(
             """
-            INSERT INTO enrollments (course_id, person_id, lti_roles, level, status, section, created_at)
-            SELECT :course, v.person, string_to_array(v.roles, chr(31)), CAST(v.level AS staff_level),
+            INSERT INTO enrollments (course_id, person_id, lti_roles, nrps_roles, level, status, section, created_at)
+            SELECT :course, v.person, '{}', string_to_array(v.roles, chr(31)), CAST(v.level AS staff_level),
                    'active', v.section, :now
             FROM unnest(CAST(:people AS int[]), CAST(:roles AS text[]), CAST(:levels AS text[]),
                         CAST(:sections AS text[])) AS v(person, roles, level, section)
@@ -223,6 +225,14 @@ def _update_rows(session: Session, changes: RosterChanges) -> None:
                 """
             ),
             {"ids": [x[0] for x in levels], "levels": [x[1] for x in levels], "statuses": [x[2] for x in levels]},
+        )
+    if changes.roles_seen:
+        session.execute(
+            text(
+                "UPDATE enrollments SET nrps_roles = string_to_array(v.roles, chr(31)) FROM unnest("
+                "CAST(:ids AS int[]), CAST(:roles AS text[])) AS v(id, roles) WHERE enrollments.id = v.id"
+            ),
+            {"ids": [i for i, _ in changes.roles_seen], "roles": [chr(31).join(r) for _, r in changes.roles_seen]},
         )
     if changes.sections:
         session.execute(

@@ -58,8 +58,10 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from lti_app.course_sync import bp as course_sync_bp
     from lti_app.dev_mail import bp as dev_mail_bp
     from lti_app.health import bp as health_bp
+    from lti_app.lti import new_window  # noqa: F401  (its routes live on the lti blueprint)
     from lti_app.lti.deep_linking import bp as deep_link_bp
     from lti_app.lti.views import bp as lti_bp
+    from lti_app.pages import staff_views  # noqa: F401  (its routes live on the pages blueprint)
     from lti_app.pages.views import bp as pages_bp
     from lti_app.setup_views import bp as setup_bp
     from lti_app.workspaces.agent_api import bp as agent_bp

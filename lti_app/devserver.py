@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from config.settings import Settings
+from lti_app.dev_tls import TlsFiles, ca_bundle, tls_from_env, trust_instructions
 
 DEFAULT_PORT = 5000
 PREFERRED_REDIS_PORT = 6390  # near Redis's own port, so `redis-cli -p 6390` finds it; any free port if taken
@@ -212,7 +213,11 @@ def build_environment(data_dir: Path, port: int, stack: ExitStack) -> tuple[dict
     if env["CWC_ENV"] == "production":
         raise SystemExit("lti_app.devserver is for development; run production with gunicorn (see README).")
     env.setdefault("CWC_DATA_DIR", str(data_dir))
-    env.setdefault("CWC_BASE_URL", f"http://127.0.0.1:{port}")
+    tls = tls_from_env(env, data_dir)  # CWC_DEV_HTTPS=1, or your own CWC_DEV_TLS_CERT/_KEY (lti_app.dev_tls)
+    env.setdefault("CWC_BASE_URL", f"{'https' if tls else 'http'}://127.0.0.1:{port}")
+    bundle = ca_bundle(tls, data_dir / "tls") if tls else None
+    if bundle is not None:  # the tool and the Demo LMS call each other with requests: trust the local CA too
+        env.setdefault("REQUESTS_CA_BUNDLE", str(bundle))
     env.setdefault("CWC_BIND_HOST", "127.0.0.1")
     env.setdefault("CWC_LOG_JSON", "0")
     env["CWC_DEMO_LMS"] = "1"
@@ -267,14 +272,15 @@ def spawn_children(env: dict[str, str], log_dir: Path, stack: ExitStack) -> dict
     return procs
 
 
-def start_web(settings: Settings, port: int, stack: ExitStack) -> None:
-    """Serve the app on 127.0.0.1:<port> from a thread (werkzeug's threaded server, no reloader)."""
+def start_web(settings: Settings, port: int, stack: ExitStack, tls: TlsFiles | None = None) -> None:
+    """Serve the app on 127.0.0.1:<port> from a thread (werkzeug's threaded server, no reloader), HTTPS with `tls`."""
     from werkzeug.serving import make_server
 
     from lti_app import create_app
 
     try:
-        server = make_server("127.0.0.1", port, create_app(settings), threaded=True)
+        context = tls.ssl_context() if tls else None
+        server = make_server("127.0.0.1", port, create_app(settings), threaded=True, ssl_context=context)
     except OSError as exc:
         raise SystemExit(f"Cannot listen on 127.0.0.1:{port} ({exc.strerror}). Set CWC_PORT to a free port.") from exc
     threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
@@ -324,17 +330,28 @@ def register_demo_lms(settings: Settings) -> str:
     return f"registered now through Dynamic Registration (client_id {result['client_id']})"
 
 
-def banner(settings: Settings, port: int, logs: dict[str, Path], health: dict[str, Any], registration: str) -> str:
+def banner(
+    settings: Settings,
+    port: int,
+    logs: dict[str, Path],
+    health: dict[str, Any],
+    registration: str,
+    tls: TlsFiles | None = None,
+) -> str:
     """The short text printed once everything is up."""
+    from lti_app.demo_lms.origins import demo_origin
+
+    https = trust_instructions(tls) if tls else "plain http: enough for the Demo LMS; a real LMS needs CWC_DEV_HTTPS=1"
     servers = "; ".join(f"{name}: {path}" for name, path in logs.items() if name not in dict(CHILDREN))
     checks = ", ".join(f"{k} {health.get(k, '?')}" for k in ("database", "redis", "workers"))
     return f"""
   Cloud Workstation Classroom is running on the embedded default (simulated AWS: nothing real is spent).
 
-    Demo LMS:  http://localhost:{port}/demo-lms/   <- open this (localhost: the LMS and the tool are two sites)
+    Demo LMS:  {demo_origin(settings)}/demo-lms/   <- open this (localhost: the LMS and the tool are two sites)
                Demo LMS {registration}
     Tool:      {settings.base_url}/     outgoing mail: {settings.url("/dev/mail")}
     Health:    {settings.url("/healthz")}   ({checks})
+    TLS:       {https}
     Logs:      web: this terminal (warnings and errors); workers, scheduler, sim host: {logs["worker"].parent}/
                {servers or "PostgreSQL and Redis: yours (DATABASE_URL, REDIS_URL)"}
     Stop:      Ctrl-C
@@ -376,13 +393,14 @@ def main() -> int:
             prepare_database(settings)
             procs = spawn_children(env, data_dir / "logs", stack)
             logs.update({name: data_dir / "logs" / f"{name}.log" for name in procs})
-            start_web(settings, port, stack)
+            tls = tls_from_env(env, data_dir)
+            start_web(settings, port, stack, tls)
             health = wait_healthy(settings.url("/healthz"))
             registration = register_demo_lms(settings)
         except (KeyboardInterrupt, Shutdown):
             print("devserver: interrupted while starting; stopping what was started", file=sys.stderr, flush=True)
             return 130
-        print(banner(settings, port, logs, health, registration), flush=True)
+        print(banner(settings, port, logs, health, registration, tls), flush=True)
         code = supervise(procs, data_dir / "logs")
         print("devserver: stopping the web server, workers, scheduler, sim host, simulated AWS, Redis and PostgreSQL",
               flush=True)  # fmt: skip

@@ -148,7 +148,7 @@ def save() -> Response | tuple[str, int]:
             db().rollback()
             return _wizard(form, {"head_ta": str(exc)}, 400)
     commit()
-    return redirect(url_for("pages.home", t=g.tool_token, saved=1), code=303)
+    return redirect(url_for("pages.home", t=g.tool_token, settings_saved=1), code=303)
 
 
 @bp.post("/app/requests/<template_id>")

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -102,7 +103,11 @@ class Enrollment(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
-    lti_roles: Mapped[list[str]] = mapped_column(ARRAY(String(255)), default=list)
+    lti_roles: Mapped[list[str]] = mapped_column(ARRAY(String(255)), default=list)  # as sent at the latest launch
+    nrps_roles: Mapped[list[str]] = mapped_column(
+        ARRAY(String(255)), default=list, server_default=text("'{}'::varchar[]")
+    )  # as listed by the latest roster sync
+    level_pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # set by the owner
     level: Mapped[StaffLevel] = mapped_column(Enum(StaffLevel, name="staff_level", values_callable=_values))
     status: Mapped[EnrollmentStatus] = mapped_column(
         Enum(EnrollmentStatus, name="enrollment_status", values_callable=_values),

@@ -81,7 +81,7 @@ WITH dep AS (
     ON CONFLICT ON CONSTRAINT uq_enrollments_course_person DO UPDATE
     SET lti_roles = EXCLUDED.lti_roles, last_launch_at = EXCLUDED.last_launch_at
     RETURNING id, person_id, course_id, CAST(level AS text) AS level, CAST(status AS text) AS status,
-              xmax = 0 AS created
+              level_pinned AS pinned, xmax = 0 AS created
 )
 SELECT set_config('synchronous_commit', CASE WHEN enrollment.created THEN 'on' ELSE 'off' END, true) AS commit_mode,
        enrollment.*
@@ -126,7 +126,8 @@ def record_launch(session: Session, target: LaunchTarget, claims: LaunchClaims) 
     """Apply a validated launch: person, course and enrollment, audited when someone joins or changes level.
 
     Flushes, never commits. Students and TAs take one statement; instructors also lock the course, since the
-    first of them to launch becomes its owner.
+    first of them to launch becomes its owner; any later instructor starts as a read-only TA (the owner sets
+    levels). A launch never lowers a staff level.
     """
     role = map_lti_roles(claims.roles)
     if level_for_launch(role, None, True) is None:
@@ -158,7 +159,7 @@ def _member_launch(session: Session, target: LaunchTarget, claims: LaunchClaims,
     if row.status == EnrollmentStatus.DROPPED.value:
         raise LaunchRefused(DROPPED_MESSAGE)
     stored = StaffLevel(row.level)
-    level = level_for_launch(role, stored, True)
+    level = level_for_launch(role, stored, True, pinned=row.pinned)
     assert level is not None
     if level is not stored:
         session.execute(update(Enrollment).where(Enrollment.id == row.id).values(level=level))
@@ -206,7 +207,12 @@ def _instructor_launch(session: Session, target: LaunchTarget, claims: LaunchCla
         )
         is not None
     )
-    level = level_for_launch(LtiRole.INSTRUCTOR, enrollment.level if enrollment else None, has_owner)
+    level = level_for_launch(
+        LtiRole.INSTRUCTOR,
+        enrollment.level if enrollment else None,
+        has_owner,
+        pinned=enrollment.level_pinned if enrollment else False,
+    )
     assert level is not None
     if enrollment is None:
         enrollment = Enrollment(
@@ -240,6 +246,7 @@ def promote_head_ta(session: Session, course_id: int, owner_person_id: int, enro
     target = session.get(Enrollment, enrollment_id)
     if target is None or target.course_id != course_id or target.level not in (StaffLevel.TA, StaffLevel.HEAD_TA):
         raise LaunchRefused("Only a teaching assistant of this course can be made head TA.")
+    target.level_pinned = True  # the owner's choice: no later launch or sync changes it
     if target.level is not StaffLevel.HEAD_TA:
         target.level = StaffLevel.HEAD_TA
         session.flush()

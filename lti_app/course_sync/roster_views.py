@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,9 +32,19 @@ PREVIEW_TTL_S = 3600
 SHOWN_ERRORS = 200
 
 
+def _attempt_time(state: dict[str, Any], time_zone: str) -> str:
+    """When the latest sync attempt ended, in the course's time zone ("" when never)."""
+    try:
+        at = datetime.fromtimestamp(float(state["at"]), tz=UTC)
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        return ""
+    return at.astimezone(ZoneInfo(time_zone)).strftime("%d %b %Y, %I:%M %p")
+
+
 def _roster_page(status: int = 200, **extra: Any) -> tuple[str, int]:
     ctx = current()
     session = db()
+    state = progress.read_state(runtime().redis, ctx.course.id)
     counts = dict(
         session.execute(
             select(Enrollment.status, func.count())
@@ -43,7 +54,9 @@ def _roster_page(status: int = 200, **extra: Any) -> tuple[str, int]:
     )
     return page(
         "sync/roster.html",
-        state=progress.read_state(runtime().redis, ctx.course.id),
+        state=state,
+        in_progress=progress.IN_PROGRESS,
+        attempt_at=_attempt_time(state, ctx.course.time_zone),
         lms=session.get(CourseLms, ctx.course.id),
         active=counts.get(EnrollmentStatus.ACTIVE, 0),
         dropped=counts.get(EnrollmentStatus.DROPPED, 0),

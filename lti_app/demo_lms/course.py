@@ -27,6 +27,7 @@ from lti_app.demo_lms.origins import issuer
 from lti_app.demo_lms.personas import course_members, render_with_session
 from lti_app.demo_lms.seed import ensure_seeded
 from lti_app.demo_lms.session import check_csrf, signed_in_member
+from lti_app.demo_lms.shape import storage_target
 from lti_app.demo_lms.tools import latest_tool
 from lti_app.runtime import commit, db, settings
 
@@ -55,15 +56,17 @@ def _launch(member: DemoMember, links: list[DemoLink]) -> tuple[str | None, str 
     if tool is None:
         return None, None
     if request.args.get("deep_link") and member.is_instructor:
-        hint = Hint(tool.id, None, DEEP_LINKING, "_parent")
+        hint = Hint(tool.id, None, DEEP_LINKING, storage_target(settings()))
         title, target = "Add assignment from Cloud Workstation", tool.target_link_uri
     else:
         link = next((lk for lk in links if str(lk.id) == request.args.get("link")), None)
         if link is None:
             return None, None
-        hint = Hint(tool.id, link.id, RESOURCE_LINK, "_parent")
+        hint = Hint(tool.id, link.id, RESOURCE_LINK, storage_target(settings()))
         title, target = link.title, link.url or tool.target_link_uri
-    return login_url(tool, issuer(settings()), member, encode_hint(settings().secret_key, hint), target), title
+    url = login_url(tool, issuer(settings()), member, encode_hint(settings().secret_key, hint), target,
+                    storage_target(settings()))
+    return url, title
 
 
 @bp.get("/course")

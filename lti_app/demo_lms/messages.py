@@ -62,11 +62,13 @@ def decode_hint(secret: str, value: str) -> Hint:
     return hint
 
 
-def login_url(tool: DemoTool, issuer: str, member: DemoMember, hint: str, target_link_uri: str) -> str:
+def login_url(tool: DemoTool, issuer: str, member: DemoMember, hint: str, target_link_uri: str,
+              storage_target: str = "_parent") -> str:
     """The tool's OIDC login initiation URL the iframe opens (third-party initiated login)."""
     params = {"iss": issuer, "login_hint": member.user_id, "target_link_uri": target_link_uri,
-              "lti_message_hint": hint, "client_id": tool.client_id, "lti_deployment_id": tool.deployment_id,
-              "lti_storage_target": "_parent"}
+              "lti_message_hint": hint, "client_id": tool.client_id, "lti_deployment_id": tool.deployment_id}
+    if storage_target:  # Moodle 4.5 sends none (lti_app.demo_lms.shape)
+        params["lti_storage_target"] = storage_target
     sep = "&" if "?" in tool.initiate_login_uri else "?"
     return tool.initiate_login_uri + sep + urlencode(params)
 
@@ -115,6 +117,7 @@ class LaunchInput:
     line_item_url: str | None = None
     deep_link_data: str = ""
     return_url: str = ""
+    roles: list[str] | None = None  # the roles claim when the LMS shape sends other roles than the member's
 
 
 def _services(data: LaunchInput) -> dict[str, Any]:
@@ -140,7 +143,7 @@ def launch_claims(data: LaunchInput) -> dict[str, Any]:
         "exp": data.now + 3600, "iat": data.now, "nbf": data.now, "nonce": data.nonce,
         "name": m.name, "given_name": m.given_name, "family_name": m.family_name, "email": m.email,
         LTI + "message_type": data.message_type, LTI + "version": "1.3.0",
-        LTI + "deployment_id": tool.deployment_id, LTI + "roles": list(m.roles),
+        LTI + "deployment_id": tool.deployment_id, LTI + "roles": list(m.roles) if data.roles is None else data.roles,
         LTI + "context": {"id": course.context_id, "label": course.label, "title": course.title,
                           "type": ["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"]},
         LTI + "tool_platform": {"guid": "demo-lms-" + data.issuer.split("//", 1)[-1], "name": "Demo LMS",

@@ -20,6 +20,8 @@ from lti_app.demo_lms.messages import NRPS_SCOPE
 from lti_app.demo_lms.models import DemoMember
 from lti_app.demo_lms.oauth import requires_scope
 from lti_app.demo_lms.seed import LIS
+from lti_app.demo_lms.shape import roster_roles
+from lti_app.runtime import settings
 
 MEDIA_TYPE = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
 
@@ -28,7 +30,7 @@ def member_json(member: DemoMember) -> dict[str, Any]:
     """One NRPS member."""
     return {"status": member.status, "name": member.name, "given_name": member.given_name,
             "family_name": member.family_name, "email": member.email, "user_id": member.user_id,
-            "roles": list(member.roles)}
+            "roles": roster_roles(settings(), member)}
 
 
 def _role_uri(role: str) -> str:

@@ -31,8 +31,9 @@ from lti_app.demo_lms.models import (
 from lti_app.demo_lms.origins import demo_url, issuer
 from lti_app.demo_lms.seed import CONTEXT_ID
 from lti_app.demo_lms.session import read_session
+from lti_app.demo_lms.shape import launch_roles, use_hint
 from lti_app.demo_lms.tools import tool_by_client_id
-from lti_app.runtime import commit, db, settings
+from lti_app.runtime import commit, db, runtime, settings
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ def check_auth_request() -> AuthRequest:
         _require(False, str(exc))
         raise AssertionError from exc
     _require(hint.tool_id == tool.id, "The lti_message_hint was issued for another tool.")
+    _require(use_hint(settings(), runtime().redis, _param("lti_message_hint")), "Invalid request")  # Moodle shape
     session = read_session()
     _require(session is not None and session.user_id == login_hint,
              "You are not signed in to the Demo LMS as this person. Sign in again from the Demo LMS page.")
@@ -131,7 +133,8 @@ def auth() -> str:
     claims = launch_claims(LaunchInput(
         issuer=issuer(settings()), tool=req.tool, member=req.member, course=req.course,
         message_type=req.hint.message_type, nonce=req.nonce, now=int(time.time()), link=req.link,
-        line_item_url=_line_item_url(req), deep_link_data=data, return_url=demo_url(settings(), "/course")))
+        line_item_url=_line_item_url(req), deep_link_data=data, return_url=demo_url(settings(), "/course"),
+        roles=launch_roles(settings(), req.member)))
     id_token = sign(db(), claims)
     db().add(DemoLaunch(member_id=req.member.id, tool_id=req.tool.id, link_id=req.link.id if req.link else None,
                         message_type=req.hint.message_type))

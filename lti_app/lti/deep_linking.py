@@ -68,6 +68,31 @@ def build_content_item(choice: AssignmentChoice) -> AssignmentLink:
     return item
 
 
+def _time_zones() -> tuple[str, ...]:
+    from lti_app.setup_views import TIME_ZONES
+
+    return TIME_ZONES
+
+
+def _course_zone_unset(course_id: int) -> bool:
+    """Before the set-up wizard the course has no chosen time zone (it reads UTC): the form asks for one."""
+    from classroom.models import CoursePolicy
+
+    return db().get(CoursePolicy, course_id) is None
+
+
+def _set_course_zone(course: Any, zone: str) -> None:
+    """Keep the zone the instructor meant: the wizard starts from it, and due dates read the same in it."""
+    append_event(
+        db(),
+        "course.time_zone_set",
+        actor_person_id=current().person.id,
+        course_id=course.id,
+        details={"from": course.time_zone, "to": zone, "source": "deep_link"},
+    )
+    course.time_zone = zone
+
+
 def _form(errors: dict[str, str] | None = None, values: dict[str, str] | None = None, status: int = 200):  # type: ignore[no-untyped-def]
     from classroom.models import CoursePolicy
     from lti_app.pages.views import page
@@ -76,6 +101,8 @@ def _form(errors: dict[str, str] | None = None, values: dict[str, str] | None = 
     policy = db().get(CoursePolicy, current().course.id)
     return page(
         "lti/deep_link.html",
+        ask_zone=policy is None,
+        time_zones=_time_zones(),
         templates=catalog.templates,
         default=policy.default_template if policy else catalog.default,
         access=dict(policy.templates) if policy else {},
@@ -97,10 +124,16 @@ def picker():  # type: ignore[no-untyped-def]
 def respond():  # type: ignore[no-untyped-def]
     """Validate the form and return the signed deep-linking response to the LMS."""
     body = _launch_body()
-    values = {k: request.form.get(k, "") for k in ("template", "title", "due_at", "points")}
-    choice, errors = parse_assignment_form(values, load_catalog(), current().course.time_zone)
+    values = {k: request.form.get(k, "") for k in ("template", "title", "due_at", "points", "time_zone")}
+    course = current().course
+    unset_zone = _course_zone_unset(course.id)
+    choice, errors = parse_assignment_form(
+        values, load_catalog(), course.time_zone, ask_zone_from=_time_zones() if unset_zone else None
+    )
     if choice is None:
         return _form(errors, values, 400)
+    if unset_zone and course.time_zone != choice.time_zone:
+        _set_course_zone(course, choice.time_zone)
     platform = db().get(Platform, current().course.platform_id)
     assert platform is not None
     registration = registration_for(platform, signing_key())

@@ -75,12 +75,14 @@ class HardenedMessageLaunch(FlaskMessageLaunch):
         binding: str,
         leeway_s: int,
         launch_ttl_s: int,
+        unbound: bool = False,
     ) -> None:
         request = FlaskRequest(request_data=form, request_is_secure=False, cookies={}, session={})
         super().__init__(request, tool_conf, launch_data_storage=RedisLaunchDataStorage(redis))
         self.set_launch_data_lifetime(launch_ttl_s)
         self._store, self._keys, self._binding, self._leeway = store, keys, binding, leeway_s
         self._login: LoginState | None = None
+        self._unbound = unbound  # no browser binding came back: validated to be parked, not signed in here
 
     def validate(self) -> HardenedMessageLaunch:
         """Run every check, in an order where nothing is used up before the signature is verified.
@@ -117,7 +119,10 @@ class HardenedMessageLaunch(FlaskMessageLaunch):
         """
         state = self._get_request_param("state") or ""
         nonce = str(self._jwt.get("body", {}).get("nonce") or "")
-        outcome, login = self._store.take(state, self._binding, nonce, nonce_ttl_s=NONCE_TTL_S)
+        if self._unbound:
+            outcome, login = self._store.take_unbound(state, nonce, nonce_ttl_s=NONCE_TTL_S)
+        else:
+            outcome, login = self._store.take(state, self._binding, nonce, nonce_ttl_s=NONCE_TTL_S)
         if outcome is Outcome.MISSING:
             raise LaunchInvalid("This sign-in has expired or was already used. Open the link in your course again.")
         if outcome is Outcome.OTHER_BROWSER:

@@ -93,6 +93,14 @@ class ToolDynamicRegistration(DynamicRegistration):
             },
         ]
 
+    def lti_registration_data(self) -> dict[str, Any]:
+        """pylti1p3's registration plus tool-level `custom_parameters`: Moodle reads custom parameters only there
+        (it ignores those inside `messages[]`, and the placements); Canvas reads the per-message ones. An LMS that
+        does not know a substitution variable sends it back as written, which the due-date reader ignores."""
+        data: dict[str, Any] = super().lti_registration_data()
+        data[TOOL_CONF]["custom_parameters"] = dict(DUE_DATE_CUSTOM)
+        return data
+
     def get_openid_configuration_endpoint(self) -> str:
         return self.config_url
 

@@ -81,6 +81,19 @@ return {'taken', raw}
 """
 
 
+# The same step for a launch that came back without its browser binding (no cookie, no platform storage): the
+# record is taken only by an id_token carrying the login's own nonce, and its signature is checked next. The
+# launch is then parked for a new window to claim (lti_app.lti.parked), never signed in where it arrived.
+TAKE_UNBOUND = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'missing'} end
+if cjson.decode(raw)['nonce'] ~= ARGV[1] then return {'other-browser'} end
+redis.call('DEL', KEYS[1])
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[2])) then return {'nonce-used', raw} end
+return {'taken', raw}
+"""
+
+
 def _from_record(raw: bytes | str) -> LoginState:
     record: dict[str, Any] = json.loads(raw)
     record.pop("binding_sha256", None)
@@ -94,6 +107,7 @@ class LoginStateStore:
     def __init__(self, redis: Redis, ttl_s: int) -> None:
         self.redis, self.ttl_s = redis, ttl_s
         self._take = redis.register_script(TAKE)
+        self._take_unbound = redis.register_script(TAKE_UNBOUND)
 
     def save(self, login: LoginState) -> None:
         """Store the record until it is used or expires (with the binding's digest, not the binding)."""
@@ -120,3 +134,14 @@ class LoginStateStore:
         if len(found) < 2:
             return outcome, None
         return outcome, replace(_from_record(found[1]), binding=binding)
+
+    def take_unbound(self, state: str, nonce: str, nonce_ttl_s: int) -> tuple[Outcome, LoginState | None]:
+        """Use the login up for an id_token that carries its nonce, without a browser binding (to park it)."""
+        if not state or not nonce:
+            return Outcome.MISSING, None
+        keys = [PREFIX + state, NONCE_PREFIX + digest(nonce)]
+        found = self._take_unbound(keys=keys, args=[nonce, nonce_ttl_s])
+        outcome = Outcome(found[0].decode() if isinstance(found[0], bytes) else found[0])
+        if len(found) < 2:
+            return outcome, None
+        return outcome, _from_record(found[1])

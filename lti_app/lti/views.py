@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 import jwt
 from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 from pylti1p3.exception import LtiException
 from sqlalchemy import select
 
-from classroom.claims import parse_claims
+from classroom.claims import LaunchClaims, parse_claims
 from classroom.models import CoursePolicy, KeyStatus, Platform, ToolKey
 from classroom.roles import StaffLevel, can_configure
 from classroom.services.keys import ensure_keys, published_jwks
@@ -20,9 +21,9 @@ from lms_sync.triggers import after_launch
 from lti_app.auth import issue_token
 from lti_app.errors import Forbidden, LaunchRejected
 from lti_app.lti.launch import DeploymentNotApproved, HardenedMessageLaunch, LaunchInvalid
-from lti_app.lti.login import LOGIN_PARAMS, handle_login
+from lti_app.lti.login import handle_login
 from lti_app.lti.services import key_cache, login_store, tool_conf
-from lti_app.lti.state import LoginState, cookie_name, storage_key
+from lti_app.lti.state import cookie_name, storage_key
 from lti_app.runtime import after_commit, commit, db, runtime, settings
 from lti_app.security import allow_framing_by, forget_frame_origins
 
@@ -39,7 +40,7 @@ def login() -> Response:
 
 
 def _missing_binding(state: str) -> Response | tuple[str, int]:
-    """No cookie came back: try platform storage, else offer a new window."""
+    """No cookie came back: try platform storage, else finish the launch in a new window (parked)."""
     pending = login_store().peek(state)
     if pending is None:
         raise LaunchRejected("This sign-in has expired or was already used. Open the link in your course again.")
@@ -56,34 +57,24 @@ def _missing_binding(state: str) -> Response | tuple[str, int]:
             target=target,
             action=url_for("lti.launch"),
         )
-    return _new_window_page(pending), 401
+    from lti_app.lti.new_window import park_launch
+
+    return park_launch(validated_launch(state, "", unbound=True))
 
 
-def _new_window_page(pending: LoginState) -> str:
-    params = {k: v for k, v in pending.login_params.items() if k in LOGIN_PARAMS and k != "lti_storage_target"}
-    from urllib.parse import urlencode
-
-    return render_template("lti/new_window.html", login_url=url_for("lti.login") + "?" + urlencode(params))
-
-
-@bp.post("/lti/launch")
-def launch() -> Response | tuple[str, int]:
-    """Validate the id_token against its login, record the launch, and hand over a tool token."""
-    state = request.form.get("state", "")
-    binding = request.form.get("cwc_binding") or request.cookies.get(cookie_name(state)) or ""
-    if not binding:
-        return _missing_binding(state)
+def validated_launch(state: str, binding: str, *, unbound: bool = False) -> HardenedMessageLaunch:
+    """Validate the posted id_token against its login (refusals become readable 4xx pages, nothing written)."""
     cfg = settings()
-    conf = tool_conf()
     message = HardenedMessageLaunch(
         {"id_token": request.form.get("id_token", ""), "state": state},
-        conf,
+        tool_conf(),
         redis=runtime().redis,
         store=login_store(),
         keys=key_cache(),
         binding=binding,
         leeway_s=cfg.clock_leeway_s,
         launch_ttl_s=cfg.tool_token_max_age_s,
+        unbound=unbound,
     )
     try:
         message.validate()
@@ -104,14 +95,34 @@ def launch() -> Response | tuple[str, int]:
             if isinstance(exc, LaunchInvalid)
             else "The launch could not be verified. Open the link in your course again."
         ) from exc
-    claims = parse_claims(message.get_launch_data())
-    deployment = conf.deployment
+    return message
+
+
+@bp.post("/lti/launch")
+def launch() -> Response | tuple[str, int]:
+    """Validate the id_token against its login, record the launch, and hand over a tool token."""
+    state = request.form.get("state", "")
+    binding = request.form.get("cwc_binding") or request.cookies.get(cookie_name(state)) or ""
+    if not binding:
+        return _missing_binding(state)
+    message = validated_launch(state, binding)
+    deployment = message.get_tool_conf().deployment
     assert deployment is not None
     target = LaunchTarget(message.registration_platform_id(), deployment.id, deployment.deployment_id)
+    response = finish_launch(parse_claims(message.get_launch_data()), target, message.get_launch_id(), message)
+    response.delete_cookie(cookie_name(state), path="/lti/")
+    return response
+
+
+def finish_launch(claims: LaunchClaims, target: LaunchTarget, launch_id: str, message: Any = None) -> Response:
+    """Record a verified launch and send the person to their page with a fresh tool token.
+
+    `message`, when given, saves its launch data once the launch is accepted (a parked launch saved it already).
+    """
     try:
         result = record_launch(db(), target, claims)
     except DeploymentNoLongerApproved:
-        conf.registry.forget_deployment(target.platform_id, target.deployment_id)
+        tool_conf().registry.forget_deployment(target.platform_id, target.deployment_id)
         raise
     after_commit(
         after_launch(
@@ -126,11 +137,12 @@ def launch() -> Response | tuple[str, int]:
     )
     if claims.is_deep_linking and not can_configure(result.level):
         raise Forbidden("Only instructors can add Cloud Workstation assignments.")
-    message.save_launch_data()
+    if message is not None:
+        message.save_launch_data()
     commit()
     token = issue_token(
-        launch_id=message.get_launch_id(),
-        deployment_pk=deployment.id,
+        launch_id=launch_id,
+        deployment_pk=target.deployment_pk,
         person_id=result.person_id,
         course_id=result.course_id,
         level=result.level.value,
@@ -143,9 +155,7 @@ def launch() -> Response | tuple[str, int]:
         endpoint = "setup.wizard"  # the owner's first launch: set the course up before anything can be spent
     else:
         endpoint = "pages.home"
-    response = redirect(url_for(endpoint, t=token), code=303)
-    response.delete_cookie(cookie_name(state), path="/lti/")
-    return response
+    return redirect(url_for(endpoint, t=token), code=303)
 
 
 @bp.get("/.well-known/jwks.json")

@@ -38,7 +38,7 @@ def page(template_name: str, **context: object) -> str:
         can_act=can_act(ctx.level),
         can_configure=can_configure(ctx.level),
         notifications=unread(db(), ctx.person.id, ctx.course.id, limit=5),
-        saved=request.args.get("saved") == "1",
+        settings_saved=request.args.get("settings_saved") == "1",
         **context,
     )
 

@@ -29,6 +29,7 @@ def test_owner_is_sent_to_the_wizard_and_saving_it_is_audited(client, canvas, se
     assert count_rows(session.get_bind(), "course_policies") == 0
     ok = client.post("/app/setup", data={**hidden_fields(page), **FORM})
     assert ok.status_code == 303
+    assert "Course settings saved" in client.get(ok.headers["Location"]).get_data(as_text=True)
     policy = session.scalar(select(CoursePolicy))
     assert policy.budget_per_student == Decimal(24) and policy.templates["gpu-ml-workstation"] == "blocked"
     assert session.scalar(select(AuditEvent.action).where(AuditEvent.action == "policy.created"))

@@ -21,6 +21,7 @@ POLICY = RetryPolicy(base_s=1, cap_s=8)
 
 
 def local(n, sub, level=StaffLevel.STUDENT, status=ACTIVE, **kw):
+    kw.setdefault("nrps_roles", tuple(ROLE["student"]))  # as a previous sync of a student recorded them
     return LocalMember(n, 100 + n, sub, level, status, **kw)
 
 
@@ -38,23 +39,44 @@ def test_new_members_are_added_with_the_level_their_roles_give():
     assert [(a.member.user_id, a.level) for a in changes.adds] == [
         ("a", StaffLevel.STUDENT),
         ("t", StaffLevel.TA),
-        ("i", StaffLevel.INSTRUCTOR),
-    ]  # nobody becomes owner
+        ("i", StaffLevel.TA),
+    ]  # nobody becomes owner; an instructor other than the owner starts as a read-only TA
 
 
 def test_an_unchanged_roster_is_no_change_at_all():
-    locals_ = [local(1, "a", name="A", email="a@u.edu"), local(2, "t", StaffLevel.TA)]
+    locals_ = [
+        local(1, "a", name="A", email="a@u.edu", nrps_roles=tuple(ROLE["student"])),
+        local(2, "t", StaffLevel.TA, nrps_roles=tuple(ROLE["ta"])),
+    ]
     changes = diff_roster(locals_, [remote("a", name="A", email="a@u.edu"), remote("t", "ta")], complete=True)
     assert changes.empty and not any(changes.counts().values())
 
 
-def test_role_changes_follow_the_lms_but_keep_a_head_ta():
+def test_roster_roles_are_recorded_when_they_change():
+    members = [local(1, "a", nrps_roles=()), local(2, "i", StaffLevel.OWNER)]
+    changes = diff_roster(members, [remote("a"), remote("i", "instructor")], complete=True)
+    assert changes.roles_seen == [(1, tuple(ROLE["student"])), (2, tuple(ROLE["instructor"]))]
+
+
+def test_a_student_the_lms_lists_as_staff_becomes_staff_but_staff_are_never_demoted():
     locals_ = [local(1, "a"), local(2, "t", StaffLevel.TA), local(3, "h", StaffLevel.HEAD_TA)]
     changes = diff_roster(locals_, [remote("a", "ta"), remote("t"), remote("h", "ta")], complete=True)
     assert [(c.person_id, c.before, c.after) for c in changes.level_changes] == [
         (101, StaffLevel.STUDENT, StaffLevel.TA),
-        (102, StaffLevel.TA, StaffLevel.STUDENT),
     ]
+    assert changes.kept_staff == [102] and changes.counts()["kept_staff"] == 1  # reported to the owner
+
+
+def test_moodle_roster_lists_non_editing_teachers_as_learners_and_they_stay_staff():
+    locals_ = [local(1, "alex", StaffLevel.HEAD_TA, pinned=True), local(2, "priya", StaffLevel.TA)]
+    changes = diff_roster(locals_, [remote("alex"), remote("priya")], complete=True)
+    assert not changes.level_changes and not changes.drops and sorted(changes.kept_staff) == [101, 102]
+
+
+def test_a_level_the_owner_pinned_survives_any_roster_role():
+    locals_ = [local(1, "x", StaffLevel.STUDENT, pinned=True), local(2, "y", StaffLevel.INSTRUCTOR, pinned=True)]
+    changes = diff_roster(locals_, [remote("x", "instructor"), remote("y")], complete=True)
+    assert not changes.level_changes
 
 
 def test_inactive_deleted_missing_and_no_access_members_are_dropped():
@@ -76,7 +98,7 @@ def test_differences_never_drop_the_members_they_do_not_list():
 
 
 def test_the_owner_is_never_changed_or_dropped():
-    owner = local(1, "i", StaffLevel.OWNER)
+    owner = local(1, "i", StaffLevel.OWNER, nrps_roles=tuple(ROLE["student"]))
     assert diff_roster([owner], [remote("i", "student")], complete=True).empty
     assert diff_roster([owner], [], complete=True).empty
 

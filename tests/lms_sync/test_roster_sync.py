@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from sqlalchemy import event, select, text
 
 from classroom.jobs.queue import ENFORCEMENT_QUEUE, get_queue
@@ -96,14 +97,15 @@ def test_differences_link_applies_adds_role_changes_and_drops(session, engine, r
     result = sync_course_roster(course.course_id, 0)
     assert lms.differences_requests(), "the second sync must use the differences link"
     assert result["members"] == 5  # only the changed members were read
-    assert result["added"] == 1 and result["role_changes"] == 2 and result["dropped"] == 2
+    assert result["added"] == 1 and result["role_changes"] == 1 and result["dropped"] == 2
+    assert result["kept_staff"] == 1  # the LMS now lists Priya as a student: she stays staff, reported
     assert enrollment_of(session, course.course_id, "s1").level is StaffLevel.TA
-    assert enrollment_of(session, course.course_id, "ta-priya").level is StaffLevel.STUDENT
+    assert enrollment_of(session, course.course_id, "ta-priya").level is StaffLevel.TA
     assert enrollment_of(session, course.course_id, "s2").status is EnrollmentStatus.DROPPED
     assert enrollment_of(session, course.course_id, "s3").status is EnrollmentStatus.DROPPED
     assert enrollment_of(session, course.course_id, "s-new").status is EnrollmentStatus.ACTIVE
     actions = Counter(session.scalars(select(AuditEvent.action)).all())
-    assert actions["enrollment.dropped"] == 2 and actions["enrollment.level_changed"] == 2
+    assert actions["enrollment.dropped"] == 2 and actions["enrollment.level_changed"] == 1
     # back in the LMS: re-activated, data kept
     lms.set_status("s2", "Active")
     assert sync_course_roster(course.course_id, 0)["reactivated"] == 1
@@ -241,3 +243,93 @@ def test_csv_placeholders_are_claimed_by_email_and_keep_their_section(session, r
     e = enrollment_of(session, course.course_id, "emily-lms-id")
     assert e is not None and e.section == "Section A" and e.status is EnrollmentStatus.ACTIVE
     assert session.scalar(text("SELECT count(*) FROM people WHERE sub LIKE 'csv:%'")) == 0
+
+
+def test_an_unexpected_failure_that_rq_retries_shows_retrying_then_the_retry_outcome(
+    session, redis, lms, course, lms_ctx, monkeypatch
+):
+    from rq import Retry
+
+    import lms_sync.jobs as jobs
+    from classroom.jobs.queue import enqueue
+
+    seed_roster(lms, students=2)
+    real, calls, states = jobs.sync_roster, [], []
+
+    def fails_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("connection reset in the middle of the sync")
+        return real(*args, **kwargs)
+
+    def spy(redis_, course_id, **fields):
+        states.append(fields.get("state"))
+        return real_update(redis_, course_id, **fields)
+
+    real_update = progress.update_state
+    monkeypatch.setattr(jobs, "sync_roster", fails_once)
+    monkeypatch.setattr(progress, "update_state", spy)
+    enqueue(redis, "lms_sync.jobs.sync_course_roster", course.course_id, 1, 0, retry=Retry(max=1))
+    run_jobs(redis)
+    assert [s for s in states if s] == ["running", "retrying", "running", "done"]
+    assert progress.read_state(redis, course.course_id)["state"] == "done"
+    assert enrollment_of(session, course.course_id, "s1").level is StaffLevel.STUDENT
+
+
+def test_an_unexpected_failure_without_retries_left_is_final(session, redis, lms, course, lms_ctx, monkeypatch):
+    import lms_sync.jobs as jobs
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(jobs, "sync_roster", boom)
+    with pytest.raises(RuntimeError):
+        sync_course_roster(course.course_id, 1)  # called directly: no RQ job, so no retry is coming
+    state = progress.read_state(redis, course.course_id)
+    assert state["state"] == "failed" and "Sync now" in state["message"]
+
+
+def test_moodle_roster_lists_non_editing_teachers_as_learners_they_stay_staff_and_are_reported(
+    session, redis, lms, course, lms_ctx
+):
+    from classroom.services.staff import staff_rows
+    from lms_sync.grades import grade_rows
+    from tests.lms_sync.support.lms_platform import ROLE
+
+    # Alex and Priya launched as Instructor (Moodle's non-editing teachers): read-only TAs until the owner says more
+    for sub in ("alex", "priya"):
+        p = Person(platform_id=course.platform_id, sub=sub, name=sub.title())
+        session.add(p)
+        session.flush()
+        session.add(
+            Enrollment(course_id=course.course_id, person_id=p.id, lti_roles=ROLE["instructor"], level=StaffLevel.TA)
+        )
+    session.commit()
+    lms.add("alex", "student", name="Alex Thompson")  # NRPS: Learner
+    lms.add("priya", "student", name="Priya Sharma")
+    for n in range(3):
+        lms.add(f"s{n}", "student")
+    result = sync_course_roster(course.course_id, 1)
+    assert result["kept_staff"] == 2 and result["role_changes"] == 0 and result["dropped"] == 0
+    assert enrollment_of(session, course.course_id, "alex").level is StaffLevel.TA
+    assert enrollment_of(session, course.course_id, "alex").nrps_roles == ROLE["student"]
+    rows = {r.name: r for r in staff_rows(session, course.course_id)}
+    alex = rows["Alex Thompson"]  # the roster's name replaced the launch's
+    assert alex.lms_disagrees and alex.launch_labels == ["Instructor"] and alex.nrps_labels == ["Learner"]
+    assert rows["Priya Sharma"].lms_disagrees and not rows["Jennifer Martinez"].lms_disagrees
+    # staff are neither counted nor graded as students
+    students = session.scalars(
+        select(Person.sub)
+        .join(Enrollment, Enrollment.person_id == Person.id)
+        .where(Enrollment.course_id == course.course_id, Enrollment.level == StaffLevel.STUDENT)
+    ).all()
+    assert sorted(students) == ["s0", "s1", "s2"]
+    from classroom.models import LmsLineItem
+
+    item = LmsLineItem(course_id=course.course_id, label="HW1", score_maximum=10)
+    session.add(item)
+    session.flush()
+    assert sorted(r.person.sub for r in grade_rows(session, course.course_id, item.id)) == ["s0", "s1", "s2"]
+    # a re-sync of the same roster writes nothing, and still reports them
+    again = sync_course_roster(course.course_id, 1)
+    assert again["kept_staff"] == 2 and again["added"] == 0

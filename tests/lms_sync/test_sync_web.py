@@ -265,3 +265,42 @@ def test_the_instructor_turns_usage_passback_on_and_tas_cannot(client, session, 
     assert client.post("/sync/usage", data={"t": ta, "csrf_token": ta_csrf}).status_code == 403
     session.expire_all()
     assert session.get(CourseLms, course.id).usage_passback is True
+
+
+def test_saving_one_grade_says_so_and_not_that_course_settings_were_saved(client, session, platform):
+    course, item, (emily, _) = grade_setup(client, session, platform)
+    token, form_csrf = signed_in(client, platform, "ta")
+    resp = client.post(f"/sync/grades/{item.id}", data={"t": token, "csrf_token": form_csrf, f"score-{emily}": "7"})
+    assert resp.status_code == 303
+    html = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "1 grade(s) saved" in html
+    assert "Course settings saved" not in html
+
+
+def test_the_roster_page_keeps_polling_while_a_retry_is_coming_and_shows_the_latest_attempt(
+    client, session, redis, platform
+):
+    from lms_sync import progress
+
+    course, token, _ = setup_course(client, session, platform)
+    progress.update_state(redis, course.id, state="retrying", at=1733011200.0, message="it will be tried again")
+    html = client.get("/sync/roster", query_string={"t": token}).get_data(as_text=True)
+    assert 'data-poll="1"' in html and "will be tried again shortly" in html and "The last sync" not in html
+    status = client.get("/sync/roster/status", query_string={"t": token}).get_json()
+    assert status["state"] == "retrying"
+    progress.update_state(redis, course.id, state="done", at=1733011500.0, members=3, pages=1, counts={})
+    html = client.get("/sync/roster", query_string={"t": token}).get_data(as_text=True)
+    assert 'data-poll="1"' not in html and "Last synced at" in html and "The last sync" not in html
+
+
+def test_usage_passback_is_off_after_the_first_launch_and_the_page_says_what_the_lms_will_do(client, session, platform):
+    from classroom.models import CourseLms
+
+    course, token, _ = setup_course(client, session, platform)
+    session.expire_all()
+    assert session.get(CourseLms, course.id).usage_passback is False
+    html = client.get("/sync/roster", query_string={"t": token}).get_data(as_text=True)
+    assert 'name="usage_passback" aria-describedby="usage-explained" >' in html  # not checked
+    assert "counts in course totals" in html
+    for lms in ("Canvas:", "Moodle:", "Blackboard Learn:", "D2L Brightspace:"):
+        assert lms in html

@@ -30,6 +30,7 @@ def test_deep_linking_returns_a_signed_resource_link(client, canvas):
             "title": "Final project",
             "due_at": "2024-12-06T23:59",
             "points": "100",
+            "time_zone": "UTC",
         },
     )
     assert resp.status_code == 200
@@ -49,6 +50,43 @@ def test_deep_linking_returns_a_signed_resource_link(client, canvas):
     assert item["custom"]["template"] == "ml-final-project"
     assert item["lineItem"]["scoreMaximum"] == 100 and item["lineItem"]["label"] == "Final project"
     assert item["submission"]["endDateTime"] == "2024-12-06T23:59:00Z"
+
+
+def _content_item(client, canvas, html):  # type: ignore[no-untyped-def]
+    token = re.search(r'name="JWT" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+    jwks = client.get("/.well-known/jwks.json").get_json()
+    key = next(k for k in jwks["keys"] if k["kid"] == jwt.get_unverified_header(token)["kid"])
+    claims = jwt.decode(token, jwt.PyJWK(key).key, algorithms=["RS256"], audience=canvas.issuer)
+    (item,) = claims[DL + "content_items"]
+    return item
+
+
+def test_deep_linking_before_the_wizard_asks_the_zone_and_2359_in_los_angeles_stays_2359_there(client, canvas, session):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import select
+
+    from classroom.models import AuditEvent, Course
+
+    hidden = _start(client, canvas)
+    form = {**hidden, "template": "ml-cpu-student", "title": "HW3", "due_at": "2024-12-06T23:59"}
+    refused = client.post("/lti/deep-link", data=form)  # no zone chosen: nothing is sent to the LMS
+    assert refused.status_code == 400 and "Choose the course" in refused.get_data(as_text=True)
+    assert 'name="JWT"' not in refused.get_data(as_text=True)
+    resp = client.post("/lti/deep-link", data={**form, "time_zone": "America/Los_Angeles"})
+    assert resp.status_code == 200
+    item = _content_item(client, canvas, resp.get_data(as_text=True))
+    assert item["submission"]["endDateTime"] == "2024-12-07T07:59:00Z" == item["custom"]["tool_due_at"]
+    course = session.scalar(select(Course))
+    session.refresh(course)
+    assert course.time_zone == "America/Los_Angeles"  # the wizard starts from the zone the instructor meant
+    due = datetime.fromisoformat(item["custom"]["tool_due_at"]).astimezone(ZoneInfo(course.time_zone))
+    assert (due.hour, due.minute, due.day) == (23, 59, 6)
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "course.time_zone_set"))
+    assert event.details == {"from": "UTC", "to": "America/Los_Angeles", "source": "deep_link"}
+    wizard = client.get("/app/setup", query_string={"t": hidden["t"]}).get_data(as_text=True)
+    assert "<option selected>America/Los_Angeles</option>" in wizard
 
 
 def test_bad_assignment_form_shows_errors_and_returns_nothing(client, canvas, engine):

@@ -34,6 +34,11 @@ def test_dynamic_registration_round_trip_then_launch(client, session, moodle):
     assert sent["jwks_uri"] == "http://localhost/.well-known/jwks.json"
     assert tool_conf["domain"] == "localhost"
     assert {m["type"] for m in tool_conf["messages"]} == {"LtiResourceLinkRequest", "LtiDeepLinkingRequest"}
+    # Moodle reads custom parameters only at the tool configuration's top level (issue 12, item 6)
+    assert tool_conf["custom_parameters"] == {
+        "due_at": "$Canvas.assignment.dueAt.iso8601",
+        "resource_end_at": "$ResourceLink.submission.endDateTime",
+    }
     platform = session.scalar(select(Platform))
     assert platform is not None and platform.issuer == moodle.base_url and platform.client_id == moodle.client_id
     dep = session.scalar(select(Deployment))
