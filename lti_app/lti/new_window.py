@@ -59,7 +59,8 @@ def park_launch(message: HardenedMessageLaunch) -> tuple[str, int]:
             body=body,
         )
     )
-    return render_template("lti/new_window.html", resume_url=url_for("lti.resume", p=secret)), 200
+    # 401: this frame is not signed in (the launch is refused here, as before); the page offers the new window
+    return render_template("lti/new_window.html", resume_url=url_for("lti.resume", p=secret)), 401
 
 
 @bp.get("/lti/resume")

@@ -102,7 +102,7 @@ def test_state_from_another_browser_is_rejected(app, canvas, engine, redis):
     token = canvas.sign(canvas.claims(user, nonce=started.nonce))
     _rejected(post_launch(attacker, started.state, token, cwc_binding="wrong-binding"))  # uses nothing up
     resp = post_launch(attacker, started.state, token)  # no binding at all: parked for a new window, not signed in
-    assert resp.status_code == 200 and b"new window" in resp.data
+    assert resp.status_code == 401 and b"new window" in resp.data
     assert_nothing_created(engine, redis)
 
 

@@ -45,7 +45,7 @@ def test_the_new_window_finishes_the_verified_launch_without_replaying_the_hint(
     hints = MoodleHints()
     page = iframe_launch(app, moodle, moodle.user("student"), hints)
     html = page.get_data(as_text=True)
-    assert page.status_code == 200 and "Open in a new window" in html and 'target="_blank"' in html
+    assert page.status_code == 401 and "Open in a new window" in html and 'target="_blank"' in html
     assert "/lti/login" not in html  # a replayed login would end in Moodle's "Invalid request"
     assert nothing_signed_in(engine, redis)  # parked only: no person, no enrollment, no launch data yet
     resume = re.search(r'href="(/lti/resume\?p=[^"]+)"', html).group(1)  # type: ignore[union-attr]
@@ -109,4 +109,4 @@ def test_an_invalid_token_without_a_cookie_is_refused_not_parked(app, session, m
     assert not list(redis.scan_iter("cwc:lti:parked:*")) and nothing_signed_in(engine, redis)
     # the login survives a wrong nonce: the real token still parks
     real = post_launch(iframe, started.state, moodle.sign(moodle.claims(user, nonce=started.nonce)))
-    assert real.status_code == 200 and "/lti/resume?p=" in real.get_data(as_text=True)
+    assert real.status_code == 401 and "/lti/resume?p=" in real.get_data(as_text=True)
