@@ -27,7 +27,7 @@ from classroom.models.lms_sync import (
 from classroom.models.notifications import Notification, OutboxEmail
 from classroom.models.people import Course, Enrollment, EnrollmentStatus, Person, StaffLevel
 from classroom.models.platform import Deployment, DeploymentStatus, Platform
-from classroom.models.workspaces import CourseCloud, Heartbeat, SshKey, Workspace, WorkspaceEvent
+from classroom.models.workspaces import CourseCloud, Heartbeat, SshKey, SshKeyFingerprint, Workspace, WorkspaceEvent
 
 __all__ = [
     "CanvasToken",
@@ -50,6 +50,7 @@ __all__ = [
     "CourseCloud",
     "Heartbeat",
     "SshKey",
+    "SshKeyFingerprint",
     "Workspace",
     "WorkspaceEvent",
     "AuditChainHead",
