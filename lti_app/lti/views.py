@@ -11,7 +11,7 @@ from pylti1p3.exception import LtiException
 from sqlalchemy import select
 
 from classroom.claims import parse_claims
-from classroom.models import CoursePolicy, KeyStatus, Platform, ToolKey
+from classroom.models import CoursePolicy, DeploymentStatus, KeyStatus, Platform, ToolKey
 from classroom.roles import StaffLevel, can_configure
 from classroom.services.keys import ensure_keys, published_jwks
 from classroom.services.launches import DeploymentNoLongerApproved, LaunchTarget, record_launch
@@ -66,6 +66,15 @@ def _new_window_page(pending: LoginState) -> str:
     return render_template("lti/new_window.html", login_url=url_for("lti.login") + "?" + urlencode(params))
 
 
+def _admit_deployment(platform_id: int, deployment_id: str) -> bool:
+    """Record a deployment seen for the first time; True if it is approved (platform accepts new ones)."""
+    platform = db().get(Platform, platform_id)
+    assert platform is not None
+    dep = record_deployment(db(), platform, deployment_id)
+    db().flush()
+    return dep.status is DeploymentStatus.APPROVED
+
+
 @bp.post("/lti/launch")
 def launch() -> Response | tuple[str, int]:
     """Validate the id_token against its login, record the launch, and hand over a tool token."""
@@ -84,13 +93,11 @@ def launch() -> Response | tuple[str, int]:
         binding=binding,
         leeway_s=cfg.clock_leeway_s,
         launch_ttl_s=cfg.tool_token_max_age_s,
+        admit_deployment=_admit_deployment,
     )
     try:
         message.validate()
     except DeploymentNotApproved as exc:
-        platform = db().get(Platform, message.registration_platform_id())
-        assert platform is not None
-        record_deployment(db(), platform, exc.deployment_id)
         commit()  # the pending deployment is recorded for the administrator; nothing else was written
         raise LaunchRejected(
             exc.args[0] + " Your LMS administrator has been asked to approve it.",
