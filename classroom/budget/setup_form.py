@@ -12,6 +12,7 @@ from config.catalog import Catalog
 
 ACCESS = ("approved", "on_request", "blocked")
 INTEGRITY = ("ta_debug_access", "plagiarism_support")
+BUDGET_SOURCE_MAX = 255  # the column's length (course_policies.budget_source)
 TERM_END = ("stop_all", "archive", "revoke_access", "final_report", "delete_all_data")
 
 
@@ -57,6 +58,14 @@ def _int(form: dict[str, str], name: str, errors: dict[str, str], low: int, high
     except ValueError:
         errors[name] = f"Enter a whole number from {low} to {high}."
         return low
+
+
+def _text(form: dict[str, str], name: str, errors: dict[str, str], limit: int) -> str:
+    """Whitespace-folded text, refused (never cut) when longer than its column."""
+    value = " ".join(form.get(name, "").split())
+    if len(value) > limit:
+        errors[name] = f"At most {limit:,} characters, please (this has {len(value):,})."
+    return value
 
 
 def _dates(form: dict[str, str], errors: dict[str, str]) -> tuple[date, date]:
@@ -107,7 +116,7 @@ def parse_setup(form: dict[str, str], catalog: Catalog, course_label: str) -> tu
         expected_students=students,
         budget_per_student=per_student,
         total_budget=total,
-        budget_source=" ".join(form.get("budget_source", "").split())[:255],
+        budget_source=_text(form, "budget_source", errors, BUDGET_SOURCE_MAX),
         templates=templates,
         default_template=default,
         max_concurrent=_int(form, "max_concurrent", errors, 1, 5),
