@@ -18,7 +18,12 @@ def control_chars(text: str) -> list[str]:
 
 def strip_controls(text: str) -> str:
     """`text` without any control character (a display name from an LMS), whitespace runs folded."""
-    return " ".join("".join(c if unicodedata.category(c) != "Cc" else " " for c in text).split())
+    return " ".join("".join(c for c in text if c.isspace() or unicodedata.category(c) != "Cc").split())
+
+
+def remove_controls(text: str) -> str:
+    """`text` without control characters (NUL, C0/C1, DEL); spacing otherwise kept."""
+    return "".join(c for c in text if unicodedata.category(c) != "Cc")
 
 
 def spreadsheet_safe(text: str) -> str:
