@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from classroom.logs import configure_logging, request_id
 from classroom.schema import check_migrated
 from config.settings import Settings
-from lti_app import errors, security
+from lti_app import errors, inputs, security
 from lti_app.dev_guard import dev_surfaces_allowed
 from lti_app.runtime import build_runtime, close_db
 
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     security.forget_frame_origins()  # a new app may sit on another database
     security.init_app(app)
     errors.init_app(app)
+    inputs.init_app(app)
     _register_blueprints(app, settings)
     return app
 

@@ -23,6 +23,7 @@ from classroom.services.reports import course_report, course_today, student_budg
 from classroom.text import spreadsheet_safe
 from config.catalog import load_catalog
 from lti_app.auth import current, requires
+from lti_app.inputs import id_arg
 from lti_app.pages.views import page
 from lti_app.runtime import commit, db
 from lti_app.workspaces.glue import prices
@@ -140,8 +141,9 @@ def _report_page(
 def report() -> str:
     """The course cost report; TAs see it read-only."""
     granted = None
-    if request.args.get("granted", "").isdigit():
-        granted = db().get(BudgetGrant, int(request.args["granted"]))
+    granted_id = id_arg("granted")
+    if granted_id is not None:
+        granted = db().get(BudgetGrant, granted_id)
         if granted is None or granted.course_id != current().course.id:
             granted = None
     return _report_page(granted=granted)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, render_template, request
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 from classroom.claims import ClaimError
@@ -77,6 +78,18 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(PlatformError)
     def _platform(exc: PlatformError):  # type: ignore[no-untyped-def]
         return _render(400, "Registration refused", str(exc))
+
+    @app.errorhandler(DataError)
+    def _data(exc: DataError):  # type: ignore[no-untyped-def]
+        # Safety net behind lti_app.inputs: a value the database cannot hold (too long, out of range) that a
+        # route's own checks missed. Nothing was committed; the warning says which route needs a check.
+        from lti_app.runtime import db
+
+        db().rollback()
+        log.warning("input reached the database unchecked on %s: %s", request.endpoint, type(exc.orig).__name__)
+        return _render(
+            422, "A value is too long or out of range", "Nothing was saved. Shorten or correct what you entered."
+        )
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # type: ignore[no-untyped-def]

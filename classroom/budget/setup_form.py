@@ -74,7 +74,9 @@ def _dates(form: dict[str, str], errors: dict[str, str]) -> tuple[date, date]:
     except ValueError:
         errors["term_start"] = "Enter the term's first and last day as dates."
         return date.min, date.min
-    if end < start:
+    if not (date(2000, 1, 1) <= start and end <= date(2199, 12, 31)):
+        errors["term_start"] = "Enter term dates between the years 2000 and 2199."
+    elif end < start:
         errors["term_end"] = "The term must end after it starts."
     return start, end
 

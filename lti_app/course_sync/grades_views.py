@@ -27,6 +27,7 @@ from lti_app.auth import current, requires
 from lti_app.course_sync import bp
 from lti_app.course_sync.common import back_to
 from lti_app.errors import ToolError
+from lti_app.inputs import id_arg
 from lti_app.pages.views import page
 from lti_app.runtime import after_commit, commit, db, runtime
 
@@ -78,7 +79,7 @@ def _grades_page(item: LmsLineItem | None, status: int = 200, **extra: object) -
 @requires(can_grade)
 def grades() -> tuple[str, int]:
     """The grades page for one column (the first one by default)."""
-    item_id = request.args.get("item", type=int)
+    item_id = id_arg("item")
     return _grades_page(_item(item_id) if item_id else None)
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from classroom.models import Person
 from tests.conftest import count_rows
-from tests.support.lti import launch
+from tests.support.lti import launch, login, post_launch
 from tests.support.platform import User
 
 
@@ -26,8 +26,15 @@ def test_a_name_with_nul_is_cleaned_and_every_launch_works(client, canvas, sessi
 
 
 def test_a_user_id_with_nul_is_refused_with_a_clear_page_and_nothing_written(client, canvas, engine):
-    user = User("student\x00-1", "Emily Chen", "e@u.edu", ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"])
-    resp = launch(client, canvas, user)
+    user = canvas.user("student")
+    started = login(client, canvas, user)
+    body = canvas.claims(user, nonce=started.nonce, sub="student\x00-1")
+    resp = post_launch(client, started.state, canvas.sign(body))
     assert resp.status_code == 400
     assert "control character" in resp.get_data(as_text=True)
     assert count_rows(engine, "people") == 0 and count_rows(engine, "enrollments") == 0
+
+
+def test_a_login_hint_with_nul_is_refused_with_the_field_named(client, canvas):
+    resp = client.get("/lti/login", query_string={"iss": canvas.issuer, "login_hint": "a\x00b"})
+    assert resp.status_code == 400 and "“login_hint”" in resp.get_data(as_text=True)
