@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask, Response, jsonify, render_template, request
 from sqlalchemy.exc import DataError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from classroom.claims import ClaimError
 from classroom.services.launches import LaunchRefused
@@ -90,6 +90,11 @@ def init_app(app: Flask) -> None:
         return _render(
             422, "A value is too long or out of range", "Nothing was saved. Shorten or correct what you entered."
         )
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge):  # type: ignore[no-untyped-def]
+        limit = (app.config.get("MAX_CONTENT_LENGTH") or 0) // 1048576
+        return _render(413, "Too large", f"A request may carry at most {limit} MB; nothing was saved.")
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
