@@ -210,6 +210,10 @@ class HardenedMessageLaunch(FlaskMessageLaunch):
                 raise DeploymentNotApproved(deployment_id) from again
         return self
 
+    def known_platform_id(self) -> int | None:
+        """The platform of this launch's login, once validate_state has found it (else None)."""
+        return self._login.platform_id if self._login is not None else None
+
     def registration_platform_id(self) -> int:
         """Primary key of the platform row this launch belongs to."""
         return self.login.platform_id

@@ -24,7 +24,7 @@ from lti_app.lti.login import LOGIN_PARAMS, handle_login
 from lti_app.lti.services import key_cache, login_store, tool_conf
 from lti_app.lti.state import LoginState, cookie_name, storage_key
 from lti_app.runtime import after_commit, commit, db, runtime, settings
-from lti_app.security import allow_framing_by, forget_frame_origins
+from lti_app.security import forget_frame_origins, frame_for_platform, registration_page
 
 log = logging.getLogger(__name__)
 bp = Blueprint("lti", __name__)
@@ -75,6 +75,16 @@ def _admit_deployment(platform_id: int, deployment_id: str) -> bool:
     return dep.status is DeploymentStatus.APPROVED
 
 
+def _validate_framed(message: HardenedMessageLaunch) -> None:
+    """Validate; once the login's platform is known, only that platform may frame the answer (even a refusal)."""
+    try:
+        message.validate()
+    finally:
+        platform_id = message.known_platform_id()
+        if platform_id is not None:
+            frame_for_platform(platform_id)
+
+
 @bp.post("/lti/launch")
 def launch() -> Response | tuple[str, int]:
     """Validate the id_token against its login, record the launch, and hand over a tool token."""
@@ -96,7 +106,7 @@ def launch() -> Response | tuple[str, int]:
         admit_deployment=_admit_deployment,
     )
     try:
-        message.validate()
+        _validate_framed(message)
     except DeploymentNotApproved as exc:
         commit()  # the pending deployment is recorded for the administrator; nothing else was written
         raise LaunchRejected(
@@ -185,7 +195,7 @@ def dynamic_registration() -> str:
 
     invite = request.args.get("invite", "")
     config_url = request.args.get("openid_configuration", "")
-    allow_framing_by(config_url)  # the LMS shows this page (and its errors) in its own frame
+    registration_page(config_url)  # the LMS shows this page in its own frame; an error page is never framed
     check_invite(db(), invite)
     if not config_url:
         raise LaunchRejected(
