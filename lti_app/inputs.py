@@ -54,13 +54,27 @@ class PgIntConverter(IntegerConverter):
             raise NotFound("No such item.") from exc
 
 
-def id_arg(name: str) -> int | None:
-    """An optional id in the query string: None when absent, not a number, or outside the id range."""
-    raw = request.args.get(name, "")
+def as_id(raw: str) -> int | None:
+    """`raw` as a row id: None when not ASCII digits or outside 1..PG_INT_MAX (such an id names no row)."""
     if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(PG_INT_MAX)):
         return None
     value = int(raw)
     return value if 1 <= value <= PG_INT_MAX else None
+
+
+def id_arg(name: str) -> int | None:
+    """An optional id in the query string (see as_id)."""
+    return as_id(request.args.get(name, ""))
+
+
+def form_id(name: str) -> int | None:
+    """An optional id in the form (see as_id)."""
+    return as_id(request.form.get(name, ""))
+
+
+def form_ids(name: str) -> list[int]:
+    """Every valid id given for `name` in the form (others name no row and are dropped)."""
+    return [i for i in (as_id(v) for v in request.form.getlist(name)) if i is not None]
 
 
 def _fields() -> Iterator[tuple[str, str]]:

@@ -104,3 +104,12 @@ def test_a_launch_whose_due_date_is_at_the_calendars_edge_still_works(client, ca
     assert resp.status_code == 303
     ensure_policies(session)
     assert client.get("/app/workspace", query_string={"t": tool_token(resp)}).status_code == 200
+
+
+def test_form_ids_beyond_postgresql_integers_name_no_row(client, canvas, engine):
+    token = tool_token(launch(client, canvas, canvas.user("instructor")))
+    page = client.get("/app/setup", query_string={"t": token}).get_data(as_text=True)
+    saved = client.post("/app/setup", data={**hidden_fields(page), **SETUP_FORM, "head_ta": "9223372036854775808"})
+    assert saved.status_code == 303 and count_rows(engine, "course_policies") == 1
+    retry = client.post("/sync/grades/retry", data={**hidden_fields(page), "grade_id": "2147483648", "item": "-1"})
+    assert retry.status_code == 400
