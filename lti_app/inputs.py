@@ -1,11 +1,12 @@
 """The input boundary: every path id, query parameter, form field and JSON body is checked here first.
 
-Three layers, each in one place:
+Each layer in one place:
 - path ids: the `int` converter is bounded to PostgreSQL's integer, so a larger id is simply "not found" (404);
 - every request: query and form fields with a control character (NUL…), and JSON bodies with a non-finite
   number, a NUL or nesting too deep, are refused (400) with the field named, before any view runs;
-- per route: a pydantic model (`parse_form`, `parse_json`) types, bounds and length-checks the fields the view
-  uses, answering 422 with each field's message. Lengths are refused, never truncated.
+- per route: the view's own parser (a pydantic model for the agent's JSON, pure parse_* functions for forms)
+  types, bounds and length-checks the fields it uses, naming each field; lengths are refused, never truncated;
+- ids in query strings and forms: `id_arg`, `form_id`, `form_ids` (out of range names no row).
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Flask, request
-from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 from werkzeug.routing import ValidationError as RouteMismatch
@@ -26,7 +26,6 @@ from lti_app.errors import ToolError
 
 PG_INT_MAX = 2**31 - 1  # ids are PostgreSQL `integer`: anything larger cannot name a row
 JSON_MAX_DEPTH = 32
-M = TypeVar("M", bound=BaseModel)
 
 
 class InputRefused(ToolError):
@@ -124,30 +123,6 @@ def check_request() -> None:
         except (ValueError, RecursionError) as exc:
             raise InputRefused(f"The JSON body could not be read: {str(exc)[:120]}.") from exc
         _check_json(body, "")
-
-
-def _messages(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False, include_input=False):
-        where = ".".join(str(p) for p in err["loc"]) or "body"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
-
-
-def parse_form(model: type[M]) -> M:
-    """The request's form fields as `model`; 422 naming each bad field."""
-    try:
-        return model.model_validate(request.form.to_dict())
-    except ValidationError as exc:
-        raise InputRefused(_messages(exc), status=422, title="Please check what you entered") from exc
-
-
-def parse_json(model: type[M]) -> M:
-    """The request's JSON body as `model`; 422 naming each bad field."""
-    try:
-        return model.model_validate(request.get_json(silent=True))
-    except ValidationError as exc:
-        raise InputRefused(_messages(exc), status=422, title="The request body is not valid") from exc
 
 
 def init_app(app: Flask) -> None:
