@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from classroom.text import control_chars, remove_controls, strip_controls
+
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
@@ -19,8 +21,28 @@ class ClaimError(ValueError):
     """A claim the tool needs is missing or malformed."""
 
 
+ID_MAX = 255  # sub, context id, deployment id and resource link id columns
+
+
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _name(value: Any, limit: int) -> str:
+    """A display value from the LMS: control characters (NUL…) removed, never a reason to refuse a launch."""
+    return strip_controls(_str(value))[:limit]
+
+
+def _check_ids(**ids: str) -> None:
+    """Identifiers are compared, stored and sent back: one with a control character or too long is refused."""
+    for claim, value in ids.items():
+        if control_chars(value):
+            raise ClaimError(
+                f"The LMS sent a {claim} containing a control character, which the tool cannot store. "
+                "Ask your LMS administrator to check this course's LTI settings."
+            )
+        if len(value) > ID_MAX:
+            raise ClaimError(f"The LMS sent a {claim} longer than {ID_MAX} characters, which the tool cannot store.")
 
 
 @dataclass(frozen=True)
@@ -63,23 +85,32 @@ def parse_claims(body: Mapping[str, Any]) -> LaunchClaims:
     link = body.get(LTI + "resource_link") or {}
     custom = body.get(LTI + "custom") or {}
     nrps = body.get(NRPS) or {}
-    return LaunchClaims(
+    claims = LaunchClaims(
         message_type=_str(body.get(LTI + "message_type")),
         deployment_id=_str(body.get(LTI + "deployment_id")),
         sub=sub,
         roles=tuple(r for r in roles if isinstance(r, str)),
         context_id=_str(context.get("id")),
-        context_label=_str(context.get("label"))[:255],
-        context_title=_str(context.get("title"))[:512],
-        name=_str(body.get("name"))[:255],
-        given_name=_str(body.get("given_name"))[:255],
-        family_name=_str(body.get("family_name"))[:255],
-        email=_str(body.get("email"))[:320],
+        context_label=_name(context.get("label"), 255),
+        context_title=_name(context.get("title"), 512),
+        name=_name(body.get("name"), 255),
+        given_name=_name(body.get("given_name"), 255),
+        family_name=_name(body.get("family_name"), 255),
+        email=_name(body.get("email"), 320),
         resource_link_id=_str(link.get("id")) if isinstance(link, Mapping) else "",
-        resource_link_title=_str(link.get("title")) if isinstance(link, Mapping) else "",
+        resource_link_title=_name(link.get("title"), 512) if isinstance(link, Mapping) else "",
         target_link_uri=_str(body.get(LTI + "target_link_uri")),
-        custom={str(k): str(v) for k, v in custom.items()} if isinstance(custom, Mapping) else {},
+        custom={remove_controls(str(k)): remove_controls(str(v)) for k, v in custom.items()}
+        if isinstance(custom, Mapping)
+        else {},
         nrps_url=_str(nrps.get("context_memberships_url")) if isinstance(nrps, Mapping) else "",
         ags=dict(body.get(AGS) or {}),
         deep_linking=dict(body.get(DL + "deep_linking_settings") or {}),
     )
+    _check_ids(
+        sub=claims.sub,
+        context_id=claims.context_id,
+        deployment_id=claims.deployment_id,
+        resource_link_id=claims.resource_link_id,
+    )
+    return claims

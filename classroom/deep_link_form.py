@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 from config.catalog import Catalog
 
+YEARS = (2000, 2199)  # a due date outside these years is a typo, and near the calendar's ends it cannot convert
+
 
 @dataclass(frozen=True)
 class AssignmentChoice:
@@ -49,8 +51,11 @@ def parse_assignment_form(
         try:
             local = datetime.fromisoformat(form["due_at"].strip())
             due_at = (local if local.tzinfo else local.replace(tzinfo=ZoneInfo(time_zone))).astimezone(ZoneInfo("UTC"))
-        except ValueError:
-            errors["due_at"] = "Enter the due date as YYYY-MM-DDTHH:MM."
+            if not YEARS[0] <= due_at.year <= YEARS[1]:
+                raise ValueError("out of range")
+        except (ValueError, OverflowError):  # OverflowError: 9999 at -12:00 or 0001 at +14:00 leaves the calendar
+            errors["due_at"] = f"Enter the due date as YYYY-MM-DDTHH:MM, between {YEARS[0]} and {YEARS[1]}."
+            due_at = None
     points = None
     if form.get("points", "").strip():
         try:

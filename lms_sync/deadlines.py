@@ -34,9 +34,11 @@ def parse_when(value: Any) -> datetime | None:
     text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        parsed = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: year 9999 at -12:00 or year 1 at +14:00
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    # Near the calendar's ends a date cannot be shown in every time zone: such a date is a typo, not a deadline.
+    return parsed if 2000 <= parsed.year <= 2199 else None
 
 
 @dataclass(frozen=True)

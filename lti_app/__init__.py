@@ -12,7 +12,8 @@ from classroom.logs import configure_logging, request_id
 from classroom.schema import check_migrated
 from config.money_check import require_money_config
 from config.settings import Settings
-from lti_app import errors, security
+from lti_app import errors, inputs, security
+from lti_app.dev_guard import dev_surfaces_allowed
 from lti_app.runtime import build_runtime, close_db
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     security.forget_frame_origins()  # a new app may sit on another database
     security.init_app(app)
     errors.init_app(app)
+    inputs.init_app(app)
     _register_blueprints(app, settings)
     return app
 
@@ -73,8 +75,11 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(lti_bp)
     app.register_blueprint(deep_link_bp)
     app.register_blueprint(pages_bp)
-    for blueprint in (workspaces_bp, keys_bp, materials_bp, agent_bp, dev_mail_bp, setup_bp, course_sync_bp, budget_bp):
+    for blueprint in (workspaces_bp, keys_bp, materials_bp, agent_bp, setup_bp, course_sync_bp, budget_bp):
         app.register_blueprint(blueprint)
+    if not dev_surfaces_allowed(settings):
+        return  # dev-only surfaces are absent from the url_map, not only refused
+    app.register_blueprint(dev_mail_bp)
     if settings.demo_lms:
         from lti_app.demo_lms import bp as demo_bp
 

@@ -25,6 +25,7 @@ from classroom.models import Course, Deployment, DeploymentStatus, Enrollment, E
 from classroom.roles import StaffLevel
 from lti_app.errors import Forbidden, ToolError
 from lti_app.runtime import db, settings
+from lti_app.security import frame_for_platform
 
 F = TypeVar("F", bound=Callable[..., Any])
 _SALT = "cwc-tool-token-v1"
@@ -148,6 +149,7 @@ def requires(check: Callable[[StaffLevel], bool] | None = None) -> Callable[[F],
             if not token:
                 raise NotSignedIn("This page needs a launch from your course. Open Cloud Workstation from your course.")
             ctx = load_context(token)
+            frame_for_platform(ctx.course.platform_id)  # before the role check: its refusal is framed alike
             if check is not None and not check(ctx.level):
                 raise Forbidden("Your role in this course does not allow this.")
             if request.method not in ("GET", "HEAD", "OPTIONS"):

@@ -20,8 +20,10 @@ from classroom.notify import notify
 from classroom.roles import can_configure, is_staff
 from classroom.services.budgets import BudgetError, grant_budget
 from classroom.services.reports import course_report, course_today, student_budget, template_rate
+from classroom.text import spreadsheet_safe
 from config.catalog import load_catalog
 from lti_app.auth import current, requires
+from lti_app.inputs import id_arg
 from lti_app.pages.views import page
 from lti_app.runtime import commit, db
 from lti_app.workspaces.glue import prices
@@ -139,8 +141,9 @@ def _report_page(
 def report() -> str:
     """The course cost report; TAs see it read-only."""
     granted = None
-    if request.args.get("granted", "").isdigit():
-        granted = db().get(BudgetGrant, int(request.args["granted"]))
+    granted_id = id_arg("granted")
+    if granted_id is not None:
+        granted = db().get(BudgetGrant, granted_id)
         if granted is None or granted.course_id != current().course.id:
             granted = None
     return _report_page(granted=granted)
@@ -179,11 +182,6 @@ def _plain(value: Decimal | None) -> str:
     return "" if value is None else str(value.quantize(CENT, rounding=ROUND_HALF_UP))
 
 
-def _cell(text: str) -> str:
-    """Neutralise text a spreadsheet would run as a formula (names come from the LMS)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def csv_text(report: CourseReport) -> str:
     """The per-student table as CSV: a header, money as plain decimals with two places."""
     out = io.StringIO()
@@ -192,8 +190,8 @@ def csv_text(report: CourseReport) -> str:
     for r in report.rows:
         writer.writerow(
             [
-                _cell(r.name),
-                _cell(r.email),
+                spreadsheet_safe(r.name),
+                spreadsheet_safe(r.email),
                 "yes" if r.active else "no",
                 _plain(r.spent),
                 _plain(r.cap),

@@ -6,16 +6,16 @@ from flask import Blueprint, abort, render_template
 from sqlalchemy import select
 
 from classroom.models import OutboxEmail
+from lti_app.dev_guard import guard_dev_only
 from lti_app.runtime import db, settings
 
-bp = Blueprint("dev_mail", __name__)
+bp = guard_dev_only(Blueprint("dev_mail", __name__))
 
 
 @bp.get("/dev/mail")
 def outbox() -> str:
-    """The newest 100 emails in the outbox (404 in production or when SMTP is configured)."""
-    cfg = settings()
-    if cfg.is_production or cfg.smtp_host:
+    """The newest 100 emails in the outbox (404 when SMTP is configured; see dev_guard for the rest)."""
+    if settings().smtp_host:
         abort(404)
     emails = db().scalars(select(OutboxEmail).order_by(OutboxEmail.id.desc()).limit(100)).all()
     return render_template("dev_mail.html", emails=emails)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import DataError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from classroom.claims import ClaimError
 from classroom.services.launches import LaunchRefused
@@ -77,6 +78,23 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(PlatformError)
     def _platform(exc: PlatformError):  # type: ignore[no-untyped-def]
         return _render(400, "Registration refused", str(exc))
+
+    @app.errorhandler(DataError)
+    def _data(exc: DataError):  # type: ignore[no-untyped-def]
+        # Safety net behind lti_app.inputs: a value the database cannot hold (too long, out of range) that a
+        # route's own checks missed. Nothing was committed; the warning says which route needs a check.
+        from lti_app.runtime import db
+
+        db().rollback()
+        log.warning("input reached the database unchecked on %s: %s", request.endpoint, type(exc.orig).__name__)
+        return _render(
+            422, "A value is too long or out of range", "Nothing was saved. Shorten or correct what you entered."
+        )
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge):  # type: ignore[no-untyped-def]
+        limit = (app.config.get("MAX_CONTENT_LENGTH") or 0) // 1048576
+        return _render(413, "Too large", f"A request may carry at most {limit} MB; nothing was saved.")
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""Security headers on every response: no referrer, CSP whose frame-ancestors lists registered platforms."""
+"""Security headers on every response: no referrer, CSP whose frame-ancestors names the course's platform only."""
 
 from __future__ import annotations
 
@@ -38,12 +38,25 @@ def forget_frame_origins() -> None:
     """Drop this process's cached origins (after a registration here, and in tests)."""
     global _origins_cache
     _origins_cache = (0.0, frozenset())
+    _platform_cache.clear()
 
 
-def frame_ancestors() -> str:
-    """'self' plus every registered platform's frame origins."""
-    origins = sorted(registered_frame_origins() | set(g.get("extra_frame_ancestors", ())))
-    return " ".join(["'self'", *origins])
+_platform_cache: dict[int, tuple[float, tuple[str, ...]]] = {}
+
+
+def platform_frame_origins(platform_id: int) -> tuple[str, ...]:
+    """One platform's frame origins, re-read at most every 30 s per worker process."""
+    hit = _platform_cache.get(platform_id)
+    if hit is not None and time.monotonic() - hit[0] <= _ORIGINS_TTL_S:
+        return hit[1]
+    origins = tuple(db().scalar(select(Platform.frame_origins).where(Platform.id == platform_id)) or ())
+    _platform_cache[platform_id] = (time.monotonic(), origins)
+    return origins
+
+
+def frame_for_platform(platform_id: int) -> None:
+    """This response belongs to one platform's course (or launch): only that platform may frame it."""
+    g.frame_platform_id = platform_id
 
 
 def allow_framing_by(url: str) -> None:
@@ -55,6 +68,26 @@ def allow_framing_by(url: str) -> None:
         g.extra_frame_ancestors = (*g.get("extra_frame_ancestors", ()), f"{parts.scheme}://{parts.netloc}")
 
 
+def registration_page(url: str) -> None:
+    """A Dynamic Registration page: framed only by the registering LMS (`url`'s origin); its errors by no one."""
+    g.registration_page = True
+    allow_framing_by(url)
+
+
+def frame_ancestors(status: int = 200) -> str:
+    """Who may frame this response.
+
+    Registration pages: only the registering platform's origin, and their error pages nobody. A course's pages
+    (and a launch once its platform is known): only that platform's origins. Anything else (a login or launch
+    refused before its platform is known): the registered platforms' origins, so the LMS frame shows why.
+    """
+    if g.get("registration_page"):
+        return "'none'" if status >= 400 else " ".join(["'self'", *sorted(set(g.get("extra_frame_ancestors", ())))])
+    platform_id = g.get("frame_platform_id")
+    origins = set(platform_frame_origins(platform_id)) if platform_id else set(registered_frame_origins())
+    return " ".join(["'self'", *sorted(origins | set(g.get("extra_frame_ancestors", ())))])
+
+
 def _set_headers(response: Response) -> Response:
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -62,7 +95,7 @@ def _set_headers(response: Response) -> Response:
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
             f"script-src 'self' 'nonce-{csp_nonce()}'; object-src 'none'; base-uri 'none'; "
-            f"frame-ancestors {frame_ancestors()}"
+            f"frame-ancestors {frame_ancestors(response.status_code)}"
         )
     if settings().secure_cookies:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")

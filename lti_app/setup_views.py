@@ -16,6 +16,7 @@ from classroom.services.launches import LaunchRefused, promote_head_ta
 from config.catalog import load_catalog
 from lti_app.auth import current, requires
 from lti_app.errors import Forbidden
+from lti_app.inputs import form_id
 from lti_app.pages.views import page
 from lti_app.runtime import commit, db
 from lti_app.workspaces.glue import prices
@@ -140,10 +141,10 @@ def save() -> Response | tuple[str, int]:
     if values is None:
         return _wizard(form, errors, 400)
     save_policy(db(), ctx.course, values, ctx.person.id)
-    head_ta = request.form.get("head_ta", "")
-    if head_ta.isdigit() and ctx.level is StaffLevel.OWNER:
+    head_ta = form_id("head_ta")
+    if head_ta is not None and ctx.level is StaffLevel.OWNER:
         try:
-            promote_head_ta(db(), ctx.course.id, ctx.person.id, int(head_ta))
+            promote_head_ta(db(), ctx.course.id, ctx.person.id, head_ta)
         except LaunchRefused as exc:
             db().rollback()
             return _wizard(form, {"head_ta": str(exc)}, 400)

@@ -6,9 +6,10 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,7 @@ from provisioning.services import set_state
 from provisioning.ssh_keys import active_keys
 
 S = WorkspaceState
+PG_INT_MAX = 2**31 - 1  # workspaces.id and the heartbeat counters are PostgreSQL integers
 ACTIVE_CPU = Decimal(10)
 
 
@@ -59,21 +61,35 @@ class Report:
         return self.ssh_sessions > 0 or self.jupyter_active or self.cpu_pct >= ACTIVE_CPU or self.changed_files > 0
 
 
+class HeartbeatBody(BaseModel):
+    """The agent's JSON, bounded to what the columns hold: ids are PostgreSQL integers, numbers are finite."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    workspace_id: int = Field(ge=1, le=PG_INT_MAX)
+    ssh_sessions: int = Field(default=0, le=PG_INT_MAX)
+    jupyter_active: bool = False
+    cpu_pct: Decimal = Field(default=Decimal(0), allow_inf_nan=False, ge=-1_000_000, le=1_000_000)
+    changed_files: int = Field(default=0, le=PG_INT_MAX)
+
+
 def parse_report(body: Any) -> Report:
-    """Validate the agent's JSON; ValueError with a short reason when malformed."""
+    """Validate the agent's JSON; ValueError naming the field when malformed or out of range."""
     if not isinstance(body, dict):
         raise ValueError("body must be a JSON object")
     try:
-        report = Report(
-            int(body["workspace_id"]),
-            max(0, int(body.get("ssh_sessions", 0))),
-            bool(body.get("jupyter_active", False)),
-            min(Decimal(100), max(Decimal(0), Decimal(str(body.get("cpu_pct", 0)))).quantize(Decimal("0.01"))),
-            max(0, int(body.get("changed_files", 0))),
-        )
-    except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
-        raise ValueError(f"bad heartbeat: {exc}") from exc
-    return report
+        data = HeartbeatBody.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"bad heartbeat: {where}: {first['msg']}") from exc
+    return Report(
+        data.workspace_id,
+        max(0, data.ssh_sessions),
+        data.jupyter_active,
+        min(Decimal(100), max(Decimal(0), data.cpu_pct)).quantize(Decimal("0.01")),
+        max(0, data.changed_files),
+    )
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,15 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from provisioning.aws_archive import ArchiveMixin
-from provisioning.backend import MANAGED_BY, CapacityError, CloudError, CourseStorage, InstanceInfo, LaunchSpec
+from provisioning.backend import (
+    MANAGED_BY,
+    CapacityError,
+    CloudError,
+    CourseStorage,
+    InstanceInfo,
+    LaunchSpec,
+    MaterialExists,
+)
 from provisioning.backstop import delete_alarms, ensure_idle_stop_alarm
 from provisioning.ratelimit import RedisRateLimiter
 
@@ -389,16 +397,28 @@ class AwsBackend(ArchiveMixin):
         except ClientError:
             self.s3.create_bucket(Bucket=self.bucket)
 
-    def upload_material(self, course_key: str, path: str, body: bytes) -> str:
-        """Store one file under the course's materials prefix; returns its key."""
+    def upload_material(self, course_key: str, path: str, body: bytes, *, overwrite: bool = True) -> str:
+        """Store one file under the course's materials prefix; returns its key.
+
+        Without `overwrite` the put is conditional (If-None-Match: *), so two uploads racing for one name
+        cannot silently replace each other: the loser gets MaterialExists.
+        """
         key = f"courses/{course_key}/materials/{path.lstrip('/')}"
-        self.s3.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=body,
-            ServerSideEncryption="AES256",
-            Tagging=f"cwc:managed-by={MANAGED_BY}&cwc:course={course_key}",
-        )
+        extra = {} if overwrite else {"IfNoneMatch": "*"}
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ServerSideEncryption="AES256",
+                Tagging=f"cwc:managed-by={MANAGED_BY}&cwc:course={course_key}",
+                **extra,
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                raise MaterialExists(f"{path} was uploaded by someone else meanwhile.") from exc
+            raise CloudError(f"The materials storage refused the upload ({code or 'error'}); try again.") from exc
         return key
 
     def list_materials(self, course_key: str) -> list[tuple[str, int]]:

@@ -19,6 +19,10 @@ class CapacityError(CloudError):
     """No capacity for the instance type in any subnet we tried."""
 
 
+class MaterialExists(CloudError):
+    """A material was stored under this path meanwhile (an upload that must not overwrite)."""
+
+
 class CredentialsMissing(CloudError):
     """No AWS credentials are configured."""
 
@@ -85,7 +89,7 @@ class CloudBackend(Protocol):
 
     def describe(self, instance_ids: list[str]) -> list[InstanceInfo]: ...
 
-    def upload_material(self, course_key: str, path: str, body: bytes) -> str: ...
+    def upload_material(self, course_key: str, path: str, body: bytes, *, overwrite: bool = True) -> str: ...
 
     def list_materials(self, course_key: str) -> list[tuple[str, int]]: ...
 

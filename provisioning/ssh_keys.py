@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
 from classroom.db import utcnow
-from classroom.models import SshKey
+from classroom.models import SshKey, SshKeyFingerprint
 
 
 class SshKeyError(ValueError):
@@ -56,15 +56,30 @@ def generate_key_pair(comment: str) -> tuple[str, str]:
     return private_text, f"{public} {comment}".strip()
 
 
+TAKEN = "This key is registered to another person. Every student needs their own key."
+
+
+def bind_fingerprint(session: Session, fp: str, person_id: int) -> int:
+    """Bind `fp` to `person_id` unless already bound (for ever); return the person it is bound to."""
+    session.execute(
+        insert(SshKeyFingerprint)
+        .values(fingerprint=fp, person_id=person_id, bound_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["fingerprint"])
+    )
+    owner = session.scalar(select(SshKeyFingerprint.person_id).where(SshKeyFingerprint.fingerprint == fp))
+    assert owner is not None
+    return owner
+
+
 def add_key(session: Session, *, person_id: int, course_id: int, public_key: str, source: str) -> SshKey:
     """Store a public key for this person; refuse a key another person uses."""
     line = normalise_public_key(public_key)
     fp = fingerprint(line)
+    if bind_fingerprint(session, fp, person_id) != person_id:
+        raise SshKeyError(TAKEN)
     owner = session.scalar(select(SshKey).where(SshKey.fingerprint == fp, SshKey.revoked_at.is_(None)))
     if owner is not None:
-        if owner.person_id == person_id:
-            return owner
-        raise SshKeyError("This key is registered to another person. Every student needs their own key.")
+        return owner
     key_id = session.scalar(
         insert(SshKey)
         .values(
@@ -78,8 +93,10 @@ def add_key(session: Session, *, person_id: int, course_id: int, public_key: str
         .on_conflict_do_nothing(index_elements=["fingerprint"], index_where=SshKey.revoked_at.is_(None))
         .returning(SshKey.id)
     )
-    if key_id is None:  # lost a race with another person adding the same key
-        raise SshKeyError("This key is registered to another person. Every student needs their own key.")
+    if key_id is None:  # the same person added it twice at once: the other request's row stands
+        owner = session.scalar(select(SshKey).where(SshKey.fingerprint == fp, SshKey.revoked_at.is_(None)))
+        assert owner is not None
+        return owner
     append_event(
         session, "ssh_key.added", actor_person_id=person_id, course_id=course_id, subject=fp, details={"source": source}
     )

@@ -12,6 +12,7 @@ from config.catalog import Catalog
 
 ACCESS = ("approved", "on_request", "blocked")
 INTEGRITY = ("ta_debug_access", "plagiarism_support")
+BUDGET_SOURCE_MAX = 255  # the column's length (course_policies.budget_source)
 TERM_END = ("stop_all", "revoke_access", "final_report", "delete_all_data")
 SCOPES = ("student", "assignment")
 
@@ -78,13 +79,23 @@ def _workspaces(form: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
     )
 
 
+def _text(form: dict[str, str], name: str, errors: dict[str, str], limit: int) -> str:
+    """Whitespace-folded text, refused (never cut) when longer than its column."""
+    value = " ".join(form.get(name, "").split())
+    if len(value) > limit:
+        errors[name] = f"At most {limit:,} characters, please (this has {len(value):,})."
+    return value
+
+
 def _dates(form: dict[str, str], errors: dict[str, str]) -> tuple[date, date]:
     try:
         start, end = date.fromisoformat(form.get("term_start", "")), date.fromisoformat(form.get("term_end", ""))
     except ValueError:
         errors["term_start"] = "Enter the term's first and last day as dates."
         return date.min, date.min
-    if end < start:
+    if not (date(2000, 1, 1) <= start and end <= date(2199, 12, 31)):
+        errors["term_start"] = "Enter term dates between the years 2000 and 2199."
+    elif end < start:
         errors["term_end"] = "The term must end after it starts."
     return start, end
 
@@ -126,7 +137,7 @@ def parse_setup(form: dict[str, str], catalog: Catalog, course_label: str) -> tu
         expected_students=students,
         budget_per_student=per_student,
         total_budget=total,
-        budget_source=" ".join(form.get("budget_source", "").split())[:255],
+        budget_source=_text(form, "budget_source", errors, BUDGET_SOURCE_MAX),
         templates=templates,
         default_template=default,
         max_concurrent=_int(form, "max_concurrent", errors, 1, 5),

@@ -102,7 +102,7 @@ class WorkspaceEvent(Base):
 
 
 class SshKey(Base):
-    """A student's public key; a key (fingerprint) can belong to one person only while not revoked."""
+    """A student's public key; its fingerprint is bound to one person for ever (SshKeyFingerprint)."""
 
     __tablename__ = "ssh_keys"
     __table_args__ = (
@@ -119,6 +119,16 @@ class SshKey(Base):
     source: Mapped[str] = mapped_column(String(16))  # generated | uploaded
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class SshKeyFingerprint(Base):
+    """A public key's fingerprint bound to the first person who registered it, for ever (revoking never frees it)."""
+
+    __tablename__ = "ssh_key_fingerprints"
+
+    fingerprint: Mapped[str] = mapped_column(String(128), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    bound_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Heartbeat(Base):

@@ -28,6 +28,9 @@ from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import Catalog
 from config.prices import RegionPrices
 
+REASON_MAX = 2000  # a template request's reason: what an instructor reads (Text column; a readable bound)
+NOTE_MAX = 1000  # an instructor's note on a decision
+
 VOLUME_STATES = (
     WorkspaceState.PROVISIONING,
     WorkspaceState.RUNNING,
@@ -159,6 +162,8 @@ def ask_for_template(
     reason = " ".join(reason.split())
     if len(reason) < 10:
         raise BudgetError("Say in a sentence why you need this workspace (at least 10 characters).")
+    if len(reason) > REASON_MAX:
+        raise BudgetError(f"Keep the reason to {REASON_MAX:,} characters (this one has {len(reason):,}).")
     policy = session.get(CoursePolicy, course.id)
     if policy is None or policy.templates.get(template_id) != "on_request":
         raise BudgetError("This template cannot be requested in this course.")
@@ -168,7 +173,7 @@ def ask_for_template(
             course_id=course.id,
             person_id=person_id,
             template_id=template_id,
-            reason=reason[:2000],
+            reason=reason,
             status=RequestStatus.PENDING,
             created_at=utcnow(),
             note="",
@@ -204,13 +209,15 @@ def decide_request(
     session: Session, course: Course, request_id: int, decider_id: int, approve: bool, note: str = ""
 ) -> TemplateRequest:
     """An instructor approves or denies a pending request; the student is notified."""
+    if len(note) > NOTE_MAX:
+        raise BudgetError(f"Keep the note to {NOTE_MAX:,} characters (this one has {len(note):,}).")
     request = session.get(TemplateRequest, request_id)
     if request is None or request.course_id != course.id:
         raise BudgetError("No such request in this course.")
     if request.status is not RequestStatus.PENDING:
         raise BudgetError("This request was decided already.")
     request.status = RequestStatus.APPROVED if approve else RequestStatus.DENIED
-    request.decided_by, request.decided_at, request.note = decider_id, utcnow(), note[:1000]
+    request.decided_by, request.decided_at, request.note = decider_id, utcnow(), note
     session.flush()
     verb = "approved" if approve else "denied"
     append_event(

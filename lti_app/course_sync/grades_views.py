@@ -27,6 +27,7 @@ from lti_app.auth import current, requires
 from lti_app.course_sync import bp
 from lti_app.course_sync.common import back_to
 from lti_app.errors import ToolError
+from lti_app.inputs import form_id, form_ids, id_arg
 from lti_app.pages.views import page
 from lti_app.runtime import after_commit, commit, db, runtime
 
@@ -78,7 +79,7 @@ def _grades_page(item: LmsLineItem | None, status: int = 200, **extra: object) -
 @requires(can_grade)
 def grades() -> tuple[str, int]:
     """The grades page for one column (the first one by default)."""
-    item_id = request.args.get("item", type=int)
+    item_id = id_arg("item")
     return _grades_page(_item(item_id) if item_id else None)
 
 
@@ -126,7 +127,7 @@ def save_grades(item_id: int) -> Response | tuple[str, int]:
 def retry() -> Response:
     """Send failed grades again (one, or every failed one of the course)."""
     ctx = current()
-    ids = [int(v) for v in request.form.getlist("grade_id") if v.isdigit()]
+    ids = form_ids("grade_id")
     if not ids and request.form.get("all") == "on":
         ids = list(
             db().scalars(
@@ -141,7 +142,7 @@ def retry() -> Response:
         course_id, redis = ctx.course.id, runtime().redis
         after_commit(lambda: enqueue_passback(redis, course_id))
     commit()
-    item = request.form.get("item", type=int)
+    item = form_id("item")
     return back_to("course_sync.grades", **({"item": item} if item else {}))
 
 

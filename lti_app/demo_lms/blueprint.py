@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from lti_app.demo_lms.origins import demo_host, demo_origin, origin_of, tool_origin
 from lti_app.demo_lms.tools import latest_tool
+from lti_app.dev_guard import dev_request_allowed
 from lti_app.runtime import db, settings
 from lti_app.security import csp_nonce
 
@@ -33,15 +34,10 @@ def page(view: F) -> F:
     return view
 
 
-def is_loopback(addr: str | None) -> bool:
-    """True for 127.0.0.0/8 and ::1."""
-    return bool(addr) and (addr.startswith("127.") or addr in ("::1", "::ffff:127.0.0.1"))  # type: ignore[union-attr]
-
-
 @bp.before_request
 def _guard() -> Response | None:
     cfg = settings()
-    if not cfg.demo_lms or not is_loopback(request.remote_addr):
+    if not cfg.demo_lms or not dev_request_allowed():
         abort(404)
     view = current_app.view_functions.get(request.endpoint or "")
     if request.host != demo_host(cfg) and request.method in ("GET", "HEAD") and getattr(view, "demo_page", False):
@@ -81,7 +77,7 @@ def wants_json() -> bool:
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> tuple[Response | str, int]:
     status = exc.code or 500
-    if not settings().demo_lms or not is_loopback(request.remote_addr):
+    if not settings().demo_lms or not dev_request_allowed():
         return Response("Not Found", 404, mimetype="text/plain"), 404  # say nothing about the Demo LMS
     if wants_json():
         return jsonify(error=exc.name.lower().replace(" ", "_"), error_description=exc.description), status

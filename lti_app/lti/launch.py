@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -76,6 +77,7 @@ class HardenedMessageLaunch(FlaskMessageLaunch):
         leeway_s: int,
         launch_ttl_s: int,
         unbound: bool = False,
+        admit_deployment: Callable[[int, str], bool] | None = None,
     ) -> None:
         request = FlaskRequest(request_data=form, request_is_secure=False, cookies={}, session={})
         super().__init__(request, tool_conf, launch_data_storage=RedisLaunchDataStorage(redis))
@@ -83,6 +85,7 @@ class HardenedMessageLaunch(FlaskMessageLaunch):
         self._store, self._keys, self._binding, self._leeway = store, keys, binding, leeway_s
         self._login: LoginState | None = None
         self._unbound = unbound  # no browser binding came back: validated to be parked, not signed in here
+        self._admit_deployment = admit_deployment
 
     def validate(self) -> HardenedMessageLaunch:
         """Run every check, in an order where nothing is used up before the signature is verified.
@@ -197,13 +200,24 @@ class HardenedMessageLaunch(FlaskMessageLaunch):
         return self
 
     def validate_deployment(self) -> HardenedMessageLaunch:
-        """Only approved deployments launch; an unknown one is reported so it can be recorded as pending."""
+        """Only approved deployments launch; an unknown one is offered to `admit_deployment` (records it)."""
         deployment_id = self._get_deployment_id()
         try:
             super().validate_deployment()
         except LtiException as exc:
-            raise DeploymentNotApproved(deployment_id) from exc
+            # The hook records the deployment (approved at once on a platform that accepts new ones): then
+            # this very launch goes on, rather than the second one.
+            if self._admit_deployment is None or not self._admit_deployment(self.login.platform_id, deployment_id):
+                raise DeploymentNotApproved(deployment_id) from exc
+            try:
+                super().validate_deployment()
+            except LtiException as again:
+                raise DeploymentNotApproved(deployment_id) from again
         return self
+
+    def known_platform_id(self) -> int | None:
+        """The platform of this launch's login, once validate_state has found it (else None)."""
+        return self._login.platform_id if self._login is not None else None
 
     def registration_platform_id(self) -> int:
         """Primary key of the platform row this launch belongs to."""

@@ -12,7 +12,7 @@ from pylti1p3.exception import LtiException
 from sqlalchemy import select
 
 from classroom.claims import LaunchClaims, parse_claims
-from classroom.models import CoursePolicy, KeyStatus, Platform, ToolKey
+from classroom.models import CoursePolicy, DeploymentStatus, KeyStatus, Platform, ToolKey
 from classroom.roles import StaffLevel, can_configure
 from classroom.services.keys import ensure_keys, published_jwks
 from classroom.services.launches import DeploymentNoLongerApproved, LaunchTarget, record_launch
@@ -25,7 +25,7 @@ from lti_app.lti.login import handle_login
 from lti_app.lti.services import key_cache, login_store, tool_conf
 from lti_app.lti.state import cookie_name, storage_key
 from lti_app.runtime import after_commit, commit, db, runtime, settings
-from lti_app.security import allow_framing_by, forget_frame_origins
+from lti_app.security import forget_frame_origins, frame_for_platform, registration_page
 
 log = logging.getLogger(__name__)
 bp = Blueprint("lti", __name__)
@@ -62,6 +62,25 @@ def _missing_binding(state: str) -> Response | tuple[str, int]:
     return park_launch(validated_launch(state, "", unbound=True))
 
 
+def _admit_deployment(platform_id: int, deployment_id: str) -> bool:
+    """Record a deployment seen for the first time; True if it is approved (platform accepts new ones)."""
+    platform = db().get(Platform, platform_id)
+    assert platform is not None
+    dep = record_deployment(db(), platform, deployment_id)
+    db().flush()
+    return dep.status is DeploymentStatus.APPROVED
+
+
+def _validate_framed(message: HardenedMessageLaunch) -> None:
+    """Validate; once the login's platform is known, only that platform may frame the answer (even a refusal)."""
+    try:
+        message.validate()
+    finally:
+        platform_id = message.known_platform_id()
+        if platform_id is not None:
+            frame_for_platform(platform_id)
+
+
 def validated_launch(state: str, binding: str, *, unbound: bool = False) -> HardenedMessageLaunch:
     """Validate the posted id_token against its login (refusals become readable 4xx pages, nothing written)."""
     cfg = settings()
@@ -75,13 +94,11 @@ def validated_launch(state: str, binding: str, *, unbound: bool = False) -> Hard
         leeway_s=cfg.clock_leeway_s,
         launch_ttl_s=cfg.tool_token_max_age_s,
         unbound=unbound,
+        admit_deployment=_admit_deployment,
     )
     try:
-        message.validate()
+        _validate_framed(message)
     except DeploymentNotApproved as exc:
-        platform = db().get(Platform, message.registration_platform_id())
-        assert platform is not None
-        record_deployment(db(), platform, exc.deployment_id)
         commit()  # the pending deployment is recorded for the administrator; nothing else was written
         raise LaunchRejected(
             exc.args[0] + " Your LMS administrator has been asked to approve it.",
@@ -188,7 +205,7 @@ def dynamic_registration() -> str:
 
     invite = request.args.get("invite", "")
     config_url = request.args.get("openid_configuration", "")
-    allow_framing_by(config_url)  # the LMS shows this page (and its errors) in its own frame
+    registration_page(config_url)  # the LMS shows this page in its own frame; an error page is never framed
     check_invite(db(), invite)
     if not config_url:
         raise LaunchRejected(

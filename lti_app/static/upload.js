@@ -14,7 +14,11 @@
     };
     xhr.onload = function () {
       if (xhr.status === 200) { status.textContent = "Uploaded."; window.location.reload(); }
-      else { status.textContent = "Upload failed (" + xhr.status + "). Nothing was changed."; }
+      else {
+        var message = "";
+        try { message = JSON.parse(xhr.responseText).message || ""; } catch (err) { message = ""; }
+        status.textContent = message || ("Upload failed (" + xhr.status + "). Nothing was changed.");
+      }
     };
     xhr.onerror = function () { status.textContent = "Upload failed: the connection dropped."; };
     xhr.send(new FormData(form));

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify, redirect, request, url_for
-from werkzeug.utils import secure_filename
 
 from classroom.audit import append_event
+from classroom.materials import MAX_FILE_BYTES, MaterialNameError, clean_file_name, clean_folder, plan_uploads
 from classroom.roles import can_act, is_staff
 from lti_app.auth import current, requires
 from lti_app.errors import ToolError
 from lti_app.pages.views import page
 from lti_app.runtime import commit, db
 from lti_app.workspaces.glue import backend
-from provisioning.backend import CloudError
+from provisioning.backend import CloudError, MaterialExists
 from provisioning.course_cloud import course_key
 from provisioning.userdata import course_slug
 
 bp = Blueprint("materials", __name__)
-MAX_FILE = 15 * 1024 * 1024  # larger files: sync from a staff workspace (read-write mount)
 
 
 @bp.get("/app/materials")
@@ -37,31 +36,68 @@ def index() -> str:
     )
 
 
+def _read_uploads(folder: str) -> list[tuple[str, bytes]]:
+    """(path, body) of every chosen file, checked whole before anything is stored."""
+    files: list[tuple[str, bytes]] = []
+    for item in request.files.getlist("files"):
+        name = clean_file_name(item.filename or "")
+        if not name:
+            continue
+        body = item.read(MAX_FILE_BYTES + 1)
+        if len(body) > MAX_FILE_BYTES:
+            raise ToolError(
+                f"“{name}” is larger than {MAX_FILE_BYTES // 1048576} MB; nothing was uploaded. "
+                "Copy large files from a staff workspace (its materials folder is writable).",
+                status=413,
+                title="File too large",
+            )
+        files.append((f"{folder}/{name}" if folder else name, body))
+    if not files:
+        raise ToolError("Choose at least one file to upload.", status=400)
+    return files
+
+
+def _conflict(paths: list[str]) -> ToolError:
+    listed = ", ".join(f"“{p}”" for p in paths[:10])
+    return ToolError(
+        f"Already in the course materials: {listed}. Nothing was uploaded. Choose “Replace” or “Keep both” "
+        "under “If a file already exists” and upload again.",
+        status=409,
+        title="A file with this name exists",
+    )
+
+
 @bp.post("/app/materials")
 @requires(can_act)
 def upload() -> Response:
-    """Upload files (instructor and head TA); audited."""
+    """Upload files (instructor and head TA); a name already used is never silently replaced; audited."""
     ctx = current()
-    folder = secure_filename(request.form.get("folder", "")) or ""
+    try:
+        files = _read_uploads(clean_folder(request.form.get("folder", "")))
+        mode = request.form.get("on_conflict", "ask")
+        existing = {path for path, _ in backend().list_materials(course_key(ctx.course.id))}
+        plan = plan_uploads([p for p, _ in files], existing, mode)
+    except MaterialNameError as exc:
+        raise ToolError(str(exc), status=422, title="Please check the file names") from exc
+    except CloudError as exc:
+        raise ToolError(str(exc), status=503) from exc
+    if plan.conflicts:
+        raise _conflict(plan.conflicts)
     stored = []
-    for item in request.files.getlist("files"):
-        name = secure_filename(item.filename or "")
-        if not name:
-            continue
-        body = item.read(MAX_FILE + 1)
-        if len(body) > MAX_FILE:
-            raise ToolError(f"{name} is larger than 15 MB; upload it from a staff workspace instead.", status=413)
-        path = f"{folder}/{name}" if folder else name
-        backend().upload_material(course_key(ctx.course.id), path, body)
+    for path, (_, body) in zip(plan.paths, files, strict=True):
+        try:
+            backend().upload_material(course_key(ctx.course.id), path, body, overwrite=plan.overwrite)
+        except MaterialExists as exc:
+            raise _conflict([path]) from exc
+        except CloudError as exc:
+            raise ToolError(str(exc), status=503) from exc
         stored.append((path, len(body)))
-    if not stored:
-        raise ToolError("Choose at least one file to upload.", status=400)
     append_event(
         db(),
         "materials.uploaded",
         actor_person_id=ctx.person.id,
         course_id=ctx.course.id,
-        details={"files": [p for p, _ in stored], "bytes": sum(s for _, s in stored)},
+        details={"files": [p for p, _ in stored], "bytes": sum(s for _, s in stored), "on_conflict": mode},
     )
     commit()
     if request.accept_mimetypes.best == "application/json":

@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
-from classroom.jobs.queue import get_queue
+from classroom.jobs.queue import QUEUE_NAMES, get_queue
 from classroom.models import AuditEvent, Workspace, WorkspaceEvent
 from classroom.workspaces.lifecycle import DesiredState, WorkspaceState
-from tests.provisioning.test_workspace_web import _student, app  # noqa: F401 - the app fixture with simulated AWS
+from tests.provisioning.test_workspace_web import _start, _student, app  # noqa: F401 - the app fixture with simulated AWS
 
 S = WorkspaceState
 
@@ -19,11 +19,12 @@ def test_200_concurrent_stop_and_start_clicks_make_one_change_each_and_no_5xx(ap
     from lti_app.auth import csrf_token
 
     emily = _student(client, canvas)
-    client.get("/app/workspace", query_string={"t": emily})
+    assert _start(client, emily).status_code == 303  # the explicit Start (a GET starts nothing)
     ws = session.scalar(select(Workspace))
     ws.state, ws.desired_state, ws.instance_id = S.STOPPED, DesiredState.STOPPED, "i-0abc"
     session.commit()
-    get_queue(redis).empty()  # the first click's provision job
+    for name in QUEUE_NAMES:
+        get_queue(redis, name).empty()  # the first click's provision job
     with app.app_context():
         form = {"t": emily, "csrf_token": csrf_token(emily)}
 
@@ -48,6 +49,9 @@ def test_200_concurrent_stop_and_start_clicks_make_one_change_each_and_no_5xx(ap
         .order_by(AuditEvent.id)
     ).all()
     assert audited == ["workspace.start_requested", "workspace.stop_requested"]
-    assert sorted(get_queue(redis).job_ids) == [f"start_workspace-{ws.id}", f"stop_workspace-{ws.id}"]
+    assert sorted(j for name in QUEUE_NAMES for j in get_queue(redis, name).job_ids) == [
+        f"start_workspace-{ws.id}",
+        f"stop_workspace-{ws.id}",
+    ]
     session.refresh(ws)
     assert ws.desired_state is DesiredState.HIBERNATED and ws.state is S.STOPPING

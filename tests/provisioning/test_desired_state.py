@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from classroom.db import make_session_factory, utcnow
-from classroom.jobs.queue import get_queue, make_worker
+from classroom.jobs.queue import ENFORCEMENT_QUEUE, get_queue, make_worker
 from classroom.models import AuditEvent, LedgerEntry, Notification, Workspace
 from classroom.roles import StaffLevel
 from classroom.services.metering import accrue
@@ -257,7 +257,7 @@ def test_a_stop_while_aws_launches_stops_the_instance_as_soon_as_it_exists(sessi
     assert jobs.provision_workspace(ws.id) == "launched"
     session.refresh(ws)
     assert ws.instance_id and ws.state is S.STOPPING and ws.desired_state is D.STOPPED
-    assert get_queue(redis).job_ids == [f"stop_workspace-{ws.id}"]
+    assert get_queue(redis, ENFORCEMENT_QUEUE).job_ids == [f"stop_workspace-{ws.id}"]  # stops: their own queue
     _run_queue(redis)
     jobs.reconcile_workspaces()
     session.refresh(ws)

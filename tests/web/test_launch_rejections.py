@@ -228,3 +228,19 @@ def test_revoked_deployment_is_refused_although_this_worker_cached_its_approval(
         _set_status(session, canvas, DeploymentStatus.APPROVED)  # approval works at once: refusals are not cached
     assert count_rows(engine, "people") == 2 and count_rows(engine, "enrollments") == 2  # students 10 and 11
     assert launch(client, canvas, canvas.user("student", 2)).status_code == 303
+
+
+def test_first_launch_of_a_new_deployment_on_an_accepting_platform_goes_through(client, session, platform, engine):
+    """Issue 13: the platform accepts new deployments, so the very first launch works (not "Waiting for approval")."""
+    from classroom.models import Platform
+
+    platform_id = register(session, platform, approve=False)
+    session.get(Platform, platform_id).accept_new_deployments = True
+    session.commit()
+    resp = launch(client, platform, platform.user("instructor"))
+    assert resp.status_code == 303, resp.data[:300]
+    with engine.connect() as conn:
+        from sqlalchemy import text
+
+        assert conn.execute(text("SELECT status::text FROM deployments")).scalar_one() == "approved"
+        assert conn.execute(text("SELECT count(*) FROM enrollments")).scalar_one() == 1

@@ -59,7 +59,8 @@ def test_invite_is_single_use(client, session, moodle, engine):
 def test_registration_without_invite_creates_nothing(client, moodle, engine):
     resp = _register(client, moodle, "not-an-invite")
     assert resp.status_code == 403
-    assert moodle.base_url in resp.headers["Content-Security-Policy"]  # the LMS's frame shows the error
+    # issue 13: a refused registration's page is framed by no origin (not even the claimed LMS)
+    assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
     assert count_rows(engine, "platforms") == 0 and moodle.registrations == []
 
 

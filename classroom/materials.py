@@ -1,0 +1,87 @@
+"""Course material names (pure): Unicode kept (NFC), path parts and control characters removed, collisions
+planned (ask, replace, or keep both under a new name) before anything is stored."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+NAME_MAX_BYTES = 200  # a path segment, in UTF-8 (S3 keys allow 1,024 bytes in all; file systems 255 a segment)
+FOLDER_MAX_DEPTH = 4
+MAX_FILE_BYTES = 15 * 1024 * 1024  # larger files: sync from a staff workspace (read-write mount)
+COLLISION_MODES = ("ask", "replace", "rename")
+_FORBIDDEN = set('/\\:*?"<>|')
+
+
+class MaterialNameError(ValueError):
+    """A name or folder that cannot be stored; the message says why."""
+
+
+def clean_segment(raw: str) -> str:
+    """One path segment: NFC, without control or path characters, no leading dots or spaces; "" if nothing left."""
+    text = unicodedata.normalize("NFC", raw)
+    kept = "".join(
+        " " if c.isspace() else c
+        for c in text
+        if c not in _FORBIDDEN and unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+    )
+    segment = " ".join(kept.split()).lstrip(". ").rstrip(" .")
+    if len(segment.encode()) > NAME_MAX_BYTES:
+        raise MaterialNameError(f"“{segment[:40]}…” is too long; keep names under {NAME_MAX_BYTES} bytes.")
+    return segment
+
+
+def clean_file_name(raw: str) -> str:
+    """The stored name of an uploaded file: its last path part, cleaned (a browser may send a full path)."""
+    last = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    return clean_segment(last)
+
+
+def clean_folder(raw: str) -> str:
+    """A folder such as `datasets/week 1`, each part cleaned; `..` and empty parts dropped."""
+    parts = [clean_segment(p) for p in raw.replace("\\", "/").split("/")]
+    parts = [p for p in parts if p]
+    if len(parts) > FOLDER_MAX_DEPTH:
+        raise MaterialNameError(f"Use at most {FOLDER_MAX_DEPTH} folder levels.")
+    return "/".join(parts)
+
+
+def _renamed(path: str, taken: set[str]) -> str:
+    p = PurePosixPath(path)
+    suffix = "".join(p.suffixes[-1:])
+    stem = p.name[: len(p.name) - len(suffix)] if suffix else p.name
+    for n in range(2, 10_000):
+        candidate = str(p.with_name(f"{stem} ({n}){suffix}"))
+        if candidate not in taken:
+            return candidate
+    raise MaterialNameError(f"Too many files named like {p.name}.")
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    """Where each upload goes (in order), whether it may overwrite, and the names that need a decision."""
+
+    paths: list[str]
+    overwrite: bool
+    conflicts: list[str]
+
+
+def plan_uploads(paths: list[str], existing: set[str], mode: str) -> UploadPlan:
+    """Place each path: `ask` lists every clash (nothing is stored), `replace` overwrites, `rename` keeps both."""
+    if mode not in COLLISION_MODES:
+        raise MaterialNameError("Choose what to do with a file of the same name: ask, replace, or keep both.")
+    taken, batch = set(existing), set()
+    placed: list[str] = []
+    conflicts: list[str] = []
+    for path in paths:
+        if path in taken:
+            if mode == "ask":
+                conflicts.append(path)
+                continue
+            if mode == "rename" or path in batch:  # two files of one upload never replace each other
+                path = _renamed(path, taken)
+        taken.add(path)
+        batch.add(path)
+        placed.append(path)
+    return UploadPlan(placed, mode == "replace", conflicts)
