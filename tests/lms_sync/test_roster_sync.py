@@ -193,7 +193,7 @@ def test_dropping_a_student_whose_workspace_is_still_provisioning_succeeds(sessi
     # intent recorded for both; the one without an instance is cancelled by its provision job when AWS answers
     assert launching["s0"].desired_state.value == "stopped" and launching["s0"].state is WorkspaceState.PROVISIONING
     assert launching["s1"].desired_state.value == "stopped" and launching["s1"].state is WorkspaceState.STOPPING
-    queued = get_queue(redis).get_job_ids()
+    queued = get_queue(redis, ENFORCEMENT_QUEUE).get_job_ids()  # stops run on the enforcement queue
     assert f"stop_workspace-{launching['s1'].id}" in queued and f"stop_workspace-{launching['s0'].id}" not in queued
 
 

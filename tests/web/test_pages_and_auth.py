@@ -127,6 +127,6 @@ def test_no_cookie_and_no_platform_storage_offers_a_new_window(app, canvas, engi
 
     q = {k: v[0] for k, v in parse_qs(urlparse(resp.headers["Location"]).query).items()}
     page = post_launch(browser, q["state"], canvas.sign(canvas.claims(user, nonce=q["nonce"])))
-    assert page.status_code == 200 and b"Open in a new window" in page.data and b'target="_blank"' in page.data
+    assert page.status_code == 401 and b"Open in a new window" in page.data and b'target="_blank"' in page.data
     assert b"/lti/resume?p=" in page.data and b"/lti/login" not in page.data
     assert count_rows(engine, "people") == 0
