@@ -8,17 +8,27 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from classroom.audit import NewEvent, append_events
-from classroom.budget.enforcement import ONCE, Alert, Plan, RunningWorkspace, StudentPosition, plan_enforcement
-from classroom.budget.policy import money
+from classroom.budget.enforcement import (
+    COURSE_PERSON,
+    ONCE,
+    Alert,
+    Plan,
+    RunningWorkspace,
+    StudentPosition,
+    plan_enforcement,
+)
+from classroom.budget.policy import hours_until_term_end, money
+from classroom.services.course_money import course_positions
 from classroom.services.metering import accrue
+from classroom.workspaces.lifecycle import RESERVED_DISK, WorkspaceState, sql_states
+from config.catalog import load_catalog
 from config.prices import RegionPrices
 from provisioning.alerts import deliver_alerts
 from provisioning.services import Job
@@ -51,11 +61,11 @@ SELECT pos.*,
 FROM pos
 """)
 
-RUNNING_SQL = text("""
-SELECT w.id, w.course_id, w.person_id, w.instance_type, w.volume_gb, w.state,
+RUNNING_SQL = text(f"""
+SELECT w.id, w.course_id, w.person_id, w.instance_type, w.volume_gb, w.state, w.template_id,
        GREATEST(w.last_activity_at, w.state_changed_at) AS active, c.term_end, c.time_zone
 FROM workspaces w JOIN courses c ON c.id = w.course_id
-WHERE w.state IN ('provisioning', 'running', 'stopping', 'stopped', 'hibernated', 'starting')
+WHERE w.state IN {sql_states(RESERVED_DISK)}
 """)
 
 SENT_SQL = text("SELECT course_id, person_id, kind, day FROM alerts_sent WHERE day = :once OR day >= :since")
@@ -93,17 +103,15 @@ class SweepResult:
     jobs: list[Job] = field(default_factory=list)
 
 
-def _hours_left(term_end: date | None, tz: str, now: datetime) -> Decimal:
-    if term_end is None:
-        return Decimal(0)
-    end = datetime.combine(term_end, time.max, ZoneInfo(tz))
-    return Decimal(max(0.0, (end - now).total_seconds()) / 3600)
+def _idle_limits() -> dict[str, int]:
+    """Each template's own idle limit; a workspace's limit is the smaller of it and the course's."""
+    return {t.id: t.idle_stop_minutes for t in load_catalog().templates}
 
 
 def load_positions(session: Session, now: datetime, prices: RegionPrices) -> list[StudentPosition]:
     """Every student with spend or a live workspace: running workspaces' rates, and the storage their disks
     will still cost until the term ends (reserved, so the cap also holds for disks that are merely stopped)."""
-    running: dict[tuple[int, int], list[tuple[int, Decimal, datetime]]] = {}
+    running: dict[tuple[int, int], list[tuple[int, Decimal, datetime, str]]] = {}
     reserve: dict[tuple[int, int], Decimal] = {}
     hours_left: dict[tuple[date | None, str], Decimal] = {}  # per term end and time zone, not per workspace
     for r in session.execute(RUNNING_SQL):
@@ -111,14 +119,19 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
         storage = prices.storage_hourly(r.volume_gb)
         term = (r.term_end, r.time_zone)
         if term not in hours_left:
-            hours_left[term] = _hours_left(r.term_end, r.time_zone, now)
+            hours_left[term] = hours_until_term_end(r.term_end, r.time_zone, now)
         reserve[key] = reserve.get(key, Decimal(0)) + storage * hours_left[term]
-        if r.state == "running":
-            running.setdefault(key, []).append((r.id, prices.hourly(r.instance_type) + storage, r.active))
+        if r.state == WorkspaceState.RUNNING.value:
+            hourly = prices.running_hourly(r.instance_type) + storage
+            running.setdefault(key, []).append((r.id, hourly, r.active, r.template_id))
     positions = []
+    idle = _idle_limits()
     for r in session.execute(POSITIONS_SQL, {"now": now}):
         key = (r.course_id, r.person_id)
-        ws = tuple(RunningWorkspace(i, h, a, r.idle_minutes) for i, h, a in running.get(key, []))
+        ws = tuple(
+            RunningWorkspace(i, h, a, min(r.idle_minutes, idle.get(t, r.idle_minutes)))
+            for i, h, a, t in running.get(key, [])
+        )
         positions.append(
             StudentPosition(
                 r.course_id,
@@ -145,7 +158,8 @@ def run_sweep(session: Session, now: datetime, prices: RegionPrices) -> SweepRes
     sent = {
         (r.course_id, r.person_id, r.kind, r.day) for r in session.execute(SENT_SQL, {"once": ONCE, "since": since})
     }
-    plan = plan_enforcement(positions, now, sent)
+    courses = course_positions(session, now, prices)
+    plan = plan_enforcement(positions, now, sent, courses)
     result.students = len(positions)
     _apply_stops(session, plan, now, result)
     if plan.alerts:  # in a savepoint: a delivery failure must never undo the stops; alerts retry next minute
@@ -155,6 +169,7 @@ def run_sweep(session: Session, now: datetime, prices: RegionPrices) -> SweepRes
             for p in positions
             if (p.course_id, p.person_id) in alerted
         }
+        figures |= {(c.course_id, COURSE_PERSON): (money(c.committed), money(c.total)) for c in courses}
         try:
             with session.begin_nested():
                 _record_alerts(session, plan, now, result)

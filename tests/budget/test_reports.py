@@ -208,7 +208,7 @@ def test_student_budget_burn_days_left_running_and_template_rate(session):
     assert [d.amount for d in b.days if d.amount] == [D("5.00"), D("0.70"), D("0.70")]
     assert b.running_hours == D(14) and b.effective_hourly == D("0.60")  # $8.40 over 1 + 1 + 10 + 2 hours
     assert [(r.workspace_id, r.state) for r in b.running] == [(running.id, "running")] and b.parked == 1
-    assert b.running[0].hourly == PRICES.hourly("t3.medium") + PRICES.storage_hourly(30)
+    assert b.running[0].hourly == PRICES.hourly("t3.medium") + D("0.005") + PRICES.storage_hourly(30)
     assert b.template.name == "ML CPU workspace" and b.template.daily == PRICES.daily("t3.medium", 30)
     assert b.template.hourly * 24 == b.template.daily
     assert (b.daily_cap, b.idle_minutes) == (D(5), 240)

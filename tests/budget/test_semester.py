@@ -39,7 +39,7 @@ TERM_START, TERM_END = date(2024, 8, 26), date(2024, 12, 13)
 PRICES = load_prices().region("us-east-1")
 LINK, FINAL = "cs229-workspace", "final-project"
 CPU, LARGE, GPU = "ml-cpu-student", "ml-final-project", "gpu-ml-workstation"
-MINUTE_OF_T3_MEDIUM = (PRICES.hourly("t3.medium") + PRICES.storage_hourly(30)) * 60 / 3600  # as the planner has it
+MINUTE_OF_T3_MEDIUM = (PRICES.running_hourly("t3.medium") + PRICES.storage_hourly(30)) * 60 / 3600  # as planned
 
 
 def local(day: date, hour: int, minute: int = 0) -> datetime:
