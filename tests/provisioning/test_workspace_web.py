@@ -49,7 +49,7 @@ def test_first_click_requests_one_workspace_and_queues_one_job(client, canvas, r
         assert page.status_code == 200 and b"Queued" in page.data
     assert count_rows(engine, "workspaces") == 1
     assert len(get_queue(redis)) == 1
-    assert b"$0.04" in page.data and b"a day if left on 24/7" in page.data  # t3.medium from the price table
+    assert b"$0.05" in page.data and b"a day if left on 24/7" in page.data  # t3.medium and IPv4, price table
 
 
 def test_students_never_see_each_others_workspaces(client, canvas, session):
