@@ -288,14 +288,17 @@ def _figures(session: Session, world: World, people: list[int]) -> dict[str, obj
 
 def report(r: dict[str, object]) -> None:
     """Print one size's figures."""
-    cent = Decimal("0.01")
+
+    def usd(key: str, places: str = "0.01") -> str:
+        return "$" + str(Decimal(str(r[key])).quantize(Decimal(places)))
+
     print(
         f"\n{r['students']} students x {WEEKS} weeks ({r['sweeps']} sweeps, {r['seconds']} s)\n"
-        f"  per-student max overshoot above the cap: ${Decimal(r['max_overshoot']).quantize(Decimal('0.0001'))}"  # type: ignore[arg-type]
+        f"  per-student max overshoot above the cap: {usd('max_overshoot', '0.0001')}"
         f" ({r['over_cap']} students above it)\n"
-        f"  course total ${Decimal(r['course_total']).quantize(cent)} of a ${Decimal(r['budget']).quantize(cent)} budget\n"  # type: ignore[arg-type]
-        f"  account (AWS list prices) ${Decimal(r['account_cost']).quantize(cent)} vs ledger"  # type: ignore[arg-type]
-        f" ${Decimal(r['course_total']).quantize(cent)}: difference {Decimal(r['difference']):.2E}\n"  # type: ignore[arg-type]
+        f"  course total {usd('course_total')} of a {usd('budget')} budget\n"
+        f"  account (AWS list prices) {usd('account_cost')} vs ledger {usd('course_total')}:"
+        f" difference {Decimal(str(r['difference'])):.2E}\n"
         f"  refusals {r['refusals']}\n  enforced stops {r['stops']}"
     )
 
