@@ -150,3 +150,16 @@ def test_one_state_table_for_python_and_sql() -> None:
     assert S.REQUESTED not in BILLING_DISK and S.STOPPED in BILLING_DISK and S.HIBERNATED in BILLING_DISK
     assert BILLING_DISK - {S.TERMINATING} == RESERVED_DISK and S.STARTING in CONCURRENT
     assert sql_states(BILLING_COMPUTE) == "('running', 'stopping')"
+
+
+def test_course_lines_are_priced_from_the_one_table() -> None:
+    from classroom.services.course_charges import course_id_of, orphan_charge, storage_charge, transfer_charge
+
+    start = NOW - timedelta(hours=730)
+    efs = storage_charge(7, "efs", "fs-1", start, NOW, 10 * 1024**3, PRICES.efs_gb_month)
+    assert efs.amount == Decimal("3.00") and efs.quantity == 7300  # 10 GB for a 730-hour month at $0.30
+    out = transfer_charge(7, "i-1", start, NOW, 2 * 1024**3, PRICES)
+    assert out.amount == Decimal("0.18") and out.kind == "transfer"  # 2 GB at $0.09
+    orphan = orphan_charge(7, "i-2", "t3.medium", NOW - timedelta(minutes=90), NOW, PRICES)
+    assert orphan.amount == Decimal("0.0699") and orphan.quantity == 5400  # 1.5 h x ($0.0416 + $0.005)
+    assert course_id_of({"cwc:course": "c42"}) == 42 and course_id_of({"cwc:course": "x"}) is None
