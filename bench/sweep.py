@@ -52,7 +52,7 @@ TODAY = T0.astimezone(TZ).date()
 STUDENTS_PER_COURSE = 50
 CAP, IDLE_MIN = Decimal(24), 240  # the CS 229 policy every course gets (and a $5 daily cap)
 DISK_GB, TYPE = 30, "t3.medium"
-RUN_MINUTE = (PRICES.hourly(TYPE) + PRICES.storage_hourly(DISK_GB)) / 60  # what a running workspace adds a minute
+RUN_MINUTE = (PRICES.running_hourly(TYPE) + PRICES.storage_hourly(DISK_GB)) / 60  # a running workspace, a minute
 SESSIONS = 10  # past work sessions per workspace (four state events each)
 LEDGER_MINUTES = 60
 TARGET_SECONDS = 1.0
@@ -187,7 +187,7 @@ def calibrate(url: str, n: int) -> None:
     the storage of a running minute; the midpoint of the two is used, close enough for six sweeps.
     """
     engine = make_engine(url, pool_pre_ping=False)
-    growth = PRICES.hourly(TYPE) / 60 + PRICES.storage_hourly(DISK_GB) / 120
+    growth = PRICES.running_hourly(TYPE) / 60 + PRICES.storage_hourly(DISK_GB) / 120
     with make_session_factory(engine)() as session:
         positions = {p.person_id: p for p in load_positions(session, T0, PRICES)}
         for i in range(1, n + 1):
@@ -222,7 +222,7 @@ def _line(p: StudentPosition, *, daily: bool) -> Decimal:
 def _ledger_rows(i: int, course: int, ro: Role) -> Iterator[tuple[Any, ...]]:
     """The last hour, one entry a minute, as the minute's accrual writes them."""
     running = ro.kind not in ("hibernated", "stopped")
-    compute = PRICES.hourly(TYPE) / 60 if running else Decimal(0)
+    compute = PRICES.running_hourly(TYPE) / 60 if running else Decimal(0)
     storage = PRICES.storage_hourly(DISK_GB) / 60
     for m in range(LEDGER_MINUTES, 0, -1):
         a = T0 - timedelta(minutes=m + 1)

@@ -24,6 +24,10 @@ class RegionPrices:
     instance_hourly: dict[str, Decimal]
     ebs_gb_month: Decimal
     efs_gb_month: Decimal
+    public_ipv4_hourly: Decimal = Decimal(0)  # every workspace has one while its instance runs
+    snapshot_gb_month: Decimal = Decimal(0)
+    s3_gb_month: Decimal = Decimal(0)
+    transfer_out_gb: Decimal = Decimal(0)
 
     def hourly(self, instance_type: str) -> Decimal:
         """On-demand $/hour for an instance type."""
@@ -32,13 +36,17 @@ class RegionPrices:
         except KeyError as exc:
             raise PriceError(f"No price for {instance_type} in {self.region}.") from exc
 
+    def running_hourly(self, instance_type: str) -> Decimal:
+        """$/hour while the instance runs: on-demand compute (T3 in standard credit mode) plus its public IPv4."""
+        return self.hourly(instance_type) + self.public_ipv4_hourly
+
     def storage_hourly(self, gb: int) -> Decimal:
         """$/hour for a gp3 volume of this size (billed while stopped too)."""
         return self.ebs_gb_month * gb / HOURS_PER_MONTH
 
     def daily(self, instance_type: str, volume_gb: int) -> Decimal:
         """$/day running 24 hours, compute plus storage."""
-        return (self.hourly(instance_type) + self.storage_hourly(volume_gb)) * 24
+        return (self.running_hourly(instance_type) + self.storage_hourly(volume_gb)) * 24
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,10 @@ def parse_prices(data: dict[str, object]) -> PriceTable:
             instance_hourly={k: Decimal(v) for k, v in raw["instance_hourly"].items()},
             ebs_gb_month=Decimal(raw["ebs_gp3_gb_month"]),
             efs_gb_month=Decimal(raw["efs_standard_gb_month"]),
+            public_ipv4_hourly=Decimal(raw.get("public_ipv4_hourly", "0")),
+            snapshot_gb_month=Decimal(raw.get("snapshot_gb_month", "0")),
+            s3_gb_month=Decimal(raw.get("s3_standard_gb_month", "0")),
+            transfer_out_gb=Decimal(raw.get("data_transfer_out_gb", "0")),
         )
     return PriceTable(regions)
 

@@ -10,13 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classroom.budget.enforcement import Alert
-from classroom.budget.messages import instructor_message, student_message
+from classroom.budget.messages import course_message, instructor_message, student_message
 from classroom.models import Course, Person
 from classroom.notify import Message, instructors_of, notify_many
 
 
 def deliver_alerts(session: Session, alerts: list[Alert], positions: dict[tuple[int, int], tuple[str, str]]) -> int:
-    """Write a notification per alert (students) or per instructor (anomalies); returns how many were written."""
+    """Write a notification per alert (students) or per instructor (anomalies, course totals); returns how many
+    were written."""
     if not alerts:
         return 0
     course_ids = {a.course_id for a in alerts}
@@ -26,9 +27,13 @@ def deliver_alerts(session: Session, alerts: list[Alert], positions: dict[tuple[
     messages: list[Message] = []
     for alert in alerts:
         course, person = courses.get(alert.course_id), people.get(alert.person_id)
+        spent, cap = positions.get((alert.course_id, alert.person_id), ("?", "?"))
+        if course is not None and alert.kind.startswith("course-"):
+            msg = course_message(alert, course.display_name, spent, cap)
+            messages += [Message(p, course.id, msg.subject, msg.body) for p in staff[course.id]]
+            continue
         if course is None or person is None:
             continue
-        spent, cap = positions.get((alert.course_id, alert.person_id), ("?", "?"))
         if alert.kind.startswith("anomaly"):
             msg = instructor_message(alert, course.display_name, person.display_name, spent, cap)
             messages += [Message(p, course.id, msg.subject, msg.body) for p in staff[course.id]]

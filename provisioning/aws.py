@@ -65,6 +65,9 @@ def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
 
 
+BURSTABLE = ("t2.", "t3.", "t3a.", "t4g.")  # instance families with CPU credits
+
+
 def _info(raw: dict[str, Any]) -> InstanceInfo:
     return InstanceInfo(
         instance_id=raw["InstanceId"],
@@ -73,6 +76,8 @@ def _info(raw: dict[str, Any]) -> InstanceInfo:
         availability_zone=raw.get("Placement", {}).get("AvailabilityZone", ""),
         public_ip=raw.get("PublicIpAddress", ""),
         state_reason=raw.get("StateReason", {}).get("Code", ""),
+        instance_type=raw.get("InstanceType", ""),
+        launched_at=raw.get("LaunchTime"),
     )
 
 
@@ -277,6 +282,11 @@ class AwsBackend(ArchiveMixin):
         }
         if self.instance_profile:
             base["IamInstanceProfile"] = {"Name": self.instance_profile}
+        if spec.instance_type.startswith(BURSTABLE):
+            # "unlimited" (the T3 default) bills surplus CPU credits the ledger cannot see: a student training
+            # at 100 % would cost up to ~3x what is metered. "standard" throttles to the baseline instead, so
+            # the on-demand hourly price is the whole bill.
+            base["CreditSpecification"] = {"CpuCredits": "standard"}
         tried: list[str] = []
         for subnet_id, az in self.subnets():
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ class InstanceInfo:
     availability_zone: str = ""
     public_ip: str = ""
     state_reason: str = ""
+    instance_type: str = ""
+    launched_at: datetime | None = None  # AWS LaunchTime: when this run of the instance began (tz-aware)
 
     @property
     def workspace_id(self) -> int | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,9 +18,20 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from classroom.audit import NewEvent, append_events
-from classroom.budget.enforcement import ONCE, Alert, Plan, RunningWorkspace, StudentPosition, plan_enforcement
+from classroom.budget.enforcement import (
+    COURSE_PERSON,
+    ONCE,
+    Alert,
+    Plan,
+    RunningWorkspace,
+    StudentPosition,
+    plan_enforcement,
+)
 from classroom.budget.policy import money
+from classroom.services.course_money import course_positions
 from classroom.services.metering import accrue, known_time_zones
+from classroom.workspaces.lifecycle import RESERVED_DISK, WorkspaceState, sql_states
+from config.catalog import load_catalog
 from config.prices import PriceError, RegionPrices
 from provisioning.alerts import deliver_alerts
 from provisioning.services import Job
@@ -60,11 +71,11 @@ SELECT pos.*,
 FROM pos
 """)
 
-RUNNING_SQL = text("""
-SELECT w.id, w.course_id, w.person_id, w.instance_type, w.volume_gb, w.state,
+RUNNING_SQL = text(f"""
+SELECT w.id, w.course_id, w.person_id, w.instance_type, w.volume_gb, w.state, w.template_id,
        GREATEST(w.last_activity_at, w.state_changed_at) AS active, c.term_end, c.time_zone
 FROM workspaces w JOIN courses c ON c.id = w.course_id
-WHERE w.state IN ('provisioning', 'running', 'stopping', 'stopped', 'hibernated', 'starting')
+WHERE w.state IN {sql_states(RESERVED_DISK)}
 """)
 
 SENT_SQL = text("SELECT course_id, person_id, kind, day FROM alerts_sent WHERE day = :once OR day >= :since")
@@ -117,14 +128,21 @@ def _term_end(term_end: date | None, tz: str) -> tuple[datetime | None, bool]:
 
 
 def _hours_left(end: datetime | None, now: datetime) -> Decimal:
+    """Exact Decimal hours (no float on the money path)."""
     if end is None:
         return Decimal(0)
-    return Decimal(max(0.0, (end - now).total_seconds()) / 3600)
+    return Decimal(max(0, (end - now) // timedelta(microseconds=1))) / Decimal(3_600_000_000)
+
+
+def _idle_limits() -> dict[str, int]:
+    """Each template's own idle limit; a workspace's limit is the smaller of it and the course's."""
+    return {t.id: t.idle_stop_minutes for t in load_catalog().templates}
 
 
 def _hourly(prices: RegionPrices, instance_type: str) -> Decimal | None:
+    """The running rate (compute and public IPv4), or None when the type cannot be priced (stopped: fail closed)."""
     try:
-        return prices.hourly(instance_type)
+        return prices.running_hourly(instance_type)
     except PriceError:
         return None
 
@@ -132,7 +150,7 @@ def _hourly(prices: RegionPrices, instance_type: str) -> Decimal | None:
 def load_positions(session: Session, now: datetime, prices: RegionPrices) -> list[StudentPosition]:
     """Every student with spend or a live workspace: running workspaces' rates (None when unpriced), and the
     storage their disks will still cost until the term ends (reserved, so the cap also holds for stopped disks)."""
-    running: dict[tuple[int, int], list[tuple[int, Decimal | None, datetime]]] = {}
+    running: dict[tuple[int, int], list[tuple[int, Decimal | None, datetime, str]]] = {}
     reserve: dict[tuple[int, int], Decimal] = {}
     terms: dict[tuple[date | None, str], tuple[datetime | None, bool]] = {}  # per term end and zone, not per row
     for r in session.execute(RUNNING_SQL):
@@ -140,13 +158,19 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
         storage = prices.storage_hourly(r.volume_gb)
         end, _ = terms.setdefault((r.term_end, r.time_zone), _term_end(r.term_end, r.time_zone))
         reserve[key] = reserve.get(key, Decimal(0)) + storage * _hours_left(end, now)
-        if r.state == "running":
+        if r.state == WorkspaceState.RUNNING.value:
             hourly = _hourly(prices, r.instance_type)
-            running.setdefault(key, []).append((r.id, None if hourly is None else hourly + storage, r.active))
+            running.setdefault(key, []).append(
+                (r.id, None if hourly is None else hourly + storage, r.active, r.template_id)
+            )
     positions = []
+    idle = _idle_limits()
     for r in session.execute(POSITIONS_SQL, {"now": now, "zones": list(known_time_zones(session))}):
         key = (r.course_id, r.person_id)
-        ws = tuple(RunningWorkspace(i, h, a, r.idle_minutes) for i, h, a in running.get(key, []))
+        ws = tuple(
+            RunningWorkspace(i, h, a, min(r.idle_minutes, idle.get(t, r.idle_minutes)))
+            for i, h, a, t in running.get(key, [])
+        )
         end, zone_ok = terms.setdefault((r.term_end, r.time_zone), _term_end(r.term_end, r.time_zone))
         positions.append(
             StudentPosition(
@@ -179,7 +203,8 @@ def run_sweep(session: Session, now: datetime, prices: RegionPrices) -> SweepRes
     sent = {
         (r.course_id, r.person_id, r.kind, r.day) for r in session.execute(SENT_SQL, {"once": ONCE, "since": since})
     }
-    plan = plan_enforcement(positions, now, sent)
+    courses = course_positions(session, now, prices)
+    plan = plan_enforcement(positions, now, sent, courses)
     result.students = len(positions)
     _apply_stops(session, plan, now, result)
     if plan.alerts:  # in a savepoint: a delivery failure must never undo the stops; alerts retry next minute
@@ -189,6 +214,7 @@ def run_sweep(session: Session, now: datetime, prices: RegionPrices) -> SweepRes
             for p in positions
             if (p.course_id, p.person_id) in alerted
         }
+        figures |= {(c.course_id, COURSE_PERSON): (money(c.committed), money(c.total)) for c in courses}
         try:
             with session.begin_nested():
                 _record_alerts(session, plan, now, result)

@@ -37,6 +37,7 @@ from provisioning.userdata import UserDataInput, course_slug, render_user_data
 log = logging.getLogger(__name__)
 S = WorkspaceState
 D = DesiredState
+ORPHAN_BILLED = ("pending", "running")  # AWS states in which an orphan costs compute: stop it, book it
 
 
 @dataclass
@@ -290,18 +291,15 @@ def reconcile_workspaces() -> dict[str, int]:
             ws.public_ip = change.public_ip or ws.public_ip
             ws.availability_zone = change.availability_zone or ws.availability_zone
             set_state(session, ws, change.state, actor="reconcile", reason=change.reason)
-        for orphan in plan.orphans:
-            if ctx.redis.set(f"cwc:orphan-flagged:{orphan.instance_id}", 1, nx=True, ex=86400):
-                append_event(
-                    session,
-                    "workspace.orphan_instance",
-                    subject=orphan.instance_id,
-                    details={"state": orphan.state, "tags": orphan.tags},
-                )
-                log.warning("instance %s carries our tag but has no live workspace", orphan.instance_id)
+        to_stop = _book_orphans(session, ctx, plan.orphans)
         session.flush()
         retry = _stalled_launches(session) + drive_stops(session, utcnow())
         session.commit()
+    if to_stop:  # claim (booked, committed), then call: AWS is never called under a row lock
+        try:
+            ctx.backend.stop(to_stop, hibernate=False)
+        except CloudError:
+            log.exception("orphan instances %s could not be stopped; the next reconcile retries", to_stop)
     release(retry)
     return {
         "changed": len(plan.changes),
@@ -309,6 +307,40 @@ def reconcile_workspaces() -> dict[str, int]:
         "instances": len(instances),
         "retried": len(retry),
     }
+
+
+def _book_orphans(session: Session, ctx: JobContext, orphans: list[InstanceInfo]) -> list[str]:
+    """Flag each orphan once a day; book the running ones' cost to their course; return those to stop.
+
+    An instance is an orphan only if its workspace is still not live now (re-read after the describe): a
+    workspace created during the reconcile is never taken for one."""
+    from classroom.db import utcnow
+    from classroom.services.course_charges import book, course_id_of, orphan_charge
+    from config.prices import load_prices
+
+    claimed = {o.workspace_id for o in orphans if o.workspace_id is not None}
+    live = set(session.scalars(select(Workspace.id).where(Workspace.id.in_(claimed), Workspace.state.in_(LIVE))))
+    orphans = [o for o in orphans if o.workspace_id not in live]
+    for orphan in orphans:
+        if ctx.redis.set(f"cwc:orphan-flagged:{orphan.instance_id}", 1, nx=True, ex=86400):
+            append_event(
+                session,
+                "workspace.orphan_instance",
+                subject=orphan.instance_id,
+                details={"state": orphan.state, "tags": orphan.tags},
+            )
+            log.warning("instance %s carries our tag but has no live workspace", orphan.instance_id)
+    now, prices = utcnow(), load_prices().region(ctx.settings.aws_region)
+    running = [o for o in orphans if o.state in ORPHAN_BILLED and o.launched_at and course_id_of(o.tags)]
+    book(
+        session,
+        [
+            orphan_charge(course_id_of(o.tags), o.instance_id, o.instance_type, o.launched_at, now, prices)  # type: ignore[arg-type]
+            for o in running
+        ],
+        now,
+    )
+    return [o.instance_id for o in running]
 
 
 def _confirmed(ctx: JobContext, change: Change) -> bool:

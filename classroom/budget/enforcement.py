@@ -10,7 +10,10 @@ Rules, per student and course:
   course's time zone is unknown, or a workspace cannot be priced → stop (fail closed); these rules need no
   option and are evaluated every minute, so a workspace restarted after closure stops within a minute;
 - alerts at 50/75/90/100 % of the cap, once each; anomalies to the instructor (over the cap, or several
-  times the course median), once a day.
+  times the course median), once a day;
+- course total: when the course's committed money (spent, reserved, course lines) plus one more minute of
+  everything running in it reaches the course total, every running workspace of the course stops; instructors
+  are alerted at 75/90/100 % of the course total, once each.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from decimal import Decimal
 from statistics import median
 
 THRESHOLDS = (50, 75, 90, 100)
+COURSE_THRESHOLDS = (75, 90, 100)
+COURSE_PERSON = 0  # the person_id of alerts about the whole course (sent to its instructors)
 LOOKAHEAD_S = 60
 ANOMALY_FACTOR = Decimal(3)
 ANOMALY_FLOOR = Decimal(1)  # below a dollar nothing is an anomaly
@@ -53,6 +58,16 @@ class StudentPosition:
     term_end: datetime | None = None  # end of the term's last day in course time (aware); None: no end set
     enrolled: bool = True  # an active enrollment in the course
     zone_known: bool = True  # the course's time zone is known (else nothing about its days can be computed)
+
+
+@dataclass(frozen=True)
+class CoursePosition:
+    """What the sweep knows about one course: its total and what is committed (spent by every student, course
+    lines such as shared storage, snapshots and orphans, and every disk's storage until term end)."""
+
+    course_id: int
+    total: Decimal
+    committed: Decimal
 
 
 @dataclass(frozen=True)
@@ -152,12 +167,47 @@ def _anomalies(positions: list[StudentPosition], sent: set[tuple[int, int, str, 
     return out
 
 
-def plan_enforcement(positions: list[StudentPosition], now: datetime, sent: set[tuple[int, int, str, date]]) -> Plan:
-    """Decide stops and alerts for every student; `sent` holds (course, person, kind, day) already sent."""
+def _course_rule(
+    c: CoursePosition, group: list[StudentPosition], stopped: set[int], sent: set[tuple[int, int, str, date]]
+) -> Plan:
+    """Stop the course's running workspaces at its total; alert its instructors at 75/90/100 % once each."""
+    plan = Plan()
+    running = [(p, w) for p in group for w in p.running]
+    over = c.committed + _minute_of(tuple(w for _, w in running)) >= c.total
+    if over and running:
+        plan.stops = [
+            Stop(w.id, c.course_id, p.person_id, "course_budget", "course total budget used up")
+            for p, w in running
+            if w.id not in stopped
+        ]
+    percent = 100 if over else (int(c.committed * 100 / c.total) if c.total > 0 else 100)
+    for threshold in COURSE_THRESHOLDS:
+        kind = f"course-{threshold}"
+        if percent >= threshold and (c.course_id, COURSE_PERSON, kind, ONCE) not in sent:
+            plan.alerts.append(Alert(c.course_id, COURSE_PERSON, kind, ONCE, percent))
+    return plan
+
+
+def plan_enforcement(
+    positions: list[StudentPosition],
+    now: datetime,
+    sent: set[tuple[int, int, str, date]],
+    courses: list[CoursePosition] | None = None,
+) -> Plan:
+    """Decide stops and alerts for every student, then for every course in `courses`; `sent` holds
+    (course, person, kind, day) already sent."""
     plan = Plan()
     for p in positions:
         stops = _stops(p, now)
         plan.stops += stops
         plan.alerts += _alerts(p, sent, any(s.code == "budget" for s in stops))
     plan.alerts += _anomalies(positions, sent)
+    stopped = {s.workspace_id for s in plan.stops}
+    by_course: dict[int, list[StudentPosition]] = {}
+    for p in positions:
+        by_course.setdefault(p.course_id, []).append(p)
+    for c in courses or []:
+        part = _course_rule(c, by_course.get(c.course_id, []), stopped, sent)
+        plan.stops += part.stops
+        plan.alerts += part.alerts
     return plan

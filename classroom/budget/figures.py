@@ -170,6 +170,17 @@ class CourseReport:
     weeks: tuple[WeekSpend, ...]
     median: Decimal  # of the students with recorded spend
     default_template: str
+    allocated: Decimal = ZERO  # promised to students: each active student's base budget plus every grant
+
+    @property
+    def unallocated(self) -> Decimal:
+        """What is left to grant out of the course total (never raised by grants)."""
+        return self.total_budget - self.allocated
+
+    @property
+    def over_allocation(self) -> Decimal:
+        """How far the roster and grants promise more than the IT allocation (0 when within it)."""
+        return max(ZERO, self.allocated - self.total_budget)
 
     @property
     def spent(self) -> Decimal:
@@ -185,7 +196,8 @@ class CourseReport:
 
     @property
     def available(self) -> Decimal:
-        return self.budget_with_grants - self.spent
+        """The course total less what was spent: grants come out of the total, they never add to it."""
+        return self.total_budget - self.spent
 
     @property
     def percent(self) -> int:

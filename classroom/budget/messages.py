@@ -50,3 +50,19 @@ def instructor_message(alert: Alert, course: str, student: str, spent: str, cap:
         f"[{course}] Unusual spending by {student}",
         f"{student} has spent {spent}, several times the course median. Check the cost report.",
     )
+
+
+def course_message(alert: Alert, course: str, committed: str, total: str) -> Message:
+    """The notice instructors get at 75/90/100 % of the course total."""
+    pct = alert.kind.removeprefix("course-")
+    if pct == "100":
+        return Message(
+            f"[{course}] The course's total budget is used up",
+            f"{course} has {committed} spent or reserved of its {total} total. Every running workspace was "
+            "stopped and no workspace can start. Files are kept. Ask your IT department to raise the allocation.",
+        )
+    return Message(
+        f"[{course}] {pct}% of the course's total budget is committed",
+        f"{course} has {committed} spent or reserved of its {total} total. At the total, workspaces stop "
+        "and none can start; the cost report shows what is unallocated.",
+    )

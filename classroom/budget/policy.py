@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
@@ -11,6 +11,8 @@ from config.catalog import Catalog, WorkspaceTemplate
 from config.prices import PriceError, RegionPrices
 
 APPROVED, ON_REQUEST, BLOCKED = "approved", "on_request", "blocked"
+SWEEP_INTERVAL_S = 60  # the enforcement sweep runs every minute
+STOP_LATENCY_S = 120  # a stop or hibernation takes up to two minutes at AWS, billed while stopping
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,42 @@ class StudentMoney:
 
 
 @dataclass(frozen=True)
+class CourseMoney:
+    """The course's position: its total (the IT allocation) and what is committed (spent, reserved, shared)."""
+
+    total: Decimal
+    committed: Decimal
+
+    @property
+    def remaining(self) -> Decimal:
+        return max(Decimal(0), self.total - self.committed)
+
+
+@dataclass(frozen=True)
 class Option:
-    """A template as students see it: name, type, cost per day running."""
+    """A template as students see it: name, type, cost per day running (and its hourly parts)."""
 
     id: str
     name: str
     instance_type: str
     daily: Decimal
+    hourly: Decimal = Decimal(0)  # compute and disk while running
+    disk_hourly: Decimal = Decimal(0)  # the disk alone, billed while stopped too
+    volume_gb: int = 0
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """What a launch commits to before the sweep can stop it: the new disk until term end, and running until
+    one sweep interval plus the stop latency have passed."""
+
+    disk: Decimal
+    running: Decimal
+    disk_hours: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.disk + self.running
 
 
 @dataclass(frozen=True)
@@ -69,9 +100,25 @@ class Decision:
     alternatives: list[Option] = field(default_factory=list)
 
 
+def hours_until_term_end(term_end: date | None, time_zone: str, now: datetime) -> Decimal:
+    """Hours from `now` to the end of the term's last day (course time), exact in Decimal; 0 without a term end."""
+    if term_end is None:
+        return Decimal(0)
+    left = datetime.combine(term_end, time.max, ZoneInfo(time_zone)) - now
+    return Decimal(max(0, left // timedelta(microseconds=1))) / Decimal(3_600_000_000)
+
+
 def option(t: WorkspaceTemplate, prices: RegionPrices) -> Option:
     """Describe a template with its daily cost from the price table."""
-    return Option(t.id, t.name, t.instance_type, prices.daily(t.instance_type, t.root_volume_gb))
+    disk = prices.storage_hourly(t.root_volume_gb)
+    hourly = prices.running_hourly(t.instance_type) + disk
+    return Option(t.id, t.name, t.instance_type, hourly * 24, hourly, disk, t.root_volume_gb)
+
+
+def commitment(t: Option, hours_left: Decimal, *, new_disk: bool) -> Commitment:
+    """The money a launch (new_disk) or a restart commits to; see Commitment."""
+    disk_hours = hours_left if new_disk else Decimal(0)
+    return Commitment(t.disk_hourly * disk_hours, t.hourly * (SWEEP_INTERVAL_S + STOP_LATENCY_S) / 3600, disk_hours)
 
 
 def projection_days(remaining: Decimal, daily: Decimal) -> Decimal:
@@ -96,8 +143,13 @@ def check_launch(
     now: datetime,
     request_approved: bool = False,
     request_pending: bool = False,
+    hours_left: Decimal = Decimal(0),
+    new_disk: bool = True,
+    course: CourseMoney | None = None,
 ) -> Decision:
-    """Apply, in order: set-up, template access, term dates, budget, daily cap, concurrency."""
+    """Apply, in order: set-up, template access, term dates, budget (with what the launch commits to: the new
+    disk until term end, `hours_left` from now; a sweep interval plus stop latency of running), the course
+    total, daily cap, concurrency."""
     if policy is None:
         return Decision(
             False,
@@ -140,6 +192,10 @@ def check_launch(
             "Your files are kept. Ask your instructor if you need more.",
             **base,
         )  # type: ignore[arg-type]
+    need = commitment(chosen, hours_left, new_disk=new_disk)
+    refusal = _commitment_refusal(need, money, course, chosen, policy.course_name)
+    if refusal is not None:
+        return Decision(False, refusal[0], refusal[1], **base)  # type: ignore[arg-type]
     if money.spent_today >= policy.max_daily_cost:
         return Decision(
             False,
@@ -162,6 +218,30 @@ def check_launch(
         projection_days=days,
         **base,
     )  # type: ignore[arg-type]
+
+
+def _commitment_refusal(
+    need: Commitment, money_: StudentMoney, course: CourseMoney | None, t: Option, course_name: str
+) -> tuple[str, str] | None:
+    """(code, message) when the student's remainder, or the course's, cannot cover what the launch commits to."""
+    parts = f"{(SWEEP_INTERVAL_S + STOP_LATENCY_S) // 60} minutes of running ({money(need.running)})"
+    if need.disk > 0:
+        parts = f"its {t.volume_gb} GB disk until the term ends ({money(need.disk)}) and " + parts
+    if money_.remaining < need.total:
+        return (
+            "over_budget",
+            f"Starting {t.name} commits {money(need.total)}: {parts}. You have {money(money_.remaining)} left, "
+            "so it will not start and nothing was charged. Your files are kept. Ask your instructor for more "
+            "budget, or use a workspace with a smaller disk.",
+        )
+    if course is not None and course.remaining < need.total:
+        return (
+            "course_budget",
+            f"{course_name}'s total budget of {money(course.total)} is committed ({money(course.committed)} spent "
+            f"or reserved), and starting {t.name} would commit {money(need.total)} more: {parts}. No workspace can "
+            "start until your instructor adds budget. Nothing was charged.",
+        )
+    return None
 
 
 def _access_message(code: str, t: Option, course: str) -> str:

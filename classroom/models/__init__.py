@@ -4,6 +4,7 @@ from classroom.models.audit import AuditChainHead, AuditEvent
 from classroom.models.budget import (
     AlertSent,
     BudgetGrant,
+    CourseCharge,
     CoursePolicy,
     LedgerEntry,
     RequestStatus,
@@ -54,6 +55,7 @@ __all__ = [
     "RequestStatus",
     "SpendDaily",
     "SpendTotal",
+    "CourseCharge",
     "TemplateAccess",
     "TemplateRequest",
     "CourseCloud",

@@ -186,3 +186,26 @@ class SpendTotal(Base):
     course_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     person_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     spent: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+
+
+class CourseCharge(Base):
+    """A cost booked to the course rather than a student (append-only): shared EFS storage, snapshots and S3
+    archives by GB-month, data transfer out, and orphan instances carrying our tags. (course, kind, ref, period
+    start) is unique, so a retried booking counts once."""
+
+    __tablename__ = "course_charges"
+    __table_args__ = (
+        UniqueConstraint("course_id", "kind", "ref", "period_start", name="uq_course_charges_once"),
+        CheckConstraint("kind IN ('efs', 'snapshot', 'archive', 'transfer', 'orphan')", name="kind"),
+        CheckConstraint("amount >= 0", name="amount"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(255))  # the AWS resource (file system, snapshot, key, instance)
+    period_start: Mapped[datetime] = mapped_column()
+    period_end: Mapped[datetime] = mapped_column()
+    quantity: Mapped[Decimal] = mapped_column(Numeric(20, 6))  # GB-hours, GB, or instance-seconds
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

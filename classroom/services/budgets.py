@@ -6,12 +6,12 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
-from classroom.budget.policy import Decision, PolicyView, StudentMoney, check_launch
+from classroom.budget.policy import Decision, PolicyView, StudentMoney, check_launch, hours_until_term_end, money
 from classroom.budget.setup_form import SetupValues
 from classroom.db import utcnow
 from classroom.models import (
@@ -24,22 +24,17 @@ from classroom.models import (
     Workspace,
 )
 from classroom.notify import notify, notify_instructors
-from classroom.workspaces.lifecycle import WorkspaceState
+from classroom.services.course_money import allocation, course_money
+from classroom.workspaces.lifecycle import CONCURRENT, RESERVED_DISK
 from config.catalog import Catalog
 from config.prices import RegionPrices
 
 REASON_MAX = 2000  # a template request's reason: what an instructor reads (Text column; a readable bound)
 NOTE_MAX = 1000  # an instructor's note on a decision
 
-VOLUME_STATES = (
-    WorkspaceState.PROVISIONING,
-    WorkspaceState.RUNNING,
-    WorkspaceState.STOPPING,
-    WorkspaceState.STOPPED,
-    WorkspaceState.HIBERNATED,
-    WorkspaceState.STARTING,
-)
-RUNNING_LIKE = (WorkspaceState.REQUESTED, WorkspaceState.PROVISIONING, WorkspaceState.RUNNING, WorkspaceState.STARTING)
+# Decide + insert under this lock (pg_advisory_xact_lock(course, person), held to the request's commit), so two
+# launches or Starts by one student on different links cannot both pass max_concurrent or the budget.
+ENROLLMENT_LOCK = text("SELECT pg_advisory_xact_lock(:course, :person)")
 
 
 class BudgetError(ValueError):
@@ -86,7 +81,7 @@ def student_money(
     running = (
         session.scalar(
             select(func.count(Workspace.id)).where(
-                Workspace.course_id == course.id, Workspace.person_id == person_id, Workspace.state.in_(RUNNING_LIKE)
+                Workspace.course_id == course.id, Workspace.person_id == person_id, Workspace.state.in_(CONCURRENT)
             )
         )
         or 0
@@ -99,15 +94,12 @@ def student_money(
 
 def _storage_reserve(session: Session, course: Course, person_id: int, now: datetime, prices: RegionPrices) -> Decimal:
     """What the student's existing disks will cost from now to the end of the term."""
-    from datetime import time
-
-    if course.term_end is None:
+    hours = hours_until_term_end(course.term_end, course.time_zone, now)
+    if hours == 0:
         return Decimal(0)
-    end = datetime.combine(course.term_end, time.max, ZoneInfo(course.time_zone))
-    hours = Decimal(max(0.0, (end - now).total_seconds()) / 3600)
     volumes = session.scalars(
         select(Workspace.volume_gb).where(
-            Workspace.course_id == course.id, Workspace.person_id == person_id, Workspace.state.in_(VOLUME_STATES)
+            Workspace.course_id == course.id, Workspace.person_id == person_id, Workspace.state.in_(RESERVED_DISK)
         )
     ).all()
     return sum((prices.storage_hourly(gb) * hours for gb in volumes), Decimal(0))
@@ -138,20 +130,25 @@ def decide_launch(
     now: datetime | None = None,
     starting: bool = False,
 ) -> Decision:
-    """The launch decision for a student (a restart of an existing workspace does not count it twice)."""
+    """The launch decision for a student, taken under the student's enrollment lock (held until the caller
+    commits the workspace it inserts or starts). A restart commits no new disk and is not counted twice."""
+    session.execute(ENROLLMENT_LOCK, {"course": course.id, "person": person_id})
     now = now or utcnow()
-    money = student_money(session, course, person_id, now, prices)
+    position = student_money(session, course, person_id, now, prices)
     # `starting` a stopped workspace: it is not among the running ones, so the concurrency count is already right.
     approved, pending = request_state(session, course.id, person_id, template_id)
     return check_launch(
         policy_view(session, course),
         template_id,
-        money,
+        position,
         catalog=catalog,
         prices=prices,
         now=now,
         request_approved=approved,
         request_pending=pending,
+        hours_left=hours_until_term_end(course.term_end, course.time_zone, now),
+        new_disk=not starting,
+        course=course_money(session, course, now, prices),
     )
 
 
@@ -247,11 +244,21 @@ def grant_budget(
     granted_by: int,
     kind: str = "grant",
 ) -> BudgetGrant:
-    """Extra budget (or rollover) with a reason; audited."""
+    """Extra budget (or rollover) with a reason, out of the course's unallocated remainder; audited."""
     if not (Decimal(0) < amount <= Decimal(1000)):
         raise BudgetError("The amount must be above $0 and at most $1,000.")
     if len(reason.strip()) < 5:
         raise BudgetError("Give a reason (it is kept in the audit trail).")
+    # The policy row's lock serialises grants, so two at once cannot both fit the same remainder.
+    session.scalar(select(CoursePolicy.course_id).where(CoursePolicy.course_id == course.id).with_for_update())
+    pot = allocation(session, course.id)
+    if pot is None or amount > pot.unallocated:
+        left = money(max(Decimal(0), pot.unallocated)) if pot else money(Decimal(0))
+        total = money(pot.total) if pot else money(Decimal(0))
+        raise BudgetError(
+            f"A grant of {money(amount)} does not fit the course total of {total}: {left} is unallocated. "
+            "Ask your IT department to raise the course's allocation first."
+        )
     grant = BudgetGrant(
         course_id=course.id, person_id=person_id, amount=amount, kind=kind, reason=reason.strip(), granted_by=granted_by
     )

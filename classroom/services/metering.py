@@ -16,14 +16,17 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from classroom.workspaces.lifecycle import BILLING_COMPUTE, BILLING_DISK, ENDED, sql_states
 from config.prices import RegionPrices
 
-ACCRUE_SQL = text("""
+# State lists come from lifecycle.py (one definition of what costs what); the statement is raw because it is
+# one set-based pass over every workspace.
+ACCRUE_SQL = text(f"""
 WITH due AS (
     SELECT w.id, w.course_id, w.person_id, w.metered_until AS a, w.instance_type, w.volume_gb,
-           CASE WHEN w.state IN ('terminated', 'failed') THEN LEAST(w.state_changed_at, :now) ELSE :now END AS b
+           CASE WHEN w.state IN {sql_states(ENDED)} THEN LEAST(w.state_changed_at, :now) ELSE :now END AS b
     FROM workspaces w
-    WHERE w.metered_until < CASE WHEN w.state IN ('terminated', 'failed')
+    WHERE w.metered_until < CASE WHEN w.state IN {sql_states(ENDED)}
                                  THEN LEAST(w.state_changed_at, :now) ELSE :now END
     FOR UPDATE OF w SKIP LOCKED  -- a row busy elsewhere is accrued next minute, from where it stopped
 ),
@@ -50,8 +53,8 @@ price AS (
 ),
 cost AS (
     SELECT d.id, d.course_id, d.person_id, d.a, d.b, d.volume_gb, pr.hourly,
-           COALESCE(SUM(p.secs) FILTER (WHERE p.to_state IN ('running', 'stopping')), 0) AS run_secs,
-           COALESCE(SUM(p.secs) FILTER (WHERE p.to_state NOT IN ('requested', 'terminated', 'failed')), 0) AS disk_secs
+           COALESCE(SUM(p.secs) FILTER (WHERE p.to_state IN {sql_states(BILLING_COMPUTE)}), 0) AS run_secs,
+           COALESCE(SUM(p.secs) FILTER (WHERE p.to_state IN {sql_states(BILLING_DISK)}), 0) AS disk_secs
     FROM due d
     LEFT JOIN parts p ON p.id = d.id
     JOIN price pr ON pr.instance_type = d.instance_type  -- unpriced: left unmetered (and stopped by the sweep)
@@ -103,12 +106,13 @@ def known_time_zones(session: Session) -> tuple[str, ...]:
 
 
 def accrual_params(now: datetime, prices: RegionPrices, zones: tuple[str, ...] = ()) -> dict[str, object]:
-    """ACCRUE_SQL's parameters: the time to accrue up to, the region's prices (hourly by type, disk per GB-hour)
-    and the time zones PostgreSQL knows (a course in another one has its days counted in UTC)."""
+    """ACCRUE_SQL's parameters: the time to accrue up to, the region's prices (running $/hour by type, public
+    IPv4 included; disk per GB-hour) and the time zones PostgreSQL knows (a course in another one has its days
+    counted in UTC)."""
     return {
         "zones": list(zones),
         "now": now,
-        "prices": json.dumps({k: str(v) for k, v in prices.instance_hourly.items()}),
+        "prices": json.dumps({k: str(prices.running_hourly(k)) for k in prices.instance_hourly}),
         "gb_hour": str(prices.storage_hourly(1)),
     }
 

@@ -40,7 +40,7 @@ from classroom.models import (
 )
 from classroom.roles import StaffLevel
 from classroom.services.budgets import student_money
-from classroom.workspaces.lifecycle import BILLING_COMPUTE, LIVE, WorkspaceState
+from classroom.workspaces.lifecycle import BILLING_COMPUTE, CONCURRENT, LIVE, WorkspaceState
 from config.catalog import Catalog
 from config.prices import PriceError, RegionPrices
 
@@ -91,7 +91,7 @@ def student_budget(
         .where(Workspace.course_id == course.id, Workspace.person_id == person_id, Workspace.state.in_(LIVE))
         .order_by(Workspace.id.desc())
     ).all()
-    costing = BILLING_COMPUTE | {WorkspaceState.REQUESTED}
+    costing = BILLING_COMPUTE | CONCURRENT
     return StudentBudget(
         base=policy.budget_per_student,
         grants=money.cap - policy.budget_per_student,
@@ -110,7 +110,7 @@ def student_budget(
 
 def _running_now(ws: Workspace, prices: RegionPrices) -> RunningNow:
     try:
-        hourly: Decimal | None = prices.hourly(ws.instance_type) + prices.storage_hourly(ws.volume_gb)
+        hourly: Decimal | None = prices.running_hourly(ws.instance_type) + prices.storage_hourly(ws.volume_gb)
     except PriceError:
         hourly = None
     return RunningNow(ws.id, ws.link_title or ws.link_key, ws.instance_type, ws.state.value, hourly)
@@ -213,10 +213,21 @@ def course_report(session: Session, course: Course) -> CourseReport | None:
     policy = session.get(CoursePolicy, course.id)
     if policy is None:
         return None
-    course_grants, student_grants = session.execute(
+    # course_money.Allocation, folded into the grants statement (the report stays at four statements)
+    active = (
+        select(func.count(Enrollment.id))
+        .where(
+            Enrollment.course_id == course.id,
+            Enrollment.level == StaffLevel.STUDENT,
+            Enrollment.status == EnrollmentStatus.ACTIVE,
+        )
+        .scalar_subquery()
+    )
+    course_grants, student_grants, students = session.execute(
         select(
             func.coalesce(func.sum(BudgetGrant.amount).filter(BudgetGrant.person_id.is_(None)), 0),
             func.coalesce(func.sum(BudgetGrant.amount).filter(BudgetGrant.person_id.is_not(None)), 0),
+            active,
         ).where(BudgetGrant.course_id == course.id)
     ).one()
     rows, mid = flag_anomalies(_student_rows(session, course.id, policy.budget_per_student))
@@ -230,4 +241,5 @@ def course_report(session: Session, course: Course) -> CourseReport | None:
         _weeks(session, course),
         mid,
         policy.default_template,
+        policy.budget_per_student * int(students or 0) + Decimal(course_grants) + Decimal(student_grants),
     )

@@ -41,8 +41,19 @@ ALLOWED: dict[WorkspaceState, frozenset[WorkspaceState]] = {
 LIVE = frozenset(
     {S.REQUESTED, S.PROVISIONING, S.RUNNING, S.STOPPING, S.STOPPED, S.HIBERNATED, S.STARTING, S.TERMINATING}
 )
-BILLING_COMPUTE = frozenset({S.RUNNING, S.STOPPING, S.STARTING, S.PROVISIONING})
 ENDED = frozenset({S.TERMINATED, S.FAILED})
+
+# What costs what: the ONE definition. The metering SQL, the sweep and the budget figures all read these sets
+# (SQL through `sql_states`), so Python and SQL cannot drift.
+BILLING_COMPUTE = frozenset({S.RUNNING, S.STOPPING})  # the instance (and its public IPv4) is billed
+BILLING_DISK = LIVE - {S.REQUESTED}  # a volume exists, running or not, until terminated
+RESERVED_DISK = BILLING_DISK - {S.TERMINATING}  # disks that will still cost money until the term ends
+CONCURRENT = frozenset({S.REQUESTED, S.PROVISIONING, S.RUNNING, S.STARTING})  # counted against max_concurrent
+
+
+def sql_states(states: frozenset[WorkspaceState]) -> str:
+    """A SQL list literal of the states, e.g. "('running', 'stopping')", for statements built at import."""
+    return "(" + ", ".join(f"'{s.value}'" for s in sorted(states, key=lambda s: s.value)) + ")"
 
 
 class DesiredState(enum.StrEnum):

@@ -37,7 +37,7 @@ class CostFigures:
 
 def cost_figures(template: WorkspaceTemplate, prices: RegionPrices) -> CostFigures:
     """The figures students see before and after starting a workspace."""
-    hourly = prices.hourly(template.instance_type) + prices.storage_hourly(template.root_volume_gb)
+    hourly = prices.running_hourly(template.instance_type) + prices.storage_hourly(template.root_volume_gb)
     return CostFigures(
         money(hourly),
         money(prices.daily(template.instance_type, template.root_volume_gb)),

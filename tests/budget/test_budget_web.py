@@ -91,7 +91,7 @@ def test_student_sees_own_budget_chart_running_workspace_and_what_happens(client
     assert "$24.00 + $6.00 added by your instructor" in html
     assert "About 143.0 days left" in html and "$0.20 a day on average over the last 7 days" in html
     assert "$0.47 per hour of use" in html and "over 3.0 hours of running workspaces" in html  # $1.40 / 3 h
-    assert "ML CPU workspace (t3.medium): $0.04 an hour, $1.08 a day" in html  # the price table's 24/7 figure
+    assert "ML CPU workspace (t3.medium): $0.05 an hour, $1.20 a day" in html  # the price table's 24/7 figure, IPv4 in
     svg = re.search(r"<svg.*?</svg>", html, re.S).group(0)
     assert 'role="img"' in svg and len(re.findall(r'<rect class="bar"', svg)) == 30
     assert f"{_today():%b} {_today().day}: $1.20." in svg  # today, the last bar, in the description
@@ -136,7 +136,7 @@ def test_cost_report_shows_totals_rows_weeks_and_anomalies(client, canvas, sessi
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200
     assert "Total: $43.30 / $1,200.00 (4%)" in html  # 24.80 + 12.50 + 6.00
-    assert "Available</dt>" in html and "<strong>$1,161.70</strong>" in html  # 1,200 − 43.30 + 5 granted
+    assert "Available</dt>" in html and "<strong>$1,156.70</strong>" in html  # 1,200 − 43.30: grants come out of it
     table = html.split('id="students-h"')[1].split('id="weeks-h"')[0]
     row = re.search(r"Emily Chen.*?</tr>", table, re.S).group(0)
     assert "$24.80" in row and "103%" in row and "10.0" in row and "$2.48" in row and "Over cap" in row

@@ -66,7 +66,7 @@ def test_accrual_follows_state_intervals_exactly(session):
     session.commit()
     entry = session.scalar(select(LedgerEntry))
     assert entry.running_seconds == Decimal(3600)
-    assert entry.compute == Decimal("0.0416")  # one hour of t3.medium
+    assert entry.compute == Decimal("0.0466")  # one hour of t3.medium and its public IPv4
     disk_seconds = 2 * 3600 + 60  # from provisioning (volume exists) to the sweep, stopped time included
     assert abs(entry.storage - PRICES.storage_hourly(30) * disk_seconds / 3600) < Decimal("1E-11")
     day = session.scalar(select(SpendDaily))
@@ -109,7 +109,7 @@ def test_later_sweeps_continue_where_the_last_one_ended(session):
     assert len(entries) == 60
     assert all(a.period_end == b.period_start for a, b in zip(entries, entries[1:], strict=False))
     total = sum(e.compute for e in entries)
-    assert abs(total - Decimal("0.0416")) < Decimal("1E-9")  # sixty one-minute entries lose nothing visible
+    assert abs(total - Decimal("0.0466")) < Decimal("1E-9")  # sixty one-minute entries lose nothing visible
 
 
 def _totals(session) -> dict[tuple[int, int], Decimal]:  # type: ignore[no-untyped-def]

@@ -44,8 +44,8 @@ def test_student_blocked_from_gpu_with_the_educational_message_and_nothing_creat
     resp = client.get("/app/workspace", query_string={"t": token})
     assert resp.status_code == 403
     html = resp.get_data(as_text=True)
-    assert "Launch blocked: template not approved" in html and "p3.2xlarge, $73.70/day" in html
-    assert "ML CPU workspace (t3.medium, $1.08/day)" in html and "$0.00 / $24.00 (0%)" in html
+    assert "Launch blocked: template not approved" in html and "p3.2xlarge, $73.82/day" in html
+    assert "ML CPU workspace (t3.medium, $1.20/day)" in html and "$0.00 / $24.00 (0%)" in html
     assert count_rows(session.get_bind(), "workspaces") == 0
     assert not list(redis.scan_iter("rq:job:provision_workspace-*"))
 
@@ -109,7 +109,7 @@ def test_request_approve_then_confirm_with_projection(client, canvas, session):
     confirm = client.get("/app/workspace", query_string={"t": student})
     html = confirm.get_data(as_text=True)
     assert confirm.status_code == 200 and "Start my workspace" in html
-    assert "will use your remaining budget in about 11.3 days" in html  # $24 / $2.13 a day
+    assert "will use your remaining budget in about 10.7 days" in html  # $24 / $2.25 a day
     assert count_rows(session.get_bind(), "workspaces") == 0  # nothing until the student confirms
     assert client.post("/app/workspace", data=hidden_fields(html)).status_code == 303
     assert count_rows(session.get_bind(), "workspaces") == 1

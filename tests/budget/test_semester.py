@@ -49,7 +49,7 @@ PRICES = load_prices().region("us-east-1")
 LINK, FINAL = "hw1", "final-project"
 WEEKLY = [f"hw{n}" for n in range(1, 11)]  # the seed's ten weekly assignment links, one LTI resource link each
 CPU, LARGE, GPU = "ml-cpu-student", "ml-final-project", "gpu-ml-workstation"
-MINUTE_OF_T3_MEDIUM = (PRICES.hourly("t3.medium") + PRICES.storage_hourly(30)) * 60 / 3600  # as the planner has it
+MINUTE_OF_T3_MEDIUM = (PRICES.running_hourly("t3.medium") + PRICES.storage_hourly(30)) * 60 / 3600  # as planned
 
 
 def local(day: date, hour: int, minute: int = 0) -> datetime:

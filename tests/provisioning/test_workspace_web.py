@@ -58,7 +58,7 @@ def test_opening_a_link_starts_nothing_and_start_is_one_post(client, canvas, red
     for _ in range(3):  # the first visit and reloads: what would start, its cost, one button; nothing happens
         page = client.get("/app/workspace", query_string={"t": token})
         assert page.status_code == 200 and b"Nothing runs until you press Start" in page.data
-    assert b"$0.04" in page.data and b"a day if left on 24/7" in page.data  # t3.medium from the price table
+    assert b"$0.05" in page.data and b"a day if left on 24/7" in page.data  # t3.medium and IPv4, price table
     assert b"Due Tue 3 Sep 2024, 6:59 AM UTC" in page.data and b"~/homework/cloud-workstation" in page.data
     assert count_rows(engine, "workspaces") == 0 and len(get_queue(redis)) == 0
     assert client.post("/app/workspace", data={"t": token}).status_code == 403  # no CSRF value: refused

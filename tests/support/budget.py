@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
@@ -82,7 +82,9 @@ def ensure_policies(session: Session, **overrides: object) -> None:
 
 SETUP_FORM = {
     "term_start": "2024-08-26",
-    "term_end": "2030-12-13",
+    # a term that ends in 100 days: a new disk commits its storage until term end, so a term years long would
+    # (rightly) refuse every launch on a $24 budget
+    "term_end": (date.today() + timedelta(days=100)).isoformat(),
     "time_zone": "America/Los_Angeles",
     "auto_close": "on",
     "expected_students": "50",

@@ -340,7 +340,7 @@ class Semester:
         ):
             rate = self.prices.storage_hourly(ws.volume_gb)
             if ws.state in AGENT_UP + (S.STOPPING,):
-                rate += self.prices.hourly(ws.instance_type)
+                rate += self.prices.running_hourly(ws.instance_type)  # public IPv4 included
             rates[ws.person_id] = rates.get(ws.person_id, Decimal(0)) + rate
         return rates
 

@@ -34,14 +34,14 @@ def check(template: str = "ml-cpu-student", money: StudentMoney | None = OK_MONE
 
 def test_allowed_with_projection() -> None:
     d = check()
-    assert d.allowed and d.code == "ok" and d.projection_days == Decimal("11.1")  # $12 left / $1.08 a day
-    assert "in about 11.1 days" in d.message
+    assert d.allowed and d.code == "ok" and d.projection_days == Decimal("10.0")  # $12 left / $1.20 a day (IPv4 in)
+    assert "in about 10.0 days" in d.message
 
 
 def test_blocked_template_is_educational() -> None:
     d = check("gpu-ml-workstation")
     assert not d.allowed and d.code == "blocked"
-    assert "p3.2xlarge, $73.70/day" in d.message and "not approved for CS 229" in d.message
+    assert "p3.2xlarge, $73.82/day" in d.message and "not approved for CS 229" in d.message
     assert [o.id for o in d.alternatives] == ["ml-cpu-student"] and d.money == OK_MONEY
 
 
@@ -49,7 +49,7 @@ def test_on_request_template_needs_an_approved_request() -> None:
     assert check("ml-final-project").code == "needs_request"
     assert check("ml-final-project", request_pending=True).code == "request_pending"
     approved = check("ml-final-project", request_approved=True)
-    assert approved.allowed and approved.projection_days == Decimal("5.6")  # $12 / $2.13 a day
+    assert approved.allowed and approved.projection_days == Decimal("5.3")  # $12 / $2.25 a day
 
 
 @pytest.mark.parametrize(

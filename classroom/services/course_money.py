@@ -1,0 +1,95 @@
+"""The course's money position: the course total (the IT allocation) against what is committed, and what is
+still unallocated. Read by the launch check, the grant form, the report and the minute's sweep.
+
+committed = spent by every student + course lines (course_charges: shared EFS, snapshots, archives, transfer,
+orphans) + every live disk's storage until term end. allocated = the per-student budget for each active student
++ every grant. Grants never raise the course total: they are allocations out of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfoNotFoundError
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from classroom.budget.enforcement import CoursePosition
+from classroom.budget.policy import CourseMoney, hours_until_term_end
+from classroom.models import Course, EnrollmentStatus
+from classroom.roles import StaffLevel
+from classroom.workspaces.lifecycle import RESERVED_DISK, sql_states
+from config.prices import RegionPrices
+
+# Raw: one pass per course over four aggregates, shared by the launch check and the sweep (courses = NULL: all).
+POSITION_SQL = text(f"""
+SELECT p.course_id, p.total_budget AS total, c.term_end, c.time_zone,
+       COALESCE((SELECT SUM(t.spent) FROM spend_totals t WHERE t.course_id = p.course_id), 0) AS spent,
+       COALESCE((SELECT SUM(x.amount) FROM course_charges x WHERE x.course_id = p.course_id), 0) AS charges,
+       COALESCE((SELECT SUM(w.volume_gb) FROM workspaces w
+                 WHERE w.course_id = p.course_id AND w.state IN {sql_states(RESERVED_DISK)}), 0) AS disk_gb
+FROM course_policies p JOIN courses c ON c.id = p.course_id
+WHERE CAST(:course AS int) IS NULL OR p.course_id = CAST(:course AS int)
+""")
+
+ALLOCATION_SQL = text(f"""
+SELECT p.total_budget AS total,
+       p.budget_per_student * (SELECT COUNT(*) FROM enrollments e
+                               WHERE e.course_id = p.course_id AND e.level = '{StaffLevel.STUDENT.value}'
+                                 AND e.status = '{EnrollmentStatus.ACTIVE.value}')
+           AS base,
+       COALESCE((SELECT SUM(g.amount) FROM budget_grants g WHERE g.course_id = p.course_id), 0) AS grants
+FROM course_policies p WHERE p.course_id = :course
+""")
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """How much of the course total is promised to students: base budgets of active students plus grants."""
+
+    total: Decimal
+    base: Decimal
+    grants: Decimal
+
+    @property
+    def allocated(self) -> Decimal:
+        return self.base + self.grants
+
+    @property
+    def unallocated(self) -> Decimal:
+        """What is left to grant (negative: the course is over its IT allocation by that much)."""
+        return self.total - self.allocated
+
+
+def _hours_left(term_end: date | None, time_zone: str, now: datetime) -> Decimal:
+    """Hours to term end; a zone Python does not know is read as UTC here (its rows are stopped by the sweep's
+    unknown-zone rule) so one such course never aborts the sweep for every other course."""
+    try:
+        return hours_until_term_end(term_end, time_zone, now)
+    except (ZoneInfoNotFoundError, ValueError):
+        return hours_until_term_end(term_end, "UTC", now)
+
+
+def course_positions(
+    session: Session, now: datetime, prices: RegionPrices, course_id: int | None = None
+) -> list[CoursePosition]:
+    """Every set-up course's total and committed money (or one course's)."""
+    out = []
+    for r in session.execute(POSITION_SQL, {"course": course_id}):
+        reserve = prices.storage_hourly(int(r.disk_gb)) * _hours_left(r.term_end, r.time_zone, now)
+        out.append(CoursePosition(r.course_id, Decimal(r.total), Decimal(r.spent) + Decimal(r.charges) + reserve))
+    return out
+
+
+def course_money(session: Session, course: Course, now: datetime, prices: RegionPrices) -> CourseMoney | None:
+    """The course's position for the launch check; None without a policy."""
+    found = course_positions(session, now, prices, course.id)
+    return CourseMoney(found[0].total, found[0].committed) if found else None
+
+
+def allocation(session: Session, course_id: int) -> Allocation | None:
+    """The course's allocation; None without a policy."""
+    r = session.execute(ALLOCATION_SQL, {"course": course_id}).one_or_none()
+    return Allocation(Decimal(r.total), Decimal(r.base), Decimal(r.grants)) if r else None

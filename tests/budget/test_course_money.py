@@ -1,0 +1,201 @@
+"""Money safety II on PostgreSQL: what a launch commits to, the course total, grants against the allocation,
+limits under concurrent Starts, and the template's idle limit."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from classroom.budget.policy import hours_until_term_end
+from classroom.db import make_session_factory
+from classroom.models import (
+    AlertSent,
+    AuditEvent,
+    BudgetGrant,
+    Course,
+    CoursePolicy,
+    LedgerEntry,
+    Notification,
+    Person,
+    SpendDaily,
+    Workspace,
+    WorkspaceEvent,
+)
+from classroom.services.budgets import BudgetError, decide_launch, grant_budget
+from classroom.services.course_money import allocation, course_money
+from classroom.services.reports import course_report
+from classroom.workspaces.lifecycle import WorkspaceState
+from config.catalog import load_catalog
+from config.prices import load_prices
+from provisioning.enforcement import run_sweep
+from provisioning.services import request_start
+from tests.conftest import count_rows
+from tests.support.budget import ensure_policies, make_policy, make_running
+from tests.support.factories import make_course, make_person
+from tests.support.lti import launch, tool_token
+
+S = WorkspaceState
+LTI = "https://purl.imsglobal.org/spec/lti/claim/"
+PRICES = load_prices().region("us-east-1")
+CATALOG = load_catalog()
+NOW = datetime(2024, 11, 5, 18, 0, tzinfo=UTC)
+TERM = {"time_zone": "America/Los_Angeles", "term_start": date(2024, 8, 26), "term_end": date(2024, 12, 13)}
+
+
+def _spend(session, course_id: int, person_id: int, amount: str) -> None:  # type: ignore[no-untyped-def]
+    session.add(
+        SpendDaily(
+            course_id=course_id,
+            person_id=person_id,
+            day=date(2024, 10, 1),
+            compute=Decimal(amount),
+            storage=Decimal(0),
+            running_seconds=Decimal(0),
+        )
+    )
+
+
+def test_five_dollars_left_and_a_fifty_gb_disk_is_refused_with_the_figures(client, canvas, session, redis):
+    launch(client, canvas, canvas.user("student", 9))
+    ensure_policies(session, templates={"ml-cpu-student": "approved", "ml-final-project": "approved"})
+    final = {LTI + "custom": {"template": "ml-final-project"}, LTI + "resource_link": {"id": "final", "title": "Final"}}
+    token = tool_token(launch(client, canvas, canvas.user("student"), **final))
+    course = session.scalar(select(Course))
+    course.time_zone, course.term_end = "UTC", date.today() + timedelta(days=100)  # ~$13 of 50 GB disk to come
+    person = session.scalar(select(Person).where(Person.sub == "student-1"))
+    _spend(session, course.id, person.id, "19")  # $5.00 left of $24
+    session.commit()
+    before = session.scalar(select(func.count(AuditEvent.id)))
+
+    resp = client.get("/app/workspace", query_string={"t": token})
+
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 403 and "This workspace cannot start now" in html
+    assert "its 50 GB disk until the term ends ($13." in html and "You have $5.00 left" in html
+    assert "3 minutes of running ($0.00)" in html  # a t3.large's three minutes round to under a cent
+    assert count_rows(session.get_bind(), "workspaces") == 0 and count_rows(session.get_bind(), "ledger_entries") == 0
+    assert session.scalar(select(func.count(AuditEvent.id))) == before
+    assert not list(redis.scan_iter("rq:job:provision_workspace-*"))
+
+
+def _stopped(session, course_id: int, person_id: int, link: str) -> Workspace:  # type: ignore[no-untyped-def]
+    ws = make_running(session, course_id, person_id, NOW - timedelta(days=1), link=link)
+    ws.state = S.STOPPED
+    session.add(
+        WorkspaceEvent(workspace_id=ws.id, at=NOW - timedelta(hours=20), from_state=S.RUNNING, to_state=S.STOPPED)
+    )
+    return ws
+
+
+def test_twenty_concurrent_starts_across_links_by_one_student_with_max_concurrent_1_one_runs(engine, session):
+    course = make_course(session, time_zone="UTC", term_end=date.today() + timedelta(days=3))  # 20 disks: $4.73
+    make_policy(session, course, max_concurrent=1)
+    emily = make_person(session, course)
+    ids = [_stopped(session, course.id, emily.id, f"hw{n}").id for n in range(20)]
+    session.commit()
+    factory = make_session_factory(engine)
+
+    def start(ws_id: int) -> str:  # what POST /app/workspaces/<id>/start does, in its own transaction
+        with factory() as s:
+            ws = s.get(Workspace, ws_id)
+            c = s.get(Course, course.id)
+            assert ws is not None and c is not None
+            decision = decide_launch(s, c, emily.id, ws.template_id, catalog=CATALOG, prices=PRICES, starting=True)
+            if decision.allowed:
+                request_start(s, ws, actor_person_id=emily.id, actor="student")
+            s.commit()
+            return decision.code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(start, ids))
+
+    session.expire_all()
+    states = [w.state for w in session.scalars(select(Workspace))]
+    assert states.count(S.STARTING) == 1 and states.count(S.STOPPED) == 19
+    assert sorted(codes) == ["concurrency"] * 19 + ["ok"]
+
+
+def test_a_grant_beyond_the_unallocated_remainder_is_refused_and_nothing_is_written(session):
+    course = make_course(session, **TERM)
+    make_policy(session, course, total_budget=Decimal(1200))
+    owner = make_person(session, course, name="Jennifer Martinez", level="owner")
+    students = [make_person(session, course, name=f"Student {n}") for n in range(45)]  # 45 x $24 = $1,080
+    session.commit()
+    assert allocation(session, course.id).unallocated == Decimal(120)
+    grant_budget(session, course, students[0].id, Decimal(100), "extra credit project", owner.id)
+    session.commit()
+    events = session.scalar(select(func.count(AuditEvent.id)))
+
+    with pytest.raises(BudgetError, match=r"A grant of \$20.01 does not fit the course total of \$1200.00: \$20.00"):
+        grant_budget(session, course, students[1].id, Decimal("20.01"), "another project", owner.id)
+    session.rollback()
+
+    assert session.scalar(select(func.count(BudgetGrant.id))) == 1
+    assert session.scalar(select(func.count(AuditEvent.id))) == events
+    grant_budget(session, course, None, Decimal(20), "course-wide reserve", owner.id)  # exactly what is left
+    session.commit()
+    assert allocation(session, course.id).unallocated == 0
+
+
+def test_late_enrollees_go_over_the_allocation_and_the_course_total_stops_workspaces(session):
+    course = make_course(session, **TERM)
+    make_policy(session, course, total_budget=Decimal(1200))
+    make_person(session, course, name="Jennifer Martinez", level="owner")
+    people = [make_person(session, course, name=f"Student {n}") for n in range(55)]  # 55 x $24 = $1,320
+    for p in people[:50]:
+        _spend(session, course.id, p.id, "22")  # $1,100 spent
+    running = [make_running(session, course.id, p.id, NOW - timedelta(minutes=5), link="hw") for p in people[50:]]
+    session.commit()
+    report = course_report(session, course)
+    assert report.over_allocation == Decimal(120) and report.available == Decimal(100)
+    position = course_money(session, course, NOW, PRICES)
+    reserve = PRICES.storage_hourly(150) * hours_until_term_end(course.term_end, course.time_zone, NOW)
+    assert position.committed == Decimal(1100) + reserve and reserve > 0  # five 30 GB disks until term end
+    # each late student could still afford a launch, but the course cannot: another $100 - reserve is all left
+    for p in people[:50]:
+        session.add(SpendDaily(course_id=course.id, person_id=p.id, day=date(2024, 10, 2), compute=Decimal(2),
+                               storage=Decimal(0), running_seconds=Decimal(0)))  # fmt: skip
+    session.commit()
+
+    result = run_sweep(session, NOW, PRICES)
+    session.commit()
+
+    assert sorted(result.stopped) == sorted(w.id for w in running)
+    reasons = set(session.scalars(select(WorkspaceEvent.reason).where(WorkspaceEvent.actor == "enforcement")))
+    assert reasons == {"course total budget used up"}
+    kinds = sorted(session.scalars(select(AlertSent.kind).where(AlertSent.kind.like("course-%"))))
+    assert kinds == ["course-100", "course-75", "course-90"]
+    notes = session.scalars(select(Notification.subject).where(Notification.subject.like("%course's total%"))).all()
+    assert any("used up" in n for n in notes) and len(notes) == 3  # one instructor, three thresholds
+    newcomer = people[52]
+    refusal = decide_launch(session, course, newcomer.id, "ml-cpu-student", catalog=CATALOG, prices=PRICES, now=NOW)
+    assert refusal.code == "course_budget" and "total budget of $1200.00 is committed" in refusal.message
+    session.commit()
+    again = run_sweep(session, NOW + timedelta(minutes=1), PRICES)
+    session.commit()
+    assert again.stopped == [] and again.alerts == []  # stopped once, alerted once
+
+
+def test_the_idle_limit_is_the_smaller_of_the_templates_and_the_courses(session):
+    course = make_course(session, **TERM)
+    make_policy(session, course, idle_stop_minutes=240, templates={"gpu-ml-workstation": "approved"})
+    emily, david = make_person(session, course), make_person(session, course, name="David Kim")
+    gpu = make_running(session, course.id, emily.id, NOW - timedelta(minutes=90), instance_type="p3.2xlarge")
+    gpu.template_id = "gpu-ml-workstation"  # its own limit is 60 minutes
+    cpu = make_running(session, course.id, david.id, NOW - timedelta(minutes=90))
+    session.add(BudgetGrant(course_id=course.id, person_id=emily.id, amount=Decimal(1000), reason="gpu", granted_by=1))
+    session.commit()
+
+    result = run_sweep(session, NOW, PRICES)
+    session.commit()
+
+    assert result.stopped == [gpu.id] and session.get(Workspace, cpu.id).state is S.RUNNING
+    reason = session.scalar(select(WorkspaceEvent.reason).where(WorkspaceEvent.workspace_id == gpu.id,
+                                                                 WorkspaceEvent.actor == "enforcement"))  # fmt: skip
+    assert reason == "idle for 60 minutes"
+    assert session.scalar(select(func.count(LedgerEntry.id))) == 2  # both metered on the way
+    assert session.get(CoursePolicy, course.id).idle_stop_minutes == 240  # the course's limit is unchanged

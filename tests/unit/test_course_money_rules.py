@@ -1,0 +1,165 @@
+"""Pure rules of money safety II: what a launch commits to, the course total, the state table, exact hours."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from classroom.budget.enforcement import (
+    COURSE_PERSON,
+    ONCE,
+    CoursePosition,
+    RunningWorkspace,
+    StudentPosition,
+    plan_enforcement,
+)
+from classroom.budget.policy import (
+    CourseMoney,
+    PolicyView,
+    StudentMoney,
+    check_launch,
+    commitment,
+    hours_until_term_end,
+    option,
+)
+from classroom.workspaces.lifecycle import (
+    BILLING_COMPUTE,
+    BILLING_DISK,
+    CONCURRENT,
+    RESERVED_DISK,
+    WorkspaceState,
+    sql_states,
+)
+from config.catalog import load_catalog
+from config.prices import load_prices
+
+S = WorkspaceState
+NOW = datetime(2024, 11, 5, 18, 0, tzinfo=UTC)
+PRICES = load_prices().region("us-east-1")
+CATALOG = load_catalog()
+POLICY = PolicyView(
+    "CS 229",
+    {"ml-cpu-student": "approved", "ml-final-project": "approved", "gpu-ml-workstation": "blocked"},
+    "ml-cpu-student",
+    1,
+    Decimal(5),
+    date(2024, 8, 26),
+    date(2024, 12, 13),
+    "America/Los_Angeles",
+)
+HOURS = hours_until_term_end(POLICY.term_end, POLICY.time_zone, NOW)  # about 38.5 days
+
+
+def launch(template: str, money: StudentMoney, **kw):  # type: ignore[no-untyped-def]
+    return check_launch(POLICY, template, money, catalog=CATALOG, prices=PRICES, now=NOW, hours_left=HOURS, **kw)
+
+
+def test_hours_until_term_end_is_exact_decimal_and_never_negative() -> None:
+    end = datetime(2024, 12, 14, 8, 0, tzinfo=UTC)  # midnight after Dec 13 in Los Angeles (PST, UTC-8)
+    assert hours_until_term_end(POLICY.term_end, POLICY.time_zone, end - timedelta(hours=1)) == Decimal(
+        3_599_999_999
+    ) / Decimal(3_600_000_000)  # to the microsecond: time.max is 23:59:59.999999
+    assert hours_until_term_end(POLICY.term_end, POLICY.time_zone, end + timedelta(days=3)) == 0
+    assert hours_until_term_end(None, POLICY.time_zone, NOW) == 0
+    assert isinstance(HOURS, Decimal)
+
+
+def test_five_dollars_left_and_a_fifty_gb_disk_is_refused_with_the_figures() -> None:
+    money = StudentMoney(Decimal(24), Decimal(19), Decimal(0), 0)  # $5.00 left
+    d = launch("ml-final-project", money)
+    disk = PRICES.storage_hourly(50) * HOURS
+    assert disk > 5 and not d.allowed and d.code == "over_budget"
+    assert f"its 50 GB disk until the term ends (${disk.quantize(Decimal('0.01'))})" in d.message
+    assert "You have $5.00 left" in d.message and "3 minutes of running" in d.message
+
+
+def test_the_same_money_starts_a_restart_which_commits_no_new_disk() -> None:
+    money = StudentMoney(Decimal(24), Decimal(19), Decimal(0), 0)
+    assert launch("ml-final-project", money, new_disk=False).allowed
+
+
+def test_the_commitment_is_three_minutes_of_running_plus_the_disk_to_term_end() -> None:
+    t = option(CATALOG.get("ml-cpu-student"), PRICES)  # type: ignore[arg-type]
+    c = commitment(t, Decimal(100), new_disk=True)
+    hourly = PRICES.hourly("t3.medium") + Decimal("0.005") + PRICES.storage_hourly(30)
+    assert c.disk == PRICES.storage_hourly(30) * 100 and c.running == hourly * 180 / 3600
+    assert c.total == c.disk + c.running and commitment(t, Decimal(100), new_disk=False).disk == 0
+
+
+def test_remaining_just_below_the_commitment_is_refused_and_just_above_allowed() -> None:
+    t = option(CATALOG.get("ml-cpu-student"), PRICES)  # type: ignore[arg-type]
+    need = commitment(t, HOURS, new_disk=True).total
+    below = StudentMoney(Decimal(24), Decimal(24) - need + Decimal("0.000001"), Decimal(0), 0)
+    above = StudentMoney(Decimal(24), Decimal(24) - need - Decimal("0.000001"), Decimal(0), 0)
+    assert launch("ml-cpu-student", below).code == "over_budget"
+    assert launch("ml-cpu-student", above).allowed
+
+
+def test_the_course_total_refuses_a_launch_the_student_could_afford() -> None:
+    money = StudentMoney(Decimal(24), Decimal(1), Decimal(0), 0)
+    full = CourseMoney(Decimal(1200), Decimal("1199.50"))
+    d = launch("ml-cpu-student", money, course=full)
+    assert not d.allowed and d.code == "course_budget"
+    assert "total budget of $1200.00 is committed ($1199.50 spent or reserved)" in d.message
+    assert launch("ml-cpu-student", money, course=CourseMoney(Decimal(1200), Decimal(100))).allowed
+
+
+def ws(i: int, hourly: str = "0.05") -> RunningWorkspace:
+    return RunningWorkspace(i, Decimal(hourly), NOW, 240)
+
+
+def student(person: int, *running: RunningWorkspace, course: int = 1) -> StudentPosition:
+    return StudentPosition(course, person, Decimal(24), Decimal(1), Decimal(0), Decimal(5), NOW.date(), running)
+
+
+def test_at_the_course_total_every_running_workspace_of_that_course_stops() -> None:
+    people = [student(1, ws(11)), student(2, ws(12), ws(13)), student(3), student(4, ws(14), course=2)]
+    courses = [CoursePosition(1, Decimal(1200), Decimal("1199.999")), CoursePosition(2, Decimal(1200), Decimal(10))]
+    plan = plan_enforcement(people, NOW, set(), courses)
+    assert sorted((s.workspace_id, s.code) for s in plan.stops) == [
+        (11, "course_budget"),
+        (12, "course_budget"),
+        (13, "course_budget"),
+    ]
+    assert sorted(a.kind for a in plan.alerts if a.person_id == COURSE_PERSON and a.course_id == 1) == [
+        "course-100",
+        "course-75",
+        "course-90",
+    ]
+
+
+def test_one_minute_short_of_the_course_total_nothing_stops() -> None:
+    minute = Decimal("0.05") / 60
+    courses = [CoursePosition(1, Decimal(1200), Decimal(1200) - minute - Decimal("0.0001"))]
+    plan = plan_enforcement([student(1, ws(11))], NOW, set(), courses)
+    assert plan.stops == [] and sorted(a.kind for a in plan.alerts) == ["course-75", "course-90"]
+
+
+def test_course_alerts_go_once_each_and_a_student_stop_is_not_doubled() -> None:
+    sent = {(1, COURSE_PERSON, "course-75", ONCE), (1, COURSE_PERSON, "course-90", ONCE)}
+    over_cap = StudentPosition(1, 1, Decimal(24), Decimal(24), Decimal(0), Decimal(5), NOW.date(), (ws(11),))
+    plan = plan_enforcement([over_cap], NOW, sent, [CoursePosition(1, Decimal(100), Decimal(100))])
+    assert [(s.workspace_id, s.code) for s in plan.stops] == [(11, "budget")]
+    assert [a.kind for a in plan.alerts if a.person_id == COURSE_PERSON] == ["course-100"]
+    quiet = plan_enforcement([student(1)], NOW, set(), [CoursePosition(1, Decimal(1200), Decimal(800))])
+    assert quiet.stops == [] and quiet.alerts == []  # 66 %: below the first course threshold
+
+
+def test_one_state_table_for_python_and_sql() -> None:
+    assert {S.RUNNING, S.STOPPING} == BILLING_COMPUTE
+    assert S.REQUESTED not in BILLING_DISK and S.STOPPED in BILLING_DISK and S.HIBERNATED in BILLING_DISK
+    assert BILLING_DISK - {S.TERMINATING} == RESERVED_DISK and S.STARTING in CONCURRENT
+    assert sql_states(BILLING_COMPUTE) == "('running', 'stopping')"
+
+
+def test_course_lines_are_priced_from_the_one_table() -> None:
+    from classroom.services.course_charges import course_id_of, orphan_charge, storage_charge, transfer_charge
+
+    start = NOW - timedelta(hours=730)
+    efs = storage_charge(7, "efs", "fs-1", start, NOW, 10 * 1024**3, PRICES.efs_gb_month)
+    assert efs.amount == Decimal("3.00") and efs.quantity == 7300  # 10 GB for a 730-hour month at $0.30
+    out = transfer_charge(7, "i-1", start, NOW, 2 * 1024**3, PRICES)
+    assert out.amount == Decimal("0.18") and out.kind == "transfer"  # 2 GB at $0.09
+    orphan = orphan_charge(7, "i-2", "t3.medium", NOW - timedelta(minutes=90), NOW, PRICES)
+    assert orphan.amount == Decimal("0.0699") and orphan.quantity == 5400  # 1.5 h x ($0.0416 + $0.005)
+    assert course_id_of({"cwc:course": "c42"}) == 42 and course_id_of({"cwc:course": "x"}) is None
