@@ -23,6 +23,7 @@ from classroom.models.lms_sync import (
     LineItemKind,
     LmsGrade,
     LmsLineItem,
+    UsageMode,
 )
 from classroom.models.notifications import Notification, OutboxEmail
 from classroom.models.people import Course, Enrollment, EnrollmentStatus, Person, StaffLevel
@@ -45,6 +46,7 @@ __all__ = [
     "DueSource",
     "GradeStatus",
     "LineItemKind",
+    "UsageMode",
     "LmsGrade",
     "LmsLineItem",
     "AlertSent",

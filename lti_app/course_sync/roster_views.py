@@ -12,7 +12,7 @@ from flask import Response, jsonify, request
 from sqlalchemy import func, select
 
 from classroom.audit import append_event
-from classroom.models import CourseLms, Enrollment, EnrollmentStatus, StaffLevel
+from classroom.models import CourseLms, Enrollment, EnrollmentStatus, StaffLevel, UsageMode
 from classroom.roles import can_configure
 from lms_sync import progress
 from lms_sync.canvas import CanvasConfig, connected_instructor
@@ -188,7 +188,7 @@ def refresh_dates() -> Response:
 @bp.post("/sync/usage")
 @requires(can_configure)
 def usage_setting() -> Response:
-    """Turn nightly usage passback on or off."""
+    """Turn nightly usage passback on or off, and choose where it goes (assignment comments or a column)."""
     ctx = current()
     row = db().get(CourseLms, ctx.course.id)
     if row is None:
@@ -198,14 +198,17 @@ def usage_setting() -> Response:
             title="No gradebook",
         )
     enabled = request.form.get("usage_passback") == "on"
-    if row.usage_passback != enabled:
-        row.usage_passback = enabled
+    mode = request.form.get("usage_mode", row.usage_mode)
+    if mode not in {m.value for m in UsageMode}:
+        raise ToolError("Choose where usage goes: a comment on each assignment or a separate column.", status=400)
+    if row.usage_passback != enabled or row.usage_mode != mode:
+        row.usage_passback, row.usage_mode = enabled, mode
         append_event(
             db(),
             "usage_passback.changed",
             actor_person_id=ctx.person.id,
             course_id=ctx.course.id,
-            details={"enabled": enabled},
+            details={"enabled": enabled, "mode": mode},
         )
     commit()
     return back_to("course_sync.roster")
