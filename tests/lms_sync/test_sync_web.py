@@ -286,7 +286,7 @@ def test_the_instructor_chooses_the_usage_column_and_a_bad_choice_writes_nothing
         select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "usage_passback.changed")
     )
     resp = client.post("/sync/usage", data={**data, "usage_passback": "", "usage_mode": "grades"})
-    assert resp.status_code == 400 and "Choose where usage goes" in resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "“usage_mode” must be" in resp.get_data(as_text=True)
     session.expire_all()
     row = session.get(CourseLms, course.id)
     assert (row.usage_passback, row.usage_mode) == (True, "column")
