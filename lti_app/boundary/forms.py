@@ -15,6 +15,7 @@ SSH_KEY_MAX = 16_384  # an OpenSSH public key line: RSA-16384 is ~2.8 kB; far ab
 NUMBER_MAX = 32  # a number typed into a form ("12.5", "1e3"): longer is not a number anyone meant
 ZONE_MAX = 64  # an IANA zone name ("America/Argentina/ComodRivadavia" is 32)
 TOKEN_MAX = 128  # the tool's own opaque tokens (import previews)
+GRANT_REASON_MAX = 2000  # raw; parse_grant keeps 500 after collapsing blanks (budget_grants.reason is Text)
 FOLDER_MAX = 255  # a materials folder path, cleaned part by part by classroom.materials
 
 
@@ -108,6 +109,20 @@ class DeepLinkForm(FormModel):
     def values(self) -> dict[str, str]:
         """The fields as the pure parser and the re-shown form take them."""
         return self.model_dump()
+
+
+class GrantForm(FormModel):
+    """Extra budget for a student or the course (lti_app.budget_views.parse_grant holds the rules)."""
+
+    person: str = Field(default="", max_length=NUMBER_MAX)
+    amount: str = Field(default="", max_length=NUMBER_MAX)
+    reason: str = Field(default="", max_length=GRANT_REASON_MAX)
+
+
+class ReportQuery(FormModel):
+    """The budget report after a grant."""
+
+    granted: OptionalId = None
 
 
 class StaffPageQuery(FormModel):

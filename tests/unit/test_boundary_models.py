@@ -76,3 +76,12 @@ def test_ids_keep_only_what_can_name_a_row():
     pairs = [("grade_id", "3"), ("grade_id", "x"), ("grade_id", "0"), ("grade_id", "2147483648"), ("grade_id", "7")]
     form = parse_input(RetryForm, MultiDict([*pairs, ("item", "99999999999")]))
     assert (form.grade_id, form.item, form.all) == ([3, 7], None, False)
+
+
+def test_the_grant_form_bounds_its_raw_fields_and_leaves_the_rules_to_parse_grant():
+    from lti_app.boundary.forms import GrantForm, ReportQuery
+
+    form = parse_input(GrantForm, MultiDict([("person", "12"), ("amount", "$10.00"), ("reason", "Lab  overrun")]))
+    assert form.model_dump() == {"person": "12", "amount": "$10.00", "reason": "Lab  overrun"}
+    assert "“amount”" in refusal(GrantForm, [("amount", "1" * 33)], status=400)
+    assert parse_input(ReportQuery, MultiDict([("granted", "-1")])).granted is None
