@@ -141,7 +141,7 @@ def enter_grade(
         assert grade is not None
         if grade.score_given == score and grade.comment == comment and grade.score_maximum == item.score_maximum:
             return False  # the same score is not posted twice
-        before = str(grade.score_given)
+        before = None if grade.score_given is None else str(grade.score_given)  # a usage comment had no grade
         grade.score_given, grade.comment, grade.score_maximum = score, comment, item.score_maximum
         grade.version += 1
         grade.changed_at, grade.entered_by = now, actor_person_id

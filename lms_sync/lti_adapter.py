@@ -265,19 +265,21 @@ class LtiAdvantageAdapter:
         return remote_line_item(json.loads(created.get_value()))
 
     def score_body(self, score: ScoreBody) -> str:
-        """The score JSON (pylti1p3's Grade), with Canvas's flag that keeps one submission per student."""
-        grade = (
-            Grade()
-            .set_user_id(score.user_id)
-            .set_score_given(float(score.score_given))
-            .set_score_maximum(float(score.score_maximum))
-            .set_timestamp(score.timestamp.isoformat(timespec="milliseconds"))
-            .set_activity_progress("Completed")
-            .set_grading_progress("FullyGraded")
-        )
+        """The score JSON (pylti1p3's Grade), with Canvas's flag that keeps one submission per student.
+
+        Without a grade (a usage comment on an assignment graded in the LMS) the body has no scoreGiven and says
+        grading is not ready: AGS platforms then keep the grade they hold (Canvas ignores scoreGiven unless the
+        score is FullyGraded) and show the comment; Canvas is also told this is not a new submission.
+        """
+        grade = Grade().set_user_id(score.user_id).set_timestamp(score.timestamp.isoformat(timespec="milliseconds"))
+        if score.score_given is None:
+            grade.set_activity_progress("InProgress").set_grading_progress("NotReady")
+        else:
+            grade.set_score_given(float(score.score_given)).set_score_maximum(float(score.score_maximum))
+            grade.set_activity_progress("Completed").set_grading_progress("FullyGraded")
         if score.comment:
             grade.set_comment(score.comment)
-        if self.canvas and score.is_update:
+        if self.canvas and (score.is_update or score.score_given is None):
             grade.set_extra_claims({CANVAS_SUBMISSION: {"new_submission": False}})
         return grade.get_value()
 

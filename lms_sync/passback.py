@@ -39,7 +39,7 @@ class Claimed:
     version: int
     url: str
     user_id: str
-    score_given: Decimal
+    score_given: Decimal | None  # None: a usage comment on an assignment not graded in the tool
     score_maximum: Decimal
     comment: str
     timestamp: datetime
@@ -103,7 +103,8 @@ def claim_pending(session: Session, course_id: int, limit: int = 1000) -> list[C
                            WHERE g2.course_id = :course AND g2.status = 'pending' AND l2.url <> ''
                            ORDER BY g2.id LIMIT :limit FOR UPDATE OF g2 SKIP LOCKED)
               AND li.id = g.line_item_id AND p.id = g.person_id
-            RETURNING g.id, g.version, li.url, p.sub, g.score_given, g.score_maximum, g.comment, g.changed_at,
+            RETURNING g.id, g.version, li.url, p.sub, g.score_given, g.score_maximum,
+                      concat_ws(E'\n', NULLIF(g.comment, ''), NULLIF(g.usage_comment, '')), g.changed_at,
                       g.posted_version > 0, g.attempts
             """
         ),

@@ -51,7 +51,7 @@ class ScoreBody:
     """What one score post says."""
 
     user_id: str
-    score_given: Decimal
+    score_given: Decimal | None  # None: a comment only; the LMS keeps whatever grade it has
     score_maximum: Decimal
     comment: str
     timestamp: datetime

@@ -1,4 +1,8 @@
-"""Usage passback: per student hours, spend and sessions, as a "Workspace usage" column with a readable comment.
+"""Usage passback: per student hours, spend and sessions, where the instructor chose to put them.
+
+Comment mode (the default once turned on): the line "Workspace usage: 3.2 h, $1.45" rides as the comment of the
+student's score on each assignment whose workspace they opened (`workspace_folders`), and the grade is left as it
+is. Column mode: a separate "Workspace usage" column, scored in hours, with a readable comment.
 
 `usage_source` is the one place the figures come from; it reads the budget ledger's daily totals
 (spend_daily: compute + storage, running seconds) and counts sessions as starts into `running`.
@@ -11,19 +15,26 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
+from classroom.db import utcnow
 from classroom.models import (
+    CourseLms,
     CoursePolicy,
     Enrollment,
     EnrollmentStatus,
+    GradeStatus,
     LineItemKind,
+    LmsGrade,
     LmsLineItem,
     SpendDaily,
     StaffLevel,
+    UsageMode,
     Workspace,
     WorkspaceEvent,
+    WorkspaceFolder,
 )
 from classroom.workspaces.lifecycle import WorkspaceState
 from lms_sync.grades import enter_grade
@@ -107,20 +118,102 @@ def usage_line_item(session: Session, course_id: int) -> LmsLineItem:
     return item
 
 
-def stage_usage(session: Session, course_id: int) -> int:
-    """Turn each active student's usage into a grade on the usage column; returns how many changed."""
+def usage_note(usage: Usage) -> str:
+    """'Workspace usage: 3.2 h, $1.45' (pure): the line posted as a comment on an assignment's score."""
+    return f"Workspace usage: {usage.hours.quantize(Decimal('0.1'), ROUND_HALF_UP)} h, {_money(usage.spend)}"
+
+
+def _active_students(session: Session, course_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(Enrollment.person_id).where(
+                Enrollment.course_id == course_id,
+                Enrollment.level == StaffLevel.STUDENT,
+                Enrollment.status == EnrollmentStatus.ACTIVE,
+            )
+        )
+    )
+
+
+def opened_assignments(session: Session, course_id: int) -> dict[int, list[LmsLineItem]]:
+    """Per person: the assignment line items whose links they opened a workspace from (one item once)."""
+    rows = session.execute(
+        select(Workspace.person_id, LmsLineItem)
+        .join(WorkspaceFolder, WorkspaceFolder.workspace_id == Workspace.id)
+        .join(
+            LmsLineItem,
+            (LmsLineItem.course_id == Workspace.course_id)
+            & (LmsLineItem.resource_link_id == WorkspaceFolder.link_key)
+            & (LmsLineItem.kind == LineItemKind.ASSIGNMENT),
+        )
+        .where(Workspace.course_id == course_id, WorkspaceFolder.link_key != "")
+        .distinct()
+        .order_by(Workspace.person_id, LmsLineItem.id)
+    ).all()
+    out: dict[int, list[LmsLineItem]] = {}
+    for person_id, item in rows:
+        out.setdefault(person_id, []).append(item)
+    return out
+
+
+def note_usage(session: Session, *, item: LmsLineItem, person_id: int, note: str) -> bool:
+    """Put the usage line on a student's score for an assignment, grade untouched; True when there is a post.
+
+    A student nobody graded in the tool gets a row without a grade (posted as a comment only); a graded one
+    keeps its score and comment, and the usage line is posted after them. An unchanged line writes nothing.
+    """
+    stmt = insert(LmsGrade).values(
+        course_id=item.course_id,
+        line_item_id=item.id,
+        person_id=person_id,
+        score_given=None,
+        score_maximum=item.score_maximum,
+        comment="",
+        usage_comment=note,
+        version=1,
+        changed_at=utcnow(),
+        entered_by=None,
+        status=GradeStatus.PENDING,
+        attempts=0,
+        last_error="",
+        posted_version=0,
+    )
+    written = session.scalar(  # claims may hold the row: the upsert waits for no job, it bumps the version
+        stmt.on_conflict_do_update(
+            constraint="uq_lms_grades_item_person",
+            set_={
+                "usage_comment": stmt.excluded.usage_comment,
+                "version": LmsGrade.version + 1,
+                "changed_at": stmt.excluded.changed_at,
+                "status": GradeStatus.PENDING,
+                "attempts": 0,
+                "last_error": "",
+            },
+            where=LmsGrade.usage_comment != stmt.excluded.usage_comment,
+        ).returning(LmsGrade.id)
+    )
+    return written is not None
+
+
+def _stage_comments(session: Session, course_id: int) -> int:
+    """Comment mode: the usage line on every opened assignment of every active student."""
+    figures = usage_source(session, course_id)
+    opened = opened_assignments(session, course_id)
+    changed = 0
+    for person_id in _active_students(session, course_id):
+        note = usage_note(figures.get(person_id, Usage()))
+        for item in opened.get(person_id, []):
+            changed += note_usage(session, item=item, person_id=person_id, note=note)
+    return changed
+
+
+def _stage_column(session: Session, course_id: int) -> int:
+    """Column mode: each active student's usage as a grade on the "Workspace usage" column."""
     policy = session.get(CoursePolicy, course_id)
     item = usage_line_item(session, course_id)
     figures = usage_source(session, course_id)
-    students = session.scalars(
-        select(Enrollment.person_id).where(
-            Enrollment.course_id == course_id,
-            Enrollment.level == StaffLevel.STUDENT,
-            Enrollment.status == EnrollmentStatus.ACTIVE,
-        )
-    ).all()
     changed = 0
-    for person_id in students:
+    for person_id in _active_students(session, course_id):
         usage = figures.get(person_id, Usage())
         comment = usage_comment(usage, policy.budget_per_student if policy else None)
         if enter_grade(
@@ -133,6 +226,14 @@ def stage_usage(session: Session, course_id: int) -> int:
             audit=False,
         ):
             changed += 1
+    return changed
+
+
+def stage_usage(session: Session, course_id: int) -> int:
+    """Stage each active student's usage as the course's mode says; returns how many scores will be posted."""
+    lms = session.get(CourseLms, course_id)
+    mode = UsageMode(lms.usage_mode) if lms is not None else UsageMode.COMMENT
+    changed = _stage_comments(session, course_id) if mode is UsageMode.COMMENT else _stage_column(session, course_id)
     if changed:
-        append_event(session, "usage.staged", course_id=course_id, details={"students": changed})
+        append_event(session, "usage.staged", course_id=course_id, details={"scores": changed, "mode": mode.value})
     return changed

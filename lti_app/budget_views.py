@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from flask import Blueprint, Response, g, redirect, request, url_for
+from flask import Blueprint, Response, g, redirect, url_for
 from werkzeug.datastructures import MultiDict
 
 from classroom.budget.charts import Bar, daily_spend_chart
@@ -23,7 +23,8 @@ from classroom.services.reports import course_report, course_today, student_budg
 from classroom.text import spreadsheet_safe
 from config.catalog import load_catalog
 from lti_app.auth import current, requires
-from lti_app.inputs import id_arg
+from lti_app.boundary import parse_form, parse_query
+from lti_app.boundary.forms import GrantForm, ReportQuery
 from lti_app.pages.views import page
 from lti_app.runtime import commit, db
 from lti_app.workspaces.glue import prices
@@ -141,7 +142,7 @@ def _report_page(
 def report() -> str:
     """The course cost report; TAs see it read-only."""
     granted = None
-    granted_id = id_arg("granted")
+    granted_id = parse_query(ReportQuery).granted
     if granted_id is not None:
         granted = db().get(BudgetGrant, granted_id)
         if granted is None or granted.course_id != current().course.id:
@@ -154,17 +155,18 @@ def report() -> str:
 def grant() -> Response | tuple[str, int]:
     """Grant extra budget to a student or the course (owner and instructors); audited, the student notified."""
     ctx = current()
+    form = parse_form(GrantForm, status=400).model_dump()
     report = course_report(db(), ctx.course)
     students = {r.person_id for r in report.rows} if report else set()
-    values, errors = parse_grant(request.form, students)
+    values, errors = parse_grant(MultiDict(form), students)
     if values is None or report is None:
         if report is None:
             errors["person"] = "Set the course up first: there is no budget to add to yet."
-        return _report_page(errors, dict(request.form)), 400
+        return _report_page(errors, form), 400
     try:
         row = grant_budget(db(), ctx.course, values.person_id, values.amount, values.reason, ctx.person.id)
     except BudgetError as exc:  # the service checks again; nothing was written
-        return _report_page({"amount": str(exc)}, dict(request.form)), 400
+        return _report_page({"amount": str(exc)}, form), 400
     if values.person_id is not None:
         notify(
             db(),

@@ -4,8 +4,9 @@ Each layer in one place:
 - path ids: the `int` converter is bounded to PostgreSQL's integer, so a larger id is simply "not found" (404);
 - every request: query and form fields with a control character (NUL…), and JSON bodies with a non-finite
   number, a NUL or nesting too deep, are refused (400) with the field named, before any view runs;
-- per route: the view's own parser (a pydantic model for the agent's JSON, pure parse_* functions for forms)
-  types, bounds and length-checks the fields it uses, naming each field; lengths are refused, never truncated;
+- per route: the view's own model (lti_app.boundary: one pydantic model per form, query or JSON body; the
+  wizard and grades table still field by field through their parse_* functions) types, bounds and length-checks
+  the fields it uses, naming each field; lengths are refused, never truncated;
 - ids in query strings and forms: `id_arg`, `form_id`, `form_ids` (out of range names no row).
 """
 

@@ -15,6 +15,8 @@ from classroom.services.budgets import BudgetError, ask_for_template, decide_req
 from classroom.services.launches import LaunchRefused, promote_head_ta
 from config.catalog import load_catalog
 from lti_app.auth import current, requires
+from lti_app.boundary import parse_form
+from lti_app.boundary.forms import DecisionForm, TemplateRequestForm
 from lti_app.errors import Forbidden
 from lti_app.inputs import form_id
 from lti_app.pages.views import page
@@ -157,8 +159,9 @@ def save() -> Response | tuple[str, int]:
 def ask(template_id: str) -> Response:
     """A student asks for an approved-on-request template, with a reason."""
     ctx = current()
+    form = parse_form(TemplateRequestForm, status=400)
     try:
-        ask_for_template(db(), ctx.course, ctx.person.id, template_id, request.form.get("reason", ""))
+        ask_for_template(db(), ctx.course, ctx.person.id, template_id, form.reason)
     except BudgetError as exc:
         raise Forbidden(str(exc), status=400, title="Request not sent") from exc
     commit()
@@ -187,8 +190,9 @@ def requests_list() -> str:
 def decide(request_id: int, decision: str) -> Response:
     """Approve or deny a request; the student is told."""
     ctx = current()
+    form = parse_form(DecisionForm, status=400)
     try:
-        decide_request(db(), ctx.course, request_id, ctx.person.id, decision == "approve", request.form.get("note", ""))
+        decide_request(db(), ctx.course, request_id, ctx.person.id, decision == "approve", form.note)
     except BudgetError as exc:
         raise Forbidden(str(exc), status=409, title="Not possible") from exc
     commit()

@@ -24,6 +24,7 @@ from classroom.models.lms_sync import (
     LineItemKind,
     LmsGrade,
     LmsLineItem,
+    UsageMode,
 )
 from classroom.models.notifications import Notification, OutboxEmail
 from classroom.models.people import Course, Enrollment, EnrollmentStatus, Person, StaffLevel
@@ -46,6 +47,7 @@ __all__ = [
     "DueSource",
     "GradeStatus",
     "LineItemKind",
+    "UsageMode",
     "LmsGrade",
     "LmsLineItem",
     "AlertSent",

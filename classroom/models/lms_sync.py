@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Enum,
     ForeignKey,
     Index,
@@ -55,10 +56,18 @@ class LineItemKind(enum.StrEnum):
     USAGE = "usage"
 
 
+class UsageMode(enum.StrEnum):
+    """Where usage passback puts each student's usage."""
+
+    COMMENT = "comment"  # a comment on the score of each assignment whose workspace they opened (the grade kept)
+    COLUMN = "column"  # a separate "Workspace usage" gradebook column
+
+
 class CourseLms(Base):
     """The LMS services of one course, as its latest launch announced them, and the instructor's choices."""
 
     __tablename__ = "course_lms"
+    __table_args__ = (CheckConstraint("usage_mode IN ('comment', 'column')", name="usage_mode"),)
 
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True)
     nrps_url: Mapped[str] = mapped_column(Text, default="")
@@ -66,6 +75,7 @@ class CourseLms(Base):
     ags_scopes: Mapped[list[str]] = mapped_column(ARRAY(String(255)), default=list)
     canvas_course_id: Mapped[str] = mapped_column(String(64), default="")
     usage_passback: Mapped[bool] = mapped_column(Boolean, default=False)
+    usage_mode: Mapped[str] = mapped_column(String(16), default=UsageMode.COMMENT, server_default="comment")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -110,9 +120,10 @@ class LmsGrade(Base):
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
     line_item_id: Mapped[int] = mapped_column(ForeignKey("lms_line_items.id", ondelete="CASCADE"))
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
-    score_given: Mapped[Decimal] = mapped_column(SCORE)
+    score_given: Mapped[Decimal | None] = mapped_column(SCORE, nullable=True)  # None: a comment without a grade
     score_maximum: Mapped[Decimal] = mapped_column(SCORE)
     comment: Mapped[str] = mapped_column(Text, default="")
+    usage_comment: Mapped[str] = mapped_column(Text, default="", server_default="")  # posted after `comment`
     version: Mapped[int] = mapped_column(Integer, default=1)
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)  # the score's AGS timestamp
     entered_by: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -24,10 +24,11 @@ from lms_sync.grades import (
 from lms_sync.jobs import enqueue_passback
 from lms_sync.roster import PLACEHOLDER_PREFIX
 from lti_app.auth import current, requires
+from lti_app.boundary import parse_form, parse_query
+from lti_app.boundary.forms import GradesQuery, LineItemForm, RetryForm
 from lti_app.course_sync import bp
 from lti_app.course_sync.common import back_to
 from lti_app.errors import ToolError
-from lti_app.inputs import form_id, form_ids, id_arg
 from lti_app.pages.views import page
 from lti_app.runtime import after_commit, commit, db, runtime
 
@@ -79,7 +80,7 @@ def _grades_page(item: LmsLineItem | None, status: int = 200, **extra: object) -
 @requires(can_grade)
 def grades() -> tuple[str, int]:
     """The grades page for one column (the first one by default)."""
-    item_id = id_arg("item")
+    item_id = parse_query(GradesQuery).item
     return _grades_page(_item(item_id) if item_id else None)
 
 
@@ -127,8 +128,9 @@ def save_grades(item_id: int) -> Response | tuple[str, int]:
 def retry() -> Response:
     """Send failed grades again (one, or every failed one of the course)."""
     ctx = current()
-    ids = form_ids("grade_id")
-    if not ids and request.form.get("all") == "on":
+    form = parse_form(RetryForm, status=400)
+    ids = form.grade_id
+    if not ids and form.all:
         ids = list(
             db().scalars(
                 select(LmsGrade.id).where(
@@ -142,8 +144,7 @@ def retry() -> Response:
         course_id, redis = ctx.course.id, runtime().redis
         after_commit(lambda: enqueue_passback(redis, course_id))
     commit()
-    item = form_id("item")
-    return back_to("course_sync.grades", **({"item": item} if item else {}))
+    return back_to("course_sync.grades", **({"item": form.item} if form.item else {}))
 
 
 @bp.post("/sync/line-items")
@@ -151,12 +152,13 @@ def retry() -> Response:
 def new_line_item() -> Response | tuple[str, int]:
     """A new gradebook column made by the tool (created in the LMS with its first score)."""
     ctx = current()
+    form = parse_form(LineItemForm, status=400)
     try:
         item = add_line_item(
             db(),
             ctx.course.id,
-            label=request.form.get("label", ""),
-            points=request.form.get("points", ""),
+            label=form.label,
+            points=form.points,
             actor_person_id=ctx.person.id,
         )
     except GradeError as exc:
@@ -164,7 +166,7 @@ def new_line_item() -> Response | tuple[str, int]:
             None,
             400,
             column_error=str(exc),
-            column_values={"label": request.form.get("label", ""), "points": request.form.get("points", "")},
+            column_values=form.model_dump(),
         )
     commit()
     return back_to("course_sync.grades", item=item.id)

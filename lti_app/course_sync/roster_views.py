@@ -21,6 +21,8 @@ from lms_sync.deadlines import SOURCE_LABELS, all_for_course
 from lms_sync.jobs import enqueue_dates, enqueue_roster_sync
 from lms_sync.roster_import import import_roster
 from lti_app.auth import current, requires
+from lti_app.boundary import parse_form
+from lti_app.boundary.forms import ImportConfirmForm, UsageSettingForm
 from lti_app.course_sync import bp
 from lti_app.course_sync.common import back_to
 from lti_app.errors import ToolError
@@ -154,10 +156,11 @@ def _load_preview(token: str) -> dict[str, Any]:
 def import_confirm() -> tuple[str, int]:
     """Import the previewed rows: all of them, or only the valid ones when the instructor chose so."""
     ctx = current()
-    token = request.form.get("token", "")
+    form = parse_form(ImportConfirmForm)
+    token = form.token
     data = _load_preview(token)
     has_errors = bool(data["errors"])
-    if has_errors and request.form.get("valid_only") != "on":
+    if has_errors and not form.valid_only:
         return _roster_page(
             409,
             import_error=f"Nothing was imported: the file has {len(data['errors'])} row(s) with errors. "
@@ -188,8 +191,9 @@ def refresh_dates() -> Response:
 @bp.post("/sync/usage")
 @requires(can_configure)
 def usage_setting() -> Response:
-    """Turn nightly usage passback on or off."""
+    """Turn nightly usage passback on or off, and choose where it goes (assignment comments or a column)."""
     ctx = current()
+    form = parse_form(UsageSettingForm, status=400)
     row = db().get(CourseLms, ctx.course.id)
     if row is None:
         raise ToolError(
@@ -197,15 +201,15 @@ def usage_setting() -> Response:
             status=409,
             title="No gradebook",
         )
-    enabled = request.form.get("usage_passback") == "on"
-    if row.usage_passback != enabled:
-        row.usage_passback = enabled
+    enabled, mode = form.usage_passback, str(form.usage_mode or row.usage_mode)
+    if row.usage_passback != enabled or row.usage_mode != mode:
+        row.usage_passback, row.usage_mode = enabled, mode
         append_event(
             db(),
             "usage_passback.changed",
             actor_person_id=ctx.person.id,
             course_id=ctx.course.id,
-            details={"enabled": enabled},
+            details={"enabled": enabled, "mode": mode},
         )
     commit()
     return back_to("course_sync.roster")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, render_template
 from pylti1p3.deep_link import DeepLink
 from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.lineitem import LineItem
@@ -16,6 +16,8 @@ from classroom.models import Platform
 from classroom.roles import can_configure
 from config.catalog import load_catalog
 from lti_app.auth import current, requires
+from lti_app.boundary import parse_form
+from lti_app.boundary.forms import DeepLinkForm
 from lti_app.lti.launch import RedisLaunchDataStorage
 from lti_app.lti.services import signing_key
 from lti_app.lti.tool_conf import registration_for
@@ -124,7 +126,7 @@ def picker():  # type: ignore[no-untyped-def]
 def respond():  # type: ignore[no-untyped-def]
     """Validate the form and return the signed deep-linking response to the LMS."""
     body = _launch_body()
-    values = {k: request.form.get(k, "") for k in ("template", "title", "due_at", "points", "time_zone")}
+    values = parse_form(DeepLinkForm, status=400).values()
     course = current().course
     unset_zone = _course_zone_unset(course.id)
     choice, errors = parse_assignment_form(

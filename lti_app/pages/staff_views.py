@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Response, g, redirect, request, url_for
+from flask import Response, g, redirect, url_for
 
 from classroom.roles import StaffLevel, can_configure
 from classroom.services.staff import ASSIGNABLE, ASSIGNABLE_LABELS, StaffChangeRefused, set_staff_level, staff_rows
 from lti_app.auth import current, requires
+from lti_app.boundary import parse_form, parse_query
+from lti_app.boundary.forms import StaffLevelForm, StaffPageQuery
 from lti_app.errors import ToolError
 from lti_app.pages.views import LEVEL_LABELS, bp, page
 from lti_app.runtime import commit, db
@@ -27,7 +29,7 @@ def staff() -> str:
         labels=LEVEL_LABELS,
         choices=[(level, ASSIGNABLE_LABELS[level]) for level in ASSIGNABLE],
         is_owner=_is_owner(ctx.level),
-        changed=request.args.get("changed") == "1",
+        changed=parse_query(StaffPageQuery).changed,
     )
 
 
@@ -36,12 +38,11 @@ def staff() -> str:
 def set_level(enrollment_id: int) -> Response:
     """The owner sets one member's staff level; it is pinned and audited."""
     ctx = current()
+    form = parse_form(StaffLevelForm, status=400)
     try:
-        level = StaffLevel(request.form.get("level", ""))
-        set_staff_level(db(), ctx.course.id, ctx.person.id, enrollment_id, level)
-    except (ValueError, StaffChangeRefused) as exc:
+        set_staff_level(db(), ctx.course.id, ctx.person.id, enrollment_id, form.level)
+    except StaffChangeRefused as exc:
         db().rollback()
-        message = str(exc) if isinstance(exc, StaffChangeRefused) else "Choose one of the offered levels."
-        raise ToolError(message, status=400, title="Level not changed") from None
+        raise ToolError(str(exc), status=400, title="Level not changed") from None
     commit()
     return redirect(url_for("pages.staff", t=g.tool_token, changed=1), code=303)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, make_response, redirect, request, url_for
+from flask import Blueprint, Response, g, make_response, redirect, url_for
 
 from lti_app.auth import current, requires
+from lti_app.boundary import parse_form
+from lti_app.boundary.forms import KeyUploadForm
 from lti_app.pages.views import page
 from lti_app.runtime import commit, db
 from provisioning.ssh_keys import SshKeyError, active_keys, add_key, generate_key_pair, revoke_key
@@ -50,12 +52,13 @@ def generate() -> Response:
 def upload() -> Response | tuple[str, int]:
     """Register a public key the student already has."""
     ctx = current()
+    form = parse_form(KeyUploadForm, status=400)
     try:
         add_key(
             db(),
             person_id=ctx.person.id,
             course_id=ctx.course.id,
-            public_key=request.form.get("public_key", ""),
+            public_key=form.public_key,
             source="uploaded",
         )
     except SshKeyError as exc:

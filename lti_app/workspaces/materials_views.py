@@ -8,6 +8,8 @@ from classroom.audit import append_event
 from classroom.materials import MAX_FILE_BYTES, MaterialNameError, clean_file_name, clean_folder, plan_uploads
 from classroom.roles import can_act, is_staff
 from lti_app.auth import current, requires
+from lti_app.boundary import parse_form
+from lti_app.boundary.forms import MaterialsForm
 from lti_app.errors import ToolError
 from lti_app.pages.views import page
 from lti_app.runtime import commit, db
@@ -72,11 +74,11 @@ def _conflict(paths: list[str]) -> ToolError:
 def upload() -> Response:
     """Upload files (instructor and head TA); a name already used is never silently replaced; audited."""
     ctx = current()
+    form = parse_form(MaterialsForm)
     try:
-        files = _read_uploads(clean_folder(request.form.get("folder", "")))
-        mode = request.form.get("on_conflict", "ask")
+        files = _read_uploads(clean_folder(form.folder))
         existing = {path for path, _ in backend().list_materials(course_key(ctx.course.id))}
-        plan = plan_uploads([p for p, _ in files], existing, mode)
+        plan = plan_uploads([p for p, _ in files], existing, form.on_conflict)
     except MaterialNameError as exc:
         raise ToolError(str(exc), status=422, title="Please check the file names") from exc
     except CloudError as exc:
@@ -97,7 +99,7 @@ def upload() -> Response:
         "materials.uploaded",
         actor_person_id=ctx.person.id,
         course_id=ctx.course.id,
-        details={"files": [p for p, _ in stored], "bytes": sum(s for _, s in stored), "on_conflict": mode},
+        details={"files": [p for p, _ in stored], "bytes": sum(s for _, s in stored), "on_conflict": form.on_conflict},
     )
     commit()
     if request.accept_mimetypes.best == "application/json":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, g, jsonify, redirect, request, url_for
+from flask import Blueprint, Response, abort, g, jsonify, redirect, url_for
 
 from classroom.budget.policy import Decision
 from classroom.claims import LTI
@@ -14,6 +14,8 @@ from classroom.workspaces.lifecycle import LIVE
 from config.catalog import WorkspaceTemplate, load_catalog
 from lms_sync.deadlines import Deadline, due_from_custom, upcoming_for
 from lti_app.auth import current, requires
+from lti_app.boundary import parse_form
+from lti_app.boundary.forms import StartForm, WorkspaceActionForm
 from lti_app.errors import Forbidden, ToolError
 from lti_app.pages.views import page
 from lti_app.runtime import commit, db, settings
@@ -157,8 +159,9 @@ def mine() -> str | Response | tuple[str, int]:
 def confirm() -> Response | tuple[str, int]:
     """Start: the link's workspace (reused, started, or requested), the policy checked again (fail closed)."""
     ctx = current()
+    form = parse_form(StartForm, status=400)
     link, template = _link_and_template()
-    if request.form.get("scope") == "course":  # Start on the home page: the course's default template
+    if form.scope == "course":  # Start on the home page: the course's default template
         link, template = Link("course", "Cloud Workstation"), _default_template()
     try:
         opened = open_workspace(
@@ -200,11 +203,11 @@ def confirm_action(ws_id: int, action: str) -> str:
     )
 
 
-def _do(ws: Workspace, action: str, actor: str) -> list[Job]:
+def _do(ws: Workspace, action: str, actor: str, *, confirmed: bool) -> list[Job]:
     """Apply one confirmed action to a locked workspace (the services audit it)."""
     ctx = current()
     if action == "remove":
-        if request.form.get("confirm") != "on":
+        if not confirmed:
             raise ToolError("Tick the box to confirm that this workspace's disk is to be deleted.", status=400)
         return request_retire(db(), ws, actor_person_id=ctx.person.id, actor=actor,
                               reason=f"removed by {ctx.person.display_name}", after=utcnow())  # fmt: skip
@@ -222,6 +225,7 @@ def act(ws_id: int, action: str) -> Response | tuple[str, int]:
     """Stop, start or remove a workspace (own, or any as instructor / head TA); audited. Starts pass the policy
     again; a removal archives the home to S3 first."""
     ctx = current()
+    form = parse_form(WorkspaceActionForm, status=400)
     ws = _actionable(ws_id)
     db().refresh(ws, with_for_update=True)  # bursts of clicks: one transition, one event, one job per change
     actor = "student" if ws.person_id == ctx.person.id else "staff"
@@ -232,7 +236,7 @@ def act(ws_id: int, action: str) -> Response | tuple[str, int]:
         if not decision.allowed:
             return _refused(decision, ws.link_title or ws.link_key)
     try:
-        todo = _do(ws, action, actor)
+        todo = _do(ws, action, actor, confirmed=form.confirm)
     except WorkspaceActionError as exc:
         raise Forbidden(str(exc), status=409, title="Not possible right now") from exc
     release_after_commit(todo)

@@ -37,6 +37,7 @@ from classroom.models import (
     SpendDaily,
     StaffLevel,
     Workspace,
+    WorkspaceFolder,
 )
 from classroom.services.registration import create_invite
 from classroom.workspaces.lifecycle import WorkspaceState
@@ -204,8 +205,25 @@ def test_done_when_in_the_demo_lms(live, session, redis):  # noqa: PLR0915 - one
     gradebook = martinez.http.get(live.demo + "/gradebook")
     assert gradebook.status_code == 200 and "Homework 1 - Linear Regression" in gradebook.text
 
-    # usage: the instructor turns it on; the nightly job posts hours, spend and sessions
-    assert martinez.post("/sync/usage", token, usage_passback="on").status_code == 303
+    # usage: the instructor turns it on (as comments, the default); Emily's line rides on her Homework 1 score
+    assert martinez.post("/sync/usage", token, usage_passback="on", usage_mode="comment").status_code == 303
+    emily_ws = Workspace(
+        course_id=course_id,
+        person_id=emily_id,
+        link_key="template:ml-cpu-student",
+        template_id="ml-cpu-student",
+        instance_type="t3.medium",
+        volume_gb=30,
+        region="us-east-1",
+        state=WorkspaceState.STOPPED,
+    )
+    session.add(emily_ws)
+    session.flush()
+    session.add(  # what opening her workspace from the Homework 1 link records
+        WorkspaceFolder(
+            workspace_id=emily_ws.id, link_key=item.resource_link_id, title=item.label, folder="homework/homework-1"
+        )
+    )
     session.add(
         SpendDaily(
             course_id=course_id,
@@ -217,6 +235,17 @@ def test_done_when_in_the_demo_lms(live, session, redis):  # noqa: PLR0915 - one
         )
     )
     session.commit()
+    assert post_usage_nightly() == 1
+    assert passback_course(course_id)["posted"] == 1  # only Emily opened an assignment's workspace
+    scores = demo_db(session, DemoScore, user_id=USERS["emily.chen"])
+    assert [(s.score_given, s.comment) for s in sorted(scores, key=lambda s: s.timestamp)] == [
+        (9.5, "Nice fit"),
+        (9.5, "Nice fit\nWorkspace usage: 3.0 h, $1.35"),  # the grade unchanged, the usage line added
+    ]
+    assert session.scalar(select(DemoLineItem).where(DemoLineItem.label == "Workspace usage")) is None
+
+    # as a separate column instead: the nightly job posts hours, spend and sessions for every student
+    assert martinez.post("/sync/usage", token, usage_passback="on", usage_mode="column").status_code == 303
     assert post_usage_nightly() == 1
     assert passback_course(course_id)["posted"] == 50
     usage_item = session.scalar(select(DemoLineItem).where(DemoLineItem.label == "Workspace usage"))

@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from io import BytesIO
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from classroom.jobs.queue import get_queue
 from classroom.models import (
@@ -259,12 +259,43 @@ def test_the_instructor_turns_usage_passback_on_and_tas_cannot(client, session, 
     session.expire_all()
     assert session.get(CourseLms, course.id).usage_passback is True
     assert session.scalar(select(AuditEvent.details).where(AuditEvent.action == "usage_passback.changed")) == {
-        "enabled": True
+        "enabled": True,
+        "mode": "comment",
     }
     ta, ta_csrf = signed_in(client, platform, "ta")
     assert client.post("/sync/usage", data={"t": ta, "csrf_token": ta_csrf}).status_code == 403
     session.expire_all()
     assert session.get(CourseLms, course.id).usage_passback is True
+
+
+def test_the_instructor_chooses_the_usage_column_and_a_bad_choice_writes_nothing(client, session, platform):
+    from classroom.models import CourseLms
+
+    course, token, form_csrf = setup_course(client, session, platform)
+    html = client.get("/sync/roster", query_string={"t": token}).get_data(as_text=True)
+    assert 'name="usage_mode" value="comment" aria-describedby="usage-comment-help" checked' in html
+    assert "The grade is not changed" in html
+    data = {"t": token, "csrf_token": form_csrf, "usage_passback": "on", "usage_mode": "column"}
+    assert client.post("/sync/usage", data=data).status_code == 303
+    session.expire_all()
+    row = session.get(CourseLms, course.id)
+    assert (row.usage_passback, row.usage_mode) == (True, "column")
+    html = client.get("/sync/roster", query_string={"t": token}).get_data(as_text=True)
+    assert 'name="usage_mode" value="column" aria-describedby="usage-column-help" checked' in html
+    events = session.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "usage_passback.changed")
+    )
+    resp = client.post("/sync/usage", data={**data, "usage_passback": "", "usage_mode": "grades"})
+    assert resp.status_code == 400 and "“usage_mode” must be" in resp.get_data(as_text=True)
+    session.expire_all()
+    row = session.get(CourseLms, course.id)
+    assert (row.usage_passback, row.usage_mode) == (True, "column")
+    assert (
+        session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "usage_passback.changed")
+        )
+        == events
+    )
 
 
 def test_saving_one_grade_says_so_and_not_that_course_settings_were_saved(client, session, platform):
