@@ -49,6 +49,7 @@ def render_user_data(d: UserDataInput) -> str:
             "user": d.os_user,
             "home": home,
             "boot_grace_s": d.boot_grace_s,
+            "materials": d.mount_point,
         }
     )
     agent_b64 = base64.b64encode(AGENT_SOURCE.read_bytes()).decode()

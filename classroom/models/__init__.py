@@ -27,9 +27,13 @@ from classroom.models.lms_sync import (
 from classroom.models.notifications import Notification, OutboxEmail
 from classroom.models.people import Course, Enrollment, EnrollmentStatus, Person, StaffLevel
 from classroom.models.platform import Deployment, DeploymentStatus, Platform
+from classroom.models.ssh_access import ActivityEvent, CourseSshCa, StaffSshCert
 from classroom.models.workspaces import CourseCloud, Heartbeat, SshKey, Workspace, WorkspaceEvent
 
 __all__ = [
+    "ActivityEvent",
+    "CourseSshCa",
+    "StaffSshCert",
     "CanvasToken",
     "CourseLms",
     "DueDate",
