@@ -41,7 +41,7 @@ def cert_facts(cert: Any) -> CertFacts:
         valid_after=datetime.fromtimestamp(cert._valid_after, UTC),  # noqa: SLF001 - asyncssh keeps them private
         valid_before=datetime.fromtimestamp(min(cert._valid_before, 2**40), UTC),  # noqa: SLF001
         serial=int(cert._serial),  # noqa: SLF001
-        key_id=str(cert.key_id),
+        key_id=str(cert._key_id),  # noqa: SLF001
     )
 
 
@@ -85,7 +85,11 @@ class WorkspaceServer(asyncssh.SSHServer):
 
     async def _load(self, username: str) -> WorkspaceFacts | None:
         if self._loaded_for != username:
-            self.facts = await self.rt.load_facts(username)
+            try:
+                self.facts = await self.rt.load_facts(username)
+            except Exception:  # noqa: BLE001 - the database or EC2 cannot answer: refuse (fail closed)
+                log.exception("cannot check login %s", username[:64])
+                self.facts = None
             self._loaded_for = username
         return self.facts
 
@@ -95,7 +99,12 @@ class WorkspaceServer(asyncssh.SSHServer):
 
     async def check_certificate(self, username: str, cert: Any) -> bool:
         """The runtime's certificate rules (asyncssh then checks the signature, principal and times again)."""
-        decision = decide_cert(await self._load(username), username, cert_facts(cert), self.rt.now())
+        facts = await self._load(username)
+        try:
+            presented = cert_facts(cert)
+        except (AttributeError, TypeError, ValueError, OverflowError) as exc:  # a malformed certificate
+            return self._note(username, False, f"unreadable certificate: {type(exc).__name__}")
+        decision = decide_cert(facts, username, presented, self.rt.now())
         return self._note(username, decision.allowed, decision.reason)
 
     def validate_ca_key(self, username: str, key: asyncssh.SSHKey) -> bool:
