@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import inspect
 import logging
 import os
 import pty
@@ -18,6 +19,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import asyncssh
+from asyncssh.constants import EXTENDED_DATA_STDERR
+from asyncssh.sftp import MIN_SFTP_VERSION
+from asyncssh.stream import SSHReader, SSHWriter
 
 from provisioning.runtime.access import CertFacts, WorkspaceFacts, decide_cert, decide_key
 from provisioning.runtime.sandbox import SFTP_SERVER, bwrap_argv, drop_privileges
@@ -53,6 +57,25 @@ class CheckedConnection(asyncssh.SSHServerConnection):
         if not await owner.check_certificate(username, cert):
             return None
         return await super()._validate_openssh_certificate(username, cert)
+
+
+class SandboxedProcess(asyncssh.SSHServerProcess):  # type: ignore[type-arg]
+    """A session whose shell, command or SFTP subsystem all run in the sandbox (asyncssh would serve SFTP itself).
+
+    asyncssh only accepts the "sftp" subsystem when it has an SFTP server of its own, which would run in this
+    process, unconfined; this session accepts it and starts OpenSSH's sftp-server inside the sandbox instead.
+    """
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        return subsystem == "sftp"
+
+    def session_started(self) -> None:
+        chan = self._chan
+        assert chan is not None and self._conn is not None
+        stdin = SSHReader(self, chan)
+        handler = self._start_process(stdin, SSHWriter(self, chan), SSHWriter(self, chan, EXTENDED_DATA_STDERR))
+        if inspect.isawaitable(handler):
+            self._conn.create_task(handler, stdin.logger)
 
 
 class WorkspaceServer(asyncssh.SSHServer):
@@ -116,6 +139,9 @@ class WorkspaceServer(asyncssh.SSHServer):
         else:
             log.warning("ssh login refused: login=%s from=%s: %s", username[:64], self.peer, reason)
         return allowed
+
+    def session_requested(self) -> SandboxedProcess:
+        return SandboxedProcess(lambda p: run_session(self.rt, p), None, MIN_SFTP_VERSION, False)
 
     def auth_completed(self) -> None:
         assert self.facts is not None
@@ -205,7 +231,7 @@ async def listen(rt: LocalRuntime, host: str, port: int, host_key: asyncssh.SSHK
     loop = asyncio.get_running_loop()
     options = await asyncssh.SSHServerConnectionOptions.construct(
         None, server_factory=lambda: WorkspaceServer(rt), server_host_keys=[host_key], encoding=None,
-        process_factory=lambda p: run_session(rt, p), sftp_factory=None, allow_scp=False,
+        sftp_factory=None, allow_scp=False,
         agent_forwarding=False, x11_forwarding=False, login_timeout=30, keepalive_interval=30,
     )  # fmt: skip
     loop.set_default_executor(ThreadPoolExecutor(max_workers=8, thread_name_prefix="runtime-db"))
