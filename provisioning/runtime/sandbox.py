@@ -1,9 +1,10 @@
 """Bubblewrap sandboxes: one per workspace, its home read-write, materials and tools read-only, no network.
 
 The argv is built by a pure function; the shell around it (homes, a private /etc, the bwrap check) is small.
-Sandboxed processes run as the unprivileged host user `nobody` (uid 65534) and, inside, as uid 1000 in their
-own user, pid, ipc, uts and network namespaces: they see their home, the course materials, /usr, and nothing
-of the host's /etc, of the tool's data folder or of any other workspace.
+Sandboxed processes run as the unprivileged host user `nobody` (uid 65534; or, when the runtime itself is not
+root, as the user running it) and, inside, as uid 1000 in their own user, pid, ipc, uts and network
+namespaces: they see their home, the course materials, /usr, and nothing of the host's /etc, of the tool's
+data folder or of any other workspace.
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def prepare(spec: SandboxSpec, banner: str) -> None:
     """Create the home (kept across stops), the materials folder and the private /etc on the host."""
     for path in (spec.home, spec.materials, spec.etc):
         path.mkdir(parents=True, exist_ok=True)
-    os.chown(spec.home, HOST_UID, HOST_UID)
+    if os.geteuid() == 0:
+        os.chown(spec.home, HOST_UID, HOST_UID)
     os.chmod(spec.home, 0o700)
     for name, content in etc_files(spec, banner).items():
         (spec.etc / name).write_text(content)
@@ -91,6 +93,8 @@ def remove_home(home: Path) -> None:
 
 def drop_privileges() -> None:
     """preexec_fn: become `nobody` before exec'ing bwrap (the sandbox then owns nothing of the host)."""
+    if os.geteuid() != 0:
+        return  # already an unprivileged user
     os.setgroups([])
     os.setgid(HOST_UID)
     os.setuid(HOST_UID)
@@ -100,8 +104,6 @@ def check_bwrap() -> None:
     """Run a trivial sandbox as `nobody`; raise SandboxUnavailable saying why when it cannot run."""
     if shutil.which("bwrap") is None:
         raise SandboxUnavailable("bubblewrap is not installed (Debian: apt-get install bubblewrap)")
-    if os.geteuid() != 0:
-        raise SandboxUnavailable("the runtime must start as root to run each sandbox as the unprivileged `nobody`")
     argv = ["bwrap", "--unshare-all", "--uid", str(INNER_UID), "--die-with-parent", "--ro-bind", "/usr", "/usr",
             "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--proc", "/proc", "--dev", "/dev",
             "--", "/usr/bin/true"]  # fmt: skip
