@@ -29,8 +29,8 @@ def test_openssh_client_logs_in_and_scp_uploads(runtime, make_workspace, tmp_pat
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert (done.returncode, done.stdout) == (0, "hi from ubuntu\n"), done.stderr
     (tmp_path / "data.csv").write_text("a,b\n1,2\n")
-    done = subprocess.run(["scp", "-P", port, "-i", str(key), *OPTS, str(tmp_path / "data.csv"),
-                           f"{emily.login}@127.0.0.1:data.csv"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    upload = ["scp", "-P", port, "-i", str(key), *OPTS, str(tmp_path / "data.csv")]
+    done = subprocess.run([*upload, f"{emily.login}@127.0.0.1:data.csv"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert ssh_run(runtime.rt.port, emily.login, [emily.key], "cat ~/data.csv")[1] == "a,b\n1,2\n"
     done = subprocess.run(["scp", "-P", port, "-i", str(key), *OPTS, str(tmp_path / "data.csv"),
@@ -42,8 +42,8 @@ def test_openssh_client_logs_in_and_scp_uploads(runtime, make_workspace, tmp_pat
 def test_openssh_client_with_a_wrong_key_is_refused(runtime, make_workspace, tmp_path):
     emily, david = make_workspace(), make_workspace("David Kim", link="hw2")
     key = _key_file(tmp_path, david.private_key)
-    done = subprocess.run(["ssh", "-p", str(runtime.rt.port), "-i", str(key), *OPTS, f"{emily.login}@127.0.0.1", "true"],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    argv = ["ssh", "-p", str(runtime.rt.port), "-i", str(key), *OPTS, f"{emily.login}@127.0.0.1", "true"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 255 and "Permission denied" in done.stderr
 
 
