@@ -24,6 +24,7 @@ class FactsLoader:
     def __init__(self, sessions: Callable[[], Session], backend: AwsBackend) -> None:
         self.sessions, self.backend = sessions, backend
         self._configs: dict[str, InstanceConfig] = {}
+        self.seen_running: set[str] = set()  # the last sync's running instances (see instance_state)
 
     def load(self, login: str) -> WorkspaceFacts | None:
         """The facts for a login, or None when it names no workspace with an instance."""
@@ -54,7 +55,13 @@ class FactsLoader:
         )  # fmt: skip
 
     def instance_state(self, instance_id: str) -> str:
-        """The instance's state now ("missing" when EC2 does not know it)."""
+        """The instance's state ("missing" when EC2 does not know it).
+
+        Running per the last sync pass (every few seconds; the pass that sees a stop also ends the workspace's
+        sessions) is taken as is; anything else is asked of EC2 now, so a workspace just started is reachable.
+        """
+        if instance_id in self.seen_running:
+            return "running"
         try:
             found = self.backend.describe([instance_id])
         except CloudError:  # the account cannot answer: refuse (fail closed)

@@ -101,6 +101,7 @@ class LocalRuntime:
     async def sync(self) -> None:
         """One pass: end what is not running, remove terminated homes."""
         instances = await asyncio.get_running_loop().run_in_executor(None, self.loader.backend.describe_managed)
+        self.loader.seen_running = {i.instance_id for i in instances if i.state == "running"}
         for inst in instances:
             if inst.state in DOWN:
                 self.end_workspace(inst.instance_id, inst.state)
