@@ -12,6 +12,7 @@ import inspect
 import logging
 import os
 import pty
+import secrets
 import struct
 import termios
 from concurrent.futures import ThreadPoolExecutor
@@ -88,14 +89,19 @@ class WorkspaceServer(asyncssh.SSHServer):
         self.facts: WorkspaceFacts | None = None
         self.identity = ""
         self._loaded_for: str | None = None
+        self.session_id = ""
+        self.logged_in_at: datetime | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
         self.peer = str((conn.get_extra_info("peername") or ("?",))[0])
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.identity and self.facts is not None:
+        if self.identity and self.facts is not None and self.session_id:
             log.info("logout ws%s %s from %s", self.facts.workspace_id, self.identity, self.peer)
+            seconds = int((self.rt.now() - self.logged_in_at).total_seconds()) if self.logged_in_at else 0
+            self.rt.note(self.facts, "ssh_logout", {"who": self.identity, "session": self.session_id,
+                                                    "source_ip": self.peer, "seconds": seconds})  # fmt: skip
             self.rt.connection_closed(self)
 
     def begin_auth(self, username: str) -> bool:
@@ -146,6 +152,9 @@ class WorkspaceServer(asyncssh.SSHServer):
     def auth_completed(self) -> None:
         assert self.facts is not None
         log.info("login ws%s %s from %s", self.facts.workspace_id, self.identity, self.peer)
+        self.session_id, self.logged_in_at = secrets.token_hex(8), self.rt.now()
+        login = {"who": self.identity, "session": self.session_id, "source_ip": self.peer}
+        self.rt.note(self.facts, "ssh_login", login)
         self.rt.connection_opened(self)
 
 
@@ -167,6 +176,9 @@ async def run_session(rt: LocalRuntime, process: asyncssh.SSHServerProcess[bytes
     if facts is None:
         process.exit(1)
         return
+    transfer = _transfer(process.subsystem, process.command)
+    if transfer:
+        rt.note(facts, "transfer", {**transfer, "who": server.identity, "session": server.session_id})
     if process.subsystem == "sftp":
         command = [SFTP_SERVER]
     elif process.command:
@@ -187,6 +199,17 @@ async def run_session(rt: LocalRuntime, process: asyncssh.SSHServerProcess[bytes
         rt.track(facts.instance_id, proc)
         code = await _pump(process, proc)
     process.exit(code if code >= 0 else 255)
+
+
+def _transfer(subsystem: str | None, command: str | None) -> dict[str, str] | None:
+    """What a session says about a file transfer (SFTP, or scp's legacy protocol: -t upload, -f download)."""
+    if subsystem == "sftp":
+        return {"protocol": "sftp"}
+    words = (command or "").split()
+    if words[:1] == ["scp"]:
+        direction = "upload" if "-t" in words else "download" if "-f" in words else "unknown"
+        return {"protocol": "scp", "direction": direction, "path": words[-1][:300]}
+    return None
 
 
 async def _copy_out(source: asyncio.StreamReader, target: Any) -> None:

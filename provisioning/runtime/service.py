@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from classroom.db import utcnow
+from provisioning.agent.cwc_agent import post_json
 from provisioning.runtime.access import WorkspaceFacts
+from provisioning.runtime.activity import Post, WorkspaceActivity
 from provisioning.runtime.facts import FactsLoader
 from provisioning.runtime.sandbox import SandboxSpec, prepare, remove_home
 
@@ -36,13 +38,16 @@ BANNER = (
 class LocalRuntime:
     """State shared by every connection: where homes live, what runs, who is connected."""
 
-    def __init__(self, loader: FactsLoader, root: Path, *, clock: Callable[[], datetime] = utcnow) -> None:
-        self.loader, self.root, self.clock = loader, root, clock
+    def __init__(
+        self, loader: FactsLoader, root: Path, *, clock: Callable[[], datetime] = utcnow, post: Post = post_json
+    ) -> None:
+        self.loader, self.root, self.clock, self.post = loader, root, clock, post
+        self.specs: dict[str, SandboxSpec] = {}
         self.banner = BANNER
         self.port = 0
         self.procs: dict[str, set[asyncio.subprocess.Process]] = {}
         self.servers: dict[str, set[WorkspaceServer]] = {}
-        for sub in ("homes", "etc", "materials"):
+        for sub in ("homes", "etc", "materials", "agent"):
             (root / sub).mkdir(parents=True, exist_ok=True)
             (root / sub).chmod(0o711)  # `nobody` (bwrap) must reach its own folder, and list none
         root.chmod(0o711)
@@ -64,8 +69,34 @@ class LocalRuntime:
         spec = SandboxSpec(os_user=facts.os_user, home=self.home(facts.instance_id),
                            materials=self.root / "materials" / slug, mount_point=facts.mount_point,
                            etc=self.root / "etc" / facts.instance_id, hostname=f"ws{facts.workspace_id}")  # fmt: skip
-        prepare(spec, self.banner)
+        if self.specs.get(facts.instance_id) != spec:
+            prepare(spec, self.banner)
+            self.specs[facts.instance_id] = spec
         return spec
+
+    def activity(self, instance_id: str) -> WorkspaceActivity:
+        """The workspace's activity spool (the agent's code, run by the runtime)."""
+        return WorkspaceActivity(self.root / "agent" / instance_id)
+
+    def note(self, facts: WorkspaceFacts, kind: str, details: dict[str, object]) -> None:
+        """Spool an event the runtime saw for this workspace."""
+        self.activity(facts.instance_id).note(kind, details, self.clock().timestamp())
+
+    def collect(self, instance_id: str) -> int:
+        """Scan a running workspace's home and send its spool (blocking: run it off the event loop)."""
+        spec = self.specs.get(instance_id)
+        if spec is None or not spec.home.exists():
+            return 0
+        act = self.activity(instance_id)
+        act.scan(spec, self.clock().timestamp())
+        return act.flush(self.loader.config(instance_id), self.post)
+
+    async def collect_all(self) -> int:
+        """Collect every running workspace the runtime has served (one thread each, off the loop)."""
+        loop = asyncio.get_running_loop()
+        running = [i for i in self.specs if i in self.loader.seen_running]
+        sent = await asyncio.gather(*(loop.run_in_executor(None, self.collect, i) for i in running))
+        return sum(sent)
 
     def track(self, instance_id: str, proc: asyncio.subprocess.Process) -> None:
         """Remember a sandbox process so a stop can end it."""
@@ -109,11 +140,15 @@ class LocalRuntime:
                 remove_home(self.home(inst.instance_id))
                 log.info("removed the home of terminated %s", inst.instance_id)
 
-    async def sync_forever(self, every_s: float) -> None:
-        """Sync every `every_s` seconds until cancelled (a failed pass is logged; the next one retries)."""
+    async def sync_forever(self, every_s: float, activity_every: int = 15) -> None:
+        """Sync every `every_s` seconds, collect activity every `activity_every` passes, until cancelled."""
+        passes = 0
         while True:
             try:
                 await self.sync()
-            except Exception:  # noqa: BLE001 - a moto hiccup must not stop the runtime
+                if passes % activity_every == activity_every - 1:
+                    await self.collect_all()
+            except Exception:  # noqa: BLE001 - a moto or tool hiccup must not stop the runtime
                 log.exception("runtime sync failed")
+            passes += 1
             await asyncio.sleep(every_s)

@@ -1,0 +1,69 @@
+"""The agent's activity side for local workspaces, run by the runtime with the agent's own code.
+
+The sandboxes have no network, so the runtime does what the agent's activity loop does on EC2, per workspace:
+it spools login, logout and transfer events it sees itself, scans the home for file changes and git commits
+(git runs inside the workspace's sandbox as the student, never as root), and sends the spool with the
+workspace's own token. The spool lives outside the home, where the student cannot edit it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from provisioning.agent.cwc_agent import Spool, event, post_json, scan_files, scan_git
+from provisioning.runtime.sandbox import SandboxSpec, bwrap_argv, drop_privileges
+
+log = logging.getLogger("provisioning.runtime")
+Post = Callable[[str, dict[str, Any], str], tuple[int, Any]]
+
+
+def activity_url(heartbeat_url: str) -> str:
+    """The activity endpoint next to the agent's heartbeat endpoint."""
+    return heartbeat_url.rsplit("/", 1)[0] + "/activity"
+
+
+class WorkspaceActivity:
+    """One workspace's spool and scan state under <runtime>/agent/<instance id>/."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        self.folder = folder
+        self.spool = Spool(str(folder / "activity.jsonl"))
+        self.state_path = folder / "scan.json"
+
+    def note(self, kind: str, details: dict[str, Any], at: float) -> None:
+        """Spool one event the runtime saw (a login, a logout, a transfer)."""
+        self.spool.add([event(kind, details, at)])
+
+    def scan(self, spec: SandboxSpec, at: float) -> int:
+        """Spool the home's file changes and git commits since the last scan; returns how many events."""
+        try:
+            state = json.loads(self.state_path.read_text())
+        except (OSError, ValueError):
+            state = {}
+        events = scan_files(str(spec.home), state, at)
+        events += scan_git(str(spec.home), lambda repo, args: _git(spec, repo, args), at)
+        self.state_path.write_text(json.dumps(state))
+        self.spool.add(events)
+        return len(events)
+
+    def flush(self, cfg: dict[str, Any], post: Post = post_json) -> int:
+        """Send the spool with the workspace's token (kept when the tool does not answer)."""
+        url, token = str(cfg.get("url") or ""), str(cfg.get("token") or "")
+        if not url or not token:
+            return 0
+        return int(self.spool.flush(activity_url(url), token, int(cfg["workspace_id"]), post=post))
+
+
+def _git(spec: SandboxSpec, repo: str, args: list[str]) -> str:
+    inner = os.path.join(spec.inner_home, os.path.relpath(repo, spec.home))
+    argv = bwrap_argv(spec, ["git", "-c", "core.fsmonitor=false", "-C", inner, *args], {})
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False, preexec_fn=drop_privileges)  # noqa: PLW1509
+    return done.stdout if done.returncode == 0 else ""
