@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("provisioning.runtime")
 DOWN = ("stopping", "stopped", "shutting-down", "terminated")
 BANNER = (
-    "Cloud Workstation (local runtime). Logins to this workspace are logged: who, with which key or staff\n"
-    "certificate, from which address, and when the session ends. See \"What is recorded\" on your workspace page.\n"
+    "Cloud Workstation (local runtime). Logins are logged: which key or staff certificate, from which address.\n"
+    "If your course collects activity, file changes (path, size, lines, hash; never the content), git commits and\n"
+    "transfers are recorded too. See \"What is recorded\" on your workspace page.\n"
 )
 
 

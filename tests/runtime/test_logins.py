@@ -53,3 +53,26 @@ def test_python_git_and_coreutils_work_inside(runtime, make_workspace):
     status, out, err = ssh_run(runtime.rt.port, emily.login, [emily.key], script)
     assert status == 0, err
     assert out.split() == ["42", "first", "1", "a"]
+
+
+def test_login_banner_says_what_is_recorded(runtime, make_workspace):
+    import asyncio
+
+    import asyncssh
+
+    emily = make_workspace()
+    banners: list[str] = []
+
+    class Client(asyncssh.SSHClient):
+        def auth_banner_received(self, msg: str, lang: str) -> None:
+            banners.append(msg)
+
+    async def connect() -> None:
+        conn, _ = await asyncssh.create_connection(Client, "127.0.0.1", runtime.rt.port, username=emily.login,
+                                                   client_keys=[emily.key], known_hosts=None, agent_path=None,
+                                                   config=None)  # fmt: skip
+        conn.close()
+        await conn.wait_closed()
+
+    asyncio.run(connect())
+    assert len(banners) == 1 and "What is recorded" in banners[0] and "never the content" in banners[0]
