@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classroom.models import CourseSshCa, SshKey, StaffSshCert, Workspace
+from provisioning.activity import collecting
 from provisioning.aws import AwsBackend
 from provisioning.backend import CloudError
 from provisioning.runtime.access import WorkspaceFacts
@@ -53,6 +54,12 @@ class FactsLoader:
             student_key_fingerprints=fingerprints, valid_serials=valid,
             ca_public_key=" ".join(ca.split()[:2]) if ca else None,
         )  # fmt: skip
+
+    def collects_activity(self, instance_id: str) -> bool:
+        """Whether the course of this instance's workspace collects activity (its integrity setting)."""
+        with self.sessions() as session:
+            course_id = session.scalar(select(Workspace.course_id).where(Workspace.instance_id == instance_id))
+            return course_id is not None and collecting(session, course_id)
 
     def instance_state(self, instance_id: str) -> str:
         """The instance's state ("missing" when EC2 does not know it).

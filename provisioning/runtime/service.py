@@ -89,7 +89,8 @@ class LocalRuntime:
         if spec is None or not spec.home.exists():
             return 0
         act = self.activity(instance_id)
-        act.scan(spec, self.clock().timestamp())
+        if self.loader.collects_activity(instance_id):  # with the course's setting off, nothing is scanned
+            act.scan(spec, self.clock().timestamp())
         return act.flush(self.loader.config(instance_id), self.post)
 
     async def collect_all(self) -> int:

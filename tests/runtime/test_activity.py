@@ -92,6 +92,7 @@ def test_activity_is_not_collected_when_the_course_does_not_ask(reporting, make_
     _collect(reporting)
     assert _events(session, emily.workspace.id) == []
     assert reporting.rt.activity(emily.workspace.instance_id).spool.read() == []  # sent, and dropped by the tool
+    assert not (reporting.rt.root / "agent" / emily.workspace.instance_id / "scan.json").exists()  # never scanned
 
 
 def test_spool_keeps_events_while_the_tool_is_down(engine, backend, runtime_root, clock, client, make_workspace,
