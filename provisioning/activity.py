@@ -70,6 +70,13 @@ def collecting(session: Session, course_id: int) -> bool:
     return bool((integrity or {}).get(COLLECTING))
 
 
+def collects_for_token(session: Session, token: str) -> bool:
+    """Whether the course of the token's workspace collects activity (told to the agent with each heartbeat)."""
+    mine = Workspace.agent_token_hash == token_hash(token or "-")
+    course_id = session.scalar(select(Workspace.course_id).where(mine))
+    return course_id is not None and collecting(session, course_id)
+
+
 def record_activity(session: Session, token: str, workspace_id: int, events: list[NewActivity]) -> dict[str, int]:
     """Store the batch for the token's own workspace; duplicates (by id) are skipped. Returns counts."""
     ws = session.scalar(select(Workspace).where(Workspace.agent_token_hash == token_hash(token or "-")))

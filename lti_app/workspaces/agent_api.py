@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 from config.prices import PriceError
 from lti_app.runtime import commit, db, settings
 from lti_app.workspaces.glue import prices
-from provisioning.activity import MAX_BODY_BYTES, parse_batch, record_activity
+from provisioning.activity import MAX_BODY_BYTES, collects_for_token, parse_batch, record_activity
 from provisioning.agent_service import HeartbeatRejected, parse_report, record_heartbeat
 
 bp = Blueprint("agent_api", __name__)
@@ -55,5 +55,6 @@ def heartbeat() -> tuple[Response, int]:
         )
     except HeartbeatRejected as exc:
         return jsonify(error="forbidden", message=str(exc)), 403
+    body = {**answer.as_json(), "collect_activity": collects_for_token(db(), token)}
     commit()
-    return jsonify(answer.as_json()), 200
+    return jsonify(body), 200

@@ -143,3 +143,49 @@ def test_bad_batches_are_refused_and_store_nothing(client, make_workspace, sessi
     assert _post(client, f"tok-{ws_id}", twice).get_json() == {"stored": 0, "duplicates": 1, "not_collected": 0}
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
         conn.execute(text("UPDATE activity_events SET kind = 'x'"))
+
+
+def test_ec2_agent_collects_only_when_the_heartbeat_says_the_course_does(client, make_workspace, session, course,
+                                                                         tmp_path):  # fmt: skip
+    import subprocess
+
+    from provisioning.agent.cwc_agent import LeaseKeeper, Spool, collect_activity, heartbeat
+
+    policy = make_policy(session, course, integrity={"plagiarism_support": False})
+    emily = make_workspace()
+    _with_token(session, emily)
+    home = tmp_path / "home"
+    (home / "proj").mkdir(parents=True)
+    (home / "proj" / "a.py").write_text("print(1)\n")
+    subprocess.run("git init -q && git add . && git -c user.name=E -c user.email=e@x commit -qm agent-commit",
+                   shell=True, cwd=home / "proj", check=True)  # fmt: skip
+    cfg = {"url": "http://localhost/api/agent/heartbeat", "token": f"tok-{emily.workspace.id}",
+           "workspace_id": emily.workspace.id, "user": "ubuntu", "home": str(home)}  # fmt: skip
+    post = flask_post(client, lambda: True)
+
+    class NoPoweroff:
+        def schedule(self, at):  # type: ignore[no-untyped-def]
+            pass
+
+        def now(self, reason):  # type: ignore[no-untyped-def]
+            raise AssertionError(reason)
+
+    def run_git(repo, args):  # type: ignore[no-untyped-def]  # the test runs git as itself (no runuser here)
+        return subprocess.run(["git", "-C", repo, *args], capture_output=True, text=True, check=True).stdout
+
+    def one_minute() -> int:
+        answer: dict[str, object] = {}
+        body = {"workspace_id": emily.workspace.id, "ssh_sessions": 1}
+        heartbeat(cfg, LeaseKeeper(NoPoweroff()), body, time.time(), post=post, write_keys=lambda *a: None,
+                  seen=answer)  # fmt: skip
+        if answer.get("collect_activity") is True:
+            return int(collect_activity(cfg, Spool(str(tmp_path / "spool.jsonl")), str(tmp_path / "scan.json"),
+                                        time.time(), run_git, post=post))  # fmt: skip
+        return -1
+
+    assert one_minute() == -1 and not (tmp_path / "scan.json").exists()
+    policy.integrity = {"plagiarism_support": True}
+    session.commit()
+    assert one_minute() == 2
+    kinds = sorted(e.kind for e in _events(session, emily.workspace.id))
+    assert kinds == ["file_changed", "git_commit"]
