@@ -76,3 +76,23 @@ def test_login_banner_says_what_is_recorded(runtime, make_workspace):
 
     asyncio.run(connect())
     assert len(banners) == 1 and "What is recorded" in banners[0] and "never the content" in banners[0]
+
+
+def test_interactive_shell_with_a_terminal(runtime, make_workspace):
+    import asyncio
+
+    import asyncssh
+
+    emily = make_workspace()
+
+    async def shell() -> tuple[str, int | None]:
+        async with asyncssh.connect("127.0.0.1", runtime.rt.port, username=emily.login, client_keys=[emily.key],
+                                    known_hosts=None, agent_path=None, config=None) as conn:  # fmt: skip
+            proc = await conn.create_process(term_type="xterm", term_size=(80, 24))
+            proc.stdin.write("tty; echo answer=$((6*7)); exit 3\n")
+            out = await asyncio.wait_for(proc.stdout.read(), 30)
+            await proc.wait_closed()
+            return out, proc.exit_status
+
+    out, status = asyncio.run(shell())
+    assert "answer=42" in out and "/dev/console" in out and status == 3  # bwrap shows the pty as the console
