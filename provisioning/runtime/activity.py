@@ -54,12 +54,48 @@ class WorkspaceActivity:
         self.spool.add(events)
         return len(events)
 
+    def note_jupyter(self, running: bool, at: float) -> None:
+        """Spool whether Jupyter runs, when that changed since the last look."""
+        mark = self.folder / "jupyter"
+        if running != mark.exists():
+            self.note("jupyter", {"running": running}, at)
+            if running:
+                mark.touch()
+            else:
+                mark.unlink()
+
     def flush(self, cfg: dict[str, Any], post: Post = post_json) -> int:
         """Send the spool with the workspace's token (kept when the tool does not answer)."""
         url, token = str(cfg.get("url") or ""), str(cfg.get("token") or "")
         if not url or not token:
             return 0
         return int(self.spool.flush(activity_url(url), token, int(cfg["workspace_id"]), post=post))
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            continue
+    return out
+
+
+def jupyter_running(pids: list[int]) -> bool:
+    """Whether a process under these sandbox processes is Jupyter (by its command line)."""
+    for pid in (d for p in pids for d in _descendants(p)):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"jupyter" in f.read():
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 def _git(spec: SandboxSpec, repo: str, args: list[str]) -> str:

@@ -20,7 +20,7 @@ import asyncssh
 from classroom.db import utcnow
 from provisioning.agent.cwc_agent import post_json
 from provisioning.runtime.access import WorkspaceFacts
-from provisioning.runtime.activity import Post, WorkspaceActivity
+from provisioning.runtime.activity import Post, WorkspaceActivity, jupyter_running
 from provisioning.runtime.facts import FactsLoader
 from provisioning.runtime.sandbox import SandboxSpec, prepare, remove_home
 
@@ -83,21 +83,24 @@ class LocalRuntime:
         """Spool an event the runtime saw for this workspace."""
         self.activity(facts.instance_id).note(kind, details, self.clock().timestamp())
 
-    def collect(self, instance_id: str) -> int:
-        """Scan a running workspace's home and send its spool (blocking: run it off the event loop)."""
+    def collect(self, instance_id: str, pids: list[int]) -> int:
+        """Scan a running workspace's home and processes, send its spool (blocking: run it off the event loop)."""
         spec = self.specs.get(instance_id)
         if spec is None or not spec.home.exists():
             return 0
         act = self.activity(instance_id)
         if self.loader.collects_activity(instance_id):  # with the course's setting off, nothing is scanned
-            act.scan(spec, self.clock().timestamp())
+            at = self.clock().timestamp()
+            act.scan(spec, at)
+            act.note_jupyter(jupyter_running(pids), at)
         return act.flush(self.loader.config(instance_id), self.post)
 
     async def collect_all(self) -> int:
         """Collect every running workspace the runtime has served (one thread each, off the loop)."""
         loop = asyncio.get_running_loop()
         running = [i for i in self.specs if i in self.loader.seen_running]
-        sent = await asyncio.gather(*(loop.run_in_executor(None, self.collect, i) for i in running))
+        pids = {i: [p.pid for p in self.procs.get(i, ())] for i in running}  # read on the loop, used in threads
+        sent = await asyncio.gather(*(loop.run_in_executor(None, self.collect, i, pids[i]) for i in running))
         return sum(sent)
 
     def track(self, instance_id: str, proc: asyncio.subprocess.Process) -> None:

@@ -189,3 +189,21 @@ def test_ec2_agent_collects_only_when_the_heartbeat_says_the_course_does(client,
     assert one_minute() == 2
     kinds = sorted(e.kind for e in _events(session, emily.workspace.id))
     assert kinds == ["file_changed", "git_commit"]
+
+
+def test_jupyter_running_is_reported_when_it_starts(reporting, make_workspace, session, course):
+    make_policy(session, course, integrity={"plagiarism_support": True})
+    emily = make_workspace()
+    _with_token(session, emily)
+
+    async def with_jupyter() -> None:
+        async with asyncssh.connect("127.0.0.1", reporting.rt.port, username=emily.login, client_keys=[emily.key],
+                                    known_hosts=None, agent_path=None, config=None) as conn:  # fmt: skip
+            proc = await conn.create_process("exec -a jupyter-lab sleep 60")
+            await asyncio.sleep(1.0)
+            await asyncio.get_running_loop().run_in_executor(None, _collect, reporting)
+            proc.close()
+
+    asyncio.run(with_jupyter())
+    jupyter = [e.details for e in _events(session, emily.workspace.id) if e.kind == "jupyter"]
+    assert jupyter == [{"running": True}]
