@@ -147,7 +147,7 @@ class WorkspaceServer(asyncssh.SSHServer):
         return allowed
 
     def session_requested(self) -> SandboxedProcess:
-        return SandboxedProcess(lambda p: run_session(self.rt, p), None, MIN_SFTP_VERSION, False)
+        return SandboxedProcess(lambda p: run_session(self.rt, self, p), None, MIN_SFTP_VERSION, False)
 
     def auth_completed(self) -> None:
         assert self.facts is not None
@@ -169,9 +169,8 @@ def _pty_child() -> None:
     drop_privileges()
 
 
-async def run_session(rt: LocalRuntime, process: asyncssh.SSHServerProcess[bytes]) -> None:
+async def run_session(rt: LocalRuntime, server: WorkspaceServer, process: asyncssh.SSHServerProcess[bytes]) -> None:
     """Run the session's shell, command or SFTP server inside the workspace's sandbox."""
-    server: WorkspaceServer = process.channel.get_connection()._owner  # type: ignore[attr-defined]  # noqa: SLF001
     facts = server.facts
     if facts is None:
         process.exit(1)
