@@ -417,5 +417,30 @@ def main():
         time.sleep(60)
 
 
+def scan_main(home):
+    """`cwc_agent.py --scan HOME`: read the scan state on stdin, print {"events", "state"} (the local runtime runs
+    this inside the workspace's sandbox, as the student, so the scan sees nothing but the workspace)."""
+    import sys
+
+    try:
+        state = json.load(sys.stdin)
+    except ValueError:
+        state = {}
+
+    def run_git(repo, args):
+        done = subprocess.run(["git", "-c", "core.fsmonitor=false", "-C", repo, *args], capture_output=True,
+                              text=True, timeout=30, check=False)
+        return done.stdout if done.returncode == 0 else ""
+
+    now = time.time()
+    events = scan_files(home, state, now) + scan_git(home, run_git, now)
+    json.dump({"events": events, "state": state}, sys.stdout)
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--scan":
+        scan_main(sys.argv[2])
+    else:
+        main()

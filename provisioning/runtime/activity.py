@@ -1,9 +1,9 @@
 """The agent's activity side for local workspaces, run by the runtime with the agent's own code.
 
 The sandboxes have no network, so the runtime does what the agent's activity loop does on EC2, per workspace:
-it spools login, logout and transfer events it sees itself, scans the home for file changes and git commits
-(git runs inside the workspace's sandbox as the student, never as root), and sends the spool with the
-workspace's own token. The spool lives outside the home, where the student cannot edit it.
+it spools login, logout and transfer events it sees itself, runs the agent's own scan of the home (file
+changes, git commits) inside the workspace's sandbox as the student, and sends the spool with the workspace's
+own token. The spool and the scan state live outside the home, where the student cannot edit them.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from provisioning.agent.cwc_agent import Spool, event, post_json, scan_files, scan_git
+from provisioning.agent.cwc_agent import Spool, event, post_json
 from provisioning.runtime.sandbox import SandboxSpec, bwrap_argv, drop_privileges
+from provisioning.userdata import AGENT_SOURCE
 
 log = logging.getLogger("provisioning.runtime")
 Post = Callable[[str, dict[str, Any], str], tuple[int, Any]]
+AGENT_IN_SANDBOX = "/opt/cwc/cwc_agent.py"  # read-only: the same file EC2's user data installs
 
 
 def activity_url(heartbeat_url: str) -> str:
@@ -42,15 +44,25 @@ class WorkspaceActivity:
         """Spool one event the runtime saw (a login, a logout, a transfer)."""
         self.spool.add([event(kind, details, at)])
 
-    def scan(self, spec: SandboxSpec, at: float) -> int:
-        """Spool the home's file changes and git commits since the last scan; returns how many events."""
+    def scan(self, spec: SandboxSpec) -> int:
+        """Spool the home's file changes and git commits since the last scan; returns how many events.
+
+        The agent's scan runs inside the workspace's sandbox, as the student: it sees only this workspace (a
+        symlink or a swapped folder cannot make it read anything else), and git's hooks and config never run on
+        the host. Its state stays out here, where the student cannot edit it.
+        """
+        state = self.state_path.read_text() if self.state_path.exists() else "{}"
+        argv = bwrap_argv(spec, ["python3", AGENT_IN_SANDBOX, "--scan", spec.inner_home], {},
+                          extra_ro=((str(AGENT_SOURCE), AGENT_IN_SANDBOX),))  # fmt: skip
+        done = subprocess.run(argv, input=state, capture_output=True, text=True, timeout=120, check=False,
+                              preexec_fn=drop_privileges)  # fmt: skip  # noqa: PLW1509
         try:
-            state = json.loads(self.state_path.read_text())
-        except (OSError, ValueError):
-            state = {}
-        events = scan_files(str(spec.home), state, at)
-        events += scan_git(str(spec.home), lambda repo, args: _git(spec, repo, args), at)
-        self.state_path.write_text(json.dumps(state))
+            out = json.loads(done.stdout)
+            events, new_state = list(out["events"]), dict(out["state"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("activity scan of %s failed: %s", spec.hostname, done.stderr.strip()[-300:])
+            return 0
+        self.state_path.write_text(json.dumps(new_state))
         self.spool.add(events)
         return len(events)
 
@@ -98,8 +110,3 @@ def jupyter_running(pids: list[int]) -> bool:
     return False
 
 
-def _git(spec: SandboxSpec, repo: str, args: list[str]) -> str:
-    inner = os.path.join(spec.inner_home, os.path.relpath(repo, spec.home))
-    argv = bwrap_argv(spec, ["git", "-c", "core.fsmonitor=false", "-C", inner, *args], {})
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False, preexec_fn=drop_privileges)  # noqa: PLW1509
-    return done.stdout if done.returncode == 0 else ""

@@ -42,7 +42,14 @@ class SandboxSpec:
         return f"/home/{self.os_user}"
 
 
-def bwrap_argv(spec: SandboxSpec, command: list[str], env: dict[str, str], *, new_session: bool = True) -> list[str]:
+def bwrap_argv(
+    spec: SandboxSpec,
+    command: list[str],
+    env: dict[str, str],
+    *,
+    new_session: bool = True,
+    extra_ro: tuple[tuple[str, str], ...] = (),
+) -> list[str]:
     """The bwrap command line that runs `command` inside the workspace's sandbox. Pure.
 
     new_session (setsid) keeps a sandboxed process from pushing input into the runtime's terminal; a session with
@@ -57,6 +64,8 @@ def bwrap_argv(spec: SandboxSpec, command: list[str], env: dict[str, str], *, ne
             argv += ["--symlink", target, link]
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", str(spec.etc), "/etc"]
     argv += ["--bind", str(spec.home), spec.inner_home, "--ro-bind", str(spec.materials), spec.mount_point]
+    for source, target in extra_ro:  # e.g. the agent's code, for the runtime's scans
+        argv += ["--ro-bind", source, target]
     base = {"HOME": spec.inner_home, "USER": spec.os_user, "LOGNAME": spec.os_user, "SHELL": "/bin/bash",
             "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}  # fmt: skip
     for name, value in {**base, **env}.items():

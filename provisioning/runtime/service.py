@@ -90,9 +90,8 @@ class LocalRuntime:
             return 0
         act = self.activity(instance_id)
         if self.loader.collects_activity(instance_id):  # with the course's setting off, nothing is scanned
-            at = self.clock().timestamp()
-            act.scan(spec, at)
-            act.note_jupyter(jupyter_running(pids), at)
+            act.scan(spec)
+            act.note_jupyter(jupyter_running(pids), self.clock().timestamp())
         return act.flush(self.loader.config(instance_id), self.post)
 
     async def collect_all(self) -> int:
