@@ -67,6 +67,8 @@ class Settings:
     ssh_allowed_cidrs: tuple[str, ...] = ()  # never 0.0.0.0/0 by default: no SSH from anywhere
     aws_instance_profile: str = "cwc-workspace"
     aws_mutating_calls_per_s: int = 5
+    # The local workspace runtime's SSH port (simulated account only; 0: no local runtime, e.g. on real AWS).
+    runtime_ssh_port: int = 0
     # Money safety net: an instance powers itself off this long after the tool last renewed its lease.
     lease_s: int = 900
     # Read image parameters under this prefix: an organisation's mirror of approved images, or the
@@ -173,6 +175,7 @@ class Settings:
             ssh_allowed_cidrs=tuple(c.strip() for c in env.get("CWC_SSH_ALLOWED_CIDRS", "").split(",") if c.strip()),
             aws_instance_profile=env.get("CWC_AWS_INSTANCE_PROFILE", "cwc-workspace"),
             aws_mutating_calls_per_s=_int(env, "CWC_AWS_MUTATING_CALLS_PER_S", 5),
+            runtime_ssh_port=_int(env, "CWC_RUNTIME_SSH_PORT", 0),
             lease_s=_int(env, "CWC_LEASE_S", 900),
             image_parameter_prefix=env.get("CWC_IMAGE_PARAMETER_PREFIX", "").rstrip("/"),
             smtp_host=env.get("CWC_SMTP_HOST", ""),

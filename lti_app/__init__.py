@@ -69,13 +69,17 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from lti_app.workspaces.agent_api import bp as agent_bp
     from lti_app.workspaces.keys_views import bp as keys_bp
     from lti_app.workspaces.materials_views import bp as materials_bp
+    from lti_app.workspaces.recorded_views import bp as recorded_bp
+    from lti_app.workspaces.staff_ssh_views import bp as staff_ssh_bp
     from lti_app.workspaces.views import bp as workspaces_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(lti_bp)
     app.register_blueprint(deep_link_bp)
     app.register_blueprint(pages_bp)
-    for blueprint in (workspaces_bp, keys_bp, materials_bp, agent_bp, setup_bp, course_sync_bp, budget_bp):
+    blueprints = (workspaces_bp, keys_bp, materials_bp, agent_bp, setup_bp, course_sync_bp, budget_bp, recorded_bp,
+                  staff_ssh_bp)  # fmt: skip
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     if not dev_surfaces_allowed(settings):
         return  # dev-only surfaces are absent from the url_map, not only refused

@@ -2,7 +2,8 @@
 
 Embedded PostgreSQL and Redis (unless DATABASE_URL / REDIS_URL are set), simulated AWS on a local moto
 server, an RQ worker, an enforcement worker, the periodic scheduler and the simulated instances' host
-(provisioning.sim_host) as child processes, the web app with the Demo LMS on
+(provisioning.sim_host) and the local workspace runtime (provisioning.runtime: bubblewrap sandboxes behind one
+SSH server on loopback) as child processes, the web app with the Demo LMS on
 127.0.0.1, and the Demo LMS registered with the tool through the tool's own Dynamic Registration.
 Development only: it refuses CWC_ENV=production.
 """
@@ -32,6 +33,7 @@ from lti_app.dev_tls import TlsFiles, ca_bundle, tls_from_env, trust_instruction
 DEFAULT_PORT = 5000
 PREFERRED_REDIS_PORT = 6390  # near Redis's own port, so `redis-cli -p 6390` finds it; any free port if taken
 PREFERRED_MOTO_PORT = 5005
+PREFERRED_SSH_PORT = 2222  # the local workspace runtime's SSH server (loopback)
 # The enforcement worker works only the enforcement queue (sweeps and their stops), so nothing in the default
 # queue (passback sleeping on a Retry-After) delays it; the sim host plays the simulated instances' agents and
 # their leases, apart from the tool, so the safety net holds while the tool's own processes are down.
@@ -40,6 +42,7 @@ CHILDREN = (
     ("enforcement-worker", "classroom.jobs.worker --queues enforcement"),
     ("scheduler", "classroom.jobs.schedule"),
     ("sim-host", "provisioning.sim_host"),
+    ("runtime", "provisioning.runtime"),
 )
 # Simulated AWS only: real credentials from the developer's shell must never reach boto3 here.
 DUMMY_AWS = {
@@ -235,6 +238,7 @@ def build_environment(data_dir: Path, port: int, stack: ExitStack) -> tuple[dict
     env["CWC_AWS_ENDPOINT_URL"] = start_moto(env, stack)
     env.setdefault("CWC_IMAGE_PARAMETER_PREFIX", "/cwc-sim")
     env.setdefault("CWC_AWS_BUCKET", "cwc-classroom-dev")
+    env.setdefault("CWC_RUNTIME_SSH_PORT", str(free_port(PREFERRED_SSH_PORT)))
     os.environ.clear()
     os.environ.update(env)  # this process builds boto3 sessions and the app from the same environment
     return env, logs
@@ -253,6 +257,16 @@ def prepare_database(settings: Settings) -> None:
             ensure_keys(session)
     finally:
         engine.dispose()
+
+
+def require_sandbox() -> None:
+    """Refuse to start when bubblewrap cannot confine the local workspaces (never silently unconfined)."""
+    from provisioning.runtime.sandbox import SandboxUnavailable, check_bwrap
+
+    try:
+        check_bwrap()
+    except SandboxUnavailable as exc:
+        raise SystemExit(f"devserver: the local workspace runtime cannot start: {exc}") from exc
 
 
 def spawn_children(env: dict[str, str], log_dir: Path, stack: ExitStack) -> dict[str, subprocess.Popen[bytes]]:
@@ -352,6 +366,7 @@ def banner(
     Tool:      {settings.base_url}/     outgoing mail: {settings.url("/dev/mail")}
     Health:    {settings.url("/healthz")}   ({checks})
     TLS:       {https}
+    SSH:       ssh -p {settings.runtime_ssh_port} ws<ID>@127.0.0.1   (local workspaces; each page shows its command)
     Logs:      web: this terminal (warnings and errors); workers, scheduler, sim host: {logs["worker"].parent}/
                {servers or "PostgreSQL and Redis: yours (DATABASE_URL, REDIS_URL)"}
     Stop:      Ctrl-C
@@ -391,6 +406,7 @@ def main() -> int:
             settings = Settings.from_env(env)
             seed_simulated_aws(settings)
             prepare_database(settings)
+            require_sandbox()
             procs = spawn_children(env, data_dir / "logs", stack)
             logs.update({name: data_dir / "logs" / f"{name}.log" for name in procs})
             tls = tls_from_env(env, data_dir)
@@ -402,7 +418,7 @@ def main() -> int:
             return 130
         print(banner(settings, port, logs, health, registration, tls), flush=True)
         code = supervise(procs, data_dir / "logs")
-        print("devserver: stopping the web server, workers, scheduler, sim host, simulated AWS, Redis and PostgreSQL",
+        print("devserver: stopping the web app, workers, scheduler, sim host, runtime, simulated AWS, Redis, Postgres",
               flush=True)  # fmt: skip
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
         signal.signal(signal.SIGINT, signal.SIG_IGN)

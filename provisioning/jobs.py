@@ -30,6 +30,7 @@ from provisioning.course_cloud import course_key, ensure_course_cloud
 from provisioning.factory import backend_from_settings
 from provisioning.reconcile import MISSING, Change, WorkspaceRow, plan_reconcile
 from provisioning.services import Job, mark_failed, set_state
+from provisioning.ssh_ca import ensure_course_ca
 from provisioning.ssh_keys import active_keys
 from provisioning.stop_jobs import call_stop, claim_stop, drive_stops, record_stop
 from provisioning.userdata import UserDataInput, course_slug, render_user_data
@@ -208,6 +209,7 @@ def _launch_spec(session: Session, ctx: JobContext, ws: Workspace) -> LaunchSpec
             file_system_id=cloud.file_system_id,
             access_point_id=cloud.student_access_point_id,
             boot_grace_s=ctx.settings.lease_s,
+            ca_public_key=ensure_course_ca(session, ws.course_id, settings=ctx.settings).public_key,
         )
     )
     return LaunchSpec(

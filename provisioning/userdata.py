@@ -26,6 +26,7 @@ class UserDataInput:
     access_point_id: str
     read_only: bool = True
     boot_grace_s: int = 900  # the first lease, until the agent's first answer from the tool
+    ca_public_key: str = ""  # the course's SSH user CA: staff log in with short-lived certificates it signs
 
     @property
     def mount_point(self) -> str:
@@ -36,6 +37,34 @@ def course_slug(label: str, course_id: int) -> str:
     """A short path-safe name for the course ("CS 229" -> "cs229")."""
     slug = "".join(ch for ch in label.lower() if ch.isalnum())
     return slug[:24] or f"course{course_id}"
+
+
+def sshd_config(d: UserDataInput) -> str:
+    """sshd's drop-in: keys only, the course CA trusted for this workspace's login principal. Pure."""
+    return (
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin no\n"
+        "AuthorizedKeysFile .ssh/authorized_keys\n"
+        "TrustedUserCAKeys /etc/ssh/cwc_user_ca.pub\n"
+        "AuthorizedPrincipalsFile /etc/ssh/cwc_principals/%u\n"
+        "Banner /etc/ssh/cwc_banner\n"
+    )
+
+
+def _sshd_part(d: UserDataInput) -> str:
+    ca = d.ca_public_key.strip() or "# no staff access: the course has no SSH CA yet"
+    return f"""# SSH: the student's keys (above), and staff certificates (course CA, principal ws{d.workspace_id})
+cat > /etc/ssh/cwc_user_ca.pub <<'CWC_CA'
+{ca}
+CWC_CA
+install -d -m 755 /etc/ssh/cwc_principals /etc/ssh/sshd_config.d
+echo 'ws{d.workspace_id}' > /etc/ssh/cwc_principals/{d.os_user}
+cat > /etc/ssh/cwc_banner <<'CWC_BANNER'
+Cloud Workstation workspace: logins are logged (who, which key or staff certificate, from where, how long).
+CWC_BANNER
+cat > /etc/ssh/sshd_config.d/60-cwc.conf <<'CWC_SSHD'
+{sshd_config(d)}CWC_SSHD
+sshd -t && (systemctl reload ssh || systemctl reload sshd || true)
+"""
 
 
 def render_user_data(d: UserDataInput) -> str:
@@ -49,12 +78,14 @@ def render_user_data(d: UserDataInput) -> str:
             "user": d.os_user,
             "home": home,
             "boot_grace_s": d.boot_grace_s,
+            "materials": d.mount_point,
         }
     )
     agent_b64 = base64.b64encode(AGENT_SOURCE.read_bytes()).decode()
     keys = "\n".join(k.strip() for k in d.ssh_public_keys)
     options = "tls,_netdev,noresvport" + (",ro" if d.read_only else "") + f",accesspoint={d.access_point_id}"
     mount = shlex.quote(d.mount_point)
+    access = "student (read-only)" if d.read_only else "staff (read-write)"
     return f"""#!/bin/bash
 # Cloud Workstation workspace {d.workspace_id}: course materials, SSH keys, activity agent.
 set -euo pipefail
@@ -76,7 +107,7 @@ cat > {home}/.ssh/authorized_keys <<'CWC_KEYS'
 {keys}
 CWC_KEYS
 chown {d.os_user}:{d.os_user} {home}/.ssh/authorized_keys && chmod 600 {home}/.ssh/authorized_keys
-# Course materials: shared EFS through the {"student (read-only)" if d.read_only else "staff (read-write)"} access point
+{_sshd_part(d)}# Course materials: shared EFS through the {access} access point
 apt-get update -y && apt-get install -y amazon-efs-utils || apt-get install -y nfs-common
 install -d -m 755 {mount}
 echo "{d.file_system_id}:/ {d.mount_point} efs {options} 0 0" >> /etc/fstab

@@ -29,6 +29,7 @@ from classroom.models.lms_sync import (
 from classroom.models.notifications import Notification, OutboxEmail
 from classroom.models.people import Course, Enrollment, EnrollmentStatus, Person, StaffLevel
 from classroom.models.platform import Deployment, DeploymentStatus, Platform
+from classroom.models.ssh_access import ActivityEvent, CourseSshCa, StaffSshCert
 from classroom.models.workspaces import (
     CourseCloud,
     Heartbeat,
@@ -41,6 +42,9 @@ from classroom.models.workspaces import (
 )
 
 __all__ = [
+    "ActivityEvent",
+    "CourseSshCa",
+    "StaffSshCert",
     "CanvasToken",
     "CourseLms",
     "DueDate",

@@ -9,18 +9,40 @@ from flask import Blueprint, Response, jsonify, request
 from config.prices import PriceError
 from lti_app.runtime import commit, db, settings
 from lti_app.workspaces.glue import prices
+from provisioning.activity import MAX_BODY_BYTES, collects_for_token, parse_batch, record_activity
 from provisioning.agent_service import HeartbeatRejected, parse_report, record_heartbeat
 from provisioning.opening import folders_of
 
 bp = Blueprint("agent_api", __name__)
 
 
+def _bearer() -> str:
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else ""
+
+
+@bp.post("/api/agent/activity")
+def activity() -> tuple[Response, int]:
+    """Store a batch of activity events (all or nothing; duplicates by id skipped)."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return jsonify(error="too_large", message=f"a batch is at most {MAX_BODY_BYTES} bytes"), 413
+    try:
+        workspace_id, events = parse_batch(request.get_json(silent=True))
+    except ValueError as exc:
+        return jsonify(error="bad_request", message=str(exc)), 400
+    try:
+        counts = record_activity(db(), _bearer(), workspace_id, events)
+    except HeartbeatRejected as exc:
+        return jsonify(error="forbidden", message=str(exc)), 403
+    commit()
+    return jsonify(counts), 200
+
+
 @bp.post("/api/agent/heartbeat")
 def heartbeat() -> tuple[Response, int]:
-    """Store one report; answer with the SSH keys the workspace should accept, its lease (or stop) and the
-    assignment folders to create."""
-    header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    """Store one report; answer with the SSH keys the workspace should accept, its lease (or stop), the
+    assignment folders to create and whether to collect activity."""
+    token = _bearer()
     try:
         report = parse_report(request.get_json(silent=True))
     except ValueError as exc:
@@ -36,5 +58,6 @@ def heartbeat() -> tuple[Response, int]:
     except HeartbeatRejected as exc:
         return jsonify(error="forbidden", message=str(exc)), 403
     folders = [f.folder for f in folders_of(db(), report.workspace_id)]
+    body = {**answer.as_json(), "folders": folders, "collect_activity": collects_for_token(db(), token)}
     commit()
-    return jsonify({**answer.as_json(), "folders": folders}), 200
+    return jsonify(body), 200

@@ -63,8 +63,14 @@ def stop_progress(ws: Workspace) -> tuple[str, str] | None:
     return "Stopping…", message + ". Compute is charged until AWS reports it stopped."
 
 
-def status(ws: Workspace, template: WorkspaceTemplate | None, course_label: str) -> dict[str, object]:
-    """JSON-able status for the page and its poller: the observed state, and the wanted one when they differ."""
+def status(
+    ws: Workspace, template: WorkspaceTemplate | None, course_label: str, *, local_ssh_port: int = 0
+) -> dict[str, object]:
+    """JSON-able status for the page and its poller: the observed state, and the wanted one when they differ.
+
+    With the local runtime (simulated account) the command reaches it on loopback at its port, as the
+    workspace's login; on EC2 it reaches the instance's address as the template's user.
+    """
     label, text, step = LABELS[ws.state]
     progress = stop_progress(ws)
     if progress is not None:
@@ -81,7 +87,11 @@ def status(ws: Workspace, template: WorkspaceTemplate | None, course_label: str)
         "instance_type": ws.instance_type,
         "template": ws.template_id,
     }
-    if ws.state is S.RUNNING and ws.public_ip and template is not None:
+    if ws.state is S.RUNNING and local_ssh_port and template is not None:
+        key = f"~/.ssh/cwc_{course_slug(course_label, ws.course_id)}"
+        data["ssh_command"] = f"ssh -p {local_ssh_port} -i {key} ws{ws.id}@127.0.0.1"
+        data["local_runtime"] = True
+    elif ws.state is S.RUNNING and ws.public_ip and template is not None:
         key = f"~/.ssh/cwc_{course_slug(course_label, ws.course_id)}"
         ssh = f"ssh -i {key} {template.os_user}@{ws.public_ip}"
         data["ssh_command"] = ssh

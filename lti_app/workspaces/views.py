@@ -146,7 +146,7 @@ def mine() -> str | Response | tuple[str, int]:
         template=template,
         decision=decision,
         cost=cost_figures(template, prices()),
-        state=status(ws, template, ctx.course.label or ctx.course.title) if ws else None,
+        state=status(ws, template, ctx.course.label or ctx.course.title, local_ssh_port=_local_port()) if ws else None,
         others=others,
         scope=scope,
         prepared=ws is not None and folder_for(link.title) in {f.folder for f in folders_of(db(), ws.id)},
@@ -184,7 +184,14 @@ def confirm() -> Response | tuple[str, int]:
 def state(ws_id: int) -> Response:
     """Status for the page's poller."""
     ws = _visible(ws_id)
-    return jsonify(status(ws, load_catalog().get(ws.template_id), current().course.label or current().course.title))
+    label = current().course.label or current().course.title
+    return jsonify(status(ws, load_catalog().get(ws.template_id), label, local_ssh_port=_local_port()))
+
+
+def _local_port() -> int:
+    """The local runtime's SSH port in the simulated account (0 on real AWS: connect to the instance)."""
+    s = settings()
+    return s.runtime_ssh_port if s.aws_endpoint_url and not s.is_production else 0
 
 
 @bp.get("/app/workspaces/<int:ws_id>/<any(stop, start, remove):action>")

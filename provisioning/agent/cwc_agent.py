@@ -11,9 +11,11 @@ no answer (the tool is down) changes nothing, so the instance powers off when th
 account use the same LeaseKeeper with a recorded or cloud-side poweroff).
 """
 
+import hashlib
 import json
 import math
 import os
+import stat
 import subprocess
 import time
 import urllib.error
@@ -189,7 +191,9 @@ def activity(cfg):
     }
 
 
-def heartbeat(cfg, keeper, body, now, post=post_json, write_keys=write_authorized_keys, make_dirs=make_folders):
+def heartbeat(
+    cfg, keeper, body, now, post=post_json, write_keys=write_authorized_keys, make_dirs=make_folders, seen=None
+):
     """Send one report and act on the answer; returns what happened.
 
     200: install the keys, then stop or hold the lease. 401/403 (token refused, e.g. revoked at term end): wipe
@@ -204,11 +208,201 @@ def heartbeat(cfg, keeper, body, now, post=post_json, write_keys=write_authorize
         return "refused: keys wiped"
     if status != 200 or not isinstance(answer, dict):
         return f"answer {status}: lease kept"
+    if seen is not None:  # the caller keeps the answer (whether the course collects activity)
+        seen.update(answer)
     if isinstance(answer.get("authorized_keys"), list):
         write_keys(cfg["home"], cfg["user"], [str(k) for k in answer["authorized_keys"]])
     if isinstance(answer.get("folders"), list):
         make_dirs(cfg["home"], cfg["user"], [str(f) for f in answer["folders"]])
     return keeper.answer(answer, now)
+
+
+# Activity events (collected only when the course's integrity setting asks for them; see the tool's
+# "What is recorded" page). Each event has an idempotent id (a hash of what was observed), is spooled on disk
+# (bounded: the oldest go first) and sent in batches with the workspace's token; a 2xx answer clears the batch.
+SPOOL = "/var/lib/cwc-agent/activity.jsonl"
+SCAN_STATE = "/var/lib/cwc-agent/scan.json"
+SPOOL_MAX = 5000
+BATCH = 200
+MAX_HASHED_BYTES = 20 * 1024 * 1024
+
+
+def event(kind, details, at):
+    """One activity event; its id is a hash of what was seen, so a re-sent or re-seen event is one event."""
+    canonical = json.dumps([kind, int(at), details], sort_keys=True, separators=(",", ":"))
+    return {"id": hashlib.sha256(canonical.encode()).hexdigest()[:32], "kind": kind, "at": int(at), "details": details}
+
+
+class Spool:
+    """Events waiting for the tool, one JSON line each, at most SPOOL_MAX (the oldest are dropped first)."""
+
+    def __init__(self, path=SPOOL, limit=SPOOL_MAX):
+        self.path, self.limit = path, limit
+
+    def read(self):
+        try:
+            with open(self.path) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except (OSError, ValueError):
+            return []
+
+    def _write(self, events):
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        with open(self.path + ".tmp", "w") as f:
+            f.write("".join(json.dumps(e, sort_keys=True) + "\n" for e in events[-self.limit :]))
+        os.replace(self.path + ".tmp", self.path)
+
+    def add(self, events):
+        if events:
+            self._write(self.read() + list(events))
+
+    def flush(self, url, token, workspace_id, post=None):
+        """Send the spool in batches; stop at the first failure (kept for the next try). Returns events sent."""
+        post = post or post_json
+        sent = 0
+        while True:
+            events = self.read()
+            if not events:
+                return sent
+            batch = events[:BATCH]
+            try:
+                status, _ = post(url, {"workspace_id": workspace_id, "events": batch}, token)
+            except (OSError, ValueError):
+                return sent
+            if not 200 <= status < 300:
+                return sent
+            self._write(events[len(batch) :])
+            sent += len(batch)
+
+
+def _read_regular(path):
+    """The bytes of a regular file, never following a symlink (a student's link to a system file is skipped)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_HASHED_BYTES:
+            return None
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read()
+    finally:
+        os.close(fd)
+
+
+def scan_files(home, state, now):
+    """File changes under the home since the last scan: path, size, line-count change, content hash.
+
+    `state` maps relative paths to [mtime, size, lines, sha256] and is updated in place. Hidden folders (.git,
+    .cache, .ssh) are skipped; the content itself is never sent.
+    """
+    events, seen = [], set()
+    for root, dirs, files in os.walk(home):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            full = os.path.join(root, name)
+            rel = os.path.relpath(full, home)
+            try:
+                info = os.lstat(full)
+            except OSError:
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            seen.add(rel)
+            old = state.get(rel)
+            if old and old[0] == info.st_mtime and old[1] == info.st_size:
+                continue
+            try:
+                data = _read_regular(full)
+            except OSError:
+                continue
+            if data is None:
+                continue
+            digest, lines = hashlib.sha256(data).hexdigest(), data.count(b"\n")
+            state[rel] = [info.st_mtime, info.st_size, lines, digest]
+            if old and old[3] == digest:
+                continue
+            before = old[2] if old else 0
+            details = {"path": rel, "size": info.st_size, "sha256": digest,
+                       "lines_added": max(0, lines - before), "lines_removed": max(0, before - lines),
+                       "created": old is None}
+            events.append(event("file_changed", details, now))
+    for rel in sorted(set(state) - seen):
+        del state[rel]
+        events.append(event("file_deleted", {"path": rel}, now))
+    return events
+
+
+def git_repos(home, depth=3):
+    """Folders under the home holding a .git directory (at most `depth` levels down)."""
+    found = []
+    for root, dirs, _ in os.walk(home):
+        if os.path.isdir(os.path.join(root, ".git")):
+            found.append(root)
+        if root[len(home) :].count(os.sep) >= depth:
+            dirs[:] = []
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+    return found
+
+
+def parse_git_log(repo_rel, text):
+    """Commits from `git log --format=%x1e%H%x1f%ct%x1f%s --name-only` output."""
+    commits = []
+    for record in text.split("\x1e"):
+        if not record.strip():
+            continue
+        head, _, names = record.partition("\n")
+        parts = head.split("\x1f")
+        if len(parts) != 3 or not parts[1].isdigit():
+            continue
+        files = [n for n in names.splitlines() if n.strip()]
+        commits.append({"repo": repo_rel, "hash": parts[0], "time": int(parts[1]), "message": parts[2][:500],
+                        "files": files[:200]})
+    return commits
+
+
+def scan_git(home, run_git, now, limit=50):
+    """The newest commits of every repository under the home (ids make re-seen commits one event).
+
+    run_git(repo_path, args) runs git as the student (on EC2 the agent uses `runuser`; locally the runtime runs
+    it inside the workspace's sandbox): a repository's hooks and config never run as root.
+    """
+    events = []
+    for repo in git_repos(home):
+        rel = os.path.relpath(repo, home)
+        out = run_git(repo, ["log", "-n", str(limit), "--format=%x1e%H%x1f%ct%x1f%s", "--name-only"])
+        for commit in parse_git_log(rel, out or ""):
+            events.append(event("git_commit", commit, commit["time"]))
+    return events
+
+
+def activity_url(heartbeat_url):
+    """The activity endpoint next to the heartbeat endpoint."""
+    return heartbeat_url.rsplit("/", 1)[0] + "/activity"
+
+
+def run_git_as(user):
+    """git as the student (runuser, as root can): a repository's hooks and config never run as root."""
+
+    def run(repo, args):
+        argv = ["runuser", "-u", user, "--", "git", "-c", "core.fsmonitor=false", "-C", repo, *args]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+        return done.stdout if done.returncode == 0 else ""
+
+    return run
+
+
+def collect_activity(cfg, spool, state_path, now, run_git, post=post_json):
+    """Scan the home for file changes and commits, spool them, send the spool. Returns events sent."""
+    try:
+        with open(state_path) as f:
+            state = json.load(f)
+    except (OSError, ValueError):
+        state = {}
+    events = scan_files(cfg["home"], state, now) + scan_git(cfg["home"], run_git, now)
+    with open(state_path + ".tmp", "w") as f:
+        json.dump(state, f)
+    os.replace(state_path + ".tmp", state_path)
+    spool.add(events)
+    return spool.flush(activity_url(cfg["url"]), cfg["token"], cfg["workspace_id"], post=post)
 
 
 def boot_id():
@@ -225,14 +419,42 @@ def main():
     os.makedirs(os.path.dirname(LEASE_STATE), mode=0o700, exist_ok=True)
     keeper = LeaseKeeper(SystemPoweroff(), int(cfg.get("boot_grace_s", DEFAULT_BOOT_GRACE_S)), LEASE_STATE, boot_id())
     keeper.boot(time.time())
+    answer, spool = {}, Spool()
     while True:
         try:
-            print("cwc-agent:", heartbeat(cfg, keeper, activity(cfg), time.time()), flush=True)
+            print("cwc-agent:", heartbeat(cfg, keeper, activity(cfg), time.time(), seen=answer), flush=True)
+            if answer.get("collect_activity") is True:  # the course's integrity setting; off: nothing is scanned
+                collect_activity(cfg, spool, SCAN_STATE, time.time(), run_git_as(cfg["user"]))
         except Exception as exc:  # keep reporting; the tool treats silence as idle, the lease runs out by itself
             print("cwc-agent:", type(exc).__name__, exc, flush=True)
         keeper.check(time.time())
         time.sleep(60)
 
 
+def scan_main(home):
+    """`cwc_agent.py --scan HOME`: read the scan state on stdin, print {"events", "state"} (the local runtime runs
+    this inside the workspace's sandbox, as the student, so the scan sees nothing but the workspace)."""
+    import sys
+
+    try:
+        state = json.load(sys.stdin)
+    except ValueError:
+        state = {}
+
+    def run_git(repo, args):
+        done = subprocess.run(["git", "-c", "core.fsmonitor=false", "-C", repo, *args], capture_output=True,
+                              text=True, timeout=30, check=False)
+        return done.stdout if done.returncode == 0 else ""
+
+    now = time.time()
+    events = scan_files(home, state, now) + scan_git(home, run_git, now)
+    json.dump({"events": events, "state": state}, sys.stdout)
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--scan":
+        scan_main(sys.argv[2])
+    else:
+        main()

@@ -143,6 +143,7 @@ def test_user_data_mounts_materials_read_only_and_installs_keys_and_agent():
         "user": "ubuntu",
         "home": "/home/ubuntu",
         "boot_grace_s": 900,
+        "materials": "/mnt/cs229-materials",  # where the local runtime mounts the course materials too
     }
 
 

@@ -1,0 +1,112 @@
+"""The agent's activity side for local workspaces, run by the runtime with the agent's own code.
+
+The sandboxes have no network, so the runtime does what the agent's activity loop does on EC2, per workspace:
+it spools login, logout and transfer events it sees itself, runs the agent's own scan of the home (file
+changes, git commits) inside the workspace's sandbox as the student, and sends the spool with the workspace's
+own token. The spool and the scan state live outside the home, where the student cannot edit them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from provisioning.agent.cwc_agent import Spool, event, post_json
+from provisioning.runtime.sandbox import SandboxSpec, bwrap_argv, drop_privileges
+from provisioning.userdata import AGENT_SOURCE
+
+log = logging.getLogger("provisioning.runtime")
+Post = Callable[[str, dict[str, Any], str], tuple[int, Any]]
+AGENT_IN_SANDBOX = "/opt/cwc/cwc_agent.py"  # read-only: the same file EC2's user data installs
+
+
+def activity_url(heartbeat_url: str) -> str:
+    """The activity endpoint next to the agent's heartbeat endpoint."""
+    return heartbeat_url.rsplit("/", 1)[0] + "/activity"
+
+
+class WorkspaceActivity:
+    """One workspace's spool and scan state under <runtime>/agent/<instance id>/."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        self.folder = folder
+        self.spool = Spool(str(folder / "activity.jsonl"))
+        self.state_path = folder / "scan.json"
+
+    def note(self, kind: str, details: dict[str, Any], at: float) -> None:
+        """Spool one event the runtime saw (a login, a logout, a transfer)."""
+        self.spool.add([event(kind, details, at)])
+
+    def scan(self, spec: SandboxSpec) -> int:
+        """Spool the home's file changes and git commits since the last scan; returns how many events.
+
+        The agent's scan runs inside the workspace's sandbox, as the student: it sees only this workspace (a
+        symlink or a swapped folder cannot make it read anything else), and git's hooks and config never run on
+        the host. Its state stays out here, where the student cannot edit it.
+        """
+        state = self.state_path.read_text() if self.state_path.exists() else "{}"
+        argv = bwrap_argv(spec, ["python3", AGENT_IN_SANDBOX, "--scan", spec.inner_home], {},
+                          extra_ro=((str(AGENT_SOURCE), AGENT_IN_SANDBOX),))  # fmt: skip
+        done = subprocess.run(argv, input=state, capture_output=True, text=True, timeout=120, check=False,
+                              preexec_fn=drop_privileges)  # fmt: skip  # noqa: PLW1509
+        try:
+            out = json.loads(done.stdout)
+            events, new_state = list(out["events"]), dict(out["state"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("activity scan of %s failed: %s", spec.hostname, done.stderr.strip()[-300:])
+            return 0
+        self.state_path.write_text(json.dumps(new_state))
+        self.spool.add(events)
+        return len(events)
+
+    def note_jupyter(self, running: bool, at: float) -> None:
+        """Spool whether Jupyter runs, when that changed since the last look."""
+        mark = self.folder / "jupyter"
+        if running != mark.exists():
+            self.note("jupyter", {"running": running}, at)
+            if running:
+                mark.touch()
+            else:
+                mark.unlink()
+
+    def flush(self, cfg: dict[str, Any], post: Post = post_json) -> int:
+        """Send the spool with the workspace's token (kept when the tool does not answer)."""
+        url, token = str(cfg.get("url") or ""), str(cfg.get("token") or "")
+        if not url or not token:
+            return 0
+        return int(self.spool.flush(activity_url(url), token, int(cfg["workspace_id"]), post=post))
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            continue
+    return out
+
+
+def jupyter_running(pids: list[int]) -> bool:
+    """Whether a process under these sandbox processes is Jupyter (by its command line)."""
+    for pid in (d for p in pids for d in _descendants(p)):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"jupyter" in f.read():
+                    return True
+        except OSError:
+            continue
+    return False
+
+

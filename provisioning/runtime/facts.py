@@ -1,0 +1,85 @@
+"""Load what a login decision needs: the workspace, its owner's keys and certificates (DB), its instance (EC2)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from classroom.models import CourseSshCa, SshKey, StaffSshCert, Workspace
+from provisioning.activity import collecting
+from provisioning.aws import AwsBackend
+from provisioning.backend import CloudError
+from provisioning.runtime.access import WorkspaceFacts
+from provisioning.ssh_ca import workspace_id_from_login
+from provisioning.userdata import agent_config_from_user_data
+
+InstanceConfig = dict[str, object]
+
+
+class FactsLoader:
+    """Reads the DB and the (simulated) EC2 account; thread-safe (one session per call)."""
+
+    def __init__(self, sessions: Callable[[], Session], backend: AwsBackend) -> None:
+        self.sessions, self.backend = sessions, backend
+        self._configs: dict[str, InstanceConfig] = {}
+        self.seen_running: set[str] = set()  # the last sync's running instances (see instance_state)
+
+    def load(self, login: str) -> WorkspaceFacts | None:
+        """The facts for a login, or None when it names no workspace with an instance."""
+        ws_id = workspace_id_from_login(login)
+        if ws_id is None:
+            return None
+        with self.sessions() as session:
+            ws = session.get(Workspace, ws_id)
+            if ws is None or not ws.instance_id:
+                return None
+            fps = session.scalars(
+                select(SshKey.fingerprint).where(SshKey.person_id == ws.person_id, SshKey.revoked_at.is_(None))
+            )
+            ca = session.scalar(select(CourseSshCa.public_key).where(CourseSshCa.course_id == ws.course_id))
+            serials = session.scalars(
+                select(StaffSshCert.serial).where(StaffSshCert.workspace_id == ws.id, StaffSshCert.revoked_at.is_(None))
+            )
+            course_id, instance_id = ws.course_id, ws.instance_id
+            fingerprints, valid = frozenset(fps), frozenset(serials)
+        state = self.instance_state(instance_id)
+        cfg = self.config(instance_id) if state == "running" else {}
+        mount = str(cfg.get("materials") or f"/mnt/course{course_id}-materials")
+        return WorkspaceFacts(
+            workspace_id=ws_id, course_id=course_id, instance_id=instance_id, instance_state=state,
+            os_user=str(cfg.get("user") or "student"), mount_point=mount,
+            student_key_fingerprints=fingerprints, valid_serials=valid,
+            ca_public_key=" ".join(ca.split()[:2]) if ca else None,
+        )  # fmt: skip
+
+    def collects_activity(self, instance_id: str) -> bool:
+        """Whether the course of this instance's workspace collects activity (its integrity setting)."""
+        with self.sessions() as session:
+            course_id = session.scalar(select(Workspace.course_id).where(Workspace.instance_id == instance_id))
+            return course_id is not None and collecting(session, course_id)
+
+    def instance_state(self, instance_id: str) -> str:
+        """The instance's state ("missing" when EC2 does not know it).
+
+        Running per the last sync pass (every few seconds; the pass that sees a stop also ends the workspace's
+        sessions) is taken as is; anything else is asked of EC2 now, so a workspace just started is reachable.
+        """
+        if instance_id in self.seen_running:
+            return "running"
+        try:
+            found = self.backend.describe([instance_id])
+        except CloudError:  # the account cannot answer: refuse (fail closed)
+            return "unknown"
+        return found[0].state if found else "missing"
+
+    def config(self, instance_id: str) -> InstanceConfig:
+        """The agent config the instance's user data carries (cached: user data does not change)."""
+        if instance_id not in self._configs:
+            raw = self.backend.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
+            text = base64.b64decode(raw.get("UserData", {}).get("Value", "") or b"").decode(errors="replace")
+            cfg = agent_config_from_user_data(text) if "CWC_CONFIG" in text else {}
+            self._configs[instance_id] = cfg
+        return self._configs[instance_id]

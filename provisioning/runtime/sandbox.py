@@ -1,0 +1,126 @@
+"""Bubblewrap sandboxes: one per workspace, its home read-write, materials and tools read-only, no network.
+
+The argv is built by a pure function; the shell around it (homes, a private /etc, the bwrap check) is small.
+Sandboxed processes run as the unprivileged host user `nobody` (uid 65534; or, when the runtime itself is not
+root, as the user running it) and, inside, as uid 1000 in their own user, pid, ipc, uts and network
+namespaces: they see their home, the course materials, /usr, and nothing of the host's /etc, of the tool's
+data folder or of any other workspace.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+HOST_UID = 65534  # nobody: what a sandboxed process is on the host
+INNER_UID = 1000  # what it is inside (the workspace's os user)
+TOOLS_RO = ("/usr",)  # python3, git, bash, coreutils, scp and sftp-server live here (Debian's merged /usr)
+USR_LINKS = (("usr/bin", "/bin"), ("usr/sbin", "/sbin"), ("usr/lib", "/lib"), ("usr/lib64", "/lib64"))
+SFTP_SERVER = "/usr/lib/openssh/sftp-server"
+
+
+class SandboxUnavailable(RuntimeError):
+    """Bubblewrap cannot run here: the runtime refuses to start rather than run workspaces unconfined."""
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """Where one workspace's sandbox gets its files from."""
+
+    os_user: str
+    home: Path  # host path, bound read-write at /home/<os_user>
+    materials: Path  # host path, bound read-only at mount_point
+    mount_point: str  # the EC2 mount point (/mnt/<course>-materials)
+    etc: Path  # a private /etc (passwd, group, hostname, motd) bound read-only
+    hostname: str
+
+    @property
+    def inner_home(self) -> str:
+        return f"/home/{self.os_user}"
+
+
+def bwrap_argv(
+    spec: SandboxSpec,
+    command: list[str],
+    env: dict[str, str],
+    *,
+    new_session: bool = True,
+    extra_ro: tuple[tuple[str, str], ...] = (),
+) -> list[str]:
+    """The bwrap command line that runs `command` inside the workspace's sandbox. Pure.
+
+    new_session (setsid) keeps a sandboxed process from pushing input into the runtime's terminal; a session with
+    its own pseudo-terminal (which the runtime made the controlling terminal) needs none.
+    """
+    argv = ["bwrap", "--unshare-all", "--uid", str(INNER_UID), "--gid", str(INNER_UID), "--hostname", spec.hostname,
+            "--die-with-parent", *(["--new-session"] if new_session else []), "--clearenv"]  # fmt: skip
+    for path in TOOLS_RO:
+        argv += ["--ro-bind", path, path]
+    for target, link in USR_LINKS:
+        if os.path.lexists("/" + target):
+            argv += ["--symlink", target, link]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", str(spec.etc), "/etc"]
+    argv += ["--bind", str(spec.home), spec.inner_home, "--ro-bind", str(spec.materials), spec.mount_point]
+    for source, target in extra_ro:  # e.g. the agent's code, for the runtime's scans
+        argv += ["--ro-bind", source, target]
+    base = {"HOME": spec.inner_home, "USER": spec.os_user, "LOGNAME": spec.os_user, "SHELL": "/bin/bash",
+            "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}  # fmt: skip
+    for name, value in {**base, **env}.items():
+        argv += ["--setenv", name, value]
+    return [*argv, "--chdir", spec.inner_home, "--", *command]
+
+
+def etc_files(spec: SandboxSpec, banner: str) -> dict[str, str]:
+    """The private /etc: the os user, its group, the hostname and the login banner. Pure."""
+    uid, user = INNER_UID, spec.os_user
+    return {
+        "passwd": f"root:x:0:0:root:/root:/usr/sbin/nologin\n{user}:x:{uid}:{uid}::{spec.inner_home}:/bin/bash\n",
+        "group": f"root:x:0:\n{spec.os_user}:x:{uid}:\n",
+        "hostname": spec.hostname + "\n",
+        "motd": banner,
+    }
+
+
+def prepare(spec: SandboxSpec, banner: str) -> None:
+    """Create the home (kept across stops), the materials folder and the private /etc on the host."""
+    for path in (spec.home, spec.materials, spec.etc):
+        path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        os.chown(spec.home, HOST_UID, HOST_UID)
+    os.chmod(spec.home, 0o700)
+    for name, content in etc_files(spec, banner).items():
+        (spec.etc / name).write_text(content)
+
+
+def remove_home(home: Path) -> None:
+    """Remove a terminated workspace's home (its archive, when wanted, is made before termination)."""
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def drop_privileges() -> None:
+    """preexec_fn: become `nobody` before exec'ing bwrap (the sandbox then owns nothing of the host)."""
+    if os.geteuid() != 0:
+        return  # already an unprivileged user
+    os.setgroups([])
+    os.setgid(HOST_UID)
+    os.setuid(HOST_UID)
+
+
+def check_bwrap() -> None:
+    """Run a trivial sandbox as `nobody`; raise SandboxUnavailable saying why when it cannot run."""
+    if shutil.which("bwrap") is None:
+        raise SandboxUnavailable("bubblewrap is not installed (Debian: apt-get install bubblewrap)")
+    argv = ["bwrap", "--unshare-all", "--uid", str(INNER_UID), "--die-with-parent", "--ro-bind", "/usr", "/usr",
+            "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--proc", "/proc", "--dev", "/dev",
+            "--", "/usr/bin/true"]  # fmt: skip
+    if os.path.lexists("/lib64"):
+        argv[-2:-2] = ["--symlink", "usr/lib64", "/lib64"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20, preexec_fn=drop_privileges)  # noqa: PLW1509
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxUnavailable(f"bubblewrap did not run: {exc}") from exc
+    if done.returncode != 0:
+        raise SandboxUnavailable(f"bubblewrap cannot create a sandbox here: {done.stderr.strip()[:300]}")

@@ -1,0 +1,158 @@
+"""The local runtime: sandboxes, their processes and connections, kept in step with the simulated EC2 account.
+
+A workspace is reachable only while its instance is running. A sync pass (every CWC_RUNTIME_SYNC_S seconds, and
+at start) ends the processes and connections of every instance that is not running, and removes the home of a
+terminated one; homes survive stops and runtime restarts, so a restarted runtime comes back to the recorded state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import asyncssh
+
+from classroom.db import utcnow
+from provisioning.agent.cwc_agent import post_json
+from provisioning.runtime.access import WorkspaceFacts
+from provisioning.runtime.activity import Post, WorkspaceActivity, jupyter_running
+from provisioning.runtime.facts import FactsLoader
+from provisioning.runtime.sandbox import SandboxSpec, prepare, remove_home
+
+if TYPE_CHECKING:
+    from provisioning.runtime.server import WorkspaceServer
+
+log = logging.getLogger("provisioning.runtime")
+DOWN = ("stopping", "stopped", "shutting-down", "terminated")
+BANNER = (
+    "Cloud Workstation (local runtime). Logins are logged: which key or staff certificate, from which address.\n"
+    "If your course collects activity, file changes (path, size, lines, hash; never the content), git commits and\n"
+    "transfers are recorded too. See \"What is recorded\" on your workspace page.\n"
+)
+
+
+class LocalRuntime:
+    """State shared by every connection: where homes live, what runs, who is connected."""
+
+    def __init__(
+        self, loader: FactsLoader, root: Path, *, clock: Callable[[], datetime] = utcnow, post: Post = post_json
+    ) -> None:
+        self.loader, self.root, self.clock, self.post = loader, root, clock, post
+        self.specs: dict[str, SandboxSpec] = {}
+        self.banner = BANNER
+        self.port = 0
+        self.procs: dict[str, set[asyncio.subprocess.Process]] = {}
+        self.servers: dict[str, set[WorkspaceServer]] = {}
+        for sub in ("homes", "etc", "materials", "agent"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+            (root / sub).chmod(0o711)  # `nobody` (bwrap) must reach its own folder, and list none
+        root.chmod(0o711)
+
+    def now(self) -> datetime:
+        """The runtime's clock (injectable: certificate validity in tests)."""
+        return self.clock()
+
+    async def load_facts(self, login: str) -> WorkspaceFacts | None:
+        """The login's facts, read off the event loop (DB and EC2 calls block)."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.loader.load, login)
+
+    def home(self, instance_id: str) -> Path:
+        return self.root / "homes" / instance_id
+
+    def sandbox_for(self, facts: WorkspaceFacts) -> SandboxSpec:
+        """The workspace's sandbox, its folders created on first use (the home is kept across stops)."""
+        slug = facts.mount_point.strip("/").replace("/", "_")
+        spec = SandboxSpec(os_user=facts.os_user, home=self.home(facts.instance_id),
+                           materials=self.root / "materials" / slug, mount_point=facts.mount_point,
+                           etc=self.root / "etc" / facts.instance_id, hostname=f"ws{facts.workspace_id}")  # fmt: skip
+        if self.specs.get(facts.instance_id) != spec:
+            prepare(spec, self.banner)
+            self.specs[facts.instance_id] = spec
+        return spec
+
+    def activity(self, instance_id: str) -> WorkspaceActivity:
+        """The workspace's activity spool (the agent's code, run by the runtime)."""
+        return WorkspaceActivity(self.root / "agent" / instance_id)
+
+    def note(self, facts: WorkspaceFacts, kind: str, details: dict[str, object]) -> None:
+        """Spool an event the runtime saw for this workspace."""
+        self.activity(facts.instance_id).note(kind, details, self.clock().timestamp())
+
+    def collect(self, instance_id: str, pids: list[int]) -> int:
+        """Scan a running workspace's home and processes, send its spool (blocking: run it off the event loop)."""
+        spec = self.specs.get(instance_id)
+        if spec is None or not spec.home.exists():
+            return 0
+        act = self.activity(instance_id)
+        if self.loader.collects_activity(instance_id):  # with the course's setting off, nothing is scanned
+            act.scan(spec)
+            act.note_jupyter(jupyter_running(pids), self.clock().timestamp())
+        return act.flush(self.loader.config(instance_id), self.post)
+
+    async def collect_all(self) -> int:
+        """Collect every running workspace the runtime has served (one thread each, off the loop)."""
+        loop = asyncio.get_running_loop()
+        running = [i for i in self.specs if i in self.loader.seen_running]
+        pids = {i: [p.pid for p in self.procs.get(i, ())] for i in running}  # read on the loop, used in threads
+        sent = await asyncio.gather(*(loop.run_in_executor(None, self.collect, i, pids[i]) for i in running))
+        return sum(sent)
+
+    def track(self, instance_id: str, proc: asyncio.subprocess.Process) -> None:
+        """Remember a sandbox process so a stop can end it."""
+        procs = self.procs.setdefault(instance_id, set())
+        procs.add(proc)
+        asyncio.get_running_loop().create_task(self._forget(instance_id, proc))
+
+    async def _forget(self, instance_id: str, proc: asyncio.subprocess.Process) -> None:
+        await proc.wait()
+        self.procs.get(instance_id, set()).discard(proc)
+
+    def connection_opened(self, server: WorkspaceServer) -> None:
+        assert server.facts is not None
+        self.servers.setdefault(server.facts.instance_id, set()).add(server)
+
+    def connection_closed(self, server: WorkspaceServer) -> None:
+        assert server.facts is not None
+        self.servers.get(server.facts.instance_id, set()).discard(server)
+
+    def end_workspace(self, instance_id: str, reason: str) -> int:
+        """Close the workspace's connections and kill its sandboxes; returns how many processes were ended."""
+        for server in list(self.servers.pop(instance_id, set())):
+            if server.conn is not None:
+                server.conn.disconnect(asyncssh.DISC_BY_APPLICATION, f"workspace {reason}")
+        procs = self.procs.pop(instance_id, set())
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()  # bwrap dies, and with it the sandbox's pid namespace
+        if procs:
+            log.info("ended %d process(es) of %s: %s", len(procs), instance_id, reason)
+        return len(procs)
+
+    async def sync(self) -> None:
+        """One pass: end what is not running, remove terminated homes."""
+        instances = await asyncio.get_running_loop().run_in_executor(None, self.loader.backend.describe_managed)
+        self.loader.seen_running = {i.instance_id for i in instances if i.state == "running"}
+        for inst in instances:
+            if inst.state in DOWN:
+                self.end_workspace(inst.instance_id, inst.state)
+            if inst.state == "terminated" and self.home(inst.instance_id).exists():
+                remove_home(self.home(inst.instance_id))
+                log.info("removed the home of terminated %s", inst.instance_id)
+
+    async def sync_forever(self, every_s: float, activity_every: int = 15) -> None:
+        """Sync every `every_s` seconds, collect activity every `activity_every` passes, until cancelled."""
+        passes = 0
+        while True:
+            try:
+                await self.sync()
+                if passes % activity_every == activity_every - 1:
+                    await self.collect_all()
+            except Exception:  # noqa: BLE001 - a moto or tool hiccup must not stop the runtime
+                log.exception("runtime sync failed")
+            passes += 1
+            await asyncio.sleep(every_s)

@@ -1,0 +1,126 @@
+"""Per-course SSH certificate authorities and the short-lived certificates staff get for one session.
+
+Staff never get a student's key: they get an OpenSSH user certificate signed by the course's CA, for one
+workspace (principal = the workspace's login), valid for the session only, with a key id naming the staff member
+and the session. Workspaces trust the course CA (EC2: sshd's TrustedUserCAKeys; locally: the runtime), and the
+runtime also refuses a certificate whose serial is revoked or unknown. The CA's private key is stored encrypted.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from datetime import datetime, timedelta
+
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from classroom.audit import append_event
+from classroom.db import utcnow
+from classroom.models import CourseSshCa, StaffSshCert, Workspace
+from config.settings import Settings
+from provisioning.ssh_keys import SshKeyError, fingerprint, normalise_public_key
+
+MAX_SESSION = timedelta(hours=2)
+CLOCK_SKEW = timedelta(minutes=1)  # valid_after is backdated this much, as ssh-keygen users do
+EXTENSIONS = (b"permit-pty", b"permit-port-forwarding")  # a debugging session: a terminal and Jupyter's tunnel
+
+
+def workspace_login(workspace_id: int) -> str:
+    """The workspace's SSH login (local runtime) and the certificate principal staff get for it."""
+    return f"ws{workspace_id}"
+
+
+def workspace_id_from_login(login: str) -> int | None:
+    """The workspace id a login names, or None (no difference is shown to the client)."""
+    digits = login[2:] if login.startswith("ws") else ""
+    return int(digits) if digits.isdigit() and len(digits) < 10 and not digits.startswith("0") else None
+
+
+def _fernet(settings: Settings) -> Fernet:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"cwc-ssh-ca-v1")
+    key = hkdf.derive(settings.secret_key.encode())
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def ensure_course_ca(session: Session, course_id: int, *, settings: Settings) -> CourseSshCa:
+    """The course's CA, created on first use (one per course, even under concurrent first uses)."""
+    ca = session.get(CourseSshCa, course_id)
+    if ca is not None:
+        return ca
+    private = ed25519.Ed25519PrivateKey.generate()
+    raw = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption())  # fmt: skip
+    public = private.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    session.execute(
+        insert(CourseSshCa)
+        .values(course_id=course_id, public_key=public.decode() + f" cwc-course-{course_id}-ca",
+                private_key_enc=_fernet(settings).encrypt(raw), created_at=utcnow())  # fmt: skip
+        .on_conflict_do_nothing(index_elements=["course_id"])
+    )
+    ca = session.get(CourseSshCa, course_id, populate_existing=True)
+    assert ca is not None
+    return ca
+
+
+def issue_staff_certificate(
+    session: Session,
+    *,
+    settings: Settings,
+    workspace: Workspace,
+    staff_person_id: int,
+    staff_name: str,
+    public_key: str,
+    minutes: int = 30,
+    now: datetime | None = None,
+) -> tuple[str, StaffSshCert]:
+    """Sign the staff member's public key for this workspace's login, for `minutes`; record and audit it."""
+    line = normalise_public_key(public_key)
+    duration = timedelta(minutes=minutes)
+    if not timedelta(minutes=1) <= duration <= MAX_SESSION:
+        raise SshKeyError(f"A session lasts between 1 and {int(MAX_SESSION.total_seconds() // 60)} minutes.")
+    now = now or utcnow()
+    ca = ensure_course_ca(session, workspace.course_id, settings=settings)
+    ca_key = serialization.load_ssh_private_key(_fernet(settings).decrypt(ca.private_key_enc), password=None)
+    serial = secrets.randbits(62)
+    login = workspace_login(workspace.id)
+    key_id = f"staff:{staff_person_id}:{' '.join(staff_name.split())[:80]} session:{serial}"
+    after, before = now - CLOCK_SKEW, now + duration
+    builder = (
+        serialization.SSHCertificateBuilder()
+        .public_key(serialization.load_ssh_public_key(line.encode()))  # type: ignore[arg-type]
+        .serial(serial)
+        .type(serialization.SSHCertificateType.USER)
+        .key_id(key_id.encode())
+        .valid_principals([login.encode()])
+        .valid_after(int(after.timestamp()))
+        .valid_before(int(before.timestamp()))
+    )
+    for ext in EXTENSIONS:
+        builder = builder.add_extension(ext, b"")
+    cert = builder.sign(ca_key)  # type: ignore[arg-type]
+    row = StaffSshCert(serial=serial, course_id=workspace.course_id, workspace_id=workspace.id,
+                       staff_person_id=staff_person_id, key_id=key_id, principal=login,
+                       public_key_fingerprint=fingerprint(line), valid_after=after, valid_before=before,
+                       created_at=now)  # fmt: skip
+    session.add(row)
+    session.flush()
+    append_event(session, "ssh_cert.issued", actor_person_id=staff_person_id, course_id=workspace.course_id,
+                 subject=login, details={"key_id": key_id, "serial": str(serial), "minutes": minutes})  # fmt: skip
+    return cert.public_bytes().decode(), row
+
+
+def revoke_staff_certificate(session: Session, *, cert_id: int, actor_person_id: int) -> StaffSshCert | None:
+    """Revoke one certificate (the runtime refuses it from the next login); audited. Idempotent."""
+    row = session.scalar(select(StaffSshCert).where(StaffSshCert.id == cert_id))
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()
+        append_event(session, "ssh_cert.revoked", actor_person_id=actor_person_id, course_id=row.course_id,
+                     subject=row.principal, details={"key_id": row.key_id, "serial": str(row.serial)})  # fmt: skip
+        session.flush()
+    return row

@@ -1,0 +1,80 @@
+"""Emily makes a key in the tool, her workspace starts in simulated AWS, and the real OpenSSH client logs in to
+the local runtime with exactly the command her page shows."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+from playwright.sync_api import expect
+
+from classroom.db import make_engine, make_session_factory
+from config.settings import Settings
+from provisioning.aws import AwsBackend
+from provisioning.runtime.facts import FactsLoader
+from provisioning.runtime.host import RuntimeThread
+from provisioning.runtime.service import LocalRuntime
+from tests.browser.conftest import LAUNCH_TIMEOUT_MS, Browser, LiveServer, shot, sign_in
+from tests.browser.test_platform_storage import open_tool
+
+pytestmark = pytest.mark.browser
+RUNNING_TIMEOUT_MS = 90_000
+
+
+@pytest.fixture
+def local_runtime(database_url: str, backend: AwsBackend) -> Iterator[RuntimeThread]:
+    root = Path(tempfile.mkdtemp(prefix="cwc-runtime-", dir="/tmp"))
+    root.chmod(0o711)
+    engine = make_engine(database_url)
+    thread = RuntimeThread(LocalRuntime(FactsLoader(make_session_factory(engine), backend), root),
+                           asyncssh.generate_private_key("ssh-ed25519"))  # fmt: skip
+    thread.start()
+    yield thread
+    thread.stop()
+    engine.dispose()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def settings(settings: Settings, local_runtime: RuntimeThread) -> Settings:
+    """The app under test knows the runtime's port, as `make run` tells it."""
+    return settings.with_(runtime_ssh_port=local_runtime.rt.port)
+
+
+def test_emily_logs_in_over_ssh_with_the_command_her_page_shows(
+    live_server: LiveServer, browser: Browser, local_runtime: RuntimeThread, tmp_path: Path
+) -> None:
+    page = browser.new_page(third_party_cookies=True)
+    open_tool(page, live_server)  # a TA's launch makes the course
+    live_server.ensure_policies()
+    page.get_by_role("button", name="Sign out").click()
+
+    sign_in(page, live_server, "Emily Chen")
+    page.locator("nav.course-nav").get_by_role("link", name="Cloud Workstation", exact=True).click()
+    frame = page.frame_locator("iframe.tool-frame")
+    expect(frame.locator("#ws")).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
+    expect(frame.locator("#ws-label")).to_have_text("Running", timeout=RUNNING_TIMEOUT_MS)
+    command = frame.locator("#ws-ssh").inner_text().strip()
+    assert re.fullmatch(rf"ssh -p {local_runtime.rt.port} -i ~/\.ssh/(cwc_\w+) ws\d+@127\.0\.0\.1", command), command
+    shot(page, "runtime-01-student-ssh-command")
+
+    frame.locator("#ws-connect").get_by_role("link", name="SSH keys").click()
+    with page.expect_download() as download:
+        frame.get_by_role("button", name="Create and download my key").click()
+    key_name = re.search(r"~/\.ssh/(cwc_\w+)", command).group(1)  # type: ignore[union-attr]
+    assert download.value.suggested_filename == key_name
+    key = tmp_path / key_name
+    download.value.save_as(key)
+    key.chmod(0o600)
+
+    argv = command.replace(f"~/.ssh/{key_name}", str(key)).split()
+    argv[1:1] = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"]
+    done = subprocess.run([*argv, "echo", "hello from", "$USER"], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "hello from ubuntu\n"), done.stderr
+    live_server.check_jobs()
