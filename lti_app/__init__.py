@@ -66,6 +66,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from lti_app.pages import staff_views  # noqa: F401  (its routes live on the pages blueprint)
     from lti_app.pages.views import bp as pages_bp
     from lti_app.setup_views import bp as setup_bp
+    from lti_app.welcome_views import bp as welcome_bp
     from lti_app.workspaces.agent_api import bp as agent_bp
     from lti_app.workspaces.keys_views import bp as keys_bp
     from lti_app.workspaces.materials_views import bp as materials_bp
@@ -75,7 +76,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(lti_bp)
     app.register_blueprint(deep_link_bp)
     app.register_blueprint(pages_bp)
-    for blueprint in (workspaces_bp, keys_bp, materials_bp, agent_bp, setup_bp, course_sync_bp, budget_bp):
+    for blueprint in (workspaces_bp, keys_bp, materials_bp, agent_bp, setup_bp, course_sync_bp, budget_bp, welcome_bp):
         app.register_blueprint(blueprint)
     if not dev_surfaces_allowed(settings):
         return  # dev-only surfaces are absent from the url_map, not only refused
