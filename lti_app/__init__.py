@@ -6,6 +6,7 @@ import logging
 import uuid
 
 from flask import Flask, g, request
+from markupsafe import Markup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from classroom.logs import configure_logging, request_id
@@ -52,7 +53,17 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     errors.init_app(app)
     inputs.init_app(app)
     _register_blueprints(app, settings)
+    app.jinja_env.globals["here"] = here
     return app
+
+
+SAME_TAB = {"setup.save": "setup.wizard", "welcome.preview": "setup.wizard", "welcome.save": "setup.wizard"}
+
+
+def here(endpoint: str) -> Markup:
+    """` aria-current="page"` on the tab link of the page being shown (its POST twin counts too), else nothing."""
+    current = SAME_TAB.get(request.endpoint or "", request.endpoint)
+    return Markup(' aria-current="page"') if current == endpoint else Markup("")
 
 
 def _register_blueprints(app: Flask, settings: Settings) -> None:
