@@ -65,6 +65,8 @@ def test_a_refused_save_opens_on_a_summary_linking_to_every_invalid_field_each_m
         ref = re.search(r'aria-describedby="([^"]+)"', tag[0])
         assert ref is not None and _idref_ok(html, ref[1]), target
     assert "a11y.js" in html  # the script that moves the focus to the summary
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids))  # each link target is one field
 
 
 def test_the_picker_marks_its_due_date_and_points_when_invalid(client, canvas, session):
