@@ -85,3 +85,15 @@ def plan_uploads(paths: list[str], existing: set[str], mode: str) -> UploadPlan:
         batch.add(path)
         placed.append(path)
     return UploadPlan(placed, mode == "replace", conflicts)
+
+
+def human_size(size: int) -> str:
+    """A byte count as people read it: 980 bytes, 15.2 KB, 60.0 MB, 1.4 GB (powers of 1,024)."""
+    if size < 1024:
+        return f"{size} byte{'s' if size != 1 else ''}"
+    value = float(size)  # display only: sizes are never summed or compared as floats
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1024
+        if value < 1024 or unit == "TB":
+            break
+    return f"{value:.1f} {unit}"

@@ -20,6 +20,7 @@ from lms_sync.line_items import create_missing
 from lms_sync.passback import release_stale_claims, run_passback
 from lms_sync.roster_sync import SyncError, sync_roster
 from lms_sync.usage import stage_usage
+from lms_sync.welcome_send import welcome_started_terms
 from lms_sync.workspaces_hook import release_stops
 
 log = logging.getLogger(__name__)
@@ -181,6 +182,15 @@ def sync_all_rosters() -> int:
     for course_id in courses:
         enqueue_roster_sync(ctx.redis, course_id, full=True)
     return len(courses)
+
+
+def welcome_at_term_start() -> int:
+    """Hourly: welcome the students of courses whose term has started and who were not welcomed yet."""
+    ctx = context()
+    with ctx.sessions() as session:
+        welcomed = welcome_started_terms(session, utcnow().date())
+        session.commit()
+    return welcomed
 
 
 def passback_sweep() -> int:

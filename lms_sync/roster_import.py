@@ -11,14 +11,13 @@ from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
 from classroom.db import utcnow
-from classroom.models import Course, CoursePolicy, Enrollment, EnrollmentStatus, Notification, OutboxEmail, Person
-from classroom.roles import CONFIGURING_LEVELS, StaffLevel
-from config.catalog import load_catalog
+from classroom.models import Course, Enrollment, EnrollmentStatus, Person
+from classroom.roles import StaffLevel
 from lms_sync.csv_import import ImportRow
 from lms_sync.placeholders import placeholder_sub
 from lms_sync.roster import PLACEHOLDER_PREFIX
 from lms_sync.roster_sync import lock_course_roster
-from lms_sync.welcome import WelcomeFacts, welcome_message
+from lms_sync.welcome_send import welcome_students
 
 
 @dataclass(frozen=True)
@@ -30,32 +29,6 @@ class ImportResult:
     sections: int = 0
     unchanged: int = 0
     welcomed: int = 0
-
-
-def welcome_facts(session: Session, course: Course) -> WelcomeFacts:
-    """Budget, default workspace type, term end and the owner's name for the welcome message."""
-    policy = session.get(CoursePolicy, course.id)
-    workspace = ""
-    if policy is not None:
-        template = load_catalog().get(policy.default_template)
-        if template is not None:
-            workspace = f"{template.instance_type} ({template.description.split(':')[0]})"
-    instructor = session.scalar(
-        select(Person.name)
-        .join(Enrollment, Enrollment.person_id == Person.id)
-        .where(Enrollment.course_id == course.id, Enrollment.level.in_(CONFIGURING_LEVELS))
-        .order_by(Enrollment.level, Enrollment.id)
-        .limit(1)
-    )
-    product = (course.platform.product or "").capitalize() if course.platform else ""
-    return WelcomeFacts(
-        course=course.display_name,
-        instructor=instructor or "",
-        budget=policy.budget_per_student if policy else None,
-        workspace=workspace,
-        term_end=course.term_end,
-        lms=product if product and product.lower() not in ("", "demo") else "your LMS",
-    )
 
 
 def _existing(session: Session, course: Course, emails: Sequence[str]) -> dict[str, tuple[int, Enrollment | None]]:
@@ -70,35 +43,6 @@ def _existing(session: Session, course: Course, emails: Sequence[str]) -> dict[s
     for person_id, email, _sub, enrollment in rows:
         found.setdefault(email, (person_id, enrollment))
     return found
-
-
-def _welcome(session: Session, course: Course, people: Sequence[tuple[int, str, str]]) -> int:
-    """In-tool notification and outbox email for each (person id, name, email), in two statements."""
-    if not people:
-        return 0
-    facts = welcome_facts(session, course)
-    now = utcnow()
-    notes, mails = [], []
-    for person_id, name, email in people:
-        subject, body = welcome_message(facts, name)
-        notes.append(
-            {"course_id": course.id, "person_id": person_id, "subject": subject, "body": body, "created_at": now}
-        )
-        if email:
-            mails.append(
-                {
-                    "to_address": email,
-                    "subject": subject,
-                    "body": body,
-                    "created_at": now,
-                    "attempts": 0,
-                    "last_error": "",
-                }
-            )
-    session.execute(insert(Notification), notes)
-    if mails:
-        session.execute(insert(OutboxEmail), mails)
-    return len(notes)
 
 
 def import_roster(
@@ -171,7 +115,7 @@ def import_roster(
             ],
         )
     session.flush()
-    welcomed = _welcome(session, course, [(pid, r.name, r.email) for pid, r in to_enroll + reactivated])
+    welcomed = welcome_students(session, course, [pid for pid, _ in to_enroll + reactivated])
     append_event(
         session,
         "roster.imported",

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 from classroom.audit import NewEvent, append_events
 from classroom.db import utcnow
 from classroom.models import Course, CourseLms, Enrollment, Person
-from classroom.roles import is_test_user
+from classroom.roles import StaffLevel, is_test_user
 from lms_sync.http import LmsError
 from lms_sync.ports import LmsServices, RemoteMember
 from lms_sync.roster import LocalMember, RosterChanges, diff_roster
+from lms_sync.welcome_send import welcome_students
 from lms_sync.workspaces_hook import StopJob, stop_dropped_workspaces
 
 PAGE_LIMIT = 100
@@ -105,9 +106,10 @@ def lock_course_roster(session: Session, course_id: int) -> None:
     session.execute(text("SELECT pg_advisory_xact_lock(:ns, :id)"), {"ns": _LOCK_NS, "id": course_id})
 
 
-def _add_members(session: Session, course: Course, changes: RosterChanges) -> None:
+def _add_members(session: Session, course: Course, changes: RosterChanges) -> list[int]:
+    """Insert the new people and their enrollments; returns the person ids of the students added."""
     if not changes.adds:
-        return
+        return []
     members = [a.member for a in changes.adds]
     now = utcnow()
     ids = session.execute(
@@ -160,6 +162,7 @@ def _add_members(session: Session, course: Course, changes: RosterChanges) -> No
             "sections": [a.member.section or "" for a in changes.adds],
         },
     )
+    return [person_of[a.member.user_id] for a in changes.adds if a.level is StaffLevel.STUDENT]
 
 
 def _claim_placeholders(session: Session, course: Course, claims: Sequence[tuple[int, str]]) -> None:
@@ -274,10 +277,11 @@ def apply_changes(
     if changes.empty:
         return []
     _claim_placeholders(session, course, changes.claims)
-    _add_members(session, course, changes)
+    added = _add_members(session, course, changes)
     _update_rows(session, changes)
     _audit(session, course.id, changes, actor_person_id, source)
     session.flush()
+    welcome_students(session, course, added)  # once each: an enrollment that existed keeps its welcomed_at
     session.expire_all()
     dropped = [c.person_id for c in changes.drops]
     return stop_dropped_workspaces(session, course.id, dropped, reason=f"dropped from the course ({source})")

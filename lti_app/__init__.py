@@ -6,6 +6,7 @@ import logging
 import uuid
 
 from flask import Flask, g, request
+from markupsafe import Markup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from classroom.logs import configure_logging, request_id
@@ -52,7 +53,17 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     errors.init_app(app)
     inputs.init_app(app)
     _register_blueprints(app, settings)
+    app.jinja_env.globals["here"] = here
     return app
+
+
+SAME_TAB = {"setup.save": "setup.wizard", "welcome.preview": "setup.wizard", "welcome.save": "setup.wizard"}
+
+
+def here(endpoint: str) -> Markup:
+    """` aria-current="page"` on the tab link of the page being shown (its POST twin counts too), else nothing."""
+    current = SAME_TAB.get(request.endpoint or "", request.endpoint)
+    return Markup(' aria-current="page"') if current == endpoint else Markup("")
 
 
 def _register_blueprints(app: Flask, settings: Settings) -> None:
@@ -66,6 +77,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from lti_app.pages import staff_views  # noqa: F401  (its routes live on the pages blueprint)
     from lti_app.pages.views import bp as pages_bp
     from lti_app.setup_views import bp as setup_bp
+    from lti_app.welcome_views import bp as welcome_bp
     from lti_app.workspaces.agent_api import bp as agent_bp
     from lti_app.workspaces.keys_views import bp as keys_bp
     from lti_app.workspaces.materials_views import bp as materials_bp
@@ -78,7 +90,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(deep_link_bp)
     app.register_blueprint(pages_bp)
     blueprints = (workspaces_bp, keys_bp, materials_bp, agent_bp, setup_bp, course_sync_bp, budget_bp, recorded_bp,
-                  staff_ssh_bp)  # fmt: skip
+                  staff_ssh_bp, welcome_bp)  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     if not dev_surfaces_allowed(settings):

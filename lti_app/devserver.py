@@ -185,9 +185,15 @@ def stop_process(proc: subprocess.Popen[Any], timeouts: tuple[float, ...] = (10.
         proc.wait()
 
 
-def start_moto(env: dict[str, str], stack: ExitStack) -> str:
-    """Start the simulated AWS (moto) on loopback with dummy credentials; return its endpoint URL."""
+def start_moto(env: dict[str, str], stack: ExitStack, data_dir: Path | None = None) -> str:
+    """Start the simulated AWS (moto) on loopback with dummy credentials; return its endpoint URL.
+
+    With `data_dir`, the simulated account is loaded from and saved to `<data_dir>/simulated-aws.pickle`
+    (provisioning.sim_state), so a restart keeps the instances, buckets and parameters it had.
+    """
     from moto.server import ThreadedMotoServer
+
+    from provisioning.sim_state import STATE_FILE, StateKeeper, load_state
 
     for name in AWS_PROFILE_VARS:
         env.pop(name, None)
@@ -195,8 +201,14 @@ def start_moto(env: dict[str, str], stack: ExitStack) -> str:
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     port = free_port(PREFERRED_MOTO_PORT)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    if data_dir is not None and load_state(data_dir / STATE_FILE):
+        print(f"devserver: simulated AWS restored from {data_dir / STATE_FILE}", flush=True)
     server.start()
     stack.callback(server.stop)
+    if data_dir is not None:
+        keeper = StateKeeper(data_dir / STATE_FILE)
+        keeper.start()
+        stack.callback(keeper.stop)  # runs before server.stop: the last save sees the final state
     return f"http://127.0.0.1:{port}"
 
 
@@ -235,7 +247,7 @@ def build_environment(data_dir: Path, port: int, stack: ExitStack) -> tuple[dict
         stack.callback(redis_server.stop)
         env["REDIS_URL"] = redis_server.url
         logs["Redis"] = redis_server.log
-    env["CWC_AWS_ENDPOINT_URL"] = start_moto(env, stack)
+    env["CWC_AWS_ENDPOINT_URL"] = start_moto(env, stack, data_dir)
     env.setdefault("CWC_IMAGE_PARAMETER_PREFIX", "/cwc-sim")
     env.setdefault("CWC_AWS_BUCKET", "cwc-classroom-dev")
     env.setdefault("CWC_RUNTIME_SSH_PORT", str(free_port(PREFERRED_SSH_PORT)))
@@ -297,8 +309,17 @@ def start_web(settings: Settings, port: int, stack: ExitStack, tls: TlsFiles | N
         server = make_server("127.0.0.1", port, create_app(settings), threaded=True, ssl_context=context)
     except OSError as exc:
         raise SystemExit(f"Cannot listen on 127.0.0.1:{port} ({exc.strerror}). Set CWC_PORT to a free port.") from exc
+    quiet_terminal()
     threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
     stack.callback(server.shutdown)
+
+
+def quiet_terminal() -> None:
+    """Let only warnings and errors reach this terminal (create_app installs an INFO handler; botocore's
+    "Found credentials" lines came through it); the workers keep their INFO lines in their log files."""
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, "_cwc", False):
+            handler.setLevel(logging.WARNING)
 
 
 def wait_healthy(health_url: str, timeout: float = 60.0) -> dict[str, Any]:

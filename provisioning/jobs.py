@@ -21,6 +21,7 @@ from classroom.audit import append_event
 from classroom.db import make_engine, make_session_factory, utcnow
 from classroom.jobs.queue import enqueue
 from classroom.models import Course, Person, Workspace
+from classroom.notify import notify
 from classroom.workspaces.lifecycle import LIVE, WANTS_DOWN, DesiredState, WorkspaceState
 from config.catalog import load_catalog
 from config.settings import Settings
@@ -293,6 +294,8 @@ def reconcile_workspaces() -> dict[str, int]:
             ws.public_ip = change.public_ip or ws.public_ip
             ws.availability_zone = change.availability_zone or ws.availability_zone
             set_state(session, ws, change.state, actor="reconcile", reason=change.reason)
+            if change.reason == MISSING:
+                tell_workspace_lost(session, ws)
         to_stop = _book_orphans(session, ctx, plan.orphans)
         session.flush()
         retry = _stalled_launches(session) + drive_stops(session, utcnow())
@@ -343,6 +346,23 @@ def _book_orphans(session: Session, ctx: JobContext, orphans: list[InstanceInfo]
         now,
     )
     return [o.instance_id for o in running]
+
+
+def tell_workspace_lost(session: Session, ws: Workspace) -> None:
+    """Tell the student their workspace's instance is gone (its files with it) and how to get a new one."""
+    name = ws.link_title or ws.template_id
+    notify(
+        session,
+        person_id=ws.person_id,
+        course_id=ws.course_id,
+        subject=f"Your workspace {name} was lost"[:255],
+        body=(
+            f"The cloud instance of your workspace {name} ({ws.instance_id}) no longer exists, so the workspace "
+            "has ended and the files on its disk are gone (course materials and anything you pushed elsewhere "
+            "are safe). Open the course's Cloud Workstation link to start a new one; ask your TAs if you need "
+            "an extension."
+        ),
+    )
 
 
 def _confirmed(ctx: JobContext, change: Change) -> bool:

@@ -42,6 +42,7 @@ PERIODIC_JOBS: tuple[Periodic, ...] = (
     Periodic("lms_sync.jobs.sync_all_rosters", cron="15 2 * * *"),  # nightly NRPS sync (then due dates) per course
     Periodic("lms_sync.jobs.post_usage_nightly", cron="30 3 * * *"),  # usage to the gradebook where turned on
     Periodic("lms_sync.jobs.passback_sweep", interval=60),  # grades waiting, and claims of jobs that died
+    Periodic("lms_sync.jobs.welcome_at_term_start", cron="5 * * * *"),  # the term's first hour, and late joiners
 )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -72,6 +73,7 @@ class CoursePolicy(Base):
     close_after_due: Mapped[bool] = mapped_column(Boolean, default=False)  # per-assignment ones, after their due date
     archive_retention_days: Mapped[int] = mapped_column(Integer, default=365)  # S3 lifecycle rule of the archives
     disk_grace_days: Mapped[int] = mapped_column(Integer, default=14)  # term end to deleting the disks
+    welcome_emails: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # new students
 
 
 class RequestStatus(enum.StrEnum):

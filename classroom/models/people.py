@@ -116,6 +116,7 @@ class Enrollment(Base):
     section: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_launch_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    welcomed_at: Mapped[datetime | None] = mapped_column(nullable=True)  # the welcome message went out (once)
 
     course: Mapped[Course] = relationship()
     person: Mapped[Person] = relationship()

@@ -5,7 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, jsonify, redirect, request, url_for
 
 from classroom.audit import append_event
-from classroom.materials import MAX_FILE_BYTES, MaterialNameError, clean_file_name, clean_folder, plan_uploads
+from classroom.materials import (
+    MAX_FILE_BYTES,
+    MaterialNameError,
+    clean_file_name,
+    clean_folder,
+    human_size,
+    plan_uploads,
+)
 from classroom.roles import can_act, is_staff
 from lti_app.auth import current, requires
 from lti_app.boundary import parse_form
@@ -34,6 +41,7 @@ def index() -> str:
         "workspaces/materials.html",
         files=files,
         total=sum(size for _, size in files),
+        human_size=human_size,
         mount=f"/mnt/{course_slug(ctx.course.label or ctx.course.title, ctx.course.id)}-materials",
     )
 

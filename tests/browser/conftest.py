@@ -38,6 +38,7 @@ from config.settings import Settings
 from lms_sync import context as lms_context
 from provisioning import jobs
 from provisioning.aws import AwsBackend
+from tests.browser.axe_watch import AxeWatch
 from tests.support.budget import ensure_policies
 
 CHROMIUM = os.environ.get("CWC_CHROMIUM", "/usr/bin/chromium")
@@ -68,6 +69,7 @@ IN_TRANSITION = (
 # app, moto and the jobs share two cores (and, on a developer's machine, other test runs).
 STEP_TIMEOUT_MS = 30_000
 LAUNCH_TIMEOUT_MS = 60_000  # login, platform storage, id_token, relay page: several round trips through the iframe
+AXE_SETTLE_MS = 1500  # time for the last page's axe run to report before the contexts close
 expect.set_options(timeout=STEP_TIMEOUT_MS)
 
 
@@ -306,6 +308,7 @@ class Browser:
     playwright: Playwright
     root: Path
     contexts: list[BrowserContext] = field(default_factory=list)
+    axe: AxeWatch = field(default_factory=AxeWatch)
 
     def new_context(self, *, third_party_cookies: bool) -> BrowserContext:
         """A persistent context (its own user-data-dir) with third-party cookies allowed or blocked."""
@@ -320,6 +323,7 @@ class Browser:
         )
         context.set_default_timeout(STEP_TIMEOUT_MS)
         context.set_default_navigation_timeout(LAUNCH_TIMEOUT_MS)
+        self.axe.watch(context)  # every page and iframe checks itself with axe-core on load
         self.contexts.append(context)
         return context
 
@@ -350,8 +354,16 @@ def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Browser]
                     for m, page in enumerate(context.pages):
                         with contextlib.suppress(Exception):  # the page may be gone
                             shot(page, f"FAILED-{request.node.name}-{stamp}-{n}-{m}")
+            opened = [page for context in b.contexts for page in context.pages]
+            if opened and (call is None or not call.failed):
+                with contextlib.suppress(Exception):  # the page may be gone
+                    opened[0].wait_for_timeout(AXE_SETTLE_MS)  # the last document's report is on its way
             for context in b.contexts:
                 context.close()
+        if call is not None and not call.failed and opened:
+            assert b.axe.reports, "axe-core reported on no page: the accessibility check did not run"
+            found = b.axe.violations()
+            assert not found, "axe-core (WCAG 2.1 A/AA) found:\n" + "\n".join(found)
 
 
 # --- helpers for the tests -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser
 
 HW1 = "HW1: Linear regression"
 GPU = "Final project: GPU training"
-RUNNING_TIMEOUT_MS = 90_000  # worker + reconcile tick every 0.5 s; the page polls every 2 s and reloads when settled
+RUNNING_TIMEOUT_MS = 90_000  # worker + reconcile tick every 0.5 s; the page polls every 2 s, updates in place
 
 
 def tool(page: Page) -> FrameLocator:
@@ -110,6 +110,7 @@ def test_instructor_sets_up_and_adds_assignment_then_student_runs_workspace(
     shot(page, "demo-07-student-first-click")
     frame.get_by_role("button", name="Start my workspace").click()
     expect(frame.locator("#ws")).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
+    frame.locator("#ws").evaluate("() => { window.cwcSameDocument = true; }")  # gone if the page reloads
     try:
         expect(frame.locator("#ws-label")).to_have_text("Running", timeout=RUNNING_TIMEOUT_MS)
     except AssertionError as exc:
@@ -118,6 +119,9 @@ def test_instructor_sets_up_and_adds_assignment_then_student_runs_workspace(
     expect(ssh).to_be_visible()
     expect(ssh).to_have_text(re.compile(r"^ssh -i ~/\.ssh/cwc_\S+ ubuntu@\d+\.\d+\.\d+\.\d+$"))
     expect(frame.get_by_role("link", name="Stop workspace")).to_be_visible()
+    assert frame.locator("#ws").evaluate("() => window.cwcSameDocument === true")  # updated in place, no reload
+    expect(frame.locator(".steps li")).to_have_text([re.compile(r"\(done\)$")] * 3)  # the state in words
+    expect(frame.locator("#ws-status")).to_have_text(re.compile("^Your workspace: Running"))  # only this is announced
     shot(page, "demo-08-student-workspace-running")
     live_server.check_jobs()
 

@@ -44,3 +44,12 @@ def test_rename_keeps_both_and_replace_overwrites_only_what_was_there() -> None:
     assert plan.paths == ["d/a.csv", "d/a (2).csv"] and plan.overwrite and plan.conflicts == []
     with pytest.raises(MaterialNameError):
         plan_uploads(["a"], set(), "overwrite-silently")
+
+
+def test_sizes_read_as_people_read_them():
+    from classroom.materials import human_size
+
+    assert human_size(0) == "0 bytes" and human_size(1) == "1 byte" and human_size(1023) == "1023 bytes"
+    assert human_size(1024) == "1.0 KB" and human_size(15_900) == "15.5 KB"
+    assert human_size(60 * 1024 * 1024) == "60.0 MB" and human_size(180_000_000) == "171.7 MB"
+    assert human_size(3 * 1024**4) == "3.0 TB" and human_size(5 * 1024**5) == "5120.0 TB"
