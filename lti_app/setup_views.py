@@ -13,6 +13,7 @@ from classroom.models import CoursePolicy, Enrollment, Person, RequestStatus, Te
 from classroom.roles import StaffLevel, can_configure
 from classroom.services.budgets import BudgetError, ask_for_template, decide_request, save_policy
 from classroom.services.launches import LaunchRefused, promote_head_ta
+from classroom.services.request_context import request_context, template_name
 from config.catalog import load_catalog
 from lti_app.auth import current, requires
 from lti_app.errors import Forbidden
@@ -158,7 +159,8 @@ def ask(template_id: str) -> Response:
     """A student asks for an approved-on-request template, with a reason."""
     ctx = current()
     try:
-        ask_for_template(db(), ctx.course, ctx.person.id, template_id, request.form.get("reason", ""))
+        reason = request.form.get("reason", "")
+        ask_for_template(db(), ctx.course, ctx.person.id, template_id, reason, catalog=load_catalog(), prices=prices())
     except BudgetError as exc:
         raise Forbidden(str(exc), status=400, title="Request not sent") from exc
     commit()
@@ -179,7 +181,14 @@ def requests_list() -> str:
         )
         .all()
     )
-    return page("setup/requests.html", rows=rows, pending=RequestStatus.PENDING)
+    catalog, course = load_catalog(), current().course
+    contexts = {
+        r.id: request_context(db(), course, p.id, r.template_id, catalog=catalog, prices=prices())
+        for r, p in rows
+        if r.status is RequestStatus.PENDING
+    }
+    names = {r.template_id: template_name(catalog, r.template_id) for r, _ in rows}
+    return page("setup/requests.html", rows=rows, pending=RequestStatus.PENDING, contexts=contexts, names=names)
 
 
 @bp.post("/app/requests/<int:request_id>/<any(approve, deny):decision>")

@@ -67,8 +67,20 @@ def _decide(template_id: str, *, starting: bool = False) -> Decision:
 
 
 def _refused(decision: Decision, title: str) -> tuple[str, int]:
-    """The educational refusal: why, what it would cost, the student's budget, what is approved, whom to ask."""
-    return page("workspaces/blocked.html", decision=decision, link_title=title), 403
+    """The educational refusal: why, what it would cost, the student's budget, what is approved, whom to ask.
+
+    A template the student may ask for is no refusal: a neutral "available on request" page (200)."""
+    askable = decision.code in ("needs_request", "request_pending")
+    return page("workspaces/blocked.html", decision=decision, link_title=title), 200 if askable else 403
+
+
+def _offers(skip: str) -> list[Decision]:
+    """The other templates the student may use or ask for, each with its cost, budget check and projection."""
+    policy = db().get(CoursePolicy, current().course.id)
+    if policy is None:
+        return []
+    wanted = sorted(tid for tid, access in policy.templates.items() if access != "blocked" and tid != skip)
+    return [d for d in (_decide(tid) for tid in wanted) if d.template is not None]
 
 
 def _visible(ws_id: int) -> Workspace:
@@ -104,6 +116,7 @@ def _home(link: Link, template: WorkspaceTemplate) -> str:
             if w.state in LIVE
         ],  # fmt: skip
         removed=[w for w in mine if w.state not in LIVE][:5],
+        offers=_offers(template.id),
         template=template,
         decision=decision,
         cost=cost_figures(template, prices()),
