@@ -11,10 +11,11 @@
       set("ws-message", s.message);
       var steps = box.querySelectorAll(".steps li");
       for (var i = 0; i < steps.length; i++) { steps[i].className = i < s.step ? "done" : ""; }
-      if (s.ssh_command) {
+      var connect = document.getElementById("ws-connect");
+      if (s.ssh_command && connect) {  /* absent without an SSH key: the page asks for one instead */
         set("ws-ssh", s.ssh_command);
         set("ws-jupyter", s.jupyter_tunnel);
-        document.getElementById("ws-connect").hidden = false;
+        connect.hidden = false;
       }
       if (settled.indexOf(s.state) >= 0) { window.location.reload(); } else { setTimeout(tick, 2000); }
     }).catch(function () { setTimeout(tick, 5000); });

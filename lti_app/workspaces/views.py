@@ -29,6 +29,7 @@ from provisioning.opening import (
     workspace_key,
 )
 from provisioning.retire import request_retire
+from provisioning.ssh_keys import active_keys
 from provisioning.services import Job, WorkspaceActionError, request_start, request_stop, workspaces_of
 
 bp = Blueprint("workspaces", __name__)
@@ -122,6 +123,7 @@ def _home(link: Link, template: WorkspaceTemplate) -> str:
         cost=cost_figures(template, prices()),
         deadlines=upcoming_for(db(), ctx.course.id, ctx.person.id, utcnow()),
         time_zone=ctx.course.time_zone,
+        has_key=bool(active_keys(db(), ctx.person.id)),
     )
 
 
@@ -162,6 +164,7 @@ def mine() -> str | Response | tuple[str, int]:
         scope=scope,
         prepared=ws is not None and folder_for(link.title) in {f.folder for f in folders_of(db(), ws.id)},
         due_text=Deadline(link.title, link.due_at, ()).when(ctx.course.time_zone) if link.due_at else "",
+        has_key=bool(active_keys(db(), ctx.person.id)),
     )
 
 

@@ -114,8 +114,20 @@ def test_instructor_sets_up_and_adds_assignment_then_student_runs_workspace(
         expect(frame.locator("#ws-label")).to_have_text("Running", timeout=RUNNING_TIMEOUT_MS)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n--- server side:\n{live_server.describe()}") from None
+    # No SSH command without a key: the page asks for one; after creating it the keys page lists it.
+    expect(frame.locator("#ws-nokey")).to_contain_text("create or upload a key first")
+    expect(frame.locator("#ws-ssh")).to_have_count(0)
+    frame.get_by_role("link", name="Create or upload my SSH key").click()
+    expect(frame.get_by_text("You have no SSH key yet.")).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
+    with page.expect_download() as download:
+        frame.get_by_role("button", name="Create and download my key").click()
+    assert download.value.suggested_filename.startswith("cwc_")
+    expect(frame.get_by_text("(generated)")).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)  # reloaded: listed
+    expect(frame.get_by_text("You have no SSH key yet.")).to_have_count(0)
+    nav_link(page, HW1).click()
+    frame = tool(page)
     ssh = frame.locator("#ws-ssh")
-    expect(ssh).to_be_visible()
+    expect(ssh).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
     expect(ssh).to_have_text(re.compile(r"^ssh -i ~/\.ssh/cwc_\S+ ubuntu@\d+\.\d+\.\d+\.\d+$"))
     expect(frame.get_by_role("link", name="Stop workspace")).to_be_visible()
     shot(page, "demo-08-student-workspace-running")

@@ -117,6 +117,11 @@ def test_the_course_link_is_the_students_home_and_starts_nothing(client, canvas,
     token = tool_token(resp)
     page = client.get("/app/workspace", query_string={"t": token})
     assert page.status_code == 200 and b"My workspace" in page.data and b"Start my workspace" in page.data
+    first = page.get_data(as_text=True)
+    assert "Your budget: $0.00 spent of $24.00 (0%)" in first
+    assert "ML final-project workspace <span class=\"muted\">(available on request)" in first
+    assert "Ask for ML final-project workspace" in first and "if left running 24/7" in first
+    assert "GPU ML workstation" not in first  # a blocked template is not offered
     assert client.get("/app/workspaces", query_string={"t": token}).status_code == 200
     assert count_rows(engine, "workspaces") == 0 and len(get_queue(redis)) == 0
     started = client.post("/app/workspace", data={**hidden_fields(page.get_data(as_text=True)), "scope": "course"})
@@ -242,6 +247,22 @@ def test_generated_key_is_downloaded_once_and_reaches_the_agent(client, canvas, 
         "/api/agent/heartbeat", json={"workspace_id": ws.id}, headers={"Authorization": f"Bearer {token}"}
     ).get_json()
     assert answer["authorized_keys"] == [key.public_key]
+
+
+def test_no_ssh_command_without_a_key_and_the_key_listed_after_generating(client, canvas, session):
+    emily, ws = _running_workspace(client, canvas, session)
+    for path in ("/app/workspace", "/app/workspaces"):
+        html = client.get(path, query_string={"t": emily}).get_data(as_text=True)
+        assert "create or upload a key first" in html and "Create or upload my SSH key" in html
+        assert "ssh -i ~/.ssh/cwc_cs229" not in html
+    keys = client.get("/app/keys", query_string={"t": emily}).get_data(as_text=True)
+    assert "You have no SSH key yet" in keys
+    assert client.post("/app/keys/generate", data=hidden_fields(keys)).status_code == 200
+    keys = client.get("/app/keys", query_string={"t": emily}).get_data(as_text=True)
+    assert "You have no SSH key yet" not in keys and "(generated)" in keys
+    for path in ("/app/workspace", "/app/workspaces"):
+        html = client.get(path, query_string={"t": emily}).get_data(as_text=True)
+        assert "ssh -i ~/.ssh/cwc_cs229 ubuntu@203.0.113.10" in html and "create or upload a key first" not in html
 
 
 def test_a_key_cannot_be_shared_between_students(client, canvas, engine):
