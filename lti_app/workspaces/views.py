@@ -29,8 +29,8 @@ from provisioning.opening import (
     workspace_key,
 )
 from provisioning.retire import request_retire
-from provisioning.ssh_keys import active_keys
 from provisioning.services import Job, WorkspaceActionError, request_start, request_stop, workspaces_of
+from provisioning.ssh_keys import active_keys
 
 bp = Blueprint("workspaces", __name__)
 

@@ -119,7 +119,7 @@ def test_the_course_link_is_the_students_home_and_starts_nothing(client, canvas,
     assert page.status_code == 200 and b"My workspace" in page.data and b"Start my workspace" in page.data
     first = page.get_data(as_text=True)
     assert "Your budget: $0.00 spent of $24.00 (0%)" in first
-    assert "ML final-project workspace <span class=\"muted\">(available on request)" in first
+    assert 'ML final-project workspace <span class="muted">(available on request)' in first
     assert "Ask for ML final-project workspace" in first and "if left running 24/7" in first
     assert "GPU ML workstation" not in first  # a blocked template is not offered
     assert client.get("/app/workspaces", query_string={"t": token}).status_code == 200
