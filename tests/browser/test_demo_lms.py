@@ -156,5 +156,11 @@ def test_instructor_sets_up_and_adds_assignment_then_student_runs_workspace(
     frame = tool(page)
     expect(frame.get_by_role("heading", name="My workspace")).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
     expect(frame.get_by_role("link", name="Stop workspace")).to_be_visible()
+    # The tool sent lti.frameResize to the Demo LMS's origin, which sized the frame to the page (no inner scroll).
+    iframe = page.locator("iframe.tool-frame")
+    expect(iframe).to_have_attribute("data-resized-to", re.compile(r"^\d+$"))
+    inner = frame.locator("html").evaluate("el => el.scrollHeight")
+    expect(iframe).to_have_attribute("data-resized-to", str(max(300, inner)))
+    assert abs(iframe.evaluate("el => el.getBoundingClientRect().height") - max(300, inner)) <= 2
     with live_server.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Workspace)) == 1
