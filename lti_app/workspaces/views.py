@@ -10,6 +10,7 @@ from classroom.db import utcnow
 from classroom.models import CoursePolicy, Workspace
 from classroom.roles import StaffLevel, can_act, is_staff
 from classroom.services.budgets import decide_launch
+from classroom.services.staff_actions import ReasonError, parse_reason, tell_student
 from classroom.workspaces.lifecycle import LIVE
 from config.catalog import WorkspaceTemplate, load_catalog
 from lms_sync.deadlines import Deadline, due_from_custom, upcoming_for
@@ -217,7 +218,8 @@ def confirm_action(ws_id: int, action: str) -> str:
 
 
 def _do(ws: Workspace, action: str, actor: str) -> list[Job]:
-    """Apply one confirmed action to a locked workspace (the services audit it)."""
+    """Apply one confirmed action to a locked workspace (the services audit it; staff give a reason, told to the
+    student)."""
     ctx = current()
     if action == "remove":
         if request.form.get("confirm") != "on":
@@ -226,9 +228,16 @@ def _do(ws: Workspace, action: str, actor: str) -> list[Job]:
                               reason=f"removed by {ctx.person.display_name}", after=utcnow())  # fmt: skip
     if ws.retire_after is not None:
         raise WorkspaceActionError("This workspace is being archived and removed.")
+    why = ""
+    if actor == "staff":
+        try:
+            why = parse_reason(request.form.get("reason"))
+        except ReasonError as exc:
+            raise ToolError(str(exc), status=400) from exc
+        tell_student(db(), ctx.course, ws, ctx.person, action, why)
     if action == "stop":
-        return request_stop(db(), ws, actor_person_id=ctx.person.id, actor=actor,
-                            reason=f"stopped by {ctx.person.display_name}", hibernate=True)  # fmt: skip
+        reason = f"stopped by {ctx.person.display_name}" + (f": {why}" if why else "")
+        return request_stop(db(), ws, actor_person_id=ctx.person.id, actor=actor, reason=reason, hibernate=True)
     return request_start(db(), ws, actor_person_id=ctx.person.id, actor=actor)
 
 

@@ -10,7 +10,17 @@ from sqlalchemy import select, update
 from classroom.claims import LTI
 from classroom.db import utcnow
 from classroom.jobs.queue import get_queue
-from classroom.models import AuditEvent, CoursePolicy, Enrollment, Heartbeat, Person, SshKey, Workspace, WorkspaceFolder
+from classroom.models import (
+    AuditEvent,
+    CoursePolicy,
+    Enrollment,
+    Heartbeat,
+    Notification,
+    Person,
+    SshKey,
+    Workspace,
+    WorkspaceFolder,
+)
 from classroom.roles import StaffLevel
 from classroom.workspaces.lifecycle import WorkspaceState
 from provisioning.agent_service import issue_agent_token
@@ -173,9 +183,30 @@ def test_read_only_ta_cannot_stop_but_head_ta_can(app, client, canvas, session, 
     enrollment = session.scalar(select(Enrollment).join(Person).where(Person.sub == "ta-1"))
     enrollment.level = StaffLevel.HEAD_TA
     session.commit()
-    assert client.post(f"/app/workspaces/{ws.id}/stop", data=form).status_code == 303
+    confirm = client.get(f"/app/workspaces/{ws.id}/stop", query_string={"t": ta}).get_data(as_text=True)
+    assert "the student is told who did it and why" in confirm
+    no_reason = client.post(f"/app/workspaces/{ws.id}/stop", data=form)
+    assert no_reason.status_code == 400 and b"Say why" in no_reason.data  # nothing changed, nobody told
+    session.refresh(ws)
+    assert ws.state is WorkspaceState.RUNNING and count_rows(session.get_bind(), "notifications") == 0
+    stop = {**form, "reason": "Running all weekend with nothing open"}
+    assert client.post(f"/app/workspaces/{ws.id}/stop", data=stop).status_code == 303
     session.refresh(ws)
     assert ws.state is WorkspaceState.STOPPING and ws.stop_mode == "hibernate"
+    told = session.scalar(select(Notification).where(Notification.person_id == ws.person_id))
+    assert "stopped your workspace" in told.subject and "Reason: Running all weekend with nothing open" in told.body
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "workspace.staff_stop"))
+    assert event.details["reason"] == "Running all weekend with nothing open"
+    ws.state = WorkspaceState.STOPPED
+    session.commit()
+    home = client.get("/app/home", query_string={"t": ta}).get_data(as_text=True)
+    assert f"/app/workspaces/{ws.id}/start?t=" in home  # the head TA can Start as well as Stop
+    start = {**form, "reason": "Needed for the lab this afternoon"}
+    assert client.post(f"/app/workspaces/{ws.id}/start", data=start).status_code == 303
+    session.refresh(ws)
+    assert ws.state is WorkspaceState.STARTING
+    told = session.scalar(select(Notification).order_by(Notification.id.desc()))
+    assert "started your workspace" in told.subject and told.person_id == ws.person_id
 
 
 def test_student_stop_needs_confirmation_and_csrf(client, canvas, session):
