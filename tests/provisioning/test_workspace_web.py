@@ -397,3 +397,22 @@ def test_remove_route_roles(app, client, canvas, session):
     assert event.details["by"] == "staff"
     instructor = tool_token(launch(client, canvas, canvas.user("instructor")))
     assert client.post(url, data={**_form(app, instructor), "confirm": "on"}).status_code == 303
+
+
+def test_staff_search_students_and_open_a_students_page(client, canvas, session):
+    _emily, ws = _running_workspace(client, canvas, session)
+    david = _student(client, canvas, 2)
+    ta = tool_token(launch(client, canvas, canvas.user("ta")))
+    found = client.get("/app/home", query_string={"t": ta, "q": "  emily   STUDENT1@ "}).get_data(as_text=True)
+    assert "Emily Chen" in found and f"/app/students/{ws.person_id}?t=" in found
+    david_id = session.scalar(select(Person.id).where(Person.sub == "student-2"))
+    assert f"/app/students/{david_id}?t=" not in found
+    none = client.get("/app/home", query_string={"t": ta, "q": "nobody-here"}).get_data(as_text=True)
+    assert "No student matches" in none
+    detail = client.get(f"/app/students/{ws.person_id}", query_string={"t": ta})
+    html = detail.get_data(as_text=True)
+    assert detail.status_code == 200 and "Emily Chen" in html and ws.instance_type in html and "running" in html
+    assert "read-only access" in html and f"/app/workspaces/{ws.id}/stop" not in html  # a TA only looks
+    ta_id = session.scalar(select(Person.id).where(Person.sub == "ta-1"))
+    assert client.get(f"/app/students/{ta_id}", query_string={"t": ta}).status_code == 404  # staff are not students
+    assert client.get(f"/app/students/{ws.person_id}", query_string={"t": david}).status_code == 403
