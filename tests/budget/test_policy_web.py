@@ -6,7 +6,15 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from classroom.models import AuditEvent, CoursePolicy, Notification, OutboxEmail, SpendDaily, TemplateRequest
+from classroom.models import (
+    AuditEvent,
+    Course,
+    CoursePolicy,
+    Notification,
+    OutboxEmail,
+    SpendDaily,
+    TemplateRequest,
+)
 from tests.conftest import count_rows
 from tests.support.budget import SETUP_FORM, ensure_policies
 from tests.support.lti import hidden_fields, launch, tool_token
@@ -134,3 +142,20 @@ def test_students_cannot_reach_the_wizard_or_decide_requests(app, client, canvas
     assert client.get("/app/setup", query_string={"t": token}).status_code == 403
     assert client.post("/app/setup", data=form).status_code == 403
     assert count_rows(session.get_bind(), "course_policies") == 0
+
+
+def test_a_past_last_day_is_warned_about_and_saved_only_when_confirmed(client, canvas, session, redis):
+    from lms_sync.progress import mark_queued
+
+    resp = launch(client, canvas, canvas.user("instructor"))
+    course_id = session.scalar(select(Course.id))
+    mark_queued(redis, course_id, full=False)  # the launch's roster sync has not run yet
+    page = client.get("/app/setup", query_string={"t": tool_token(resp)}).get_data(as_text=True)
+    assert "Syncing the roster with the LMS" in page and "staff_step.js" in page
+    past = {**hidden_fields(page), **FORM, "term_start": "2024-08-26", "term_end": "2024-12-13"}
+    warned = client.post("/app/setup", data=past)
+    html = warned.get_data(as_text=True)
+    assert warned.status_code == 400 and "is already past: saving closes the course at once" in html
+    assert "Yes, close the course now" in html and count_rows(session.get_bind(), "course_policies") == 0
+    saved = client.post("/app/setup", data={**hidden_fields(html), **past, "confirm_past": "on"})
+    assert saved.status_code == 303 and count_rows(session.get_bind(), "course_policies") == 1
