@@ -164,3 +164,22 @@ def test_instructor_sets_up_and_adds_assignment_then_student_runs_workspace(
     assert abs(iframe.evaluate("el => el.getBoundingClientRect().height") - max(300, inner)) <= 2
     with live_server.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Workspace)) == 1
+
+    # 6. David opens the course link only to read it: his home starts nothing; the final-project template is a
+    #    neutral "available on request" with its cost and projection, before he asks.
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, live_server, "David Kim")
+    nav_link(page, "Cloud Workstation").click()
+    frame = tool(page)
+    expect(frame.get_by_role("heading", name="My workspace")).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
+    expect(frame.get_by_role("button", name="Start my workspace")).to_be_visible()
+    offer = frame.get_by_role("heading", name=re.compile("ML final-project workspace"))
+    expect(offer).to_contain_text("(available on request)")
+    expect(
+        frame.get_by_text(re.compile(r"a day if left on 24/7\. .*(days if left running 24/7|rest of the term)")).first
+    ).to_be_visible()
+    expect(frame.get_by_role("button", name="Ask for ML final-project workspace")).to_be_visible()
+    expect(frame.get_by_text("Launch blocked")).to_have_count(0)
+    with live_server.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Workspace)) == 1  # still only Emily's
+    live_server.check_jobs()
