@@ -14,6 +14,7 @@ from werkzeug.datastructures import MultiDict
 from classroom.budget.charts import Bar, daily_spend_chart
 from classroom.budget.enforcement import ANOMALY_FACTOR
 from classroom.budget.figures import CourseReport, term_progress
+from classroom.budget.runway import pace_sentence
 from classroom.db import utcnow
 from classroom.models import BudgetGrant
 from classroom.notify import notify
@@ -73,7 +74,8 @@ def mine() -> str | Response:
         chart = daily_spend_chart(
             [Bar(d.day, d.amount) for d in figures.days], title="Your spend per day, last 30 days", id_prefix="mine"
         )
-    return page("budget/student.html", b=figures, chart=chart, dollars=dollars, hours=hours)
+    figures_page = {"b": figures, "chart": chart, "dollars": dollars, "hours": hours, "pace_sentence": pace_sentence}
+    return page("budget/student.html", **figures_page)
 
 
 @dataclass(frozen=True)

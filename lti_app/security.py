@@ -74,6 +74,13 @@ def registration_page(url: str) -> None:
     allow_framing_by(url)
 
 
+def frame_parent_origins() -> list[str]:
+    """The exact origins of the platform that frames this course page (wildcards left out): where the page sends
+    `lti.frameResize`. Empty outside a course's pages."""
+    platform_id = g.get("frame_platform_id")
+    return [o for o in platform_frame_origins(platform_id) if "*" not in o] if platform_id else []
+
+
 def frame_ancestors(status: int = 200) -> str:
     """Who may frame this response.
 
@@ -107,6 +114,7 @@ def init_app(app: Flask) -> None:
     """Install the after-request hook and the csp_nonce template helper."""
     app.after_request(_set_headers)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
+    app.jinja_env.globals["frame_parent_origins"] = frame_parent_origins
     from classroom.budget.policy import money
 
     app.jinja_env.globals["money"] = money

@@ -8,19 +8,23 @@ from decimal import Decimal
 from flask import Blueprint, Response, g, redirect, request, url_for
 from sqlalchemy import select
 
+from classroom.budget.date_warnings import course_today, last_day_warning
 from classroom.budget.setup_form import INTEGRITY, TERM_END, parse_setup
+from classroom.db import utcnow
 from classroom.models import CoursePolicy, Enrollment, Person, RequestStatus, TemplateRequest
 from classroom.roles import StaffLevel, can_configure
 from classroom.services.budgets import BudgetError, ask_for_template, decide_request, save_policy
 from classroom.services.launches import LaunchRefused, promote_head_ta
+from classroom.services.request_context import request_context, template_name
 from config.catalog import load_catalog
+from lms_sync.progress import IN_PROGRESS, read_state
 from lti_app.auth import current, requires
 from lti_app.boundary import parse_form
 from lti_app.boundary.forms import DecisionForm, TemplateRequestForm
 from lti_app.errors import Forbidden
 from lti_app.inputs import form_id
 from lti_app.pages.views import page
-from lti_app.runtime import commit, db
+from lti_app.runtime import commit, db, runtime
 from lti_app.workspaces.glue import prices
 from lti_app.workspaces.presenter import cost_figures
 
@@ -104,6 +108,7 @@ def _defaults() -> dict[str, str]:
 
 def _wizard(values: dict[str, str], errors: dict[str, str] | None = None, status: int = 200) -> tuple[str, int]:
     ctx = current()
+    syncing = read_state(runtime().redis, ctx.course.id).get("state") in IN_PROGRESS
     catalog = load_catalog()
     tas = (
         db()
@@ -123,6 +128,8 @@ def _wizard(values: dict[str, str], errors: dict[str, str] | None = None, status
         tas=tas,
         time_zones=TIME_ZONES,
         configured=db().get(CoursePolicy, ctx.course.id) is not None,
+        syncing=syncing,
+        past_end=bool(errors and "is already past" in errors.get("term_end", "")),
     ), status
 
 
@@ -142,6 +149,9 @@ def save() -> Response | tuple[str, int]:
     values, errors = parse_setup(form, load_catalog(), ctx.course.label or ctx.course.title)
     if values is None:
         return _wizard(form, errors, 400)
+    warning = last_day_warning(values.term_end, course_today(utcnow(), values.time_zone))
+    if warning and form.get("confirm_past") != "on":  # nothing saved until the instructor confirms
+        return _wizard(form, {"term_end": warning + " Tick “Yes, close the course now” to save anyway."}, 400)
     save_policy(db(), ctx.course, values, ctx.person.id)
     head_ta = form_id("head_ta")
     if head_ta is not None and ctx.level is StaffLevel.OWNER:
@@ -161,7 +171,9 @@ def ask(template_id: str) -> Response:
     ctx = current()
     form = parse_form(TemplateRequestForm, status=400)
     try:
-        ask_for_template(db(), ctx.course, ctx.person.id, template_id, form.reason)
+        ask_for_template(
+            db(), ctx.course, ctx.person.id, template_id, form.reason, catalog=load_catalog(), prices=prices()
+        )
     except BudgetError as exc:
         raise Forbidden(str(exc), status=400, title="Request not sent") from exc
     commit()
@@ -182,7 +194,14 @@ def requests_list() -> str:
         )
         .all()
     )
-    return page("setup/requests.html", rows=rows, pending=RequestStatus.PENDING)
+    catalog, course = load_catalog(), current().course
+    contexts = {
+        r.id: request_context(db(), course, p.id, r.template_id, catalog=catalog, prices=prices())
+        for r, p in rows
+        if r.status is RequestStatus.PENDING
+    }
+    names = {r.template_id: template_name(catalog, r.template_id) for r, _ in rows}
+    return page("setup/requests.html", rows=rows, pending=RequestStatus.PENDING, contexts=contexts, names=names)
 
 
 @bp.post("/app/requests/<int:request_id>/<any(approve, deny):decision>")

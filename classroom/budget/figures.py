@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from statistics import median
 
 from classroom.budget.enforcement import ANOMALY_FACTOR, ANOMALY_FLOOR
+from classroom.budget.runway import Runway, runway
 
 NEAR_CAP_PERCENT = 90
 HOUR = Decimal(3600)
@@ -95,6 +96,7 @@ class StudentBudget(UseFigures):
     daily_cap: Decimal
     idle_minutes: int
     reserved: Decimal = ZERO  # what existing disks will cost until term end: held back, as enforcement does
+    term_days: Decimal | None = None  # days to the term's end (course time); None without one
 
     @property
     def cap(self) -> Decimal:
@@ -111,6 +113,11 @@ class StudentBudget(UseFigures):
         if self.burn_per_day <= 0:
             return None
         return (self.remaining / self.burn_per_day).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+    @property
+    def pace(self) -> Runway:
+        """The current burn against the remaining budget, bounded by the term's end and the daily cap."""
+        return runway(self.remaining, self.burn_per_day, daily_cap=self.daily_cap, term_days=self.term_days)
 
 
 @dataclass(frozen=True)

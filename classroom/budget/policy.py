@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
+from classroom.budget.runway import running_sentence, runway, term_days_left
 from config.catalog import Catalog, WorkspaceTemplate
 from config.prices import PriceError, RegionPrices
 
@@ -97,6 +98,7 @@ class Decision:
     template: Option | None = None
     money: StudentMoney | None = None
     projection_days: Decimal | None = None
+    projection: str = ""  # what running it 24/7 does to the budget, bounded by the term and the daily cap
     alternatives: list[Option] = field(default_factory=list)
 
 
@@ -171,7 +173,8 @@ def check_launch(
             "now, so it will not start one. Please try again later or tell your TA.",
         )
     access = policy.templates.get(template_id, BLOCKED)
-    base = {"template": chosen, "money": money, "alternatives": alternatives}
+    days, projection = project(policy, money, chosen, now)
+    base = {"template": chosen, "money": money, "alternatives": alternatives, "projection": projection}
     if access == BLOCKED or (access == ON_REQUEST and not request_approved):
         code = "request_pending" if request_pending else ("needs_request" if access == ON_REQUEST else "blocked")
         return Decision(False, code, _access_message(code, chosen, policy.course_name), **base)  # type: ignore[arg-type]
@@ -210,14 +213,18 @@ def check_launch(
             f"You can run {policy.max_concurrent} workspace(s) at a time in this course. Stop another workspace first.",
             **base,
         )  # type: ignore[arg-type]
-    days = projection_days(money.remaining, chosen.daily)
-    return Decision(
-        True,
-        "ok",
-        f"This workspace will use your remaining budget in about {days} days if left running 24/7.",
-        projection_days=days,
-        **base,
-    )  # type: ignore[arg-type]
+    return Decision(True, "ok", projection, projection_days=days, **base)  # type: ignore[arg-type]
+
+
+def project(policy: PolicyView, money: StudentMoney, t: Option, now: datetime) -> tuple[Decimal | None, str]:
+    """Days the remaining budget lasts running `t` 24/7 (None: past the term's end) and the sentence saying so."""
+    r = runway(
+        money.remaining,
+        t.daily,
+        daily_cap=policy.max_daily_cost,
+        term_days=term_days_left(now, policy.term_end, policy.time_zone),
+    )
+    return (None if r.lasts_the_term else r.days), running_sentence(r, money_text(policy.max_daily_cost))
 
 
 def _commitment_refusal(
@@ -261,3 +268,6 @@ def _access_message(code: str, t: Option, course: str) -> str:
 def money(value: Decimal) -> str:
     """Dollars to the cent."""
     return "$" + str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+money_text = money  # for functions whose `money` parameter shadows the formatter

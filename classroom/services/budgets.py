@@ -25,8 +25,12 @@ from classroom.models import (
 )
 from classroom.notify import notify, notify_instructors
 from classroom.services.course_money import allocation, course_money
-from classroom.workspaces.lifecycle import CONCURRENT, RESERVED_DISK
-from config.catalog import Catalog
+from classroom.services.request_context import request_context, template_name
+from classroom.workspaces.lifecycle import (
+    CONCURRENT,
+    RESERVED_DISK,
+)
+from config.catalog import Catalog, load_catalog
 from config.prices import RegionPrices
 
 REASON_MAX = 2000  # a template request's reason: what an instructor reads (Text column; a readable bound)
@@ -153,9 +157,17 @@ def decide_launch(
 
 
 def ask_for_template(
-    session: Session, course: Course, person_id: int, template_id: str, reason: str
+    session: Session,
+    course: Course,
+    person_id: int,
+    template_id: str,
+    reason: str,
+    *,
+    catalog: Catalog | None = None,
+    prices: RegionPrices | None = None,
 ) -> TemplateRequest:
-    """A student asks to use an approved-on-request template; instructors are notified."""
+    """A student asks to use an approved-on-request template; instructors are notified (with the student's spend
+    and the projection when `prices` is given)."""
     reason = " ".join(reason.split())
     if len(reason) < 10:
         raise BudgetError("Say in a sentence why you need this workspace (at least 10 characters).")
@@ -164,6 +176,7 @@ def ask_for_template(
     policy = session.get(CoursePolicy, course.id)
     if policy is None or policy.templates.get(template_id) != "on_request":
         raise BudgetError("This template cannot be requested in this course.")
+    body = _request_body(session, course, person_id, template_id, reason, catalog or load_catalog(), prices)
     row_id = session.scalar(
         insert(TemplateRequest)
         .values(
@@ -194,12 +207,26 @@ def ask_for_template(
     notify_instructors(
         session,
         course.id,
-        subject=f"[{course.display_name}] Template request",
-        body=f'A student asks to use {template_id}: "{reason[:500]}". Approve or deny it in Cloud Workstation.',
+        subject=f"[{course.display_name}] Template request: {template_name(catalog or load_catalog(), template_id)}",
+        body=body,
     )
     request = session.get(TemplateRequest, row_id)
     assert request is not None
     return request
+
+
+def _request_body(
+    session: Session,
+    course: Course,
+    person_id: int,
+    template_id: str,
+    reason: str,
+    catalog: Catalog,
+    prices: RegionPrices | None,
+) -> str:
+    if prices is None:
+        return f'A student asks to use {template_name(catalog, template_id)}: "{reason[:500]}".'
+    return request_context(session, course, person_id, template_id, catalog=catalog, prices=prices).email_body(reason)
 
 
 def decide_request(
@@ -217,6 +244,7 @@ def decide_request(
     request.decided_by, request.decided_at, request.note = decider_id, utcnow(), note
     session.flush()
     verb = "approved" if approve else "denied"
+    name = template_name(load_catalog(), request.template_id)
     append_event(
         session,
         f"template.request_{verb}",
@@ -229,8 +257,8 @@ def decide_request(
         session,
         person_id=request.person_id,
         course_id=course.id,
-        subject=f"[{course.display_name}] Your request for {request.template_id} was {verb}",
-        body=f"Your instructor {verb} your request to use {request.template_id}." + (f" Note: {note}" if note else ""),
+        subject=f"[{course.display_name}] Your request for {name} was {verb}",
+        body=f"Your instructor {verb} your request to use {name}." + (f" Note: {note}" if note else ""),
     )
     return request
 

@@ -27,6 +27,7 @@ from classroom.budget.figures import (
     flag_anomalies,
     week_of_term,
 )
+from classroom.budget.runway import term_days_left
 from classroom.models import (
     BudgetGrant,
     Course,
@@ -105,6 +106,7 @@ def student_budget(
         daily_cap=policy.max_daily_cost,
         idle_minutes=policy.idle_stop_minutes,
         reserved=money.reserved,
+        term_days=term_days_left(now, course.term_end, course.time_zone),
     )
 
 

@@ -51,9 +51,10 @@ class KeyUploadForm(FormModel):
 
 
 class WorkspaceActionForm(FormModel):
-    """Stop, start or remove: removal needs the box ticked."""
+    """Stop, start or remove: removal needs the box ticked; staff give a reason (checked by parse_reason)."""
 
     confirm: Checkbox = False
+    reason: str | None = None
 
 
 class StartForm(FormModel):

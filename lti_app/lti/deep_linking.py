@@ -10,7 +10,9 @@ from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.lineitem import LineItem
 
 from classroom.audit import append_event
+from classroom.budget.date_warnings import due_date_warning
 from classroom.claims import DL, LTI
+from classroom.db import utcnow
 from classroom.deep_link_form import AssignmentChoice, parse_assignment_form
 from classroom.models import Platform
 from classroom.roles import can_configure
@@ -134,6 +136,9 @@ def respond():  # type: ignore[no-untyped-def]
     )
     if choice is None:
         return _form(errors, values, 400)
+    late = due_date_warning(choice.due_at, utcnow()) if choice.due_at else ""
+    if late and request.form.get("confirm_past") != "on":  # nothing is sent to the LMS until confirmed
+        return _form({"due_at": late + " Tick “Yes, add it with this due date” to add it anyway."}, values, 400)
     if unset_zone and course.time_zone != choice.time_zone:
         _set_course_zone(course, choice.time_zone)
     platform = db().get(Platform, current().course.platform_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from sqlalchemy import select, update
 
 from classroom.db import utcnow
@@ -66,7 +66,8 @@ def home() -> str:
         return page("pages/student.html", workspaces=workspaces_of(db(), ctx.course.id, ctx.person.id))
     members = _members(ctx.course.id)
     staff = [(e, p) for e, p in members if is_staff(e.level)]
-    students = [(e, p) for e, p in members if e.level is StaffLevel.STUDENT]
+    query = " ".join(request.args.get("q", "").split())[:100]
+    students = [(e, p) for e, p in members if e.level is StaffLevel.STUDENT and matches(p, query)]
     active_students = sum(1 for e, _ in students if e.status is EnrollmentStatus.ACTIVE)
     template = "pages/instructor.html" if can_configure(ctx.level) else "pages/ta.html"
     return page(
@@ -78,7 +79,27 @@ def home() -> str:
         overview=student_overview(db(), ctx.course.id),
         enforcement=enforcement_status(runtime().redis, utcnow()),
         lease_minutes=settings().lease_s // 60,
+        query=query,
     )
+
+
+def matches(person: Person, query: str) -> bool:
+    """Search among the students: every word of the query in the name or the email (case-insensitive)."""
+    text = f"{person.display_name} {person.email or ''}".casefold()
+    return all(word in text for word in query.casefold().split())
+
+
+@bp.get("/app/students/<int:person_id>")
+@requires(is_staff)
+def student(person_id: int) -> str:
+    """One student's page for staff: enrollment, spend, workspaces with Start/Stop (instructor and head TA)."""
+    ctx = current()
+    found = next(((e, p) for e, p in _members(ctx.course.id) if p.id == person_id), None)
+    if found is None or found[0].level is not StaffLevel.STUDENT:
+        abort(404)
+    row = student_overview(db(), ctx.course.id).get(person_id)
+    workspaces = workspaces_of(db(), ctx.course.id, person_id)
+    return page("pages/student_detail.html", enrollment=found[0], person=found[1], row=row, workspaces=workspaces)
 
 
 @bp.post("/app/notifications/read")

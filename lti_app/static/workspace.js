@@ -38,10 +38,11 @@
       set("ws-label", s.label);
       set("ws-message", s.message);
       steps(s.step);
-      if (s.ssh_command) {
+      var connect = document.getElementById("ws-connect");
+      if (s.ssh_command && connect) {  /* absent without an SSH key: the page asks for one instead */
         set("ws-ssh", s.ssh_command);
         set("ws-jupyter", s.jupyter_tunnel);
-        document.getElementById("ws-connect").hidden = false;
+        connect.hidden = false;
       }
       announce(s);
       if (settled.indexOf(s.state) >= 0) { refreshSection(s); } else { setTimeout(tick, 2000); }

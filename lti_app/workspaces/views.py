@@ -10,6 +10,7 @@ from classroom.db import utcnow
 from classroom.models import CoursePolicy, Workspace
 from classroom.roles import StaffLevel, can_act, is_staff
 from classroom.services.budgets import decide_launch
+from classroom.services.staff_actions import ReasonError, parse_reason, tell_student
 from classroom.workspaces.lifecycle import LIVE
 from config.catalog import WorkspaceTemplate, load_catalog
 from lms_sync.deadlines import Deadline, due_from_custom, upcoming_for
@@ -32,6 +33,7 @@ from provisioning.opening import (
 )
 from provisioning.retire import request_retire
 from provisioning.services import Job, WorkspaceActionError, request_start, request_stop, workspaces_of
+from provisioning.ssh_keys import active_keys
 
 bp = Blueprint("workspaces", __name__)
 
@@ -69,8 +71,20 @@ def _decide(template_id: str, *, starting: bool = False) -> Decision:
 
 
 def _refused(decision: Decision, title: str) -> tuple[str, int]:
-    """The educational refusal: why, what it would cost, the student's budget, what is approved, whom to ask."""
-    return page("workspaces/blocked.html", decision=decision, link_title=title), 403
+    """The educational refusal: why, what it would cost, the student's budget, what is approved, whom to ask.
+
+    A template the student may ask for is no refusal: a neutral "available on request" page (200)."""
+    askable = decision.code in ("needs_request", "request_pending")
+    return page("workspaces/blocked.html", decision=decision, link_title=title), 200 if askable else 403
+
+
+def _offers(skip: str) -> list[Decision]:
+    """The other templates the student may use or ask for, each with its cost, budget check and projection."""
+    policy = db().get(CoursePolicy, current().course.id)
+    if policy is None:
+        return []
+    wanted = sorted(tid for tid, access in policy.templates.items() if access != "blocked" and tid != skip)
+    return [d for d in (_decide(tid) for tid in wanted) if d.template is not None]
 
 
 def _visible(ws_id: int) -> Workspace:
@@ -106,11 +120,13 @@ def _home(link: Link, template: WorkspaceTemplate) -> str:
             if w.state in LIVE
         ],  # fmt: skip
         removed=[w for w in mine if w.state not in LIVE][:5],
+        offers=_offers(template.id),
         template=template,
         decision=decision,
         cost=cost_figures(template, prices()),
         deadlines=upcoming_for(db(), ctx.course.id, ctx.person.id, utcnow()),
         time_zone=ctx.course.time_zone,
+        has_key=bool(active_keys(db(), ctx.person.id)),
     )
 
 
@@ -151,6 +167,7 @@ def mine() -> str | Response | tuple[str, int]:
         scope=scope,
         prepared=ws is not None and folder_for(link.title) in {f.folder for f in folders_of(db(), ws.id)},
         due_text=Deadline(link.title, link.due_at, ()).when(ctx.course.time_zone) if link.due_at else "",
+        has_key=bool(active_keys(db(), ctx.person.id)),
     )
 
 
@@ -210,19 +227,27 @@ def confirm_action(ws_id: int, action: str) -> str:
     )
 
 
-def _do(ws: Workspace, action: str, actor: str, *, confirmed: bool) -> list[Job]:
-    """Apply one confirmed action to a locked workspace (the services audit it)."""
+def _do(ws: Workspace, action: str, actor: str, form: WorkspaceActionForm) -> list[Job]:
+    """Apply one confirmed action to a locked workspace (the services audit it; staff give a reason, told to the
+    student)."""
     ctx = current()
     if action == "remove":
-        if not confirmed:
+        if not form.confirm:
             raise ToolError("Tick the box to confirm that this workspace's disk is to be deleted.", status=400)
         return request_retire(db(), ws, actor_person_id=ctx.person.id, actor=actor,
                               reason=f"removed by {ctx.person.display_name}", after=utcnow())  # fmt: skip
     if ws.retire_after is not None:
         raise WorkspaceActionError("This workspace is being archived and removed.")
+    why = ""
+    if actor == "staff":
+        try:
+            why = parse_reason(form.reason)
+        except ReasonError as exc:
+            raise ToolError(str(exc), status=400) from exc
+        tell_student(db(), ctx.course, ws, ctx.person, action, why)
     if action == "stop":
-        return request_stop(db(), ws, actor_person_id=ctx.person.id, actor=actor,
-                            reason=f"stopped by {ctx.person.display_name}", hibernate=True)  # fmt: skip
+        reason = f"stopped by {ctx.person.display_name}" + (f": {why}" if why else "")
+        return request_stop(db(), ws, actor_person_id=ctx.person.id, actor=actor, reason=reason, hibernate=True)
     return request_start(db(), ws, actor_person_id=ctx.person.id, actor=actor)
 
 
@@ -243,7 +268,7 @@ def act(ws_id: int, action: str) -> Response | tuple[str, int]:
         if not decision.allowed:
             return _refused(decision, ws.link_title or ws.link_key)
     try:
-        todo = _do(ws, action, actor, confirmed=form.confirm)
+        todo = _do(ws, action, actor, form)
     except WorkspaceActionError as exc:
         raise Forbidden(str(exc), status=409, title="Not possible right now") from exc
     release_after_commit(todo)

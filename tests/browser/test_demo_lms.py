@@ -115,8 +115,20 @@ def test_instructor_sets_up_and_adds_assignment_then_student_runs_workspace(
         expect(frame.locator("#ws-label")).to_have_text("Running", timeout=RUNNING_TIMEOUT_MS)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n--- server side:\n{live_server.describe()}") from None
+    # No SSH command without a key: the page asks for one; after creating it the keys page lists it.
+    expect(frame.locator("#ws-nokey")).to_contain_text("create or upload a key first")
+    expect(frame.locator("#ws-ssh")).to_have_count(0)
+    frame.get_by_role("link", name="Create or upload my SSH key").click()
+    expect(frame.get_by_text("You have no SSH key yet.")).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
+    with page.expect_download() as download:
+        frame.get_by_role("button", name="Create and download my key").click()
+    assert download.value.suggested_filename.startswith("cwc_")
+    expect(frame.get_by_text("(generated)")).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)  # reloaded: listed
+    expect(frame.get_by_text("You have no SSH key yet.")).to_have_count(0)
+    nav_link(page, HW1).click()
+    frame = tool(page)
     ssh = frame.locator("#ws-ssh")
-    expect(ssh).to_be_visible()
+    expect(ssh).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
     expect(ssh).to_have_text(re.compile(r"^ssh -i ~/\.ssh/cwc_\S+ ubuntu@\d+\.\d+\.\d+\.\d+$"))
     expect(frame.get_by_role("link", name="Stop workspace")).to_be_visible()
     assert frame.locator("#ws").evaluate("() => window.cwcSameDocument === true")  # updated in place, no reload
@@ -148,5 +160,30 @@ def test_instructor_sets_up_and_adds_assignment_then_student_runs_workspace(
     frame = tool(page)
     expect(frame.get_by_role("heading", name="My workspace")).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
     expect(frame.get_by_role("link", name="Stop workspace")).to_be_visible()
+    # The tool sent lti.frameResize to the Demo LMS's origin, which sized the frame to the page (no inner scroll).
+    iframe = page.locator("iframe.tool-frame")
+    expect(iframe).to_have_attribute("data-resized-to", re.compile(r"^\d+$"))
+    inner = frame.locator("html").evaluate("el => el.scrollHeight")
+    expect(iframe).to_have_attribute("data-resized-to", str(max(300, inner)))
+    assert abs(iframe.evaluate("el => el.getBoundingClientRect().height") - max(300, inner)) <= 2
     with live_server.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Workspace)) == 1
+
+    # 6. David opens the course link only to read it: his home starts nothing; the final-project template is a
+    #    neutral "available on request" with its cost and projection, before he asks.
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, live_server, "David Kim")
+    nav_link(page, "Cloud Workstation").click()
+    frame = tool(page)
+    expect(frame.get_by_role("heading", name="My workspace")).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
+    expect(frame.get_by_role("button", name="Start my workspace")).to_be_visible()
+    offer = frame.get_by_role("heading", name=re.compile("ML final-project workspace"))
+    expect(offer).to_contain_text("(available on request)")
+    expect(
+        frame.get_by_text(re.compile(r"a day if left on 24/7\. .*(days if left running 24/7|rest of the term)")).first
+    ).to_be_visible()
+    expect(frame.get_by_role("button", name="Ask for ML final-project workspace")).to_be_visible()
+    expect(frame.get_by_text("Launch blocked")).to_have_count(0)
+    with live_server.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Workspace)) == 1  # still only Emily's
+    live_server.check_jobs()

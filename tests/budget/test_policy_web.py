@@ -6,7 +6,15 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from classroom.models import AuditEvent, CoursePolicy, Notification, SpendDaily, TemplateRequest
+from classroom.models import (
+    AuditEvent,
+    Course,
+    CoursePolicy,
+    Notification,
+    OutboxEmail,
+    SpendDaily,
+    TemplateRequest,
+)
 from tests.conftest import count_rows
 from tests.support.budget import SETUP_FORM, ensure_policies
 from tests.support.lti import hidden_fields, launch, tool_token
@@ -89,7 +97,10 @@ def test_request_approve_then_confirm_with_projection(client, canvas, session):
     ensure_policies(session)
     student = tool_token(launch(client, canvas, canvas.user("student"), **_link("ml-final-project")))
     blocked = client.get("/app/workspace", query_string={"t": student})
-    assert blocked.status_code == 403 and b"needs your instructor" in blocked.data
+    assert blocked.status_code == 200 and b"needs your instructor" in blocked.data  # askable: no refusal
+    asking = blocked.get_data(as_text=True)
+    assert "ML final-project workspace: available on request" in asking and "Launch blocked" not in asking
+    assert "in about 11.3 days if left running 24/7" in asking  # the projection before asking
     short = client.post(
         "/app/requests/ml-final-project", data={**hidden_fields(blocked.get_data(as_text=True)), "reason": "pls"}
     )
@@ -100,12 +111,19 @@ def test_request_approve_then_confirm_with_projection(client, canvas, session):
     )
     assert sent.status_code == 303
     assert session.scalar(select(func.count(Notification.id))) == 1  # the instructor is told
+    told = session.scalar(select(OutboxEmail))
+    assert "ML final-project workspace" in told.subject and "ml-final-project" not in told.subject + told.body
+    assert "Emily Chen" in told.body and "$0.00 spent of $24.00" in told.body and "11.3 days" in told.body
     pending = client.get("/app/workspace", query_string={"t": student})
-    assert pending.status_code == 403 and b"waiting for your instructor" in pending.data
+    assert pending.status_code == 200 and b"waiting for your instructor" in pending.data
     listing = client.get("/app/requests", query_string={"t": teacher}).get_data(as_text=True)
+    assert "ML final-project workspace" in listing and "ml-final-project</td>" not in listing
+    assert "Emily Chen" in listing and "$0.00 spent of $24.00" in listing and "11.3 days" in listing
     request_id = session.scalar(select(TemplateRequest.id))
     assert client.post(f"/app/requests/{request_id}/approve", data=hidden_fields(listing)).status_code == 303
     assert session.scalar(select(func.count(Notification.id))) == 2  # and the student
+    answer = session.scalar(select(Notification).order_by(Notification.id.desc()))
+    assert "ML final-project workspace was approved" in answer.subject and "ml-final-project" not in answer.body
     confirm = client.get("/app/workspace", query_string={"t": student})
     html = confirm.get_data(as_text=True)
     assert confirm.status_code == 200 and "Start my workspace" in html
@@ -124,3 +142,20 @@ def test_students_cannot_reach_the_wizard_or_decide_requests(app, client, canvas
     assert client.get("/app/setup", query_string={"t": token}).status_code == 403
     assert client.post("/app/setup", data=form).status_code == 403
     assert count_rows(session.get_bind(), "course_policies") == 0
+
+
+def test_a_past_last_day_is_warned_about_and_saved_only_when_confirmed(client, canvas, session, redis):
+    from lms_sync.progress import mark_queued
+
+    resp = launch(client, canvas, canvas.user("instructor"))
+    course_id = session.scalar(select(Course.id))
+    mark_queued(redis, course_id, full=False)  # the launch's roster sync has not run yet
+    page = client.get("/app/setup", query_string={"t": tool_token(resp)}).get_data(as_text=True)
+    assert "Syncing the roster with the LMS" in page and "staff_step.js" in page
+    past = {**hidden_fields(page), **FORM, "term_start": "2024-08-26", "term_end": "2024-12-13"}
+    warned = client.post("/app/setup", data=past)
+    html = warned.get_data(as_text=True)
+    assert warned.status_code == 400 and "is already past: saving closes the course at once" in html
+    assert "Yes, close the course now" in html and count_rows(session.get_bind(), "course_policies") == 0
+    saved = client.post("/app/setup", data={**hidden_fields(html), **past, "confirm_past": "on"})
+    assert saved.status_code == 303 and count_rows(session.get_bind(), "course_policies") == 1

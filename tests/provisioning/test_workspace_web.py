@@ -10,7 +10,17 @@ from sqlalchemy import select, update
 from classroom.claims import LTI
 from classroom.db import utcnow
 from classroom.jobs.queue import get_queue
-from classroom.models import AuditEvent, CoursePolicy, Enrollment, Heartbeat, Person, SshKey, Workspace, WorkspaceFolder
+from classroom.models import (
+    AuditEvent,
+    CoursePolicy,
+    Enrollment,
+    Heartbeat,
+    Notification,
+    Person,
+    SshKey,
+    Workspace,
+    WorkspaceFolder,
+)
 from classroom.roles import StaffLevel
 from classroom.workspaces.lifecycle import WorkspaceState
 from provisioning.agent_service import issue_agent_token
@@ -117,6 +127,11 @@ def test_the_course_link_is_the_students_home_and_starts_nothing(client, canvas,
     token = tool_token(resp)
     page = client.get("/app/workspace", query_string={"t": token})
     assert page.status_code == 200 and b"My workspace" in page.data and b"Start my workspace" in page.data
+    first = page.get_data(as_text=True)
+    assert "Your budget: $0.00 spent of $24.00 (0%)" in first
+    assert 'ML final-project workspace <span class="muted">(available on request)' in first
+    assert "Ask for ML final-project workspace" in first and "if left running 24/7" in first
+    assert "GPU ML workstation" not in first  # a blocked template is not offered
     assert client.get("/app/workspaces", query_string={"t": token}).status_code == 200
     assert count_rows(engine, "workspaces") == 0 and len(get_queue(redis)) == 0
     started = client.post("/app/workspace", data={**hidden_fields(page.get_data(as_text=True)), "scope": "course"})
@@ -168,9 +183,30 @@ def test_read_only_ta_cannot_stop_but_head_ta_can(app, client, canvas, session, 
     enrollment = session.scalar(select(Enrollment).join(Person).where(Person.sub == "ta-1"))
     enrollment.level = StaffLevel.HEAD_TA
     session.commit()
-    assert client.post(f"/app/workspaces/{ws.id}/stop", data=form).status_code == 303
+    confirm = client.get(f"/app/workspaces/{ws.id}/stop", query_string={"t": ta}).get_data(as_text=True)
+    assert "the student is told who did it and why" in confirm
+    no_reason = client.post(f"/app/workspaces/{ws.id}/stop", data=form)
+    assert no_reason.status_code == 400 and b"Say why" in no_reason.data  # nothing changed, nobody told
+    session.refresh(ws)
+    assert ws.state is WorkspaceState.RUNNING and count_rows(session.get_bind(), "notifications") == 0
+    stop = {**form, "reason": "Running all weekend with nothing open"}
+    assert client.post(f"/app/workspaces/{ws.id}/stop", data=stop).status_code == 303
     session.refresh(ws)
     assert ws.state is WorkspaceState.STOPPING and ws.stop_mode == "hibernate"
+    told = session.scalar(select(Notification).where(Notification.person_id == ws.person_id))
+    assert "stopped your workspace" in told.subject and "Reason: Running all weekend with nothing open" in told.body
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "workspace.staff_stop"))
+    assert event.details["reason"] == "Running all weekend with nothing open"
+    ws.state = WorkspaceState.STOPPED
+    session.commit()
+    home = client.get("/app/home", query_string={"t": ta}).get_data(as_text=True)
+    assert f"/app/workspaces/{ws.id}/start?t=" in home  # the head TA can Start as well as Stop
+    start = {**form, "reason": "Needed for the lab this afternoon"}
+    assert client.post(f"/app/workspaces/{ws.id}/start", data=start).status_code == 303
+    session.refresh(ws)
+    assert ws.state is WorkspaceState.STARTING
+    told = session.scalar(select(Notification).order_by(Notification.id.desc()))
+    assert "started your workspace" in told.subject and told.person_id == ws.person_id
 
 
 def test_student_stop_needs_confirmation_and_csrf(client, canvas, session):
@@ -242,6 +278,22 @@ def test_generated_key_is_downloaded_once_and_reaches_the_agent(client, canvas, 
         "/api/agent/heartbeat", json={"workspace_id": ws.id}, headers={"Authorization": f"Bearer {token}"}
     ).get_json()
     assert answer["authorized_keys"] == [key.public_key]
+
+
+def test_no_ssh_command_without_a_key_and_the_key_listed_after_generating(client, canvas, session):
+    emily, ws = _running_workspace(client, canvas, session)
+    for path in ("/app/workspace", "/app/workspaces"):
+        html = client.get(path, query_string={"t": emily}).get_data(as_text=True)
+        assert "create or upload a key first" in html and "Create or upload my SSH key" in html
+        assert "ssh -i ~/.ssh/cwc_cs229" not in html
+    keys = client.get("/app/keys", query_string={"t": emily}).get_data(as_text=True)
+    assert "You have no SSH key yet" in keys
+    assert client.post("/app/keys/generate", data=hidden_fields(keys)).status_code == 200
+    keys = client.get("/app/keys", query_string={"t": emily}).get_data(as_text=True)
+    assert "You have no SSH key yet" not in keys and "(generated)" in keys
+    for path in ("/app/workspace", "/app/workspaces"):
+        html = client.get(path, query_string={"t": emily}).get_data(as_text=True)
+        assert "ssh -i ~/.ssh/cwc_cs229 ubuntu@203.0.113.10" in html and "create or upload a key first" not in html
 
 
 def test_a_key_cannot_be_shared_between_students(client, canvas, engine):
@@ -345,3 +397,22 @@ def test_remove_route_roles(app, client, canvas, session):
     assert event.details["by"] == "staff"
     instructor = tool_token(launch(client, canvas, canvas.user("instructor")))
     assert client.post(url, data={**_form(app, instructor), "confirm": "on"}).status_code == 303
+
+
+def test_staff_search_students_and_open_a_students_page(client, canvas, session):
+    _emily, ws = _running_workspace(client, canvas, session)
+    david = _student(client, canvas, 2)
+    ta = tool_token(launch(client, canvas, canvas.user("ta")))
+    found = client.get("/app/home", query_string={"t": ta, "q": "  emily   STUDENT1@ "}).get_data(as_text=True)
+    assert "Emily Chen" in found and f"/app/students/{ws.person_id}?t=" in found
+    david_id = session.scalar(select(Person.id).where(Person.sub == "student-2"))
+    assert f"/app/students/{david_id}?t=" not in found
+    none = client.get("/app/home", query_string={"t": ta, "q": "nobody-here"}).get_data(as_text=True)
+    assert "No student matches" in none
+    detail = client.get(f"/app/students/{ws.person_id}", query_string={"t": ta})
+    html = detail.get_data(as_text=True)
+    assert detail.status_code == 200 and "Emily Chen" in html and ws.instance_type in html and "running" in html
+    assert "read-only access" in html and f"/app/workspaces/{ws.id}/stop" not in html  # a TA only looks
+    ta_id = session.scalar(select(Person.id).where(Person.sub == "ta-1"))
+    assert client.get(f"/app/students/{ta_id}", query_string={"t": ta}).status_code == 404  # staff are not students
+    assert client.get(f"/app/students/{ws.person_id}", query_string={"t": david}).status_code == 403

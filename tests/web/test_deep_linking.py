@@ -28,7 +28,7 @@ def test_deep_linking_returns_a_signed_resource_link(client, canvas):
             **hidden,
             "template": "ml-final-project",
             "title": "Final project",
-            "due_at": "2024-12-06T23:59",
+            "due_at": "2030-12-06T23:59",
             "points": "100",
             "time_zone": "UTC",
         },
@@ -49,7 +49,7 @@ def test_deep_linking_returns_a_signed_resource_link(client, canvas):
     assert item["type"] == "ltiResourceLink" and item["title"] == "Final project"
     assert item["custom"]["template"] == "ml-final-project"
     assert item["lineItem"]["scoreMaximum"] == 100 and item["lineItem"]["label"] == "Final project"
-    assert item["submission"]["endDateTime"] == "2024-12-06T23:59:00Z"
+    assert item["submission"]["endDateTime"] == "2030-12-06T23:59:00Z"
 
 
 def _content_item(client, canvas, html):  # type: ignore[no-untyped-def]
@@ -70,14 +70,14 @@ def test_deep_linking_before_the_wizard_asks_the_zone_and_2359_in_los_angeles_st
     from classroom.models import AuditEvent, Course
 
     hidden = _start(client, canvas)
-    form = {**hidden, "template": "ml-cpu-student", "title": "HW3", "due_at": "2024-12-06T23:59"}
+    form = {**hidden, "template": "ml-cpu-student", "title": "HW3", "due_at": "2030-12-06T23:59"}
     refused = client.post("/lti/deep-link", data=form)  # no zone chosen: nothing is sent to the LMS
     assert refused.status_code == 400 and "Choose the course" in refused.get_data(as_text=True)
     assert 'name="JWT"' not in refused.get_data(as_text=True)
     resp = client.post("/lti/deep-link", data={**form, "time_zone": "America/Los_Angeles"})
     assert resp.status_code == 200
     item = _content_item(client, canvas, resp.get_data(as_text=True))
-    assert item["submission"]["endDateTime"] == "2024-12-07T07:59:00Z" == item["custom"]["tool_due_at"]
+    assert item["submission"]["endDateTime"] == "2030-12-07T07:59:00Z" == item["custom"]["tool_due_at"]
     course = session.scalar(select(Course))
     session.refresh(course)
     assert course.time_zone == "America/Los_Angeles"  # the wizard starts from the zone the instructor meant
@@ -111,3 +111,15 @@ def test_deep_link_form_requires_csrf_token(client, canvas, engine):
 def test_resource_launch_cannot_use_the_deep_link_page(client, canvas):
     resp = launch(client, canvas, canvas.user("instructor"))
     assert client.get("/lti/deep-link", query_string={"t": tool_token(resp)}).status_code == 400
+
+
+def test_a_past_due_date_is_warned_about_and_sent_only_when_confirmed(client, canvas, engine):
+    hidden = _start(client, canvas)
+    form = {**hidden, "template": "ml-cpu-student", "title": "HW0", "due_at": "2024-12-06T23:59", "time_zone": "UTC"}
+    audit_before = count_rows(engine, "audit_events")
+    warned = client.post("/lti/deep-link", data=form)
+    html = warned.get_data(as_text=True)
+    assert warned.status_code == 400 and "This due date is already past" in html and 'name="JWT"' not in html
+    assert "Yes, add it with this due date" in html and count_rows(engine, "audit_events") == audit_before
+    sent = client.post("/lti/deep-link", data={**form, "confirm_past": "on"})
+    assert sent.status_code == 200 and 'name="JWT"' in sent.get_data(as_text=True)
