@@ -106,10 +106,11 @@ class DeepLinkForm(FormModel):
     due_at: str = Field(default="", max_length=NUMBER_MAX)
     points: str = Field(default="", max_length=NUMBER_MAX)
     time_zone: str = Field(default="", max_length=ZONE_MAX)
+    confirm_past: Checkbox = False  # a due date already past is sent only when confirmed
 
     def values(self) -> dict[str, str]:
         """The fields as the pure parser and the re-shown form take them."""
-        return self.model_dump()
+        return self.model_dump(exclude={"confirm_past"})
 
 
 class GrantForm(FormModel):

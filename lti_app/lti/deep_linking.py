@@ -128,7 +128,8 @@ def picker():  # type: ignore[no-untyped-def]
 def respond():  # type: ignore[no-untyped-def]
     """Validate the form and return the signed deep-linking response to the LMS."""
     body = _launch_body()
-    values = parse_form(DeepLinkForm, status=400).values()
+    form = parse_form(DeepLinkForm, status=400)
+    values = form.values()
     course = current().course
     unset_zone = _course_zone_unset(course.id)
     choice, errors = parse_assignment_form(
@@ -137,7 +138,7 @@ def respond():  # type: ignore[no-untyped-def]
     if choice is None:
         return _form(errors, values, 400)
     late = due_date_warning(choice.due_at, utcnow()) if choice.due_at else ""
-    if late and request.form.get("confirm_past") != "on":  # nothing is sent to the LMS until confirmed
+    if late and not form.confirm_past:  # nothing is sent to the LMS until confirmed
         return _form({"due_at": late + " Tick “Yes, add it with this due date” to add it anyway."}, values, 400)
     if unset_zone and course.time_zone != choice.time_zone:
         _set_course_zone(course, choice.time_zone)
