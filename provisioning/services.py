@@ -49,9 +49,10 @@ class WorkspaceActionError(ValueError):
 
 
 def event_time(aws_at: datetime | None, previous: datetime, now: datetime) -> datetime:
-    """When a state change is recorded: AWS's own time when it gives one (e.g. LaunchTime for `running`),
-    never before the previous change nor after now; else now."""
-    return now if aws_at is None else max(previous, min(aws_at, now))
+    """When a state change is recorded: AWS's own time when it gives one (e.g. LaunchTime for `running`), never
+    after now; now when it gives none or one before the previous change (a LaunchTime that did not move on a
+    restart describes an earlier run, not this one)."""
+    return now if aws_at is None or aws_at < previous else min(aws_at, now)
 
 
 def set_state(

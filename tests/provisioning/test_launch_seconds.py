@@ -42,12 +42,12 @@ def _backdate_launch(instance_id: str, seconds: int) -> datetime:
     return inst.launch_time.replace(tzinfo=UTC)
 
 
-def test_event_time_is_aws_time_within_the_previous_change_and_now() -> None:
+def test_event_time_is_aws_time_after_the_previous_change_and_not_after_now() -> None:
     now = datetime(2024, 10, 15, 12, tzinfo=UTC)
     before = now - timedelta(minutes=5)
     assert event_time(None, before, now) == now
     assert event_time(now - timedelta(seconds=90), before, now) == now - timedelta(seconds=90)
-    assert event_time(now - timedelta(hours=1), before, now) == before  # never before the previous change
+    assert event_time(now - timedelta(hours=1), before, now) == now  # an earlier run's LaunchTime: not this one
     assert event_time(now + timedelta(seconds=5), before, now) == now  # a skewed clock never dates the future
 
 
