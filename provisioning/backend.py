@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from provisioning.aws_archive import ArchiveResult, HomeArchive
+    from provisioning.aws_usage import StoredItem
 
 MANAGED_BY = "cloudworkstation-classroom"
 
@@ -101,3 +102,7 @@ class CloudBackend(Protocol):
     def ensure_archive_retention(self, course_key: str, days: int) -> None: ...
 
     def delete_leftover_storage(self, workspace_id: int) -> int: ...
+
+    def course_stored(self, course_key: str, file_system_id: str) -> list[StoredItem]: ...
+
+    def network_out(self, instance_id: str, start: datetime, end: datetime) -> int: ...

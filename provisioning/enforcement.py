@@ -65,7 +65,7 @@ WITH zones AS (  -- a course's time zone PostgreSQL does not know must not abort
     LEFT JOIN enrollments e ON e.course_id = who.course_id AND e.person_id = who.person_id
 )
 SELECT pos.*,
-       COALESCE((SELECT d.compute + d.storage FROM spend_daily d  -- one primary-key lookup per student
+       COALESCE((SELECT d.compute + d.storage + d.transfer FROM spend_daily d  -- one primary-key lookup
                  WHERE d.course_id = pos.course_id AND d.person_id = pos.person_id AND d.day = pos.today), 0)
            AS spent_today
 FROM pos

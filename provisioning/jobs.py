@@ -293,7 +293,8 @@ def reconcile_workspaces() -> dict[str, int]:
             ws.instance_id = ws.instance_id or change.instance_id
             ws.public_ip = change.public_ip or ws.public_ip
             ws.availability_zone = change.availability_zone or ws.availability_zone
-            set_state(session, ws, change.state, actor="reconcile", reason=change.reason)
+            if set_state(session, ws, change.state, actor="reconcile", reason=change.reason, aws_at=change.aws_at):
+                _late_running(session, ctx, ws, change)
             if change.reason == MISSING:
                 tell_workspace_lost(session, ws)
         to_stop = _book_orphans(session, ctx, plan.orphans)
@@ -312,6 +313,16 @@ def reconcile_workspaces() -> dict[str, int]:
         "instances": len(instances),
         "retried": len(retry),
     }
+
+
+def _late_running(session: Session, ctx: JobContext, ws: Workspace, change: Change) -> None:
+    """`running` recorded at AWS's LaunchTime: seconds the sweep already metered as not running are booked."""
+    from classroom.services.metering import book_late_running
+    from config.prices import load_prices
+
+    if change.state is S.RUNNING and change.aws_at is not None:
+        prices = load_prices().region(ctx.settings.aws_region)
+        book_late_running(session, ws, ws.state_changed_at, utcnow(), prices)
 
 
 def _book_orphans(session: Session, ctx: JobContext, orphans: list[InstanceInfo]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from classroom.workspaces.lifecycle import AWS_STATES, LIVE, WorkspaceState, can_transition
 from provisioning.backend import InstanceInfo
@@ -31,6 +32,7 @@ class Change:
     public_ip: str = ""
     availability_zone: str = ""
     reason: str = ""
+    aws_at: datetime | None = None  # when AWS says it happened (LaunchTime for `running`), if it says
 
 
 @dataclass
@@ -76,6 +78,7 @@ def plan_reconcile(rows: list[WorkspaceRow], instances: list[InstanceInfo]) -> R
                     inst.public_ip,
                     inst.availability_zone,
                     reason=f"AWS reports {inst.state}",
+                    aws_at=inst.launched_at if target is S.RUNNING else None,
                 )
             )
     for inst in instances:

@@ -6,6 +6,7 @@ Each function that needs a cloud call returns the jobs to enqueue; the caller en
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select, text
@@ -47,15 +48,29 @@ class WorkspaceActionError(ValueError):
     """The action does not fit the workspace's state; the message says why."""
 
 
+def event_time(aws_at: datetime | None, previous: datetime, now: datetime) -> datetime:
+    """When a state change is recorded: AWS's own time when it gives one (e.g. LaunchTime for `running`), never
+    after now; now when it gives none or one before the previous change (a LaunchTime that did not move on a
+    restart describes an earlier run, not this one)."""
+    return now if aws_at is None or aws_at < previous else min(aws_at, now)
+
+
 def set_state(
-    session: Session, ws: Workspace, target: WorkspaceState, *, actor: str = "system", reason: str = ""
+    session: Session,
+    ws: Workspace,
+    target: WorkspaceState,
+    *,
+    actor: str = "system",
+    reason: str = "",
+    aws_at: datetime | None = None,
 ) -> bool:
-    """Move a workspace to `target` (validated), recording the event; False if it was already there."""
+    """Move a workspace to `target` (validated), recording the event (at AWS's time when given, see
+    event_time); False if it was already there."""
     if ws.state == target:
         return False
     previous = ws.state
     ws.state = next_state(previous, target)
-    ws.state_changed_at = utcnow()
+    ws.state_changed_at = event_time(aws_at, ws.state_changed_at, utcnow())
     session.add(
         WorkspaceEvent(
             workspace_id=ws.id,

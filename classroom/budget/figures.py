@@ -164,6 +164,27 @@ class WeekSpend:
         return self.running_seconds / HOUR
 
 
+LINE_LABELS = {
+    "efs": "Shared course files (EFS)",
+    "snapshot": "Disk snapshots",
+    "archive": "Archived homes (S3)",
+    "transfer": "Data sent out by staff workspaces",
+    "orphan": "Instances with no workspace (stopped)",
+}
+
+
+@dataclass(frozen=True)
+class CourseLine:
+    """One kind of cost booked to the course rather than a student (course_charges), summed over the term."""
+
+    kind: str
+    amount: Decimal
+
+    @property
+    def label(self) -> str:
+        return LINE_LABELS.get(self.kind, self.kind)
+
+
 @dataclass(frozen=True)
 class CourseReport:
     """The instructor's cost report: course total against the budget, per student, by week."""
@@ -178,6 +199,7 @@ class CourseReport:
     median: Decimal  # of the students with recorded spend
     default_template: str
     allocated: Decimal = ZERO  # promised to students: each active student's base budget plus every grant
+    course_lines: tuple[CourseLine, ...] = ()  # EFS, snapshots, archives, staff transfer, orphans
 
     @property
     def unallocated(self) -> Decimal:
@@ -190,8 +212,18 @@ class CourseReport:
         return max(ZERO, self.allocated - self.total_budget)
 
     @property
-    def spent(self) -> Decimal:
+    def students_spent(self) -> Decimal:
+        """What the students spent (their transfer out included)."""
         return sum((r.spent for r in self.rows), ZERO)
+
+    @property
+    def course_lines_total(self) -> Decimal:
+        return sum((line.amount for line in self.course_lines), ZERO)
+
+    @property
+    def spent(self) -> Decimal:
+        """The course's spend: the students' and the lines booked to the course."""
+        return self.students_spent + self.course_lines_total
 
     @property
     def running_seconds(self) -> Decimal:

@@ -174,10 +174,11 @@ class SpendDaily(Base):
     compute: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
     storage: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
     running_seconds: Mapped[Decimal] = mapped_column(Numeric(14, 3), default=Decimal(0))
+    transfer: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0), server_default="0")  # data sent out
 
 
 class SpendTotal(Base):
-    """Per student and course: the term's spend so far (the sum of their spend_daily rows).
+    """Per student and course: the term's spend so far (the sum of their spend_daily rows, transfer included).
 
     Kept by statement-level triggers on spend_daily (migration 0006), whoever writes it, so the minute's sweep
     reads one row per student instead of summing every day of the term.
@@ -204,6 +205,8 @@ class CourseCharge(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    # the student a line is attributed to (their workspace's transfer out; also in their spend_daily), else None
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"), nullable=True)
     kind: Mapped[str] = mapped_column(String(16))
     ref: Mapped[str] = mapped_column(String(255))  # the AWS resource (file system, snapshot, key, instance)
     period_start: Mapped[datetime] = mapped_column()

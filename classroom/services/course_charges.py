@@ -6,7 +6,9 @@
 - data transfer out: GB from CloudWatch NetworkOut (or the local runtime's counters).
 
 Pure figure functions, and one statement that books them; (course, kind, ref, period start) is unique, so a
-retried or duplicated booking counts once. Flushes, never commits.
+retried or duplicated booking counts once. A line attributed to a student (person_id: their workspace's transfer
+out) is also added to their spend_daily, in the same statement, so it counts against their cap and, through
+spend_totals, in the course position once. Flushes, never commits.
 """
 
 from __future__ import annotations
@@ -19,19 +21,36 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from classroom.services.metering import known_time_zones
 from config.prices import HOURS_PER_MONTH, RegionPrices
 
 GB = Decimal(1024**3)
 MICROS_PER_HOUR = Decimal(3_600_000_000)
 
 BOOK_SQL = text("""
-INSERT INTO course_charges (course_id, kind, ref, period_start, period_end, quantity, amount, created_at)
-SELECT u.* FROM unnest(CAST(:courses AS int[]), CAST(:kinds AS text[]), CAST(:refs AS text[]),
-                       CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]), CAST(:qty AS numeric[]),
-                       CAST(:amounts AS numeric[]), CAST(:ats AS timestamptz[])) AS u(course_id)
-WHERE EXISTS (SELECT 1 FROM courses c WHERE c.id = u.course_id)  -- a tag naming no course books nothing
-ON CONFLICT ON CONSTRAINT uq_course_charges_once DO NOTHING
-RETURNING id
+WITH ins AS (
+    INSERT INTO course_charges (course_id, person_id, kind, ref, period_start, period_end, quantity, amount,
+                                created_at)
+    SELECT u.* FROM unnest(CAST(:courses AS int[]), CAST(:people AS int[]), CAST(:kinds AS text[]),
+                           CAST(:refs AS text[]), CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]),
+                           CAST(:qty AS numeric[]), CAST(:amounts AS numeric[]), CAST(:ats AS timestamptz[]))
+         AS u(course_id)
+    WHERE EXISTS (SELECT 1 FROM courses c WHERE c.id = u.course_id)  -- a tag naming no course books nothing
+    ON CONFLICT ON CONSTRAINT uq_course_charges_once DO NOTHING
+    RETURNING id, course_id, person_id, period_end, amount
+),
+daily AS (  -- a line attributed to a student counts in their spend, on the course-local day it ends
+    INSERT INTO spend_daily (course_id, person_id, day, compute, storage, running_seconds, transfer)
+    SELECT i.course_id, i.person_id, (i.period_end AT TIME ZONE
+               CASE WHEN c.time_zone IN (SELECT unnest(CAST(:zones AS text[]))) THEN c.time_zone ELSE 'UTC' END)::date,
+           0, 0, 0, SUM(i.amount)
+    FROM ins i JOIN courses c ON c.id = i.course_id
+    WHERE i.person_id IS NOT NULL
+    GROUP BY 1, 2, 3
+    ON CONFLICT (course_id, person_id, day) DO UPDATE SET transfer = spend_daily.transfer + EXCLUDED.transfer
+    RETURNING 1
+)
+SELECT id FROM ins
 """)  # raw: one statement for any number of charges
 
 
@@ -46,6 +65,7 @@ class Charge:
     period_end: datetime
     quantity: Decimal
     amount: Decimal
+    person_id: int | None = None  # the student it is attributed to (then also in their spend_daily)
 
 
 def hours_between(start: datetime, end: datetime) -> Decimal:
@@ -78,11 +98,17 @@ def storage_charge(
 
 
 def transfer_charge(
-    course_id: int, ref: str, start: datetime, end: datetime, out_bytes: int, prices: RegionPrices
+    course_id: int,
+    ref: str,
+    start: datetime,
+    end: datetime,
+    out_bytes: int,
+    prices: RegionPrices,
+    person_id: int | None = None,
 ) -> Charge:
-    """Data sent to the internet over a period, in GB."""
+    """Data sent to the internet over a period, in GB (attributed to a student when person_id is given)."""
     gb = Decimal(out_bytes) / GB
-    return Charge(course_id, "transfer", ref, start, end, gb, gb * prices.transfer_out_gb)
+    return Charge(course_id, "transfer", ref, start, end, gb, gb * prices.transfer_out_gb, person_id)
 
 
 def book(session: Session, charges: Sequence[Charge], now: datetime) -> int:
@@ -93,6 +119,7 @@ def book(session: Session, charges: Sequence[Charge], now: datetime) -> int:
         BOOK_SQL,
         {
             "courses": [c.course_id for c in charges],
+            "people": [c.person_id for c in charges],
             "kinds": [c.kind for c in charges],
             "refs": [c.ref[:255] for c in charges],
             "starts": [c.period_start for c in charges],
@@ -100,6 +127,7 @@ def book(session: Session, charges: Sequence[Charge], now: datetime) -> int:
             "qty": [c.quantity.quantize(Decimal("0.000001")) for c in charges],
             "amounts": [c.amount for c in charges],
             "ats": [now] * len(charges),
+            "zones": list(known_time_zones(session)),
         },
     ).all()
     return len(rows)

@@ -27,7 +27,8 @@ from config.prices import RegionPrices
 POSITION_SQL = text(f"""
 SELECT p.course_id, p.total_budget AS total, c.term_end, c.time_zone,
        COALESCE((SELECT SUM(t.spent) FROM spend_totals t WHERE t.course_id = p.course_id), 0) AS spent,
-       COALESCE((SELECT SUM(x.amount) FROM course_charges x WHERE x.course_id = p.course_id), 0) AS charges,
+       COALESCE((SELECT SUM(x.amount) FROM course_charges x  -- a student's line is in spend_totals
+                 WHERE x.course_id = p.course_id AND x.person_id IS NULL), 0) AS charges,
        COALESCE((SELECT SUM(w.volume_gb) FROM workspaces w
                  WHERE w.course_id = p.course_id AND w.state IN {sql_states(RESERVED_DISK)}), 0) AS disk_gb
 FROM course_policies p JOIN courses c ON c.id = p.course_id

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from classroom.models import Workspace
 from classroom.workspaces.lifecycle import BILLING_COMPUTE, BILLING_DISK, ENDED, sql_states
 from config.prices import RegionPrices
 
@@ -121,3 +123,45 @@ def accrue(session: Session, now: datetime, prices: RegionPrices) -> AccrualResu
     """Write ledger entries up to `now` for every workspace (flushes; the caller commits)."""
     rows = session.execute(ACCRUE_SQL, accrual_params(now, prices, known_time_zones(session))).all()
     return AccrualResult(len(rows))
+
+
+LATE_RUNNING_SQL = text("""
+WITH ins AS (
+    INSERT INTO ledger_entries (workspace_id, course_id, person_id, period_start, period_end, running_seconds,
+                                compute, storage, created_at)
+    VALUES (:ws, :course, :person, :start, :end, :secs, CAST(:secs AS numeric) * CAST(:hourly AS numeric) / 3600,
+            0, :now)
+    ON CONFLICT (workspace_id, period_start) DO NOTHING
+    RETURNING course_id, person_id, period_end, running_seconds, compute
+)
+INSERT INTO spend_daily (course_id, person_id, day, compute, storage, running_seconds)
+SELECT i.course_id, i.person_id, (i.period_end AT TIME ZONE
+           CASE WHEN c.time_zone IN (SELECT unnest(CAST(:zones AS text[]))) THEN c.time_zone ELSE 'UTC' END)::date,
+       i.compute, 0, i.running_seconds
+FROM ins i JOIN courses c ON c.id = i.course_id
+ON CONFLICT (course_id, person_id, day) DO UPDATE
+   SET compute = spend_daily.compute + EXCLUDED.compute,
+       running_seconds = spend_daily.running_seconds + EXCLUDED.running_seconds
+RETURNING 1
+""")
+
+
+def book_late_running(session: Session, ws: Workspace, since: datetime, now: datetime, prices: RegionPrices) -> bool:
+    """A correction for `running` recorded late: AWS ran (and billed) the instance from `since`, but metering
+    already counted [since, metered_until) in the state before, without compute. Books those seconds' compute
+    (and public IPv4) once; (workspace, period start) is unique. True if something was booked."""
+    if since >= ws.metered_until or ws.instance_type not in prices.instance_hourly:
+        return False
+    secs = Decimal((ws.metered_until - since) // timedelta(microseconds=1)) / Decimal(1_000_000)
+    params = {
+        "ws": ws.id,
+        "course": ws.course_id,
+        "person": ws.person_id,
+        "start": since,
+        "end": ws.metered_until,
+        "secs": secs,
+        "hourly": prices.running_hourly(ws.instance_type),
+        "now": now,
+        "zones": list(known_time_zones(session)),
+    }
+    return session.execute(LATE_RUNNING_SQL, params).first() is not None

@@ -17,6 +17,7 @@ from sqlalchemy.sql.expression import Subquery
 
 from classroom.budget.figures import (
     ZERO,
+    CourseLine,
     CourseReport,
     DaySpend,
     RunningNow,
@@ -31,6 +32,7 @@ from classroom.budget.runway import term_days_left
 from classroom.models import (
     BudgetGrant,
     Course,
+    CourseCharge,
     CoursePolicy,
     Enrollment,
     EnrollmentStatus,
@@ -47,7 +49,7 @@ from config.prices import PriceError, RegionPrices
 
 BURN_DAYS = 7  # "current burn": average daily spend over the last week, today included
 CHART_DAYS = 30
-SPENT = SpendDaily.compute + SpendDaily.storage
+SPENT = SpendDaily.compute + SpendDaily.storage + SpendDaily.transfer
 
 
 def course_today(course: Course, now: datetime) -> date:
@@ -210,8 +212,19 @@ def _weeks(session: Session, course: Course) -> tuple[WeekSpend, ...]:
     )
 
 
+def _course_lines(session: Session, course_id: int) -> tuple[CourseLine, ...]:
+    """The course's own lines by kind (one statement); a student's transfer is in their spend, not here."""
+    rows = session.execute(
+        select(CourseCharge.kind, func.sum(CourseCharge.amount))
+        .where(CourseCharge.course_id == course_id, CourseCharge.person_id.is_(None))
+        .group_by(CourseCharge.kind)
+        .order_by(CourseCharge.kind)
+    ).all()
+    return tuple(CourseLine(kind, Decimal(amount)) for kind, amount in rows)
+
+
 def course_report(session: Session, course: Course) -> CourseReport | None:
-    """The cost report of a course (four statements whatever its size); None when the course is not set up."""
+    """The cost report of a course (five statements whatever its size); None when the course is not set up."""
     policy = session.get(CoursePolicy, course.id)
     if policy is None:
         return None
@@ -244,4 +257,5 @@ def course_report(session: Session, course: Course) -> CourseReport | None:
         mid,
         policy.default_template,
         policy.budget_per_student * int(students or 0) + Decimal(course_grants) + Decimal(student_grants),
+        _course_lines(session, course.id),
     )

@@ -230,3 +230,29 @@ def test_ta_cannot_grant(app, client, canvas, session):
     assert client.post("/app/report/grants", data=form).status_code == 403
     assert count_rows(session.get_bind(), "budget_grants") == 1
     assert not session.scalar(select(AuditEvent.id).where(AuditEvent.action == "budget.grant"))
+
+
+def test_cost_report_shows_the_course_lines_in_the_total(client, canvas, session):
+    from classroom.services.course_charges import book, storage_charge, transfer_charge
+
+    tokens = _class(client, canvas, session)
+    course_id = session.scalar(select(Course.id))
+    emily = _person(session, "student-1")
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(hours=730)  # a month of 730 hours: GB-month prices apply as written
+    prices = load_prices().region("us-east-1")
+    lines = [
+        storage_charge(course_id, "efs", "fs-1", start, end, 10 * 1024**3, prices.efs_gb_month),  # $3.00
+        storage_charge(
+            course_id, "archive", "courses/x/archives/ws1/home.tar.gz", start, end, 100 * 1024**3, prices.s3_gb_month
+        ),  # $2.30  # fmt: skip
+        transfer_charge(course_id, "i-emily", start, end, 10 * 1024**3, prices, emily.id),  # $0.90, Emily's spend
+    ]
+    assert book(session, lines, datetime.now(UTC)) == 3
+    session.commit()
+    html = client.get("/app/report", query_string={"t": tokens["teacher"]}).get_data(as_text=True)
+    assert "Total: $49.50 / $1,200.00 (4%)" in html  # 43.30 + 0.90 of Emily's + 5.30 of the course's
+    assert "Booked to the course</dt>" in html and "$5.30" in html
+    assert "Shared course files (EFS): $3.00" in html and "Archived homes (S3): $2.30" in html
+    row = re.search(r"Emily Chen.*?</tr>", html.split('id="students-h"')[1], re.S).group(0)
+    assert "$25.70" in row  # her transfer out is in her spend

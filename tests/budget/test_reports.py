@@ -255,7 +255,7 @@ def test_the_number_of_statements_does_not_grow_with_the_class(session, engine):
         )
         counts.append((report, mine))
         assert len(course_report(session, course).rows) == size
-    assert counts[0] == counts[1] and counts[0][0] == 4  # policy, grants, rows, weeks
+    assert counts[0] == counts[1] and counts[0][0] == 5  # policy, grants, rows, weeks, course lines
     assert counts[0][1] <= 8  # the launch check's student_money, then the last 30 days, workspaces, running time
 
 
