@@ -49,6 +49,10 @@ def _checkbox(value: Any) -> bool:
     return value == "on"
 
 
+def _flag(value: Any) -> bool:
+    return value in ("1", "on", "true", True)
+
+
 def _optional_id(value: Any) -> int | None:
     return as_id(value) if isinstance(value, str) else value
 
@@ -58,6 +62,7 @@ def _ids(value: Any) -> list[int]:
     return [i for i in (as_id(v) if isinstance(v, str) else None for v in values) if i is not None]
 
 
+Flag = Annotated[bool, BeforeValidator(_flag)]  # a query flag our own redirects set (?changed=1)
 Checkbox = Annotated[bool, BeforeValidator(_checkbox)]  # HTML: ticked sends "on"; anything else is not ticked
 OptionalId = Annotated[int | None, BeforeValidator(_optional_id)]  # not a row id (out of range, junk): None
 Ids = Annotated[list[int], BeforeValidator(_ids)]  # every valid id given; the others name no row

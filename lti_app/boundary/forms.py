@@ -9,7 +9,7 @@ from pydantic import Field
 from classroom.materials import COLLISION_MODES
 from classroom.models import LmsLineItem, StaffLevel, UsageMode, WorkspaceFolder
 from classroom.services.budgets import NOTE_MAX, REASON_MAX
-from lti_app.boundary import Checkbox, FormModel, Ids, OptionalId, column_max
+from lti_app.boundary import Checkbox, Flag, FormModel, Ids, OptionalId, column_max
 
 SSH_KEY_MAX = 16_384  # an OpenSSH public key line: RSA-16384 is ~2.8 kB; far above any real key
 NUMBER_MAX = 32  # a number typed into a form ("12.5", "1e3"): longer is not a number anyone meant
@@ -130,4 +130,4 @@ class ReportQuery(FormModel):
 class StaffPageQuery(FormModel):
     """The staff page after a change."""
 
-    changed: Checkbox = False
+    changed: Flag = False
