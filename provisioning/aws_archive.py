@@ -24,6 +24,7 @@ from provisioning.backend import MANAGED_BY, CloudError
 
 RULE_PREFIX = "cwc-archives-"
 NO_LIFECYCLE = ("NoSuchLifecycleConfiguration",)
+ARCHIVE_TYPE = "application/gzip"  # signed into the agent's upload URL: the agent sends exactly this
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,10 @@ class ArchiveMixin:
         """A presigned S3 PUT for the agent's tar.gz (computed locally: no call to AWS, no secret in the URL)."""
         return str(
             self.s3.generate_presigned_url(
-                "put_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s, HttpMethod="PUT"
+                "put_object",
+                Params={"Bucket": self.bucket, "Key": key, "ContentType": ARCHIVE_TYPE},
+                ExpiresIn=expires_s,
+                HttpMethod="PUT",
             )
         )
 
