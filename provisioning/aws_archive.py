@@ -2,10 +2,10 @@
 
 The archive is defined at the port (`archive_home`): a gzip'd tar of the student's home, stored under the
 course's archive prefix with its SHA-256, expired by the bucket's lifecycle rule for that prefix. On real EC2
-the home's bytes are on an EBS volume the tool cannot read; that path needs the agent (or an SSM document on a
-helper instance) and is not built yet, so the adapter refuses it and the disk is kept. In the simulated account
-(moto) the archive holds what the simulated instance holds: the home's folder layout (the assignment folders
-its agent creates) and a manifest of the instance and its volumes, no file contents.
+the home's bytes are on an EBS volume the tool cannot read: the workspace's agent makes the archive
+(provisioning.agent_archive: `archive_upload_url`, `verify_archive`), and `archive_home` refuses. In the
+simulated account (moto), by default, the archive holds what the simulated instance holds: the home's folder
+layout (the assignment folders its agent creates) and a manifest of the instance and its volumes, no contents.
 """
 
 from __future__ import annotations
