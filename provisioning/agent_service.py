@@ -17,6 +17,7 @@ from classroom.db import utcnow
 from classroom.models import Heartbeat, Workspace
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import RegionPrices
+from provisioning.agent_archive import note_report, wanted_archive_key
 from provisioning.lease import LeaseAnswer, lease_for
 from provisioning.services import set_state
 from provisioning.ssh_keys import active_keys
@@ -55,10 +56,19 @@ class Report:
     jupyter_active: bool
     cpu_pct: Decimal
     changed_files: int
+    archived: tuple[str, str, int] | None = None  # the home archive it uploaded: key, SHA-256 (hex), bytes
 
     @property
     def active(self) -> bool:
         return self.ssh_sessions > 0 or self.jupyter_active or self.cpu_pct >= ACTIVE_CPU or self.changed_files > 0
+
+
+class ArchivedBody(BaseModel):
+    """The agent's report of the home archive it uploaded."""
+
+    key: str = Field(min_length=1, max_length=1024)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bytes: int = Field(ge=0, le=2**62)
 
 
 class HeartbeatBody(BaseModel):
@@ -71,6 +81,7 @@ class HeartbeatBody(BaseModel):
     jupyter_active: bool = False
     cpu_pct: Decimal = Field(default=Decimal(0), allow_inf_nan=False, ge=-1_000_000, le=1_000_000)
     changed_files: int = Field(default=0, le=PG_INT_MAX)
+    archived: ArchivedBody | None = None
 
 
 def parse_report(body: Any) -> Report:
@@ -89,6 +100,7 @@ def parse_report(body: Any) -> Report:
         data.jupyter_active,
         min(Decimal(100), max(Decimal(0), data.cpu_pct)).quantize(Decimal("0.01")),
         max(0, data.changed_files),
+        (data.archived.key, data.archived.sha256, data.archived.bytes) if data.archived else None,
     )
 
 
@@ -98,6 +110,7 @@ class AgentAnswer:
 
     authorized_keys: list[str]
     lease: LeaseAnswer
+    archive_key: str | None = None  # where the agent should upload the home's archive now (the retire flow asks)
 
     def as_json(self) -> dict[str, object]:
         """The heartbeat's JSON answer (lease_until as an ISO instant and as epoch seconds for the agent)."""
@@ -142,6 +155,9 @@ def record_heartbeat(
         ws.last_activity_at = now
     if ws.state in (S.PROVISIONING, S.STARTING):
         set_state(session, ws, S.RUNNING, actor="agent", reason="agent reported in")
+    if report.archived is not None:
+        note_report(ws, *report.archived)
     session.flush()
     keys = [k.public_key for k in active_keys(session, ws.person_id)]
-    return AgentAnswer(keys, lease_for(session, ws.course_id, ws.person_id, ws.state.value, now, prices, lease))
+    answer = lease_for(session, ws.course_id, ws.person_id, ws.state.value, now, prices, lease)
+    return AgentAnswer(keys, answer, wanted_archive_key(ws))

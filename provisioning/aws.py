@@ -100,6 +100,7 @@ class AwsBackend(ArchiveMixin, UsageMixin):
         self.region, self.bucket, self.instance_profile = region, bucket, instance_profile
         self.image_parameter_prefix = image_parameter_prefix
         self.simulated = endpoint_url is not None  # the local moto server: see aws_archive for what changes
+        self.agent_archives = not self.simulated  # real EC2: only the agent can read the home's volume
         cfg = Config(
             region_name=region,
             retries={"mode": "adaptive", "max_attempts": max_attempts},

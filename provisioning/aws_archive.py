@@ -2,10 +2,10 @@
 
 The archive is defined at the port (`archive_home`): a gzip'd tar of the student's home, stored under the
 course's archive prefix with its SHA-256, expired by the bucket's lifecycle rule for that prefix. On real EC2
-the home's bytes are on an EBS volume the tool cannot read; that path needs the agent (or an SSM document on a
-helper instance) and is not built yet, so the adapter refuses it and the disk is kept. In the simulated account
-(moto) the archive holds what the simulated instance holds: the home's folder layout (the assignment folders
-its agent creates) and a manifest of the instance and its volumes, no file contents.
+the home's bytes are on an EBS volume the tool cannot read: the workspace's agent makes the archive
+(provisioning.agent_archive: `archive_upload_url`, `verify_archive`), and `archive_home` refuses. In the
+simulated account (moto), by default, the archive holds what the simulated instance holds: the home's folder
+layout (the assignment folders its agent creates) and a manifest of the instance and its volumes, no contents.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from provisioning.backend import MANAGED_BY, CloudError
 
 RULE_PREFIX = "cwc-archives-"
 NO_LIFECYCLE = ("NoSuchLifecycleConfiguration",)
+ARCHIVE_TYPE = "application/gzip"  # signed into the agent's upload URL: the agent sends exactly this
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class ArchiveMixin:
     s3: Any
     bucket: str
     simulated: bool
+    agent_archives: bool  # the agent makes the archive (always on real EC2; in the simulated account when asked)
 
     def archive_home(self, home: HomeArchive) -> ArchiveResult:
         """Archive a stopped workspace's home to S3 (tar.gz, SHA-256 recorded on the object); idempotent."""
@@ -103,6 +105,37 @@ class ArchiveMixin:
         except ClientError as exc:
             raise CloudError(f"S3 refused the archive of workspace {home.workspace_id}: {exc}") from exc
         return ArchiveResult(key, digest, len(body))
+
+    def archive_upload_url(self, key: str, expires_s: int) -> str:
+        """A presigned S3 PUT for the agent's tar.gz (computed locally: no call to AWS, no secret in the URL)."""
+        return str(
+            self.s3.generate_presigned_url(
+                "put_object",
+                Params={"Bucket": self.bucket, "Key": key, "ContentType": ARCHIVE_TYPE},
+                ExpiresIn=expires_s,
+                HttpMethod="PUT",
+            )
+        )
+
+    def verify_archive(self, key: str, sha256: str, size: int) -> bool:
+        """True when the object the agent uploaded has the size and SHA-256 it reported (the object is re-read
+        and hashed, in the simulated account and on real S3 alike); False when it is missing or differs."""
+        try:
+            head = self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise CloudError(f"S3 could not read the archive {key}: {exc}") from exc
+        if int(head.get("ContentLength", -1)) != size:
+            return False
+        digest = hashlib.sha256()
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+            for chunk in iter(lambda: body.read(1 << 20), b""):
+                digest.update(chunk)
+        except ClientError as exc:
+            raise CloudError(f"S3 could not read the archive {key}: {exc}") from exc
+        return digest.hexdigest() == sha256
 
     def _simulated_home(self, home: HomeArchive) -> list[tuple[str, bytes | None]]:
         try:

@@ -13,7 +13,6 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
@@ -22,6 +21,15 @@ from classroom.models import CoursePolicy, Workspace, WorkspaceArchive, Workspac
 from classroom.workspaces.lifecycle import ENDED, WorkspaceState
 from config.catalog import load_catalog
 from provisioning import jobs
+from provisioning.agent_archive import (
+    ArchiveStep,
+    Intent,
+    archive_step,
+    give_up,
+    record_archive,
+    request_archive,
+    verify_reported,
+)
 from provisioning.aws_archive import HomeArchive
 from provisioning.backend import CloudError
 from provisioning.course_cloud import course_key
@@ -45,6 +53,10 @@ class Step(enum.StrEnum):
     WAIT_GRACE = "wait-grace"
     TERMINATE = "terminate"
     OBSERVE_END = "observe-end"
+    REQUEST_ARCHIVE = "request-archive"  # the agent's path (real EC2): see provisioning.agent_archive
+    AWAIT_ARCHIVE = "await-archive"
+    VERIFY_ARCHIVE = "verify-archive"
+    KEEP_DISK = "keep-disk"
 
 
 def next_step(  # noqa: PLR0911
@@ -89,8 +101,13 @@ def _archived(session: Session, workspace_id: int) -> bool:
     return session.scalar(select(WorkspaceArchive.id).where(WorkspaceArchive.workspace_id == workspace_id)) is not None
 
 
-def _step_of(session: Session, ws: Workspace, now: datetime) -> Step:
-    return next_step(ws.state, bool(ws.instance_id), ws.retire_after, _archived(session, ws.id), now)
+def _step_of(session: Session, ws: Workspace, now: datetime, agent_archives: bool) -> Step:
+    archived = _archived(session, ws.id)
+    if agent_archives:
+        by_agent = archive_step(ws.state, bool(ws.instance_id), ws.retire_after, archived, Intent.of(ws), now)
+        if by_agent is not ArchiveStep.USUAL:
+            return Step(by_agent.value)
+    return next_step(ws.state, bool(ws.instance_id), ws.retire_after, archived, now)
 
 
 def retire_workspace(workspace_id: int) -> str:
@@ -100,9 +117,9 @@ def retire_workspace(workspace_id: int) -> str:
     with jobs._session() as session:  # noqa: SLF001
         for _ in range(MAX_STEPS):
             ws = session.get(Workspace, workspace_id, populate_existing=True)
-            step = _step_of(session, ws, utcnow()) if ws else Step.NOTHING
+            step = _step_of(session, ws, utcnow(), ctx.backend.agent_archives) if ws else Step.NOTHING
             session.commit()  # nothing held while AWS is asked
-            if ws is None or step in (Step.NOTHING, Step.WAIT_GRACE):
+            if ws is None or step in (Step.NOTHING, Step.WAIT_GRACE, Step.AWAIT_ARCHIVE):
                 return str(step if taken is Step.NOTHING else taken)
             taken = step
             try:
@@ -137,6 +154,14 @@ def _do(session: Session, backend, ws: Workspace, step: Step) -> bool:  # type: 
         return _observed(session, backend, ws, "stopped", S.STOPPING, S.STOPPED)
     if step is Step.ARCHIVE:
         return _archive(session, backend, ws)
+    if step is Step.REQUEST_ARCHIVE:
+        request_archive(session, ws.id)
+        return False
+    if step is Step.VERIFY_ARCHIVE:
+        return verify_reported(session, backend, ws)
+    if step is Step.KEEP_DISK:
+        give_up(session, ws.id, "its agent did not archive the home before it stopped or within 30 minutes")
+        return False
     if step is Step.TERMINATE:
         if not _record(session, ws.id, ws.state, S.TERMINATING, "disk deleted after its archive"):
             return False
@@ -190,26 +215,7 @@ def _archive(session: Session, backend, ws: Workspace) -> bool:  # type: ignore[
     session.commit()
     backend.ensure_archive_retention(home.course_key, days)
     result = backend.archive_home(home)
-    row = session.scalar(
-        insert(WorkspaceArchive)
-        .values(
-            workspace_id=ws.id,
-            course_id=ws.course_id,
-            s3_key=result.key,
-            sha256=result.sha256,
-            size_bytes=result.size,
-            retain_days=days,
-            created_at=utcnow(),
-        )  # fmt: skip
-        .on_conflict_do_nothing(index_elements=["workspace_id"])
-        .returning(WorkspaceArchive.id)
-    )
-    if row is not None:
-        append_event(
-            session, "workspace.archived", course_id=ws.course_id, subject=str(ws.id),
-            details={"key": result.key, "sha256": result.sha256, "bytes": result.size, "retain_days": days},
-        )  # fmt: skip
-    session.commit()
+    record_archive(session, ws, result, days)
     return True
 
 

@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import Any
 
 import requests
 
-from provisioning.agent.cwc_agent import DEFAULT_BOOT_GRACE_S, LeaseKeeper, heartbeat
+from provisioning.agent.cwc_agent import DEFAULT_BOOT_GRACE_S, LeaseKeeper, archive_home, heartbeat
 from provisioning.aws import AwsBackend
 from provisioning.backend import InstanceInfo
 from provisioning.userdata import agent_config_from_user_data
@@ -37,6 +38,17 @@ Post = Callable[[str, dict[str, Any], str], tuple[int, Any]]
 
 def _no_dirs(home: str, user: str, folders: list[str]) -> None:
     """A played instance has no disk to create assignment folders on (the local runtime will)."""
+
+
+def played_archive(cfg: dict[str, Any], request: dict[str, Any]) -> dict[str, Any] | None:
+    """The played agent's archive: the real agent's function on the home a played instance has (no real disk:
+    an empty home named after the user, holding a note that it is simulated), uploaded to the presigned URL."""
+    with tempfile.TemporaryDirectory(prefix="cwc-sim-home-") as tmp:
+        home = os.path.join(tmp, os.path.basename(str(cfg.get("home") or "home")))
+        os.makedirs(home)
+        with open(os.path.join(home, "SIMULATED.txt"), "w") as f:
+            f.write(f"Simulated workspace {cfg.get('workspace_id')}: no disk, no files.\n")
+        return archive_home({**cfg, "home": home, "archive_tmp": tmp}, request)  # type: ignore[no-any-return]
 
 
 def http_post(url: str, body: dict[str, Any], token: str) -> tuple[int, Any]:
@@ -134,6 +146,7 @@ class SimHost:
             post=self._post,
             write_keys=self._keys(inst),
             make_dirs=_no_dirs,
+            archive=played_archive,
         )
         report.beats += 1
         report.outcomes[inst.instance_id] = outcome

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from botocore.exceptions import BotoCoreError
 from flask import Blueprint, Response, jsonify, request
 
 from config.prices import PriceError
 from lti_app.runtime import commit, db, settings
-from lti_app.workspaces.glue import prices
+from lti_app.workspaces.glue import backend, prices
 from provisioning.activity import MAX_BODY_BYTES, collects_for_token, parse_batch, record_activity
+from provisioning.agent_archive import UPLOAD_URL_S, upload_request
 from provisioning.agent_service import HeartbeatRejected, parse_report, record_heartbeat
 from provisioning.opening import folders_of
 
@@ -41,7 +43,8 @@ def activity() -> tuple[Response, int]:
 @bp.post("/api/agent/heartbeat")
 def heartbeat() -> tuple[Response, int]:
     """Store one report; answer with the SSH keys the workspace should accept, its lease (or stop), the
-    assignment folders to create and whether to collect activity."""
+    assignment folders to create, whether to collect activity and, while it retires, where to upload its home's
+    archive."""
     token = _bearer()
     try:
         report = parse_report(request.get_json(silent=True))
@@ -60,4 +63,10 @@ def heartbeat() -> tuple[Response, int]:
     folders = [f.folder for f in folders_of(db(), report.workspace_id)]
     body = {**answer.as_json(), "folders": folders, "collect_activity": collects_for_token(db(), token)}
     commit()
+    if answer.archive_key:  # the retire flow asks the agent for the home's archive (a presigned PUT, made locally)
+        try:
+            url = backend().archive_upload_url(answer.archive_key, UPLOAD_URL_S)
+            body["archive"] = upload_request(answer.archive_key, url)
+        except BotoCoreError:  # no credentials to sign with: asked again at the next heartbeat
+            pass
     return jsonify(body), 200

@@ -191,14 +191,51 @@ def activity(cfg):
     }
 
 
+def archive_home(cfg, request):
+    """The retire flow's archive: tar.gz the student's home, upload it to the presigned URL, and return the report
+    for the next heartbeat ({key, sha256, bytes}), or None (bad request, too big, or the upload failed)."""
+    import hashlib
+    import tarfile
+    import tempfile
+
+    url, key, limit = request.get("put_url"), request.get("key"), request.get("max_bytes")
+    if not (isinstance(url, str) and isinstance(key, str) and isinstance(limit, int)):
+        return None
+    home = os.path.realpath(cfg["home"])
+    fd, path = tempfile.mkstemp(prefix="cwc-home-", suffix=".tar.gz", dir=cfg.get("archive_tmp", "/var/tmp"))
+    try:
+        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+            tar.add(home, arcname=os.path.basename(home))  # symlinks stored as links, never followed
+        digest, size = hashlib.sha256(), os.path.getsize(path)
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        if size > limit:
+            return None
+        with open(path, "rb") as f:
+            headers = {"Content-Length": str(size), "Content-Type": "application/gzip"}  # the type is signed
+            put = urllib.request.Request(url, data=f, method="PUT", headers=headers)
+            with urllib.request.urlopen(put, timeout=3600) as resp:
+                if resp.status not in (200, 204):
+                    return None
+        return {"key": key, "sha256": digest.hexdigest(), "bytes": size}
+    except (OSError, urllib.error.URLError):
+        return None
+    finally:
+        os.unlink(path)
+
+
 def heartbeat(
-    cfg, keeper, body, now, post=post_json, write_keys=write_authorized_keys, make_dirs=make_folders, seen=None
+    cfg, keeper, body, now, post=post_json, write_keys=write_authorized_keys, make_dirs=make_folders, seen=None,
+    archive=archive_home,
 ):
     """Send one report and act on the answer; returns what happened.
 
     200: install the keys, then stop or hold the lease. 401/403 (token refused, e.g. revoked at term end): wipe
     the student's keys. Anything else, or no answer: keep the lease as it is (it runs out by itself).
     """
+    if cfg.get("_archived"):  # the home's archive uploaded after the last answer: report it once
+        body = dict(body, archived=cfg["_archived"])
     try:
         status, answer = post(cfg["url"], body, cfg["token"])
     except (OSError, ValueError) as exc:  # the tool is down or answered garbage: the lease stands
@@ -214,6 +251,9 @@ def heartbeat(
         write_keys(cfg["home"], cfg["user"], [str(k) for k in answer["authorized_keys"]])
     if isinstance(answer.get("folders"), list):
         make_dirs(cfg["home"], cfg["user"], [str(f) for f in answer["folders"]])
+    cfg.pop("_archived", None)  # reported (the tool asks again if it did not take it)
+    if isinstance(answer.get("archive"), dict):  # before any stop: the archive comes first
+        cfg["_archived"] = archive(cfg, answer["archive"])
     return keeper.answer(answer, now)
 
 

@@ -184,7 +184,7 @@ def test_per_assignment_workspaces_close_after_their_due_date_where_the_course_c
 def test_without_an_archive_the_disk_is_kept_and_the_failure_audited_once(cloud, session, backend):
     course, emily, _clock = cloud
     ws = _running(session, course, emily)
-    backend.simulated = False  # real EC2: the agent's archive step is not built, so the adapter refuses
+    backend.simulated = False  # a real volume: the tool-side archive refuses (real EC2 takes the agent's path)
     request_retire(session, ws, actor_person_id=None, actor="staff", reason="test", after=ws.created_at)
     session.commit()
     retire_workspace(ws.id)

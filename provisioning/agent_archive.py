@@ -1,0 +1,171 @@
+"""The home archive made by the workspace's own agent (real EC2, where the tool cannot read an EBS volume).
+
+The retire flow records the request on the row (`archive_requested_at`) while the instance runs; each heartbeat
+answer then carries `archive: {put_url, key, max_bytes}` (a presigned S3 PUT); the agent tars and gzips the
+student's home, uploads it and reports `archived: {key, sha256, bytes}` in its next heartbeat, which is stored
+as reported. The retire job verifies the object in S3 (size and SHA-256 of a re-read) without holding a row
+lock, and only then records the archive and lets the instance be stopped and, after the grace, terminated.
+No archive within `ARCHIVE_BOUND`, an instance that stopped first, or an object that does not match: the disk
+is kept, the attempt audited and the course's instructors told. Nothing here deletes anything.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from classroom.audit import append_event
+from classroom.db import utcnow
+from classroom.models import CoursePolicy, Workspace, WorkspaceArchive
+from classroom.notify import notify_instructors
+from classroom.workspaces.lifecycle import ENDED, WorkspaceState
+from provisioning.aws_archive import ArchiveResult, archive_object_key
+from provisioning.course_cloud import course_key
+
+S = WorkspaceState
+ARCHIVE_BOUND = timedelta(minutes=30)
+MAX_ARCHIVE_BYTES = 5 * 1024**3  # S3's limit for one PUT: a bigger home is refused by the agent, the disk kept
+UPLOAD_URL_S = 3600
+
+
+class ArchiveStep(enum.StrEnum):
+    """What a retiring workspace needs next on the agent's path ("" : the usual retire steps apply)."""
+
+    USUAL = ""
+    REQUEST = "request-archive"
+    AWAIT = "await-archive"
+    VERIFY = "verify-archive"
+    GIVE_UP = "keep-disk"
+    KEPT = "nothing"
+
+
+@dataclass(frozen=True)
+class Intent:
+    """The row's archive columns."""
+
+    requested_at: datetime | None
+    reported: bool
+    failed: bool
+
+    @classmethod
+    def of(cls, ws: Workspace) -> Intent:
+        return cls(ws.archive_requested_at, ws.archive_reported_sha256 is not None, ws.archive_failed_at is not None)
+
+
+def archive_step(  # noqa: PLR0911
+    state: WorkspaceState, has_instance: bool, retire_after: datetime | None, archived: bool, intent: Intent,
+    now: datetime,
+) -> ArchiveStep:  # fmt: skip
+    """Pure: the agent's archive comes first, while the instance runs; without it the disk is never deleted."""
+    if retire_after is None or state in ENDED or not has_instance or archived:
+        return ArchiveStep.USUAL
+    live = state in (S.PROVISIONING, S.STARTING, S.RUNNING)
+    if intent.failed:  # given up: stop it as usual, then keep the disk
+        return ArchiveStep.USUAL if live or state in (S.STOPPING, S.TERMINATING) else ArchiveStep.KEPT
+    if intent.reported:
+        return ArchiveStep.VERIFY
+    if state is S.RUNNING:
+        if intent.requested_at is None:
+            return ArchiveStep.REQUEST
+        return ArchiveStep.GIVE_UP if now - intent.requested_at >= ARCHIVE_BOUND else ArchiveStep.AWAIT
+    if live:
+        return ArchiveStep.AWAIT  # its agent reports in once it runs
+    if state in (S.STOPPING, S.TERMINATING):
+        return ArchiveStep.USUAL
+    return ArchiveStep.GIVE_UP  # stopped before its agent archived the home (starting it for that: not built)
+
+
+def archive_key(ws: Workspace) -> str:
+    return archive_object_key(course_key(ws.course_id), ws.id)
+
+
+def wanted_archive_key(ws: Workspace) -> str | None:
+    """The key the agent should upload to now, or None (not asked, already reported, or given up)."""
+    if ws.archive_requested_at is None or ws.archive_reported_sha256 is not None or ws.archive_failed_at:
+        return None
+    return None if ws.retire_after is None or ws.state in ENDED else archive_key(ws)
+
+
+def note_report(ws: Workspace, key: str, sha256: str, size: int) -> bool:
+    """Store the agent's report on the locked row when it answers the current request; True when stored."""
+    if wanted_archive_key(ws) != key or size > MAX_ARCHIVE_BYTES:
+        return False
+    ws.archive_reported_sha256, ws.archive_reported_bytes = sha256, size
+    return True
+
+
+def upload_request(key: str, put_url: str) -> dict[str, object]:
+    """The heartbeat answer's `archive` member."""
+    return {"put_url": put_url, "key": key, "max_bytes": MAX_ARCHIVE_BYTES}
+
+
+def _lock(session: Session, workspace_id: int) -> Workspace:
+    ws = session.scalar(select(Workspace).where(Workspace.id == workspace_id).with_for_update())
+    assert ws is not None
+    return ws
+
+
+def request_archive(session: Session, workspace_id: int) -> None:
+    """Record the intent (once): the agent is asked at its next heartbeat; commits."""
+    ws = _lock(session, workspace_id)
+    if ws.archive_requested_at is None:
+        ws.archive_requested_at = utcnow()
+        append_event(session, "workspace.archive_requested", course_id=ws.course_id, subject=str(ws.id), details={})
+    session.commit()
+
+
+def give_up(session: Session, workspace_id: int, why: str) -> None:
+    """Keep the disk: record the failure, audit it and tell the course's instructors (once); commits."""
+    ws = _lock(session, workspace_id)
+    if ws.archive_failed_at is None:
+        ws.archive_failed_at = utcnow()
+        details = {"why": why, "disk": "kept"}
+        append_event(session, "workspace.archive_failed", course_id=ws.course_id, subject=str(ws.id), details=details)
+        notify_instructors(
+            session, ws.course_id, subject="A workspace's disk was kept: its home could not be archived",
+            body=f"Workspace {ws.id}: {why}. Its disk is kept, not deleted; remove it yourself once the home is saved.",
+        )  # fmt: skip
+    session.commit()
+
+
+def verify_reported(session: Session, backend, ws: Workspace) -> bool:  # type: ignore[no-untyped-def]
+    """Check the reported object in S3 (no row lock held), then record the archive or give up; commits."""
+    key, sha256, size = archive_key(ws), str(ws.archive_reported_sha256), int(ws.archive_reported_bytes or 0)
+    policy = session.get(CoursePolicy, ws.course_id)
+    days = policy.archive_retention_days if policy else 365
+    session.commit()
+    if not backend.verify_archive(key, sha256, size):
+        give_up(session, ws.id, "the archive in S3 does not match the size and SHA-256 its agent reported")
+        return False
+    backend.ensure_archive_retention(course_key(ws.course_id), days)
+    record_archive(session, ws, ArchiveResult(key, sha256, size), days)
+    return True
+
+
+def record_archive(session: Session, ws: Workspace, result: ArchiveResult, days: int) -> None:
+    """Record a workspace's archive once (audited); commits."""
+    row = session.scalar(
+        insert(WorkspaceArchive)
+        .values(
+            workspace_id=ws.id,
+            course_id=ws.course_id,
+            s3_key=result.key,
+            sha256=result.sha256,
+            size_bytes=result.size,
+            retain_days=days,
+            created_at=utcnow(),
+        )  # fmt: skip
+        .on_conflict_do_nothing(index_elements=["workspace_id"])
+        .returning(WorkspaceArchive.id)
+    )
+    if row is not None:
+        append_event(
+            session, "workspace.archived", course_id=ws.course_id, subject=str(ws.id),
+            details={"key": result.key, "sha256": result.sha256, "bytes": result.size, "retain_days": days},
+        )  # fmt: skip
+    session.commit()
