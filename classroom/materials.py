@@ -97,3 +97,29 @@ def human_size(size: int) -> str:
         if value < 1024 or unit == "TB":
             break
     return f"{value:.1f} {unit}"
+
+
+DEFAULT_ALLOWANCE_BYTES = 200 * 1024**3  # a course's materials allowance unless its settings say otherwise
+
+
+def clean_path(raw: str) -> str:
+    """A browser's relative path (`assignments/hw1/data.csv`): folders and name cleaned; "" if no name is left."""
+    text = raw.replace("\\", "/")
+    folder, _, name = text.rpartition("/")
+    cleaned_name, cleaned_folder = clean_file_name(name), clean_folder(folder)
+    if not cleaned_name:
+        return ""
+    return f"{cleaned_folder}/{cleaned_name}" if cleaned_folder else cleaned_name
+
+
+def allowance_refusal(used: int, size: int, freed: int, allowance: int) -> str | None:
+    """Why a file of `size` bytes does not fit (None if it does); `freed` is what a replaced file gives back."""
+    after = used - freed + size
+    if after <= allowance:
+        return None
+    left = max(0, allowance - used + freed)
+    return (
+        f"This file ({human_size(size)}) does not fit in the course's storage allowance of {human_size(allowance)}: "
+        f"{human_size(used)} is used, {human_size(left)} is left. Delete files you no longer need, "
+        "or ask the instructor to raise the allowance in the course settings. Nothing was uploaded."
+    )
