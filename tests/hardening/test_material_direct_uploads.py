@@ -20,11 +20,11 @@ def _form(client, token: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return hidden_fields(client.get("/app/materials", query_string={"t": token}).get_data(as_text=True))
 
 
-def _signed(app, token: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _signed(flask_app, token: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """The token and a valid CSRF value, as a forged page of the same user would send."""
     from lti_app.auth import csrf_token
 
-    with app.app_context():
+    with flask_app.app_context():
         return {"t": token, "csrf_token": csrf_token(token)}
 
 
