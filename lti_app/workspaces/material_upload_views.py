@@ -55,9 +55,14 @@ def _key(raw: str) -> str:
     return material_key(course_key(current().course.id), _path(raw))
 
 
-def _allowance() -> int:
-    policy = db().get(CoursePolicy, current().course.id)
+def allowance_of(course_id: int) -> int:
+    """The bytes a course may keep in its materials (its setting, else the default)."""
+    policy = db().get(CoursePolicy, course_id)
     return policy.materials_allowance_bytes if policy is not None else DEFAULT_ALLOWANCE_BYTES
+
+
+def _allowance() -> int:
+    return allowance_of(current().course.id)
 
 
 def _listing() -> dict[str, int]:
