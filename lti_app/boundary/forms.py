@@ -128,6 +128,12 @@ class MaterialRenameForm(FormModel):
     new_path: str = Field(min_length=1, max_length=MATERIAL_PATH_MAX)
 
 
+class AllowanceForm(FormModel):
+    """The course's materials storage allowance, in GB (classroom.materials.parse_allowance_gb checks it)."""
+
+    allowance_gb: str = Field(default="", max_length=NUMBER_MAX)
+
+
 class DeepLinkForm(FormModel):
     """The deep-linking picker (classroom.deep_link_form.parse_assignment_form holds the rules)."""
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, redirect, request, url_for
 
 from classroom.audit import append_event
 from classroom.materials import (
@@ -16,13 +16,15 @@ from classroom.materials import (
     MaterialNameError,
     allowance_refusal,
     clean_path,
+    human_size,
+    parse_allowance_gb,
     plan_uploads,
 )
 from classroom.models import CoursePolicy
-from classroom.roles import can_act
+from classroom.roles import can_act, can_configure
 from lti_app.auth import current, requires
 from lti_app.boundary import parse_form
-from lti_app.boundary.forms import MaterialPathForm, MaterialRenameForm, UploadRefForm, UploadStartForm
+from lti_app.boundary.forms import AllowanceForm, MaterialPathForm, MaterialRenameForm, UploadRefForm, UploadStartForm
 from lti_app.errors import ToolError
 from lti_app.runtime import commit, db
 from lti_app.workspaces.glue import backend
@@ -177,3 +179,19 @@ def rename() -> Response:
         MaterialUploads(backend()).rename(course_key(current().course.id), old, new)
     _audit("renamed", path=old, new_path=new)
     return jsonify(path=new)
+
+
+@bp.post("/app/materials/allowance")
+@requires(can_configure)
+def set_allowance() -> Response:
+    """Set the course's materials storage allowance (instructor; audited); files already stored stay."""
+    form = parse_form(AllowanceForm)
+    with _answers():
+        allowance = parse_allowance_gb(form.allowance_gb)
+    policy = db().get(CoursePolicy, current().course.id)
+    if policy is None:
+        raise ToolError("Set up the course first; the allowance is part of its settings.", status=409)
+    before = policy.materials_allowance_bytes
+    policy.materials_allowance_bytes = allowance
+    _audit("allowance_changed", before=human_size(before), after=human_size(allowance), bytes=allowance)
+    return redirect(url_for("materials.index", t=g.tool_token), code=303)  # type: ignore[return-value]

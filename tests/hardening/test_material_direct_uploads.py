@@ -118,3 +118,25 @@ def test_roles_students_tas_strangers_and_other_courses(app, client, canvas, ses
     assert _post(client, other, "rename", path="notes.txt", new_path="mine.txt").status_code == 404
     assert client.get("/app/materials", query_string={"t": ta["t"]}).status_code == 200  # TAs read
     assert _materials(backend, _key(session)) == {"notes.txt": b"n"} and _audits(session) == before
+
+
+def test_the_instructor_sets_the_allowance_a_bad_value_or_a_ta_changes_nothing(app, client, canvas, session, backend):  # noqa: F811
+    from classroom.models import CoursePolicy
+
+    teacher = _form(client, tool_token(launch(client, canvas, canvas.user("instructor"))))
+    make_policy(session, session.scalar(select(Course)))
+    session.commit()
+    page = client.get("/app/materials", query_string={"t": teacher["t"]}).get_data(as_text=True)
+    assert 'name="allowance_gb" inputmode="decimal" value="200"' in page
+    ta = _signed(app, tool_token(launch(client, canvas, canvas.user("ta"))))
+    before = _audits(session)
+    for form, value, status in ((teacher, "abc", 422), (teacher, "0", 422), (teacher, "1e9", 422), (ta, "1", 403)):
+        assert _post(client, form, "allowance", allowance_gb=value).status_code == status
+    session.expire_all()
+    assert session.scalar(select(CoursePolicy.materials_allowance_bytes)) == 200 * 1024**3
+    assert _audits(session) == before
+    assert _post(client, teacher, "allowance", allowance_gb="0.01").status_code == 303
+    session.expire_all()
+    assert session.scalar(select(CoursePolicy.materials_allowance_bytes)) == int(0.01 * 1024**3)
+    refused = _post(client, teacher, "uploads", path="a.bin", size=str(20 * 1024 * 1024))
+    assert refused.status_code == 413 and "10.2 MB" in refused.get_json()["message"]
