@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import PurePosixPath
 
 NAME_MAX_BYTES = 200  # a path segment, in UTF-8 (S3 keys allow 1,024 bytes in all; file systems 255 a segment)
@@ -97,3 +98,43 @@ def human_size(size: int) -> str:
         if value < 1024 or unit == "TB":
             break
     return f"{value:.1f} {unit}"
+
+
+DEFAULT_ALLOWANCE_BYTES = 200 * 1024**3  # a course's materials allowance unless its settings say otherwise
+
+
+def clean_path(raw: str) -> str:
+    """A browser's relative path (`assignments/hw1/data.csv`): folders and name cleaned; "" if no name is left."""
+    text = raw.replace("\\", "/")
+    folder, _, name = text.rpartition("/")
+    cleaned_name, cleaned_folder = clean_file_name(name), clean_folder(folder)
+    if not cleaned_name:
+        return ""
+    return f"{cleaned_folder}/{cleaned_name}" if cleaned_folder else cleaned_name
+
+
+def allowance_refusal(used: int, size: int, freed: int, allowance: int) -> str | None:
+    """Why a file of `size` bytes does not fit (None if it does); `freed` is what a replaced file gives back."""
+    after = used - freed + size
+    if after <= allowance:
+        return None
+    left = max(0, allowance - used + freed)
+    return (
+        f"This file ({human_size(size)}) does not fit in the course's storage allowance of {human_size(allowance)}: "
+        f"{human_size(used)} is used, {human_size(left)} is left. Delete files you no longer need, "
+        "or ask the instructor to raise the allowance in the course settings. Nothing was uploaded."
+    )
+
+
+ALLOWANCE_MAX_GB = 100_000  # 100 TB: far above any course; a typo such as 2000000 is refused
+
+
+def parse_allowance_gb(raw: str) -> int:
+    """The allowance typed in GB ("200", "0.5") as bytes (powers of 1,024, like the sizes shown)."""
+    try:
+        gb = Decimal(raw.strip())
+    except InvalidOperation:
+        raise MaterialNameError("Type the allowance in GB, for example 200.") from None
+    if not gb.is_finite() or gb <= 0 or gb > ALLOWANCE_MAX_GB:
+        raise MaterialNameError(f"The allowance must be more than 0 and at most {ALLOWANCE_MAX_GB:,} GB.")
+    return max(1, int(gb * 1024**3))

@@ -80,6 +80,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from lti_app.welcome_views import bp as welcome_bp
     from lti_app.workspaces.agent_api import bp as agent_bp
     from lti_app.workspaces.keys_views import bp as keys_bp
+    from lti_app.workspaces.material_upload_views import bp as material_uploads_bp
     from lti_app.workspaces.materials_views import bp as materials_bp
     from lti_app.workspaces.recorded_views import bp as recorded_bp
     from lti_app.workspaces.staff_ssh_views import bp as staff_ssh_bp
@@ -89,8 +90,8 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(lti_bp)
     app.register_blueprint(deep_link_bp)
     app.register_blueprint(pages_bp)
-    blueprints = (workspaces_bp, keys_bp, materials_bp, agent_bp, setup_bp, course_sync_bp, budget_bp, recorded_bp,
-                  staff_ssh_bp, welcome_bp)  # fmt: skip
+    blueprints = (workspaces_bp, keys_bp, materials_bp, material_uploads_bp, agent_bp, setup_bp, course_sync_bp,
+                  budget_bp, recorded_bp, staff_ssh_bp, welcome_bp)  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     if not dev_surfaces_allowed(settings):

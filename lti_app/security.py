@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, g
 from sqlalchemy import select
@@ -95,12 +96,23 @@ def frame_ancestors(status: int = 200) -> str:
     return " ".join(["'self'", *sorted(origins | set(g.get("extra_frame_ancestors", ())))])
 
 
+def storage_origins() -> str:
+    """Where the materials page PUTs upload parts (presigned S3 URLs): the simulated endpoint, or the bucket's hosts."""
+    cfg = settings()
+    if cfg.aws_endpoint_url:
+        url = urlsplit(cfg.aws_endpoint_url)
+        return f"{url.scheme}://{url.netloc}"
+    bucket, region = cfg.aws_bucket, cfg.aws_region
+    return f"https://{bucket}.s3.amazonaws.com https://{bucket}.s3.{region}.amazonaws.com https://s3.{region}.amazonaws.com"
+
+
 def _set_headers(response: Response) -> Response:
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     if response.mimetype == "text/html" and "Content-Security-Policy" not in response.headers:
         response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            f"default-src 'self'; connect-src 'self' {storage_origins()}; img-src 'self' data:; "
+            "style-src 'self' 'unsafe-inline'; "
             f"script-src 'self' 'nonce-{csp_nonce()}'; object-src 'none'; base-uri 'none'; "
             f"frame-ancestors {frame_ancestors(response.status_code)}"
         )

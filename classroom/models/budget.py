@@ -50,6 +50,7 @@ class CoursePolicy(Base):
         CheckConstraint("workspace_scope IN ('student', 'assignment')", name="workspace_scope"),
         CheckConstraint("archive_retention_days BETWEEN 1 AND 3650", name="archive_retention_days"),
         CheckConstraint("disk_grace_days BETWEEN 0 AND 365", name="disk_grace_days"),
+        CheckConstraint("materials_allowance_bytes > 0", name="materials_allowance_bytes"),
     )
 
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True)
@@ -64,6 +65,10 @@ class CoursePolicy(Base):
     max_daily_cost: Mapped[Decimal] = mapped_column(MONEY)
     idle_stop_minutes: Mapped[int] = mapped_column(Integer, default=240)
     shared_materials: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bytes the course may keep under its materials prefix (classroom.materials.DEFAULT_ALLOWANCE_BYTES).
+    materials_allowance_bytes: Mapped[int] = mapped_column(
+        BigInteger, default=200 * 1024**3, server_default=text(str(200 * 1024**3))
+    )
     integrity: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     term_end_actions: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

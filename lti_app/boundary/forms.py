@@ -17,6 +17,8 @@ ZONE_MAX = 64  # an IANA zone name ("America/Argentina/ComodRivadavia" is 32)
 TOKEN_MAX = 128  # the tool's own opaque tokens (import previews)
 GRANT_REASON_MAX = 2000  # raw; parse_grant keeps 500 after collapsing blanks (budget_grants.reason is Text)
 FOLDER_MAX = 255  # a materials folder path, cleaned part by part by classroom.materials
+MATERIAL_PATH_MAX = 1024  # S3's key limit; classroom.materials bounds each part
+UPLOAD_ID_MAX = 1024  # S3 multipart upload ids are opaque, a few hundred characters
 
 
 class UsageSettingForm(FormModel):
@@ -96,6 +98,41 @@ class MaterialsForm(FormModel):
 
     folder: str = Field(default="", max_length=FOLDER_MAX)
     on_conflict: Literal[COLLISION_MODES] = "ask"  # type: ignore[valid-type]
+
+
+class UploadStartForm(FormModel):
+    """Start a direct upload: the file's relative path (folders kept), its size, what to do on a clash."""
+
+    path: str = Field(min_length=1, max_length=MATERIAL_PATH_MAX)
+    size: int = Field(ge=0, le=5 * 1024**4)  # S3's largest object, 5 TiB
+    on_conflict: Literal[COLLISION_MODES] = "ask"  # type: ignore[valid-type]
+
+
+class UploadRefForm(FormModel):
+    """One upload in progress: its stored path, S3's upload id and its part count."""
+
+    path: str = Field(min_length=1, max_length=MATERIAL_PATH_MAX)
+    upload_id: str = Field(min_length=1, max_length=UPLOAD_ID_MAX)
+    parts: int = Field(default=1, ge=1, le=10_000)
+
+
+class MaterialPathForm(FormModel):
+    """Delete one material."""
+
+    path: str = Field(min_length=1, max_length=MATERIAL_PATH_MAX)
+
+
+class MaterialRenameForm(FormModel):
+    """Rename or move one material (never over an existing one)."""
+
+    path: str = Field(min_length=1, max_length=MATERIAL_PATH_MAX)
+    new_path: str = Field(min_length=1, max_length=MATERIAL_PATH_MAX)
+
+
+class AllowanceForm(FormModel):
+    """The course's materials storage allowance, in GB (classroom.materials.parse_allowance_gb checks it)."""
+
+    allowance_gb: str = Field(default="", max_length=NUMBER_MAX)
 
 
 class DeepLinkForm(FormModel):

@@ -1,4 +1,5 @@
-"""Course materials (staff): upload to the course's S3 prefix with progress, and list what is there."""
+"""Course materials (staff): list what is there; the 15 MB form upload is the no-JavaScript fallback (the page's
+script sends files straight to S3 through lti_app.workspaces.material_upload_views)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from lti_app.errors import ToolError
 from lti_app.pages.views import page
 from lti_app.runtime import commit, db
 from lti_app.workspaces.glue import backend
+from lti_app.workspaces.material_upload_views import allowance_of
 from provisioning.backend import CloudError, MaterialExists
 from provisioning.course_cloud import course_key
 from provisioning.userdata import course_slug
@@ -42,6 +44,7 @@ def index() -> str:
         files=files,
         total=sum(size for _, size in files),
         human_size=human_size,
+        allowance=allowance_of(ctx.course.id),
         mount=f"/mnt/{course_slug(ctx.course.label or ctx.course.title, ctx.course.id)}-materials",
     )
 

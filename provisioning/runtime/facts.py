@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,11 +14,14 @@ from classroom.models import CourseSshCa, SshKey, StaffSshCert, Workspace
 from provisioning.activity import collecting
 from provisioning.aws import AwsBackend
 from provisioning.backend import CloudError
+from provisioning.course_cloud import course_key
+from provisioning.materials_mirror import mirror_materials
 from provisioning.runtime.access import WorkspaceFacts
 from provisioning.ssh_ca import workspace_id_from_login
 from provisioning.userdata import agent_config_from_user_data
 
 InstanceConfig = dict[str, object]
+log = logging.getLogger(__name__)
 
 
 class FactsLoader:
@@ -54,6 +59,13 @@ class FactsLoader:
             student_key_fingerprints=fingerprints, valid_serials=valid,
             ca_public_key=" ".join(ca.split()[:2]) if ca else None,
         )  # fmt: skip
+
+    def mirror_materials(self, course_id: int, root: Path) -> None:
+        """Copy the course's materials into the folder its sandboxes mount (a storage outage keeps the last copy)."""
+        try:
+            mirror_materials(self.backend, course_key(course_id), root)
+        except CloudError as exc:
+            log.warning("course %s: materials not refreshed: %s", course_id, exc)
 
     def collects_activity(self, instance_id: str) -> bool:
         """Whether the course of this instance's workspace collects activity (its integrity setting)."""

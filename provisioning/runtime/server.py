@@ -185,6 +185,7 @@ async def run_session(rt: LocalRuntime, server: WorkspaceServer, process: asyncs
     else:
         command = ["/bin/bash", "-l"]
     spec = rt.sandbox_for(facts)
+    await asyncio.get_running_loop().run_in_executor(None, rt.loader.mirror_materials, facts.course_id, spec.materials)
     env = {"SSH_CONNECTION": f"{server.peer} 0 127.0.0.1 {rt.port}", "TERM": process.get_terminal_type() or "dumb"}
     tty = process.get_terminal_type() is not None and process.subsystem != "sftp"
     argv = bwrap_argv(spec, command, env, new_session=not tty)
