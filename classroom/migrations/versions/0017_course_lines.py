@@ -1,8 +1,8 @@
 """Course lines attributed to a student: course_charges.person_id, and spend_daily.transfer (data transfer out
 of a student's workspace counts in the student's spend, so spend_totals now sums compute + storage + transfer).
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-05 15:00:00
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
