@@ -115,6 +115,9 @@ def test_instructor_sets_up_and_adds_assignment_then_student_runs_workspace(
         expect(frame.locator("#ws-label")).to_have_text("Running", timeout=RUNNING_TIMEOUT_MS)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n--- server side:\n{live_server.describe()}") from None
+    assert frame.locator("#ws").evaluate("() => window.cwcSameDocument === true")  # updated in place, no reload
+    expect(frame.locator(".steps li")).to_have_text([re.compile(r"\(done\)$")] * 3)  # the state in words
+    expect(frame.locator("#ws-status")).to_have_text(re.compile("^Your workspace: Running"))  # only this is announced
     # No SSH command without a key: the page asks for one; after creating it the keys page lists it.
     expect(frame.locator("#ws-nokey")).to_contain_text("create or upload a key first")
     expect(frame.locator("#ws-ssh")).to_have_count(0)
@@ -131,9 +134,6 @@ def test_instructor_sets_up_and_adds_assignment_then_student_runs_workspace(
     expect(ssh).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
     expect(ssh).to_have_text(re.compile(r"^ssh -i ~/\.ssh/cwc_\S+ ubuntu@\d+\.\d+\.\d+\.\d+$"))
     expect(frame.get_by_role("link", name="Stop workspace")).to_be_visible()
-    assert frame.locator("#ws").evaluate("() => window.cwcSameDocument === true")  # updated in place, no reload
-    expect(frame.locator(".steps li")).to_have_text([re.compile(r"\(done\)$")] * 3)  # the state in words
-    expect(frame.locator("#ws-status")).to_have_text(re.compile("^Your workspace: Running"))  # only this is announced
     shot(page, "demo-08-student-workspace-running")
     live_server.check_jobs()
 

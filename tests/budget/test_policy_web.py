@@ -100,7 +100,7 @@ def test_request_approve_then_confirm_with_projection(client, canvas, session):
     assert blocked.status_code == 200 and b"needs your instructor" in blocked.data  # askable: no refusal
     asking = blocked.get_data(as_text=True)
     assert "ML final-project workspace: available on request" in asking and "Launch blocked" not in asking
-    assert "in about 11.3 days if left running 24/7" in asking  # the projection before asking
+    assert "in about 10.7 days if left running 24/7" in asking  # $24 at $2.25 a day (IPv4 included)
     short = client.post(
         "/app/requests/ml-final-project", data={**hidden_fields(blocked.get_data(as_text=True)), "reason": "pls"}
     )
@@ -113,12 +113,12 @@ def test_request_approve_then_confirm_with_projection(client, canvas, session):
     assert session.scalar(select(func.count(Notification.id))) == 1  # the instructor is told
     told = session.scalar(select(OutboxEmail))
     assert "ML final-project workspace" in told.subject and "ml-final-project" not in told.subject + told.body
-    assert "Emily Chen" in told.body and "$0.00 spent of $24.00" in told.body and "11.3 days" in told.body
+    assert "Emily Chen" in told.body and "$0.00 spent of $24.00" in told.body and "10.7 days" in told.body
     pending = client.get("/app/workspace", query_string={"t": student})
     assert pending.status_code == 200 and b"waiting for your instructor" in pending.data
     listing = client.get("/app/requests", query_string={"t": teacher}).get_data(as_text=True)
     assert "ML final-project workspace" in listing and "ml-final-project</td>" not in listing
-    assert "Emily Chen" in listing and "$0.00 spent of $24.00" in listing and "11.3 days" in listing
+    assert "Emily Chen" in listing and "$0.00 spent of $24.00" in listing and "10.7 days" in listing
     request_id = session.scalar(select(TemplateRequest.id))
     assert client.post(f"/app/requests/{request_id}/approve", data=hidden_fields(listing)).status_code == 303
     assert session.scalar(select(func.count(Notification.id))) == 2  # and the student
