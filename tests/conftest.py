@@ -30,8 +30,9 @@ from tests.support.platform import TestPlatform
 
 PG_ADMIN_URL = os.environ.get("CWC_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CWC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-# The tests' own Redis DB number, varied per run so parallel runs on one machine do not flush each other.
-REDIS_TEST_DB = 1 + os.getpid() % 15
+# The tests' own Redis DB number, varied per run so parallel runs on one machine do not flush each other;
+# CWC_TEST_REDIS_DB pins it (several checkouts testing at once each take their own number).
+REDIS_TEST_DB = int(os.environ.get("CWC_TEST_REDIS_DB") or 1 + os.getpid() % 15)
 
 
 def _admin_conn() -> psycopg.Connection:
