@@ -98,6 +98,9 @@ class CachingConnector(ServiceConnector):
         self._cache, self._policy, self._sleep = cache, policy, sleep
         self._lock = threading.Lock()
         self._local: dict[str, tuple[str, float]] = {}  # this job's copy of Redis's tokens: no Redis call per post
+        # Tokens the platform refused in this job. A thread that read a token from Redis just before another thread
+        # dropped it must not put it back in `_local`: a post would then spend its one retry on a dead token.
+        self._refused: set[str] = set()
         self.token_fetches = 0
 
     def _scope_key(self, scopes: Iterable[str]) -> str:
@@ -105,8 +108,9 @@ class CachingConnector(ServiceConnector):
 
     def _get_cached_access_token(self, scope_key: str) -> str | None:
         token, ttl = self._cache.get_with_ttl(scope_key)
-        if token:
-            self._local[scope_key] = (token, time.monotonic() + min(ttl, LOCAL_TOKEN_S))
+        if not token or token in self._refused:
+            return None
+        self._local[scope_key] = (token, time.monotonic() + min(ttl, LOCAL_TOKEN_S))
         return token
 
     def _cache_access_token(self, scope_key: str, access_token: str, expires_in: float) -> None:
@@ -118,17 +122,23 @@ class CachingConnector(ServiceConnector):
 
     def get_access_token(self, scopes: Sequence[str]) -> str:
         key = self._scope_key(sorted(scopes))
-        token, until = self._local.get(key, ("", 0.0))
-        if token and until > time.monotonic():
+        token = self._local_token(key)
+        if token:
             return token
         with self._lock:  # threads of one job share one fetch; other processes share it through Redis
-            return super().get_access_token(scopes)
+            return self._local_token(key) or super().get_access_token(scopes)
+
+    def _local_token(self, key: str) -> str:
+        token, until = self._local.get(key, ("", 0.0))
+        return token if token and until > time.monotonic() and token not in self._refused else ""
 
     def drop_token(self, scopes: Sequence[str], token: str) -> None:
         """Forget a refused token here and in Redis (unless another worker already replaced it)."""
         key = self._scope_key(sorted(scopes))
-        if self._local.get(key, ("", 0.0))[0] == token:
-            self._local.pop(key, None)
+        with self._lock:
+            self._refused.add(token)
+            if self._local.get(key, ("", 0.0))[0] == token:
+                self._local.pop(key, None)
         self._cache.drop(key, token)
 
     def send(

@@ -132,10 +132,29 @@ def test_expired_service_token_is_replaced_once(session, lms, course, lms_ctx):
     assert lms.token_requests == 2  # NRPS, AGS
     lms.expire_tokens()  # the token cached in Redis is now refused with 401
     grade_all(session, item, people, score="8")
-    assert passback_course(course.course_id)["posted"] == 4
+    report = passback_course(course.course_id)
+    assert report["posted"] == 4, report
     assert lms.token_requests == 3  # replaced once, then shared by every post
     assert [a.status for a in lms.scores].count(401) == 0  # 401s are answered before the score handler
     assert len(lms.accepted()) == 8
+
+
+def test_a_refused_token_a_racing_thread_read_back_is_never_reused(session, lms, course, lms_ctx):
+    """A thread that read the token from Redis just before another dropped it may write it back; it stays refused."""
+    from lms_sync.context import lti_services
+    from lms_sync.lti_adapter import AGS_SCOPES
+    from lms_sync.tokens import RedisTokenCache
+
+    roster(session, lms, course, lms_ctx, students=1)
+    connector = lti_services(session, lms_ctx, course.course_id).connector
+    scopes = list(AGS_SCOPES)
+    refused = connector.get_access_token(scopes)
+    lms.expire_tokens()
+    connector.drop_token(scopes, refused)
+    RedisTokenCache(lms_ctx.redis).put(connector._scope_key(sorted(scopes)), refused, 3600)  # the racing write-back
+    fresh = connector.get_access_token(scopes)
+    assert fresh != refused and fresh in lms.tokens
+    assert connector.get_access_token(scopes) == fresh  # and then shared, not fetched again
 
 
 def test_exhausted_retries_fail_visibly_without_losing_the_grade(session, lms, course, lms_ctx):
