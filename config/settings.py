@@ -48,7 +48,7 @@ class Settings:
     redis_url: str | None = None
     data_dir: Path = field(default_factory=lambda: Path(".run"))
     demo_lms: bool = False
-    demo_lms_shape: str = "canvas"  # "moodle": the Demo LMS behaves like Moodle 4.5 (lti_app/demo_lms/shape.py)
+    demo_lms_shape: str = "canvas"  # "moodle": the Demo LMS behaves like Moodle 4.5 (dev/demo_lms/shape.py)
     log_level: str = "INFO"
     log_json: bool = True
     # LTI
@@ -129,6 +129,11 @@ class Settings:
     @property
     def is_loopback_bind(self) -> bool:
         return self.bind_host in LOOPBACK_HOSTS
+
+    @property
+    def dev_tools_allowed(self) -> bool:
+        """The `dev` surfaces (/dev/mail, the Demo LMS) may exist: not production, and bound to loopback."""
+        return not self.is_production and self.is_loopback_bind
 
     @property
     def base_host(self) -> str:
