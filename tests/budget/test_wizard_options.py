@@ -67,8 +67,9 @@ def test_every_visible_wizard_option_has_a_reader(client, canvas, session):  # t
     _, fields = _wizard(client, canvas)
     options = {n for n in fields.visible if not n.startswith("template_")}  # one per catalog template: the launch check
     assert options <= set(READERS), f"options nothing reads (hide them or name their reader): {options - set(READERS)}"
-    hidden_options = {"ta_debug_access", "end_delete_all_data", "delete_confirm", "expected_students", "shared_materials"}
-    assert not hidden_options & fields.visible
+    assert {"budget_per_student", "auto_close", "plagiarism_support", "end_final_report"} <= options  # parsed for real
+    unread = {"ta_debug_access", "end_delete_all_data", "delete_confirm", "expected_students", "shared_materials"}
+    assert not unread & fields.visible
 
 
 def test_hidden_options_keep_their_saved_values(client, canvas, session):  # type: ignore[no-untyped-def]
