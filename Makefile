@@ -15,7 +15,7 @@ $(STAMP): $(PY) requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m lti_app.devserver
+	$(PY) -m dev.server
 
 test: $(STAMP)
 	$(PY) -m tests.run $(ARGS)

@@ -34,7 +34,7 @@ def admin_url(url: str | None = None) -> str:
     url = url or os.environ.get("CWC_TEST_PG_ADMIN_URL", DEFAULT_PG_ADMIN)
     if pg_reachable(url):
         return url
-    from config.embedded import start_embedded_postgres
+    from dev.embedded import start_embedded_postgres
 
     print(f"PostgreSQL not reachable at {url}: starting the embedded one in {EMBEDDED_DIR}")
     return start_embedded_postgres(EMBEDDED_DIR, stop_at_exit=True)
@@ -78,7 +78,7 @@ def redis_server(url: str | None = None) -> str:
         redis.Redis.from_url(url, socket_connect_timeout=3).ping()
         return url
     except redis.RedisError:
-        from config.embedded import start_embedded_redis
+        from dev.embedded import start_embedded_redis
 
         print(f"Redis not reachable at {url}: starting the embedded one in {EMBEDDED_DIR}")
         return start_embedded_redis(EMBEDDED_DIR, stop_at_exit=True)

@@ -48,7 +48,7 @@ class Settings:
     redis_url: str | None = None
     data_dir: Path = field(default_factory=lambda: Path(".run"))
     demo_lms: bool = False
-    demo_lms_shape: str = "canvas"  # "moodle": the Demo LMS behaves like Moodle 4.5 (lti_app/demo_lms/shape.py)
+    demo_lms_shape: str = "canvas"  # "moodle": the Demo LMS behaves like Moodle 4.5 (dev/demo_lms/shape.py)
     log_level: str = "INFO"
     log_json: bool = True
     # LTI
@@ -58,8 +58,6 @@ class Settings:
     tool_token_max_age_s: int = 12 * 3600
     platform_jwks_ttl_s: int = 3600
     key_grace_period_days: int = 7
-    # Queue
-    queue_prefix: str = "cwc"
     # AWS
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None  # set to the moto server in the embedded default
@@ -131,6 +129,11 @@ class Settings:
         return self.bind_host in LOOPBACK_HOSTS
 
     @property
+    def dev_tools_allowed(self) -> bool:
+        """The `dev` surfaces (/dev/mail, the Demo LMS) may exist: not production, and bound to loopback."""
+        return not self.is_production and self.is_loopback_bind
+
+    @property
     def base_host(self) -> str:
         return urlparse(self.base_url).netloc
 
@@ -168,7 +171,6 @@ class Settings:
             tool_token_max_age_s=_int(env, "CWC_TOOL_TOKEN_MAX_AGE_S", 12 * 3600),
             platform_jwks_ttl_s=_int(env, "CWC_PLATFORM_JWKS_TTL_S", 3600),
             key_grace_period_days=_int(env, "CWC_KEY_GRACE_DAYS", 7),
-            queue_prefix=env.get("CWC_QUEUE_PREFIX", "cwc"),
             aws_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
             aws_endpoint_url=env.get("CWC_AWS_ENDPOINT_URL") or None,
             aws_bucket=env.get("CWC_AWS_BUCKET", "cwc-classroom"),

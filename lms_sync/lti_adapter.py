@@ -3,6 +3,9 @@
 pylti1p3 leaves three gaps this closes: service tokens are cached per (issuer, client_id, scopes) in Redis
 (not per process), calls are retried as `lms_sync.http` decides, and paging uses a real Link parser (several
 rels in one header, URL case kept) that also keeps NRPS's `differences` link.
+
+Longer than 300 lines because the connector (token cache, retries, paging) and the adapter built on it are one
+LTI Advantage client, read together.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ never posted again. A 429 delays only that score by its Retry-After while the ot
 throttling answer also lowers how many posts are in flight (raised again after a run of successes).
 If a worker dies after the LMS accepted a score but before the commit, the sweep re-posts the same
 version with the same timestamp: the gradebook shows the same score, never a different one.
+
+Longer than 300 lines because claim, post and record are one exactly-once protocol over the same Claimed and
+Result types, read together.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 Writes are set-based (one statement per kind of change, arrays bound with unnest), so a 5,000-member course
 costs the same handful of statements as a 50-member one, and an unchanged roster writes no rows at all.
+
+Longer than 300 lines because the set-based writes of one roster transaction (add, claim placeholders, update,
+audit) are read together with the shell that orders them.
 """
 
 from __future__ import annotations

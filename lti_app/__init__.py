@@ -14,7 +14,6 @@ from classroom.schema import check_migrated
 from config.money_check import require_money_config
 from config.settings import Settings
 from lti_app import errors, inputs, security
-from lti_app.dev_guard import dev_surfaces_allowed
 from lti_app.runtime import build_runtime, close_db
 
 log = logging.getLogger(__name__)
@@ -69,7 +68,6 @@ def here(endpoint: str) -> Markup:
 def _register_blueprints(app: Flask, settings: Settings) -> None:
     from lti_app.budget_views import bp as budget_bp
     from lti_app.course_sync import bp as course_sync_bp
-    from lti_app.dev_mail import bp as dev_mail_bp
     from lti_app.health import bp as health_bp
     from lti_app.lti import new_window  # noqa: F401  (its routes live on the lti blueprint)
     from lti_app.lti.deep_linking import bp as deep_link_bp
@@ -94,10 +92,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
                   budget_bp, recorded_bp, staff_ssh_bp, welcome_bp)  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
-    if not dev_surfaces_allowed(settings):
-        return  # dev-only surfaces are absent from the url_map, not only refused
-    app.register_blueprint(dev_mail_bp)
-    if settings.demo_lms:
-        from lti_app.demo_lms import bp as demo_bp
+    if settings.dev_tools_allowed:  # else dev-only surfaces are absent from the url_map, not only refused
+        from dev.web import register_dev_blueprints  # the product's only import of `dev`, development only
 
-        app.register_blueprint(demo_bp)
+        register_dev_blueprints(app, settings)

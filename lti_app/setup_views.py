@@ -13,9 +13,10 @@ from classroom.budget.setup_form import INTEGRITY, TERM_END, parse_setup
 from classroom.db import utcnow
 from classroom.models import CoursePolicy, Enrollment, Person, RequestStatus, TemplateRequest
 from classroom.roles import StaffLevel, can_configure
-from classroom.services.budgets import BudgetError, ask_for_template, decide_request, save_policy
+from classroom.services.budgets import BudgetError, save_policy
 from classroom.services.launches import LaunchRefused, promote_head_ta
 from classroom.services.request_context import request_context, template_name
+from classroom.services.template_requests import ask_for_template, decide_request
 from config.catalog import load_catalog
 from lms_sync.progress import IN_PROGRESS, read_state
 from lti_app.auth import current, requires

@@ -18,7 +18,7 @@ from types import FrameType
 
 import redis
 
-from config.embedded import reachable
+from dev.embedded import reachable
 
 DATA = Path(".run") / "test-services"
 MACHINE_PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -34,8 +34,8 @@ def postgres_url(stack: ExitStack) -> str:
     if reachable("127.0.0.1", 5432):
         return MACHINE_PG
     print("tests: no PostgreSQL on 127.0.0.1:5432, starting the embedded one", flush=True)
-    from config.embedded import start_embedded_postgres
-    from lti_app.devserver import forget_dead_postgres_handles, stop_embedded_postgres
+    from dev.embedded import start_embedded_postgres
+    from dev.services import forget_dead_postgres_handles, stop_embedded_postgres
 
     forget_dead_postgres_handles((DATA / "postgres").resolve())
     url = start_embedded_postgres(DATA, stop_at_exit=True)
@@ -58,7 +58,7 @@ def redis_url(stack: ExitStack) -> str:
     if machine_redis_answers():
         return MACHINE_REDIS
     print("tests: no Redis on 127.0.0.1:6379, starting the embedded one", flush=True)
-    from lti_app.devserver import EmbeddedRedis
+    from dev.services import EmbeddedRedis
 
     server = EmbeddedRedis(DATA / "redis")
     stack.callback(server.stop)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from classroom.budget.policy import money
 from classroom.models import Course, Person
+from classroom.services.budgets import decide_launch
 from config.catalog import Catalog
 from config.prices import RegionPrices
 
@@ -61,8 +62,6 @@ def request_context(
     now: datetime | None = None,
 ) -> RequestContext:
     """The request's context from the launch check's own figures (its money and projection)."""
-    from classroom.services.budgets import decide_launch  # budgets imports this module
-
     decision = decide_launch(session, course, person_id, template_id, catalog=catalog, prices=prices, now=now)
     person = session.get(Person, person_id)
     student = person.display_name if person else f"Student {person_id}"

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from classroom.materials import COLLISION_MODES
 from classroom.models import LmsLineItem, StaffLevel, UsageMode, WorkspaceFolder
-from classroom.services.budgets import NOTE_MAX, REASON_MAX
+from classroom.services.template_requests import NOTE_MAX, REASON_MAX
 from lti_app.boundary import Checkbox, Flag, FormModel, Ids, OptionalId, column_max
 
 SSH_KEY_MAX = 16_384  # an OpenSSH public key line: RSA-16384 is ~2.8 kB; far above any real key

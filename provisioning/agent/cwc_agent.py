@@ -9,6 +9,9 @@ this boot); each heartbeat answer carrying lease_until moves it there; an answer
 no answer (the tool is down) changes nothing, so the instance powers off when the lease runs out. A refused token
 (revoked at term end) wipes the student's authorized_keys. The poweroff is injectable (tests and the simulated
 account use the same LeaseKeeper with a recorded or cloud-side poweroff).
+
+Longer than 300 lines because it is installed on each instance as one stdlib-only file (provisioning/userdata.py
+embeds it in the user data), so it cannot import helpers of its own.
 """
 
 import hashlib

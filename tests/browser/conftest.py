@@ -238,8 +238,8 @@ def live_server(
 ) -> Iterator[LiveServer]:
     """The real app (`create_app`, Demo LMS on) served over HTTP on a free loopback port, with simulated AWS,
     a background job runner, and the Demo LMS registered through the tool's real Dynamic Registration."""
+    from dev.demo_lms.bootstrap import auto_register
     from lti_app import create_app
-    from lti_app.demo_lms.bootstrap import auto_register
 
     quiet = logging.getLogger("werkzeug")  # the live server's and moto's request lines (moto: every tick)
     level = quiet.level

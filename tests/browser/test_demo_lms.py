@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from classroom.models import CoursePolicy, Workspace
 from classroom.workspaces.lifecycle import WorkspaceState
-from lti_app.demo_lms.models import DemoLineItem, DemoLink
+from dev.demo_lms.models import DemoLineItem, DemoLink
 from tests.browser.conftest import LAUNCH_TIMEOUT_MS, Browser, LiveServer, shot, sign_in
 
 pytestmark = pytest.mark.browser

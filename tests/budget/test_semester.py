@@ -33,7 +33,7 @@ from classroom.models import (
     WorkspaceFolder,
 )
 from classroom.roles import StaffLevel
-from classroom.services.budgets import ask_for_template, decide_request
+from classroom.services.template_requests import ask_for_template, decide_request
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import load_prices
 from provisioning import jobs

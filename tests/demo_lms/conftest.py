@@ -9,8 +9,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from config.settings import Settings
-from lti_app.demo_lms.seed import personas
-from lti_app.demo_lms.tools import issue_registration_token
+from dev.demo_lms.seed import personas
+from dev.demo_lms.tools import issue_registration_token
 from tests.demo_lms.support import FakeTool
 
 PERSONAS = {p.email.split("@")[0]: p.user_id for p in personas()}

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from config.settings import Settings
-from lti_app.demo_lms.messages import (
+from dev.demo_lms.messages import (
     DEEP_LINKING,
     RESOURCE_LINK,
     Hint,
@@ -16,9 +16,9 @@ from lti_app.demo_lms.messages import (
     encode_hint,
     resolve_custom,
 )
-from lti_app.demo_lms.models import DemoCourse, DemoLink, DemoMember
-from lti_app.demo_lms.origins import demo_origin, issuer
-from lti_app.demo_lms.seed import personas
+from dev.demo_lms.models import DemoCourse, DemoLink, DemoMember
+from dev.demo_lms.origins import demo_origin, issuer
+from dev.demo_lms.seed import personas
 
 SECRET = "s" * 40
 

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 
 from config.settings import Settings
-from lti_app.demo_lms.bootstrap import auto_register, install_url
+from dev.demo_lms.bootstrap import auto_register, install_url
 from tests.demo_lms.conftest import registration_token
 from tests.demo_lms.support import (
     ISSUER,

@@ -42,11 +42,11 @@ from classroom.models import (
 from classroom.services.registration import create_invite
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.settings import Settings
+from dev.demo_lms.bootstrap import auto_register
+from dev.demo_lms.models import DemoLineItem, DemoLink, DemoMember, DemoScore
+from dev.demo_lms.seed import NAV_LINK_ID, personas
 from lms_sync.context import LmsContext, use_context
 from lms_sync.jobs import passback_course, post_usage_nightly, refresh_due_dates, sync_course_roster
-from lti_app.demo_lms.bootstrap import auto_register
-from lti_app.demo_lms.models import DemoLineItem, DemoLink, DemoMember, DemoScore
-from lti_app.demo_lms.seed import NAV_LINK_ID, personas
 from tests.lms_sync.conftest import FAST
 
 USERS = {p.email.split("@")[0]: p.user_id for p in personas()}

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from classroom.logs import configure_logging
 from classroom.models import Notification, Workspace
 from classroom.workspaces.lifecycle import WorkspaceState
-from lti_app.devserver import quiet_terminal, start_moto
+from dev.server import quiet_terminal
+from dev.services import start_moto
 from provisioning import jobs
 from provisioning.sim_state import STATE_FILE, load_state
 from tests.provisioning.test_workspace_flow import _request, job_ctx, student  # noqa: F401 - fixtures

@@ -6,7 +6,7 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from classroom.models import LmsLineItem, StaffLevel, UsageMode, WorkspaceFolder
-from classroom.services.budgets import NOTE_MAX, REASON_MAX
+from classroom.services.template_requests import NOTE_MAX, REASON_MAX
 from lti_app.boundary import InputInvalid, column_max, parse_input
 from lti_app.boundary.forms import (
     DecisionForm,

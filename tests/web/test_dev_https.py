@@ -10,7 +10,7 @@ import requests
 from cryptography import x509
 from werkzeug.serving import make_server
 
-from lti_app.dev_tls import tls_from_env, trust_instructions
+from dev.tls import tls_from_env, trust_instructions
 
 
 @pytest.fixture

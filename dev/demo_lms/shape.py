@@ -12,8 +12,8 @@ import hashlib
 from redis import Redis
 
 from config.settings import Settings
-from lti_app.demo_lms.models import DemoMember
-from lti_app.demo_lms.seed import INSTRUCTOR, LEARNER
+from dev.demo_lms.models import DemoMember
+from dev.demo_lms.seed import INSTRUCTOR, LEARNER
 
 MOODLE = "moodle"
 USED_HINT = "cwc:demo-lms:hint-used:"

@@ -13,7 +13,7 @@ from jwcrypto.jwk import JWK
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lti_app.demo_lms.models import DemoKey
+from dev.demo_lms.models import DemoKey
 
 
 def generate_key() -> DemoKey:

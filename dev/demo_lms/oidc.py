@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from flask import Response, abort, jsonify, render_template, request
 from sqlalchemy import select
 
-from lti_app.demo_lms.blueprint import bp, page
-from lti_app.demo_lms.keys import public_jwks, sign, signing_key
-from lti_app.demo_lms.messages import (
+from dev.demo_lms.blueprint import bp, page
+from dev.demo_lms.keys import public_jwks, sign, signing_key
+from dev.demo_lms.messages import (
     DEEP_LINKING,
     Hint,
     HintError,
@@ -20,7 +20,7 @@ from lti_app.demo_lms.messages import (
     encode_dl_data,
     launch_claims,
 )
-from lti_app.demo_lms.models import (
+from dev.demo_lms.models import (
     DemoCourse,
     DemoLaunch,
     DemoLineItem,
@@ -28,11 +28,11 @@ from lti_app.demo_lms.models import (
     DemoMember,
     DemoTool,
 )
-from lti_app.demo_lms.origins import demo_url, issuer
-from lti_app.demo_lms.seed import CONTEXT_ID
-from lti_app.demo_lms.session import read_session
-from lti_app.demo_lms.shape import launch_roles, use_hint
-from lti_app.demo_lms.tools import tool_by_client_id
+from dev.demo_lms.origins import demo_url, issuer
+from dev.demo_lms.seed import CONTEXT_ID
+from dev.demo_lms.session import read_session
+from dev.demo_lms.shape import launch_roles, use_hint
+from dev.demo_lms.tools import tool_by_client_id
 from lti_app.runtime import commit, db, runtime, settings
 
 log = logging.getLogger(__name__)

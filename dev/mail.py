@@ -6,15 +6,15 @@ from flask import Blueprint, abort, render_template
 from sqlalchemy import select
 
 from classroom.models import OutboxEmail
-from lti_app.dev_guard import guard_dev_only
+from dev.guard import guard_dev_only
 from lti_app.runtime import db, settings
 
-bp = guard_dev_only(Blueprint("dev_mail", __name__))
+bp = guard_dev_only(Blueprint("dev_mail", __name__, template_folder="templates"))
 
 
 @bp.get("/dev/mail")
 def outbox() -> str:
-    """The newest 100 emails in the outbox (404 when SMTP is configured; see dev_guard for the rest)."""
+    """The newest 100 emails in the outbox (404 when SMTP is configured; see dev.guard for the rest)."""
     if settings().smtp_host:
         abort(404)
     emails = db().scalars(select(OutboxEmail).order_by(OutboxEmail.id.desc()).limit(100)).all()

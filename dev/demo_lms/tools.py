@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classroom.db import utcnow
-from lti_app.demo_lms.messages import AGS_SCOPES, MESSAGE_TYPES, NRPS_SCOPE
-from lti_app.demo_lms.models import DemoRegistrationToken, DemoTool
+from dev.demo_lms.messages import AGS_SCOPES, MESSAGE_TYPES, NRPS_SCOPE
+from dev.demo_lms.models import DemoRegistrationToken, DemoTool
 
 TOOL_CONF = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 SUPPORTED_SCOPES = (NRPS_SCOPE, *AGS_SCOPES)

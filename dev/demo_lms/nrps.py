@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, request
 from sqlalchemy import select
 
-from lti_app.demo_lms.api import (
+from dev.demo_lms.api import (
     add_next_link,
     api_url,
     course_or_404,
@@ -15,12 +15,12 @@ from lti_app.demo_lms.api import (
     json_response,
     page_args,
 )
-from lti_app.demo_lms.blueprint import bp
-from lti_app.demo_lms.messages import NRPS_SCOPE
-from lti_app.demo_lms.models import DemoMember
-from lti_app.demo_lms.oauth import requires_scope
-from lti_app.demo_lms.seed import LIS
-from lti_app.demo_lms.shape import roster_roles
+from dev.demo_lms.blueprint import bp
+from dev.demo_lms.messages import NRPS_SCOPE
+from dev.demo_lms.models import DemoMember
+from dev.demo_lms.oauth import requires_scope
+from dev.demo_lms.seed import LIS
+from dev.demo_lms.shape import roster_roles
 from lti_app.runtime import settings
 
 MEDIA_TYPE = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"

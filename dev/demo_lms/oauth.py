@@ -12,16 +12,16 @@ from flask import Response, g, jsonify, request
 from sqlalchemy import select
 
 from classroom.db import utcnow
-from lti_app.demo_lms.blueprint import bp
-from lti_app.demo_lms.models import DemoAccessToken, DemoTool
-from lti_app.demo_lms.origins import demo_url
-from lti_app.demo_lms.tool_keys import (
+from dev.demo_lms.blueprint import bp
+from dev.demo_lms.models import DemoAccessToken, DemoTool
+from dev.demo_lms.origins import demo_url
+from dev.demo_lms.tool_keys import (
     ToolTokenInvalid,
     remember_once,
     unverified_issuer,
     verify_tool_jwt,
 )
-from lti_app.demo_lms.tools import token_hash, tool_by_client_id
+from dev.demo_lms.tools import token_hash, tool_by_client_id
 from lti_app.runtime import commit, db, settings
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

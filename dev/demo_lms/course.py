@@ -7,15 +7,15 @@ from typing import Any
 from flask import Response, abort, redirect, request, url_for
 from sqlalchemy import select
 
-from lti_app.demo_lms.blueprint import bp, page, tool_origins
-from lti_app.demo_lms.messages import (
+from dev.demo_lms.blueprint import bp, page, tool_origins
+from dev.demo_lms.messages import (
     DEEP_LINKING,
     RESOURCE_LINK,
     Hint,
     encode_hint,
     login_url,
 )
-from lti_app.demo_lms.models import (
+from dev.demo_lms.models import (
     MEMBER_STATUSES,
     DemoCourse,
     DemoLineItem,
@@ -23,12 +23,12 @@ from lti_app.demo_lms.models import (
     DemoMember,
     DemoScore,
 )
-from lti_app.demo_lms.origins import issuer
-from lti_app.demo_lms.personas import course_members, render_with_session
-from lti_app.demo_lms.seed import ensure_seeded
-from lti_app.demo_lms.session import check_csrf, signed_in_member
-from lti_app.demo_lms.shape import storage_target
-from lti_app.demo_lms.tools import latest_tool
+from dev.demo_lms.origins import issuer
+from dev.demo_lms.personas import course_members, render_with_session
+from dev.demo_lms.seed import ensure_seeded
+from dev.demo_lms.session import check_csrf, signed_in_member
+from dev.demo_lms.shape import storage_target
+from dev.demo_lms.tools import latest_tool
 from lti_app.runtime import commit, db, settings
 
 

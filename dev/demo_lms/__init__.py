@@ -7,7 +7,7 @@ is on this machine.
 
 from __future__ import annotations
 
-from lti_app.demo_lms import (  # noqa: F401
+from dev.demo_lms import (  # noqa: F401
     ags,
     course,
     deep_link,
@@ -18,6 +18,6 @@ from lti_app.demo_lms import (  # noqa: F401
     registration,
     scores,
 )
-from lti_app.demo_lms.blueprint import bp
+from dev.demo_lms.blueprint import bp
 
 __all__ = ["bp"]

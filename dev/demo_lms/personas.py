@@ -13,10 +13,10 @@ from flask import (
 )
 from sqlalchemy import select
 
-from lti_app.demo_lms.blueprint import bp, page
-from lti_app.demo_lms.models import DemoCourse, DemoMember
-from lti_app.demo_lms.seed import ensure_seeded
-from lti_app.demo_lms.session import (
+from dev.demo_lms.blueprint import bp, page
+from dev.demo_lms.models import DemoCourse, DemoMember
+from dev.demo_lms.seed import ensure_seeded
+from dev.demo_lms.session import (
     DemoSession,
     check_csrf,
     csrf_token,
@@ -25,7 +25,7 @@ from lti_app.demo_lms.session import (
     signed_in_member,
     write_session,
 )
-from lti_app.demo_lms.tools import latest_tool
+from dev.demo_lms.tools import latest_tool
 from lti_app.runtime import commit, db
 
 KIND_LABELS = {"instructor": "Instructor", "ta": "Teaching assistant", "student": "Student"}

@@ -9,18 +9,18 @@ from flask import Response, jsonify, make_response, redirect, render_template, r
 from werkzeug.wrappers import Response as BaseResponse
 
 from config.settings import Settings
-from lti_app.demo_lms.blueprint import bp, page, tool_origins
-from lti_app.demo_lms.bootstrap import REGISTRATION_URL_ENV, registration_launch_url
-from lti_app.demo_lms.messages import MESSAGE_TYPES
-from lti_app.demo_lms.origins import demo_url, issuer, openid_configuration_url
-from lti_app.demo_lms.session import (
+from dev.demo_lms.blueprint import bp, page, tool_origins
+from dev.demo_lms.bootstrap import REGISTRATION_URL_ENV, registration_launch_url
+from dev.demo_lms.messages import MESSAGE_TYPES
+from dev.demo_lms.origins import demo_url, issuer, openid_configuration_url
+from dev.demo_lms.session import (
     check_csrf,
     csrf_token,
     new_session,
     read_session,
     write_session,
 )
-from lti_app.demo_lms.tools import (
+from dev.demo_lms.tools import (
     SUPPORTED_SCOPES,
     RegistrationError,
     all_tools,

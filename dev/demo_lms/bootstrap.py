@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from classroom.db import make_engine, make_session_factory, session_scope
 from config.settings import Settings
-from lti_app.demo_lms.models import DemoRegistrationToken, DemoTool
-from lti_app.demo_lms.origins import demo_url, issuer, openid_configuration_url
-from lti_app.demo_lms.tools import issue_registration_token, token_hash
+from dev.demo_lms.models import DemoRegistrationToken, DemoTool
+from dev.demo_lms.origins import demo_url, issuer, openid_configuration_url
+from dev.demo_lms.tools import issue_registration_token, token_hash
 
 REGISTRATION_URL_ENV = "CWC_DEMO_REGISTRATION_URL"
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, abort, g, request
 from sqlalchemy import select
 
-from lti_app.demo_lms.api import (
+from dev.demo_lms.api import (
     add_next_link,
     api_url,
     course_or_404,
@@ -16,10 +16,10 @@ from lti_app.demo_lms.api import (
     json_response,
     page_args,
 )
-from lti_app.demo_lms.blueprint import bp
-from lti_app.demo_lms.messages import AGS, iso
-from lti_app.demo_lms.models import DemoCourse, DemoLineItem, DemoLink
-from lti_app.demo_lms.oauth import requires_scope
+from dev.demo_lms.blueprint import bp
+from dev.demo_lms.messages import AGS, iso
+from dev.demo_lms.models import DemoCourse, DemoLineItem, DemoLink
+from dev.demo_lms.oauth import requires_scope
 from lti_app.runtime import commit, db
 
 LINEITEM = "application/vnd.ims.lis.v2.lineitem+json"

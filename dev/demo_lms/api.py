@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 from flask import Response, abort, request
 from sqlalchemy import Select, select
 
-from lti_app.demo_lms.models import DemoCourse
-from lti_app.demo_lms.origins import demo_url
+from dev.demo_lms.models import DemoCourse
+from dev.demo_lms.origins import demo_url
 from lti_app.runtime import db, settings
 
 T = TypeVar("T")

@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from lti_app.demo_lms.models import DemoSeenJti, DemoTool
+from dev.demo_lms.models import DemoSeenJti, DemoTool
 
 CACHE_TTL_S = 300
 LEEWAY_S = 60

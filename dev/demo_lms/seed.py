@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from lti_app.demo_lms.models import DemoCourse, DemoLink, DemoMember
+from dev.demo_lms.models import DemoCourse, DemoLink, DemoMember
 
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 INSTRUCTOR = LIS + "membership#Instructor"

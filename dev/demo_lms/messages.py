@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from lti_app.demo_lms.models import (
+from dev.demo_lms.models import (
     DemoCourse,
     DemoLink,
     DemoMember,
@@ -67,7 +67,7 @@ def login_url(tool: DemoTool, issuer: str, member: DemoMember, hint: str, target
     """The tool's OIDC login initiation URL the iframe opens (third-party initiated login)."""
     params = {"iss": issuer, "login_hint": member.user_id, "target_link_uri": target_link_uri,
               "lti_message_hint": hint, "client_id": tool.client_id, "lti_deployment_id": tool.deployment_id}
-    if storage_target:  # Moodle 4.5 sends none (lti_app.demo_lms.shape)
+    if storage_target:  # Moodle 4.5 sends none (dev.demo_lms.shape)
         params["lti_storage_target"] = storage_target
     sep = "&" if "?" in tool.initiate_login_uri else "?"
     return tool.initiate_login_uri + sep + urlencode(params)

@@ -17,15 +17,15 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from lti_app.demo_lms.origins import demo_host, demo_origin, origin_of, tool_origin
-from lti_app.demo_lms.tools import latest_tool
-from lti_app.dev_guard import dev_request_allowed
+from dev.demo_lms.origins import demo_host, demo_origin, origin_of, tool_origin
+from dev.demo_lms.tools import latest_tool
+from dev.guard import dev_request_allowed
 from lti_app.runtime import db, settings
 from lti_app.security import csp_nonce
 
 F = TypeVar("F", bound=Callable[..., Any])
 bp = Blueprint("demo_lms", __name__, url_prefix="/demo-lms", static_folder="static",
-               static_url_path="/static")
+               static_url_path="/static", template_folder="templates")
 
 
 def page(view: F) -> F:

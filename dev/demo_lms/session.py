@@ -10,8 +10,8 @@ from flask import Response, abort, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
-from lti_app.demo_lms.models import DemoCourse, DemoMember
-from lti_app.demo_lms.origins import PREFIX
+from dev.demo_lms.models import DemoCourse, DemoMember
+from dev.demo_lms.origins import PREFIX
 from lti_app.runtime import db, settings
 
 COOKIE = "demo_lms"

@@ -1,0 +1,18 @@
+"""The development-only blueprints, registered by the app factory when `Settings.dev_tools_allowed`."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from config.settings import Settings
+
+
+def register_dev_blueprints(app: Flask, settings: Settings) -> None:
+    """Add /dev/mail, and the Demo LMS when CWC_DEMO_LMS is on (each request still passes dev.guard)."""
+    from dev.mail import bp as dev_mail_bp
+
+    app.register_blueprint(dev_mail_bp)
+    if settings.demo_lms:
+        from dev.demo_lms import bp as demo_bp
+
+        app.register_blueprint(demo_bp)
