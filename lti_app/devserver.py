@@ -34,6 +34,7 @@ DEFAULT_PORT = 5000
 PREFERRED_REDIS_PORT = 6390  # near Redis's own port, so `redis-cli -p 6390` finds it; any free port if taken
 PREFERRED_MOTO_PORT = 5005
 PREFERRED_SSH_PORT = 2222  # the local workspace runtime's SSH server (loopback)
+PREFERRED_GATEWAY_PORT = 8022  # the browser terminal gateway (loopback WebSocket)
 # The enforcement worker works only the enforcement queue (sweeps and their stops), so nothing in the default
 # queue (passback sleeping on a Retry-After) delays it; the sim host plays the simulated instances' agents and
 # their leases, apart from the tool, so the safety net holds while the tool's own processes are down.
@@ -43,6 +44,7 @@ CHILDREN = (
     ("scheduler", "classroom.jobs.schedule"),
     ("sim-host", "provisioning.sim_host"),
     ("runtime", "provisioning.runtime"),
+    ("gateway", "provisioning.gateway"),
 )
 # Simulated AWS only: real credentials from the developer's shell must never reach boto3 here.
 DUMMY_AWS = {
@@ -251,6 +253,7 @@ def build_environment(data_dir: Path, port: int, stack: ExitStack) -> tuple[dict
     env.setdefault("CWC_IMAGE_PARAMETER_PREFIX", "/cwc-sim")
     env.setdefault("CWC_AWS_BUCKET", "cwc-classroom-dev")
     env.setdefault("CWC_RUNTIME_SSH_PORT", str(free_port(PREFERRED_SSH_PORT)))
+    env.setdefault("CWC_GATEWAY_PORT", str(free_port(PREFERRED_GATEWAY_PORT)))
     os.environ.clear()
     os.environ.update(env)  # this process builds boto3 sessions and the app from the same environment
     return env, logs
@@ -388,6 +391,7 @@ def banner(
     Health:    {settings.url("/healthz")}   ({checks})
     TLS:       {https}
     SSH:       ssh -p {settings.runtime_ssh_port} ws<ID>@127.0.0.1   (local workspaces; each page shows its command)
+    Terminal:  "Open terminal" on a running workspace's page (gateway {settings.terminal_url})
     Logs:      web: this terminal (warnings and errors); workers, scheduler, sim host: {logs["worker"].parent}/
                {servers or "PostgreSQL and Redis: yours (DATABASE_URL, REDIS_URL)"}
     Stop:      Ctrl-C

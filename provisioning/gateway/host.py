@@ -47,14 +47,14 @@ class GatewayThread:
         self._thread = threading.Thread(target=self.loop.run_forever, name="gateway", daemon=True)
         self._runner: web.AppRunner | None = None
 
-    def start(self) -> int:
+    def start(self, port: int = 0) -> int:
         self._thread.start()
-        return asyncio.run_coroutine_threadsafe(self._serve(), self.loop).result(30)
+        return asyncio.run_coroutine_threadsafe(self._serve(port), self.loop).result(30)
 
-    async def _serve(self) -> int:
+    async def _serve(self, port: int) -> int:
         self._runner = web.AppRunner(self.gateway.app())
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
 
