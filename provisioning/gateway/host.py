@@ -8,12 +8,17 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from redis import Redis
+from sqlalchemy import text
 
 from classroom.db import make_engine, make_session_factory
 from config.settings import Settings
 from provisioning.gateway.connect import Refused, Target, open_shell, target_of
 from provisioning.gateway.hub import Limits
 from provisioning.gateway.server import Gateway
+
+ACTIVE = text(
+    "UPDATE workspaces SET last_activity_at = GREATEST(COALESCE(last_activity_at, now()), now()) WHERE id = :id"
+)
 
 
 def tool_origin(settings: Settings) -> str:
@@ -34,8 +39,13 @@ def build_gateway(
             raise Refused("The browser terminal reaches the local runtime's workspaces only; use SSH on EC2.")
         return await open_shell(target, sessions, settings, ticket, cols, rows)
 
+    def mark_active(workspace_id: int) -> None:
+        with sessions() as session:  # one short statement; never moves the mark back
+            session.execute(ACTIVE, {"id": workspace_id})
+            session.commit()
+
     redis = Redis.from_url(settings.redis_url or "")
-    return Gateway(redis, opener, origins or {tool_origin(settings)}, limits)
+    return Gateway(redis, opener, origins or {tool_origin(settings)}, limits, mark_active=mark_active)
 
 
 class GatewayThread:

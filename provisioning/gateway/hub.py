@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 SEND_QUEUE = 512  # frames a socket may lag behind before it is dropped
+ACTIVITY_EVERY_S = 60.0  # typing marks the workspace active at most this often
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ class Shell:
         self.ended = False
         self.end_reason = ""
         self.pump_task: asyncio.Task[None] | None = None
+        self.on_activity: Callable[[int], None] = lambda _ws: None  # the gateway records it (idle stop)
+        self._reported = -ACTIVITY_EVERY_S
 
     def start(self) -> None:
         self.pump_task = asyncio.ensure_future(self._pump())
@@ -147,6 +150,13 @@ class Shell:
     def type(self, data: bytes) -> None:
         self.last_input = self.clock()
         self.process.stdin.write(data)
+        self.note_activity()
+
+    def note_activity(self) -> None:
+        """Opening and typing count as activity for idle stop (at most once a minute per shell)."""
+        if self.clock() - self._reported >= ACTIVITY_EVERY_S:
+            self._reported = self.clock()
+            self.on_activity(self.key[0])
 
     def resize(self, cols: int, rows: int) -> None:
         if 2 <= cols <= 500 and 2 <= rows <= 300:

@@ -30,8 +30,15 @@ Opener = Callable[[Ticket, int, int], Awaitable[tuple[Any, Any]]]
 class Gateway:
     """Live shells by (workspace, owner), the limits, and the sweeper that ends expired shells."""
 
-    def __init__(self, redis: Redis, opener: Opener, allowed_origins: set[str], limits: Limits | None = None) -> None:
-        self.redis, self.opener, self.allowed_origins = redis, opener, allowed_origins
+    def __init__(
+        self,
+        redis: Redis,
+        opener: Opener,
+        allowed_origins: set[str],
+        limits: Limits | None = None,
+        mark_active: Callable[[int], None] = lambda _ws: None,
+    ) -> None:
+        self.redis, self.opener, self.allowed_origins, self.mark_active = redis, opener, allowed_origins, mark_active
         self.limits = limits or Limits()
         self.shells: dict[tuple[int, int], Shell] = {}
         self._opening: dict[int, asyncio.Lock] = {}  # per person: their opens one at a time, so limits hold
@@ -69,6 +76,10 @@ class Gateway:
                 self.shells.pop(key, None)
             elif shell.watchers and await asyncio.to_thread(self._share_gone, shell):
                 await shell.drop_watchers("The student stopped sharing their terminal.")
+
+    def _activity(self, workspace_id: int) -> None:
+        task = asyncio.ensure_future(asyncio.to_thread(self.mark_active, workspace_id))
+        task.add_done_callback(_log_failure)
 
     def _share_gone(self, shell: Shell) -> bool:
         share = shared(self.redis, shell.key[0])
@@ -114,7 +125,9 @@ class Gateway:
             cols, rows = _size(request.query.get("cols"), 80), _size(request.query.get("rows"), 24)
             conn, process = await self.opener(ticket, cols, rows)
             shell = Shell(key, conn, process, self.limits)
+            shell.on_activity = self._activity
             shell.start()
+            shell.note_activity()
             self.shells[key] = shell
             log.info("terminal opened ws%s by person %s", ticket.workspace_id, ticket.person_id)
             return shell
@@ -140,6 +153,11 @@ class Gateway:
                     break
         finally:
             await shell.detach(peer)
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("could not record terminal activity: %s", task.exception())
 
 
 def _size(value: str | None, default: int) -> int:

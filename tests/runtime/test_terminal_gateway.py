@@ -95,6 +95,8 @@ async def _open(http: aiohttp.ClientSession, port: int, ticket: str, origin: str
 
 def test_the_owner_runs_a_command_and_sees_its_output(gateway, make_workspace, redis, session):  # type: ignore[no-untyped-def]
     emily = make_workspace("Emily Chen")
+    emily.workspace.last_activity_at = None
+    session.commit()
 
     async def scene() -> bool:
         async with aiohttp.ClientSession() as http:
@@ -105,6 +107,8 @@ def test_the_owner_runs_a_command_and_sees_its_output(gateway, make_workspace, r
     assert asyncio.run(scene())
     cert = session.scalar(select(StaffSshCert).where(StaffSshCert.workspace_id == emily.workspace.id))
     assert cert.key_id.startswith(f"terminal:{emily.person.id}:")  # a certificate for this connection, not her key
+    session.refresh(emily.workspace)
+    assert emily.workspace.last_activity_at is not None  # opening and typing count as activity for idle stop
 
 
 def test_a_reused_or_unknown_ticket_and_a_foreign_origin_are_refused(gateway, make_workspace, redis, session):  # type: ignore[no-untyped-def]
