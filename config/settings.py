@@ -67,6 +67,10 @@ class Settings:
     aws_mutating_calls_per_s: int = 5
     # The local workspace runtime's SSH port (simulated account only; 0: no local runtime, e.g. on real AWS).
     runtime_ssh_port: int = 0
+    # The browser terminal gateway (provisioning/gateway): its loopback port, and the WebSocket URL browsers use
+    # (empty: ws://127.0.0.1:<port>/terminal; behind a reverse proxy, e.g. wss://tool.example.edu/terminal).
+    gateway_port: int = 0
+    gateway_url: str = ""
     # Money safety net: an instance powers itself off this long after the tool last renewed its lease.
     lease_s: int = 900
     # Read image parameters under this prefix: an organisation's mirror of approved images, or the
@@ -138,6 +142,13 @@ class Settings:
         return urlparse(self.base_url).netloc
 
     @property
+    def terminal_url(self) -> str:
+        """Where browsers open terminal WebSockets ('' when no gateway runs)."""
+        if self.gateway_url:
+            return self.gateway_url
+        return f"ws://127.0.0.1:{self.gateway_port}/terminal" if self.gateway_port else ""
+
+    @property
     def secure_cookies(self) -> bool:
         return self.base_url.startswith("https://")
 
@@ -178,6 +189,8 @@ class Settings:
             aws_instance_profile=env.get("CWC_AWS_INSTANCE_PROFILE", "cwc-workspace"),
             aws_mutating_calls_per_s=_int(env, "CWC_AWS_MUTATING_CALLS_PER_S", 5),
             runtime_ssh_port=_int(env, "CWC_RUNTIME_SSH_PORT", 0),
+            gateway_port=_int(env, "CWC_GATEWAY_PORT", 0),
+            gateway_url=env.get("CWC_GATEWAY_URL", "").strip(),
             lease_s=_int(env, "CWC_LEASE_S", 900),
             image_parameter_prefix=env.get("CWC_IMAGE_PARAMETER_PREFIX", "").rstrip("/"),
             smtp_host=env.get("CWC_SMTP_HOST", ""),

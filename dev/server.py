@@ -1,11 +1,10 @@
 """`python -m dev.server` (what `make run` starts): the whole tool on the embedded default.
 
-Embedded PostgreSQL and Redis (unless DATABASE_URL / REDIS_URL are set), simulated AWS on a local moto
-server, an RQ worker, an enforcement worker, the periodic scheduler and the simulated instances' host
-(provisioning.sim_host) and the local workspace runtime (provisioning.runtime: bubblewrap sandboxes behind one
-SSH server on loopback) as child processes, the web app with the Demo LMS on
-127.0.0.1, and the Demo LMS registered with the tool through the tool's own Dynamic Registration.
-Development only: it refuses CWC_ENV=production.
+Embedded PostgreSQL and Redis (unless DATABASE_URL / REDIS_URL are set), simulated AWS on a local moto server, an
+RQ worker, an enforcement worker, the periodic scheduler, the simulated instances' host (provisioning.sim_host),
+the local workspace runtime (provisioning.runtime: bubblewrap sandboxes behind one SSH server on loopback) and the
+browser terminal gateway (provisioning.gateway) as child processes, the web app with the Demo LMS on 127.0.0.1,
+and the Demo LMS registered with the tool through the tool's own Dynamic Registration. Refuses CWC_ENV=production.
 """
 
 from __future__ import annotations
@@ -31,16 +30,16 @@ from dev.tls import TlsFiles, ca_bundle, tls_from_env, trust_instructions
 
 DEFAULT_PORT = 5000
 PREFERRED_REDIS_PORT = 6390  # near Redis's own port, so `redis-cli -p 6390` finds it; any free port if taken
-PREFERRED_SSH_PORT = 2222  # the local workspace runtime's SSH server (loopback)
-# The enforcement worker works only the enforcement queue (sweeps and their stops), so nothing in the default
-# queue (passback sleeping on a Retry-After) delays it; the sim host plays the simulated instances' agents and
-# their leases, apart from the tool, so the safety net holds while the tool's own processes are down.
+PREFERRED_SSH_PORT, PREFERRED_GATEWAY_PORT = 2222, 8022  # the runtime's SSH server, the terminal gateway (loopback)
+# The enforcement worker works only the enforcement queue, so nothing in the default one (passback sleeping on a
+# Retry-After) delays it; the sim host plays the instances' agents and leases apart from the tool (the safety net).
 CHILDREN = (
     ("worker", "classroom.jobs.worker"),
     ("enforcement-worker", "classroom.jobs.worker --queues enforcement"),
     ("scheduler", "classroom.jobs.schedule"),
     ("sim-host", "provisioning.sim_host"),
     ("runtime", "provisioning.runtime"),
+    ("gateway", "provisioning.gateway"),
 )
 
 
@@ -101,6 +100,7 @@ def build_environment(data_dir: Path, port: int, stack: ExitStack) -> tuple[dict
     env.setdefault("CWC_IMAGE_PARAMETER_PREFIX", "/cwc-sim")
     env.setdefault("CWC_AWS_BUCKET", "cwc-classroom-dev")
     env.setdefault("CWC_RUNTIME_SSH_PORT", str(free_port(PREFERRED_SSH_PORT)))
+    env.setdefault("CWC_GATEWAY_PORT", str(free_port(PREFERRED_GATEWAY_PORT)))
     os.environ.clear()
     os.environ.update(env)  # this process builds boto3 sessions and the app from the same environment
     return env, logs
@@ -237,7 +237,7 @@ def banner(
     Tool:      {settings.base_url}/     outgoing mail: {settings.url("/dev/mail")}
     Health:    {settings.url("/healthz")}   ({checks})
     TLS:       {https}
-    SSH:       ssh -p {settings.runtime_ssh_port} ws<ID>@127.0.0.1   (local workspaces; each page shows its command)
+    SSH:       ssh -p {settings.runtime_ssh_port} ws<ID>@127.0.0.1 (each page shows its command), or "Open terminal"
     Logs:      web: this terminal (warnings and errors); workers, scheduler, sim host: {logs["worker"].parent}/
                {servers or "PostgreSQL and Redis: yours (DATABASE_URL, REDIS_URL)"}
     Stop:      Ctrl-C

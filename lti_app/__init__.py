@@ -82,6 +82,8 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from lti_app.workspaces.materials_views import bp as materials_bp
     from lti_app.workspaces.recorded_views import bp as recorded_bp
     from lti_app.workspaces.staff_ssh_views import bp as staff_ssh_bp
+    from lti_app.workspaces.terminal_views import bp as terminal_bp
+    from lti_app.workspaces.terminal_views import terminal_enabled
     from lti_app.workspaces.views import bp as workspaces_bp
 
     app.register_blueprint(health_bp)
@@ -89,9 +91,10 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(deep_link_bp)
     app.register_blueprint(pages_bp)
     blueprints = (workspaces_bp, keys_bp, materials_bp, material_uploads_bp, agent_bp, setup_bp, course_sync_bp,
-                  budget_bp, recorded_bp, staff_ssh_bp, welcome_bp)  # fmt: skip
+                  budget_bp, recorded_bp, staff_ssh_bp, welcome_bp, terminal_bp)  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
+    app.jinja_env.globals["terminal_enabled"] = terminal_enabled
     if settings.dev_tools_allowed:  # else dev-only surfaces are absent from the url_map, not only refused
         from dev.web import register_dev_blueprints  # the product's only import of `dev`, development only
 

@@ -106,12 +106,20 @@ def storage_origins() -> str:
     return f"https://{bucket}.s3.amazonaws.com https://{bucket}.s3.{region}.amazonaws.com https://s3.{region}.amazonaws.com"
 
 
+def _terminal() -> str:
+    """The terminal gateway's origin, when pages may open terminals (see lti_app/workspaces/terminal_views.py)."""
+    from lti_app.workspaces.terminal_views import terminal_origin
+
+    origin = terminal_origin()
+    return f" {origin}" if origin else ""
+
+
 def _set_headers(response: Response) -> Response:
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     if response.mimetype == "text/html" and "Content-Security-Policy" not in response.headers:
         response.headers["Content-Security-Policy"] = (
-            f"default-src 'self'; connect-src 'self' {storage_origins()}; img-src 'self' data:; "
+            f"default-src 'self'; connect-src 'self' {storage_origins()}{_terminal()}; img-src 'self' data:; "
             "style-src 'self' 'unsafe-inline'; "
             f"script-src 'self' 'nonce-{csp_nonce()}'; object-src 'none'; base-uri 'none'; "
             f"frame-ancestors {frame_ancestors(response.status_code)}"

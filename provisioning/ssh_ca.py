@@ -78,8 +78,13 @@ def issue_staff_certificate(
     public_key: str,
     minutes: int = 30,
     now: datetime | None = None,
+    purpose: str = "staff",
 ) -> tuple[str, StaffSshCert]:
-    """Sign the staff member's public key for this workspace's login, for `minutes`; record and audit it."""
+    """Sign the staff member's public key for this workspace's login, for `minutes`; record and audit it.
+
+    `purpose` "terminal" is the browser terminal gateway's certificate for one connection (the person is then the
+    one who opened it, a student for their own workspace); the key id starts with it, so logs tell them apart.
+    """
     line = normalise_public_key(public_key)
     duration = timedelta(minutes=minutes)
     if not timedelta(minutes=1) <= duration <= MAX_SESSION:
@@ -89,7 +94,7 @@ def issue_staff_certificate(
     ca_key = serialization.load_ssh_private_key(_fernet(settings).decrypt(ca.private_key_enc), password=None)
     serial = secrets.randbits(62)
     login = workspace_login(workspace.id)
-    key_id = f"staff:{staff_person_id}:{' '.join(staff_name.split())[:80]} session:{serial}"
+    key_id = f"{purpose}:{staff_person_id}:{' '.join(staff_name.split())[:80]} session:{serial}"
     after, before = now - CLOCK_SKEW, now + duration
     builder = (
         serialization.SSHCertificateBuilder()

@@ -31,7 +31,9 @@ class DemoBase(DeclarativeBase):
     """Base of the Demo LMS models (separate from classroom.db.Base on purpose)."""
 
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: DateTime(timezone=True), dict[str, Any]: JSONB, list[Any]: JSONB}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: DateTime(timezone=True), dict[str, Any]: JSONB, list[Any]: JSONB
+    }
 
 
 class DemoKey(DemoBase):

@@ -1,0 +1,131 @@
+"""The browser terminal's pages: open my terminal, share it with staff, watch a shared one (staff).
+
+This app only decides who may open what and hands out one-time tickets (classroom/services/terminal.py); the
+terminal traffic goes to the gateway (provisioning/gateway). A student opens a shell on their own workspace only;
+staff of the course may watch (never type in) a terminal its student is sharing; every watch is audited.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit
+
+from flask import Blueprint, Response, abort, jsonify, request
+
+from classroom.audit import append_event
+from classroom.models import Person, Workspace
+from classroom.roles import is_staff
+from classroom.services.terminal import (
+    Mode,
+    Share,
+    Ticket,
+    issue_ticket,
+    shared,
+    shared_in_course,
+    start_sharing,
+    stop_sharing,
+)
+from classroom.workspaces.lifecycle import WorkspaceState
+from lti_app.auth import current, requires
+from lti_app.pages.views import page
+from lti_app.runtime import commit, db, runtime, settings
+from provisioning.gateway.connect import not_running_message, target_of
+
+bp = Blueprint("terminal", __name__)
+
+
+def terminal_enabled() -> bool:
+    """A gateway runs and can reach the workspaces (the local runtime); the UI offers the terminal only then."""
+    s = settings()
+    return bool(s.terminal_url) and target_of(s) is not None
+
+
+def terminal_origin() -> str:
+    """The gateway's origin for the pages' Content-Security-Policy (connect-src)."""
+    if not terminal_enabled():
+        return ""
+    parts = urlsplit(settings().terminal_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _workspace(ws_id: int) -> Workspace:
+    ws = db().get(Workspace, ws_id)
+    if ws is None or ws.course_id != current().course.id:
+        abort(404)
+    return ws
+
+
+def _owner_or_staff(ws: Workspace) -> bool:
+    """True for the owner, False for staff of the course; anyone else gets 404 (no hint the workspace exists)."""
+    ctx = current()
+    if ws.person_id == ctx.person.id:
+        return True
+    if is_staff(ctx.level):
+        return False
+    abort(404)
+
+
+@bp.get("/app/workspaces/<int:ws_id>/terminal")
+@requires()
+def open_page(ws_id: int) -> tuple[str, int]:
+    """The terminal page: the owner's shell, or staff's view of a shared one."""
+    ws = _workspace(ws_id)
+    owner = _owner_or_staff(ws)
+    student = db().get(Person, ws.person_id)
+    share = shared(runtime().redis, ws.id)
+    why = "" if ws.state is WorkspaceState.RUNNING else not_running_message(ws.state)
+    return page("workspaces/terminal.html", ws=ws, owner=owner, enabled=terminal_enabled(), state_message=why,
+                student_name=student.display_name if student else "", shared=share is not None), 200  # fmt: skip
+
+
+@bp.post("/app/workspaces/<int:ws_id>/terminal/ticket")
+@requires()
+def ticket(ws_id: int) -> tuple[Response, int]:
+    """A one-time ticket and the URL to open (JSON); 409 with a message when the terminal cannot open now."""
+    ws, ctx = _workspace(ws_id), current()
+    owner = _owner_or_staff(ws)
+    if not terminal_enabled():
+        return jsonify(message="The browser terminal is not available here; use SSH."), 409
+    if owner and ws.state is not WorkspaceState.RUNNING:
+        return jsonify(message=not_running_message(ws.state)), 409
+    if not owner:
+        share = shared(runtime().redis, ws.id)
+        if share is None or share.owner_person_id != ws.person_id:
+            return jsonify(message="The student is not sharing their terminal right now."), 409
+        append_event(db(), "terminal.watch", actor_person_id=ctx.person.id, course_id=ws.course_id,
+                     subject=f"workspace:{ws.id}", details={"student_person_id": ws.person_id})  # fmt: skip
+        commit()
+    grant = Ticket(person_id=ctx.person.id, person_name=ctx.person.display_name, course_id=ws.course_id,
+                   workspace_id=ws.id, owner_person_id=ws.person_id, mode=Mode.SHELL if owner else Mode.WATCH,
+                   staff=not owner)  # fmt: skip
+    token = issue_ticket(runtime().redis, grant)
+    query = {"ticket": token, "cols": request.form.get("cols", "80"), "rows": request.form.get("rows", "24")}
+    return jsonify(url=f"{settings().terminal_url}?{urlencode(query)}", mode=grant.mode.value), 200
+
+
+@bp.post("/app/workspaces/<int:ws_id>/terminal/share")
+@requires()
+def share(ws_id: int) -> tuple[Response, int]:
+    """The owner starts or stops sharing their terminal with the course's staff (view only)."""
+    ws, ctx = _workspace(ws_id), current()
+    if ws.person_id != ctx.person.id:
+        abort(404)
+    action = request.form.get("action", "")
+    if action not in ("start", "stop"):
+        return jsonify(message="Choose to start or stop sharing."), 400
+    redis = runtime().redis
+    if action == "start":
+        start_sharing(redis, Share(ws.id, ws.person_id, ctx.person.display_name, ws.course_id))
+    else:
+        stop_sharing(redis, ws.id, ws.course_id)
+    append_event(db(), f"terminal.share.{action}", actor_person_id=ctx.person.id, course_id=ws.course_id,
+                 subject=f"workspace:{ws.id}", details={})  # fmt: skip
+    commit()
+    return jsonify(shared=action == "start"), 200
+
+
+@bp.get("/app/terminals/shared")
+@requires(is_staff)
+def shared_list() -> tuple[str, int]:
+    """Staff: the terminals students of this course are sharing now."""
+    shares = shared_in_course(runtime().redis, current().course.id)
+    return page("workspaces/terminals_shared.html", shares=shares), 200

@@ -1,0 +1,1 @@
+"""The browser terminal gateway: WebSocket ↔ SSH, in its own process (`python -m provisioning.gateway`)."""

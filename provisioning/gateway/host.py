@@ -1,0 +1,84 @@
+"""Build and run the gateway: in its own process (make run) or on a thread (tests and bench)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from redis import Redis
+from sqlalchemy import text
+
+from classroom.db import make_engine, make_session_factory
+from config.settings import Settings
+from provisioning.gateway.connect import Refused, Target, open_shell, target_of
+from provisioning.gateway.hub import Limits
+from provisioning.gateway.server import Gateway
+
+ACTIVE = text(
+    "UPDATE workspaces SET last_activity_at = GREATEST(COALESCE(last_activity_at, now()), now()) WHERE id = :id"
+)
+
+
+def tool_origin(settings: Settings) -> str:
+    """The origin of the tool's own pages: the only one allowed to open terminals."""
+    parts = urlsplit(settings.base_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def build_gateway(
+    settings: Settings, limits: Limits | None = None, origins: set[str] | None = None, target: Target | None = None
+) -> Gateway:
+    """The gateway over the tool's database and Redis, logging in to the local runtime (or `target`)."""
+    target = target or target_of(settings)
+    sessions = make_session_factory(make_engine(settings.database_url or "", pool_size=4))
+
+    async def opener(ticket, cols, rows):  # type: ignore[no-untyped-def]
+        if target is None:
+            raise Refused("The browser terminal reaches the local runtime's workspaces only; use SSH on EC2.")
+        return await open_shell(target, sessions, settings, ticket, cols, rows)
+
+    def mark_active(workspace_id: int) -> None:
+        with sessions() as session:  # one short statement; never moves the mark back
+            session.execute(ACTIVE, {"id": workspace_id})
+            session.commit()
+
+    redis = Redis.from_url(settings.redis_url or "")
+    return Gateway(redis, opener, origins or {tool_origin(settings)}, limits, mark_active=mark_active)
+
+
+class GatewayThread:
+    """The gateway on its own event loop in a thread (tests, bench): start() returns its port; stop()."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="gateway", daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    def start(self, port: int = 0) -> int:
+        self._thread.start()
+        return asyncio.run_coroutine_threadsafe(self._serve(port), self.loop).result(30)
+
+    async def _serve(self, port: int) -> int:
+        self._runner = web.AppRunner(self.gateway.app())
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+    def call(self, coro, timeout: float = 30):  # type: ignore[no-untyped-def]
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            self.call(self._runner.cleanup())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+
+def serve(settings: Settings) -> None:
+    """Serve on 127.0.0.1:CWC_GATEWAY_PORT until stopped (a reverse proxy puts it under the tool's host)."""
+    web.run_app(build_gateway(settings).app(), host="127.0.0.1", port=settings.gateway_port, print=None,
+                shutdown_timeout=5)  # fmt: skip

@@ -1,0 +1,175 @@
+"""The terminal gateway: WebSocket in, SSH out. Its own process (aiohttp); the Flask app never carries this traffic.
+
+A connection needs, at the handshake, an Origin that is the tool's own (`allowed_origins`) and a one-time ticket
+from the Flask app (classroom/services/terminal.py); anything else is refused before the upgrade with nothing
+allocated. Binary frames are keystrokes in and screen output out; text frames are JSON control messages
+(`{"type": "resize", "cols": .., "rows": ..}` in; `watchers`, `closed`, `error` out). Watchers' input is ignored.
+Limits (hub.Limits): shells per person, sockets and watchers per shell, idle and maximum length, message size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from redis import Redis
+
+from classroom.services.terminal import Mode, Ticket, redeem_ticket, shared
+from provisioning.gateway.connect import Refused
+from provisioning.gateway.hub import Limits, Peer, Shell, control
+
+log = logging.getLogger("provisioning.gateway")
+SWEEPER = web.AppKey("sweeper", asyncio.Task)
+Opener = Callable[[Ticket, int, int], Awaitable[tuple[Any, Any]]]
+
+
+class Gateway:
+    """Live shells by (workspace, owner), the limits, and the sweeper that ends expired shells."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        opener: Opener,
+        allowed_origins: set[str],
+        limits: Limits | None = None,
+        mark_active: Callable[[int], None] = lambda _ws: None,
+    ) -> None:
+        self.redis, self.opener, self.allowed_origins, self.mark_active = redis, opener, allowed_origins, mark_active
+        self.limits = limits or Limits()
+        self.shells: dict[tuple[int, int], Shell] = {}
+        self._opening: dict[int, asyncio.Lock] = {}  # per person: their opens one at a time, so limits hold
+
+    def app(self) -> web.Application:
+        application = web.Application()
+        application.router.add_get("/terminal", self.handle)
+        application.router.add_get("/healthz", self.health)
+        application.on_startup.append(self._start_sweeper)
+        application.on_shutdown.append(self._shutdown)
+        return application
+
+    async def health(self, _request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "shells": len(self.shells)})
+
+    async def _start_sweeper(self, application: web.Application) -> None:
+        application[SWEEPER] = asyncio.ensure_future(self._sweep_forever())
+
+    async def _shutdown(self, application: web.Application) -> None:
+        application[SWEEPER].cancel()
+        for shell in list(self.shells.values()):
+            await shell.end("The terminal service is restarting; open the terminal again in a moment.")
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            await self.sweep()
+
+    async def sweep(self) -> None:
+        """End expired shells; drop watchers of a shell no longer shared."""
+        for key, shell in list(self.shells.items()):
+            reason = shell.expired() or ("" if not shell.ended else shell.end_reason)
+            if reason:
+                await shell.end(reason)
+                self.shells.pop(key, None)
+            elif shell.watchers and await asyncio.to_thread(self._share_gone, shell):
+                await shell.drop_watchers("The student stopped sharing their terminal.")
+
+    def _activity(self, workspace_id: int) -> None:
+        task = asyncio.ensure_future(asyncio.to_thread(self.mark_active, workspace_id))
+        task.add_done_callback(_log_failure)
+
+    def _share_gone(self, shell: Shell) -> bool:
+        share = shared(self.redis, shell.key[0])
+        return share is None or share.owner_person_id != shell.key[1]
+
+    def _origin_ok(self, request: web.Request) -> bool:
+        return request.headers.get("Origin", "") in self.allowed_origins
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """The WebSocket handshake: origin, ticket, then the shell (owner) or the shared shell (watcher)."""
+        if not self._origin_ok(request):
+            log.warning("refused a terminal from origin %r", request.headers.get("Origin", ""))
+            return web.Response(status=403, text="This terminal can only be opened from Cloud Workstation's pages.")
+        ticket = await asyncio.to_thread(redeem_ticket, self.redis, request.query.get("ticket", ""))
+        if ticket is None:
+            return web.Response(status=401, text="This terminal link has expired or was already used.")
+        ws = web.WebSocketResponse(max_msg_size=self.limits.max_message, heartbeat=25)
+        await ws.prepare(request)
+        try:
+            shell = await (self._watch(ticket) if ticket.mode is Mode.WATCH else self._own(ticket, request))
+        except Refused as exc:
+            await ws.send_str(control("error", message=str(exc)))
+            await ws.close()
+            return ws
+        peer = Peer(ws, ticket.person_name, watcher=ticket.mode is Mode.WATCH)
+        shell.attach(peer)
+        if peer.watcher:
+            peer.offer(control("notice", message="View only: you see the student's terminal and cannot type."))
+        await self._read(ws, shell, peer)
+        return ws
+
+    async def _own(self, ticket: Ticket, request: web.Request) -> Shell:
+        key = (ticket.workspace_id, ticket.owner_person_id)
+        async with self._opening.setdefault(ticket.owner_person_id, asyncio.Lock()):  # two tabs at once: one shell
+            shell = self.shells.get(key)
+            if shell is not None and not shell.ended:
+                if len(shell.owners) >= self.limits.sockets_per_shell:
+                    raise Refused("This terminal is already open in too many tabs; close one and try again.")
+                return shell
+            mine = [s for (w, p), s in self.shells.items() if p == ticket.owner_person_id and not s.ended]
+            if len(mine) >= self.limits.per_person:
+                raise Refused(f"You already have {len(mine)} terminals open; close one and try again.")
+            cols, rows = _size(request.query.get("cols"), 80), _size(request.query.get("rows"), 24)
+            conn, process = await self.opener(ticket, cols, rows)
+            shell = Shell(key, conn, process, self.limits)
+            shell.on_activity = self._activity
+            shell.start()
+            shell.note_activity()
+            self.shells[key] = shell
+            log.info("terminal opened ws%s by person %s", ticket.workspace_id, ticket.person_id)
+            return shell
+
+    async def _watch(self, ticket: Ticket) -> Shell:
+        shell = self.shells.get((ticket.workspace_id, ticket.owner_person_id))
+        if shell is None or shell.ended or not shell.owners:
+            raise Refused("The student's terminal is not open right now.")
+        if len(shell.watchers) >= self.limits.watchers_per_shell:
+            raise Refused("Too many people are watching this terminal already.")
+        return shell
+
+    async def _read(self, ws: web.WebSocketResponse, shell: Shell, peer: Peer) -> None:
+        try:
+            async for msg in ws:
+                if shell.ended:
+                    break
+                if msg.type is WSMsgType.BINARY and not peer.watcher:
+                    shell.type(msg.data)
+                elif msg.type is WSMsgType.TEXT and not peer.watcher:
+                    _control(shell, msg.data)
+                elif msg.type is WSMsgType.ERROR:
+                    break
+        finally:
+            await shell.detach(peer)
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("could not record terminal activity: %s", task.exception())
+
+
+def _size(value: str | None, default: int) -> int:
+    return int(value) if value and value.isdigit() and 2 <= int(value) <= 500 else default
+
+
+def _control(shell: Shell, text: str) -> None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return
+    if isinstance(data, dict) and data.get("type") == "resize":
+        cols, rows = data.get("cols"), data.get("rows")
+        if isinstance(cols, int) and isinstance(rows, int):
+            shell.resize(cols, rows)

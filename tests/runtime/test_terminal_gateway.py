@@ -1,0 +1,235 @@
+"""The browser terminal gateway through the real runtime: tickets, origin, the shell, sharing, limits, reconnects.
+
+Real parts: the gateway (aiohttp) on a thread, a real WebSocket client, a course-CA certificate per connection,
+the runtime's SSH server and a bwrap sandbox, Redis for tickets and shares, PostgreSQL for the workspace rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from classroom.models import AuditEvent, StaffSshCert
+from classroom.services.terminal import Mode, Share, Ticket, issue_ticket, start_sharing, stop_sharing
+from classroom.workspaces.lifecycle import WorkspaceState
+from provisioning.gateway.connect import Target
+from provisioning.gateway.host import GatewayThread, build_gateway
+from provisioning.gateway.hub import Limits
+
+ORIGIN = "http://localhost"  # the test app's base URL
+
+
+@pytest.fixture
+def gateway(settings, runtime) -> Iterator[GatewayThread]:  # type: ignore[no-untyped-def]
+    cfg = replace(settings, runtime_ssh_port=runtime.rt.port)
+    gw = build_gateway(cfg, limits=Limits(per_person=2, grace_s=30), origins={ORIGIN},
+                       target=Target("127.0.0.1", runtime.rt.port, host_key=runtime.key))  # fmt: skip
+    thread = GatewayThread(gw)
+    thread.port = thread.start()  # type: ignore[attr-defined]
+    yield thread
+    thread.stop()
+
+
+def ticket_for(redis, lw, *, mode=Mode.SHELL, person=None, staff=False) -> str:  # type: ignore[no-untyped-def]
+    who = person or lw.person
+    return issue_ticket(redis, Ticket(person_id=who.id, person_name=who.name, course_id=lw.workspace.course_id,
+                                      workspace_id=lw.workspace.id, owner_person_id=lw.person.id, mode=mode,
+                                      staff=staff))  # fmt: skip
+
+
+class Term:
+    """A WebSocket terminal client: collects screen output and control messages."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws, self.screen, self.controls = ws, "", []
+
+    async def read_until(self, pattern: str, timeout: float = 20) -> bool:
+        async def loop() -> bool:
+            while not re.search(pattern, self.screen):
+                msg = await self.ws.receive()
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    self.screen += msg.data.decode(errors="replace")
+                elif msg.type == aiohttp.WSMsgType.TEXT:
+                    self.controls.append(json.loads(msg.data))
+                else:
+                    return False
+            return True
+
+        try:
+            return await asyncio.wait_for(loop(), timeout)
+        except TimeoutError:
+            return False
+
+    async def control(self, kind: str, timeout: float = 10, where=lambda c: True) -> dict:  # type: ignore[no-untyped-def,type-arg]
+        async def loop() -> dict:  # type: ignore[type-arg]
+            while True:
+                found = [c for c in self.controls if c["type"] == kind and where(c)]
+                if found:
+                    return found[-1]
+                msg = await self.ws.receive()
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    self.controls.append(json.loads(msg.data))
+                elif msg.type == aiohttp.WSMsgType.BINARY:
+                    self.screen += msg.data.decode(errors="replace")
+                else:
+                    return {"type": "socket-closed"}
+
+        return await asyncio.wait_for(loop(), timeout)
+
+    async def type(self, text: str) -> None:
+        await self.ws.send_bytes(text.encode())
+
+
+async def _open(http: aiohttp.ClientSession, port: int, ticket: str, origin: str = ORIGIN) -> Term:
+    ws = await http.ws_connect(f"http://127.0.0.1:{port}/terminal?ticket={ticket}&cols=100&rows=30",
+                               headers={"Origin": origin})  # fmt: skip
+    return Term(ws)
+
+
+def test_the_owner_runs_a_command_and_sees_its_output(gateway, make_workspace, redis, session):  # type: ignore[no-untyped-def]
+    emily = make_workspace("Emily Chen")
+    emily.workspace.last_activity_at = None
+    session.commit()
+
+    async def scene() -> bool:
+        async with aiohttp.ClientSession() as http:
+            term = await _open(http, gateway.port, ticket_for(redis, emily))
+            await term.type("python3 -c 'print(6*7)'\n")
+            return await term.read_until(r"[\r\n]42\r?\n")  # the output line, not the echoed command
+
+    assert asyncio.run(scene())
+    cert = session.scalar(select(StaffSshCert).where(StaffSshCert.workspace_id == emily.workspace.id))
+    assert cert.key_id.startswith(f"terminal:{emily.person.id}:")  # a certificate for this connection, not her key
+    session.refresh(emily.workspace)
+    assert emily.workspace.last_activity_at is not None  # opening and typing count as activity for idle stop
+
+
+def test_a_reused_or_unknown_ticket_and_a_foreign_origin_are_refused(gateway, make_workspace, redis, session):  # type: ignore[no-untyped-def]
+    emily = make_workspace("Emily Chen")
+    token = ticket_for(redis, emily)
+
+    async def scene() -> list[int]:
+        statuses = []
+        async with aiohttp.ClientSession() as http:
+            for ticket, origin in ((token, "https://evil.example"), ("made-up", ORIGIN), (token, ORIGIN),
+                                   (token, ORIGIN)):  # fmt: skip
+                try:
+                    term = await _open(http, gateway.port, ticket, origin)
+                    statuses.append(101)
+                    await term.ws.close()
+                except aiohttp.WSServerHandshakeError as exc:
+                    statuses.append(exc.status)
+        return statuses
+
+    assert asyncio.run(scene()) == [403, 401, 101, 401]  # the foreign origin did not use the ticket up
+    assert session.scalar(select(func.count()).select_from(StaffSshCert)) == 1  # one connection, one certificate
+
+
+def test_a_stopped_workspace_says_so_and_opens_nothing(gateway, make_workspace, redis, session):  # type: ignore[no-untyped-def]
+    emily = make_workspace("Emily Chen")
+    emily.workspace.state = WorkspaceState.STOPPED
+    session.commit()
+
+    async def scene() -> dict:  # type: ignore[type-arg]
+        async with aiohttp.ClientSession() as http:
+            term = await _open(http, gateway.port, ticket_for(redis, emily))
+            return await term.control("error")
+
+    assert "stopped" in asyncio.run(scene())["message"]
+    assert session.scalar(select(func.count()).select_from(StaffSshCert)) == 0
+
+
+def test_staff_watch_a_shared_terminal_and_cannot_type(gateway, make_workspace, redis, session, runtime):  # type: ignore[no-untyped-def]
+    sophie = make_workspace("Sophie Martin")
+    alex = make_workspace("Alex Thompson", link="alex-ws").person  # any person of the course; staff by the ticket
+    start_sharing(redis, Share(sophie.workspace.id, sophie.person.id, sophie.person.name, sophie.workspace.course_id))
+
+    async def scene() -> tuple[bool, bool, dict, bool, str]:  # type: ignore[type-arg]
+        async with aiohttp.ClientSession() as http:
+            owner = await _open(http, gateway.port, ticket_for(redis, sophie))
+            await owner.type("echo ready-$((20+1))\n")
+            assert await owner.read_until("ready-21")
+            watcher = await _open(http, gateway.port, ticket_for(redis, sophie, mode=Mode.WATCH, person=alex,
+                                                                  staff=True))  # fmt: skip
+            watching = await owner.control("watchers", where=lambda c: c["names"])
+            await watcher.type("touch /home/ubuntu/typed-by-watcher\n")
+            await owner.type("python3 -c 'print(\"batch\", 16*2)'\n")
+            seen = await watcher.read_until("batch 32")
+            await owner.type("ls /home/ubuntu; echo listed-$((1+1))\n")
+            await owner.read_until("listed-2")
+            stop_sharing(redis, sophie.workspace.id, sophie.workspace.course_id)
+            closed = await watcher.control("closed", timeout=10)
+            return seen, await owner.read_until("listed-2"), watching, closed["type"] == "closed", owner.screen
+
+    seen, _, watching, dropped, screen = asyncio.run(scene())
+    assert seen and watching["names"] == ["Alex Thompson"] and dropped
+    assert "typed-by-watcher" not in screen.split("listed-2")[0].split("ls /home/ubuntu")[-1]
+
+
+def test_a_dropped_connection_reattaches_to_the_same_shell(gateway, make_workspace, redis):  # type: ignore[no-untyped-def]
+    emily = make_workspace("Emily Chen")
+
+    async def scene() -> bool:
+        async with aiohttp.ClientSession() as http:
+            first = await _open(http, gateway.port, ticket_for(redis, emily))
+            await first.type("export KEPT=seven; echo set-$((3+4))\n")
+            assert await first.read_until("set-7")
+            await first.ws.close()  # a network blip
+            second = await _open(http, gateway.port, ticket_for(redis, emily))
+            await second.type("echo kept-$KEPT\n")
+            return await second.read_until("kept-seven")
+
+    assert asyncio.run(scene())
+
+
+def test_limits_per_person_and_message_size(gateway, make_workspace, redis, session):  # type: ignore[no-untyped-def]
+    emily = make_workspace("Emily Chen")
+    second = make_workspace("Emily Chen 2", link="hw2")
+    third = make_workspace("Emily Chen 3", link="hw3")
+    for extra in (second, third):  # the same person owning three workspaces
+        extra.workspace.person_id = emily.person.id
+    session.commit()
+
+    async def scene() -> tuple[str, aiohttp.WSMsgType]:
+        async with aiohttp.ClientSession() as http:
+            terms = []
+            for lw in (emily, second, third):
+                lw.person = emily.person
+                terms.append(await _open(http, gateway.port, ticket_for(redis, lw)))
+            refusal = await terms[2].control("error")
+            await terms[0].ws.send_bytes(b"x" * (70 * 1024))
+            msg = await terms[0].ws.receive()
+            while msg.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT):
+                msg = await terms[0].ws.receive()
+            return refusal["message"], msg.type
+
+    message, closed = asyncio.run(scene())
+    assert "already have 2 terminals" in message
+    assert closed in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+
+
+def test_a_burst_of_bad_handshakes_leaves_nothing_behind(gateway, make_workspace, redis, session):  # type: ignore[no-untyped-def]
+    make_workspace("Emily Chen")
+
+    async def scene() -> list[int]:
+        async with aiohttp.ClientSession() as http:
+
+            async def one(n: int) -> int:
+                try:
+                    await _open(http, gateway.port, f"forged-{n}")
+                    return 101
+                except aiohttp.WSServerHandshakeError as exc:
+                    return exc.status
+
+            return await asyncio.gather(*(one(n) for n in range(200)))
+
+    assert set(asyncio.run(scene())) == {401}
+    assert gateway.gateway.shells == {} and session.scalar(select(func.count()).select_from(StaffSshCert)) == 0
+    assert session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action.like("ssh_cert%"))) == 0

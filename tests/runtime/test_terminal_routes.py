@@ -1,0 +1,131 @@
+"""The terminal's routes in the Flask app, for every role: who gets a ticket for what, sharing, CSRF, audit.
+
+Real signed launches over HTTP; tickets land in real Redis. A refusal asserts its status and that no ticket and no
+audit event were written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import func, select
+
+from classroom.db import utcnow
+from classroom.models import AuditEvent, Course, Enrollment, Person
+from classroom.roles import StaffLevel
+from classroom.services.terminal import Mode, redeem_ticket, shared
+from classroom.workspaces.lifecycle import WorkspaceState
+from lti_app.auth import csrf_token
+from tests.support.budget import make_running
+from tests.support.lti import launch, tool_token
+
+
+@pytest.fixture
+def settings(settings):  # type: ignore[no-untyped-def]
+    """A gateway and a local runtime configured (nothing listens: these tests stop at the ticket)."""
+    return replace(settings, gateway_port=8765, runtime_ssh_port=2222, aws_endpoint_url="http://127.0.0.1:1")
+
+
+def _level(session, sub, level):  # type: ignore[no-untyped-def]
+    enrollment = session.scalar(select(Enrollment).join(Person).where(Person.sub == sub))
+    enrollment.level = level
+    session.commit()
+
+
+@pytest.fixture
+def people(client, canvas, session):  # type: ignore[no-untyped-def]
+    tokens = {
+        "emily": tool_token(launch(client, canvas, canvas.user("student", 1))),
+        "david": tool_token(launch(client, canvas, canvas.user("student", 2))),
+        "priya": tool_token(launch(client, canvas, canvas.user("ta", 1))),
+        "alex": tool_token(launch(client, canvas, canvas.user("ta", 2))),
+        "martinez": tool_token(launch(client, canvas, canvas.user("instructor", 1))),
+        "stranger": tool_token(launch(client, canvas, canvas.user("instructor", 2), context_id="other-course")),
+    }
+    _level(session, "ta-1", StaffLevel.TA)
+    _level(session, "ta-2", StaffLevel.HEAD_TA)
+    course = session.scalar(select(Course).where(Course.context_id == "cs229-fall2024"))
+    emily = session.scalar(select(Person).where(Person.sub == "student-1"))
+    ws = make_running(session, course.id, emily.id, utcnow())
+    session.commit()
+    return tokens, ws
+
+
+def _post(app, client, path, token, **form):  # type: ignore[no-untyped-def]
+    with app.app_context():
+        csrf = csrf_token(token)
+    return client.post(path, data={"t": token, "csrf_token": csrf, **form})
+
+
+def _audits(session, like):  # type: ignore[no-untyped-def]
+    return session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action.like(like)))
+
+
+def test_only_the_owner_gets_a_shell_ticket(app, client, session, redis, people):  # type: ignore[no-untyped-def]
+    tokens, ws = people
+    path = f"/app/workspaces/{ws.id}/terminal/ticket"
+    resp = _post(app, client, path, tokens["emily"], cols="120", rows="40")
+    assert resp.status_code == 200 and resp.json["mode"] == "shell"
+    query = parse_qs(urlsplit(resp.json["url"]).query)
+    assert resp.json["url"].startswith("ws://127.0.0.1:8765/terminal?") and query["cols"] == ["120"]
+    ticket = redeem_ticket(redis, query["ticket"][0])
+    assert ticket.mode is Mode.SHELL and ticket.workspace_id == ws.id and not ticket.staff
+    assert redeem_ticket(redis, query["ticket"][0]) is None  # once
+    before = len(redis.keys("cwc:term:ticket:*"))
+    assert _post(app, client, path, tokens["david"]).status_code == 404  # another student: not even "it exists"
+    assert _post(app, client, path, tokens["stranger"]).status_code == 404  # another course
+    assert client.post(path, data={"t": tokens["emily"]}).status_code == 403  # no CSRF token
+    assert client.post(path).status_code == 401  # anonymous
+    for staff in ("priya", "alex", "martinez"):  # staff watch a shared terminal only, never get a shell
+        assert _post(app, client, path, tokens[staff]).status_code == 409
+    assert len(redis.keys("cwc:term:ticket:*")) == before == 0 and _audits(session, "terminal.%") == 0
+
+
+def test_a_stopped_workspace_gets_no_ticket_and_the_page_says_why(app, client, session, redis, people):  # type: ignore[no-untyped-def]
+    tokens, ws = people
+    ws.state = WorkspaceState.STOPPED
+    session.commit()
+    resp = _post(app, client, f"/app/workspaces/{ws.id}/terminal/ticket", tokens["emily"])
+    assert resp.status_code == 409 and "stopped" in resp.json["message"]
+    page = client.get(f"/app/workspaces/{ws.id}/terminal", query_string={"t": tokens["emily"]})
+    assert page.status_code == 200 and "Start it from your workspace page" in page.get_data(as_text=True)
+    assert redis.keys("cwc:term:ticket:*") == []
+
+
+def test_sharing_lets_every_staff_level_watch_audited_and_stopping_ends_it(app, client, session, redis, people):  # type: ignore[no-untyped-def]
+    tokens, ws = people
+    share = f"/app/workspaces/{ws.id}/terminal/share"
+    for who in ("david", "priya", "alex", "martinez", "stranger"):
+        assert _post(app, client, share, tokens[who], action="start").status_code == 404
+    assert _post(app, client, share, tokens["emily"], action="maybe").status_code == 400
+    assert shared(redis, ws.id) is None and _audits(session, "terminal.%") == 0
+    assert _post(app, client, share, tokens["emily"], action="start").json == {"shared": True}
+    listing = client.get("/app/terminals/shared", query_string={"t": tokens["priya"]})
+    assert listing.status_code == 200 and "Emily Chen" in listing.get_data(as_text=True)
+    assert client.get("/app/terminals/shared", query_string={"t": tokens["emily"]}).status_code == 403
+    assert "Emily" not in client.get("/app/terminals/shared", query_string={"t": tokens["stranger"]}).get_data(
+        as_text=True
+    )
+    ticket_path = f"/app/workspaces/{ws.id}/terminal/ticket"
+    for staff in ("priya", "alex", "martinez"):  # read-only TAs too: watching never types
+        resp = _post(app, client, ticket_path, tokens[staff])
+        assert resp.status_code == 200 and resp.json["mode"] == "watch"
+        ticket = redeem_ticket(redis, parse_qs(urlsplit(resp.json["url"]).query)["ticket"][0])
+        assert ticket.mode is Mode.WATCH and ticket.staff and ticket.owner_person_id == ws.person_id
+    assert _post(app, client, ticket_path, tokens["david"]).status_code == 404
+    assert _audits(session, "terminal.watch") == 3 and _audits(session, "terminal.share.start") == 1
+    assert _post(app, client, share, tokens["emily"], action="stop").json == {"shared": False}
+    assert _post(app, client, ticket_path, tokens["priya"]).status_code == 409
+    assert _audits(session, "terminal.watch") == 3
+
+
+def test_the_workspace_page_offers_the_terminal_only_when_it_can_open(app, client, session, people):  # type: ignore[no-untyped-def]
+    tokens, ws = people
+    home = client.get("/app/workspaces", query_string={"t": tokens["emily"]}).get_data(as_text=True)
+    assert "Open terminal" in home
+    ws.state = WorkspaceState.STOPPED
+    session.commit()
+    home = client.get("/app/workspaces", query_string={"t": tokens["emily"]}).get_data(as_text=True)
+    assert "Open terminal" not in home
