@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from classroom.audit import append_event
 from classroom.budget.policy import money
 from classroom.models import Enrollment, EnrollmentStatus, Workshop, WorkshopParticipant, Workspace
-from classroom.notify import notify_instructors
+from classroom.notify import notify
 from classroom.services.workshops import workshop_figures
 from classroom.workshops import plan_end
 from provisioning.retire import request_retire
@@ -100,7 +100,8 @@ def _close_out(
 
 
 def _report(session: Session, workshop: Workshop) -> None:
-    """The organiser's report, as a notification and email (the workshop page shows the same figures)."""
+    """The organiser's report, as a notification in their course and an email (the workshop page shows the same
+    figures)."""
     f = workshop_figures(session, workshop)
     body = (
         f"{workshop.title} has ended.\n\nParticipants: {f.joined} of {f.max_participants}\n"
@@ -113,7 +114,13 @@ def _report(session: Session, workshop: Workshop) -> None:
             f"out of the {money(f.allowance)} extension allowance; then their workspaces are archived and removed.\n"
         )
     body += "Every other workspace was stopped and is being archived and removed; the access code no longer works."
-    notify_instructors(session, workshop.course_id, subject=f"[Workshop] {workshop.title}: report", body=body)
+    notify(
+        session,
+        person_id=workshop.organiser_id,
+        course_id=workshop.origin_course_id,
+        subject=f"[Workshop] {workshop.title}: report",
+        body=body,
+    )  # fmt: skip  in the course it was made from
 
 
 def close_workshops() -> dict[str, int]:

@@ -64,6 +64,9 @@ def test_end_stops_all_keeps_extensions_seven_days_then_cleans_up(app, client, c
     brief, brief_status = _status(session, workshop, "Brief")
     assert brief.retire_after == workshop.ends_at and brief_status is EnrollmentStatus.DROPPED
     report = session.scalar(select(Notification.body).where(Notification.subject.like("%report")))
+    assert session.scalar(select(Notification.course_id).where(Notification.subject.like("%report"))) != (
+        workshop.course_id
+    )  # in the organiser's LMS course, where they see it
     assert "Participants: 3 of 3" in report and "Spend: $6.00 of $30.00" in report
     assert "average $2.00, highest $3.00" in report and "Compute hours: 6.0" in report
     assert "Kept learning: 1 participants" in report
