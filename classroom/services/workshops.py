@@ -39,6 +39,7 @@ from classroom.workshops import (
 
 IDLE_STOP_MINUTES = 30  # a walk-in who leaves the room stops paying within half an hour
 MAX_HOURS = 12
+MAX_AHEAD_DAYS = 366  # a workshop is planned at most a year ahead (and dates stay far from datetime's limits)
 MAX_BUDGET = Decimal(10_000)
 MAX_DAILY_PRICE = Decimal(100)
 
@@ -80,6 +81,8 @@ def check_values(v: WorkshopValues, approved: list[str], now: datetime) -> None:
         raise WorkshopError("Give the workshop a title of 3 to 200 characters.")
     if not Decimal("0.5") <= v.hours <= MAX_HOURS:
         raise WorkshopError(f"The duration must be between half an hour and {MAX_HOURS} hours.")
+    if not now - timedelta(days=1) <= v.starts_at <= now + timedelta(days=MAX_AHEAD_DAYS):
+        raise WorkshopError(f"The start must be within the next {MAX_AHEAD_DAYS} days.")
     if v.starts_at + timedelta(hours=float(v.hours)) <= now:
         raise WorkshopError("That workshop would already be over: pick a start in the future.")
     if not 1 <= v.max_participants <= 500:

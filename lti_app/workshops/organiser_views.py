@@ -3,7 +3,7 @@ one workshop's participants and figures. Course owner only; a workshop of anothe
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -62,7 +62,8 @@ def _values(form: WorkshopForm, time_zone: str) -> WorkshopValues:
     """Typed values from the form; the start is read in the course's time zone."""
     try:
         start = datetime.fromisoformat(form.starts_at.strip()).replace(tzinfo=ZoneInfo(time_zone))
-    except ValueError as exc:
+        start.astimezone(UTC)  # a date at the edge of datetime's range fails here, not later in arithmetic
+    except (ValueError, OverflowError) as exc:
         raise WorkshopError("Start: enter a date and time, e.g. 2026-03-14 09:00.") from exc
     count, days = _number(form.max_participants, "Maximum participants"), _number(form.extension_days, "Extension")
     if count != count.to_integral_value() or days != days.to_integral_value():

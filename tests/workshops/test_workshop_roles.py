@@ -67,7 +67,11 @@ def test_bad_values_are_refused_with_a_message_and_nothing_written(client, canva
         ({"budget": "NaN"}, b"Total budget: enter a number"),
         ({"max_participants": "2.5"}, b"whole numbers"),
         ({"template_id": "gpu-ml-workstation"}, b"templates your course approves"),
-        ({"starts_at": "2001-01-01T09:00"}, b"already be over"),
+        ({"starts_at": "2001-01-01T09:00"}, b"within the next 366 days"),
+        ({"starts_at": "9999-12-31T23:59"}, b"within the next 366 days"),
+        ({"starts_at": "0001-01-01T00:00"}, b"within the next 366 days"),
+        ({"hours": "1e400"}, b"Duration: enter a number"),
+        ({"hours": "13"}, b"between half an hour and 12 hours"),
         ({"starts_at": "soon"}, b"enter a date and time"),
         (
             {"extension_days": "7", "extension_daily_price": "1", "extension_allowance": "3"},
