@@ -85,7 +85,7 @@ def join_workshop(  # noqa: PLR0913
                                       email=email, joined_at=now)  # fmt: skip
     session.add(participant)
     session.flush()
-    if extension:
+    if extension and workshop.extension_days:  # the box ticked for a workshop that offers none: joined without
         choose_extension(session, workshop, participant)
     opened = open_workspace(
         session, course, person.id, Link("course", workshop.title), template,
