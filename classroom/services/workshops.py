@@ -30,6 +30,7 @@ from classroom.models import (
     WorkshopParticipant,
 )
 from classroom.workshops import (
+    JOIN_OPENS_BEFORE,
     code_hash,
     extension_cost,
     extensions_left,
@@ -124,7 +125,7 @@ def create_workshop(
         label="Workshop",
         title=v.title.strip(),
         time_zone=origin.time_zone,
-        term_start=v.starts_at.astimezone(zone).date(),
+        term_start=(v.starts_at - JOIN_OPENS_BEFORE).astimezone(zone).date(),  # joining opens before the start
         term_end=last.astimezone(zone).date(),
     )
     session.add(course)
