@@ -15,7 +15,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
-from classroom.models import Course, Enrollment, Person, StaffLevel, Workshop, WorkshopParticipant
+from classroom.models import (
+    Course,
+    Deployment,
+    DeploymentStatus,
+    Enrollment,
+    Person,
+    StaffLevel,
+    Workshop,
+    WorkshopParticipant,
+)
 from classroom.services.workshops import WorkshopError, choose_extension
 from classroom.workshops import Phase, code_hash, phase
 from config.catalog import Catalog
@@ -74,6 +83,9 @@ def join_workshop(  # noqa: PLR0913
     template = catalog.get(workshop.template_id)
     if course is None or template is None:
         raise WorkshopError("This workshop's template is no longer available. Tell the organiser.", 409)
+    deployment = session.get(Deployment, course.deployment_id)
+    if deployment is None or deployment.status is not DeploymentStatus.APPROVED:
+        raise WorkshopError("This workshop's installation of Cloud Workstation is not approved any more.", 403)
     person = Person(
         platform_id=course.platform_id, sub=f"workshop:{workshop.id}:{secrets.token_hex(8)}", name=display_name,
         email=email,

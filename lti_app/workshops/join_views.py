@@ -131,6 +131,7 @@ def extend() -> Response:
     ctx = load_participant(token)
     check_participant_csrf(token)
     db().refresh(ctx.workshop, with_for_update=True)  # the allowance's last place goes to one participant
+    db().refresh(ctx.participant)  # read after the lock: a double click finds the first click's extension
     if phase(ctx.workshop.starts_at, ctx.workshop.ends_at, ctx.workshop.extension_days, utcnow()) is not Phase.OPEN:
         raise ToolError("The extension can be chosen only while the workshop runs.", status=409)
     try:

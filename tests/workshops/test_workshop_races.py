@@ -6,9 +6,9 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from classroom.models import BudgetGrant, WorkshopParticipant
+from classroom.models import BudgetGrant, Deployment, DeploymentStatus, WorkshopParticipant
 from tests.conftest import count_rows
 from tests.workshops.support import create_workshop, join, owner_token
 
@@ -44,3 +44,27 @@ def test_extension_chosen_later_once_with_csrf(app, client, canvas, session, eng
     assert "You chose to keep learning" in page and "Keep my workspace after the workshop" not in page
     other = join(app, code, "Second").headers["Location"]  # the allowance paid for one: no offer to the next
     assert "Keep my workspace after the workshop" not in walk_in.get(other).get_data(as_text=True)
+
+
+def test_a_double_click_on_the_extension_grants_it_once(app, client, canvas, session, engine):
+    token = owner_token(client, canvas, session)
+    _, code, _ = create_workshop(client, token, extension_days="7", extension_daily_price="1", extension_allowance="70")
+    link = join(app, code, "Clicker").headers["Location"]
+    p = link.split("p=", 1)[1]
+    page = app.test_client().get(link).get_data(as_text=True)
+    form = {"p": p, "csrf_token": CSRF.search(page).group(1)}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda _: app.test_client().post("/workshop/me/extension", data=form).status_code,
+                                range(4)))  # fmt: skip
+    assert sorted(answers) == [303, 409, 409, 409] and count_rows(engine, "budget_grants") == 1
+
+
+def test_a_revoked_installation_stops_new_joins_with_nothing_written(app, client, canvas, session, engine):
+    token = owner_token(client, canvas, session)
+    _, code, _ = create_workshop(client, token)
+    session.execute(update(Deployment).values(status=DeploymentStatus.REVOKED))
+    session.commit()
+    before = count_rows(engine, "people")
+    refused = join(app, code, "After revocation")
+    assert refused.status_code == 403 and b"not approved any more" in refused.data
+    assert count_rows(engine, "people") == before and count_rows(engine, "workspaces") == 0
