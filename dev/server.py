@@ -234,7 +234,7 @@ def banner(
 
     Demo LMS:  {demo_origin(settings)}/demo-lms/   <- open this (localhost: the LMS and the tool are two sites)
                Demo LMS {registration}
-    Tool:      {settings.base_url}/     outgoing mail: {settings.url("/dev/mail")}
+    Tool:      {settings.base_url}/     outgoing mail: {settings.url("/dev/mail")}   time travel: /dev/time-travel
     Health:    {settings.url("/healthz")}   ({checks})
     TLS:       {https}
     SSH:       ssh -p {settings.runtime_ssh_port} ws<ID>@127.0.0.1 (each page shows its command), or "Open terminal"

@@ -76,6 +76,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from lti_app.pages.views import bp as pages_bp
     from lti_app.setup_views import bp as setup_bp
     from lti_app.welcome_views import bp as welcome_bp
+    from lti_app.workshops import bp as workshops_bp
     from lti_app.workspaces.agent_api import bp as agent_bp
     from lti_app.workspaces.keys_views import bp as keys_bp
     from lti_app.workspaces.material_upload_views import bp as material_uploads_bp
@@ -91,7 +92,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(deep_link_bp)
     app.register_blueprint(pages_bp)
     blueprints = (workspaces_bp, keys_bp, materials_bp, material_uploads_bp, agent_bp, setup_bp, course_sync_bp,
-                  budget_bp, recorded_bp, staff_ssh_bp, welcome_bp, terminal_bp)  # fmt: skip
+                  budget_bp, recorded_bp, staff_ssh_bp, welcome_bp, terminal_bp, workshops_bp)  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.jinja_env.globals["terminal_enabled"] = terminal_enabled

@@ -24,6 +24,7 @@ ENFORCEMENT_JOBS = frozenset(
         "provisioning.jobs.stop_workspace",
         "provisioning.jobs.reconcile_workspaces",
         "provisioning.jobs.close_terms",
+        "provisioning.workshop_end.close_workshops",
     }
 )
 DEFAULT_RETRY = Retry(max=3, interval=[10, 60, 300])

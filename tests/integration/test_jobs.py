@@ -39,7 +39,8 @@ def test_periodic_table_enqueues_json_jobs(redis, redis_url, database_url, backe
     assert (
         set(queues[ENFORCEMENT_QUEUE].job_ids)
         == {cron_job_id(row.func) for row in PERIODIC_JOBS if row.func in ENFORCEMENT_JOBS}
-        == {"cron-meter_and_enforce", "cron-reconcile_workspaces", "cron-close_terms"}
+        == {"cron-meter_and_enforce", "cron-reconcile_workspaces", "cron-close_terms",
+           "cron-close_workshops"}
     )
     from provisioning import jobs
 
