@@ -1,11 +1,10 @@
-"""Shared fixtures: real PostgreSQL (a migrated template database, cloned per test), real Redis, the app,
+"""Shared fixtures: real PostgreSQL (a migrated database per process, reset between tests), real Redis, the app,
 and a real LTI platform served over HTTP. Missing services fail the run; nothing is skipped."""
 
 from __future__ import annotations
 
 import os
 import socket
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from urllib.parse import urlparse
@@ -25,6 +24,7 @@ from classroom.db import make_engine, make_session_factory
 from config.settings import Settings
 from provisioning.aws import AwsBackend
 from provisioning.simulated import seed_simulated_aws
+from tests.support.dbpool import DatabasePool
 from tests.support.lti import register
 from tests.support.platform import TestPlatform
 
@@ -79,15 +79,21 @@ def template_db() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def database_pool(template_db: str) -> Iterator[DatabasePool]:
+    """This process's own clone of the template, reset after each test (tests/support/dbpool.py says how)."""
+    pool = DatabasePool(PG_ADMIN_URL, template_db, f"cwc_t_{os.getpid()}")
+    pool.create()
+    yield pool
+    pool.drop()
+
+
 @pytest.fixture
-def database_url(template_db: str) -> Iterator[str]:
-    """A fresh migrated database for one test (real commits, threads and servers welcome)."""
-    name = f"cwc_t_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with _admin_conn() as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    yield _db_url(name)
-    with _admin_conn() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def database_url(database_pool: DatabasePool) -> Iterator[str]:
+    """A migrated database holding only what the migrations seed (real commits, threads and servers welcome);
+    set back to that after the test (its connections ended), or cloned again if the test changed the schema."""
+    yield database_pool.url
+    database_pool.reset()
 
 
 @pytest.fixture
