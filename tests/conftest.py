@@ -30,9 +30,25 @@ from tests.support.platform import TestPlatform
 
 PG_ADMIN_URL = os.environ.get("CWC_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CWC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-# The tests' own Redis DB number, varied per run so parallel runs on one machine do not flush each other;
-# CWC_TEST_REDIS_DB pins it (several checkouts testing at once each take their own number).
-REDIS_TEST_DB = int(os.environ.get("CWC_TEST_REDIS_DB") or 1 + os.getpid() % 15)
+
+
+def _redis_test_db() -> int:
+    """The tests' own Redis DB number (1–15), varied per run so parallel runs on one machine do not flush each
+    other; CWC_TEST_REDIS_DB pins it (several checkouts testing at once each take their own number). Under
+    pytest-xdist, worker gwN takes the run's number plus N, so workers never flush each other either."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) if worker.startswith("gw") else 0
+    pinned = os.environ.get("CWC_TEST_REDIS_DB")
+    if pinned:
+        base = int(pinned)
+    elif worker:  # the same base in every worker of this run
+        base = 1 + int(os.environ.get("PYTEST_XDIST_TESTRUNUID", "0")[:8] or "0", 16) % 15
+    else:
+        base = 1 + os.getpid() % 15
+    return 1 + (base - 1 + index) % 15
+
+
+REDIS_TEST_DB = _redis_test_db()
 
 
 def _admin_conn() -> psycopg.Connection:
@@ -47,6 +63,24 @@ def _admin_conn() -> psycopg.Connection:
 def _db_url(name: str) -> str:
     parts = urlparse(PG_ADMIN_URL)
     return parts._replace(path="/" + name).geturl()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On pytest-xdist's workers (`make test` runs two, `--dist loadgroup`): every browser test in one group, run
+    by one worker, so two Chromiums never share the two cores while the other worker runs the rest; and the long
+    tests first (the browser group, then the tests marked `slow`), so no worker starts a minute-long test when the
+    other has nothing left to do. Without xdist the order is left as collected."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("browser") or "tests/browser/" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=rank)  # stable: collected order within each rank
 
 
 @pytest.fixture(autouse=True)
