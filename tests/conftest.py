@@ -14,6 +14,7 @@ import psycopg
 import pytest
 import redis as redis_lib
 import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.server import ThreadedMotoServer
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -27,6 +28,7 @@ from provisioning.simulated import seed_simulated_aws
 from tests.support.dbpool import DatabasePool
 from tests.support.lti import register
 from tests.support.platform import TestPlatform
+from tests.support.rsa_pool import KeyPool
 
 PG_ADMIN_URL = os.environ.get("CWC_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CWC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -81,6 +83,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return 1 if item.get_closest_marker("slow") else 2
 
     items.sort(key=rank)  # stable: collected order within each rank
+
+
+@pytest.fixture(scope="session")
+def rsa_keys() -> KeyPool:
+    return KeyPool()
+
+
+@pytest.fixture(autouse=True)
+def _reused_rsa_keys(rsa_keys: KeyPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's RSA keys are distinct, real, and generated once per process (tests/support/rsa_pool.py)."""
+    rsa_keys.start_test()
+    monkeypatch.setattr(rsa, "generate_private_key", rsa_keys.generate_private_key)
 
 
 @pytest.fixture(autouse=True)
