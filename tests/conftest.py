@@ -290,10 +290,17 @@ class CallCounter:
         return sum(n for op, n in self.calls.items() if op in MUTATING)
 
 
+@pytest.fixture(scope="session")
+def boto_session() -> boto3.Session:
+    """One boto3 session for the run's `backend`s: a fresh session parses the six services' models again, 2–3 s
+    a backend on this loaded machine against 0.1 s (the clients, their connections and retries are still new)."""
+    return boto3.Session()
+
+
 @pytest.fixture
-def backend(aws_env: str) -> AwsBackend:
+def backend(aws_env: str, boto_session: boto3.Session) -> AwsBackend:
     b = AwsBackend(
-        boto3.Session(),
+        boto_session,
         region="us-east-1",
         bucket="cwc-test",
         instance_profile="cwc-workspace",
