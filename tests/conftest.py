@@ -9,7 +9,6 @@ from collections import Counter
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
-import boto3
 import psycopg
 import pytest
 import redis as redis_lib
@@ -24,6 +23,7 @@ from classroom import schema
 from classroom.db import make_engine, make_session_factory
 from config.settings import Settings
 from provisioning.aws import AwsBackend
+from provisioning.factory import boto_session
 from provisioning.simulated import seed_simulated_aws
 from tests.support.dbpool import DatabasePool
 from tests.support.lti import register
@@ -290,17 +290,10 @@ class CallCounter:
         return sum(n for op, n in self.calls.items() if op in MUTATING)
 
 
-@pytest.fixture(scope="session")
-def boto_session() -> boto3.Session:
-    """One boto3 session for the run's `backend`s: a fresh session parses the six services' models again, 2–3 s
-    a backend on this loaded machine against 0.1 s (the clients, their connections and retries are still new)."""
-    return boto3.Session()
-
-
 @pytest.fixture
-def backend(aws_env: str, boto_session: boto3.Session) -> AwsBackend:
+def backend(aws_env: str) -> AwsBackend:
     b = AwsBackend(
-        boto_session,
+        boto_session(),  # a new session on the process's parsed service models, as the app builds its backends
         region="us-east-1",
         bucket="cwc-test",
         instance_profile="cwc-workspace",
