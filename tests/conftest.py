@@ -271,7 +271,8 @@ def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(name, value)
-    requests.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
+    # 60 s: on a loaded machine the reset (in this process's moto thread) took more than 10 s
+    requests.post(f"{moto_url}/moto-api/reset", timeout=60).raise_for_status()
     return moto_url
 
 
