@@ -114,7 +114,8 @@ def _no_outside_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def template_db() -> Iterator[str]:
-    """A migrated database used as the template for each test's fresh copy."""
+    """A migrated database, the template of this process's test database (and of a fresh clone after a test
+    changed the schema)."""
     name = f"cwc_tpl_{os.getpid()}"
     with _admin_conn() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
