@@ -27,32 +27,38 @@ from urllib.parse import urlparse
 import psycopg
 from psycopg import sql
 
+# The schemas a migration or a test may create objects in (not the catalogs, not a session's temporary schema).
+USER_NS = """(SELECT oid FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema')
+   AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp\\_%')"""
 # Everything DDL can change in the schema a test sees; oids change when an object is dropped and made again.
-FINGERPRINT = """
+FINGERPRINT = f"""
 SELECT md5(concat_ws('|',
   (SELECT string_agg(c.oid::text || c.relname::text || c.relkind::text, ',' ORDER BY c.oid)
-     FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace),
+     FROM pg_class c WHERE c.relnamespace IN {USER_NS}),
   (SELECT string_agg(a.attrelid::text || a.attname::text || a.atttypid::text || a.attnotnull::text
                      || a.atthasdef::text || a.attisdropped::text, ',' ORDER BY a.attrelid, a.attnum)
      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-    WHERE c.relnamespace = 'public'::regnamespace AND a.attnum > 0),
+    WHERE c.relnamespace IN {USER_NS} AND a.attnum > 0),
   (SELECT string_agg(oid::text, ',' ORDER BY oid) FROM pg_attrdef),
-  (SELECT string_agg(oid::text, ',' ORDER BY oid) FROM pg_constraint WHERE connamespace = 'public'::regnamespace),
+  (SELECT string_agg(oid::text, ',' ORDER BY oid) FROM pg_constraint WHERE connamespace IN {USER_NS}),
   (SELECT string_agg(t.oid::text || t.tgenabled::text, ',' ORDER BY t.oid) FROM pg_trigger t WHERE NOT t.tgisinternal),
   (SELECT string_agg(oid::text || md5(prosrc), ',' ORDER BY oid) FROM pg_proc
-    WHERE pronamespace = 'public'::regnamespace),
-  (SELECT string_agg(oid::text, ',' ORDER BY oid) FROM pg_type WHERE typnamespace = 'public'::regnamespace),
+    WHERE pronamespace IN {USER_NS}),
+  (SELECT string_agg(oid::text, ',' ORDER BY oid) FROM pg_type WHERE typnamespace IN {USER_NS}),
   (SELECT string_agg(oid::text, ',' ORDER BY oid) FROM pg_enum),
-  (SELECT string_agg(nspname, ',' ORDER BY nspname) FROM pg_namespace),
+  (SELECT string_agg(nspname, ',' ORDER BY nspname) FROM pg_namespace WHERE oid IN {USER_NS}),
   (SELECT string_agg(oid::text, ',' ORDER BY oid) FROM pg_extension),
   (SELECT string_agg(array_to_string(setconfig, ';'), ',') FROM pg_db_role_setting
     WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database()))
 ))
 """
-TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
-SEQUENCES = """
+TABLES = f"""
+SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind = 'r' AND n.oid IN {USER_NS} ORDER BY 1
+"""
+SEQUENCES = f"""
 SELECT format('%I.%I', schemaname, sequencename), last_value, start_value
-  FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1
+  FROM pg_sequences WHERE schemaname IN (SELECT nspname FROM pg_namespace WHERE oid IN {USER_NS}) ORDER BY 1
 """
 
 
@@ -78,7 +84,7 @@ class Snapshot:
         snap = cls(fingerprint, tables)
         for table in _non_empty(conn, tables):
             data = bytearray()
-            query = sql.SQL("COPY {} TO STDOUT (FORMAT binary)").format(sql.Identifier(table))
+            query = sql.SQL("COPY {} TO STDOUT (FORMAT binary)").format(sql.SQL(table))
             with conn.cursor().copy(query) as copy:
                 for chunk in copy:
                     data += chunk
@@ -92,9 +98,7 @@ def _non_empty(conn: psycopg.Connection, tables: list[str]) -> list[str]:
     if not tables:
         return []
     probes = sql.SQL(" UNION ALL ").join(
-        sql.SQL("SELECT {name} WHERE EXISTS (SELECT 1 FROM {table})").format(
-            name=sql.Literal(t), table=sql.Identifier(t)
-        )
+        sql.SQL("SELECT {name} WHERE EXISTS (SELECT 1 FROM {table})").format(name=sql.Literal(t), table=sql.SQL(t))
         for t in tables
     )
     return [str(r[0]) for r in conn.execute(probes)]
@@ -165,9 +169,9 @@ class DatabasePool:
         with conn.transaction():
             conn.execute("SET LOCAL session_replication_role = replica")  # append-only triggers, FK checks
             for table in dirty:
-                conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
+                conn.execute(sql.SQL("DELETE FROM {}").format(sql.SQL(table)))
             for table, data in snap.seeds.items():
-                query = sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(sql.Identifier(table))
+                query = sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(sql.SQL(table))
                 with conn.cursor().copy(query) as copy:
                     copy.write(data)
             for name, (last, start) in snap.sequences.items():
