@@ -17,8 +17,12 @@ $(STAMP): $(PY) requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(PY) -m dev.server
 
+# Two pytest-xdist workers (the browser tests stay on one of them, see tests/conftest.py) and the 20 slowest tests
+# listed at the end; `make test TEST_ARGS= ARGS=tests/unit` runs in one process.
+TEST_ARGS ?= -n 2 --dist loadgroup --durations=20
+
 test: $(STAMP)
-	$(PY) -m tests.run $(ARGS)
+	$(PY) -m tests.run $(TEST_ARGS) $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,20 +1,19 @@
-"""Shared fixtures: real PostgreSQL (a migrated template database, cloned per test), real Redis, the app,
+"""Shared fixtures: real PostgreSQL (a migrated database per process, reset between tests), real Redis, the app,
 and a real LTI platform served over HTTP. Missing services fail the run; nothing is skipped."""
 
 from __future__ import annotations
 
 import os
 import socket
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
-import boto3
 import psycopg
 import pytest
 import redis as redis_lib
 import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.server import ThreadedMotoServer
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -24,15 +23,34 @@ from classroom import schema
 from classroom.db import make_engine, make_session_factory
 from config.settings import Settings
 from provisioning.aws import AwsBackend
+from provisioning.factory import boto_session
 from provisioning.simulated import seed_simulated_aws
+from tests.support.dbpool import DatabasePool
 from tests.support.lti import register
 from tests.support.platform import TestPlatform
+from tests.support.rsa_pool import KeyPool
 
 PG_ADMIN_URL = os.environ.get("CWC_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CWC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-# The tests' own Redis DB number, varied per run so parallel runs on one machine do not flush each other;
-# CWC_TEST_REDIS_DB pins it (several checkouts testing at once each take their own number).
-REDIS_TEST_DB = int(os.environ.get("CWC_TEST_REDIS_DB") or 1 + os.getpid() % 15)
+
+
+def _redis_test_db() -> int:
+    """The tests' own Redis DB number (1–15), varied per run so parallel runs on one machine do not flush each
+    other; CWC_TEST_REDIS_DB pins it (several checkouts testing at once each take their own number). Under
+    pytest-xdist, worker gwN takes the run's number plus N, so workers never flush each other either."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) if worker.startswith("gw") else 0
+    pinned = os.environ.get("CWC_TEST_REDIS_DB")
+    if pinned:
+        base = int(pinned)
+    elif worker:  # the same base in every worker of this run
+        base = 1 + int(os.environ.get("PYTEST_XDIST_TESTRUNUID", "0")[:8] or "0", 16) % 15
+    else:
+        base = 1 + os.getpid() % 15
+    return 1 + (base - 1 + index) % 15
+
+
+REDIS_TEST_DB = _redis_test_db()
 
 
 def _admin_conn() -> psycopg.Connection:
@@ -47,6 +65,36 @@ def _admin_conn() -> psycopg.Connection:
 def _db_url(name: str) -> str:
     parts = urlparse(PG_ADMIN_URL)
     return parts._replace(path="/" + name).geturl()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On pytest-xdist's workers (`make test` runs two, `--dist loadgroup`): every browser test in one group, run
+    by one worker, so two Chromiums never share the two cores while the other worker runs the rest; and the long
+    tests first (the browser group, then the tests marked `slow`), so no worker starts a minute-long test when the
+    other has nothing left to do. Without xdist the order is left as collected."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("browser") or "tests/browser/" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=rank)  # stable: collected order within each rank
+
+
+@pytest.fixture(scope="session")
+def rsa_keys() -> KeyPool:
+    return KeyPool()
+
+
+@pytest.fixture(autouse=True)
+def _reused_rsa_keys(rsa_keys: KeyPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's RSA keys are distinct, real, and generated once per process (tests/support/rsa_pool.py)."""
+    rsa_keys.start_test()
+    monkeypatch.setattr(rsa, "generate_private_key", rsa_keys.generate_private_key)
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +114,8 @@ def _no_outside_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def template_db() -> Iterator[str]:
-    """A migrated database used as the template for each test's fresh copy."""
+    """A migrated database, the template of this process's test database (and of a fresh clone after a test
+    changed the schema)."""
     name = f"cwc_tpl_{os.getpid()}"
     with _admin_conn() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -79,15 +128,21 @@ def template_db() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def database_pool(template_db: str) -> Iterator[DatabasePool]:
+    """This process's own clone of the template, reset after each test (tests/support/dbpool.py says how)."""
+    pool = DatabasePool(PG_ADMIN_URL, template_db, f"cwc_t_{os.getpid()}")
+    pool.create()
+    yield pool
+    pool.drop()
+
+
 @pytest.fixture
-def database_url(template_db: str) -> Iterator[str]:
-    """A fresh migrated database for one test (real commits, threads and servers welcome)."""
-    name = f"cwc_t_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with _admin_conn() as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    yield _db_url(name)
-    with _admin_conn() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def database_url(database_pool: DatabasePool) -> Iterator[str]:
+    """A migrated database holding only what the migrations seed (real commits, threads and servers welcome);
+    set back to that after the test (its connections ended), or cloned again if the test changed the schema."""
+    yield database_pool.url
+    database_pool.reset()
 
 
 @pytest.fixture
@@ -217,7 +272,8 @@ def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(name, value)
-    requests.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
+    # 60 s: on a loaded machine the reset (in this process's moto thread) took more than 10 s
+    requests.post(f"{moto_url}/moto-api/reset", timeout=60).raise_for_status()
     return moto_url
 
 
@@ -239,7 +295,7 @@ class CallCounter:
 @pytest.fixture
 def backend(aws_env: str) -> AwsBackend:
     b = AwsBackend(
-        boto3.Session(),
+        boto_session(),  # a new session on the process's parsed service models, as the app builds its backends
         region="us-east-1",
         bucket="cwc-test",
         instance_profile="cwc-workspace",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 import time_machine
 
 from config.prices import load_prices
@@ -22,6 +23,7 @@ def _remaining(n: int) -> list[Decimal]:
     return [Decimal("0.002") + Decimal("0.09") * i for i in range(n - 1)] + [Decimal(3)]
 
 
+@pytest.mark.slow
 def test_tool_down_48h_every_instance_powers_off_within_the_lease(session, client, backend):
     prices = load_prices().region("us-east-1")
     with time_machine.travel(START, tick=False) as traveller:
@@ -43,6 +45,7 @@ def test_tool_down_48h_every_instance_powers_off_within_the_lease(session, clien
     assert any(stop.reason == "lease expired" for stop in run.stops.values())
 
 
+@pytest.mark.slow
 def test_workers_down_48h_web_up_each_student_stops_at_their_cap(session, client, backend):
     """No sweep, so the ledger stands still: the lease alone, computed by the web app from the unmetered running
     time, stops each student when their budget is used up, within one lease of running cost."""
