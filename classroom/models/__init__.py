@@ -30,6 +30,7 @@ from classroom.models.notifications import Notification, OutboxEmail
 from classroom.models.people import Course, Enrollment, EnrollmentStatus, Person, StaffLevel
 from classroom.models.platform import Deployment, DeploymentStatus, Platform
 from classroom.models.ssh_access import ActivityEvent, CourseSshCa, StaffSshCert
+from classroom.models.ta import HelpRequest, StaffMessage
 from classroom.models.workspaces import (
     CourseCloud,
     Heartbeat,
@@ -87,4 +88,6 @@ __all__ = [
     "RegistrationInvite",
     "StaffLevel",
     "ToolKey",
+    "HelpRequest",
+    "StaffMessage",
 ]
