@@ -130,13 +130,11 @@ def _grants(course_id: int):  # type: ignore[no-untyped-def]  # noqa: ANN202
     )
 
 
-def load_facts(session: Session, course_id: int, now: datetime) -> list[StudentFacts]:
-    """Every active student of the course with what the dashboard shows (two statements)."""
-    base = session.scalar(select(CoursePolicy.budget_per_student).where(CoursePolicy.course_id == course_id))
-    base = Decimal(base or 0)
+def facts_query(course_id: int, now: datetime):  # type: ignore[no-untyped-def]  # noqa: ANN201 - a Core select
+    """The one statement joining every per-student aggregate (bench/dashboard.py explains it)."""
     ws, act, audit = _best_workspace(course_id), _last_activity(course_id), _audit_flags(course_id, now - FLAG_WINDOW)
     help_, msgs, grants = _help(course_id), _messages(course_id), _grants(course_id)
-    rows = session.execute(
+    return (
         select(
             Person.id,
             Person.name,
@@ -166,7 +164,14 @@ def load_facts(session: Session, course_id: int, now: datetime) -> list[StudentF
         .outerjoin(audit, audit.c.person_id == Person.id)
         .outerjoin(msgs, msgs.c.student_id == Person.id)
         .where(Enrollment.level == StaffLevel.STUDENT, Enrollment.status == EnrollmentStatus.ACTIVE)
-    ).all()
+    )
+
+
+def load_facts(session: Session, course_id: int, now: datetime) -> list[StudentFacts]:
+    """Every active student of the course with what the dashboard shows (two statements)."""
+    base = session.scalar(select(CoursePolicy.budget_per_student).where(CoursePolicy.course_id == course_id))
+    base = Decimal(base or 0)
+    rows = session.execute(facts_query(course_id, now)).all()
     return [
         StudentFacts(
             person_id=r[0],
