@@ -79,7 +79,7 @@ def _workspaces(session: Session, course_id: int, people: list[int], rng: random
                      "template_id": "ml-cpu-student", "instance_type": "t3.medium", "volume_gb": 30,
                      "region": "us-east-1", "state": state, "instance_id": f"i-{person:017x}",
                      "state_changed_at": since, "created_at": NOW - timedelta(weeks=WEEKS),
-                     "last_activity_at": since - timedelta(days=0 if state is WorkspaceState.RUNNING else 2)})  # fmt: skip
+                     "last_activity_at": since - timedelta(days=state is not WorkspaceState.RUNNING)})  # fmt: skip
     ids = list(session.scalars(insert(Workspace).returning(Workspace.id), rows))
     return list(zip(ids, [r["person_id"] for r in rows], strict=True))
 
