@@ -229,9 +229,12 @@ def load_attachment(session: Session, course_id: int, message_id: int, student_i
     return msg
 
 
-def login_messages(session: Session, workspace_id: int, now: datetime | None = None) -> list[dict[str, object]]:
-    """The workspace owner's unread staff messages in its course, for an SSH login banner (the local runtime's, or
-    the EC2 agent's motd); the first showing is recorded. Newest first, at most BANNER_MAX."""
+def login_messages(
+    session: Session, workspace_id: int, *, record: bool, now: datetime | None = None
+) -> list[dict[str, object]]:
+    """The workspace owner's unread staff messages in its course, newest first, for an SSH login banner: the local
+    runtime's (`record`: the first showing is kept, as the student saw it) or the EC2 agent's motd (not recorded:
+    handing it to the agent is not showing it)."""
     ws = session.get(Workspace, workspace_id)
     if ws is None:
         return []
@@ -249,11 +252,12 @@ def login_messages(session: Session, workspace_id: int, now: datetime | None = N
     ).all()
     if not rows:
         return []
-    session.execute(
-        update(StaffMessage)
-        .where(StaffMessage.id.in_([r.id for r in rows]), StaffMessage.shown_at_login_at.is_(None))
-        .values(shown_at_login_at=now or utcnow())
-    )
+    if record:
+        session.execute(
+            update(StaffMessage)
+            .where(StaffMessage.id.in_([r.id for r in rows]), StaffMessage.shown_at_login_at.is_(None))
+            .values(shown_at_login_at=now or utcnow())
+        )
     return [{"id": r.id, "subject": r.subject, "from": r.name, "at": r.created_at.isoformat()} for r in rows]
 
 
