@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 INACTIVE_DAYS = 3  # no activity for this long while a due date is this close
 FAILED_STARTS = 2  # this many failed starts or launches in FLAG_WINDOW
@@ -70,10 +70,10 @@ class DashboardQuery:
 
 
 def budget_pct(spent: Decimal, cap: Decimal) -> Decimal:
-    """Spend as a percentage of the cap (100 when there is no cap and money was spent)."""
+    """Spend as a percentage of the cap, rounded down to 0.1 (100 when there is no cap and money was spent)."""
     if cap <= 0:
         return Decimal(100) if spent > 0 else Decimal(0)
-    return (spent * 100 / cap).quantize(Decimal("0.1"))
+    return (spent * 100 / cap).quantize(Decimal("0.1"), rounding=ROUND_FLOOR)  # 89.96 % is not "90 %" yet
 
 
 def budget_level(pct: Decimal) -> str:
