@@ -245,3 +245,14 @@ def test_every_new_route_checks_role_and_course_for_every_role(app, client, sess
     assert client.post(f"/app/help/{req.id}/claim", data=cs229.forms["other"]).status_code == 404
     other_board = client.get("/app/dashboard", query_string={"t": cs229.tokens["other"]}).get_data(as_text=True)
     assert "Sophie Martin" not in other_board
+
+
+def test_dashboard_filters_refuse_junk_with_a_4xx_and_search_finds_by_email(client, cs229):
+    token = cs229.tokens["alex"]
+    for query in ({"sort": "bogus"}, {"flag": "nope"}, {"order": "sideways"}, {"q": "x" * 101}):
+        assert client.get("/app/dashboard", query_string={"t": token, **query}).status_code == 422, query
+    found = client.get("/app/dashboard", query_string={"t": token, "q": "DAVID@university"}).get_data(as_text=True)
+    assert "David Kim" in found and "Sophie Martin" not in found
+    by_state = client.get("/app/dashboard", query_string={"t": token, "state": "none", "sort": "name", "order": "desc"})
+    html = by_state.get_data(as_text=True)
+    assert by_state.status_code == 200 and html.index("Sophie Martin") < html.index("David Kim")
