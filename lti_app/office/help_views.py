@@ -16,6 +16,7 @@ from classroom.services.help_requests import (
     resolve_help,
     waited,
 )
+from classroom.services.office_stats import office_stats
 from classroom.ta_text import OfficeInputError
 from classroom.ta_time import span
 from lti_app.auth import current, requires
@@ -79,9 +80,9 @@ def ask() -> Response | tuple[str, int]:
 @requires(is_staff)
 def queue() -> str:
     """Staff's queue: open and claimed requests oldest first, then the latest resolved with their times."""
-    rows = help_queue(db(), current().course.id)
+    rows, stats = help_queue(db(), current().course.id), office_stats(db(), current().course.id)
     return page("office/help_queue.html", rows=rows, median=median_resolution(rows), span=span, waited=waited,
-                done=request.args.get("done", ""))  # fmt: skip
+                done=request.args.get("done", ""), stats=stats)  # fmt: skip
 
 
 @bp.post("/app/help/<int:request_id>/claim")
@@ -105,8 +106,8 @@ def resolve(request_id: int) -> Response | tuple[str, int]:
         if getattr(exc, "status", 400) != 400:
             raise
         db().rollback()
-        rows = help_queue(db(), ctx.course.id)
+        rows, stats = help_queue(db(), ctx.course.id), office_stats(db(), ctx.course.id)
         return page("office/help_queue.html", rows=rows, median=median_resolution(rows), span=span, waited=waited,
-                    done="", error=str(exc), error_id=request_id, note=form.note), 422  # fmt: skip
+                    done="", error=str(exc), error_id=request_id, note=form.note, stats=stats), 422  # fmt: skip
     commit()
     return redirect(url_for("office.queue", t=g.tool_token, done="resolved") + f"#help-{request_id}", code=303)

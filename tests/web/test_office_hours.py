@@ -94,7 +94,8 @@ def test_sophie_asks_alex_claims_priya_is_told_alex_resolves_and_sophie_is_told(
     assert note in mine and "Resolved in" in mine
     assert session.scalar(select(OutboxEmail).where(OutboxEmail.to_address == SOPHIE.email,
                                                     OutboxEmail.subject.like("%resolved%"))) is not None  # fmt: skip
-    assert "resolved" in client.get("/app/help", query_string={"t": cs229.tokens["alex"]}).get_data(as_text=True)
+    queue = client.get("/app/help", query_string={"t": cs229.tokens["alex"]}).get_data(as_text=True)
+    assert "1 request, 1 resolved" in queue and "1 within 15 min" in queue and "most active: Alex Thompson (2)" in queue
 
 
 def test_bad_help_requests_are_refused_with_the_text_kept_and_nothing_written(client, engine, cs229):
