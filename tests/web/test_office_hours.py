@@ -257,3 +257,12 @@ def test_dashboard_filters_refuse_junk_with_a_4xx_and_search_finds_by_email(clie
     by_state = client.get("/app/dashboard", query_string={"t": token, "state": "none", "sort": "name", "order": "desc"})
     html = by_state.get_data(as_text=True)
     assert by_state.status_code == 200 and html.index("Sophie Martin") < html.index("David Kim")
+
+
+def test_names_emails_and_sections_are_escaped_on_the_dashboard(client, session, cs229):
+    evil = '<img src=x onerror="alert(1)">'
+    session.execute(update(Person).where(Person.id == cs229.ids["david"]).values(name=evil, email=f"{evil}@u.edu"))
+    session.execute(update(Enrollment).where(Enrollment.person_id == cs229.ids["david"]).values(section=evil))
+    session.commit()
+    html = client.get("/app/dashboard", query_string={"t": cs229.tokens["alex"]}).get_data(as_text=True)
+    assert evil not in html and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html
