@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, aliased
 
 from classroom.audit import append_event
 from classroom.db import utcnow
-from classroom.models import Enrollment, HelpRequest, Person
-from classroom.notify import notify
-from classroom.roles import StaffLevel
+from classroom.models import Enrollment, EnrollmentStatus, HelpRequest, Person
+from classroom.notify import Message, notify, notify_many
+from classroom.roles import STAFF_LEVELS, StaffLevel
 from classroom.ta_text import OfficeInputError, clean_line, clean_path, clean_text
 
 MESSAGE_MAX = 4000
@@ -101,7 +101,24 @@ def ask_for_help(
     )
     req = session.get(HelpRequest, new_id)
     assert req is not None
+    _tell_staff(session, req)
     return req, True
+
+
+def _tell_staff(session: Session, req: HelpRequest) -> None:
+    """Every staff member of the course sees the new request in the tool (no email: the queue is the place)."""
+    staff = session.scalars(
+        select(Enrollment.person_id).where(
+            Enrollment.course_id == req.course_id,
+            Enrollment.level.in_(STAFF_LEVELS),
+            Enrollment.status == EnrollmentStatus.ACTIVE,
+        )
+    ).all()
+    student = _name(session, req.person_id)
+    where = f" ({req.file_path}" + (f", line {req.line}" if req.line else "") + ")" if req.file_path else ""
+    notify_many(session, [Message(p, req.course_id, f"{student} asked for help"[:255],
+                                  f"{req.message}{where}\n\nOpen the Help queue to claim it.") for p in staff],
+                email=False)  # fmt: skip
 
 
 def _load(session: Session, course_id: int, request_id: int) -> HelpRequest:

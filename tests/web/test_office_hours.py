@@ -67,6 +67,12 @@ def test_sophie_asks_alex_claims_priya_is_told_alex_resolves_and_sophie_is_told(
     assert second.status_code == 303 and "already=" in second.headers["Location"]
     req = session.scalar(select(HelpRequest))
     assert count_rows(engine, "help_requests") == 1 and req.file_path == "homework/hw3/train.py" and req.line == 42
+    told = session.scalars(select(Notification.person_id).where(Notification.subject == "Sophie Martin asked for help"))
+    assert set(told) == {
+        cs229.ids["alex"],
+        cs229.ids["priya"],
+        session.scalar(select(Person.id).where(Person.sub == MARTINEZ.sub)),
+    }  # fmt: skip  (every staff member, once; not the other course)
     queue = client.get("/app/help", query_string={"t": cs229.tokens["priya"]}).get_data(as_text=True)
     assert (
         "Sophie Martin" in queue and "training loss is NaN" in queue and f"/app/students/{req.person_id}/debug" in queue
