@@ -11,6 +11,7 @@ INACTIVE_DAYS = 3  # no activity for this long while a due date is this close
 FAILED_STARTS = 2  # this many failed starts or launches in FLAG_WINDOW
 FLAG_WINDOW = timedelta(days=7)  # failed starts and resets count this far back
 BUDGET_WARN, BUDGET_FLAG = Decimal(75), Decimal(90)  # percent of the student's cap
+PAGE_SIZE = 100  # rows a page shows: a 700-pixel LMS frame shows a dozen; "needs help first" puts them on page 1
 
 FLAGS = {
     "inactive_before_due": f"no activity in {INACTIVE_DAYS} days, due date near",
@@ -141,6 +142,13 @@ def select_rows(rows: list[DashboardRow], query: DashboardQuery, now: datetime) 
         and (not query.state or (r.facts.state or "none") == query.state)
     ]
     return sorted(kept, key=_key(query.sort, now), reverse=query.descending)
+
+
+def page_of(rows: list[DashboardRow], page: int, size: int = PAGE_SIZE) -> tuple[list[DashboardRow], int, int]:
+    """The rows of one page (1-based; past the end: the last page), the page shown and the number of pages."""
+    pages = max(1, -(-len(rows) // size))
+    page = min(max(1, page), pages)
+    return rows[(page - 1) * size : page * size], page, pages
 
 
 def summary(rows: Sequence[DashboardRow]) -> dict[str, int]:

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from classroom.dashboard_rules import FLAGS, SORTS, STATE_ORDER, DashboardQuery, build_rows, select_rows, summary
+from classroom.dashboard_rules import (
+    FLAGS,
+    PAGE_SIZE,
+    SORTS,
+    STATE_ORDER,
+    DashboardQuery,
+    build_rows,
+    page_of,
+    select_rows,
+    summary,
+)
 from classroom.db import utcnow
 from classroom.roles import is_staff
 from classroom.services.dashboard import due_soon, load_facts
@@ -28,10 +38,15 @@ def dashboard() -> str:
     soon = due_soon(db(), ctx.course.id, now)
     rows = build_rows(load_facts(db(), ctx.course.id, now), now, soon)
     query = DashboardQuery(form.q.strip(), form.section, form.flag, form.state, form.sort, form.order == "desc")
-    shown = select_rows(rows, query, now)
+    selected = select_rows(rows, query, now)
+    shown, number, pages = page_of(selected, form.page)
     return page(
         "office/dashboard.html",
         rows=shown,
+        matching=len(selected),
+        first=(number - 1) * PAGE_SIZE + 1,
+        page_number=number,
+        pages=pages,
         total=len(rows),
         counts=summary(rows),
         form=form,

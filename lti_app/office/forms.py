@@ -27,6 +27,7 @@ class DashboardQueryForm(FormModel):
     state: str = Field(default="", max_length=32)
     sort: SortName = "flags"
     order: Literal["asc", "desc"] = "asc"
+    page: int = Field(default=1, ge=1, le=100_000)
 
 
 class AskForm(FormModel):

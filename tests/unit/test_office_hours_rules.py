@@ -14,6 +14,7 @@ from classroom.dashboard_rules import (
     budget_pct,
     build_rows,
     flags_for,
+    page_of,
     select_rows,
     summary,
 )
@@ -120,3 +121,12 @@ def test_durations():
     assert span(timedelta(hours=2, minutes=5)) == "2 h 05 min" and span(timedelta(days=3, hours=4)) == "3 d 4 h"
     assert ago(None, NOW) == "never" and ago(NOW, NOW) == "just now"
     assert ago(NOW - timedelta(days=1), NOW) == "1 day ago" and ago(NOW - timedelta(hours=3), NOW) == "3 h ago"
+
+
+def test_pages_of_rows():
+    rows = build_rows([facts(person_id=i, name=f"S{i:03d}") for i in range(250)], NOW, [])
+    first, number, pages = page_of(rows, 1)
+    assert len(first) == 100 and number == 1 and pages == 3 and first[0].facts.person_id == 0
+    last, number, _ = page_of(rows, 3)
+    assert len(last) == 50 and number == 3 and last[-1].facts.person_id == 249
+    assert page_of(rows, 99)[1] == 3 and page_of([], 1) == ([], 1, 1)

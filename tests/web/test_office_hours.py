@@ -256,8 +256,10 @@ def test_every_new_route_checks_role_and_course_for_every_role(app, client, sess
 
 def test_dashboard_filters_refuse_junk_with_a_4xx_and_search_finds_by_email(client, cs229):
     token = cs229.tokens["alex"]
-    for query in ({"sort": "bogus"}, {"flag": "nope"}, {"order": "sideways"}, {"q": "x" * 101}):
+    for query in ({"sort": "bogus"}, {"flag": "nope"}, {"order": "sideways"}, {"q": "x" * 101}, {"page": "0"},
+                  {"page": "x"}):  # fmt: skip
         assert client.get("/app/dashboard", query_string={"t": token, **query}).status_code == 422, query
+    assert "David Kim" in client.get("/app/dashboard", query_string={"t": token, "page": "7"}).get_data(as_text=True)
     found = client.get("/app/dashboard", query_string={"t": token, "q": "DAVID@university"}).get_data(as_text=True)
     assert "David Kim" in found and "Sophie Martin" not in found
     by_state = client.get("/app/dashboard", query_string={"t": token, "state": "none", "sort": "name", "order": "desc"})
