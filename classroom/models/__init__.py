@@ -31,6 +31,7 @@ from classroom.models.people import Course, Enrollment, EnrollmentStatus, Person
 from classroom.models.platform import Deployment, DeploymentStatus, Platform
 from classroom.models.ssh_access import ActivityEvent, CourseSshCa, StaffSshCert
 from classroom.models.workshops import Workshop, WorkshopParticipant
+from classroom.models.ta import HelpRequest, StaffMessage
 from classroom.models.workspaces import (
     CourseCloud,
     Heartbeat,
@@ -90,4 +91,6 @@ __all__ = [
     "ToolKey",
     "Workshop",
     "WorkshopParticipant",
+    "HelpRequest",
+    "StaffMessage",
 ]

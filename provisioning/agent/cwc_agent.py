@@ -30,6 +30,7 @@ LEASE_STATE = "/var/lib/cwc-agent/lease.json"
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 DEFAULT_BOOT_GRACE_S = 900
 KEYS_HEADER = "# managed by Cloud Workstation: revoked keys are removed within a minute\n"
+MOTD = "/etc/motd.d/cwc-messages"  # pam_motd shows /etc/motd.d/* at each SSH login (Ubuntu)
 
 
 def cpu_sample():
@@ -95,6 +96,19 @@ def make_folders(home, user, folders):
             continue
         os.makedirs(path, mode=0o755, exist_ok=True)
         subprocess.run(["chown", "-R", f"{user}:{user}", path], check=False)
+
+
+def write_motd(path, text):
+    """Show the tool's unread staff messages at the next SSH login; none: remove the file (atomically)."""
+    if not text:
+        if os.path.exists(path):
+            os.unlink(path)
+        return
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.chmod(path + ".tmp", 0o644)
+    os.replace(path + ".tmp", path)
 
 
 class SystemPoweroff:
@@ -254,6 +268,8 @@ def heartbeat(
         write_keys(cfg["home"], cfg["user"], [str(k) for k in answer["authorized_keys"]])
     if isinstance(answer.get("folders"), list):
         make_dirs(cfg["home"], cfg["user"], [str(f) for f in answer["folders"]])
+    if isinstance(answer.get("motd"), str):
+        write_motd(cfg.get("motd", MOTD), answer["motd"])
     cfg.pop("_archived", None)  # reported (the tool asks again if it did not take it)
     if isinstance(answer.get("archive"), dict):  # before any stop: the archive comes first
         cfg["_archived"] = archive(cfg, answer["archive"])

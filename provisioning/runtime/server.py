@@ -25,6 +25,7 @@ from asyncssh.sftp import MIN_SFTP_VERSION
 from asyncssh.stream import SSHReader, SSHWriter
 
 from provisioning.runtime.access import CertFacts, WorkspaceFacts, decide_cert, decide_key
+from provisioning.runtime.messages import login_banner
 from provisioning.runtime.sandbox import SFTP_SERVER, bwrap_argv, drop_privileges
 from provisioning.ssh_keys import fingerprint
 
@@ -186,6 +187,8 @@ async def run_session(rt: LocalRuntime, server: WorkspaceServer, process: asyncs
         command = ["/bin/bash", "-l"]
     spec = rt.sandbox_for(facts)
     await asyncio.get_running_loop().run_in_executor(None, rt.loader.mirror_materials, facts.course_id, spec.materials)
+    if command == ["/bin/bash", "-l"] and server.identity.startswith("student key"):
+        await _staff_messages(rt, facts, process)
     env = {"SSH_CONNECTION": f"{server.peer} 0 127.0.0.1 {rt.port}", "TERM": process.get_terminal_type() or "dumb"}
     tty = process.get_terminal_type() is not None and process.subsystem != "sftp"
     argv = bwrap_argv(spec, command, env, new_session=not tty)
@@ -199,6 +202,19 @@ async def run_session(rt: LocalRuntime, server: WorkspaceServer, process: asyncs
         rt.track(facts.instance_id, proc)
         code = await _pump(process, proc)
     process.exit(code if code >= 0 else 255)
+
+
+async def _staff_messages(rt: LocalRuntime, facts: WorkspaceFacts, process: Any) -> None:
+    """List the student's unread staff messages before their login shell starts (a DB failure shows nothing)."""
+    try:
+        text = await asyncio.get_running_loop().run_in_executor(
+            None, login_banner, rt.loader.sessions, facts.workspace_id
+        )
+    except Exception:  # noqa: BLE001 - the login goes on without the list
+        log.exception("staff messages for ws%s not shown", facts.workspace_id)
+        return
+    if text:
+        process.stdout.write(text.replace("\n", "\r\n").encode())
 
 
 def _transfer(subsystem: str | None, command: str | None) -> dict[str, str] | None:
