@@ -30,8 +30,8 @@ from classroom.models.notifications import Notification, OutboxEmail
 from classroom.models.people import Course, Enrollment, EnrollmentStatus, Person, StaffLevel
 from classroom.models.platform import Deployment, DeploymentStatus, Platform
 from classroom.models.ssh_access import ActivityEvent, CourseSshCa, StaffSshCert
-from classroom.models.workshops import Workshop, WorkshopParticipant
 from classroom.models.ta import HelpRequest, StaffMessage
+from classroom.models.workshops import Workshop, WorkshopParticipant
 from classroom.models.workspaces import (
     CourseCloud,
     Heartbeat,
