@@ -15,6 +15,7 @@ import pty
 import secrets
 import struct
 import termios
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from asyncssh.constants import EXTENDED_DATA_STDERR
 from asyncssh.sftp import MIN_SFTP_VERSION
 from asyncssh.stream import SSHReader, SSHWriter
 
+from provisioning.agent.cwc_sshlog import sftp_transfer
 from provisioning.runtime.access import CertFacts, WorkspaceFacts, decide_cert, decide_key
 from provisioning.runtime.sandbox import SFTP_SERVER, bwrap_argv, drop_privileges
 from provisioning.ssh_keys import fingerprint
@@ -178,8 +180,8 @@ async def run_session(rt: LocalRuntime, server: WorkspaceServer, process: asyncs
     transfer = _transfer(process.subsystem, process.command)
     if transfer:
         rt.note(facts, "transfer", {**transfer, "who": server.identity, "session": server.session_id})
-    if process.subsystem == "sftp":
-        command = [SFTP_SERVER]
+    if process.subsystem == "sftp":  # its log (each file's bytes) on stderr, read below as on EC2
+        command = [SFTP_SERVER, "-e", "-l", "INFO"]
     elif process.command:
         command = ["/bin/bash", "-c", process.command]
     else:
@@ -197,14 +199,14 @@ async def run_session(rt: LocalRuntime, server: WorkspaceServer, process: asyncs
             preexec_fn=drop_privileges,  # noqa: PLW1509 - no threads touch locks between fork and exec here
         )  # fmt: skip
         rt.track(facts.instance_id, proc)
-        code = await _pump(process, proc)
+        sftp_log = _sftp_noter(rt, server, spec.inner_home) if process.subsystem == "sftp" else None
+        code = await _pump(process, proc, sftp_log)
     process.exit(code if code >= 0 else 255)
 
 
 def _transfer(subsystem: str | None, command: str | None) -> dict[str, str] | None:
-    """What a session says about a file transfer (SFTP, or scp's legacy protocol: -t upload, -f download)."""
-    if subsystem == "sftp":
-        return {"protocol": "sftp"}
+    """What a session says about a file transfer: scp's legacy protocol (-t upload, -f download); SFTP's files
+    come from sftp-server's log, one event per file."""
     words = (command or "").split()
     if words[:1] == ["scp"]:
         direction = "upload" if "-t" in words else "download" if "-f" in words else "unknown"
@@ -228,11 +230,30 @@ async def _copy_in(source: Any, target: asyncio.StreamWriter) -> None:
         pass
 
 
-async def _pump(process: Any, proc: asyncio.subprocess.Process) -> int:
-    """Copy the channel to the sandbox and back until the sandbox exits and its output is all sent."""
+def _sftp_noter(rt: LocalRuntime, server: WorkspaceServer, home: str) -> Callable[[str], None]:
+    """Note a `transfer` event for each sftp-server log line that closed a file with bytes moved."""
+
+    def note(line: str) -> None:
+        moved = sftp_transfer(line, home)
+        if moved and server.facts is not None:
+            rt.note(server.facts, "transfer", {"protocol": "sftp", **moved, "who": server.identity,
+                                               "session": server.session_id})  # fmt: skip
+
+    return note
+
+
+async def _read_log(source: asyncio.StreamReader, note: Callable[[str], None]) -> None:
+    while line := await source.readline():
+        note(line.decode(errors="replace").rstrip("\r\n"))
+
+
+async def _pump(process: Any, proc: asyncio.subprocess.Process, log: Callable[[str], None] | None = None) -> int:
+    """Copy the channel to the sandbox and back until the sandbox exits and its output is all sent (stderr to
+    `log` when given: sftp-server's log is the runtime's, not the client's)."""
     assert proc.stdin and proc.stdout and proc.stderr
     feeding = asyncio.ensure_future(_copy_in(process.stdin, proc.stdin))
-    await asyncio.gather(_copy_out(proc.stdout, process.stdout), _copy_out(proc.stderr, process.stderr))
+    errors = _read_log(proc.stderr, log) if log else _copy_out(proc.stderr, process.stderr)
+    await asyncio.gather(_copy_out(proc.stdout, process.stdout), errors)
     code = await proc.wait()
     feeding.cancel()
     return code

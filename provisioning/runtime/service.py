@@ -22,7 +22,8 @@ from provisioning.agent.cwc_agent import post_json
 from provisioning.runtime.access import WorkspaceFacts
 from provisioning.runtime.activity import Post, WorkspaceActivity, jupyter_running
 from provisioning.runtime.facts import FactsLoader
-from provisioning.runtime.sandbox import SandboxSpec, prepare, remove_home
+from provisioning.runtime.sandbox import SandboxSpec, arm_tool_log, make_toolbin, prepare, remove_home
+from provisioning.userdata import AGENT_SOURCE
 
 if TYPE_CHECKING:
     from provisioning.runtime.server import WorkspaceServer
@@ -48,10 +49,11 @@ class LocalRuntime:
         self.port = 0
         self.procs: dict[str, set[asyncio.subprocess.Process]] = {}
         self.servers: dict[str, set[WorkspaceServer]] = {}
-        for sub in ("homes", "etc", "materials", "agent"):
+        for sub in ("homes", "etc", "materials", "agent", "tools"):
             (root / sub).mkdir(parents=True, exist_ok=True)
             (root / sub).chmod(0o711)  # `nobody` (bwrap) must reach its own folder, and list none
         root.chmod(0o711)
+        self.toolbin = make_toolbin(root / "toolbin")
 
     def now(self) -> datetime:
         """The runtime's clock (injectable: certificate validity in tests)."""
@@ -69,10 +71,13 @@ class LocalRuntime:
         slug = facts.mount_point.strip("/").replace("/", "_")
         spec = SandboxSpec(os_user=facts.os_user, home=self.home(facts.instance_id),
                            materials=self.root / "materials" / slug, mount_point=facts.mount_point,
-                           etc=self.root / "etc" / facts.instance_id, hostname=f"ws{facts.workspace_id}")  # fmt: skip
+                           etc=self.root / "etc" / facts.instance_id, hostname=f"ws{facts.workspace_id}",
+                           agent=AGENT_SOURCE.parent, toolbin=self.toolbin,
+                           tool_log=self.root / "tools" / facts.instance_id)  # fmt: skip
         if self.specs.get(facts.instance_id) != spec:
             prepare(spec, self.banner)
             self.specs[facts.instance_id] = spec
+        arm_tool_log(spec.tool_log, facts.collects_activity)  # type: ignore[arg-type]
         return spec
 
     def activity(self, instance_id: str) -> WorkspaceActivity:
@@ -89,7 +94,9 @@ class LocalRuntime:
         if spec is None or not spec.home.exists():
             return 0
         act = self.activity(instance_id)
-        if self.loader.collects_activity(instance_id):  # with the course's setting off, nothing is scanned
+        collects = self.loader.collects_activity(instance_id)
+        arm_tool_log(spec.tool_log, collects)  # type: ignore[arg-type]
+        if collects:  # with the course's setting off, nothing is scanned
             act.scan(spec)
             act.note_jupyter(jupyter_running(pids), self.clock().timestamp())
         return act.flush(self.loader.config(instance_id), self.post)
