@@ -96,10 +96,10 @@ def test_sftp_uploads_and_downloads_are_one_transfer_event_per_file(reporting, m
 
     async def transfer() -> None:
         async with asyncssh.connect("127.0.0.1", reporting.rt.port, username=emily.login, client_keys=[emily.key],
-                                    known_hosts=None, agent_path=None, config=None) as conn:  # fmt: skip
-            async with conn.start_sftp_client() as sftp:
-                await sftp.put(str(tmp_path / "model.py"), "model.py")
-                await sftp.get("model.py", str(tmp_path / "back.py"))
+                                    known_hosts=None, agent_path=None, config=None) as conn, \
+                conn.start_sftp_client() as sftp:  # fmt: skip
+            await sftp.put(str(tmp_path / "model.py"), "model.py")
+            await sftp.get("model.py", str(tmp_path / "back.py"))
 
     asyncio.run(transfer())
     _collect(reporting)
