@@ -44,58 +44,77 @@ def _member(name):
     return name.lstrip("/")
 
 
-def archive_members(path):
-    """("zip" or "tar", regular-file member names) of an archive (never extracted), or None when unreadable."""
+def inside(home, path):
+    """Whether `path` (symlinks resolved) is in the home: the agent reads nothing else for these events."""
+    real = os.path.realpath(home)
+    return path is not None and os.path.realpath(path).startswith(real + os.sep)
+
+
+def _open_owned(path, home):
+    """A read descriptor and its stat for a regular file in the home owned by the home's owner, else None.
+
+    The tool log is the student's to write, so a record may name any path: on EC2 (the agent is root) only a
+    file the student owns, reached without a symlink at its end, is read (nothing the student could not read).
+    """
+    if not inside(home, path):
+        return None
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.stat(home).st_uid:
+        os.close(fd)
+        return None
+    return fd, info
+
+
+def _names(f):
+    if zipfile.is_zipfile(f):
+        return "zip", [i.filename for i in zipfile.ZipFile(f).infolist()[:MAX_MEMBERS] if not i.is_dir()]
+    f.seek(0)
+    names = []
+    with tarfile.open(fileobj=f, mode="r:*") as tar:
+        for member in tar:
+            if member.isfile():
+                names.append(member.name)
+            if len(names) >= MAX_MEMBERS:
+                break
+    return "tar", names
+
+
+def archive_members(path, home):
+    """("zip" or "tar", regular-file member names) of an archive in the home (never extracted), or None."""
+    opened = _open_owned(path, home)
+    if opened is None or opened[1].st_size > MAX_LIST_BYTES:
+        if opened:
+            os.close(opened[0])
+        return None
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_LIST_BYTES:
-            return None
-        with os.fdopen(os.dup(fd), "rb") as f:
-            if zipfile.is_zipfile(f):
-                kind = "zip"
-                names = [i.filename for i in zipfile.ZipFile(f).infolist()[:MAX_MEMBERS] if not i.is_dir()]
-            else:
-                kind = "tar"
-                f.seek(0)
-                with tarfile.open(fileobj=f, mode="r:*") as tar:
-                    names = []
-                    for member in tar:
-                        if member.isfile():
-                            names.append(member.name)
-                        if len(names) >= MAX_MEMBERS:
-                            break
+        with os.fdopen(opened[0], "rb") as f:
+            kind, names = _names(f)
         return kind, [m for m in (_member(n) for n in names) if m]
     except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, ValueError):
         return None
-    finally:
-        os.close(fd)
 
 
-def file_digest(path):
-    """(bytes, sha256) of a regular file (no symlink followed; no hash above MAX_HASH_BYTES), or (None, None)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+def file_digest(path, home):
+    """(bytes, sha256) of a file in the home (no hash above MAX_HASH_BYTES), or (None, None)."""
+    opened = _open_owned(path, home)
+    if opened is None:
         return None, None
+    fd, info = opened
+    if info.st_size > MAX_HASH_BYTES:
+        os.close(fd)
+        return info.st_size, None
+    digest = hashlib.sha256()
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return None, None
-        if info.st_size > MAX_HASH_BYTES:
-            return info.st_size, None
-        digest = hashlib.sha256()
-        with os.fdopen(os.dup(fd), "rb") as f:
+        with os.fdopen(fd, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 digest.update(chunk)
-        return info.st_size, digest.hexdigest()
     except OSError:
         return None, None
-    finally:
-        os.close(fd)
+    return info.st_size, digest.hexdigest()
 
 
 def shown(path, home):
@@ -135,8 +154,10 @@ def read_tool_log(log, state):
     return records
 
 
-def _written(path, start):
+def _written(path, start, home):
     """The file a run wrote: `path`, or wget's `path.N` when the name was taken (changed since the run began)."""
+    if not inside(home, path):
+        return path
     for candidate in [path] + [f"{path}.{n}" for n in range(1, 10)]:
         try:
             if os.lstat(candidate).st_ctime >= start - 2:
@@ -147,9 +168,10 @@ def _written(path, start):
 
 
 def _extraction(tool, archive, dest, home, created, status, event, at):
-    listed = archive_members(archive) if archive else None
-    if listed:
-        present = sorted(os.path.join(dest, m) for m in listed[1] if os.path.isfile(os.path.join(dest, m)))
+    listed = archive_members(archive, home) if archive else None
+    if listed and inside(home, os.path.join(dest, "x")):
+        paths = (os.path.join(dest, m) for m in listed[1])
+        present = sorted(p for p in paths if inside(home, p) and os.path.isfile(p))  # a "../" member: not looked at
     else:  # the archive is gone or came on standard input: the files this scan saw appear under the folder
         prefix = "" if shown(dest, home) == "." else shown(dest, home) + "/"
         present = [os.path.join(home, f) for f in sorted(created) if f.startswith(prefix)]
@@ -169,8 +191,8 @@ def tool_events(records, home, created, event):
         at = rec.get("end") if isinstance(rec.get("end"), (int, float)) else start
         if tool in ("curl", "wget"):
             for url, path in (curl_downloads if tool == "curl" else wget_downloads)(args, cwd):
-                path = _written(path, start) if path else None
-                size, sha = file_digest(path) if path else (None, None)
+                path = _written(path, start, home) if path else None
+                size, sha = file_digest(path, home) if path else (None, None)
                 details = {"tool": tool, "url": clean_url(url), "path": shown(path, home) if path else "(stdout)",
                            "bytes": size, "sha256": sha, "exit": status}  # fmt: skip
                 events.append(event("download", details, at))
@@ -192,7 +214,7 @@ def file_extractions(home, created, archives, event, now):
         return []
     candidates = []
     for archive in sorted(archives)[:MAX_ARCHIVES]:
-        listed = archive_members(os.path.join(home, archive))
+        listed = archive_members(os.path.join(home, archive), home)
         if not listed or not listed[1]:
             continue
         members, found = set(listed[1]), {}

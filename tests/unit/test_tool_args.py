@@ -97,3 +97,20 @@ def test_the_spool_keeps_only_the_newest_events(tmp_path):
     spool = Spool(str(tmp_path / "spool.jsonl"), limit=3)
     spool.add([event("file_changed", {"path": str(n)}, 1_800_000_000 + n) for n in range(5)])
     assert [e["details"]["path"] for e in spool.read()] == ["2", "3", "4"]
+
+
+def test_a_forged_record_reads_nothing_outside_the_home(tmp_path):
+    home, outside = tmp_path / "home", tmp_path / "secret"
+    home.mkdir()
+    outside.mkdir()
+    (outside / "key.txt").write_text("secret\n")
+    _zip(outside / "private.zip", ["a.txt", "b.txt"])
+    (home / "link").symlink_to(outside)
+    records = [
+        {"tool": "curl", "argv": ["-o", str(outside / "key.txt"), "http://h/k"], "cwd": str(home), "end": 5},
+        {"tool": "curl", "argv": ["-o", "link/key.txt", "http://h/k"], "cwd": str(home), "end": 5},
+        {"tool": "unzip", "argv": ["link/private.zip", "-d", str(outside)], "cwd": str(home), "end": 5},
+    ]
+    first, second, extract = (e["details"] for e in tool_events(records, str(home), set(), event))
+    assert (first["bytes"], first["sha256"], second["bytes"], second["sha256"]) == (None, None, None, None)
+    assert extract["files"] == 0 and extract["paths"] == []
