@@ -84,6 +84,8 @@ install -d -m 755 /etc/ssh/cwc_principals /etc/ssh/sshd_config.d
 echo 'ws{d.workspace_id}' > /etc/ssh/cwc_principals/{d.os_user}
 cat > /etc/ssh/cwc_banner <<'CWC_BANNER'
 Cloud Workstation workspace: logins are logged (who, which key or staff certificate, from where, how long).
+If your course collects activity, SFTP/scp files, curl/wget downloads, archive extractions, file changes (never
+the content), git commits and whether Jupyter runs are recorded too: see "What is recorded" in the tool.
 CWC_BANNER
 cat > /etc/ssh/sshd_config.d/60-cwc.conf <<'CWC_SSHD'
 {sshd_config(d)}CWC_SSHD

@@ -32,8 +32,9 @@ log = logging.getLogger("provisioning.runtime")
 DOWN = ("stopping", "stopped", "shutting-down", "terminated")
 BANNER = (
     "Cloud Workstation (local runtime). Logins are logged: which key or staff certificate, from which address.\n"
-    "If your course collects activity, file changes (path, size, lines, hash; never the content), git commits and\n"
-    "transfers are recorded too. See \"What is recorded\" on your workspace page.\n"
+    "If your course collects activity, file changes (path, size, lines, hash; never the content), git commits,\n"
+    "transfers, curl/wget downloads and archive extractions are recorded too. See \"What is recorded\" on your\n"
+    "workspace page.\n"
 )
 
 
