@@ -263,6 +263,7 @@ def heartbeat(
 SPOOL = "/var/lib/cwc-agent/activity.jsonl"
 SCAN_STATE = "/var/lib/cwc-agent/scan.json"
 SPOOL_MAX = 5000
+MIN_EVENT_BYTES = 64  # no spooled event line is shorter (its id alone is 32 characters)
 BATCH = 200
 MAX_HASHED_BYTES = 20 * 1024 * 1024
 
@@ -293,8 +294,17 @@ class Spool:
         os.replace(self.path + ".tmp", self.path)
 
     def add(self, events):
-        if events:
-            self._write(self.read() + list(events))
+        """Append events (one write, no rewrite: the runtime notes logins on its event loop); past the bound, the
+        oldest are dropped."""
+        if not events:
+            return
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        with open(self.path, "a") as f:
+            f.write("".join(json.dumps(e, sort_keys=True) + "\n" for e in events))
+        if os.path.getsize(self.path) > self.limit * MIN_EVENT_BYTES:  # perhaps over the bound: count and trim
+            kept = self.read()
+            if len(kept) > self.limit:
+                self._write(kept)
 
     def flush(self, url, token, workspace_id, post=None):
         """Send the spool in batches; stop at the first failure (kept for the next try). Returns events sent."""

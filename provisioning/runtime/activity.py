@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.agent.cwc_agent import Spool, event, post_json
-from provisioning.runtime.sandbox import AGENT_DIR, SandboxSpec, bwrap_argv, drop_privileges
+from provisioning.runtime.sandbox import AGENT_DIR, SandboxSpec, as_nobody, bwrap_argv
 
 log = logging.getLogger("provisioning.runtime")
 Post = Callable[[str, dict[str, Any], str], tuple[int, Any]]
@@ -52,8 +52,9 @@ class WorkspaceActivity:
         """
         state = self.state_path.read_text() if self.state_path.exists() else "{}"
         argv = bwrap_argv(spec, ["python3", "-s", "-E", AGENT_IN_SANDBOX, "--scan", spec.inner_home], {})
+        argv, as_user = as_nobody(argv)
         done = subprocess.run(argv, input=state, capture_output=True, text=True, timeout=120, check=False,
-                              preexec_fn=drop_privileges)  # fmt: skip  # noqa: PLW1509
+                              **as_user)  # fmt: skip
         try:
             out = json.loads(done.stdout)
             events, new_state = list(out["events"]), dict(out["state"])

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HOST_UID = 65534  # nobody: what a sandboxed process is on the host
 INNER_UID = 1000  # what it is inside (the workspace's os user)
@@ -131,6 +132,21 @@ def arm_tool_log(folder: Path, collecting: bool) -> None:
 def remove_home(home: Path) -> None:
     """Remove a terminated workspace's home (its archive, when wanted, is made before termination)."""
     shutil.rmtree(home, ignore_errors=True)
+
+
+def as_nobody(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """(argv, subprocess arguments) that run `argv` as `nobody` when the runtime is root, as drop_privileges does.
+
+    util-linux's setpriv drops the ids, so Python spawns with vfork and no code in the child: a spawn then blocks
+    the runtime's event loop well under a millisecond instead of ~35 ms (fork of a 150 MB process, then Python
+    in the child), which under a 50-login burst delayed every login. Without setpriv, subprocess does it in C.
+    """
+    if os.geteuid() != 0:
+        return argv, {}
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        return [setpriv, f"--reuid={HOST_UID}", f"--regid={HOST_UID}", "--clear-groups", *argv], {}
+    return argv, {"user": HOST_UID, "group": HOST_UID, "extra_groups": []}
 
 
 def drop_privileges() -> None:

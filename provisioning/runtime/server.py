@@ -27,7 +27,7 @@ from asyncssh.stream import SSHReader, SSHWriter
 
 from provisioning.agent.cwc_sshlog import sftp_transfer
 from provisioning.runtime.access import CertFacts, WorkspaceFacts, decide_cert, decide_key
-from provisioning.runtime.sandbox import SFTP_SERVER, bwrap_argv, drop_privileges
+from provisioning.runtime.sandbox import SFTP_SERVER, as_nobody, bwrap_argv, drop_privileges
 from provisioning.ssh_keys import fingerprint
 
 if TYPE_CHECKING:
@@ -187,16 +187,17 @@ async def run_session(rt: LocalRuntime, server: WorkspaceServer, process: asyncs
     else:
         command = ["/bin/bash", "-l"]
     spec = rt.sandbox_for(facts)
-    await asyncio.get_running_loop().run_in_executor(None, rt.loader.mirror_materials, facts.course_id, spec.materials)
+    await asyncio.get_running_loop().run_in_executor(None, rt.prepare_session, facts, spec)
     env = {"SSH_CONNECTION": f"{server.peer} 0 127.0.0.1 {rt.port}", "TERM": process.get_terminal_type() or "dumb"}
     tty = process.get_terminal_type() is not None and process.subsystem != "sftp"
     argv = bwrap_argv(spec, command, env, new_session=not tty)
     if tty:
         code = await _run_pty(rt, facts, process, argv)
     else:
+        argv, as_user = as_nobody(argv)
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            preexec_fn=drop_privileges,  # noqa: PLW1509 - no threads touch locks between fork and exec here
+            **as_user,
         )  # fmt: skip
         rt.track(facts.instance_id, proc)
         sftp_log = _sftp_noter(rt, server, spec.inner_home) if process.subsystem == "sftp" else None

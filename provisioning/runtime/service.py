@@ -50,6 +50,7 @@ class LocalRuntime:
         self.port = 0
         self.procs: dict[str, set[asyncio.subprocess.Process]] = {}
         self.servers: dict[str, set[WorkspaceServer]] = {}
+        self._activity: dict[str, WorkspaceActivity] = {}
         for sub in ("homes", "etc", "materials", "agent", "tools"):
             (root / sub).mkdir(parents=True, exist_ok=True)
             (root / sub).chmod(0o711)  # `nobody` (bwrap) must reach its own folder, and list none
@@ -78,12 +79,19 @@ class LocalRuntime:
         if self.specs.get(facts.instance_id) != spec:
             prepare(spec, self.banner)
             self.specs[facts.instance_id] = spec
-        arm_tool_log(spec.tool_log, facts.collects_activity)  # type: ignore[arg-type]
         return spec
 
+    def prepare_session(self, facts: WorkspaceFacts, spec: SandboxSpec) -> None:
+        """Before a session (blocking: off the event loop): refresh the course materials, and let the tool
+        recorders log only while the course collects activity."""
+        self.loader.mirror_materials(facts.course_id, spec.materials)
+        arm_tool_log(spec.tool_log, facts.collects_activity)  # type: ignore[arg-type]
+
     def activity(self, instance_id: str) -> WorkspaceActivity:
-        """The workspace's activity spool (the agent's code, run by the runtime)."""
-        return WorkspaceActivity(self.root / "agent" / instance_id)
+        """The workspace's activity spool (the agent's code, run by the runtime); its folder made once."""
+        if instance_id not in self._activity:
+            self._activity[instance_id] = WorkspaceActivity(self.root / "agent" / instance_id)
+        return self._activity[instance_id]
 
     def note(self, facts: WorkspaceFacts, kind: str, details: dict[str, object]) -> None:
         """Spool an event the runtime saw for this workspace."""
