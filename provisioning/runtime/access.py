@@ -26,7 +26,6 @@ class WorkspaceFacts:
     student_key_fingerprints: frozenset[str]
     ca_public_key: str | None  # "type base64" of the course CA, None before any certificate was issued
     valid_serials: frozenset[int]  # certificates issued for this workspace and not revoked
-    collects_activity: bool = False  # the course's integrity setting (the tool recorders log only then)
 
 
 @dataclass(frozen=True)

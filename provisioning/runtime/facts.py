@@ -49,7 +49,6 @@ class FactsLoader:
                 select(StaffSshCert.serial).where(StaffSshCert.workspace_id == ws.id, StaffSshCert.revoked_at.is_(None))
             )
             course_id, instance_id = ws.course_id, ws.instance_id
-            collects = collecting(session, course_id)
             fingerprints, valid = frozenset(fps), frozenset(serials)
         state = self.instance_state(instance_id)
         cfg = self.config(instance_id) if state == "running" else {}
@@ -58,7 +57,7 @@ class FactsLoader:
             workspace_id=ws_id, course_id=course_id, instance_id=instance_id, instance_state=state,
             os_user=str(cfg.get("user") or "student"), mount_point=mount,
             student_key_fingerprints=fingerprints, valid_serials=valid,
-            ca_public_key=" ".join(ca.split()[:2]) if ca else None, collects_activity=collects,
+            ca_public_key=" ".join(ca.split()[:2]) if ca else None,
         )  # fmt: skip
 
     def mirror_materials(self, course_id: int, root: Path) -> None:

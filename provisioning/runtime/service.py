@@ -85,7 +85,7 @@ class LocalRuntime:
         """Before a session (blocking: off the event loop): refresh the course materials, and let the tool
         recorders log only while the course collects activity."""
         self.loader.mirror_materials(facts.course_id, spec.materials)
-        arm_tool_log(spec.tool_log, facts.collects_activity)  # type: ignore[arg-type]
+        arm_tool_log(spec.tool_log, self.loader.collects_activity(facts.instance_id))  # type: ignore[arg-type]
 
     def activity(self, instance_id: str) -> WorkspaceActivity:
         """The workspace's activity spool (the agent's code, run by the runtime); its folder made once."""
