@@ -13,6 +13,7 @@ import logging
 import os
 import pty
 import secrets
+import shutil
 import struct
 import termios
 from collections.abc import Callable
@@ -171,6 +172,17 @@ def _pty_child() -> None:
     drop_privileges()
 
 
+def _pty_spawn(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """A terminal session's argv and spawn arguments: util-linux's `setsid --ctty` makes the pty its controlling
+    terminal and setpriv drops to `nobody`, so nothing runs in the forked child (see sandbox.as_nobody); without
+    them, the same in Python in the child."""
+    setsid = shutil.which("setsid")
+    dropped, as_user = as_nobody(argv)
+    if setsid and not as_user:
+        return [setsid, "--ctty", *dropped], {}
+    return argv, {"preexec_fn": _pty_child}
+
+
 async def run_session(rt: LocalRuntime, server: WorkspaceServer, process: asyncssh.SSHServerProcess[bytes]) -> None:
     """Run the session's shell, command or SFTP server inside the workspace's sandbox."""
     facts = server.facts
@@ -263,7 +275,8 @@ async def _pump(process: Any, proc: asyncio.subprocess.Process, log: Callable[[s
 async def _run_pty(rt: LocalRuntime, facts: WorkspaceFacts, process: Any, argv: list[str]) -> int:
     master, slave = pty.openpty()
     _winsize(slave, process.get_terminal_size())
-    proc = await asyncio.create_subprocess_exec(*argv, stdin=slave, stdout=slave, stderr=slave, preexec_fn=_pty_child)  # noqa: PLW1509
+    argv, spawn = _pty_spawn(argv)
+    proc = await asyncio.create_subprocess_exec(*argv, stdin=slave, stdout=slave, stderr=slave, **spawn)
     os.close(slave)
     rt.track(facts.instance_id, proc)
     reader, writer = os.fdopen(master, "rb", buffering=0), os.fdopen(os.dup(master), "wb", buffering=0)
