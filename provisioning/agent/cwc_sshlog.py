@@ -89,14 +89,12 @@ class SshLog:
         return []
 
 
-def journal_entries(cursor, run=subprocess.run):
-    """(entries [(epoch, pid, message)], new cursor) of sshd's and sftp-server's lines after `cursor`.
-
-    Without a cursor (the first scan, or collection just turned on) nothing is returned and the cursor is put at
-    the end: what happened before collection started is not reported. None when journald cannot be read.
-    """
+def journal_entries(cursor, since, run=subprocess.run):
+    """(entries [(epoch, pid, message)], new cursor) of sshd's and sftp-server's lines after `cursor`, or, before
+    the first one, since epoch second `since` (when collection started: nothing earlier is reported). None when
+    journald cannot be read."""
     argv = ["journalctl", "-o", "json", "--no-pager", "-q"] + [a for i in IDENTS for a in ("-t", i)]
-    argv += ["--after-cursor", cursor] if cursor else ["-n", "1"]
+    argv += ["--after-cursor", cursor] if cursor else ["--since", f"@{int(since)}"]
     try:
         done = run(argv, capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired):
@@ -111,7 +109,7 @@ def journal_entries(cursor, run=subprocess.run):
             continue
         last = rec.get("__CURSOR") or last
         message, pid = rec.get("MESSAGE"), str(rec.get("_PID") or rec.get("SYSLOG_PID") or "")
-        if cursor and isinstance(message, str) and str(rec.get("__REALTIME_TIMESTAMP", "")).isdigit():
+        if isinstance(message, str) and str(rec.get("__REALTIME_TIMESTAMP", "")).isdigit():
             entries.append((int(rec["__REALTIME_TIMESTAMP"]) / 1e6, pid, message))
     return entries, (last or "")
 
@@ -146,7 +144,7 @@ def syslog_entries(path, state, now):
 
 def scan_ssh_log(state, home, event, now, run=subprocess.run, auth_log=AUTH_LOG):
     """This scan's login, logout and SFTP transfer events; `state` keeps the journal cursor and open sessions."""
-    found = journal_entries(state.get("cursor", ""), run)
+    found = journal_entries(state.get("cursor", ""), state.setdefault("since", now), run)
     if found is not None:
         entries, state["cursor"] = found
     else:

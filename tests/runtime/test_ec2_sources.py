@@ -129,25 +129,28 @@ def test_journald_is_read_after_the_cursor_and_not_before_collection_started():
     ]  # fmt: skip
     calls = []
 
-    def run(argv, **kw):  # type: ignore[no-untyped-def]  # journalctl's answer to -n 1 or --after-cursor
+    def run(argv, **kw):  # type: ignore[no-untyped-def]  # journalctl's answer to --since or --after-cursor
         calls.append(argv)
-        if "-n" in argv:
-            shown = entries[-1:]
+        if "--since" in argv:
+            since = int(argv[argv.index("--since") + 1].lstrip("@"))
+            shown = [e for e in entries if int(e["__REALTIME_TIMESTAMP"]) >= since * 1_000_000]
         else:
             after = argv[argv.index("--after-cursor") + 1]
             shown = entries[next((i + 1 for i, e in enumerate(entries) if e["__CURSOR"] == after), 0) :]
         return SimpleNamespace(returncode=0, stdout="".join(json.dumps(e) + "\n" for e in shown))
 
-    assert journal_entries("", run) == ([], "c2")  # the first read only finds the end
+    assert journal_entries("", 1_800_000_100, run) == ([], "")  # collection started after both: nothing
     assert "-t" in calls[0] and "sshd-session" in calls[0] and "sftp-server" in calls[0]
-    assert journal_entries("c2", run) == ([], "c2")
-    got, cursor = journal_entries("c0", run)  # type: ignore[misc]
+    late, cursor = journal_entries("", 1_800_000_050, run)  # type: ignore[misc]
+    assert [msg.split()[0] for _, _, msg in late] == ["Disconnected"] and cursor == "c2"
+    assert journal_entries("c2", 0, run) == ([], "c2")  # nothing new after the cursor
+    got, cursor = journal_entries("c0", 0, run)  # type: ignore[misc]
     assert cursor == "c2" and [(at, pid) for at, pid, _ in got] == [(1_800_000_000.0, "9"), (1_800_000_090.0, "9")]
     log = SshLog({}, "/home/ubuntu", event)
     events = [e for at, pid, msg in got for e in log.line(at, pid, msg)]
     assert [e["details"].get("seconds") for e in events] == [None, 90]
     assert events[1]["details"]["who"] == "student key SHA256:abc"
-    assert journal_entries("c0", lambda *a, **k: SimpleNamespace(returncode=127, stdout="")) is None
+    assert journal_entries("c0", 0, lambda *a, **k: SimpleNamespace(returncode=127, stdout="")) is None
 
 
 def test_auth_log_is_read_from_the_end_then_line_by_line(folder):
