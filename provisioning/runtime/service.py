@@ -51,6 +51,7 @@ class LocalRuntime:
         self.procs: dict[str, set[asyncio.subprocess.Process]] = {}
         self.servers: dict[str, set[WorkspaceServer]] = {}
         self._activity: dict[str, WorkspaceActivity] = {}
+        self.collecting: frozenset[str] = frozenset()  # instances whose course collects activity (each sync)
         for sub in ("homes", "etc", "materials", "agent", "tools"):
             (root / sub).mkdir(parents=True, exist_ok=True)
             (root / sub).chmod(0o711)  # `nobody` (bwrap) must reach its own folder, and list none
@@ -83,9 +84,10 @@ class LocalRuntime:
 
     def prepare_session(self, facts: WorkspaceFacts, spec: SandboxSpec) -> None:
         """Before a session (blocking: off the event loop): refresh the course materials, and let the tool
-        recorders log only while the course collects activity."""
+        recorders log only while the course collects activity (as of the last sync pass: no query per session,
+        which queued the burst's logins behind it in the executor)."""
         self.loader.mirror_materials(facts.course_id, spec.materials)
-        arm_tool_log(spec.tool_log, self.loader.collects_activity(facts.instance_id))  # type: ignore[arg-type]
+        arm_tool_log(spec.tool_log, facts.instance_id in self.collecting)  # type: ignore[arg-type]
 
     def activity(self, instance_id: str) -> WorkspaceActivity:
         """The workspace's activity spool (the agent's code, run by the runtime); its folder made once."""
@@ -153,6 +155,7 @@ class LocalRuntime:
         """One pass: end what is not running, remove terminated homes."""
         instances = await asyncio.get_running_loop().run_in_executor(None, self.loader.backend.describe_managed)
         self.loader.seen_running = {i.instance_id for i in instances if i.state == "running"}
+        self.collecting = await asyncio.get_running_loop().run_in_executor(None, self.loader.collecting_instances)
         for inst in instances:
             if inst.state in DOWN:
                 self.end_workspace(inst.instance_id, inst.state)

@@ -93,6 +93,7 @@ def test_emily_logs_in_over_ssh_with_the_command_her_page_shows(
     with live_server.sessions() as session:
         session.execute(update(CoursePolicy).values(integrity={"plagiarism_support": True}))
         session.commit()
+    local_runtime.sync()  # the runtime's pass (every 2 s in `make run`) sees the setting
     fetch = "echo 'print(1)' > /tmp/hw.py && curl -s -o starter.py file:///tmp/hw.py && echo fetched"
     done = subprocess.run([*argv, fetch], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (0, "fetched\n"), done.stderr
