@@ -15,6 +15,7 @@ import json
 import os
 import stat
 import tarfile
+import time
 import zipfile
 
 try:  # in the tool: a package; on a workspace: files side by side in the agent's folder
@@ -35,6 +36,8 @@ MAX_MEMBERS = 20000
 MAX_HASH_BYTES = 1024 * 1024 * 1024
 MAX_ARCHIVES = 20  # archives looked at per scan for the file-based detection
 PATHS_SHOWN = 50
+MAX_TEXT = 300  # characters of a path or URL in an event
+MAX_DETAILS = 6000  # bytes of an event's details (the tool refuses over 8192)
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
 
@@ -154,6 +157,25 @@ def read_tool_log(log, state):
     return records
 
 
+def _fit(details):
+    """Details the tool accepts whatever a record said (its limit is 8 KB an event, and one refused event would
+    hold the whole spool back): texts cut to MAX_TEXT, the path list shortened to fit."""
+    for key, value in details.items():
+        if isinstance(value, str):
+            details[key] = value[:MAX_TEXT]
+    if "paths" in details:
+        details["paths"] = [p[:MAX_TEXT] for p in details["paths"]]
+        while details["paths"] and len(json.dumps(details)) > MAX_DETAILS:
+            details["paths"].pop()
+    return details
+
+
+def _when(value, default):
+    """Epoch seconds from a record (the student can write anything there), else `default`."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 2**33
+    return value if ok else default
+
+
 def _written(path, start, home):
     """The file a run wrote: `path`, or wget's `path.N` when the name was taken (changed since the run began)."""
     if not inside(home, path):
@@ -178,29 +200,36 @@ def _extraction(tool, archive, dest, home, created, status, event, at):
     details = {"tool": tool, "archive": shown(archive, home) or "-", "dest": shown(dest, home),
                "files": len(present), "paths": [shown(p, home) for p in present[:PATHS_SHOWN]], "exit": status,
                "seen": "command"}  # fmt: skip
-    return event("extract", details, at)
+    return event("extract", _fit(details), at)
 
 
 def tool_events(records, home, created, event):
     """`download` and `extract` events of finished curl, wget, unzip and tar runs."""
     events = []
     for rec in records:
-        tool, args = rec["tool"], [str(a) for a in rec["argv"]]
-        cwd, status = str(rec.get("cwd") or home), rec.get("exit")
-        start = rec.get("start") if isinstance(rec.get("start"), (int, float)) else 0
-        at = rec.get("end") if isinstance(rec.get("end"), (int, float)) else start
-        if tool in ("curl", "wget"):
-            for url, path in (curl_downloads if tool == "curl" else wget_downloads)(args, cwd):
-                path = _written(path, start, home) if path else None
-                size, sha = file_digest(path, home) if path else (None, None)
-                details = {"tool": tool, "url": clean_url(url), "path": shown(path, home) if path else "(stdout)",
-                           "bytes": size, "sha256": sha, "exit": status}  # fmt: skip
-                events.append(event("download", details, at))
+        try:
+            events += _run_events(rec, home, created, event)
+        except (TypeError, ValueError, OSError):  # a record the wrapper did not write: skipped, never stuck on
             continue
-        found = (tar_extraction if tool == "tar" else unzip_extraction)(args, cwd)
-        if found:
-            events.append(_extraction(tool, found[0], found[1], home, created, status, event, at))
     return events
+
+
+def _run_events(rec, home, created, event):
+    tool, args = rec["tool"], [str(a) for a in rec["argv"]]
+    cwd, status = str(rec.get("cwd") or home), rec.get("exit") if isinstance(rec.get("exit"), int) else None
+    start = _when(rec.get("start"), 0)
+    at = _when(rec.get("end"), start or time.time())
+    if tool in ("curl", "wget"):
+        events = []
+        for url, path in (curl_downloads if tool == "curl" else wget_downloads)(args, cwd):
+            path = _written(path, start, home) if path else None
+            size, sha = file_digest(path, home) if path else (None, None)
+            details = {"tool": tool, "url": clean_url(url), "path": shown(path, home) if path else "(stdout)",
+                       "bytes": size, "sha256": sha, "exit": status}  # fmt: skip
+            events.append(event("download", _fit(details), at))
+        return events
+    found = (tar_extraction if tool == "tar" else unzip_extraction)(args, cwd)
+    return [_extraction(tool, found[0], found[1], home, created, status, event, at)] if found else []
 
 
 def file_extractions(home, created, archives, event, now):
@@ -232,7 +261,7 @@ def file_extractions(home, created, archives, event, now):
             taken.update(paths)
             details = {"tool": "unzip" if kind == "zip" else "tar", "archive": archive, "dest": dest,
                        "files": len(paths), "paths": paths[:PATHS_SHOWN], "seen": "files"}  # fmt: skip
-            events.append(event("extract", details, now))
+            events.append(event("extract", _fit(details), now))
     return events
 
 

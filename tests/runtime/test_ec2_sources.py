@@ -126,7 +126,11 @@ def test_journald_is_read_after_the_cursor_and_not_before_collection_started():
          "MESSAGE": "Accepted publickey for ubuntu from 203.0.113.5 port 50000 ssh2: ED25519 SHA256:abc"},
         {"__CURSOR": "c2", "__REALTIME_TIMESTAMP": "1800000090000000", "_PID": "9", "SYSLOG_IDENTIFIER": "sshd",
          "MESSAGE": "Disconnected from user ubuntu 203.0.113.5 port 50000"},
+        {"__CURSOR": "c3", "__REALTIME_TIMESTAMP": "1800000095000000", "_PID": "77", "SYSLOG_IDENTIFIER": "sshd",
+         "_UID": "1000", "MESSAGE": "Accepted publickey for ubuntu from 6.6.6.6 port 1 ssh2: ED25519 SHA256:forged"},
     ]  # fmt: skip
+    for entry in entries[:2]:
+        entry["_UID"] = "0"  # sshd logs as root
     calls = []
 
     def run(argv, **kw):  # type: ignore[no-untyped-def]  # journalctl's answer to --since or --after-cursor
@@ -142,10 +146,10 @@ def test_journald_is_read_after_the_cursor_and_not_before_collection_started():
     assert journal_entries("", 1_800_000_100, run) == ([], "")  # collection started after both: nothing
     assert "-t" in calls[0] and "sshd-session" in calls[0] and "sftp-server" in calls[0]
     late, cursor = journal_entries("", 1_800_000_050, run)  # type: ignore[misc]
-    assert [msg.split()[0] for _, _, msg in late] == ["Disconnected"] and cursor == "c2"
-    assert journal_entries("c2", 0, run) == ([], "c2")  # nothing new after the cursor
-    got, cursor = journal_entries("c0", 0, run)  # type: ignore[misc]
-    assert cursor == "c2" and [(at, pid) for at, pid, _ in got] == [(1_800_000_000.0, "9"), (1_800_000_090.0, "9")]
+    assert [msg.split()[0] for _, _, msg in late] == ["Disconnected"] and cursor == "c3"
+    assert journal_entries("c3", 0, run) == ([], "c3")  # nothing new after the cursor
+    got, cursor = journal_entries("c0", 0, run)  # type: ignore[misc]  # the student's `logger -t sshd`: skipped
+    assert cursor == "c3" and [(at, pid) for at, pid, _ in got] == [(1_800_000_000.0, "9"), (1_800_000_090.0, "9")]
     log = SshLog({}, "/home/ubuntu", event)
     events = [e for at, pid, msg in got for e in log.line(at, pid, msg)]
     assert [e["details"].get("seconds") for e in events] == [None, 90]

@@ -114,3 +114,24 @@ def test_a_forged_record_reads_nothing_outside_the_home(tmp_path):
     first, second, extract = (e["details"] for e in tool_events(records, str(home), set(), event))
     assert (first["bytes"], first["sha256"], second["bytes"], second["sha256"]) == (None, None, None, None)
     assert extract["files"] == 0 and extract["paths"] == []
+
+
+def test_forged_or_huge_records_give_events_the_tool_accepts(tmp_path):
+    from provisioning.activity import parse_batch
+
+    deep = "/".join(["d" * 40] * 6)
+    _zip(tmp_path / "big.zip", [f"{deep}/{n}.txt" for n in range(60)])
+    for n in range(60):
+        (tmp_path / "out" / deep).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "out" / deep / f"{n}.txt").write_text("x")
+    records = [
+        {"tool": "unzip", "argv": ["big.zip", "-d", "out"], "cwd": str(tmp_path), "end": 1_800_000_000, "exit": 0},
+        {"tool": "curl", "argv": ["-o", "x" * 5000, "http://h/" + "y" * 5000], "cwd": str(tmp_path), "end": 1e20},
+        {"tool": "wget", "argv": [None, {"a": 1}], "cwd": 7, "start": "soon", "end": True, "exit": "zero"},
+        {"tool": "tar", "argv": ["-xf"], "cwd": str(tmp_path), "end": float("nan")},
+    ]
+    events = tool_events(records, str(tmp_path), set(), event)
+    assert [e["kind"] for e in events][:2] == ["extract", "download"]
+    assert events[0]["details"]["files"] == 60 and 0 < len(events[0]["details"]["paths"]) <= 50
+    _, parsed = parse_batch({"workspace_id": 1, "events": events})  # all of them pass the tool's validation
+    assert len(parsed) == len(events)
