@@ -10,8 +10,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from classroom.models import CourseSshCa, SshKey, StaffSshCert, Workspace
-from provisioning.activity import collecting
+from classroom.models import CoursePolicy, CourseSshCa, SshKey, StaffSshCert, Workspace
+from provisioning.activity import COLLECTING, collecting
 from provisioning.aws import AwsBackend
 from provisioning.backend import CloudError
 from provisioning.course_cloud import course_key
@@ -72,6 +72,13 @@ class FactsLoader:
         with self.sessions() as session:
             course_id = session.scalar(select(Workspace.course_id).where(Workspace.instance_id == instance_id))
             return course_id is not None and collecting(session, course_id)
+
+    def collecting_instances(self) -> frozenset[str]:
+        """The instances whose course collects activity (one query for all, read by each sync pass)."""
+        on = CoursePolicy.integrity[COLLECTING].as_boolean().is_(True)
+        query = select(Workspace.instance_id).join(CoursePolicy, CoursePolicy.course_id == Workspace.course_id)
+        with self.sessions() as session:
+            return frozenset(i for i in session.scalars(query.where(on, Workspace.instance_id.is_not(None))) if i)
 
     def instance_state(self, instance_id: str) -> str:
         """The instance's state ("missing" when EC2 does not know it).
