@@ -1,0 +1,1 @@
+"""Workspace reset pages (filled by the reset commit)."""
