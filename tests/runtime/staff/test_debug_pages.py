@@ -7,11 +7,13 @@ import io
 import json
 import re
 import zipfile
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
-from classroom.models import AuditEvent, DebugSession, StaffSshCert
+from classroom.db import utcnow
+from classroom.models import ActivityEvent, AuditEvent, DebugSession, Heartbeat, StaffSshCert
 from provisioning.ssh_keys import generate_key_pair
 from tests.runtime.staff.support import TRAIN, post, set_up_course
 
@@ -59,8 +61,15 @@ def test_every_role_on_the_read_routes(client, cast):  # type: ignore[no-untyped
 
 def test_read_only_ta_sees_status_files_and_notebooks(client, cast, session):  # type: ignore[no-untyped-def]
     sophie, ta = cast.sophie.id, cast.tokens["ta"]
+    session.add(Heartbeat(workspace_id=cast.ws.id, cpu_pct=Decimal("87.5"), mem_pct=Decimal("91.25"),
+                          disk_pct=Decimal("40"), ssh_sessions=1))  # fmt: skip
+    session.add(ActivityEvent(workspace_id=cast.ws.id, event_id="e1", kind="file_change", at=utcnow(),
+                              details={"path": "homework/hw1/train.py"}))  # fmt: skip
+    session.commit()
     page = client.get(f"/app/students/{sophie}/debug", query_string={"t": ta}).get_data(as_text=True)
     assert "running" in page and "read-only access" in page and "Open debug session" not in page
+    assert "CPU 87.50 %" in page and "memory 91.25 %" in page and "disk 40.00 %" in page
+    assert "file_change" in page and "homework/hw1/train.py" in page
     listing = client.get(f"/app/students/{sophie}/files", query_string={"t": ta, "path": "homework/hw1"})
     assert "train.py" in listing.get_data(as_text=True) and "analysis.ipynb" in listing.get_data(as_text=True)
     text = client.get(f"/app/students/{sophie}/files", query_string={"t": ta, "path": "homework/hw1/train.py"})
