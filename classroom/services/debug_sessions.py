@@ -43,6 +43,8 @@ class DebugRequest:
 
 def parse_request(reason: str | None, mode: str | None, full_reason: str | None, minutes: str | None) -> DebugRequest:
     """Check the form: a reason always, a second reason for full control, 1 to 120 minutes. Pure."""
+    if any("\x00" in (v or "") for v in (reason, mode, full_reason, minutes)):
+        raise DebugRefused("The form holds a character text cannot carry (NUL): retype it.")
     try:
         why = parse_reason(reason)
     except ReasonError as exc:
@@ -57,7 +59,7 @@ def parse_request(reason: str | None, mode: str | None, full_reason: str | None,
         except ReasonError:
             raise DebugRefused("Full control needs its own reason: why must you change the files?") from None
     raw = (minutes or str(DEFAULT_MINUTES)).strip()
-    if not raw.isdigit() or not 1 <= int(raw) <= 120:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 3) or not 1 <= int(raw) <= 120:
         raise DebugRefused("A session lasts between 1 and 120 minutes.")
     return DebugRequest(why, chosen, second, int(raw))
 

@@ -44,6 +44,8 @@ class ResetRefused(ValueError):
 
 def parse_keep_paths(raw: str) -> list[str]:
     """One pattern a line: "folder/" or a glob ("*.ipynb", "data/*.csv"); no absolute paths, no "..". Pure."""
+    if "\x00" in raw:
+        raise ResetRefused("The patterns hold a character text cannot carry (NUL).", 400)
     patterns = [" ".join(line.split()) for line in raw.splitlines() if line.strip()]
     if len(patterns) > MAX_PATTERNS:
         raise ResetRefused(f"Keep at most {MAX_PATTERNS} patterns.", 400)
@@ -79,6 +81,8 @@ def active_reset(session: Session, workspace_id: int) -> WorkspaceReset | None:
 
 def request_reset(session: Session, ws: Workspace, staff: Person, raw_reason: str | None) -> WorkspaceReset:
     """Record the reset (audited as `workspace.reset`); the caller commits, then enqueues the job."""
+    if "\x00" in (raw_reason or ""):
+        raise ResetRefused("The reason holds a character text cannot carry (NUL): retype it.", 400)
     try:
         reason = parse_reason(raw_reason)
     except ReasonError as exc:

@@ -13,6 +13,7 @@ from classroom.roles import StaffLevel, can_act
 from classroom.workspaces.lifecycle import ENDED
 from lti_app.auth import current
 from lti_app.errors import Forbidden
+from lti_app.inputs import as_id
 from lti_app.runtime import commit, db, settings
 from provisioning.runtime.home_files import HomeFiles
 
@@ -47,7 +48,8 @@ def chosen_workspace(person: Person, raw: str | None = None) -> Workspace | None
     workspaces = student_workspaces(person)
     if not raw:
         return workspaces[0] if workspaces else None
-    found = next((w for w in workspaces if raw.isdigit() and w.id == int(raw)), None)
+    wanted = as_id(raw)
+    found = next((w for w in workspaces if w.id == wanted), None)
     if found is None:
         abort(404)
     return found

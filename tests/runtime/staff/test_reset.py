@@ -171,3 +171,59 @@ def test_faults_leave_sophie_her_old_workspace(app, client, cast, session, backe
     assert why in page and "keeps the old workspace" in page
     debug = client.get(f"/app/students/{cast.sophie.id}/debug", query_string={"t": cast.tokens["ta"]})
     assert "Reset failed" in debug.get_data(as_text=True)
+
+
+ROLES = ("instructor", "head_ta", "ta", "student", "other_student", "other_instructor", "anonymous")
+
+
+def _status(client, method, url, token, app):  # type: ignore[no-untyped-def]
+    if token is None:
+        return (client.get(url) if method == "GET" else client.post(url)).status_code
+    if method == "GET":
+        return client.get(url, query_string={"t": token}).status_code
+    return post(app, client, url, token).status_code
+
+
+def test_every_role_on_the_reset_routes(app, client, cast, session):  # type: ignore[no-untyped-def]
+    backup = WorkspaceBackup(course_id=cast.ws.course_id, workspace_id=cast.ws.id, instance_id=cast.ws.instance_id,
+                             s3_key="courses/x/archives/b.tar.gz", sha256="0" * 64, size_bytes=1, files=1)  # fmt: skip
+    session.add(backup)
+    session.flush()
+    alex = cast.people["head_ta"].id
+    row = WorkspaceReset(course_id=cast.ws.course_id, workspace_id=cast.ws.id, staff_person_id=alex,
+                         reason="broken", state="failed", old_instance_id=cast.ws.instance_id, kept={})  # fmt: skip
+    session.add(row)
+    session.commit()
+    acting = ("instructor", "head_ta")
+    routes = [
+        ("GET", f"/app/students/{cast.sophie.id}/reset", acting),
+        ("GET", f"/app/resets/{row.id}", acting),
+        ("GET", f"/app/students/{cast.sophie.id}/backups", acting),
+        ("POST", f"/app/backups/{backup.id}/restore", acting),
+        ("GET", "/app/course/reset-settings", ("instructor",)),
+    ]
+    for method, url, allowed in routes:
+        for role in ROLES:
+            got = _status(client, method, url, cast.tokens.get(role), app)
+            if role == "anonymous":
+                want = 401
+            elif role in allowed:
+                want = 303 if method == "POST" else 200
+            elif role == "other_instructor" and "reset-settings" not in url:
+                want = 404
+            else:
+                want = 200 if (role == "other_instructor") else 403
+            assert got == want, (method, url, role, got)
+
+
+def test_instructor_sets_what_a_reset_keeps(app, client, cast, session):  # type: ignore[no-untyped-def]
+    url, token = "/app/course/reset-settings", cast.tokens["instructor"]
+    assert post(app, client, url, token, keep_paths="homework/\n*.ipynb\ndata/*.csv").status_code == 200
+    page = client.get(f"/app/students/{cast.sophie.id}/reset", query_string={"t": token}).get_data(as_text=True)
+    assert "data/*.csv" in page
+    bad = post(app, client, url, token, keep_paths="../secrets\n/etc")
+    assert bad.status_code == 400 and "not a path inside the home" in bad.get_data(as_text=True)
+    assert post(app, client, url, cast.tokens["head_ta"], keep_paths="x/").status_code == 403
+    from classroom.services.resets import keep_paths
+
+    assert keep_paths(session, cast.ws.course_id) == ["homework/", "*.ipynb", "data/*.csv"]
