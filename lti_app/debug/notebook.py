@@ -34,10 +34,10 @@ class NotebookError(ValueError):
 def _output(out: dict) -> Markup:  # type: ignore[type-arg]
     kind = out.get("output_type")
     if kind == "stream":
-        return Markup("<pre class='nb-stream'>{}</pre>").format(ANSI.sub("", str(out.get("text", ""))))
+        return Markup("<pre tabindex='0' class='nb-stream'>{}</pre>").format(ANSI.sub("", str(out.get("text", ""))))
     if kind == "error":
         trace = ANSI.sub("", "\n".join(out.get("traceback", [])))
-        return Markup("<pre class='nb-error'>{}</pre>").format(trace or f"{out.get('ename')}: {out.get('evalue')}")
+        return Markup("<pre tabindex='0' class='nb-error'>{}</pre>").format(trace or f"{out.get('ename')}: {out.get('evalue')}")
     data = out.get("data", {})
     for mime in IMAGES:
         if mime in data:
@@ -45,7 +45,7 @@ def _output(out: dict) -> Markup:  # type: ignore[type-arg]
             if re.fullmatch(r"[A-Za-z0-9+/=]+", b64):
                 return Markup("<img alt='cell output image' src='data:{};base64,{}'>").format(mime, b64)
     text = data.get("text/plain") or data.get("text/html") or data.get("text/markdown") or ""
-    return Markup("<pre class='nb-result'>{}</pre>").format("".join(text) if isinstance(text, list) else str(text))
+    return Markup("<pre tabindex='0' class='nb-result'>{}</pre>").format("".join(text) if isinstance(text, list) else str(text))
 
 
 def render_notebook(raw: bytes) -> list[Cell]:
@@ -62,5 +62,5 @@ def render_notebook(raw: bytes) -> list[Cell]:
             outs = [_output(o) for o in cell.get("outputs", [])]
             cells.append(Cell("code", code, cell.get("execution_count"), outs))
         else:
-            cells.append(Cell(cell.cell_type, Markup("<pre class='nb-text'>{}</pre>").format(escape(cell.source))))
+            cells.append(Cell(cell.cell_type, Markup("<pre tabindex='0' class='nb-text'>{}</pre>").format(escape(cell.source))))
     return cells
