@@ -143,6 +143,7 @@ def replay(session_id: int, recording_id: int) -> str:
     person = db().get(Person, ds.student_person_id)
     staff = db().get(Person, ds.staff_person_id)
     shown = ANSI.sub("", cast.shown()).replace("\r", "")
+    g.csp_script_extra = " 'wasm-unsafe-eval'"  # the vendored player's terminal is WebAssembly (this page only)
     return page("debug/replay.html", ds=ds, rec=rec, cast=cast, shown=shown, person=person, staff=staff)
 
 

@@ -3,6 +3,7 @@ view-only debug session and logs in with the certificate the page gives him; the
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -134,4 +135,22 @@ def test_alex_reads_sophies_files_and_opens_a_view_only_session(
     assert done.returncode == 0 and "4096" in done.stdout and "recorded" in done.stderr, done.stderr
     with live_server.sessions() as session:
         assert session.scalar(select(DebugRecording)) is not None
+
+    # Dr. Martinez replays it in the tool: the vendored player runs (no CSP refusal) and the transcript shows it.
+    page.get_by_role("button", name="Sign out").click()
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    open_tool(page, live_server, "Jennifer Martinez", role="Instructor")
+    frame = page.frame_locator("iframe.tool-frame")
+    frame.get_by_role("link", name="Sophie Martinez").first.click()
+    expect(frame.get_by_role("heading", name="Sophie Martinez")).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
+    frame.get_by_role("link", name="Debug: status, files, SSH session").click()
+    expect(frame.get_by_role("heading", name="Debug: Sophie Martinez")).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
+    frame.get_by_role("link", name=re.compile("^Replay")).click()
+    frame.get_by_role("link", name=re.compile("^Channel 1")).click()
+    expect(frame.locator("#typed")).to_contain_text("grep batch_size homework/hw1/train.py")
+    expect(frame.locator("#player .ap-wrapper, #player .ap-player").first).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
+    page.wait_for_timeout(1000)
+    shot(page, "debug-04-replay")
+    assert not refused, refused
     live_server.check_jobs()
