@@ -5,6 +5,7 @@ its HTML and JavaScript outputs are shown as source, never run."""
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 
 import nbformat
@@ -37,7 +38,9 @@ def _output(out: dict) -> Markup:  # type: ignore[type-arg]
         return Markup("<pre tabindex='0' class='nb-stream'>{}</pre>").format(ANSI.sub("", str(out.get("text", ""))))
     if kind == "error":
         trace = ANSI.sub("", "\n".join(out.get("traceback", [])))
-        return Markup("<pre tabindex='0' class='nb-error'>{}</pre>").format(trace or f"{out.get('ename')}: {out.get('evalue')}")
+        return Markup("<pre tabindex='0' class='nb-error'>{}</pre>").format(
+            trace or f"{out.get('ename')}: {out.get('evalue')}"
+        )
     data = out.get("data", {})
     for mime in IMAGES:
         if mime in data:
@@ -45,13 +48,17 @@ def _output(out: dict) -> Markup:  # type: ignore[type-arg]
             if re.fullmatch(r"[A-Za-z0-9+/=]+", b64):
                 return Markup("<img alt='cell output image' src='data:{};base64,{}'>").format(mime, b64)
     text = data.get("text/plain") or data.get("text/html") or data.get("text/markdown") or ""
-    return Markup("<pre tabindex='0' class='nb-result'>{}</pre>").format("".join(text) if isinstance(text, list) else str(text))
+    return Markup("<pre tabindex='0' class='nb-result'>{}</pre>").format(
+        "".join(text) if isinstance(text, list) else str(text)
+    )
 
 
 def render_notebook(raw: bytes) -> list[Cell]:
     """The notebook's cells (NotebookError when it is not a notebook)."""
     try:
-        nb = nbformat.reads(raw.decode("utf-8", errors="replace"), as_version=4)
+        with warnings.catch_warnings():  # an older notebook (no cell ids, v3) is read as it is, without noise
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(raw.decode("utf-8", errors="replace"), as_version=4)
     except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds (JSON, schema, version)
         raise NotebookError(f"This file is not a notebook Jupyter can read: {type(exc).__name__}") from None
     formatter = HtmlFormatter(noclasses=True, nowrap=False)
@@ -62,5 +69,7 @@ def render_notebook(raw: bytes) -> list[Cell]:
             outs = [_output(o) for o in cell.get("outputs", [])]
             cells.append(Cell("code", code, cell.get("execution_count"), outs))
         else:
-            cells.append(Cell(cell.cell_type, Markup("<pre tabindex='0' class='nb-text'>{}</pre>").format(escape(cell.source))))
+            cells.append(
+                Cell(cell.cell_type, Markup("<pre tabindex='0' class='nb-text'>{}</pre>").format(escape(cell.source)))
+            )
     return cells
