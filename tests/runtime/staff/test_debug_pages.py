@@ -159,3 +159,32 @@ def test_instructor_replays_the_recording(app, client, cast, session, runtime): 
     assert "grep batch_size homework/hw1/train.py" in replay and "asciinema-player.min.js" in replay
     cast_resp = client.get(rec_url.replace("?", "/cast?"))
     assert cast_resp.status_code == 200 and json.loads(cast_resp.data.splitlines()[0])["version"] == 2
+
+
+def test_every_role_on_the_acting_routes(app, client, cast, session, runtime):  # type: ignore[no-untyped-def]
+    public = generate_key_pair("staff")[1]
+    sophie = cast.sophie.id
+
+    def status(role: str, url: str, **form: str) -> int:
+        if role == "anonymous":
+            return client.post(url, data=form).status_code
+        return post(app, client, url, cast.tokens[role], **form).status_code
+
+    acting = ("instructor", "head_ta")
+    for role in ROLES:
+        want = 200 if role in acting else 401 if role == "anonymous" else 404 if role == "other_instructor" else 403
+        got = status(role, f"/app/students/{sophie}/debug/ssh", reason="help her", public_key=public)
+        assert got == want, ("ssh", role, got)
+        assert status(role, f"/app/students/{sophie}/export", path="homework") == want, ("export", role)
+    sessions = session.scalars(select(DebugSession).order_by(DebugSession.id)).all()
+    assert len(sessions) == 2
+    for role in ROLES:
+        want = 303 if role in acting else 401 if role == "anonymous" else 404 if role == "other_instructor" else 403
+        target = sessions[0] if role != "head_ta" else sessions[1]
+        assert status(role, f"/app/debug-sessions/{target.id}/end") == want, ("end", role)
+    recording = f"/app/debug-sessions/{sessions[0].id}/recordings/999"
+    for role in ROLES:
+        got = _get(client, recording, cast, role).status_code
+        want = 404 if role in ("instructor", "other_instructor") else 401 if role == "anonymous" else 403
+        assert got == want, ("replay", role, got)
+        assert _get(client, recording + "/cast", cast, role).status_code == want
