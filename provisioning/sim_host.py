@@ -178,6 +178,8 @@ class SimHost:
             "ssh_sessions": 1 if active else 0,
             "jupyter_active": active,
             "cpu_pct": round(self.rng.uniform(20, 80), 2) if active else 0.5,
+            "mem_pct": round(self.rng.uniform(30, 70), 2) if active else 12.0,
+            "disk_pct": 18.0,
             "changed_files": self.rng.randint(1, 5) if active else 0,
         }
 

@@ -20,6 +20,7 @@ from classroom.budget.policy import money
 from classroom.models import AlertSent, Course, CoursePolicy, Enrollment, SpendDaily, SshKey, Workspace
 from classroom.notify import Message, notify_instructors, notify_many
 from classroom.roles import StaffLevel
+from classroom.services.staff_report import staff_activity
 from classroom.workspaces.lifecycle import WorkspaceState
 from provisioning.services import Job, request_stop
 
@@ -172,6 +173,7 @@ def _final_report(session: Session, course: Course, policy: CoursePolicy) -> Non
         f"disk deleted {policy.disk_grace_days} days after the term. The audit trail and cost report stay available "
         "in Cloud Workstation."
     )
+    body += "\n\n" + staff_activity(session, course.id).lines()
     notify_instructors(session, course.id, subject=f"[{course.display_name}] Final course report", body=body)
 
 

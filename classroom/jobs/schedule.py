@@ -41,6 +41,7 @@ PERIODIC_JOBS: tuple[Periodic, ...] = (
     Periodic("provisioning.retire.retire_due", interval=300),  # archive, then delete disks marked to end
     Periodic("provisioning.usage.book_usage_hourly", cron="7 * * * *"),  # EFS, snapshots, archives, transfer out
     Periodic("classroom.jobs.tasks.send_outbox_emails", interval=60),
+    Periodic("provisioning.debug_jobs.end_expired_debug_sessions", interval=60),  # tell students a session ended
     Periodic("lms_sync.jobs.sync_all_rosters", cron="15 2 * * *"),  # nightly NRPS sync (then due dates) per course
     Periodic("lms_sync.jobs.post_usage_nightly", cron="30 3 * * *"),  # usage to the gradebook where turned on
     Periodic("lms_sync.jobs.passback_sweep", interval=60),  # grades waiting, and claims of jobs that died

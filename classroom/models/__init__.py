@@ -13,6 +13,13 @@ from classroom.models.budget import (
     TemplateAccess,
     TemplateRequest,
 )
+from classroom.models.debug import (
+    CourseResetSettings,
+    DebugRecording,
+    DebugSession,
+    WorkspaceBackup,
+    WorkspaceReset,
+)
 from classroom.models.invites import RegistrationInvite
 from classroom.models.keys import KeyStatus, ToolKey
 from classroom.models.lms_sync import (
@@ -44,6 +51,11 @@ from classroom.models.workspaces import (
 )
 
 __all__ = [
+    "CourseResetSettings",
+    "DebugRecording",
+    "DebugSession",
+    "WorkspaceBackup",
+    "WorkspaceReset",
     "ActivityEvent",
     "CourseSshCa",
     "StaffSshCert",

@@ -48,6 +48,25 @@ def cpu_percent(interval=1.0):
     return round(100.0 * busy / max(1, total2 - total1), 2)
 
 
+def mem_percent():
+    """Memory in use (MemTotal - MemAvailable), in % (None where /proc/meminfo says nothing)."""
+    try:
+        with open("/proc/meminfo") as f:
+            info = {line.split(":")[0]: int(line.split()[1]) for line in f if len(line.split()) > 1}
+        return round(100.0 * (info["MemTotal"] - info["MemAvailable"]) / max(1, info["MemTotal"]), 2)
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def disk_percent(home):
+    """The home's file system in use, in %."""
+    try:
+        st = os.statvfs(home)
+    except OSError:
+        return None
+    return round(100.0 * (st.f_blocks - st.f_bavail) / max(1, st.f_blocks), 2)
+
+
 def ssh_sessions():
     out = subprocess.run(["who"], capture_output=True, text=True, check=False).stdout
     return sum(1 for line in out.splitlines() if line.strip())
@@ -204,6 +223,8 @@ def activity(cfg):
         "ssh_sessions": ssh_sessions(),
         "jupyter_active": jupyter_active(),
         "cpu_pct": cpu_percent(),
+        "mem_pct": mem_percent(),
+        "disk_pct": disk_percent(cfg["home"]),
         "changed_files": changed_files(cfg["home"]),
     }
 

@@ -56,11 +56,13 @@ def bwrap_argv(
     *,
     new_session: bool = True,
     extra_ro: tuple[tuple[str, str], ...] = (),
+    home_read_only: bool = False,
 ) -> list[str]:
     """The bwrap command line that runs `command` inside the workspace's sandbox. Pure.
 
     new_session (setsid) keeps a sandboxed process from pushing input into the runtime's terminal; a session with
-    its own pseudo-terminal (which the runtime made the controlling terminal) needs none.
+    its own pseudo-terminal (which the runtime made the controlling terminal) needs none. home_read_only binds the
+    home read-only (a view-only debug session).
     """
     argv = ["bwrap", "--unshare-all", "--uid", str(INNER_UID), "--gid", str(INNER_UID), "--hostname", spec.hostname,
             "--die-with-parent", *(["--new-session"] if new_session else []), "--clearenv"]  # fmt: skip
@@ -70,11 +72,12 @@ def bwrap_argv(
         if os.path.lexists("/" + target):
             argv += ["--symlink", target, link]
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", str(spec.etc), "/etc"]
-    argv += ["--bind", str(spec.home), spec.inner_home, "--ro-bind", str(spec.materials), spec.mount_point]
+    argv += ["--ro-bind" if home_read_only else "--bind", str(spec.home), spec.inner_home]
+    argv += ["--ro-bind", str(spec.materials), spec.mount_point]
     if spec.agent and spec.toolbin and spec.tool_log:  # as on EC2: the agent's files and its tool recorders
         argv += ["--ro-bind", str(spec.agent), AGENT_DIR, "--ro-bind", str(spec.toolbin), "/usr/local/bin",
                  "--bind", str(spec.tool_log), TOOL_LOG_DIR]  # fmt: skip
-    for source, target in extra_ro:
+    for source, target in extra_ro:  # e.g. the agent's code, for the runtime's scans
         argv += ["--ro-bind", source, target]
     base = {"HOME": spec.inner_home, "USER": spec.os_user, "LOGNAME": spec.os_user, "SHELL": "/bin/bash",
             "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}  # fmt: skip

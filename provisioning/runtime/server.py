@@ -27,7 +27,8 @@ from asyncssh.sftp import MIN_SFTP_VERSION
 from asyncssh.stream import SSHReader, SSHWriter
 
 from provisioning.agent.cwc_sshlog import sftp_transfer
-from provisioning.runtime.access import CertFacts, WorkspaceFacts, decide_cert, decide_key
+from provisioning.runtime.access import CertFacts, DebugFacts, WorkspaceFacts, decide_cert, decide_key
+from provisioning.runtime.debug_io import debug_banner, run_recorded
 from provisioning.runtime.messages import login_banner
 from provisioning.runtime.sandbox import SFTP_SERVER, as_nobody, bwrap_argv, drop_privileges
 from provisioning.ssh_keys import fingerprint
@@ -95,6 +96,10 @@ class WorkspaceServer(asyncssh.SSHServer):
         self._loaded_for: str | None = None
         self.session_id = ""
         self.logged_in_at: datetime | None = None
+        self.cert_serial: int | None = None
+        self.debug: DebugFacts | None = None  # a staff debug session: recorded, view-only unless full control
+        self.recordings = 0
+        self.debug_procs: set[asyncio.subprocess.Process] = set()  # ended with the connection
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
@@ -107,6 +112,9 @@ class WorkspaceServer(asyncssh.SSHServer):
             self.rt.note(self.facts, "ssh_logout", {"who": self.identity, "session": self.session_id,
                                                     "source_ip": self.peer, "seconds": seconds})  # fmt: skip
             self.rt.connection_closed(self)
+        for proc in self.debug_procs:  # a debug session's commands never outlive it
+            if proc.returncode is None:
+                proc.kill()
 
     def begin_auth(self, username: str) -> bool:
         if self.conn is not None:
@@ -138,6 +146,8 @@ class WorkspaceServer(asyncssh.SSHServer):
         except (AttributeError, TypeError, ValueError, OverflowError) as exc:  # a malformed certificate
             return self._note(username, False, f"unreadable certificate: {type(exc).__name__}")
         decision = decide_cert(facts, username, presented, self.rt.now())
+        if decision.allowed:
+            self.cert_serial = presented.serial
         return self._note(username, decision.allowed, decision.reason)
 
     def validate_ca_key(self, username: str, key: asyncssh.SSHKey) -> bool:
@@ -157,7 +167,10 @@ class WorkspaceServer(asyncssh.SSHServer):
         assert self.facts is not None
         log.info("login ws%s %s from %s", self.facts.workspace_id, self.identity, self.peer)
         self.session_id, self.logged_in_at = secrets.token_hex(8), self.rt.now()
+        self.debug = self.facts.debug.get(self.cert_serial) if self.cert_serial is not None else None
         login = {"who": self.identity, "session": self.session_id, "source_ip": self.peer}
+        if self.debug is not None:
+            login |= {"debug_session": self.debug.label, "mode": self.debug.mode}
         self.rt.note(self.facts, "ssh_login", login)
         self.rt.connection_opened(self)
 
@@ -205,8 +218,14 @@ async def run_session(rt: LocalRuntime, server: WorkspaceServer, process: asyncs
         await _staff_messages(rt, facts, process)
     env = {"SSH_CONNECTION": f"{server.peer} 0 127.0.0.1 {rt.port}", "TERM": process.get_terminal_type() or "dumb"}
     tty = process.get_terminal_type() is not None and process.subsystem != "sftp"
-    argv = bwrap_argv(spec, command, env, new_session=not tty)
-    if tty:
+    debug = server.debug
+    argv = bwrap_argv(spec, command, env, new_session=not tty, home_read_only=debug is not None and debug.read_only)
+    if debug is not None:
+        banner = debug_banner(debug)
+        if process.subsystem != "sftp":  # SFTP speaks a binary protocol: its banner is the login's
+            (process.stdout if tty else process.stderr).write(banner.replace("\n", "\r\n").encode())
+        code = await run_recorded(rt, server, process, argv, tty=tty, banner=banner)
+    elif tty:
         code = await _run_pty(rt, facts, process, argv)
     else:
         argv, as_user = as_nobody(argv)

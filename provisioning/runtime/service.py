@@ -151,8 +151,24 @@ class LocalRuntime:
             log.info("ended %d process(es) of %s: %s", len(procs), instance_id, reason)
         return len(procs)
 
+    async def end_closed_debug(self) -> int:
+        """Disconnect debug sessions that were ended ("End session") or ran out of time; returns how many."""
+        live = [s for servers in self.servers.values() for s in servers if s.debug is not None and s.conn]
+        if not live:
+            return 0
+        ids = {s.debug.session_id for s in live if s.debug}
+        still = await asyncio.get_running_loop().run_in_executor(None, self.loader.open_debug_sessions, ids)
+        ended = 0
+        for server in live:
+            assert server.debug is not None and server.conn is not None
+            if server.debug.session_id not in still or self.now() >= server.debug.expires_at:
+                server.conn.disconnect(asyncssh.DISC_BY_APPLICATION, f"debug session {server.debug.label} ended")
+                ended += 1
+        return ended
+
     async def sync(self) -> None:
-        """One pass: end what is not running, remove terminated homes."""
+        """One pass: end what is not running, remove terminated homes, end closed debug sessions."""
+        await self.end_closed_debug()
         instances = await asyncio.get_running_loop().run_in_executor(None, self.loader.backend.describe_managed)
         self.loader.seen_running = {i.instance_id for i in instances if i.state == "running"}
         self.collecting = await asyncio.get_running_loop().run_in_executor(None, self.loader.collecting_instances)
