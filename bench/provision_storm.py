@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bench.services import admin_url, fresh_database, private_redis, redis_server, with_db
 from classroom.db import make_engine, make_session_factory
 from classroom.jobs.queue import DEFAULT_QUEUE, enqueue, get_queue, make_worker
+from classroom.services.workspaces import request_workspace
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import WorkspaceTemplate, load_catalog
 from config.settings import Settings
@@ -49,7 +50,6 @@ from provisioning import jobs
 from provisioning.aws import MUTATING
 from provisioning.backend import MANAGED_BY
 from provisioning.factory import backend_from_settings
-from provisioning.services import request_workspace
 from provisioning.simulated import seed_simulated_aws
 from tests.support.factories import make_course, make_person
 

@@ -30,11 +30,11 @@ from classroom.budget.enforcement import (
 from classroom.budget.policy import money
 from classroom.services.course_money import course_positions
 from classroom.services.metering import accrue, known_time_zones
+from classroom.services.workspaces import Job
 from classroom.workspaces.lifecycle import RESERVED_DISK, WorkspaceState, sql_states
 from config.catalog import load_catalog
 from config.prices import PriceError, RegionPrices
 from provisioning.alerts import deliver_alerts
-from provisioning.services import Job
 
 log = logging.getLogger(__name__)
 LOCK_TIMEOUT = "5s"

@@ -22,6 +22,7 @@ from classroom.db import make_engine, make_session_factory, utcnow
 from classroom.jobs.queue import enqueue
 from classroom.models import Course, Person, Workspace
 from classroom.notify import notify
+from classroom.services.workspaces import Job, mark_failed, set_state
 from classroom.workspaces.lifecycle import LIVE, WANTS_DOWN, DesiredState, WorkspaceState
 from config.catalog import load_catalog
 from config.settings import Settings
@@ -30,7 +31,6 @@ from provisioning.backend import MANAGED_BY, CloudBackend, CloudError, InstanceI
 from provisioning.course_cloud import course_key, ensure_course_cloud
 from provisioning.factory import backend_from_settings
 from provisioning.reconcile import MISSING, Change, WorkspaceRow, plan_reconcile
-from provisioning.services import Job, mark_failed, set_state
 from provisioning.ssh_ca import ensure_course_ca
 from provisioning.ssh_keys import active_keys
 from provisioning.stop_jobs import call_stop, claim_stop, drive_stops, record_stop

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from classroom.audit import append_event
 from classroom.db import utcnow
 from classroom.models import CoursePolicy, Workspace, WorkspaceArchive, WorkspaceFolder
+from classroom.services.workspaces import Job, request_stop, set_state
 from classroom.workspaces.lifecycle import ENDED, WorkspaceState
 from config.catalog import load_catalog
 from provisioning import jobs
@@ -34,7 +35,6 @@ from provisioning.aws_archive import HomeArchive
 from provisioning.backend import CloudError
 from provisioning.course_cloud import course_key
 from provisioning.opening import folders_of
-from provisioning.services import Job, request_stop, set_state
 
 log = logging.getLogger(__name__)
 S = WorkspaceState

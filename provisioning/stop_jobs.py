@@ -14,10 +14,10 @@ from classroom.audit import append_event
 from classroom.models import Workspace
 from classroom.models.workspaces import UNCONVERGED
 from classroom.notify import notify_instructors
+from classroom.services.workspaces import Job, set_state
 from classroom.workspaces.lifecycle import DOWN, WANTS_DOWN, DesiredState, WorkspaceState
 from config.catalog import load_catalog
 from provisioning.backend import CloudBackend, CloudError
-from provisioning.services import Job, set_state
 from provisioning.stop_drive import StopProgress, alert_due, backoff, retry_due, should_force
 
 log = logging.getLogger(__name__)

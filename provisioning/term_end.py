@@ -20,8 +20,8 @@ from classroom.budget.policy import money
 from classroom.models import AlertSent, Course, CoursePolicy, Enrollment, SpendDaily, SshKey, Workspace
 from classroom.notify import Message, notify_instructors, notify_many
 from classroom.roles import StaffLevel
+from classroom.services.workspaces import Job, request_stop
 from classroom.workspaces.lifecycle import WorkspaceState
-from provisioning.services import Job, request_stop
 
 S = WorkspaceState
 LIVE_RUNNING = (S.RUNNING, S.STARTING, S.PROVISIONING)

@@ -11,6 +11,7 @@ from classroom.models import CoursePolicy, Workspace
 from classroom.roles import StaffLevel, can_act, is_staff
 from classroom.services.budgets import decide_launch
 from classroom.services.staff_actions import ReasonError, parse_reason, tell_student
+from classroom.services.workspaces import Job, WorkspaceActionError, request_start, request_stop, workspaces_of
 from classroom.workspaces.lifecycle import LIVE
 from config.catalog import WorkspaceTemplate, load_catalog
 from lms_sync.deadlines import Deadline, due_from_custom, upcoming_for
@@ -32,7 +33,6 @@ from provisioning.opening import (
     workspace_key,
 )
 from provisioning.retire import request_retire
-from provisioning.services import Job, WorkspaceActionError, request_start, request_stop, workspaces_of
 from provisioning.ssh_keys import active_keys
 
 bp = Blueprint("workspaces", __name__)

@@ -16,13 +16,13 @@ from classroom.db import make_session_factory
 from classroom.models import CourseCharge, SpendDaily, SpendTotal
 from classroom.roles import StaffLevel
 from classroom.services.course_money import course_money
+from classroom.services.workspaces import request_workspace
 from config.catalog import load_catalog
 from config.prices import load_prices
 from provisioning import jobs
 from provisioning.aws import AwsBackend
 from provisioning.backend import CloudError
 from provisioning.course_cloud import course_key
-from provisioning.services import request_workspace
 from provisioning.usage import Sender, book_course_usage, hour_floor, transfer_window
 from tests.support.budget import make_policy
 from tests.support.factories import make_course, make_person

@@ -13,12 +13,12 @@ from classroom.jobs.queue import ENFORCEMENT_QUEUE, get_queue, make_worker
 from classroom.models import AuditEvent, LedgerEntry, Notification, Workspace
 from classroom.roles import StaffLevel
 from classroom.services.metering import accrue
+from classroom.services.workspaces import request_stop, request_workspace
 from classroom.workspaces.lifecycle import DesiredState, WorkspaceState
 from config.catalog import load_catalog
 from config.prices import load_prices
 from lti_app.workspaces.presenter import status
 from provisioning import jobs
-from provisioning.services import request_stop, request_workspace
 from tests.provisioning.test_aws_adapter import _error
 from tests.support.factories import make_course, make_person
 
@@ -265,7 +265,7 @@ def test_a_stop_while_aws_launches_stops_the_instance_as_soon_as_it_exists(sessi
 
 
 def test_an_instance_launched_for_a_workspace_given_up_meanwhile_is_terminated(session, student, job_ctx, backend):
-    from provisioning.services import mark_failed
+    from classroom.services.workspaces import mark_failed
 
     ws = _requested(session, student)
     real_launch = backend.launch

@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 from classroom.db import make_session_factory
 from classroom.models import LedgerEntry, SpendTotal, WorkspaceEvent
 from classroom.services.metering import accrue
+from classroom.services.workspaces import event_time, request_workspace
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import load_catalog
 from config.prices import load_prices
 from provisioning import jobs
-from provisioning.services import event_time, request_workspace
 from tests.support.factories import make_course, make_person
 
 S = WorkspaceState

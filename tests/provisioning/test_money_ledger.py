@@ -14,13 +14,13 @@ from classroom.db import make_session_factory
 from classroom.models import CourseCharge, LedgerEntry, Workspace, WorkspaceEvent
 from classroom.services.course_money import course_money
 from classroom.services.metering import accrue
+from classroom.services.workspaces import request_workspace
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import load_catalog
 from config.prices import load_prices
 from provisioning import jobs
 from provisioning.backend import MANAGED_BY
 from provisioning.course_cloud import course_key
-from provisioning.services import request_workspace
 from tests.provisioning.test_aws_adapter import _body
 from tests.support.budget import make_policy
 from tests.support.factories import make_course, make_person

@@ -10,11 +10,11 @@ from sqlalchemy import select
 from classroom.db import make_session_factory
 from classroom.jobs.queue import get_queue
 from classroom.models import AuditEvent, Workspace
+from classroom.services.workspaces import request_start, request_stop, request_workspace
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import load_catalog
 from provisioning import jobs
 from provisioning.backend import MANAGED_BY
-from provisioning.services import request_start, request_stop, request_workspace
 from tests.provisioning.test_aws_adapter import _error
 from tests.support.factories import make_course, make_person
 
