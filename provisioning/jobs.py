@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from classroom.audit import append_event
+from classroom.course_paths import course_slug
 from classroom.db import make_engine, make_session_factory, utcnow
 from classroom.jobs.queue import enqueue
 from classroom.models import Course, Person, Workspace
@@ -34,7 +35,7 @@ from provisioning.reconcile import MISSING, Change, WorkspaceRow, plan_reconcile
 from provisioning.ssh_ca import ensure_course_ca
 from provisioning.ssh_keys import active_keys
 from provisioning.stop_jobs import call_stop, claim_stop, drive_stops, record_stop
-from provisioning.userdata import UserDataInput, course_slug, render_user_data
+from provisioning.userdata import UserDataInput, render_user_data
 
 log = logging.getLogger(__name__)
 S = WorkspaceState
