@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
@@ -27,7 +26,7 @@ from classroom.budget.enforcement import (
     StudentPosition,
     plan_enforcement,
 )
-from classroom.budget.policy import money
+from classroom.budget.policy import money, term_end_at
 from classroom.services.course_money import course_positions
 from classroom.services.metering import accrue, known_time_zones
 from classroom.services.workspaces import Job
@@ -118,15 +117,6 @@ class SweepResult:
     jobs: list[Job] = field(default_factory=list)
 
 
-def _term_end(term_end: date | None, tz: str) -> tuple[datetime | None, bool]:
-    """The end of the term's last day in course time, and whether the time zone is known at all."""
-    try:
-        zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None, False
-    return (datetime.combine(term_end, time.max, zone) if term_end else None), True
-
-
 def _hours_left(end: datetime | None, now: datetime) -> Decimal:
     """Exact Decimal hours (no float on the money path)."""
     if end is None:
@@ -156,7 +146,7 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
     for r in session.execute(RUNNING_SQL):
         key = (r.course_id, r.person_id)
         storage = prices.storage_hourly(r.volume_gb)
-        end, _ = terms.setdefault((r.term_end, r.time_zone), _term_end(r.term_end, r.time_zone))
+        end, _ = terms.setdefault((r.term_end, r.time_zone), term_end_at(r.term_end, r.time_zone))
         reserve[key] = reserve.get(key, Decimal(0)) + storage * _hours_left(end, now)
         if r.state == WorkspaceState.RUNNING.value:
             hourly = _hourly(prices, r.instance_type)
@@ -171,7 +161,7 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
             RunningWorkspace(i, h, a, min(r.idle_minutes, idle.get(t, r.idle_minutes)))
             for i, h, a, t in running.get(key, [])
         )
-        end, zone_ok = terms.setdefault((r.term_end, r.time_zone), _term_end(r.term_end, r.time_zone))
+        end, zone_ok = terms.setdefault((r.term_end, r.time_zone), term_end_at(r.term_end, r.time_zone))
         positions.append(
             StudentPosition(
                 r.course_id,

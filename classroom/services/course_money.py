@@ -11,13 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfoNotFoundError
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from classroom.budget.enforcement import CoursePosition
-from classroom.budget.policy import CourseMoney, hours_until_term_end
+from classroom.budget.policy import CourseMoney, course_zone, hours_until_term_end
 from classroom.models import Course, EnrollmentStatus
 from classroom.roles import StaffLevel
 from classroom.workspaces.lifecycle import RESERVED_DISK, sql_states
@@ -67,10 +66,7 @@ class Allocation:
 def _hours_left(term_end: date | None, time_zone: str, now: datetime) -> Decimal:
     """Hours to term end; a zone Python does not know is read as UTC here (its rows are stopped by the sweep's
     unknown-zone rule) so one such course never aborts the sweep for every other course."""
-    try:
-        return hours_until_term_end(term_end, time_zone, now)
-    except (ZoneInfoNotFoundError, ValueError):
-        return hours_until_term_end(term_end, "UTC", now)
+    return hours_until_term_end(term_end, time_zone if course_zone(time_zone) else "UTC", now)
 
 
 def course_positions(
