@@ -27,6 +27,7 @@ from classroom.budget.enforcement import (
     plan_enforcement,
 )
 from classroom.budget.policy import money, term_end_at
+from classroom.jobs.names import STOP_WORKSPACE
 from classroom.services.course_money import course_positions
 from classroom.services.metering import accrue, known_time_zones
 from classroom.services.workspaces import Job
@@ -224,7 +225,7 @@ def _apply_stops(session: Session, plan: Plan, now: datetime, result: SweepResul
     ).all()
     result.stopped = [r.workspace_id for r in rows]
     session.expire_all()  # rows changed behind the ORM's back
-    result.jobs = [Job("provisioning.jobs.stop_workspace", i) for i in result.stopped]
+    result.jobs = [Job(STOP_WORKSPACE, i) for i in result.stopped]
     append_events(
         session,
         [

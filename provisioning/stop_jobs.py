@@ -11,6 +11,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
+from classroom.jobs.names import STOP_WORKSPACE
 from classroom.models import Workspace
 from classroom.models.workspaces import UNCONVERGED
 from classroom.notify import notify_instructors
@@ -22,7 +23,6 @@ from provisioning.stop_drive import StopProgress, alert_due, backoff, retry_due,
 
 log = logging.getLogger(__name__)
 S = WorkspaceState
-STOP_JOB = "provisioning.jobs.stop_workspace"
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def drive_stops(session: Session, now: datetime) -> list[Job]:
             ws.stop_alerted_at is not None,
         )
         if retry_due(p, now):
-            jobs.append(Job(STOP_JOB, ws.id))
+            jobs.append(Job(STOP_WORKSPACE, ws.id))
         if alert_due(p, now):
             _alert(session, ws, now)
     return jobs

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
 from classroom.db import utcnow
+from classroom.jobs.names import PROVISION_WORKSPACE, START_WORKSPACE, STOP_WORKSPACE
 from classroom.models import Workspace, WorkspaceEvent
 from classroom.workspaces.lifecycle import (
     DOWN,
@@ -143,7 +144,7 @@ def request_workspace(
         subject=str(ws.id),
         details={"template": template.id, "link": link_key},
     )
-    return ws, [Job("provisioning.jobs.provision_workspace", ws.id)]
+    return ws, [Job(PROVISION_WORKSPACE, ws.id)]
 
 
 def live_workspace(session: Session, course_id: int, person_id: int, link_key: str) -> Workspace | None:
@@ -207,7 +208,7 @@ def request_stop(
         session.flush()
         return []
     set_state(session, ws, S.STOPPING, actor=actor, reason=reason)
-    return [Job("provisioning.jobs.stop_workspace", ws.id)]
+    return [Job(STOP_WORKSPACE, ws.id)]
 
 
 def request_start(session: Session, ws: Workspace, *, actor_person_id: int | None, actor: str) -> list[Job]:
@@ -228,7 +229,7 @@ def request_start(session: Session, ws: Workspace, *, actor_person_id: int | Non
     set_state(session, ws, S.STARTING, actor=actor, reason="start requested")
     ws.stop_mode = ""
     _audit_start(session, ws, actor_person_id, actor)
-    return [Job("provisioning.jobs.start_workspace", ws.id)]
+    return [Job(START_WORKSPACE, ws.id)]
 
 
 def _audit_start(session: Session, ws: Workspace, actor_person_id: int | None, actor: str) -> None:

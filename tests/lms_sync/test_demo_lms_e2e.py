@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from classroom.db import make_session_factory
+from classroom.jobs.context import use_context
 from classroom.jobs.queue import ENFORCEMENT_QUEUE, get_queue
 from classroom.models import (
     Course,
@@ -42,7 +43,7 @@ from classroom.models import (
 from classroom.services.registration import create_invite
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.settings import Settings
-from lms_sync.context import LmsContext, use_context
+from lms_sync.context import LmsContext
 from lms_sync.jobs import passback_course, post_usage_nightly, refresh_due_dates, sync_course_roster
 from lti_app.demo_lms.bootstrap import auto_register
 from lti_app.demo_lms.models import DemoLineItem, DemoLink, DemoMember, DemoScore
