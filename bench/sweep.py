@@ -39,9 +39,11 @@ from sqlalchemy.orm import Session
 from bench.services import admin_url, fresh_database
 from classroom.budget.enforcement import ONCE, StudentPosition, plan_enforcement
 from classroom.db import make_engine, make_session_factory
-from classroom.services.metering import ACCRUE_SQL, accrual_params
+from classroom.services.metering import accrual_params
+from classroom.sql.metering import ACCRUE_SQL
+from classroom.sql.sweep import POSITIONS_SQL, RUNNING_SQL
 from config.prices import load_prices
-from provisioning.enforcement import POSITIONS_SQL, RUNNING_SQL, load_positions, run_sweep
+from provisioning.enforcement import load_positions, run_sweep
 
 OUT = Path(__file__).resolve().parent / "out" / "sweep.json"
 PRICES = load_prices().region("us-east-1")

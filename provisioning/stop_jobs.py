@@ -7,15 +7,15 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
 from classroom.jobs.names import STOP_WORKSPACE
 from classroom.models import Workspace
-from classroom.models.workspaces import UNCONVERGED
 from classroom.notify import notify_instructors
 from classroom.services.workspaces import Job, set_state
+from classroom.sql.workspaces import UNCONVERGED_SQL
 from classroom.workspaces.lifecycle import DOWN, WANTS_DOWN, DesiredState, WorkspaceState
 from config.catalog import load_catalog
 from provisioning.backend import CloudBackend, CloudError
@@ -87,9 +87,6 @@ def record_stop(session: Session, claim: StopClaim, outcome: StopOutcome) -> Non
         subject=str(claim.workspace_id),
         details={"attempt": claim.attempt, "force": claim.force, "error": outcome.error},
     )
-
-
-UNCONVERGED_SQL = text(f"SELECT id FROM workspaces WHERE {UNCONVERGED} ORDER BY id")
 
 
 def drive_stops(session: Session, now: datetime) -> list[Job]:

@@ -16,6 +16,7 @@ from classroom.audit import append_event
 from classroom.db import utcnow
 from classroom.jobs.names import PROVISION_WORKSPACE, START_WORKSPACE, STOP_WORKSPACE
 from classroom.models import Workspace, WorkspaceEvent
+from classroom.sql.workspaces import ONE_LIVE_WHERE
 from classroom.workspaces.lifecycle import (
     DOWN,
     LIVE,
@@ -116,7 +117,7 @@ def request_workspace(
         )
         .on_conflict_do_nothing(
             index_elements=["course_id", "person_id", "link_key"],
-            index_where=text("state NOT IN ('terminated', 'failed')"),
+            index_where=text(ONE_LIVE_WHERE),
         )
         .returning(Workspace.id)
     )
