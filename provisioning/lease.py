@@ -10,12 +10,12 @@ tool (web, worker or scheduler) is down the instance stops by itself within one 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from classroom.budget.policy import term_end_at
 from classroom.sql.workspaces import LEASE_DISKS_SQL, LEASE_STUDENT_SQL
 from classroom.workspaces.lifecycle import UP_IN_AWS, WorkspaceState
 from config.prices import PriceError, RegionPrices
@@ -46,13 +46,6 @@ class LeaseAnswer:
     reason: str = ""
 
 
-def term_end_instant(term_end: date | None, tz: str) -> datetime | None:
-    """The last instant of the term's last day in the course's time zone."""
-    if term_end is None:
-        return None
-    return datetime.combine(term_end, time.max, ZoneInfo(tz))
-
-
 def lease_decision(now: datetime, lease: timedelta, x: LeaseInputs) -> LeaseAnswer:
     """Stop now (not meant to run, no budget left, term over, cannot be priced) or run until the lease ends."""
     if x.state not in RUNNING_STATES:
@@ -77,9 +70,11 @@ def lease_inputs(
 ) -> LeaseInputs:
     """Load the student's cap, spend, storage reserve, unmetered cost and running rate (no prices: cap None)."""
     row = session.execute(LEASE_STUDENT_SQL, {"course": course_id, "person": person_id}).one()
-    end = term_end_instant(row.term_end, row.time_zone)
+    end, zone_known = term_end_at(row.term_end, row.time_zone)
     hours_left = Decimal(max(0.0, (end - now).total_seconds()) / 3600) if end else Decimal(0)
     cap: Decimal | None = None if row.budget is None or prices is None else row.budget + row.granted
+    if not zone_known:  # the term's end cannot be placed: fail closed, as the sweep does
+        cap = None
     if prices is None:
         return LeaseInputs(state, None, row.spent, Decimal(0), Decimal(0), Decimal(0), end)
     reserve = unmetered = hourly = Decimal(0)
