@@ -20,6 +20,7 @@ from classroom.db import utcnow
 from classroom.jobs.context import current
 from classroom.jobs.names import RETIRE_WORKSPACE
 from classroom.models import CoursePolicy, Workspace, WorkspaceArchive, WorkspaceFolder
+from classroom.services.opening import folders_of
 from classroom.services.workspaces import Job, request_stop, set_state
 from classroom.workspaces.lifecycle import ENDED, WorkspaceState
 from config.catalog import load_catalog
@@ -35,7 +36,6 @@ from provisioning.agent_archive import (
 from provisioning.aws_archive import HomeArchive
 from provisioning.backend import CloudError
 from provisioning.course_cloud import course_key
-from provisioning.opening import folders_of
 
 log = logging.getLogger(__name__)
 S = WorkspaceState

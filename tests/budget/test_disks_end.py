@@ -18,12 +18,12 @@ from classroom.jobs.names import PROVISION_WORKSPACE
 from classroom.models import AuditEvent, CoursePolicy, LedgerEntry, Workspace, WorkspaceArchive, WorkspaceEvent
 from classroom.roles import StaffLevel
 from classroom.services.metering import accrue
+from classroom.services.opening import Link, open_workspace
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import load_catalog
 from config.prices import load_prices
 from provisioning.jobs.reconcile import reconcile_workspaces
 from provisioning.jobs.workspace import provision_workspace, stop_workspace
-from provisioning.opening import Link, open_workspace
 from provisioning.retire import Step, close_after_due, next_step, request_retire, retire_workspace
 from provisioning.term_end import run_term_end, term_end_instant
 from tests.support.budget import make_policy
