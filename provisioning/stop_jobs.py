@@ -17,9 +17,9 @@ from classroom.notify import notify_instructors
 from classroom.services.workspaces import Job, set_state
 from classroom.sql.workspaces import UNCONVERGED_SQL
 from classroom.workspaces.lifecycle import DOWN, WANTS_DOWN, DesiredState, WorkspaceState
+from classroom.workspaces.stop_drive import StopProgress, alert_due, backoff, retry_due, should_force
 from config.catalog import load_catalog
 from provisioning.backend import CloudBackend, CloudError
-from provisioning.stop_drive import StopProgress, alert_due, backoff, retry_due, should_force
 
 log = logging.getLogger(__name__)
 S = WorkspaceState
