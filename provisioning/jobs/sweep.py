@@ -5,8 +5,8 @@ from __future__ import annotations
 from classroom.db import utcnow
 from classroom.jobs.context import current
 from classroom.jobs.liveness import record_sweep
+from classroom.services.enforcement import run_sweep
 from config.prices import load_prices
-from provisioning.enforcement import run_sweep
 
 
 def meter_and_enforce() -> dict[str, int]:

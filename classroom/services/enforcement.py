@@ -28,6 +28,7 @@ from classroom.budget.enforcement import (
 )
 from classroom.budget.policy import money, term_end_at
 from classroom.jobs.names import STOP_WORKSPACE
+from classroom.services.alerts import deliver_alerts
 from classroom.services.course_money import course_positions
 from classroom.services.metering import accrue, known_time_zones
 from classroom.services.workspaces import Job
@@ -35,7 +36,6 @@ from classroom.sql.sweep import POSITIONS_SQL, RECORD_ALERTS_SQL, RUNNING_SQL, S
 from classroom.workspaces.lifecycle import SWEEP_STOPS, WorkspaceState
 from config.catalog import load_catalog
 from config.prices import PriceError, RegionPrices
-from provisioning.alerts import deliver_alerts
 
 log = logging.getLogger(__name__)
 LOCK_TIMEOUT = "5s"
