@@ -1,7 +1,9 @@
 """The one context every job runs in: settings, a session factory, Redis, the cloud backend and a clock.
 
 Built once per worker process from the environment (one engine per (DATABASE_URL, REDIS_URL), so a job never
-builds an engine of its own), or installed by a test or benchmark with `use_context`. Each job opens its own
+builds an engine of its own), or installed by a test or benchmark with `use_context`. The RQ worker builds it
+before it forks, so each job's work horse inherits it; the horse still opens its own connection (a pool is
+never shared across a fork). Each job opens its own
 session from it (`ctx.session()`), commits at its boundary, and releases the jobs it made after that commit.
 The cloud backend is built on first use: jobs that never touch AWS (LMS, mail, audit) never build a client.
 """
