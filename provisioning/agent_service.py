@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from classroom.db import utcnow
 from classroom.models import Heartbeat, Workspace
+from classroom.services.workspaces import set_state
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import RegionPrices
 from provisioning.agent_archive import note_report, wanted_archive_key
 from provisioning.lease import LeaseAnswer, lease_for
-from provisioning.services import set_state
 from provisioning.ssh_keys import active_keys
 
 S = WorkspaceState

@@ -7,18 +7,18 @@ from __future__ import annotations
 import hashlib
 
 from classroom.audit import append_event
+from classroom.jobs.context import current
 from classroom.models import Workspace, WorkspaceBackup
 from classroom.notify import notify
 from classroom.workspaces.lifecycle import WorkspaceState
-from provisioning.jobs import _context, _session
 from provisioning.reset_jobs import _homes
 
 
 def restore_backup(backup_id: int, staff_person_id: int) -> str:
     """Restore a backup's whole home into the workspace's current home under ~/restored/backup-<id>/ (nothing
     is overwritten); audited, the student told."""
-    ctx, homes = _context(), _homes()
-    with _session() as session:
+    ctx, homes = current(), _homes()
+    with current().session() as session:
         backup = session.get(WorkspaceBackup, backup_id)
         ws = session.get(Workspace, backup.workspace_id) if backup else None
         if (
@@ -34,7 +34,7 @@ def restore_backup(backup_id: int, staff_person_id: int) -> str:
     if hashlib.sha256(body).hexdigest() != sha:
         return "checksum mismatch"
     written = homes.restore(instance_id, body, None, into=f"restored/backup-{backup_id}")
-    with _session() as session:
+    with current().session() as session:
         ws = session.get(Workspace, backup.workspace_id)
         assert ws is not None
         append_event(

@@ -3,13 +3,13 @@ refuses their certificates and disconnects them)."""
 
 from __future__ import annotations
 
+from classroom.jobs.context import current
 from classroom.services.debug_sessions import end_expired
-from provisioning.jobs import _session
 
 
 def end_expired_debug_sessions() -> int:
     """End every expired, still-open debug session (audited, student told); returns how many."""
-    with _session() as session:
+    with current().session() as session:
         ended = end_expired(session)
         session.commit()
     return ended

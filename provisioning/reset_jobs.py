@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from classroom.audit import append_event
 from classroom.db import utcnow
+from classroom.jobs.context import current  # one JobContext for every workspace job
 from classroom.models import Person, Workspace, WorkspaceBackup, WorkspaceReset
 from classroom.notify import notify
 from classroom.services.resets import ALWAYS_KEPT, STEPS, keep_paths
@@ -28,7 +29,7 @@ from config.catalog import load_catalog
 from provisioning.aws_archive import archive_prefix
 from provisioning.backend import CloudError
 from provisioning.course_cloud import course_key
-from provisioning.jobs import _context, _launch_spec, _session  # one JobContext for every workspace job
+from provisioning.jobs.workspace import launch_spec
 from provisioning.runtime.home_files import HomeFiles, PathRefused
 from provisioning.runtime.template_home import TemplateError, check_environment, sandbox_spec, seed_home
 from provisioning.ssh_ca import workspace_login
@@ -42,15 +43,15 @@ class ResetFailed(RuntimeError):
 
 
 def _homes() -> HomeFiles:
-    return HomeFiles((_context().settings.data_dir / "runtime" / "homes").resolve())
+    return HomeFiles((current().settings.data_dir / "runtime" / "homes").resolve())
 
 
 def _runtime_root() -> object:
-    return (_context().settings.data_dir / "runtime").resolve()
+    return (current().settings.data_dir / "runtime").resolve()
 
 
 def _step(reset_id: int, state: str, **values: object) -> WorkspaceReset:
-    with _session() as session:
+    with current().session() as session:
         row = session.scalar(select(WorkspaceReset).where(WorkspaceReset.id == reset_id).with_for_update())
         assert row is not None
         row.state, row.progress = state, STEPS[state]
@@ -64,7 +65,7 @@ def _step(reset_id: int, state: str, **values: object) -> WorkspaceReset:
 
 def reset_workspace(reset_id: int) -> str:
     """Run (or carry on) one reset; returns its final state."""
-    with _session() as session:
+    with current().session() as session:
         row = session.get(WorkspaceReset, reset_id)
         if row is None:
             return "nothing to do"
@@ -93,7 +94,7 @@ def reset_workspace(reset_id: int) -> str:
 
 def _backup(reset_id: int) -> WorkspaceReset:
     row = _step(reset_id, "backing_up")
-    homes, ctx = _homes(), _context()
+    homes, ctx = _homes(), current()
     if not homes.available(row.old_instance_id):
         raise ResetFailed("the home of this workspace cannot be read here (on EC2 the agent's backup is not built)")
     body, files = homes.tar_gz_home(row.old_instance_id)
@@ -103,7 +104,7 @@ def _backup(reset_id: int) -> WorkspaceReset:
     stored = ctx.backend.put_private_object(key, body, content_type="application/gzip", course_key=ck)
     if stored.sha256 != digest or not ctx.backend.verify_archive(key, digest, len(body)):
         raise ResetFailed("the backup in S3 does not match the SHA-256 of the home: nothing was changed")
-    with _session() as session:
+    with current().session() as session:
         backup = WorkspaceBackup(
             course_id=row.course_id,
             workspace_id=row.workspace_id,
@@ -137,13 +138,13 @@ def _backup(reset_id: int) -> WorkspaceReset:
 
 
 def _launch(reset_id: int) -> WorkspaceReset:
-    ctx = _context()
-    with _session() as session:
+    ctx = current()
+    with current().session() as session:
         row = session.get(WorkspaceReset, reset_id)
         ws = session.get(Workspace, row.workspace_id) if row else None
         assert row is not None and ws is not None
         old_hash, old_revoked = ws.agent_token_hash, ws.agent_token_revoked_at
-        spec = _launch_spec(session, ctx, ws)  # a new agent token for the new instance, held on the reset row
+        spec = launch_spec(session, ctx, ws)  # a new agent token for the new instance, held on the reset row
         new_hash = ws.agent_token_hash
         ws.agent_token_hash, ws.agent_token_revoked_at = old_hash, old_revoked  # the old agent keeps working
         row.new_agent_token_hash = new_hash
@@ -158,7 +159,7 @@ def _launch(reset_id: int) -> WorkspaceReset:
 
 
 def _wait_running(instance_id: str) -> None:
-    backend, deadline = _context().backend, time.monotonic() + READY_WAIT_S
+    backend, deadline = current().backend, time.monotonic() + READY_WAIT_S
     while time.monotonic() < deadline:
         found = backend.describe([instance_id])
         state = found[0].state if found else "missing"
@@ -172,9 +173,9 @@ def _wait_running(instance_id: str) -> None:
 
 def _restore(row: WorkspaceReset) -> dict[str, object]:
     assert row.new_instance_id and row.backup_id
-    ctx, homes = _context(), _homes()
+    ctx, homes = current(), _homes()
     _wait_running(row.new_instance_id)
-    with _session() as session:
+    with current().session() as session:
         backup = session.get(WorkspaceBackup, row.backup_id)
         ws = session.get(Workspace, row.workspace_id)
         assert backup is not None and ws is not None
@@ -198,7 +199,7 @@ def _restore(row: WorkspaceReset) -> dict[str, object]:
 
 def _switch(reset_id: int, kept: dict[str, object]) -> None:
     _step(reset_id, "switching", kept=kept)
-    with _session() as session:
+    with current().session() as session:
         row = session.scalar(select(WorkspaceReset).where(WorkspaceReset.id == reset_id).with_for_update())
         assert row is not None
         ws = session.scalar(select(Workspace).where(Workspace.id == row.workspace_id).with_for_update())
@@ -206,7 +207,7 @@ def _switch(reset_id: int, kept: dict[str, object]) -> None:
         if ws.state is not WorkspaceState.RUNNING or ws.instance_id != row.old_instance_id:
             session.rollback()
             raise ResetFailed(f"the workspace became {ws.state.value} during the reset")
-        found = _context().backend.describe([str(row.new_instance_id)])
+        found = current().backend.describe([str(row.new_instance_id)])
         ws.instance_id, ws.agent_token_hash, ws.agent_token_revoked_at = (
             row.new_instance_id,
             row.new_agent_token_hash,
@@ -248,7 +249,7 @@ def _switch(reset_id: int, kept: dict[str, object]) -> None:
 
 
 def _fail(reset_id: int, why: str) -> str:
-    with _session() as session:
+    with current().session() as session:
         row = session.scalar(select(WorkspaceReset).where(WorkspaceReset.id == reset_id).with_for_update())
         if row is None or row.state in ("done", "failed"):
             return row.state if row else "nothing to do"
@@ -279,6 +280,6 @@ def _fail(reset_id: int, why: str) -> str:
 
 def _terminate(instance_id: str) -> None:
     try:
-        _context().backend.terminate([instance_id])
+        current().backend.terminate([instance_id])
     except CloudError:
         log.exception("instance %s not terminated after a reset; terminate it by hand", instance_id)

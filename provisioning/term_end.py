@@ -11,7 +11,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, literal, select, text, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -21,8 +21,9 @@ from classroom.models import AlertSent, Course, CoursePolicy, Enrollment, SpendD
 from classroom.notify import Message, notify_instructors, notify_many
 from classroom.roles import StaffLevel
 from classroom.services.staff_report import staff_activity
+from classroom.services.workspaces import Job, request_stop
+from classroom.sql.workspaces import REVOKE_STOPPED_AGENTS
 from classroom.workspaces.lifecycle import WorkspaceState
-from provisioning.services import Job, request_stop
 
 S = WorkspaceState
 LIVE_RUNNING = (S.RUNNING, S.STARTING, S.PROVISIONING)
@@ -64,17 +65,6 @@ def run_term_end(session: Session, now: datetime) -> TermEndResult:
             result.warned += _warn(session, course)
     result.tokens_revoked = revoke_stopped_agents(session, now)
     return result
-
-
-# Revocation reaches the instance: a closed course's keys are revoked at once, but each agent keeps its token until
-# its instance has stopped, so its last heartbeats fetch the empty key list (and, refused afterwards, wipe keys).
-REVOKE_STOPPED_AGENTS = text("""
-UPDATE workspaces w SET agent_token_revoked_at = :now
-FROM course_policies p
-WHERE p.course_id = w.course_id AND p.closed_at IS NOT NULL AND p.term_end_actions ->> 'revoke_access' = 'true'
-  AND w.agent_token_revoked_at IS NULL
-  AND w.state IN ('stopped', 'hibernated', 'terminated', 'failed')
-""")
 
 
 def revoke_stopped_agents(session: Session, now: datetime) -> int:

@@ -39,12 +39,6 @@ class UserDataInput:
         return f"/mnt/{self.course_slug}-materials"
 
 
-def course_slug(label: str, course_id: int) -> str:
-    """A short path-safe name for the course ("CS 229" -> "cs229")."""
-    slug = "".join(ch for ch in label.lower() if ch.isalnum())
-    return slug[:24] or f"course{course_id}"
-
-
 def sshd_config(d: UserDataInput) -> str:
     """sshd's drop-in: keys only, the course CA trusted for this workspace's login principal. Pure."""
     return (

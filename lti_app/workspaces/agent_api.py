@@ -8,13 +8,13 @@ from botocore.exceptions import BotoCoreError
 from flask import Blueprint, Response, jsonify, request
 
 from classroom.services.messages import banner_text, login_messages
+from classroom.services.opening import folders_of
 from config.prices import PriceError
 from lti_app.runtime import commit, db, settings
 from lti_app.workspaces.glue import backend, prices
 from provisioning.activity import MAX_BODY_BYTES, collects_for_token, parse_batch, record_activity
 from provisioning.agent_archive import UPLOAD_URL_S, upload_request
 from provisioning.agent_service import HeartbeatRejected, parse_report, record_heartbeat
-from provisioning.opening import folders_of
 
 bp = Blueprint("agent_api", __name__)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -13,8 +12,7 @@ from sqlalchemy.orm import Session
 
 from classroom.models import CoursePolicy, CourseSshCa, DebugSession, Person, SshKey, StaffSshCert, Workspace
 from provisioning.activity import COLLECTING, collecting
-from provisioning.aws import AwsBackend
-from provisioning.backend import CloudError
+from provisioning.backend import CloudBackend, CloudError
 from provisioning.course_cloud import course_key
 from provisioning.materials_mirror import mirror_materials
 from provisioning.runtime.access import DebugFacts, WorkspaceFacts
@@ -28,7 +26,7 @@ log = logging.getLogger(__name__)
 class FactsLoader:
     """Reads the DB and the (simulated) EC2 account; thread-safe (one session per call)."""
 
-    def __init__(self, sessions: Callable[[], Session], backend: AwsBackend) -> None:
+    def __init__(self, sessions: Callable[[], Session], backend: CloudBackend) -> None:
         self.sessions, self.backend = sessions, backend
         self._configs: dict[str, InstanceConfig] = {}
         self.seen_running: set[str] = set()  # the last sync's running instances (see instance_state)
@@ -146,8 +144,7 @@ class FactsLoader:
     def config(self, instance_id: str) -> InstanceConfig:
         """The agent config the instance's user data carries (cached: user data does not change)."""
         if instance_id not in self._configs:
-            raw = self.backend.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
-            text = base64.b64decode(raw.get("UserData", {}).get("Value", "") or b"").decode(errors="replace")
+            text = self.backend.user_data(instance_id)
             cfg = agent_config_from_user_data(text) if "CWC_CONFIG" in text else {}
             self._configs[instance_id] = cfg
         return self._configs[instance_id]

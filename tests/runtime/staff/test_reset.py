@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from classroom.db import make_session_factory
+from classroom.jobs.context import JobContext, use_context
 from classroom.jobs.queue import make_worker
 from classroom.models import AuditEvent, Notification, OutboxEmail, Workspace, WorkspaceBackup, WorkspaceReset
 from classroom.workspaces.lifecycle import WorkspaceState
 from provisioning.aws import AwsBackend
 from provisioning.backend import CloudError
-from provisioning.jobs import JobContext, use_context
 from tests.runtime.conftest import ssh_run
 from tests.runtime.staff.support import post, set_up_course
 
