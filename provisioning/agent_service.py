@@ -155,9 +155,13 @@ def record_heartbeat(
         ws.last_activity_at = now
     if ws.state in (S.PROVISIONING, S.STARTING):
         set_state(session, ws, S.RUNNING, actor="agent", reason="agent reported in")
+    if report.changed_files > 0:  # a later change makes an archive reported before it stale
+        ws.home_changed_at = now
     if report.archived is not None:
         note_report(ws, *report.archived)
     session.flush()
     keys = [k.public_key for k in active_keys(session, ws.person_id)]
-    answer = lease_for(session, ws.course_id, ws.person_id, ws.state.value, now, prices, lease)
+    answer = lease_for(
+        session, ws.course_id, ws.person_id, ws.state.value, now, prices, lease, archiving_until=ws.archiving_until
+    )
     return AgentAnswer(keys, answer, wanted_archive_key(ws))

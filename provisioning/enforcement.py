@@ -34,6 +34,7 @@ from classroom.workspaces.lifecycle import RESERVED_DISK, WorkspaceState, sql_st
 from config.catalog import load_catalog
 from config.prices import PriceError, RegionPrices
 from provisioning.alerts import deliver_alerts
+from provisioning.archive_rules import spared
 from provisioning.services import Job
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ FROM pos
 """)
 
 RUNNING_SQL = text(f"""
-SELECT w.id, w.course_id, w.person_id, w.instance_type, w.volume_gb, w.state, w.template_id,
+SELECT w.id, w.course_id, w.person_id, w.instance_type, w.volume_gb, w.state, w.template_id, w.archiving_until,
        GREATEST(w.last_activity_at, w.state_changed_at) AS active, c.term_end, c.time_zone
 FROM workspaces w JOIN courses c ON c.id = w.course_id
 WHERE w.state IN {sql_states(RESERVED_DISK)}
@@ -158,7 +159,7 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
         storage = prices.storage_hourly(r.volume_gb)
         end, _ = terms.setdefault((r.term_end, r.time_zone), _term_end(r.term_end, r.time_zone))
         reserve[key] = reserve.get(key, Decimal(0)) + storage * _hours_left(end, now)
-        if r.state == WorkspaceState.RUNNING.value:
+        if r.state == WorkspaceState.RUNNING.value and not spared(r.archiving_until, now):  # archive-only: spared
             hourly = _hourly(prices, r.instance_type)
             running.setdefault(key, []).append(
                 (r.id, None if hourly is None else hourly + storage, r.active, r.template_id)

@@ -89,6 +89,11 @@ class Workspace(Base):
     archive_reported_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     archive_reported_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     archive_failed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Archives before term end (migration 0020): when the report arrived, the last heartbeat counting changed
+    # files (a later change makes the report stale), and a start for the archive only (the sweep spares it until).
+    archive_reported_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    home_changed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    archiving_until: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class WorkspaceEvent(Base):
