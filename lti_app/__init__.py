@@ -16,6 +16,7 @@ from config.settings import Settings
 from lti_app import errors, inputs, security
 from lti_app.dev_guard import dev_surfaces_allowed
 from lti_app.runtime import build_runtime, close_db
+from lti_app.term_notice import term_notice
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     inputs.init_app(app)
     _register_blueprints(app, settings)
     app.jinja_env.globals["here"] = here
+    app.jinja_env.globals["term_notice"] = term_notice  # the term-end warning on a student's pages
     return app
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from classroom.db import utcnow
 from classroom.models import Heartbeat, Workspace
+from classroom.services.term_notices import student_notice
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import RegionPrices
 from provisioning.agent_archive import note_report, wanted_archive_key
@@ -111,6 +112,7 @@ class AgentAnswer:
     authorized_keys: list[str]
     lease: LeaseAnswer
     archive_key: str | None = None  # where the agent should upload the home's archive now (the retire flow asks)
+    banner: str = ""  # the term-end warning for the SSH login banner ("" outside the term's last day)
 
     def as_json(self) -> dict[str, object]:
         """The heartbeat's JSON answer (lease_until as an ISO instant and as epoch seconds for the agent)."""
@@ -120,6 +122,7 @@ class AgentAnswer:
             "reason": self.lease.reason,
             "lease_until": self.lease.lease_until.isoformat(),
             "lease_until_epoch": int(self.lease.lease_until.timestamp()),
+            "banner": self.banner,
         }
 
 
@@ -164,4 +167,5 @@ def record_heartbeat(
     answer = lease_for(
         session, ws.course_id, ws.person_id, ws.state.value, now, prices, lease, archiving_until=ws.archiving_until
     )
-    return AgentAnswer(keys, answer, wanted_archive_key(ws))
+    banner = student_notice(session, ws.course_id, ws.person_id, now) or ""
+    return AgentAnswer(keys, answer, wanted_archive_key(ws), banner)

@@ -8,6 +8,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from provisioning.agent.cwc_agent import BANNER_PATH, LOGIN_BANNER
+
 AGENT_SOURCE = Path(__file__).parent / "agent" / "cwc_agent.py"
 
 
@@ -46,7 +48,7 @@ def sshd_config(d: UserDataInput) -> str:
         "AuthorizedKeysFile .ssh/authorized_keys\n"
         "TrustedUserCAKeys /etc/ssh/cwc_user_ca.pub\n"
         "AuthorizedPrincipalsFile /etc/ssh/cwc_principals/%u\n"
-        "Banner /etc/ssh/cwc_banner\n"
+        f"Banner {BANNER_PATH}\n"
     )
 
 
@@ -58,9 +60,8 @@ cat > /etc/ssh/cwc_user_ca.pub <<'CWC_CA'
 CWC_CA
 install -d -m 755 /etc/ssh/cwc_principals /etc/ssh/sshd_config.d
 echo 'ws{d.workspace_id}' > /etc/ssh/cwc_principals/{d.os_user}
-cat > /etc/ssh/cwc_banner <<'CWC_BANNER'
-Cloud Workstation workspace: logins are logged (who, which key or staff certificate, from where, how long).
-CWC_BANNER
+cat > {BANNER_PATH} <<'CWC_BANNER'
+{LOGIN_BANNER}CWC_BANNER
 cat > /etc/ssh/sshd_config.d/60-cwc.conf <<'CWC_SSHD'
 {sshd_config(d)}CWC_SSHD
 sshd -t && (systemctl reload ssh || systemctl reload sshd || true)

@@ -26,6 +26,7 @@ class WorkspaceFacts:
     student_key_fingerprints: frozenset[str]
     ca_public_key: str | None  # "type base64" of the course CA, None before any certificate was issued
     valid_serials: frozenset[int]  # certificates issued for this workspace and not revoked
+    notice: str = ""  # the term-end warning, shown in the login banner ("" outside the term's last day)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from classroom.db import utcnow
 from classroom.models import CourseSshCa, SshKey, StaffSshCert, Workspace
+from classroom.services.term_notices import student_notice
 from provisioning.activity import collecting
 from provisioning.aws import AwsBackend
 from provisioning.backend import CloudError
@@ -49,6 +51,7 @@ class FactsLoader:
                 select(StaffSshCert.serial).where(StaffSshCert.workspace_id == ws.id, StaffSshCert.revoked_at.is_(None))
             )
             course_id, instance_id = ws.course_id, ws.instance_id
+            notice = student_notice(session, ws.course_id, ws.person_id, utcnow()) or ""
             fingerprints, valid = frozenset(fps), frozenset(serials)
         state = self.instance_state(instance_id)
         cfg = self.config(instance_id) if state == "running" else {}
@@ -57,7 +60,7 @@ class FactsLoader:
             workspace_id=ws_id, course_id=course_id, instance_id=instance_id, instance_state=state,
             os_user=str(cfg.get("user") or "student"), mount_point=mount,
             student_key_fingerprints=fingerprints, valid_serials=valid,
-            ca_public_key=" ".join(ca.split()[:2]) if ca else None,
+            ca_public_key=" ".join(ca.split()[:2]) if ca else None, notice=notice,
         )  # fmt: skip
 
     def mirror_materials(self, course_id: int, root: Path) -> None:
