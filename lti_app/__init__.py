@@ -69,6 +69,7 @@ def here(endpoint: str) -> Markup:
 
 
 def _register_blueprints(app: Flask, settings: Settings) -> None:
+    from lti_app.archive_views import bp as archives_bp
     from lti_app.budget_views import bp as budget_bp
     from lti_app.course_sync import bp as course_sync_bp
     from lti_app.dev_mail import bp as dev_mail_bp
@@ -96,6 +97,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
                   budget_bp, recorded_bp, staff_ssh_bp, welcome_bp)  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
+    app.register_blueprint(archives_bp)  # staff's archives page (issue 20, archive retention)
     if not dev_surfaces_allowed(settings):
         return  # dev-only surfaces are absent from the url_map, not only refused
     app.register_blueprint(dev_mail_bp)

@@ -5,7 +5,8 @@ answer then carries `archive: {put_url, key, max_bytes}` (a presigned S3 PUT); t
 student's home, uploads it and reports `archived: {key, sha256, bytes}` in its next heartbeat, which is stored
 as reported. The retire job verifies the object in S3 (size and SHA-256 of a re-read) without holding a row
 lock, and only then records the archive and lets the instance be stopped and, after the grace, terminated.
-No archive within `ARCHIVE_BOUND`, an instance that stopped first, or an object that does not match: the disk
+An instance that stopped first is started for its archive only, once (provisioning.archive_start). No archive
+within `ARCHIVE_BOUND` or that window, the start refused for money, or an object that does not match: the disk
 is kept, the attempt audited and the course's instructors told. Nothing here deletes anything.
 """
 
@@ -166,7 +167,8 @@ def verify_reported(session: Session, backend, ws: Workspace) -> bool:  # type: 
 
 
 def record_archive(session: Session, ws: Workspace, result: ArchiveResult, days: int) -> None:
-    """Record a workspace's archive once (audited); commits."""
+    """Record a workspace's archive once (audited), with its expiry; commits."""
+    now = utcnow()
     row = session.scalar(
         insert(WorkspaceArchive)
         .values(
@@ -176,7 +178,8 @@ def record_archive(session: Session, ws: Workspace, result: ArchiveResult, days:
             sha256=result.sha256,
             size_bytes=result.size,
             retain_days=days,
-            created_at=utcnow(),
+            created_at=now,
+            expires_at=now + timedelta(days=days),  # as the bucket's lifecycle rule counts (from the object's write)
         )  # fmt: skip
         .on_conflict_do_nothing(index_elements=["workspace_id"])
         .returning(WorkspaceArchive.id)

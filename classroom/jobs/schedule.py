@@ -38,6 +38,7 @@ PERIODIC_JOBS: tuple[Periodic, ...] = (
     Periodic("provisioning.jobs.meter_and_enforce", interval=60),
     Periodic("provisioning.jobs.close_terms", interval=120),  # so the 10-minute warning window is never missed
     Periodic("provisioning.retire.retire_due", interval=300),  # archive, then delete disks marked to end
+    Periodic("provisioning.archive_retention.purge_expired_archives", cron="51 4 * * *"),  # expired archives
     Periodic("provisioning.usage.book_usage_hourly", cron="7 * * * *"),  # EFS, snapshots, archives, transfer out
     Periodic("classroom.jobs.tasks.send_outbox_emails", interval=60),
     Periodic("lms_sync.jobs.sync_all_rosters", cron="15 2 * * *"),  # nightly NRPS sync (then due dates) per course

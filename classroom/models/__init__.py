@@ -31,6 +31,7 @@ from classroom.models.people import Course, Enrollment, EnrollmentStatus, Person
 from classroom.models.platform import Deployment, DeploymentStatus, Platform
 from classroom.models.ssh_access import ActivityEvent, CourseSshCa, StaffSshCert
 from classroom.models.workspaces import (
+    ArchivePurge,
     CourseCloud,
     Heartbeat,
     SshKey,
@@ -71,6 +72,7 @@ __all__ = [
     "Workspace",
     "WorkspaceEvent",
     "WorkspaceArchive",
+    "ArchivePurge",
     "WorkspaceFolder",
     "AuditChainHead",
     "AuditEvent",
