@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
 from classroom.db import utcnow
+from classroom.materials import human_size
 from classroom.models import ArchivePurge, Person, Workspace, WorkspaceArchive
 from provisioning.backend import CloudError
 
@@ -48,6 +49,11 @@ class ArchiveRow:
     created_at: datetime
     expires_at: datetime | None
     purged_at: datetime | None
+
+    @property
+    def size_text(self) -> str:
+        """The size as people read it (15.2 KB, 60.0 MB)."""
+        return human_size(self.size_bytes)
 
 
 def archives_by_student(session: Session, course_id: int) -> list[tuple[str, list[ArchiveRow]]]:

@@ -127,7 +127,7 @@ def test_the_archives_page_roles(app, client, canvas, session, backend):
 
     assert client.get("/app/archives", query_string={"t": emily_t}).status_code == 403
     as_ta = client.get("/app/archives", query_string={"t": ta}).get_data(as_text=True)
-    assert archive.s3_key in as_ta and archive.sha256 in as_ta and "Download" not in as_ta  # read-only
+    assert archive.s3_key in as_ta and archive.sha256[48:] in as_ta and "Download" not in as_ta  # read-only
     as_other = client.get("/app/archives", query_string={"t": other}).get_data(as_text=True)
     assert archive.s3_key not in as_other and "No home has been archived" in as_other
     refused = {"student": (emily_t, 403), "read-only TA": (ta, 403), "instructor of another course": (other, 404)}
