@@ -73,6 +73,8 @@ class Settings:
     gateway_url: str = ""
     # Money safety net: an instance powers itself off this long after the tool last renewed its lease.
     lease_s: int = 900
+    # Archive homes before term end: running workspaces' agents are asked this long before it (0: not asked).
+    archive_lead_s: int = 3600
     # Read image parameters under this prefix: an organisation's mirror of approved images, or the
     # simulated account (which, like any account, may not write under /aws/).
     image_parameter_prefix: str = ""
@@ -192,6 +194,7 @@ class Settings:
             gateway_port=_int(env, "CWC_GATEWAY_PORT", 0),
             gateway_url=env.get("CWC_GATEWAY_URL", "").strip(),
             lease_s=_int(env, "CWC_LEASE_S", 900),
+            archive_lead_s=_int(env, "CWC_ARCHIVE_LEAD_S", 3600),
             image_parameter_prefix=env.get("CWC_IMAGE_PARAMETER_PREFIX", "").rstrip("/"),
             smtp_host=env.get("CWC_SMTP_HOST", ""),
             smtp_port=_int(env, "CWC_SMTP_PORT", 587),

@@ -15,6 +15,7 @@ from config.money_check import require_money_config
 from config.settings import Settings
 from lti_app import errors, inputs, security
 from lti_app.runtime import build_runtime, close_db
+from lti_app.term_notice import term_notice
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     inputs.init_app(app)
     _register_blueprints(app, settings)
     app.jinja_env.globals["here"] = here
+    app.jinja_env.globals["term_notice"] = term_notice  # the term-end warning on a student's pages
     return app
 
 
@@ -66,6 +68,7 @@ def here(endpoint: str) -> Markup:
 
 
 def _register_blueprints(app: Flask, settings: Settings) -> None:
+    from lti_app.archive_views import bp as archives_bp
     from lti_app.budget_views import bp as budget_bp
     from lti_app.course_sync import bp as course_sync_bp
     from lti_app.debug import bp as debug_bp
@@ -99,6 +102,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.jinja_env.globals["terminal_enabled"] = terminal_enabled
+    app.register_blueprint(archives_bp)  # staff's archives page (issue 20, archive retention)
     if settings.dev_tools_allowed:  # else dev-only surfaces are absent from the url_map, not only refused
         from dev.web import register_dev_blueprints  # the product's only import of `dev`, development only
 

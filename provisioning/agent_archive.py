@@ -5,7 +5,8 @@ answer then carries `archive: {put_url, key, max_bytes}` (a presigned S3 PUT); t
 student's home, uploads it and reports `archived: {key, sha256, bytes}` in its next heartbeat, which is stored
 as reported. The retire job verifies the object in S3 (size and SHA-256 of a re-read) without holding a row
 lock, and only then records the archive and lets the instance be stopped and, after the grace, terminated.
-No archive within `ARCHIVE_BOUND`, an instance that stopped first, or an object that does not match: the disk
+An instance that stopped first is started for its archive only, once (provisioning.archive_start). No archive
+within `ARCHIVE_BOUND` or that window, the start refused for money, or an object that does not match: the disk
 is kept, the attempt audited and the course's instructors told. Nothing here deletes anything.
 """
 
@@ -23,6 +24,7 @@ from classroom.audit import append_event
 from classroom.db import utcnow
 from classroom.models import CoursePolicy, Workspace, WorkspaceArchive
 from classroom.notify import notify_instructors
+from classroom.workspaces.archive_rules import stale
 from classroom.workspaces.lifecycle import ENDED, WorkspaceState
 from provisioning.aws_archive import ArchiveResult, archive_object_key
 from provisioning.course_cloud import course_key
@@ -42,6 +44,7 @@ class ArchiveStep(enum.StrEnum):
     VERIFY = "verify-archive"
     GIVE_UP = "keep-disk"
     KEPT = "nothing"
+    START = "start-for-archive"  # stopped without a fresh archive: start it for the archive only (once)
 
 
 @dataclass(frozen=True)
@@ -51,24 +54,33 @@ class Intent:
     requested_at: datetime | None
     reported: bool
     failed: bool
+    stale: bool = False  # the home changed after the report (only while not started for the archive only)
+    archiving_until: datetime | None = None  # started for the archive only, until then
 
     @classmethod
     def of(cls, ws: Workspace) -> Intent:
-        return cls(ws.archive_requested_at, ws.archive_reported_sha256 is not None, ws.archive_failed_at is not None)
+        late = ws.archiving_until is None and stale(ws.archive_reported_at, ws.home_changed_at)
+        reported = ws.archive_reported_sha256 is not None
+        return cls(ws.archive_requested_at, reported, ws.archive_failed_at is not None, late, ws.archiving_until)
 
 
 def archive_step(  # noqa: PLR0911
     state: WorkspaceState, has_instance: bool, retire_after: datetime | None, archived: bool, intent: Intent,
     now: datetime,
 ) -> ArchiveStep:  # fmt: skip
-    """Pure: the agent's archive comes first, while the instance runs; without it the disk is never deleted."""
+    """Pure: the agent's archive comes first, while the instance runs; without it the disk is never deleted.
+
+    A stopped workspace without a fresh archive is started for its archive only, once; a start past its window
+    (`intent.archiving_until`) gives up, so it is stopped and its disk kept."""
     if retire_after is None or state in ENDED or not has_instance or archived:
         return ArchiveStep.USUAL
     live = state in (S.PROVISIONING, S.STARTING, S.RUNNING)
     if intent.failed:  # given up: stop it as usual, then keep the disk
         return ArchiveStep.USUAL if live or state in (S.STOPPING, S.TERMINATING) else ArchiveStep.KEPT
-    if intent.reported:
+    if intent.reported and (live or not intent.stale):  # stale matters once down: it missed the last changes
         return ArchiveStep.VERIFY
+    if intent.archiving_until is not None and now >= intent.archiving_until:
+        return ArchiveStep.GIVE_UP  # the hard limit of a start for the archive only
     if state is S.RUNNING:
         if intent.requested_at is None:
             return ArchiveStep.REQUEST
@@ -77,7 +89,8 @@ def archive_step(  # noqa: PLR0911
         return ArchiveStep.AWAIT  # its agent reports in once it runs
     if state in (S.STOPPING, S.TERMINATING):
         return ArchiveStep.USUAL
-    return ArchiveStep.GIVE_UP  # stopped before its agent archived the home (starting it for that: not built)
+    # stopped or hibernated without a fresh archive: start it for that once (if the course's money allows)
+    return ArchiveStep.START if intent.archiving_until is None else ArchiveStep.GIVE_UP
 
 
 def archive_key(ws: Workspace) -> str:
@@ -88,15 +101,21 @@ def wanted_archive_key(ws: Workspace) -> str | None:
     """The key the agent should upload to now, or None (not asked, already reported, or given up)."""
     if ws.archive_requested_at is None or ws.archive_reported_sha256 is not None or ws.archive_failed_at:
         return None
-    return None if ws.retire_after is None or ws.state in ENDED else archive_key(ws)
+    return None if ws.state in ENDED else archive_key(ws)  # asked by the retire flow or before term end
 
 
 def note_report(ws: Workspace, key: str, sha256: str, size: int) -> bool:
     """Store the agent's report on the locked row when it answers the current request; True when stored."""
     if wanted_archive_key(ws) != key or size > MAX_ARCHIVE_BYTES:
         return False
-    ws.archive_reported_sha256, ws.archive_reported_bytes = sha256, size
+    ws.archive_reported_sha256, ws.archive_reported_bytes, ws.archive_reported_at = sha256, size, utcnow()
     return True
+
+
+def ask_again(ws: Workspace, now: datetime) -> None:
+    """Record a (new) request on the locked row: a stale report is forgotten, the agent uploads again."""
+    ws.archive_requested_at = now
+    ws.archive_reported_sha256 = ws.archive_reported_bytes = ws.archive_reported_at = None
 
 
 def upload_request(key: str, put_url: str) -> dict[str, object]:
@@ -114,7 +133,7 @@ def request_archive(session: Session, workspace_id: int) -> None:
     """Record the intent (once): the agent is asked at its next heartbeat; commits."""
     ws = _lock(session, workspace_id)
     if ws.archive_requested_at is None:
-        ws.archive_requested_at = utcnow()
+        ask_again(ws, utcnow())
         append_event(session, "workspace.archive_requested", course_id=ws.course_id, subject=str(ws.id), details={})
     session.commit()
 
@@ -148,7 +167,8 @@ def verify_reported(session: Session, backend, ws: Workspace) -> bool:  # type: 
 
 
 def record_archive(session: Session, ws: Workspace, result: ArchiveResult, days: int) -> None:
-    """Record a workspace's archive once (audited); commits."""
+    """Record a workspace's archive once (audited), with its expiry; commits."""
+    now = utcnow()
     row = session.scalar(
         insert(WorkspaceArchive)
         .values(
@@ -158,7 +178,8 @@ def record_archive(session: Session, ws: Workspace, result: ArchiveResult, days:
             sha256=result.sha256,
             size_bytes=result.size,
             retain_days=days,
-            created_at=utcnow(),
+            created_at=now,
+            expires_at=now + timedelta(days=days),  # as the bucket's lifecycle rule counts (from the object's write)
         )  # fmt: skip
         .on_conflict_do_nothing(index_elements=["workspace_id"])
         .returning(WorkspaceArchive.id)

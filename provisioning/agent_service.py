@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from classroom.db import utcnow
 from classroom.models import Heartbeat, Workspace
+from classroom.services.term_notices import student_notice
 from classroom.services.workspaces import set_state
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import RegionPrices
@@ -121,6 +122,7 @@ class AgentAnswer:
     authorized_keys: list[str]
     lease: LeaseAnswer
     archive_key: str | None = None  # where the agent should upload the home's archive now (the retire flow asks)
+    banner: str = ""  # the term-end warning for the SSH login banner ("" outside the term's last day)
 
     def as_json(self) -> dict[str, object]:
         """The heartbeat's JSON answer (lease_until as an ISO instant and as epoch seconds for the agent)."""
@@ -130,6 +132,7 @@ class AgentAnswer:
             "reason": self.lease.reason,
             "lease_until": self.lease.lease_until.isoformat(),
             "lease_until_epoch": int(self.lease.lease_until.timestamp()),
+            "banner": self.banner,
         }
 
 
@@ -167,9 +170,14 @@ def record_heartbeat(
         ws.last_activity_at = now
     if ws.state in (S.PROVISIONING, S.STARTING):
         set_state(session, ws, S.RUNNING, actor="agent", reason="agent reported in")
+    if report.changed_files > 0:  # a later change makes an archive reported before it stale
+        ws.home_changed_at = now
     if report.archived is not None:
         note_report(ws, *report.archived)
     session.flush()
     keys = [k.public_key for k in active_keys(session, ws.person_id)]
-    answer = lease_for(session, ws.course_id, ws.person_id, ws.state.value, now, prices, lease)
-    return AgentAnswer(keys, answer, wanted_archive_key(ws))
+    answer = lease_for(
+        session, ws.course_id, ws.person_id, ws.state.value, now, prices, lease, archiving_until=ws.archiving_until
+    )
+    banner = student_notice(session, ws.course_id, ws.person_id, now) or ""
+    return AgentAnswer(keys, answer, wanted_archive_key(ws), banner)

@@ -186,6 +186,21 @@ class ArchiveMixin:
         except ClientError as exc:
             raise CloudError(f"S3 refused the archives' lifecycle rule: {exc}") from exc
 
+    def archive_download_url(self, key: str, expires_s: int) -> str:
+        """A presigned S3 GET of an archive, for staff (computed locally: no call to AWS)."""
+        return str(
+            self.s3.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s, HttpMethod="GET"
+            )
+        )
+
+    def delete_archive(self, key: str) -> None:
+        """Delete an expired archive (idempotent: an object already gone, e.g. expired by the rule, is fine)."""
+        try:
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            raise CloudError(f"S3 refused to delete the archive {key}: {exc}") from exc
+
     def delete_leftover_storage(self, workspace_id: int) -> int:
         """Delete the workspace's detached volumes and any snapshots (tagged with its id); returns how many."""
         tag = [{"Name": "tag:cwc:workspace-id", "Values": [str(workspace_id)]}]

@@ -9,7 +9,7 @@ tool (web, worker or scheduler) is down the instance stops by itself within one 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from classroom.budget.policy import term_end_at
 from classroom.sql.workspaces import LEASE_DISKS_SQL, LEASE_STUDENT_SQL
+from classroom.workspaces.archive_rules import spared
 from classroom.workspaces.lifecycle import UP_IN_AWS, WorkspaceState
 from config.prices import PriceError, RegionPrices
 
@@ -35,6 +36,7 @@ class LeaseInputs:
     unmetered: Decimal  # cost since the ledger's metered_until, every live workspace of the student
     hourly: Decimal  # the student's running rate: compute and storage of everything running
     term_end_at: datetime | None
+    archiving_until: datetime | None = None  # started for its home's archive only (term over, budget aside)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ def lease_decision(now: datetime, lease: timedelta, x: LeaseInputs) -> LeaseAnsw
     """Stop now (not meant to run, no budget left, term over, cannot be priced) or run until the lease ends."""
     if x.state not in RUNNING_STATES:
         return LeaseAnswer(True, now, f"workspace is {x.state}")
+    if spared(x.archiving_until, now):  # the course pays for a bounded window; then it stops regardless
+        assert x.archiving_until is not None
+        return LeaseAnswer(False, min(now + lease, x.archiving_until), "archiving the home")
     if x.cap is None:
         return LeaseAnswer(True, now, "the budget cannot be evaluated")
     if x.term_end_at is not None and x.term_end_at <= now:
@@ -101,6 +106,9 @@ def lease_for(
     now: datetime,
     prices: RegionPrices | None,
     lease: timedelta,
+    *,
+    archiving_until: datetime | None = None,
 ) -> LeaseAnswer:
     """The heartbeat's answer for one workspace."""
-    return lease_decision(now, lease, lease_inputs(session, course_id, person_id, state, now, prices))
+    inputs = lease_inputs(session, course_id, person_id, state, now, prices)
+    return lease_decision(now, lease, replace(inputs, archiving_until=archiving_until))

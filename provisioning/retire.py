@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from classroom.services.opening import folders_of
 from classroom.services.workspaces import Job, request_stop, set_state
 from classroom.workspaces.lifecycle import ENDED, WorkspaceState
 from config.catalog import load_catalog
+from config.prices import load_prices
 from provisioning.agent_archive import (
     ArchiveStep,
     Intent,
@@ -33,6 +34,7 @@ from provisioning.agent_archive import (
     request_archive,
     verify_reported,
 )
+from provisioning.archive_start import ask_before_term_end, start_for_archive
 from provisioning.aws_archive import HomeArchive
 from provisioning.backend import CloudError
 from provisioning.course_cloud import course_key
@@ -57,6 +59,7 @@ class Step(enum.StrEnum):
     AWAIT_ARCHIVE = "await-archive"
     VERIFY_ARCHIVE = "verify-archive"
     KEEP_DISK = "keep-disk"
+    START_FOR_ARCHIVE = "start-for-archive"  # stopped without a fresh archive: see provisioning.archive_start
 
 
 def next_step(  # noqa: PLR0911
@@ -123,6 +126,10 @@ def retire_workspace(workspace_id: int) -> str:
                 return str(step if taken is Step.NOTHING else taken)
             taken = step
             try:
+                if step is Step.START_FOR_ARCHIVE:
+                    prices = load_prices().region(ctx.settings.aws_region)
+                    ctx.release(start_for_archive(session, ws.id, utcnow(), prices))
+                    return str(step)
                 if not _do(session, ctx.backend, ws, step):
                     return str(step)
             except CloudError as exc:
@@ -245,10 +252,13 @@ def close_after_due(session: Session, now: datetime) -> list[int]:
 
 
 def retire_due() -> int:
-    """Periodic: close past-due assignment workspaces where chosen, then queue the retirement job of every live
+    """Periodic: ask for archives before term end (agent's path), close past-due assignment workspaces where
+    chosen, then queue the retirement job of every live
     workspace marked for it (deduplicated by job id)."""
     ctx = current()
     with ctx.session() as session:
+        if ctx.backend.agent_archives and ctx.settings.archive_lead_s > 0:  # the agent's path: archive before
+            ask_before_term_end(session, utcnow(), timedelta(seconds=ctx.settings.archive_lead_s))
         close_after_due(session, utcnow())
         ids = session.scalars(
             select(Workspace.id).where(Workspace.retire_after.is_not(None), Workspace.state.not_in(ENDED))

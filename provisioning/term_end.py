@@ -1,4 +1,4 @@
-"""Term end: warn students an hour before, then stop everything, archive, revoke access and report.
+"""Term end: warn students 24 hours and 10 minutes before, then stop everything, archive, revoke access and report.
 
 Runs from the periodic table; each step is idempotent (the course is closed once, warnings are sent once).
 """
@@ -11,7 +11,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import ARRAY, Integer, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -21,13 +21,14 @@ from classroom.models import AlertSent, Course, CoursePolicy, Enrollment, SpendD
 from classroom.notify import Message, notify_instructors, notify_many
 from classroom.roles import StaffLevel
 from classroom.services.staff_report import staff_activity
+from classroom.services.term_notices import course_notices, course_term, due_threshold
 from classroom.services.workspaces import Job, request_stop
 from classroom.sql.workspaces import REVOKE_STOPPED_AGENTS
 from classroom.workspaces.lifecycle import WorkspaceState
 
 S = WorkspaceState
 LIVE_RUNNING = (S.RUNNING, S.STARTING, S.PROVISIONING)
-WARN_BEFORE = timedelta(hours=1)
+WARN_BEFORE = timedelta(hours=24)  # the first warning (classroom.services.term_notices.THRESHOLDS)
 
 
 @dataclass
@@ -48,7 +49,7 @@ def term_end_instant(course: Course) -> datetime | None:
 
 
 def run_term_end(session: Session, now: datetime) -> TermEndResult:
-    """Warn courses ending within the hour; close courses whose term is over (flushes; caller commits)."""
+    """Warn courses ending within a day; close courses whose term is over (flushes; caller commits)."""
     result = TermEndResult()
     rows = session.execute(
         select(Course, CoursePolicy)
@@ -62,7 +63,7 @@ def run_term_end(session: Session, now: datetime) -> TermEndResult:
             result.jobs += close_course(session, course, policy, now)
             result.closed.append(course.id)
         elif now >= end - WARN_BEFORE:
-            result.warned += _warn(session, course)
+            result.warned += _warn(session, course, now)
     result.tokens_revoked = revoke_stopped_agents(session, now)
     return result
 
@@ -72,27 +73,33 @@ def revoke_stopped_agents(session: Session, now: datetime) -> int:
     return int(session.execute(REVOKE_STOPPED_AGENTS, {"now": now}).rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _warn(session: Session, course: Course) -> int:
-    """Tell students with something running that it stops at the end of the day (once); two statements in all."""
-    running = (
-        select(
-            Workspace.course_id, Workspace.person_id, literal("term-end-warning"), literal(course.term_end), func.now()
-        )
-        .distinct()
-        .where(Workspace.course_id == course.id, Workspace.state.in_(LIVE_RUNNING))
-    )
+def _warn(session: Session, course: Course, now: datetime) -> int:
+    """Warn every active student at 24 hours and at 10 minutes before the term ends, once per threshold (recorded
+    in alerts_sent, so a retried pass sends nothing twice): the budget figure and what happens to their files."""
+    term = course_term(session, course.id)
+    threshold = due_threshold(now, term.end) if term else None
+    if term is None or threshold is None:
+        return 0
+    texts = course_notices(session, term, now)
+    if not texts:
+        return 0
+    people = list(texts)
     fresh = session.scalars(
         insert(AlertSent)
-        .from_select(["course_id", "person_id", "kind", "day", "created_at"], running)
+        .from_select(
+            ["course_id", "person_id", "kind", "day", "created_at"],
+            select(
+                literal(course.id),
+                func.unnest(literal(people, ARRAY(Integer))),
+                literal(f"term-end-{threshold}"),
+                literal(course.term_end),
+                func.now(),
+            ),
+        )  # fmt: skip
         .on_conflict_do_nothing(constraint="uq_alerts_sent_once")
         .returning(AlertSent.person_id)
     ).all()
-    subject = f"[{course.display_name}] Your workspace stops at the end of the term"
-    body = (
-        "The term ends tonight at midnight (course time). Save your work now: running workspaces "
-        "will be stopped and archived, and student access ends."
-    )
-    return notify_many(session, [Message(person_id, course.id, subject, body) for person_id in fresh])
+    return notify_many(session, [Message(p, course.id, *texts[p]) for p in fresh])
 
 
 def close_course(session: Session, course: Course, policy: CoursePolicy, now: datetime) -> list[Job]:

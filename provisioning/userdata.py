@@ -11,6 +11,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from provisioning.agent.cwc_agent import BANNER_PATH, LOGIN_BANNER
+
 AGENT_SOURCE = Path(__file__).parent / "agent" / "cwc_agent.py"
 AGENT_FILES = ("cwc_agent.py", "cwc_scan.py", "cwc_sshlog.py", "cwc_toolargs.py", "cwc_transfers.py", "cwc_toolwrap.py")
 AGENT_HOME = "/usr/local/lib/cwc-agent"
@@ -46,7 +48,7 @@ def sshd_config(d: UserDataInput) -> str:
         "AuthorizedKeysFile .ssh/authorized_keys\n"
         "TrustedUserCAKeys /etc/ssh/cwc_user_ca.pub\n"
         "AuthorizedPrincipalsFile /etc/ssh/cwc_principals/%u\n"
-        "Banner /etc/ssh/cwc_banner\n"
+        f"Banner {BANNER_PATH}\n"
         "LogLevel VERBOSE\n"  # logs the key's fingerprint, or the certificate's key id and serial, of each login
     )
 
@@ -76,11 +78,8 @@ cat > /etc/ssh/cwc_user_ca.pub <<'CWC_CA'
 CWC_CA
 install -d -m 755 /etc/ssh/cwc_principals /etc/ssh/sshd_config.d
 echo 'ws{d.workspace_id}' > /etc/ssh/cwc_principals/{d.os_user}
-cat > /etc/ssh/cwc_banner <<'CWC_BANNER'
-Cloud Workstation workspace: logins are logged (who, which key or staff certificate, from where, how long).
-If your course collects activity, SFTP/scp files, curl/wget downloads, archive extractions, file changes (never
-the content), git commits and whether Jupyter runs are recorded too: see "What is recorded" in the tool.
-CWC_BANNER
+cat > {BANNER_PATH} <<'CWC_BANNER'
+{LOGIN_BANNER}CWC_BANNER
 cat > /etc/ssh/sshd_config.d/60-cwc.conf <<'CWC_SSHD'
 {sshd_config(d)}CWC_SSHD
 {SFTP_LOGGING}

@@ -40,6 +40,7 @@ from classroom.models.ssh_access import ActivityEvent, CourseSshCa, StaffSshCert
 from classroom.models.ta import HelpRequest, StaffMessage
 from classroom.models.workshops import Workshop, WorkshopParticipant
 from classroom.models.workspaces import (
+    ArchivePurge,
     CourseCloud,
     Heartbeat,
     SshKey,
@@ -85,6 +86,7 @@ __all__ = [
     "Workspace",
     "WorkspaceEvent",
     "WorkspaceArchive",
+    "ArchivePurge",
     "WorkspaceFolder",
     "AuditChainHead",
     "AuditEvent",

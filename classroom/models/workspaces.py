@@ -89,6 +89,11 @@ class Workspace(Base):
     archive_reported_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     archive_reported_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     archive_failed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Archives before term end (migration 0020): when the report arrived, the last heartbeat counting changed
+    # files (a later change makes the report stale), and a start for the archive only (the sweep spares it until).
+    archive_reported_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    home_changed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    archiving_until: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class WorkspaceEvent(Base):
@@ -195,3 +200,22 @@ class WorkspaceArchive(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     retain_days: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Retention (migration 0020): when it expires (created + retain_days, as S3's rule counts), when it was purged.
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    purged_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ArchivePurge(Base):
+    """An expired archive the purge job deleted from S3: what it was, and when (kept after the object is gone)."""
+
+    __tablename__ = "archive_purges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    archive_id: Mapped[int] = mapped_column(ForeignKey("workspace_archives.id", ondelete="CASCADE"), unique=True)
+    course_id: Mapped[int] = mapped_column(Integer, index=True)
+    workspace_id: Mapped[int] = mapped_column(Integer)
+    s3_key: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    expired_at: Mapped[datetime] = mapped_column()
+    purged_at: Mapped[datetime] = mapped_column(default=utcnow)

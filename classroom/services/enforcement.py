@@ -33,6 +33,7 @@ from classroom.services.course_money import course_positions
 from classroom.services.metering import accrue, known_time_zones
 from classroom.services.workspaces import Job
 from classroom.sql.sweep import POSITIONS_SQL, RECORD_ALERTS_SQL, RUNNING_SQL, SENT_SQL, STOP_SQL
+from classroom.workspaces.archive_rules import spared
 from classroom.workspaces.lifecycle import SWEEP_STOPS, WorkspaceState
 from config.catalog import load_catalog
 from config.prices import PriceError, RegionPrices
@@ -83,7 +84,7 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
         storage = prices.storage_hourly(r.volume_gb)
         end, _ = terms.setdefault((r.term_end, r.time_zone), term_end_at(r.term_end, r.time_zone))
         reserve[key] = reserve.get(key, Decimal(0)) + storage * _hours_left(end, now)
-        if WorkspaceState(r.state) in SWEEP_STOPS:
+        if WorkspaceState(r.state) in SWEEP_STOPS and not spared(r.archiving_until, now):  # archive-only: spared
             hourly = _hourly(prices, r.instance_type)
             running.setdefault(key, []).append(
                 (r.id, None if hourly is None else hourly + storage, r.active, r.template_id)

@@ -50,7 +50,7 @@ FROM pos
 
 # Raw: every workspace holding a disk, with its course's term, for the storage reserve and the stop plan.
 RUNNING_SQL = text(f"""
-SELECT w.id, w.course_id, w.person_id, w.instance_type, w.volume_gb, w.state, w.template_id,
+SELECT w.id, w.course_id, w.person_id, w.instance_type, w.volume_gb, w.state, w.template_id, w.archiving_until,
        GREATEST(w.last_activity_at, w.state_changed_at) AS active, c.term_end, c.time_zone
 FROM workspaces w JOIN courses c ON c.id = w.course_id
 WHERE w.state IN {sql_states(RESERVED_DISK)}

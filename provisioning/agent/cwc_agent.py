@@ -31,6 +31,12 @@ BOOT_ID = "/proc/sys/kernel/random/boot_id"
 DEFAULT_BOOT_GRACE_S = 900
 KEYS_HEADER = "# managed by Cloud Workstation: revoked keys are removed within a minute\n"
 MOTD = "/etc/motd.d/cwc-messages"  # pam_motd shows /etc/motd.d/* at each SSH login (Ubuntu)
+BANNER_PATH = "/etc/ssh/cwc_banner"  # sshd's Banner (read at each connection), written by the user data first
+LOGIN_BANNER = (
+    "Cloud Workstation workspace: logins are logged (who, which key or staff certificate, from where, how long).\n"
+    "If your course collects activity, SFTP/scp files, curl/wget downloads, archive extractions, file changes (never\n"
+    "the content), git commits and whether Jupyter runs are recorded too: see \"What is recorded\" in the tool.\n"
+)
 
 
 def cpu_sample():
@@ -105,6 +111,23 @@ def write_authorized_keys(home, user, keys):
     os.chmod(path + ".tmp", 0o600)
     os.replace(path + ".tmp", path)
     subprocess.run(["chown", "-R", f"{user}:{user}", ssh], check=False)
+
+
+def write_banner(notice, path=BANNER_PATH):
+    """The SSH login banner: the fixed text and the tool's current notice (the term-end warnings); atomic, and
+    only when it changes."""
+    text = LOGIN_BANNER + ("\n" + notice.strip() + "\n" if notice.strip() else "")
+    try:
+        with open(path) as f:
+            if f.read() == text:
+                return False
+    except OSError:
+        pass
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.chmod(path + ".tmp", 0o644)
+    os.replace(path + ".tmp", path)
+    return True
 
 
 def make_folders(home, user, folders):
@@ -265,7 +288,7 @@ def archive_home(cfg, request):
 
 def heartbeat(
     cfg, keeper, body, now, post=post_json, write_keys=write_authorized_keys, make_dirs=make_folders, seen=None,
-    archive=archive_home,
+    archive=archive_home, write_notice=None,
 ):
     """Send one report and act on the answer; returns what happened.
 
@@ -291,6 +314,8 @@ def heartbeat(
         make_dirs(cfg["home"], cfg["user"], [str(f) for f in answer["folders"]])
     if isinstance(answer.get("motd"), str):
         write_motd(cfg.get("motd", MOTD), answer["motd"])
+    if write_notice is not None and isinstance(answer.get("banner"), str):  # the term-end warnings at login
+        write_notice(answer["banner"])
     cfg.pop("_archived", None)  # reported (the tool asks again if it did not take it)
     if isinstance(answer.get("archive"), dict):  # before any stop: the archive comes first
         cfg["_archived"] = archive(cfg, answer["archive"])
@@ -539,7 +564,8 @@ def main():
     answer, spool = {}, Spool()
     while True:
         try:
-            print("cwc-agent:", heartbeat(cfg, keeper, activity(cfg), time.time(), seen=answer), flush=True)
+            beat = heartbeat(cfg, keeper, activity(cfg), time.time(), seen=answer, write_notice=write_banner)
+            print("cwc-agent:", beat, flush=True)
             if answer.get("collect_activity") is True:  # the course's integrity setting; off: nothing is scanned
                 _scan_module().arm_tool_log(True)
                 collect_activity(cfg, spool, SCAN_STATE, time.time(), run_git_as(cfg["user"]))

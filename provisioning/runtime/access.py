@@ -43,6 +43,7 @@ class WorkspaceFacts:
     ca_public_key: str | None  # "type base64" of the course CA, None before any certificate was issued
     valid_serials: frozenset[int]  # certificates issued for this workspace and not revoked
     debug: dict[int, DebugFacts] = field(default_factory=dict)  # open debug sessions by certificate serial
+    notice: str = ""  # the term-end warning, shown in the login banner ("" outside the term's last day)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from classroom.db import utcnow
 from classroom.models import CoursePolicy, CourseSshCa, DebugSession, Person, SshKey, StaffSshCert, Workspace
+from classroom.services.term_notices import student_notice
 from provisioning.activity import COLLECTING, collecting
 from provisioning.backend import CloudBackend, CloudError
 from provisioning.course_cloud import course_key
@@ -48,6 +50,7 @@ class FactsLoader:
                 select(StaffSshCert.serial).where(StaffSshCert.workspace_id == ws.id, StaffSshCert.revoked_at.is_(None))
             )
             course_id, instance_id = ws.course_id, ws.instance_id
+            notice = student_notice(session, ws.course_id, ws.person_id, utcnow()) or ""
             fingerprints, valid = frozenset(fps), frozenset(serials)
             debug = self._debug(session, ws)
         state = self.instance_state(instance_id)
@@ -57,7 +60,7 @@ class FactsLoader:
             workspace_id=ws_id, course_id=course_id, instance_id=instance_id, instance_state=state,
             os_user=str(cfg.get("user") or "student"), mount_point=mount,
             student_key_fingerprints=fingerprints, valid_serials=valid,
-            ca_public_key=" ".join(ca.split()[:2]) if ca else None, debug=debug,
+            ca_public_key=" ".join(ca.split()[:2]) if ca else None, debug=debug, notice=notice,
         )  # fmt: skip
 
     @staticmethod

@@ -116,9 +116,11 @@ class WorkspaceServer(asyncssh.SSHServer):
             if proc.returncode is None:
                 proc.kill()
 
-    def begin_auth(self, username: str) -> bool:
+    async def begin_auth(self, username: str) -> bool:
+        facts = await self._load(username)  # the workspace's term-end warning joins the banner
         if self.conn is not None:
-            self.conn.send_auth_banner(self.rt.banner)
+            notice = f"\n{facts.notice}\n" if facts is not None and facts.notice else ""
+            self.conn.send_auth_banner(self.rt.banner + notice)
         return True
 
     def public_key_auth_supported(self) -> bool:

@@ -133,7 +133,7 @@ def test_the_archive_comes_first_and_nothing_ends_without_it():
     assert archive_step(S.RUNNING, True, due, False, none, now) is ArchiveStep.REQUEST
     assert archive_step(S.RUNNING, True, due, False, asked, now) is ArchiveStep.AWAIT
     assert archive_step(S.RUNNING, True, due, False, late, now) is ArchiveStep.GIVE_UP
-    assert archive_step(S.STOPPED, True, due, False, none, now) is ArchiveStep.GIVE_UP  # stopped first: kept
+    assert archive_step(S.STOPPED, True, due, False, none, now) is ArchiveStep.START  # stopped first: start it
     assert archive_step(S.STOPPED, True, due, False, Intent(None, True, False), now) is ArchiveStep.VERIFY
     assert archive_step(S.STOPPED, True, due, False, Intent(None, False, True), now) is ArchiveStep.KEPT
     assert archive_step(S.RUNNING, True, due, False, Intent(None, False, True), now) is ArchiveStep.USUAL  # stop

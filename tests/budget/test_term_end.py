@@ -1,4 +1,4 @@
-"""Term end: a warning an hour before, then stop all, archive, revoke access and a final report, once."""
+"""Term end: warnings 24 hours and 10 minutes before, then stop all, archive, revoke access and a final report, once."""
 
 from __future__ import annotations
 
@@ -49,12 +49,14 @@ def test_warning_an_hour_before_then_everything_closes_once(session):
     )
     session.commit()
     end = term_end_instant(course).astimezone(UTC)
-    assert run_term_end(session, end - timedelta(hours=2)).warned == 0
+    assert run_term_end(session, end - timedelta(hours=25)).warned == 0
+    assert run_term_end(session, end - timedelta(hours=2)).warned == 1  # 24 hours before (the pass ran late)
+    assert run_term_end(session, end - timedelta(hours=1)).warned == 0
     warn = run_term_end(session, end - timedelta(minutes=10))
     session.commit()
     assert warn.warned == 1 and run_term_end(session, end - timedelta(minutes=5)).warned == 0
-    warned = session.scalars(select(Notification.person_id).where(Notification.subject.like("%end of the term"))).all()
-    assert warned == [emily.id]  # the student with a running workspace, once
+    warned = session.scalars(select(Notification.person_id).where(Notification.subject.like("%term ends in%"))).all()
+    assert warned == [emily.id, emily.id]  # the student, once per threshold; never the staff
     closed = run_term_end(session, end + timedelta(seconds=1))
     session.commit()
     assert closed.closed == [course.id]

@@ -1,0 +1,53 @@
+"""Pure rules for archiving a home before its disk ends (no I/O): the last hour before term end, a stale
+report, a start for the archive only, and what the sweep and the lease spare while it runs.
+
+- In the lead window (`CWC_ARCHIVE_LEAD_S`, an hour by default) a running workspace's agent is asked for its
+  home's archive, so most homes are archived before the term-over rule stops them.
+- A heartbeat that counts changed files at or after the report makes the report stale: the agent is asked
+  again (at most every `REASK_AFTER`) while it runs; once stopped, a stale report is not trusted.
+- A stopped workspace without a fresh archive is started for its archive only, when the course's money covers
+  `ARCHIVE_WINDOW` of running; the sweep and the lease spare it until then, after which it stops regardless.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+REASK_AFTER = timedelta(minutes=10)
+ARCHIVE_WINDOW = timedelta(minutes=30)  # the hard limit of a start for the archive only
+
+
+def in_lead(now: datetime, term_end_at: datetime | None, lead: timedelta) -> bool:
+    """True in the last `lead` before the term ends (never after it)."""
+    return term_end_at is not None and lead > timedelta(0) and term_end_at - lead <= now <= term_end_at
+
+
+def stale(reported_at: datetime | None, home_changed_at: datetime | None) -> bool:
+    """A report is stale when the home changed in the heartbeat that carried it or later (the agent counts
+    changes per minute, so changes in the minute of the tar may not be in it: the safe side)."""
+    return reported_at is not None and home_changed_at is not None and home_changed_at >= reported_at
+
+
+def ask_in_lead(
+    requested_at: datetime | None, reported_at: datetime | None, home_changed_at: datetime | None, now: datetime
+) -> bool:
+    """In the lead window: ask once, and again when the reported archive went stale (at most every REASK_AFTER)."""
+    if requested_at is None:
+        return True
+    return stale(reported_at, home_changed_at) and now - requested_at >= REASK_AFTER
+
+
+def window_cost(running_hourly: Decimal, storage_hourly: Decimal, window: timedelta = ARCHIVE_WINDOW) -> Decimal:
+    """What a start for the archive only can cost at most: the window of running (compute, IPv4, disk)."""
+    return (running_hourly + storage_hourly) * Decimal(window // timedelta(seconds=1)) / 3600
+
+
+def start_allowed(committed: Decimal | None, total: Decimal | None, cost: Decimal) -> bool:
+    """The course's money covers the window (fail closed: no position, no start)."""
+    return committed is not None and total is not None and committed + cost <= total
+
+
+def spared(archiving_until: datetime | None, now: datetime) -> bool:
+    """True while a workspace runs for its archive only: the sweep's rules and the lease leave it running."""
+    return archiving_until is not None and now < archiving_until

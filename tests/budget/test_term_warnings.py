@@ -1,0 +1,133 @@
+"""Warnings 24 hours and 10 minutes before the term ends: in the tool (a banner on the student's pages), by email
+(the outbox), in the SSH login banner (the agent's heartbeat answer, the local runtime), once per student per
+threshold, with the student's budget figure and what happens to their files. Real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from classroom.models import AlertSent, Course, Notification, OutboxEmail, SpendDaily
+from classroom.roles import StaffLevel
+from classroom.services.term_notices import Fate, due_threshold, notice_text, time_left
+from classroom.workspaces.lifecycle import WorkspaceState
+from config.prices import load_prices
+from provisioning.agent.cwc_agent import LOGIN_BANNER, heartbeat, write_banner
+from provisioning.agent_service import Report, issue_agent_token, record_heartbeat
+from provisioning.term_end import run_term_end, term_end_instant
+from tests.support.budget import ensure_policies, make_policy, make_running
+from tests.support.factories import make_course, make_person
+from tests.support.lti import launch, tool_token
+
+PRICES = load_prices().region("us-east-1")
+END = datetime(2024, 12, 14, 7, 59, 59, 999999, tzinfo=UTC)  # 13 December, 23:59:59 in Los Angeles
+
+
+def _course(session):  # type: ignore[no-untyped-def]
+    """CS 229: Emily with a stopped workspace and $22.80 spent, David with nothing, and their instructor."""
+    course = make_course(
+        session, time_zone="America/Los_Angeles", term_start=date(2024, 8, 26), term_end=date(2024, 12, 13)
+    )
+    make_policy(session, course, archive_retention_days=180, disk_grace_days=14)
+    owner = make_person(session, course, name="Jennifer Martinez", level=StaffLevel.OWNER)
+    emily, david = make_person(session, course, name="Emily Chen"), make_person(session, course, name="David Kim")
+    ws = make_running(session, course.id, emily.id, datetime(2024, 12, 1, tzinfo=UTC))
+    ws.state = WorkspaceState.STOPPED
+    session.add(SpendDaily(course_id=course.id, person_id=emily.id, day=date(2024, 12, 1), compute=Decimal("22.80"),
+                           storage=Decimal(0), running_seconds=Decimal(3600)))  # fmt: skip
+    session.commit()
+    return course, owner, emily, david, ws
+
+
+def test_each_threshold_warns_every_student_once_with_figures_and_files(session):
+    course, owner, emily, david, _ = _course(session)
+    assert term_end_instant(course).astimezone(UTC) == END
+    assert run_term_end(session, END - timedelta(hours=25)).warned == 0
+    assert run_term_end(session, END - timedelta(hours=23, minutes=58)).warned == 2
+    session.commit()
+    assert run_term_end(session, END - timedelta(hours=23)).warned == 0  # a retried or later pass: nothing again
+    assert run_term_end(session, END - timedelta(minutes=9)).warned == 2
+    session.commit()
+    assert run_term_end(session, END - timedelta(minutes=8)).warned == 0
+    session.commit()
+    notes = session.scalars(select(Notification).order_by(Notification.id)).all()
+    assert [n.person_id for n in notes] == [emily.id, david.id, emily.id, david.id]  # never the staff
+    first, last = {n.person_id: n for n in notes[:2]}, {n.person_id: n for n in notes[2:]}
+    assert first[emily.id].subject.endswith("The term ends in about 24 hours")
+    assert last[emily.id].subject.endswith("The term ends in 9 minutes")
+    body = first[emily.id].body
+    assert "Friday 13 December 2024, 23:59 PST" in body and "$22.80 spent of $24.00, $1.20 left" in body
+    assert f"courses/c{course.id}/archives/" in body and "kept until 12 June 2025" in body  # 14 Dec + 180 days
+    assert "disk is deleted on 28 December 2024" in body
+    assert "no workspace, so no files" in first[david.id].body and "$0.00 spent of $24.00" in first[david.id].body
+    assert session.scalar(select(func.count()).select_from(OutboxEmail)) == 4  # each by email too
+    kinds = session.scalars(select(AlertSent.kind).where(AlertSent.person_id == emily.id).order_by(AlertSent.id))
+    assert list(kinds) == ["term-end-24h", "term-end-10min"]
+
+
+def test_the_agents_heartbeat_answer_carries_the_login_banner(session):
+    course, _, emily, _, ws = _course(session)
+    ws.state = WorkspaceState.RUNNING
+    token = issue_agent_token(ws)
+    session.commit()
+    report = Report(ws.id, 1, False, Decimal(5), 0)
+    far = record_heartbeat(
+        session, token, report, prices=PRICES, lease=timedelta(minutes=15), now=END - timedelta(days=3)
+    )
+    assert far.banner == "" and far.as_json()["banner"] == ""
+    near = record_heartbeat(session, token, report, prices=PRICES, lease=timedelta(minutes=15),
+                            now=END - timedelta(minutes=5))  # fmt: skip
+    assert near.as_json()["banner"].startswith("The term ends in 5 minutes") and "$22.80 spent" in near.banner
+    session.rollback()
+
+
+def test_the_agent_writes_the_banner_sshd_shows(tmp_path):
+    path = str(tmp_path / "cwc_banner")
+    assert write_banner("The term ends in 10 minutes.", path)
+    assert Path(path).read_text() == LOGIN_BANNER + "\nThe term ends in 10 minutes.\n"
+    assert not write_banner("The term ends in 10 minutes.", path)  # unchanged: not rewritten
+    assert write_banner("", path) and Path(path).read_text() == LOGIN_BANNER  # after the term: the fixed text only
+
+    class Keeper:
+        def answer(self, answer, now):  # type: ignore[no-untyped-def]
+            return "held"
+
+    seen: list[str] = []
+    answer = {"authorized_keys": [], "banner": "The term ends in about 24 hours."}
+    cfg = {"url": "http://tool/api/agent/heartbeat", "token": "t", "home": str(tmp_path), "user": "u"}
+    out = heartbeat(cfg, Keeper(), {}, 0, post=lambda *a: (200, answer), write_keys=lambda *a: None,
+                    write_notice=seen.append)  # fmt: skip
+    assert out == "held" and seen == ["The term ends in about 24 hours."]
+
+
+def test_the_students_pages_show_the_banner_on_the_last_day_only(client, canvas, session):
+    emily_t = tool_token(launch(client, canvas, canvas.user("student", 1)))
+    teacher_t = tool_token(launch(client, canvas, canvas.user("instructor")))
+    ensure_policies(session)
+    course = session.scalar(select(Course))
+    course.term_start, course.term_end = date(2024, 8, 26), datetime.now(UTC).date() + timedelta(days=3)
+    session.commit()
+    assert b"The term is ending" not in client.get("/app/home", query_string={"t": emily_t}).data
+    course.term_end = datetime.now(UTC).date()  # the course is in UTC: the term ends tonight, within 24 hours
+    session.commit()
+    for path in ("/app/home", "/app/budget"):
+        html = client.get(path, query_string={"t": emily_t}).get_data(as_text=True)
+        assert "The term is ending" in html and "Your budget: $0.00 spent of $24.00" in html, path
+    assert b"The term is ending" not in client.get("/app/home", query_string={"t": teacher_t}).data
+
+
+def test_the_pure_rules():
+    assert due_threshold(END - timedelta(hours=24, seconds=1), END) is None
+    assert due_threshold(END - timedelta(hours=24), END) == "24h"
+    assert due_threshold(END - timedelta(minutes=10, seconds=1), END) == "24h"
+    assert due_threshold(END - timedelta(minutes=10), END) == "10min" and due_threshold(END, END) == "10min"
+    assert due_threshold(END + timedelta(seconds=1), END) is None and due_threshold(END, None) is None
+    assert time_left(END, END - timedelta(minutes=10)) == "10 minutes"
+    assert time_left(END, END - timedelta(seconds=30)) == "1 minute"
+    assert time_left(END, END - timedelta(hours=23, minutes=40)) == "about 24 hours"
+    fate = Fate(True, "courses/c1/archives/", date(2025, 12, 14), date(2024, 12, 28))
+    subject, body = notice_text("CS 229", END, END - timedelta(minutes=10), Decimal("30"), Decimal("24"), fate)
+    assert subject == "[CS 229] The term ends in 10 minutes" and "$30.00 spent of $24.00, $0.00 left" in body
