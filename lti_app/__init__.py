@@ -71,6 +71,8 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from lti_app.course_sync import bp as course_sync_bp
     from lti_app.dev_mail import bp as dev_mail_bp
     from lti_app.health import bp as health_bp
+    from lti_app.integrity import trail_views  # noqa: F401  (its routes live on the integrity blueprint)
+    from lti_app.integrity.views import bp as integrity_bp
     from lti_app.lti import new_window  # noqa: F401  (its routes live on the lti blueprint)
     from lti_app.lti.deep_linking import bp as deep_link_bp
     from lti_app.lti.views import bp as lti_bp
@@ -91,7 +93,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(deep_link_bp)
     app.register_blueprint(pages_bp)
     blueprints = (workspaces_bp, keys_bp, materials_bp, material_uploads_bp, agent_bp, setup_bp, course_sync_bp,
-                  budget_bp, recorded_bp, staff_ssh_bp, welcome_bp)  # fmt: skip
+                  budget_bp, recorded_bp, staff_ssh_bp, welcome_bp, integrity_bp)  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     if not dev_surfaces_allowed(settings):

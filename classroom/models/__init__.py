@@ -13,6 +13,7 @@ from classroom.models.budget import (
     TemplateAccess,
     TemplateRequest,
 )
+from classroom.models.integrity import AuditPurge, DeadlineSnapshot, IntegritySettings, SimilarityRun
 from classroom.models.invites import RegistrationInvite
 from classroom.models.keys import KeyStatus, ToolKey
 from classroom.models.lms_sync import (
@@ -42,6 +43,10 @@ from classroom.models.workspaces import (
 )
 
 __all__ = [
+    "AuditPurge",
+    "DeadlineSnapshot",
+    "IntegritySettings",
+    "SimilarityRun",
     "ActivityEvent",
     "CourseSshCa",
     "StaffSshCert",
