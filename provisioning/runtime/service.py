@@ -91,7 +91,7 @@ class LocalRuntime:
             return 0
         act = self.activity(instance_id)
         if self.loader.collects_activity(instance_id):  # with the course's setting off, nothing is scanned
-            act.scan(spec)
+            act.scan(spec, self.clock().timestamp())
             act.note_jupyter(jupyter_running(pids), self.clock().timestamp())
         sent = act.flush(self.loader.config(instance_id), self.post)
         take_snapshots(spec, self.loader.config(instance_id), self.post)  # deadline snapshots the tool wants
