@@ -36,8 +36,32 @@ SHAPES = (
     "with open('{k}.csv') as fh:\n        {v} = fh.read().split({n} * ',')",
     "{v} = {a}.get('{k}', {n}) if isinstance({a}, dict) else {m}",
 )
-WORDS = ("loss", "rate", "batch", "grad", "score", "feat", "label", "epoch", "mask", "pred", "total", "acc",
-         "theta", "alpha", "beta", "weights", "bias", "step", "frame", "row", "col", "size", "dim", "norm")  # fmt: skip
+WORDS = (
+    "loss",
+    "rate",
+    "batch",
+    "grad",
+    "score",
+    "feat",
+    "label",
+    "epoch",
+    "mask",
+    "pred",
+    "total",
+    "acc",
+    "theta",
+    "alpha",
+    "beta",
+    "weights",
+    "bias",
+    "step",
+    "frame",
+    "row",
+    "col",
+    "size",
+    "dim",
+    "norm",
+)
 
 
 def starter_code() -> dict[str, str]:
@@ -54,8 +78,20 @@ def _function(r: random.Random, fname: str) -> str:
     lines = [f"def {fname}({_name(r)}, {_name(r)}):"]
     for _ in range(r.randint(3, 8)):
         shape = r.choice(SHAPES)
-        lines.append("    " + shape.format(v=_name(r), f=_name(r), a=_name(r), b=_name(r), i=_name(r), k=_name(r),
-                                           k2=_name(r), n=r.randint(2, 999), m=r.randint(2, 99)))  # fmt: skip
+        lines.append(
+            "    "
+            + shape.format(
+                v=_name(r),
+                f=_name(r),
+                a=_name(r),
+                b=_name(r),
+                i=_name(r),
+                k=_name(r),
+                k2=_name(r),
+                n=r.randint(2, 999),
+                m=r.randint(2, 99),
+            )
+        )
     lines.append(f"    return {_name(r)}\n\n")
     return "\n".join(lines)
 
@@ -94,9 +130,16 @@ def child(n: int, threshold: int) -> dict[str, object]:
     pairs = find_pairs(subs, starter, threshold)
     seconds = time.perf_counter() - start
     top = (pairs[0].a, pairs[0].b, pairs[0].score) if pairs else None
-    return {"students": n, "files": n * len(FILES), "lines": lines, "seconds": round(seconds, 2),
-            "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "pairs": len(pairs), "top": top, "planted_on_top": bool(top and top[:2] == ("s003", "s007"))}  # fmt: skip
+    return {
+        "students": n,
+        "files": n * len(FILES),
+        "lines": lines,
+        "seconds": round(seconds, 2),
+        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "pairs": len(pairs),
+        "top": top,
+        "planted_on_top": bool(top and top[:2] == ("s003", "s007")),
+    }
 
 
 def main() -> None:
@@ -110,12 +153,18 @@ def main() -> None:
         return
     ok = True
     for n in args.students:
-        done = subprocess.run([sys.executable, "-m", "bench.similarity", "--child", str(n), "--threshold",
-                               str(args.threshold)], capture_output=True, text=True, check=True)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.similarity", "--child", str(n), "--threshold", str(args.threshold)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         r = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"{r['students']:4d} students, {r['files']} files, {r['lines']} lines: {r['seconds']:.1f} s, "
-              f"max RSS {r['max_rss_mb']} MB, {r['pairs']} pair(s) >= {args.threshold}%, top {r['top']}, "
-              f"planted pair on top: {'yes' if r['planted_on_top'] else 'NO'}")  # fmt: skip
+        print(
+            f"{r['students']:4d} students, {r['files']} files, {r['lines']} lines: {r['seconds']:.1f} s, "
+            f"max RSS {r['max_rss_mb']} MB, {r['pairs']} pair(s) >= {args.threshold}%, top {r['top']}, "
+            f"planted pair on top: {'yes' if r['planted_on_top'] else 'NO'}"
+        )
         ok = ok and bool(r["planted_on_top"]) and (n < 500 or r["seconds"] < 60)
     print("target (500 students < 60 s, planted pair on top):", "met" if ok else "NOT met")
     sys.exit(0 if ok else 1)

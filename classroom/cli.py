@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from classroom import schema
 from classroom.audit import verify_chain
-from classroom.integrity.cli import register as register_integrity
 from classroom.db import make_engine, make_session_factory, session_scope
+from classroom.integrity.cli import register as register_integrity
 from classroom.models import DeploymentStatus
 from classroom.services import keys, platforms, registration
 from config.settings import Settings

@@ -20,9 +20,14 @@ class S3EvidenceStore:
         """Store a snapshot under its content address (idempotent); returns the key."""
         key = snapshot_key(body)
         try:
-            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/gzip",
-                               ServerSideEncryption="AES256",
-                               Metadata={"sha256": key[len(PREFIX):].split(".")[0]})  # fmt: skip
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/gzip",
+                ServerSideEncryption="AES256",
+                Metadata={"sha256": key[len(PREFIX) :].split(".")[0]},
+            )
         except (ClientError, BotoCoreError) as exc:
             raise CloudError(f"S3 refused the snapshot {key}: {exc}") from exc
         return key

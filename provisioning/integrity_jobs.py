@@ -70,8 +70,11 @@ def _every(progress, step):  # type: ignore[no-untyped-def]
 
 def _finish(factory, run_id: int, status: str, pairs: list[dict[str, object]], error: str) -> None:  # type: ignore[no-untyped-def]
     with session_scope(factory) as session:
-        session.execute(update(SimilarityRun).where(SimilarityRun.id == run_id).values(
-            status=status, pairs=pairs, error=error, finished_at=utcnow()))  # fmt: skip
+        session.execute(
+            update(SimilarityRun)
+            .where(SimilarityRun.id == run_id)
+            .values(status=status, pairs=pairs, error=error, finished_at=utcnow())
+        )
 
 
 def purge_expired_evidence(store: EvidenceStore | None = None) -> int:
@@ -84,8 +87,12 @@ def purge_expired_evidence(store: EvidenceStore | None = None) -> int:
     for course_id in courses:
         with session_scope(factory) as session:
             record, keys = purge_course(session, course_id)
-            log.info("purged course %s: %s audit events, %s activity events", course_id, record.audit_events,
-                     record.activity_events)  # fmt: skip
+            log.info(
+                "purged course %s: %s audit events, %s activity events",
+                course_id,
+                record.audit_events,
+                record.activity_events,
+            )
         if keys:
             store = store or store_for(backend_from_settings(settings))
             for key in keys:

@@ -31,8 +31,13 @@ def subject_of(activity_id: int) -> str:
 
 def activity_record(row: ActivityEvent) -> dict[str, Any]:
     """What the chain keeps of an activity row (compared again by verify)."""
-    return {"workspace": row.workspace_id, "event_id": row.event_id, "kind": row.kind,
-            "at": row.at.astimezone(UTC).isoformat(), "details": row.details}  # fmt: skip
+    return {
+        "workspace": row.workspace_id,
+        "event_id": row.event_id,
+        "kind": row.kind,
+        "at": row.at.astimezone(UTC).isoformat(),
+        "details": row.details,
+    }
 
 
 def chain_activity(session: Session, course_id: int, activity_ids: Sequence[int]) -> int:
@@ -59,9 +64,17 @@ def hashes_for(session: Session, course_id: int, activity_ids: Iterable[int]) ->
 
 def event_json(ev: AuditEvent) -> dict[str, Any]:
     """One audit event as exported (everything its hash covers, plus id, prev_hash and hash)."""
-    return {"id": ev.id, "at": ev.at.isoformat(), "action": ev.action, "actor": ev.actor_person_id,
-            "course": ev.course_id, "subject": ev.subject, "details": ev.details, "prev_hash": ev.prev_hash,
-            "hash": ev.hash}  # fmt: skip
+    return {
+        "id": ev.id,
+        "at": ev.at.isoformat(),
+        "action": ev.action,
+        "actor": ev.actor_person_id,
+        "course": ev.course_id,
+        "subject": ev.subject,
+        "details": ev.details,
+        "prev_hash": ev.prev_hash,
+        "hash": ev.hash,
+    }
 
 
 def export_events(session: Session, course_id: int | None, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -109,8 +122,11 @@ def verify_against_database(session: Session, records: Sequence[dict[str, Any]])
         ev = stored.get(rid)
         if ev is None:
             out.problems.append(f"event {rid}: not in the database's audit trail (removed)")
-        elif ev.hash != r["hash"] or event_hash(ev.prev_hash, ev.at, ev.action, ev.actor_person_id, ev.course_id,
-                                                 ev.subject, ev.details) != ev.hash:  # fmt: skip
+        elif (
+            ev.hash != r["hash"]
+            or event_hash(ev.prev_hash, ev.at, ev.action, ev.actor_person_id, ev.course_id, ev.subject, ev.details)
+            != ev.hash
+        ):
             out.problems.append(f"event {rid}: the database's copy differs from its hash or the export (edited)")
     _check_activity(session, records, out)
     return out

@@ -112,9 +112,13 @@ def union_seconds(intervals: Iterable[tuple[datetime, datetime | None]]) -> int:
 
 
 def build_evidence(
-    events: Sequence[Event], campus: Sequence[Network], *, record_commands: bool, folder: str = "",
+    events: Sequence[Event],
+    campus: Sequence[Network],
+    *,
+    record_commands: bool,
+    folder: str = "",
     due_at: datetime | None = None,
-) -> Evidence:  # fmt: skip
+) -> Evidence:
     """The evidence in these events (already limited to the student and time frame)."""
     ev = Evidence()
     logins: dict[str, Event] = {}

@@ -49,9 +49,14 @@ def class_figures(cohort: Sequence[Evidence]) -> tuple[float, int]:
 
 
 def flags_for(
-    s: Subject, due_at: datetime | None, median_work: float, with_commits: int, pairs: Sequence[Pair],
-    names: Mapping[str, str], threshold: int,
-) -> list[Flag]:  # fmt: skip
+    s: Subject,
+    due_at: datetime | None,
+    median_work: float,
+    with_commits: int,
+    pairs: Sequence[Pair],
+    names: Mapping[str, str],
+    threshold: int,
+) -> list[Flag]:
     """The indicators that apply to one student."""
     out: list[Flag] = []
     ev = s.evidence
@@ -59,13 +64,23 @@ def flags_for(
         before = due_at - s.created_at
         out.append(Flag("late_workspace", f"Workspace created late: {_span(before)} before the due time."))
     if median_work and ev.work_seconds < LOW_WORK_SHARE * median_work:
-        out.append(Flag("low_work_time", f"Work time far below the class: {hours(ev.work_seconds)} against a "
-                                         f"class median of {hours(median_work)}.",
-                        tuple(h for x in ev.sessions for h in x.hashes)))  # fmt: skip
+        out.append(
+            Flag(
+                "low_work_time",
+                f"Work time far below the class: {hours(ev.work_seconds)} against a "
+                f"class median of {hours(median_work)}.",
+                tuple(h for x in ev.sessions for h in x.hashes),
+            )
+        )
     outside = [t for t in ev.transfers if inbound(t)]
     if outside:
-        out.append(Flag("outside_transfer", f"File transfer into the workspace from outside it ({len(outside)}).",
-                        tuple(t.hash for t in outside if t.hash)))  # fmt: skip
+        out.append(
+            Flag(
+                "outside_transfer",
+                f"File transfer into the workspace from outside it ({len(outside)}).",
+                tuple(t.hash for t in outside if t.hash),
+            )
+        )
     for p in pairs:
         if s.key in (p.a, p.b) and p.score >= threshold:
             other = names.get(p.b if s.key == p.a else p.a, "another student")

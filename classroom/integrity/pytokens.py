@@ -10,7 +10,9 @@ import builtins
 import keyword
 import re
 
-_STRING = r"""(?P<s>(?:[rRbBuUfF]{0,2})(?:'''[\s\S]*?'''|\"\"\"[\s\S]*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"))"""
+_STRING = (
+    r"""(?P<s>(?:[rRbBuUfF]{0,2})(?:'''[\s\S]*?'''|\"\"\"[\s\S]*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"))"""
+)
 TOKENS = re.compile(
     r"(?P<ws>\s+)|(?P<c>#[^\n]*)|" + _STRING + r"|(?P<n>[A-Za-z_][A-Za-z0-9_]*)|(?P<num>\d[\w.]*)|(?P<op>.)"
 )

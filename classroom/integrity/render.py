@@ -27,9 +27,13 @@ def when(at: datetime | None, zone: str) -> str:
 def student_lines(s: StudentReport, zone: str) -> list[str]:
     """The seed's tree for one student, as text lines."""
     ev = s.evidence
-    lines = [f"{s.person.display_name} ({s.person.email})",
-             f"  Workspace: {s.workspace}", f"  Creation: {when(s.created_at, zone)}",
-             f"  Total work time: {hours(ev.work_seconds)}", f"  Sessions: {len(ev.sessions)}"]  # fmt: skip
+    lines = [
+        f"{s.person.display_name} ({s.person.email})",
+        f"  Workspace: {s.workspace}",
+        f"  Creation: {when(s.created_at, zone)}",
+        f"  Total work time: {hours(ev.work_seconds)}",
+        f"  Sessions: {len(ev.sessions)}",
+    ]
     for x in ev.sessions:
         origin = {True: "campus", False: "off campus", None: "campus ranges not set"}[x.on_campus]
         end = when(x.end, zone) if x.end else "no logout seen"
@@ -55,12 +59,23 @@ def pdf_bytes(report: Report) -> bytes:
     mono = styles["Code"]
     mono.fontSize, mono.leading = 7.5, 9.5
     out = io.BytesIO()
-    doc = SimpleDocTemplate(out, pagesize=letter, leftMargin=0.6 * inch, rightMargin=0.6 * inch,
-                            title=f"Academic integrity report: {report.title}")  # fmt: skip
-    flow = [Paragraph(f"Academic integrity report: {_esc(report.title)}", styles["Title"]),
-            Paragraph(f"{_esc(report.course.display_name)}. Due: {when(report.due_at, zone)}. Time frame: "
-                      f"{when(report.start, zone)} to {when(report.end, zone)} ({zone}).", styles["Normal"]),
-            Paragraph(_esc(report.disclaimer), styles["Italic"]), Spacer(1, 8)]  # fmt: skip
+    doc = SimpleDocTemplate(
+        out,
+        pagesize=letter,
+        leftMargin=0.6 * inch,
+        rightMargin=0.6 * inch,
+        title=f"Academic integrity report: {report.title}",
+    )
+    flow = [
+        Paragraph(f"Academic integrity report: {_esc(report.title)}", styles["Title"]),
+        Paragraph(
+            f"{_esc(report.course.display_name)}. Due: {when(report.due_at, zone)}. Time frame: "
+            f"{when(report.start, zone)} to {when(report.end, zone)} ({zone}).",
+            styles["Normal"],
+        ),
+        Paragraph(_esc(report.disclaimer), styles["Italic"]),
+        Spacer(1, 8),
+    ]
     for s in report.students:
         flow.append(Preformatted("\n".join(student_lines(s, zone)), mono))
         flow.append(Spacer(1, 6))
@@ -73,8 +88,9 @@ def pdf_bytes(report: Report) -> bytes:
     if not n:
         flow.append(Paragraph("No indicator applies to the chosen students.", styles["Normal"]))
     flow.append(Paragraph("Audit-chain hashes of the events cited", styles["Heading2"]))
-    flow.append(Paragraph("Check them with: python -m classroom audit verify (or the Audit trail page).",
-                          styles["Normal"]))  # fmt: skip
+    flow.append(
+        Paragraph("Check them with: python -m classroom audit verify (or the Audit trail page).", styles["Normal"])
+    )
     flow.append(Preformatted("\n".join(report.cited) or "(none)", mono))
     doc.build(flow)
     return out.getvalue()
@@ -92,9 +108,13 @@ def csv_text(report: Report) -> str:
         w.writerow([who, s.person.email, "work_time", "", hours(ev.work_seconds), ""])
         for x in ev.sessions:
             for h in x.hashes:
-                w.writerow([who, s.person.email, "session", when(x.start, zone), f"{x.source_ip} {hours(x.seconds)}", h])
+                w.writerow(
+                    [who, s.person.email, "session", when(x.start, zone), f"{x.source_ip} {hours(x.seconds)}", h]
+                )
         for c in ev.commits:
-            w.writerow([who, s.person.email, "commit", when(c.at, zone), str(c.details.get("message", ""))[:200], c.hash])
+            w.writerow(
+                [who, s.person.email, "commit", when(c.at, zone), str(c.details.get("message", ""))[:200], c.hash]
+            )
         for t in ev.transfers:
             w.writerow([who, s.person.email, "transfer", when(t.at, zone), describe_transfer(t), t.hash])
         for c in ev.commands:

@@ -64,15 +64,24 @@ class Report:
 
 def students_of(session: Session, course_id: int) -> list[Person]:
     """The course's students (the people a report may be about), by name."""
-    return list(session.scalars(select(Person).join(Enrollment, Enrollment.person_id == Person.id).where(
-        Enrollment.course_id == course_id, Enrollment.level == StaffLevel.STUDENT).order_by(Person.name, Person.id)))  # fmt: skip
+    return list(
+        session.scalars(
+            select(Person)
+            .join(Enrollment, Enrollment.person_id == Person.id)
+            .where(Enrollment.course_id == course_id, Enrollment.level == StaffLevel.STUDENT)
+            .order_by(Person.name, Person.id)
+        )
+    )
 
 
 def latest_pairs(session: Session, course_id: int, link_key: str) -> list[Pair]:
     """The pairs of the assignment's latest finished similarity run."""
-    run = session.scalar(select(SimilarityRun).where(
-        SimilarityRun.course_id == course_id, SimilarityRun.link_key == link_key, SimilarityRun.status == "done"
-    ).order_by(SimilarityRun.id.desc()).limit(1))  # fmt: skip
+    run = session.scalar(
+        select(SimilarityRun)
+        .where(SimilarityRun.course_id == course_id, SimilarityRun.link_key == link_key, SimilarityRun.status == "done")
+        .order_by(SimilarityRun.id.desc())
+        .limit(1)
+    )
     if run is None:
         return []
     return [Pair(p["a"], p["b"], p["score"], p["score_a"], p["score_b"], tuple(p["files"])) for p in run.pairs]
@@ -131,8 +140,11 @@ def _workspaces(session: Session, course_id: int, link_key: str) -> dict[int, li
 def _events(
     session: Session, course_id: int, workspace_ids: list[int], start: datetime, end: datetime
 ) -> dict[int, list[Event]]:
-    rows = session.scalars(select(ActivityEvent).where(
-        ActivityEvent.workspace_id.in_(workspace_ids), ActivityEvent.at >= start, ActivityEvent.at < end))  # fmt: skip
+    rows = session.scalars(
+        select(ActivityEvent).where(
+            ActivityEvent.workspace_id.in_(workspace_ids), ActivityEvent.at >= start, ActivityEvent.at < end
+        )
+    )
     rows = list(rows)
     hashes = hashes_for(session, course_id, [r.id for r in rows])
     out: dict[int, list[Event]] = defaultdict(list)
@@ -144,7 +156,8 @@ def _events(
 def own_record(session: Session, course_id: int, person_id: int, start: datetime, end: datetime) -> Evidence:
     """A student's own evidence over a time frame (their activity record page)."""
     cfg = integrity_settings.load(session, course_id)
-    ids = list(session.scalars(select(Workspace.id).where(Workspace.course_id == course_id,
-                                                            Workspace.person_id == person_id)))  # fmt: skip
+    ids = list(
+        session.scalars(select(Workspace.id).where(Workspace.course_id == course_id, Workspace.person_id == person_id))
+    )
     events = [e for ws in _events(session, course_id, ids, start, end).values() for e in ws]
     return build_evidence(events, parse_ranges(cfg.campus_ranges), record_commands=cfg.record_commands)

@@ -63,15 +63,24 @@ def parse_form(form: dict[str, str]) -> tuple[Settings | None, dict[str, str]]:
 
 def save(session: Session, course_id: int, values: Settings) -> None:
     """Store the course's settings (flush, never commit)."""
-    row = {"course_id": course_id, "campus_ranges": list(values.campus_ranges),
-           "record_commands": values.record_commands, "snapshot_path": values.snapshot_path,
-           "similarity_threshold": values.similarity_threshold, "updated_at": utcnow()}  # fmt: skip
+    row = {
+        "course_id": course_id,
+        "campus_ranges": list(values.campus_ranges),
+        "record_commands": values.record_commands,
+        "snapshot_path": values.snapshot_path,
+        "similarity_threshold": values.similarity_threshold,
+        "updated_at": utcnow(),
+    }
     stmt = insert(IntegritySettings).values(row)
-    session.execute(stmt.on_conflict_do_update(index_elements=["course_id"], set_={k: v for k, v in row.items()
-                                                                                  if k != "course_id"}))  # fmt: skip
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["course_id"], set_={k: v for k, v in row.items() if k != "course_id"}
+        )
+    )
 
 
 def records_commands(session: Session, course_id: int) -> bool:
     """Whether the course records the commands typed in interactive sessions."""
-    return bool(session.scalar(select(IntegritySettings.record_commands).where(
-        IntegritySettings.course_id == course_id)))  # fmt: skip
+    return bool(
+        session.scalar(select(IntegritySettings.record_commands).where(IntegritySettings.course_id == course_id))
+    )

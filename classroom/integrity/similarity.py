@@ -43,12 +43,19 @@ class Pair:
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready form (stored on the run)."""
-        return {"a": self.a, "b": self.b, "score": self.score, "score_a": self.score_a, "score_b": self.score_b,
-                "files": list(self.files)}  # fmt: skip
+        return {
+            "a": self.a,
+            "b": self.b,
+            "score": self.score,
+            "score_a": self.score_a,
+            "score_b": self.score_b,
+            "files": list(self.files),
+        }
 
 
-def fingerprint(name: str, text: str, boilerplate: np.ndarray | None = None, *, win: int = WIN,
-                fast: bool = True) -> CodeFingerprint:  # fmt: skip
+def fingerprint(
+    name: str, text: str, boilerplate: np.ndarray | None = None, *, win: int = WIN, fast: bool = True
+) -> CodeFingerprint:
     """copydetect's fingerprint of one file's text (language from the name; Python through the fast filter)."""
     if fast and name.endswith(".py"):
         return CodeFingerprint(name, K, win, boilerplate=boilerplate, filter=False, fp=io.StringIO(filter_python(text)))
@@ -114,14 +121,18 @@ def find_pairs(
             continue
         for key in (a, b):
             if key not in prints:
-                prints[key] = {name: fingerprint(name, text, boiler_hashes) for name, text in submissions[key].items() if text}
+                prints[key] = {
+                    name: fingerprint(name, text, boiler_hashes) for name, text in submissions[key].items() if text
+                }
         pair = compare_students(a, prints[a], b, prints[b])
         if pair is not None and pair.score >= threshold:
             pairs.append(pair)
     return sorted(pairs, key=lambda p: (-p.score, p.a, p.b))
 
 
-def _shared_counts(grams: Mapping[str, Mapping[str, np.ndarray]], keys: list[str], names: list[str]) -> Counter[tuple[str, str]]:
+def _shared_counts(
+    grams: Mapping[str, Mapping[str, np.ndarray]], keys: list[str], names: list[str]
+) -> Counter[tuple[str, str]]:
     """How many k-grams each pair of students shares in same-named files (k-grams common in the class left out)."""
     parts_h, parts_s = [], []
     salt = {name: np.uint64(i + 1) * np.uint64(0x9E3779B97F4A7C15) for i, name in enumerate(names)}

@@ -30,9 +30,9 @@ class SnapshotRefused(ValueError):
     """The snapshot sent is not acceptable (wrong workspace, not wanted, malformed, too large)."""
 
 
-# Raw: only courses that record activity (students are told); one INSERT ... SELECT (folder: the course's snapshot path with the assignment's slug, else its folder)
 # Raw: one INSERT ... SELECT for every folder whose due time passed (due date from the LMS sync, else the
-# link's own), without a snapshot row yet; the unique key makes a rerun add nothing.
+# link's own), without a snapshot row yet, in courses that record activity (their students are told); the
+# folder is the course's snapshot path with the assignment's slug. The unique key makes a rerun add nothing.
 REQUEST_SQL = text("""
 INSERT INTO deadline_snapshots (course_id, workspace_id, person_id, link_key, folder, due_at, requested_at)
 SELECT w.course_id, w.id, w.person_id, f.link_key,
@@ -56,8 +56,13 @@ def request_due_snapshots(session: Session, now: datetime | None = None) -> int:
 
 def wanted(session: Session, workspace_id: int) -> list[DeadlineSnapshot]:
     """The snapshots a workspace's agent should take now."""
-    return list(session.scalars(select(DeadlineSnapshot).where(
-        DeadlineSnapshot.workspace_id == workspace_id, DeadlineSnapshot.sha256.is_(None)).order_by(DeadlineSnapshot.id)))  # fmt: skip
+    return list(
+        session.scalars(
+            select(DeadlineSnapshot)
+            .where(DeadlineSnapshot.workspace_id == workspace_id, DeadlineSnapshot.sha256.is_(None))
+            .order_by(DeadlineSnapshot.id)
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -79,12 +84,18 @@ def check_archive(body: bytes, folder: str) -> Checked:
         raise SnapshotRefused("the snapshot is not a readable tar.gz") from exc
     for m in members:
         name = m.name.lstrip("./")
-        if not (m.isfile() or m.isdir()) or ".." in name.split("/") or not (name == root or name.startswith(root + "/")):
+        if (
+            not (m.isfile() or m.isdir())
+            or ".." in name.split("/")
+            or not (name == root or name.startswith(root + "/"))
+        ):
             raise SnapshotRefused(f"{m.name!r} is not a file inside {root}")
     return Checked(sum(1 for m in members if m.isfile()))
 
 
-def record_snapshot(session: Session, store: EvidenceStore, ws: Workspace, snapshot_id: int, body: bytes) -> DeadlineSnapshot:
+def record_snapshot(
+    session: Session, store: EvidenceStore, ws: Workspace, snapshot_id: int, body: bytes
+) -> DeadlineSnapshot:
     """Check and store the agent's snapshot, then record its address once (flush; the caller commits)."""
     row = session.get(DeadlineSnapshot, snapshot_id)
     if row is None or row.workspace_id != ws.id:
@@ -94,9 +105,11 @@ def record_snapshot(session: Session, store: EvidenceStore, ws: Workspace, snaps
     checked = check_archive(body, row.folder)
     key = store.put(body)  # outside any row lock: nothing is locked yet
     sha = key.rsplit("/", 1)[1].split(".")[0]
-    session.execute(update(DeadlineSnapshot).where(and_(DeadlineSnapshot.id == row.id,
-                                                        DeadlineSnapshot.sha256.is_(None)))
-                    .values(sha256=sha, s3_key=key, size_bytes=len(body), files=checked.files, taken_at=utcnow()))  # fmt: skip
+    session.execute(
+        update(DeadlineSnapshot)
+        .where(and_(DeadlineSnapshot.id == row.id, DeadlineSnapshot.sha256.is_(None)))
+        .values(sha256=sha, s3_key=key, size_bytes=len(body), files=checked.files, taken_at=utcnow())
+    )
     session.refresh(row)
     return row
 
@@ -111,25 +124,44 @@ def read_sources(body: bytes, folder: str) -> dict[str, str]:
             if m.isfile() and m.size <= MAX_FILE_BYTES and name.endswith(TEXT_SUFFIXES) and name.startswith(root):
                 data = tar.extractfile(m)
                 if data is not None:
-                    out[name[len(root):]] = data.read().decode("utf-8", "replace")
+                    out[name[len(root) :]] = data.read().decode("utf-8", "replace")
     return out
 
 
 def snapshots_of(session: Session, course_id: int, link_key: str) -> list[DeadlineSnapshot]:
     """The taken snapshots of one assignment."""
-    return list(session.scalars(select(DeadlineSnapshot).where(
-        DeadlineSnapshot.course_id == course_id, DeadlineSnapshot.link_key == link_key,
-        DeadlineSnapshot.sha256.is_not(None)).order_by(DeadlineSnapshot.person_id)))  # fmt: skip
+    return list(
+        session.scalars(
+            select(DeadlineSnapshot)
+            .where(
+                DeadlineSnapshot.course_id == course_id,
+                DeadlineSnapshot.link_key == link_key,
+                DeadlineSnapshot.sha256.is_not(None),
+            )
+            .order_by(DeadlineSnapshot.person_id)
+        )
+    )
 
 
 def assignments_of(session: Session, course_id: int) -> list[tuple[str, str, str, datetime | None]]:
     """(link key, title, folder, due time) of every assignment opened in the course."""
-    due = select(DueDate.key, func.max(DueDate.due_at).label("due_at")).where(DueDate.course_id == course_id).group_by(DueDate.key).subquery()
+    due = (
+        select(DueDate.key, func.max(DueDate.due_at).label("due_at"))
+        .where(DueDate.course_id == course_id)
+        .group_by(DueDate.key)
+        .subquery()
+    )
     rows = session.execute(
-        select(WorkspaceFolder.link_key, func.max(WorkspaceFolder.title), func.max(WorkspaceFolder.folder),
-               func.coalesce(func.max(due.c.due_at), func.max(WorkspaceFolder.due_at)))
+        select(
+            WorkspaceFolder.link_key,
+            func.max(WorkspaceFolder.title),
+            func.max(WorkspaceFolder.folder),
+            func.coalesce(func.max(due.c.due_at), func.max(WorkspaceFolder.due_at)),
+        )
         .join(Workspace, Workspace.id == WorkspaceFolder.workspace_id)
         .outerjoin(due, due.c.key == WorkspaceFolder.link_key)
-        .where(Workspace.course_id == course_id).group_by(WorkspaceFolder.link_key).order_by(WorkspaceFolder.link_key)
-    )  # fmt: skip
+        .where(Workspace.course_id == course_id)
+        .group_by(WorkspaceFolder.link_key)
+        .order_by(WorkspaceFolder.link_key)
+    )
     return [(r[0], r[1], r[2], r[3]) for r in rows]

@@ -46,8 +46,11 @@ def audit_export() -> Response:
     _audit("audit.exported", start=start.isoformat(), end=end.isoformat(), events=len(records))
     commit()
     body = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
-    return Response(body, mimetype="application/x-ndjson",
-                    headers={"Content-Disposition": 'attachment; filename="audit-trail.jsonl"'})  # fmt: skip
+    return Response(
+        body,
+        mimetype="application/x-ndjson",
+        headers={"Content-Disposition": 'attachment; filename="audit-trail.jsonl"'},
+    )
 
 
 @bp.post("/app/integrity/audit/verify")

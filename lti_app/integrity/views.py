@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from classroom.audit import append_event
 from classroom.integrity import settings as integrity_settings
-from classroom.integrity.render import csv_text, pdf_bytes
+from classroom.integrity.evidence import describe_transfer
+from classroom.integrity.render import csv_text, pdf_bytes, when
 from classroom.integrity.services import ReportError, build_report, students_of
 from classroom.integrity.similarity import side_by_side
 from classroom.integrity.snapshots import assignments_of, read_sources, snapshots_of
@@ -29,16 +30,18 @@ MAX_STARTER_BYTES = 512 * 1024
 
 def _audit(action: str, **details: object) -> None:
     ctx = current()
-    append_event(db(), action, actor_person_id=ctx.person.id, course_id=ctx.course.id, subject=action,
-                 details=details)  # fmt: skip
+    append_event(db(), action, actor_person_id=ctx.person.id, course_id=ctx.course.id, subject=action, details=details)
 
 
 def _day(value: str, default: datetime) -> datetime:
     if not value:
         return default
     try:
-        return datetime.fromisoformat(value).replace(tzinfo=UTC) if "T" in value or len(value) > 10 else \
-            datetime.fromisoformat(value + "T00:00:00").replace(tzinfo=UTC)  # fmt: skip
+        return (
+            datetime.fromisoformat(value).replace(tzinfo=UTC)
+            if "T" in value or len(value) > 10
+            else datetime.fromisoformat(value + "T00:00:00").replace(tzinfo=UTC)
+        )
     except ValueError:
         abort(400, description=f"{value!r} is not a date such as 2024-10-15.")
 
@@ -48,11 +51,24 @@ def _day(value: str, default: datetime) -> datetime:
 def index() -> tuple[str, int]:
     """Assignments, the report form, similarity runs and (for instructors) the course's integrity settings."""
     ctx = current()
-    runs = db().scalars(select(SimilarityRun).where(SimilarityRun.course_id == ctx.course.id)
-                        .order_by(SimilarityRun.id.desc()).limit(20)).all()  # fmt: skip
-    return page("integrity/index.html", assignments=assignments_of(db(), ctx.course.id),
-                students=students_of(db(), ctx.course.id), runs=runs,
-                cfg=integrity_settings.load(db(), ctx.course.id), errors={}), 200  # fmt: skip
+    runs = (
+        db()
+        .scalars(
+            select(SimilarityRun)
+            .where(SimilarityRun.course_id == ctx.course.id)
+            .order_by(SimilarityRun.id.desc())
+            .limit(20)
+        )
+        .all()
+    )
+    return page(
+        "integrity/index.html",
+        assignments=assignments_of(db(), ctx.course.id),
+        students=students_of(db(), ctx.course.id),
+        runs=runs,
+        cfg=integrity_settings.load(db(), ctx.course.id),
+        errors={},
+    ), 200
 
 
 @bp.post("/app/integrity/settings")
@@ -62,12 +78,22 @@ def save_settings() -> tuple[str, int]:
     ctx = current()
     values, errors = integrity_settings.parse_form(request.form.to_dict())
     if values is None:
-        return page("integrity/index.html", assignments=assignments_of(db(), ctx.course.id),
-                    students=students_of(db(), ctx.course.id), runs=[], cfg=integrity_settings.load(db(), ctx.course.id),
-                    errors=errors), 400  # fmt: skip
+        return page(
+            "integrity/index.html",
+            assignments=assignments_of(db(), ctx.course.id),
+            students=students_of(db(), ctx.course.id),
+            runs=[],
+            cfg=integrity_settings.load(db(), ctx.course.id),
+            errors=errors,
+        ), 400
     integrity_settings.save(db(), ctx.course.id, values)
-    _audit("integrity.settings_saved", campus_ranges=list(values.campus_ranges), record_commands=values.record_commands,
-           snapshot_path=values.snapshot_path, similarity_threshold=values.similarity_threshold)  # fmt: skip
+    _audit(
+        "integrity.settings_saved",
+        campus_ranges=list(values.campus_ranges),
+        record_commands=values.record_commands,
+        snapshot_path=values.snapshot_path,
+        similarity_threshold=values.similarity_threshold,
+    )
     commit()
     return index()
 
@@ -85,26 +111,46 @@ def report() -> Response | tuple[str, int]:
         people = [int(x) for x in request.args.getlist("student") if x]
     except ValueError:
         abort(400, description="Choose students from the list.")
-    now = datetime.now(UTC)
-    start = _day(request.args.get("start", ""), now - timedelta(days=120))
-    end = _day(request.args.get("end", ""), now + timedelta(days=1))
+    due = next((a[3] for a in assignments_of(db(), ctx.course.id) if a[0] == link_key), None)
+    around = due or datetime.now(UTC)  # empty dates: the 30 days before the due time to 7 days after it
+    start = _day(request.args.get("start", ""), around - timedelta(days=30))
+    end = _day(request.args.get("end", ""), around + timedelta(days=7))
     if request.args.get("end") and len(request.args["end"]) <= 10:
         end += timedelta(days=1)  # a day includes its whole date
     try:
         rep = build_report(db(), ctx.course.id, link_key, people, start, end)
     except ReportError as exc:
         abort(400, description=str(exc))
-    _audit("integrity.report_viewed", assignment=link_key, students=[s.person.id for s in rep.students],
-           start=start.isoformat(), end=end.isoformat(), format=fmt, cited=len(rep.cited))  # fmt: skip
+    _audit(
+        "integrity.report_viewed",
+        assignment=link_key,
+        students=[s.person.id for s in rep.students],
+        start=start.isoformat(),
+        end=end.isoformat(),
+        format=fmt,
+        cited=len(rep.cited),
+    )
     commit()
     name = f"{rep.title or 'assignment'}-integrity-report".replace(" ", "-").replace("/", "-")[:80]
     if fmt == "pdf":
-        return Response(pdf_bytes(rep), mimetype="application/pdf",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'})  # fmt: skip
+        return Response(
+            pdf_bytes(rep),
+            mimetype="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
+        )
     if fmt == "csv":
-        return Response(csv_text(rep), mimetype="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})  # fmt: skip
-    return page("integrity/report.html", rep=rep, query=request.query_string.decode()), 200
+        return Response(
+            csv_text(rep), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}.csv"'}
+        )
+    zone = rep.course.time_zone or "UTC"
+    return page(
+        "integrity/report.html",
+        rep=rep,
+        query=request.query_string.decode(),
+        zone=zone,
+        when=lambda at: when(at, zone),
+        describe=describe_transfer,
+    ), 200
 
 
 @bp.post("/app/integrity/similarity")
@@ -126,14 +172,22 @@ def start_similarity() -> tuple[str, int]:
             abort(400, description="Starter code is at most 512 KB in total.")
         starter[f.filename.rsplit("/", 1)[-1]] = data.decode("utf-8", "replace")
     cfg = integrity_settings.load(db(), ctx.course.id)
-    run = SimilarityRun(course_id=ctx.course.id, link_key=link_key, threshold=cfg.similarity_threshold,
-                        starter=starter, requested_by=ctx.person.id)  # fmt: skip
+    run = SimilarityRun(
+        course_id=ctx.course.id,
+        link_key=link_key,
+        threshold=cfg.similarity_threshold,
+        starter=starter,
+        requested_by=ctx.person.id,
+    )
     db().add(run)
     db().flush()
     _audit("integrity.similarity_started", assignment=link_key, run=run.id, starter_files=sorted(starter))
     run_id = run.id
-    after_commit(lambda: enqueue(runtime().redis, "provisioning.integrity_jobs.run_similarity", run_id,
-                                 job_id=f"similarity-{run_id}"))  # fmt: skip
+    after_commit(
+        lambda: enqueue(
+            runtime().redis, "provisioning.integrity_jobs.run_similarity", run_id, job_id=f"similarity-{run_id}"
+        )
+    )
     commit()
     return show_run_page(run_id)
 
@@ -176,8 +230,11 @@ def pair(run_id: int) -> tuple[str, int]:
     store = store_for(backend())
     files_a = read_sources(store.get(shots[a].s3_key or ""), shots[a].folder)
     files_b = read_sources(store.get(shots[b].s3_key or ""), shots[b].folder)
-    views = [(n, *side_by_side(n, files_a[n], files_b[n], run.starter)) for n in found["files"]
-             if n in files_a and n in files_b]  # fmt: skip
+    views = [
+        (n, *side_by_side(n, files_a[n], files_b[n], run.starter))
+        for n in found["files"]
+        if n in files_a and n in files_b
+    ]
     _audit("integrity.pair_viewed", run=run_id, students=[int(a), int(b)])
     commit()
     names = {str(p.id): p.display_name for p in students_of(db(), ctx.course.id)}

@@ -46,7 +46,9 @@ def tar_folder(spec: SandboxSpec, folder: str) -> bytes | None:
     argv = bwrap_argv(spec, ["python3", "-c", TAR_SCRIPT, spec.inner_home, folder], {})
     done = subprocess.run(argv, capture_output=True, timeout=120, check=False, preexec_fn=drop_privileges)  # noqa: PLW1509
     if done.returncode != 0 or len(done.stdout) > MAX_BYTES:
-        log.warning("snapshot of %s in %s failed: %s", folder, spec.hostname, done.stderr.decode(errors="replace")[-300:])
+        log.warning(
+            "snapshot of %s in %s failed: %s", folder, spec.hostname, done.stderr.decode(errors="replace")[-300:]
+        )
         return None
     return done.stdout
 

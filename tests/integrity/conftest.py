@@ -43,8 +43,13 @@ def local(y: int, mo: int, d: int, h: int, mi: int = 0) -> datetime:
 def app(settings, backend):  # type: ignore[no-untyped-def]
     from lti_app import create_app
 
-    application = create_app(settings.with_(aws_endpoint_url=backend.ec2.meta.endpoint_url, aws_bucket=backend.bucket,
-                                            image_parameter_prefix=backend.image_parameter_prefix))  # fmt: skip
+    application = create_app(
+        settings.with_(
+            aws_endpoint_url=backend.ec2.meta.endpoint_url,
+            aws_bucket=backend.bucket,
+            image_parameter_prefix=backend.image_parameter_prefix,
+        )
+    )
     yield application
     application.extensions["cwc"].engine.dispose()
 
@@ -63,9 +68,11 @@ class Class:
 @pytest.fixture
 def cs229(client, canvas, session: Session) -> Class:  # type: ignore[no-untyped-def]
     """Dr. Martinez (owner), Alex (head TA), Priya (read-only TA), Emily, David and Sophie, all launched."""
-    tokens = {"instructor": tool_token(launch(client, canvas, canvas.user("instructor"))),
-              "head_ta": tool_token(launch(client, canvas, canvas.user("ta", 2))),
-              "ta": tool_token(launch(client, canvas, canvas.user("ta", 1)))}  # fmt: skip
+    tokens = {
+        "instructor": tool_token(launch(client, canvas, canvas.user("instructor"))),
+        "head_ta": tool_token(launch(client, canvas, canvas.user("ta", 2))),
+        "ta": tool_token(launch(client, canvas, canvas.user("ta", 1))),
+    }
     students = {}
     for n, (name, mail) in NAMES.items():
         tokens[mail.split(".")[0]] = tool_token(launch(client, canvas, canvas.user("student", n)))
@@ -78,8 +85,15 @@ def cs229(client, canvas, session: Session) -> Class:  # type: ignore[no-untyped
     course.time_zone = "America/Los_Angeles"
     policy = session.get(CoursePolicy, course.id)
     policy.integrity = {"audit_log": True, "plagiarism_support": True}
-    session.add(IntegritySettings(course_id=course.id, campus_ranges=["127.0.0.0/8"], record_commands=True,
-                                  snapshot_path="homework/{assignment}", similarity_threshold=60))  # fmt: skip
+    session.add(
+        IntegritySettings(
+            course_id=course.id,
+            campus_ranges=["127.0.0.0/8"],
+            record_commands=True,
+            snapshot_path="homework/{assignment}",
+            similarity_threshold=60,
+        )
+    )
     session.commit()
     return Class(course, tokens, students)
 
@@ -93,8 +107,11 @@ def add_workspace(session: Session, backend, c: Class, n: int, created: datetime
     ws.link_title = "ml-hw5" if n == 1 else "ml-homework5" if n == 2 else "ml-hw5-sophie"
     ws.instance_id = launch_instance(backend, ws.id, f"tok-{ws.id}", grace_s=10**8)
     ws.agent_token_hash = token_hash(f"tok-{ws.id}")
-    session.add(WorkspaceFolder(workspace_id=ws.id, link_key="hw5", title="Homework 5", folder="homework/hw5",
-                                due_at=DUE.astimezone(UTC)))  # fmt: skip
+    session.add(
+        WorkspaceFolder(
+            workspace_id=ws.id, link_key="hw5", title="Homework 5", folder="homework/hw5", due_at=DUE.astimezone(UTC)
+        )
+    )
     session.commit()
     c.keys[n], c.spaces[n] = private, ws
     return ws
@@ -108,8 +125,12 @@ def clock() -> Clock:
 @pytest.fixture
 def runtime(engine, backend, runtime_root: Path, clock: Clock, client) -> Iterator[RuntimeThread]:  # type: ignore[no-untyped-def]  # noqa: F811
     """The local runtime posting its agent traffic into the app under test."""
-    rt = LocalRuntime(FactsLoader(make_session_factory(engine), backend), runtime_root, clock=clock,
-                      post=flask_post(client, lambda: True))  # fmt: skip
+    rt = LocalRuntime(
+        FactsLoader(make_session_factory(engine), backend),
+        runtime_root,
+        clock=clock,
+        post=flask_post(client, lambda: True),
+    )
     thread = RuntimeThread(rt, asyncssh.generate_private_key("ssh-ed25519"))
     thread.start()
     yield thread
@@ -121,16 +142,31 @@ def at(clock: Clock, when: datetime) -> None:
     clock.shift = when - datetime.now(UTC)
 
 
-def work_session(runtime: RuntimeThread, clock: Clock, c: Class, n: int, start: datetime, minutes: int,
-                 commands: list[str], upload: Path | None = None) -> list[str]:  # fmt: skip
+def work_session(
+    runtime: RuntimeThread,
+    clock: Clock,
+    c: Class,
+    n: int,
+    start: datetime,
+    minutes: int,
+    commands: list[str],
+    upload: Path | None = None,
+) -> list[str]:
     """One real SSH session from `start` for `minutes`: the commands run (and an scp upload) inside it."""
     key = asyncssh.import_private_key(c.keys[n])
     outputs: list[str] = []
 
     async def go() -> None:
         at(clock, start)
-        async with asyncssh.connect("127.0.0.1", runtime.rt.port, username=f"ws{c.spaces[n].id}", client_keys=[key],
-                                    known_hosts=None, agent_path=None, config=None) as conn:  # fmt: skip
+        async with asyncssh.connect(
+            "127.0.0.1",
+            runtime.rt.port,
+            username=f"ws{c.spaces[n].id}",
+            client_keys=[key],
+            known_hosts=None,
+            agent_path=None,
+            config=None,
+        ) as conn:
             if upload is not None:
                 await asyncssh.scp(str(upload), (conn, upload.name))
             for command in commands:
@@ -154,7 +190,10 @@ def collect(runtime: RuntimeThread) -> None:
 
 def agent_events(client, ws: Workspace, events: list[dict[str, Any]]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Events sent as the agent sends them (kinds the runtime does not produce yet)."""
-    resp = client.post("/api/agent/activity", json={"workspace_id": ws.id, "events": events},
-                       headers={"Authorization": f"Bearer tok-{ws.id}"})  # fmt: skip
+    resp = client.post(
+        "/api/agent/activity",
+        json={"workspace_id": ws.id, "events": events},
+        headers={"Authorization": f"Bearer tok-{ws.id}"},
+    )
     assert resp.status_code == 200, resp.get_data(as_text=True)
     return resp.get_json()  # type: ignore[no-any-return]

@@ -12,9 +12,13 @@ from classroom.models import ActivityEvent, Course, CoursePolicy
 from provisioning.aws_evidence import store_for
 from tests.support.lti import launch, tool_token
 
-CLASSMATES = [("Aarav Patel", "aarav.patel@university.edu"), ("Chloe Nguyen", "chloe.nguyen@university.edu"),
-              ("Omar Haddad", "omar.haddad@university.edu"), ("Yara Silva", "yara.silva@university.edu"),
-              ("Liam Walker", "liam.walker@university.edu")]  # fmt: skip
+CLASSMATES = [
+    ("Aarav Patel", "aarav.patel@university.edu"),
+    ("Chloe Nguyen", "chloe.nguyen@university.edu"),
+    ("Omar Haddad", "omar.haddad@university.edu"),
+    ("Yara Silva", "yara.silva@university.edu"),
+    ("Liam Walker", "liam.walker@university.edu"),
+]
 
 
 def test_seed_once_then_the_instructor_downloads_the_pdf(client, canvas, session, backend, tmp_path):
@@ -27,8 +31,10 @@ def test_seed_once_then_the_instructor_downloads_the_pdf(client, canvas, session
     token = tool_token(launch(client, canvas, canvas.user("instructor")))  # the course the seed made
     assert session.scalar(select(func.count()).select_from(Course)) == 1
     assert session.scalar(select(func.count()).select_from(CoursePolicy)) == 0  # the wizard still opens first
-    pdf = client.get("/app/integrity/report", query_string={"t": token, "assignment": "hw5", "format": "pdf",
-                                                            "start": "2024-10-10", "end": "2024-10-21"})  # fmt: skip
+    pdf = client.get(
+        "/app/integrity/report",
+        query_string={"t": token, "assignment": "hw5", "format": "pdf", "start": "2024-10-10", "end": "2024-10-21"},
+    )
     assert pdf.status_code == 200
     (tmp_path / "r.pdf").write_bytes(pdf.data)
     out = subprocess.run(["pdftotext", str(tmp_path / "r.pdf"), "-"], capture_output=True, text=True, check=True).stdout

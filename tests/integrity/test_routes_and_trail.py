@@ -39,13 +39,32 @@ def _count(session, model) -> int:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def world(cs229, session, backend, client):  # type: ignore[no-untyped-def]
     ws = add_workspace(session, backend, cs229, 1, local(2024, 10, 15, 14, 30))
-    agent_events(client, ws, [
-        {"id": "login-0000001", "kind": "ssh_login", "at": NOW, "details": {"session": "a", "source_ip": "128.12.1.1"}},
-        {"id": "logout-000001", "kind": "ssh_logout", "at": NOW + 3600, "details": {"session": "a"}},
-        {"id": "commit-000001", "kind": "git_commit", "at": NOW + 60, "details": {"message": "=cmd|' /C calc'!A0"}},
-        {"id": "download-0001", "kind": "download", "at": NOW + 90,
-         "details": {"tool": "curl", "url": "https://example.org/x.py", "path": "x.py", "bytes": 10, "sha256": "0" * 64}},
-    ])  # fmt: skip
+    agent_events(
+        client,
+        ws,
+        [
+            {
+                "id": "login-0000001",
+                "kind": "ssh_login",
+                "at": NOW,
+                "details": {"session": "a", "source_ip": "128.12.1.1"},
+            },
+            {"id": "logout-000001", "kind": "ssh_logout", "at": NOW + 3600, "details": {"session": "a"}},
+            {"id": "commit-000001", "kind": "git_commit", "at": NOW + 60, "details": {"message": "=cmd|' /C calc'!A0"}},
+            {
+                "id": "download-0001",
+                "kind": "download",
+                "at": NOW + 90,
+                "details": {
+                    "tool": "curl",
+                    "url": "https://example.org/x.py",
+                    "path": "x.py",
+                    "bytes": 10,
+                    "sha256": "0" * 64,
+                },
+            },
+        ],
+    )
     return cs229
 
 
@@ -54,14 +73,22 @@ def _csrf(client, token):  # type: ignore[no-untyped-def]
         return csrf_token(token)
 
 
-GETS = [("/app/integrity", {}), ("/app/integrity/report", {"assignment": "hw5"}), ("/app/integrity/audit", {}),
-        ("/app/integrity/audit/export", {})]  # fmt: skip
+GETS = [
+    ("/app/integrity", {}),
+    ("/app/integrity/report", {"assignment": "hw5"}),
+    ("/app/integrity/audit", {}),
+    ("/app/integrity/audit/export", {}),
+]
 
 
 def test_pages_by_role_and_nothing_written_on_refusal(world, client, session):
     t = world.tokens
-    expected = {"instructor": [200, 200, 200, 200], "head_ta": [200, 200, 403, 403], "ta": [403] * 4,
-                "emily": [403] * 4}  # fmt: skip
+    expected = {
+        "instructor": [200, 200, 200, 200],
+        "head_ta": [200, 200, 403, 403],
+        "ta": [403] * 4,
+        "emily": [403] * 4,
+    }
     for who, codes in expected.items():
         for (url, args), code in zip(GETS, codes, strict=True):
             before = _count(session, AuditEvent)
@@ -77,13 +104,20 @@ def test_pages_by_role_and_nothing_written_on_refusal(world, client, session):
 def test_report_refuses_bad_input_with_4xx_and_writes_nothing(world, client, session):
     head = world.tokens["head_ta"]
     before = _count(session, AuditEvent)
-    for args in ({"assignment": "nope"}, {"assignment": "hw5", "start": "yesterday"}, {"assignment": "hw5", "student": "x"},
-                 {"assignment": "hw5", "student": "999999"}, {"assignment": "hw5", "format": "docx"},
-                 {"assignment": "hw5", "start": "2024-10-20", "end": "2024-10-01"}):  # fmt: skip
+    for args in (
+        {"assignment": "nope"},
+        {"assignment": "hw5", "start": "yesterday"},
+        {"assignment": "hw5", "student": "x"},
+        {"assignment": "hw5", "student": "999999"},
+        {"assignment": "hw5", "format": "docx"},
+        {"assignment": "hw5", "start": "2024-10-20", "end": "2024-10-01"},
+    ):
         assert client.get("/app/integrity/report", query_string={"t": head, **args}).status_code == 400, args
     assert _count(session, AuditEvent) == before
-    csv = client.get("/app/integrity/report", query_string={"t": head, "assignment": "hw5", "format": "csv",
-                                                            "start": "2024-10-01", "end": "2024-10-30"}).get_data(as_text=True)  # fmt: skip
+    csv = client.get(
+        "/app/integrity/report",
+        query_string={"t": head, "assignment": "hw5", "format": "csv", "start": "2024-10-01", "end": "2024-10-30"},
+    ).get_data(as_text=True)
     assert "'=cmd" in csv and "curl https://example.org/x.py" in csv  # formulas defused; downloads cited
 
 
@@ -94,11 +128,20 @@ def test_settings_are_for_instructors_and_validated(world, client, session):
         resp = client.post("/app/integrity/settings", data={"t": t[who], "csrf_token": _csrf(client, t[who]), **good})
         assert resp.status_code == 403
     assert client.post("/app/integrity/settings", data={"t": t["instructor"], **good}).status_code == 403  # no CSRF
-    bad = client.post("/app/integrity/settings", data={"t": t["instructor"], "csrf_token": _csrf(client, t["instructor"]),
-                                                      **good, "campus_ranges": "everywhere"})  # fmt: skip
+    bad = client.post(
+        "/app/integrity/settings",
+        data={
+            "t": t["instructor"],
+            "csrf_token": _csrf(client, t["instructor"]),
+            **good,
+            "campus_ranges": "everywhere",
+        },
+    )
     assert bad.status_code == 400 and "not an address range" in bad.get_data(as_text=True)
     assert session.get(IntegritySettings, world.course.id).campus_ranges == ["127.0.0.0/8"]
-    ok = client.post("/app/integrity/settings", data={"t": t["instructor"], "csrf_token": _csrf(client, t["instructor"]), **good})
+    ok = client.post(
+        "/app/integrity/settings", data={"t": t["instructor"], "csrf_token": _csrf(client, t["instructor"]), **good}
+    )
     assert ok.status_code == 200
     session.expire_all()
     assert session.get(IntegritySettings, world.course.id).similarity_threshold == 75
@@ -109,14 +152,24 @@ def test_settings_are_for_instructors_and_validated(world, client, session):
 def test_similarity_routes_by_role_and_course(world, client, session, canvas):
     t = world.tokens
     for who in ("ta", "emily"):
-        resp = client.post("/app/integrity/similarity", data={"t": t[who], "csrf_token": _csrf(client, t[who]), "assignment": "hw5"})
+        resp = client.post(
+            "/app/integrity/similarity", data={"t": t[who], "csrf_token": _csrf(client, t[who]), "assignment": "hw5"}
+        )
         assert resp.status_code == 403
-    resp = client.post("/app/integrity/similarity", data={"t": t["head_ta"], "csrf_token": _csrf(client, t["head_ta"]),
-                                                          "assignment": "other"})  # fmt: skip
+    resp = client.post(
+        "/app/integrity/similarity",
+        data={"t": t["head_ta"], "csrf_token": _csrf(client, t["head_ta"]), "assignment": "other"},
+    )
     assert resp.status_code == 400 and _count(session, SimilarityRun) == 0
     other = make_course(session, context_id="another-course")
-    foreign = SimilarityRun(course_id=other.id, link_key="hw5", threshold=60, requested_by=1, status="done",
-                            pairs=[{"a": "1", "b": "2", "score": 99, "score_a": 99, "score_b": 99, "files": ["a.py"]}])  # fmt: skip
+    foreign = SimilarityRun(
+        course_id=other.id,
+        link_key="hw5",
+        threshold=60,
+        requested_by=1,
+        status="done",
+        pairs=[{"a": "1", "b": "2", "score": 99, "score_a": 99, "score_b": 99, "files": ["a.py"]}],
+    )
     session.add(foreign)
     session.commit()
     for url in (f"/app/integrity/similarity/{foreign.id}", f"/app/integrity/similarity/{foreign.id}/pair"):
@@ -140,13 +193,17 @@ def test_export_and_verify_find_an_edited_event(world, client, session, database
     ok = CliRunner().invoke(main, ["audit", "verify-export", path])
     assert ok.exit_code == 0 and "export ok" in ok.output
 
-    page = client.post("/app/integrity/audit/verify", data={"t": t, "csrf_token": _csrf(client, t),
-                                                            "export": (io.BytesIO(export.encode()), "a.jsonl")},
-                       content_type="multipart/form-data")  # fmt: skip
+    page = client.post(
+        "/app/integrity/audit/verify",
+        data={"t": t, "csrf_token": _csrf(client, t), "export": (io.BytesIO(export.encode()), "a.jsonl")},
+        content_type="multipart/form-data",
+    )
     assert page.status_code == 200 and "match the hash chain" in page.get_data(as_text=True)
-    garbage = client.post("/app/integrity/audit/verify", data={"t": t, "csrf_token": _csrf(client, t),
-                                                               "export": (io.BytesIO(b"{nope"), "a.jsonl")},
-                          content_type="multipart/form-data")  # fmt: skip
+    garbage = client.post(
+        "/app/integrity/audit/verify",
+        data={"t": t, "csrf_token": _csrf(client, t), "export": (io.BytesIO(b"{nope"), "a.jsonl")},
+        content_type="multipart/form-data",
+    )
     assert garbage.status_code == 400
 
     # Someone with database access edits David's... here Emily's download event, and then its chained copy.
@@ -156,17 +213,23 @@ def test_export_and_verify_find_an_edited_event(world, client, session, database
         conn.execute(text("ALTER TABLE activity_events ENABLE TRIGGER activity_events_no_update_delete"))
     bad = CliRunner().invoke(main, ["audit", "verify-export", path])
     assert bad.exit_code == 1 and "differs from its chained record" in bad.output
-    edited_id = next(r["id"] for r in records if r["action"] == "activity.recorded" and r["details"]["kind"] == "download")
+    edited_id = next(
+        r["id"] for r in records if r["action"] == "activity.recorded" and r["details"]["kind"] == "download"
+    )
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete"))
-        conn.execute(text("UPDATE audit_events SET details = jsonb_set(details, '{kind}', '\"pip\"') WHERE id = :i"),
-                     {"i": edited_id})  # fmt: skip
+        conn.execute(
+            text("UPDATE audit_events SET details = jsonb_set(details, '{kind}', '\"pip\"') WHERE id = :i"),
+            {"i": edited_id},
+        )
         conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update_delete"))
     worse = CliRunner().invoke(main, ["audit", "verify-export", path])
     assert worse.exit_code == 1 and f"event {edited_id}: the database's copy differs" in worse.output
-    page = client.post("/app/integrity/audit/verify", data={"t": t, "csrf_token": _csrf(client, t),
-                                                            "export": (io.BytesIO(export.encode()), "a.jsonl")},
-                       content_type="multipart/form-data")  # fmt: skip
+    page = client.post(
+        "/app/integrity/audit/verify",
+        data={"t": t, "csrf_token": _csrf(client, t), "export": (io.BytesIO(export.encode()), "a.jsonl")},
+        content_type="multipart/form-data",
+    )
     assert f"event {edited_id}" in page.get_data(as_text=True)
 
 
@@ -175,14 +238,23 @@ def test_agent_snapshot_endpoints_take_only_the_wanted_folder(world, client, ses
     assert client.post("/api/agent/snapshots", json={}, headers={"Authorization": "Bearer wrong"}).status_code == 403
     auth = {"Authorization": f"Bearer tok-{ws.id}"}
     assert client.post("/api/agent/snapshots", json={}, headers=auth).get_json() == {"snapshots": []}
-    shot = DeadlineSnapshot(course_id=world.course.id, workspace_id=ws.id, person_id=ws.person_id, link_key="hw5",
-                            folder="homework/hw5", due_at=datetime.now(UTC))  # fmt: skip
+    shot = DeadlineSnapshot(
+        course_id=world.course.id,
+        workspace_id=ws.id,
+        person_id=ws.person_id,
+        link_key="hw5",
+        folder="homework/hw5",
+        due_at=datetime.now(UTC),
+    )
     session.add(shot)
     session.commit()
-    assert client.post("/api/agent/snapshots", json={}, headers=auth).get_json()["snapshots"][0]["folder"] == "homework/hw5"
-    from tests.integrity.test_pure import _tar
-
+    assert (
+        client.post("/api/agent/snapshots", json={}, headers=auth).get_json()["snapshots"][0]["folder"]
+        == "homework/hw5"
+    )
     import base64
+
+    from tests.integrity.test_pure import _tar
 
     outside = base64.b64encode(_tar({".ssh/id_ed25519": b"secret"})).decode()
     for body in ({"archive": outside}, {"archive": "%%%"}, {}):

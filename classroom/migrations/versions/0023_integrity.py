@@ -96,14 +96,20 @@ def upgrade() -> None:
         sa.Column("last_hash", sa.String(64), nullable=False, server_default=""),
         sa.Column("purged_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     )
-    op.execute(_append_only("audit_events", "audit_events is append-only (% refused)", True).replace(
-        "'audit_events is append-only (% refused)'", "'audit_events is append-only (% refused)', TG_OP"))
+    op.execute(
+        _append_only("audit_events", "audit_events is append-only (% refused)", True).replace(
+            "'audit_events is append-only (% refused)'", "'audit_events is append-only (% refused)', TG_OP"
+        )
+    )
     op.execute(_append_only("activity_events", "activity_events is append-only", True))
 
 
 def downgrade() -> None:
-    op.execute(_append_only("audit_events", "audit_events is append-only (% refused)", False).replace(
-        "'audit_events is append-only (% refused)'", "'audit_events is append-only (% refused)', TG_OP"))
+    op.execute(
+        _append_only("audit_events", "audit_events is append-only (% refused)", False).replace(
+            "'audit_events is append-only (% refused)'", "'audit_events is append-only (% refused)', TG_OP"
+        )
+    )
     op.execute(_append_only("activity_events", "activity_events is append-only", False))
     op.drop_table("audit_purges")
     op.drop_table("similarity_runs")
