@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 TRANSFER_KINDS = frozenset({"transfer", "download", "extract"})
+LOGINS, LOGOUTS = frozenset({"ssh_login", "login"}), frozenset({"ssh_logout", "logout"})  # runtime's and EC2's
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -125,9 +126,9 @@ def build_evidence(
     files: dict[str, list[int]] = {}
     for e in sorted(events, key=lambda x: (x.at, x.id)):
         d = e.details
-        if e.kind == "ssh_login":
+        if e.kind in LOGINS:
             logins[str(d.get("session") or e.id)] = e
-        elif e.kind == "ssh_logout":
+        elif e.kind in LOGOUTS:
             start = logins.pop(str(d.get("session") or ""), None)
             if start is not None:
                 ev.sessions.append(_session(start, e, campus))

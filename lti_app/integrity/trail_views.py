@@ -67,7 +67,7 @@ def audit_verify() -> tuple[str, int]:
         if any(not isinstance(r, dict) or r.get("course") != ctx.course.id for r in records):
             raise ValueError("only this course's events can be verified here")
         result = verify_against_database(db(), records)
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError, UnicodeDecodeError) as exc:
         abort(400, description=f"This is not an audit export of this course: {exc}")
     _audit("audit.verified", events=result.checked, problems=len(result.problems))
     commit()

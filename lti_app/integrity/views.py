@@ -23,6 +23,7 @@ from lti_app.pages.views import page
 from lti_app.runtime import after_commit, commit, db, runtime
 from lti_app.workspaces.glue import backend
 from provisioning.aws_evidence import store_for
+from provisioning.backend import CloudError
 
 bp = Blueprint("integrity", __name__)
 MAX_STARTER_BYTES = 512 * 1024
@@ -227,9 +228,14 @@ def pair(run_id: int) -> tuple[str, int]:
     if found is None:
         abort(404)
     shots = {str(s.person_id): s for s in snapshots_of(db(), ctx.course.id, run.link_key)}
+    if a not in shots or b not in shots:
+        abort(404, description="These students' deadline snapshots are no longer kept.")
     store = store_for(backend())
-    files_a = read_sources(store.get(shots[a].s3_key or ""), shots[a].folder)
-    files_b = read_sources(store.get(shots[b].s3_key or ""), shots[b].folder)
+    try:
+        files_a = read_sources(store.get(shots[a].s3_key or ""), shots[a].folder)
+        files_b = read_sources(store.get(shots[b].s3_key or ""), shots[b].folder)
+    except CloudError:
+        abort(503, description="The archive bucket did not answer; try again in a minute.")
     views = [
         (n, *side_by_side(n, files_a[n], files_b[n], run.starter))
         for n in found["files"]

@@ -4,6 +4,8 @@ tests/browser/screenshots/integrity-*.png."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -42,11 +44,18 @@ def test_instructor_reads_the_hw5_report_and_a_read_only_ta_cannot(live_server: 
     expect(david).to_contain_text("Workspace created late")
     expect(tool.locator("body")).to_contain_text("indicators for investigation, not findings")
     shot(page, "integrity-02-report")
-    tool.get_by_role("link", name="Run 1").count()  # the seeded run is listed on the Integrity page
+    tool.get_by_role("link", name="Integrity").click()
+    tool.get_by_role("link", name="Run 1").click()  # the seeded run
+    tool.get_by_role("link", name="Side by side").click()
+    expect(
+        tool.get_by_role("heading", name=re.compile(r"David Kim and Emily Chen: 100%|Emily Chen and David Kim: 100%"))
+    ).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
+    assert tool.locator("pre mark").count() >= 2
+    shot(page, "integrity-03-side-by-side")
 
     other = browser.new_page(third_party_cookies=False)
     sign_in(other, live_server, "Priya Sharma")
     ta_tool = _open_tool(other)
     expect(ta_tool.locator("nav.tabs")).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
     expect(ta_tool.get_by_role("link", name="Integrity")).to_have_count(0)
-    shot(other, "integrity-03-read-only-ta")
+    shot(other, "integrity-04-read-only-ta")

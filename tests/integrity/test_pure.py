@@ -35,6 +35,11 @@ def test_sessions_pair_by_id_and_work_time_counts_overlaps_once():
     assert [s.on_campus for s in ev.sessions] == [True, False]
     assert ev.work_seconds == 90 * 60
     assert union_seconds([(T0, None)]) == 0
+    ec2 = [
+        Event(9, "login", T0, {"session": "e", "source_ip": "128.12.9.9"}, "l"),
+        Event(10, "logout", T0 + timedelta(hours=2), {"session": "e"}, "o"),
+    ]
+    assert build_evidence(ec2, CAMPUS, record_commands=False).work_seconds == 7200  # EC2's names for the same
     assert on_campus("128.12.0.1", []) is None and on_campus("not-an-ip", CAMPUS) is False
 
 
