@@ -29,6 +29,7 @@ import requests
 
 from config.settings import Settings
 from lti_app.dev_tls import TlsFiles, ca_bundle, tls_from_env, trust_instructions
+from lti_app.integrity.demo import seed_integrity_demo  # make run's hw5 integrity scene
 
 DEFAULT_PORT = 5000
 PREFERRED_REDIS_PORT = 6390  # near Redis's own port, so `redis-cli -p 6390` finds it; any free port if taken
@@ -336,26 +337,6 @@ def wait_healthy(health_url: str, timeout: float = 60.0) -> dict[str, Any]:
             pass
         time.sleep(0.5)
     return body
-
-
-def seed_integrity_demo(settings: Settings) -> str:
-    """The seed's Problem 4 (hw5 with Emily's and David's activity), once, for the Integrity page's report."""
-    from classroom.db import make_engine, make_session_factory, session_scope
-    from classroom.integrity.demo_seed import seed_hw5
-    from lti_app.demo_lms.origins import issuer
-    from lti_app.demo_lms.seed import generated_students
-    from provisioning.aws_evidence import store_for
-    from provisioning.factory import backend_from_settings
-
-    classmates = [(f"{p.given_name} {p.family_name}", p.email) for p in generated_students()[:5]]
-    engine = make_engine(settings.database_url or "")
-    try:
-        with session_scope(make_session_factory(engine)) as session:
-            return seed_hw5(session, store_for(backend_from_settings(settings)), issuer(settings), classmates)
-    except Exception as exc:  # noqa: BLE001 - development data: the server stays up and says what failed
-        return f"integrity demo: NOT seeded: {type(exc).__name__}: {exc}"
-    finally:
-        engine.dispose()
 
 
 def register_demo_lms(settings: Settings) -> str:
