@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from classroom.db import make_engine, make_session_factory, session_scope, utcnow
 from classroom.integrity.purge import expired_courses, purge_course
 from classroom.integrity.similarity import find_pairs
 from classroom.integrity.snapshots import read_sources, request_due_snapshots, snapshots_of
 from classroom.integrity.store import EvidenceStore
-from classroom.models import SimilarityRun
+from classroom.models import DeadlineSnapshot, SimilarityRun
 from config.settings import Settings
 from provisioning.aws_evidence import store_for
 from provisioning.backend import CloudError
@@ -93,6 +93,9 @@ def purge_expired_evidence(store: EvidenceStore | None = None) -> int:
                 record.audit_events,
                 record.activity_events,
             )
+        with session_scope(factory) as session:  # content-addressed: another course may hold the same bytes
+            kept = set(session.scalars(select(DeadlineSnapshot.s3_key).where(DeadlineSnapshot.s3_key.in_(keys))))
+        keys = [k for k in keys if k not in kept]
         if keys:
             store = store or store_for(backend_from_settings(settings))
             for key in keys:

@@ -282,3 +282,26 @@ def test_purge_after_a_year_removes_the_chain_and_records_what(world, session, e
     with pytest.raises(Exception, match="append-only"):
         session.execute(text("DELETE FROM audit_events"))
     session.rollback()
+
+
+def test_purge_job_keeps_a_snapshot_another_course_still_holds(world, session, backend, monkeypatch, database_url):
+    from classroom.integrity.store import snapshot_key
+    from provisioning.aws_evidence import store_for
+    from provisioning.integrity_jobs import purge_expired_evidence
+
+    store = store_for(backend)
+    shared, own = store.put(b"same bytes"), store.put(b"only this course")
+    other = make_course(session, context_id="another-course")
+    ws = world.spaces[1]
+    for course_id, key in ((world.course.id, shared), (world.course.id, own), (other.id, shared)):
+        session.add(DeadlineSnapshot(course_id=course_id, workspace_id=ws.id if course_id == world.course.id else 0,
+                                     person_id=ws.person_id, link_key=key[-20:], folder="homework/hw5",
+                                     due_at=datetime.now(UTC), sha256=key[-71:-7], s3_key=key))  # fmt: skip
+    session.get(Course, world.course.id).term_end = date.today() - timedelta(days=400)
+    session.commit()
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("CWC_SECRET_KEY", "x" * 40)
+    assert purge_expired_evidence(store) == 1
+    assert store.get(shared) == b"same bytes" and snapshot_key(b"same bytes") == shared
+    with pytest.raises(Exception, match="could not read"):
+        store.get(own)
