@@ -177,7 +177,9 @@ def work_session(
         await asyncio.sleep(0.3)
 
     asyncio.run(go())
-    time.sleep(0.3)  # the server notes the logout
+    deadline = time.time() + 20  # the server notes the logout, then forgets the connection
+    while runtime.rt.servers.get(c.spaces[n].instance_id) and time.time() < deadline:
+        time.sleep(0.05)
     collect(runtime)
     return outputs
 
