@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from classroom import schema
 from classroom.audit import verify_chain
 from classroom.db import make_engine, make_session_factory, session_scope
+from classroom.integrity.cli import register as register_integrity
 from classroom.models import DeploymentStatus
 from classroom.services import keys, platforms, registration
 from config.settings import Settings
@@ -202,3 +203,6 @@ def audit_verify() -> None:
         click.echo(f"BROKEN at event {report.broken_at}: {report.reason} ({report.checked} good events before it)")
         sys.exit(1)
     click.echo(f"audit chain ok: {report.checked} events")
+
+
+register_integrity(audit_group, _session)  # audit export, audit verify-export

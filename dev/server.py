@@ -25,6 +25,7 @@ from typing import Any
 import requests
 
 from config.settings import Settings
+from dev.integrity_demo import seed_integrity_demo  # make run's hw5 integrity scene
 from dev.services import EmbeddedRedis, free_port, start_moto, start_postgres, stop_process
 from dev.tls import TlsFiles, ca_bundle, tls_from_env, trust_instructions
 
@@ -284,6 +285,7 @@ def main() -> int:
             start_web(settings, port, stack, tls)
             health = wait_healthy(settings.url("/healthz"))
             registration = register_demo_lms(settings)
+            print(seed_integrity_demo(settings), flush=True)
         except (KeyboardInterrupt, Shutdown):
             print("dev.server: interrupted while starting; stopping what was started", file=sys.stderr, flush=True)
             return 130

@@ -18,11 +18,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from classroom.db import utcnow
+from classroom.integrity.chain import chain_activity
+from classroom.integrity.settings import records_commands
 from classroom.models import ActivityEvent, CoursePolicy, Workspace
 from provisioning.agent_service import HeartbeatRejected, token_hash
 
 KINDS = frozenset({"ssh_login", "ssh_logout", "file_changed", "file_deleted", "git_commit", "transfer", "jupyter",
-                   "download", "extract"})
+                   "download", "extract", "command"})
 MAX_EVENTS = 200
 MAX_DETAILS_BYTES = 8192
 MAX_BODY_BYTES = 1024 * 1024
@@ -89,6 +91,10 @@ def record_activity(session: Session, token: str, workspace_id: int, events: lis
         return {"stored": 0, "duplicates": 0, "not_collected": 0}
     if not collecting(session, ws.course_id):
         return {"stored": 0, "duplicates": 0, "not_collected": len(events)}
+    if not records_commands(session, ws.course_id):  # typed commands only where the course records them
+        events = [e for e in events if e.kind != "command"]
+    if not events:
+        return {"stored": 0, "duplicates": 0, "not_collected": 0}
     now = utcnow()
     rows = [{"workspace_id": ws.id, "event_id": e.event_id, "kind": e.kind, "at": e.at, "details": e.details,
              "received_at": now} for e in events]  # fmt: skip
@@ -96,4 +102,5 @@ def record_activity(session: Session, token: str, workspace_id: int, events: lis
         insert(ActivityEvent).values(rows).on_conflict_do_nothing(constraint="uq_activity_events_ws_event")
         .returning(ActivityEvent.id)
     ).all()
+    chain_activity(session, ws.course_id, list(stored))  # each stored event in the course's audit chain
     return {"stored": len(stored), "duplicates": len(events) - len(stored), "not_collected": 0}

@@ -48,6 +48,8 @@ PERIODIC_JOBS: tuple[Periodic, ...] = (
     Periodic("lms_sync.jobs.post_usage_nightly", cron="30 3 * * *"),  # usage to the gradebook where turned on
     Periodic("lms_sync.jobs.passback_sweep", interval=60),  # grades waiting, and claims of jobs that died
     Periodic("lms_sync.jobs.welcome_at_term_start", cron="5 * * * *"),  # the term's first hour, and late joiners
+    Periodic("provisioning.integrity_jobs.request_snapshots", interval=60),  # deadline snapshots at each due time
+    Periodic("provisioning.integrity_jobs.purge_expired_evidence", cron="51 4 * * *"),  # a year after term end
 )
 
 

@@ -20,6 +20,7 @@ from classroom.models.debug import (
     WorkspaceBackup,
     WorkspaceReset,
 )
+from classroom.models.integrity import AuditPurge, DeadlineSnapshot, IntegritySettings, SimilarityRun
 from classroom.models.invites import RegistrationInvite
 from classroom.models.keys import KeyStatus, ToolKey
 from classroom.models.lms_sync import (
@@ -57,6 +58,10 @@ __all__ = [
     "DebugSession",
     "WorkspaceBackup",
     "WorkspaceReset",
+    "AuditPurge",
+    "DeadlineSnapshot",
+    "IntegritySettings",
+    "SimilarityRun",
     "ActivityEvent",
     "CourseSshCa",
     "StaffSshCert",

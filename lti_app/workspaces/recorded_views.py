@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 from sqlalchemy import select
 
+from classroom.integrity.settings import records_commands
 from classroom.models import ActivityEvent, Workspace
 from lti_app.auth import current, requires
 from lti_app.pages.views import page
@@ -24,4 +25,5 @@ def index() -> tuple[str, int]:
     events = db().scalars(
         select(ActivityEvent).where(ActivityEvent.workspace_id.in_(mine)).order_by(ActivityEvent.at.desc()).limit(SHOWN)
     )
-    return page("workspaces/recorded.html", collects=collecting(db(), ctx.course.id), events=list(events)), 200
+    return page("workspaces/recorded.html", collects=collecting(db(), ctx.course.id), events=list(events),
+                records_commands=records_commands(db(), ctx.course.id)), 200

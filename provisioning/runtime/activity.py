@@ -43,7 +43,7 @@ class WorkspaceActivity:
         """Spool one event the runtime saw (a login, a logout, a transfer)."""
         self.spool.add([event(kind, details, at)])
 
-    def scan(self, spec: SandboxSpec) -> int:
+    def scan(self, spec: SandboxSpec, now: float | None = None) -> int:
         """Spool the home's file changes and git commits since the last scan; returns how many events.
 
         The agent's scan runs inside the workspace's sandbox, as the student: it sees only this workspace (a
@@ -62,6 +62,8 @@ class WorkspaceActivity:
             log.warning("activity scan of %s failed: %s", spec.hostname, done.stderr.strip()[-300:])
             return 0
         self.state_path.write_text(json.dumps(new_state))
+        if now is not None:  # file changes are seen now by the runtime's clock (commits keep their own time)
+            events = [{**e, "at": int(now)} if e.get("kind") in ("file_changed", "file_deleted") else e for e in events]
         self.spool.add(events)
         return len(events)
 

@@ -23,6 +23,7 @@ from provisioning.runtime.access import WorkspaceFacts
 from provisioning.runtime.activity import Post, WorkspaceActivity, jupyter_running
 from provisioning.runtime.facts import FactsLoader
 from provisioning.runtime.sandbox import SandboxSpec, arm_tool_log, make_toolbin, prepare, remove_home
+from provisioning.runtime.snapshots import take_snapshots
 from provisioning.userdata import AGENT_SOURCE
 
 if TYPE_CHECKING:
@@ -108,9 +109,11 @@ class LocalRuntime:
         collects = self.loader.collects_activity(instance_id)
         arm_tool_log(spec.tool_log, collects)  # type: ignore[arg-type]
         if collects:  # with the course's setting off, nothing is scanned
-            act.scan(spec)
+            act.scan(spec, self.clock().timestamp())
             act.note_jupyter(jupyter_running(pids), self.clock().timestamp())
-        return act.flush(self.loader.config(instance_id), self.post)
+        sent = act.flush(self.loader.config(instance_id), self.post)
+        take_snapshots(spec, self.loader.config(instance_id), self.post)  # deadline snapshots the tool wants
+        return sent
 
     async def collect_all(self) -> int:
         """Collect every running workspace the runtime has served (one thread each, off the loop)."""

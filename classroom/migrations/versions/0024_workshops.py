@@ -1,8 +1,8 @@
 """Workshops (issue 20 item 7): a walk-in workshop is a course of its own; this adds the workshop and its
 participants (the access code is stored as its SHA-256 only).
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-05 17:10:00
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023"
-down_revision = "0022"
+revision = "0024"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Integrity pages: evidence report, similarity, audit trail (instructor and head TA), own activity record."""
