@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import base64
+import functools
 import gzip
+import hashlib
 import io
 import json
 import shlex
@@ -58,8 +59,15 @@ def sshd_config(d: UserDataInput) -> str:
 SFTP_LOGGING = r"sed -i -E '/^\s*Subsystem\s+sftp\s/{/-l INFO/!s/$/ -l INFO/}' /etc/ssh/sshd_config"
 
 
-def agent_bundle() -> str:
-    """The agent's files as a base64 tar.gz, byte-for-byte the same for the same files (no times, no owners)."""
+USER_DATA_LIMIT = 16 * 1024  # EC2 refuses user data above 16 KB (before base64)
+
+
+@functools.cache
+def agent_bundle() -> bytes:
+    """The agent's files as a tar.gz, byte-for-byte the same for the same files (no times, no owners).
+
+    Too large for user data (about 20 KB compressed against EC2's 16 KB limit): the tool serves it at
+    /api/agent/bundle.tar.gz and the user data fetches it over HTTPS and checks its SHA-256 before unpacking."""
     raw = io.BytesIO()
     with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
         for name in AGENT_FILES:
@@ -67,7 +75,18 @@ def agent_bundle() -> str:
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(data), 0o755
             tar.addfile(info, io.BytesIO(data))
-    return base64.b64encode(raw.getvalue()).decode()
+    return raw.getvalue()
+
+
+@functools.cache
+def agent_bundle_sha256() -> str:
+    """The SHA-256 the user data checks the downloaded bundle against."""
+    return hashlib.sha256(agent_bundle()).hexdigest()
+
+
+def bundle_url(agent_url: str) -> str:
+    """Where the bundle is served: next to the heartbeat endpoint."""
+    return agent_url.rsplit("/", 1)[0] + "/bundle.tar.gz"
 
 
 def _sshd_part(d: UserDataInput) -> str:
@@ -106,9 +125,12 @@ def render_user_data(d: UserDataInput) -> str:
     options = "tls,_netdev,noresvport" + (",ro" if d.read_only else "") + f",accesspoint={d.access_point_id}"
     mount = shlex.quote(d.mount_point)
     access = "student (read-only)" if d.read_only else "staff (read-write)"
+    grace_min = max(1, -(-d.boot_grace_s // 60))
     return f"""#!/bin/bash
 # Cloud Workstation workspace {d.workspace_id}: course materials, SSH keys, activity agent.
 set -euo pipefail
+# Fail closed: power off after the boot grace unless the agent starts and takes the lease over (it reschedules).
+shutdown -P +{grace_min} "cwc: no agent lease yet" || true
 # The student's login user gets no sudo and no root-equivalent group: it cannot stop the agent, cancel the
 # scheduled poweroff, read the agent's token (root-only file, instance metadata closed to non-root) or add keys.
 for group in sudo admin wheel lxd docker; do gpasswd -d {d.os_user} "$group" 2>/dev/null || true; done
@@ -138,7 +160,13 @@ umask 077
 cat > /etc/cwc-agent.json <<'CWC_CONFIG'
 {config}
 CWC_CONFIG
-install -d -m 755 {AGENT_HOME} && echo '{agent_bundle()}' | base64 -d | tar -xz --no-same-owner -C {AGENT_HOME}
+install -d -m 755 {AGENT_HOME}
+for attempt in $(seq 1 30); do  # the tool's agent bundle, checked against the SHA-256 this script was made with
+  curl -fsS --max-time 30 -o /tmp/cwc-agent.tgz {shlex.quote(bundle_url(d.agent_url))} \
+    && echo "{agent_bundle_sha256()}  /tmp/cwc-agent.tgz" | sha256sum -c --quiet && break
+  rm -f /tmp/cwc-agent.tgz; sleep 10
+done
+tar -xzf /tmp/cwc-agent.tgz --no-same-owner -C {AGENT_HOME} && rm -f /tmp/cwc-agent.tgz
 # curl, wget, unzip and tar: recorded (when the course collects activity) by the agent's wrapper, ahead in PATH
 for tool in {links}; do ln -sf {AGENT_HOME}/cwc_toolwrap.py /usr/local/bin/$tool; done
 install -d -m 755 /var/log/cwc

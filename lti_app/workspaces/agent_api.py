@@ -15,6 +15,7 @@ from lti_app.workspaces.glue import backend, prices
 from provisioning.activity import MAX_BODY_BYTES, collects_for_token, parse_batch, record_activity
 from provisioning.agent_archive import UPLOAD_URL_S, upload_request
 from provisioning.agent_service import HeartbeatRejected, parse_report, record_heartbeat
+from provisioning.userdata import agent_bundle, agent_bundle_sha256
 
 bp = Blueprint("agent_api", __name__)
 
@@ -22,6 +23,14 @@ bp = Blueprint("agent_api", __name__)
 def _bearer() -> str:
     header = request.headers.get("Authorization", "")
     return header[7:].strip() if header.lower().startswith("bearer ") else ""
+
+
+@bp.get("/api/agent/bundle.tar.gz")
+def bundle() -> Response:
+    """The agent's code, fetched by each new EC2 workspace at first boot (too large for user data; no secret in
+    it: the user data checks its SHA-256 before unpacking)."""
+    return Response(agent_bundle(), mimetype="application/gzip",
+                    headers={"X-Content-SHA256": agent_bundle_sha256()})  # fmt: skip
 
 
 @bp.post("/api/agent/activity")
