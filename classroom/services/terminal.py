@@ -21,6 +21,7 @@ SHARE_TTL_S = 4 * 3600  # sharing ends by itself after office hours
 _TICKET = "cwc:term:ticket:"
 _SHARE = "cwc:term:share:"
 _COURSE = "cwc:term:shared-in:"
+_DEBUG = "cwc:term:debug-creds:"
 
 
 class Mode(StrEnum):
@@ -28,6 +29,7 @@ class Mode(StrEnum):
 
     SHELL = "shell"
     WATCH = "watch"
+    DEBUG = "debug"  # a staff debug session's shell: the session's own certificate, recorded by the runtime
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class Ticket:
     owner_person_id: int  # whose shell: the person for SHELL, the sharing student for WATCH
     mode: Mode
     staff: bool
+    debug_session_id: int = 0
+    private_key: str = ""  # DEBUG only: the session's key pair and certificate (made for it; never a student's)
+    certificate: str = ""
 
 
 def issue_ticket(redis: Redis, ticket: Ticket) -> str:
@@ -104,3 +109,23 @@ def shared_in_course(redis: Redis, course_id: int) -> list[Share]:
         else:
             found.append(share)
     return found
+
+
+def keep_debug_credentials(redis: Redis, session_id: int, private_key: str, certificate: str, ttl_s: int) -> None:
+    """A browser debug session's key pair and certificate, until the session expires (reconnects reuse them)."""
+    payload = json.dumps({"private_key": private_key, "certificate": certificate})
+    redis.set(_DEBUG + str(session_id), payload, ex=max(1, ttl_s))
+
+
+def debug_credentials(redis: Redis, session_id: int) -> tuple[str, str] | None:
+    """(private key, certificate) of a browser debug session, while it lasts."""
+    raw = redis.get(_DEBUG + str(session_id))
+    if not raw:
+        return None
+    data = json.loads(raw)
+    return data["private_key"], data["certificate"]
+
+
+def forget_debug_credentials(redis: Redis, session_id: int) -> None:
+    """The session ended: its certificate is revoked and its key pair dropped."""
+    redis.delete(_DEBUG + str(session_id))

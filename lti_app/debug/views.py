@@ -18,18 +18,20 @@ from classroom.services.debug_sessions import (
     sessions_of,
 )
 from classroom.services.debug_status import workspace_status
+from classroom.services.terminal import forget_debug_credentials, keep_debug_credentials
 from lti_app.auth import current, requires
 from lti_app.debug import bp
 from lti_app.debug.common import chosen_workspace, home_files, require_acting, student_in_course, student_workspaces
 from lti_app.debug.notebook import ANSI
 from lti_app.errors import ToolError
 from lti_app.pages.views import page
-from lti_app.runtime import commit, db, settings
+from lti_app.runtime import commit, db, runtime, settings
 from lti_app.workspaces.glue import backend
+from lti_app.workspaces.terminal_views import terminal_enabled
 from provisioning.backend import CloudError
 from provisioning.runtime.recording import CAST_TYPE, parse_cast
 from provisioning.ssh_ca import workspace_login
-from provisioning.ssh_keys import SshKeyError
+from provisioning.ssh_keys import SshKeyError, generate_key_pair
 
 
 def _debug_page(person: Person, *, status: int = 200, **extra: object) -> tuple[str, int]:
@@ -70,14 +72,21 @@ def open_ssh(person_id: int) -> tuple[str, int]:
     if ws is None:
         abort(404)
     f = request.form
+    browser = f.get("where") == "browser"  # the browser terminal: a key pair made for the session here
+    if browser and not terminal_enabled():
+        return _debug_page(person, status=400, error="The browser terminal is not available here; use SSH.")
+    private, public = generate_key_pair(f"debug-{workspace_login(ws.id)}") if browser else ("", f.get("public_key", ""))
     try:
         req = parse_request(f.get("reason"), f.get("mode"), f.get("full_reason"), f.get("minutes"))
-        cert, ds = open_session(db(), settings=settings(), ws=ws, staff=current().person,
-                                public_key=f.get("public_key", ""), req=req)  # fmt: skip
+        cert, ds = open_session(db(), settings=settings(), ws=ws, staff=current().person, public_key=public, req=req)
     except (DebugRefused, SshKeyError) as exc:
         db().rollback()
         return _debug_page(person, status=400, error=str(exc))
     commit()
+    if browser:
+        ttl = int((ds.expires_at - utcnow()).total_seconds())
+        keep_debug_credentials(runtime().redis, ds.id, private, cert, ttl)
+        return redirect(url_for("terminal.debug_terminal", session_id=ds.id, t=g.tool_token), code=303)
     return _debug_page(person, cert=cert, command=_ssh_command(ws.id), opened=ds)
 
 
@@ -97,6 +106,7 @@ def end_ssh(session_id: int) -> Response:
     require_acting("debug.session.end", person)
     end_session(db(), ds, actor_person_id=current().person.id, why=f"ended by {current().person.display_name}")
     commit()
+    forget_debug_credentials(runtime().redis, ds.id)
     return redirect(url_for("debug.debug_page", person_id=person.id, t=g.tool_token, ws=ds.workspace_id), code=303)
 
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, Response, abort, jsonify, request
+from flask import Blueprint, Response, abort, jsonify, request, url_for
 
 from classroom.audit import append_event
-from classroom.models import Person, Workspace
-from classroom.roles import is_staff
+from classroom.db import utcnow
+from classroom.models import DebugSession, Person, Workspace
+from classroom.roles import can_act, is_staff
+from classroom.services.debug_sessions import is_live, session_label
 from classroom.services.terminal import (
     Mode,
     Share,
     Ticket,
+    debug_credentials,
     issue_ticket,
     shared,
     shared_in_course,
@@ -74,7 +77,8 @@ def open_page(ws_id: int) -> tuple[str, int]:
     share = shared(runtime().redis, ws.id)
     why = "" if ws.state is WorkspaceState.RUNNING else not_running_message(ws.state)
     return page("workspaces/terminal.html", ws=ws, owner=owner, enabled=terminal_enabled(), state_message=why,
-                student_name=student.display_name if student else "", shared=share is not None), 200  # fmt: skip
+                student_name=student.display_name if student else "", shared=share is not None, debug=None,
+                ticket_url=url_for("terminal.ticket", ws_id=ws.id)), 200  # fmt: skip
 
 
 @bp.post("/app/workspaces/<int:ws_id>/terminal/ticket")
@@ -129,3 +133,44 @@ def shared_list() -> tuple[str, int]:
     """Staff: the terminals students of this course are sharing now."""
     shares = shared_in_course(runtime().redis, current().course.id)
     return page("workspaces/terminals_shared.html", shares=shares), 200
+
+
+def _my_debug_session(session_id: int) -> DebugSession:
+    """A debug session of this course opened by the person asking (nobody else drives its terminal)."""
+    ds = db().get(DebugSession, session_id)
+    if ds is None or ds.course_id != current().course.id or ds.staff_person_id != current().person.id:
+        abort(404)
+    return ds
+
+
+@bp.get("/app/debug-sessions/<int:session_id>/terminal")
+@requires(can_act)
+def debug_terminal(session_id: int) -> tuple[str, int]:
+    """A debug session (TA-tools) in the browser terminal: the session's mode, banner and recording, as over SSH."""
+    ds = _my_debug_session(session_id)
+    ws = db().get(Workspace, ds.workspace_id)
+    student = db().get(Person, ds.student_person_id)
+    live = is_live(ds, utcnow()) and debug_credentials(runtime().redis, ds.id) is not None
+    why = "" if live else f"Debug session {session_label(ds.id)} has ended (or was opened for an SSH client)."
+    return page("workspaces/terminal.html", ws=ws, owner=True, enabled=terminal_enabled(), state_message=why,
+                student_name=student.display_name if student else "", shared=False, debug=ds,
+                ticket_url=url_for("terminal.debug_ticket", session_id=ds.id)), 200  # fmt: skip
+
+
+@bp.post("/app/debug-sessions/<int:session_id>/terminal/ticket")
+@requires(can_act)
+def debug_ticket(session_id: int) -> tuple[Response, int]:
+    """A one-time ticket for the debug session's shell; every connection is audited."""
+    ds, ctx = _my_debug_session(session_id), current()
+    creds = debug_credentials(runtime().redis, ds.id) if is_live(ds, utcnow()) else None
+    if creds is None or not terminal_enabled():
+        return jsonify(message=f"Debug session {session_label(ds.id)} has ended; open a new one."), 409
+    append_event(db(), "terminal.debug.connect", actor_person_id=ctx.person.id, course_id=ds.course_id,
+                 subject=str(ds.student_person_id), details={"session": session_label(ds.id)})  # fmt: skip
+    commit()
+    grant = Ticket(person_id=ctx.person.id, person_name=ctx.person.display_name, course_id=ds.course_id,
+                   workspace_id=ds.workspace_id, owner_person_id=ctx.person.id, mode=Mode.DEBUG, staff=True,
+                   debug_session_id=ds.id, private_key=creds[0], certificate=creds[1])  # fmt: skip
+    token = issue_ticket(runtime().redis, grant)
+    query = {"ticket": token, "cols": request.form.get("cols", "80"), "rows": request.form.get("rows", "24")}
+    return jsonify(url=f"{settings().terminal_url}?{urlencode(query)}", mode=grant.mode.value), 200

@@ -87,9 +87,12 @@ async def open_shell(
     target: Target, sessions: sessionmaker[Session], settings: Settings, ticket: Ticket, cols: int, rows: int
 ) -> tuple[Any, Any]:
     """Log in and start a login shell with a terminal; return (connection, process). Raises Refused."""
-    key = asyncssh.generate_private_key("ssh-ed25519")
-    public = key.export_public_key().decode().strip()
-    cert_text = await asyncio.to_thread(certify, sessions, settings, ticket, public)
+    if ticket.certificate:  # a debug session's own credentials: the runtime records it and applies its mode
+        key, cert_text = asyncssh.import_private_key(ticket.private_key), ticket.certificate
+    else:
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        public = key.export_public_key().decode().strip()
+        cert_text = await asyncio.to_thread(certify, sessions, settings, ticket, public)
     cert = asyncssh.import_certificate(cert_text)
     try:
         host_key = target.known_host_key()

@@ -129,3 +129,37 @@ def test_the_workspace_page_offers_the_terminal_only_when_it_can_open(app, clien
     session.commit()
     home = client.get("/app/workspaces", query_string={"t": tokens["emily"]}).get_data(as_text=True)
     assert "Open terminal" not in home
+
+
+def test_a_debug_session_opens_in_the_browser_terminal_for_its_opener_only(app, client, session, redis, people):  # type: ignore[no-untyped-def]
+    from classroom.models import DebugSession
+    from classroom.services.terminal import debug_credentials
+
+    tokens, ws = people
+    ws.instance_id = "i-0123456789abcdef0"
+    session.commit()
+    form = {"ws": str(ws.id), "reason": "Sophie's training crashes", "mode": "view", "minutes": "30"}
+    debug = f"/app/students/{ws.person_id}/debug/ssh"
+    assert _post(app, client, debug, tokens["priya"], where="browser", **form).status_code == 403  # read-only TA
+    assert _post(app, client, debug, tokens["alex"], where="browser", **{**form, "reason": ""}).status_code == 400
+    assert session.scalar(select(func.count()).select_from(DebugSession)) == 0
+    resp = _post(app, client, debug, tokens["alex"], where="browser", **form)
+    assert resp.status_code == 303 and "/terminal" in resp.headers["Location"]
+    ds = session.scalar(select(DebugSession))
+    assert debug_credentials(redis, ds.id) is not None  # the session's own key pair, never the student's
+    page = client.get(f"/app/debug-sessions/{ds.id}/terminal", query_string={"t": tokens["alex"]})
+    assert page.status_code == 200 and f"Debug session D{ds.id}" in page.get_data(as_text=True)
+    ticket_path = f"/app/debug-sessions/{ds.id}/terminal/ticket"
+    assert _post(app, client, ticket_path, tokens["martinez"]).status_code == 404  # not the opener
+    assert _post(app, client, ticket_path, tokens["priya"]).status_code == 403
+    assert _post(app, client, ticket_path, tokens["emily"]).status_code == 403
+    assert _post(app, client, ticket_path, tokens["stranger"]).status_code == 404  # another course
+    assert _audits(session, "terminal.debug.connect") == 0
+    resp = _post(app, client, ticket_path, tokens["alex"])
+    assert resp.status_code == 200 and resp.json["mode"] == "debug"
+    ticket = redeem_ticket(redis, parse_qs(urlsplit(resp.json["url"]).query)["ticket"][0])
+    assert ticket.mode is Mode.DEBUG and ticket.debug_session_id == ds.id and ticket.certificate
+    assert _audits(session, "terminal.debug.connect") == 1
+    assert _post(app, client, f"/app/debug-sessions/{ds.id}/end", tokens["alex"]).status_code == 303
+    assert debug_credentials(redis, ds.id) is None
+    assert _post(app, client, ticket_path, tokens["alex"]).status_code == 409
