@@ -68,6 +68,7 @@ def here(endpoint: str) -> Markup:
 def _register_blueprints(app: Flask, settings: Settings) -> None:
     from lti_app.budget_views import bp as budget_bp
     from lti_app.course_sync import bp as course_sync_bp
+    from lti_app.final_report_views import bp as final_report_bp
     from lti_app.health import bp as health_bp
     from lti_app.lti import new_window  # noqa: F401  (its routes live on the lti blueprint)
     from lti_app.lti.deep_linking import bp as deep_link_bp
@@ -92,7 +93,8 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(deep_link_bp)
     app.register_blueprint(pages_bp)
     blueprints = (workspaces_bp, keys_bp, materials_bp, material_uploads_bp, agent_bp, setup_bp, course_sync_bp,
-                  budget_bp, recorded_bp, staff_ssh_bp, welcome_bp, terminal_bp, workshops_bp)  # fmt: skip
+                  budget_bp, recorded_bp, staff_ssh_bp, welcome_bp, terminal_bp, workshops_bp,
+                  final_report_bp)  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.jinja_env.globals["terminal_enabled"] = terminal_enabled
