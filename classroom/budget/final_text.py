@@ -105,8 +105,9 @@ def sections(r: FinalReport) -> list[Section]:
 def _week(r: FinalReport) -> str:
     if r.peak is None:
         return "no spend recorded"
-    label = f"Week {r.peak.term_week}" if r.peak.term_week else "Week"
-    return f"{label} (from {r.peak.start}), {dollars(r.peak.spent)}"
+    if r.peak.term_week:
+        return f"Week {r.peak.term_week} (from {r.peak.start}), {dollars(r.peak.spent)}"
+    return f"The week of {r.peak.start}, {dollars(r.peak.spent)}"
 
 
 def _change(change: Decimal) -> str:
