@@ -202,3 +202,17 @@ def test_a_course_without_its_previous_term_or_integrity_runs_leaves_them_out(tx
 
 def test_the_domain_copy_of_the_active_cpu_threshold_matches_the_agent_rule():
     assert ACTIVE_CPU == AGENT_ACTIVE_CPU
+
+
+def test_the_term_end_pass_emails_the_report_once_however_often_it_runs(tx_session):  # type: ignore[no-untyped-def]
+    from provisioning.term_end import run_term_end, term_end_instant
+
+    course = _cs229(tx_session)
+    end = term_end_instant(course).astimezone(UTC)  # type: ignore[union-attr]
+    for minutes in (1, 2, 60):
+        run_term_end(tx_session, end + timedelta(minutes=minutes))
+        tx_session.flush()
+    subjects = tx_session.scalars(select(Notification.subject).where(Notification.course_id == course.id)).all()
+    assert subjects.count("[CS 229 - Machine Learning (Fall 2024)] Final course report") == 1
+    sent = select(AuditEvent.id).where(AuditEvent.action == "report.final_sent", AuditEvent.course_id == course.id)
+    assert len(tx_session.scalars(sent).all()) == 1
