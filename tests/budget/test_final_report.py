@@ -216,3 +216,17 @@ def test_the_term_end_pass_emails_the_report_once_however_often_it_runs(tx_sessi
     assert subjects.count("[CS 229 - Machine Learning (Fall 2024)] Final course report") == 1
     sent = select(AuditEvent.id).where(AuditEvent.action == "report.final_sent", AuditEvent.course_id == course.id)
     assert len(tx_session.scalars(sent).all()) == 1
+
+
+def test_the_report_and_the_grade_rows_run_a_fixed_number_of_statements(session, engine):  # type: ignore[no-untyped-def]
+    from classroom.services.grade_usage import grade_usage_rows
+    from tests.budget.test_reports import _class_of, _statements
+
+    counts = []
+    for size in (3, 40):
+        course, _ = _class_of(session, size)
+        report = _statements(session, engine, course, lambda c=course: final_report(session, c))
+        grades = _statements(session, engine, course, lambda c=course: grade_usage_rows(session, c))
+        counts.append((report, grades))
+    # 12 without integrity's similarity_runs table, 13 with it (the adapter reads it only when it exists)
+    assert counts[0] == counts[1] and counts[0][0] <= 13 and counts[0][1] == 7, counts
