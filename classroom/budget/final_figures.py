@@ -111,6 +111,7 @@ class ReportInput:
     flagged_pairs: int | None  # None: no similarity run in this course (or the integrity tables are absent)
     archives: Archives
     previous: PreviousTerm | None
+    debug_seconds: tuple[int, ...] = ()  # each ended debug session's length (its start and end audit events)
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ class FinalReport:
     efficiency: dict[str, int]  # high, medium, low, no data
     peak: Week | None
     debug_sessions: int
+    debug_minutes: Decimal | None  # the average length of the ended sessions
     resets: int
     messages: int
     help_requests: int
@@ -204,6 +206,7 @@ def compute_final_report(inp: ReportInput) -> FinalReport:
         efficiency={k: buckets.get(k, 0) for k in ("high", "medium", "low", "no data")},
         peak=max(inp.weeks, key=lambda w: (w.spent, -w.start.toordinal()), default=None),
         debug_sessions=kinds["debug.session.start"],
+        debug_minutes=Decimal(sum(inp.debug_seconds)) / 60 / len(inp.debug_seconds) if inp.debug_seconds else None,
         resets=kinds["workspace.reset"],
         messages=kinds["message.sent"],
         help_requests=kinds[HELP_REQUESTED],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from classroom.budget.final_figures import SAVING_CAP_HOURS, FinalReport, cents, percent
 
@@ -71,8 +71,8 @@ def sections(r: FinalReport) -> list[Section]:
         (
             "Teaching staff (audit trail)",
             (
-                f"Debug sessions: {r.debug_sessions}; workspace resets: {r.resets}; messages sent: {r.messages}; "
-                f"help requests: {r.help_requests}",
+                f"Debug sessions: {r.debug_sessions}{_avg(r)}; workspace resets: {r.resets}; "
+                f"messages sent: {r.messages}; help requests: {r.help_requests}",
                 f"Most active: {r.most_active[0]} ({r.most_active[1]} actions)"
                 if r.most_active
                 else "Most active: none",
@@ -100,6 +100,12 @@ def sections(r: FinalReport) -> list[Section]:
         )
     out.append(("Recommendations", r.recommendations or ("No change suggested by this term's figures.",)))
     return out
+
+
+def _avg(r: FinalReport) -> str:
+    if r.debug_minutes is None:
+        return ""
+    return f" (average {r.debug_minutes.quantize(Decimal('1'), rounding=ROUND_HALF_UP)} minutes)"
 
 
 def _week(r: FinalReport) -> str:

@@ -60,6 +60,15 @@ SELECT count(*), COALESCE(sum(size_bytes), 0), min(s3_key), max(s3_key),
 FROM workspace_archives WHERE course_id = :course
 """)
 
+# Raw for the JSON field join: a debug session's start and end events share details->>'session'.
+DEBUG_LENGTHS_SQL = text("""
+SELECT EXTRACT(EPOCH FROM min(e.at) - s.at)::bigint
+FROM audit_events s JOIN audit_events e
+  ON e.course_id = s.course_id AND e.action = 'debug.session.end' AND e.details ->> 'session' = s.details ->> 'session'
+WHERE s.course_id = :course AND s.action = 'debug.session.start' AND s.details ? 'session'
+GROUP BY s.id, s.at
+""")
+
 PREVIOUS_SQL = text("""
 SELECT c.id, c.label, c.title,
        COALESCE((SELECT sum(compute + storage + transfer) FROM spend_daily d WHERE d.course_id = c.id), 0)
@@ -145,6 +154,7 @@ def final_report_input(session: Session, course: Course) -> ReportInput | None:
         flagged_pairs=flagged_pairs(session, course.id),
         archives=Archives(int(n), int(size), _common_prefix(first, last), expires),
         previous=_previous(session, course),
+        debug_seconds=tuple(int(n) for (n,) in session.execute(DEBUG_LENGTHS_SQL, {"course": course.id})),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import time_machine
 from sqlalchemy import select, text
 
 from classroom.audit import append_event
@@ -114,15 +115,22 @@ def _cs229(s):  # type: ignore[no-untyped-def]
     _beats(s, ws_s, [on[0]] * 5, 5)  # 50 %: low
     s.add(Heartbeat(workspace_id=ws_s.id, at=T0, cpu_pct=ACTIVE_CPU - D("0.01")))  # just under: idle (5 of 11)
     _beats(s, ws_o, [], 10)
-    for _ in range(3):
-        append_event(s, "debug.session.start", actor_person_id=alex.id, course_id=course.id)
+    with time_machine.travel(T0, tick=False) as clock:  # sessions of 30 and 51 minutes, and one never ended
+        for n in range(3):
+            append_event(s, "debug.session.start", actor_person_id=alex.id, course_id=course.id,
+                         details={"session": f"d{n}"})  # fmt: skip
+        for n, minutes in ((0, 30), (1, 21)):
+            clock.shift(timedelta(minutes=minutes))
+            append_event(
+                s, "debug.session.end", actor_person_id=None, course_id=course.id, details={"session": f"d{n}"}
+            )
+        append_event(s, "debug.session.end", actor_person_id=None, course_id=other.id, details={"session": "d2"})
     append_event(s, "workspace.reset", actor_person_id=alex.id, course_id=course.id)
     append_event(s, "debug.session.start", actor_person_id=priya.id, course_id=course.id)
     for _ in range(2):
         append_event(s, "message.sent", actor_person_id=priya.id, course_id=course.id)
         append_event(s, "help.requested", actor_person_id=emily.id, course_id=course.id)
     append_event(s, "message.replied", actor_person_id=emily.id, course_id=course.id)  # a student's reply
-    append_event(s, "debug.session.end", actor_person_id=None, course_id=course.id)
     for _ in range(5):
         append_event(s, "debug.session.start", actor_person_id=priya.id, course_id=other.id)
     for status in (RequestStatus.DENIED, RequestStatus.DENIED, RequestStatus.APPROVED, RequestStatus.PENDING):
@@ -162,7 +170,7 @@ def test_every_figure_equals_the_sum_of_the_rows(tx_session):  # type: ignore[no
     assert r.efficiency == {"high": 1, "medium": 1, "low": 1, "no data": 1}  # Zed
     assert r.peak is not None and (r.peak.start, r.peak.term_week, r.peak.spent) == (date(2024, 10, 14), 8, D("30.80"))
     assert (r.debug_sessions, r.resets, r.messages, r.help_requests) == (4, 1, 2, 2)
-    assert r.most_active == ("Alex Thompson", 4)
+    assert r.most_active == ("Alex Thompson", 4) and r.debug_minutes == D("40.5")  # (30 + 51) / 2
     assert (r.source.templates_refused, r.source.flagged_pairs) == (2, 3)
     archives = r.source.archives
     assert (archives.count, archives.size_bytes) == (2, 3 * 1024 * 1024)
@@ -178,7 +186,7 @@ def test_the_email_and_pdf_carry_the_figures_and_the_email_is_audited(tx_session
     body = plain_text(final_report(tx_session, course))  # type: ignore[arg-type]
     for line in ("Total spent: $55.00 (4.6 %)", "Range: $0.00 to $24.80", "Idle-stop savings: $1.53",
                  "Peak week: Week 8 (from 2024-10-14), $30.80",
-                 "Debug sessions: 4; workspace resets: 1; messages sent: 2",
+                 "Debug sessions: 4 (average 41 minutes); workspace resets: 1; messages sent: 2",
                  "Most active: Alex Thompson (4 actions)", "Flagged pairs: 3", "Kept until 2025-12-14",
                  "$60.00 (2 students)", "8.3 % less"):  # fmt: skip
         assert line in body, line
@@ -228,5 +236,5 @@ def test_the_report_and_the_grade_rows_run_a_fixed_number_of_statements(session,
         report = _statements(session, engine, course, lambda c=course: final_report(session, c))
         grades = _statements(session, engine, course, lambda c=course: grade_usage_rows(session, c))
         counts.append((report, grades))
-    # 12 without integrity's similarity_runs table, 13 with it (the adapter reads it only when it exists)
-    assert counts[0] == counts[1] and counts[0][0] <= 13 and counts[0][1] == 7, counts
+    # 13 without integrity's similarity_runs table, 14 with it (the adapter reads it only when it exists)
+    assert counts[0] == counts[1] and counts[0][0] <= 14 and counts[0][1] == 7, counts
