@@ -24,9 +24,11 @@ from redis import Redis
 
 from bench.provision_storm import build_context, moto_server, redis_url
 from bench.services import admin_url, fresh_database
+from classroom.jobs.context import use_context
 from config.prices import load_prices
-from provisioning import jobs
 from provisioning.aws import AwsBackend
+from provisioning.jobs.reconcile import reconcile_workspaces
+from provisioning.jobs.sweep import meter_and_enforce
 from provisioning.lease import DEFAULT_LEASE
 from provisioning.sim_host import SimHost
 from tests.support.outage import OutageRun, OutageStudent, flask_post, overshoot, seed_outage, walk
@@ -81,10 +83,10 @@ def main() -> None:
             up = not args.web_down
             host = SimHost(backend, post=flask_post(app.test_client(), lambda: up))
             run = walk(host, traveller, START, args.hours, timedelta(minutes=args.step))
-            jobs.use_context(ctx)  # the scheduler and workers are back: reconcile, then the sweep
-            jobs.reconcile_workspaces()
-            swept = jobs.meter_and_enforce()
-            jobs.use_context(None)
+            use_context(ctx)  # the scheduler and workers are back: reconcile, then the sweep
+            reconcile_workspaces()
+            swept = meter_and_enforce()
+            use_context(None)
         _report(args, students, run, swept)
 
 

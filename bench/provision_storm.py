@@ -41,22 +41,24 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bench.services import admin_url, fresh_database, private_redis, redis_server, with_db
 from classroom.db import make_engine, make_session_factory
+from classroom.jobs.context import JobContext, use_context
+from classroom.jobs.names import PROVISION_WORKSPACE
 from classroom.jobs.queue import DEFAULT_QUEUE, enqueue, get_queue, make_worker
+from classroom.services.workspaces import request_workspace
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import WorkspaceTemplate, load_catalog
 from config.settings import Settings
-from provisioning import jobs
 from provisioning.aws import MUTATING
 from provisioning.backend import MANAGED_BY
 from provisioning.factory import backend_from_settings
-from provisioning.services import request_workspace
+from provisioning.jobs.reconcile import reconcile_workspaces
 from provisioning.simulated import seed_simulated_aws
 from tests.support.factories import make_course, make_person
 
 OUT = Path(__file__).resolve().parent / "out" / "provision_storm.json"
 REDIS_DB = 11
 SENTINEL = "cwc:bench:provision-storm"  # gone at the end = someone else flushed our Redis DB during the run
-PROVISION = "provisioning.jobs.provision_workspace"
+PROVISION = PROVISION_WORKSPACE
 REGION = "us-east-1"
 LINK_KEY = "hw1-workspace"
 TEMPLATE_ID = "ml-cpu-student"
@@ -146,7 +148,7 @@ class Ec2Counter:
         return dict(sorted(out.items()))
 
 
-def build_context(db_url: str, redis_at: str, moto_url: str, rate: int) -> tuple[jobs.JobContext, Ec2Counter]:
+def build_context(db_url: str, redis_at: str, moto_url: str, rate: int) -> tuple[JobContext, Ec2Counter]:
     """The production wiring (backend_from_settings, with its rate limiter) on moto, with a counting hook."""
     settings = Settings(
         env="test",
@@ -166,7 +168,7 @@ def build_context(db_url: str, redis_at: str, moto_url: str, rate: int) -> tuple
     backend.ec2.meta.events.register("before-send.ec2.*", counter.on_send)
     backend.ec2.meta.events.register("after-call.ec2.*", counter.on_after)
     engine = make_engine(db_url, pool_size=32, max_overflow=16)
-    return jobs.JobContext(settings, make_session_factory(engine), redis, backend), counter
+    return JobContext(settings, make_session_factory(engine), redis, backend), counter
 
 
 # --- roster and clicks ------------------------------------------------------------------------------
@@ -202,7 +204,7 @@ class ClickStats:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def click(ctx: jobs.JobContext, course_id: int, person_id: int, template: WorkspaceTemplate, stats: ClickStats) -> None:
+def click(ctx: JobContext, course_id: int, person_id: int, template: WorkspaceTemplate, stats: ClickStats) -> None:
     """One first click, as the view does it: request in its own session, commit, then enqueue the jobs."""
     started = time.monotonic()
     with stats.lock:
@@ -230,7 +232,7 @@ def click(ctx: jobs.JobContext, course_id: int, person_id: int, template: Worksp
         stats.jobs_returned += len(todo)
 
 
-def run_clicks(ctx: jobs.JobContext, course_id: int, plan: list[tuple[float, int]], threads: int) -> ClickStats:
+def run_clicks(ctx: JobContext, course_id: int, plan: list[tuple[float, int]], threads: int) -> ClickStats:
     """Issue the planned clicks from a thread pool, each at its planned time (blocks until all are done)."""
     template = load_catalog().get(TEMPLATE_ID)
     assert template is not None, f"catalog template {TEMPLATE_ID} is missing"
@@ -297,7 +299,7 @@ def reconcile_loop(counter: Ec2Counter, stats: ReconcileStats, stop: threading.E
     while not stop.is_set():
         before, started = counter.total("DescribeInstances", "reconcile"), time.monotonic()
         try:
-            result = jobs.reconcile_workspaces()
+            result = reconcile_workspaces()
         except Exception as exc:  # keep passing; report at the end
             stats.errors.append(f"{type(exc).__name__}: {exc}")
             result = {"instances": -1}
@@ -610,7 +612,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def storm(args: argparse.Namespace, ctx: jobs.JobContext, counter: Ec2Counter, moto_url: str) -> Run:
+def storm(args: argparse.Namespace, ctx: JobContext, counter: Ec2Counter, moto_url: str) -> Run:
     """Seed, click, drain and reconcile until all are running; collect what happened."""
     course_id, people = seed_roster(ctx.sessions, args.students)
     plan = click_plan(people, args.window, random.Random(args.seed))
@@ -661,8 +663,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(ctx_redis.flushdb)
         moto_url = stack.enter_context(moto_server())
         ctx, counter = build_context(db_url, redis_at, moto_url, args.rate)
-        jobs.use_context(ctx)
-        stack.callback(jobs.use_context, None)
+        use_context(ctx)
+        stack.callback(use_context, None)
         stack.callback(ctx.sessions.kw["bind"].dispose)
         counter.calls.clear()
         counter.attempts.clear()

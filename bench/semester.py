@@ -41,11 +41,11 @@ from bench.services import admin_url, fresh_database
 from classroom.db import make_engine, make_session_factory
 from classroom.models import Course, CoursePolicy, LedgerEntry, Workspace, WorkspaceEvent
 from classroom.services.budgets import decide_launch
+from classroom.services.enforcement import load_positions, run_sweep
+from classroom.services.workspaces import request_start, request_stop, request_workspace, set_state
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import load_catalog
 from config.prices import load_prices
-from provisioning.enforcement import load_positions, run_sweep
-from provisioning.services import request_start, request_stop, request_workspace, set_state
 from tests.support.budget import make_policy
 from tests.support.factories import make_course, make_person
 

@@ -39,9 +39,11 @@ from sqlalchemy.orm import Session
 from bench.services import admin_url, fresh_database
 from classroom.budget.enforcement import ONCE, StudentPosition, plan_enforcement
 from classroom.db import make_engine, make_session_factory
-from classroom.services.metering import ACCRUE_SQL, accrual_params
+from classroom.services.enforcement import load_positions, run_sweep
+from classroom.services.metering import accrual_params
+from classroom.sql.metering import ACCRUE_SQL
+from classroom.sql.sweep import POSITIONS_SQL, RUNNING_SQL
 from config.prices import load_prices
-from provisioning.enforcement import POSITIONS_SQL, RUNNING_SQL, load_positions, run_sweep
 
 OUT = Path(__file__).resolve().parent / "out" / "sweep.json"
 PRICES = load_prices().region("us-east-1")
@@ -389,7 +391,7 @@ def verdicts(sizes: dict[int, dict[str, Any]]) -> dict[str, str]:
 
 def report(result: dict[str, Any]) -> None:
     """Print the table and the verdicts."""
-    print(f"\nprovisioning.enforcement.run_sweep + commit: {result['sweeps']} measured sweeps after one warm-up")
+    print(f"\nclassroom.services.enforcement.run_sweep + commit: {result['sweeps']} measured sweeps after one warm-up")
     print(f"{'workspaces':>10} {'median s':>9} {'min s':>7} {'max s':>7} {'statements':>12} {'ledger rows':>12} "
           f"{'stops':>6} {'alerts':>7} {'warm-up s':>9}")  # fmt: skip
     for n, f in result["sizes"].items():

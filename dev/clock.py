@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
 from classroom.models import Course, CoursePolicy, Workshop
-from provisioning.services import Job
+from classroom.services.workspaces import Job
 from provisioning.term_end import run_term_end, term_end_instant
 from provisioning.workshop_end import run_workshop_ends
 

@@ -1,4 +1,5 @@
-"""What LMS jobs need from outside (settings, sessions, Redis) and the adapters built per call from the database."""
+"""What LMS jobs need beyond the one job context (retry policy, adapter factories), and the adapters built per
+call from the database."""
 
 from __future__ import annotations
 
@@ -6,13 +7,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from redis import Redis
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from classroom.db import make_engine, make_session_factory
+from classroom.jobs.context import JobContext, current
 from classroom.models import Course, CourseLms, Platform
 from classroom.services.keys import current_signing_key
-from config.settings import Settings
 from lms_sync.canvas import CanvasConfig, CanvasRestAdapter, access_token
 from lms_sync.http import RetryPolicy
 from lms_sync.lti_adapter import (
@@ -28,12 +27,9 @@ from lms_sync.tokens import RedisTokenCache
 
 
 @dataclass
-class LmsContext:
-    """Built once per worker process (or by a test): the adapters are built per call from it."""
+class LmsContext(JobContext):
+    """The job context with the LMS knobs (a test sets them); the adapters are built per call from it."""
 
-    settings: Settings
-    sessions: sessionmaker[Session]
-    redis: Redis
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], None] = time.sleep
     # tests and benchmarks may swap the LMS adapters (e.g. to count calls); None builds the real ones
@@ -41,30 +37,12 @@ class LmsContext:
     canvas_factory: Callable[[Session, int], CanvasCourseApi] | None = None
 
 
-_override: LmsContext | None = None
-_by_env: dict[tuple[str, str], LmsContext] = {}
-
-
-def use_context(ctx: LmsContext | None) -> None:
-    """Run jobs in-process against a given context (tests, benchmarks); None goes back to the environment."""
-    global _override
-    _override = ctx
-
-
 def context() -> LmsContext:
-    """The override, or one context per (DATABASE_URL, REDIS_URL) read from the environment."""
-    if _override is not None:
-        return _override
-    settings = Settings.from_env()
-    assert settings.database_url and settings.redis_url, "jobs need DATABASE_URL and REDIS_URL"
-    key = (settings.database_url, settings.redis_url)
-    if key not in _by_env:
-        _by_env[key] = LmsContext(
-            settings,
-            make_session_factory(make_engine(settings.database_url, pool_size=2)),
-            Redis.from_url(settings.redis_url),
-        )
-    return _by_env[key]
+    """The current job context (`classroom.jobs.context`), with the default LMS knobs unless a test set its own."""
+    ctx = current()
+    if isinstance(ctx, LmsContext):
+        return ctx
+    return LmsContext(ctx.settings, ctx.sessions, ctx.redis, ctx.cloud, ctx.backend_factory, ctx.clock)
 
 
 def is_canvas(platform: Platform) -> bool:

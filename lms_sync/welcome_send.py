@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from classroom.course_paths import course_slug
 from classroom.db import utcnow
 from classroom.models import Course, CoursePolicy, DueDate, Enrollment, EnrollmentStatus, Person
 from classroom.notify import Message, notify_many
 from classroom.roles import CONFIGURING_LEVELS, StaffLevel
 from config.catalog import load_catalog
 from lms_sync.welcome import WelcomeFacts, welcome_message
-from provisioning.userdata import course_slug
 
 
 def _names(session: Session, course_id: int, levels: Collection[StaffLevel]) -> list[str]:

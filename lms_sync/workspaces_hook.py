@@ -23,7 +23,7 @@ RUNNING_LIKE = (
 
 @dataclass(frozen=True)
 class StopJob:
-    """A workspace job to enqueue after the commit (mirrors provisioning.services.Job)."""
+    """A workspace job to enqueue after the commit (mirrors classroom.services.workspaces.Job)."""
 
     func: str
     workspace_id: int
@@ -43,7 +43,7 @@ def stop_dropped_workspaces(
     ).all()
     if not with_live:
         return []
-    from provisioning.services import stop_workspaces_for_person  # provisioning owns workspace state changes
+    from classroom.services.workspaces import stop_workspaces_for_person  # the workspace service owns state changes
 
     jobs: list[StopJob] = []
     for person_id in with_live:

@@ -121,7 +121,8 @@ def _set_headers(response: Response) -> Response:
         response.headers["Content-Security-Policy"] = (
             f"default-src 'self'; connect-src 'self' {storage_origins()}{_terminal()}; img-src 'self' data:; "
             "style-src 'self' 'unsafe-inline'; "
-            f"script-src 'self' 'nonce-{csp_nonce()}'; object-src 'none'; base-uri 'none'; "
+            f"script-src 'self' 'nonce-{csp_nonce()}'{g.get('csp_script_extra', '')}; "  # a page may add one source
+            "object-src 'none'; base-uri 'none'; "
             f"frame-ancestors {frame_ancestors(response.status_code)}"
         )
     if settings().secure_cookies:

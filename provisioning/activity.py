@@ -21,7 +21,8 @@ from classroom.db import utcnow
 from classroom.models import ActivityEvent, CoursePolicy, Workspace
 from provisioning.agent_service import HeartbeatRejected, token_hash
 
-KINDS = frozenset({"ssh_login", "ssh_logout", "file_changed", "file_deleted", "git_commit", "transfer", "jupyter"})
+KINDS = frozenset({"ssh_login", "ssh_logout", "file_changed", "file_deleted", "git_commit", "transfer", "jupyter",
+                   "download", "extract"})
 MAX_EVENTS = 200
 MAX_DETAILS_BYTES = 8192
 MAX_BODY_BYTES = 1024 * 1024

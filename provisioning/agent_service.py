@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from classroom.db import utcnow
 from classroom.models import Heartbeat, Workspace
+from classroom.services.workspaces import set_state
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import RegionPrices
 from provisioning.agent_archive import note_report, wanted_archive_key
 from provisioning.lease import LeaseAnswer, lease_for
-from provisioning.services import set_state
 from provisioning.ssh_keys import active_keys
 
 S = WorkspaceState
@@ -57,6 +57,8 @@ class Report:
     cpu_pct: Decimal
     changed_files: int
     archived: tuple[str, str, int] | None = None  # the home archive it uploaded: key, SHA-256 (hex), bytes
+    mem_pct: Decimal | None = None  # memory in use; None from an agent that does not report it
+    disk_pct: Decimal | None = None  # the home's file system in use
 
     @property
     def active(self) -> bool:
@@ -82,6 +84,12 @@ class HeartbeatBody(BaseModel):
     cpu_pct: Decimal = Field(default=Decimal(0), allow_inf_nan=False, ge=-1_000_000, le=1_000_000)
     changed_files: int = Field(default=0, le=PG_INT_MAX)
     archived: ArchivedBody | None = None
+    mem_pct: Decimal | None = Field(default=None, allow_inf_nan=False, ge=-1_000_000, le=1_000_000)
+    disk_pct: Decimal | None = Field(default=None, allow_inf_nan=False, ge=-1_000_000, le=1_000_000)
+
+
+def _pct(value: Decimal | None) -> Decimal | None:
+    return None if value is None else min(Decimal(100), max(Decimal(0), value)).quantize(Decimal("0.01"))
 
 
 def parse_report(body: Any) -> Report:
@@ -101,6 +109,8 @@ def parse_report(body: Any) -> Report:
         min(Decimal(100), max(Decimal(0), data.cpu_pct)).quantize(Decimal("0.01")),
         max(0, data.changed_files),
         (data.archived.key, data.archived.sha256, data.archived.bytes) if data.archived else None,
+        _pct(data.mem_pct),
+        _pct(data.disk_pct),
     )
 
 
@@ -148,6 +158,8 @@ def record_heartbeat(
             ssh_sessions=report.ssh_sessions,
             jupyter_active=report.jupyter_active,
             cpu_pct=report.cpu_pct,
+            mem_pct=report.mem_pct,
+            disk_pct=report.disk_pct,
             changed_files=report.changed_files,
         )
     )

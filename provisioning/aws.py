@@ -17,6 +17,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from provisioning.aws_archive import ArchiveMixin
+from provisioning.aws_blobs import BlobMixin
+from provisioning.aws_instances import InstanceMixin
+from provisioning.aws_materials import MaterialsMixin
 from provisioning.aws_usage import UsageMixin
 from provisioning.backend import (
     MANAGED_BY,
@@ -86,7 +89,7 @@ def _info(raw: dict[str, Any]) -> InstanceInfo:
     )
 
 
-class AwsBackend(ArchiveMixin, UsageMixin):
+class AwsBackend(ArchiveMixin, BlobMixin, UsageMixin, InstanceMixin, MaterialsMixin):
     """CloudBackend on boto3 with adaptive retries and a shared rate limit on mutating EC2 calls."""
 
     def __init__(
@@ -436,14 +439,6 @@ class AwsBackend(ArchiveMixin, UsageMixin):
                 raise MaterialExists(f"{path} was uploaded by someone else meanwhile.") from exc
             raise CloudError(f"The materials storage refused the upload ({code or 'error'}); try again.") from exc
         return key
-
-    def list_materials(self, course_key: str) -> list[tuple[str, int]]:
-        """(path, size) of every material of the course."""
-        prefix = f"courses/{course_key}/materials/"
-        out: list[tuple[str, int]] = []
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            out += [(o["Key"][len(prefix) :], int(o["Size"])) for o in page.get("Contents", [])]
-        return out
 
 
 def check_credentials(session: boto3.Session) -> None:

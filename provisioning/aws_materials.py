@@ -7,11 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from provisioning.aws import AwsBackend
 from provisioning.backend import MANAGED_BY, CloudError
+
+if TYPE_CHECKING:
+    from provisioning.aws import AwsBackend
 
 PART_BYTES = 16 * 1024 * 1024  # S3 wants 5 MiB..5 GiB a part (the last may be smaller), at most 10,000 parts
 MAX_PARTS = 10_000
@@ -124,3 +128,28 @@ class MaterialUploads:
                 ServerSideEncryption="AES256", IfNoneMatch="*",
             )  # fmt: skip
             self.s3.delete_object(Bucket=self.bucket, Key=source)
+
+
+class MaterialsMixin:
+    """AwsBackend's part of the port for materials beyond upload and list: browser uploads, fetching one file."""
+
+    s3: Any
+    bucket: str
+
+    def list_materials(self, course_key: str) -> list[tuple[str, int]]:
+        """(path, size) of every material of the course."""
+        prefix = f"courses/{course_key}/materials/"
+        out: list[tuple[str, int]] = []
+        with _mapped("list the materials"):
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                out += [(o["Key"][len(prefix) :], int(o["Size"])) for o in page.get("Contents", [])]
+        return out
+
+    def material_uploads(self) -> MaterialUploads:
+        """Presigned multipart uploads, delete and rename on the materials bucket."""
+        return MaterialUploads(self)  # type: ignore[arg-type]
+
+    def download_material(self, course_key: str, path: str, dest: Path) -> None:
+        """Write one material to `dest` (the caller renames it into place)."""
+        with _mapped("download a material"):
+            self.s3.download_file(self.bucket, material_key(course_key, path), str(dest))

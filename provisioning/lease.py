@@ -10,17 +10,18 @@ tool (web, worker or scheduler) is down the instance stops by itself within one 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from classroom.budget.policy import term_end_at
+from classroom.sql.workspaces import LEASE_DISKS_SQL, LEASE_STUDENT_SQL
+from classroom.workspaces.lifecycle import UP_IN_AWS, WorkspaceState
 from config.prices import PriceError, RegionPrices
 
 DEFAULT_LEASE = timedelta(minutes=15)
-RUNNING_STATES = frozenset({"provisioning", "starting", "running"})
+RUNNING_STATES = frozenset(s.value for s in UP_IN_AWS - {WorkspaceState.STOPPING})  # meant to be running
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,6 @@ class LeaseAnswer:
     reason: str = ""
 
 
-def term_end_instant(term_end: date | None, tz: str) -> datetime | None:
-    """The last instant of the term's last day in the course's time zone."""
-    if term_end is None:
-        return None
-    return datetime.combine(term_end, time.max, ZoneInfo(tz))
-
-
 def lease_decision(now: datetime, lease: timedelta, x: LeaseInputs) -> LeaseAnswer:
     """Stop now (not meant to run, no budget left, term over, cannot be priced) or run until the lease ends."""
     if x.state not in RUNNING_STATES:
@@ -71,37 +65,23 @@ def lease_decision(now: datetime, lease: timedelta, x: LeaseInputs) -> LeaseAnsw
     return LeaseAnswer(False, until)
 
 
-# One student's position in one course, read for a single heartbeat (the sweep reads everyone's in bulk).
-STUDENT_SQL = text("""
-SELECT c.term_end, c.time_zone, p.budget_per_student AS budget,
-       COALESCE((SELECT SUM(g.amount) FROM budget_grants g
-                 WHERE g.course_id = c.id AND g.person_id = :person), 0) AS granted,
-       COALESCE((SELECT t.spent FROM spend_totals t WHERE t.course_id = c.id AND t.person_id = :person), 0) AS spent
-FROM courses c LEFT JOIN course_policies p ON p.course_id = c.id
-WHERE c.id = :course
-""")
-LIVE_SQL = text("""
-SELECT instance_type, volume_gb, CAST(state AS text) AS state, metered_until FROM workspaces
-WHERE course_id = :course AND person_id = :person
-  AND state IN ('provisioning', 'running', 'stopping', 'stopped', 'hibernated', 'starting')
-""")
-
-
 def lease_inputs(
     session: Session, course_id: int, person_id: int, state: str, now: datetime, prices: RegionPrices | None
 ) -> LeaseInputs:
     """Load the student's cap, spend, storage reserve, unmetered cost and running rate (no prices: cap None)."""
-    row = session.execute(STUDENT_SQL, {"course": course_id, "person": person_id}).one()
-    end = term_end_instant(row.term_end, row.time_zone)
+    row = session.execute(LEASE_STUDENT_SQL, {"course": course_id, "person": person_id}).one()
+    end, zone_known = term_end_at(row.term_end, row.time_zone)
     hours_left = Decimal(max(0.0, (end - now).total_seconds()) / 3600) if end else Decimal(0)
     cap: Decimal | None = None if row.budget is None or prices is None else row.budget + row.granted
+    if not zone_known:  # the term's end cannot be placed: fail closed, as the sweep does
+        cap = None
     if prices is None:
         return LeaseInputs(state, None, row.spent, Decimal(0), Decimal(0), Decimal(0), end)
     reserve = unmetered = hourly = Decimal(0)
-    for w in session.execute(LIVE_SQL, {"course": course_id, "person": person_id}):
+    for w in session.execute(LEASE_DISKS_SQL, {"course": course_id, "person": person_id}):
         storage = prices.storage_hourly(w.volume_gb)
         rate = storage
-        if w.state in RUNNING_STATES or w.state == "stopping":
+        if WorkspaceState(w.state) in UP_IN_AWS:  # an instance that may run costs compute
             try:
                 rate += prices.hourly(w.instance_type)
             except PriceError:

@@ -8,11 +8,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from provisioning.aws import AwsBackend
-from provisioning.aws_materials import material_key
-from provisioning.backend import CloudError
+from provisioning.backend import CloudBackend, CloudError
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +38,7 @@ def local_files(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
 
 
-def mirror_materials(backend: AwsBackend, course_key: str, root: Path) -> MirrorPlan:
+def mirror_materials(backend: CloudBackend, course_key: str, root: Path) -> MirrorPlan:
     """Bring `root` in line with the course's materials; raises CloudError when the storage does not answer."""
     try:
         remote = dict(backend.list_materials(course_key))
@@ -53,9 +49,9 @@ def mirror_materials(backend: AwsBackend, course_key: str, root: Path) -> Mirror
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(target.name + ".cwc-partial")
-            backend.s3.download_file(backend.bucket, material_key(course_key, path), str(partial))
+            backend.download_material(course_key, path, partial)
             partial.replace(target)  # never a half-written file under its real name
-    except (ClientError, BotoCoreError) as exc:
+    except CloudError as exc:
         raise CloudError("The materials storage could not be read; the workspace keeps its last copy.") from exc
     for path in plan.remove:
         target = _inside(root, path)

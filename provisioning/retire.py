@@ -17,10 +17,13 @@ from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
 from classroom.db import utcnow
+from classroom.jobs.context import current
+from classroom.jobs.names import RETIRE_WORKSPACE
 from classroom.models import CoursePolicy, Workspace, WorkspaceArchive, WorkspaceFolder
+from classroom.services.opening import folders_of
+from classroom.services.workspaces import Job, request_stop, set_state
 from classroom.workspaces.lifecycle import ENDED, WorkspaceState
 from config.catalog import load_catalog
-from provisioning import jobs
 from provisioning.agent_archive import (
     ArchiveStep,
     Intent,
@@ -33,12 +36,9 @@ from provisioning.agent_archive import (
 from provisioning.aws_archive import HomeArchive
 from provisioning.backend import CloudError
 from provisioning.course_cloud import course_key
-from provisioning.opening import folders_of
-from provisioning.services import Job, request_stop, set_state
 
 log = logging.getLogger(__name__)
 S = WorkspaceState
-RETIRE_JOB = "provisioning.retire.retire_workspace"
 MAX_STEPS = 5
 
 
@@ -94,7 +94,7 @@ def request_retire(
         details={"by": actor, "reason": reason, "delete_after": ws.retire_after.isoformat()},
     )
     session.flush()
-    return [Job(RETIRE_JOB, ws.id)]
+    return [Job(RETIRE_WORKSPACE, ws.id)]
 
 
 def _archived(session: Session, workspace_id: int) -> bool:
@@ -112,9 +112,9 @@ def _step_of(session: Session, ws: Workspace, now: datetime, agent_archives: boo
 
 def retire_workspace(workspace_id: int) -> str:
     """Run a retirement's steps as far as AWS allows now; returns the last step taken (for logs and tests)."""
-    ctx = jobs._context()  # noqa: SLF001 - the jobs' shared context (settings, sessions, backend)
+    ctx = current()
     taken = Step.NOTHING
-    with jobs._session() as session:  # noqa: SLF001
+    with ctx.session() as session:
         for _ in range(MAX_STEPS):
             ws = session.get(Workspace, workspace_id, populate_existing=True)
             step = _step_of(session, ws, utcnow(), ctx.backend.agent_archives) if ws else Step.NOTHING
@@ -148,7 +148,7 @@ def _do(session: Session, backend, ws: Workspace, step: Step) -> bool:  # type: 
         locked = _lock(session, ws.id)
         todo = request_stop(session, locked, actor_person_id=None, actor="retire", reason="archive and remove")
         session.commit()
-        jobs.release(todo)
+        current().release(todo)
         return False
     if step is Step.OBSERVE_STOP:
         return _observed(session, backend, ws, "stopped", S.STOPPING, S.STOPPED)
@@ -247,11 +247,12 @@ def close_after_due(session: Session, now: datetime) -> list[int]:
 def retire_due() -> int:
     """Periodic: close past-due assignment workspaces where chosen, then queue the retirement job of every live
     workspace marked for it (deduplicated by job id)."""
-    with jobs._session() as session:  # noqa: SLF001
+    ctx = current()
+    with ctx.session() as session:
         close_after_due(session, utcnow())
         ids = session.scalars(
             select(Workspace.id).where(Workspace.retire_after.is_not(None), Workspace.state.not_in(ENDED))
         ).all()
         session.commit()
-    jobs.release([Job(RETIRE_JOB, i) for i in ids])
+    ctx.release([Job(RETIRE_WORKSPACE, i) for i in ids])
     return len(ids)

@@ -10,7 +10,6 @@ scheduled poweroff. The clock is injectable (tests and bench/outage.py move it w
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import random
@@ -24,8 +23,7 @@ from typing import Any
 import requests
 
 from provisioning.agent.cwc_agent import DEFAULT_BOOT_GRACE_S, LeaseKeeper, archive_home, heartbeat
-from provisioning.aws import AwsBackend
-from provisioning.backend import InstanceInfo
+from provisioning.backend import CloudBackend, InstanceInfo
 from provisioning.userdata import agent_config_from_user_data
 
 log = logging.getLogger(__name__)
@@ -81,7 +79,7 @@ class TickReport:
 class InstancePoweroff:
     """A played instance's poweroff: the scheduled one is a tag on the instance, `now` stops it in moto."""
 
-    def __init__(self, backend: AwsBackend, instance_id: str, clock: Callable[[], float], report: TickReport) -> None:
+    def __init__(self, backend: CloudBackend, instance_id: str, clock: Callable[[], float], report: TickReport) -> None:
         self.backend, self.instance_id, self.clock, self.report = backend, instance_id, clock, report
         self.scheduled: float | None = None
 
@@ -91,8 +89,8 @@ class InstancePoweroff:
 
     def now(self, reason: str) -> None:
         """Power off: the instance stops (InstanceInitiatedShutdownBehavior=stop) and forgets its lease."""
-        self.backend.ec2.stop_instances(InstanceIds=[self.instance_id])
-        self.backend.ec2.delete_tags(Resources=[self.instance_id], Tags=[{"Key": LEASE_TAG}])
+        self.backend.stop([self.instance_id], hibernate=False)
+        self.backend.untag_instance(self.instance_id, [LEASE_TAG])
         self.report.stopped.append(Stopped(self.instance_id, self.clock(), reason))
         log.info("simulated instance %s powered off: %s", self.instance_id, reason)
 
@@ -102,7 +100,7 @@ class SimHost:
 
     def __init__(
         self,
-        backend: AwsBackend,
+        backend: CloudBackend,
         *,
         clock: Callable[[], float] = time.time,
         post: Post = http_post,
@@ -152,13 +150,12 @@ class SimHost:
         report.outcomes[inst.instance_id] = outcome
         if not keeper.stopped:
             keeper.check(now)
-        tags = []
+        tags = {}
         if poweroff.scheduled is not None and not keeper.stopped:
-            tags.append({"Key": LEASE_TAG, "Value": repr(poweroff.scheduled)})
+            tags[LEASE_TAG] = repr(poweroff.scheduled)
         if beats <= self.idle_after_beats:  # past that the played student stays idle: nothing more to count
-            tags.append({"Key": BEATS_TAG, "Value": str(beats + 1)})
-        if tags:
-            self.backend.ec2.create_tags(Resources=[inst.instance_id], Tags=tags)
+            tags[BEATS_TAG] = str(beats + 1)
+        self.backend.tag_instance(inst.instance_id, tags)  # one call per instance, none without tags
 
     def _post(self, url: str, body: dict[str, Any], token: str) -> tuple[int, Any]:
         return self.post(url, body, token)
@@ -166,8 +163,7 @@ class SimHost:
     def _keys(self, inst: InstanceInfo) -> Callable[[str, str, list[str]], None]:
         def write(home: str, user: str, keys: list[str]) -> None:
             if inst.tags.get(KEYS_TAG) != str(len(keys)):  # the played disk: how many keys it holds
-                tag = {"Key": KEYS_TAG, "Value": str(len(keys))}
-                self.backend.ec2.create_tags(Resources=[inst.instance_id], Tags=[tag])
+                self.backend.tag_instance(inst.instance_id, {KEYS_TAG: str(len(keys))})
 
         return write
 
@@ -178,13 +174,14 @@ class SimHost:
             "ssh_sessions": 1 if active else 0,
             "jupyter_active": active,
             "cpu_pct": round(self.rng.uniform(20, 80), 2) if active else 0.5,
+            "mem_pct": round(self.rng.uniform(30, 70), 2) if active else 12.0,
+            "disk_pct": 18.0,
             "changed_files": self.rng.randint(1, 5) if active else 0,
         }
 
     def _config(self, instance_id: str) -> dict[str, Any] | None:
         if instance_id not in self._configs:
-            raw = self.backend.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
-            text = base64.b64decode(raw.get("UserData", {}).get("Value", "") or b"").decode(errors="replace")
+            text = self.backend.user_data(instance_id)
             self._configs[instance_id] = agent_config_from_user_data(text) if "CWC_CONFIG" in text else None
         return self._configs[instance_id]
 
@@ -198,9 +195,7 @@ def main() -> None:
     settings = Settings.from_env()
     if settings.is_production or not settings.aws_endpoint_url:
         sys.exit("provisioning.sim_host plays simulated instances only (CWC_AWS_ENDPOINT_URL, not production)")
-    backend = backend_from_settings(settings)
-    assert isinstance(backend, AwsBackend)
-    host = SimHost(backend)
+    host = SimHost(backend_from_settings(settings))
     every = float(os.environ.get("CWC_SIM_TICK_S", "60"))
     while True:
         started = time.monotonic()

@@ -79,6 +79,7 @@ def issue_staff_certificate(
     minutes: int = 30,
     now: datetime | None = None,
     purpose: str = "staff",
+    session_label: str | None = None,
 ) -> tuple[str, StaffSshCert]:
     """Sign the staff member's public key for this workspace's login, for `minutes`; record and audit it.
 
@@ -94,7 +95,7 @@ def issue_staff_certificate(
     ca_key = serialization.load_ssh_private_key(_fernet(settings).decrypt(ca.private_key_enc), password=None)
     serial = secrets.randbits(62)
     login = workspace_login(workspace.id)
-    key_id = f"{purpose}:{staff_person_id}:{' '.join(staff_name.split())[:80]} session:{serial}"
+    key_id = f"{purpose}:{staff_person_id}:{' '.join(staff_name.split())[:80]} session:{session_label or serial}"
     after, before = now - CLOCK_SKEW, now + duration
     builder = (
         serialization.SSHCertificateBuilder()

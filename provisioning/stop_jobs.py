@@ -7,22 +7,22 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
+from classroom.jobs.names import STOP_WORKSPACE
 from classroom.models import Workspace
-from classroom.models.workspaces import UNCONVERGED
 from classroom.notify import notify_instructors
+from classroom.services.workspaces import Job, set_state
+from classroom.sql.workspaces import UNCONVERGED_SQL
 from classroom.workspaces.lifecycle import DOWN, WANTS_DOWN, DesiredState, WorkspaceState
+from classroom.workspaces.stop_drive import StopProgress, alert_due, backoff, retry_due, should_force
 from config.catalog import load_catalog
 from provisioning.backend import CloudBackend, CloudError
-from provisioning.services import Job, set_state
-from provisioning.stop_drive import StopProgress, alert_due, backoff, retry_due, should_force
 
 log = logging.getLogger(__name__)
 S = WorkspaceState
-STOP_JOB = "provisioning.jobs.stop_workspace"
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,6 @@ def record_stop(session: Session, claim: StopClaim, outcome: StopOutcome) -> Non
     )
 
 
-UNCONVERGED_SQL = text(f"SELECT id FROM workspaces WHERE {UNCONVERGED} ORDER BY id")
-
-
 def drive_stops(session: Session, now: datetime) -> list[Job]:
     """Stops wanted but not yet effective: issue again when the backoff has passed, alert staff once when
     stuck (flushes; returns the stop jobs to enqueue after the commit). Locked rows are left for next time."""
@@ -112,7 +109,7 @@ def drive_stops(session: Session, now: datetime) -> list[Job]:
             ws.stop_alerted_at is not None,
         )
         if retry_due(p, now):
-            jobs.append(Job(STOP_JOB, ws.id))
+            jobs.append(Job(STOP_WORKSPACE, ws.id))
         if alert_due(p, now):
             _alert(session, ws, now)
     return jobs

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, literal, select, text, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -18,8 +18,9 @@ from classroom.audit import append_event
 from classroom.models import AlertSent, Course, CoursePolicy, Enrollment, SshKey, Workspace
 from classroom.notify import Message, notify_many
 from classroom.roles import StaffLevel
+from classroom.services.workspaces import Job, request_stop
+from classroom.sql.workspaces import REVOKE_STOPPED_AGENTS
 from classroom.workspaces.lifecycle import WorkspaceState
-from provisioning.services import Job, request_stop
 
 S = WorkspaceState
 LIVE_RUNNING = (S.RUNNING, S.STARTING, S.PROVISIONING)
@@ -61,17 +62,6 @@ def run_term_end(session: Session, now: datetime) -> TermEndResult:
             result.warned += _warn(session, course)
     result.tokens_revoked = revoke_stopped_agents(session, now)
     return result
-
-
-# Revocation reaches the instance: a closed course's keys are revoked at once, but each agent keeps its token until
-# its instance has stopped, so its last heartbeats fetch the empty key list (and, refused afterwards, wipe keys).
-REVOKE_STOPPED_AGENTS = text("""
-UPDATE workspaces w SET agent_token_revoked_at = :now
-FROM course_policies p
-WHERE p.course_id = w.course_id AND p.closed_at IS NOT NULL AND p.term_end_actions ->> 'revoke_access' = 'true'
-  AND w.agent_token_revoked_at IS NULL
-  AND w.state IN ('stopped', 'hibernated', 'terminated', 'failed')
-""")
 
 
 def revoke_stopped_agents(session: Session, now: datetime) -> int:

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from classroom.db import utcnow
+from classroom.jobs.context import current
 from classroom.models import CourseCharge, CourseCloud, Enrollment, Workspace
 from classroom.roles import StaffLevel
 from classroom.services.course_charges import Charge, book, storage_charge, transfer_charge
@@ -151,8 +152,6 @@ def book_course_usage(session: Session, backend: CloudBackend, now: datetime, pr
 
 def book_usage_hourly() -> dict[str, int]:
     """The periodic job: book every course's EFS, snapshots, archives and transfer out up to the last hour."""
-    from provisioning.jobs import _context, _session
-
-    ctx = _context()
-    with _session() as session:
+    ctx = current()
+    with ctx.session() as session:
         return book_course_usage(session, ctx.backend, utcnow(), load_prices().region(ctx.settings.aws_region))

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import base64
+import gzip
+import io
 import json
 import shlex
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 AGENT_SOURCE = Path(__file__).parent / "agent" / "cwc_agent.py"
+AGENT_FILES = ("cwc_agent.py", "cwc_scan.py", "cwc_sshlog.py", "cwc_toolargs.py", "cwc_transfers.py", "cwc_toolwrap.py")
+AGENT_HOME = "/usr/local/lib/cwc-agent"
+RECORDED_TOOLS = ("curl", "wget", "unzip", "tar")
 
 
 @dataclass(frozen=True)
@@ -33,12 +39,6 @@ class UserDataInput:
         return f"/mnt/{self.course_slug}-materials"
 
 
-def course_slug(label: str, course_id: int) -> str:
-    """A short path-safe name for the course ("CS 229" -> "cs229")."""
-    slug = "".join(ch for ch in label.lower() if ch.isalnum())
-    return slug[:24] or f"course{course_id}"
-
-
 def sshd_config(d: UserDataInput) -> str:
     """sshd's drop-in: keys only, the course CA trusted for this workspace's login principal. Pure."""
     return (
@@ -47,7 +47,25 @@ def sshd_config(d: UserDataInput) -> str:
         "TrustedUserCAKeys /etc/ssh/cwc_user_ca.pub\n"
         "AuthorizedPrincipalsFile /etc/ssh/cwc_principals/%u\n"
         "Banner /etc/ssh/cwc_banner\n"
+        "LogLevel VERBOSE\n"  # logs the key's fingerprint, or the certificate's key id and serial, of each login
     )
+
+
+# sftp-server logs each file it closes (bytes read and written) at INFO; scp uses SFTP since OpenSSH 9. The main
+# config defines the subsystem (a second definition is an error), so its own line gets the flag.
+SFTP_LOGGING = r"sed -i -E '/^\s*Subsystem\s+sftp\s/{/-l INFO/!s/$/ -l INFO/}' /etc/ssh/sshd_config"
+
+
+def agent_bundle() -> str:
+    """The agent's files as a base64 tar.gz, byte-for-byte the same for the same files (no times, no owners)."""
+    raw = io.BytesIO()
+    with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+        for name in AGENT_FILES:
+            data = (AGENT_SOURCE.parent / name).read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    return base64.b64encode(raw.getvalue()).decode()
 
 
 def _sshd_part(d: UserDataInput) -> str:
@@ -60,9 +78,12 @@ install -d -m 755 /etc/ssh/cwc_principals /etc/ssh/sshd_config.d
 echo 'ws{d.workspace_id}' > /etc/ssh/cwc_principals/{d.os_user}
 cat > /etc/ssh/cwc_banner <<'CWC_BANNER'
 Cloud Workstation workspace: logins are logged (who, which key or staff certificate, from where, how long).
+If your course collects activity, SFTP/scp files, curl/wget downloads, archive extractions, file changes (never
+the content), git commits and whether Jupyter runs are recorded too: see "What is recorded" in the tool.
 CWC_BANNER
 cat > /etc/ssh/sshd_config.d/60-cwc.conf <<'CWC_SSHD'
 {sshd_config(d)}CWC_SSHD
+{SFTP_LOGGING}
 sshd -t && (systemctl reload ssh || systemctl reload sshd || true)
 """
 
@@ -81,7 +102,7 @@ def render_user_data(d: UserDataInput) -> str:
             "materials": d.mount_point,
         }
     )
-    agent_b64 = base64.b64encode(AGENT_SOURCE.read_bytes()).decode()
+    links = " ".join(RECORDED_TOOLS)
     keys = "\n".join(k.strip() for k in d.ssh_public_keys)
     options = "tls,_netdev,noresvport" + (",ro" if d.read_only else "") + f",accesspoint={d.access_point_id}"
     mount = shlex.quote(d.mount_point)
@@ -118,14 +139,17 @@ umask 077
 cat > /etc/cwc-agent.json <<'CWC_CONFIG'
 {config}
 CWC_CONFIG
-echo '{agent_b64}' | base64 -d > /usr/local/bin/cwc-agent && chmod 755 /usr/local/bin/cwc-agent
+install -d -m 755 {AGENT_HOME} && echo '{agent_bundle()}' | base64 -d | tar -xz --no-same-owner -C {AGENT_HOME}
+# curl, wget, unzip and tar: recorded (when the course collects activity) by the agent's wrapper, ahead in PATH
+for tool in {links}; do ln -sf {AGENT_HOME}/cwc_toolwrap.py /usr/local/bin/$tool; done
+install -d -m 755 /var/log/cwc
 cat > /etc/systemd/system/cwc-agent.service <<'CWC_UNIT'
 [Unit]
 Description=Cloud Workstation activity agent and lease
 After=network-online.target
 [Service]
 User=root
-ExecStart=/usr/bin/python3 /usr/local/bin/cwc-agent
+ExecStart=/usr/bin/python3 -s -E {AGENT_HOME}/cwc_agent.py
 Restart=always
 RestartSec=5
 [Install]

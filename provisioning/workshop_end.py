@@ -17,9 +17,9 @@ from classroom.budget.policy import money
 from classroom.models import Enrollment, EnrollmentStatus, Workshop, WorkshopParticipant, Workspace
 from classroom.notify import notify
 from classroom.services.workshops import workshop_figures
+from classroom.services.workspaces import Job, stop_workspaces_for_person
 from classroom.workshops import plan_end
 from provisioning.retire import request_retire
-from provisioning.services import Job, stop_workspaces_for_person
 
 
 @dataclass
@@ -126,10 +126,11 @@ def _report(session: Session, workshop: Workshop) -> None:
 def close_workshops() -> dict[str, int]:
     """Every minute: run the workshop end pass (the job; provisioning.jobs keeps the queue plumbing)."""
     from classroom.db import utcnow
-    from provisioning.jobs import _session, release  # noqa: PLC2701 - the job plumbing's one home (for now)
+    from classroom.jobs.context import current
 
-    with _session() as session:
+
+    with current().session() as session:
         result = run_workshop_ends(session, utcnow())
         session.commit()
-    release(result.jobs)
+    current().release(result.jobs)
     return {"ended": len(result.ended), "purged": len(result.purged), "jobs": len(result.jobs)}

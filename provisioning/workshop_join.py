@@ -25,12 +25,12 @@ from classroom.models import (
     Workshop,
     WorkshopParticipant,
 )
+from classroom.services.opening import Link, open_workspace
 from classroom.services.workshops import WorkshopError, choose_extension
+from classroom.services.workspaces import Job
 from classroom.workshops import Phase, code_hash, phase
 from config.catalog import Catalog
 from config.prices import RegionPrices
-from provisioning.opening import Link, open_workspace
-from provisioning.services import Job
 
 
 @dataclass

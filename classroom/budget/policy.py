@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from classroom.budget.runway import running_sentence, runway, term_days_left
 from config.catalog import Catalog, WorkspaceTemplate
@@ -100,6 +100,24 @@ class Decision:
     projection_days: Decimal | None = None
     projection: str = ""  # what running it 24/7 does to the budget, bounded by the term and the daily cap
     alternatives: list[Option] = field(default_factory=list)
+
+
+def course_zone(time_zone: str) -> ZoneInfo | None:
+    """The course's time zone, or None when Python does not know it: money checks then fail closed (the sweep
+    stops the course's workspaces), and figures that must not abort other courses read its dates in UTC."""
+    try:
+        return ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def term_end_at(term_end: date | None, time_zone: str) -> tuple[datetime | None, bool]:
+    """The end of the term's last day in course time (None without a term end or a known zone), and whether the
+    course's time zone is known at all."""
+    zone = course_zone(time_zone)
+    if zone is None:
+        return None, False
+    return (datetime.combine(term_end, time.max, zone) if term_end else None), True
 
 
 def hours_until_term_end(term_end: date | None, time_zone: str, now: datetime) -> Decimal:

@@ -11,6 +11,14 @@ from rq import Queue, Retry, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from classroom.jobs.names import (
+    CLOSE_TERMS,
+    CLOSE_WORKSHOPS,
+    METER_AND_ENFORCE,
+    RECONCILE_WORKSPACES,
+    STOP_WORKSPACE,
+)
+
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE = "default"
@@ -18,15 +26,7 @@ DEFAULT_QUEUE = "default"
 # worker process, so a slow job in the default queue (passback sleeping on a Retry-After) cannot delay them.
 ENFORCEMENT_QUEUE = "enforcement"
 QUEUE_NAMES = (ENFORCEMENT_QUEUE, DEFAULT_QUEUE)  # in priority order
-ENFORCEMENT_JOBS = frozenset(
-    {
-        "provisioning.jobs.meter_and_enforce",
-        "provisioning.jobs.stop_workspace",
-        "provisioning.jobs.reconcile_workspaces",
-        "provisioning.jobs.close_terms",
-        "provisioning.workshop_end.close_workshops",
-    }
-)
+ENFORCEMENT_JOBS = frozenset({METER_AND_ENFORCE, STOP_WORKSPACE, RECONCILE_WORKSPACES, CLOSE_TERMS, CLOSE_WORKSHOPS})
 DEFAULT_RETRY = Retry(max=3, interval=[10, 60, 300])
 
 

@@ -15,6 +15,7 @@ from redis import Redis
 from rq.cron import CronJob, CronScheduler
 from rq.job import Job
 
+from classroom.jobs import names
 from classroom.jobs.queue import enqueue, queue_for
 
 
@@ -34,13 +35,14 @@ class Periodic:
 PERIODIC_JOBS: tuple[Periodic, ...] = (
     Periodic("classroom.jobs.tasks.prune_retired_keys", cron="17 3 * * *"),
     Periodic("classroom.jobs.tasks.verify_audit_chain", cron="43 2 * * *"),
-    Periodic("provisioning.jobs.reconcile_workspaces", interval=20),
-    Periodic("provisioning.jobs.meter_and_enforce", interval=60),
-    Periodic("provisioning.jobs.close_terms", interval=600),
-    Periodic("provisioning.workshop_end.close_workshops", interval=60),  # workshops end to the minute
-    Periodic("provisioning.retire.retire_due", interval=300),  # archive, then delete disks marked to end
-    Periodic("provisioning.usage.book_usage_hourly", cron="7 * * * *"),  # EFS, snapshots, archives, transfer out
+    Periodic(names.RECONCILE_WORKSPACES, interval=20),
+    Periodic(names.METER_AND_ENFORCE, interval=60),
+    Periodic(names.CLOSE_TERMS, interval=600),
+    Periodic(names.CLOSE_WORKSHOPS, interval=60),  # workshops end to the minute
+    Periodic(names.RETIRE_DUE, interval=300),  # archive, then delete disks marked to end
+    Periodic(names.BOOK_USAGE_HOURLY, cron="7 * * * *"),  # EFS, snapshots, archives, transfer out
     Periodic("classroom.jobs.tasks.send_outbox_emails", interval=60),
+    Periodic("provisioning.debug_jobs.end_expired_debug_sessions", interval=60),  # tell students a session ended
     Periodic("lms_sync.jobs.sync_all_rosters", cron="15 2 * * *"),  # nightly NRPS sync (then due dates) per course
     Periodic("lms_sync.jobs.post_usage_nightly", cron="30 3 * * *"),  # usage to the gradebook where turned on
     Periodic("lms_sync.jobs.passback_sweep", interval=60),  # grades waiting, and claims of jobs that died

@@ -11,6 +11,7 @@ from redis import Redis
 from rq import Worker
 from rq.serializers import JSONSerializer
 
+from classroom.jobs.context import context_from_env
 from classroom.jobs.queue import QUEUE_NAMES, get_queue
 from classroom.logs import configure_logging, job_id
 from config.money_check import MoneyConfigError, require_money_config
@@ -45,6 +46,9 @@ def main(argv: list[str] | None = None) -> None:
         require_money_config(settings.aws_region)
     except MoneyConfigError as exc:
         sys.exit(str(exc))
+    if not settings.database_url:
+        sys.exit("DATABASE_URL is not set")
+    context_from_env()  # built before the fork: each job's work horse inherits the engine (not yet connected)
     redis = Redis.from_url(url)
     worker = LoggingWorker([get_queue(redis, q) for q in queues], connection=redis, serializer=JSONSerializer)
     worker.work(with_scheduler=True)

@@ -13,6 +13,13 @@ from classroom.models.budget import (
     TemplateAccess,
     TemplateRequest,
 )
+from classroom.models.debug import (
+    CourseResetSettings,
+    DebugRecording,
+    DebugSession,
+    WorkspaceBackup,
+    WorkspaceReset,
+)
 from classroom.models.invites import RegistrationInvite
 from classroom.models.keys import KeyStatus, ToolKey
 from classroom.models.lms_sync import (
@@ -30,6 +37,7 @@ from classroom.models.notifications import Notification, OutboxEmail
 from classroom.models.people import Course, Enrollment, EnrollmentStatus, Person, StaffLevel
 from classroom.models.platform import Deployment, DeploymentStatus, Platform
 from classroom.models.ssh_access import ActivityEvent, CourseSshCa, StaffSshCert
+from classroom.models.ta import HelpRequest, StaffMessage
 from classroom.models.workshops import Workshop, WorkshopParticipant
 from classroom.models.workspaces import (
     CourseCloud,
@@ -43,6 +51,11 @@ from classroom.models.workspaces import (
 )
 
 __all__ = [
+    "CourseResetSettings",
+    "DebugRecording",
+    "DebugSession",
+    "WorkspaceBackup",
+    "WorkspaceReset",
     "ActivityEvent",
     "CourseSshCa",
     "StaffSshCert",
@@ -90,4 +103,6 @@ __all__ = [
     "ToolKey",
     "Workshop",
     "WorkshopParticipant",
+    "HelpRequest",
+    "StaffMessage",
 ]

@@ -148,6 +148,8 @@ class Heartbeat(Base):
     ssh_sessions: Mapped[int] = mapped_column(Integer, default=0)
     jupyter_active: Mapped[bool] = mapped_column(Boolean, default=False)
     cpu_pct: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal(0))
+    mem_pct: Mapped[Decimal | None] = mapped_column(Numeric(5, 2), nullable=True)  # None: an older agent
+    disk_pct: Mapped[Decimal | None] = mapped_column(Numeric(5, 2), nullable=True)  # of the home's file system
     changed_files: Mapped[int] = mapped_column(Integer, default=0)
 
 

@@ -11,39 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfoNotFoundError
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from classroom.budget.enforcement import CoursePosition
-from classroom.budget.policy import CourseMoney, hours_until_term_end
-from classroom.models import Course, EnrollmentStatus
-from classroom.roles import StaffLevel
-from classroom.workspaces.lifecycle import RESERVED_DISK, sql_states
+from classroom.budget.policy import CourseMoney, course_zone, hours_until_term_end
+from classroom.models import Course
+from classroom.sql.course_money import ALLOCATION_SQL, POSITION_SQL
 from config.prices import RegionPrices
-
-# Raw: one pass per course over four aggregates, shared by the launch check and the sweep (courses = NULL: all).
-POSITION_SQL = text(f"""
-SELECT p.course_id, p.total_budget AS total, c.term_end, c.time_zone,
-       COALESCE((SELECT SUM(t.spent) FROM spend_totals t WHERE t.course_id = p.course_id), 0) AS spent,
-       COALESCE((SELECT SUM(x.amount) FROM course_charges x  -- a student's line is in spend_totals
-                 WHERE x.course_id = p.course_id AND x.person_id IS NULL), 0) AS charges,
-       COALESCE((SELECT SUM(w.volume_gb) FROM workspaces w
-                 WHERE w.course_id = p.course_id AND w.state IN {sql_states(RESERVED_DISK)}), 0) AS disk_gb
-FROM course_policies p JOIN courses c ON c.id = p.course_id
-WHERE CAST(:course AS int) IS NULL OR p.course_id = CAST(:course AS int)
-""")
-
-ALLOCATION_SQL = text(f"""
-SELECT p.total_budget AS total,
-       p.budget_per_student * (SELECT COUNT(*) FROM enrollments e
-                               WHERE e.course_id = p.course_id AND e.level = '{StaffLevel.STUDENT.value}'
-                                 AND e.status = '{EnrollmentStatus.ACTIVE.value}')
-           AS base,
-       COALESCE((SELECT SUM(g.amount) FROM budget_grants g WHERE g.course_id = p.course_id), 0) AS grants
-FROM course_policies p WHERE p.course_id = :course
-""")
 
 
 @dataclass(frozen=True)
@@ -67,10 +42,7 @@ class Allocation:
 def _hours_left(term_end: date | None, time_zone: str, now: datetime) -> Decimal:
     """Hours to term end; a zone Python does not know is read as UTC here (its rows are stopped by the sweep's
     unknown-zone rule) so one such course never aborts the sweep for every other course."""
-    try:
-        return hours_until_term_end(term_end, time_zone, now)
-    except (ZoneInfoNotFoundError, ValueError):
-        return hours_until_term_end(term_end, "UTC", now)
+    return hours_until_term_end(term_end, time_zone if course_zone(time_zone) else "UTC", now)
 
 
 def course_positions(

@@ -44,16 +44,12 @@ LIVE = frozenset(
 ENDED = frozenset({S.TERMINATED, S.FAILED})
 
 # What costs what: the ONE definition. The metering SQL, the sweep and the budget figures all read these sets
-# (SQL through `sql_states`), so Python and SQL cannot drift.
+# (SQL through `classroom.sql.sql_states`), so Python and SQL cannot drift.
 BILLING_COMPUTE = frozenset({S.RUNNING, S.STOPPING})  # the instance (and its public IPv4) is billed
 BILLING_DISK = LIVE - {S.REQUESTED}  # a volume exists, running or not, until terminated
 RESERVED_DISK = BILLING_DISK - {S.TERMINATING}  # disks that will still cost money until the term ends
 CONCURRENT = frozenset({S.REQUESTED, S.PROVISIONING, S.RUNNING, S.STARTING})  # counted against max_concurrent
-
-
-def sql_states(states: frozenset[WorkspaceState]) -> str:
-    """A SQL list literal of the states, e.g. "('running', 'stopping')", for statements built at import."""
-    return "(" + ", ".join(f"'{s.value}'" for s in sorted(states, key=lambda s: s.value)) + ")"
+SWEEP_STOPS = frozenset({S.RUNNING})  # what the sweep stops: a stopping one is billed but already on its way down
 
 
 class DesiredState(enum.StrEnum):

@@ -11,9 +11,10 @@ from classroom.models import Enrollment, EnrollmentStatus, Notification, Person
 from classroom.notify import unread
 from classroom.roles import StaffLevel, can_act, can_configure, is_staff
 from classroom.services.launches import promote_head_ta
+from classroom.services.workspace_overview import student_overview
+from classroom.services.workspaces import workspaces_of
 from lti_app.auth import csrf_token, current, requires
 from lti_app.runtime import commit, db, runtime, settings
-from provisioning.services import student_overview, workspaces_of
 
 bp = Blueprint("pages", __name__)
 

@@ -8,13 +8,13 @@ from flask import g
 
 from classroom.claims import LTI
 from classroom.jobs.queue import enqueue
+from classroom.services.workspaces import Job
 from config.prices import RegionPrices, load_prices
 from lti_app.auth import current
 from lti_app.lti.launch import RedisLaunchDataStorage
 from lti_app.runtime import after_commit, runtime, settings
-from provisioning.aws import AwsBackend
+from provisioning.backend import CloudBackend
 from provisioning.factory import backend_from_settings
-from provisioning.services import Job
 
 
 def launch_body() -> dict[str, Any]:
@@ -49,7 +49,7 @@ def prices() -> RegionPrices:
     return load_prices().region(settings().aws_region)
 
 
-def backend() -> AwsBackend:
+def backend() -> CloudBackend:
     """The cloud backend, once per request."""
     if "backend" not in g:
         g.backend = backend_from_settings(settings(), runtime().redis)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, make_response, redirect, url_for
 
+from classroom.course_paths import course_slug
 from lti_app.auth import current, requires
 from lti_app.boundary import parse_form
 from lti_app.boundary.forms import KeyUploadForm
 from lti_app.pages.views import page
 from lti_app.runtime import commit, db
 from provisioning.ssh_keys import SshKeyError, active_keys, add_key, generate_key_pair, revoke_key
-from provisioning.userdata import course_slug
 
 bp = Blueprint("keys", __name__)
 

@@ -28,7 +28,7 @@ from lti_app.boundary.forms import AllowanceForm, MaterialPathForm, MaterialRena
 from lti_app.errors import ToolError
 from lti_app.runtime import commit, db
 from lti_app.workspaces.glue import backend
-from provisioning.aws_materials import PART_BYTES, MaterialUploads, material_key
+from provisioning.aws_materials import PART_BYTES, material_key
 from provisioning.backend import CloudError
 from provisioning.course_cloud import course_key
 
@@ -100,7 +100,7 @@ def start() -> Response:
             )
         path = plan.paths[0]
         _refuse_if_over(listing, path, form.size)
-        uploads = MaterialUploads(backend())
+        uploads = backend().material_uploads()
         uploads.allow_browser_uploads([request.host_url.rstrip("/")])  # the page PUTs the parts itself
         started = uploads.start(course_key(current().course.id), path, form.size)
         urls = [uploads.part_url(started.key, started.upload_id, n) for n in range(1, started.parts + 1)]
@@ -114,7 +114,7 @@ def parts() -> Response:
     """The parts S3 already has (a resumed upload skips them) and fresh URLs for the others."""
     form = parse_form(UploadRefForm)
     with _answers():
-        uploads = MaterialUploads(backend())
+        uploads = backend().material_uploads()
         key = _key(form.path)
         stored = uploads.stored_parts(key, form.upload_id)
         urls = {n: uploads.part_url(key, form.upload_id, n) for n in range(1, form.parts + 1) if n not in stored}
@@ -128,7 +128,7 @@ def complete() -> Response:
     form = parse_form(UploadRefForm)
     path = _path(form.path)
     with _answers():
-        uploads = MaterialUploads(backend())
+        uploads = backend().material_uploads()
         uploads.complete(_key(path), form.upload_id, form.parts)
         listing = _listing()
         size = listing.get(path, 0)
@@ -145,7 +145,7 @@ def abort() -> Response:
     """Give up an upload; its stored parts are removed."""
     form = parse_form(UploadRefForm)
     with _answers():
-        MaterialUploads(backend()).abort(_key(form.path), form.upload_id)
+        backend().material_uploads().abort(_key(form.path), form.upload_id)
     _audit("upload_aborted", path=_path(form.path))
     return jsonify(aborted=True)
 
@@ -159,7 +159,7 @@ def delete() -> Response:
     with _answers():
         if path not in _listing():
             raise ToolError(f"“{path}” is not in the course materials.", status=404, title="No such file")
-        MaterialUploads(backend()).delete(course_key(current().course.id), path)
+        backend().material_uploads().delete(course_key(current().course.id), path)
     _audit("deleted", path=path)
     return jsonify(deleted=path)
 
@@ -176,7 +176,7 @@ def rename() -> Response:
             raise ToolError(f"“{old}” is not in the course materials.", status=404, title="No such file")
         if new in listing:
             raise ToolError(f"“{new}” already exists; choose another name.", status=409, title="Name taken")
-        MaterialUploads(backend()).rename(course_key(current().course.id), old, new)
+        backend().material_uploads().rename(course_key(current().course.id), old, new)
     _audit("renamed", path=old, new_path=new)
     return jsonify(path=new)
 

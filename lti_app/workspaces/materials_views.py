@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, jsonify, redirect, request, url_for
 
 from classroom.audit import append_event
+from classroom.course_paths import course_slug
 from classroom.materials import (
     MAX_FILE_BYTES,
     MaterialNameError,
@@ -25,7 +26,6 @@ from lti_app.workspaces.glue import backend
 from lti_app.workspaces.material_upload_views import allowance_of
 from provisioning.backend import CloudError, MaterialExists
 from provisioning.course_cloud import course_key
-from provisioning.userdata import course_slug
 
 bp = Blueprint("materials", __name__)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from classroom.budget.policy import money
+from classroom.course_paths import course_slug
 from classroom.models import Workspace
 from classroom.workspaces.lifecycle import WorkspaceState, stop_converged
 from config.catalog import WorkspaceTemplate
 from config.prices import RegionPrices
-from provisioning.userdata import course_slug
 
 S = WorkspaceState
 LABELS = {

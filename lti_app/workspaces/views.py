@@ -10,7 +10,17 @@ from classroom.db import utcnow
 from classroom.models import CoursePolicy, Workspace
 from classroom.roles import StaffLevel, can_act, is_staff
 from classroom.services.budgets import decide_launch
+from classroom.services.opening import (
+    Link,
+    find_workspace,
+    folder_for,
+    folders_of,
+    open_workspace,
+    scope_of,
+    workspace_key,
+)
 from classroom.services.staff_actions import ReasonError, parse_reason, tell_student
+from classroom.services.workspaces import Job, WorkspaceActionError, request_start, request_stop, workspaces_of
 from classroom.workspaces.lifecycle import LIVE
 from config.catalog import WorkspaceTemplate, load_catalog
 from lms_sync.deadlines import Deadline, due_from_custom, upcoming_for
@@ -22,17 +32,7 @@ from lti_app.pages.views import page
 from lti_app.runtime import commit, db, settings
 from lti_app.workspaces.glue import launch_body, link_of, prices, release_after_commit
 from lti_app.workspaces.presenter import cost_figures, status
-from provisioning.opening import (
-    Link,
-    find_workspace,
-    folder_for,
-    folders_of,
-    open_workspace,
-    scope_of,
-    workspace_key,
-)
 from provisioning.retire import request_retire
-from provisioning.services import Job, WorkspaceActionError, request_start, request_stop, workspaces_of
 from provisioning.ssh_keys import active_keys
 
 bp = Blueprint("workspaces", __name__)

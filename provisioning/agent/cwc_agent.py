@@ -30,6 +30,7 @@ LEASE_STATE = "/var/lib/cwc-agent/lease.json"
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 DEFAULT_BOOT_GRACE_S = 900
 KEYS_HEADER = "# managed by Cloud Workstation: revoked keys are removed within a minute\n"
+MOTD = "/etc/motd.d/cwc-messages"  # pam_motd shows /etc/motd.d/* at each SSH login (Ubuntu)
 
 
 def cpu_sample():
@@ -45,6 +46,25 @@ def cpu_percent(interval=1.0):
     idle2, total2 = cpu_sample()
     busy = (total2 - total1) - (idle2 - idle1)
     return round(100.0 * busy / max(1, total2 - total1), 2)
+
+
+def mem_percent():
+    """Memory in use (MemTotal - MemAvailable), in % (None where /proc/meminfo says nothing)."""
+    try:
+        with open("/proc/meminfo") as f:
+            info = {line.split(":")[0]: int(line.split()[1]) for line in f if len(line.split()) > 1}
+        return round(100.0 * (info["MemTotal"] - info["MemAvailable"]) / max(1, info["MemTotal"]), 2)
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def disk_percent(home):
+    """The home's file system in use, in %."""
+    try:
+        st = os.statvfs(home)
+    except OSError:
+        return None
+    return round(100.0 * (st.f_blocks - st.f_bavail) / max(1, st.f_blocks), 2)
 
 
 def ssh_sessions():
@@ -95,6 +115,19 @@ def make_folders(home, user, folders):
             continue
         os.makedirs(path, mode=0o755, exist_ok=True)
         subprocess.run(["chown", "-R", f"{user}:{user}", path], check=False)
+
+
+def write_motd(path, text):
+    """Show the tool's unread staff messages at the next SSH login; none: remove the file (atomically)."""
+    if not text:
+        if os.path.exists(path):
+            os.unlink(path)
+        return
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.chmod(path + ".tmp", 0o644)
+    os.replace(path + ".tmp", path)
 
 
 class SystemPoweroff:
@@ -190,6 +223,8 @@ def activity(cfg):
         "ssh_sessions": ssh_sessions(),
         "jupyter_active": jupyter_active(),
         "cpu_pct": cpu_percent(),
+        "mem_pct": mem_percent(),
+        "disk_pct": disk_percent(cfg["home"]),
         "changed_files": changed_files(cfg["home"]),
     }
 
@@ -254,6 +289,8 @@ def heartbeat(
         write_keys(cfg["home"], cfg["user"], [str(k) for k in answer["authorized_keys"]])
     if isinstance(answer.get("folders"), list):
         make_dirs(cfg["home"], cfg["user"], [str(f) for f in answer["folders"]])
+    if isinstance(answer.get("motd"), str):
+        write_motd(cfg.get("motd", MOTD), answer["motd"])
     cfg.pop("_archived", None)  # reported (the tool asks again if it did not take it)
     if isinstance(answer.get("archive"), dict):  # before any stop: the archive comes first
         cfg["_archived"] = archive(cfg, answer["archive"])
@@ -266,6 +303,7 @@ def heartbeat(
 SPOOL = "/var/lib/cwc-agent/activity.jsonl"
 SCAN_STATE = "/var/lib/cwc-agent/scan.json"
 SPOOL_MAX = 5000
+MIN_EVENT_BYTES = 64  # no spooled event line is shorter (its id alone is 32 characters)
 BATCH = 200
 MAX_HASHED_BYTES = 20 * 1024 * 1024
 
@@ -296,8 +334,17 @@ class Spool:
         os.replace(self.path + ".tmp", self.path)
 
     def add(self, events):
-        if events:
-            self._write(self.read() + list(events))
+        """Append events (one write, no rewrite: the runtime notes logins on its event loop); past the bound, the
+        oldest are dropped."""
+        if not events:
+            return
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        with open(self.path, "a") as f:
+            f.write("".join(json.dumps(e, sort_keys=True) + "\n" for e in events))
+        if os.path.getsize(self.path) > self.limit * MIN_EVENT_BYTES:  # perhaps over the bound: count and trim
+            kept = self.read()
+            if len(kept) > self.limit:
+                self._write(kept)
 
     def flush(self, url, token, workspace_id, post=None):
         """Send the spool in batches; stop at the first failure (kept for the next try). Returns events sent."""
@@ -433,19 +480,46 @@ def run_git_as(user):
     return run
 
 
-def collect_activity(cfg, spool, state_path, now, run_git, post=post_json):
-    """Scan the home for file changes and commits, spool them, send the spool. Returns events sent."""
+def collect_activity(cfg, spool, state_path, now, run_git, post=post_json, ec2=True, tool_log=None):
+    """Scan the home for file changes, commits, downloads and extractions (and on EC2 SSH sessions and Jupyter),
+    spool them, send the spool. Returns events sent."""
+    from_scan = _scan_module()
     try:
         with open(state_path) as f:
-            state = json.load(f)
+            state = from_scan.split_state(json.load(f))
     except (OSError, ValueError):
-        state = {}
-    events = scan_files(cfg["home"], state, now) + scan_git(cfg["home"], run_git, now)
+        state = from_scan.split_state({})
+    events = scan_files(cfg["home"], state["files"], now)
+    events += scan_git(cfg["home"], run_git, now)
+    events += from_scan.more_events(cfg["home"], state, events, now, event, ec2, log=tool_log or from_scan.TOOL_LOG)
     with open(state_path + ".tmp", "w") as f:
         json.dump(state, f)
     os.replace(state_path + ".tmp", state_path)
     spool.add(events)
     return spool.flush(activity_url(cfg["url"]), cfg["token"], cfg["workspace_id"], post=post)
+
+
+def _scan_module():
+    try:  # in the tool: a package; on a workspace: files side by side in the agent's folder
+        from provisioning.agent import cwc_scan
+    except ImportError:  # pragma: no cover - the workspace's layout
+        import cwc_scan
+    return cwc_scan
+
+
+def stop_collecting(state_path):
+    """The course stopped collecting: no tool log, and the next scan starts from now (not from the old cursor)."""
+    scan = _scan_module()
+    scan.arm_tool_log(False)
+    try:
+        with open(state_path) as f:
+            state = scan.split_state(json.load(f))
+    except (OSError, ValueError):
+        return
+    state.pop("ssh", None)
+    with open(state_path + ".tmp", "w") as f:
+        json.dump(state, f)
+    os.replace(state_path + ".tmp", state_path)
 
 
 def boot_id():
@@ -467,22 +541,27 @@ def main():
         try:
             print("cwc-agent:", heartbeat(cfg, keeper, activity(cfg), time.time(), seen=answer), flush=True)
             if answer.get("collect_activity") is True:  # the course's integrity setting; off: nothing is scanned
+                _scan_module().arm_tool_log(True)
                 collect_activity(cfg, spool, SCAN_STATE, time.time(), run_git_as(cfg["user"]))
+            elif "collect_activity" in answer:
+                stop_collecting(SCAN_STATE)
         except Exception as exc:  # keep reporting; the tool treats silence as idle, the lease runs out by itself
             print("cwc-agent:", type(exc).__name__, exc, flush=True)
         keeper.check(time.time())
         time.sleep(60)
 
 
-def scan_main(home):
-    """`cwc_agent.py --scan HOME`: read the scan state on stdin, print {"events", "state"} (the local runtime runs
-    this inside the workspace's sandbox, as the student, so the scan sees nothing but the workspace)."""
+def scan_main(home, tool_log=None):
+    """`cwc_agent.py --scan HOME [TOOL_LOG]`: read the scan state on stdin, print {"events", "state"} (the local
+    runtime runs this inside the workspace's sandbox, as the student, so the scan sees nothing but the workspace;
+    logins, SFTP and Jupyter it sees itself)."""
     import sys
 
+    scan = _scan_module()
     try:
-        state = json.load(sys.stdin)
+        state = scan.split_state(json.load(sys.stdin))
     except ValueError:
-        state = {}
+        state = scan.split_state({})
 
     def run_git(repo, args):
         done = subprocess.run(["git", "-c", "core.fsmonitor=false", "-C", repo, *args], capture_output=True,
@@ -490,14 +569,15 @@ def scan_main(home):
         return done.stdout if done.returncode == 0 else ""
 
     now = time.time()
-    events = scan_files(home, state, now) + scan_git(home, run_git, now)
+    events = scan_files(home, state["files"], now) + scan_git(home, run_git, now)
+    events += scan.more_events(home, state, events, now, event, False, log=tool_log or scan.TOOL_LOG)
     json.dump({"events": events, "state": state}, sys.stdout)
 
 
 if __name__ == "__main__":
     import sys
 
-    if len(sys.argv) == 3 and sys.argv[1] == "--scan":
-        scan_main(sys.argv[2])
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "--scan":
+        scan_main(*sys.argv[2:])
     else:
         main()

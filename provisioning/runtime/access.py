@@ -7,10 +7,26 @@ beyond sshd, not revoked. Every refusal has a reason for the runtime's log; the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 RUNNING = "running"
+
+
+@dataclass(frozen=True)
+class DebugFacts:
+    """A staff debug session its certificate opens: recorded, time-boxed, view-only unless full control."""
+
+    session_id: int
+    label: str  # "D12": in the banner and the recording's name
+    mode: str  # view | full
+    expires_at: datetime
+    student_name: str
+    staff_name: str
+
+    @property
+    def read_only(self) -> bool:
+        return self.mode != "full"
 
 
 @dataclass(frozen=True)
@@ -26,6 +42,7 @@ class WorkspaceFacts:
     student_key_fingerprints: frozenset[str]
     ca_public_key: str | None  # "type base64" of the course CA, None before any certificate was issued
     valid_serials: frozenset[int]  # certificates issued for this workspace and not revoked
+    debug: dict[int, DebugFacts] = field(default_factory=dict)  # open debug sessions by certificate serial
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.agent.cwc_agent import Spool, event, post_json
-from provisioning.runtime.sandbox import SandboxSpec, bwrap_argv, drop_privileges
-from provisioning.userdata import AGENT_SOURCE
+from provisioning.runtime.sandbox import AGENT_DIR, SandboxSpec, as_nobody, bwrap_argv
 
 log = logging.getLogger("provisioning.runtime")
 Post = Callable[[str, dict[str, Any], str], tuple[int, Any]]
-AGENT_IN_SANDBOX = "/opt/cwc/cwc_agent.py"  # read-only: the same file EC2's user data installs
+AGENT_IN_SANDBOX = f"{AGENT_DIR}/cwc_agent.py"  # read-only: the same files EC2's user data installs
 
 
 def activity_url(heartbeat_url: str) -> str:
@@ -52,10 +51,10 @@ class WorkspaceActivity:
         the host. Its state stays out here, where the student cannot edit it.
         """
         state = self.state_path.read_text() if self.state_path.exists() else "{}"
-        argv = bwrap_argv(spec, ["python3", AGENT_IN_SANDBOX, "--scan", spec.inner_home], {},
-                          extra_ro=((str(AGENT_SOURCE), AGENT_IN_SANDBOX),))  # fmt: skip
+        argv = bwrap_argv(spec, ["python3", "-s", "-E", AGENT_IN_SANDBOX, "--scan", spec.inner_home], {})
+        argv, as_user = as_nobody(argv)
         done = subprocess.run(argv, input=state, capture_output=True, text=True, timeout=120, check=False,
-                              preexec_fn=drop_privileges)  # fmt: skip  # noqa: PLW1509
+                              **as_user)  # fmt: skip
         try:
             out = json.loads(done.stdout)
             events, new_state = list(out["events"]), dict(out["state"])

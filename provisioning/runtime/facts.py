@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from classroom.models import CourseSshCa, SshKey, StaffSshCert, Workspace
-from provisioning.activity import collecting
-from provisioning.aws import AwsBackend
-from provisioning.backend import CloudError
+from classroom.models import CoursePolicy, CourseSshCa, DebugSession, Person, SshKey, StaffSshCert, Workspace
+from provisioning.activity import COLLECTING, collecting
+from provisioning.backend import CloudBackend, CloudError
 from provisioning.course_cloud import course_key
 from provisioning.materials_mirror import mirror_materials
-from provisioning.runtime.access import WorkspaceFacts
+from provisioning.runtime.access import DebugFacts, WorkspaceFacts
 from provisioning.ssh_ca import workspace_id_from_login
 from provisioning.userdata import agent_config_from_user_data
 
@@ -27,7 +26,7 @@ log = logging.getLogger(__name__)
 class FactsLoader:
     """Reads the DB and the (simulated) EC2 account; thread-safe (one session per call)."""
 
-    def __init__(self, sessions: Callable[[], Session], backend: AwsBackend) -> None:
+    def __init__(self, sessions: Callable[[], Session], backend: CloudBackend) -> None:
         self.sessions, self.backend = sessions, backend
         self._configs: dict[str, InstanceConfig] = {}
         self.seen_running: set[str] = set()  # the last sync's running instances (see instance_state)
@@ -50,6 +49,7 @@ class FactsLoader:
             )
             course_id, instance_id = ws.course_id, ws.instance_id
             fingerprints, valid = frozenset(fps), frozenset(serials)
+            debug = self._debug(session, ws)
         state = self.instance_state(instance_id)
         cfg = self.config(instance_id) if state == "running" else {}
         mount = str(cfg.get("materials") or f"/mnt/course{course_id}-materials")
@@ -57,8 +57,55 @@ class FactsLoader:
             workspace_id=ws_id, course_id=course_id, instance_id=instance_id, instance_state=state,
             os_user=str(cfg.get("user") or "student"), mount_point=mount,
             student_key_fingerprints=fingerprints, valid_serials=valid,
-            ca_public_key=" ".join(ca.split()[:2]) if ca else None,
+            ca_public_key=" ".join(ca.split()[:2]) if ca else None, debug=debug,
         )  # fmt: skip
+
+    @staticmethod
+    def _debug(session: Session, ws: Workspace) -> dict[int, DebugFacts]:
+        """The workspace's open debug sessions by certificate serial."""
+        student = session.get(Person, ws.person_id)
+        rows = session.execute(
+            select(StaffSshCert.serial, DebugSession, Person.name)
+            .join(DebugSession, DebugSession.cert_id == StaffSshCert.id)
+            .join(Person, Person.id == DebugSession.staff_person_id)
+            .where(DebugSession.workspace_id == ws.id, DebugSession.ended_at.is_(None))
+        )
+        return {
+            int(serial): DebugFacts(
+                ds.id, f"D{ds.id}", ds.mode, ds.expires_at, student.name if student else "", staff
+            )  # fmt: skip
+            for serial, ds, staff in rows
+        }
+
+    def open_debug_sessions(self, session_ids: set[int]) -> set[int]:
+        """Which of these debug sessions are still open (not ended) in the database."""
+        if not session_ids:
+            return set()
+        with self.sessions() as session:
+            return set(
+                session.scalars(
+                    select(DebugSession.id).where(DebugSession.id.in_(session_ids), DebugSession.ended_at.is_(None))
+                )
+            )
+
+    def store_recording(self, debug: DebugFacts, course_id: int, name: str, path: Path, started_at: datetime) -> None:
+        """Upload one recorded channel to the course's archive bucket and record it (a failure is logged, the file
+        is kept on the runtime's disk for a later upload)."""
+        from classroom.models import DebugRecording
+        from provisioning.runtime.recording import CAST_TYPE
+
+        key = f"courses/{course_key(course_id)}/archives/debug/{debug.label}/{name}.cast"
+        try:
+            result = self.backend.put_private_object(key, path.read_bytes(), content_type=CAST_TYPE,
+                                                     course_key=course_key(course_id))  # fmt: skip
+        except CloudError as exc:
+            log.warning("recording %s kept on disk, not uploaded: %s", path, exc)
+            return
+        with self.sessions() as session:
+            session.add(DebugRecording(debug_session_id=debug.session_id, s3_key=result.key, sha256=result.sha256,
+                                       size_bytes=result.size, started_at=started_at))  # fmt: skip
+            session.commit()
+        path.unlink(missing_ok=True)
 
     def mirror_materials(self, course_id: int, root: Path) -> None:
         """Copy the course's materials into the folder its sandboxes mount (a storage outage keeps the last copy)."""
@@ -72,6 +119,13 @@ class FactsLoader:
         with self.sessions() as session:
             course_id = session.scalar(select(Workspace.course_id).where(Workspace.instance_id == instance_id))
             return course_id is not None and collecting(session, course_id)
+
+    def collecting_instances(self) -> frozenset[str]:
+        """The instances whose course collects activity (one query for all, read by each sync pass)."""
+        on = CoursePolicy.integrity[COLLECTING].as_boolean().is_(True)
+        query = select(Workspace.instance_id).join(CoursePolicy, CoursePolicy.course_id == Workspace.course_id)
+        with self.sessions() as session:
+            return frozenset(i for i in session.scalars(query.where(on, Workspace.instance_id.is_not(None))) if i)
 
     def instance_state(self, instance_id: str) -> str:
         """The instance's state ("missing" when EC2 does not know it).
@@ -90,8 +144,7 @@ class FactsLoader:
     def config(self, instance_id: str) -> InstanceConfig:
         """The agent config the instance's user data carries (cached: user data does not change)."""
         if instance_id not in self._configs:
-            raw = self.backend.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
-            text = base64.b64decode(raw.get("UserData", {}).get("Value", "") or b"").decode(errors="replace")
+            text = self.backend.user_data(instance_id)
             cfg = agent_config_from_user_data(text) if "CWC_CONFIG" in text else {}
             self._configs[instance_id] = cfg
         return self._configs[instance_id]

@@ -14,7 +14,7 @@ import asyncssh
 
 from classroom.db import make_engine, make_session_factory
 from config.settings import Settings
-from provisioning.aws import AwsBackend
+from provisioning.backend import CloudBackend
 from provisioning.factory import backend_from_settings
 from provisioning.runtime.facts import FactsLoader
 from provisioning.runtime.server import listen
@@ -24,10 +24,9 @@ log = logging.getLogger("provisioning.runtime")
 T = TypeVar("T")
 
 
-def build_runtime(settings: Settings, backend: AwsBackend | None = None) -> LocalRuntime:
+def build_runtime(settings: Settings, backend: CloudBackend | None = None) -> LocalRuntime:
     """The runtime over the tool's database and the simulated account; state under <data_dir>/runtime."""
-    backend = backend or backend_from_settings(settings)  # type: ignore[assignment]
-    assert isinstance(backend, AwsBackend)
+    backend = backend or backend_from_settings(settings)
     sessions = make_session_factory(make_engine(settings.database_url or ""))
     return LocalRuntime(FactsLoader(sessions, backend), (settings.data_dir / "runtime").resolve())
 

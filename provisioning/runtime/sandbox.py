@@ -14,12 +14,16 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HOST_UID = 65534  # nobody: what a sandboxed process is on the host
 INNER_UID = 1000  # what it is inside (the workspace's os user)
 TOOLS_RO = ("/usr",)  # python3, git, bash, coreutils, scp and sftp-server live here (Debian's merged /usr)
 USR_LINKS = (("usr/bin", "/bin"), ("usr/sbin", "/sbin"), ("usr/lib", "/lib"), ("usr/lib64", "/lib64"))
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
+AGENT_DIR = "/opt/cwc"  # on EC2: /usr/local/lib/cwc-agent
+TOOL_LOG_DIR = "/var/log/cwc"
+RECORDED_TOOLS = ("curl", "wget", "unzip", "tar")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -36,6 +40,9 @@ class SandboxSpec:
     mount_point: str  # the EC2 mount point (/mnt/<course>-materials)
     etc: Path  # a private /etc (passwd, group, hostname, motd) bound read-only
     hostname: str
+    agent: Path | None = None  # the agent's code, read-only at /opt/cwc (the same files EC2 installs)
+    toolbin: Path | None = None  # the curl/wget/unzip/tar recorders, read-only at /usr/local/bin
+    tool_log: Path | None = None  # a folder bound read-write at /var/log/cwc (the recorders' log)
 
     @property
     def inner_home(self) -> str:
@@ -49,11 +56,13 @@ def bwrap_argv(
     *,
     new_session: bool = True,
     extra_ro: tuple[tuple[str, str], ...] = (),
+    home_read_only: bool = False,
 ) -> list[str]:
     """The bwrap command line that runs `command` inside the workspace's sandbox. Pure.
 
     new_session (setsid) keeps a sandboxed process from pushing input into the runtime's terminal; a session with
-    its own pseudo-terminal (which the runtime made the controlling terminal) needs none.
+    its own pseudo-terminal (which the runtime made the controlling terminal) needs none. home_read_only binds the
+    home read-only (a view-only debug session).
     """
     argv = ["bwrap", "--unshare-all", "--uid", str(INNER_UID), "--gid", str(INNER_UID), "--hostname", spec.hostname,
             "--die-with-parent", *(["--new-session"] if new_session else []), "--clearenv"]  # fmt: skip
@@ -63,7 +72,11 @@ def bwrap_argv(
         if os.path.lexists("/" + target):
             argv += ["--symlink", target, link]
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", str(spec.etc), "/etc"]
-    argv += ["--bind", str(spec.home), spec.inner_home, "--ro-bind", str(spec.materials), spec.mount_point]
+    argv += ["--ro-bind" if home_read_only else "--bind", str(spec.home), spec.inner_home]
+    argv += ["--ro-bind", str(spec.materials), spec.mount_point]
+    if spec.agent and spec.toolbin and spec.tool_log:  # as on EC2: the agent's files and its tool recorders
+        argv += ["--ro-bind", str(spec.agent), AGENT_DIR, "--ro-bind", str(spec.toolbin), "/usr/local/bin",
+                 "--bind", str(spec.tool_log), TOOL_LOG_DIR]  # fmt: skip
     for source, target in extra_ro:  # e.g. the agent's code, for the runtime's scans
         argv += ["--ro-bind", source, target]
     base = {"HOME": spec.inner_home, "USER": spec.os_user, "LOGNAME": spec.os_user, "SHELL": "/bin/bash",
@@ -95,9 +108,48 @@ def prepare(spec: SandboxSpec, banner: str) -> None:
         (spec.etc / name).write_text(content)
 
 
+def make_toolbin(folder: Path) -> Path:
+    """The sandbox's /usr/local/bin: curl, wget, unzip and tar as links to the agent's recorder. Returns it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for tool in RECORDED_TOOLS:
+        link = folder / tool
+        if not link.is_symlink():
+            link.symlink_to(f"{AGENT_DIR}/cwc_toolwrap.py")
+    folder.chmod(0o755)
+    return folder
+
+
+def arm_tool_log(folder: Path, collecting: bool) -> None:
+    """The recorders' log exists (owned by the sandbox's user) only while the course collects activity."""
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
+    log = folder / "tools.jsonl"
+    if not collecting:
+        log.unlink(missing_ok=True)
+    elif not log.exists():
+        log.touch(mode=0o600)
+        if os.geteuid() == 0:
+            os.chown(log, HOST_UID, HOST_UID)
+
+
 def remove_home(home: Path) -> None:
     """Remove a terminated workspace's home (its archive, when wanted, is made before termination)."""
     shutil.rmtree(home, ignore_errors=True)
+
+
+def as_nobody(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """(argv, subprocess arguments) that run `argv` as `nobody` when the runtime is root, as drop_privileges does.
+
+    util-linux's setpriv drops the ids, so Python spawns with vfork and no code in the child: a spawn then blocks
+    the runtime's event loop well under a millisecond instead of ~35 ms (fork of a 150 MB process, then Python
+    in the child), which under a 50-login burst delayed every login. Without setpriv, subprocess does it in C.
+    """
+    if os.geteuid() != 0:
+        return argv, {}
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        return [setpriv, f"--reuid={HOST_UID}", f"--regid={HOST_UID}", "--clear-groups", *argv], {}
+    return argv, {"user": HOST_UID, "group": HOST_UID, "extra_groups": []}
 
 
 def drop_privileges() -> None:

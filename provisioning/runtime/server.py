@@ -13,8 +13,10 @@ import logging
 import os
 import pty
 import secrets
+import shutil
 import struct
 import termios
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -24,8 +26,11 @@ from asyncssh.constants import EXTENDED_DATA_STDERR
 from asyncssh.sftp import MIN_SFTP_VERSION
 from asyncssh.stream import SSHReader, SSHWriter
 
-from provisioning.runtime.access import CertFacts, WorkspaceFacts, decide_cert, decide_key
-from provisioning.runtime.sandbox import SFTP_SERVER, bwrap_argv, drop_privileges
+from provisioning.agent.cwc_sshlog import sftp_transfer
+from provisioning.runtime.access import CertFacts, DebugFacts, WorkspaceFacts, decide_cert, decide_key
+from provisioning.runtime.debug_io import debug_banner, run_recorded
+from provisioning.runtime.messages import login_banner
+from provisioning.runtime.sandbox import SFTP_SERVER, as_nobody, bwrap_argv, drop_privileges
 from provisioning.ssh_keys import fingerprint
 
 if TYPE_CHECKING:
@@ -91,6 +96,10 @@ class WorkspaceServer(asyncssh.SSHServer):
         self._loaded_for: str | None = None
         self.session_id = ""
         self.logged_in_at: datetime | None = None
+        self.cert_serial: int | None = None
+        self.debug: DebugFacts | None = None  # a staff debug session: recorded, view-only unless full control
+        self.recordings = 0
+        self.debug_procs: set[asyncio.subprocess.Process] = set()  # ended with the connection
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
@@ -103,6 +112,9 @@ class WorkspaceServer(asyncssh.SSHServer):
             self.rt.note(self.facts, "ssh_logout", {"who": self.identity, "session": self.session_id,
                                                     "source_ip": self.peer, "seconds": seconds})  # fmt: skip
             self.rt.connection_closed(self)
+        for proc in self.debug_procs:  # a debug session's commands never outlive it
+            if proc.returncode is None:
+                proc.kill()
 
     def begin_auth(self, username: str) -> bool:
         if self.conn is not None:
@@ -134,6 +146,8 @@ class WorkspaceServer(asyncssh.SSHServer):
         except (AttributeError, TypeError, ValueError, OverflowError) as exc:  # a malformed certificate
             return self._note(username, False, f"unreadable certificate: {type(exc).__name__}")
         decision = decide_cert(facts, username, presented, self.rt.now())
+        if decision.allowed:
+            self.cert_serial = presented.serial
         return self._note(username, decision.allowed, decision.reason)
 
     def validate_ca_key(self, username: str, key: asyncssh.SSHKey) -> bool:
@@ -153,7 +167,10 @@ class WorkspaceServer(asyncssh.SSHServer):
         assert self.facts is not None
         log.info("login ws%s %s from %s", self.facts.workspace_id, self.identity, self.peer)
         self.session_id, self.logged_in_at = secrets.token_hex(8), self.rt.now()
+        self.debug = self.facts.debug.get(self.cert_serial) if self.cert_serial is not None else None
         login = {"who": self.identity, "session": self.session_id, "source_ip": self.peer}
+        if self.debug is not None:
+            login |= {"debug_session": self.debug.label, "mode": self.debug.mode}
         self.rt.note(self.facts, "ssh_login", login)
         self.rt.connection_opened(self)
 
@@ -169,6 +186,17 @@ def _pty_child() -> None:
     drop_privileges()
 
 
+def _pty_spawn(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """A terminal session's argv and spawn arguments: util-linux's `setsid --ctty` makes the pty its controlling
+    terminal and setpriv drops to `nobody`, so nothing runs in the forked child (see sandbox.as_nobody); without
+    them, the same in Python in the child."""
+    setsid = shutil.which("setsid")
+    dropped, as_user = as_nobody(argv)
+    if setsid and not as_user:
+        return [setsid, "--ctty", *dropped], {}
+    return argv, {"preexec_fn": _pty_child}
+
+
 async def run_session(rt: LocalRuntime, server: WorkspaceServer, process: asyncssh.SSHServerProcess[bytes]) -> None:
     """Run the session's shell, command or SFTP server inside the workspace's sandbox."""
     facts = server.facts
@@ -178,33 +206,55 @@ async def run_session(rt: LocalRuntime, server: WorkspaceServer, process: asyncs
     transfer = _transfer(process.subsystem, process.command)
     if transfer:
         rt.note(facts, "transfer", {**transfer, "who": server.identity, "session": server.session_id})
-    if process.subsystem == "sftp":
-        command = [SFTP_SERVER]
+    if process.subsystem == "sftp":  # its log (each file's bytes) on stderr, read below as on EC2
+        command = [SFTP_SERVER, "-e", "-l", "INFO"]
     elif process.command:
         command = ["/bin/bash", "-c", process.command]
     else:
         command = ["/bin/bash", "-l"]
     spec = rt.sandbox_for(facts)
-    await asyncio.get_running_loop().run_in_executor(None, rt.loader.mirror_materials, facts.course_id, spec.materials)
+    await asyncio.get_running_loop().run_in_executor(None, rt.prepare_session, facts, spec)
+    if command == ["/bin/bash", "-l"] and server.identity.startswith("student key"):
+        await _staff_messages(rt, facts, process)
     env = {"SSH_CONNECTION": f"{server.peer} 0 127.0.0.1 {rt.port}", "TERM": process.get_terminal_type() or "dumb"}
     tty = process.get_terminal_type() is not None and process.subsystem != "sftp"
-    argv = bwrap_argv(spec, command, env, new_session=not tty)
-    if tty:
+    debug = server.debug
+    argv = bwrap_argv(spec, command, env, new_session=not tty, home_read_only=debug is not None and debug.read_only)
+    if debug is not None:
+        banner = debug_banner(debug)
+        if process.subsystem != "sftp":  # SFTP speaks a binary protocol: its banner is the login's
+            (process.stdout if tty else process.stderr).write(banner.replace("\n", "\r\n").encode())
+        code = await run_recorded(rt, server, process, argv, tty=tty, banner=banner)
+    elif tty:
         code = await _run_pty(rt, facts, process, argv)
     else:
+        argv, as_user = as_nobody(argv)
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            preexec_fn=drop_privileges,  # noqa: PLW1509 - no threads touch locks between fork and exec here
+            **as_user,
         )  # fmt: skip
         rt.track(facts.instance_id, proc)
-        code = await _pump(process, proc)
+        sftp_log = _sftp_noter(rt, server, spec.inner_home) if process.subsystem == "sftp" else None
+        code = await _pump(process, proc, sftp_log)
     process.exit(code if code >= 0 else 255)
 
 
+async def _staff_messages(rt: LocalRuntime, facts: WorkspaceFacts, process: Any) -> None:
+    """List the student's unread staff messages before their login shell starts (a DB failure shows nothing)."""
+    try:
+        text = await asyncio.get_running_loop().run_in_executor(
+            None, login_banner, rt.loader.sessions, facts.workspace_id
+        )
+    except Exception:  # noqa: BLE001 - the login goes on without the list
+        log.exception("staff messages for ws%s not shown", facts.workspace_id)
+        return
+    if text:
+        process.stdout.write(text.replace("\n", "\r\n").encode())
+
+
 def _transfer(subsystem: str | None, command: str | None) -> dict[str, str] | None:
-    """What a session says about a file transfer (SFTP, or scp's legacy protocol: -t upload, -f download)."""
-    if subsystem == "sftp":
-        return {"protocol": "sftp"}
+    """What a session says about a file transfer: scp's legacy protocol (-t upload, -f download); SFTP's files
+    come from sftp-server's log, one event per file."""
     words = (command or "").split()
     if words[:1] == ["scp"]:
         direction = "upload" if "-t" in words else "download" if "-f" in words else "unknown"
@@ -228,11 +278,30 @@ async def _copy_in(source: Any, target: asyncio.StreamWriter) -> None:
         pass
 
 
-async def _pump(process: Any, proc: asyncio.subprocess.Process) -> int:
-    """Copy the channel to the sandbox and back until the sandbox exits and its output is all sent."""
+def _sftp_noter(rt: LocalRuntime, server: WorkspaceServer, home: str) -> Callable[[str], None]:
+    """Note a `transfer` event for each sftp-server log line that closed a file with bytes moved."""
+
+    def note(line: str) -> None:
+        moved = sftp_transfer(line, home)
+        if moved and server.facts is not None:
+            rt.note(server.facts, "transfer", {"protocol": "sftp", **moved, "who": server.identity,
+                                               "session": server.session_id})  # fmt: skip
+
+    return note
+
+
+async def _read_log(source: asyncio.StreamReader, note: Callable[[str], None]) -> None:
+    while line := await source.readline():
+        note(line.decode(errors="replace").rstrip("\r\n"))
+
+
+async def _pump(process: Any, proc: asyncio.subprocess.Process, log: Callable[[str], None] | None = None) -> int:
+    """Copy the channel to the sandbox and back until the sandbox exits and its output is all sent (stderr to
+    `log` when given: sftp-server's log is the runtime's, not the client's)."""
     assert proc.stdin and proc.stdout and proc.stderr
     feeding = asyncio.ensure_future(_copy_in(process.stdin, proc.stdin))
-    await asyncio.gather(_copy_out(proc.stdout, process.stdout), _copy_out(proc.stderr, process.stderr))
+    errors = _read_log(proc.stderr, log) if log else _copy_out(proc.stderr, process.stderr)
+    await asyncio.gather(_copy_out(proc.stdout, process.stdout), errors)
     code = await proc.wait()
     feeding.cancel()
     return code
@@ -241,7 +310,8 @@ async def _pump(process: Any, proc: asyncio.subprocess.Process) -> int:
 async def _run_pty(rt: LocalRuntime, facts: WorkspaceFacts, process: Any, argv: list[str]) -> int:
     master, slave = pty.openpty()
     _winsize(slave, process.get_terminal_size())
-    proc = await asyncio.create_subprocess_exec(*argv, stdin=slave, stdout=slave, stderr=slave, preexec_fn=_pty_child)  # noqa: PLW1509
+    argv, spawn = _pty_spawn(argv)
+    proc = await asyncio.create_subprocess_exec(*argv, stdin=slave, stdout=slave, stderr=slave, **spawn)
     os.close(slave)
     rt.track(facts.instance_id, proc)
     reader, writer = os.fdopen(master, "rb", buffering=0), os.fdopen(os.dup(master), "wb", buffering=0)

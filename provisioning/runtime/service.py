@@ -22,7 +22,8 @@ from provisioning.agent.cwc_agent import post_json
 from provisioning.runtime.access import WorkspaceFacts
 from provisioning.runtime.activity import Post, WorkspaceActivity, jupyter_running
 from provisioning.runtime.facts import FactsLoader
-from provisioning.runtime.sandbox import SandboxSpec, prepare, remove_home
+from provisioning.runtime.sandbox import SandboxSpec, arm_tool_log, make_toolbin, prepare, remove_home
+from provisioning.userdata import AGENT_SOURCE
 
 if TYPE_CHECKING:
     from provisioning.runtime.server import WorkspaceServer
@@ -31,8 +32,9 @@ log = logging.getLogger("provisioning.runtime")
 DOWN = ("stopping", "stopped", "shutting-down", "terminated")
 BANNER = (
     "Cloud Workstation (local runtime). Logins are logged: which key or staff certificate, from which address.\n"
-    "If your course collects activity, file changes (path, size, lines, hash; never the content), git commits and\n"
-    "transfers are recorded too. See \"What is recorded\" on your workspace page.\n"
+    "If your course collects activity, file changes (path, size, lines, hash; never the content), git commits,\n"
+    "transfers, curl/wget downloads and archive extractions are recorded too. See \"What is recorded\" on your\n"
+    "workspace page.\n"
 )
 
 
@@ -48,10 +50,13 @@ class LocalRuntime:
         self.port = 0
         self.procs: dict[str, set[asyncio.subprocess.Process]] = {}
         self.servers: dict[str, set[WorkspaceServer]] = {}
-        for sub in ("homes", "etc", "materials", "agent"):
+        self._activity: dict[str, WorkspaceActivity] = {}
+        self.collecting: frozenset[str] = frozenset()  # instances whose course collects activity (each sync)
+        for sub in ("homes", "etc", "materials", "agent", "tools"):
             (root / sub).mkdir(parents=True, exist_ok=True)
             (root / sub).chmod(0o711)  # `nobody` (bwrap) must reach its own folder, and list none
         root.chmod(0o711)
+        self.toolbin = make_toolbin(root / "toolbin")
 
     def now(self) -> datetime:
         """The runtime's clock (injectable: certificate validity in tests)."""
@@ -69,15 +74,26 @@ class LocalRuntime:
         slug = facts.mount_point.strip("/").replace("/", "_")
         spec = SandboxSpec(os_user=facts.os_user, home=self.home(facts.instance_id),
                            materials=self.root / "materials" / slug, mount_point=facts.mount_point,
-                           etc=self.root / "etc" / facts.instance_id, hostname=f"ws{facts.workspace_id}")  # fmt: skip
+                           etc=self.root / "etc" / facts.instance_id, hostname=f"ws{facts.workspace_id}",
+                           agent=AGENT_SOURCE.parent, toolbin=self.toolbin,
+                           tool_log=self.root / "tools" / facts.instance_id)  # fmt: skip
         if self.specs.get(facts.instance_id) != spec:
             prepare(spec, self.banner)
             self.specs[facts.instance_id] = spec
         return spec
 
+    def prepare_session(self, facts: WorkspaceFacts, spec: SandboxSpec) -> None:
+        """Before a session (blocking: off the event loop): refresh the course materials, and let the tool
+        recorders log only while the course collects activity (as of the last sync pass: no query per session,
+        which queued the burst's logins behind it in the executor)."""
+        self.loader.mirror_materials(facts.course_id, spec.materials)
+        arm_tool_log(spec.tool_log, facts.instance_id in self.collecting)  # type: ignore[arg-type]
+
     def activity(self, instance_id: str) -> WorkspaceActivity:
-        """The workspace's activity spool (the agent's code, run by the runtime)."""
-        return WorkspaceActivity(self.root / "agent" / instance_id)
+        """The workspace's activity spool (the agent's code, run by the runtime); its folder made once."""
+        if instance_id not in self._activity:
+            self._activity[instance_id] = WorkspaceActivity(self.root / "agent" / instance_id)
+        return self._activity[instance_id]
 
     def note(self, facts: WorkspaceFacts, kind: str, details: dict[str, object]) -> None:
         """Spool an event the runtime saw for this workspace."""
@@ -89,7 +105,9 @@ class LocalRuntime:
         if spec is None or not spec.home.exists():
             return 0
         act = self.activity(instance_id)
-        if self.loader.collects_activity(instance_id):  # with the course's setting off, nothing is scanned
+        collects = self.loader.collects_activity(instance_id)
+        arm_tool_log(spec.tool_log, collects)  # type: ignore[arg-type]
+        if collects:  # with the course's setting off, nothing is scanned
             act.scan(spec)
             act.note_jupyter(jupyter_running(pids), self.clock().timestamp())
         return act.flush(self.loader.config(instance_id), self.post)
@@ -133,10 +151,27 @@ class LocalRuntime:
             log.info("ended %d process(es) of %s: %s", len(procs), instance_id, reason)
         return len(procs)
 
+    async def end_closed_debug(self) -> int:
+        """Disconnect debug sessions that were ended ("End session") or ran out of time; returns how many."""
+        live = [s for servers in self.servers.values() for s in servers if s.debug is not None and s.conn]
+        if not live:
+            return 0
+        ids = {s.debug.session_id for s in live if s.debug}
+        still = await asyncio.get_running_loop().run_in_executor(None, self.loader.open_debug_sessions, ids)
+        ended = 0
+        for server in live:
+            assert server.debug is not None and server.conn is not None
+            if server.debug.session_id not in still or self.now() >= server.debug.expires_at:
+                server.conn.disconnect(asyncssh.DISC_BY_APPLICATION, f"debug session {server.debug.label} ended")
+                ended += 1
+        return ended
+
     async def sync(self) -> None:
-        """One pass: end what is not running, remove terminated homes."""
+        """One pass: end what is not running, remove terminated homes, end closed debug sessions."""
+        await self.end_closed_debug()
         instances = await asyncio.get_running_loop().run_in_executor(None, self.loader.backend.describe_managed)
         self.loader.seen_running = {i.instance_id for i in instances if i.state == "running"}
+        self.collecting = await asyncio.get_running_loop().run_in_executor(None, self.loader.collecting_instances)
         for inst in instances:
             if inst.state in DOWN:
                 self.end_workspace(inst.instance_id, inst.state)

@@ -30,14 +30,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from classroom.db import make_engine, make_session_factory
+from classroom.jobs.context import use_context
 from classroom.jobs.queue import get_queue, make_worker
 from classroom.models import Workspace
 from classroom.services.registration import create_invite
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.settings import Settings
-from lms_sync import context as lms_context
-from provisioning import jobs
+from lms_sync.context import LmsContext
 from provisioning.aws import AwsBackend
+from provisioning.jobs.reconcile import reconcile_workspaces
 from tests.browser.axe_watch import AxeWatch
 from tests.support.budget import ensure_policies
 
@@ -214,7 +215,7 @@ def _job_runner(live: LiveServer, stop: threading.Event) -> None:
                 worker.death_penalty_class = TimerDeathPenalty  # SIGALRM timeouts need the main thread
                 worker.work(burst=True, logging_level="WARNING")
             if _in_transition(live):
-                jobs.reconcile_workspaces()
+                reconcile_workspaces()
             for job_id in set(queue.failed_job_registry.get_job_ids()) - seen_failed:
                 seen_failed.add(job_id)
                 live.job_errors.append(f"job {job_id} failed: {_last_error(queue.fetch_job(job_id))}")
@@ -266,8 +267,7 @@ def live_server(
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
     live = LiveServer(cfg, sessions, redis, dispatcher)
-    jobs.use_context(jobs.JobContext(cfg, sessions, redis, backend))
-    lms_context.use_context(lms_context.LmsContext(cfg, sessions, redis))  # roster sync, grade passback
+    use_context(LmsContext(cfg, sessions, redis, backend))  # workspace jobs, roster sync, grade passback
     stop = threading.Event()
     runner = threading.Thread(target=_job_runner, args=(live, stop), name="job-runner", daemon=True)
     runner.start()
@@ -280,8 +280,7 @@ def live_server(
     finally:
         stop.set()
         runner.join(timeout=30)
-        jobs.use_context(None)
-        lms_context.use_context(None)
+        use_context(None)
         server.shutdown()
         serving.join(timeout=10)
         server.server_close()

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import asyncssh
 import pytest
+from sqlalchemy import update
 
 from classroom.db import make_engine, make_session_factory
+from classroom.models import CoursePolicy
 from config.settings import Settings
 from provisioning.aws import AwsBackend
 from provisioning.runtime.facts import FactsLoader
@@ -85,3 +87,20 @@ def test_emily_logs_in_over_ssh_with_the_command_her_page_shows(
     done = subprocess.run([*argv, "echo", "hello from", "$USER"], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (0, "hello from ubuntu\n"), done.stderr
     live_server.check_jobs()
+
+    # The course collects activity: her curl download reaches the tool through the agent's real HTTP batch, and
+    # "What is recorded" (linked next to the command) shows it to her.
+    with live_server.sessions() as session:
+        session.execute(update(CoursePolicy).values(integrity={"plagiarism_support": True}))
+        session.commit()
+    local_runtime.sync()  # the runtime's pass (every 2 s in `make run`) sees the setting
+    fetch = "echo 'print(1)' > /tmp/hw.py && curl -s -o starter.py file:///tmp/hw.py && echo fetched"
+    done = subprocess.run([*argv, fetch], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "fetched\n"), done.stderr
+    local_runtime.sync()
+    local_runtime.call(local_runtime.rt.collect_all())
+    frame.get_by_role("link", name="what is recorded").first.click()
+    frame.get_by_role("heading", name="Your latest recorded activity").wait_for(timeout=LAUNCH_TIMEOUT_MS)
+    table = frame.locator("table").inner_text()
+    assert "download" in table and '"path": "starter.py"' in table and "file:///tmp/hw.py" in table, table
+    shot(page, "runtime-02-student-what-is-recorded")

@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 
 from classroom.models import AuditEvent, Notification, Workspace, WorkspaceArchive
 from classroom.workspaces.lifecycle import WorkspaceState
-from provisioning import jobs
 from provisioning.agent.cwc_agent import archive_home
 from provisioning.agent_archive import ARCHIVE_BOUND, ArchiveStep, Intent, archive_key, archive_step
 from provisioning.agent_service import parse_report
+from provisioning.jobs.workspace import stop_workspace
 from provisioning.retire import request_retire, retire_workspace
 from provisioning.sim_host import SimHost
 from tests.budget.test_disks_end import _running, _volumes, cloud  # noqa: F401 - `cloud` is a fixture
@@ -75,7 +75,7 @@ def test_the_agents_archive_is_verified_then_stop_grace_terminate(cloud, agent_h
     assert hashlib.sha256(body).hexdigest() == archive.sha256 == ws.archive_reported_sha256
     with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
         assert "ubuntu/SIMULATED.txt" in tar.getnames()
-    jobs.stop_workspace(ws.id)
+    stop_workspace(ws.id)
     retire_workspace(ws.id)
     session.expire_all()
     assert session.get(Workspace, ws.id).state is S.STOPPED and _volumes(backend, ws.id)  # kept for the grace
@@ -97,7 +97,7 @@ def test_a_checksum_mismatch_is_refused_the_disk_kept_and_staff_told(cloud, agen
     assert _audits(session, "workspace.archive_failed") == 1
     told = session.scalars(select(Notification.subject).where(Notification.course_id == course.id)).all()
     assert any("disk was kept" in s for s in told)
-    jobs.stop_workspace(ws.id) if retire_workspace(ws.id) == "stop" else pytest.fail("the retire flow should stop")
+    stop_workspace(ws.id) if retire_workspace(ws.id) == "stop" else pytest.fail("the retire flow should stop")
     retire_workspace(ws.id)
     clock.move_to(ws.created_at + GRACE + timedelta(days=1))
     assert retire_workspace(ws.id) == "nothing"  # past the grace: still nothing deleted without an archive
@@ -117,7 +117,7 @@ def test_no_archive_within_the_bound_keeps_the_disk(cloud, agent_host, session, 
     clock.move_to(ws.created_at + ARCHIVE_BOUND + timedelta(minutes=1))
     assert retire_workspace(ws.id) == "keep-disk"
     assert retire_workspace(ws.id) == "stop"
-    jobs.stop_workspace(ws.id)
+    stop_workspace(ws.id)
     retire_workspace(ws.id)
     assert retire_workspace(ws.id) == "nothing"
     session.expire_all()

@@ -10,10 +10,10 @@ from classroom.budget.setup_form import SetupValues
 from classroom.models import AuditEvent, CoursePolicy, Enrollment, EnrollmentStatus, Workspace
 from classroom.roles import StaffLevel
 from classroom.services.budgets import decide_launch, save_policy
+from classroom.services.enforcement import run_sweep
 from classroom.workspaces.lifecycle import DesiredState, WorkspaceState
 from config.catalog import load_catalog
 from config.prices import load_prices
-from provisioning.enforcement import run_sweep
 from provisioning.term_end import run_term_end, term_end_instant
 from tests.support.budget import APPROVED_CS229, make_policy, make_running
 from tests.support.factories import make_course, make_person

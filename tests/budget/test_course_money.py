@@ -27,12 +27,12 @@ from classroom.models import (
 )
 from classroom.services.budgets import BudgetError, decide_launch, grant_budget
 from classroom.services.course_money import allocation, course_money
+from classroom.services.enforcement import run_sweep
 from classroom.services.reports import course_report
+from classroom.services.workspaces import request_start
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import load_catalog
 from config.prices import load_prices
-from provisioning.enforcement import run_sweep
-from provisioning.services import request_start
 from tests.conftest import count_rows
 from tests.support.budget import ensure_policies, make_policy, make_running
 from tests.support.factories import make_course, make_person

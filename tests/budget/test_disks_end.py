@@ -13,14 +13,17 @@ import time_machine
 from sqlalchemy import func, select
 
 from classroom.db import make_session_factory
+from classroom.jobs.context import JobContext, use_context
+from classroom.jobs.names import PROVISION_WORKSPACE
 from classroom.models import AuditEvent, CoursePolicy, LedgerEntry, Workspace, WorkspaceArchive, WorkspaceEvent
 from classroom.roles import StaffLevel
 from classroom.services.metering import accrue
+from classroom.services.opening import Link, open_workspace
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import load_catalog
 from config.prices import load_prices
-from provisioning import jobs
-from provisioning.opening import Link, open_workspace
+from provisioning.jobs.reconcile import reconcile_workspaces
+from provisioning.jobs.workspace import provision_workspace, stop_workspace
 from provisioning.retire import Step, close_after_due, next_step, request_retire, retire_workspace
 from provisioning.term_end import run_term_end, term_end_instant
 from tests.support.budget import make_policy
@@ -35,7 +38,7 @@ HW1 = Link("hw1-link", "HW1: Linear Regression", due_at=datetime(2024, 9, 3, 6, 
 @pytest.fixture
 def cloud(session, settings, backend, redis, engine):  # type: ignore[no-untyped-def]
     """CS 229 with Emily, the jobs run in-process against simulated AWS, the clock frozen inside the term."""
-    jobs.use_context(jobs.JobContext(settings, make_session_factory(engine), redis, backend))
+    use_context(JobContext(settings, make_session_factory(engine), redis, backend))
     try:
         with time_machine.travel(datetime(2024, 12, 2, 17, 0, tzinfo=UTC), tick=False) as clock:
             course = make_course(
@@ -47,7 +50,7 @@ def cloud(session, settings, backend, redis, engine):  # type: ignore[no-untyped
             session.commit()
             yield course, emily, clock
     finally:
-        jobs.use_context(None)
+        use_context(None)
 
 
 def _running(session, course, emily) -> Workspace:  # type: ignore[no-untyped-def]
@@ -57,9 +60,9 @@ def _running(session, course, emily) -> Workspace:  # type: ignore[no-untyped-de
         catalog=load_catalog(), prices=PRICES, region="us-east-1",
     )  # fmt: skip
     session.commit()
-    assert opened.ws is not None and [j.func for j in opened.jobs] == ["provisioning.jobs.provision_workspace"]
-    jobs.provision_workspace(opened.ws.id)
-    jobs.reconcile_workspaces()
+    assert opened.ws is not None and [j.func for j in opened.jobs] == [PROVISION_WORKSPACE]
+    provision_workspace(opened.ws.id)
+    reconcile_workspaces()
     session.expire_all()
     ws = session.get(Workspace, opened.ws.id)
     assert ws.state is S.RUNNING and ws.instance_id
@@ -131,7 +134,7 @@ def test_a_students_remove_archives_first_then_deletes(cloud, session, backend):
     assert session.scalar(select(func.count()).select_from(WorkspaceArchive)) == 0
     assert retire_workspace(ws.id) == "observe-stop"  # AWS has not stopped it: still nothing archived
     assert session.scalar(select(func.count()).select_from(WorkspaceArchive)) == 0
-    jobs.stop_workspace(ws.id)  # the worker runs the queued stop
+    stop_workspace(ws.id)  # the worker runs the queued stop
     retire_workspace(ws.id)
     session.expire_all()
     assert session.get(Workspace, ws.id).state is S.TERMINATED and _volumes(backend, ws.id) == []
@@ -188,7 +191,7 @@ def test_without_an_archive_the_disk_is_kept_and_the_failure_audited_once(cloud,
     request_retire(session, ws, actor_person_id=None, actor="staff", reason="test", after=ws.created_at)
     session.commit()
     retire_workspace(ws.id)
-    jobs.stop_workspace(ws.id)
+    stop_workspace(ws.id)
     assert retire_workspace(ws.id) == "archive: failed" and retire_workspace(ws.id) == "archive: failed"
     session.expire_all()
     assert session.get(Workspace, ws.id).state is S.STOPPED and _volumes(backend, ws.id)  # nothing deleted

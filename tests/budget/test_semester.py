@@ -22,6 +22,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from classroom.db import make_engine, make_session_factory
+from classroom.jobs.context import JobContext, use_context
 from classroom.models import (
     AlertSent,
     Course,
@@ -36,7 +37,7 @@ from classroom.roles import StaffLevel
 from classroom.services.template_requests import ask_for_template, decide_request
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import load_prices
-from provisioning import jobs
+from provisioning.jobs.reconcile import reconcile_workspaces
 from provisioning.term_end import run_term_end
 from tests.support.budget import make_policy
 from tests.support.factories import make_course, make_person
@@ -89,7 +90,7 @@ def regular_weeks(rng: random.Random, s: Student, weeks: range, *, link: str | N
 def _cs229(session: Session, database_url: str, settings, backend, redis, names: list[str], start: datetime):  # type: ignore[no-untyped-def]  # noqa: PLR0913
     engine = make_engine(database_url, pool_size=10, pool_pre_ping=False)  # the students' and the worker's
     sessions = make_session_factory(engine)
-    jobs.use_context(jobs.JobContext(settings, sessions, redis, backend))
+    use_context(JobContext(settings, sessions, redis, backend))
     try:
         with time_machine.travel(start, tick=False) as clock:
             course = make_course(session, time_zone=str(TZ), term_start=TERM_START, term_end=TERM_END)
@@ -103,7 +104,7 @@ def _cs229(session: Session, database_url: str, settings, backend, redis, names:
             finally:
                 sim.shutdown()
     finally:
-        jobs.use_context(None)
+        use_context(None)
         engine.dispose()
 
 
@@ -274,7 +275,7 @@ def test_a_restarted_workspace_is_not_idle_stopped_before_its_agent_reports(cs22
         sim.now = local(thursday, 19)
         sim.clock.move_to(sim.now)
         sim.run_all([lambda db: sim.open(db, emily, LINK, CPU)])  # two days later: Start
-        jobs.reconcile_workspaces()  # AWS reports it running before the agent has booted and reported in
+        reconcile_workspaces()  # AWS reports it running before the agent has booted and reported in
         sim.sweep()
         (ws,) = session.scalars(select(Workspace)).all()
         assert sim.record.stops == [] and ws.state is S.RUNNING  # was: hibernated, "idle for 240 minutes"

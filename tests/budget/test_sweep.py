@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from classroom.mail import SmtpMailer
 from classroom.models import AlertSent, AuditEvent, Notification, OutboxEmail, SpendDaily, Workspace
 from classroom.notify import send_outbox
+from classroom.services.enforcement import run_sweep
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import load_prices
-from provisioning.enforcement import run_sweep
 from tests.support.budget import make_policy, make_running
 from tests.support.factories import make_course, make_person
 

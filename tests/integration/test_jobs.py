@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import zlib
 
+from classroom.jobs.context import forget_env_contexts
 from classroom.jobs.liveness import last_sweep
 from classroom.jobs.queue import ENFORCEMENT_JOBS, ENFORCEMENT_QUEUE, QUEUE_NAMES, enqueue, get_queue, make_worker
 from classroom.jobs.schedule import PERIODIC_JOBS, build_scheduler, cron_job_id
 
 
-def test_jobs_are_stored_as_json_and_run_by_a_worker(redis, database_url, monkeypatch):
+def test_jobs_are_stored_as_json_and_run_by_a_worker(redis, redis_url, database_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("REDIS_URL", redis_url)  # every worker has it: the one job context needs both
     monkeypatch.setenv("CWC_SECRET_KEY", "x" * 40)
     job = enqueue(redis, "classroom.jobs.tasks.verify_audit_chain", job_id="audit-verify")
     assert job is not None
@@ -19,7 +21,9 @@ def test_jobs_are_stored_as_json_and_run_by_a_worker(redis, database_url, monkey
     assert raw is not None and isinstance(json.loads(zlib.decompress(raw)), list)  # JSON, never pickle
     again = enqueue(redis, "classroom.jobs.tasks.verify_audit_chain", job_id="audit-verify")
     assert again is not None and again.id == job.id and len(get_queue(redis)) == 1
+    forget_env_contexts()
     make_worker(redis, simple=True).work(burst=True)
+    forget_env_contexts()  # close the context's connections before the test database is dropped
     job.refresh()
     assert job.get_status() == "finished" and job.return_value() is True
 
@@ -42,11 +46,9 @@ def test_periodic_table_enqueues_json_jobs(redis, redis_url, database_url, backe
         == {"cron-meter_and_enforce", "cron-reconcile_workspaces", "cron-close_terms",
            "cron-close_workshops"}
     )
-    from provisioning import jobs
-
-    jobs._from_env.cache_clear()  # build the jobs' context from this test's environment
+    forget_env_contexts()  # build the jobs' context from this test's environment
     make_worker(redis, simple=True).work(burst=True)
-    jobs._from_env.cache_clear()
+    forget_env_contexts()
     for queue in queues.values():
         assert queue.failed_job_registry.count == 0, queue.failed_job_registry.get_job_ids()
     assert sum(q.finished_job_registry.count for q in queues.values()) == len(PERIODIC_JOBS)

@@ -14,11 +14,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from classroom.db import make_session_factory
+from classroom.jobs.context import use_context
 from classroom.jobs.queue import make_worker
 from classroom.models import Course, CourseLms, Deployment, DeploymentStatus, Enrollment, Person, Platform, StaffLevel
 from classroom.services.keys import current_signing_key
 from config.settings import Settings
-from lms_sync.context import LmsContext, use_context
+from lms_sync.context import LmsContext
 from lms_sync.http import RetryPolicy
 from lms_sync.lti_adapter import AGS_SCOPES
 from tests.lms_sync.support.lms_platform import LmsPlatform

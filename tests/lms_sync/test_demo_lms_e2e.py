@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from classroom.db import make_session_factory
+from classroom.jobs.context import use_context
 from classroom.jobs.queue import ENFORCEMENT_QUEUE, get_queue
 from classroom.models import (
     Course,
@@ -45,7 +46,7 @@ from config.settings import Settings
 from dev.demo_lms.bootstrap import auto_register
 from dev.demo_lms.models import DemoLineItem, DemoLink, DemoMember, DemoScore
 from dev.demo_lms.seed import NAV_LINK_ID, personas
-from lms_sync.context import LmsContext, use_context
+from lms_sync.context import LmsContext
 from lms_sync.jobs import passback_course, post_usage_nightly, refresh_due_dates, sync_course_roster
 from tests.lms_sync.conftest import FAST
 

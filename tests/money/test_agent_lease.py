@@ -158,3 +158,21 @@ def test_user_data_gives_the_student_no_sudo_and_the_agent_root():
     assert "umask 077\ncat > /etc/cwc-agent.json" in text  # the agent's config (its token): root only
     assert "install -d -m 700 /var/lib/cwc-agent" in text  # the held lease: root only
     assert "InstanceInitiatedShutdownBehavior" not in text  # that is a launch parameter (test_aws_adapter)
+
+
+def test_a_course_time_zone_nobody_knows_stops_the_lease_fail_closed(session):
+    from config.prices import load_prices
+    from provisioning.lease import lease_for
+
+    now = datetime.now(UTC)
+    course = make_course(session, time_zone="Mars/Olympus_Mons", term_end=(now + timedelta(days=10)).date())
+    person = make_person(session, course)
+    make_policy(session, course)
+    ws = make_running(session, course.id, person.id, now - timedelta(minutes=5))
+    session.flush()
+    answer = lease_for(session, course.id, person.id, ws.state.value, now, load_prices().region("us-east-1"), LEASE)
+    assert answer.stop and answer.reason == "the budget cannot be evaluated"
+    course.time_zone = "America/Los_Angeles"  # the same student in a course whose term can be placed runs on
+    session.flush()
+    answer = lease_for(session, course.id, person.id, ws.state.value, now, load_prices().region("us-east-1"), LEASE)
+    assert not answer.stop

@@ -13,16 +13,18 @@ from moto.efs.models import efs_backends
 from sqlalchemy import func, select
 
 from classroom.db import make_session_factory
+from classroom.jobs.context import JobContext, use_context
 from classroom.models import CourseCharge, SpendDaily, SpendTotal
 from classroom.roles import StaffLevel
 from classroom.services.course_money import course_money
+from classroom.services.workspaces import request_workspace
 from config.catalog import load_catalog
 from config.prices import load_prices
-from provisioning import jobs
 from provisioning.aws import AwsBackend
 from provisioning.backend import CloudError
 from provisioning.course_cloud import course_key
-from provisioning.services import request_workspace
+from provisioning.jobs.reconcile import reconcile_workspaces
+from provisioning.jobs.workspace import provision_workspace
 from provisioning.usage import Sender, book_course_usage, hour_floor, transfer_window
 from tests.support.budget import make_policy
 from tests.support.factories import make_course, make_person
@@ -35,10 +37,10 @@ EFS_GB_MONTH, SNAPSHOT_GB_MONTH, S3_GB_MONTH, OUT_GB = (Decimal(p) for p in ("0.
 
 @pytest.fixture
 def job_ctx(settings, backend, redis, engine):  # type: ignore[no-untyped-def]
-    ctx = jobs.JobContext(settings, make_session_factory(engine), redis, backend)
-    jobs.use_context(ctx)
+    ctx = JobContext(settings, make_session_factory(engine), redis, backend)
+    use_context(ctx)
     yield ctx
-    jobs.use_context(None)
+    use_context(None)
 
 
 def _hours(start: datetime, end: datetime) -> Decimal:
@@ -61,8 +63,8 @@ def _student_workspace(session, course, person):  # type: ignore[no-untyped-def]
         region="us-east-1",
     )
     session.commit()
-    assert jobs.provision_workspace(ws.id) == "launched"
-    jobs.reconcile_workspaces()  # AWS says running: the row says so too
+    assert provision_workspace(ws.id) == "launched"
+    reconcile_workspaces()  # AWS says running: the row says so too
     session.refresh(ws)
     assert ws.state.value == "running"
     return ws

@@ -9,16 +9,18 @@ import pytest
 from sqlalchemy import func, select, update
 
 from classroom.db import make_session_factory, utcnow
+from classroom.jobs.context import JobContext, use_context
 from classroom.jobs.queue import ENFORCEMENT_QUEUE, get_queue, make_worker
 from classroom.models import AuditEvent, LedgerEntry, Notification, Workspace
 from classroom.roles import StaffLevel
 from classroom.services.metering import accrue
+from classroom.services.workspaces import request_stop, request_workspace
 from classroom.workspaces.lifecycle import DesiredState, WorkspaceState
 from config.catalog import load_catalog
 from config.prices import load_prices
 from lti_app.workspaces.presenter import status
-from provisioning import jobs
-from provisioning.services import request_stop, request_workspace
+from provisioning.jobs.reconcile import reconcile_workspaces
+from provisioning.jobs.workspace import provision_workspace, stop_workspace
 from tests.provisioning.test_aws_adapter import _error
 from tests.support.factories import make_course, make_person
 
@@ -30,10 +32,10 @@ PRICES = load_prices().region("us-east-1")
 
 @pytest.fixture
 def job_ctx(settings, backend, redis, engine):  # type: ignore[no-untyped-def]
-    ctx = jobs.JobContext(settings, make_session_factory(engine), redis, backend)
-    jobs.use_context(ctx)
+    ctx = JobContext(settings, make_session_factory(engine), redis, backend)
+    use_context(ctx)
     yield ctx
-    jobs.use_context(None)
+    use_context(None)
 
 
 @pytest.fixture
@@ -62,8 +64,8 @@ def _requested(session, student) -> Workspace:  # type: ignore[no-untyped-def]
 
 def _running(session, student) -> Workspace:  # type: ignore[no-untyped-def]
     ws = _requested(session, student)
-    assert jobs.provision_workspace(ws.id) == "launched"
-    jobs.reconcile_workspaces()
+    assert provision_workspace(ws.id) == "launched"
+    reconcile_workspaces()
     session.refresh(ws)
     assert ws.state is S.RUNNING
     return ws
@@ -117,16 +119,16 @@ def test_a_stop_that_fails_three_times_still_ends_stopped_and_the_page_never_sai
     for attempt in (1, 2, 3):
         phase["attempt"] = attempt
         if attempt == 1:
-            assert jobs.stop_workspace(ws.id) == "failed"
+            assert stop_workspace(ws.id) == "failed"
         else:
             _backoff_passed(session, ws)
-            assert jobs.reconcile_workspaces()["retried"] == 1  # intent kept: the stop is issued again
+            assert reconcile_workspaces()["retried"] == 1  # intent kept: the stop is issued again
             _run_queue(redis)
         session.refresh(ws)
         assert ws.stop_attempts == attempt and ws.desired_state is D.STOPPED and ws.stop_last_error
         assert _aws_state(backend, ws) == "running"
         labels.append(_page_is_honest(session, backend, ws))
-        jobs.reconcile_workspaces()  # AWS still runs it: observed goes back to running, intent stays
+        reconcile_workspaces()  # AWS still runs it: observed goes back to running, intent stays
         session.refresh(ws)
         assert ws.state is S.RUNNING and ws.desired_state is D.STOPPED
         message = str(status(ws, DEFAULT, "CS 229")["message"])
@@ -137,9 +139,9 @@ def test_a_stop_that_fails_three_times_still_ends_stopped_and_the_page_never_sai
     )
     phase["attempt"] = 4
     _backoff_passed(session, ws)
-    jobs.reconcile_workspaces()
+    reconcile_workspaces()
     _run_queue(redis)
-    jobs.reconcile_workspaces()
+    reconcile_workspaces()
     session.refresh(ws)
     assert _aws_state(backend, ws) == "stopped" and ws.state is S.STOPPED and ws.stop_attempts == 4
     assert _page_is_honest(session, backend, ws) == "Stopped"
@@ -161,8 +163,8 @@ def test_a_stop_stuck_for_minutes_is_forced_and_reported_to_staff_once(session, 
         .values(desired_changed_at=utcnow() - timedelta(minutes=11), stop_next_try_at=utcnow())
     )
     session.commit()
-    jobs.reconcile_workspaces()
-    jobs.reconcile_workspaces()  # a second pass alerts no one again
+    reconcile_workspaces()
+    reconcile_workspaces()  # a second pass alerts no one again
     assert session.scalar(select(func.count()).where(AuditEvent.action == "workspace.stop_not_effective")) == 1
     alerts = session.scalars(select(Notification.subject).where(Notification.subject.like("%still running%"))).all()
     assert len(alerts) == 1
@@ -189,7 +191,7 @@ def test_reconcile_racing_a_stop_in_another_worker_never_loses_the_intent(sessio
 
     def worker_a() -> None:
         try:
-            jobs.reconcile_workspaces()
+            reconcile_workspaces()
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
@@ -199,7 +201,7 @@ def test_reconcile_racing_a_stop_in_another_worker_never_loses_the_intent(sessio
             with factory() as s:
                 mine = s.get(Workspace, ws.id)
                 _stop(s, mine)
-            jobs.stop_workspace(ws.id)
+            stop_workspace(ws.id)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
         finally:
@@ -214,7 +216,7 @@ def test_reconcile_racing_a_stop_in_another_worker_never_loses_the_intent(sessio
     backend.describe_managed = real_describe  # type: ignore[method-assign]
     session.refresh(ws)
     assert ws.desired_state is D.STOPPED  # the stale "running" may be recorded as observed, never as intent
-    jobs.reconcile_workspaces()
+    reconcile_workspaces()
     session.refresh(ws)
     assert ws.state is S.STOPPED and _aws_state(backend, ws) == "stopped"
 
@@ -224,7 +226,7 @@ def test_a_stop_before_launch_cancels_it_with_no_instance_and_no_compute_charge(
     assert _stop(session, ws) == []
     session.refresh(ws)
     assert ws.state is S.TERMINATED and ws.desired_state is D.STOPPED
-    assert jobs.provision_workspace(ws.id) == "nothing to do"
+    assert provision_workspace(ws.id) == "nothing to do"
     assert backend.describe_managed() == []
     # a launch claimed by a job that died before calling AWS: the retry finds the stop and cancels
     other = _requested(session, (student[0], make_person(session, student[0])))
@@ -234,7 +236,7 @@ def test_a_stop_before_launch_cancels_it_with_no_instance_and_no_compute_charge(
     assert _stop(session, other) == []
     session.refresh(other)
     assert other.state is S.PROVISIONING and status(other, DEFAULT, "CS 229")["label"] == "Stopping…"
-    assert jobs.provision_workspace(other.id) == "cancelled"
+    assert provision_workspace(other.id) == "cancelled"
     session.refresh(other)
     assert other.state is S.TERMINATED and other.instance_id is None and backend.describe_managed() == []
     accrue(session, utcnow() + timedelta(minutes=5), PRICES)
@@ -254,18 +256,18 @@ def test_a_stop_while_aws_launches_stops_the_instance_as_soon_as_it_exists(sessi
         return real_launch(spec)
 
     backend.launch = launch_while_the_student_clicks_stop  # type: ignore[method-assign]
-    assert jobs.provision_workspace(ws.id) == "launched"
+    assert provision_workspace(ws.id) == "launched"
     session.refresh(ws)
     assert ws.instance_id and ws.state is S.STOPPING and ws.desired_state is D.STOPPED
     assert get_queue(redis, ENFORCEMENT_QUEUE).job_ids == [f"stop_workspace-{ws.id}"]  # stops: their own queue
     _run_queue(redis)
-    jobs.reconcile_workspaces()
+    reconcile_workspaces()
     session.refresh(ws)
     assert ws.state is S.STOPPED and _aws_state(backend, ws) == "stopped"
 
 
 def test_an_instance_launched_for_a_workspace_given_up_meanwhile_is_terminated(session, student, job_ctx, backend):
-    from provisioning.services import mark_failed
+    from classroom.services.workspaces import mark_failed
 
     ws = _requested(session, student)
     real_launch = backend.launch
@@ -279,7 +281,7 @@ def test_an_instance_launched_for_a_workspace_given_up_meanwhile_is_terminated(s
         return real_launch(spec)
 
     backend.launch = launch_while_reconcile_gives_up  # type: ignore[method-assign]
-    assert jobs.provision_workspace(ws.id) == "terminated"
+    assert provision_workspace(ws.id) == "terminated"
     session.refresh(ws)
     assert ws.state is S.FAILED and ws.instance_id
     assert _aws_state(backend, ws) in ("shutting-down", "terminated")  # nothing left running for nobody

@@ -12,13 +12,15 @@ from moto.ec2.models import ec2_backends
 from sqlalchemy import func, select
 
 from classroom.db import make_session_factory
+from classroom.jobs.context import JobContext, use_context
 from classroom.models import LedgerEntry, SpendTotal, WorkspaceEvent
 from classroom.services.metering import accrue
+from classroom.services.workspaces import event_time, request_workspace
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import load_catalog
 from config.prices import load_prices
-from provisioning import jobs
-from provisioning.services import event_time, request_workspace
+from provisioning.jobs.reconcile import reconcile_workspaces
+from provisioning.jobs.workspace import provision_workspace
 from tests.support.factories import make_course, make_person
 
 S = WorkspaceState
@@ -28,10 +30,10 @@ T3_MEDIUM_RUNNING_HOUR = Decimal("0.0416") + Decimal("0.005")  # list price + pu
 
 @pytest.fixture
 def job_ctx(settings, backend, redis, engine):  # type: ignore[no-untyped-def]
-    ctx = jobs.JobContext(settings, make_session_factory(engine), redis, backend)
-    jobs.use_context(ctx)
+    ctx = JobContext(settings, make_session_factory(engine), redis, backend)
+    use_context(ctx)
     yield ctx
-    jobs.use_context(None)
+    use_context(None)
 
 
 def _backdate_launch(instance_id: str, seconds: int) -> datetime:
@@ -64,7 +66,7 @@ def test_a_row_learning_of_running_90_s_late_is_billed_from_launch_time(session,
         region="us-east-1",
     )
     session.commit()
-    assert jobs.provision_workspace(ws.id) == "launched"
+    assert provision_workspace(ws.id) == "launched"
     session.refresh(ws)
     assert ws.state is not S.RUNNING and ws.instance_type == "t3.medium"
     launched = _backdate_launch(ws.instance_id, 90)  # AWS: running 90 s ago; the row still says provisioning
@@ -75,7 +77,7 @@ def test_a_row_learning_of_running_90_s_late_is_billed_from_launch_time(session,
     ws.state_changed_at, ws.metered_until = start, launched + timedelta(seconds=60)  # the sweep ran meanwhile
     session.commit()
 
-    assert jobs.reconcile_workspaces()["changed"] == 1
+    assert reconcile_workspaces()["changed"] == 1
     session.refresh(ws)
     assert ws.state is S.RUNNING and ws.state_changed_at == launched
     running_at = session.scalar(
@@ -96,5 +98,5 @@ def test_a_row_learning_of_running_90_s_late_is_billed_from_launch_time(session,
     assert abs(compute - billed * T3_MEDIUM_RUNNING_HOUR / 3600) <= Decimal("1E-9")
     assert session.scalar(select(SpendTotal.spent).where(SpendTotal.person_id == person.id)) >= compute
 
-    jobs.reconcile_workspaces()  # seen running again: nothing changes, nothing booked twice
+    reconcile_workspaces()  # seen running again: nothing changes, nothing booked twice
     assert session.scalar(select(func.count(LedgerEntry.id)).where(LedgerEntry.workspace_id == ws.id)) == 2

@@ -11,16 +11,18 @@ import pytest
 from sqlalchemy import func, select
 
 from classroom.db import make_session_factory
+from classroom.jobs.context import JobContext, use_context
 from classroom.models import CourseCharge, LedgerEntry, Workspace, WorkspaceEvent
 from classroom.services.course_money import course_money
 from classroom.services.metering import accrue
+from classroom.services.workspaces import request_workspace
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import load_catalog
 from config.prices import load_prices
-from provisioning import jobs
 from provisioning.backend import MANAGED_BY
 from provisioning.course_cloud import course_key
-from provisioning.services import request_workspace
+from provisioning.jobs.reconcile import reconcile_workspaces
+from provisioning.jobs.workspace import provision_workspace
 from tests.provisioning.test_aws_adapter import _body
 from tests.support.budget import make_policy
 from tests.support.factories import make_course, make_person
@@ -34,10 +36,10 @@ T3_MEDIUM_HOUR, PUBLIC_IPV4_HOUR, GP3_GB_MONTH = Decimal("0.0416"), Decimal("0.0
 
 @pytest.fixture
 def job_ctx(settings, backend, redis, engine):  # type: ignore[no-untyped-def]
-    ctx = jobs.JobContext(settings, make_session_factory(engine), redis, backend)
-    jobs.use_context(ctx)
+    ctx = JobContext(settings, make_session_factory(engine), redis, backend)
+    use_context(ctx)
     yield ctx
-    jobs.use_context(None)
+    use_context(None)
 
 
 def aws_bill_standard_mode(hours_running: Decimal, hours_with_disk: Decimal, disk_gb: int, cpu: Decimal) -> Decimal:
@@ -63,7 +65,7 @@ def test_a_student_training_at_full_cpu_for_ten_hours_is_billed_what_the_ledger_
     session.commit()
     sent: list[str] = []
     backend.ec2.meta.events.register("before-send.ec2.RunInstances", lambda request, **_: sent.append(_body(request)))
-    assert jobs.provision_workspace(ws.id) == "launched"
+    assert provision_workspace(ws.id) == "launched"
     assert len(sent) == 1 and "CreditSpecification.CpuCredits=standard" in unquote(sent[0])
 
     session.refresh(ws)  # then: up a minute after launch, training at 100 % CPU for 10 hours, stopped
@@ -98,7 +100,7 @@ def test_orphan_instances_are_stopped_and_their_cost_booked_to_the_course(sessio
     )["Instances"][0]
     before = course_money(session, course, datetime.now(UTC), PRICES)
 
-    assert jobs.reconcile_workspaces()["orphans"] == 1
+    assert reconcile_workspaces()["orphans"] == 1
 
     (orphan,) = backend.describe([raw["InstanceId"]])
     assert orphan.state in ("stopping", "stopped")
@@ -111,6 +113,6 @@ def test_orphan_instances_are_stopped_and_their_cost_booked_to_the_course(sessio
     after = course_money(session, course, datetime.now(UTC), PRICES)
     assert after.committed - before.committed == charge.amount > 0  # the course position counts it
 
-    jobs.reconcile_workspaces()  # stopped now: seen again, neither stopped nor booked twice
+    reconcile_workspaces()  # stopped now: seen again, neither stopped nor booked twice
     assert session.scalar(select(func.count(CourseCharge.id))) == 1
     assert session.scalar(select(func.count(Workspace.id))) == 0

@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 
 from classroom.db import make_session_factory
 from classroom.models import Course, Workspace, WorkspaceEvent
+from classroom.services.opening import Link, Opened, folder_for, open_workspace, workspace_key
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import load_catalog
 from config.prices import load_prices
-from provisioning.opening import Link, Opened, folder_for, open_workspace, workspace_key
 from tests.support.budget import make_policy
 from tests.support.factories import make_course, make_person
 

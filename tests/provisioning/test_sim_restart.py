@@ -15,7 +15,8 @@ from classroom.models import Notification, Workspace
 from classroom.workspaces.lifecycle import WorkspaceState
 from dev.server import quiet_terminal
 from dev.services import start_moto
-from provisioning import jobs
+from provisioning.jobs.reconcile import reconcile_workspaces
+from provisioning.jobs.workspace import provision_workspace
 from provisioning.sim_state import STATE_FILE, load_state
 from tests.provisioning.test_workspace_flow import _request, job_ctx, student  # noqa: F401 - fixtures
 
@@ -60,17 +61,17 @@ def test_a_workspace_whose_instance_really_vanished_ends_and_its_student_is_told
 ):
     course, person = student
     ws, _ = _request(session, course, person)
-    jobs.provision_workspace(ws.id)
-    jobs.reconcile_workspaces()
+    provision_workspace(ws.id)
+    reconcile_workspaces()
     session.refresh(ws)
     assert ws.state is S.RUNNING
     requests.post(f"{aws_env}/moto-api/reset", timeout=10).raise_for_status()  # the account lost everything
-    jobs.reconcile_workspaces()  # first miss: AWS lists may lag, nothing ends yet
+    reconcile_workspaces()  # first miss: AWS lists may lag, nothing ends yet
     session.refresh(ws)
     assert ws.state is S.RUNNING
     assert session.scalars(select(Notification)).all() == []
-    jobs.reconcile_workspaces()
-    jobs.reconcile_workspaces()
+    reconcile_workspaces()
+    reconcile_workspaces()
     session.refresh(ws)
     assert ws.state is S.TERMINATED
     notes = session.scalars(select(Notification).where(Notification.person_id == person.id)).all()

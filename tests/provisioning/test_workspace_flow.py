@@ -8,13 +8,15 @@ import pytest
 from sqlalchemy import select
 
 from classroom.db import make_session_factory
+from classroom.jobs.context import JobContext, current, use_context
 from classroom.jobs.queue import get_queue
 from classroom.models import AuditEvent, Workspace
+from classroom.services.workspaces import request_start, request_stop, request_workspace
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import load_catalog
-from provisioning import jobs
 from provisioning.backend import MANAGED_BY
-from provisioning.services import request_start, request_stop, request_workspace
+from provisioning.jobs.reconcile import reconcile_workspaces
+from provisioning.jobs.workspace import provision_workspace, start_workspace, stop_workspace
 from tests.provisioning.test_aws_adapter import _error
 from tests.support.factories import make_course, make_person
 
@@ -24,10 +26,10 @@ DEFAULT = load_catalog().get("ml-cpu-student")
 
 @pytest.fixture
 def job_ctx(settings, backend, redis, engine):  # type: ignore[no-untyped-def]
-    ctx = jobs.JobContext(settings, make_session_factory(engine), redis, backend)
-    jobs.use_context(ctx)
+    ctx = JobContext(settings, make_session_factory(engine), redis, backend)
+    use_context(ctx)
     yield ctx
-    jobs.use_context(None)
+    use_context(None)
 
 
 @pytest.fixture
@@ -65,7 +67,7 @@ def test_twenty_simultaneous_first_clicks_make_one_workspace_and_one_job(engine,
     assert len({ws.id for ws, _ in results}) == 1
     todo = [job for _, jobs_ in results for job in jobs_]
     assert len(todo) == 1
-    jobs.release(todo + todo)  # even released twice, one job is queued
+    current().release(todo + todo)  # even released twice, one job is queued
     assert len(get_queue(redis)) == 1
     with factory() as s:
         assert s.query(Workspace).count() == 1
@@ -75,14 +77,14 @@ def test_provision_launches_once_and_reconcile_marks_running(session, student, j
     course, person = student
     ws, _ = _request(session, course, person)
     ec2_calls.calls.clear()
-    assert jobs.provision_workspace(ws.id) == "launched"
-    assert jobs.provision_workspace(ws.id) == "nothing to do"  # a retried job is harmless
+    assert provision_workspace(ws.id) == "launched"
+    assert provision_workspace(ws.id) == "nothing to do"  # a retried job is harmless
     assert ec2_calls.calls["RunInstances"] == 1
     session.refresh(ws)
     assert ws.state is S.PROVISIONING and ws.instance_id
     instance = backend.describe([ws.instance_id])[0]
     assert instance.tags["cwc:workspace-id"] == str(ws.id) and instance.tags["cwc:managed-by"] == MANAGED_BY
-    assert jobs.reconcile_workspaces()["changed"] == 1
+    assert reconcile_workspaces()["changed"] == 1
     session.refresh(ws)
     assert ws.state is S.RUNNING
 
@@ -90,19 +92,19 @@ def test_provision_launches_once_and_reconcile_marks_running(session, student, j
 def test_stop_hibernate_and_start_round_trip(session, student, job_ctx, backend):
     course, person = student
     ws, _ = _request(session, course, person)
-    jobs.provision_workspace(ws.id)
-    jobs.reconcile_workspaces()
+    provision_workspace(ws.id)
+    reconcile_workspaces()
     session.refresh(ws)
     request_stop(session, ws, actor_person_id=person.id, actor="student", reason="done for today", hibernate=True)
     session.commit()
-    assert jobs.stop_workspace(ws.id) == "hibernating"
-    jobs.reconcile_workspaces()
+    assert stop_workspace(ws.id) == "hibernating"
+    reconcile_workspaces()
     session.refresh(ws)
     assert ws.state is S.HIBERNATED
     request_start(session, ws, actor_person_id=person.id, actor="student")
     session.commit()
-    assert jobs.start_workspace(ws.id) == "starting"
-    jobs.reconcile_workspaces()
+    assert start_workspace(ws.id) == "starting"
+    reconcile_workspaces()
     session.refresh(ws)
     assert ws.state is S.RUNNING
     states = [e for e in session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("workspace.%")))]
@@ -121,9 +123,9 @@ def test_a_provision_that_died_after_launch_adopts_its_instance(session, student
 
     backend.launch = launch_then_die  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
-        jobs.provision_workspace(ws.id)
+        provision_workspace(ws.id)
     backend.launch = real_launch  # type: ignore[method-assign]
-    assert jobs.provision_workspace(ws.id) == "adopted"  # RQ's retry
+    assert provision_workspace(ws.id) == "adopted"  # RQ's retry
     session.refresh(ws)
     assert ws.instance_id == launched["info"].instance_id
     assert len(backend.describe_managed()) == 1
@@ -139,7 +141,7 @@ def test_throttled_launch_is_retried_without_a_duplicate(session, student, job_c
         return _error("RequestLimitExceeded", 503) if seen["n"] <= 2 else None
 
     backend.ec2.meta.events.register("before-send.ec2.RunInstances", throttle)
-    assert jobs.provision_workspace(ws.id) == "launched"
+    assert provision_workspace(ws.id) == "launched"
     assert len(backend.describe_managed()) == 1
 
 
@@ -147,7 +149,7 @@ def test_no_capacity_fails_with_a_reason_and_launches_nothing(session, student, 
     course, person = student
     ws, _ = _request(session, course, person)
     backend.ec2.meta.events.register("before-send.ec2.RunInstances", lambda **_: _error("InsufficientInstanceCapacity"))
-    assert jobs.provision_workspace(ws.id) == "failed"
+    assert provision_workspace(ws.id) == "failed"
     session.refresh(ws)
     assert (
         ws.state is S.FAILED
@@ -172,8 +174,8 @@ def test_reconcile_flags_an_instance_with_our_tag_and_no_workspace_once(session,
             }
         ],
     )
-    assert jobs.reconcile_workspaces()["orphans"] == 1
-    jobs.reconcile_workspaces()
+    assert reconcile_workspaces()["orphans"] == 1
+    reconcile_workspaces()
     assert session.scalar(select(AuditEvent).where(AuditEvent.action == "workspace.orphan_instance")) is not None
     assert len(session.scalars(select(AuditEvent).where(AuditEvent.action == "workspace.orphan_instance")).all()) == 1
 
@@ -187,11 +189,11 @@ def test_reconcile_requeues_a_stalled_launch_then_gives_up(session, student, job
     ws, _ = _request(session, course, person)
     ws.state_changed_at = utcnow() - timedelta(minutes=3)  # the job died and RQ gave up
     session.commit()
-    assert jobs.reconcile_workspaces()["retried"] == 1
+    assert reconcile_workspaces()["retried"] == 1
     assert get_queue(redis).job_ids == [f"provision_workspace-{ws.id}"]
     ws.created_at = ws.state_changed_at = utcnow() - timedelta(minutes=20)
     session.commit()
-    jobs.reconcile_workspaces()
+    reconcile_workspaces()
     session.refresh(ws)
     assert ws.state is S.FAILED and "did not start this workspace" in ws.failure_reason
 
@@ -199,13 +201,13 @@ def test_reconcile_requeues_a_stalled_launch_then_gives_up(session, student, job
 def test_a_vanished_instance_ends_its_workspace_only_when_missing_twice(session, student, job_ctx, backend):
     course, person = student
     ws, _ = _request(session, course, person)
-    jobs.provision_workspace(ws.id)
-    jobs.reconcile_workspaces()
+    provision_workspace(ws.id)
+    reconcile_workspaces()
     session.refresh(ws)
     backend.describe_managed = lambda: []  # type: ignore[method-assign]  # AWS no longer lists the instance
-    jobs.reconcile_workspaces()
+    reconcile_workspaces()
     session.refresh(ws)
     assert ws.state is S.RUNNING  # one miss may be AWS's list lagging behind
-    jobs.reconcile_workspaces()
+    reconcile_workspaces()
     session.refresh(ws)
     assert ws.state is S.TERMINATED

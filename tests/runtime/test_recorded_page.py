@@ -32,6 +32,7 @@ def test_recorded_page_shows_the_setting_and_only_my_events(client, canvas, sess
     body = page.get_data(as_text=True)
     assert "emily_secret_hw.py" in body and "david_notes.py" not in body
     assert "Activity, in this course: not collected" in body and "Never the content" in body
+    assert "Downloads with <code>curl</code>" in body and "Not recorded: the commands you type" in body
     assert "david_notes.py" in client.get("/app/recorded", query_string={"t": david_t}).get_data(as_text=True)
     assert client.get("/app/recorded").status_code in (401, 403)
 

@@ -39,16 +39,16 @@ from classroom.budget.policy import Decision
 from classroom.db import utcnow
 from classroom.models import Course, Workspace
 from classroom.services.budgets import decide_launch
+from classroom.services.enforcement import load_positions, run_sweep
+from classroom.services.opening import Link, find_workspace, open_workspace, scope_of, workspace_key
+from classroom.services.workspaces import Job, request_stop
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import load_catalog
 from config.prices import RegionPrices
-from provisioning import jobs
 from provisioning.agent_service import parse_report, record_heartbeat
 from provisioning.aws import AwsBackend
-from provisioning.enforcement import load_positions, run_sweep
+from provisioning.jobs.reconcile import reconcile_workspaces
 from provisioning.lease import DEFAULT_LEASE as LEASE
-from provisioning.opening import Link, find_workspace, open_workspace, scope_of, workspace_key
-from provisioning.services import Job, request_stop
 from provisioning.userdata import agent_config_from_user_data
 
 S = WorkspaceState
@@ -261,7 +261,7 @@ class Semester:
     def reconcile_if_moving(self) -> None:
         """Reconcile (one describe) when a workspace waits for AWS to finish a start or stop."""
         if self._anything(MOVING):
-            jobs.reconcile_workspaces()
+            reconcile_workspaces()
             self.session.expire_all()
 
     def sweep(self) -> list[StudentPosition]:

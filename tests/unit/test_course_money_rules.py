@@ -22,13 +22,13 @@ from classroom.budget.policy import (
     hours_until_term_end,
     option,
 )
+from classroom.sql import sql_states
 from classroom.workspaces.lifecycle import (
     BILLING_COMPUTE,
     BILLING_DISK,
     CONCURRENT,
     RESERVED_DISK,
     WorkspaceState,
-    sql_states,
 )
 from config.catalog import load_catalog
 from config.prices import load_prices

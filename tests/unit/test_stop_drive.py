@@ -6,10 +6,18 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from classroom.workspaces.lifecycle import DesiredState, WorkspaceState, intent_note, stop_converged
+from classroom.workspaces.stop_drive import (
+    ALERT_AFTER,
+    FORCE_AFTER,
+    StopProgress,
+    alert_due,
+    backoff,
+    retry_due,
+    should_force,
+)
 from config.catalog import load_catalog
 from config.money_check import money_config_problems
 from config.prices import PriceTable, load_prices
-from provisioning.stop_drive import ALERT_AFTER, FORCE_AFTER, StopProgress, alert_due, backoff, retry_due, should_force
 
 NOW = datetime(2024, 11, 5, 18, 0, tzinfo=UTC)
 S, D = WorkspaceState, DesiredState

@@ -11,13 +11,14 @@ import time_machine
 from sqlalchemy import select
 
 from classroom.db import make_session_factory
+from classroom.jobs import context as jobs
 from classroom.models import Person, Workspace, WorkspaceArchive
 from classroom.roles import StaffLevel
 from classroom.services.workshops import WorkshopValues, create_workshop
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import load_catalog
 from config.prices import load_prices
-from provisioning import jobs
+from provisioning.jobs.reconcile import reconcile_workspaces
 from provisioning.workshop_end import run_workshop_ends
 from provisioning.workshop_join import join_workshop
 from tests.support.budget import make_policy
@@ -58,7 +59,7 @@ def test_walk_ins_launch_then_end_and_seven_day_cleanup_delete_their_disks(sessi
                 session.commit()
                 _run(joined.jobs)
                 ids[name] = joined.workspace_id
-            jobs.reconcile_workspaces()
+            reconcile_workspaces()
             session.expire_all()
             assert {session.get(Workspace, i).state for i in ids.values()} == {S.RUNNING}
 
@@ -66,7 +67,7 @@ def test_walk_ins_launch_then_end_and_seven_day_cleanup_delete_their_disks(sessi
             ended = run_workshop_ends(session, workshop.ends_at)
             session.commit()
             _run(ended.jobs)  # stops, then Brief's retirement: stop observed, archived, disk deleted (no grace)
-            jobs.reconcile_workspaces()
+            reconcile_workspaces()
             _run(ended.jobs)
             session.expire_all()
             brief, keen = session.get(Workspace, ids["Brief"]), session.get(Workspace, ids["Keen"])

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from classroom.jobs.names import PROVISION_WORKSPACE
 from classroom.models import Course, Person
 from classroom.roles import StaffLevel
 from classroom.services.workshops import WorkshopError, WorkshopValues, create_workshop
@@ -39,4 +40,4 @@ def test_joining_opens_an_hour_before_a_start_just_after_midnight(session):
         _join(session, code, START - timedelta(hours=1, minutes=1))
     session.rollback()
     joined = _join(session, code, START - timedelta(minutes=45))  # 23:45 the day before, course time
-    assert joined.workspace_id and [j.func for j in joined.jobs] == ["provisioning.jobs.provision_workspace"]
+    assert joined.workspace_id and [j.func for j in joined.jobs] == [PROVISION_WORKSPACE]

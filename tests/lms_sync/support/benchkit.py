@@ -24,9 +24,10 @@ from werkzeug.serving import make_server
 
 from classroom import schema
 from classroom.db import make_engine, make_session_factory
+from classroom.jobs.context import use_context
 from classroom.services.keys import current_signing_key
 from config.settings import Settings
-from lms_sync.context import LmsContext, use_context
+from lms_sync.context import LmsContext
 from tests.lms_sync.conftest import CourseSetup, make_course_on, public_pem
 from tests.lms_sync.support.lms_platform import LmsPlatform
 

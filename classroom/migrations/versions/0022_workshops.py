@@ -1,8 +1,8 @@
 """Workshops (issue 20 item 7): a walk-in workshop is a course of its own; this adds the workshop and its
 participants (the access code is stored as its SHA-256 only).
 
-Revision ID: 0027
-Revises: 0019
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-05 17:10:00
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0027"
-down_revision = "0019"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

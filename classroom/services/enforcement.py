@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from classroom.audit import NewEvent, append_events
@@ -27,84 +26,19 @@ from classroom.budget.enforcement import (
     StudentPosition,
     plan_enforcement,
 )
-from classroom.budget.policy import money
+from classroom.budget.policy import money, term_end_at
+from classroom.jobs.names import STOP_WORKSPACE
+from classroom.services.alerts import deliver_alerts
 from classroom.services.course_money import course_positions
 from classroom.services.metering import accrue, known_time_zones
-from classroom.workspaces.lifecycle import RESERVED_DISK, WorkspaceState, sql_states
+from classroom.services.workspaces import Job
+from classroom.sql.sweep import POSITIONS_SQL, RECORD_ALERTS_SQL, RUNNING_SQL, SENT_SQL, STOP_SQL
+from classroom.workspaces.lifecycle import SWEEP_STOPS, WorkspaceState
 from config.catalog import load_catalog
 from config.prices import PriceError, RegionPrices
-from provisioning.alerts import deliver_alerts
-from provisioning.services import Job
 
 log = logging.getLogger(__name__)
 LOCK_TIMEOUT = "5s"
-
-POSITIONS_SQL = text("""
-WITH zones AS (  -- a course's time zone PostgreSQL does not know must not abort the sweep for every course
-    SELECT unnest(CAST(:zones AS text[])) AS name
-), running AS (
-    SELECT DISTINCT course_id, person_id FROM workspaces WHERE state = 'running'
-), grants AS (
-    SELECT course_id, person_id, SUM(amount) AS amount FROM budget_grants WHERE person_id IS NOT NULL GROUP BY 1, 2
-), who AS (
-    SELECT course_id, person_id FROM spend_totals UNION SELECT course_id, person_id FROM running
-), pos AS (
-    SELECT who.course_id, who.person_id, c.term_end, c.time_zone, c.time_zone IN (SELECT name FROM zones) AS zone_ok,
-           (CAST(:now AS timestamptz) AT TIME ZONE
-               CASE WHEN c.time_zone IN (SELECT name FROM zones) THEN c.time_zone ELSE 'UTC' END)::date AS today,
-           COALESCE(e.status = 'active', false) AS enrolled,
-           COALESCE(p.budget_per_student, 0) + COALESCE(g.amount, 0) AS cap,
-           COALESCE(t.spent, 0) AS spent,
-           COALESCE(p.max_daily_cost, 0) AS daily_cap,
-           COALESCE(p.idle_stop_minutes, 0) AS idle_minutes
-    FROM who
-    JOIN courses c ON c.id = who.course_id
-    LEFT JOIN course_policies p ON p.course_id = who.course_id
-    LEFT JOIN grants g ON g.course_id = who.course_id AND g.person_id = who.person_id
-    LEFT JOIN spend_totals t ON t.course_id = who.course_id AND t.person_id = who.person_id
-    LEFT JOIN enrollments e ON e.course_id = who.course_id AND e.person_id = who.person_id
-)
-SELECT pos.*,
-       COALESCE((SELECT d.compute + d.storage + d.transfer FROM spend_daily d  -- one primary-key lookup
-                 WHERE d.course_id = pos.course_id AND d.person_id = pos.person_id AND d.day = pos.today), 0)
-           AS spent_today
-FROM pos
-""")
-
-RUNNING_SQL = text(f"""
-SELECT w.id, w.course_id, w.person_id, w.instance_type, w.volume_gb, w.state, w.template_id,
-       GREATEST(w.last_activity_at, w.state_changed_at) AS active, c.term_end, c.time_zone
-FROM workspaces w JOIN courses c ON c.id = w.course_id
-WHERE w.state IN {sql_states(RESERVED_DISK)}
-""")
-
-SENT_SQL = text("SELECT course_id, person_id, kind, day FROM alerts_sent WHERE day = :once OR day >= :since")
-
-STOP_SQL = text("""
-WITH target AS (  -- a row locked elsewhere is left for the next minute rather than waited for
-    SELECT id FROM workspaces WHERE id IN :ids AND state = 'running' AND desired_state = 'running'
-    FOR UPDATE SKIP LOCKED
-), changed AS (  -- intent first (desired: hibernated), then the observed claim; the stop job calls AWS
-    UPDATE workspaces w SET state = 'stopping', stop_mode = 'hibernate', state_changed_at = :now,
-           desired_state = 'hibernated', desired_changed_at = :now, stop_attempts = 0, stop_last_error = '',
-           stop_next_try_at = NULL, stop_alerted_at = NULL
-    FROM target WHERE w.id = target.id
-    RETURNING w.id
-)
-INSERT INTO workspace_events (workspace_id, at, from_state, to_state, actor, reason)
-SELECT changed.id, :now, 'running', 'stopping', 'enforcement', r.reason
-FROM changed
-JOIN (SELECT unnest(CAST(:rid AS int[])) AS id, unnest(CAST(:reasons AS text[])) AS reason) r ON r.id = changed.id
-RETURNING workspace_id
-""").bindparams(bindparam("ids", expanding=True))
-
-RECORD_ALERTS_SQL = text("""
-INSERT INTO alerts_sent (course_id, person_id, kind, day, created_at)
-SELECT * FROM unnest(CAST(:courses AS int[]), CAST(:people AS int[]), CAST(:kinds AS text[]), CAST(:days AS date[]),
-                     CAST(:ats AS timestamptz[]))
-ON CONFLICT ON CONSTRAINT uq_alerts_sent_once DO NOTHING
-RETURNING course_id, person_id, kind, day
-""")
 
 
 @dataclass
@@ -116,15 +50,6 @@ class SweepResult:
     stopped: list[int] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)
-
-
-def _term_end(term_end: date | None, tz: str) -> tuple[datetime | None, bool]:
-    """The end of the term's last day in course time, and whether the time zone is known at all."""
-    try:
-        zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None, False
-    return (datetime.combine(term_end, time.max, zone) if term_end else None), True
 
 
 def _hours_left(end: datetime | None, now: datetime) -> Decimal:
@@ -156,9 +81,9 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
     for r in session.execute(RUNNING_SQL):
         key = (r.course_id, r.person_id)
         storage = prices.storage_hourly(r.volume_gb)
-        end, _ = terms.setdefault((r.term_end, r.time_zone), _term_end(r.term_end, r.time_zone))
+        end, _ = terms.setdefault((r.term_end, r.time_zone), term_end_at(r.term_end, r.time_zone))
         reserve[key] = reserve.get(key, Decimal(0)) + storage * _hours_left(end, now)
-        if r.state == WorkspaceState.RUNNING.value:
+        if WorkspaceState(r.state) in SWEEP_STOPS:
             hourly = _hourly(prices, r.instance_type)
             running.setdefault(key, []).append(
                 (r.id, None if hourly is None else hourly + storage, r.active, r.template_id)
@@ -171,7 +96,7 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
             RunningWorkspace(i, h, a, min(r.idle_minutes, idle.get(t, r.idle_minutes)))
             for i, h, a, t in running.get(key, [])
         )
-        end, zone_ok = terms.setdefault((r.term_end, r.time_zone), _term_end(r.term_end, r.time_zone))
+        end, zone_ok = terms.setdefault((r.term_end, r.time_zone), term_end_at(r.term_end, r.time_zone))
         positions.append(
             StudentPosition(
                 r.course_id,
@@ -234,7 +159,7 @@ def _apply_stops(session: Session, plan: Plan, now: datetime, result: SweepResul
     ).all()
     result.stopped = [r.workspace_id for r in rows]
     session.expire_all()  # rows changed behind the ORM's back
-    result.jobs = [Job("provisioning.jobs.stop_workspace", i) for i in result.stopped]
+    result.jobs = [Job(STOP_WORKSPACE, i) for i in result.stopped]
     append_events(
         session,
         [

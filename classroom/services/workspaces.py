@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -15,14 +14,15 @@ from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
 from classroom.db import utcnow
+from classroom.jobs.names import PROVISION_WORKSPACE, START_WORKSPACE, STOP_WORKSPACE
 from classroom.models import Workspace, WorkspaceEvent
+from classroom.sql.workspaces import ONE_LIVE_WHERE
 from classroom.workspaces.lifecycle import (
     DOWN,
     LIVE,
     WANTS_DOWN,
     DesiredState,
     WorkspaceState,
-    intent_note,
     next_state,
 )
 from config.catalog import WorkspaceTemplate
@@ -117,7 +117,7 @@ def request_workspace(
         )
         .on_conflict_do_nothing(
             index_elements=["course_id", "person_id", "link_key"],
-            index_where=text("state NOT IN ('terminated', 'failed')"),
+            index_where=text(ONE_LIVE_WHERE),
         )
         .returning(Workspace.id)
     )
@@ -145,7 +145,7 @@ def request_workspace(
         subject=str(ws.id),
         details={"template": template.id, "link": link_key},
     )
-    return ws, [Job("provisioning.jobs.provision_workspace", ws.id)]
+    return ws, [Job(PROVISION_WORKSPACE, ws.id)]
 
 
 def live_workspace(session: Session, course_id: int, person_id: int, link_key: str) -> Workspace | None:
@@ -209,7 +209,7 @@ def request_stop(
         session.flush()
         return []
     set_state(session, ws, S.STOPPING, actor=actor, reason=reason)
-    return [Job("provisioning.jobs.stop_workspace", ws.id)]
+    return [Job(STOP_WORKSPACE, ws.id)]
 
 
 def request_start(session: Session, ws: Workspace, *, actor_person_id: int | None, actor: str) -> list[Job]:
@@ -230,7 +230,7 @@ def request_start(session: Session, ws: Workspace, *, actor_person_id: int | Non
     set_state(session, ws, S.STARTING, actor=actor, reason="start requested")
     ws.stop_mode = ""
     _audit_start(session, ws, actor_person_id, actor)
-    return [Job("provisioning.jobs.start_workspace", ws.id)]
+    return [Job(START_WORKSPACE, ws.id)]
 
 
 def _audit_start(session: Session, ws: Workspace, actor_person_id: int | None, actor: str) -> None:
@@ -269,34 +269,3 @@ def mark_failed(session: Session, ws: Workspace, reason: str) -> None:
     ws.failure_reason = reason
     set_state(session, ws, S.FAILED, reason=reason)
     append_event(session, "workspace.failed", course_id=ws.course_id, subject=str(ws.id), details={"reason": reason})
-
-
-@dataclass(frozen=True)
-class StudentRow:
-    """What staff see for one student: live workspaces and spend so far."""
-
-    workspaces: tuple[tuple[int, str, str, str], ...]  # (id, observed state, instance type, intent note)
-    spent: Decimal
-
-
-def student_overview(session: Session, course_id: int) -> dict[int, StudentRow]:
-    """Per person in a course: live workspaces and total spend (two queries, whatever the class size)."""
-    from sqlalchemy import func
-
-    from classroom.models import SpendDaily
-
-    live: dict[int, list[tuple[int, str, str, str]]] = {}
-    for ws in session.scalars(
-        select(Workspace).where(Workspace.course_id == course_id, Workspace.state.in_(LIVE)).order_by(Workspace.id)
-    ):
-        note = intent_note(ws.desired_state, ws.state, ws.stop_attempts)
-        live.setdefault(ws.person_id, []).append((ws.id, ws.state.value, ws.instance_type, note))
-    spent = dict(
-        session.execute(
-            select(SpendDaily.person_id, func.sum(SpendDaily.compute + SpendDaily.storage))
-            .where(SpendDaily.course_id == course_id)
-            .group_by(SpendDaily.person_id)
-        ).all()
-    )
-    people = set(live) | set(spent)
-    return {p: StudentRow(tuple(live.get(p, [])), Decimal(spent.get(p) or 0)) for p in people}

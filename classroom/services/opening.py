@@ -21,10 +21,10 @@ from classroom.budget.policy import Decision
 from classroom.db import utcnow
 from classroom.models import Course, CoursePolicy, Workspace, WorkspaceFolder
 from classroom.services.budgets import ENROLLMENT_LOCK, decide_launch
+from classroom.services.workspaces import Job, WorkspaceActionError, request_start, request_workspace
 from classroom.workspaces.lifecycle import LIVE, WorkspaceState
 from config.catalog import Catalog, WorkspaceTemplate
 from config.prices import RegionPrices
-from provisioning.services import Job, WorkspaceActionError, request_start, request_workspace
 
 S = WorkspaceState
 UP = (S.REQUESTED, S.PROVISIONING, S.STARTING, S.RUNNING)

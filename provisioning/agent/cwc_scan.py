@@ -1,0 +1,94 @@
+"""The agent's scan beyond files and commits: downloads, extractions, and on EC2 SSH sessions and Jupyter.
+
+The scan state is one JSON object: {"files": {...}, "transfers": {...}, "ssh": {...}, "jupyter": {...}} (an
+older flat object is the files part). The local runtime runs the same scan in each sandbox with ec2=False: it
+sees logins and SFTP itself, and Jupyter from the sandbox's processes. Stdlib only.
+"""
+
+import os
+import re
+import subprocess
+
+try:  # in the tool: a package; on a workspace: files side by side in the agent's folder
+    from provisioning.agent.cwc_sshlog import scan_ssh_log
+    from provisioning.agent.cwc_transfers import TOOL_LOG, scan_transfers
+except ImportError:  # pragma: no cover - the workspace's layout
+    from cwc_sshlog import scan_ssh_log
+    from cwc_transfers import TOOL_LOG, scan_transfers
+
+LISTEN_USER = re.compile(r'\("[^"]*",pid=(\d+),')
+
+
+def split_state(raw):
+    """The parts of a scan state (an older flat object is all files)."""
+    if isinstance(raw, dict) and isinstance(raw.get("files"), dict):
+        return raw
+    return {"files": raw if isinstance(raw, dict) else {}}
+
+
+def jupyter_pids(proc="/proc"):
+    """Processes whose command line names Jupyter (`jupyter-lab`, `python -m jupyter notebook`, ...)."""
+    pids = []
+    for name in os.listdir(proc):
+        if name.isdigit():
+            try:
+                with open(os.path.join(proc, name, "cmdline"), "rb") as f:
+                    if b"jupyter" in f.read():
+                        pids.append(int(name))
+            except OSError:
+                continue
+    return pids
+
+
+def listening_ports(ss_output, pids):
+    """TCP ports listened on by these processes, from `ss -ltnpH` output. Pure."""
+    ports = set()
+    for line in ss_output.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and any(int(p) in pids for p in LISTEN_USER.findall(line)):
+            port = fields[3].rsplit(":", 1)[-1]
+            if port.isdigit():
+                ports.add(int(port))
+    return sorted(ports)
+
+
+def jupyter_status(run=subprocess.run, proc="/proc"):
+    """{"running", "ports"}: whether Jupyter runs, and where it listens (ss needs root to name other users')."""
+    pids = set(jupyter_pids(proc))
+    if not pids:
+        return {"running": False, "ports": []}
+    try:
+        out = run(["ss", "-ltnpH"], capture_output=True, text=True, timeout=20, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        out = ""
+    return {"running": True, "ports": listening_ports(out, pids)}
+
+
+def arm_tool_log(collecting, log=TOOL_LOG):
+    """Create the tool log while the course collects activity (the wrappers record only then); remove it when not.
+
+    The student may append (the wrappers run as the student) but not read it; it is removed when collection stops.
+    """
+    if not collecting:
+        if os.path.lexists(log):
+            os.unlink(log)
+        return
+    os.makedirs(os.path.dirname(log), mode=0o755, exist_ok=True)
+    if not os.path.exists(log):
+        fd = os.open(log, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o622)
+        os.fchmod(fd, 0o622)
+        os.close(fd)
+
+
+def more_events(home, state, file_events, now, event, ec2, run=subprocess.run, log=TOOL_LOG):
+    """Downloads and extractions; on EC2 also SSH logins, logouts, SFTP transfers and Jupyter starting or ending."""
+    first_scan = "transfers" not in state
+    events = scan_transfers(home, state.setdefault("transfers", {}), file_events, state["files"], now, event, log,
+                            first_scan)  # fmt: skip
+    if ec2:
+        events += scan_ssh_log(state.setdefault("ssh", {}), home, event, now, run)
+        status, last = jupyter_status(run), state.get("jupyter", {"running": False, "ports": []})
+        if status != last:
+            events.append(event("jupyter", status, now))
+            state["jupyter"] = status
+    return events

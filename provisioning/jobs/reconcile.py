@@ -1,0 +1,171 @@
+"""The reconcile job: record what AWS reports (observed state) for every live workspace, issue wanted stops
+again until AWS agrees (intent is never rewritten), book and stop orphans, and retry or fail stalled launches."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from classroom.audit import append_event
+from classroom.db import utcnow
+from classroom.jobs.context import JobContext, current
+from classroom.jobs.names import PROVISION_WORKSPACE
+from classroom.models import Workspace
+from classroom.notify import notify
+from classroom.services.workspaces import Job, mark_failed, set_state
+from classroom.workspaces.lifecycle import LIVE, DesiredState, WorkspaceState
+from provisioning.backend import CloudError, InstanceInfo
+from provisioning.jobs.workspace import locked
+from provisioning.reconcile import MISSING, Change, WorkspaceRow, plan_reconcile
+from provisioning.stop_jobs import drive_stops
+
+log = logging.getLogger(__name__)
+S = WorkspaceState
+D = DesiredState
+ORPHAN_BILLED = ("pending", "running")  # AWS states in which an orphan costs compute: stop it, book it
+
+
+def reconcile_workspaces() -> dict[str, int]:
+    """One batched describe of every managed instance; record what AWS reports (observed state), issue wanted
+    stops again until AWS agrees (intent is never rewritten), flag instances without a workspace."""
+    ctx = current()
+    with ctx.session() as session:  # rows first: an instance launched after this read is never judged missing
+        rows = [
+            WorkspaceRow(w.id, w.state, w.instance_id, w.stop_mode)
+            for w in session.scalars(select(Workspace).where(Workspace.state.in_(LIVE)))
+        ]
+        session.commit()
+    instances = ctx.backend.describe_managed()
+    with ctx.session() as session:
+        plan = plan_reconcile(rows, instances)
+        for change in plan.changes:
+            ws = locked(session, change.workspace_id, skip_locked=True)  # a busy row is observed next pass
+            if ws is None or not _confirmed(ctx, change):
+                continue
+            ws.instance_id = ws.instance_id or change.instance_id
+            ws.public_ip = change.public_ip or ws.public_ip
+            ws.availability_zone = change.availability_zone or ws.availability_zone
+            if set_state(session, ws, change.state, actor="reconcile", reason=change.reason, aws_at=change.aws_at):
+                _late_running(session, ctx, ws, change)
+            if change.reason == MISSING:
+                tell_workspace_lost(session, ws)
+        to_stop = _book_orphans(session, ctx, plan.orphans)
+        session.flush()
+        retry = _stalled_launches(session) + drive_stops(session, utcnow())
+        session.commit()
+    if to_stop:  # claim (booked, committed), then call: AWS is never called under a row lock
+        try:
+            ctx.backend.stop(to_stop, hibernate=False)
+        except CloudError:
+            log.exception("orphan instances %s could not be stopped; the next reconcile retries", to_stop)
+    ctx.release(retry)
+    return {
+        "changed": len(plan.changes),
+        "orphans": len(plan.orphans),
+        "instances": len(instances),
+        "retried": len(retry),
+    }
+
+
+def _late_running(session: Session, ctx: JobContext, ws: Workspace, change: Change) -> None:
+    """`running` recorded at AWS's LaunchTime: seconds the sweep already metered as not running are booked."""
+    from classroom.services.metering import book_late_running
+    from config.prices import load_prices
+
+    if change.state is S.RUNNING and change.aws_at is not None:
+        prices = load_prices().region(ctx.settings.aws_region)
+        book_late_running(session, ws, ws.state_changed_at, utcnow(), prices)
+
+
+def _book_orphans(session: Session, ctx: JobContext, orphans: list[InstanceInfo]) -> list[str]:
+    """Flag each orphan once a day; book the running ones' cost to their course; return those to stop.
+
+    An instance is an orphan only if its workspace is still not live now (re-read after the describe): a
+    workspace created during the reconcile is never taken for one."""
+    from classroom.services.course_charges import book, course_id_of, orphan_charge
+    from config.prices import load_prices
+
+    claimed = {o.workspace_id for o in orphans if o.workspace_id is not None}
+    live = set(session.scalars(select(Workspace.id).where(Workspace.id.in_(claimed), Workspace.state.in_(LIVE))))
+    orphans = [o for o in orphans if o.workspace_id not in live]
+    for orphan in orphans:
+        if ctx.redis.set(f"cwc:orphan-flagged:{orphan.instance_id}", 1, nx=True, ex=86400):
+            append_event(
+                session,
+                "workspace.orphan_instance",
+                subject=orphan.instance_id,
+                details={"state": orphan.state, "tags": orphan.tags},
+            )
+            log.warning("instance %s carries our tag but has no live workspace", orphan.instance_id)
+    now, prices = utcnow(), load_prices().region(ctx.settings.aws_region)
+    running = [o for o in orphans if o.state in ORPHAN_BILLED and o.launched_at and course_id_of(o.tags)]
+    book(
+        session,
+        [
+            orphan_charge(course_id_of(o.tags), o.instance_id, o.instance_type, o.launched_at, now, prices)  # type: ignore[arg-type]
+            for o in running
+        ],
+        now,
+    )
+    return [o.instance_id for o in running]
+
+
+def tell_workspace_lost(session: Session, ws: Workspace) -> None:
+    """Tell the student their workspace's instance is gone (its files with it) and how to get a new one."""
+    name = ws.link_title or ws.template_id
+    notify(
+        session,
+        person_id=ws.person_id,
+        course_id=ws.course_id,
+        subject=f"Your workspace {name} was lost"[:255],
+        body=(
+            f"The cloud instance of your workspace {name} ({ws.instance_id}) no longer exists, so the workspace "
+            "has ended and the files on its disk are gone (course materials and anything you pushed elsewhere "
+            "are safe). Open the course's Cloud Workstation link to start a new one; ask your TAs if you need "
+            "an extension."
+        ),
+    )
+
+
+def _confirmed(ctx: JobContext, change: Change) -> bool:
+    """A vanished instance must be missing on two passes before its workspace ends (AWS lists lag behind)."""
+    if change.state is not S.TERMINATED or change.reason != MISSING:
+        return True
+    key = f"cwc:reconcile:missing:{change.workspace_id}"
+    if ctx.redis.exists(key):
+        return True
+    ctx.redis.set(key, 1, ex=600)
+    return False
+
+
+STALLED_AFTER = timedelta(minutes=2)
+GIVE_UP_AFTER = timedelta(minutes=15)
+
+
+def _stalled_launches(session: Session) -> list[Job]:
+    """Launches with no instance after a while: queue them again (same job id), or fail them with a reason."""
+    now = utcnow()
+    stalled = session.scalars(
+        select(Workspace)
+        .where(
+            Workspace.state.in_((S.REQUESTED, S.PROVISIONING)),
+            Workspace.instance_id.is_(None),
+            Workspace.state_changed_at < now - STALLED_AFTER,
+        )
+        .with_for_update(skip_locked=True)
+    ).all()
+    retry = []
+    for ws in stalled:
+        if now - ws.created_at > GIVE_UP_AFTER and ws.desired_state is D.RUNNING:
+            mark_failed(
+                session,
+                ws,
+                "AWS did not start this workspace in 15 minutes. Nothing is charged; "
+                "open the link again to retry, or tell your TA.",
+            )
+        else:
+            retry.append(Job(PROVISION_WORKSPACE, ws.id))
+    return retry

@@ -1,0 +1,17 @@
+"""The term-end job, every 10 minutes: warn before a term ends, then apply each course's term-end actions once."""
+
+from __future__ import annotations
+
+from classroom.db import utcnow
+from classroom.jobs.context import current
+from provisioning.term_end import run_term_end
+
+
+def close_terms() -> dict[str, int]:
+    """Every 10 minutes: warn an hour before term end, then apply each course's term-end actions once."""
+    ctx = current()
+    with ctx.session() as session:
+        result = run_term_end(session, utcnow())
+        session.commit()
+    ctx.release(result.jobs)
+    return {"warned": result.warned, "closed": len(result.closed), "jobs": len(result.jobs)}

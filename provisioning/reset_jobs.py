@@ -1,0 +1,285 @@
+"""The reset job: back up, start fresh, restore the keep paths, check, switch; the student keeps the old workspace
+until the new one is healthy. Claim, commit, call, record: no row lock is held across S3, EC2 or the sandbox.
+
+Each step records its result on the reset row (backup id, new instance id), so a retried job carries on where
+the last one stopped. Any failure (S3, EC2, a backup that does not match its SHA-256, the new environment not
+working) ends the reset as `failed` with the reason: the new instance is terminated, the workspace row and the
+old instance are untouched. The local runtime's homes are read and written here (`make run` runs the worker on
+the same machine); on real EC2 the backup and restore need the workspace agent, which this version does not have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import time
+from dataclasses import replace
+
+from sqlalchemy import select
+
+from classroom.audit import append_event
+from classroom.db import utcnow
+from classroom.jobs.context import current  # one JobContext for every workspace job
+from classroom.models import Person, Workspace, WorkspaceBackup, WorkspaceReset
+from classroom.notify import notify
+from classroom.services.resets import ALWAYS_KEPT, STEPS, keep_paths
+from classroom.workspaces.lifecycle import WorkspaceState
+from config.catalog import load_catalog
+from provisioning.aws_archive import archive_prefix
+from provisioning.backend import CloudError
+from provisioning.course_cloud import course_key
+from provisioning.jobs.workspace import launch_spec
+from provisioning.runtime.home_files import HomeFiles, PathRefused
+from provisioning.runtime.template_home import TemplateError, check_environment, sandbox_spec, seed_home
+from provisioning.ssh_ca import workspace_login
+
+log = logging.getLogger(__name__)
+READY_WAIT_S = 120
+
+
+class ResetFailed(RuntimeError):
+    """A step failed; the message is what staff read."""
+
+
+def _homes() -> HomeFiles:
+    return HomeFiles((current().settings.data_dir / "runtime" / "homes").resolve())
+
+
+def _runtime_root() -> object:
+    return (current().settings.data_dir / "runtime").resolve()
+
+
+def _step(reset_id: int, state: str, **values: object) -> WorkspaceReset:
+    with current().session() as session:
+        row = session.scalar(select(WorkspaceReset).where(WorkspaceReset.id == reset_id).with_for_update())
+        assert row is not None
+        row.state, row.progress = state, STEPS[state]
+        for name, value in values.items():
+            setattr(row, name, value)
+        session.commit()
+        session.refresh(row)
+        session.expunge(row)
+        return row
+
+
+def reset_workspace(reset_id: int) -> str:
+    """Run (or carry on) one reset; returns its final state."""
+    with current().session() as session:
+        row = session.get(WorkspaceReset, reset_id)
+        if row is None:
+            return "nothing to do"
+        if row.state == "done":
+            _terminate(row.old_instance_id)  # a retry after the switch: make sure the old one is gone
+            return "done"
+        if row.state == "failed":
+            return "failed"
+        ws = session.get(Workspace, row.workspace_id)
+        assert ws is not None
+        if ws.state is not WorkspaceState.RUNNING or ws.instance_id != row.old_instance_id:
+            return _fail(reset_id, f"the workspace is {ws.state.value} now, not running as when the reset was asked")
+    try:
+        row = _backup(reset_id) if row.backup_id is None else row
+        row = _launch(reset_id) if row.new_instance_id is None else row
+        kept = _restore(row)
+        _switch(reset_id, kept)
+    except (ResetFailed, CloudError, PathRefused, TemplateError) as exc:
+        return _fail(reset_id, str(exc))
+    except Exception as exc:  # noqa: BLE001 - whatever broke, the student keeps the old workspace and staff see why
+        log.exception("reset %s failed", reset_id)
+        return _fail(reset_id, f"an internal error ({type(exc).__name__}); the logs have the details")
+    _terminate(row.old_instance_id)
+    return "done"
+
+
+def _backup(reset_id: int) -> WorkspaceReset:
+    row = _step(reset_id, "backing_up")
+    homes, ctx = _homes(), current()
+    if not homes.available(row.old_instance_id):
+        raise ResetFailed("the home of this workspace cannot be read here (on EC2 the agent's backup is not built)")
+    body, files = homes.tar_gz_home(row.old_instance_id)
+    digest = hashlib.sha256(body).hexdigest()
+    ck = course_key(row.course_id)
+    key = f"{archive_prefix(ck)}ws{row.workspace_id}/backups/reset-{row.id}.tar.gz"
+    stored = ctx.backend.put_private_object(key, body, content_type="application/gzip", course_key=ck)
+    if stored.sha256 != digest or not ctx.backend.verify_archive(key, digest, len(body)):
+        raise ResetFailed("the backup in S3 does not match the SHA-256 of the home: nothing was changed")
+    with current().session() as session:
+        backup = WorkspaceBackup(
+            course_id=row.course_id,
+            workspace_id=row.workspace_id,
+            instance_id=row.old_instance_id,
+            s3_key=key,
+            sha256=digest,
+            size_bytes=len(body),
+            files=files,
+            created_by_person_id=row.staff_person_id,
+        )
+        session.add(backup)
+        session.flush()
+        append_event(
+            session,
+            "workspace.backup",
+            actor_person_id=row.staff_person_id,
+            course_id=row.course_id,
+            subject=str(row.workspace_id),
+            details={
+                "backup": backup.id,
+                "key": key,
+                "sha256": digest,
+                "bytes": len(body),
+                "files": files,
+                "reset": row.id,
+            },
+        )
+        session.commit()
+        backup_id = backup.id
+    return _step(reset_id, "launching", backup_id=backup_id)
+
+
+def _launch(reset_id: int) -> WorkspaceReset:
+    ctx = current()
+    with current().session() as session:
+        row = session.get(WorkspaceReset, reset_id)
+        ws = session.get(Workspace, row.workspace_id) if row else None
+        assert row is not None and ws is not None
+        old_hash, old_revoked = ws.agent_token_hash, ws.agent_token_revoked_at
+        spec = launch_spec(session, ctx, ws)  # a new agent token for the new instance, held on the reset row
+        new_hash = ws.agent_token_hash
+        ws.agent_token_hash, ws.agent_token_revoked_at = old_hash, old_revoked  # the old agent keeps working
+        row.new_agent_token_hash = new_hash
+        session.commit()
+    spec = replace(
+        spec,
+        client_token=f"cwc-ws-{spec.workspace_id}-reset-{reset_id}",
+        tags={**spec.tags, "cwc:reset-id": str(reset_id)},
+    )
+    info = ctx.backend.launch(spec)
+    return _step(reset_id, "restoring", new_instance_id=info.instance_id)
+
+
+def _wait_running(instance_id: str) -> None:
+    backend, deadline = current().backend, time.monotonic() + READY_WAIT_S
+    while time.monotonic() < deadline:
+        found = backend.describe([instance_id])
+        state = found[0].state if found else "missing"
+        if state == "running":
+            return
+        if state in ("terminated", "shutting-down", "stopped", "missing"):
+            raise ResetFailed(f"the new workspace's machine is {state}")
+        time.sleep(1)
+    raise ResetFailed(f"the new workspace's machine was not running after {READY_WAIT_S} s")
+
+
+def _restore(row: WorkspaceReset) -> dict[str, object]:
+    assert row.new_instance_id and row.backup_id
+    ctx, homes = current(), _homes()
+    _wait_running(row.new_instance_id)
+    with current().session() as session:
+        backup = session.get(WorkspaceBackup, row.backup_id)
+        ws = session.get(Workspace, row.workspace_id)
+        assert backup is not None and ws is not None
+        patterns = keep_paths(session, row.course_id) + ALWAYS_KEPT
+        template = load_catalog().get(ws.template_id)
+        os_user = template.os_user if template else "ubuntu"
+    body = ctx.backend.get_private_object(backup.s3_key)  # restored from the verified backup, not the old disk
+    if hashlib.sha256(body).hexdigest() != backup.sha256:
+        raise ResetFailed("the backup read back from S3 does not match its SHA-256")
+    spec = sandbox_spec(_runtime_root(), row.new_instance_id, row.workspace_id, row.course_id, os_user)  # type: ignore[arg-type]
+    shutil.rmtree(spec.home, ignore_errors=True)  # a retry starts the new home again
+    seed_home(spec)
+    written = homes.restore(row.new_instance_id, body, patterns)
+    for rel in written:  # the kept files are byte-identical to the backup
+        restored = homes.read_file(row.new_instance_id, rel, limit=1 << 40)
+        if len(restored) != written[rel]:
+            raise ResetFailed(f"{rel} was not restored whole")
+    env = check_environment(spec)
+    return {"paths": patterns, "files": len(written), "bytes": sum(written.values()), "python": env}
+
+
+def _switch(reset_id: int, kept: dict[str, object]) -> None:
+    _step(reset_id, "switching", kept=kept)
+    with current().session() as session:
+        row = session.scalar(select(WorkspaceReset).where(WorkspaceReset.id == reset_id).with_for_update())
+        assert row is not None
+        ws = session.scalar(select(Workspace).where(Workspace.id == row.workspace_id).with_for_update())
+        assert ws is not None
+        if ws.state is not WorkspaceState.RUNNING or ws.instance_id != row.old_instance_id:
+            session.rollback()
+            raise ResetFailed(f"the workspace became {ws.state.value} during the reset")
+        found = current().backend.describe([str(row.new_instance_id)])
+        ws.instance_id, ws.agent_token_hash, ws.agent_token_revoked_at = (
+            row.new_instance_id,
+            row.new_agent_token_hash,
+            None,
+        )
+        ws.public_ip = found[0].public_ip if found and found[0].public_ip else ws.public_ip
+        row.state, row.progress, row.finished_at = "done", STEPS["done"], utcnow()
+        staff = session.get(Person, row.staff_person_id)
+        backup = session.get(WorkspaceBackup, row.backup_id)
+        append_event(
+            session,
+            "workspace.reset.done",
+            actor_person_id=row.staff_person_id,
+            course_id=row.course_id,
+            subject=str(ws.person_id),
+            details={
+                "reset": row.id,
+                "workspace": ws.id,
+                "old": row.old_instance_id,
+                "new": row.new_instance_id,
+                "kept": kept,
+                "backup_sha256": backup.sha256 if backup else "",
+            },
+        )
+        paths = ", ".join(str(p) for p in kept.get("paths", []))  # type: ignore[union-attr]
+        notify(
+            session,
+            person_id=ws.person_id,
+            course_id=ws.course_id,
+            subject="Your workspace was reset",
+            body=(
+                f"{staff.display_name if staff else 'Staff'} reset your workspace {workspace_login(ws.id)}: "
+                f"{row.reason}. It is a fresh workspace from the template with the same name and your SSH keys; "
+                f"kept: {paths} ({kept.get('files')} files). A backup of your whole home before the reset is "
+                f"kept (SHA-256 {backup.sha256 if backup else '?'}); staff can restore anything from it."
+            ),
+        )
+        session.commit()
+
+
+def _fail(reset_id: int, why: str) -> str:
+    with current().session() as session:
+        row = session.scalar(select(WorkspaceReset).where(WorkspaceReset.id == reset_id).with_for_update())
+        if row is None or row.state in ("done", "failed"):
+            return row.state if row else "nothing to do"
+        row.state, row.progress, row.error, row.finished_at = "failed", STEPS["failed"], why[:2000], utcnow()
+        ws = session.get(Workspace, row.workspace_id)
+        append_event(
+            session,
+            "workspace.reset.failed",
+            actor_person_id=row.staff_person_id,
+            course_id=row.course_id,
+            subject=str(ws.person_id if ws else ""),
+            details={"reset": row.id, "why": why},
+        )
+        notify(
+            session,
+            person_id=row.staff_person_id,
+            course_id=row.course_id,
+            subject=f"Reset R{row.id} failed: the student keeps the old workspace",
+            body=f"The reset of workspace {row.workspace_id} failed: {why}. Nothing was changed for the student.",
+        )
+        new_instance = row.new_instance_id
+        session.commit()
+    if new_instance:
+        _terminate(new_instance)
+        shutil.rmtree(_homes().root / new_instance, ignore_errors=True)
+    return "failed"
+
+
+def _terminate(instance_id: str) -> None:
+    try:
+        current().backend.terminate([instance_id])
+    except CloudError:
+        log.exception("instance %s not terminated after a reset; terminate it by hand", instance_id)
