@@ -238,3 +238,21 @@ def test_the_report_and_the_grade_rows_run_a_fixed_number_of_statements(session,
         counts.append((report, grades))
     # 13 without integrity's similarity_runs table, 14 with it (the adapter reads it only when it exists)
     assert counts[0] == counts[1] and counts[0][0] <= 14 and counts[0][1] == 7, counts
+
+
+def test_office_hours_services_audit_under_the_names_the_report_counts(tx_session):  # type: ignore[no-untyped-def]
+    """Through ta17a's own services, not hand-written events: a help request, a message and the student's reply."""
+    from classroom.services.help_requests import ask_for_help
+    from classroom.services.messages import Draft, reply, send_message
+
+    course = make_course(tx_session, term_start=date(2024, 8, 26), term_end=date(2024, 12, 13))
+    make_policy(tx_session, course)
+    priya = make_person(tx_session, course, name="Priya Sharma", level=StaffLevel.TA)
+    emily = make_person(tx_session, course, name="Emily Chen")
+    ask_for_help(tx_session, course.id, emily.id, message="My training loop never ends")
+    sent, _ = send_message(tx_session, course.id, author_id=priya.id, student_id=emily.id,
+                           draft=Draft("Your loop", "Check line 12.", client_key="k1"))  # fmt: skip
+    reply(tx_session, course.id, emily.id, sent.id, body="Thanks!", client_key="k2")
+    r = final_report(tx_session, course)
+    assert r is not None and (r.messages, r.help_requests) == (1, 1)  # the reply is the student's, not staff's
+    assert r.most_active == ("Priya Sharma", 1)
