@@ -96,11 +96,13 @@ def _common_prefix(a: str | None, b: str | None) -> str:
 
 
 def _actions(session: Session, course_id: int) -> tuple[ActionCount, ...]:
+    name = func.coalesce(func.nullif(Person.name, ""), func.nullif(func.concat_ws(" ", Person.given_name,
+                                                                                  Person.family_name), ""))  # fmt: skip
     rows = session.execute(
-        select(AuditEvent.action, AuditEvent.actor_person_id, Person.name, func.count())
+        select(AuditEvent.action, AuditEvent.actor_person_id, name, func.count())
         .outerjoin(Person, Person.id == AuditEvent.actor_person_id)
         .where(AuditEvent.course_id == course_id, AuditEvent.action.in_([*STAFF_ACTIONS, HELP_REQUESTED]))
-        .group_by(AuditEvent.action, AuditEvent.actor_person_id, Person.name)
+        .group_by(AuditEvent.action, AuditEvent.actor_person_id, name)
     ).all()
     return tuple(ActionCount(a, who, name or f"person {who}", int(n)) for a, who, name, n in rows)
 
