@@ -72,6 +72,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from lti_app.budget_views import bp as budget_bp
     from lti_app.course_sync import bp as course_sync_bp
     from lti_app.debug import bp as debug_bp
+    from lti_app.final_report_views import bp as final_report_bp
     from lti_app.health import bp as health_bp
     from lti_app.integrity import trail_views  # noqa: F401  (its routes live on the integrity blueprint)
     from lti_app.integrity.views import bp as integrity_bp
@@ -100,7 +101,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(pages_bp)
     blueprints = (workspaces_bp, keys_bp, materials_bp, material_uploads_bp, agent_bp, setup_bp, course_sync_bp,
                   budget_bp, recorded_bp, staff_ssh_bp, welcome_bp, terminal_bp, workshops_bp, office_bp,
-                  debug_bp, integrity_bp)  # fmt: skip
+                  debug_bp, integrity_bp, final_report_bp)  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.jinja_env.globals["terminal_enabled"] = terminal_enabled

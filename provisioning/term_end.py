@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ARRAY, Integer, func, literal, select, update
@@ -16,11 +15,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
-from classroom.budget.policy import money
-from classroom.models import AlertSent, Course, CoursePolicy, Enrollment, SpendDaily, SshKey, Workspace
-from classroom.notify import Message, notify_instructors, notify_many
+from classroom.models import AlertSent, Course, CoursePolicy, Enrollment, SshKey, Workspace
+from classroom.notify import Message, notify_many
 from classroom.roles import StaffLevel
-from classroom.services.staff_report import staff_activity
 from classroom.services.term_notices import course_notices, course_term, due_threshold
 from classroom.services.workspaces import Job, request_stop
 from classroom.sql.workspaces import REVOKE_STOPPED_AGENTS
@@ -149,29 +146,10 @@ def _revoke(session: Session, course: Course, now: datetime) -> None:
 
 
 def _final_report(session: Session, course: Course, policy: CoursePolicy) -> None:
-    spent = session.execute(
-        select(
-            SpendDaily.person_id,
-            func.sum(SpendDaily.compute + SpendDaily.storage),
-            func.sum(SpendDaily.running_seconds),
-        )
-        .where(SpendDaily.course_id == course.id)
-        .group_by(SpendDaily.person_id)
-    ).all()
-    total = sum((Decimal(s) for _, s, _ in spent), Decimal(0))
-    hours = sum((Decimal(h) for _, _, h in spent), Decimal(0)) / 3600
-    over = sum(1 for _, s, _ in spent if Decimal(s) > policy.budget_per_student)
-    average = total / len(spent) if spent else Decimal(0)
-    body = (
-        f"{course.display_name} has closed.\n\nTotal spend: {money(total)} of {money(policy.total_budget)}\n"
-        f"Students with spend: {len(spent)}; average {money(average)} of {money(policy.budget_per_student)}\n"
-        f"Over their budget: {over}\nCompute hours: {hours.quantize(Decimal('0.1'))}\n\n"
-        f"Workspaces were stopped; each home is archived to S3 (kept {policy.archive_retention_days} days) and its "
-        f"disk deleted {policy.disk_grace_days} days after the term. The audit trail and cost report stay available "
-        "in Cloud Workstation."
-    )
-    body += "\n\n" + staff_activity(session, course.id).lines()
-    notify_instructors(session, course.id, subject=f"[{course.display_name}] Final course report", body=body)
+    """Email the final report to the instructors (once: close_course runs once per course)."""
+    from classroom.services.final_report_mail import send_final_report
+
+    send_final_report(session, course)
 
 
 __all__ = ["TermEndResult", "close_course", "run_term_end", "term_end_instant"]

@@ -73,7 +73,7 @@ def test_warning_an_hour_before_then_everything_closes_once(session):
     assert session.get(Workspace, ws.id).agent_token_revoked_at is not None
     assert session.get(Workspace, ws.id).retire_after == end + timedelta(seconds=1, days=14)  # the grace period
     report = session.scalar(select(Notification.body).where(Notification.person_id == owner.id))
-    assert "Total spend: $22.80 of $1200.00" in report and "Compute hours: 100.0" in report
+    assert "Total spent: $22.80 (1.9 %)" in report and "Total compute hours: 100.0 h" in report
     assert session.get(CoursePolicy, course.id).closed_at is not None
     assert session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "course.closed")) == 1
     again = run_term_end(session, end + timedelta(hours=1))
