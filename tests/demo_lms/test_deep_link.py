@@ -49,11 +49,14 @@ def test_response_creates_the_assignment_and_its_line_item(client: FlaskClient, 
                                                            personas_by_name: dict[str, str]) -> None:
     sign_in(client, personas_by_name["jennifer.martinez"])
     item = {**ITEM, "url": tool.base_url + "/lti/launch"}
-    resp = client.post("/demo-lms/deep-link-return", data={"JWT": _response(tool, _deep_link_data(client, tool), [item])})
+    signed = _response(tool, _deep_link_data(client, tool), [item])
+    resp = client.post("/demo-lms/deep-link-return", data={"JWT": signed})
     assert resp.status_code == 200, resp.get_data(as_text=True)
     assert "Assignment added" in resp.get_data(as_text=True)
     with engine.connect() as conn:
-        link = conn.execute(text("SELECT id, title, url, custom, due_at FROM demo_links WHERE kind = 'assignment'")).one()
+        link = conn.execute(
+            text("SELECT id, title, url, custom, due_at FROM demo_links WHERE kind = 'assignment'")
+        ).one()
         line = conn.execute(text("SELECT label, score_maximum, resource_id, tag, link_id FROM demo_line_items")).one()
     assert link.title == "HW3: Neural networks" and link.url == tool.base_url + "/lti/launch"
     assert link.custom == ITEM["custom"] and link.due_at.isoformat() == "2024-09-20T06:59:00+00:00"

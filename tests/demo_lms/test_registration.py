@@ -129,6 +129,7 @@ def test_auto_register_goes_through_the_registration_endpoint(settings: Settings
 def test_admin_install_in_a_new_window_redirects_to_the_tool(client: FlaskClient, engine: Engine) -> None:
     page = client.get("/demo-lms/admin").get_data(as_text=True)
     url = "http://127.0.0.1/lti/register?invite=abc"
-    resp = client.post("/demo-lms/admin/install", data={"csrf": csrf_of(page), "registration_url": url, "mode": "window"})
+    form = {"csrf": csrf_of(page), "registration_url": url, "mode": "window"}
+    resp = client.post("/demo-lms/admin/install", data=form)
     assert resp.status_code == 303 and resp.headers["Location"].startswith(url + "&openid_configuration=")
     assert client.get("/demo-lms/admin/tools.json").get_json() == {"count": 0, "latest": None}

@@ -62,8 +62,8 @@ def test_line_item_scores_and_results(client: FlaskClient, tool: FakeTool, engin
         score = {"userId": user, "scoreGiven": given, "scoreMaximum": 20 if given == 20 else 10,
                  "activityProgress": "Completed", "gradingProgress": "FullyGraded",
                  "timestamp": (t0 + timedelta(minutes=n)).isoformat()}
-        resp = client.post(f"{path}/scores", headers={**headers, "Content-Type": "application/vnd.ims.lis.v1.score+json"},
-                           json=score)
+        score_headers = {**headers, "Content-Type": "application/vnd.ims.lis.v1.score+json"}
+        resp = client.post(f"{path}/scores", headers=score_headers, json=score)
         assert resp.status_code == 200, resp.get_data(as_text=True)
     assert count_rows(engine, "demo_scores") == 3, "every score is kept"
     results = {r["userId"]: r for r in client.get(f"{path}/results", headers=headers).get_json()}

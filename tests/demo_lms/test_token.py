@@ -74,7 +74,8 @@ def test_unknown_kid_refetches_the_tool_keys_once(client: FlaskClient, tool: Fak
 
 
 def test_grant_type_and_scope_are_checked(client: FlaskClient, tool: FakeTool, engine: Engine) -> None:
-    resp = client.post("/demo-lms/token", data={**GRANT, "grant_type": "password", "client_assertion": tool.assertion()})
+    form = {**GRANT, "grant_type": "password", "client_assertion": tool.assertion()}
+    resp = client.post("/demo-lms/token", data=form)
     assert resp.status_code == 400 and resp.get_json()["error"] == "unsupported_grant_type"
     resp = _token(client, tool.assertion(), scope="https://example.com/other")
     assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_scope"
