@@ -30,6 +30,7 @@ from classroom.budget.enforcement import (
 from classroom.budget.policy import money
 from classroom.services.course_money import course_positions
 from classroom.services.metering import accrue, known_time_zones
+from classroom.services.restores import restored_ends
 from classroom.workspaces.lifecycle import RESERVED_DISK, WorkspaceState, sql_states
 from config.catalog import load_catalog
 from config.prices import PriceError, RegionPrices
@@ -165,6 +166,7 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
             )
     positions = []
     idle = _idle_limits()
+    restored = restored_ends(session, now)  # a restored student's term ends later (classroom.services.restores)
     for r in session.execute(POSITIONS_SQL, {"now": now, "zones": list(known_time_zones(session))}):
         key = (r.course_id, r.person_id)
         ws = tuple(
@@ -183,7 +185,7 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
                 r.today,
                 ws,
                 storage_reserve=reserve.get(key, Decimal(0)),
-                term_end=end,
+                term_end=restored.get(key, end),
                 enrolled=r.enrolled,
                 zone_known=zone_ok and r.zone_ok,
             )

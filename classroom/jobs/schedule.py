@@ -38,6 +38,7 @@ PERIODIC_JOBS: tuple[Periodic, ...] = (
     Periodic("provisioning.jobs.meter_and_enforce", interval=60),
     Periodic("provisioning.jobs.close_terms", interval=600),
     Periodic("provisioning.workshop_end.close_workshops", interval=60),  # workshops end to the minute
+    Periodic("provisioning.restore_end.close_restores", interval=300),  # restored students' access ends
     Periodic("provisioning.retire.retire_due", interval=300),  # archive, then delete disks marked to end
     Periodic("provisioning.usage.book_usage_hourly", cron="7 * * * *"),  # EFS, snapshots, archives, transfer out
     Periodic("classroom.jobs.tasks.send_outbox_emails", interval=60),

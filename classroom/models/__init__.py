@@ -29,6 +29,7 @@ from classroom.models.lms_sync import (
 from classroom.models.notifications import Notification, OutboxEmail
 from classroom.models.people import Course, Enrollment, EnrollmentStatus, Person, StaffLevel
 from classroom.models.platform import Deployment, DeploymentStatus, Platform
+from classroom.models.restores import StudentRestore
 from classroom.models.ssh_access import ActivityEvent, CourseSshCa, StaffSshCert
 from classroom.models.workshops import Workshop, WorkshopParticipant
 from classroom.models.workspaces import (
@@ -43,6 +44,7 @@ from classroom.models.workspaces import (
 )
 
 __all__ = [
+    "StudentRestore",
     "ActivityEvent",
     "CourseSshCa",
     "StaffSshCert",

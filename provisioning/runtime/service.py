@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +23,8 @@ from provisioning.agent.cwc_agent import post_json
 from provisioning.runtime.access import WorkspaceFacts
 from provisioning.runtime.activity import Post, WorkspaceActivity, jupyter_running
 from provisioning.runtime.facts import FactsLoader
-from provisioning.runtime.sandbox import SandboxSpec, prepare, remove_home
+from provisioning.runtime.restore import restore_home
+from provisioning.runtime.sandbox import HOST_UID, SandboxSpec, prepare, remove_home
 
 if TYPE_CHECKING:
     from provisioning.runtime.server import WorkspaceServer
@@ -72,6 +74,8 @@ class LocalRuntime:
                            etc=self.root / "etc" / facts.instance_id, hostname=f"ws{facts.workspace_id}")  # fmt: skip
         if self.specs.get(facts.instance_id) != spec:
             prepare(spec, self.banner)
+            owner = HOST_UID if os.geteuid() == 0 else None  # a restored student's archived home, once
+            restore_home(self.loader.sessions, self.loader.backend, facts.workspace_id, spec.home, owner)
             self.specs[facts.instance_id] = spec
         return spec
 
