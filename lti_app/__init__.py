@@ -74,6 +74,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from lti_app.lti.views import bp as lti_bp
     from lti_app.pages import staff_views  # noqa: F401  (its routes live on the pages blueprint)
     from lti_app.pages.views import bp as pages_bp
+    from lti_app.restore_views import bp as restores_bp
     from lti_app.setup_views import bp as setup_bp
     from lti_app.welcome_views import bp as welcome_bp
     from lti_app.workshops import bp as workshops_bp
@@ -92,7 +93,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(deep_link_bp)
     app.register_blueprint(pages_bp)
     blueprints = (workspaces_bp, keys_bp, materials_bp, material_uploads_bp, agent_bp, setup_bp, course_sync_bp,
-                  budget_bp, recorded_bp, staff_ssh_bp, welcome_bp, terminal_bp, workshops_bp)  # fmt: skip
+                  budget_bp, recorded_bp, staff_ssh_bp, welcome_bp, terminal_bp, workshops_bp, restores_bp)  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.jinja_env.globals["terminal_enabled"] = terminal_enabled
