@@ -33,8 +33,9 @@ def _closed_course(client, canvas, session):  # type: ignore[no-untyped-def]
                     instance_id="i-0emily", created_at=past, state_changed_at=past)  # fmt: skip
     session.add(old)
     session.flush()
-    session.add(WorkspaceArchive(workspace_id=old.id, course_id=course.id, s3_key=f"courses/c{course.id}/archives/"
-                                 f"ws{old.id}/home.tar.gz", sha256="0" * 64, size_bytes=10, retain_days=365))  # fmt: skip
+    key = f"courses/c{course.id}/archives/ws{old.id}/home.tar.gz"
+    session.add(WorkspaceArchive(workspace_id=old.id, course_id=course.id, s3_key=key, sha256="0" * 64, size_bytes=10,
+                                 retain_days=365))  # fmt: skip
     session.get(CoursePolicy, course.id).closed_at = past
     session.commit()
     return owner, student, emily
