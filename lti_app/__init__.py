@@ -72,6 +72,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from lti_app.lti import new_window  # noqa: F401  (its routes live on the lti blueprint)
     from lti_app.lti.deep_linking import bp as deep_link_bp
     from lti_app.lti.views import bp as lti_bp
+    from lti_app.next_term_views import bp as next_term_bp
     from lti_app.pages import staff_views  # noqa: F401  (its routes live on the pages blueprint)
     from lti_app.pages.views import bp as pages_bp
     from lti_app.restore_views import bp as restores_bp
@@ -93,7 +94,8 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(deep_link_bp)
     app.register_blueprint(pages_bp)
     blueprints = (workspaces_bp, keys_bp, materials_bp, material_uploads_bp, agent_bp, setup_bp, course_sync_bp,
-                  budget_bp, recorded_bp, staff_ssh_bp, welcome_bp, terminal_bp, workshops_bp, restores_bp)  # fmt: skip
+                  budget_bp, recorded_bp, staff_ssh_bp, welcome_bp, terminal_bp, workshops_bp, restores_bp,
+                  next_term_bp)  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.jinja_env.globals["terminal_enabled"] = terminal_enabled

@@ -17,6 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from provisioning.aws_archive import ArchiveMixin
+from provisioning.aws_next_term import NextTermMixin
 from provisioning.aws_restore import RestoreMixin
 from provisioning.aws_usage import UsageMixin
 from provisioning.backend import (
@@ -87,7 +88,7 @@ def _info(raw: dict[str, Any]) -> InstanceInfo:
     )
 
 
-class AwsBackend(ArchiveMixin, RestoreMixin, UsageMixin):
+class AwsBackend(ArchiveMixin, RestoreMixin, NextTermMixin, UsageMixin):
     """CloudBackend on boto3 with adaptive retries and a shared rate limit on mutating EC2 calls."""
 
     def __init__(
