@@ -33,6 +33,7 @@ from classroom.models import (
 from classroom.roles import StaffLevel
 from classroom.workspaces.lifecycle import ENDED
 from config.catalog import load_catalog
+from provisioning.opening import workspace_key
 
 if TYPE_CHECKING:
     from provisioning.services import Job
@@ -125,6 +126,7 @@ def restore_student(
     template = load_catalog().get(old.template_id) if old else None
     if old is None or template is None:
         raise RestoreError("The template of the archived workspace is no longer offered; nothing was restored.")
+    key = workspace_key(policy.workspace_scope, old.link_key, template.id)  # where the student's launch looks
     until = access_end(now.astimezone(ZoneInfo(course.time_zone)).date(), req.days, course.time_zone)
     row_id = session.scalar(
         insert(StudentRestore)
@@ -152,8 +154,9 @@ def restore_student(
             grant_budget(session, course, req.person_id, req.top_up, f"restore #{row_id} ({req.days} days)", actor_id)
         except BudgetError as exc:
             raise RestoreError(str(exc)) from exc
+    _set_aside(session, course.id, req.person_id, key, row_id)
     ws, jobs = request_workspace(
-        session, course_id=course.id, person_id=req.person_id, link_key=f"restore-{row_id}",
+        session, course_id=course.id, person_id=req.person_id, link_key=key,
         link_title=f"Restored home ({old.link_title or old.link_key})", template=template, region=old.region,
     )  # fmt: skip
     restore.workspace_id = ws.id
@@ -169,6 +172,24 @@ def restore_student(
     )  # fmt: skip
     session.flush()
     return restore, jobs
+
+
+def _set_aside(session: Session, course_id: int, person_id: int, key: str, restore_id: int) -> None:
+    """A workspace still waiting for its disk's deletion (term end's grace) holds the key the student's launch
+    looks for: it is renamed aside (it keeps retiring), so the launch reaches the restored one. Any other live
+    workspace means access was never closed for it: refused."""
+    live = session.scalar(
+        select(Workspace)
+        .where(Workspace.course_id == course_id, Workspace.person_id == person_id, Workspace.link_key == key,
+               Workspace.state.not_in(ENDED))  # fmt: skip
+        .with_for_update()
+    )
+    if live is None:
+        return
+    if live.retire_after is None:
+        raise RestoreError("This student still has a workspace that term end did not close; nothing was restored.")
+    live.link_key = f"{key}#before-restore-{restore_id}"[:255]
+    session.flush()
 
 
 def _reopen_keys(session: Session, course_id: int, person_id: int, closed_at: datetime) -> int:

@@ -104,7 +104,10 @@ def test_restore_for_seven_days_then_access_closes_by_itself(closed, session, en
     session.commit()
     assert [j.func for j in todo] == ["provisioning.jobs.provision_workspace"]
     fresh = session.get(Workspace, restore.workspace_id)
-    assert fresh.person_id == emily.id and fresh.state is S.REQUESTED and fresh.link_key == f"restore-{restore.id}"
+    assert fresh.person_id == emily.id and fresh.state is S.REQUESTED
+    old = session.get(Workspace, session.scalar(select(WorkspaceArchive.workspace_id)))
+    assert old.id != fresh.id and old.link_key == f"{fresh.link_key}#before-restore-{restore.id}"  # set aside
+    assert fresh.link_key == "template:ml-cpu-student"  # where Emily's launch looks (per-student scope)
     # the last day is 7 days on, to its end in course time (Los Angeles: 23:59:59 PST = 07:59:59 UTC next day)
     assert restore.access_until.astimezone(UTC) == datetime(2024, 12, 22, 7, 59, 59, 999999, tzinfo=UTC)
     assert session.scalar(select(BudgetGrant.amount).where(BudgetGrant.person_id == emily.id)) == Decimal(10)
@@ -114,6 +117,16 @@ def test_restore_for_seven_days_then_access_closes_by_itself(closed, session, en
     assert student_view(session, policy_view(session, course), course, emily.id, now).term_end == date(2024, 12, 21)
     assert student_view(session, policy_view(session, course), course, david.id, now).term_end == date(2024, 12, 13)
     assert set(restored_ends(session, now)) == {(course.id, emily.id)}
+
+    # Emily's launch reaches the restored workspace; David's, not restored, is refused: his term has ended
+    template = load_catalog().get("ml-cpu-student")
+    reached = open_workspace(session, course, emily.id, HW1, template, catalog=load_catalog(), prices=PRICES,
+                             region="us-east-1")  # fmt: skip
+    assert reached.ws is not None and reached.ws.id == fresh.id
+    refused = open_workspace(session, course, david.id, HW1, template, catalog=load_catalog(), prices=PRICES,
+                             region="us-east-1")  # fmt: skip
+    assert refused.ws is None and refused.decision.code == "term_ended"
+    session.rollback()
 
     # a double click changes nothing
     again, more = restore_student(session, course, RestoreRequest(emily.id, 7, Decimal(10)), actor_id=owner.id,
