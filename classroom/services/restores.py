@@ -180,8 +180,12 @@ def _set_aside(session: Session, course_id: int, person_id: int, key: str, resto
     workspace means access was never closed for it: refused."""
     live = session.scalar(
         select(Workspace)
-        .where(Workspace.course_id == course_id, Workspace.person_id == person_id, Workspace.link_key == key,
-               Workspace.state.not_in(ENDED))  # fmt: skip
+        .where(
+            Workspace.course_id == course_id,
+            Workspace.person_id == person_id,
+            Workspace.link_key == key,
+            Workspace.state.not_in(ENDED),
+        )  # fmt: skip
         .with_for_update()
     )
     if live is None:
