@@ -41,12 +41,7 @@ def _page(status: int = 200, **extra: object) -> tuple[str, int]:
         .where(WorkspaceArchive.course_id == ctx.course.id, Enrollment.level == StaffLevel.STUDENT)
         .order_by(Person.name, WorkspaceArchive.created_at.desc())
     ).all()
-    students = session.execute(
-        select(Person.id, Person.name)
-        .join(Enrollment, Enrollment.person_id == Person.id)
-        .where(Enrollment.course_id == ctx.course.id, Enrollment.level == StaffLevel.STUDENT)
-        .order_by(Person.name)
-    ).all()
+    students = list(dict.fromkeys((pid, name) for pid, name, _at, _size in archived))  # those with an archive
     restores = session.execute(
         select(StudentRestore, Person.name)
         .join(Person, Person.id == StudentRestore.person_id)

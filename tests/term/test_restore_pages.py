@@ -105,8 +105,10 @@ def test_another_courses_instructor_cannot_restore_emily(client, canvas, session
     ensure_policies(session)
     page = client.get("/app/restore", query_string={"t": other})
     assert page.status_code == 200 and "Emily" not in page.get_data(as_text=True)
+    assert "No student has an archived home" in page.get_data(as_text=True)
     before = _rows(engine)
-    resp = client.post("/app/restore", data={**hidden_fields(page.get_data(as_text=True)),
-                                             "person_id": str(emily.id), "days": "7"})  # fmt: skip
+    with client.application.app_context():
+        signed = {"t": other, "csrf_token": csrf_token(other)}  # no form is shown: posted as a forger would
+    resp = client.post("/app/restore", data={**signed, "person_id": str(emily.id), "days": "7"})
     assert resp.status_code == 422 and b"not a student of this course" in resp.data
     assert _rows(engine) == before
