@@ -92,7 +92,9 @@ def lease_inputs(
 ) -> LeaseInputs:
     """Load the student's cap, spend, storage reserve, unmetered cost and running rate (no prices: cap None)."""
     row = session.execute(STUDENT_SQL, {"course": course_id, "person": person_id}).one()
-    end = term_end_instant(row.term_end, row.time_zone)
+    from classroom.services.restores import restored_end  # a restored student's term ends later
+
+    end = restored_end(session, course_id, person_id, now) or term_end_instant(row.term_end, row.time_zone)
     hours_left = Decimal(max(0.0, (end - now).total_seconds()) / 3600) if end else Decimal(0)
     cap: Decimal | None = None if row.budget is None or prices is None else row.budget + row.granted
     if prices is None:

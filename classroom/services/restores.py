@@ -220,6 +220,18 @@ def restored_ends(session: Session, now: datetime) -> dict[tuple[int, int], date
     return {(c, p): until for c, p, until in rows}
 
 
+def restored_end(session: Session, course_id: int, person_id: int, now: datetime) -> datetime | None:
+    """One student's end of access under an open restore not yet run out (the agent's lease), or None."""
+    return session.scalar(
+        select(StudentRestore.access_until).where(
+            StudentRestore.course_id == course_id,
+            StudentRestore.person_id == person_id,
+            StudentRestore.closed_at.is_(None),
+            StudentRestore.access_until > now,
+        )
+    )
+
+
 def student_view(session: Session, view: PolicyView | None, course: Course, person_id: int, now: datetime):  # type: ignore[no-untyped-def]
     """The launch check's view with the term moved to the restore's last day for a restored student."""
     until = restored_ends(session, now).get((course.id, person_id)) if view is not None else None
@@ -275,6 +287,7 @@ __all__ = [
     "latest_archive",
     "parse_request",
     "restore_student",
+    "restored_end",
     "restored_ends",
     "student_view",
 ]

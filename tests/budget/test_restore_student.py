@@ -40,6 +40,7 @@ from config.prices import load_prices
 from provisioning import jobs
 from provisioning.aws_restore import inner_name, unpack_home
 from provisioning.enforcement import load_positions
+from provisioning.lease import lease_inputs
 from provisioning.opening import Link, open_workspace
 from provisioning.runtime.restore import restore_home
 from provisioning.term_end import run_term_end, term_end_instant
@@ -117,6 +118,9 @@ def test_restore_for_seven_days_then_access_closes_by_itself(closed, session, en
     assert student_view(session, policy_view(session, course), course, emily.id, now).term_end == date(2024, 12, 21)
     assert student_view(session, policy_view(session, course), course, david.id, now).term_end == date(2024, 12, 13)
     assert set(restored_ends(session, now)) == {(course.id, emily.id)}
+    # and for the agent's lease (EC2 powers itself off at the end it is told)
+    assert lease_inputs(session, course.id, emily.id, "running", now, PRICES).term_end_at == restore.access_until
+    assert lease_inputs(session, course.id, david.id, "running", now, PRICES).term_end_at == term_end_instant(course)
 
     # Emily's launch reaches the restored workspace; David's, not restored, is refused: his term has ended
     template = load_catalog().get("ml-cpu-student")
