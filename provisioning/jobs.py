@@ -30,6 +30,7 @@ from provisioning.backend import MANAGED_BY, CloudBackend, CloudError, InstanceI
 from provisioning.course_cloud import course_key, ensure_course_cloud
 from provisioning.factory import backend_from_settings
 from provisioning.reconcile import MISSING, Change, WorkspaceRow, plan_reconcile
+from provisioning.restore_boot import restore_download
 from provisioning.services import Job, mark_failed, set_state
 from provisioning.ssh_ca import ensure_course_ca
 from provisioning.ssh_keys import active_keys
@@ -198,6 +199,7 @@ def _launch_spec(session: Session, ctx: JobContext, ws: Workspace) -> LaunchSpec
     person = session.get(Person, ws.person_id)
     assert course is not None and person is not None
     token = issue_agent_token(ws)
+    restore = restore_download(session, ctx.backend, ws.id)  # a restored student's home, fetched at first boot
     user_data = render_user_data(
         UserDataInput(
             workspace_id=ws.id,
@@ -211,6 +213,8 @@ def _launch_spec(session: Session, ctx: JobContext, ws: Workspace) -> LaunchSpec
             access_point_id=cloud.student_access_point_id,
             boot_grace_s=ctx.settings.lease_s,
             ca_public_key=ensure_course_ca(session, ws.course_id, settings=ctx.settings).public_key,
+            restore_url=restore.url if restore else "",
+            restore_sha256=restore.sha256 if restore else "",
         )
     )
     return LaunchSpec(

@@ -4,8 +4,10 @@ PostgreSQL; the clock travels with time-machine."""
 
 from __future__ import annotations
 
+import base64
 import io
 import tarfile
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -140,6 +142,13 @@ def test_restore_for_seven_days_then_access_closes_by_itself(closed, session, en
 
     # the fresh workspace's home is filled from the archive (the local runtime's path), once
     jobs.provision_workspace(fresh.id)
+    session.expire_all()
+    instance_id = session.get(Workspace, fresh.id).instance_id
+    raw = backend.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")["UserData"]["Value"]
+    boot = base64.b64decode(raw).decode()  # EC2's path: the first boot fetches the archive by a presigned GET
+    archive = session.get(WorkspaceArchive, restore.archive_id)
+    assert "# Restored home" in boot and archive.s3_key in boot and archive.sha256 in boot
+    assert "runuser -u ubuntu -- tar -xzf" in boot and "--exclude=.ssh" in boot
     home = tmp_path / "home"
     sessions = make_session_factory(engine)
     assert restore_home(sessions, backend, fresh.id, home) > 0
@@ -172,6 +181,7 @@ def test_restore_for_seven_days_then_access_closes_by_itself(closed, session, en
     ).all()
     assert actions == ["student.restored", "student.restore_closed"]
     assert session.scalar(select(func.count()).where(AuditEvent.action == "workspace.home_restored")) == 1
+    assert session.scalar(select(func.count()).where(AuditEvent.action == "workspace.restore_link_issued")) == 1
 
 
 def test_a_student_without_an_archive_is_refused_and_nothing_is_written(closed, session):
@@ -225,3 +235,18 @@ def test_an_archive_cannot_write_outside_the_home(tmp_path: Path):
     assert (home / "hw" / "ok.txt").read_text() == "fine"
     assert not (tmp_path / "box" / "escaped.txt").exists() and not (tmp_path / "escaped.txt").exists()
     assert not (home / "link").exists()
+
+
+def test_the_first_boot_script_restores_only_when_asked():
+    from provisioning.userdata import UserDataInput, render_user_data
+
+    base = UserDataInput(workspace_id=7, agent_url="https://tool/api/agent", agent_token="t", os_user="ubuntu",
+                         ssh_public_keys=(), course_slug="cs229", region="us-east-1", file_system_id="fs-1",
+                         access_point_id="fsap-1")  # fmt: skip
+    assert "Restored home" not in render_user_data(base)
+    url = "https://bucket.s3.amazonaws.com/courses/c1/archives/ws3/home.tar.gz?X-Amz-Signature=a'b&X=1"
+    script = render_user_data(replace(base, restore_url=url, restore_sha256="ab" * 32))
+    assert (
+        "'https://bucket.s3.amazonaws.com/courses/c1/archives/ws3/home.tar.gz?X-Amz-Signature=a'\"'\"'b&X=1'" in script
+    )
+    assert script.index("# Restored home") < script.index("systemctl daemon-reload")  # before the agent starts
