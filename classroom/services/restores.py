@@ -30,6 +30,7 @@ from classroom.models import (
     Workspace,
     WorkspaceArchive,
 )
+from classroom.notify import notify
 from classroom.roles import StaffLevel
 from classroom.workspaces.lifecycle import ENDED
 from config.catalog import load_catalog
@@ -170,6 +171,12 @@ def restore_student(
         details={"restore": row_id, "archive": archive.s3_key, "sha256": archive.sha256, "workspace": ws.id,
                  "days": req.days, "top_up": str(req.top_up), "until": until.isoformat(), "keys": reopened},
     )  # fmt: skip
+    day = until.strftime("%A %d %B %Y")
+    notify(session, person_id=req.person_id, course_id=course.id,
+           subject=f"[{course.display_name}] Your workspace is back until {day}",
+           body=f"Your instructor restored your archived home in a fresh Cloud Workstation workspace. You can use it "
+           f"until the end of {day} (course time); then it stops and is archived again. "
+           + (f"Your budget was topped up by ${req.top_up:.2f}." if req.top_up > 0 else ""))  # fmt: skip
     session.flush()
     return restore, jobs
 
@@ -268,6 +275,10 @@ def close_expired(session: Session, now: datetime) -> list[Job]:
             grace = timedelta(days=policy.disk_grace_days if policy else 14)
             jobs += request_retire(session, ws, actor_person_id=None, actor="restore-end",
                                    reason="restore period over", after=now + grace)  # fmt: skip
+        notify(session, person_id=restore.person_id, course_id=restore.course_id,
+               subject="Your restored workspace has closed",
+               body="The days your instructor gave you have run out: your workspace stops and your home is "
+               "archived again. Ask your instructor if you need more time.")  # fmt: skip
         append_event(
             session,
             "student.restore_closed",

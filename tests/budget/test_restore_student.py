@@ -20,6 +20,7 @@ from classroom.db import make_session_factory
 from classroom.models import (
     AuditEvent,
     BudgetGrant,
+    Notification,
     SshKey,
     StudentRestore,
     Workspace,
@@ -182,6 +183,9 @@ def test_restore_for_seven_days_then_access_closes_by_itself(closed, session, en
     assert actions == ["student.restored", "student.restore_closed"]
     assert session.scalar(select(func.count()).where(AuditEvent.action == "workspace.home_restored")) == 1
     assert session.scalar(select(func.count()).where(AuditEvent.action == "workspace.restore_link_issued")) == 1
+    told = session.scalars(select(Notification.subject).where(Notification.person_id == emily.id)).all()
+    assert any("is back until Saturday 21 December 2024" in t for t in told)
+    assert any("restored workspace has closed" in t for t in told)
 
 
 def test_a_student_without_an_archive_is_refused_and_nothing_is_written(closed, session):
