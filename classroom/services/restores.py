@@ -3,7 +3,7 @@ reopened for that student only for 1–60 days (to the end of the last day, cour
 
 Access after term end is closed by the course's term end date (launch check and sweep) and by the revoked SSH
 keys; an open restore moves that date for one student (`restored_ends`, read by both) and un-revokes the keys
-term end revoked. `close_expired` closes it again once the days have run out: keys revoked, the workspace
+term end revoked. `provisioning.restore_end` closes it again once the days have run out: keys revoked, the workspace
 stopped, archived again and its disk deleted after the course's grace (provisioning.retire). All audited.
 """
 
@@ -247,54 +247,10 @@ def student_view(session: Session, view: PolicyView | None, course: Course, pers
     return replace(view, term_end=until.astimezone(ZoneInfo(course.time_zone)).date())
 
 
-def close_expired(session: Session, now: datetime) -> list[Job]:
-    """Close every restore whose days have run out (once: the row lock and `closed_at`): keys revoked again, the
-    workspace retired (stopped, archived, disk deleted after the course's grace); audited (flushes)."""
-    from provisioning.retire import request_retire
-
-    due = session.scalars(
-        select(StudentRestore)
-        .where(StudentRestore.closed_at.is_(None), StudentRestore.access_until <= now)
-        .with_for_update(skip_locked=True)
-    ).all()
-    jobs: list[Job] = []
-    for restore in due:
-        restore.closed_at = now
-        revoked = session.execute(
-            update(SshKey)
-            .where(
-                SshKey.course_id == restore.course_id,
-                SshKey.person_id == restore.person_id,
-                SshKey.revoked_at.is_(None),
-            )  # fmt: skip
-            .values(revoked_at=now)
-        ).rowcount  # type: ignore[attr-defined]
-        ws = session.get(Workspace, restore.workspace_id, with_for_update=True) if restore.workspace_id else None
-        if ws is not None and ws.state not in ENDED:
-            policy = session.get(CoursePolicy, restore.course_id)
-            grace = timedelta(days=policy.disk_grace_days if policy else 14)
-            jobs += request_retire(session, ws, actor_person_id=None, actor="restore-end",
-                                   reason="restore period over", after=now + grace)  # fmt: skip
-        notify(session, person_id=restore.person_id, course_id=restore.course_id,
-               subject="Your restored workspace has closed",
-               body="The days your instructor gave you have run out: your workspace stops and your home is "
-               "archived again. Ask your instructor if you need more time.")  # fmt: skip
-        append_event(
-            session,
-            "student.restore_closed",
-            course_id=restore.course_id,
-            subject=str(restore.person_id),
-            details={"restore": restore.id, "workspace": restore.workspace_id, "keys_revoked": int(revoked or 0)},
-        )
-    session.flush()
-    return jobs
-
-
 __all__ = [
     "RestoreError",
     "RestoreRequest",
     "access_end",
-    "close_expired",
     "latest_archive",
     "parse_request",
     "restore_student",

@@ -31,7 +31,6 @@ from classroom.services.budgets import policy_view
 from classroom.services.restores import (
     RestoreError,
     RestoreRequest,
-    close_expired,
     parse_request,
     restore_student,
     restored_ends,
@@ -45,6 +44,7 @@ from provisioning.aws_restore import inner_name, unpack_home
 from provisioning.enforcement import load_positions
 from provisioning.lease import lease_inputs
 from provisioning.opening import Link, open_workspace
+from provisioning.restore_end import close_expired
 from provisioning.runtime.restore import restore_home
 from provisioning.term_end import run_term_end, term_end_instant
 from tests.support.budget import make_policy
