@@ -1,5 +1,6 @@
-"""After term end Dr. Martinez opens the Restore tab, restores Emily for 7 days (no top-up: CS 229 has no unallocated budget), and sees the open
-restore listed. Real Chromium in the Demo LMS's iframe; axe checks every page opened."""
+"""After term end Dr. Martinez opens the Restore tab, restores Emily for 7 days (no top-up: CS 229 has no
+unallocated budget) and sees the open restore listed. Real Chromium in the Demo LMS's iframe; axe checks every
+page opened."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from classroom.models import Course, CoursePolicy, Person, StudentRestore, Works
 from classroom.workspaces.lifecycle import WorkspaceState
 from provisioning.aws import AwsBackend
 from provisioning.aws_archive import archive_object_key
-from tests.browser.conftest import Browser, LiveServer, shot, sign_in
+from tests.browser.conftest import Browser, LiveServer, shot
 from tests.browser.test_platform_storage import open_tool
 
 pytestmark = pytest.mark.browser
