@@ -62,6 +62,8 @@ def parse_request(form: dict[str, str]) -> RestoreRequest:
         person_id, days = int(form.get("person_id", "")), int(form.get("days", ""))
     except ValueError:
         raise RestoreError("Pick a student and a number of days (1 to 60).") from None
+    if not 0 < person_id < 2**31:  # an id the database can hold
+        raise RestoreError("Pick a student from the list.")
     if not 1 <= days <= MAX_DAYS:
         raise RestoreError("The number of days must be between 1 and 60.")
     raw = (form.get("top_up") or "0").strip().lstrip("$")

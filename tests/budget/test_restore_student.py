@@ -211,7 +211,8 @@ def test_the_form_is_checked():
     assert parse_request({"person_id": "4", "days": "60"}).top_up == Decimal(0)
     for bad in ({"person_id": "4", "days": "0"}, {"person_id": "4", "days": "61"}, {"person_id": "x", "days": "3"},
                 {"person_id": "4", "days": "3", "top_up": "-1"}, {"person_id": "4", "days": "3", "top_up": "NaN"},
-                {"person_id": "4", "days": "3", "top_up": "5000"}):  # fmt: skip
+                {"person_id": "4", "days": "3", "top_up": "5000"}, {"person_id": "99999999999999999999", "days": "3"},
+                {"person_id": "-1", "days": "3"}):  # fmt: skip
         with pytest.raises(RestoreError):
             parse_request(bad)
 
