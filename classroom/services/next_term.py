@@ -113,6 +113,8 @@ def duplicate_course(
     start, end = term
     if end < start:
         raise DuplicateError("The term must end after it starts.")
+    # The course row's lock serialises two copies at once: the second sees the first's policy and is refused.
+    session.execute(select(Course.id).where(Course.id == target.id).with_for_update())
     old = session.scalar(select(CoursePolicy).where(CoursePolicy.course_id == target.id).with_for_update())
     if old is not None and not overwrite:
         raise DuplicateError(

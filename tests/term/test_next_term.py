@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from classroom.models import AuditEvent, Course, CoursePolicy, Enrollment, LmsLineItem, Person
 from classroom.roles import StaffLevel
@@ -151,3 +151,40 @@ def test_only_instructors_reach_the_page(who, client, canvas, session, backend, 
 def test_history_values():
     assert history_ids("cs229-fall2024, cs229-spring2024") == ["cs229-fall2024", "cs229-spring2024"]
     assert history_ids("$Context.id.history") == [] and history_ids("") == []
+
+
+def test_two_copies_at_once_make_one_and_refuse_the_other(session, engine):
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import date
+    from threading import Barrier
+
+    from classroom.db import make_session_factory
+    from classroom.services.next_term import DuplicateError, duplicate_course
+    from tests.support.budget import make_policy
+    from tests.support.factories import make_course, make_person
+
+    fall = make_course(session, context_id=OLD)
+    make_policy(session, fall)
+    owner = make_person(session, fall, name="Jennifer Martinez", level=StaffLevel.OWNER)
+    winter = make_course(session, context_id=NEW, platform=fall.platform)
+    session.add(Enrollment(course_id=winter.id, person_id=owner.id, lti_roles=[], level=StaffLevel.OWNER))
+    session.commit()
+    sessions, gate = make_session_factory(engine), Barrier(2)
+
+    def copy(_: int) -> str:
+        with sessions() as s:
+            gate.wait()
+            try:
+                duplicate_course(s, fall.id, s.get(Course, winter.id), actor_id=owner.id,
+                                 term=(date(2025, 1, 6), date(2025, 3, 21)), staff=False, overwrite=False)  # fmt: skip
+                time.sleep(0.5)  # hold the transaction open: the other copy runs meanwhile
+                s.commit()
+                return "copied"
+            except DuplicateError:
+                s.rollback()
+                return "refused"
+
+    with ThreadPoolExecutor(2) as pool:
+        assert sorted(pool.map(copy, range(2))) == ["copied", "refused"]
+    assert session.scalar(select(func.count()).where(AuditEvent.action == "course.duplicated")) == 1
