@@ -152,6 +152,14 @@ def test_restore_for_seven_days_then_access_closes_by_itself(closed, session, en
     assert "runuser -u ubuntu -- tar -xzf" in boot and "--exclude=.ssh" in boot
     home = tmp_path / "home"
     sessions = make_session_factory(engine)
+    missing = session.get(WorkspaceArchive, restore.archive_id)
+    key = missing.s3_key
+    body = backend.s3.get_object(Bucket=backend.bucket, Key=key)["Body"].read()
+    backend.s3.delete_object(Bucket=backend.bucket, Key=key)  # S3 cannot serve it: the claim is given back
+    assert restore_home(sessions, backend, fresh.id, home) == 0
+    session.expire_all()
+    assert session.get(StudentRestore, restore.id).restored_at is None
+    backend.s3.put_object(Bucket=backend.bucket, Key=key, Body=body)
     assert restore_home(sessions, backend, fresh.id, home) > 0
     assert (home / "homework" / "hw1-linear-regression").is_dir() and (home / ".cwc-archive.json").is_file()
     assert restore_home(sessions, backend, fresh.id, tmp_path / "again") == 0
