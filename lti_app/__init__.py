@@ -79,9 +79,11 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     from lti_app.lti import new_window  # noqa: F401  (its routes live on the lti blueprint)
     from lti_app.lti.deep_linking import bp as deep_link_bp
     from lti_app.lti.views import bp as lti_bp
+    from lti_app.next_term_views import bp as next_term_bp
     from lti_app.office import bp as office_bp
     from lti_app.pages import staff_views  # noqa: F401  (its routes live on the pages blueprint)
     from lti_app.pages.views import bp as pages_bp
+    from lti_app.restore_views import bp as restores_bp
     from lti_app.setup_views import bp as setup_bp
     from lti_app.welcome_views import bp as welcome_bp
     from lti_app.workshops import bp as workshops_bp
@@ -101,7 +103,7 @@ def _register_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(pages_bp)
     blueprints = (workspaces_bp, keys_bp, materials_bp, material_uploads_bp, agent_bp, setup_bp, course_sync_bp,
                   budget_bp, recorded_bp, staff_ssh_bp, welcome_bp, terminal_bp, workshops_bp, office_bp,
-                  debug_bp, integrity_bp, final_report_bp)  # fmt: skip
+                  debug_bp, integrity_bp, final_report_bp, restores_bp, next_term_bp)  # fmt: skip
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     app.jinja_env.globals["terminal_enabled"] = terminal_enabled

@@ -20,6 +20,8 @@ from provisioning.aws_archive import ArchiveMixin
 from provisioning.aws_blobs import BlobMixin
 from provisioning.aws_instances import InstanceMixin
 from provisioning.aws_materials import MaterialsMixin
+from provisioning.aws_next_term import NextTermMixin
+from provisioning.aws_restore import RestoreMixin
 from provisioning.aws_usage import UsageMixin
 from provisioning.backend import (
     MANAGED_BY,
@@ -89,7 +91,7 @@ def _info(raw: dict[str, Any]) -> InstanceInfo:
     )
 
 
-class AwsBackend(ArchiveMixin, BlobMixin, UsageMixin, InstanceMixin, MaterialsMixin):
+class AwsBackend(ArchiveMixin, BlobMixin, UsageMixin, InstanceMixin, MaterialsMixin, RestoreMixin, NextTermMixin):
     """CloudBackend on boto3 with adaptive retries and a shared rate limit on mutating EC2 calls."""
 
     def __init__(

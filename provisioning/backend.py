@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -116,6 +117,12 @@ class CloudBackend(Protocol):
     def archive_upload_url(self, key: str, expires_s: int) -> str: ...
 
     def verify_archive(self, key: str, sha256: str, size: int) -> bool: ...
+
+    def fetch_archive(self, key: str, dest: Path, sha256: str) -> int: ...
+
+    def restore_download_url(self, key: str, expires_s: int) -> str: ...
+
+    def copy_materials(self, from_course_key: str, to_course_key: str) -> int: ...
 
     def ensure_archive_retention(self, course_key: str, days: int) -> None: ...
 

@@ -39,6 +39,7 @@ PERIODIC_JOBS: tuple[Periodic, ...] = (
     Periodic(names.METER_AND_ENFORCE, interval=60),
     Periodic(names.CLOSE_TERMS, interval=120),  # so the 10-minute warning window is never missed
     Periodic(names.CLOSE_WORKSHOPS, interval=60),  # workshops end to the minute
+    Periodic("provisioning.restore_end.close_restores", interval=300),  # restored students' access ends
     Periodic(names.RETIRE_DUE, interval=300),  # archive, then delete disks marked to end
     Periodic("provisioning.archive_retention.purge_expired_archives", cron="51 4 * * *"),  # expired archives
     Periodic(names.BOOK_USAGE_HOURLY, cron="7 * * * *"),  # EFS, snapshots, archives, transfer out

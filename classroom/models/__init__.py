@@ -37,6 +37,7 @@ from classroom.models.lms_sync import (
 from classroom.models.notifications import Notification, OutboxEmail
 from classroom.models.people import Course, Enrollment, EnrollmentStatus, Person, StaffLevel
 from classroom.models.platform import Deployment, DeploymentStatus, Platform
+from classroom.models.restores import StudentRestore
 from classroom.models.ssh_access import ActivityEvent, CourseSshCa, StaffSshCert
 from classroom.models.ta import HelpRequest, StaffMessage
 from classroom.models.workshops import Workshop, WorkshopParticipant
@@ -62,6 +63,7 @@ __all__ = [
     "DeadlineSnapshot",
     "IntegritySettings",
     "SimilarityRun",
+    "StudentRestore",
     "ActivityEvent",
     "CourseSshCa",
     "StaffSshCert",

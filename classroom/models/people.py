@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    Text,
     UniqueConstraint,
     false,
     text,
@@ -80,6 +81,9 @@ class Course(Base):
     term_start: Mapped[date | None] = mapped_column(Date, nullable=True)
     term_end: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Next term (migration 0028): the course a duplicate came from, and the LMS's $Context.id.history claim.
+    previous_course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id", ondelete="SET NULL"), nullable=True)
+    context_history: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     platform: Mapped[Platform] = relationship()
 

@@ -138,8 +138,10 @@ def decide_launch(
     position = student_money(session, course, person_id, now, prices)
     # `starting` a stopped workspace: it is not among the running ones, so the concurrency count is already right.
     approved, pending = request_state(session, course.id, person_id, template_id)
+    from classroom.services.restores import student_view  # a restored student's term ends later
+
     return check_launch(
-        policy_view(session, course),
+        student_view(session, policy_view(session, course), course, person_id, now),
         template_id,
         position,
         catalog=catalog,

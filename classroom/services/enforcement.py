@@ -31,6 +31,7 @@ from classroom.jobs.names import STOP_WORKSPACE
 from classroom.services.alerts import deliver_alerts
 from classroom.services.course_money import course_positions
 from classroom.services.metering import accrue, known_time_zones
+from classroom.services.restores import restored_ends
 from classroom.services.workspaces import Job
 from classroom.sql.sweep import POSITIONS_SQL, RECORD_ALERTS_SQL, RUNNING_SQL, SENT_SQL, STOP_SQL
 from classroom.workspaces.archive_rules import spared
@@ -91,6 +92,7 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
             )
     positions = []
     idle = _idle_limits()
+    restored = restored_ends(session, now)  # a restored student's term ends later (classroom.services.restores)
     for r in session.execute(POSITIONS_SQL, {"now": now, "zones": list(known_time_zones(session))}):
         key = (r.course_id, r.person_id)
         ws = tuple(
@@ -109,7 +111,7 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
                 r.today,
                 ws,
                 storage_reserve=reserve.get(key, Decimal(0)),
-                term_end=end,
+                term_end=restored.get(key, end),
                 enrolled=r.enrolled,
                 zone_known=zone_ok and r.zone_ok,
             )

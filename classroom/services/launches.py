@@ -13,6 +13,7 @@ from classroom.claims import LaunchClaims
 from classroom.db import utcnow
 from classroom.models import Course, Deployment, DeploymentStatus, Enrollment, EnrollmentStatus
 from classroom.roles import LtiRole, StaffLevel, is_test_user, level_for_launch, map_lti_roles
+from classroom.services.next_term import note_history
 
 
 class LaunchRefused(PermissionError):
@@ -192,6 +193,7 @@ def _instructor_launch(session: Session, target: LaunchTarget, claims: LaunchCla
     person_id = int(session.scalar(PERSON_UPSERT, _person_values(target.platform_id, claims, now)))  # type: ignore[arg-type]
     course_values = {**_course_values(target, claims), "platform_id": target.platform_id, "now": now}
     course_id = int(session.scalar(COURSE_UPSERT, course_values))  # type: ignore[arg-type]
+    note_history(session, course_id, claims.custom)  # Canvas course copy: where next term's set-up may come from
     # Lock the course row: two instructors launching at once must not both become owner.
     session.execute(select(Course.id).where(Course.id == course_id).with_for_update())
     enrollment = session.scalar(

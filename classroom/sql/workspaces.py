@@ -42,4 +42,5 @@ FROM course_policies p
 WHERE p.course_id = w.course_id AND p.closed_at IS NOT NULL AND p.term_end_actions ->> 'revoke_access' = 'true'
   AND w.agent_token_revoked_at IS NULL
   AND w.state IN {sql_states(DOWN)}
+  AND NOT EXISTS (SELECT 1 FROM student_restores r WHERE r.workspace_id = w.id AND r.closed_at IS NULL)
 """)

@@ -25,6 +25,8 @@ DUE_DATE_CUSTOM = {
     "due_at": "$Canvas.assignment.dueAt.iso8601",
     "resource_end_at": "$ResourceLink.submission.endDateTime",
 }
+# Next term (classroom.services.next_term): the context ids a course copy came from, most recent first.
+LAUNCH_CUSTOM = {**DUE_DATE_CUSTOM, "context_history": "$Context.id.history"}
 
 
 class RegistrationFailed(Exception):
@@ -83,7 +85,7 @@ class ToolDynamicRegistration(DynamicRegistration):
                 "target_link_uri": launch,
                 "label": "Cloud Workstation",
                 "placements": ["course_navigation"],
-                "custom_parameters": DUE_DATE_CUSTOM,
+                "custom_parameters": LAUNCH_CUSTOM,
             },
             {
                 "type": "LtiDeepLinkingRequest",
@@ -98,7 +100,7 @@ class ToolDynamicRegistration(DynamicRegistration):
         (it ignores those inside `messages[]`, and the placements); Canvas reads the per-message ones. An LMS that
         does not know a substitution variable sends it back as written, which the due-date reader ignores."""
         data: dict[str, Any] = super().lti_registration_data()
-        data[TOOL_CONF]["custom_parameters"] = dict(DUE_DATE_CUSTOM)
+        data[TOOL_CONF]["custom_parameters"] = dict(LAUNCH_CUSTOM)
         return data
 
     def get_openid_configuration_endpoint(self) -> str:
@@ -210,7 +212,7 @@ def canvas_developer_key(settings: Settings) -> dict[str, Any]:
             }
         ],
         "custom_fields": {
-            **DUE_DATE_CUSTOM,
+            **LAUNCH_CUSTOM,
             "canvas_course_id": "$Canvas.course.id",
             "canvas_assignment_id": "$Canvas.assignment.id",
         },

@@ -23,6 +23,7 @@ from config.catalog import load_catalog
 from provisioning.agent_service import issue_agent_token
 from provisioning.backend import MANAGED_BY, CloudBackend, CloudError, InstanceInfo, LaunchSpec
 from provisioning.course_cloud import course_key, ensure_course_cloud
+from provisioning.restore_boot import restore_download
 from provisioning.ssh_ca import ensure_course_ca
 from provisioning.ssh_keys import active_keys
 from provisioning.stop_jobs import call_stop, claim_stop, record_stop
@@ -140,6 +141,7 @@ def launch_spec(session: Session, ctx: JobContext, ws: Workspace) -> LaunchSpec:
     person = session.get(Person, ws.person_id)
     assert course is not None and person is not None
     token = issue_agent_token(ws)
+    restore = restore_download(session, ctx.backend, ws.id)  # a restored student's home, fetched at first boot
     user_data = render_user_data(
         UserDataInput(
             workspace_id=ws.id,
@@ -153,6 +155,8 @@ def launch_spec(session: Session, ctx: JobContext, ws: Workspace) -> LaunchSpec:
             access_point_id=cloud.student_access_point_id,
             boot_grace_s=ctx.settings.lease_s,
             ca_public_key=ensure_course_ca(session, ws.course_id, settings=ctx.settings).public_key,
+            restore_url=restore.url if restore else "",
+            restore_sha256=restore.sha256 if restore else "",
         )
     )
     return LaunchSpec(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +23,8 @@ from provisioning.agent.cwc_agent import post_json
 from provisioning.runtime.access import WorkspaceFacts
 from provisioning.runtime.activity import Post, WorkspaceActivity, jupyter_running
 from provisioning.runtime.facts import FactsLoader
-from provisioning.runtime.sandbox import SandboxSpec, arm_tool_log, make_toolbin, prepare, remove_home
+from provisioning.runtime.restore import restore_home
+from provisioning.runtime.sandbox import HOST_UID, SandboxSpec, arm_tool_log, make_toolbin, prepare, remove_home
 from provisioning.runtime.snapshots import take_snapshots
 from provisioning.userdata import AGENT_SOURCE
 
@@ -80,6 +82,8 @@ class LocalRuntime:
                            tool_log=self.root / "tools" / facts.instance_id)  # fmt: skip
         if self.specs.get(facts.instance_id) != spec:
             prepare(spec, self.banner)
+            owner = HOST_UID if os.geteuid() == 0 else None  # a restored student's archived home, once
+            restore_home(self.loader.sessions, self.loader.backend, facts.workspace_id, spec.home, owner)
             self.specs[facts.instance_id] = spec
         return spec
 

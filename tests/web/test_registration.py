@@ -38,6 +38,7 @@ def test_dynamic_registration_round_trip_then_launch(client, session, moodle):
     assert tool_conf["custom_parameters"] == {
         "due_at": "$Canvas.assignment.dueAt.iso8601",
         "resource_end_at": "$ResourceLink.submission.endDateTime",
+        "context_history": "$Context.id.history",  # next term: the course a copy came from
     }
     platform = session.scalar(select(Platform))
     assert platform is not None and platform.issuer == moodle.base_url and platform.client_id == moodle.client_id
@@ -91,4 +92,5 @@ def test_canvas_developer_key_json(client):
     assert placements["assignment_selection"]["message_type"] == "LtiDeepLinkingRequest"
     assert data["custom_fields"]["due_at"] == "$Canvas.assignment.dueAt.iso8601"
     assert data["custom_fields"]["resource_end_at"] == "$ResourceLink.submission.endDateTime"
+    assert data["custom_fields"]["context_history"] == "$Context.id.history"
     assert data["extensions"][0]["privacy_level"] == "public"
