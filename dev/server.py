@@ -191,17 +191,14 @@ def wait_healthy(health_url: str, timeout: float = 60.0) -> dict[str, Any]:
 
 def register_demo_lms(settings: Settings) -> str:
     """Register the Demo LMS with the tool through Dynamic Registration, once; say what happened."""
-    try:
-        from sqlalchemy import select
+    from sqlalchemy import select
 
-        from classroom.db import make_engine, make_session_factory, session_scope
-        from classroom.models import Platform
-        from classroom.services.registration import create_invite
-        from dev.demo_lms.bootstrap import auto_register
-        from dev.demo_lms.origins import issuer
-    except ImportError as exc:
-        return (f"NOT registered: the registration code is not available yet ({exc}); install the tool from "
-                "the Demo LMS admin page once it exists")  # fmt: skip
+    from classroom.db import make_engine, make_session_factory, session_scope
+    from classroom.models import Platform
+    from classroom.services.registration import create_invite
+    from dev.demo_lms.bootstrap import auto_register
+    from dev.demo_lms.origins import issuer
+
     engine = make_engine(settings.database_url or "")
     try:
         with session_scope(make_session_factory(engine)) as session:

@@ -58,7 +58,7 @@ def parse_form(form: dict[str, str]) -> tuple[Settings | None, dict[str, str]]:
         threshold = 60
     if errors:
         return None, errors
-    return Settings(ranges, form.get("record_commands") == "on", path, threshold), {}
+    return Settings(ranges, False, path, threshold), {}  # typed commands: nothing collects them yet (no option)
 
 
 def save(session: Session, course_id: int, values: Settings) -> None:

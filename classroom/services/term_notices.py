@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from classroom.budget.policy import money
 from classroom.models import Course, CoursePolicy
+from classroom.sql import sql_states
+from classroom.workspaces.lifecycle import BILLING_DISK
 
 THRESHOLDS = (("10min", timedelta(minutes=10)), ("24h", timedelta(hours=24)))  # the tightest first
 
@@ -68,7 +70,7 @@ def notice_text(
 
 
 # One statement for every student of the course (or one): spend, cap, and whether a disk exists.
-FIGURES_SQL = text("""
+FIGURES_SQL = text(f"""
 SELECT e.person_id,
        COALESCE(p.budget_per_student, 0)
          + COALESCE((SELECT SUM(g.amount) FROM budget_grants g
@@ -76,7 +78,7 @@ SELECT e.person_id,
        COALESCE((SELECT t.spent FROM spend_totals t
                  WHERE t.course_id = e.course_id AND t.person_id = e.person_id), 0) AS spent,
        EXISTS (SELECT 1 FROM workspaces w WHERE w.course_id = e.course_id AND w.person_id = e.person_id
-               AND w.state NOT IN ('requested', 'terminated', 'failed')) AS has_home
+               AND w.state IN {sql_states(BILLING_DISK)}) AS has_home
 FROM enrollments e JOIN course_policies p ON p.course_id = e.course_id
 WHERE e.course_id = :course AND e.level = 'student' AND e.status = 'active'
   AND (CAST(:person AS int) IS NULL OR e.person_id = :person)

@@ -2,6 +2,8 @@
 
 Authentication follows provisioning.runtime.access; every session (shell, exec, SFTP, scp) runs inside the
 workspace's bubblewrap sandbox as its unprivileged user. Logins and refusals are logged (never a key's secret).
+Longer than 300 lines because the auth callbacks and the session runner share one connection's state (facts,
+identity, debug session, banners) and read best side by side; the sandbox, recording and SFTP log are elsewhere.
 """
 
 from __future__ import annotations

@@ -51,7 +51,8 @@ def gateway(live_server: LiveServer, local_runtime: RuntimeThread, gateway_port:
 def _running_workspace(page: Page, frame: FrameLocator) -> None:
     course_link = page.locator("nav.course-nav").get_by_role("link", name="Cloud Workstation", exact=True)
     course_link.click()
-    frame.get_by_role("button", name="Start my workspace").click()
+    frame.locator("h1").wait_for(timeout=LAUNCH_TIMEOUT_MS)
+    frame.get_by_role("button", name="Start my workspace").click(timeout=LAUNCH_TIMEOUT_MS)
     deadline = time.monotonic() + RUNNING_TIMEOUT_MS / 1000
     while frame.get_by_role("link", name="Open terminal").count() == 0:
         assert time.monotonic() < deadline, frame.locator("main").inner_text()

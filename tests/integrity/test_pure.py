@@ -153,7 +153,7 @@ def test_settings_form_refuses_bad_ranges_paths_and_thresholds():
             "record_commands": "on",
         }
     )
-    assert errors == {} and ok is not None and ok.record_commands and ok.folder("hw5") == "hw/hw5"
+    assert errors == {} and ok is not None and not ok.record_commands and ok.folder("hw5") == "hw/hw5"
     bad, errors = parse_form(
         {"campus_ranges": "campus", "snapshot_path": "../{assignment}", "similarity_threshold": "0"}
     )

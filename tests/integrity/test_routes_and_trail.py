@@ -146,7 +146,7 @@ def test_settings_are_for_instructors_and_validated(world, client, session):
     session.expire_all()
     assert session.get(IntegritySettings, world.course.id).similarity_threshold == 75
     recorded = client.get("/app/recorded", query_string={"t": t["emily"]}).get_data(as_text=True)
-    assert "not recorded in this course" in recorded and "deadline snapshot" in recorded
+    assert "Not recorded: the commands you type" in recorded and "deadline snapshot" in recorded
 
 
 def test_similarity_routes_by_role_and_course(world, client, session, canvas):
