@@ -48,8 +48,8 @@ def pct(values: list[float], p: float) -> float:
     return 1000 * ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
-def seed(sessions: Any, backend: AwsBackend, n: int) -> list[tuple[str, str]]:
-    """n students with keys and running workspaces; returns (login, private key) pairs."""
+def seed_rows(sessions: Any, backend: AwsBackend, n: int) -> list[dict[str, Any]]:
+    """n students with keys and running workspaces: workspace, person, name, course and private key of each."""
     from tests.support.budget import make_running
     from tests.support.factories import make_course, make_person
     from tests.support.outage import launch_instance
@@ -64,9 +64,14 @@ def seed(sessions: Any, backend: AwsBackend, n: int) -> list[tuple[str, str]]:
             ws = make_running(session, course.id, person.id, utcnow(), link=f"hw{i}")
             session.flush()
             ws.instance_id = launch_instance(backend, ws.id, f"tok-{ws.id}", grace_s=3600)
-            out.append((f"ws{ws.id}", private))
+            out.append({"ws": ws.id, "person": person.id, "name": person.name, "course": course.id, "key": private})
         session.commit()
     return out
+
+
+def seed(sessions: Any, backend: AwsBackend, n: int) -> list[tuple[str, str]]:
+    """n students with keys and running workspaces; returns (login, private key) pairs."""
+    return [(f"ws{r['ws']}", r["key"]) for r in seed_rows(sessions, backend, n)]
 
 
 async def login_and_run(port: int, login: str, key: asyncssh.SSHKey) -> tuple[float, float]:

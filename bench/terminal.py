@@ -34,38 +34,16 @@ import boto3
 from moto.server import ThreadedMotoServer
 from redis import Redis
 
-from bench.runtime import pct, rss_kb, start_runtime
+from bench.runtime import pct, rss_kb, seed_rows, start_runtime
 from bench.services import admin_url, fresh_database, redis_server, with_db
-from classroom.db import make_engine, make_session_factory, utcnow
+from classroom.db import make_engine, make_session_factory
 from classroom.services.terminal import Mode, Ticket, issue_ticket
 from provisioning.aws import AwsBackend
 from provisioning.simulated import seed_simulated_aws
-from provisioning.ssh_keys import add_key, generate_key_pair
 
 OUT = Path(__file__).resolve().parent / "out" / "terminal.json"
 ORIGIN = "http://127.0.0.1:5000"
 SECRET = "bench-" + "x" * 40  # the runtime's and the gateway's (the course CA is stored under it)
-
-
-def seed(sessions: Any, backend: AwsBackend, n: int) -> list[dict[str, Any]]:
-    """n students with keys and running workspaces."""
-    from tests.support.budget import make_running
-    from tests.support.factories import make_course, make_person
-    from tests.support.outage import launch_instance
-
-    out = []
-    with sessions() as session:
-        course = make_course(session)
-        for i in range(n):
-            person = make_person(session, course, name=f"Student {i}")
-            private, public = generate_key_pair(f"s{i}")
-            add_key(session, person_id=person.id, course_id=course.id, public_key=public, source="generated")
-            ws = make_running(session, course.id, person.id, utcnow(), link=f"hw{i}")
-            session.flush()
-            ws.instance_id = launch_instance(backend, ws.id, f"tok-{ws.id}", grace_s=3600)
-            out.append({"ws": ws.id, "person": person.id, "name": person.name, "course": course.id, "key": private})
-        session.commit()
-    return out
 
 
 def start_gateway(url: str, redis_url: str, backend: AwsBackend, root: Path, ssh_port: int) -> tuple[Any, int]:
@@ -175,7 +153,7 @@ def main() -> int:
 
 
 def run(args: argparse.Namespace, sessions: Any, backend: AwsBackend, root: Path, url: str, redis_url: str) -> int:
-    rows = seed(sessions, backend, args.n)
+    rows = seed_rows(sessions, backend, args.n)
     redis = Redis.from_url(redis_url)
     runtime, ssh_port = start_runtime(url, backend, root)
     time.sleep(3)  # one sync pass has seen the instances
