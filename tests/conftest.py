@@ -25,6 +25,7 @@ from config.settings import Settings
 from provisioning.aws import AwsBackend
 from provisioning.factory import boto_session
 from provisioning.simulated import seed_simulated_aws
+from tests.support.cpython_ast import retrying
 from tests.support.dbpool import DatabasePool
 from tests.support.lti import register
 from tests.support.platform import TestPlatform
@@ -212,7 +213,7 @@ def settings(database_url: str, redis_url: str, redis: redis_lib.Redis) -> Setti
 def app(settings: Settings):  # type: ignore[no-untyped-def]
     from lti_app import create_app
 
-    application = create_app(settings)
+    application = retrying(lambda: create_app(settings))  # CPython 3.11 bug: tests/support/cpython_ast.py
     application.config["TESTING"] = True
     yield application
     application.extensions["cwc"].engine.dispose()

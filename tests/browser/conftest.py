@@ -41,6 +41,7 @@ from provisioning.aws import AwsBackend
 from provisioning.jobs.reconcile import reconcile_workspaces
 from tests.browser.axe_watch import AxeWatch
 from tests.support.budget import ensure_policies
+from tests.support.cpython_ast import retrying
 
 CHROMIUM = os.environ.get("CWC_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -255,7 +256,7 @@ def live_server(
         image_parameter_prefix=backend.image_parameter_prefix,
     )
     try:
-        app = create_app(cfg)
+        app = retrying(lambda: create_app(cfg))  # CPython 3.11 bug: tests/support/cpython_ast.py
     except BaseException:
         server.server_close()
         quiet.setLevel(level)

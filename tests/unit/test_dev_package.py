@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.support.cpython_ast import parse
+
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("lti_app", "classroom", "provisioning", "lms_sync", "config")
 FACTORY = "lti_app/__init__.py"
@@ -38,7 +40,7 @@ def test_no_product_module_imports_the_dev_package() -> None:
     for package in PRODUCT:
         for path in sorted((ROOT / package).rglob("*.py")):
             rel = path.relative_to(ROOT).as_posix()
-            tree = ast.parse(path.read_text(), rel)
+            tree = parse(path.read_text(), rel)
             for node in _dev_imports(tree):
                 if rel == FACTORY and _guarded_by_dev_tools_allowed(tree, node):
                     continue
@@ -47,7 +49,7 @@ def test_no_product_module_imports_the_dev_package() -> None:
 
 
 def test_the_factory_imports_dev_once_and_only_under_dev_tools_allowed() -> None:
-    tree = ast.parse((ROOT / FACTORY).read_text(), FACTORY)
+    tree = parse((ROOT / FACTORY).read_text(), FACTORY)
     imports = _dev_imports(tree)
     assert [ast.unparse(node) for node in imports] == ["from dev.web import register_dev_blueprints"]
     assert _guarded_by_dev_tools_allowed(tree, imports[0])
@@ -55,6 +57,6 @@ def test_the_factory_imports_dev_once_and_only_under_dev_tools_allowed() -> None
 
 def test_the_guard_finds_an_unguarded_import() -> None:
     """The check itself can fail: an import outside the branch, or in its else, is reported."""
-    tree = ast.parse("import dev.tls\nif cfg.dev_tools_allowed:\n    pass\nelse:\n    from dev import web\n")
+    tree = parse("import dev.tls\nif cfg.dev_tools_allowed:\n    pass\nelse:\n    from dev import web\n")
     imports = _dev_imports(tree)
     assert len(imports) == 2 and not any(_guarded_by_dev_tools_allowed(tree, node) for node in imports)
