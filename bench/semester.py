@@ -131,6 +131,7 @@ def visit(world: World, person: int, template: str, hours: float, *, forgets: bo
                                         link_title=template, template=t, region="us-east-1")  # fmt: skip
         world.workspaces[key] = existing.id
         set_state(s, existing, S.PROVISIONING, actor="job")
+        existing.instance_id = f"i-sim{existing.id:013x}"  # launched: a wished stop is then claimed and carried out
         world.account.volumes[existing.id] = (now, existing.volume_gb, existing.instance_type)
     else:
         request_start(s, existing, actor_person_id=person, actor="student")
