@@ -34,14 +34,6 @@ class RestoreMixin:
     s3: Any
     bucket: str
 
-    def restore_download_url(self, key: str, expires_s: int) -> str:
-        """A presigned S3 GET of an archive for a restored workspace's first boot (computed locally, no call)."""
-        return str(
-            self.s3.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s, HttpMethod="GET"
-            )
-        )
-
     def fetch_archive(self, key: str, dest: Path, sha256: str) -> int:
         """Download an archive to `dest` and check its SHA-256 against the recorded one; returns its size."""
         digest, size = hashlib.sha256(), 0

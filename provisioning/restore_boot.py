@@ -33,7 +33,7 @@ def restore_download(session: Session, backend: CloudBackend, workspace_id: int)
     ).one_or_none()
     if row is None:
         return None
-    url = backend.restore_download_url(row.s3_key, RESTORE_URL_S)
+    url = backend.archive_download_url(row.s3_key, RESTORE_URL_S)
     append_event(session, "workspace.restore_link_issued", course_id=row.course_id, subject=str(workspace_id),
                  details={"restore": row.id, "archive": row.s3_key, "expires_s": RESTORE_URL_S})  # fmt: skip
     return RestoreDownload(url, row.sha256)
