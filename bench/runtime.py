@@ -150,24 +150,34 @@ def main() -> int:
         moto.stop()
 
 
-def start_runtime(url: str, backend: AwsBackend, root: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """`python -m provisioning.runtime` (as make run starts it), listening once this returns."""
+def free_port() -> int:
+    """A free loopback port."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    env = {**os.environ, "CWC_ENV": "development", "CWC_SECRET_KEY": "bench-" + "x" * 40, "DATABASE_URL": url,
-           "CWC_AWS_ENDPOINT_URL": backend.ec2.meta.endpoint_url, "CWC_DATA_DIR": str(root),
-           "CWC_RUNTIME_SSH_PORT": str(port)}  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "provisioning.runtime"], env=env, stderr=subprocess.DEVNULL)
+        return int(s.getsockname()[1])
+
+
+def spawn_listening(module: str, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """`python -m <module>` (as make run starts it), returned once it accepts connections on `port`."""
+    proc = subprocess.Popen([sys.executable, "-m", module], env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             socket.create_connection(("127.0.0.1", port), 1).close()
-            return proc, port
+            return proc
         except OSError:
             time.sleep(0.2)
     proc.kill()
-    raise SystemExit("the runtime did not start")
+    raise SystemExit(f"{module} did not start")
+
+
+def start_runtime(url: str, backend: AwsBackend, root: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """`python -m provisioning.runtime`, listening once this returns."""
+    port = free_port()
+    env = {**os.environ, "CWC_ENV": "development", "CWC_SECRET_KEY": "bench-" + "x" * 40, "DATABASE_URL": url,
+           "CWC_AWS_ENDPOINT_URL": backend.ec2.meta.endpoint_url, "CWC_DATA_DIR": str(root),
+           "CWC_RUNTIME_SSH_PORT": str(port)}  # fmt: skip
+    return spawn_listening("provisioning.runtime", env, port), port
 
 
 def run(n: int, sessions: Any, backend: AwsBackend, root: Path, url: str) -> int:

@@ -20,9 +20,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,7 +31,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 from redis import Redis
 
-from bench.runtime import pct, rss_kb, seed_rows, start_runtime
+from bench.runtime import free_port, pct, rss_kb, seed_rows, spawn_listening, start_runtime
 from bench.services import admin_url, fresh_database, redis_server, with_db
 from classroom.db import make_engine, make_session_factory
 from classroom.services.terminal import Mode, Ticket, issue_ticket
@@ -48,22 +45,11 @@ SECRET = "bench-" + "x" * 40  # the runtime's and the gateway's (the course CA i
 
 def start_gateway(url: str, redis_url: str, backend: AwsBackend, root: Path, ssh_port: int) -> tuple[Any, int]:
     """`python -m provisioning.gateway`, listening once this returns."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     env = {**os.environ, "CWC_ENV": "development", "CWC_SECRET_KEY": SECRET, "DATABASE_URL": url,
            "REDIS_URL": redis_url, "CWC_AWS_ENDPOINT_URL": backend.ec2.meta.endpoint_url, "CWC_DATA_DIR": str(root),
            "CWC_RUNTIME_SSH_PORT": str(ssh_port), "CWC_GATEWAY_PORT": str(port), "CWC_BASE_URL": ORIGIN}  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "provisioning.gateway"], env=env, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), 1).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("the gateway did not start")
+    return spawn_listening("provisioning.gateway", env, port), port
 
 
 async def _until(read: Any, text: bytes, seen: bytearray) -> None:
