@@ -74,11 +74,9 @@ def lease_inputs(
     session: Session, course_id: int, person_id: int, state: str, now: datetime, prices: RegionPrices | None
 ) -> LeaseInputs:
     """Load the student's cap, spend, storage reserve, unmetered cost and running rate (no prices: cap None)."""
-    row = session.execute(LEASE_STUDENT_SQL, {"course": course_id, "person": person_id}).one()
-    from classroom.services.restores import restored_end  # a restored student's term ends later
-
+    row = session.execute(LEASE_STUDENT_SQL, {"course": course_id, "person": person_id, "now": now}).one()
     end, zone_known = term_end_at(row.term_end, row.time_zone)
-    end = restored_end(session, course_id, person_id, now) or end
+    end = row.restored_until or end  # a restored student's term ends later (classroom.services.restores)
     hours_left = Decimal(max(0.0, (end - now).total_seconds()) / 3600) if end else Decimal(0)
     cap: Decimal | None = None if row.budget is None or prices is None else row.budget + row.granted
     if not zone_known:  # the term's end cannot be placed: fail closed, as the sweep does

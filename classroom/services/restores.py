@@ -243,7 +243,7 @@ def restored_end(session: Session, course_id: int, person_id: int, now: datetime
 
 def student_view(session: Session, view: PolicyView | None, course: Course, person_id: int, now: datetime):  # type: ignore[no-untyped-def]
     """The launch check's view with the term moved to the restore's last day for a restored student."""
-    until = restored_ends(session, now).get((course.id, person_id)) if view is not None else None
+    until = restored_end(session, course.id, person_id, now) if view is not None else None
     if view is None or until is None:
         return view
     return replace(view, term_end=until.astimezone(ZoneInfo(course.time_zone)).date())

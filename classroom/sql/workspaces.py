@@ -22,7 +22,10 @@ LEASE_STUDENT_SQL = text("""
 SELECT c.term_end, c.time_zone, p.budget_per_student AS budget,
        COALESCE((SELECT SUM(g.amount) FROM budget_grants g
                  WHERE g.course_id = c.id AND g.person_id = :person), 0) AS granted,
-       COALESCE((SELECT t.spent FROM spend_totals t WHERE t.course_id = c.id AND t.person_id = :person), 0) AS spent
+       COALESCE((SELECT t.spent FROM spend_totals t WHERE t.course_id = c.id AND t.person_id = :person), 0) AS spent,
+       (SELECT r.access_until FROM student_restores r  -- a restored student's access ends later than the term
+        WHERE r.course_id = c.id AND r.person_id = :person AND r.closed_at IS NULL AND r.access_until > :now)
+           AS restored_until
 FROM courses c LEFT JOIN course_policies p ON p.course_id = c.id
 WHERE c.id = :course
 """)
