@@ -69,9 +69,10 @@ IN_TRANSITION = (
 )
 # Generous but bounded waits: on an idle machine a launch in the iframe takes about a second, but Chromium, the
 # app, moto and the jobs share two cores with the other xdist worker (and, on a developer's machine, other runs);
-# in three full runs under load one browser test a run waited past 30 s (a step) or 60 s (a first launch).
-STEP_TIMEOUT_MS = 60_000
-LAUNCH_TIMEOUT_MS = 120_000  # login, platform storage, id_token, relay page: several round trips through the iframe
+# in the full runs of session 5 one browser test a run stalled just over 60 s on a page in the frame (cause not found;
+# the closing note names it): steps wait 120 s, first launches 180 s, well under the 300 s per-test limit.
+STEP_TIMEOUT_MS = 120_000
+LAUNCH_TIMEOUT_MS = 180_000  # login, platform storage, id_token, relay page: several round trips through the iframe
 AXE_SETTLE_MS = 1500  # time for the last page's axe run to report before the contexts close
 expect.set_options(timeout=STEP_TIMEOUT_MS)
 
