@@ -13,9 +13,11 @@ import logging
 import os
 import re
 import shutil
+import sys
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from rq.timeouts import TimerDeathPenalty
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wsgi import ClosingIterator
 
 from classroom.db import make_engine, make_session_factory
 from classroom.jobs.context import use_context
@@ -86,6 +89,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """Remember each phase's report on the item, so fixtures can tell whether the test failed."""
     report = yield
     setattr(item, "_report_" + report.when, report)
+    live = getattr(item, "funcargs", {}).get("live_server")
+    if report.when == "call" and report.failed and isinstance(live, LiveServer):
+        report.sections.append(("live server", live.dispatcher.requests.report()))
+        threads = {t.ident: t.name for t in threading.enumerate()}
+        stacks = [
+            f"thread {threads.get(ident, ident)}:\n" + "".join(traceback.format_stack(frame)[-10:])
+            for ident, frame in sys._current_frames().items()
+            if threads.get(ident, "").startswith(("job-runner", "live-server"))
+        ]
+        report.sections.append(("live server threads", "\n".join(stacks)))
+        chromium = item.funcargs.get("browser")
+        if isinstance(chromium, Browser):
+            report.sections.append(("Chromium network", chromium.network_report()))
     return report
 
 
@@ -134,9 +150,15 @@ class _Dispatcher:
         self.app: Any = None
         self.https_shaped_binding_cookie = False
         self.binding_cookies_set: list[str] = []
+        self.requests = RequestLog()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        entry = self.requests.begin(
+            environ["REQUEST_METHOD"], environ.get("HTTP_HOST", "") + environ.get("PATH_INFO", "")
+        )
+
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            entry.status = status
             out = []
             for name, value in headers:
                 if name.lower() == "set-cookie" and value.startswith("cwc_lti_") and "Max-Age=0" not in value:
@@ -146,7 +168,70 @@ class _Dispatcher:
                 out.append((name, value))
             return start_response(status, out, exc_info) if exc_info else start_response(status, out)
 
-        return self.app(environ, start)
+        try:
+            body = self.app(environ, start)
+        except BaseException:
+            self.requests.end(entry)
+            raise
+        return ClosingIterator(body, [lambda: self.requests.end(entry)])  # ends when the body has been sent
+
+
+@dataclass
+class Request:
+    """One request the live server took: when, what, and (once known) its status and how long it took."""
+
+    started: float
+    method: str
+    target: str
+    thread: int
+    status: str = ""
+    seconds: float | None = None
+
+    def __str__(self) -> str:
+        took = f"{self.seconds:.2f} s" if self.seconds is not None else f"OPEN {time.monotonic() - self.started:.1f} s"
+        return (
+            f"{time.strftime('%H:%M:%S', time.localtime(time.time() - (time.monotonic() - self.started)))} "
+            f"{self.method} {self.target} {self.status or '-'} {took}"
+        )
+
+
+class RequestLog:
+    """The requests in flight and the last ones done: what a failed browser test prints, to tell a stalled server
+    (a request open for a minute, and the stack of its thread) from a browser that never asked."""
+
+    def __init__(self, keep: int = 80) -> None:
+        self._lock = threading.Lock()
+        self.open: dict[int, Request] = {}
+        self.done: deque[Request] = deque(maxlen=keep)
+
+    def begin(self, method: str, target: str) -> Request:
+        entry = Request(time.monotonic(), method, target, threading.get_ident())
+        with self._lock:
+            self.open[id(entry)] = entry
+        return entry
+
+    def end(self, entry: Request) -> None:
+        entry.seconds = time.monotonic() - entry.started
+        with self._lock:
+            self.open.pop(id(entry), None)
+            self.done.append(entry)
+
+    def report(self) -> str:
+        with self._lock:
+            opened, done = list(self.open.values()), list(self.done)
+        frames = sys._current_frames()
+        lines = [f"requests in flight: {len(opened)}"]
+        for entry in opened:
+            lines.append(f"  {entry}")
+            frame = frames.get(entry.thread)
+            if frame is not None:
+                stack = "".join(traceback.format_stack(frame)[-12:])
+                lines.extend("    " + line for line in stack.splitlines())
+        lines.append(f"last {len(done)} requests done:")
+        lines.extend(f"  {entry}" for entry in done)
+        slow = [entry for entry in done if entry.seconds is not None and entry.seconds > 5]
+        lines.append(f"slower than 5 s: {len(slow)}")
+        return "\n".join(lines)
 
 
 @dataclass
@@ -311,6 +396,28 @@ class Browser:
     root: Path
     contexts: list[BrowserContext] = field(default_factory=list)
     axe: AxeWatch = field(default_factory=AxeWatch)
+    pending: dict[int, tuple[float, str]] = field(default_factory=dict)  # requests Chromium sent, not yet answered
+    finished: deque[str] = field(default_factory=lambda: deque(maxlen=60))
+
+    def _watch_network(self, context: BrowserContext) -> None:
+        def sent(request: Any) -> None:
+            self.pending[id(request)] = (time.monotonic(), f"{request.method} {request.url[:160]}")
+
+        def answered(request: Any, outcome: str) -> None:
+            began, what = self.pending.pop(id(request), (time.monotonic(), request.url[:160]))
+            self.finished.append(f"{what} {outcome} {time.monotonic() - began:.2f} s")
+
+        context.on("request", sent)
+        context.on("requestfinished", lambda r: answered(r, "done"))
+        context.on("requestfailed", lambda r: answered(r, f"FAILED {r.failure}"))
+
+    def network_report(self) -> str:
+        now = time.monotonic()
+        lines = [f"Chromium requests not answered: {len(self.pending)}"]
+        lines.extend(f"  {what} open {now - began:.1f} s" for began, what in self.pending.values())
+        lines.append(f"last {len(self.finished)} answered:")
+        lines.extend(f"  {line}" for line in self.finished)
+        return "\n".join(lines)
 
     def new_context(self, *, third_party_cookies: bool) -> BrowserContext:
         """A persistent context (its own user-data-dir) with third-party cookies allowed or blocked."""
@@ -326,6 +433,7 @@ class Browser:
         context.set_default_timeout(STEP_TIMEOUT_MS)
         context.set_default_navigation_timeout(LAUNCH_TIMEOUT_MS)
         self.axe.watch(context)  # every page and iframe checks itself with axe-core on load
+        self._watch_network(context)
         self.contexts.append(context)
         return context
 
