@@ -1,5 +1,5 @@
 """The last day of a 50-student CS 229 term, on time-machine's clock, through the real jobs: the minute's sweep
-(metering), the term-end pass (`close_terms`, every 10 minutes), the cloud jobs it releases and reconcile, all
+(metering), the term-end pass (`close_terms`, some of its passes), the cloud jobs it releases and reconcile, all
 against simulated AWS (moto) and PostgreSQL. Students have running, stopped and hibernated workspaces (and some
 none) and three days of metered spend. At T-24h and T-10min every student is warned once (tool, email, login
 banner) with their final budget figure; at term end everything stops (desired and observed), the homes are
@@ -194,7 +194,7 @@ def test_the_last_day_of_a_fifty_student_term(term, session, backend, engine):  
     for hours in (24, 36, 47):
         _minutes(clock, session, START + timedelta(hours=hours), tokens)
 
-    # T-24h (the pass runs every 10 minutes: this one is the first inside the last day)
+    # T-24h: the first pass inside the last day
     first = END - timedelta(hours=23, minutes=55)
     _minutes(clock, session, first, tokens)
     assert close_terms() == {"warned": 50, "closed": 0, "jobs": 0}
