@@ -265,6 +265,7 @@ def test_the_last_day_of_a_fifty_student_term(term, session, backend, engine):  
     assert (report.lowest, report.highest) == (min(per), max(per)) and report.lowest == 0  # those without one
     assert report.average == sum(per) / 50 and report.under_budget == 50 - report.over_budget
     assert report.compute_hours == seconds / 3600 and report.over_budget == sum(1 for s in per if s > 24)
+    assert sum(report.efficiency.values()) == 50 and report.efficiency["no data"] == NONE  # heartbeats: the agents'
     staff = session.execute(
         select(AuditEvent.action, func.count()).where(AuditEvent.course_id == course.id,
                                                       AuditEvent.actor_person_id.in_([t.id for t in tas]))
