@@ -1,18 +1,20 @@
 """Notify a person: an in-tool notification and, when they have an address, an email in the outbox.
 
-Both rows are written in the caller's transaction; the outbox job sends emails after the commit.
+Both rows are written in the caller's transaction; the outbox job sends emails after the commit, with the files
+attached to them (outbox_attachments, for the final report's PDF).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from classroom.db import utcnow
-from classroom.mail import Mailer, MailError
-from classroom.models import Enrollment, Notification, OutboxEmail
+from classroom.mail import Attachment, Mailer, MailError
+from classroom.models import Enrollment, Notification, OutboxAttachment, OutboxEmail
 from classroom.roles import CONFIGURING_LEVELS
 
 
@@ -38,15 +40,19 @@ INSERT INTO outbox_emails (to_address, subject, body, created_at, attempts, last
 SELECT p.email, left(m.subject, 255), m.body, :now, 0, ''
 FROM m JOIN people p ON p.id = m.person_id
 WHERE CAST(:email AS boolean) AND COALESCE(p.email, '') <> ''
+RETURNING id
 """)
 
 
-def notify_many(session: Session, messages: list[Message], *, email: bool = True) -> int:
-    """Write the notifications (and, for people with an address, the emails) in one statement; returns how many."""
+def notify_many(
+    session: Session, messages: list[Message], *, email: bool = True, attachments: Sequence[Attachment] = ()
+) -> int:
+    """Write the notifications (and, for people with an address, the emails, each with `attachments`) in one
+    statement (and one more for the files); returns how many."""
     if not messages:
         return 0
     session.flush()  # pending ORM rows (people, courses) first
-    session.execute(
+    emails = session.scalars(
         NOTIFY_MANY_SQL,
         {
             "people": [m.person_id for m in messages],
@@ -56,7 +62,16 @@ def notify_many(session: Session, messages: list[Message], *, email: bool = True
             "now": utcnow(),
             "email": email,
         },
-    )
+    ).all()
+    if attachments and emails:
+        session.execute(
+            insert(OutboxAttachment),
+            [
+                {"email_id": e, "filename": a.filename, "content_type": a.content_type, "data": a.data}
+                for e in emails
+                for a in attachments
+            ],
+        )
     return len(messages)
 
 
@@ -78,10 +93,28 @@ def instructors_of(session: Session, course_ids: set[int]) -> dict[int, list[int
     return staff
 
 
-def notify_instructors(session: Session, course_id: int, *, subject: str, body: str) -> int:
-    """Notify the course's owner and instructors; returns how many were notified."""
+def notify_instructors(
+    session: Session, course_id: int, *, subject: str, body: str, attachments: Sequence[Attachment] = ()
+) -> int:
+    """Notify the course's owner and instructors (their emails carry `attachments`); returns how many."""
     staff = instructors_of(session, {course_id})[course_id]
-    return notify_many(session, [Message(p, course_id, subject, body) for p in staff])
+    return notify_many(session, [Message(p, course_id, subject, body) for p in staff], attachments=attachments)
+
+
+def attachments_of(session: Session, email_ids: list[int]) -> dict[int, list[Attachment]]:
+    """The files of these outbox emails, in the order they were attached (one query)."""
+    files: dict[int, list[Attachment]] = {}
+    if not email_ids:
+        return files
+    rows = session.execute(
+        select(OutboxAttachment.email_id, OutboxAttachment.filename, OutboxAttachment.content_type,
+               OutboxAttachment.data)
+        .where(OutboxAttachment.email_id.in_(email_ids))
+        .order_by(OutboxAttachment.id)
+    )  # fmt: skip
+    for email_id, name, kind, data in rows:
+        files.setdefault(email_id, []).append(Attachment(name, kind, bytes(data)))
+    return files
 
 
 def unread(session: Session, person_id: int, course_id: int, limit: int = 10) -> list[Notification]:
@@ -107,11 +140,12 @@ def send_outbox(session: Session, mailer: Mailer, *, batch: int = 100, max_attem
         .limit(batch)
         .with_for_update(skip_locked=True)
     ).all()
+    files = attachments_of(session, [row.id for row in rows])
     sent = 0
     for row in rows:
         row.attempts += 1
         try:
-            mailer.send(row.to_address, row.subject, row.body)
+            mailer.send(row.to_address, row.subject, row.body, files.get(row.id, []))
         except MailError as exc:
             row.last_error = str(exc)
             continue

@@ -21,6 +21,7 @@ from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import RegionPrices
 from provisioning.agent_archive import note_report, wanted_archive_key
 from provisioning.lease import LeaseAnswer, lease_for
+from provisioning.restore_boot import RestoreOutcome, record_outcome
 from provisioning.ssh_keys import active_keys
 
 S = WorkspaceState
@@ -60,6 +61,7 @@ class Report:
     archived: tuple[str, str, int] | None = None  # the home archive it uploaded: key, SHA-256 (hex), bytes
     mem_pct: Decimal | None = None  # memory in use; None from an agent that does not report it
     disk_pct: Decimal | None = None  # the home's file system in use
+    restore: RestoreOutcome | None = None  # how the first boot's restore of an archived home went
 
     @property
     def active(self) -> bool:
@@ -74,6 +76,15 @@ class ArchivedBody(BaseModel):
     bytes: int = Field(ge=0, le=2**62)
 
 
+class RestoreBody(BaseModel):
+    """The agent's report of its first boot's restore (provisioning.agent.cwc_agent.restore_home)."""
+
+    bytes: int = Field(ge=0, le=2**62)
+    sha256_ok: bool
+    extracted: bool
+    error: str = Field(default="", max_length=1000)
+
+
 class HeartbeatBody(BaseModel):
     """The agent's JSON, bounded to what the columns hold: ids are PostgreSQL integers, numbers are finite."""
 
@@ -85,6 +96,7 @@ class HeartbeatBody(BaseModel):
     cpu_pct: Decimal = Field(default=Decimal(0), allow_inf_nan=False, ge=-1_000_000, le=1_000_000)
     changed_files: int = Field(default=0, le=PG_INT_MAX)
     archived: ArchivedBody | None = None
+    restore: RestoreBody | None = None
     mem_pct: Decimal | None = Field(default=None, allow_inf_nan=False, ge=-1_000_000, le=1_000_000)
     disk_pct: Decimal | None = Field(default=None, allow_inf_nan=False, ge=-1_000_000, le=1_000_000)
 
@@ -112,7 +124,16 @@ def parse_report(body: Any) -> Report:
         (data.archived.key, data.archived.sha256, data.archived.bytes) if data.archived else None,
         _pct(data.mem_pct),
         _pct(data.disk_pct),
+        _restore(data.restore),
     )
+
+
+def _restore(body: RestoreBody | None) -> RestoreOutcome | None:
+    """The restore report, its error text printable only (it is stored and shown to the instructor)."""
+    if body is None:
+        return None
+    error = "".join(c for c in body.error if c.isprintable())[:300]
+    return RestoreOutcome(body.bytes, body.sha256_ok, body.extracted, error)
 
 
 @dataclass(frozen=True)
@@ -123,6 +144,7 @@ class AgentAnswer:
     lease: LeaseAnswer
     archive_key: str | None = None  # where the agent should upload the home's archive now (the retire flow asks)
     banner: str = ""  # the term-end warning for the SSH login banner ("" outside the term's last day)
+    restore_recorded: bool = False  # the report's restore outcome is recorded: the agent stops reporting it
 
     def as_json(self) -> dict[str, object]:
         """The heartbeat's JSON answer (lease_until as an ISO instant and as epoch seconds for the agent)."""
@@ -133,7 +155,7 @@ class AgentAnswer:
             "lease_until": self.lease.lease_until.isoformat(),
             "lease_until_epoch": int(self.lease.lease_until.timestamp()),
             "banner": self.banner,
-        }
+        } | ({"restore_recorded": True} if self.restore_recorded else {})
 
 
 def record_heartbeat(
@@ -174,10 +196,12 @@ def record_heartbeat(
         ws.home_changed_at = now
     if report.archived is not None:
         note_report(ws, *report.archived)
+    if report.restore is not None:  # recorded once; acknowledged every time, so the agent stops reporting it
+        record_outcome(session, ws, report.restore, now)
     session.flush()
     keys = [k.public_key for k in active_keys(session, ws.person_id)]
     answer = lease_for(
         session, ws.course_id, ws.person_id, ws.state.value, now, prices, lease, archiving_until=ws.archiving_until
     )
     banner = student_notice(session, ws.course_id, ws.person_id, now) or ""
-    return AgentAnswer(keys, answer, wanted_archive_key(ws), banner)
+    return AgentAnswer(keys, answer, wanted_archive_key(ws), banner, restore_recorded=report.restore is not None)

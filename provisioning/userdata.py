@@ -120,6 +120,9 @@ def render_user_data(d: UserDataInput) -> str:
             "home": home,
             "boot_grace_s": d.boot_grace_s,
             "materials": d.mount_point,
+            # a restored student's home: the agent fetches, checks and unpacks it at its first start, and reports
+            # how it went (provisioning.agent.cwc_agent.restore_once; provisioning.restore_boot)
+            **({"restore": {"url": d.restore_url, "sha256": d.restore_sha256}} if d.restore_url else {}),
         }
     )
     links = " ".join(RECORDED_TOOLS)
@@ -151,7 +154,7 @@ cat > {home}/.ssh/authorized_keys <<'CWC_KEYS'
 {keys}
 CWC_KEYS
 chown {d.os_user}:{d.os_user} {home}/.ssh/authorized_keys && chmod 600 {home}/.ssh/authorized_keys
-{restore_part(d, home)}{_sshd_part(d)}# Course materials: shared EFS through the {access} access point
+{_sshd_part(d)}# Course materials: shared EFS through the {access} access point
 apt-get update -y && apt-get install -y amazon-efs-utils || apt-get install -y nfs-common
 install -d -m 755 {mount}
 echo "{d.file_system_id}:/ {d.mount_point} efs {options} 0 0" >> /etc/fstab
@@ -192,26 +195,3 @@ def agent_config_from_user_data(user_data: str) -> dict[str, object]:
     """Read the agent's config back out of rendered user data (the simulated agent does this)."""
     start = user_data.index("<<'CWC_CONFIG'\n") + len("<<'CWC_CONFIG'\n")
     return json.loads(user_data[start : user_data.index("\nCWC_CONFIG", start)])  # type: ignore[no-any-return]
-
-
-def restore_part(d: UserDataInput, home: str) -> str:
-    """A restored student's home, at first boot only: the agent's archive (`<user>/...`) fetched, checked against
-    its SHA-256 and unpacked into the home by the student's own user (GNU tar refuses `..` and absolute names;
-    as that user it can write nothing the student could not). A failure leaves the home empty and says so."""
-    if not d.restore_url:
-        return ""
-    url, digest, user = shlex.quote(d.restore_url), shlex.quote(d.restore_sha256), d.os_user
-    return f"""# Restored home (Cloud Workstation restore): once, before the agent starts
-if [ ! -e /var/lib/cwc-restored ]; then
-  if curl -fsS --retry 5 -o /var/tmp/cwc-home.tar.gz {url} \\
-     && echo {digest}"  /var/tmp/cwc-home.tar.gz" | sha256sum -c --status - \\
-     && chown {user}:{user} /var/tmp/cwc-home.tar.gz \\
-     && runuser -u {user} -- tar -xzf /var/tmp/cwc-home.tar.gz -C {home} --strip-components=1 --no-same-owner \\
-          --no-same-permissions --exclude=.ssh; then
-    echo "cwc: home restored from its archive"
-  else
-    echo "cwc: the home could not be restored from its archive" >&2
-  fi
-  rm -f /var/tmp/cwc-home.tar.gz && touch /var/lib/cwc-restored
-fi
-"""

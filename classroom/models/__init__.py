@@ -34,7 +34,7 @@ from classroom.models.lms_sync import (
     LmsLineItem,
     UsageMode,
 )
-from classroom.models.notifications import Notification, OutboxEmail
+from classroom.models.notifications import Notification, OutboxAttachment, OutboxEmail
 from classroom.models.people import Course, Enrollment, EnrollmentStatus, Person, StaffLevel
 from classroom.models.platform import Deployment, DeploymentStatus, Platform
 from classroom.models.restores import StudentRestore
@@ -104,6 +104,7 @@ __all__ = [
     "EnrollmentStatus",
     "KeyStatus",
     "Notification",
+    "OutboxAttachment",
     "OutboxEmail",
     "Person",
     "Platform",

@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Integer, Numeric, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from classroom.db import Base, utcnow
 
 
 class StudentRestore(Base):
-    """One restore (migration 0028): at most one open per student and course; `closed_at` once access ended."""
+    """One restore (migration 0025): at most one open per student and course; `closed_at` once access ended.
+
+    `outcome` (migration 0026): how bringing the home back went, as the workspace reported it ("" until it does;
+    "restored" or "failed" with `outcome_reason`), the bytes downloaded and when it was recorded."""
 
     __tablename__ = "student_restores"
     __table_args__ = (
@@ -37,5 +40,9 @@ class StudentRestore(Base):
     access_until: Mapped[datetime] = mapped_column()
     restored_at: Mapped[datetime | None] = mapped_column(nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    outcome_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    restored_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    outcome_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_by: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

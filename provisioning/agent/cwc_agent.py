@@ -2,7 +2,8 @@
 """Cloud Workstation agent: report activity every minute, keep authorized_keys in sync, hold the lease.
 
 Runs as root (a systemd unit); the student's login user has no sudo. Stdlib only.
-Config in /etc/cwc-agent.json: {"url", "token", "workspace_id", "user", "home", "boot_grace_s"}.
+Config in /etc/cwc-agent.json: {"url", "token", "workspace_id", "user", "home", "boot_grace_s"}, and for a restored
+student {"restore": {"url", "sha256"}}: the archived home, brought back and reported once (restore_once).
 
 The lease: at start the agent schedules a poweroff (boot_grace_s after boot, or the lease it already held in
 this boot); each heartbeat answer carrying lease_until moves it there; an answer saying stop powers off at once;
@@ -287,6 +288,103 @@ def archive_home(cfg, request):
         os.unlink(path)
 
 
+# A restored student's home (the tool's "Restore a student"): the user data puts {"url": a presigned S3 GET,
+# "sha256"} in the config; at its first start the agent fetches the archive, checks it and unpacks it as the student,
+# keeps the outcome in RESTORE_STATE (so a restart never restores twice) and reports it in each heartbeat until the
+# tool answers restore_recorded.
+RESTORE_STATE = "/var/lib/cwc-agent/restore.json"
+RESTORE_MAX = 5 * 1024**3  # an archive is one S3 PUT at most (archive_home's limit)
+
+
+def restore_tar_argv(archive, home):
+    """GNU tar unpacking the agent's archive (`<user>/...`) into the home: no owners, no modes, no .ssh (the
+    student's keys come from the tool); GNU tar refuses `..` and absolute names."""
+    options = ["--strip-components=1", "--no-same-owner", "--no-same-permissions", "--exclude=.ssh"]
+    return ["tar", "-xzf", archive, "-C", home, *options]
+
+
+def untar_as(user):
+    """Unpack as the student (runuser, as root can): it can write nothing the student could not. (ok, error)."""
+    import pwd
+
+    def run(archive, home):
+        entry = pwd.getpwnam(user)
+        os.chown(archive, entry.pw_uid, entry.pw_gid)
+        argv = ["runuser", "-u", user, "--", *restore_tar_argv(archive, home)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=3600, check=False)
+        return done.returncode == 0, done.stderr.strip()[-300:]
+
+    return run
+
+
+def restore_home(cfg, request, extract, opener=urllib.request.urlopen):
+    """Fetch the archive by its presigned GET, check its SHA-256, unpack it into the home; returns the outcome the
+    heartbeat reports: {"bytes": downloaded, "sha256_ok", "extracted", "error": "" or why it failed}."""
+    import tempfile
+
+    url, want = request.get("url"), request.get("sha256")
+    outcome = {"bytes": 0, "sha256_ok": False, "extracted": False, "error": ""}
+    if not (isinstance(url, str) and url.startswith(("https://", "http://"))):
+        outcome["error"] = "no download link in the restore request"
+        return outcome
+    fd, path = tempfile.mkstemp(prefix="cwc-restore-", suffix=".tar.gz", dir=cfg.get("archive_tmp", "/var/tmp"))
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, opener(url, timeout=600) as resp:
+            for chunk in iter(lambda: resp.read(1 << 20), b""):
+                outcome["bytes"] += len(chunk)
+                if outcome["bytes"] > RESTORE_MAX:
+                    outcome["error"] = "the archive is larger than 5 GiB"
+                    return outcome
+                digest.update(chunk)
+                out.write(chunk)
+        outcome["sha256_ok"] = digest.hexdigest() == want
+        if not outcome["sha256_ok"]:
+            outcome["error"] = "the download does not match the archive's SHA-256"
+            return outcome
+        outcome["extracted"], error = extract(path, cfg["home"])
+        if not outcome["extracted"]:
+            outcome["error"] = ("tar failed: " + error)[:300]
+    except (OSError, ValueError) as exc:  # urllib's URLError and HTTPError are OSErrors
+        outcome["error"] = ("download failed: " + str(exc))[:300]
+    finally:
+        os.unlink(path)
+    return outcome
+
+
+def restore_once(cfg, extract=None, opener=urllib.request.urlopen):
+    """At the agent's start: the restore the config asks for, done once per workspace (its outcome kept in
+    cfg["restore_state"], by default RESTORE_STATE); returns the outcome still to report (None: no restore, or the
+    tool has recorded it)."""
+    state_path = cfg.get("restore_state", RESTORE_STATE)
+    request = cfg.get("restore")
+    if not isinstance(request, dict):
+        return None
+    try:
+        with open(state_path) as f:
+            state = json.load(f)
+    except (OSError, ValueError):
+        outcome = restore_home(cfg, request, extract or untar_as(cfg["user"]), opener)
+        state = {"outcome": outcome, "reported": False}
+        with open(state_path + ".tmp", "w") as f:
+            json.dump(state, f)
+        os.replace(state_path + ".tmp", state_path)
+    return None if state.get("reported") else state.get("outcome")
+
+
+def restore_reported(state_path=RESTORE_STATE):
+    """The tool recorded the outcome: never report it again (this boot or the next)."""
+    try:
+        with open(state_path) as f:
+            state = json.load(f)
+        state["reported"] = True
+        with open(state_path + ".tmp", "w") as f:
+            json.dump(state, f)
+        os.replace(state_path + ".tmp", state_path)
+    except (OSError, ValueError):
+        pass
+
+
 def heartbeat(
     cfg, keeper, body, now, post=post_json, write_keys=write_authorized_keys, make_dirs=make_folders, seen=None,
     archive=archive_home, write_notice=None,
@@ -298,6 +396,8 @@ def heartbeat(
     """
     if cfg.get("_archived"):  # the home's archive uploaded after the last answer: report it once
         body = dict(body, archived=cfg["_archived"])
+    if cfg.get("_restore"):  # the first boot's restore: reported until the tool says it recorded it
+        body = dict(body, restore=cfg["_restore"])
     try:
         status, answer = post(cfg["url"], body, cfg["token"])
     except (OSError, ValueError) as exc:  # the tool is down or answered garbage: the lease stands
@@ -318,6 +418,9 @@ def heartbeat(
     if write_notice is not None and isinstance(answer.get("banner"), str):  # the term-end warnings at login
         write_notice(answer["banner"])
     cfg.pop("_archived", None)  # reported (the tool asks again if it did not take it)
+    if cfg.get("_restore") and answer.get("restore_recorded") is True:
+        restore_reported(cfg.get("restore_state", RESTORE_STATE))
+        cfg.pop("_restore")
     if isinstance(answer.get("archive"), dict):  # before any stop: the archive comes first
         cfg["_archived"] = archive(cfg, answer["archive"])
     return keeper.answer(answer, now)
@@ -622,6 +725,10 @@ def main():
     os.makedirs(os.path.dirname(LEASE_STATE), mode=0o700, exist_ok=True)
     keeper = LeaseKeeper(SystemPoweroff(), int(cfg.get("boot_grace_s", DEFAULT_BOOT_GRACE_S)), LEASE_STATE, boot_id())
     keeper.boot(time.time())
+    try:
+        cfg["_restore"] = restore_once(cfg)  # a restored student's home, before the student's first login
+    except Exception as exc:  # the state file could not be written: the agent reports what it can, it never stops
+        print("cwc-agent: restore:", type(exc).__name__, exc, flush=True)
     answer, spool = {}, Spool()
     while True:
         try:

@@ -1,4 +1,4 @@
-"""The term-end job, every 10 minutes: warn before a term ends, then apply each course's term-end actions once."""
+"""The term-end job, every 2 minutes: warn before a term ends, then apply each course's term-end actions once."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from provisioning.term_end import run_term_end
 
 
 def close_terms() -> dict[str, int]:
-    """Every 10 minutes: warn an hour before term end, then apply each course's term-end actions once."""
+    """Every 2 minutes: warn 24 hours and 10 minutes before term end, then apply each course's term-end actions once."""
     ctx = current()
     with ctx.session() as session:
         result = run_term_end(session, utcnow())

@@ -3,7 +3,8 @@ into its home the first time its sandbox is prepared (classroom.services.restore
 
 Once per restore (`restored_at`, claimed and committed before the fetch, so no row lock is held across S3; a
 failed fetch is logged, the claim given back, and tried again on the runtime's next start). Audited with the
-archive's key and SHA-256.
+archive's key and SHA-256; the restore's `outcome` says "restored" (with the bytes fetched) or "failed" and why
+(shown on the instructor's restore page; a later success replaces a failure), as the EC2 agent's report does.
 """
 
 from __future__ import annotations
@@ -48,12 +49,20 @@ def restore_home(sessions: Callable[[], Session], backend: CloudBackend, workspa
     try:
         with tempfile.TemporaryDirectory(prefix="cwc-restore-") as tmp:
             path = Path(tmp) / "home.tar.gz"
-            backend.fetch_archive(key, path, digest)
+            size = backend.fetch_archive(key, path, digest)
             entries = unpack_home(path, home)
     except (CloudError, OSError, tarfile.TarError) as exc:
         log.warning("workspace %s: home not restored: %s", workspace_id, exc)
         with sessions() as session:  # give the claim back: tried again at the runtime's next start
-            session.execute(update(StudentRestore).where(StudentRestore.id == restore_id).values(restored_at=None))
+            session.execute(
+                update(StudentRestore)
+                .where(StudentRestore.id == restore_id)
+                .values(restored_at=None, outcome="failed", outcome_reason=str(exc)[:300], outcome_at=utcnow())
+            )
+            details = {"restore": restore_id, "archive": key, "reason": str(exc)[:300], "by": "runtime"}
+            append_event(
+                session, "workspace.restore_failed", course_id=course_id, subject=str(workspace_id), details=details
+            )
             session.commit()
         return 0
     if owner is not None:
@@ -61,6 +70,11 @@ def restore_home(sessions: Callable[[], Session], backend: CloudBackend, workspa
             for name in (*dirs, *files):
                 os.lchown(os.path.join(root, name), owner, owner)
     with sessions() as session:
+        session.execute(
+            update(StudentRestore)
+            .where(StudentRestore.id == restore_id)
+            .values(outcome="restored", outcome_reason="", restored_bytes=size, outcome_at=utcnow())
+        )
         append_event(session, "workspace.home_restored", course_id=course_id, subject=str(workspace_id),
                      details={"restore": restore_id, "archive": key, "sha256": digest, "entries": entries})  # fmt: skip
         session.commit()

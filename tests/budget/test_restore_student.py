@@ -50,6 +50,7 @@ from provisioning.lease import lease_inputs
 from provisioning.restore_end import close_expired
 from provisioning.runtime.restore import restore_home
 from provisioning.term_end import run_term_end, term_end_instant
+from provisioning.userdata import agent_config_from_user_data
 from tests.support.budget import make_policy
 from tests.support.factories import make_course, make_person
 
@@ -149,10 +150,10 @@ def test_restore_for_seven_days_then_access_closes_by_itself(closed, session, en
     session.expire_all()
     instance_id = session.get(Workspace, fresh.id).instance_id
     raw = backend.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")["UserData"]["Value"]
-    boot = base64.b64decode(raw).decode()  # EC2's path: the first boot fetches the archive by a presigned GET
+    boot = base64.b64decode(raw).decode()  # EC2's path: the agent fetches the archive by a presigned GET
     archive = session.get(WorkspaceArchive, restore.archive_id)
-    assert "# Restored home" in boot and archive.s3_key in boot and archive.sha256 in boot
-    assert "runuser -u ubuntu -- tar -xzf" in boot and "--exclude=.ssh" in boot
+    asked = agent_config_from_user_data(boot)["restore"]  # tests/term/test_restore_outcome.py runs the agent's part
+    assert archive.s3_key in asked["url"] and asked["sha256"] == archive.sha256
     home = tmp_path / "home"
     sessions = make_session_factory(engine)
     missing = session.get(WorkspaceArchive, restore.archive_id)
@@ -253,16 +254,14 @@ def test_an_archive_cannot_write_outside_the_home(tmp_path: Path):
     assert not (home / "link").exists()
 
 
-def test_the_first_boot_script_restores_only_when_asked():
+def test_the_agent_is_asked_to_restore_only_when_there_is_one():
     from provisioning.userdata import UserDataInput, render_user_data
 
     base = UserDataInput(workspace_id=7, agent_url="https://tool/api/agent", agent_token="t", os_user="ubuntu",
                          ssh_public_keys=(), course_slug="cs229", region="us-east-1", file_system_id="fs-1",
                          access_point_id="fsap-1")  # fmt: skip
-    assert "Restored home" not in render_user_data(base)
+    assert "restore" not in agent_config_from_user_data(render_user_data(base))
     url = "https://bucket.s3.amazonaws.com/courses/c1/archives/ws3/home.tar.gz?X-Amz-Signature=a'b&X=1"
     script = render_user_data(replace(base, restore_url=url, restore_sha256="ab" * 32))
-    assert (
-        "'https://bucket.s3.amazonaws.com/courses/c1/archives/ws3/home.tar.gz?X-Amz-Signature=a'\"'\"'b&X=1'" in script
-    )
-    assert script.index("# Restored home") < script.index("systemctl daemon-reload")  # before the agent starts
+    assert agent_config_from_user_data(script)["restore"] == {"url": url, "sha256": "ab" * 32}  # JSON, not shell
+    assert "CWC_CONFIG" in script and "/etc/cwc-agent.json" in script  # the root-only file the agent reads

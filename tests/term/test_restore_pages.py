@@ -13,6 +13,7 @@ from classroom.models import Course, CoursePolicy, Enrollment, Person, StudentRe
 from classroom.roles import StaffLevel
 from classroom.workspaces.lifecycle import WorkspaceState
 from lti_app.auth import csrf_token
+from provisioning.agent_service import issue_agent_token
 from tests.conftest import count_rows
 from tests.support.budget import ensure_policies
 from tests.support.lti import hidden_fields, launch, tool_token
@@ -58,6 +59,26 @@ def test_the_instructor_restores_emily_once_and_sees_it_listed(client, canvas, s
     assert len(restores) == 1 and restores[0].days == 7
     listed = client.get(resp.headers["Location"]).get_data(as_text=True)
     assert f'id="restore-{restores[0].id}"' in listed and "workspace on its way" in listed
+    assert "not reported yet" in listed
+
+
+def test_the_page_shows_what_the_restored_workspace_reported(client, canvas, session):
+    """On EC2 the workspace's agent reports the restore in its heartbeat (tests/term/test_restore_outcome.py)."""
+    owner, _student, emily = _closed_course(client, canvas, session)
+    page = client.get("/app/restore", query_string={"t": owner})
+    form = {**hidden_fields(page.get_data(as_text=True)), "person_id": str(emily.id), "days": "7"}
+    assert client.post("/app/restore", data=form).status_code == 303
+    restore = session.scalar(select(StudentRestore))
+    ws = session.get(Workspace, restore.workspace_id)
+    token = issue_agent_token(ws)
+    session.commit()
+    report = {"bytes": 2048, "sha256_ok": False, "extracted": False, "error": ""}
+    beat = client.post("/api/agent/heartbeat", json={"workspace_id": ws.id, "restore": report},
+                       headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert beat.status_code == 200 and beat.get_json()["restore_recorded"] is True
+    listed = client.get("/app/restore", query_string={"t": owner}).get_data(as_text=True)
+    row = listed[listed.index(f'id="restore-{restore.id}"') :]
+    assert "<strong>failed</strong>: the download does not match the archive&#39;s SHA-256" in row
 
 
 def test_a_student_without_an_archive_gets_a_message_and_nothing_is_written(client, canvas, session, engine):
