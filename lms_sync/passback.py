@@ -5,10 +5,8 @@ until the LMS accepts it, and recorded as posted; an unchanged score never gets 
 never posted again. A 429 delays only that score by its Retry-After while the others keep going, and any
 throttling answer also lowers how many posts are in flight (raised again after a run of successes).
 If a worker dies after the LMS accepted a score but before the commit, the sweep re-posts the same
-version with the same timestamp: the gradebook shows the same score, never a different one.
-
-Longer than 300 lines because claim, post and record are one exactly-once protocol over the same Claimed and
-Result types, read together.
+version with the same timestamp: the gradebook shows the same score, never a different one. The statements live in
+`classroom.sql.grades`.
 """
 
 from __future__ import annotations
@@ -23,10 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from classroom.models import GradeStatus
+from classroom.sql.grades import CLAIM_PENDING_SQL, RECORD_RESULTS_SQL, RELEASE_STALE_SQL
 from lms_sync.http import Outcome, RetryPolicy, Verdict
 from lms_sync.ports import LmsServices, ScoreBody
 from lms_sync.roster import PLACEHOLDER_PREFIX
@@ -98,19 +96,7 @@ class Throttle:
 def claim_pending(session: Session, course_id: int, limit: int = 1000) -> list[Claimed]:
     """Mark up to `limit` pending grades with a line item URL as posting (skipping rows other jobs hold)."""
     rows = session.execute(
-        text(
-            """
-            UPDATE lms_grades g SET status = 'posting', claimed_at = now()
-            FROM lms_line_items li, people p
-            WHERE g.id IN (SELECT g2.id FROM lms_grades g2 JOIN lms_line_items l2 ON l2.id = g2.line_item_id
-                           WHERE g2.course_id = :course AND g2.status = 'pending' AND l2.url <> ''
-                           ORDER BY g2.id LIMIT :limit FOR UPDATE OF g2 SKIP LOCKED)
-              AND li.id = g.line_item_id AND p.id = g.person_id
-            RETURNING g.id, g.version, li.url, p.sub, g.score_given, g.score_maximum,
-                      concat_ws(E'\n', NULLIF(g.comment, ''), NULLIF(g.usage_comment, '')), g.changed_at,
-                      g.posted_version > 0, g.attempts
-            """
-        ),
+        CLAIM_PENDING_SQL,
         {"course": course_id, "limit": limit},
     ).all()
     return [Claimed(*row) for row in sorted(rows)]
@@ -121,22 +107,7 @@ def record_results(session: Session, results: Sequence[Result]) -> None:
     if not results:
         return
     session.execute(
-        text(
-            """
-            UPDATE lms_grades g SET
-                status = CASE WHEN g.version = v.version THEN CAST(v.status AS grade_status) ELSE g.status END,
-                posted_version = CASE WHEN v.status = 'posted' THEN GREATEST(g.posted_version, v.version)
-                                      ELSE g.posted_version END,
-                posted_at = CASE WHEN v.status = 'posted' THEN now() ELSE g.posted_at END,
-                attempts = CASE WHEN g.version = v.version THEN v.attempts ELSE g.attempts END,
-                last_error = CASE WHEN g.version = v.version THEN v.message ELSE g.last_error END,
-                claimed_at = CASE WHEN g.version = v.version THEN NULL ELSE g.claimed_at END
-            FROM unnest(CAST(:ids AS bigint[]), CAST(:versions AS int[]), CAST(:statuses AS text[]),
-                        CAST(:attempts AS int[]), CAST(:messages AS text[]))
-                 AS v(id, version, status, attempts, message)
-            WHERE g.id = v.id
-            """
-        ),
+        RECORD_RESULTS_SQL,
         {
             "ids": [r.claimed.grade_id for r in results],
             "versions": [r.claimed.version for r in results],
@@ -150,10 +121,7 @@ def record_results(session: Session, results: Sequence[Result]) -> None:
 def release_stale_claims(session: Session, older_than_s: int = STALE_CLAIM_S) -> int:
     """Put grades whose job died while posting back to pending; returns how many."""
     result = session.execute(
-        text(
-            "UPDATE lms_grades SET status = 'pending', claimed_at = NULL "
-            "WHERE status = 'posting' AND claimed_at < now() - make_interval(secs => :s)"
-        ),
+        RELEASE_STALE_SQL,
         {"s": older_than_s},
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,10 +1,8 @@
 """Roster sync, the shell around `diff_roster`: fetch every page, diff, apply in one transaction (flush, no commit).
 
 Writes are set-based (one statement per kind of change, arrays bound with unnest), so a 5,000-member course
-costs the same handful of statements as a 50-member one, and an unchanged roster writes no rows at all.
-
-Longer than 300 lines because the set-based writes of one roster transaction (add, claim placeholders, update,
-audit) are read together with the shell that orders them.
+costs the same handful of statements as a 50-member one, and an unchanged roster writes no rows at all. The
+statements live in `classroom.sql.enrollments`, with the launch's.
 """
 
 from __future__ import annotations
@@ -18,8 +16,17 @@ from sqlalchemy.orm import Session
 
 from classroom.audit import NewEvent, append_events
 from classroom.db import utcnow
-from classroom.models import Course, CourseLms, Enrollment, Person
+from classroom.models import Course, CourseLms, Enrollment, EnrollmentStatus, Person
 from classroom.roles import StaffLevel, is_test_user
+from classroom.sql.enrollments import (
+    ROSTER_ADD_ENROLLMENTS,
+    ROSTER_ADD_PEOPLE,
+    ROSTER_CLAIM_SUBS,
+    ROSTER_SET_LEVELS,
+    ROSTER_SET_ROLES,
+    ROSTER_SET_SECTIONS,
+    ROSTER_UPDATE_PEOPLE,
+)
 from lms_sync.http import LmsError
 from lms_sync.ports import LmsServices, RemoteMember
 from lms_sync.roster import LocalMember, RosterChanges, diff_roster
@@ -116,23 +123,7 @@ def _add_members(session: Session, course: Course, changes: RosterChanges) -> li
     members = [a.member for a in changes.adds]
     now = utcnow()
     ids = session.execute(
-        text(
-            """
-            INSERT INTO people (platform_id, sub, name, given_name, family_name, email, is_test_user,
-                                created_at, updated_at)
-            SELECT :platform, v.sub, v.name, v.given, v.family, v.email, v.test, :now, :now
-            FROM unnest(CAST(:subs AS text[]), CAST(:names AS text[]), CAST(:givens AS text[]),
-                        CAST(:families AS text[]), CAST(:emails AS text[]), CAST(:tests AS boolean[]))
-                 AS v(sub, name, given, family, email, test)
-            ON CONFLICT ON CONSTRAINT uq_people_platform_sub DO UPDATE SET
-                name = COALESCE(NULLIF(EXCLUDED.name, ''), people.name),
-                given_name = COALESCE(NULLIF(EXCLUDED.given_name, ''), people.given_name),
-                family_name = COALESCE(NULLIF(EXCLUDED.family_name, ''), people.family_name),
-                email = COALESCE(NULLIF(EXCLUDED.email, ''), people.email),
-                updated_at = EXCLUDED.updated_at
-            RETURNING id, sub
-            """
-        ),
+        ROSTER_ADD_PEOPLE,
         {
             "platform": course.platform_id,
             "now": now,
@@ -146,16 +137,7 @@ def _add_members(session: Session, course: Course, changes: RosterChanges) -> li
     ).all()
     person_of = {sub: pid for pid, sub in ids}
     session.execute(
-        text(
-            """
-            INSERT INTO enrollments (course_id, person_id, lti_roles, nrps_roles, level, status, section, created_at)
-            SELECT :course, v.person, '{}', string_to_array(v.roles, chr(31)), CAST(v.level AS staff_level),
-                   'active', v.section, :now
-            FROM unnest(CAST(:people AS int[]), CAST(:roles AS text[]), CAST(:levels AS text[]),
-                        CAST(:sections AS text[])) AS v(person, roles, level, section)
-            ON CONFLICT ON CONSTRAINT uq_enrollments_course_person DO NOTHING
-            """
-        ),
+        ROSTER_ADD_ENROLLMENTS,
         {
             "course": course.id,
             "now": now,
@@ -182,10 +164,7 @@ def _claim_placeholders(session: Session, course: Course, claims: Sequence[tuple
     free = [(pid, sub) for pid, sub in claims if sub not in taken]
     if free:
         session.execute(
-            text(
-                "UPDATE people SET sub = v.sub, updated_at = now() FROM unnest(CAST(:ids AS int[]), "
-                "CAST(:subs AS text[])) AS v(id, sub) WHERE people.id = v.id"
-            ),
+            ROSTER_CLAIM_SUBS,
             {"ids": [p for p, _ in free], "subs": [s for _, s in free]},
         )
     for placeholder, sub in claims:
@@ -199,15 +178,7 @@ def _update_rows(session: Session, changes: RosterChanges) -> None:
     if changes.person_updates:
         u = changes.person_updates
         session.execute(
-            text(
-                """
-                UPDATE people SET name = v.name, given_name = v.given, family_name = v.family, email = v.email,
-                                  updated_at = now()
-                FROM unnest(CAST(:ids AS int[]), CAST(:names AS text[]), CAST(:givens AS text[]),
-                            CAST(:families AS text[]), CAST(:emails AS text[])) AS v(id, name, given, family, email)
-                WHERE people.id = v.id
-                """
-            ),
+            ROSTER_UPDATE_PEOPLE,
             {
                 "ids": [x.person_id for x in u],
                 "names": [x.name for x in u],
@@ -216,36 +187,23 @@ def _update_rows(session: Session, changes: RosterChanges) -> None:
                 "emails": [x.email for x in u],
             },
         )
-    levels = [(c.enrollment_id, c.after.value, "active") for c in changes.level_changes]
-    levels += [(c.enrollment_id, c.level.value, "active") for c in changes.reactivations]
-    levels += [(c.enrollment_id, c.level.value, "dropped") for c in changes.drops]
+    active, dropped = EnrollmentStatus.ACTIVE.value, EnrollmentStatus.DROPPED.value
+    levels = [(c.enrollment_id, c.after.value, active) for c in changes.level_changes]
+    levels += [(c.enrollment_id, c.level.value, active) for c in changes.reactivations]
+    levels += [(c.enrollment_id, c.level.value, dropped) for c in changes.drops]
     if levels:
         session.execute(
-            text(
-                """
-                UPDATE enrollments
-                SET level = CAST(v.level AS staff_level), status = CAST(v.status AS enrollment_status)
-                FROM unnest(CAST(:ids AS int[]), CAST(:levels AS text[]), CAST(:statuses AS text[]))
-                     AS v(id, level, status)
-                WHERE enrollments.id = v.id
-                """
-            ),
+            ROSTER_SET_LEVELS,
             {"ids": [x[0] for x in levels], "levels": [x[1] for x in levels], "statuses": [x[2] for x in levels]},
         )
     if changes.roles_seen:
         session.execute(
-            text(
-                "UPDATE enrollments SET nrps_roles = string_to_array(v.roles, chr(31)) FROM unnest("
-                "CAST(:ids AS int[]), CAST(:roles AS text[])) AS v(id, roles) WHERE enrollments.id = v.id"
-            ),
+            ROSTER_SET_ROLES,
             {"ids": [i for i, _ in changes.roles_seen], "roles": [chr(31).join(r) for _, r in changes.roles_seen]},
         )
     if changes.sections:
         session.execute(
-            text(
-                "UPDATE enrollments SET section = v.section FROM unnest(CAST(:ids AS int[]), "
-                "CAST(:sections AS text[])) AS v(id, section) WHERE enrollments.id = v.id"
-            ),
+            ROSTER_SET_SECTIONS,
             {"ids": [i for i, _ in changes.sections], "sections": [s[:255] for _, s in changes.sections]},
         )
 

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from classroom.claims import LaunchClaims
 from classroom.db import utcnow
-from classroom.models import CourseLms
+from classroom.models import CourseLms, DueDate, LineItemKind
 from classroom.roles import StaffLevel, can_configure
+from classroom.sql import enum_cast, sql_value
 from lms_sync import progress
 from lms_sync.deadlines import DUE_UPSERT_SQL, due_from_custom
 from lms_sync.placeholders import fold_placeholder, placeholder_sub
@@ -35,12 +36,14 @@ def _canvas_course_id(claims: LaunchClaims) -> str:
 # changed, and the course's stored service URLs and a CSV placeholder with the person's email are read back.
 # (Text: SQLAlchemy does not cache PostgreSQL ON CONFLICT inserts.)
 DUE_FROM_LAUNCH = (
-    "SELECT :course_id, CAST(:due_source AS due_source), :due_key, :due_title, :due_at, :due_url, :now WHERE :has_due"
+    f"SELECT :course_id, {enum_cast(':due_source', DueDate.source)}, :due_key, :due_title, :due_at, :due_url, :now"
+    " WHERE :has_due"
 )
 LAUNCH_FACTS = text(f"""
 WITH due AS ({DUE_UPSERT_SQL.format(source=DUE_FROM_LAUNCH)}), item AS (
     INSERT INTO lms_line_items (course_id, url, label, score_maximum, kind, resource_link_id, tag, created_at)
-    SELECT :course_id, :item_url, :item_label, 100, 'assignment', :resource_link_id, '', :now WHERE :has_item
+    SELECT :course_id, :item_url, :item_label, 100, {sql_value(LineItemKind.ASSIGNMENT)}, :resource_link_id, '', :now
+    WHERE :has_item
     ON CONFLICT (course_id, url) WHERE url <> '' DO NOTHING
     RETURNING id
 )

@@ -5,10 +5,10 @@
 - the course's shared EFS file system, EBS snapshots and S3 archives: GB-month prices, per booking period;
 - data transfer out: GB from CloudWatch NetworkOut (or the local runtime's counters).
 
-Pure figure functions, and one statement that books them; (course, kind, ref, period start) is unique, so a
-retried or duplicated booking counts once. A line attributed to a student (person_id: their workspace's transfer
-out) is also added to their spend_daily, in the same statement, so it counts against their cap and, through
-spend_totals, in the course position once. Flushes, never commits.
+Pure figure functions, and one statement that books them (`classroom.sql.course_money.BOOK_SQL`); (course, kind,
+ref, period start) is unique, so a retried or duplicated booking counts once. A line attributed to a student
+(person_id: their workspace's transfer out) is also added to their spend_daily, in the same statement, so it counts
+against their cap and, through spend_totals, in the course position once. Flushes, never commits.
 """
 
 from __future__ import annotations
@@ -18,40 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from classroom.services.metering import known_time_zones
+from classroom.sql.course_money import BOOK_SQL
 from config.prices import HOURS_PER_MONTH, RegionPrices
 
 GB = Decimal(1024**3)
 MICROS_PER_HOUR = Decimal(3_600_000_000)
-
-BOOK_SQL = text("""
-WITH ins AS (
-    INSERT INTO course_charges (course_id, person_id, kind, ref, period_start, period_end, quantity, amount,
-                                created_at)
-    SELECT u.* FROM unnest(CAST(:courses AS int[]), CAST(:people AS int[]), CAST(:kinds AS text[]),
-                           CAST(:refs AS text[]), CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]),
-                           CAST(:qty AS numeric[]), CAST(:amounts AS numeric[]), CAST(:ats AS timestamptz[]))
-         AS u(course_id)
-    WHERE EXISTS (SELECT 1 FROM courses c WHERE c.id = u.course_id)  -- a tag naming no course books nothing
-    ON CONFLICT ON CONSTRAINT uq_course_charges_once DO NOTHING
-    RETURNING id, course_id, person_id, period_end, amount
-),
-daily AS (  -- a line attributed to a student counts in their spend, on the course-local day it ends
-    INSERT INTO spend_daily (course_id, person_id, day, compute, storage, running_seconds, transfer)
-    SELECT i.course_id, i.person_id, (i.period_end AT TIME ZONE
-               CASE WHEN c.time_zone IN (SELECT unnest(CAST(:zones AS text[]))) THEN c.time_zone ELSE 'UTC' END)::date,
-           0, 0, 0, SUM(i.amount)
-    FROM ins i JOIN courses c ON c.id = i.course_id
-    WHERE i.person_id IS NOT NULL
-    GROUP BY 1, 2, 3
-    ON CONFLICT (course_id, person_id, day) DO UPDATE SET transfer = spend_daily.transfer + EXCLUDED.transfer
-    RETURNING 1
-)
-SELECT id FROM ins
-""")  # raw: one statement for any number of charges
 
 
 @dataclass(frozen=True)

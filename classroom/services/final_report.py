@@ -30,14 +30,19 @@ from classroom.budget.final_figures import (
     compute_final_report,
 )
 from classroom.models import AuditEvent, Course, CoursePolicy, Person, RequestStatus, TemplateRequest
+from classroom.roles import StaffLevel
 from classroom.services.final_report_sources import flagged_pairs
 from classroom.services.reports import course_report
+from classroom.sql import sql_states, sql_value
+from classroom.workspaces.lifecycle import WorkspaceState
+
+RESUMED = (WorkspaceState.STARTING, WorkspaceState.RUNNING)  # an idle-stopped workspace was started again
 
 # Raw because each row needs correlated subqueries (the next start, the workspace's ledger rate).
-IDLE_STOPS_SQL = text("""
+IDLE_STOPS_SQL = text(f"""
 SELECT e.at AS stopped_at,
        (SELECT min(n.at) FROM workspace_events n
-         WHERE n.workspace_id = e.workspace_id AND n.at > e.at AND n.to_state IN ('starting', 'running')) AS resumed_at,
+         WHERE n.workspace_id = e.workspace_id AND n.at > e.at AND n.to_state IN {sql_states(RESUMED)}) AS resumed_at,
        COALESCE((SELECT sum(l.compute) * 3600 / NULLIF(sum(l.running_seconds), 0)
                    FROM ledger_entries l WHERE l.workspace_id = e.workspace_id), 0) AS hourly
 FROM workspace_events e JOIN workspaces w ON w.id = e.workspace_id
@@ -69,11 +74,11 @@ WHERE s.course_id = :course AND s.action = 'debug.session.start' AND s.details ?
 GROUP BY s.id, s.at
 """)
 
-PREVIOUS_SQL = text("""
+PREVIOUS_SQL = text(f"""
 SELECT c.id, c.label, c.title,
        COALESCE((SELECT sum(compute + storage + transfer) FROM spend_daily d WHERE d.course_id = c.id), 0)
        + COALESCE((SELECT sum(amount) FROM course_charges k WHERE k.course_id = c.id AND k.person_id IS NULL), 0),
-       (SELECT count(*) FROM enrollments e WHERE e.course_id = c.id AND e.level = 'student')
+       (SELECT count(*) FROM enrollments e WHERE e.course_id = c.id AND e.level = {sql_value(StaffLevel.STUDENT)})
 FROM courses c
 WHERE c.platform_id = :platform AND c.label = :label AND c.label <> '' AND c.id <> :course
   AND c.term_end IS NOT NULL AND c.term_end < :before

@@ -14,6 +14,7 @@ from classroom.db import utcnow
 from classroom.models import Course, Deployment, DeploymentStatus, Enrollment, EnrollmentStatus
 from classroom.roles import LtiRole, StaffLevel, is_test_user, level_for_launch, map_lti_roles
 from classroom.services.next_term import note_history
+from classroom.sql.enrollments import COURSE_UPSERT, MEMBER_LAUNCH, PERSON_UPSERT
 
 
 class LaunchRefused(PermissionError):
@@ -47,52 +48,6 @@ class LaunchResult:
     enrollment_id: int
     level: StaffLevel
 
-
-# The upserts as text: SQLAlchemy never caches a PostgreSQL insert() with ON CONFLICT (its dialect Insert has
-# inherit_cache = False), and compiling them cost ~1.2 ms a launch. Each is written once, with a FROM slot: the
-# instructors' path runs them alone (no FROM), MEMBER_LAUNCH runs them only when the deployment is approved.
-_PERSON = """
-INSERT INTO people (platform_id, sub, name, given_name, family_name, email, is_test_user, created_at, updated_at)
-SELECT :platform_id, :sub, :name, :given_name, :family_name, :email, :is_test_user, :now, :now {source}
-ON CONFLICT ON CONSTRAINT uq_people_platform_sub DO UPDATE
-SET name = EXCLUDED.name, given_name = EXCLUDED.given_name, family_name = EXCLUDED.family_name,
-    email = EXCLUDED.email, is_test_user = EXCLUDED.is_test_user, updated_at = EXCLUDED.updated_at
-RETURNING id
-"""
-_COURSE = """
-INSERT INTO courses (platform_id, deployment_id, context_id, label, title, time_zone, created_at)
-SELECT :platform_id, :deployment_pk, :context_id, :label, :title, 'UTC', :now {source}
-ON CONFLICT ON CONSTRAINT uq_courses_platform_context DO UPDATE SET label = EXCLUDED.label, title = EXCLUDED.title
-RETURNING id
-"""
-PERSON_UPSERT = text(_PERSON.format(source=""))
-COURSE_UPSERT = text(_COURSE.format(source=""))
-
-# A student's or TA's launch in one statement. The deployment's status is read again here (the registration
-# may come from a per-process cache): when it is no longer approved nothing is written and no row comes back.
-# A new enrollment's audit event is appended after it (classroom.audit, on the course's chain). An existing
-# enrollment keeps its level: the caller decides whether the launch changes it (rare) and writes that separately.
-MEMBER_LAUNCH = text(
-    f"""
-WITH dep AS (
-    SELECT 1 FROM deployments WHERE id = :deployment_pk AND status = 'approved'
-), person AS ({_PERSON.format(source="FROM dep")}), course AS ({_COURSE.format(source="FROM dep")}), enrollment AS (
-    INSERT INTO enrollments (course_id, person_id, lti_roles, level, status, section, created_at, last_launch_at)
-    SELECT course.id, person.id, :lti_roles, CAST(:level AS staff_level), 'active', '', :now, :now FROM person, course
-    ON CONFLICT ON CONSTRAINT uq_enrollments_course_person DO UPDATE
-    SET lti_roles = EXCLUDED.lti_roles, last_launch_at = EXCLUDED.last_launch_at
-    RETURNING id, person_id, course_id, CAST(level AS text) AS level, CAST(status AS text) AS status,
-              level_pinned AS pinned, xmax = 0 AS created
-)
-SELECT set_config('synchronous_commit', CASE WHEN enrollment.created THEN 'on' ELSE 'off' END, true) AS commit_mode,
-       enrollment.*
-FROM enrollment
-"""
-)
-# synchronous_commit off (this transaction only) for a returning member: the rows are upserts a retried launch
-# rewrites, so it need not wait for the WAL flush (a crash within ~0.2 s loses the whole transaction, nothing
-# half-done). A launch that appends an audit event (a new enrollment) commits synchronously: the audit trail is
-# never lost to a crash. Anything audited later in the transaction turns it back on (classroom.audit).
 
 JOINED = "enrollment.created"
 

@@ -17,8 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from classroom.budget.policy import money
-from classroom.models import Course, CoursePolicy
-from classroom.sql import sql_states
+from classroom.models import Course, CoursePolicy, EnrollmentStatus
+from classroom.roles import StaffLevel
+from classroom.sql import sql_states, sql_value
 from classroom.workspaces.lifecycle import BILLING_DISK
 
 THRESHOLDS = (("10min", timedelta(minutes=10)), ("24h", timedelta(hours=24)))  # the tightest first
@@ -80,7 +81,8 @@ SELECT e.person_id,
        EXISTS (SELECT 1 FROM workspaces w WHERE w.course_id = e.course_id AND w.person_id = e.person_id
                AND w.state IN {sql_states(BILLING_DISK)}) AS has_home
 FROM enrollments e JOIN course_policies p ON p.course_id = e.course_id
-WHERE e.course_id = :course AND e.level = 'student' AND e.status = 'active'
+WHERE e.course_id = :course AND e.level = {sql_value(StaffLevel.STUDENT)}
+  AND e.status = {sql_value(EnrollmentStatus.ACTIVE)}
   AND (CAST(:person AS int) IS NULL OR e.person_id = :person)
 """)
 

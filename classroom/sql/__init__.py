@@ -3,7 +3,7 @@
 A statement is raw only where one set-based pass does what the ORM would do in many round trips; each says why.
 Nothing here interpolates input: only enum values and type names, which are code. `tests/unit/test_sql_states.py`
 checks every statement's state sets against `classroom.workspaces.lifecycle` and that no other module writes a
-workspace state into SQL text by hand.
+workspace state, a level, membership, grade or deployment status, or a cast to an enum type into SQL text by hand.
 """
 
 from __future__ import annotations

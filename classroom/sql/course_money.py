@@ -1,4 +1,4 @@
-"""The course's money statements: its position (total, spent, lines, disks until term end) and allocation."""
+"""The course's money statements: its position (total, spent, lines, disks until term end), allocation, and charges."""
 
 from __future__ import annotations
 
@@ -30,4 +30,32 @@ SELECT p.total_budget AS total,
            AS base,
        COALESCE((SELECT SUM(g.amount) FROM budget_grants g WHERE g.course_id = p.course_id), 0) AS grants
 FROM course_policies p WHERE p.course_id = :course
+""")
+
+# Raw: one statement for any number of charges, each booked once ((course, kind, ref, period start) is unique); a
+# line attributed to a student also goes to their spend_daily, so spend_totals counts it in the course position once.
+BOOK_SQL = text("""
+WITH ins AS (
+    INSERT INTO course_charges (course_id, person_id, kind, ref, period_start, period_end, quantity, amount,
+                                created_at)
+    SELECT u.* FROM unnest(CAST(:courses AS int[]), CAST(:people AS int[]), CAST(:kinds AS text[]),
+                           CAST(:refs AS text[]), CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]),
+                           CAST(:qty AS numeric[]), CAST(:amounts AS numeric[]), CAST(:ats AS timestamptz[]))
+         AS u(course_id)
+    WHERE EXISTS (SELECT 1 FROM courses c WHERE c.id = u.course_id)  -- a tag naming no course books nothing
+    ON CONFLICT ON CONSTRAINT uq_course_charges_once DO NOTHING
+    RETURNING id, course_id, person_id, period_end, amount
+),
+daily AS (  -- a line attributed to a student counts in their spend, on the course-local day it ends
+    INSERT INTO spend_daily (course_id, person_id, day, compute, storage, running_seconds, transfer)
+    SELECT i.course_id, i.person_id, (i.period_end AT TIME ZONE
+               CASE WHEN c.time_zone IN (SELECT unnest(CAST(:zones AS text[]))) THEN c.time_zone ELSE 'UTC' END)::date,
+           0, 0, 0, SUM(i.amount)
+    FROM ins i JOIN courses c ON c.id = i.course_id
+    WHERE i.person_id IS NOT NULL
+    GROUP BY 1, 2, 3
+    ON CONFLICT (course_id, person_id, day) DO UPDATE SET transfer = spend_daily.transfer + EXCLUDED.transfer
+    RETURNING 1
+)
+SELECT id FROM ins
 """)
