@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
@@ -17,9 +17,11 @@ from classroom.db import utcnow
 from classroom.models import Heartbeat, Workspace
 from classroom.services.term_notices import student_notice
 from classroom.services.workspaces import set_state
+from classroom.workspaces.host_keys import MAX_KEY_CHARS, MAX_KEYS, parse_host_keys
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import RegionPrices
 from provisioning.agent_archive import note_report, wanted_archive_key
+from provisioning.host_key_pins import apply_host_key_report
 from provisioning.lease import LeaseAnswer, lease_for
 from provisioning.ssh_keys import active_keys
 
@@ -60,6 +62,7 @@ class Report:
     archived: tuple[str, str, int] | None = None  # the home archive it uploaded: key, SHA-256 (hex), bytes
     mem_pct: Decimal | None = None  # memory in use; None from an agent that does not report it
     disk_pct: Decimal | None = None  # the home's file system in use
+    host_keys: tuple[str, ...] = ()  # the instance's SSH host public keys ("type base64"), pinned on first report
 
     @property
     def active(self) -> bool:
@@ -87,6 +90,7 @@ class HeartbeatBody(BaseModel):
     archived: ArchivedBody | None = None
     mem_pct: Decimal | None = Field(default=None, allow_inf_nan=False, ge=-1_000_000, le=1_000_000)
     disk_pct: Decimal | None = Field(default=None, allow_inf_nan=False, ge=-1_000_000, le=1_000_000)
+    host_keys: list[Annotated[str, Field(max_length=MAX_KEY_CHARS)]] = Field(default=[], max_length=MAX_KEYS)
 
 
 def _pct(value: Decimal | None) -> Decimal | None:
@@ -103,6 +107,10 @@ def parse_report(body: Any) -> Report:
         first = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ValueError(f"bad heartbeat: {where}: {first['msg']}") from exc
+    try:
+        host_keys = parse_host_keys(data.host_keys)
+    except ValueError as exc:
+        raise ValueError(f"bad heartbeat: host_keys: {exc}") from exc
     return Report(
         data.workspace_id,
         max(0, data.ssh_sessions),
@@ -112,6 +120,7 @@ def parse_report(body: Any) -> Report:
         (data.archived.key, data.archived.sha256, data.archived.bytes) if data.archived else None,
         _pct(data.mem_pct),
         _pct(data.disk_pct),
+        host_keys,
     )
 
 
@@ -174,6 +183,7 @@ def record_heartbeat(
         ws.home_changed_at = now
     if report.archived is not None:
         note_report(ws, *report.archived)
+    apply_host_key_report(session, ws, report.host_keys, now)
     session.flush()
     keys = [k.public_key for k in active_keys(session, ws.person_id)]
     answer = lease_for(

@@ -29,6 +29,7 @@ from config.catalog import load_catalog
 from provisioning.aws_archive import archive_prefix
 from provisioning.backend import CloudError
 from provisioning.course_cloud import course_key
+from provisioning.host_key_pins import clear_host_keys
 from provisioning.jobs.workspace import launch_spec
 from provisioning.runtime.home_files import HomeFiles, PathRefused
 from provisioning.runtime.template_home import TemplateError, check_environment, sandbox_spec, seed_home
@@ -214,6 +215,7 @@ def _switch(reset_id: int, kept: dict[str, object]) -> None:
             None,
         )
         ws.public_ip = found[0].public_ip if found and found[0].public_ip else ws.public_ip
+        clear_host_keys(ws)  # the new instance's agent reports its own host keys; the old pin is no more
         row.state, row.progress, row.finished_at = "done", STEPS["done"], utcnow()
         staff = session.get(Person, row.staff_person_id)
         backup = session.get(WorkspaceBackup, row.backup_id)
