@@ -97,9 +97,9 @@ def ec2_endpoint(ws: Workspace, *, port: int, username: str | None = None) -> Ss
     return SshEndpoint(ws.public_ip, port, username or login_user(ws), keys)
 
 
-def runtime_endpoint(workspace_id: int, *, port: int, host_key: Any) -> SshEndpoint:
+def runtime_endpoint(workspace_id: int, *, port: int, host_key: Any, host: str = "127.0.0.1") -> SshEndpoint:
     """The local runtime's SSH server (development, demos, tests): login `ws<id>`, its own host key."""
-    return SshEndpoint("127.0.0.1", port, f"ws{workspace_id}", (host_key,), where="runtime")
+    return SshEndpoint(host, port, f"ws{workspace_id}", (host_key,), where="runtime")
 
 
 async def connect(endpoint: SshEndpoint, key: asyncssh.SSHKey, certificate: str) -> asyncssh.SSHClientConnection:
