@@ -26,6 +26,8 @@ from provisioning.instance_ssh import SshEndpoint, SshFailure, WorkspaceSshError
 from provisioning.runtime.home_files import MAX_EXPORT_BYTES, MAX_VIEW_BYTES, Entry, PathRefused, safe_relpath
 
 T = TypeVar("T")
+VIEW_TIMEOUT_S = 60  # a page's listing or file
+ARCHIVE_TIMEOUT_S = 900  # a zip or a backup of up to MAX_EXPORT_BYTES
 ZIP_EPOCH = 315532800  # 1980-01-01: zip cannot date a file earlier
 
 
@@ -51,26 +53,28 @@ class RemoteHome:
 
     def browse(self, rel: str) -> list[Entry] | bytes:
         """A folder's entries (folders first, then by name), or a regular file's bytes up to the viewer's limit."""
-        return self._run(lambda sftp, home: self._browse(sftp, home, rel))
+        return self._run(lambda sftp, home: self._browse(sftp, home, rel), VIEW_TIMEOUT_S)
 
     def zip_folder(self, rel: str) -> tuple[bytes, int]:
         """A zip of the folder (or the whole home), and how many files it holds."""
-        return self._run(lambda sftp, home: self._zip(sftp, home, rel))
+        return self._run(lambda sftp, home: self._zip(sftp, home, rel), ARCHIVE_TIMEOUT_S)
 
     def tar_gz_home(self) -> tuple[bytes, int]:
         """The whole home as a deterministic tar.gz (paths relative to the home), and its file count."""
-        return self._run(self._tar_gz)
+        return self._run(self._tar_gz, ARCHIVE_TIMEOUT_S)
 
-    def _run(self, op: Callable[[asyncssh.SFTPClient, str], Awaitable[T]]) -> T:
-        return asyncio.run(self._session(op))
+    def _run(self, op: Callable[[asyncssh.SFTPClient, str], Awaitable[T]], timeout: float) -> T:
+        return asyncio.run(self._session(op, timeout))
 
-    async def _session(self, op: Callable[[asyncssh.SFTPClient, str], Awaitable[T]]) -> T:
+    async def _session(self, op: Callable[[asyncssh.SFTPClient, str], Awaitable[T]], timeout: float) -> T:
         conn = await connect(self.endpoint, self.key, self.certificate)
         try:
-            async with conn.start_sftp_client() as sftp:
-                return await op(sftp, await sftp.realpath("."))
+            async with conn.start_sftp_client() as sftp:  # bounded: a file swapped for a FIFO must not hang us
+                return await asyncio.wait_for(op(sftp, await sftp.realpath(".")), timeout)
         except (PathRefused, FileNotFoundError):
             raise
+        except TimeoutError as exc:
+            raise WorkspaceSshError(SshFailure.FAILED, f"Reading the home took over {timeout:.0f} s: stopped.") from exc
         except (asyncssh.Error, OSError) as exc:
             raise ssh_error(exc, self.endpoint) from exc
         except UnicodeDecodeError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import io
+import os
 import shutil
 import tarfile
 import tempfile
@@ -58,6 +59,7 @@ def ec2(session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch) -
     home = ensure_user()
     write_as(USER, home, FILES)
     (home / "etc-link").symlink_to("/etc")
+    os.mkfifo(home / "homework/pipe")  # reading it would block: never opened
     monkeypatch.setattr(instance_ssh, "login_user", lambda _ws: USER)  # the template's login user is `ubuntu`
     folder = Path(tempfile.mkdtemp(prefix="cwc-ec2-sshd-", dir="/tmp"))
     folder.chmod(0o755)
@@ -88,7 +90,8 @@ def test_the_tool_lists_reads_zips_and_backs_up_the_home_with_the_pinned_host_ke
     assert top["homework"] == "dir" and top[".trainrc"] == "file" and top["etc-link"] == "link"
     assert {e.path for e in reader.browse("homework/hw1")} == {"homework/hw1/train.py", "homework/hw1/data.bin"}
     assert reader.browse("homework/hw1/train.py") == TRAIN
-    for bad in ("etc-link/passwd", "../../etc/passwd", "/etc/passwd"):
+    assert {e.name: e.kind for e in reader.browse("homework")}["pipe"] == "other"
+    for bad in ("etc-link/passwd", "../../etc/passwd", "/etc/passwd", "homework/pipe"):
         with pytest.raises(PathRefused):
             reader.browse(bad)
     with pytest.raises(FileNotFoundError):
@@ -100,7 +103,7 @@ def test_the_tool_lists_reads_zips_and_backs_up_the_home_with_the_pinned_host_ke
     backup, files = reader.tar_gz_home()
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(backup))) as tar:
         got = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
-    assert files == len(FILES) and got == FILES  # the link is not followed into /etc
+    assert files == len(FILES) and got == FILES  # the link is not followed into /etc, the FIFO is left out
     assert reader.tar_gz_home()[0] == backup, "deterministic"
     assert any(f"ID tool:test:7 ws{ec2.ws.id}" in line for line in ec2.sshd.logins())
 
