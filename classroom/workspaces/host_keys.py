@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import hashlib
 from dataclasses import dataclass
 
 MAX_KEYS = 8  # an instance has three or four (rsa, ecdsa, ed25519, maybe dsa)
@@ -79,3 +80,10 @@ def decide_host_keys(
 def current_pin(pinned: str, pinned_for: str | None, instance_id: str | None) -> tuple[str, ...]:
     """The keys pinned for the workspace's current instance, or () (none yet, or pinned for another instance)."""
     return pinned_keys(pinned) if instance_id and pinned_for == instance_id else ()
+
+
+def key_fingerprint(line: str) -> str:
+    """OpenSSH's "SHA256:..." fingerprint of a stored key line, with its type ("ssh-ed25519 SHA256:...")."""
+    kind, data = line.split()[:2]
+    digest = base64.b64encode(hashlib.sha256(base64.b64decode(data)).digest()).decode().rstrip("=")
+    return f"{kind} SHA256:{digest}"

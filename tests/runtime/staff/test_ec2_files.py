@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import io
 import shutil
+import subprocess
 import tarfile
 import tempfile
 import zipfile
@@ -168,3 +169,21 @@ def test_a_reset_on_ec2_backs_the_home_up_over_ssh_and_stops_there(app, client, 
     assert ws.instance_id == cast.ws.instance_id and ws.ssh_host_keys  # nothing else changed
     assert _audits(session, "workspace.backup") == 1 and _audits(session, "workspace.reset.failed") == 1
     assert any(f"ID tool:reset-R{reset.id}:" in line for line in cast.sshd.logins())
+
+
+def test_a_changed_host_key_is_shown_to_staff_and_the_tool_stops_connecting(app, client, cast, session):  # type: ignore[no-untyped-def]
+    _report(client, cast, cast.sshd.host_key)
+    fingerprint = subprocess.run(["ssh-keygen", "-lf", "-"], input=cast.sshd.host_key, capture_output=True,
+                                 text=True, check=True).stdout.split()[1]  # fmt: skip
+    debug = client.get(f"/app/students/{cast.sophie.id}/debug", query_string={"t": cast.tokens["ta"]})
+    assert fingerprint in debug.get_data(as_text=True) and "Refused" not in debug.get_data(as_text=True)
+    _report(client, cast, asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode())  # changed
+    debug = client.get(f"/app/students/{cast.sophie.id}/debug", query_string={"t": cast.tokens["ta"]})
+    page = debug.get_data(as_text=True)
+    assert fingerprint in page and "reported a different host key" in page and "Browse Sophie" not in page
+    body = _files(client, cast, "head_ta", "homework/hw1/train.py").get_data(as_text=True)
+    assert "reported a different SSH host key" in body and "batch_size" not in body
+    assert (
+        post(app, client, f"/app/students/{cast.sophie.id}/export", cast.tokens["head_ta"], path="").status_code == 409
+    )
+    assert cast.sshd.logins() == [] and _audits(session, "workspace.host_keys.refused") == 1
