@@ -14,7 +14,7 @@ from config.settings import Settings
 from provisioning.instance_ssh import SshFailure, WorkspaceSshError, ec2_endpoint
 from provisioning.remote_home import RemoteHome
 from provisioning.runtime.home_files import HomeFiles, LocalHome
-from provisioning.ssh_ca import issue_tool_certificate
+from provisioning.ssh_ca import TOOL_READ_COMMAND, TOOL_RESTORE_COMMAND, issue_tool_certificate
 from provisioning.ssh_keys import SshKeyError
 
 HomeReader = LocalHome | RemoteHome
@@ -43,9 +43,12 @@ def is_local(ws: Workspace, settings: Settings) -> bool:
     return local_homes(settings).available(ws.instance_id)
 
 
-def home_reader(session: Session, ws: Workspace, settings: Settings, *, why: str, person_id: int | None) -> HomeReader:
+def home_reader(
+    session: Session, ws: Workspace, settings: Settings, *, why: str, person_id: int | None, restore: bool = False
+) -> HomeReader:
     """The reader for this workspace's home; WorkspaceSshError (its message for the page) when it cannot be read.
-    On EC2 a key is made for the connection and the course CA signs it for read-only SFTP (nothing is written)."""
+    On EC2 a key is made for the connection and the course CA signs it for read-only SFTP (nothing is written),
+    or with `restore` for SFTP that may create folders and files only (a backup's restore)."""
     homes = local_homes(settings)
     if homes.available(ws.instance_id):
         return LocalHome(homes, str(ws.instance_id))
@@ -54,7 +57,8 @@ def home_reader(session: Session, ws: Workspace, settings: Settings, *, why: str
     public = key.export_public_key().decode()
     try:
         cert = issue_tool_certificate(session, settings=settings, workspace=ws, public_key=public, why=why,
-                                      person_id=person_id)  # fmt: skip
+                                      person_id=person_id,
+                                      command=TOOL_RESTORE_COMMAND if restore else TOOL_READ_COMMAND)  # fmt: skip
     except SshKeyError as exc:
         raise WorkspaceSshError(SshFailure.REFUSED, str(exc)) from exc
     return RemoteHome(endpoint, key, cert)

@@ -1,4 +1,5 @@
-"""Read an EC2 workspace's home over SFTP, read-only: list, read, zip, tar.gz, with the local runtime's answers.
+"""Read an EC2 workspace's home over SFTP: list, read, zip, tar.gz, with the local runtime's answers; and restore
+a backup into a new folder of it (create only: nothing is overwritten, removed or renamed).
 
 One SSH connection per call (provisioning.instance_ssh: the course CA's certificate forcing `internal-sftp -R`,
 the pinned host key). Paths go through `safe_relpath` and every component is checked with lstat: a symbolic link
@@ -62,6 +63,13 @@ class RemoteHome:
     def tar_gz_home(self) -> tuple[bytes, int]:
         """The whole home as a deterministic tar.gz (paths relative to the home), and its file count."""
         return self._run(self._tar_gz, ARCHIVE_TIMEOUT_S)
+
+    def restore(self, backup: bytes, into: str) -> dict[str, int]:
+        """Write every file of the backup (a tar.gz of a home) under the folder `into`; returns {path: size}. Files
+        are created, never overwritten: one already there with the same size counts as restored by an earlier run
+        (a retried job), any other refuses. Needs a certificate forcing TOOL_RESTORE_COMMAND."""
+        members, folder = backup_members(backup), safe_relpath(into)
+        return self._run(lambda sftp, home: self._restore(sftp, home, members, folder), ARCHIVE_TIMEOUT_S)
 
     def _run(self, op: Callable[[asyncssh.SFTPClient, str], Awaitable[T]], timeout: float) -> T:
         return asyncio.run(self._session(op, timeout))
@@ -177,3 +185,60 @@ class RemoteHome:
                 info.size, info.mtime, info.mode = len(data), f.mtime, stat.S_IMODE(f.mode)
                 tar.addfile(info, io.BytesIO(data))
         return gzip.compress(raw.getvalue(), mtime=0), len(files)
+
+    async def _folder(self, sftp: asyncssh.SFTPClient, home: str, rel: str) -> str:
+        """The folder's path, made (as the student) where missing; PathRefused when a part is not a real folder."""
+        path = home
+        for part in rel.split("/") if rel else []:
+            path = posixpath.join(path, part)
+            try:
+                attrs = await sftp.lstat(path)
+            except asyncssh.SFTPNoSuchFile:
+                await sftp.mkdir(path)
+                continue
+            if not stat.S_ISDIR(attrs.permissions or 0):
+                raise PathRefused(f"{rel} is not a folder in the student's home (a file or a link is in the way).")
+        return path
+
+    async def _restore(self, sftp: asyncssh.SFTPClient, home: str, members: list[_Member], into: str) -> dict[str, int]:
+        written: dict[str, int] = {}
+        for m in members:
+            target = f"{into}/{m.rel}" if into else m.rel
+            folder, _, name = target.rpartition("/")
+            path = posixpath.join(await self._folder(sftp, home, folder), name)
+            try:
+                async with sftp.open(path, "xb", attrs=asyncssh.SFTPAttrs(permissions=m.mode)) as fh:
+                    await fh.write(m.data)
+            except asyncssh.SFTPFailure:  # O_EXCL: it exists (SFTP v3 says only "failure")
+                there = await sftp.lstat(path)
+                if not stat.S_ISREG(there.permissions or 0) or there.size != len(m.data):
+                    raise PathRefused(
+                        f"{target} already exists in the student's home: nothing was overwritten."
+                    ) from None
+            else:
+                await sftp.utime(path, (m.mtime, m.mtime))
+            written[m.rel] = len(m.data)
+        return written
+
+
+@dataclass(frozen=True)
+class _Member:
+    rel: str
+    data: bytes
+    mode: int
+    mtime: int
+
+
+def backup_members(backup: bytes) -> list[_Member]:
+    """The regular files of a home's tar.gz whose names stay inside a home (others skipped, as locally)."""
+    found = []
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(backup)), mode="r:") as tar:
+        for member in tar.getmembers():
+            try:
+                rel = safe_relpath(member.name)
+            except PathRefused:
+                continue
+            data = tar.extractfile(member) if member.isfile() and rel else None
+            if data is not None:
+                found.append(_Member(rel, data.read(), member.mode & 0o777 or 0o644, int(member.mtime)))
+    return found

@@ -133,6 +133,12 @@ def revoke_staff_certificate(session: Session, *, cert_id: int, actor_person_id:
 
 
 TOOL_READ_COMMAND = "internal-sftp -R"  # sshd's own SFTP server, read-only: no shell, no command, no writes
+# A restore's SFTP: it may create folders and files, never remove, rename or link anything (the client also opens
+# every file with O_EXCL, so nothing the student has is overwritten).
+TOOL_RESTORE_COMMAND = (
+    "internal-sftp -p open,close,read,write,lstat,fstat,setstat,fsetstat,opendir,readdir,mkdir,realpath,stat,"
+    "readlink,statvfs,fstatvfs,fsync,limits,expand-path,home-directory"
+)
 
 
 def issue_tool_certificate(
@@ -145,12 +151,14 @@ def issue_tool_certificate(
     person_id: int | None,
     minutes: int = 5,
     now: datetime | None = None,
+    command: str = TOOL_READ_COMMAND,
 ) -> str:
     """A certificate for the tool itself to read a workspace's home over SSH, for one connection: the course CA
     signs `public_key` for the workspace's principal with the critical option force-command "internal-sftp -R"
     (sshd serves read-only SFTP and nothing else: no shell, no pty, no forwarding), for a few minutes. The key id
     says why and for whom ("tool:export:12 ws7"), so the instance's sshd log names it. Not recorded as a staff
-    certificate: the action it serves (export, backup) is audited itself. SshKeyError when the course has no CA."""
+    certificate: the action it serves (export, backup) is audited itself. SshKeyError when the course has no CA.
+    A backup's restore passes TOOL_RESTORE_COMMAND (create only) instead."""
     ca = session.get(CourseSshCa, workspace.course_id)
     if ca is None:
         raise SshKeyError("This course has no SSH certificate authority, so its workspaces trust no tool login.")
@@ -166,6 +174,6 @@ def issue_tool_certificate(
         .valid_principals([login.encode()])
         .valid_after(int((now - CLOCK_SKEW).timestamp()))
         .valid_before(int((now + timedelta(minutes=minutes)).timestamp()))
-        .add_critical_option(b"force-command", TOOL_READ_COMMAND.encode())
+        .add_critical_option(b"force-command", command.encode())
     )
     return builder.sign(ca_key).public_bytes().decode()  # type: ignore[arg-type]

@@ -215,6 +215,10 @@ class LocalHome:
         """The whole home as a deterministic tar.gz, and its file count."""
         return self.homes.tar_gz_home(self.instance_id)
 
+    def restore(self, backup: bytes, into: str) -> dict[str, int]:
+        """Write every file of the backup under the folder `into`; returns {path: size}."""
+        return self.homes.restore(self.instance_id, backup, None, into=safe_relpath(into))
+
 
 def _make_parents(home: Path, folder: Path) -> None:
     missing = []

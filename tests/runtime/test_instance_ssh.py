@@ -30,7 +30,7 @@ from provisioning.host_key_pins import apply_host_key_report
 from provisioning.instance_ssh import SshFailure, WorkspaceSshError, connect, ec2_endpoint
 from provisioning.remote_home import RemoteHome
 from provisioning.runtime.home_files import PathRefused
-from provisioning.ssh_ca import ensure_course_ca, issue_tool_certificate
+from provisioning.ssh_ca import TOOL_RESTORE_COMMAND, ensure_course_ca, issue_tool_certificate
 from tests.support.budget import make_running
 from tests.support.ec2_sshd import USER, Sshd, ensure_user, free_port, start_sshd, write_as
 from tests.support.factories import make_course, make_person
@@ -157,3 +157,27 @@ def test_the_tools_certificate_reads_only_and_a_closed_port_is_unreachable(sessi
     with pytest.raises(WorkspaceSshError) as unreachable:
         asyncio.run(connect(closed, key, cert))
     assert unreachable.value.failure is SshFailure.UNREACHABLE
+
+
+def test_a_restore_certificate_creates_files_but_never_removes_renames_or_links(session, ec2):
+    _pin(session, ec2.ws, ec2.sshd.host_key)
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    public = key.export_public_key().decode()
+    cert = issue_tool_certificate(session, settings=ec2.settings, workspace=ec2.ws, why="restore-B1", person_id=7,
+                                  public_key=public, command=TOOL_RESTORE_COMMAND)  # fmt: skip
+    endpoint = ec2_endpoint(ec2.ws, port=ec2.sshd.port)
+
+    async def scene() -> None:
+        async with await connect(endpoint, key, cert) as conn, conn.start_sftp_client() as sftp:
+            await sftp.mkdir("restored")
+            async with sftp.open("restored/new.txt", "xb") as fh:
+                await fh.write(b"new\n")
+            for attempt in (sftp.remove("homework/hw1/train.py"), sftp.rename(".trainrc", "restored/x"),
+                            sftp.symlink("/etc/shadow", "restored/s"), sftp.rmdir("notes")):  # fmt: skip
+                with pytest.raises(asyncssh.SFTPError):
+                    await attempt
+
+    asyncio.run(scene())
+    assert (ec2.home / "restored/new.txt").read_bytes() == b"new\n"
+    assert (ec2.home / "homework/hw1/train.py").read_bytes() == TRAIN and (ec2.home / ".trainrc").exists()
+    assert not (ec2.home / "restored/s").is_symlink()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import pwd
 import shutil
 import subprocess
 import tarfile
@@ -23,7 +24,16 @@ from sqlalchemy import func, select
 from classroom.db import make_session_factory, utcnow
 from classroom.jobs.context import JobContext, use_context
 from classroom.jobs.queue import make_worker
-from classroom.models import AuditEvent, Course, Enrollment, Person, Workspace, WorkspaceBackup, WorkspaceReset
+from classroom.models import (
+    AuditEvent,
+    Course,
+    Enrollment,
+    Notification,
+    Person,
+    Workspace,
+    WorkspaceBackup,
+    WorkspaceReset,
+)
 from classroom.roles import StaffLevel
 from provisioning import instance_ssh
 from provisioning.agent_service import issue_agent_token
@@ -187,3 +197,41 @@ def test_a_changed_host_key_is_shown_to_staff_and_the_tool_stops_connecting(app,
         post(app, client, f"/app/students/{cast.sophie.id}/export", cast.tokens["head_ta"], path="").status_code == 409
     )
     assert cast.sshd.logins() == [] and _audits(session, "workspace.host_keys.refused") == 1
+
+
+def test_an_ec2_backup_is_restored_over_ssh_into_a_new_folder_without_overwriting(
+    app, client, cast, session, engine, redis, backend
+):  # type: ignore[no-untyped-def]
+    _report(client, cast, cast.sshd.host_key)
+    alex, martinez = cast.tokens["head_ta"], cast.tokens["instructor"]
+    post(app, client, f"/app/students/{cast.sophie.id}/reset", alex, reason="broken venv", ws=str(cast.ws.id))
+    jobs = _jobs(app, engine, redis, backend)
+    jobs()
+    backup = session.scalar(select(WorkspaceBackup))
+    assert post(app, client, f"/app/backups/{backup.id}/restore", martinez).status_code == 303
+    jobs()
+    home, folder = Path(pwd.getpwnam(USER).pw_dir), f"restored/backup-{backup.id}"
+    for rel, data in FILES.items():
+        path = home / folder / rel
+        assert path.read_bytes() == data and path.stat().st_uid == pwd.getpwnam(USER).pw_uid, rel
+    assert (home / "homework/hw1/train.py").read_bytes() == TRAIN  # the home itself untouched
+    assert _audits(session, "workspace.backup.restored") == 1
+    (home / folder / ".trainrc").write_bytes(b"changed by Sophie since\n")
+    assert post(app, client, f"/app/backups/{backup.id}/restore", alex).status_code == 303
+    jobs()
+    session.expire_all()
+    assert (home / folder / ".trainrc").read_bytes() == b"changed by Sophie since\n", "never overwritten"
+    assert _audits(session, "workspace.backup.restored") == 1
+    told = session.scalar(select(Notification).where(Notification.subject == f"Restore of backup B{backup.id} failed"))
+    assert told is not None and "already exists" in told.body
+
+
+def _jobs(app, engine, redis, backend):  # type: ignore[no-untyped-def]
+    def run() -> None:
+        use_context(JobContext(app.extensions["cwc"].settings, make_session_factory(engine), redis, backend))
+        try:
+            make_worker(redis, simple=True).work(burst=True)
+        finally:
+            use_context(None)
+
+    return run
