@@ -67,6 +67,8 @@ class Settings:
     aws_mutating_calls_per_s: int = 5
     # The local workspace runtime's SSH port (simulated account only; 0: no local runtime, e.g. on real AWS).
     runtime_ssh_port: int = 0
+    # The port the tool reaches an EC2 workspace's sshd on (files, export, backup, the browser terminal).
+    workspace_ssh_port: int = 22
     # The browser terminal gateway (provisioning/gateway): its loopback port, and the WebSocket URL browsers use
     # (empty: ws://127.0.0.1:<port>/terminal; behind a reverse proxy, e.g. wss://tool.example.edu/terminal).
     gateway_port: int = 0
@@ -191,6 +193,7 @@ class Settings:
             aws_instance_profile=env.get("CWC_AWS_INSTANCE_PROFILE", "cwc-workspace"),
             aws_mutating_calls_per_s=_int(env, "CWC_AWS_MUTATING_CALLS_PER_S", 5),
             runtime_ssh_port=_int(env, "CWC_RUNTIME_SSH_PORT", 0),
+            workspace_ssh_port=_int(env, "CWC_WORKSPACE_SSH_PORT", 22),
             gateway_port=_int(env, "CWC_GATEWAY_PORT", 0),
             gateway_url=env.get("CWC_GATEWAY_URL", "").strip(),
             lease_s=_int(env, "CWC_LEASE_S", 900),

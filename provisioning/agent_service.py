@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
@@ -17,9 +17,11 @@ from classroom.db import utcnow
 from classroom.models import Heartbeat, Workspace
 from classroom.services.term_notices import student_notice
 from classroom.services.workspaces import set_state
+from classroom.workspaces.host_keys import MAX_KEY_CHARS, MAX_KEYS, parse_host_keys
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import RegionPrices
 from provisioning.agent_archive import note_report, wanted_archive_key
+from provisioning.host_key_pins import apply_host_key_report
 from provisioning.lease import LeaseAnswer, lease_for
 from provisioning.restore_boot import RestoreOutcome, record_outcome
 from provisioning.ssh_keys import active_keys
@@ -62,6 +64,7 @@ class Report:
     mem_pct: Decimal | None = None  # memory in use; None from an agent that does not report it
     disk_pct: Decimal | None = None  # the home's file system in use
     restore: RestoreOutcome | None = None  # how the first boot's restore of an archived home went
+    host_keys: tuple[str, ...] = ()  # the instance's SSH host public keys ("type base64"), pinned on first report
 
     @property
     def active(self) -> bool:
@@ -99,6 +102,7 @@ class HeartbeatBody(BaseModel):
     restore: RestoreBody | None = None
     mem_pct: Decimal | None = Field(default=None, allow_inf_nan=False, ge=-1_000_000, le=1_000_000)
     disk_pct: Decimal | None = Field(default=None, allow_inf_nan=False, ge=-1_000_000, le=1_000_000)
+    host_keys: list[Annotated[str, Field(max_length=MAX_KEY_CHARS)]] = Field(default=[], max_length=MAX_KEYS)
 
 
 def _pct(value: Decimal | None) -> Decimal | None:
@@ -115,6 +119,10 @@ def parse_report(body: Any) -> Report:
         first = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ValueError(f"bad heartbeat: {where}: {first['msg']}") from exc
+    try:
+        host_keys = parse_host_keys(data.host_keys)
+    except ValueError as exc:
+        raise ValueError(f"bad heartbeat: host_keys: {exc}") from exc
     return Report(
         data.workspace_id,
         max(0, data.ssh_sessions),
@@ -125,6 +133,7 @@ def parse_report(body: Any) -> Report:
         _pct(data.mem_pct),
         _pct(data.disk_pct),
         _restore(data.restore),
+        host_keys,
     )
 
 
@@ -198,6 +207,7 @@ def record_heartbeat(
         note_report(ws, *report.archived)
     if report.restore is not None:  # recorded once; acknowledged every time, so the agent stops reporting it
         record_outcome(session, ws, report.restore, now)
+    apply_host_key_report(session, ws, report.host_keys, now)
     session.flush()
     keys = [k.public_key for k in active_keys(session, ws.person_id)]
     answer = lease_for(

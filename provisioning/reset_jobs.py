@@ -5,7 +5,8 @@ Each step records its result on the reset row (backup id, new instance id), so a
 the last one stopped. Any failure (S3, EC2, a backup that does not match its SHA-256, the new environment not
 working) ends the reset as `failed` with the reason: the new instance is terminated, the workspace row and the
 old instance are untouched. The local runtime's homes are read and written here (`make run` runs the worker on
-the same machine); on real EC2 the backup and restore need the workspace agent, which this version does not have.
+the same machine); an EC2 workspace's home is backed up over SSH (provisioning.home_access: its pinned host key, a
+read-only certificate), but restoring into a fresh EC2 machine is not built: there the reset stops after the backup.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from config.catalog import load_catalog
 from provisioning.aws_archive import archive_prefix
 from provisioning.backend import CloudError
 from provisioning.course_cloud import course_key
+from provisioning.home_access import home_reader
+from provisioning.host_key_pins import clear_host_keys
+from provisioning.instance_ssh import WorkspaceSshError
 from provisioning.jobs.workspace import launch_spec
 from provisioning.runtime.home_files import HomeFiles, PathRefused
 from provisioning.runtime.template_home import TemplateError, check_environment, sandbox_spec, seed_home
@@ -80,10 +84,11 @@ def reset_workspace(reset_id: int) -> str:
             return _fail(reset_id, f"the workspace is {ws.state.value} now, not running as when the reset was asked")
     try:
         row = _backup(reset_id) if row.backup_id is None else row
+        _check_restorable(row)
         row = _launch(reset_id) if row.new_instance_id is None else row
         kept = _restore(row)
         _switch(reset_id, kept)
-    except (ResetFailed, CloudError, PathRefused, TemplateError) as exc:
+    except (ResetFailed, CloudError, PathRefused, TemplateError, WorkspaceSshError) as exc:
         return _fail(reset_id, str(exc))
     except Exception as exc:  # noqa: BLE001 - whatever broke, the student keeps the old workspace and staff see why
         log.exception("reset %s failed", reset_id)
@@ -94,10 +99,13 @@ def reset_workspace(reset_id: int) -> str:
 
 def _backup(reset_id: int) -> WorkspaceReset:
     row = _step(reset_id, "backing_up")
-    homes, ctx = _homes(), current()
-    if not homes.available(row.old_instance_id):
-        raise ResetFailed("the home of this workspace cannot be read here (on EC2 the agent's backup is not built)")
-    body, files = homes.tar_gz_home(row.old_instance_id)
+    ctx = current()
+    with ctx.session() as session:  # the reader (on EC2: the pinned host key, a read-only certificate), no lock
+        ws = session.get(Workspace, row.workspace_id)
+        assert ws is not None
+        reader = home_reader(session, ws, ctx.settings, why=f"reset-R{row.id}", person_id=row.staff_person_id)
+        session.rollback()
+    body, files = reader.tar_gz_home()  # no transaction open while the home is read
     digest = hashlib.sha256(body).hexdigest()
     ck = course_key(row.course_id)
     key = f"{archive_prefix(ck)}ws{row.workspace_id}/backups/reset-{row.id}.tar.gz"
@@ -135,6 +143,13 @@ def _backup(reset_id: int) -> WorkspaceReset:
         session.commit()
         backup_id = backup.id
     return _step(reset_id, "launching", backup_id=backup_id)
+
+
+def _check_restorable(row: WorkspaceReset) -> None:
+    """The kept paths are restored into the local runtime's homes only: on EC2 the reset stops after its backup."""
+    if not _homes().available(row.old_instance_id):
+        raise ResetFailed(f"the backup B{row.backup_id} is stored and verified, but restoring the kept paths into "
+                          "a fresh EC2 machine is not built yet: nothing else was changed")  # fmt: skip
 
 
 def _launch(reset_id: int) -> WorkspaceReset:
@@ -208,12 +223,10 @@ def _switch(reset_id: int, kept: dict[str, object]) -> None:
             session.rollback()
             raise ResetFailed(f"the workspace became {ws.state.value} during the reset")
         found = current().backend.describe([str(row.new_instance_id)])
-        ws.instance_id, ws.agent_token_hash, ws.agent_token_revoked_at = (
-            row.new_instance_id,
-            row.new_agent_token_hash,
-            None,
-        )
+        ws.instance_id, ws.agent_token_hash = row.new_instance_id, row.new_agent_token_hash
+        ws.agent_token_revoked_at = None
         ws.public_ip = found[0].public_ip if found and found[0].public_ip else ws.public_ip
+        clear_host_keys(ws)  # the new instance's agent reports its own host keys; the old pin is no more
         row.state, row.progress, row.finished_at = "done", STEPS["done"], utcnow()
         staff = session.get(Person, row.staff_person_id)
         backup = session.get(WorkspaceBackup, row.backup_id)

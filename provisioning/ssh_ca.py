@@ -130,3 +130,50 @@ def revoke_staff_certificate(session: Session, *, cert_id: int, actor_person_id:
                      subject=row.principal, details={"key_id": row.key_id, "serial": str(row.serial)})  # fmt: skip
         session.flush()
     return row
+
+
+TOOL_READ_COMMAND = "internal-sftp -R"  # sshd's own SFTP server, read-only: no shell, no command, no writes
+# A restore's SFTP: it may create folders and files, never remove, rename or link anything (the client also opens
+# every file with O_EXCL, so nothing the student has is overwritten).
+TOOL_RESTORE_COMMAND = (
+    "internal-sftp -p open,close,read,write,lstat,fstat,setstat,fsetstat,opendir,readdir,mkdir,realpath,stat,"
+    "readlink,statvfs,fstatvfs,fsync,limits,expand-path,home-directory"
+)
+
+
+def issue_tool_certificate(
+    session: Session,
+    *,
+    settings: Settings,
+    workspace: Workspace,
+    public_key: str,
+    why: str,
+    person_id: int | None,
+    minutes: int = 5,
+    now: datetime | None = None,
+    command: str = TOOL_READ_COMMAND,
+) -> str:
+    """A certificate for the tool itself to read a workspace's home over SSH, for one connection: the course CA
+    signs `public_key` for the workspace's principal with the critical option force-command "internal-sftp -R"
+    (sshd serves read-only SFTP and nothing else: no shell, no pty, no forwarding), for a few minutes. The key id
+    says why and for whom ("tool:export:12 ws7"), so the instance's sshd log names it. Not recorded as a staff
+    certificate: the action it serves (export, backup) is audited itself. SshKeyError when the course has no CA.
+    A backup's restore passes TOOL_RESTORE_COMMAND (create only) instead."""
+    ca = session.get(CourseSshCa, workspace.course_id)
+    if ca is None:
+        raise SshKeyError("This course has no SSH certificate authority, so its workspaces trust no tool login.")
+    ca_key = serialization.load_ssh_private_key(_fernet(settings).decrypt(ca.private_key_enc), password=None)
+    now = now or utcnow()
+    login = workspace_login(workspace.id)
+    builder = (
+        serialization.SSHCertificateBuilder()
+        .public_key(serialization.load_ssh_public_key(normalise_public_key(public_key).encode()))  # type: ignore[arg-type]
+        .serial(secrets.randbits(62))
+        .type(serialization.SSHCertificateType.USER)
+        .key_id(f"tool:{why}:{person_id or '-'} {login}".encode())
+        .valid_principals([login.encode()])
+        .valid_after(int((now - CLOCK_SKEW).timestamp()))
+        .valid_before(int((now + timedelta(minutes=minutes)).timestamp()))
+        .add_critical_option(b"force-command", command.encode())
+    )
+    return builder.sign(ca_key).public_bytes().decode()  # type: ignore[arg-type]

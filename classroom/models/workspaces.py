@@ -94,6 +94,13 @@ class Workspace(Base):
     archive_reported_at: Mapped[datetime | None] = mapped_column(nullable=True)
     home_changed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     archiving_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Pinned SSH host keys (migration 0028, observed): the agent's first report for `ssh_host_keys_instance_id`
+    # (one "type base64" line per key); a later, different report is refused and kept apart, never pinned.
+    ssh_host_keys: Mapped[str] = mapped_column(Text, default="", server_default="")
+    ssh_host_keys_instance_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    ssh_host_keys_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ssh_host_keys_refused: Mapped[str] = mapped_column(Text, default="", server_default="")
+    ssh_host_keys_refused_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class WorkspaceEvent(Base):

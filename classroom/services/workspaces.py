@@ -26,6 +26,7 @@ from classroom.workspaces.lifecycle import (
     next_state,
 )
 from config.catalog import WorkspaceTemplate
+from provisioning.host_key_pins import clear_host_keys
 
 S = WorkspaceState
 D = DesiredState
@@ -81,6 +82,8 @@ def set_state(
             reason=reason[:500],
         )
     )
+    if ws.state is WorkspaceState.TERMINATED:  # the instance is gone, and its pinned host keys with it
+        clear_host_keys(ws)
     session.flush()
     return True
 

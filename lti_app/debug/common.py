@@ -15,6 +15,7 @@ from lti_app.auth import current
 from lti_app.errors import Forbidden
 from lti_app.inputs import as_id
 from lti_app.runtime import commit, db, settings
+from provisioning.home_access import HomeReader, home_reader, local_homes
 from provisioning.runtime.home_files import HomeFiles
 
 
@@ -68,5 +69,10 @@ def require_acting(action: str, person: Person, check: Callable[[StaffLevel], bo
 
 
 def home_files() -> HomeFiles:
-    """The local runtime's homes (see provisioning.runtime.home_files for EC2)."""
-    return HomeFiles((settings().data_dir / "runtime" / "homes").resolve())
+    """The local runtime's homes (an EC2 workspace's home is read over SSH: provisioning.home_access)."""
+    return local_homes(settings())
+
+
+def reader_for(ws: Workspace, why: str) -> HomeReader:
+    """The workspace's home reader for the signed-in staff member (WorkspaceSshError when it cannot be read)."""
+    return home_reader(db(), ws, settings(), why=why, person_id=current().person.id)

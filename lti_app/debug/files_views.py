@@ -10,17 +10,14 @@ from classroom.audit import append_event
 from classroom.roles import is_staff
 from lti_app.auth import current, requires
 from lti_app.debug import bp
-from lti_app.debug.common import chosen_workspace, home_files, require_acting, student_in_course
+from lti_app.debug.common import chosen_workspace, reader_for, require_acting, student_in_course
 from lti_app.debug.notebook import NotebookError, render_notebook
 from lti_app.errors import ToolError
 from lti_app.pages.views import page
-from lti_app.runtime import commit, db
+from lti_app.runtime import commit, db, settings
+from provisioning.home_access import readable
+from provisioning.instance_ssh import WorkspaceSshError
 from provisioning.runtime.home_files import PathRefused, safe_relpath
-
-NOT_HERE = (
-    "This workspace's files cannot be read from here: the tool reads homes of the local runtime only. On EC2 this "
-    "needs the workspace agent's file reader, which this version does not have."
-)
 
 
 def _crumbs(rel: str) -> list[tuple[str, str]]:
@@ -36,19 +33,22 @@ def files(person_id: int) -> tuple[str, int]:
     ws = chosen_workspace(person)
     if ws is None:
         abort(404)
-    homes = home_files()
     common = dict(person=person, ws=ws, entries=[], text=None, cells=None, rel="", crumbs=[], error="")
-    if not homes.available(ws.instance_id):
-        return page("debug/files.html", **{**common, "error": NOT_HERE}), 200
+    can_read, why_not = readable(ws, settings())
+    if not can_read:
+        return page("debug/files.html", **{**common, "error": why_not}), 200
     try:
         rel = safe_relpath(request.args.get("path"))
         common |= {"rel": rel, "crumbs": _crumbs(rel)}
-        if homes.is_dir(str(ws.instance_id), rel):
-            return page("debug/files.html", **{**common, "entries": homes.list_dir(str(ws.instance_id), rel)}), 200
-        raw = homes.read_file(str(ws.instance_id), rel)
+        found = reader_for(ws, "files").browse(rel)
     except (PathRefused, FileNotFoundError, NotADirectoryError) as exc:
         message = str(exc) if isinstance(exc, PathRefused) else "No such file or folder in the student's home."
         return page("debug/files.html", **{**common, "error": message}), 400 if isinstance(exc, PathRefused) else 404
+    except WorkspaceSshError as exc:  # not reachable, or not the pinned machine: nothing was read
+        return page("debug/files.html", **{**common, "error": str(exc)}), 200
+    if isinstance(found, list):
+        return page("debug/files.html", **{**common, "entries": found}), 200
+    raw = found
     if rel.endswith(".ipynb"):
         try:
             return page("debug/files.html", **{**common, "cells": render_notebook(raw)}), 200
@@ -68,14 +68,11 @@ def export(person_id: int) -> Response:
     ws = chosen_workspace(person)
     if ws is None:
         abort(404)
-    homes = home_files()
-    if not homes.available(ws.instance_id):
-        raise ToolError(NOT_HERE, status=409, title="Files not available")
     try:
         rel = safe_relpath(request.form.get("path"))
-        if not homes.is_dir(str(ws.instance_id), rel):
-            raise PathRefused("Export takes the home or a folder.")
-        body, count = homes.zip_folder(str(ws.instance_id), rel)
+        body, count = reader_for(ws, "export").zip_folder(rel)
+    except WorkspaceSshError as exc:  # nothing was read, nothing is audited as exported
+        raise ToolError(str(exc), status=409, title="Files not available") from None
     except (PathRefused, FileNotFoundError, NotADirectoryError) as exc:
         raise ToolError(str(exc) if isinstance(exc, PathRefused) else "No such folder.", status=400,
                         title="Nothing exported") from None  # fmt: skip

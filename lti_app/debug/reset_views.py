@@ -25,7 +25,8 @@ from lti_app.auth import current, requires
 from lti_app.debug import bp
 from lti_app.debug.common import chosen_workspace, home_files, require_acting, student_in_course, student_workspaces
 from lti_app.pages.views import page
-from lti_app.runtime import after_commit, commit, db, runtime
+from lti_app.runtime import after_commit, commit, db, runtime, settings
+from provisioning.home_access import readable
 
 RESET_JOB = "provisioning.reset_jobs.reset_workspace"
 RESTORE_JOB = "provisioning.backup_jobs.restore_backup"
@@ -36,11 +37,13 @@ def _confirm(person: Person, *, error: str = "", status: int = 200) -> tuple[str
     if ws is None:
         abort(404)
     homes = home_files()
-    files = homes.walk(ws.instance_id) if homes.available(ws.instance_id) else []
+    local = homes.available(ws.instance_id)
+    files = homes.walk(ws.instance_id) if local else []  # on EC2 the home is measured by the backup itself
     size = sum(p.stat().st_size for _, p in files)
-    return page("debug/reset_confirm.html", person=person, ws=ws, files=len(files), size=size,
+    can_read, why_not = readable(ws, settings())
+    return page("debug/reset_confirm.html", person=person, ws=ws, files=len(files), size=size, local=local,
                 keep=keep_paths(db(), ws.course_id), always=ALWAYS_KEPT, running=active_reset(db(), ws.id),
-                readable=homes.available(ws.instance_id), error=error), status  # fmt: skip
+                readable=can_read, why_not=why_not, error=error), status  # fmt: skip
 
 
 @bp.get("/app/students/<int:person_id>/reset")

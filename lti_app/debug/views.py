@@ -19,9 +19,10 @@ from classroom.services.debug_sessions import (
 )
 from classroom.services.debug_status import workspace_status
 from classroom.services.terminal import forget_debug_credentials, keep_debug_credentials
+from classroom.workspaces.host_keys import current_pin, key_fingerprint
 from lti_app.auth import current, requires
 from lti_app.debug import bp
-from lti_app.debug.common import chosen_workspace, home_files, require_acting, student_in_course, student_workspaces
+from lti_app.debug.common import chosen_workspace, require_acting, student_in_course, student_workspaces
 from lti_app.debug.notebook import ANSI
 from lti_app.errors import ToolError
 from lti_app.pages.views import page
@@ -29,6 +30,7 @@ from lti_app.runtime import commit, db, runtime, settings
 from lti_app.workspaces.glue import backend
 from lti_app.workspaces.terminal_views import terminal_enabled
 from provisioning.backend import CloudError
+from provisioning.home_access import readable
 from provisioning.runtime.recording import CAST_TYPE, parse_cast
 from provisioning.ssh_ca import workspace_login
 from provisioning.ssh_keys import SshKeyError, generate_key_pair
@@ -39,10 +41,13 @@ def _debug_page(person: Person, *, status: int = 200, **extra: object) -> tuple[
     now = utcnow()
     state = workspace_status(db(), ws, now) if ws else None
     sessions = sessions_of(db(), current().course.id, person.id)
-    files = home_files().available(ws.instance_id) if ws else False
+    files, files_why = readable(ws, settings()) if ws else (False, "")
+    pinned = current_pin(ws.ssh_host_keys, ws.ssh_host_keys_instance_id, ws.instance_id) if ws else ()
+    host_keys = [key_fingerprint(k) for k in pinned]
     context = dict(person=person, ws=ws, workspaces=student_workspaces(person), status=state, sessions=sessions,
-                   now=now, is_live=is_live, files_here=files, can_replay=can_configure(current().level),
-                   login=workspace_login(ws.id) if ws else "", cert="", command="", error="", opened=None)  # fmt: skip
+                   now=now, is_live=is_live, files_here=files, files_why=files_why, host_keys=host_keys,
+                   can_replay=can_configure(current().level), login=workspace_login(ws.id) if ws else "", cert="",
+                   command="", error="", opened=None)  # fmt: skip
     context.update(extra)
     return page("debug/page.html", **context), status
 

@@ -27,19 +27,33 @@ from classroom.services.terminal import (
     start_sharing,
     stop_sharing,
 )
+from classroom.workspaces.host_keys import current_pin
 from classroom.workspaces.lifecycle import WorkspaceState
 from lti_app.auth import current, requires
 from lti_app.pages.views import page
 from lti_app.runtime import commit, db, runtime, settings
 from provisioning.gateway.connect import not_running_message, target_of
+from provisioning.instance_ssh import WorkspaceSshError, ec2_endpoint
 
 bp = Blueprint("terminal", __name__)
 
 
 def terminal_enabled() -> bool:
-    """A gateway runs and can reach the workspaces (the local runtime); the UI offers the terminal only then."""
+    """A gateway runs (it reaches the local runtime's workspaces and EC2 instances by their pinned host keys)."""
+    return bool(settings().terminal_url)
+
+
+def unreachable(ws: Workspace) -> str:
+    """Why the gateway cannot reach this workspace's machine now ("" when it can try): on EC2, no pinned host key
+    yet, a changed one, or no address. The local runtime's workspaces are checked by the gateway itself."""
     s = settings()
-    return bool(s.terminal_url) and target_of(s) is not None
+    if target_of(s) is not None and not current_pin(ws.ssh_host_keys, ws.ssh_host_keys_instance_id, ws.instance_id):
+        return ""
+    try:
+        ec2_endpoint(ws, port=s.workspace_ssh_port)
+    except WorkspaceSshError as exc:
+        return str(exc)
+    return ""
 
 
 def terminal_origin() -> str:
@@ -91,6 +105,8 @@ def ticket(ws_id: int) -> tuple[Response, int]:
         return jsonify(message="The browser terminal is not available here; use SSH."), 409
     if owner and ws.state is not WorkspaceState.RUNNING:
         return jsonify(message=not_running_message(ws.state)), 409
+    if owner and (why := unreachable(ws)):
+        return jsonify(message=why), 409
     if not owner:
         share = shared(runtime().redis, ws.id)
         if share is None or share.owner_person_id != ws.person_id:
@@ -165,6 +181,9 @@ def debug_ticket(session_id: int) -> tuple[Response, int]:
     creds = debug_credentials(runtime().redis, ds.id) if is_live(ds, utcnow()) else None
     if creds is None or not terminal_enabled():
         return jsonify(message=f"Debug session {session_label(ds.id)} has ended; open a new one."), 409
+    ws = db().get(Workspace, ds.workspace_id)
+    if ws is None or (why := unreachable(ws)):
+        return jsonify(message=why or "This workspace does not exist."), 409
     append_event(db(), "terminal.debug.connect", actor_person_id=ctx.person.id, course_id=ds.course_id,
                  subject=str(ds.student_person_id), details={"session": session_label(ds.id)})  # fmt: skip
     commit()

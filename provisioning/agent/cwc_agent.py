@@ -251,7 +251,28 @@ def activity(cfg):
         "mem_pct": mem_percent(),
         "disk_pct": disk_percent(cfg["home"]),
         "changed_files": changed_files(cfg["home"]),
+        "host_keys": host_keys(),
     }
+
+
+def host_keys(folder="/etc/ssh"):
+    """The instance's SSH host public keys ("type base64"), which the tool pins at their first report to reach
+    this workspace over SSH (files, export, backup, the browser terminal)."""
+    keys = []
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return keys
+    for name in names:
+        if name.startswith("ssh_host_") and name.endswith("_key.pub"):
+            try:
+                with open(os.path.join(folder, name)) as f:
+                    parts = f.read().split()
+            except (OSError, UnicodeDecodeError):
+                continue
+            if len(parts) >= 2 and parts[0] != "ssh-dss":  # DSA: not accepted by the tool (or by OpenSSH 9)
+                keys.append(parts[0] + " " + parts[1])
+    return keys[:8]
 
 
 def archive_home(cfg, request):

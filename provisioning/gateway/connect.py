@@ -2,8 +2,10 @@
 
 Never a student's private key: the gateway makes an Ed25519 key per connection, has the course CA sign it for the
 workspace's login for a few minutes (only the login needs it; the gateway bounds the session itself), and logs in
-to the local runtime's SSH server, whose host key it pins. The certificate is recorded and audited like a staff
-certificate, with the key id starting "terminal:" so the runtime's log names the person and the connection.
+through provisioning.instance_ssh: to the local runtime's SSH server (its host key pinned), or to the workspace's
+EC2 instance, accepting only the host keys its agent reported first (refused with the reason when there is no pin
+yet). The certificate is recorded and audited like a staff certificate, with the key id starting "terminal:" so
+the runtime's or the instance's sshd log names the person and the connection.
 """
 
 from __future__ import annotations
@@ -18,9 +20,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from classroom.models import Workspace
 from classroom.services.terminal import Ticket
+from classroom.workspaces.host_keys import current_pin
 from classroom.workspaces.lifecycle import WorkspaceState as S
 from config.settings import Settings
-from provisioning.ssh_ca import issue_staff_certificate, workspace_login
+from provisioning.instance_ssh import (
+    SshEndpoint,
+    SshFailure,
+    WorkspaceSshError,
+    connect,
+    ec2_endpoint,
+    runtime_endpoint,
+)
+from provisioning.ssh_ca import issue_staff_certificate
 
 CERT_MINUTES = 5
 
@@ -61,49 +72,64 @@ class Target:
 
 
 def target_of(settings: Settings) -> Target | None:
-    """The local runtime, when one runs; None on real EC2 (the browser terminal is not offered there yet)."""
+    """The local runtime, when one runs; None on real EC2 (workspaces are reached at their instances)."""
     if not settings.runtime_ssh_port or settings.is_production:
         return None
     return Target("127.0.0.1", settings.runtime_ssh_port, settings.data_dir / "runtime" / "ssh_host_ed25519_key")
 
 
-def certify(sessions: sessionmaker[Session], settings: Settings, ticket: Ticket, public_key: str) -> str:
-    """Check the workspace may be reached now and sign `public_key` for its login (blocking: run in a thread)."""
+def endpoint_for(ws: Workspace, settings: Settings, target: Target | None) -> SshEndpoint:
+    """The local runtime for its own workspaces (no pinned key: the simulated account), else the EC2 instance with
+    its pinned host keys; Refused with the reason when neither can be reached."""
+    if target is not None and not current_pin(ws.ssh_host_keys, ws.ssh_host_keys_instance_id, ws.instance_id):
+        try:
+            host_key = target.known_host_key()
+        except (OSError, asyncssh.KeyImportError) as exc:
+            raise Refused("The workspace runtime is not running.") from exc
+        return runtime_endpoint(ws.id, host=target.host, port=target.port, host_key=host_key)
+    try:
+        return ec2_endpoint(ws, port=settings.workspace_ssh_port)
+    except WorkspaceSshError as exc:
+        raise Refused(str(exc)) from exc
+
+
+def certify(
+    sessions: sessionmaker[Session], settings: Settings, target: Target | None, ticket: Ticket, public_key: str | None
+) -> tuple[str, SshEndpoint]:
+    """Check the workspace may be reached now, find where, and sign `public_key` (when given) for its login;
+    returns (certificate or "", endpoint). Blocking: run in a thread."""
     with sessions() as session:
         ws = session.get(Workspace, ticket.workspace_id)
         if ws is None or ws.course_id != ticket.course_id:
             raise Refused("This workspace does not exist.")
         if ws.state is not S.RUNNING:
             raise Refused(not_running_message(ws.state))
+        endpoint = endpoint_for(ws, settings, target)
+        if public_key is None:
+            return "", endpoint
         purpose = "staff-terminal" if ticket.staff else "terminal"
         cert, _ = issue_staff_certificate(session, settings=settings, workspace=ws, staff_person_id=ticket.person_id,
                                           staff_name=ticket.person_name, public_key=public_key,
                                           minutes=CERT_MINUTES, purpose=purpose)  # fmt: skip
         session.commit()
-        return cert
+        return cert, endpoint
 
 
 async def open_shell(
-    target: Target, sessions: sessionmaker[Session], settings: Settings, ticket: Ticket, cols: int, rows: int
+    target: Target | None, sessions: sessionmaker[Session], settings: Settings, ticket: Ticket, cols: int, rows: int
 ) -> tuple[Any, Any]:
     """Log in and start a login shell with a terminal; return (connection, process). Raises Refused."""
-    if ticket.certificate:  # a debug session's own credentials: the runtime records it and applies its mode
-        key, cert_text = asyncssh.import_private_key(ticket.private_key), ticket.certificate
+    if ticket.certificate:  # a debug session's own credentials: the workspace records it and applies its mode
+        key, public = asyncssh.import_private_key(ticket.private_key), None
     else:
         key = asyncssh.generate_private_key("ssh-ed25519")
         public = key.export_public_key().decode().strip()
-        cert_text = await asyncio.to_thread(certify, sessions, settings, ticket, public)
-    cert = asyncssh.import_certificate(cert_text)
+    cert_text, endpoint = await asyncio.to_thread(certify, sessions, settings, target, ticket, public)
     try:
-        host_key = target.known_host_key()
-    except (OSError, asyncssh.KeyImportError) as exc:
-        raise Refused("The workspace runtime is not running.") from exc
-    try:
-        conn = await asyncssh.connect(
-            target.host, target.port, username=workspace_login(ticket.workspace_id), client_keys=[(key, cert)],
-            known_hosts=([host_key], [], []), agent_path=None, preferred_auth=["publickey"], login_timeout=15,
-        )  # fmt: skip
-    except (OSError, asyncssh.Error) as exc:
+        conn = await connect(endpoint, key, ticket.certificate or cert_text)
+    except WorkspaceSshError as exc:
+        if exc.failure is SshFailure.HOST_KEY_MISMATCH:
+            raise Refused(str(exc)) from exc
         raise Refused("The workspace did not accept the connection; it may have just stopped.") from exc
     try:
         process = await conn.create_process(term_type="xterm-256color", term_size=(cols, rows), encoding=None)

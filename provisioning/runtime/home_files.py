@@ -191,6 +191,35 @@ class HomeFiles:
         return written
 
 
+class LocalHome:
+    """One local workspace's home with the same three reads as an EC2 one (provisioning.remote_home)."""
+
+    def __init__(self, homes: HomeFiles, instance_id: str) -> None:
+        self.homes, self.instance_id = homes, instance_id
+
+    def browse(self, rel: str) -> list[Entry] | bytes:
+        """A folder's entries, or a regular file's bytes up to the viewer's limit."""
+        rel = safe_relpath(rel)
+        if self.homes.is_dir(self.instance_id, rel):
+            return self.homes.list_dir(self.instance_id, rel)
+        return self.homes.read_file(self.instance_id, rel)
+
+    def zip_folder(self, rel: str) -> tuple[bytes, int]:
+        """A zip of the folder (or the whole home), and how many files it holds."""
+        rel = safe_relpath(rel)
+        if not self.homes.is_dir(self.instance_id, rel):
+            raise PathRefused("Export takes the home or a folder.")
+        return self.homes.zip_folder(self.instance_id, rel)
+
+    def tar_gz_home(self) -> tuple[bytes, int]:
+        """The whole home as a deterministic tar.gz, and its file count."""
+        return self.homes.tar_gz_home(self.instance_id)
+
+    def restore(self, backup: bytes, into: str) -> dict[str, int]:
+        """Write every file of the backup under the folder `into`; returns {path: size}."""
+        return self.homes.restore(self.instance_id, backup, None, into=safe_relpath(into))
+
+
 def _make_parents(home: Path, folder: Path) -> None:
     missing = []
     while not folder.exists() and folder != home:

@@ -1,0 +1,99 @@
+"""A real OpenSSH sshd on loopback, configured by a workspace's rendered user data (its sshd drop-in, CA file and
+principals file under a test folder), logging in a dedicated OS user: what an EC2 workspace's sshd does."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from provisioning.userdata import UserDataInput, render_user_data
+from tests.runtime.test_user_data_sshd import _heredoc
+
+USER = "cwc-h17a-student"  # made once with useradd, idempotently (the tests run as root)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_user(name: str = USER) -> Path:
+    """The OS user (bash, a home, not locked: sshd without PAM refuses locked accounts); its emptied home."""
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "-m", "-s", "/bin/bash", name], check=False, capture_output=True)
+    subprocess.run(["usermod", "-p", "*", name], check=True, capture_output=True)
+    entry = pwd.getpwnam(name)
+    home = Path(entry.pw_dir)
+    home.mkdir(mode=0o750, exist_ok=True)
+    for child in home.iterdir():
+        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    os.chown(home, entry.pw_uid, entry.pw_gid)
+    return home
+
+
+def write_as(user: str, home: Path, files: dict[str, bytes]) -> None:
+    """Write files into the home, owned by the user, as the student would have."""
+    entry = pwd.getpwnam(user)
+    for rel, data in files.items():
+        path = home / rel
+        for folder in reversed([p for p in path.relative_to(home).parents if str(p) != "."]):
+            (home / folder).mkdir(exist_ok=True)
+            os.chown(home / folder, entry.pw_uid, entry.pw_gid)
+        path.write_bytes(data)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+@dataclass
+class Sshd:
+    """The running sshd: its port, its host public key line, its log."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    host_key: str
+    log: Path
+
+    def logins(self) -> list[str]:
+        """sshd's 'Accepted ...' lines so far (a refused host key never gets this far)."""
+        return [line for line in self.log.read_text().splitlines() if "Accepted" in line]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def start_sshd(folder: Path, *, port: int, workspace_id: int, ca_public_key: str, user: str = USER) -> Sshd:
+    """Render the workspace's user data, install its sshd pieces under `folder`, and start sshd on `port`."""
+    user_data = render_user_data(UserDataInput(
+        workspace_id=workspace_id, agent_url="https://tool/api/agent/heartbeat", agent_token="t", os_user=user,
+        ssh_public_keys=(), course_slug="cs229", region="us-east-1", file_system_id="fs-1",
+        access_point_id="fsap-1", ca_public_key=ca_public_key))  # fmt: skip
+    (folder / "cwc_user_ca.pub").write_text(_heredoc(user_data, "CWC_CA"))
+    (folder / "cwc_banner").write_text(_heredoc(user_data, "CWC_BANNER"))
+    (folder / "cwc_principals").mkdir(exist_ok=True)
+    assert f"echo 'ws{workspace_id}' > /etc/ssh/cwc_principals/{user}" in user_data
+    (folder / "cwc_principals" / user).write_text(f"ws{workspace_id}\n")
+    (folder / "60-cwc.conf").write_text(_heredoc(user_data, "CWC_SSHD").replace("/etc/ssh/", f"{folder}/"))
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / "host")], check=True)
+    (folder / "sshd_config").write_text(  # Ubuntu's main config defines the sftp subsystem; the drop-in the rest
+        f"StrictModes no\nInclude {folder}/60-cwc.conf\nListenAddress 127.0.0.1\nPort {port}\n"
+        f"HostKey {folder}/host\nUsePAM no\nPidFile none\nSubsystem sftp /usr/lib/openssh/sftp-server\n")  # fmt: skip
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    log = folder / "sshd.log"
+    process = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", str(folder / "sshd_config"), "-E", str(log)])
+    for _ in range(200):
+        if log.exists() and "Server listening" in log.read_text():
+            break
+        time.sleep(0.05)
+    else:
+        process.terminate()
+        raise AssertionError(f"sshd did not start: {log.read_text() if log.exists() else ''}")
+    return Sshd(process, port, (folder / "host.pub").read_text().strip(), log)
