@@ -5,7 +5,7 @@ were reported for (a pin counts only for that instance: a reset or a new instanc
 later report that differed (refused and flagged, never a silent replacement).
 
 Revision ID: 0028
-Revises: 0025
+Revises: 0026
 Create Date: 2026-12-05 19:45:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0028"
-down_revision = "0025"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
