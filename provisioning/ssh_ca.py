@@ -143,3 +143,16 @@ def revoke_staff_certificate(session: Session, *, cert_id: int, actor_person_id:
                      subject=row.principal, details={"key_id": row.key_id, "serial": str(row.serial)})  # fmt: skip
         session.flush()
     return row
+
+
+def revoked_serials(session: Session, workspace_id: int, now: datetime | None = None) -> list[int]:
+    """Serials of this workspace's certificates revoked while still inside their validity: EC2's agent writes them
+    to sshd's RevokedKeys (a KRL), so "End session" refuses new logins before the certificate expires."""
+    now = now or utcnow()
+    rows = session.scalars(
+        select(StaffSshCert.serial)
+        .where(StaffSshCert.workspace_id == workspace_id, StaffSshCert.revoked_at.is_not(None))
+        .where(StaffSshCert.valid_before > now)
+        .order_by(StaffSshCert.serial)
+    )
+    return [int(serial) for serial in rows]

@@ -17,6 +17,7 @@ from provisioning.ssh_ca import VIEW_USER, view_principal
 
 AGENT_SOURCE = Path(__file__).parent / "agent" / "cwc_agent.py"
 AGENT_FILES = ("cwc_agent.py", "cwc_scan.py", "cwc_sshlog.py", "cwc_toolargs.py", "cwc_transfers.py", "cwc_toolwrap.py")
+REVOKED_KEYS = "/etc/ssh/cwc_revoked.krl"  # an empty KRL first: sshd refuses every key when the file is missing
 DEBUG_FILES = ("cwc_cast.py", "cwc_debug_shell.py", "cwc_debugrec.py")  # EC2 debug sessions: recorder and agent side
 AGENT_HOME = "/usr/local/lib/cwc-agent"
 RECORDED_TOOLS = ("curl", "wget", "unzip", "tar")
@@ -55,6 +56,7 @@ def sshd_config(d: UserDataInput) -> str:
         "AuthorizedPrincipalsFile /etc/ssh/cwc_principals/%u\n"
         f"Banner {BANNER_PATH}\n"
         "LogLevel VERBOSE\n"  # logs the key's fingerprint, or the certificate's key id and serial, of each login
+        f"RevokedKeys {REVOKED_KEYS}\n"  # ended staff sessions' certificates (the agent writes it from the tool)
         f"{debug_sshd_match()}"
     )
 
@@ -76,6 +78,7 @@ usermod -p '*' {VIEW_USER}
 install -d -m 755 -o root -g root /home/{VIEW_USER} /etc/ssh/cwc_principals
 echo '{view_principal(d.workspace_id)}' > /etc/ssh/cwc_principals/{VIEW_USER}
 install -d -m 1733 -o root -g root /var/spool/cwc-debug
+[ -s {REVOKED_KEYS} ] || ssh-keygen -q -k -f {REVOKED_KEYS}
 """
 
 

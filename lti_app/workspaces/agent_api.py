@@ -18,6 +18,7 @@ from provisioning.activity import MAX_BODY_BYTES, collects_for_token, parse_batc
 from provisioning.agent_archive import UPLOAD_URL_S, upload_request
 from provisioning.agent_service import HeartbeatRejected, parse_report, record_heartbeat
 from provisioning.backend import CloudError
+from provisioning.ssh_ca import revoked_serials
 from provisioning.userdata import agent_bundle, agent_bundle_sha256
 
 bp = Blueprint("agent_api", __name__)
@@ -77,6 +78,7 @@ def heartbeat() -> tuple[Response, int]:
     body = {**answer.as_json(), "folders": folders, "collect_activity": collects_for_token(db(), token)}
     body["motd"] = banner_text(login_messages(db(), report.workspace_id, record=False))  # unread staff messages
     body["debug_open"] = open_labels(db(), report.workspace_id)  # the agent ends any other debug session's shells
+    body["revoked_serials"] = revoked_serials(db(), report.workspace_id)  # sshd's RevokedKeys, written by the agent
     commit()
     if answer.archive_key:  # the retire flow asks the agent for the home's archive (a presigned PUT, made locally)
         try:

@@ -625,8 +625,11 @@ def debug_boot(cfg):
 
 
 def debug_tick(cfg, answer):
-    """After each heartbeat: end the debug sessions the tool no longer lists, upload finished recordings."""
+    """After each heartbeat: revoke ended staff certificates in sshd, end the debug sessions the tool no longer
+    lists, upload finished recordings."""
     debug = _debug_module()
+    if isinstance(answer.get("revoked_serials"), list):
+        debug.write_krl([s for s in answer["revoked_serials"] if isinstance(s, int)])
     if isinstance(answer.get("debug_open"), list):
         ended = debug.end_closed([str(label) for label in answer["debug_open"]])
         if ended:

@@ -6,6 +6,8 @@
   cannot reach the real home (another uid).
 - `end_closed`: the heartbeat answer lists the workspace's live sessions (`debug_open`); a recorder of any other
   session gets SIGTERM and its shell's processes SIGKILL (the certificate's validity already refuses new logins).
+- `write_krl`: the heartbeat answer lists the serials of the workspace's certificates revoked before their expiry
+  (`revoked_serials`); they go into sshd's RevokedKeys, so an ended session's certificate opens nothing new.
 - `upload_recordings`: each finished *.cast in the spool is POSTed to the tool with the workspace's token and
   removed once the tool took it (or refused it for good); a network failure keeps it for the next minute.
 Stdlib only.
@@ -17,6 +19,7 @@ import os
 import pwd
 import signal
 import stat
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +30,8 @@ except ImportError:  # pragma: no cover - the workspace's layout
     from cwc_debug_shell import RECORDER_NAME, SPOOL, VIEW_USER, read_only_mount, session_members
 
 MAX_CAST_BYTES = 32 * 1024 * 1024  # the tool's limit
+CA_KEYS = "/etc/ssh/cwc_user_ca.pub"  # the course CA (user data)
+REVOKED_KEYS = "/etc/ssh/cwc_revoked.krl"  # sshd's RevokedKeys (provisioning.userdata)
 CLONE_NEWUSER = 0x10000000
 OPEN_TREE_CLONE, OPEN_TREE_CLOEXEC, AT_EMPTY_PATH, AT_FDCWD = 1, 0o2000000, 0x1000, -100
 MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV, MOUNT_ATTR_IDMAP = 0x1, 0x2, 0x4, 0x100000
@@ -149,6 +154,31 @@ def end_closed(open_labels, proc_root="/proc", grace_s=5.0):
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
     return ended
+
+
+def write_krl(serials, ca_path=CA_KEYS, krl_path=REVOKED_KEYS, run=subprocess.run):
+    """sshd's RevokedKeys: a KRL of the course CA's revoked serials (ssh-keygen -k), replaced atomically and only
+    when the list changed; False when it could not be made (the old one stays: sshd never lacks the file)."""
+    wanted = "".join(f"serial: {int(s)}\n" for s in sorted(set(serials)))
+    state = krl_path + ".serials"
+    try:
+        with open(state) as f:
+            if f.read() == wanted and os.path.exists(krl_path):
+                return True
+    except OSError:
+        pass
+    tmp = krl_path + ".tmp"
+    with open(state + ".tmp", "w") as f:
+        f.write(wanted)
+    argv = ["ssh-keygen", "-q", "-k", "-f", tmp] + (["-s", ca_path, state + ".tmp"] if wanted else [])
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+    if run(argv, capture_output=True, check=False).returncode != 0:
+        return False
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, krl_path)
+    os.replace(state + ".tmp", state)
+    return True
 
 
 def recordings_url(heartbeat_url, label):

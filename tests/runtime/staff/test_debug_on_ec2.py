@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import select
 
 from classroom.db import utcnow
-from classroom.models import DebugRecording, DebugSession
+from classroom.models import DebugRecording, DebugSession, StaffSshCert
 from classroom.services.debug_recordings import recording_key
 from classroom.services.debug_sessions import end_session, open_labels, open_session, parse_request
 from provisioning import userdata
@@ -293,7 +293,7 @@ def _processes() -> str:
     return subprocess.run(["ps", "-eo", "pid,ppid,sid,user,args"], capture_output=True, text=True).stdout
 
 
-def test_end_session_reaches_the_shell_through_the_agent(app, client, session, host):  # type: ignore[no-untyped-def]
+def test_end_session_ends_the_shell_and_revokes_the_certificate_through_the_agent(app, client, session, host):  # type: ignore[no-untyped-def]
     label, key, cert = _open(app, client, host)
     argv = ["ssh", "-F", "/dev/null", "-p", str(host.port), "-i", str(key), "-o", f"CertificateFile={cert}",
             "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
@@ -308,20 +308,41 @@ def test_end_session_reaches_the_shell_through_the_agent(app, client, session, h
         time.sleep(0.1)
     time.sleep(1)
     ds = session.get(DebugSession, int(label[1:]))
-    ws_id = ds.workspace_id
-    assert cwc_debugrec.end_closed(open_labels(session, ws_id)) == []  # still open: untouched
+    ws = host.cast.ws
+    session.refresh(ws)
+    token = issue_agent_token(ws)
+    session.commit()
+
+    def heartbeat() -> dict[str, list[object]]:  # what the tool answers the agent
+        resp = client.post(
+            "/api/agent/heartbeat", json={"workspace_id": ws.id}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert resp.status_code == 200
+        return dict(resp.get_json())
+
+    krl = {"ca_path": str(host.root / "cwc_user_ca.pub"), "krl_path": str(host.root / "cwc_revoked.krl")}
+    answer = heartbeat()
+    assert answer["debug_open"] == [label] and answer["revoked_serials"] == []
+    assert cwc_debugrec.end_closed(answer["debug_open"]) == []  # still open: untouched
+    assert cwc_debugrec.write_krl(answer["revoked_serials"], **krl)
+    assert _ssh(host, VIEW_USER, key, cert, "true").returncode == 0  # the certificate still opens sessions
     assert proc.poll() is None
     end_session(session, ds, actor_person_id=host.cast.people["head_ta"].id, why="ended by Alex")
     session.commit()
-    assert label not in open_labels(session, ws_id)
-    assert cwc_debugrec.end_closed(open_labels(session, ws_id)) == [label]
+    answer = heartbeat()
+    assert answer["debug_open"] == [] == open_labels(session, ws.id)
+    assert answer["revoked_serials"] == [session.get(StaffSshCert, ds.cert_id).serial]
+    assert cwc_debugrec.end_closed(answer["debug_open"]) == [label], _processes()
+    assert cwc_debugrec.write_krl(answer["revoked_serials"], **krl)
+    refused = _ssh(host, VIEW_USER, key, cert, "true")  # sshd's RevokedKeys: before the certificate's expiry
+    assert refused.returncode == 255 and "Permission denied" in refused.stderr
     out, _ = proc.communicate(timeout=30)
     assert b"Debug session ended: ended by the tool" in out
     assert not any(lbl == label for _, lbl in cwc_debugrec.recorders())
-    files = _spooled(host, label)
-    assert len(files) == 1
-    recorded = parse_cast(files[0].read_bytes())
-    assert "sleep 600" in recorded.typed() and "ended by the tool" in recorded.shown()
+    files = _spooled(host, label)  # the shell that was ended, and the `true` run while the session was open
+    recorded = sorted((parse_cast(f.read_bytes()) for f in files), key=lambda c: "sleep 600" in c.typed())
+    assert len(recorded) == 2 and recorded[0].typed() == "true\n"
+    assert "sleep 600" in recorded[1].typed() and "ended by the tool" in recorded[1].shown()
 
 
 def test_the_upload_route_refuses_a_wrong_token_another_workspace_and_garbage(client, session, settings, backend, host):  # type: ignore[no-untyped-def]
