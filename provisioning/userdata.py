@@ -63,8 +63,13 @@ def sshd_config(d: UserDataInput) -> str:
 
 def debug_sshd_match() -> str:
     """The view user logs in with a course-CA certificate only: its home is the student's (read-only), so the
-    student's authorized_keys must not open it. Last in the drop-in (a Match block runs to the file's end)."""
-    return f"Match User {VIEW_USER}\n    AuthorizedKeysFile none\n"
+    student's authorized_keys must not open it; no forwarding (a tunnel to the student's Jupyter would act as the
+    student). Last in the drop-in (a Match block runs to the file's end)."""
+    return (
+        f"Match User {VIEW_USER}\n    AuthorizedKeysFile none\n"  # a read-only look: no tunnel to the student's
+        "    AllowTcpForwarding no\n    AllowStreamLocalForwarding no\n    PermitTunnel no\n"  # Jupyter either
+        "    X11Forwarding no\n    AllowAgentForwarding no\n"
+    )
 
 
 def debug_part(d: UserDataInput) -> str:

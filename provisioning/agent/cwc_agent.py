@@ -617,9 +617,14 @@ def _debug_module():
 
 
 def debug_boot(cfg):
-    """At each boot: the debug view user's read-only view of the student's home (cwc_debugrec)."""
+    """At each boot: the debug view user's read-only view of the student's home, kept off the loopback first
+    (cwc_debugrec); without the firewall rule no view is mounted and view-only sessions refuse to start."""
+    debug = _debug_module()
     try:
-        print("cwc-agent: debug view", _debug_module().ensure_view_mount(cfg["home"], cfg["user"]), flush=True)
+        if not debug.ensure_view_firewall():
+            print("cwc-agent: no debug view: the view user's loopback rule could not be set", flush=True)
+            return
+        print("cwc-agent: debug view", debug.ensure_view_mount(cfg["home"], cfg["user"]), flush=True)
     except (OSError, KeyError) as exc:  # view-only sessions then refuse to start (the recorder checks the mount)
         print("cwc-agent: no debug view:", exc, flush=True)
 

@@ -1,9 +1,11 @@
 """The agent's side of EC2 debug sessions: the view user's read-only home, ending sessions, uploading recordings.
 
-- `ensure_view_mount`: at each boot (mounts do not survive a reboot) the student's home is bind-mounted read-only
-  at the view user's home, id-mapped so the student's files read as the view user's own (Linux 5.12+
-  open_tree/mount_setattr/move_mount, through ctypes). Writes fail with "Read-only file system"; the view user
-  cannot reach the real home (another uid).
+- `ensure_view_firewall`, then `ensure_view_mount`, at each boot (neither survives a reboot): the view user is
+  kept off the loopback (an iptables owner rule: the student's Jupyter would otherwise act for it), then the
+  student's home is bind-mounted read-only at the view user's home, id-mapped so the student's files read as the
+  view user's own (Linux 5.12+ open_tree/mount_setattr/move_mount, through ctypes). Writes fail with "Read-only
+  file system"; the view user cannot reach the real home (another uid). Without the rule no view is mounted, so
+  view-only sessions refuse to start.
 - `end_closed`: the heartbeat answer lists the workspace's live sessions (`debug_open`); a recorder of any other
   session gets SIGTERM and its shell's processes SIGKILL (the certificate's validity already refuses new logins).
 - `write_krl`: the heartbeat answer lists the serials of the workspace's certificates revoked before their expiry
@@ -82,6 +84,27 @@ def _userns(uid_from, uid_to, gid_from, gid_to):
         os.waitpid(pid, 0)
         for fd in (ready_r, ready_w, go_r, go_w):
             os.close(fd)
+
+
+def view_firewall_rule(view_user=VIEW_USER):
+    """The OUTPUT rule that keeps the view user off the loopback (the student's Jupyter and other local servers
+    would let a read-only session act as the student)."""
+    return ["OUTPUT", "-o", "lo", "-m", "owner", "--uid-owner", view_user, "-j", "REJECT"]
+
+
+def ensure_view_firewall(view_user=VIEW_USER, run=subprocess.run):
+    """Insert the rule (IPv4, and IPv6 where the kernel has it) unless present; False when it could not be."""
+    tools = ["iptables"] + (["ip6tables"] if os.path.exists("/proc/net/if_inet6") else [])
+    rule = view_firewall_rule(view_user)
+    for tool in tools:
+        try:
+            if run([tool, "-C", *rule], capture_output=True, check=False).returncode == 0:
+                continue
+            if run([tool, "-I", *rule[:1], "1", *rule[1:]], capture_output=True, check=False).returncode != 0:
+                return False
+        except OSError:  # no iptables on this image
+            return False
+    return True
 
 
 def ensure_view_mount(home, student, view_user=VIEW_USER):
@@ -197,10 +220,12 @@ def post_cast(url, data, token, timeout=60):
         return exc.code
 
 
-def _read_cast(path):
+def _read_cast(path, writers):
+    """The file's bytes, or None unless it is a regular file with one link written by a session user."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid not in writers:
             return None
         return f.read(MAX_CAST_BYTES + 1)
 
@@ -211,16 +236,20 @@ def upload_recordings(cfg, spool=SPOOL, post=post_cast):
         names = sorted(n for n in os.listdir(spool) if n.endswith(".cast"))
     except OSError:
         return 0
+    writers = set()  # the two session users: the view user and the student
+    for user in (VIEW_USER, cfg.get("user", "")):
+        with contextlib.suppress(KeyError):
+            writers.add(pwd.getpwnam(user).pw_uid)
     sent = 0
     for name in names:
         path = os.path.join(spool, name)
         try:
-            data = _read_cast(path)
+            data = _read_cast(path, writers)
         except OSError:
             continue
         label = name.split(".", 1)[0]
         if data is None or not label.isalnum() or len(data) > MAX_CAST_BYTES:
-            print("cwc-agent: recording not sent (not a regular file, bad name or too large):", name, flush=True)
+            print("cwc-agent: recording not sent (not a session user's file, bad name or too large):", name, flush=True)
             os.unlink(path)
             continue
         try:

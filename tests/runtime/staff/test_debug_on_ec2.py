@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -190,7 +191,8 @@ def _credentials(host: Host, private: str, cert: str, label: str) -> tuple[str, 
 
 
 def _ssh(host: Host, user: str, key: Path, cert: Path | None, command: str = "", *, tty_input: str = "",
-         subsystem: bool = False, timeout: float = 60) -> subprocess.CompletedProcess[str]:  # fmt: skip
+         subsystem: bool = False, extra: list[str] | None = None, timeout: float = 60
+         ) -> subprocess.CompletedProcess[str]:  # fmt: skip
     argv = ["ssh", "-F", "/dev/null", "-p", str(host.port), "-i", str(key), "-o", "IdentitiesOnly=yes",
             "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "LogLevel=ERROR"]  # fmt: skip
@@ -200,6 +202,7 @@ def _ssh(host: Host, user: str, key: Path, cert: Path | None, command: str = "",
         argv.append("-tt")
     if subsystem:
         argv.append("-s")
+    argv += extra or []
     argv += [f"{user}@127.0.0.1", *([command] if command else [])]
     return subprocess.run(argv, input=tty_input, capture_output=True, text=True, timeout=timeout)
 
@@ -247,7 +250,7 @@ def test_view_only_reads_cannot_write_and_the_uploaded_recordings_replay(app, cl
     session.commit()
     files = _spooled(host, label)
     assert len(files) == 3 and all(oct(f.stat().st_mode & 0o777) == "0o600" for f in files)
-    cfg = {"url": "https://tool/api/agent/heartbeat", "token": token}
+    cfg = {"url": "https://tool/api/agent/heartbeat", "token": token, "user": STUDENT}
     assert cwc_debugrec.upload_recordings(cfg, spool=str(host.root / "spool"), post=_agent_post(client)) == 3
     assert not list((host.root / "spool").glob("*.cast"))  # taken by the tool: removed
     ds = session.get(DebugSession, int(label[1:]))
@@ -369,3 +372,34 @@ def test_the_upload_route_refuses_a_wrong_token_another_workspace_and_garbage(cl
     assert send(url, body, token) == 200 and send(url, body, token) == 200  # a retry is stored once
     assert len(session.scalars(select(DebugRecording)).all()) == 1
     assert parse_cast(backend.get_private_object(key)).typed() == "ls\n"
+
+
+def _drop_view_rules() -> None:
+    for tool in ("iptables", "ip6tables"):
+        rule = cwc_debugrec.view_firewall_rule()
+        while subprocess.run([tool, "-D", *rule], capture_output=True).returncode == 0:
+            pass
+
+
+def test_a_view_only_session_cannot_reach_the_students_local_servers(app, client, host):  # type: ignore[no-untyped-def]
+    if shutil.which("iptables") is None:
+        pytest.skip("iptables is not installed on this machine (the EC2 images have it)")
+    with socket.socket() as server:  # the student's Jupyter, say
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        port = server.getsockname()[1]
+        probe = f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo reached"
+        try:
+            label, key, cert = _open(app, client, host)
+            tunnel = _ssh(host, VIEW_USER, key, cert, extra=["-W", f"127.0.0.1:{port}"])  # sshd's Match: no tunnels
+            assert tunnel.returncode == 255 and "stdio forwarding failed" in tunnel.stderr
+            assert cwc_debugrec.ensure_view_firewall() and cwc_debugrec.ensure_view_firewall()
+            listed = subprocess.run(["iptables", "-S", "OUTPUT"], capture_output=True, text=True).stdout
+            assert listed.count(f"--uid-owner {pwd.getpwnam(VIEW_USER).pw_uid}") == 1  # idempotent
+            view = _ssh(host, VIEW_USER, key, cert, probe)
+            assert view.returncode != 0 and "reached" not in view.stdout, view
+            _, full_key, full_cert = _open(app, client, host, mode="full")
+            full = _ssh(host, STUDENT, full_key, full_cert, probe)
+            assert full.returncode == 0 and "reached" in full.stdout  # the rule is the view user's only
+        finally:
+            _drop_view_rules()
