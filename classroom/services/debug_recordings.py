@@ -53,7 +53,7 @@ def _session_of(session: Session, token: str, label: str) -> DebugSession:
     if ws is None or ws.agent_token_revoked_at is not None:
         raise HeartbeatRejected("unknown or revoked agent token")
     digits = label[1:] if label.startswith("D") else ""
-    ds = session.get(DebugSession, int(digits)) if digits.isdigit() and len(digits) < 10 else None
+    ds = session.get(DebugSession, int(digits)) if digits.isascii() and digits.isdigit() and len(digits) < 10 else None
     if ds is None or ds.workspace_id != ws.id:
         raise RecordingRefused(f"no debug session {label[:20]} on this workspace", 404)
     return ds

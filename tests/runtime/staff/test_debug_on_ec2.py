@@ -39,6 +39,7 @@ from provisioning.backend import CloudError
 from provisioning.ssh_ca import ensure_course_ca
 from provisioning.ssh_keys import generate_key_pair
 from tests.runtime.staff.support import TRAIN, Cast, post, set_up_course
+from tests.support.budget import make_running
 
 STUDENT = "sophie17b"  # the workspace's OS user on this "instance"
 HOME = Path("/home") / STUDENT
@@ -364,7 +365,14 @@ def test_the_upload_route_refuses_a_wrong_token_another_workspace_and_garbage(cl
     url = f"https://tool/api/agent/debug-recordings/{label}"
     assert send(url, body, "not-the-token") == 403
     assert send(url, b"not a cast", token) == 400
-    assert send("https://tool/api/agent/debug-recordings/D999999", body, token) == 404
+    david = make_running(session, ws.course_id, host.cast.people["other_student"].id, utcnow())
+    david.instance_id = "i-david"
+    _, theirs = open_session(session, settings=settings, ws=david, staff=staff, public_key=public,
+                             req=parse_request("look", "view", "", "30"))  # fmt: skip
+    session.commit()
+    # another workspace's session, and no session at all
+    for other in (f"D{theirs.id}", "D999999", "D\u00b2", "D" + "9" * 12, "D-1", "d1", "%00"):
+        assert send(f"https://tool/api/agent/debug-recordings/{other}", body, token) == 404, other
     assert session.scalar(select(DebugRecording)) is None  # nothing listed ...
     key = recording_key(ws.course_id, label, f"ec2-{hashlib.sha256(body).hexdigest()[:32]}")
     with pytest.raises(CloudError):  # ... and nothing stored
