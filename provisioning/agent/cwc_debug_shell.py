@@ -208,11 +208,15 @@ def run_pipes(argv, rec, until):
                 if fd == 0:
                     if data:
                         rec.input(data)
-                        proc.stdin.write(data)
-                        proc.stdin.flush()
-                    else:
-                        reading.remove(0)
-                        proc.stdin.close()
+                    try:
+                        if data:
+                            proc.stdin.write(data)
+                            proc.stdin.flush()
+                        else:
+                            reading.remove(0)
+                            proc.stdin.close()
+                    except BrokenPipeError:  # the command stopped reading: keep showing what it prints
+                        reading = [r for r in reading if r != 0]
                 elif data:
                     rec.output(data)
                     _write_all(targets[fd], data)

@@ -230,10 +230,23 @@ def _read_cast(path, writers):
         return f.read(MAX_CAST_BYTES + 1)
 
 
-def upload_recordings(cfg, spool=SPOOL, post=post_cast):
-    """Send every finished recording; returns how many the tool took."""
+def _orphan(name, proc_root):
+    """A recording whose recorder is gone without finishing it (`LABEL.TIME.PID.part`, that pid no recorder):
+    killed, say by the session's own user. What it wrote until then is sent like a finished one."""
+    parts = name.split(".")
+    if len(parts) != 4 or parts[3] != "part" or not parts[2].isdigit():
+        return False
     try:
-        names = sorted(n for n in os.listdir(spool) if n.endswith(".cast"))
+        with open(os.path.join(proc_root, parts[2], "cmdline"), "rb") as f:
+            return RECORDER_NAME.encode() not in f.read()
+    except OSError:
+        return True
+
+
+def upload_recordings(cfg, spool=SPOOL, post=post_cast, proc_root="/proc"):
+    """Send every finished (or orphaned) recording; returns how many the tool took."""
+    try:
+        names = sorted(n for n in os.listdir(spool) if n.endswith(".cast") or _orphan(n, proc_root))
     except OSError:
         return 0
     writers = set()  # the two session users: the view user and the student

@@ -8,6 +8,8 @@ import os
 import pwd
 import shlex
 import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,12 +62,16 @@ def test_read_only_mount_reads_the_last_mount_on_the_point(tmp_path: Path) -> No
 def test_uploads_keep_what_the_tool_could_not_take_and_drop_what_it_refused(tmp_path: Path) -> None:
     spool = tmp_path / "spool"
     spool.mkdir()
-    for name in ("D1.1.1.cast", "D2.1.1.cast", "D3.1.1.cast", "D4.1.1.part"):
+    writing = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "cwc_debug_shell.py"])
+    live = f"D4.1.{writing.pid}.part"  # a recorder still writing it
+    while b"cwc_debug_shell.py" not in Path(f"/proc/{writing.pid}/cmdline").read_bytes():
+        time.sleep(0.01)
+    for name in ("D1.1.1.cast", "D2.1.1.cast", "D3.1.1.cast", live, f"D7.1.{os.getpid()}.part"):
         (spool / name).write_bytes(CAST)
     (tmp_path / "secret").write_bytes(CAST)
     os.link(tmp_path / "secret", spool / "D5.1.1.cast")  # a hard link to another file: not sent, dropped
     (spool / "D6.1.1.cast").symlink_to(tmp_path / "secret")  # a symbolic link: never followed, left alone
-    answers = {"D1": 200, "D2": 503, "D3": 403}
+    answers = {"D1": 200, "D2": 503, "D3": 403, "D7": 200}
     sent: list[str] = []
 
     def post(url: str, data: bytes, token: str) -> int:
@@ -74,9 +80,13 @@ def test_uploads_keep_what_the_tool_could_not_take_and_drop_what_it_refused(tmp_
         return answers[url.rsplit("/", 1)[1]]
 
     cfg = {"url": "https://tool/api/agent/heartbeat", "token": "tok", "user": pwd.getpwuid(os.getuid()).pw_name}
-    assert cwc_debugrec.upload_recordings(cfg, spool=str(spool), post=post) == 1
-    assert sent == ["D1", "D2", "D3"]
-    assert sorted(p.name for p in spool.iterdir()) == ["D2.1.1.cast", "D4.1.1.part", "D6.1.1.cast"]
+    try:
+        assert cwc_debugrec.upload_recordings(cfg, spool=str(spool), post=post) == 2
+    finally:
+        writing.kill()
+        writing.wait()
+    assert sent == ["D1", "D2", "D3", "D7"]  # D7's pid is no recorder (its recorder was killed): sent as it is
+    assert sorted(p.name for p in spool.iterdir()) == ["D2.1.1.cast", live, "D6.1.1.cast"]
     assert (tmp_path / "secret").read_bytes() == CAST
 
 

@@ -411,3 +411,22 @@ def test_a_view_only_session_cannot_reach_the_students_local_servers(app, client
             assert full.returncode == 0 and "reached" in full.stdout  # the rule is the view user's only
         finally:
             _drop_view_rules()
+
+
+def test_killing_the_recorder_does_not_hide_the_session(app, client, session, backend, host):  # type: ignore[no-untyped-def]
+    label, key, cert = _open(app, client, host)
+    done = _ssh(host, VIEW_USER, key, cert, "echo before && sleep 1 && kill -9 $PPID; sleep 1")
+    assert "before" in done.stdout
+    orphan = [n for n in set(os.listdir(SPOOL)) - host.spooled_before if n.startswith(label + ".")]
+    assert len(orphan) == 1 and orphan[0].endswith(".part")  # the recorder never finished it
+    ws = host.cast.ws
+    session.refresh(ws)
+    token = issue_agent_token(ws)
+    session.commit()
+    cfg = {"url": "https://tool/api/agent/heartbeat", "token": token, "user": STUDENT}
+    mine = host.root / "spool"
+    mine.mkdir()
+    shutil.move(os.path.join(SPOOL, orphan[0]), mine / orphan[0])
+    assert cwc_debugrec.upload_recordings(cfg, spool=str(mine), post=_agent_post(client)) == 1
+    row = session.scalar(select(DebugRecording).where(DebugRecording.debug_session_id == int(label[1:])))
+    assert "kill -9 $PPID" in parse_cast(backend.get_private_object(row.s3_key)).typed()
