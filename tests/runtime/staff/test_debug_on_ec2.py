@@ -430,3 +430,23 @@ def test_killing_the_recorder_does_not_hide_the_session(app, client, session, ba
     assert cwc_debugrec.upload_recordings(cfg, spool=str(mine), post=_agent_post(client)) == 1
     row = session.scalar(select(DebugRecording).where(DebugRecording.debug_session_id == int(label[1:])))
     assert "kill -9 $PPID" in parse_cast(backend.get_private_object(row.s3_key)).typed()
+
+
+def test_the_drop_in_gives_the_view_user_certificates_only_and_no_forwarding(tmp_path):  # type: ignore[no-untyped-def]
+    from tests.runtime.test_user_data_sshd import _install as install_sshd_files
+    from tests.runtime.test_user_data_sshd import _user_data
+
+    config = install_sshd_files(_user_data(generate_key_pair("ca")[1]), tmp_path)
+    assert subprocess.run(["/usr/sbin/sshd", "-t", "-f", str(config)], capture_output=True).returncode == 0
+
+    def effective(user: str) -> str:
+        return subprocess.run(["/usr/sbin/sshd", "-T", "-f", str(config), "-C", f"user={user},host=x,addr=127.0.0.1"],
+                              capture_output=True, text=True, check=True).stdout  # fmt: skip
+
+    view, student = effective(VIEW_USER), effective("ubuntu")
+    for line in ("authorizedkeysfile none", "allowtcpforwarding no", "allowstreamlocalforwarding no",
+                 "allowagentforwarding no"):  # fmt: skip
+        assert line in view and line not in student, line
+    assert "permittunnel no" in view and "x11forwarding no" in view
+    assert f"revokedkeys {tmp_path}/cwc_revoked.krl" in view and f"revokedkeys {tmp_path}/cwc_revoked.krl" in student
+    assert "authorizedkeysfile .ssh/authorized_keys" in student
