@@ -19,7 +19,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -177,8 +177,6 @@ def _open(app, client, host: Host, mode: str = "view") -> tuple[str, Path, Path]
     cert = page.split('<code id="ssh-cert">', 1)[1].split("</code>", 1)[0]
     label = re.search(r'id="session-opened">Debug session (D\d+)', page)
     assert label
-    user = VIEW_USER if mode == "view" else STUDENT
-    assert "ssh -i ~/.ssh/id_ed25519" in page or f"{user}@" in page
     return _credentials(host, private, cert, label.group(1))
 
 
@@ -450,3 +448,19 @@ def test_the_drop_in_gives_the_view_user_certificates_only_and_no_forwarding(tmp
     assert "permittunnel no" in view and "x11forwarding no" in view
     assert f"revokedkeys {tmp_path}/cwc_revoked.krl" in view and f"revokedkeys {tmp_path}/cwc_revoked.krl" in student
     assert "authorizedkeysfile .ssh/authorized_keys" in student
+
+
+def test_the_page_tells_which_user_to_connect_as_on_ec2(settings, monkeypatch):  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from config.catalog import load_catalog
+    from lti_app.debug import views
+
+    on_ec2 = replace(settings, runtime_ssh_port=0)
+    monkeypatch.setattr(views, "settings", lambda: on_ec2)
+    catalog = load_catalog()
+    template = catalog.get(catalog.default)
+    assert template is not None
+    ws = SimpleNamespace(id=42, template_id=template.id, public_ip="54.1.2.3")
+    assert views._ssh_command(ws, "view") == f"ssh -i ~/.ssh/id_ed25519 {VIEW_USER}@54.1.2.3"  # type: ignore[arg-type]
+    assert views._ssh_command(ws, "full") == f"ssh -i ~/.ssh/id_ed25519 {template.os_user}@54.1.2.3"  # type: ignore[arg-type]
