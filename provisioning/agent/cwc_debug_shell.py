@@ -267,7 +267,10 @@ def _session(label, mode, until, student, terminal, spool):
     shell = me.pw_shell if me.pw_shell and os.path.basename(me.pw_shell) not in ("nologin", "false") else "/bin/bash"
     run = [shell, "-c", command] if command else [shell, "-l"]
     part = Path(spool) / f"{label}.{int(time.time())}.{os.getpid()}.part"
-    cols, rows = os.get_terminal_size(0) if terminal else (80, 24)
+    cols, rows = 80, 24
+    if terminal:
+        with contextlib.suppress(OSError):
+            cols, rows = os.get_terminal_size(0)
     old = os.umask(0o077)  # the recording is readable by its writer and root (the agent) only
     try:
         rec = CastRecorder(part, width=cols, height=rows, title=f"{label} {student}", started=time.time())
