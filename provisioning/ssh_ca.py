@@ -29,11 +29,18 @@ from provisioning.ssh_keys import SshKeyError, fingerprint, normalise_public_key
 MAX_SESSION = timedelta(hours=2)
 CLOCK_SKEW = timedelta(minutes=1)  # valid_after is backdated this much, as ssh-keygen users do
 EXTENSIONS = (b"permit-pty", b"permit-port-forwarding")  # a debugging session: a terminal and Jupyter's tunnel
+VIEW_USER = "cwc-view"  # on EC2: the OS user of view-only debug sessions (the student's home, read-only)
 
 
 def workspace_login(workspace_id: int) -> str:
     """The workspace's SSH login (local runtime) and the certificate principal staff get for it."""
     return f"ws{workspace_id}"
+
+
+def view_principal(workspace_id: int) -> str:
+    """A view-only debug session's certificate principal: on EC2 only the view user accepts it (the user data's
+    AuthorizedPrincipalsFile), so such a certificate never opens the student's own, writable account."""
+    return f"ws{workspace_id}-view"
 
 
 def workspace_id_from_login(login: str) -> int | None:
@@ -80,11 +87,15 @@ def issue_staff_certificate(
     now: datetime | None = None,
     purpose: str = "staff",
     session_label: str | None = None,
+    principal: str | None = None,
+    force_command: str | None = None,
 ) -> tuple[str, StaffSshCert]:
     """Sign the staff member's public key for this workspace's login, for `minutes`; record and audit it.
 
     `purpose` "terminal" is the browser terminal gateway's certificate for one connection (the person is then the
     one who opened it, a student for their own workspace); the key id starts with it, so logs tell them apart.
+    `principal` replaces the workspace's login (a view-only debug session's `view_principal`); `force_command`
+    becomes the OpenSSH critical option sshd runs instead of anything the client asks (EC2's recorder).
     """
     line = normalise_public_key(public_key)
     duration = timedelta(minutes=minutes)
@@ -94,7 +105,7 @@ def issue_staff_certificate(
     ca = ensure_course_ca(session, workspace.course_id, settings=settings)
     ca_key = serialization.load_ssh_private_key(_fernet(settings).decrypt(ca.private_key_enc), password=None)
     serial = secrets.randbits(62)
-    login = workspace_login(workspace.id)
+    login = principal or workspace_login(workspace.id)
     key_id = f"{purpose}:{staff_person_id}:{' '.join(staff_name.split())[:80]} session:{session_label or serial}"
     after, before = now - CLOCK_SKEW, now + duration
     builder = (
@@ -109,6 +120,8 @@ def issue_staff_certificate(
     )
     for ext in EXTENSIONS:
         builder = builder.add_extension(ext, b"")
+    if force_command:
+        builder = builder.add_critical_option(b"force-command", force_command.encode())
     cert = builder.sign(ca_key)  # type: ignore[arg-type]
     row = StaffSshCert(serial=serial, course_id=workspace.course_id, workspace_id=workspace.id,
                        staff_person_id=staff_person_id, key_id=key_id, principal=login,
@@ -177,3 +190,14 @@ def issue_tool_certificate(
         .add_critical_option(b"force-command", command.encode())
     )
     return builder.sign(ca_key).public_bytes().decode()  # type: ignore[arg-type]
+def revoked_serials(session: Session, workspace_id: int, now: datetime | None = None) -> list[int]:
+    """Serials of this workspace's certificates revoked while still inside their validity: EC2's agent writes them
+    to sshd's RevokedKeys (a KRL), so "End session" refuses new logins before the certificate expires."""
+    now = now or utcnow()
+    rows = session.scalars(
+        select(StaffSshCert.serial)
+        .where(StaffSshCert.workspace_id == workspace_id, StaffSshCert.revoked_at.is_not(None))
+        .where(StaffSshCert.valid_before > now)
+        .order_by(StaffSshCert.serial)
+    )
+    return [int(serial) for serial in rows]

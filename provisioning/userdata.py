@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provisioning.agent.cwc_agent import BANNER_PATH, LOGIN_BANNER
+from provisioning.ssh_ca import VIEW_USER, view_principal
 
 AGENT_SOURCE = Path(__file__).parent / "agent" / "cwc_agent.py"
 AGENT_FILES = ("cwc_agent.py", "cwc_scan.py", "cwc_sshlog.py", "cwc_toolargs.py", "cwc_transfers.py", "cwc_toolwrap.py")
+REVOKED_KEYS = "/etc/ssh/cwc_revoked.krl"  # an empty KRL first: sshd refuses every key when the file is missing
+DEBUG_FILES = ("cwc_cast.py", "cwc_debug_shell.py", "cwc_debugrec.py")  # EC2 debug sessions: recorder and agent side
 AGENT_HOME = "/usr/local/lib/cwc-agent"
 RECORDED_TOOLS = ("curl", "wget", "unzip", "tar")
 
@@ -53,7 +56,35 @@ def sshd_config(d: UserDataInput) -> str:
         "AuthorizedPrincipalsFile /etc/ssh/cwc_principals/%u\n"
         f"Banner {BANNER_PATH}\n"
         "LogLevel VERBOSE\n"  # logs the key's fingerprint, or the certificate's key id and serial, of each login
+        f"RevokedKeys {REVOKED_KEYS}\n"  # ended staff sessions' certificates (the agent writes it from the tool)
+        f"{debug_sshd_match()}"
     )
+
+
+def debug_sshd_match() -> str:
+    """The view user logs in with a course-CA certificate only: its home is the student's (read-only), so the
+    student's authorized_keys must not open it; no forwarding (a tunnel to the student's Jupyter would act as the
+    student). Last in the drop-in (a Match block runs to the file's end)."""
+    return (
+        f"Match User {VIEW_USER}\n    AuthorizedKeysFile none\n"  # a read-only look: no tunnel to the student's
+        "    AllowTcpForwarding no\n    AllowStreamLocalForwarding no\n    PermitTunnel no\n"  # Jupyter either
+        "    X11Forwarding no\n    AllowAgentForwarding no\n"
+    )
+
+
+def debug_part(d: UserDataInput) -> str:
+    """Staff debug sessions (provisioning.debug_shell): the view user, whose home the agent mounts at each boot as
+    a read-only, id-mapped view of the student's home, accepts only `ws<id>-view` certificates; both modes run the
+    recorder their certificate forces, which leaves its casts in a spool only root can list."""
+    return f"""# Staff debug sessions: view-only as {VIEW_USER} (the student's home, read-only), recorded by the agent
+id {VIEW_USER} >/dev/null 2>&1 \\
+  || useradd --system --no-create-home --home-dir /home/{VIEW_USER} --shell /bin/bash {VIEW_USER}
+usermod -p '*' {VIEW_USER}
+install -d -m 755 -o root -g root /home/{VIEW_USER} /etc/ssh/cwc_principals
+echo '{view_principal(d.workspace_id)}' > /etc/ssh/cwc_principals/{VIEW_USER}
+install -d -m 1733 -o root -g root /var/spool/cwc-debug
+[ -s {REVOKED_KEYS} ] || ssh-keygen -q -k -f {REVOKED_KEYS}
+"""
 
 
 # sftp-server logs each file it closes (bytes read and written) at INFO; scp uses SFTP since OpenSSH 9. The main
@@ -72,7 +103,7 @@ def agent_bundle() -> bytes:
     /api/agent/bundle.tar.gz and the user data fetches it over HTTPS and checks its SHA-256 before unpacking."""
     raw = io.BytesIO()
     with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
-        for name in AGENT_FILES:
+        for name in AGENT_FILES + DEBUG_FILES:
             data = (AGENT_SOURCE.parent / name).read_bytes()
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(data), 0o755
@@ -154,7 +185,7 @@ cat > {home}/.ssh/authorized_keys <<'CWC_KEYS'
 {keys}
 CWC_KEYS
 chown {d.os_user}:{d.os_user} {home}/.ssh/authorized_keys && chmod 600 {home}/.ssh/authorized_keys
-{_sshd_part(d)}# Course materials: shared EFS through the {access} access point
+{debug_part(d)}{_sshd_part(d)}# Course materials: shared EFS through the {access} access point
 apt-get update -y && apt-get install -y amazon-efs-utils || apt-get install -y nfs-common
 install -d -m 755 {mount}
 echo "{d.file_system_id}:/ {d.mount_point} efs {options} 0 0" >> /etc/fstab

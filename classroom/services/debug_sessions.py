@@ -1,15 +1,17 @@
 """Debug sessions: a time-boxed SSH session of the head TA or an instructor on a student's workspace.
 
 The session gets its own course-CA certificate (key id names the staff member and the session), opens view-only
-(the local runtime mounts the student's home read-only for it) unless "full control" was chosen with its own
-reason, and is recorded by the runtime. Starting and ending are audited (`debug.session.start` / `.end`) and
+unless "full control" was chosen with its own reason, and is recorded. A view-only certificate's principal is
+`ws<id>-view` (EC2: only the read-only view user accepts it; the local runtime binds the home read-only); every
+debug certificate forces EC2's recorder (`force-command`, provisioning.debug_shell), which the local runtime
+ignores because it records the session itself. Starting and ending are audited (`debug.session.start` / `.end`) and
 told to the student (tool and email). Services flush, never commit.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -21,7 +23,8 @@ from classroom.notify import notify
 from classroom.services.staff_actions import ReasonError, parse_reason
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.settings import Settings
-from provisioning.ssh_ca import issue_staff_certificate, revoke_staff_certificate
+from provisioning.debug_shell import recorder_command
+from provisioning.ssh_ca import issue_staff_certificate, revoke_staff_certificate, view_principal
 
 DEFAULT_MINUTES = 30
 MODES = ("view", "full")
@@ -78,9 +81,13 @@ def open_session(
         raise DebugRefused(f"The workspace is {ws.state.value}: a debug session needs it running.")
     now = now or utcnow()
     debug_id = int(session.scalar(text("SELECT nextval(pg_get_serial_sequence('debug_sessions', 'id'))")))  # type: ignore[arg-type]
+    student = session.get(Person, ws.person_id)
+    until = now + timedelta(minutes=req.minutes)
+    forced = recorder_command(session_label(debug_id), req.mode, until, student.name if student else "")
     cert, row = issue_staff_certificate(
         session, settings=settings, workspace=ws, staff_person_id=staff.id, staff_name=staff.name,
         public_key=public_key, minutes=req.minutes, now=now, session_label=session_label(debug_id),
+        principal=view_principal(ws.id) if req.mode == "view" else None, force_command=forced,
     )  # fmt: skip
     ds = DebugSession(
         id=debug_id, course_id=ws.course_id, workspace_id=ws.id, student_person_id=ws.person_id,
@@ -160,3 +167,11 @@ def is_live(ds: DebugSession, now: datetime) -> bool:
 def cert_of(session: Session, ds: DebugSession) -> StaffSshCert | None:
     """The session's certificate row."""
     return session.get(StaffSshCert, ds.cert_id)
+
+
+def open_labels(session: Session, workspace_id: int, now: datetime | None = None) -> list[str]:
+    """The workspace's live sessions (not ended, not expired) by label: the EC2 agent ends any other's processes."""
+    now = now or utcnow()
+    live = (DebugSession.workspace_id == workspace_id, DebugSession.ended_at.is_(None), DebugSession.expires_at > now)
+    ids = session.scalars(select(DebugSession.id).where(*live).order_by(DebugSession.id))
+    return [session_label(i) for i in ids]

@@ -7,7 +7,7 @@ from flask import Response, abort, g, redirect, request, url_for
 from sqlalchemy import select
 
 from classroom.db import utcnow
-from classroom.models import DebugRecording, DebugSession, Person
+from classroom.models import DebugRecording, DebugSession, Person, Workspace
 from classroom.roles import can_configure, is_staff
 from classroom.services.debug_sessions import (
     DebugRefused,
@@ -20,6 +20,7 @@ from classroom.services.debug_sessions import (
 from classroom.services.debug_status import workspace_status
 from classroom.services.terminal import forget_debug_credentials, keep_debug_credentials
 from classroom.workspaces.host_keys import current_pin, key_fingerprint
+from config.catalog import load_catalog
 from lti_app.auth import current, requires
 from lti_app.debug import bp
 from lti_app.debug.common import chosen_workspace, require_acting, student_in_course, student_workspaces
@@ -32,7 +33,7 @@ from lti_app.workspaces.terminal_views import terminal_enabled
 from provisioning.backend import CloudError
 from provisioning.home_access import readable
 from provisioning.runtime.recording import CAST_TYPE, parse_cast
-from provisioning.ssh_ca import workspace_login
+from provisioning.ssh_ca import VIEW_USER, workspace_login
 from provisioning.ssh_keys import SshKeyError, generate_key_pair
 
 
@@ -59,12 +60,15 @@ def debug_page(person_id: int) -> tuple[str, int]:
     return _debug_page(student_in_course(person_id))
 
 
-def _ssh_command(ws_id: int) -> str:
+def _ssh_command(ws: Workspace, mode: str) -> str:
+    """How to connect: the local runtime by login; EC2 as the view user (view-only) or the student's OS user."""
     s = settings()
-    login = workspace_login(ws_id)
+    login = workspace_login(ws.id)
     if s.runtime_ssh_port and s.aws_endpoint_url and not s.is_production:
         return f"ssh -p {s.runtime_ssh_port} -i ~/.ssh/id_ed25519 {login}@127.0.0.1"
-    return f"ssh -i ~/.ssh/id_ed25519 ubuntu@<instance address>   # principal {login}"
+    template = load_catalog().get(ws.template_id)
+    user = VIEW_USER if mode == "view" else (template.os_user if template else "ubuntu")
+    return f"ssh -i ~/.ssh/id_ed25519 {user}@{ws.public_ip or '<instance address>'}"
 
 
 @bp.post("/app/students/<int:person_id>/debug/ssh")
@@ -92,7 +96,7 @@ def open_ssh(person_id: int) -> tuple[str, int]:
         ttl = int((ds.expires_at - utcnow()).total_seconds())
         keep_debug_credentials(runtime().redis, ds.id, private, cert, ttl)
         return redirect(url_for("terminal.debug_terminal", session_id=ds.id, t=g.tool_token), code=303)
-    return _debug_page(person, cert=cert, command=_ssh_command(ws.id), opened=ds)
+    return _debug_page(person, cert=cert, command=_ssh_command(ws, ds.mode), opened=ds)
 
 
 def _session_in_course(session_id: int) -> DebugSession:

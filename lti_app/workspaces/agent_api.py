@@ -7,6 +7,8 @@ from datetime import timedelta
 from botocore.exceptions import BotoCoreError
 from flask import Blueprint, Response, jsonify, request
 
+from classroom.services.debug_recordings import MAX_CAST_BYTES, RecordingRefused, store_agent_recording
+from classroom.services.debug_sessions import open_labels
 from classroom.services.messages import banner_text, login_messages
 from classroom.services.opening import folders_of
 from config.prices import PriceError
@@ -15,6 +17,8 @@ from lti_app.workspaces.glue import backend, prices
 from provisioning.activity import MAX_BODY_BYTES, collects_for_token, parse_batch, record_activity
 from provisioning.agent_archive import UPLOAD_URL_S, upload_request
 from provisioning.agent_service import HeartbeatRejected, parse_report, record_heartbeat
+from provisioning.backend import CloudError
+from provisioning.ssh_ca import revoked_serials
 from provisioning.userdata import agent_bundle, agent_bundle_sha256
 
 bp = Blueprint("agent_api", __name__)
@@ -73,6 +77,8 @@ def heartbeat() -> tuple[Response, int]:
     folders = [f.folder for f in folders_of(db(), report.workspace_id)]
     body = {**answer.as_json(), "folders": folders, "collect_activity": collects_for_token(db(), token)}
     body["motd"] = banner_text(login_messages(db(), report.workspace_id, record=False))  # unread staff messages
+    body["debug_open"] = open_labels(db(), report.workspace_id)  # the agent ends any other debug session's shells
+    body["revoked_serials"] = revoked_serials(db(), report.workspace_id)  # sshd's RevokedKeys, written by the agent
     commit()
     if answer.archive_key:  # the retire flow asks the agent for the home's archive (a presigned PUT, made locally)
         try:
@@ -81,3 +87,23 @@ def heartbeat() -> tuple[Response, int]:
         except BotoCoreError:  # no credentials to sign with: asked again at the next heartbeat
             pass
     return jsonify(body), 200
+
+
+@bp.post("/api/agent/debug-recordings/<label>")
+def debug_recording(label: str) -> tuple[Response, int]:
+    """Store one EC2 debug session's recording (the asciicast file as the body) in the course's archive bucket and
+    list it with the session; a retried upload of the same file is stored once."""
+    if (request.content_length or 0) > MAX_CAST_BYTES:
+        return jsonify(error="too_large", message=f"a recording is at most {MAX_CAST_BYTES} bytes"), 413
+    raw = request.stream.read(MAX_CAST_BYTES + 1)
+    try:
+        stored = store_agent_recording(db(), backend(), _bearer(), label, raw)
+    except HeartbeatRejected as exc:
+        return jsonify(error="forbidden", message=str(exc)), 403
+    except RecordingRefused as exc:
+        return jsonify(error="refused", message=str(exc)), exc.status
+    except CloudError:
+        return jsonify(error="unavailable", message="the archive bucket did not answer; send it again"), 503
+    commit()
+    rec = stored.recording
+    return jsonify(id=rec.id, key=rec.s3_key, sha256=rec.sha256, new=stored.new), 200

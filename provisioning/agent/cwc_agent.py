@@ -732,6 +732,40 @@ def send_snapshots(cfg, home, make_tar, post=post_json):
     return sent
 
 
+def _debug_module():
+    try:  # in the tool: a package; on a workspace: files side by side in the agent's folder
+        from provisioning.agent import cwc_debugrec
+    except ImportError:  # pragma: no cover - the workspace's layout
+        import cwc_debugrec
+    return cwc_debugrec
+
+
+def debug_boot(cfg):
+    """At each boot: the debug view user's read-only view of the student's home, kept off the loopback first
+    (cwc_debugrec); without the firewall rule no view is mounted and view-only sessions refuse to start."""
+    debug = _debug_module()
+    try:
+        if not debug.ensure_view_firewall():
+            print("cwc-agent: no debug view: the view user's loopback rule could not be set", flush=True)
+            return
+        print("cwc-agent: debug view", debug.ensure_view_mount(cfg["home"], cfg["user"]), flush=True)
+    except (OSError, KeyError) as exc:  # view-only sessions then refuse to start (the recorder checks the mount)
+        print("cwc-agent: no debug view:", exc, flush=True)
+
+
+def debug_tick(cfg, answer):
+    """After each heartbeat: revoke ended staff certificates in sshd, end the debug sessions the tool no longer
+    lists, upload finished recordings."""
+    debug = _debug_module()
+    if isinstance(answer.get("revoked_serials"), list):
+        debug.write_krl([s for s in answer["revoked_serials"] if isinstance(s, int)])
+    if isinstance(answer.get("debug_open"), list):
+        ended = debug.end_closed([str(label) for label in answer["debug_open"]])
+        if ended:
+            print("cwc-agent: debug sessions ended:", " ".join(ended), flush=True)
+    debug.upload_recordings(cfg)
+
+
 def boot_id():
     try:
         with open(BOOT_ID) as f:
@@ -751,10 +785,12 @@ def main():
     except Exception as exc:  # the state file could not be written: the agent reports what it can, it never stops
         print("cwc-agent: restore:", type(exc).__name__, exc, flush=True)
     answer, spool = {}, Spool()
+    debug_boot(cfg)
     while True:
         try:
             beat = heartbeat(cfg, keeper, activity(cfg), time.time(), seen=answer, write_notice=write_banner)
             print("cwc-agent:", beat, flush=True)
+            debug_tick(cfg, answer)
             if answer.get("collect_activity") is True:  # the course's integrity setting; off: nothing is scanned
                 _scan_module().arm_tool_log(True)
                 collect_activity(cfg, spool, SCAN_STATE, time.time(), run_git_as(cfg["user"]))

@@ -85,6 +85,23 @@ def decide_key(facts: WorkspaceFacts | None, key_fingerprint: str) -> Decision:
     return Decision(True, f"student key {key_fingerprint}")
 
 
+def view_principal(login: str) -> str:
+    """A view-only debug certificate's principal for this login (EC2 maps it to the read-only view user)."""
+    return f"{login}-view"
+
+
+def _view_session(facts: WorkspaceFacts, login: str, cert: CertFacts) -> bool:
+    """A view-only debug session's certificate names the view principal, not the login: the runtime takes it for
+    the login only when its serial opens a view-only session here (the sandbox then binds the home read-only)."""
+    debug = facts.debug.get(cert.serial)
+    return view_principal(login) in cert.principals and debug is not None and debug.read_only
+
+
+def accepted_principal(login: str, cert: CertFacts) -> str:
+    """The principal a certificate that `decide_cert` allowed was accepted for (asyncssh checks it again)."""
+    return login if login in cert.principals else view_principal(login)
+
+
 def decide_cert(facts: WorkspaceFacts | None, login: str, cert: CertFacts, now: datetime) -> Decision:
     """A certificate: the course CA, this login as principal, inside its validity, not revoked."""
     refused = _reachable(facts)
@@ -93,7 +110,7 @@ def decide_cert(facts: WorkspaceFacts | None, login: str, cert: CertFacts, now: 
     assert facts is not None
     if facts.ca_public_key is None or cert.ca_public_key != facts.ca_public_key:
         return Decision(False, f"certificate {cert.key_id!r} not signed by this course's CA")
-    if login not in cert.principals:
+    if login not in cert.principals and not _view_session(facts, login, cert):
         return Decision(False, f"certificate {cert.key_id!r} is for {list(cert.principals)}, not {login}")
     if now < cert.valid_after:
         return Decision(False, f"certificate {cert.key_id!r} not valid before {cert.valid_after.isoformat()}")

@@ -95,9 +95,10 @@ class FactsLoader:
         """Upload one recorded channel to the course's archive bucket and record it (a failure is logged, the file
         is kept on the runtime's disk for a later upload)."""
         from classroom.models import DebugRecording
+        from classroom.services.debug_recordings import recording_key
         from provisioning.runtime.recording import CAST_TYPE
 
-        key = f"courses/{course_key(course_id)}/archives/debug/{debug.label}/{name}.cast"
+        key = recording_key(course_id, debug.label, name)
         try:
             result = self.backend.put_private_object(key, path.read_bytes(), content_type=CAST_TYPE,
                                                      course_key=course_key(course_id))  # fmt: skip

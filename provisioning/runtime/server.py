@@ -29,7 +29,14 @@ from asyncssh.sftp import MIN_SFTP_VERSION
 from asyncssh.stream import SSHReader, SSHWriter
 
 from provisioning.agent.cwc_sshlog import sftp_transfer
-from provisioning.runtime.access import CertFacts, DebugFacts, WorkspaceFacts, decide_cert, decide_key
+from provisioning.runtime.access import (
+    CertFacts,
+    DebugFacts,
+    WorkspaceFacts,
+    accepted_principal,
+    decide_cert,
+    decide_key,
+)
 from provisioning.runtime.debug_io import debug_banner, run_recorded
 from provisioning.runtime.messages import login_banner
 from provisioning.runtime.sandbox import SFTP_SERVER, as_nobody, bwrap_argv, drop_privileges
@@ -64,7 +71,13 @@ class CheckedConnection(asyncssh.SSHServerConnection):
         owner: WorkspaceServer = self._owner  # type: ignore[assignment]
         if not await owner.check_certificate(username, cert):
             return None
-        return await super()._validate_openssh_certificate(username, cert)
+        return await super()._validate_openssh_certificate(owner.cert_principal or username, cert)
+
+    def get_certificate_option(self, option: str, default: object = None) -> object:
+        """A certificate's `force-command` is EC2's recorder: the runtime records debug sessions itself."""
+        if option == "force-command":
+            return default
+        return super().get_certificate_option(option, default)
 
 
 class SandboxedProcess(asyncssh.SSHServerProcess):  # type: ignore[type-arg]
@@ -99,6 +112,7 @@ class WorkspaceServer(asyncssh.SSHServer):
         self.session_id = ""
         self.logged_in_at: datetime | None = None
         self.cert_serial: int | None = None
+        self.cert_principal: str | None = None  # the principal the accepted certificate names for this login
         self.debug: DebugFacts | None = None  # a staff debug session: recorded, view-only unless full control
         self.recordings = 0
         self.debug_procs: set[asyncio.subprocess.Process] = set()  # ended with the connection
@@ -152,6 +166,7 @@ class WorkspaceServer(asyncssh.SSHServer):
         decision = decide_cert(facts, username, presented, self.rt.now())
         if decision.allowed:
             self.cert_serial = presented.serial
+            self.cert_principal = accepted_principal(username, presented)
         return self._note(username, decision.allowed, decision.reason)
 
     def validate_ca_key(self, username: str, key: asyncssh.SSHKey) -> bool:

@@ -17,6 +17,7 @@ from provisioning.userdata import (
     AGENT_FILES,
     AGENT_HOME,
     AGENT_SOURCE,
+    DEBUG_FILES,
     USER_DATA_LIMIT,
     UserDataInput,
     agent_bundle_sha256,
@@ -54,8 +55,8 @@ def test_the_tool_serves_the_bundle_the_user_data_checks(client):
     assert hashlib.sha256(resp.data).hexdigest() == agent_bundle_sha256() == resp.headers["X-Content-SHA256"]
     assert agent_bundle_sha256() in _user_data()
     with tarfile.open(fileobj=io.BytesIO(resp.data), mode="r:gz") as tar:
-        assert sorted(tar.getnames()) == sorted(AGENT_FILES)
-        for name in AGENT_FILES:
+        assert sorted(tar.getnames()) == sorted(AGENT_FILES + DEBUG_FILES)
+        for name in AGENT_FILES + DEBUG_FILES:
             assert tar.extractfile(name).read() == (AGENT_SOURCE.parent / name).read_bytes()  # type: ignore[union-attr]
 
 

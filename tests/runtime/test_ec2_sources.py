@@ -65,6 +65,7 @@ def _sshd_log(folder: Path) -> list[str]:
     (folder / "authorized_keys").write_text((folder / "student.pub").read_text())
     port = _free_port()
     (folder / "60-cwc.conf").write_text(_heredoc(user_data, "CWC_SSHD").replace("/etc/ssh/", f"{folder}/"))
+    subprocess.run(["ssh-keygen", "-q", "-k", "-f", str(folder / "cwc_revoked.krl")], check=True)  # as the user data
     (folder / "sshd_config").write_text(  # the first value wins: these come before the drop-in's
         f"AuthorizedKeysFile {folder}/authorized_keys\nStrictModes no\nInclude {folder}/60-cwc.conf\n"
         f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {folder}/host\nUsePAM no\nPidFile none\n")  # fmt: skip

@@ -9,12 +9,14 @@ import pytest
 
 from provisioning.activity import MAX_EVENTS, parse_batch
 from provisioning.agent.cwc_agent import event, parse_git_log
-from provisioning.runtime.access import CertFacts, WorkspaceFacts, decide_cert, decide_key
+from provisioning.runtime.access import CertFacts, DebugFacts, WorkspaceFacts, decide_cert, decide_key
 from provisioning.runtime.sandbox import SandboxSpec, bwrap_argv, etc_files
 from provisioning.ssh_ca import workspace_id_from_login, workspace_login
 
 NOW = datetime(2026, 10, 1, 12, tzinfo=UTC)
 CA = "ssh-ed25519 AAAAcourseCA"
+VIEW = DebugFacts(9, "D9", "view", NOW + timedelta(minutes=30), "Sophie Martin", "Alex Thompson")
+FULL = DebugFacts(9, "D9", "full", NOW + timedelta(minutes=30), "Sophie Martin", "Alex Thompson")
 
 
 def facts(**overrides: object) -> WorkspaceFacts:
@@ -60,6 +62,11 @@ def test_key_decisions(ws: WorkspaceFacts | None, fp: str, allowed: bool, reason
         (facts(), cert(), NOW - timedelta(minutes=2), False, "not valid before"),
         (facts(valid_serials=frozenset()), cert(), NOW, False, "revoked or unknown"),
         (facts(instance_state="stopped"), cert(), NOW, False, "not running"),
+        # a view-only debug certificate names ws7-view (EC2's view user): taken for ws7 only for a view session
+        (facts(debug={42: VIEW}), cert(principals=("ws7-view",)), NOW, True, "staff certificate"),
+        (facts(), cert(principals=("ws7-view",)), NOW, False, "not ws7"),
+        (facts(debug={42: FULL}), cert(principals=("ws7-view",)), NOW, False, "not ws7"),
+        (facts(debug={42: VIEW}), cert(principals=("ws8-view",)), NOW, False, "not ws7"),
     ],
 )
 def test_certificate_decisions(ws: WorkspaceFacts, presented: CertFacts, now: datetime, allowed: bool,
