@@ -83,6 +83,7 @@ def start_sshd(folder: Path, *, port: int, workspace_id: int, ca_public_key: str
     (folder / "cwc_principals" / user).write_text(f"ws{workspace_id}\n")
     (folder / "60-cwc.conf").write_text(_heredoc(user_data, "CWC_SSHD").replace("/etc/ssh/", f"{folder}/"))
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / "host")], check=True)
+    subprocess.run(["ssh-keygen", "-q", "-k", "-f", str(folder / "cwc_revoked.krl")], check=True)  # as the user data
     (folder / "sshd_config").write_text(  # Ubuntu's main config defines the sftp subsystem; the drop-in the rest
         f"StrictModes no\nInclude {folder}/60-cwc.conf\nListenAddress 127.0.0.1\nPort {port}\n"
         f"HostKey {folder}/host\nUsePAM no\nPidFile none\nSubsystem sftp /usr/lib/openssh/sftp-server\n")  # fmt: skip
