@@ -389,7 +389,7 @@ def _drop_view_rules() -> None:
 
 def test_a_view_only_session_cannot_reach_the_students_local_servers(app, client, host):  # type: ignore[no-untyped-def]
     if shutil.which("iptables") is None:
-        pytest.skip("iptables is not installed on this machine (the EC2 images have it)")
+        pytest.fail("iptables is not installed: apt-get install iptables (.ci/run installs it; EC2 images have it)")
     with socket.socket() as server:  # the student's Jupyter, say
         server.bind(("127.0.0.1", 0))
         server.listen(8)
