@@ -630,11 +630,9 @@ def main():
             if answer.get("collect_activity") is True:  # the course's integrity setting; off: nothing is scanned
                 _scan_module().arm_tool_log(True)
                 collect_activity(cfg, spool, SCAN_STATE, time.time(), run_git_as(cfg["user"]))
+                send_snapshots(cfg, cfg["home"], tar_as(cfg["user"]))
             elif "collect_activity" in answer:
                 stop_collecting(SCAN_STATE)
-
-
-                send_snapshots(cfg, cfg["home"], tar_as(cfg["user"]))
         except Exception as exc:  # keep reporting; the tool treats silence as idle, the lease runs out by itself
             print("cwc-agent:", type(exc).__name__, exc, flush=True)
         keeper.check(time.time())
