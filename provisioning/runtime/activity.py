@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,9 @@ class WorkspaceActivity:
         self.state_path.write_text(json.dumps(new_state))
         if now is not None:  # file changes are seen now by the runtime's clock (commits keep their own time)
             events = [{**e, "at": int(now)} if e.get("kind") in ("file_changed", "file_deleted") else e for e in events]
+            shift = int(now - time.time())  # typed commands: the shell's time, on the runtime's clock
+            events = [event("command", e["details"], e["at"] + shift) if e.get("kind") == "command" and shift else e
+                      for e in events]  # fmt: skip
         self.spool.add(events)
         return len(events)
 
