@@ -15,7 +15,8 @@ from pathlib import Path
 from provisioning.agent.cwc_agent import BANNER_PATH, LOGIN_BANNER
 
 AGENT_SOURCE = Path(__file__).parent / "agent" / "cwc_agent.py"
-AGENT_FILES = ("cwc_agent.py", "cwc_scan.py", "cwc_sshlog.py", "cwc_toolargs.py", "cwc_transfers.py", "cwc_toolwrap.py")
+AGENT_FILES = ("cwc_agent.py", "cwc_scan.py", "cwc_sshlog.py", "cwc_toolargs.py", "cwc_transfers.py", "cwc_toolwrap.py",
+               "cwc_commands.py", "cwc_commands.sh")  # fmt: skip
 AGENT_HOME = "/usr/local/lib/cwc-agent"
 RECORDED_TOOLS = ("curl", "wget", "unzip", "tar")
 
