@@ -146,9 +146,20 @@ def _david_extra() -> list[dict[str, Any]]:
                 "paths": ["emily-code/hw5_solution.py"],
             },
         },
-        {"kind": "command", "at": at - timedelta(seconds=30), "details": {"line": "scp emily-code.zip ."}},
-        {"kind": "command", "at": at + timedelta(minutes=1), "details": {"line": "unzip emily-code.zip"}},
-        {"kind": "command", "at": at + timedelta(minutes=2), "details": {"line": "cp emily-code/hw5_solution.py ."}},
+        *(
+            {
+                "kind": "command",
+                "at": at + timedelta(seconds=30 + 40 * n),
+                "details": {"line": line, "cwd": cwd, "session": "david.kim-0"},
+            }
+            for n, (line, cwd) in enumerate(
+                (
+                    ("ls", "/home/student"),
+                    ("unzip emily-code.zip", "/home/student"),
+                    ("mkdir -p homework/hw5 && cp emily-code/hw5_solution.py homework/hw5/", "/home/student"),
+                )
+            )
+        ),  # typed in his session's terminal (the course records commands)
     ]
 
 
