@@ -23,6 +23,7 @@ from provisioning.runtime.sandbox import AGENT_DIR, SandboxSpec, as_nobody, bwra
 log = logging.getLogger("provisioning.runtime")
 Post = Callable[[str, dict[str, Any], str], tuple[int, Any]]
 AGENT_IN_SANDBOX = f"{AGENT_DIR}/cwc_agent.py"  # read-only: the same files EC2's user data installs
+SANDBOX_TIMED = ("command", "download", "extract")  # timed by the sandbox's wall clock (the hook, the recorders)
 
 
 def activity_url(heartbeat_url: str) -> str:
@@ -65,9 +66,9 @@ class WorkspaceActivity:
         self.state_path.write_text(json.dumps(new_state))
         if now is not None:  # file changes are seen now by the runtime's clock (commits keep their own time)
             events = [{**e, "at": int(now)} if e.get("kind") in ("file_changed", "file_deleted") else e for e in events]
-            shift = int(now - time.time())  # typed commands: the shell's time, on the runtime's clock
-            events = [event("command", e["details"], e["at"] + shift) if e.get("kind") == "command" and shift else e
-                      for e in events]  # fmt: skip
+            shift = int(now - time.time())  # the sandbox's times (commands, recorded runs), on the runtime's clock
+            events = [event(e["kind"], e["details"], e["at"] + shift) if e.get("kind") in SANDBOX_TIMED and shift
+                      else e for e in events]  # fmt: skip
         self.spool.add(events)
         return len(events)
 

@@ -11,7 +11,7 @@ import asyncssh
 
 from classroom.integrity.services import own_record
 from classroom.models import IntegritySettings
-from tests.runtime.conftest import ssh_run
+from tests.runtime.conftest import ssh_run, until_quiet
 from tests.runtime.test_activity import _collect, _events, _with_token, reporting  # noqa: F401 - the fixture
 from tests.support.budget import make_policy
 
@@ -33,25 +33,11 @@ def shell(port: int, login: str, key: asyncssh.SSHKey, lines: list[str]) -> str:
             shown = ""
             for line in [*lines, "exit"]:
                 proc.stdin.write(line + "\n")
-                shown += await _until_quiet(proc)
+                shown += await until_quiet(proc)
             await asyncio.wait_for(proc.wait(), 30)
             return shown + str(await proc.stdout.read())
 
     return asyncio.run(go())
-
-
-async def _until_quiet(proc, quiet: float = 0.6, limit: float = 20) -> str:  # type: ignore[no-untyped-def]
-    """What the terminal shows until it stays quiet for `quiet` seconds (or ends)."""
-    out, end = "", asyncio.get_running_loop().time() + limit
-    while asyncio.get_running_loop().time() < end:
-        try:
-            chunk = await asyncio.wait_for(proc.stdout.read(4096), quiet)
-        except TimeoutError:
-            return out
-        if not chunk:
-            return out
-        out += chunk
-    return out
 
 
 def _record_commands(session, course, on: bool) -> None:  # type: ignore[no-untyped-def]
@@ -136,7 +122,7 @@ def test_turning_recording_off_and_on_applies_to_a_shell_already_open(reporting,
             loop = asyncio.get_running_loop()
             for line, then in (("echo while-on", False), ("echo while-off", True), ("echo on-again", None)):
                 proc.stdin.write(line + "\n")
-                await _until_quiet(proc)
+                await until_quiet(proc)
                 if then is not None:
                     await loop.run_in_executor(None, switch, then)
                     assert log.exists() is then
