@@ -164,6 +164,28 @@ def test_settings_are_for_instructors_and_validated(world, client, session):
     assert session.get(IntegritySettings, world.course.id).similarity_threshold == 75
     recorded = client.get("/app/recorded", query_string={"t": t["emily"]}).get_data(as_text=True)
     assert "Not recorded: the commands you type" in recorded and "deadline snapshot" in recorded
+    assert "The commands you type in a terminal" not in recorded
+    on = {**good, "record_commands": "on"}
+    for who in ("head_ta", "ta", "emily"):  # only the instructor turns audit logging on
+        resp = client.post("/app/integrity/settings", data={"t": t[who], "csrf_token": _csrf(client, t[who]), **on})
+        assert resp.status_code == 403
+    session.expire_all()
+    assert session.get(IntegritySettings, world.course.id).record_commands is False
+    page = client.get("/app/integrity", query_string={"t": t["instructor"]}).get_data(as_text=True)
+    assert 'name="record_commands"' in page and "Audit logging: record the commands typed" in page
+    ok = client.post(
+        "/app/integrity/settings", data={"t": t["instructor"], "csrf_token": _csrf(client, t["instructor"]), **on}
+    )
+    assert ok.status_code == 200
+    session.expire_all()
+    assert session.get(IntegritySettings, world.course.id).record_commands is True
+    audited = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "integrity.settings_saved").order_by(AuditEvent.id)
+    ).all()
+    assert audited[-1].details["record_commands"] is True
+    recorded = client.get("/app/recorded", query_string={"t": t["emily"]}).get_data(as_text=True)
+    assert "The commands you type in a terminal" in recorded and "[redacted]" in recorded
+    assert "Not recorded: the commands you type" not in recorded
 
 
 def test_similarity_routes_by_role_and_course(world, client, session, canvas):
