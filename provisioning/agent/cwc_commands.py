@@ -54,9 +54,16 @@ def _when(value, default):
     return value if ok else int(default)
 
 
+def by_staff(who):
+    """Whether a login was a staff member's certificate (key id "staff:..."): what they type in a student's
+    workspace is not the student's (a debug session has its own recording). Pure."""
+    return str(who or "").startswith("staff certificate 'staff:")
+
+
 def command_events(records, sessions, event, now):
     """`command` events of the hook's records; `sessions` maps "ip port" to {"who", "session"} (EC2's sshd
-    logins; the local runtime's records carry their session id). A record the hook did not write is skipped."""
+    logins; the local runtime's records carry their session id). A record the hook did not write is skipped, and
+    so is a line typed in a staff member's session."""
     events = []
     for rec in records:
         line = rec.get("line")
@@ -64,6 +71,8 @@ def command_events(records, sessions, event, now):
             continue
         ssh = " ".join(str(rec.get("ssh") or "").split()[:2])
         known = sessions.get(ssh) or {}
+        if by_staff(known.get("who")):
+            continue
         details = {"line": redact(line), "cwd": str(rec.get("cwd") or "")[:MAX_TEXT],
                    "session": str(rec.get("session") or known.get("session") or "")[:64]}  # fmt: skip
         if known.get("who"):

@@ -11,7 +11,13 @@ from pathlib import Path
 from classroom.models import IntegritySettings
 from provisioning.agent import cwc_commands
 from provisioning.agent.cwc_agent import event
-from provisioning.agent.cwc_commands import BASHRC_MARK, arm_command_log, install_hook, scan_commands
+from provisioning.agent.cwc_commands import (
+    BASHRC_MARK,
+    arm_command_log,
+    command_events,
+    install_hook,
+    scan_commands,
+)
 from provisioning.agent.cwc_sshlog import SshLog
 from provisioning.userdata import AGENT_FILES
 from tests.runtime.test_activity import _with_token
@@ -103,3 +109,13 @@ def test_commands_typed_through_real_sshd_name_their_login(folder):  # noqa: F81
     assert {(c["details"]["session"], c["details"]["who"]) for c in commands} == {(login["session"], login["who"])}
     assert [c["details"]["cwd"] for c in commands] == ["/tmp"] * 3
     assert "abc123" in log.read_text() and all("abc123" not in str(c) for c in commands)  # redacted when sent
+
+
+def test_lines_typed_in_a_staff_certificate_session_are_not_sent():
+    sessions = {
+        "10.0.0.5 4001": {"who": "student key SHA256:abc", "session": "4001-1800000000"},
+        "10.0.0.9 4002": {"who": "staff certificate 'staff:3:Alex Rivera session:7'", "session": "4002-1800000001"},
+    }
+    records = [{"line": "ls", "ssh": f"{addr} 10.0.0.1 22", "at": 1_800_000_010} for addr in sessions]
+    (only,) = command_events(records, sessions, event, 1_800_000_020)
+    assert only["details"] == {"line": "ls", "cwd": "", "session": "4001-1800000000", "who": "student key SHA256:abc"}

@@ -11,6 +11,8 @@ import asyncssh
 
 from classroom.integrity.services import own_record
 from classroom.models import IntegritySettings
+from provisioning.agent.cwc_agent import event
+from provisioning.runtime.activity import WorkspaceActivity
 from tests.runtime.conftest import ssh_run, until_quiet
 from tests.runtime.test_activity import _collect, _events, _with_token, reporting  # noqa: F401 - the fixture
 from tests.support.budget import make_policy
@@ -74,6 +76,7 @@ def test_typed_commands_become_events_of_their_session_and_exec_is_not_recorded(
     assert len(shells) == 3 and {c.details["session"] for c in commands} == {shells[1]}  # the typed session's
     assert all(c.details["cwd"].endswith("/homework/hw5") for c in commands)  # the folder at the next prompt
     assert [c.details["exit"] for c in commands] == [0, 0, 0, 0]
+    assert {c.details["who"] for c in commands} == {emily_login_who(events)}
     assert not any("exec-not-typed" in c.details["line"] or "cat " in c.details["line"] for c in commands)
     log = reporting.rt.root / "tools" / emily.workspace.instance_id / "commands.jsonl"
     assert "ghp_s3cretvalue" in log.read_text()  # the shell's own record, as in ~/.bash_history; never sent
@@ -133,3 +136,23 @@ def test_turning_recording_off_and_on_applies_to_a_shell_already_open(reporting,
     _collect(reporting)
     lines = [e.details["line"] for e in _events(session, emily.workspace.id) if e.kind == "command"]
     assert sorted(lines) == ["echo on-again", "echo while-on"]
+
+
+def emily_login_who(events) -> str:  # type: ignore[no-untyped-def]
+    (who,) = {e.details["who"] for e in events if e.kind == "ssh_login"}
+    assert who.startswith("student key SHA256:")
+    return str(who)
+
+
+def test_commands_typed_in_a_staff_members_session_are_not_the_students(tmp_path):
+    """A staff member's certificate login (a debug session) is recorded on its own; what they type there is not
+    sent as the student's typed commands."""
+    act = WorkspaceActivity(tmp_path / "agent")
+    act.note("ssh_login", {"who": "student key SHA256:abc", "session": "s1"}, 1_800_000_000)
+    act.note("ssh_login", {"who": "staff certificate 'staff:3:Alex Rivera session:7'", "session": "s2"}, 1_800_000_001)
+    typed = [event("command", {"line": "ls", "session": s}, 1_800_000_002) for s in ("s1", "s2", "s3")]
+    kept = act._with_who(typed)  # noqa: SLF001 - the step the scan applies to the sandbox's events
+    assert [(e["details"]["session"], e["details"].get("who")) for e in kept] == [
+        ("s1", "student key SHA256:abc"),
+        ("s3", None),  # a session the runtime did not see: kept, nobody named
+    ]
