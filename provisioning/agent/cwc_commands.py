@@ -117,7 +117,14 @@ def install_hook(on, agent_dir, profile_d=PROFILE_D, bashrc=BASHRC):
         if len(kept) != len(lines):
             _write(bashrc, "".join(kept), 0o644)
         return
-    _write(profile_d, f". {os.path.join(agent_dir, HOOK_NAME)}\n", 0o644)
+    wanted = f". {os.path.join(agent_dir, HOOK_NAME)}\n"
+    try:
+        with open(profile_d) as f:
+            same = f.read() == wanted
+    except OSError:
+        same = False
+    if not same:  # asked every minute: written once
+        _write(profile_d, wanted, 0o644)
     if len(kept) == len(lines):
         _write(bashrc, "".join(lines) + source, 0o644)
 

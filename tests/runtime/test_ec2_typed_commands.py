@@ -34,6 +34,9 @@ def test_the_agent_installs_the_hook_and_its_log_only_while_on(folder):  # noqa:
         install_hook(True, "/usr/local/lib/cwc-agent", str(profile_d), str(bashrc))
         arm_command_log(True, str(log))
     assert profile_d.read_text() == ". /usr/local/lib/cwc-agent/cwc_commands.sh\n"
+    written = profile_d.stat().st_mtime_ns
+    install_hook(True, "/usr/local/lib/cwc-agent", str(profile_d), str(bashrc))
+    assert profile_d.stat().st_mtime_ns == written  # unchanged: not rewritten each minute
     assert bashrc.read_text().count(BASHRC_MARK) == 1 and bashrc.read_text().startswith("# the image's own\n")
     assert oct(log.stat().st_mode & 0o777) == "0o622"  # the student appends, cannot read
     install_hook(False, "/usr/local/lib/cwc-agent", str(profile_d), str(bashrc))
