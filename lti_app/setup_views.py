@@ -11,6 +11,7 @@ from sqlalchemy import select
 from classroom.budget.date_warnings import course_today, last_day_warning
 from classroom.budget.setup_form import INTEGRITY, TERM_END, parse_setup
 from classroom.db import utcnow
+from classroom.integrity import settings as integrity_settings
 from classroom.models import CoursePolicy, Enrollment, Person, RequestStatus, TemplateRequest
 from classroom.roles import StaffLevel, can_configure
 from classroom.services.budgets import BudgetError, save_policy
@@ -102,6 +103,8 @@ def _defaults() -> dict[str, str]:
     }
     values.update({f"template_{k}": v for k, v in policy.templates.items()})
     values.update({k: "on" for k in INTEGRITY if policy.integrity.get(k)})
+    if integrity_settings.load(db(), ctx.course.id).record_commands:
+        values["record_commands"] = "on"
     values.update({f"end_{k}": "on" for k, v in policy.term_end_actions.items() if v})
     values.update({k: "on" for k in ("auto_close", "shared_materials", "close_after_due") if getattr(policy, k)})
     return values
@@ -154,6 +157,7 @@ def save() -> Response | tuple[str, int]:
     if warning and form.get("confirm_past") != "on":  # nothing saved until the instructor confirms
         return _wizard(form, {"term_end": warning + " Tick “Yes, close the course now” to save anyway."}, 400)
     save_policy(db(), ctx.course, values, ctx.person.id)
+    integrity_settings.set_record_commands(db(), ctx.course.id, form.get("record_commands") == "on", ctx.person.id)
     head_ta = form_id("head_ta")
     if head_ta is not None and ctx.level is StaffLevel.OWNER:
         try:

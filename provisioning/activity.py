@@ -80,6 +80,13 @@ def collects_for_token(session: Session, token: str) -> bool:
     return course_id is not None and collecting(session, course_id)
 
 
+def records_commands_for_token(session: Session, token: str) -> bool:
+    """Whether the token's course collects activity and records typed commands (told with each heartbeat)."""
+    mine = Workspace.agent_token_hash == token_hash(token or "-")
+    course_id = session.scalar(select(Workspace.course_id).where(mine))
+    return course_id is not None and collecting(session, course_id) and records_commands(session, course_id)
+
+
 def record_activity(session: Session, token: str, workspace_id: int, events: list[NewActivity]) -> dict[str, int]:
     """Store the batch for the token's own workspace; duplicates (by id) are skipped. Returns counts."""
     ws = session.scalar(select(Workspace).where(Workspace.agent_token_hash == token_hash(token or "-")))

@@ -16,7 +16,8 @@ from provisioning.agent.cwc_agent import BANNER_PATH, LOGIN_BANNER
 from provisioning.ssh_ca import VIEW_USER, view_principal
 
 AGENT_SOURCE = Path(__file__).parent / "agent" / "cwc_agent.py"
-AGENT_FILES = ("cwc_agent.py", "cwc_scan.py", "cwc_sshlog.py", "cwc_toolargs.py", "cwc_transfers.py", "cwc_toolwrap.py")
+AGENT_FILES = ("cwc_agent.py", "cwc_scan.py", "cwc_sshlog.py", "cwc_toolargs.py", "cwc_transfers.py", "cwc_toolwrap.py",
+               "cwc_commands.py", "cwc_commands.sh")  # fmt: skip
 REVOKED_KEYS = "/etc/ssh/cwc_revoked.krl"  # an empty KRL first: sshd refuses every key when the file is missing
 DEBUG_FILES = ("cwc_cast.py", "cwc_debug_shell.py", "cwc_debugrec.py")  # EC2 debug sessions: recorder and agent side
 AGENT_HOME = "/usr/local/lib/cwc-agent"

@@ -127,8 +127,11 @@ def _events(n: int, email: str, sessions: list[tuple[int, float, int]], commits:
     return out
 
 
+DAVID_TYPED = ("ls", "unzip emily-code.zip", "mkdir -p homework/hw5 && cp emily-code/hw5_solution.py homework/hw5/")
+
+
 def _david_extra() -> list[dict[str, Any]]:
-    at = datetime(2024, 10, 19, 22, 3, tzinfo=ZONE)
+    at, sid = datetime(2024, 10, 19, 22, 3, tzinfo=ZONE), "david.kim-0"
     return [
         {
             "kind": "transfer",
@@ -146,9 +149,10 @@ def _david_extra() -> list[dict[str, Any]]:
                 "paths": ["emily-code/hw5_solution.py"],
             },
         },
-        {"kind": "command", "at": at - timedelta(seconds=30), "details": {"line": "scp emily-code.zip ."}},
-        {"kind": "command", "at": at + timedelta(minutes=1), "details": {"line": "unzip emily-code.zip"}},
-        {"kind": "command", "at": at + timedelta(minutes=2), "details": {"line": "cp emily-code/hw5_solution.py ."}},
+        *(  # typed in his session's terminal (the course records commands)
+            {"kind": "command", "at": at + timedelta(seconds=30 + 40 * n), "details": {"line": line, "session": sid}}
+            for n, line in enumerate(DAVID_TYPED)
+        ),
     ]
 
 

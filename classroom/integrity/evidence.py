@@ -38,6 +38,7 @@ class WorkSession:
     source_ip: str
     on_campus: bool | None  # None: the course set no campus ranges
     hashes: tuple[str, ...]
+    session: str = ""  # the runtime's or agent's session id (typed commands name it)
 
     @property
     def seconds(self) -> int:
@@ -68,6 +69,16 @@ class Evidence:
     @property
     def work_seconds(self) -> int:
         return union_seconds([(s.start, s.end) for s in self.sessions if s.end])
+
+    def commands_in(self, session: WorkSession) -> list[Event]:
+        """The commands typed in this session."""
+        return [c for c in self.commands if session.session and c.details.get("session") == session.session]
+
+    @property
+    def loose_commands(self) -> list[Event]:
+        """Commands whose session is not among the sessions (it began before the time frame, or is unknown)."""
+        known = {s.session for s in self.sessions if s.session}
+        return [c for c in self.commands if c.details.get("session") not in known]
 
     @property
     def hashes(self) -> list[str]:
@@ -153,7 +164,8 @@ def build_evidence(
 def _session(login: Event, logout: Event | None, campus: Sequence[Network]) -> WorkSession:
     ip = str(login.details.get("source_ip", ""))
     hashes = (login.hash, logout.hash) if logout else (login.hash,)
-    return WorkSession(login.at, logout.at if logout else None, ip, on_campus(ip, campus), hashes)
+    session = str(login.details.get("session") or "")
+    return WorkSession(login.at, logout.at if logout else None, ip, on_campus(ip, campus), hashes, session)
 
 
 def describe_transfer(e: Event) -> str:

@@ -12,9 +12,11 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import inch
 from reportlab.platypus import Paragraph, Preformatted, SimpleDocTemplate, Spacer
 
-from classroom.integrity.evidence import describe_transfer
+from classroom.integrity.evidence import Event, describe_transfer
 from classroom.integrity.flags import hours
 from classroom.integrity.services import Report, StudentReport
+
+COMMANDS_SHOWN = 60  # per session in the PDF (the CSV has every one)
 
 
 def when(at: datetime | None, zone: str) -> str:
@@ -38,6 +40,7 @@ def student_lines(s: StudentReport, zone: str) -> list[str]:
         origin = {True: "campus", False: "off campus", None: "campus ranges not set"}[x.on_campus]
         end = when(x.end, zone) if x.end else "no logout seen"
         lines.append(f"    {when(x.start, zone)} - {end} ({hours(x.seconds)}) from {x.source_ip or '?'} ({origin})")
+        lines += [f"      $ {command_text(c)}  [{c.hash[:16]}]" for c in ev.commands_in(x)[:COMMANDS_SHOWN]]
     lines.append(f"  Files modified: {len(ev.files)}")
     lines += [f"    {f.path}: +{f.lines_added} -{f.lines_removed} lines ({f.changes} changes)" for f in ev.files[:40]]
     lines.append(f"  Git commits: {len(ev.commits)}")
@@ -45,11 +48,18 @@ def student_lines(s: StudentReport, zone: str) -> list[str]:
     lines.append(f"  Transfers: {len(ev.transfers)}")
     lines += [f"    $ {describe_transfer(t)}  [{t.hash[:16]}]" for t in ev.transfers]
     if ev.commands:
-        lines.append(f"  Commands typed: {len(ev.commands)}")
-        lines += [f"    $ {str(c.details.get('line', ''))[:200]}" for c in ev.commands[:60]]
+        lines.append(f"  Commands typed: {len(ev.commands)} (listed under their session)")
+    if ev.loose_commands:
+        lines.append(f"  Commands typed outside the sessions listed: {len(ev.loose_commands)}")
+        lines += [f"    $ {command_text(c)}  [{c.hash[:16]}]" for c in ev.loose_commands[:COMMANDS_SHOWN]]
     if ev.late_edits:
         lines.append(f"  Edits after the due time: {len(ev.late_edits)}")
     return lines
+
+
+def command_text(c: Event) -> str:
+    """A typed command as the report shows it (already redacted by the agent), on one line."""
+    return " ".join(str(c.details.get("line", "")).split())[:200]
 
 
 def pdf_bytes(report: Report) -> bytes:
@@ -118,7 +128,8 @@ def csv_text(report: Report) -> str:
         for t in ev.transfers:
             w.writerow([who, s.person.email, "transfer", when(t.at, zone), describe_transfer(t), t.hash])
         for c in ev.commands:
-            w.writerow([who, s.person.email, "command", when(c.at, zone), str(c.details.get("line", ""))[:200], c.hash])
+            where = f"session {c.details.get('session') or '?'}, {c.details.get('cwd') or '?'}"
+            w.writerow([who, s.person.email, "command", when(c.at, zone), f"{where}: {command_text(c)}", c.hash])
         for f in s.flags:
             w.writerow([who, s.person.email, f"indicator:{f.code}", "", f.text, " ".join(f.hashes)])
     return buf.getvalue()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from classroom.audit import append_event
 from classroom.db import utcnow
 from classroom.integrity.evidence import parse_ranges
 from classroom.models import IntegritySettings
@@ -58,7 +59,7 @@ def parse_form(form: dict[str, str]) -> tuple[Settings | None, dict[str, str]]:
         threshold = 60
     if errors:
         return None, errors
-    return Settings(ranges, False, path, threshold), {}  # typed commands: nothing collects them yet (no option)
+    return Settings(ranges, form.get("record_commands") == "on", path, threshold), {}
 
 
 def save(session: Session, course_id: int, values: Settings) -> None:
@@ -84,3 +85,16 @@ def records_commands(session: Session, course_id: int) -> bool:
     return bool(
         session.scalar(select(IntegritySettings.record_commands).where(IntegritySettings.course_id == course_id))
     )
+
+
+def set_record_commands(session: Session, course_id: int, on: bool, by: int) -> bool:
+    """The set-up wizard's "audit logging" choice: record typed commands or not, the other settings unchanged;
+    audited when it changes (flush, never commit). Returns whether it changed."""
+    current = load(session, course_id)
+    if current.record_commands == on:
+        return False
+    save(session, course_id, replace(current, record_commands=on))
+    details = {"record_commands": on, "from": "setup wizard"}
+    append_event(session, "integrity.settings_saved", actor_person_id=by, course_id=course_id,
+                 subject="integrity.settings_saved", details=details)  # fmt: skip
+    return True

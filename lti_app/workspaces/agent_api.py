@@ -14,7 +14,13 @@ from classroom.services.opening import folders_of
 from config.prices import PriceError
 from lti_app.runtime import commit, db, settings
 from lti_app.workspaces.glue import backend, prices
-from provisioning.activity import MAX_BODY_BYTES, collects_for_token, parse_batch, record_activity
+from provisioning.activity import (
+    MAX_BODY_BYTES,
+    collects_for_token,
+    parse_batch,
+    record_activity,
+    records_commands_for_token,
+)
 from provisioning.agent_archive import UPLOAD_URL_S, upload_request
 from provisioning.agent_service import HeartbeatRejected, parse_report, record_heartbeat
 from provisioning.backend import CloudError
@@ -57,8 +63,8 @@ def activity() -> tuple[Response, int]:
 @bp.post("/api/agent/heartbeat")
 def heartbeat() -> tuple[Response, int]:
     """Store one report; answer with the SSH keys the workspace should accept, its lease (or stop), the
-    assignment folders to create, whether to collect activity, the unread staff messages for the login banner
-    (`motd`) and, while it retires, where to upload its home's archive."""
+    assignment folders to create, whether to collect activity and typed commands, the unread staff messages for
+    the login banner (`motd`) and, while it retires, where to upload its home's archive."""
     token = _bearer()
     try:
         report = parse_report(request.get_json(silent=True))
@@ -75,7 +81,8 @@ def heartbeat() -> tuple[Response, int]:
     except HeartbeatRejected as exc:
         return jsonify(error="forbidden", message=str(exc)), 403
     folders = [f.folder for f in folders_of(db(), report.workspace_id)]
-    body = {**answer.as_json(), "folders": folders, "collect_activity": collects_for_token(db(), token)}
+    body = {**answer.as_json(), "folders": folders, "collect_activity": collects_for_token(db(), token),
+            "record_commands": records_commands_for_token(db(), token)}  # fmt: skip
     body["motd"] = banner_text(login_messages(db(), report.workspace_id, record=False))  # unread staff messages
     body["debug_open"] = open_labels(db(), report.workspace_id)  # the agent ends any other debug session's shells
     body["revoked_serials"] = revoked_serials(db(), report.workspace_id)  # sshd's RevokedKeys, written by the agent

@@ -37,7 +37,8 @@ BANNER_PATH = "/etc/ssh/cwc_banner"  # sshd's Banner (read at each connection), 
 LOGIN_BANNER = (
     "Cloud Workstation workspace: logins are logged (who, which key or staff certificate, from where, how long).\n"
     "If your course collects activity, SFTP/scp files, curl/wget downloads, archive extractions, file changes (never\n"
-    "the content), git commits and whether Jupyter runs are recorded too: see \"What is recorded\" in the tool.\n"
+    "the content), git commits, whether Jupyter runs and, if it says so, the commands you type are recorded too:\n"
+    "see \"What is recorded\" in the tool.\n"
 )
 
 
@@ -657,10 +658,23 @@ def _scan_module():
     return cwc_scan
 
 
+def record_commands(on):
+    """Typed commands while the course records them: the shell hook in /etc/profile.d and /etc/bash.bashrc, and
+    its log; off: neither (a shell already open stops writing at its next prompt)."""
+    try:  # in the tool: a package; on a workspace: files side by side in the agent's folder
+        from provisioning.agent import cwc_commands
+    except ImportError:  # pragma: no cover - the workspace's layout
+        import cwc_commands
+    cwc_commands.arm_command_log(on)
+    cwc_commands.install_hook(on, os.path.dirname(os.path.abspath(__file__)))
+
+
 def stop_collecting(state_path):
-    """The course stopped collecting: no tool log, and the next scan starts from now (not from the old cursor)."""
+    """The course stopped collecting: no tool log, no typed commands, and the next scan starts from now (not from
+    the old cursor)."""
     scan = _scan_module()
     scan.arm_tool_log(False)
+    record_commands(False)
     try:
         with open(state_path) as f:
             state = scan.split_state(json.load(f))
@@ -793,12 +807,11 @@ def main():
             debug_tick(cfg, answer)
             if answer.get("collect_activity") is True:  # the course's integrity setting; off: nothing is scanned
                 _scan_module().arm_tool_log(True)
+                record_commands(answer.get("record_commands") is True)
                 collect_activity(cfg, spool, SCAN_STATE, time.time(), run_git_as(cfg["user"]))
+                send_snapshots(cfg, cfg["home"], tar_as(cfg["user"]))
             elif "collect_activity" in answer:
                 stop_collecting(SCAN_STATE)
-
-
-                send_snapshots(cfg, cfg["home"], tar_as(cfg["user"]))
         except Exception as exc:  # keep reporting; the tool treats silence as idle, the lease runs out by itself
             print("cwc-agent:", type(exc).__name__, exc, flush=True)
         keeper.check(time.time())

@@ -1,8 +1,10 @@
-"""The agent's scan beyond files and commits: downloads, extractions, and on EC2 SSH sessions and Jupyter.
+"""The agent's scan beyond files and commits: downloads, extractions, typed commands, and on EC2 SSH sessions
+and Jupyter.
 
-The scan state is one JSON object: {"files": {...}, "transfers": {...}, "ssh": {...}, "jupyter": {...}} (an
-older flat object is the files part). The local runtime runs the same scan in each sandbox with ec2=False: it
-sees logins and SFTP itself, and Jupyter from the sandbox's processes. Stdlib only.
+The scan state is one JSON object: {"files": {...}, "transfers": {...}, "ssh": {...}, "jupyter": {...},
+"commands": {...}} (an older flat object is the files part). Typed commands come from the shell hook's log,
+which exists only while the course records them (cwc_commands). The local runtime runs the same scan in each
+sandbox with ec2=False: it sees logins and SFTP itself, and Jupyter from the sandbox's processes. Stdlib only.
 """
 
 import os
@@ -10,9 +12,11 @@ import re
 import subprocess
 
 try:  # in the tool: a package; on a workspace: files side by side in the agent's folder
+    from provisioning.agent.cwc_commands import COMMAND_LOG, scan_commands
     from provisioning.agent.cwc_sshlog import scan_ssh_log
     from provisioning.agent.cwc_transfers import TOOL_LOG, scan_transfers
 except ImportError:  # pragma: no cover - the workspace's layout
+    from cwc_commands import COMMAND_LOG, scan_commands
     from cwc_sshlog import scan_ssh_log
     from cwc_transfers import TOOL_LOG, scan_transfers
 
@@ -80,8 +84,9 @@ def arm_tool_log(collecting, log=TOOL_LOG):
         os.close(fd)
 
 
-def more_events(home, state, file_events, now, event, ec2, run=subprocess.run, log=TOOL_LOG):
-    """Downloads and extractions; on EC2 also SSH logins, logouts, SFTP transfers and Jupyter starting or ending."""
+def more_events(home, state, file_events, now, event, ec2, run=subprocess.run, log=TOOL_LOG, commands=COMMAND_LOG):
+    """Downloads, extractions and typed commands; on EC2 also SSH logins, logouts, SFTP transfers and Jupyter
+    starting or ending (read first, so a command is matched to the login it was typed in)."""
     first_scan = "transfers" not in state
     events = scan_transfers(home, state.setdefault("transfers", {}), file_events, state["files"], now, event, log,
                             first_scan)  # fmt: skip
@@ -91,4 +96,7 @@ def more_events(home, state, file_events, now, event, ec2, run=subprocess.run, l
         if status != last:
             events.append(event("jupyter", status, now))
             state["jupyter"] = status
+    ssh = state.get("ssh", {})
+    sessions = {**ssh.get("closed", {}), **ssh.get("open", {})}
+    events += scan_commands(state.setdefault("commands", {}), sessions, event, now, commands)
     return events

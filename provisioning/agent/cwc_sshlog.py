@@ -55,6 +55,7 @@ class SshLog:
     def __init__(self, state, home, event):
         self.open = state.setdefault("open", {})  # "ip port" -> {who, session, at}
         self.sftp = state.setdefault("sftp", {})  # sftp-server pid -> {who, session}
+        self.closed = state.setdefault("closed", {})  # "ip port" -> {who, session} of the latest logouts
         self.home, self.event = home, event
 
     def line(self, at, pid, message):
@@ -69,6 +70,10 @@ class SshLog:
         m = DISCONNECTED.match(message)
         if m:
             known = self.open.pop(f"{m.group('ip')} {m.group('port')}", None) or {}
+            if known:  # kept a while: typed commands read in the same scan name their session
+                self.closed[f"{m.group('ip')} {m.group('port')}"] = {"who": known["who"], "session": known["session"]}
+                while len(self.closed) > 100:
+                    self.closed.pop(next(iter(self.closed)))
             seconds = int(at - known["at"]) if "at" in known else None
             details = {"who": known.get("who", "unknown"), "session": known.get("session", m.group("port")),
                        "source_ip": m.group("ip"), "seconds": seconds}  # fmt: skip

@@ -128,8 +128,9 @@ def shown(path, home):
     return path if rel.startswith("..") else rel
 
 
-def read_tool_log(log, state):
-    """New records of the tool log since state {"offset", "inode"} (updated); a replaced log starts over."""
+def read_jsonl(log, state):
+    """New JSON-object lines of an append-only log since state {"offset", "inode"} (updated); a replaced log
+    starts over; a line still being written waits; a line that is not a JSON object is skipped."""
     try:
         fd = os.open(log, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
@@ -143,18 +144,23 @@ def read_tool_log(log, state):
         data = os.read(fd, MAX_LOG_READ)
     finally:
         os.close(fd)
-    complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits
+    complete = data[: data.rfind(b"\n") + 1]
     state.update(offset=offset + len(complete), inode=info.st_ino)
     records = []
     for line in complete.splitlines():
         try:
-            rec = json.loads(line)
+            rec = json.loads(line.decode("utf-8", errors="replace"))
         except ValueError:
             continue
-        if isinstance(rec, dict) and isinstance(rec.get("argv"), list) and rec.get("tool") in ("curl", "wget",
-                                                                                              "unzip", "tar"):
+        if isinstance(rec, dict):
             records.append(rec)
     return records
+
+
+def read_tool_log(log, state):
+    """New records of the tool log since state {"offset", "inode"} (updated); a replaced log starts over."""
+    tools = ("curl", "wget", "unzip", "tar")
+    return [r for r in read_jsonl(log, state) if isinstance(r.get("argv"), list) and r.get("tool") in tools]
 
 
 def _fit(details):

@@ -12,16 +12,20 @@ import json
 import logging
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from provisioning.agent.cwc_agent import Spool, event, post_json
+from provisioning.agent.cwc_commands import by_staff
 from provisioning.runtime.sandbox import AGENT_DIR, SandboxSpec, as_nobody, bwrap_argv
 
 log = logging.getLogger("provisioning.runtime")
 Post = Callable[[str, dict[str, Any], str], tuple[int, Any]]
 AGENT_IN_SANDBOX = f"{AGENT_DIR}/cwc_agent.py"  # read-only: the same files EC2's user data installs
+LOGINS_KEPT = 200
+SANDBOX_TIMED = ("command", "download", "extract")  # timed by the sandbox's wall clock (the hook, the recorders)
 
 
 def activity_url(heartbeat_url: str) -> str:
@@ -38,10 +42,35 @@ class WorkspaceActivity:
         self.folder = folder
         self.spool = Spool(str(folder / "activity.jsonl"))
         self.state_path = folder / "scan.json"
+        self.logins_path = folder / "logins.json"  # session id -> who, for the latest logins
 
     def note(self, kind: str, details: dict[str, Any], at: float) -> None:
-        """Spool one event the runtime saw (a login, a logout, a transfer)."""
+        """Spool one event the runtime saw (a login, a logout, a transfer); a login's session is remembered with
+        who logged in (typed commands name their session)."""
+        if kind == "ssh_login" and details.get("session"):
+            logins = self._logins()
+            logins[str(details["session"])] = str(details.get("who") or "")
+            kept = dict(list(logins.items())[-LOGINS_KEPT:])
+            self.logins_path.write_text(json.dumps(kept))
         self.spool.add([event(kind, details, at)])
+
+    def _logins(self) -> dict[str, str]:
+        try:
+            return dict(json.loads(self.logins_path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return {}
+
+    def _with_who(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Typed commands with who logged in to their session; none typed in a staff member's session."""
+        logins, out = self._logins(), []
+        for e in events:
+            if e.get("kind") == "command":
+                who = logins.get(str(e["details"].get("session") or ""), "")
+                if by_staff(who):
+                    continue
+                e = event("command", {**e["details"], "who": who}, e["at"]) if who else e
+            out.append(e)
+        return out
 
     def scan(self, spec: SandboxSpec, now: float | None = None) -> int:
         """Spool the home's file changes and git commits since the last scan; returns how many events.
@@ -62,8 +91,12 @@ class WorkspaceActivity:
             log.warning("activity scan of %s failed: %s", spec.hostname, done.stderr.strip()[-300:])
             return 0
         self.state_path.write_text(json.dumps(new_state))
+        events = self._with_who(events)
         if now is not None:  # file changes are seen now by the runtime's clock (commits keep their own time)
             events = [{**e, "at": int(now)} if e.get("kind") in ("file_changed", "file_deleted") else e for e in events]
+            shift = int(now - time.time())  # the sandbox's times (commands, recorded runs), on the runtime's clock
+            events = [event(e["kind"], e["details"], e["at"] + shift) if e.get("kind") in SANDBOX_TIMED and shift
+                      else e for e in events]  # fmt: skip
         self.spool.add(events)
         return len(events)
 

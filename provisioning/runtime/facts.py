@@ -11,7 +11,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classroom.db import utcnow
-from classroom.models import CoursePolicy, CourseSshCa, DebugSession, Person, SshKey, StaffSshCert, Workspace
+from classroom.integrity.settings import records_commands
+from classroom.models import (
+    CoursePolicy,
+    CourseSshCa,
+    DebugSession,
+    IntegritySettings,
+    Person,
+    SshKey,
+    StaffSshCert,
+    Workspace,
+)
 from classroom.services.term_notices import student_notice
 from provisioning.activity import COLLECTING, collecting
 from provisioning.backend import CloudBackend, CloudError
@@ -130,6 +140,24 @@ class FactsLoader:
         query = select(Workspace.instance_id).join(CoursePolicy, CoursePolicy.course_id == Workspace.course_id)
         with self.sessions() as session:
             return frozenset(i for i in session.scalars(query.where(on, Workspace.instance_id.is_not(None))) if i)
+
+    def records_commands(self, instance_id: str) -> bool:
+        """Whether the course of this instance's workspace collects activity and records typed commands."""
+        with self.sessions() as session:
+            course_id = session.scalar(select(Workspace.course_id).where(Workspace.instance_id == instance_id))
+            return course_id is not None and collecting(session, course_id) and records_commands(session, course_id)
+
+    def recording_instances(self) -> frozenset[str]:
+        """The instances whose course records typed commands (one query for all, read by each sync pass)."""
+        on = CoursePolicy.integrity[COLLECTING].as_boolean().is_(True)
+        query = (
+            select(Workspace.instance_id)
+            .join(CoursePolicy, CoursePolicy.course_id == Workspace.course_id)
+            .join(IntegritySettings, IntegritySettings.course_id == Workspace.course_id)
+            .where(on, IntegritySettings.record_commands.is_(True), Workspace.instance_id.is_not(None))
+        )
+        with self.sessions() as session:
+            return frozenset(i for i in session.scalars(query) if i)
 
     def instance_state(self, instance_id: str) -> str:
         """The instance's state ("missing" when EC2 does not know it).

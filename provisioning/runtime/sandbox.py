@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provisioning.agent.cwc_commands import HOOK_NAME, local_etc
+
 HOST_UID = 65534  # nobody: what a sandboxed process is on the host
 INNER_UID = 1000  # what it is inside (the workspace's os user)
 TOOLS_RO = ("/usr",)  # python3, git, bash, coreutils, scp and sftp-server live here (Debian's merged /usr)
@@ -125,6 +127,24 @@ def arm_tool_log(folder: Path, collecting: bool) -> None:
     folder.chmod(0o755)
     log = folder / "tools.jsonl"
     if not collecting:
+        log.unlink(missing_ok=True)
+    elif not log.exists():
+        log.touch(mode=0o600)
+        if os.geteuid() == 0:
+            os.chown(log, HOST_UID, HOST_UID)
+
+
+def arm_commands(folder: Path, etc: Path, recording: bool) -> None:
+    """Typed commands, only while the course records them: the shell hook in the private /etc's profile and
+    bash.bashrc, and its log (owned by the sandbox's user) next to the tool log; off, neither exists."""
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "commands.jsonl"
+    for name, text in local_etc(f"{AGENT_DIR}/{HOOK_NAME}").items():
+        if recording:
+            (etc / name).write_text(text)
+        else:
+            (etc / name).unlink(missing_ok=True)
+    if not recording:
         log.unlink(missing_ok=True)
     elif not log.exists():
         log.touch(mode=0o600)

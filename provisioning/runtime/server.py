@@ -236,6 +236,8 @@ async def run_session(rt: LocalRuntime, server: WorkspaceServer, process: asyncs
     if command == ["/bin/bash", "-l"] and server.identity.startswith("student key"):
         await _staff_messages(rt, facts, process)
     env = {"SSH_CONNECTION": f"{server.peer} 0 127.0.0.1 {rt.port}", "TERM": process.get_terminal_type() or "dumb"}
+    if command == ["/bin/bash", "-l"]:  # a typed command names its session (when the course records them)
+        env["CWC_SESSION"] = server.session_id
     tty = process.get_terminal_type() is not None and process.subsystem != "sftp"
     debug = server.debug
     argv = bwrap_argv(spec, command, env, new_session=not tty, home_read_only=debug is not None and debug.read_only)

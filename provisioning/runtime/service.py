@@ -24,7 +24,15 @@ from provisioning.runtime.access import WorkspaceFacts
 from provisioning.runtime.activity import Post, WorkspaceActivity, jupyter_running
 from provisioning.runtime.facts import FactsLoader
 from provisioning.runtime.restore import restore_home
-from provisioning.runtime.sandbox import HOST_UID, SandboxSpec, arm_tool_log, make_toolbin, prepare, remove_home
+from provisioning.runtime.sandbox import (
+    HOST_UID,
+    SandboxSpec,
+    arm_commands,
+    arm_tool_log,
+    make_toolbin,
+    prepare,
+    remove_home,
+)
 from provisioning.runtime.snapshots import take_snapshots
 from provisioning.userdata import AGENT_SOURCE
 
@@ -36,8 +44,8 @@ DOWN = ("stopping", "stopped", "shutting-down", "terminated")
 BANNER = (
     "Cloud Workstation (local runtime). Logins are logged: which key or staff certificate, from which address.\n"
     "If your course collects activity, file changes (path, size, lines, hash; never the content), git commits,\n"
-    "transfers, curl/wget downloads and archive extractions are recorded too. See \"What is recorded\" on your\n"
-    "workspace page.\n"
+    "transfers, curl/wget downloads, archive extractions and, if it says so, the commands you type in a terminal\n"
+    "are recorded too. See \"What is recorded\" on your workspace page.\n"
 )
 
 
@@ -55,6 +63,7 @@ class LocalRuntime:
         self.servers: dict[str, set[WorkspaceServer]] = {}
         self._activity: dict[str, WorkspaceActivity] = {}
         self.collecting: frozenset[str] = frozenset()  # instances whose course collects activity (each sync)
+        self.recording: frozenset[str] = frozenset()  # ... and records typed commands (each sync)
         for sub in ("homes", "etc", "materials", "agent", "tools"):
             (root / sub).mkdir(parents=True, exist_ok=True)
             (root / sub).chmod(0o711)  # `nobody` (bwrap) must reach its own folder, and list none
@@ -89,10 +98,12 @@ class LocalRuntime:
 
     def prepare_session(self, facts: WorkspaceFacts, spec: SandboxSpec) -> None:
         """Before a session (blocking: off the event loop): refresh the course materials, and let the tool
-        recorders log only while the course collects activity (as of the last sync pass: no query per session,
-        which queued the burst's logins behind it in the executor)."""
+        recorders log only while the course collects activity, and shells record typed commands only while it
+        records them (as of the last sync pass: no query per session, which queued the burst's logins behind it
+        in the executor)."""
         self.loader.mirror_materials(facts.course_id, spec.materials)
         arm_tool_log(spec.tool_log, facts.instance_id in self.collecting)  # type: ignore[arg-type]
+        arm_commands(spec.tool_log, spec.etc, facts.instance_id in self.recording)  # type: ignore[arg-type]
 
     def activity(self, instance_id: str) -> WorkspaceActivity:
         """The workspace's activity spool (the agent's code, run by the runtime); its folder made once."""
@@ -112,6 +123,7 @@ class LocalRuntime:
         act = self.activity(instance_id)
         collects = self.loader.collects_activity(instance_id)
         arm_tool_log(spec.tool_log, collects)  # type: ignore[arg-type]
+        arm_commands(spec.tool_log, spec.etc, collects and self.loader.records_commands(instance_id))  # type: ignore[arg-type]
         if collects:  # with the course's setting off, nothing is scanned
             act.scan(spec, self.clock().timestamp())
             act.note_jupyter(jupyter_running(pids), self.clock().timestamp())
@@ -179,6 +191,7 @@ class LocalRuntime:
         instances = await asyncio.get_running_loop().run_in_executor(None, self.loader.backend.describe_managed)
         self.loader.seen_running = {i.instance_id for i in instances if i.state == "running"}
         self.collecting = await asyncio.get_running_loop().run_in_executor(None, self.loader.collecting_instances)
+        self.recording = await asyncio.get_running_loop().run_in_executor(None, self.loader.recording_instances)
         for inst in instances:
             if inst.state in DOWN:
                 self.end_workspace(inst.instance_id, inst.state)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 from sqlalchemy import select
 
-from classroom.models import CoursePolicy
+from classroom.models import AuditEvent, CoursePolicy, IntegritySettings
 from tests.support.budget import SETUP_FORM
 from tests.support.lti import hidden_fields, launch, tool_token
 
@@ -29,6 +30,7 @@ READERS = {
     "workspace_scope": "provisioning/opening.py",
     "close_after_due": "provisioning/retire.py",
     "plagiarism_support": "provisioning/activity.py",
+    "record_commands": "classroom/integrity/settings.py (runtime facts, heartbeat answer, evidence)",
     "archive_retention_days": "provisioning/retire.py, provisioning/agent_archive.py",
     "disk_grace_days": "provisioning/term_end.py",
     "end_revoke_access": "provisioning/term_end.py",
@@ -80,3 +82,20 @@ def test_hidden_options_keep_their_saved_values(client, canvas, session):  # typ
     assert resp.status_code == 303
     policy = session.scalar(select(CoursePolicy))
     assert policy.expected_students == 50 and policy.shared_materials is True
+
+
+def test_audit_logging_in_the_wizard_turns_typed_commands_on_and_off(client, canvas, session):  # type: ignore[no-untyped-def]
+    html, fields = _wizard(client, canvas)
+    assert "record_commands" in fields.visible and "Audit logging" in html
+    form = {**hidden_fields(html), **SETUP_FORM, **fields.hidden, "plagiarism_support": "on", "record_commands": "on"}
+    assert client.post("/app/setup", data=form).status_code == 303
+    settings = session.scalar(select(IntegritySettings))
+    assert settings.record_commands is True and settings.similarity_threshold == 60  # the rest: defaults
+    html, fields = _wizard(client, canvas)
+    assert re.search(r'name="record_commands"[^>]*checked', html)  # shown as saved
+    form.pop("record_commands")
+    assert client.post("/app/setup", data=form).status_code == 303
+    session.expire_all()
+    assert session.scalar(select(IntegritySettings)).record_commands is False
+    changes = session.scalars(select(AuditEvent).where(AuditEvent.action == "integrity.settings_saved")).all()
+    assert sorted(e.details["record_commands"] for e in changes) == [False, True]

@@ -24,7 +24,7 @@ from provisioning.runtime.facts import FactsLoader
 from provisioning.runtime.host import RuntimeThread
 from provisioning.runtime.service import LocalRuntime
 from provisioning.ssh_keys import add_key, generate_key_pair
-from tests.runtime.conftest import Clock, runtime_root  # noqa: F401 - runtime_root is a fixture
+from tests.runtime.conftest import Clock, runtime_root, until_quiet  # noqa: F401 - runtime_root is a fixture
 from tests.support.budget import ensure_policies, make_running
 from tests.support.lti import launch, tool_token
 from tests.support.outage import flask_post, launch_instance
@@ -151,8 +151,10 @@ def work_session(
     minutes: int,
     commands: list[str],
     upload: Path | None = None,
+    typed: tuple[str, ...] = (),
 ) -> list[str]:
-    """One real SSH session from `start` for `minutes`: the commands run (and an scp upload) inside it."""
+    """One real SSH session from `start` for `minutes`: the commands run (and an scp upload) inside it, then the
+    `typed` lines in an interactive shell (a terminal), as a student types them."""
     key = asyncssh.import_private_key(c.keys[n])
     outputs: list[str] = []
 
@@ -173,6 +175,12 @@ def work_session(
                 res = await conn.run(command, check=False, timeout=60)
                 assert res.exit_status == 0, res.stderr
                 outputs.append(str(res.stdout))
+            if typed:
+                proc = await conn.create_process(term_type="xterm", term_size=(120, 40))
+                for line in (*typed, "exit"):
+                    proc.stdin.write(line + "\n")
+                    outputs.append(await until_quiet(proc))
+                await asyncio.wait_for(proc.wait(), 30)
             at(clock, start + timedelta(minutes=minutes))
         await asyncio.sleep(0.3)
 

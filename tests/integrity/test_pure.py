@@ -153,7 +153,9 @@ def test_settings_form_refuses_bad_ranges_paths_and_thresholds():
             "record_commands": "on",
         }
     )
-    assert errors == {} and ok is not None and not ok.record_commands and ok.folder("hw5") == "hw/hw5"
+    assert errors == {} and ok is not None and ok.record_commands and ok.folder("hw5") == "hw/hw5"
+    off, _ = parse_form({"snapshot_path": "hw/{assignment}", "similarity_threshold": "70"})
+    assert off is not None and not off.record_commands  # an unticked box: typed commands not recorded
     bad, errors = parse_form(
         {"campus_ranges": "campus", "snapshot_path": "../{assignment}", "similarity_threshold": "0"}
     )

@@ -101,6 +101,23 @@ def test_pages_by_role_and_nothing_written_on_refusal(world, client, session):
     assert client.get("/app/my-activity", query_string={"t": t["emily"]}).status_code == 200
 
 
+def test_my_activity_lists_my_typed_commands_under_their_session_only_for_me(cs229, session, backend, client):
+    now = int(datetime.now(UTC).timestamp())
+    for n in (1, 2):
+        ws = add_workspace(session, backend, cs229, n, datetime.now(UTC) - timedelta(days=1))
+        login = {"session": f"s{n}", "source_ip": "127.0.0.1"}
+        agent_events(client, ws, [
+            {"id": f"login-{n}-00001", "kind": "ssh_login", "at": now - 600, "details": login},
+            {"id": f"cmd-{n}-000001", "kind": "command", "at": now - 500,
+             "details": {"line": f"python solve_{n}.py", "session": f"s{n}", "cwd": "/home/ubuntu"}},
+            {"id": f"logout-{n}-0001", "kind": "ssh_logout", "at": now - 60, "details": {"session": f"s{n}"}},
+        ])  # fmt: skip
+    emily = client.get("/app/my-activity", query_string={"t": cs229.tokens["emily"]}).get_data(as_text=True)
+    assert "commands typed:" in emily and "$ python solve_1.py" in emily and "solve_2" not in emily
+    david = client.get("/app/my-activity", query_string={"t": cs229.tokens["david"]}).get_data(as_text=True)
+    assert "$ python solve_2.py" in david and "solve_1" not in david
+
+
 def test_report_refuses_bad_input_with_4xx_and_writes_nothing(world, client, session):
     head = world.tokens["head_ta"]
     before = _count(session, AuditEvent)
@@ -147,6 +164,28 @@ def test_settings_are_for_instructors_and_validated(world, client, session):
     assert session.get(IntegritySettings, world.course.id).similarity_threshold == 75
     recorded = client.get("/app/recorded", query_string={"t": t["emily"]}).get_data(as_text=True)
     assert "Not recorded: the commands you type" in recorded and "deadline snapshot" in recorded
+    assert "The commands you type in a terminal" not in recorded
+    on = {**good, "record_commands": "on"}
+    for who in ("head_ta", "ta", "emily"):  # only the instructor turns audit logging on
+        resp = client.post("/app/integrity/settings", data={"t": t[who], "csrf_token": _csrf(client, t[who]), **on})
+        assert resp.status_code == 403
+    session.expire_all()
+    assert session.get(IntegritySettings, world.course.id).record_commands is False
+    page = client.get("/app/integrity", query_string={"t": t["instructor"]}).get_data(as_text=True)
+    assert 'name="record_commands"' in page and "Audit logging: record the commands typed" in page
+    ok = client.post(
+        "/app/integrity/settings", data={"t": t["instructor"], "csrf_token": _csrf(client, t["instructor"]), **on}
+    )
+    assert ok.status_code == 200
+    session.expire_all()
+    assert session.get(IntegritySettings, world.course.id).record_commands is True
+    audited = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "integrity.settings_saved").order_by(AuditEvent.id)
+    ).all()
+    assert audited[-1].details["record_commands"] is True
+    recorded = client.get("/app/recorded", query_string={"t": t["emily"]}).get_data(as_text=True)
+    assert "The commands you type in a terminal" in recorded and "[redacted]" in recorded
+    assert "Not recorded: the commands you type" not in recorded
 
 
 def test_similarity_routes_by_role_and_course(world, client, session, canvas):

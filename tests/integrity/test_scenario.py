@@ -15,7 +15,7 @@ from classroom.integrity.snapshots import request_due_snapshots
 from classroom.jobs.queue import make_worker
 from classroom.models import AuditEvent, DeadlineSnapshot, SimilarityRun
 from lti_app.auth import csrf_token
-from tests.integrity.conftest import DUE, add_workspace, agent_events, at, collect, local, work_session
+from tests.integrity.conftest import DUE, add_workspace, at, collect, local, work_session
 
 STARTER = "".join(
     f"def provided_{i}(rows):\n    '''Given to everyone.'''\n    return [r * {i} for r in rows if r]\n\n"
@@ -71,56 +71,16 @@ def _sophie(runtime, clock, c):  # type: ignore[no-untyped-def]
         work_session(runtime, clock, c, 3, start, minutes, commands)
 
 
-def _david(runtime, clock, c, tmp_path, client):  # type: ignore[no-untyped-def]
+def _david(runtime, clock, c, tmp_path):  # type: ignore[no-untyped-def]
     zipped = tmp_path / "emily-code.zip"
     with zipfile.ZipFile(zipped, "w") as z:
         z.writestr("emily-code/hw5_solution.py", solution(1))
-    start = local(2024, 10, 19, 22, 0)
-    unzip, copy = (
-        "python3 -m zipfile -e emily-code.zip .",
+    typed = (  # in a terminal: the course records typed commands
+        "unzip emily-code.zip",
         "mkdir -p homework/hw5 && cp emily-code/hw5_solution.py homework/hw5/",
+        "echo '# mine' >> homework/hw5/hw5_solution.py",
     )
-    work_session(
-        runtime, clock, c, 2, start, 72, [unzip, copy, "echo '# mine' >> homework/hw5/hw5_solution.py"], upload=zipped
-    )
-    t = int((start + timedelta(minutes=3)).timestamp())
-    # What rt16's runtime reports for these (the agreed kinds), sent as the agent sends them:
-    agent_events(
-        client,
-        c.spaces[2],
-        [
-            {
-                "id": "david-extract-1",
-                "kind": "extract",
-                "at": t,
-                "details": {
-                    "tool": "unzip",
-                    "archive": "emily-code.zip",
-                    "dest": ".",
-                    "files": 1,
-                    "paths": ["emily-code/hw5_solution.py"],
-                },
-            },
-            {
-                "id": "david-cmd-0001",
-                "kind": "command",
-                "at": t - 60,
-                "details": {"line": "scp emily-code.zip .", "session": "d1"},
-            },
-            {
-                "id": "david-cmd-0002",
-                "kind": "command",
-                "at": t,
-                "details": {"line": "unzip emily-code.zip", "session": "d1"},
-            },
-            {
-                "id": "david-cmd-0003",
-                "kind": "command",
-                "at": t + 60,
-                "details": {"line": "cp emily-code/hw5_solution.py .", "session": "d1"},
-            },
-        ],
-    )
+    work_session(runtime, clock, c, 2, local(2024, 10, 19, 22, 0), 72, [], upload=zipped, typed=typed)
 
 
 def test_problem_4_report_flags_david_five_times_and_emily_only_for_similarity(
@@ -143,7 +103,7 @@ def test_problem_4_report_flags_david_five_times_and_emily_only_for_similarity(
     collect(runtime)  # the runtime learns the instances
     _emily(runtime, clock, c)
     _sophie(runtime, clock, c)
-    _david(runtime, clock, c, tmp_path, client)
+    _david(runtime, clock, c, tmp_path)
 
     # The due time passes: the scheduler wants a snapshot of each folder; the runtime sends them.
     at(clock, DUE + timedelta(hours=1))
@@ -223,13 +183,25 @@ def test_problem_4_report_flags_david_five_times_and_emily_only_for_similarity(
     assert len(emily_flags) == 1 and "Code similarity" in emily_flags[0] and "David Kim" in emily_flags[0]
     assert "Sophie Martin:" not in flags
     assert "Git commits: 12" in out and "SSH logins: 3" in out and "(campus)" in out
-    assert "emily-code.zip" in out and "unzip emily-code.zip" in out and "Edits after the due time: 1" in out
+    assert "emily-code.zip" in out and "Edits after the due time: 1" in out
+    david = out.split("David Kim (", 1)[1].split("Emily Chen (", 1)[0]  # David's part, his one session first
+    session_line = next(line for line in david.splitlines() if " from 127.0.0.1 (campus)" in line)
+    typed = david.split(session_line, 1)[1].splitlines()[1:4]
+    assert [line.rsplit(" [", 1)[0].strip() for line in typed] == [
+        "$ unzip emily-code.zip",
+        "$ mkdir -p homework/hw5 && cp emily-code/hw5_solution.py homework/hw5/",
+        "$ echo '# mine' >> homework/hw5/hw5_solution.py",
+    ], david  # listed under the session they were typed in, each with its chain hash
+    assert "unzip emily-code.zip (1 files)" in david  # the extraction, from the recorded run
     cited = out.split("Audit-chain hashes of the events cited", 1)[1]
     chained = set(session.scalars(select(AuditEvent.hash).where(AuditEvent.action == "activity.recorded")))
     hashes = [w for w in cited.split() if len(w) == 64]
     assert len(hashes) > 20 and set(hashes) <= chained
     csv = client.get("/app/integrity/report", query_string={**args, "format": "csv"}).get_data(as_text=True)
     assert "indicator:no_git_history" in csv and hashes[0] in csv
+    commands = [row for row in csv.splitlines() if row.startswith("David Kim,") and ",command," in row]
+    assert len(commands) == 3 and all(row.rsplit(",", 1)[1] in chained for row in commands)
+    assert "unzip emily-code.zip" in "".join(commands)
 
     # Every view was audited; the read-only TA and a student are refused and nothing is written.
     viewed = session.scalar(select(func.count()).where(AuditEvent.action == "integrity.report_viewed"))

@@ -124,3 +124,19 @@ def ssh_refused(port: int, login: str, client_keys: list[object]) -> bool:
     except asyncssh.PermissionDenied:
         return True
     return False
+
+
+async def until_quiet(proc, quiet: float = 0.6, limit: float = 20) -> str:  # type: ignore[no-untyped-def]
+    """What an interactive session's terminal shows until it stays quiet for `quiet` seconds (or ends)."""
+    import asyncio
+
+    out, end = "", asyncio.get_running_loop().time() + limit
+    while asyncio.get_running_loop().time() < end:
+        try:
+            chunk = await asyncio.wait_for(proc.stdout.read(4096), quiet)
+        except TimeoutError:
+            return out
+        if not chunk:
+            return out
+        out += chunk
+    return out
