@@ -4,7 +4,7 @@ Observed state, apart from intent: the keys the agent read from /etc/ssh/ssh_hos
 were reported for (a pin counts only for that instance: a reset or a new instance starts without one), when, and a
 later report that differed (refused and flagged, never a silent replacement).
 
-Revision ID: 0028
+Revision ID: 0027
 Revises: 0026
 Create Date: 2026-12-05 19:45:00
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0028"
+revision = "0027"
 down_revision = "0026"
 branch_labels = None
 depends_on = None
