@@ -7,10 +7,12 @@ from datetime import timedelta
 from botocore.exceptions import BotoCoreError
 from flask import Blueprint, Response, jsonify, request
 
+from classroom.jobs.queue import enqueue
 from classroom.services.messages import banner_text, login_messages
 from classroom.services.opening import folders_of
+from classroom.services.resets import RESET_JOB, reset_job_id
 from config.prices import PriceError
-from lti_app.runtime import commit, db, settings
+from lti_app.runtime import commit, db, runtime, settings
 from lti_app.workspaces.glue import backend, prices
 from provisioning.activity import MAX_BODY_BYTES, collects_for_token, parse_batch, record_activity
 from provisioning.agent_archive import UPLOAD_URL_S, upload_request
@@ -74,6 +76,8 @@ def heartbeat() -> tuple[Response, int]:
     body = {**answer.as_json(), "folders": folders, "collect_activity": collects_for_token(db(), token)}
     body["motd"] = banner_text(login_messages(db(), report.workspace_id, record=False))  # unread staff messages
     commit()
+    if answer.resume_reset is not None:  # a reset's new instance is pinned: its reset carries on now
+        enqueue(runtime().redis, RESET_JOB, answer.resume_reset, job_id=reset_job_id(answer.resume_reset), retry=None)
     if answer.archive_key:  # the retire flow asks the agent for the home's archive (a presigned PUT, made locally)
         try:
             url = backend().archive_upload_url(answer.archive_key, UPLOAD_URL_S)
