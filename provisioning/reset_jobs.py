@@ -270,7 +270,7 @@ def _fail(reset_id: int, why: str) -> str:
 
 def _end_old(instance_id: str) -> None:
     """The old instance after the switch: its end is recorded on the reset row (request_old_instance_end); asked
-    of EC2 here, and again by a retried job. If EC2 fails, reconcile finds it an orphan and stops it."""
+    of EC2 here, and again by each reconcile pass while AWS reports it alive (provisioning.reset_ends)."""
     _terminate(instance_id)
 
 

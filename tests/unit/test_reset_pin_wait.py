@@ -29,3 +29,14 @@ def test_the_restore_takes_the_keep_paths_but_not_the_tool_managed_keys_file():
     keep = wanted(["homework/", "*.ipynb", ".ssh/"])
     assert keep("homework/hw1/train.py") and keep("notes/a.ipynb") and keep(".ssh/id_github")
     assert not keep(".ssh/authorized_keys") and not keep(".trainrc") and not keep(".venv/bin/python")
+
+
+def test_the_reconcile_pass_ends_only_replaced_instances_still_alive():
+    from provisioning.backend import InstanceInfo
+    from provisioning.reset_ends import to_end
+
+    seen = [InstanceInfo("i-old", "running", {}), InstanceInfo("i-gone", "shutting-down", {}),
+            InstanceInfo("i-stopped", "stopped", {}), InstanceInfo("i-live", "running", {}),
+            InstanceInfo("i-other", "running", {})]  # fmt: skip
+    wanted = {"i-old", "i-gone", "i-stopped", "i-live", "i-not-seen"}
+    assert to_end(wanted, {"i-live"}, seen) == ["i-old", "i-stopped"]  # never a live workspace's own instance

@@ -28,6 +28,8 @@ from classroom.models import AuditEvent, Course, Enrollment, Notification, Perso
 from classroom.roles import StaffLevel
 from provisioning import instance_ssh, reset_ec2
 from provisioning.aws import AwsBackend
+from provisioning.backend import CloudError
+from provisioning.jobs.reconcile import reconcile_workspaces
 from provisioning.jobs.workspace import launch_spec
 from provisioning.reset_jobs import reset_deadline
 from provisioning.ssh_ca import ensure_course_ca
@@ -51,10 +53,16 @@ class LoopbackBackend(AwsBackend):
     at 127.0.0.1, any other at NEW_HOST. Everything else is moto's answer."""
 
     old_instance: str = ""
+    refuse_terminate: bool = False  # EC2 fails every terminate (an outage)
 
     def describe(self, instance_ids):  # type: ignore[no-untyped-def]
         return [dataclasses.replace(i, public_ip="127.0.0.1" if i.instance_id == self.old_instance else NEW_HOST)
                 for i in super().describe(instance_ids)]  # fmt: skip
+
+    def terminate(self, instance_ids):  # type: ignore[no-untyped-def]
+        if self.refuse_terminate:
+            raise CloudError("EC2 could not terminate the instance: simulated outage")
+        super().terminate(instance_ids)
 
 
 @pytest.fixture
@@ -264,3 +272,25 @@ def test_a_new_machine_that_never_reports_fails_the_reset_at_its_deadline(app, c
     _old_untouched(cast, session, row)
     assert _beat(client, cast, _new_agent(cast, row), cast.new.host_key).status_code == 403  # its token is dead
     assert _home(cast.new_home) == TEMPLATE and cast.new.logins() == []
+
+
+def test_when_ec2_fails_to_end_the_old_machine_the_reconcile_pass_ends_it(app, client, cast, session, engine, redis):  # type: ignore[no-untyped-def]
+    row = _start_reset(app, client, cast, session)
+    assert _beat(client, cast, _new_agent(cast, row), cast.new.host_key).status_code == 200
+    cast.backend.refuse_terminate = True
+    cast.jobs()  # type: ignore[operator]
+    session.expire_all()
+    row = session.get(WorkspaceReset, row.id)
+    assert row.state == "done" and row.old_end_requested_at is not None  # switched; the end is recorded
+    assert cast.backend.describe([cast.backend.old_instance])[0].state == "running"  # EC2 did not do it
+    cast.backend.refuse_terminate = False
+    use_context(JobContext(app.extensions["cwc"].settings, make_session_factory(engine), redis, cast.backend))
+    try:
+        assert reconcile_workspaces()["replaced"] == 1
+        assert reconcile_workspaces()["replaced"] == 0  # ending: not asked again
+    finally:
+        use_context(None)
+    assert cast.backend.describe([cast.backend.old_instance])[0].state in ("shutting-down", "terminated")
+    assert cast.backend.describe([str(row.new_instance_id)])[0].state == "running"
+    session.expire_all()
+    assert session.get(Workspace, cast.ws.id).instance_id == row.new_instance_id
