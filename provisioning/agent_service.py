@@ -255,5 +255,6 @@ def _reset_heartbeat(
     session.flush()
     keys = [k.public_key for k in active_keys(session, ws.person_id)]
     answer = lease_for(session, ws.course_id, ws.person_id, WorkspaceState.RUNNING.value, now, prices, lease)
-    ready = row.state == "restoring" and bool(row.new_host_keys) and not row.new_host_keys_refused
-    return AgentAnswer(keys, answer, resume_reset=row.id if ready else None)
+    # pinned (or refused: the job then fails the reset at once): the reset carries on (a running job absorbs it)
+    resume = row.state in ("restoring", "switching") and bool(row.new_host_keys)
+    return AgentAnswer(keys, answer, resume_reset=row.id if resume else None)

@@ -242,6 +242,22 @@ def test_a_new_machine_showing_another_host_key_fails_the_reset_and_sophie_keeps
     assert "did not show the SSH host key pinned" in page and "keeps the old workspace" in page
 
 
+def test_a_new_machine_that_changes_its_reported_key_fails_the_reset(app, client, cast, session):  # type: ignore[no-untyped-def]
+    row = _start_reset(app, client, cast, session)
+    agent = _new_agent(cast, row)
+    assert _beat(client, cast, agent, cast.new.host_key).status_code == 200  # pinned (the job is queued)
+    other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+    assert _beat(client, cast, agent, other).status_code == 200  # a different report: kept apart, audited
+    cast.jobs()  # type: ignore[operator]
+    session.expire_all()
+    row = session.get(WorkspaceReset, row.id)
+    assert row.state == "failed" and "reported a different SSH host key" in row.error, row.error
+    assert row.new_host_keys.split() == cast.new.host_key.split()[:2] and row.new_host_keys_refused
+    assert _audits(session, "workspace.host_keys.refused") == 1
+    _old_untouched(cast, session, row)
+    assert _home(cast.new_home) == TEMPLATE and cast.new.logins() == []
+
+
 def test_a_restored_file_that_differs_from_the_backup_fails_the_reset(app, client, cast, session):  # type: ignore[no-untyped-def]
     changed = TRAIN.replace(b"4096", b"0064")  # same size: create-only counts it as there, the SHA-256 does not
     write_as(NEW_USER, cast.new_home, {"homework/hw1/train.py": changed})
