@@ -13,11 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from classroom.audit import append_event
 from classroom.db import utcnow
-from classroom.models import Heartbeat, Workspace
+from classroom.models import Heartbeat, Workspace, WorkspaceReset
+from classroom.services.resets import ACTIVE
 from classroom.services.term_notices import student_notice
 from classroom.services.workspaces import set_state
-from classroom.workspaces.host_keys import MAX_KEY_CHARS, MAX_KEYS, parse_host_keys
+from classroom.workspaces.host_keys import MAX_KEY_CHARS, MAX_KEYS, parse_host_keys, pinned_keys
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import RegionPrices
 from provisioning.agent_archive import note_report, wanted_archive_key
@@ -154,6 +156,7 @@ class AgentAnswer:
     archive_key: str | None = None  # where the agent should upload the home's archive now (the retire flow asks)
     banner: str = ""  # the term-end warning for the SSH login banner ("" outside the term's last day)
     restore_recorded: bool = False  # the report's restore outcome is recorded: the agent stops reporting it
+    resume_reset: int | None = None  # a reset's new instance is pinned: the caller queues that reset's job
 
     def as_json(self) -> dict[str, object]:
         """The heartbeat's JSON answer (lease_until as an ISO instant and as epoch seconds for the agent)."""
@@ -180,11 +183,15 @@ def record_heartbeat(
     ws = session.scalar(
         select(Workspace).where(Workspace.agent_token_hash == token_hash(token or "-")).with_for_update()
     )
+    now = now or utcnow()
+    if ws is None:
+        new_instance = _reset_heartbeat(session, token, report, prices=prices, lease=lease, now=now)
+        if new_instance is not None:
+            return new_instance
     if ws is None or ws.agent_token_revoked_at is not None:
         raise HeartbeatRejected("unknown or revoked agent token")
     if ws.id != report.workspace_id:
         raise HeartbeatRejected("this token belongs to another workspace")
-    now = now or utcnow()
     session.add(
         Heartbeat(
             workspace_id=ws.id,
@@ -215,3 +222,39 @@ def record_heartbeat(
     )
     banner = student_notice(session, ws.course_id, ws.person_id, now) or ""
     return AgentAnswer(keys, answer, wanted_archive_key(ws), banner, restore_recorded=report.restore is not None)
+
+
+def _reset_heartbeat(
+    session: Session, token: str, report: Report, *, prices: RegionPrices | None, lease: timedelta, now: datetime
+) -> AgentAnswer | None:
+    """A report from a reset's new EC2 instance (its token is on the reset row until the switch): note that its
+    agent runs and pin its host keys on the reset row (first report wins; a different later one is kept apart,
+    audited, and fails the reset). No heartbeat row: the student's activity is on the old instance until the switch.
+    None when the token is no active reset's."""
+    row = session.scalar(
+        select(WorkspaceReset)
+        .where(WorkspaceReset.new_agent_token_hash == token_hash(token or "-"), WorkspaceReset.state.in_(ACTIVE))
+        .with_for_update()
+    )
+    if row is None:
+        return None
+    ws = session.get(Workspace, row.workspace_id)
+    if ws is None or ws.id != report.workspace_id:
+        raise HeartbeatRejected("this token belongs to another workspace")
+    row.new_agent_seen_at = now
+    pinned, reported = pinned_keys(row.new_host_keys), report.host_keys
+    details = {"workspace": ws.id, "reset": row.id, "instance": row.new_instance_id, "keys": list(reported)}
+    if reported and not pinned:
+        row.new_host_keys = "\n".join(reported)
+        append_event(session, "workspace.host_keys.pinned", course_id=ws.course_id, subject=str(ws.person_id),
+                     details=details)  # fmt: skip
+    elif reported and set(reported) != set(pinned) and "\n".join(reported) != row.new_host_keys_refused:
+        row.new_host_keys_refused = "\n".join(reported)
+        append_event(session, "workspace.host_keys.refused", course_id=ws.course_id, subject=str(ws.person_id),
+                     details=details | {"pinned": list(pinned)})  # fmt: skip
+    session.flush()
+    keys = [k.public_key for k in active_keys(session, ws.person_id)]
+    answer = lease_for(session, ws.course_id, ws.person_id, WorkspaceState.RUNNING.value, now, prices, lease)
+    # pinned (or refused: the job then fails the reset at once): the reset carries on (a running job absorbs it)
+    resume = row.state in ("restoring", "switching") and bool(row.new_host_keys)
+    return AgentAnswer(keys, answer, resume_reset=row.id if resume else None)

@@ -1,5 +1,6 @@
 """Read an EC2 workspace's home over SFTP: list, read, zip, tar.gz, with the local runtime's answers; and restore
-a backup into a new folder of it (create only: nothing is overwritten, removed or renamed).
+a backup into a folder of it, or a reset's kept paths into a new machine's home (create only: nothing is
+overwritten, removed or renamed), and read back the SHA-256 of what was restored.
 
 One SSH connection per call (provisioning.instance_ssh: the course CA's certificate forcing `internal-sftp -R`,
 the pinned host key). Paths go through `safe_relpath` and every component is checked with lstat: a symbolic link
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
 import io
 import posixpath
 import stat
@@ -64,12 +66,19 @@ class RemoteHome:
         """The whole home as a deterministic tar.gz (paths relative to the home), and its file count."""
         return self._run(self._tar_gz, ARCHIVE_TIMEOUT_S)
 
-    def restore(self, backup: bytes, into: str) -> dict[str, int]:
-        """Write every file of the backup (a tar.gz of a home) under the folder `into`; returns {path: size}. Files
-        are created, never overwritten: one already there with the same size counts as restored by an earlier run
-        (a retried job), any other refuses. Needs a certificate forcing TOOL_RESTORE_COMMAND."""
+    def restore(self, backup: bytes, into: str, only: Callable[[str], bool] | None = None) -> dict[str, int]:
+        """Write every file of the backup (a tar.gz of a home) under the folder `into` (or those whose path `only`
+        accepts: a reset's keep paths); returns {path: size}. Files are created, never overwritten: one already
+        there with the same size counts as restored by an earlier run (a retried job; the caller compares SHA-256
+        with `digests`), any other refuses. Needs a certificate forcing TOOL_RESTORE_COMMAND."""
         members, folder = backup_members(backup), safe_relpath(into)
+        members = [m for m in members if only is None or only(m.rel)]
         return self._run(lambda sftp, home: self._restore(sftp, home, members, folder), ARCHIVE_TIMEOUT_S)
+
+    def digests(self, paths: list[str]) -> dict[str, str]:
+        """The SHA-256 (hex) of each of these regular files, read back as the student's login (no link followed;
+        together bounded by the backup's limit); a missing one is left out."""
+        return self._run(lambda sftp, home: self._digests(sftp, home, paths), ARCHIVE_TIMEOUT_S)
 
     def _run(self, op: Callable[[asyncssh.SFTPClient, str], Awaitable[T]], timeout: float) -> T:
         return asyncio.run(self._session(op, timeout))
@@ -185,6 +194,21 @@ class RemoteHome:
                 info.size, info.mtime, info.mode = len(data), f.mtime, stat.S_IMODE(f.mode)
                 tar.addfile(info, io.BytesIO(data))
         return gzip.compress(raw.getvalue(), mtime=0), len(files)
+
+    async def _digests(self, sftp: asyncssh.SFTPClient, home: str, paths: list[str]) -> dict[str, str]:
+        found, budget = {}, MAX_EXPORT_BYTES
+        for raw in paths:
+            rel = safe_relpath(raw)
+            try:
+                path, attrs = await self._resolve(sftp, home, rel)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISREG(attrs.permissions or 0):
+                raise PathRefused(f"{rel} is not a regular file in the student's home.")
+            data = await self._read(sftp, path, rel, budget)
+            budget -= len(data)
+            found[rel] = hashlib.sha256(data).hexdigest()
+        return found
 
     async def _folder(self, sftp: asyncssh.SFTPClient, home: str, rel: str) -> str:
         """The folder's path, made (as the student) where missing; PathRefused when a part is not a real folder."""

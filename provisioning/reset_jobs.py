@@ -1,12 +1,15 @@
 """The reset job: back up, start fresh, restore the keep paths, check, switch; the student keeps the old workspace
-until the new one is healthy. Claim, commit, call, record: no row lock is held across S3, EC2 or the sandbox.
+until the new one is healthy. Claim, commit, call, record: no row lock is held across S3, EC2, SSH or the sandbox.
 
 Each step records its result on the reset row (backup id, new instance id), so a retried job carries on where
-the last one stopped. Any failure (S3, EC2, a backup that does not match its SHA-256, the new environment not
-working) ends the reset as `failed` with the reason: the new instance is terminated, the workspace row and the
-old instance are untouched. The local runtime's homes are read and written here (`make run` runs the worker on
-the same machine); an EC2 workspace's home is backed up over SSH (provisioning.home_access: its pinned host key, a
-read-only certificate), but restoring into a fresh EC2 machine is not built: there the reset stops after the backup.
+the last one stopped. Any failure (S3, EC2, SSH, a backup or a restored file that does not match its SHA-256, the
+new environment not working) ends the reset as `failed` with the reason: the new instance is terminated, the
+workspace row and the old instance are untouched. The local runtime's homes are read and written here (`make run`
+runs the worker on the same machine). On EC2 (provisioning.reset_ec2) the home is backed up over SSH (the pinned
+host key, a read-only certificate); the new instance's agent pins its own host key on the reset row, whose
+heartbeat queues this job again; then the kept paths are restored over SSH (create only), read back and compared
+with the backup's SHA-256, the machine is checked, and only then does the workspace switch. The old instance's
+end is then recorded on the reset row and asked of EC2 (a retried job asks again).
 """
 
 from __future__ import annotations
@@ -14,19 +17,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-import time
 from dataclasses import replace
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from classroom.audit import append_event
 from classroom.db import utcnow
 from classroom.jobs.context import current  # one JobContext for every workspace job
+from classroom.jobs.queue import get_queue
 from classroom.models import Person, Workspace, WorkspaceBackup, WorkspaceReset
 from classroom.notify import notify
-from classroom.services.resets import ALWAYS_KEPT, STEPS, keep_paths
+from classroom.services.resets import STEPS, request_old_instance_end
 from classroom.workspaces.lifecycle import WorkspaceState
-from config.catalog import load_catalog
 from provisioning.aws_archive import archive_prefix
 from provisioning.backend import CloudError
 from provisioning.course_cloud import course_key
@@ -34,30 +37,22 @@ from provisioning.home_access import home_reader
 from provisioning.host_key_pins import clear_host_keys
 from provisioning.instance_ssh import WorkspaceSshError
 from provisioning.jobs.workspace import launch_spec
-from provisioning.runtime.home_files import HomeFiles, PathRefused
-from provisioning.runtime.template_home import TemplateError, check_environment, sandbox_spec, seed_home
+from provisioning.reset_ec2 import PIN_WAIT, ResetFailed, pin_ready, restore_on_ec2
+from provisioning.reset_local import local_homes, restore_local
+from provisioning.runtime.home_files import PathRefused
+from provisioning.runtime.template_home import TemplateError
 from provisioning.ssh_ca import workspace_login
 
 log = logging.getLogger(__name__)
-READY_WAIT_S = 120
-
-
-class ResetFailed(RuntimeError):
-    """A step failed; the message is what staff read."""
-
-
-def _homes() -> HomeFiles:
-    return HomeFiles((current().settings.data_dir / "runtime" / "homes").resolve())
-
-
-def _runtime_root() -> object:
-    return (current().settings.data_dir / "runtime").resolve()
+DEADLINE_JOB = "provisioning.reset_jobs.reset_deadline"
 
 
 def _step(reset_id: int, state: str, **values: object) -> WorkspaceReset:
     with current().session() as session:
         row = session.scalar(select(WorkspaceReset).where(WorkspaceReset.id == reset_id).with_for_update())
         assert row is not None
+        if row.state == "failed":  # failed meanwhile (its deadline): stop here, the new instance is being ended
+            raise ResetFailed(row.error)
         row.state, row.progress = state, STEPS[state]
         for name, value in values.items():
             setattr(row, name, value)
@@ -74,7 +69,7 @@ def reset_workspace(reset_id: int) -> str:
         if row is None:
             return "nothing to do"
         if row.state == "done":
-            _terminate(row.old_instance_id)  # a retry after the switch: make sure the old one is gone
+            _end_old(row.old_instance_id)  # a retry after the switch: make sure the old one is gone
             return "done"
         if row.state == "failed":
             return "failed"
@@ -84,17 +79,33 @@ def reset_workspace(reset_id: int) -> str:
             return _fail(reset_id, f"the workspace is {ws.state.value} now, not running as when the reset was asked")
     try:
         row = _backup(reset_id) if row.backup_id is None else row
-        _check_restorable(row)
-        row = _launch(reset_id) if row.new_instance_id is None else row
-        kept = _restore(row)
+        local = local_homes().available(row.old_instance_id)
+        row = _launch(reset_id, local) if row.new_instance_id is None else row
+        kept = restore_local(row) if local else restore_on_ec2(reset_id)
+        if kept is None:
+            return "waiting for the new machine's agent"  # its pinning heartbeat queues this job again
         _switch(reset_id, kept)
     except (ResetFailed, CloudError, PathRefused, TemplateError, WorkspaceSshError) as exc:
         return _fail(reset_id, str(exc))
     except Exception as exc:  # noqa: BLE001 - whatever broke, the student keeps the old workspace and staff see why
         log.exception("reset %s failed", reset_id)
         return _fail(reset_id, f"an internal error ({type(exc).__name__}); the logs have the details")
-    _terminate(row.old_instance_id)
+    _end_old(row.old_instance_id)
     return "done"
+
+
+def reset_deadline(reset_id: int) -> str:
+    """Queued at an EC2 launch for after PIN_WAIT: fail the reset if its new machine never pinned a host key."""
+    with current().session() as session:
+        row = session.get(WorkspaceReset, reset_id)
+        if row is None or row.state != "restoring":
+            return row.state if row else "nothing to do"
+        keys, refused, launched = row.new_host_keys, row.new_host_keys_refused, row.launched_at
+    try:
+        pin_ready(keys, refused, launched, utcnow())
+    except ResetFailed as exc:
+        return _fail(reset_id, str(exc))
+    return row.state
 
 
 def _backup(reset_id: int) -> WorkspaceReset:
@@ -145,14 +156,7 @@ def _backup(reset_id: int) -> WorkspaceReset:
     return _step(reset_id, "launching", backup_id=backup_id)
 
 
-def _check_restorable(row: WorkspaceReset) -> None:
-    """The kept paths are restored into the local runtime's homes only: on EC2 the reset stops after its backup."""
-    if not _homes().available(row.old_instance_id):
-        raise ResetFailed(f"the backup B{row.backup_id} is stored and verified, but restoring the kept paths into "
-                          "a fresh EC2 machine is not built yet: nothing else was changed")  # fmt: skip
-
-
-def _launch(reset_id: int) -> WorkspaceReset:
+def _launch(reset_id: int, local: bool) -> WorkspaceReset:
     ctx = current()
     with current().session() as session:
         row = session.get(WorkspaceReset, reset_id)
@@ -170,50 +174,17 @@ def _launch(reset_id: int) -> WorkspaceReset:
         tags={**spec.tags, "cwc:reset-id": str(reset_id)},
     )
     info = ctx.backend.launch(spec)
-    return _step(reset_id, "restoring", new_instance_id=info.instance_id)
-
-
-def _wait_running(instance_id: str) -> None:
-    backend, deadline = current().backend, time.monotonic() + READY_WAIT_S
-    while time.monotonic() < deadline:
-        found = backend.describe([instance_id])
-        state = found[0].state if found else "missing"
-        if state == "running":
-            return
-        if state in ("terminated", "shutting-down", "stopped", "missing"):
-            raise ResetFailed(f"the new workspace's machine is {state}")
-        time.sleep(1)
-    raise ResetFailed(f"the new workspace's machine was not running after {READY_WAIT_S} s")
-
-
-def _restore(row: WorkspaceReset) -> dict[str, object]:
-    assert row.new_instance_id and row.backup_id
-    ctx, homes = current(), _homes()
-    _wait_running(row.new_instance_id)
-    with current().session() as session:
-        backup = session.get(WorkspaceBackup, row.backup_id)
-        ws = session.get(Workspace, row.workspace_id)
-        assert backup is not None and ws is not None
-        patterns = keep_paths(session, row.course_id) + ALWAYS_KEPT
-        template = load_catalog().get(ws.template_id)
-        os_user = template.os_user if template else "ubuntu"
-    body = ctx.backend.get_private_object(backup.s3_key)  # restored from the verified backup, not the old disk
-    if hashlib.sha256(body).hexdigest() != backup.sha256:
-        raise ResetFailed("the backup read back from S3 does not match its SHA-256")
-    spec = sandbox_spec(_runtime_root(), row.new_instance_id, row.workspace_id, row.course_id, os_user)  # type: ignore[arg-type]
-    shutil.rmtree(spec.home, ignore_errors=True)  # a retry starts the new home again
-    seed_home(spec)
-    written = homes.restore(row.new_instance_id, body, patterns)
-    for rel in written:  # the kept files are byte-identical to the backup
-        restored = homes.read_file(row.new_instance_id, rel, limit=1 << 40)
-        if len(restored) != written[rel]:
-            raise ResetFailed(f"{rel} was not restored whole")
-    env = check_environment(spec)
-    return {"paths": patterns, "files": len(written), "bytes": sum(written.values()), "python": env}
+    row = _step(reset_id, "restoring", new_instance_id=info.instance_id, launched_at=utcnow())
+    if not local:  # the new machine's agent has PIN_WAIT to report in; its heartbeat queues the reset sooner
+        get_queue(ctx.redis).enqueue_in(PIN_WAIT + timedelta(seconds=30), DEADLINE_JOB, reset_id,
+                                        job_id=f"reset-{reset_id}-deadline")  # fmt: skip
+    return row
 
 
 def _switch(reset_id: int, kept: dict[str, object]) -> None:
-    _step(reset_id, "switching", kept=kept)
+    row = _step(reset_id, "switching", kept=kept)
+    found = current().backend.describe([str(row.new_instance_id)])  # before the lock: no AWS call under it
+    public_ip = found[0].public_ip if found and found[0].public_ip else ""
     with current().session() as session:
         row = session.scalar(select(WorkspaceReset).where(WorkspaceReset.id == reset_id).with_for_update())
         assert row is not None
@@ -222,12 +193,18 @@ def _switch(reset_id: int, kept: dict[str, object]) -> None:
         if ws.state is not WorkspaceState.RUNNING or ws.instance_id != row.old_instance_id:
             session.rollback()
             raise ResetFailed(f"the workspace became {ws.state.value} during the reset")
-        found = current().backend.describe([str(row.new_instance_id)])
+        if row.state != "switching":
+            session.rollback()
+            raise ResetFailed(row.error or f"the reset became {row.state} during the switch")
         ws.instance_id, ws.agent_token_hash = row.new_instance_id, row.new_agent_token_hash
         ws.agent_token_revoked_at = None
-        ws.public_ip = found[0].public_ip if found and found[0].public_ip else ws.public_ip
-        clear_host_keys(ws)  # the new instance's agent reports its own host keys; the old pin is no more
+        ws.public_ip = public_ip or ws.public_ip
+        clear_host_keys(ws)  # the old instance's pin is no more
+        if row.new_host_keys:  # EC2: the pin the new instance's own agent reported, checked by the restore
+            ws.ssh_host_keys, ws.ssh_host_keys_instance_id, ws.ssh_host_keys_at = (
+                row.new_host_keys, row.new_instance_id, row.new_agent_seen_at)  # fmt: skip
         row.state, row.progress, row.finished_at = "done", STEPS["done"], utcnow()
+        request_old_instance_end(session, row)
         staff = session.get(Person, row.staff_person_id)
         backup = session.get(WorkspaceBackup, row.backup_id)
         append_event(
@@ -287,8 +264,14 @@ def _fail(reset_id: int, why: str) -> str:
         session.commit()
     if new_instance:
         _terminate(new_instance)
-        shutil.rmtree(_homes().root / new_instance, ignore_errors=True)
+        shutil.rmtree(local_homes().root / new_instance, ignore_errors=True)
     return "failed"
+
+
+def _end_old(instance_id: str) -> None:
+    """The old instance after the switch: its end is recorded on the reset row (request_old_instance_end); asked
+    of EC2 here, and again by each reconcile pass while AWS reports it alive (provisioning.reset_ends)."""
+    _terminate(instance_id)
 
 
 def _terminate(instance_id: str) -> None:

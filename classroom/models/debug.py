@@ -98,6 +98,14 @@ class WorkspaceReset(Base):
     kept: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)  # restored paths and their SHA-256
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # EC2: the new instance's host keys as its own agent reported them first (a later, different report is kept
+    # apart and fails the reset), when that agent was last seen, when the instance was launched, and when the
+    # old instance's end was asked for (after the switch)
+    new_host_keys: Mapped[str] = mapped_column(Text, default="", server_default="")
+    new_host_keys_refused: Mapped[str] = mapped_column(Text, default="", server_default="")
+    new_agent_seen_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    launched_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    old_end_requested_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class CourseResetSettings(Base):

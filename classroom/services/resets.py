@@ -20,6 +20,7 @@ from classroom.models.debug import DEFAULT_KEEP_PATHS
 from classroom.services.staff_actions import ReasonError, parse_reason
 from classroom.workspaces.lifecycle import WorkspaceState
 
+RESET_JOB = "provisioning.reset_jobs.reset_workspace"
 ACTIVE = ("queued", "backing_up", "launching", "restoring", "switching")
 ALWAYS_KEPT = [".ssh/"]  # the student's own keys (authorized_keys, a GitHub key): a reset never loses them
 MAX_PATTERNS = 20
@@ -108,3 +109,14 @@ def request_reset(session: Session, ws: Workspace, staff: Person, raw_reason: st
 def reset_job_id(reset_id: int) -> str:
     """One job per reset: a retried enqueue collapses onto it."""
     return f"reset-{reset_id}"
+
+
+def request_old_instance_end(session: Session, row: WorkspaceReset) -> None:
+    """After the switch, record that the reset's old instance should end (audited once); the caller commits, then
+    asks EC2 (provisioning.reset_jobs). Idempotent."""
+    if row.old_end_requested_at is not None:
+        return
+    row.old_end_requested_at = utcnow()
+    append_event(session, "workspace.reset.old_instance_end", actor_person_id=row.staff_person_id,
+                 course_id=row.course_id, subject=str(row.workspace_id),
+                 details={"reset": row.id, "instance": row.old_instance_id})  # fmt: skip

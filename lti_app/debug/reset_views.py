@@ -12,6 +12,7 @@ from classroom.roles import can_configure, is_staff
 from classroom.services.resets import (
     ACTIVE,
     ALWAYS_KEPT,
+    RESET_JOB,
     STEPS,
     ResetRefused,
     active_reset,
@@ -28,7 +29,6 @@ from lti_app.pages.views import page
 from lti_app.runtime import after_commit, commit, db, runtime, settings
 from provisioning.home_access import readable
 
-RESET_JOB = "provisioning.reset_jobs.reset_workspace"
 RESTORE_JOB = "provisioning.backup_jobs.restore_backup"
 
 
@@ -84,7 +84,9 @@ def reset_progress(reset_id: int) -> str:
         abort(404)
     person = student_in_course(_student_of(row.workspace_id))
     require_acting("workspace.reset", person)
-    return page("debug/reset_progress.html", row=row, person=person, steps=STEPS, active=row.state in ACTIVE)
+    local = home_files().available(row.old_instance_id)  # EC2: the page tells while the new machine boots
+    return page("debug/reset_progress.html", row=row, person=person, steps=STEPS, active=row.state in ACTIVE,
+                local=local)  # fmt: skip
 
 
 def _student_of(workspace_id: int) -> int:

@@ -9,10 +9,12 @@ from flask import Blueprint, Response, jsonify, request
 
 from classroom.services.debug_recordings import MAX_CAST_BYTES, RecordingRefused, store_agent_recording
 from classroom.services.debug_sessions import open_labels
+from classroom.jobs.queue import enqueue
 from classroom.services.messages import banner_text, login_messages
 from classroom.services.opening import folders_of
+from classroom.services.resets import RESET_JOB, reset_job_id
 from config.prices import PriceError
-from lti_app.runtime import commit, db, settings
+from lti_app.runtime import commit, db, runtime, settings
 from lti_app.workspaces.glue import backend, prices
 from provisioning.activity import (
     MAX_BODY_BYTES,
@@ -87,6 +89,8 @@ def heartbeat() -> tuple[Response, int]:
     body["debug_open"] = open_labels(db(), report.workspace_id)  # the agent ends any other debug session's shells
     body["revoked_serials"] = revoked_serials(db(), report.workspace_id)  # sshd's RevokedKeys, written by the agent
     commit()
+    if answer.resume_reset is not None:  # a reset's new instance is pinned: its reset carries on now
+        enqueue(runtime().redis, RESET_JOB, answer.resume_reset, job_id=reset_job_id(answer.resume_reset), retry=None)
     if answer.archive_key:  # the retire flow asks the agent for the home's archive (a presigned PUT, made locally)
         try:
             url = backend().archive_upload_url(answer.archive_key, UPLOAD_URL_S)

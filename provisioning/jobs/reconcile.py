@@ -20,6 +20,7 @@ from classroom.workspaces.lifecycle import LIVE, DesiredState, WorkspaceState
 from provisioning.backend import CloudError, InstanceInfo
 from provisioning.jobs.workspace import locked
 from provisioning.reconcile import MISSING, Change, WorkspaceRow, plan_reconcile
+from provisioning.reset_ends import to_end, wanted_gone
 from provisioning.stop_jobs import drive_stops
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def reconcile_workspaces() -> dict[str, int]:
             if change.reason == MISSING:
                 tell_workspace_lost(session, ws)
         to_stop = _book_orphans(session, ctx, plan.orphans)
+        replaced = to_end(wanted_gone(session), {r.instance_id for r in rows if r.instance_id}, instances)
         session.flush()
         retry = _stalled_launches(session) + drive_stops(session, utcnow())
         session.commit()
@@ -61,12 +63,18 @@ def reconcile_workspaces() -> dict[str, int]:
             ctx.backend.stop(to_stop, hibernate=False)
         except CloudError:
             log.exception("orphan instances %s could not be stopped; the next reconcile retries", to_stop)
+    if replaced:  # a reset's old (or failed new) instance still alive: its end was recorded, ask EC2 again
+        try:
+            ctx.backend.terminate(replaced)
+        except CloudError:
+            log.exception("replaced instances %s could not be terminated; the next reconcile retries", replaced)
     ctx.release(retry)
     return {
         "changed": len(plan.changes),
         "orphans": len(plan.orphans),
         "instances": len(instances),
         "retried": len(retry),
+        "replaced": len(replaced),
     }
 
 

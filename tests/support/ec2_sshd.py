@@ -1,5 +1,9 @@
 """A real OpenSSH sshd on loopback, configured by a workspace's rendered user data (its sshd drop-in, CA file and
-principals file under a test folder), logging in a dedicated OS user: what an EC2 workspace's sshd does."""
+principals file under a test folder), logging in a dedicated OS user: what an EC2 workspace's sshd does.
+
+Two of them stand in for two machines of one workspace (a reset's old and new instance): each its own loopback
+address (127.0.0.1, 127.0.0.2: the same port, as EC2's SSH port is the same on every instance), its own host key
+and its own OS user and home (USER, NEW_USER), since the workspace's login name is the same on both."""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ from provisioning.userdata import UserDataInput, render_user_data
 from tests.runtime.test_user_data_sshd import _heredoc
 
 USER = "cwc-h17a-student"  # made once with useradd, idempotently (the tests run as root)
+NEW_USER = "cwc-h17c-new"  # the second machine's login user (a reset's new instance)
+NEW_HOST = "127.0.0.2"  # the second machine's address (Linux routes all of 127/8 to loopback)
 
 
 def free_port() -> int:
@@ -70,8 +76,11 @@ class Sshd:
         self.process.wait(10)
 
 
-def start_sshd(folder: Path, *, port: int, workspace_id: int, ca_public_key: str, user: str = USER) -> Sshd:
-    """Render the workspace's user data, install its sshd pieces under `folder`, and start sshd on `port`."""
+def start_sshd(
+    folder: Path, *, port: int, workspace_id: int, ca_public_key: str, user: str = USER, host: str = "127.0.0.1"
+) -> Sshd:
+    """Render the workspace's user data, install its sshd pieces under `folder`, and start sshd on `host:port`
+    with a host key of its own."""
     user_data = render_user_data(UserDataInput(
         workspace_id=workspace_id, agent_url="https://tool/api/agent/heartbeat", agent_token="t", os_user=user,
         ssh_public_keys=(), course_slug="cs229", region="us-east-1", file_system_id="fs-1",
@@ -85,7 +94,7 @@ def start_sshd(folder: Path, *, port: int, workspace_id: int, ca_public_key: str
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / "host")], check=True)
     subprocess.run(["ssh-keygen", "-q", "-k", "-f", str(folder / "cwc_revoked.krl")], check=True)  # as the user data
     (folder / "sshd_config").write_text(  # Ubuntu's main config defines the sftp subsystem; the drop-in the rest
-        f"StrictModes no\nInclude {folder}/60-cwc.conf\nListenAddress 127.0.0.1\nPort {port}\n"
+        f"StrictModes no\nInclude {folder}/60-cwc.conf\nListenAddress {host}\nPort {port}\n"
         f"HostKey {folder}/host\nUsePAM no\nPidFile none\nSubsystem sftp /usr/lib/openssh/sftp-server\n")  # fmt: skip
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     log = folder / "sshd.log"

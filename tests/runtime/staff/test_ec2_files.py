@@ -155,11 +155,13 @@ def test_without_a_pinned_key_the_pages_say_why_and_nothing_is_exported(app, cli
     assert _audits(session, "debug.export") == 0 and cast.sshd.logins() == []
 
 
-def test_a_reset_on_ec2_backs_the_home_up_over_ssh_and_stops_there(app, client, cast, session, engine, redis, backend):  # type: ignore[no-untyped-def]
+def test_a_reset_on_ec2_backs_up_over_ssh_then_waits_for_the_new_machine(
+    app, client, cast, session, engine, redis, backend
+):  # type: ignore[no-untyped-def]
     _report(client, cast, cast.sshd.host_key)
     alex = cast.tokens["head_ta"]
     confirm = client.get(f"/app/students/{cast.sophie.id}/reset", query_string={"t": alex}).get_data(as_text=True)
-    assert "restoring the kept paths into a fresh machine is not built yet" in confirm
+    assert "not built" not in confirm and "over SSH" in confirm
     resp = post(app, client, f"/app/students/{cast.sophie.id}/reset", alex, reason="broken venv", ws=str(cast.ws.id))
     assert resp.status_code == 303
     use_context(JobContext(app.extensions["cwc"].settings, make_session_factory(engine), redis, backend))
@@ -169,15 +171,15 @@ def test_a_reset_on_ec2_backs_the_home_up_over_ssh_and_stops_there(app, client, 
         use_context(None)
     session.expire_all()
     reset = session.scalar(select(WorkspaceReset))
-    assert reset.state == "failed" and "not built yet" in reset.error and reset.new_instance_id is None
+    assert reset.state == "restoring" and reset.new_instance_id and not reset.new_host_keys, reset.error
     backup = session.scalar(select(WorkspaceBackup))
     stored = backend.get_private_object(backup.s3_key)
     assert hashlib.sha256(stored).hexdigest() == backup.sha256 and backup.files == len(FILES)
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(stored))) as tar:
         assert {m.name: tar.extractfile(m).read() for m in tar.getmembers()} == FILES  # type: ignore[union-attr]
     ws = session.get(Workspace, cast.ws.id)
-    assert ws.instance_id == cast.ws.instance_id and ws.ssh_host_keys  # nothing else changed
-    assert _audits(session, "workspace.backup") == 1 and _audits(session, "workspace.reset.failed") == 1
+    assert ws.instance_id == cast.ws.instance_id and ws.ssh_host_keys  # the student keeps her machine meanwhile
+    assert _audits(session, "workspace.backup") == 1 and _audits(session, "workspace.reset.failed") == 0
     assert any(f"ID tool:reset-R{reset.id}:" in line for line in cast.sshd.logins())
 
 
