@@ -7,9 +7,9 @@ from datetime import timedelta
 from botocore.exceptions import BotoCoreError
 from flask import Blueprint, Response, jsonify, request
 
+from classroom.jobs.queue import enqueue
 from classroom.services.debug_recordings import MAX_CAST_BYTES, RecordingRefused, store_agent_recording
 from classroom.services.debug_sessions import open_labels
-from classroom.jobs.queue import enqueue
 from classroom.services.messages import banner_text, login_messages
 from classroom.services.opening import folders_of
 from classroom.services.resets import RESET_JOB, reset_job_id
