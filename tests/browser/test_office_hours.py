@@ -56,7 +56,10 @@ def test_sophie_asks_alex_claims_on_the_dashboard_and_messages_her(live_server: 
         s.commit()
     sophie_page.bring_to_front()
     frame = open_tool(sophie_page, "Sophie Martinez")
-    frame.get_by_role("link", name="My workspace").click()
+    # The course link's page already shows the same link: wait for the new document, or the next click can land
+    # on the old one as it unloads (and nothing happens).
+    with sophie_page.expect_event("framenavigated", predicate=lambda f: "/app/workspaces" in f.url):
+        frame.get_by_role("link", name="My workspace").click()
     frame.get_by_role("link", name="Ask a TA for help…").click()
     expect(frame.get_by_role("heading", name="Ask for help")).to_be_visible()
     frame.get_by_label("What do you need help with?").fill("My training loss is NaN after epoch 2.")

@@ -35,6 +35,9 @@ from tests.support.budget import make_running
 from tests.support.ec2_sshd import USER, Sshd, ensure_user, free_port, start_sshd, write_as
 from tests.support.factories import make_course, make_person
 
+# The OS accounts, homes and spool these tests share (tests/support/ec2_sshd.py, cwc-view): one worker at a time.
+pytestmark = pytest.mark.xdist_group("ec2-accounts")
+
 TRAIN = b"import torch\nbatch_size = 4096\n"
 FILES = {"homework/hw1/train.py": TRAIN, "homework/hw1/data.bin": bytes(range(256)) * 400, ".trainrc": b"lr: 0.1\n",
          "notes/a.ipynb": b'{"cells": []}'}  # fmt: skip

@@ -29,6 +29,9 @@ from tests.support.budget import make_running
 from tests.support.ec2_sshd import USER, Sshd, ensure_user, free_port, start_sshd
 from tests.support.factories import make_course, make_person
 
+# The OS accounts, homes and spool these tests share (tests/support/ec2_sshd.py, cwc-view): one worker at a time.
+pytestmark = pytest.mark.xdist_group("ec2-accounts")
+
 
 @dataclass
 class Emily:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from provisioning.userdata import UserDataInput, render_user_data
 from tests.runtime.test_user_data_sshd import _heredoc
+from tests.support.os_users import accounts_lock
 
 USER = "cwc-h17a-student"  # made once with useradd, idempotently (the tests run as root)
 NEW_USER = "cwc-h17c-new"  # the second machine's login user (a reset's new instance)
@@ -32,11 +33,12 @@ def free_port() -> int:
 
 def ensure_user(name: str = USER) -> Path:
     """The OS user (bash, a home, not locked: sshd without PAM refuses locked accounts); its emptied home."""
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(["useradd", "-m", "-s", "/bin/bash", name], check=False, capture_output=True)
-    subprocess.run(["usermod", "-p", "*", name], check=True, capture_output=True)
+    with accounts_lock():
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            subprocess.run(["useradd", "-m", "-s", "/bin/bash", name], check=False, capture_output=True)
+        subprocess.run(["usermod", "-p", "*", name], check=True, capture_output=True)
     entry = pwd.getpwnam(name)
     home = Path(entry.pw_dir)
     home.mkdir(mode=0o750, exist_ok=True)

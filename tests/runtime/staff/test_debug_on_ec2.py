@@ -40,6 +40,10 @@ from provisioning.ssh_ca import ensure_course_ca
 from provisioning.ssh_keys import generate_key_pair
 from tests.runtime.staff.support import TRAIN, Cast, post, set_up_course
 from tests.support.budget import make_running
+from tests.support.os_users import accounts_lock
+
+# The OS accounts, homes and spool these tests share (tests/support/ec2_sshd.py, cwc-view): one worker at a time.
+pytestmark = pytest.mark.xdist_group("ec2-accounts")
 
 STUDENT = "sophie17b"  # the workspace's OS user on this "instance"
 HOME = Path("/home") / STUDENT
@@ -75,7 +79,8 @@ def _free_port() -> int:
 def _install(user_data: str, root: Path) -> Path:
     """Run the user data's debug-session lines and write its sshd files, with /etc/ssh/ moved under `root`."""
     debug = user_data[user_data.index("# Staff debug sessions") : user_data.index("# SSH: the student's keys")]
-    subprocess.run(["bash", "-euo", "pipefail", "-c", debug.replace("/etc/ssh/", f"{root}/")], check=True)
+    with accounts_lock():  # its useradd/usermod of cwc-view
+        subprocess.run(["bash", "-euo", "pipefail", "-c", debug.replace("/etc/ssh/", f"{root}/")], check=True)
     (root / "cwc_user_ca.pub").write_text(_heredoc(user_data, "CWC_CA"))
     (root / "cwc_banner").write_text(_heredoc(user_data, "CWC_BANNER"))
     student = re.search(r"echo '(ws\d+)' > /etc/ssh/cwc_principals/(\S+)", user_data)
@@ -92,9 +97,10 @@ def _install(user_data: str, root: Path) -> Path:
 
 def _student_account(student_public: str) -> None:
     """The workspace's student: an OS user with a home holding train.py and their own key (idempotent)."""
-    if subprocess.run(["id", STUDENT], capture_output=True).returncode != 0:
-        _run("useradd", "-m", "-s", "/bin/bash", STUDENT)
-    _run("usermod", "-p", "*", STUDENT)
+    with accounts_lock():
+        if subprocess.run(["id", STUDENT], capture_output=True).returncode != 0:
+            _run("useradd", "-m", "-s", "/bin/bash", STUDENT)
+        _run("usermod", "-p", "*", STUDENT)
     for name in ("train.py", "fix.txt"):
         (HOME / name).unlink(missing_ok=True)
     (HOME / "train.py").write_text(TRAIN)

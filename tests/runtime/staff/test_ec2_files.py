@@ -43,6 +43,9 @@ from tests.support.budget import ensure_policies, make_running
 from tests.support.ec2_sshd import USER, Sshd, ensure_user, free_port, start_sshd, write_as
 from tests.support.lti import launch, tool_token
 
+# The OS accounts, homes and spool these tests share (tests/support/ec2_sshd.py, cwc-view): one worker at a time.
+pytestmark = pytest.mark.xdist_group("ec2-accounts")
+
 TRAIN = b"import torch\nbatch_size = 4096\n"
 NOTEBOOK = b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code", "id": "c1", ' \
     b'"metadata": {}, "execution_count": 2, "source": "print(batch_size)", "outputs": []}]}'  # fmt: skip
@@ -204,6 +207,7 @@ def test_a_changed_host_key_is_shown_to_staff_and_the_tool_stops_connecting(app,
 def test_an_ec2_backup_is_restored_over_ssh_into_a_new_folder_without_overwriting(
     app, client, cast, session, engine, redis, backend
 ):  # type: ignore[no-untyped-def]
+
     _report(client, cast, cast.sshd.host_key)
     alex, martinez = cast.tokens["head_ta"], cast.tokens["instructor"]
     post(app, client, f"/app/students/{cast.sophie.id}/reset", alex, reason="broken venv", ws=str(cast.ws.id))

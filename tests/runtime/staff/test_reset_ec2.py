@@ -38,6 +38,9 @@ from tests.support.budget import ensure_policies, make_running
 from tests.support.ec2_sshd import NEW_HOST, NEW_USER, USER, Sshd, ensure_user, free_port, start_sshd, write_as
 from tests.support.lti import launch, tool_token
 
+# The OS accounts, homes and spool these tests share (tests/support/ec2_sshd.py, cwc-view): one worker at a time.
+pytestmark = pytest.mark.xdist_group("ec2-accounts")
+
 TRAIN = b"import torch\nbatch_size = 4096\n"
 NOTEBOOK = b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}'
 KEPT = {"homework/hw1/train.py": TRAIN, "homework/hw1/data.bin": bytes(range(256)) * 300,
