@@ -13,6 +13,7 @@ import psycopg
 import pytest
 import redis as redis_lib
 import requests
+from _pytest.nodeid import coerce_node_id  # see XdistGroups
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.server import ThreadedMotoServer
 from sqlalchemy import text
@@ -84,6 +85,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return 1 if item.get_closest_marker("slow") else 2
 
     items.sort(key=rank)  # stable: collected order within each rank
+
+
+class XdistGroups:
+    """`--dist loadgroup` for pytest 9: pytest-xdist 3.8.0 tags a grouped test by assigning `item._nodeid`
+    ("nodeid@group"), which pytest 9 no longer reads (a node's id lives in `_id`), so every group was silently
+    spread over both workers: two Chromiums at once, and two workers changing the same OS accounts. After
+    xdist's own hook, the tag is written where pytest 9 keeps it; the scheduler reads it from the nodeid."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        if not getattr(config.option, "loadgroup", False):  # set on xdist workers only
+            return
+        for item in items:
+            names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                            for m in item.iter_markers("xdist_group")})  # fmt: skip
+            if names and "@" not in item.nodeid:
+                item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")  # type: ignore[attr-defined]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(XdistGroups(), "cwc-xdist-groups")
 
 
 @pytest.fixture(scope="session")
