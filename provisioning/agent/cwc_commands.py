@@ -19,9 +19,9 @@ import os
 import re
 
 try:  # in the tool: a package; on a workspace: files side by side in the agent's folder
-    from provisioning.agent.cwc_transfers import read_jsonl
+    from provisioning.agent.cwc_transfers import arm_log, read_jsonl
 except ImportError:  # pragma: no cover - the workspace's layout
-    from cwc_transfers import read_jsonl
+    from cwc_transfers import arm_log, read_jsonl
 
 COMMAND_LOG = "/var/log/cwc/commands.jsonl"
 HOOK_NAME = "cwc_commands.sh"
@@ -91,15 +91,7 @@ def scan_commands(state, sessions, event, now, log=COMMAND_LOG):
 
 def arm_command_log(on, log=COMMAND_LOG):
     """The hook's log exists only while the course records commands (the student may append, not read it)."""
-    if not on:
-        if os.path.lexists(log):
-            os.unlink(log)
-        return
-    os.makedirs(os.path.dirname(log), mode=0o755, exist_ok=True)
-    if not os.path.exists(log):
-        fd = os.open(log, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o622)
-        os.fchmod(fd, 0o622)
-        os.close(fd)
+    arm_log(on, log)
 
 
 def install_hook(on, agent_dir, profile_d=PROFILE_D, bashrc=BASHRC):

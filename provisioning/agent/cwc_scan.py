@@ -14,11 +14,11 @@ import subprocess
 try:  # in the tool: a package; on a workspace: files side by side in the agent's folder
     from provisioning.agent.cwc_commands import COMMAND_LOG, scan_commands
     from provisioning.agent.cwc_sshlog import scan_ssh_log
-    from provisioning.agent.cwc_transfers import TOOL_LOG, scan_transfers
+    from provisioning.agent.cwc_transfers import TOOL_LOG, arm_log, scan_transfers
 except ImportError:  # pragma: no cover - the workspace's layout
     from cwc_commands import COMMAND_LOG, scan_commands
     from cwc_sshlog import scan_ssh_log
-    from cwc_transfers import TOOL_LOG, scan_transfers
+    from cwc_transfers import TOOL_LOG, arm_log, scan_transfers
 
 LISTEN_USER = re.compile(r'\("[^"]*",pid=(\d+),')
 
@@ -73,15 +73,7 @@ def arm_tool_log(collecting, log=TOOL_LOG):
 
     The student may append (the wrappers run as the student) but not read it; it is removed when collection stops.
     """
-    if not collecting:
-        if os.path.lexists(log):
-            os.unlink(log)
-        return
-    os.makedirs(os.path.dirname(log), mode=0o755, exist_ok=True)
-    if not os.path.exists(log):
-        fd = os.open(log, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o622)
-        os.fchmod(fd, 0o622)
-        os.close(fd)
+    arm_log(collecting, log)
 
 
 def more_events(home, state, file_events, now, event, ec2, run=subprocess.run, log=TOOL_LOG, commands=COMMAND_LOG):

@@ -128,6 +128,20 @@ def shown(path, home):
     return path if rel.startswith("..") else rel
 
 
+def arm_log(on, log):
+    """An append-only log that exists only while `on` (the student may append, not read it): made when on,
+    removed when off. What the wrappers and the typed-command hook write to only while it exists."""
+    if not on:
+        if os.path.lexists(log):
+            os.unlink(log)
+        return
+    os.makedirs(os.path.dirname(log), mode=0o755, exist_ok=True)
+    if not os.path.exists(log):
+        fd = os.open(log, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o622)
+        os.fchmod(fd, 0o622)
+        os.close(fd)
+
+
 def read_jsonl(log, state):
     """New JSON-object lines of an append-only log since state {"offset", "inode"} (updated); a replaced log
     starts over; a line still being written waits; a line that is not a JSON object is skipped."""
