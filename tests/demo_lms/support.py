@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.support.serving import serve_in_thread
 
 ISSUER = "http://localhost/demo-lms"
 TOKEN_URL = ISSUER + "/token"
@@ -64,12 +65,13 @@ class FakeTool:
 
         self._server = make_server("127.0.0.1", 0, app, threaded=True)
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        serve_in_thread(self._server)
         return self
 
     def stop(self) -> None:
         """Stop serving."""
         self._server.shutdown()
+        self._server.server_close()
 
     def registration(self) -> dict[str, Any]:
         """The client metadata pylti1p3's DynamicRegistration would send."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwcrypto.jwk import JWK
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.support.serving import serve_in_thread
 
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -211,9 +212,10 @@ class TestPlatform:
         """Start the HTTP server on a free loopback port (daemon thread)."""
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        serve_in_thread(self._server)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
+            self._server.server_close()
