@@ -37,7 +37,7 @@ def new_key() -> tuple[str, str, dict[str, Any]]:
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
     kid = uuid.uuid4().hex[:10]
-    public = json.loads(JWK.from_pem(pem.encode()).export_public())
+    public = json.loads(JWK.from_pyca(private.public_key()).export_public())  # not the PEM parsed again
     public.update(kid=kid, alg="RS256", use="sig")
     return kid, pem, public
 
