@@ -20,8 +20,9 @@ from dev.demo_lms.models import DemoKey
 def generate_key() -> DemoKey:
     """Return a new (unsaved) 2048-bit RSA key with its public JWK."""
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     kid = "demo-" + uuid.uuid4().hex[:16]
     public: dict[str, Any] = json.loads(JWK.from_pyca(private.public_key()).export_public())  # not the PEM again
     public.update({"kid": kid, "alg": "RS256", "use": "sig"})

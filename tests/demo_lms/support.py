@@ -34,8 +34,9 @@ ALL_SCOPES = [NRPS_SCOPE, AGS + "lineitem", AGS + "lineitem.readonly", AGS + "re
 def new_key() -> tuple[str, str, dict[str, Any]]:
     """Return (kid, private PEM, public JWK)."""
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     kid = uuid.uuid4().hex[:10]
     public = json.loads(JWK.from_pyca(private.public_key()).export_public())  # not the PEM parsed again
     public.update(kid=kid, alg="RS256", use="sig")
@@ -55,6 +56,7 @@ class FakeTool:
 
     def serve(self) -> FakeTool:
         """Serve the JWKS on a free loopback port."""
+
         def app(environ: dict[str, Any], start_response: Any) -> Any:
             if Request(environ).path == "/.well-known/jwks.json":
                 self.jwks_fetches += 1
@@ -77,15 +79,29 @@ class FakeTool:
         """The client metadata pylti1p3's DynamicRegistration would send."""
         launch = self.base_url + "/lti/launch"
         return {
-            "response_types": ["id_token"], "application_type": "web", "client_name": "Cloud Workstation Classroom",
-            "initiate_login_uri": self.base_url + "/lti/login", "grant_types": ["implicit", "client_credentials"],
-            "jwks_uri": self.base_url + "/.well-known/jwks.json", "token_endpoint_auth_method": "private_key_jwt",
-            "redirect_uris": [launch], "scope": " ".join(ALL_SCOPES),
-            TOOL_CONF: {"domain": urlparse(self.base_url).netloc, "target_link_uri": launch,
-                        "claims": ["iss", "sub", "name", "email"], "description": "test",
-                        "messages": [{"type": "LtiResourceLinkRequest", "target_link_uri": launch,
-                                      "custom_parameters": {"due_at": "$Canvas.assignment.dueAt.iso8601"}},
-                                     {"type": "LtiDeepLinkingRequest", "target_link_uri": launch}]},
+            "response_types": ["id_token"],
+            "application_type": "web",
+            "client_name": "Cloud Workstation Classroom",
+            "initiate_login_uri": self.base_url + "/lti/login",
+            "grant_types": ["implicit", "client_credentials"],
+            "jwks_uri": self.base_url + "/.well-known/jwks.json",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "redirect_uris": [launch],
+            "scope": " ".join(ALL_SCOPES),
+            TOOL_CONF: {
+                "domain": urlparse(self.base_url).netloc,
+                "target_link_uri": launch,
+                "claims": ["iss", "sub", "name", "email"],
+                "description": "test",
+                "messages": [
+                    {
+                        "type": "LtiResourceLinkRequest",
+                        "target_link_uri": launch,
+                        "custom_parameters": {"due_at": "$Canvas.assignment.dueAt.iso8601"},
+                    },
+                    {"type": "LtiDeepLinkingRequest", "target_link_uri": launch},
+                ],
+            },
         }
 
     def sign(self, claims: dict[str, Any], pem: str | None = None, kid: str | None = None) -> str:
@@ -95,8 +111,14 @@ class FakeTool:
     def assertion(self, **overrides: Any) -> str:
         """A client assertion for the token endpoint."""
         now = int(time.time())
-        claims = {"iss": self.client_id, "sub": self.client_id, "aud": TOKEN_URL, "iat": now, "exp": now + 60,
-                  "jti": uuid.uuid4().hex}
+        claims = {
+            "iss": self.client_id,
+            "sub": self.client_id,
+            "aud": TOKEN_URL,
+            "iat": now,
+            "exp": now + 60,
+            "jti": uuid.uuid4().hex,
+        }
         claims.update(overrides)
         return self.sign({k: v for k, v in claims.items() if v is not None})
 
@@ -116,8 +138,10 @@ def csrf_of(page: str) -> str:
 
 def form_fields(page: str) -> dict[str, str]:
     """Hidden input values of an auto-submit form."""
-    return {m.group(1): html.unescape(m.group(2))
-            for m in re.finditer(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)}
+    return {
+        m.group(1): html.unescape(m.group(2))
+        for m in re.finditer(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)
+    }
 
 
 def iframe_src(page: str) -> str:
@@ -142,9 +166,17 @@ def sign_in(client: FlaskClient, user_id: str) -> None:
 def auth_params(tool: FakeTool, login_url: str, **overrides: str | None) -> dict[str, str]:
     """The authorization request the tool would send after the login URL the Demo LMS gave it."""
     login = query(login_url)
-    params = {"scope": "openid", "response_type": "id_token", "response_mode": "form_post", "prompt": "none",
-              "client_id": tool.client_id, "redirect_uri": tool.base_url + "/lti/launch",
-              "login_hint": login["login_hint"], "lti_message_hint": login["lti_message_hint"],
-              "nonce": uuid.uuid4().hex, "state": "state-" + uuid.uuid4().hex}
+    params = {
+        "scope": "openid",
+        "response_type": "id_token",
+        "response_mode": "form_post",
+        "prompt": "none",
+        "client_id": tool.client_id,
+        "redirect_uri": tool.base_url + "/lti/launch",
+        "login_hint": login["login_hint"],
+        "lti_message_hint": login["lti_message_hint"],
+        "nonce": uuid.uuid4().hex,
+        "state": "state-" + uuid.uuid4().hex,
+    }
     params.update(overrides)  # type: ignore[arg-type]
     return {k: v for k, v in params.items() if v is not None}
