@@ -15,6 +15,7 @@ from config.money_check import require_money_config
 from config.settings import Settings
 from lti_app import errors, inputs, security
 from lti_app.runtime import build_runtime, close_db
+from lti_app.template_cache import COMPILED_TEMPLATES
 from lti_app.term_notice import term_notice
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     require_money_config(settings.aws_region)  # every template priced in the region, or no start
     configure_logging(settings.log_level, settings.log_json)
     app = Flask(__name__, template_folder="../templates", static_folder="static")
+    app.jinja_options = {**app.jinja_options, "bytecode_cache": COMPILED_TEMPLATES}  # compiled once per process
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_SECURE=settings.secure_cookies,

@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from provisioning.aws_archive import ArchiveMixin
 from provisioning.aws_blobs import BlobMixin
+from provisioning.aws_clients import ClientFactory, LazyClient
 from provisioning.aws_instances import InstanceMixin
 from provisioning.aws_materials import MaterialsMixin
 from provisioning.aws_next_term import NextTermMixin
@@ -94,6 +95,13 @@ def _info(raw: dict[str, Any]) -> InstanceInfo:
 class AwsBackend(ArchiveMixin, BlobMixin, UsageMixin, InstanceMixin, MaterialsMixin, RestoreMixin, NextTermMixin):
     """CloudBackend on boto3 with adaptive retries and a shared rate limit on mutating EC2 calls."""
 
+    ec2 = LazyClient()
+    efs = LazyClient()
+    ssm = LazyClient()
+    s3 = LazyClient()
+    iam = LazyClient()
+    cloudwatch = LazyClient()
+
     def __init__(
         self,
         session: boto3.Session,
@@ -116,12 +124,7 @@ class AwsBackend(ArchiveMixin, BlobMixin, UsageMixin, InstanceMixin, MaterialsMi
             connect_timeout=5,
             read_timeout=30,
         )
-        self.ec2 = session.client("ec2", config=cfg, endpoint_url=endpoint_url)
-        self.efs = session.client("efs", config=cfg, endpoint_url=endpoint_url)
-        self.ssm = session.client("ssm", config=cfg, endpoint_url=endpoint_url)
-        self.s3 = session.client("s3", config=cfg, endpoint_url=endpoint_url)
-        self.iam = session.client("iam", config=cfg, endpoint_url=endpoint_url)
-        self.cloudwatch = session.client("cloudwatch", config=cfg, endpoint_url=endpoint_url)
+        self._clients = ClientFactory(session, cfg, endpoint_url)  # each client made on first use (aws_clients.py)
         self._images: dict[str, str] = {}
         self._subnets: list[tuple[str, str]] | None = None
         if limiter is not None:

@@ -29,6 +29,7 @@ from provisioning.simulated import seed_simulated_aws
 from tests.support.cpython_ast import retrying
 from tests.support.dbpool import DatabasePool
 from tests.support.lti import register
+from tests.support.moto_amis import use_default_amis_only
 from tests.support.platform import TestPlatform
 from tests.support.rsa_pool import KeyPool
 
@@ -67,6 +68,11 @@ def _admin_conn() -> psycopg.Connection:
 def _db_url(name: str) -> str:
     parts = urlparse(PG_ADMIN_URL)
     return parts._replace(path="/" + name).geturl()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any test module imports moto's EC2 models (tests/support/moto_amis.py says why)."""
+    use_default_amis_only()
 
 
 @pytest.hookimpl(tryfirst=True)

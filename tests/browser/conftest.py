@@ -45,6 +45,7 @@ from provisioning.jobs.reconcile import reconcile_workspaces
 from tests.browser.axe_watch import AxeWatch
 from tests.support.budget import ensure_policies
 from tests.support.cpython_ast import retrying
+from tests.support.serving import serve_in_thread
 
 CHROMIUM = os.environ.get("CWC_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -354,8 +355,7 @@ def live_server(
         quiet.setLevel(level)
         raise
     dispatcher.app = app
-    serving = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    serving.start()
+    serving = serve_in_thread(server, name="live-server")
 
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import functools
 import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.serving import serve_in_thread
 
 PAGES = {
     "bad.html": '<!doctype html><html lang="en"><head><title>Bad</title></head><body><main><h1>Bad</h1>'
@@ -35,9 +36,10 @@ def site(tmp_path: Path) -> Iterator[str]:
     for name, html in PAGES.items():
         (tmp_path / name).write_text(html)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_StrictCsp, directory=str(tmp_path)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+    server.server_close()
 
 
 def test_the_watch_reports_a_violation_inside_an_iframe_under_a_strict_csp(browser, site):

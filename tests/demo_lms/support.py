@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,6 +21,8 @@ from sqlalchemy.engine import Engine
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.support.serving import serve_in_thread
+
 ISSUER = "http://localhost/demo-lms"
 TOKEN_URL = ISSUER + "/token"
 TOOL_CONF = "https://purl.imsglobal.org/spec/lti-tool-configuration"
@@ -33,10 +34,11 @@ ALL_SCOPES = [NRPS_SCOPE, AGS + "lineitem", AGS + "lineitem.readonly", AGS + "re
 def new_key() -> tuple[str, str, dict[str, Any]]:
     """Return (kid, private PEM, public JWK)."""
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     kid = uuid.uuid4().hex[:10]
-    public = json.loads(JWK.from_pem(pem.encode()).export_public())
+    public = json.loads(JWK.from_pyca(private.public_key()).export_public())  # not the PEM parsed again
     public.update(kid=kid, alg="RS256", use="sig")
     return kid, pem, public
 
@@ -54,6 +56,7 @@ class FakeTool:
 
     def serve(self) -> FakeTool:
         """Serve the JWKS on a free loopback port."""
+
         def app(environ: dict[str, Any], start_response: Any) -> Any:
             if Request(environ).path == "/.well-known/jwks.json":
                 self.jwks_fetches += 1
@@ -64,26 +67,41 @@ class FakeTool:
 
         self._server = make_server("127.0.0.1", 0, app, threaded=True)
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        serve_in_thread(self._server)
         return self
 
     def stop(self) -> None:
         """Stop serving."""
         self._server.shutdown()
+        self._server.server_close()
 
     def registration(self) -> dict[str, Any]:
         """The client metadata pylti1p3's DynamicRegistration would send."""
         launch = self.base_url + "/lti/launch"
         return {
-            "response_types": ["id_token"], "application_type": "web", "client_name": "Cloud Workstation Classroom",
-            "initiate_login_uri": self.base_url + "/lti/login", "grant_types": ["implicit", "client_credentials"],
-            "jwks_uri": self.base_url + "/.well-known/jwks.json", "token_endpoint_auth_method": "private_key_jwt",
-            "redirect_uris": [launch], "scope": " ".join(ALL_SCOPES),
-            TOOL_CONF: {"domain": urlparse(self.base_url).netloc, "target_link_uri": launch,
-                        "claims": ["iss", "sub", "name", "email"], "description": "test",
-                        "messages": [{"type": "LtiResourceLinkRequest", "target_link_uri": launch,
-                                      "custom_parameters": {"due_at": "$Canvas.assignment.dueAt.iso8601"}},
-                                     {"type": "LtiDeepLinkingRequest", "target_link_uri": launch}]},
+            "response_types": ["id_token"],
+            "application_type": "web",
+            "client_name": "Cloud Workstation Classroom",
+            "initiate_login_uri": self.base_url + "/lti/login",
+            "grant_types": ["implicit", "client_credentials"],
+            "jwks_uri": self.base_url + "/.well-known/jwks.json",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "redirect_uris": [launch],
+            "scope": " ".join(ALL_SCOPES),
+            TOOL_CONF: {
+                "domain": urlparse(self.base_url).netloc,
+                "target_link_uri": launch,
+                "claims": ["iss", "sub", "name", "email"],
+                "description": "test",
+                "messages": [
+                    {
+                        "type": "LtiResourceLinkRequest",
+                        "target_link_uri": launch,
+                        "custom_parameters": {"due_at": "$Canvas.assignment.dueAt.iso8601"},
+                    },
+                    {"type": "LtiDeepLinkingRequest", "target_link_uri": launch},
+                ],
+            },
         }
 
     def sign(self, claims: dict[str, Any], pem: str | None = None, kid: str | None = None) -> str:
@@ -93,8 +111,14 @@ class FakeTool:
     def assertion(self, **overrides: Any) -> str:
         """A client assertion for the token endpoint."""
         now = int(time.time())
-        claims = {"iss": self.client_id, "sub": self.client_id, "aud": TOKEN_URL, "iat": now, "exp": now + 60,
-                  "jti": uuid.uuid4().hex}
+        claims = {
+            "iss": self.client_id,
+            "sub": self.client_id,
+            "aud": TOKEN_URL,
+            "iat": now,
+            "exp": now + 60,
+            "jti": uuid.uuid4().hex,
+        }
         claims.update(overrides)
         return self.sign({k: v for k, v in claims.items() if v is not None})
 
@@ -114,8 +138,10 @@ def csrf_of(page: str) -> str:
 
 def form_fields(page: str) -> dict[str, str]:
     """Hidden input values of an auto-submit form."""
-    return {m.group(1): html.unescape(m.group(2))
-            for m in re.finditer(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)}
+    return {
+        m.group(1): html.unescape(m.group(2))
+        for m in re.finditer(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)
+    }
 
 
 def iframe_src(page: str) -> str:
@@ -140,9 +166,17 @@ def sign_in(client: FlaskClient, user_id: str) -> None:
 def auth_params(tool: FakeTool, login_url: str, **overrides: str | None) -> dict[str, str]:
     """The authorization request the tool would send after the login URL the Demo LMS gave it."""
     login = query(login_url)
-    params = {"scope": "openid", "response_type": "id_token", "response_mode": "form_post", "prompt": "none",
-              "client_id": tool.client_id, "redirect_uri": tool.base_url + "/lti/launch",
-              "login_hint": login["login_hint"], "lti_message_hint": login["lti_message_hint"],
-              "nonce": uuid.uuid4().hex, "state": "state-" + uuid.uuid4().hex}
+    params = {
+        "scope": "openid",
+        "response_type": "id_token",
+        "response_mode": "form_post",
+        "prompt": "none",
+        "client_id": tool.client_id,
+        "redirect_uri": tool.base_url + "/lti/launch",
+        "login_hint": login["login_hint"],
+        "lti_message_hint": login["lti_message_hint"],
+        "nonce": uuid.uuid4().hex,
+        "state": "state-" + uuid.uuid4().hex,
+    }
     params.update(overrides)  # type: ignore[arg-type]
     return {k: v for k, v in params.items() if v is not None}

@@ -12,7 +12,6 @@ import html
 import json
 import re
 import socket
-import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -49,6 +48,7 @@ from dev.demo_lms.seed import NAV_LINK_ID, personas
 from lms_sync.context import LmsContext
 from lms_sync.jobs import passback_course, post_usage_nightly, refresh_due_dates, sync_course_roster
 from tests.lms_sync.conftest import FAST
+from tests.support.serving import serve_in_thread
 
 USERS = {p.email.split("@")[0]: p.user_id for p in personas()}
 
@@ -79,7 +79,7 @@ def live(database_url, redis_url, redis, engine):  # type: ignore[no-untyped-def
     )
     app = create_app(settings)
     server = make_server("127.0.0.1", port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server)
     use_context(LmsContext(settings, make_session_factory(engine), redis, policy=FAST))
     yield Live(settings, f"http://127.0.0.1:{port}", f"http://localhost:{port}/demo-lms")
     use_context(None)

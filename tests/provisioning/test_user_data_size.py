@@ -8,7 +8,6 @@ import io
 import re
 import subprocess
 import tarfile
-import threading
 from pathlib import Path
 
 from werkzeug.serving import make_server
@@ -23,6 +22,7 @@ from provisioning.userdata import (
     agent_bundle_sha256,
     render_user_data,
 )
+from tests.support.serving import serve_in_thread
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI" + "k" * 43
 
@@ -71,8 +71,7 @@ def _fetch_script(text: str, target: Path) -> str:
 
 def test_the_user_datas_own_commands_fetch_check_and_unpack_the_agent(app, tmp_path):
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serve_in_thread(server)
     try:
         url = f"http://127.0.0.1:{server.server_port}/api/agent/heartbeat"
         script = _fetch_script(_user_data(url), tmp_path / "agent")

@@ -3,14 +3,13 @@ served by werkzeug with that certificate, and your own certificate instead."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import requests
 from cryptography import x509
 from werkzeug.serving import make_server
 
 from dev.tls import tls_from_env, trust_instructions
+from tests.support.serving import serve_in_thread
 
 
 @pytest.fixture
@@ -20,8 +19,7 @@ def https_app(settings, tmp_path):  # type: ignore[no-untyped-def]
     files = tls_from_env({"CWC_DEV_HTTPS": "1"}, tmp_path)
     assert files is not None
     server = make_server("127.0.0.1", 0, create_app(settings), threaded=True, ssl_context=files.ssl_context())
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serve_in_thread(server)
     yield files, server.server_port
     server.shutdown()
     thread.join(5)

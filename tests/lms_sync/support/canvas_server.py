@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any
 
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.support.serving import serve_in_thread
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "canvas"
 CLIENT_ID, CLIENT_SECRET = "170000000000042", "canvas-dev-key-secret"
@@ -109,8 +110,9 @@ class CanvasServer:
     def serve(self) -> CanvasServer:
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        serve_in_thread(self._server)
         return self
 
     def stop(self) -> None:
         self._server.shutdown()
+        self._server.server_close()

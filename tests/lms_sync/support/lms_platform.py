@@ -19,6 +19,8 @@ import jwt
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.support.serving import serve_in_thread
+
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 ROLE = {
     "instructor": [LIS + "membership#Instructor"],
@@ -297,12 +299,13 @@ class LmsPlatform:
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"
         if self.issuer.startswith("http://127.0.0.1"):
             self.issuer = self.base_url
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        serve_in_thread(self._server)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
+            self._server.server_close()
 
     def differences_requests(self) -> list[str]:
         return [p for m, p in self.requests_log if "since=" in p]
