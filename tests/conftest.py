@@ -71,8 +71,10 @@ def _db_url(name: str) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Before any test module imports moto's EC2 models (tests/support/moto_amis.py says why)."""
+    """Before any test module imports moto's EC2 models (tests/support/moto_amis.py says why); and the xdist groups
+    (XdistGroups, below)."""
     use_default_amis_only()
+    config.pluginmanager.register(XdistGroups(), "cwc-xdist-groups")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -108,10 +110,6 @@ class XdistGroups:
                             for m in item.iter_markers("xdist_group")})  # fmt: skip
             if names and "@" not in item.nodeid:
                 item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")  # type: ignore[attr-defined]
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.pluginmanager.register(XdistGroups(), "cwc-xdist-groups")
 
 
 @pytest.fixture(scope="session")
