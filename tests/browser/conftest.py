@@ -233,6 +233,8 @@ class RequestLog:
             if frame is not None:
                 stack = "".join(traceback.format_stack(frame)[-12:])
                 lines.extend("    " + line for line in stack.splitlines())
+            else:  # werkzeug skips the body's close() when the client resets the connection during its drain
+                lines.append("    (its thread has ended: the response was sent and the client dropped the connection)")
         lines.append(f"last {len(done)} requests done:")
         lines.extend(f"  {entry}" for entry in done)
         slow = [entry for entry in done if entry.seconds is not None and entry.seconds > 5]
