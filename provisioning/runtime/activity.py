@@ -142,5 +142,3 @@ def jupyter_running(pids: list[int]) -> bool:
         except OSError:
             continue
     return False
-
-

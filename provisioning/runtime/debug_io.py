@@ -21,7 +21,7 @@ import asyncssh
 
 from provisioning.runtime.access import DebugFacts
 from provisioning.runtime.recording import CastRecorder
-from provisioning.runtime.sandbox import drop_privileges
+from provisioning.runtime.sandbox import as_nobody, pty_spawn
 
 if TYPE_CHECKING:
     from provisioning.runtime.server import WorkspaceServer
@@ -42,12 +42,6 @@ def debug_banner(debug: DebugFacts) -> str:
 
 def _winsize(fd: int, cols: int, rows: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows or 24, cols or 80, 0, 0))
-
-
-def _pty_child() -> None:
-    os.setsid()
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    drop_privileges()
 
 
 def _track(rt: LocalRuntime, server: WorkspaceServer, proc: asyncio.subprocess.Process) -> None:
@@ -89,9 +83,10 @@ async def run_recorded(
 
 
 async def _pipes(rt: LocalRuntime, server: WorkspaceServer, process: Any, argv: list[str], rec: CastRecorder) -> int:
+    argv, as_user = as_nobody(argv)
     proc = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        preexec_fn=drop_privileges,  # noqa: PLW1509 - no threads touch locks between fork and exec here
+        **as_user,
     )  # fmt: skip
     _track(rt, server, proc)
     assert proc.stdin and proc.stdout and proc.stderr
@@ -130,7 +125,8 @@ async def _pty(rt: LocalRuntime, server: WorkspaceServer, process: Any, argv: li
     master, slave = pty.openpty()
     cols, rows = process.get_terminal_size()[:2]
     _winsize(slave, cols, rows)
-    proc = await asyncio.create_subprocess_exec(*argv, stdin=slave, stdout=slave, stderr=slave, preexec_fn=_pty_child)  # noqa: PLW1509
+    argv, spawn = pty_spawn(argv)
+    proc = await asyncio.create_subprocess_exec(*argv, stdin=slave, stdout=slave, stderr=slave, **spawn)
     os.close(slave)
     _track(rt, server, proc)
     loop = asyncio.get_running_loop()

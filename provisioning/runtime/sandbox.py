@@ -9,9 +9,11 @@ data folder or of any other workspace.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import termios
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,6 +174,23 @@ def as_nobody(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
     return argv, {"user": HOST_UID, "group": HOST_UID, "extra_groups": []}
 
 
+def _pty_child() -> None:
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    drop_privileges()
+
+
+def pty_spawn(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """A terminal session's argv and spawn arguments: util-linux's `setsid --ctty` makes the pty its controlling
+    terminal and setpriv drops to `nobody`, so nothing runs in the forked child (see as_nobody); only without them,
+    the same in Python in the child (preexec_fn, which is unsafe in a threaded process)."""
+    setsid = shutil.which("setsid")
+    dropped, as_user = as_nobody(argv)
+    if setsid and not as_user:
+        return [setsid, "--ctty", *dropped], {}
+    return argv, {"preexec_fn": _pty_child}
+
+
 def drop_privileges() -> None:
     """preexec_fn: become `nobody` before exec'ing bwrap (the sandbox then owns nothing of the host)."""
     if os.geteuid() != 0:
@@ -191,7 +210,8 @@ def check_bwrap() -> None:
     if os.path.lexists("/lib64"):
         argv[-2:-2] = ["--symlink", "usr/lib64", "/lib64"]
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=20, preexec_fn=drop_privileges)  # noqa: PLW1509
+        argv, as_user = as_nobody(argv)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20, **as_user)  # noqa: S603
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SandboxUnavailable(f"bubblewrap did not run: {exc}") from exc
     if done.returncode != 0:

@@ -15,7 +15,6 @@ import logging
 import os
 import pty
 import secrets
-import shutil
 import struct
 import termios
 from collections.abc import Callable
@@ -39,7 +38,7 @@ from provisioning.runtime.access import (
 )
 from provisioning.runtime.debug_io import debug_banner, run_recorded
 from provisioning.runtime.messages import login_banner
-from provisioning.runtime.sandbox import SFTP_SERVER, as_nobody, bwrap_argv, drop_privileges
+from provisioning.runtime.sandbox import SFTP_SERVER, as_nobody, bwrap_argv, pty_spawn
 from provisioning.ssh_keys import fingerprint
 
 if TYPE_CHECKING:
@@ -199,23 +198,6 @@ def _winsize(fd: int, size: tuple[int, int, int, int]) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
-def _pty_child() -> None:
-    os.setsid()
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    drop_privileges()
-
-
-def _pty_spawn(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
-    """A terminal session's argv and spawn arguments: util-linux's `setsid --ctty` makes the pty its controlling
-    terminal and setpriv drops to `nobody`, so nothing runs in the forked child (see sandbox.as_nobody); without
-    them, the same in Python in the child."""
-    setsid = shutil.which("setsid")
-    dropped, as_user = as_nobody(argv)
-    if setsid and not as_user:
-        return [setsid, "--ctty", *dropped], {}
-    return argv, {"preexec_fn": _pty_child}
-
-
 async def run_session(rt: LocalRuntime, server: WorkspaceServer, process: asyncssh.SSHServerProcess[bytes]) -> None:
     """Run the session's shell, command or SFTP server inside the workspace's sandbox."""
     facts = server.facts
@@ -331,7 +313,7 @@ async def _pump(process: Any, proc: asyncio.subprocess.Process, log: Callable[[s
 async def _run_pty(rt: LocalRuntime, facts: WorkspaceFacts, process: Any, argv: list[str]) -> int:
     master, slave = pty.openpty()
     _winsize(slave, process.get_terminal_size())
-    argv, spawn = _pty_spawn(argv)
+    argv, spawn = pty_spawn(argv)
     proc = await asyncio.create_subprocess_exec(*argv, stdin=slave, stdout=slave, stderr=slave, **spawn)
     os.close(slave)
     rt.track(facts.instance_id, proc)

@@ -45,7 +45,7 @@ BANNER = (
     "Cloud Workstation (local runtime). Logins are logged: which key or staff certificate, from which address.\n"
     "If your course collects activity, file changes (path, size, lines, hash; never the content), git commits,\n"
     "transfers, curl/wget downloads, archive extractions and, if it says so, the commands you type in a terminal\n"
-    "are recorded too. See \"What is recorded\" on your workspace page.\n"
+    'are recorded too. See "What is recorded" on your workspace page.\n'
 )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from provisioning.agent.cwc_agent import SNAPSHOT_MAX, send_snapshots, snapshot_argv
 from provisioning.runtime.activity import Post
-from provisioning.runtime.sandbox import SandboxSpec, bwrap_argv, drop_privileges
+from provisioning.runtime.sandbox import SandboxSpec, as_nobody, bwrap_argv
 
 log = logging.getLogger("provisioning.runtime")
 
@@ -22,8 +22,8 @@ def tar_in_sandbox(spec: SandboxSpec):  # type: ignore[no-untyped-def]
     """The agent's snapshot command run inside this workspace's sandbox; bytes or None."""
 
     def run(home: str, folder: str) -> bytes | None:
-        argv = bwrap_argv(spec, snapshot_argv(home, folder), {})
-        done = subprocess.run(argv, capture_output=True, timeout=120, check=False, preexec_fn=drop_privileges)  # noqa: PLW1509
+        argv, as_user = as_nobody(bwrap_argv(spec, snapshot_argv(home, folder), {}))
+        done = subprocess.run(argv, capture_output=True, timeout=120, check=False, **as_user)  # noqa: S603
         if done.returncode != 0 or len(done.stdout) > SNAPSHOT_MAX:
             log.warning("snapshot of %s in %s failed: %s", folder, spec.hostname, done.stderr[-300:])
             return None

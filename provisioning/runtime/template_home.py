@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from provisioning.runtime.sandbox import HOST_UID, SandboxSpec, bwrap_argv, drop_privileges, prepare
+from provisioning.runtime.sandbox import HOST_UID, SandboxSpec, as_nobody, bwrap_argv, prepare
 
 SKEL = Path("/etc/skel")
 ACTIVATE = '\n# Cloud Workstation template: the course Python environment\n[ -f "$HOME/.venv/bin/activate" ] && . "$HOME/.venv/bin/activate"\n'  # noqa: E501
@@ -34,9 +34,9 @@ def sandbox_spec(root: Path, instance_id: str, workspace_id: int, course_id: int
 
 
 def _run(spec: SandboxSpec, script: str) -> str:
-    argv = bwrap_argv(spec, ["/bin/bash", "-c", script], {})
+    argv, as_user = as_nobody(bwrap_argv(spec, ["/bin/bash", "-c", script], {}))
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, preexec_fn=drop_privileges)  # noqa: PLW1509, S603
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, **as_user)  # noqa: S603
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise TemplateError(f"the sandbox did not run: {exc}") from exc
     if done.returncode != 0:
