@@ -194,9 +194,17 @@ def test_jupyter_is_seen_with_its_port_and_reported_when_it_starts_and_stops(fol
     finally:
         proc.kill()
         proc.wait()
-    if not any(b"jupyter" in Path(f"/proc/{p}/cmdline").read_bytes() for p in _pids()):  # another test's may run
+    if not any(b"jupyter" in _cmdline(p) for p in _pids()):  # another test's may run
         later = more_events(str(folder), state, [], 1_800_000_120, event, True, run=no_journal, log="/x")
         assert [(e["kind"], e["details"]) for e in later] == [("jupyter", {"running": False, "ports": []})]
+
+
+def _cmdline(pid: str) -> bytes:
+    """A process's command line; empty once it has exited (it may between listing /proc and reading it)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _pids() -> list[str]:
