@@ -24,6 +24,7 @@ from werkzeug.routing import AnyConverter, IntegerConverter, Rule
 
 from classroom.models import Enrollment, Person
 from classroom.roles import StaffLevel
+from tests.support.apps import app_on_simulated_aws
 from tests.support.budget import ensure_policies
 from tests.support.lti import launch, tool_token
 
@@ -129,18 +130,7 @@ def _count_all(engine) -> dict[str, int]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def app(settings, backend):  # type: ignore[no-untyped-def]
-    from lti_app import create_app
-
-    application = create_app(
-        settings.with_(
-            demo_lms=True,
-            aws_endpoint_url=backend.ec2.meta.endpoint_url,
-            aws_bucket=backend.bucket,
-            image_parameter_prefix=backend.image_parameter_prefix,
-        )
-    )
-    yield application
-    application.extensions["cwc"].engine.dispose()
+    yield from app_on_simulated_aws(settings, backend, demo_lms=True)
 
 
 @pytest.fixture

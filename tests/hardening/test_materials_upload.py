@@ -6,29 +6,20 @@ from io import BytesIO
 
 import pytest
 
+from tests.support.apps import app_on_simulated_aws
 from tests.support.lti import hidden_fields, launch, tool_token
 
 
 @pytest.fixture
 def app(settings, backend):  # type: ignore[no-untyped-def]
-    from lti_app import create_app
-
-    application = create_app(
-        settings.with_(
-            aws_endpoint_url=backend.ec2.meta.endpoint_url,
-            aws_bucket=backend.bucket,
-            image_parameter_prefix=backend.image_parameter_prefix,
-        )
-    )
-    yield application
-    application.extensions["cwc"].engine.dispose()
+    yield from app_on_simulated_aws(settings, backend)
 
 
 def _materials(backend, course_id: str) -> dict[str, bytes]:  # type: ignore[no-untyped-def]
     prefix = f"courses/{course_id}/materials/"
     out = {}
     for obj in backend.s3.list_objects_v2(Bucket=backend.bucket, Prefix=prefix).get("Contents", []):
-        out[obj["Key"][len(prefix):]] = backend.s3.get_object(Bucket=backend.bucket, Key=obj["Key"])["Body"].read()
+        out[obj["Key"][len(prefix) :]] = backend.s3.get_object(Bucket=backend.bucket, Key=obj["Key"])["Body"].read()
     return out
 
 

@@ -25,6 +25,7 @@ from provisioning.runtime.host import RuntimeThread
 from provisioning.runtime.service import LocalRuntime
 from provisioning.ssh_keys import add_key, generate_key_pair
 from tests.runtime.conftest import Clock, runtime_root, until_quiet  # noqa: F401 - runtime_root is a fixture
+from tests.support.apps import app_on_simulated_aws
 from tests.support.budget import ensure_policies, make_running
 from tests.support.lti import launch, tool_token
 from tests.support.outage import flask_post, launch_instance
@@ -41,17 +42,7 @@ def local(y: int, mo: int, d: int, h: int, mi: int = 0) -> datetime:
 
 @pytest.fixture
 def app(settings, backend):  # type: ignore[no-untyped-def]
-    from lti_app import create_app
-
-    application = create_app(
-        settings.with_(
-            aws_endpoint_url=backend.ec2.meta.endpoint_url,
-            aws_bucket=backend.bucket,
-            image_parameter_prefix=backend.image_parameter_prefix,
-        )
-    )
-    yield application
-    application.extensions["cwc"].engine.dispose()
+    yield from app_on_simulated_aws(settings, backend)
 
 
 @dataclass

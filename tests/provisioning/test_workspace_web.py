@@ -26,23 +26,14 @@ from classroom.workspaces.lifecycle import WorkspaceState
 from provisioning.agent_service import issue_agent_token
 from provisioning.ssh_keys import generate_key_pair
 from tests.conftest import count_rows
+from tests.support.apps import app_on_simulated_aws
 from tests.support.budget import ensure_policies
 from tests.support.lti import hidden_fields, launch, tool_token
 
 
 @pytest.fixture
 def app(settings, backend):  # type: ignore[no-untyped-def]
-    from lti_app import create_app
-
-    application = create_app(
-        settings.with_(
-            aws_endpoint_url=backend.ec2.meta.endpoint_url,
-            aws_bucket=backend.bucket,
-            image_parameter_prefix=backend.image_parameter_prefix,
-        )
-    )
-    yield application
-    application.extensions["cwc"].engine.dispose()
+    yield from app_on_simulated_aws(settings, backend)
 
 
 def _student(client, canvas, n=1):  # type: ignore[no-untyped-def]

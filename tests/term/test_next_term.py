@@ -15,6 +15,7 @@ from classroom.roles import StaffLevel
 from classroom.services.next_term import history_ids
 from lti_app.auth import csrf_token
 from tests.conftest import count_rows
+from tests.support.apps import app_on_simulated_aws
 from tests.support.budget import ensure_policies
 from tests.support.lti import hidden_fields, launch, tool_token
 
@@ -26,17 +27,7 @@ TERM = {"term_start": "2025-01-06", "term_end": "2025-03-21"}
 
 @pytest.fixture
 def app(settings, backend):  # type: ignore[no-untyped-def]
-    from lti_app import create_app
-
-    application = create_app(
-        settings.with_(
-            aws_endpoint_url=backend.ec2.meta.endpoint_url,
-            aws_bucket=backend.bucket,
-            image_parameter_prefix=backend.image_parameter_prefix,
-        )  # fmt: skip
-    )
-    yield application
-    application.extensions["cwc"].engine.dispose()
+    yield from app_on_simulated_aws(settings, backend)
 
 
 def _copied_launch(client, canvas, user, history: str = OLD):  # type: ignore[no-untyped-def]
