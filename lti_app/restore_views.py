@@ -39,6 +39,7 @@ def _page(status: int = 200, **extra: object) -> tuple[str, int]:
         .join(Person, Person.id == Workspace.person_id)
         .join(Enrollment, (Enrollment.person_id == Person.id) & (Enrollment.course_id == ctx.course.id))
         .where(WorkspaceArchive.course_id == ctx.course.id, Enrollment.level == StaffLevel.STUDENT)
+        .where(WorkspaceArchive.purged_at.is_(None))  # purged: nothing left to restore
         .order_by(Person.name, WorkspaceArchive.created_at.desc())
     ).all()
     students = list(dict.fromkeys((pid, name) for pid, name, _at, _size in archived))  # those with an archive

@@ -82,11 +82,13 @@ def access_end(today: date, days: int, zone: str) -> datetime:
 
 
 def latest_archive(session: Session, course_id: int, person_id: int) -> WorkspaceArchive | None:
-    """The student's newest archived home in the course (None: nothing to restore)."""
+    """The student's newest archived home in the course that is still kept (None: nothing to restore; a purged
+    archive's object is gone from the bucket)."""
     return session.scalar(
         select(WorkspaceArchive)
         .join(Workspace, Workspace.id == WorkspaceArchive.workspace_id)
         .where(WorkspaceArchive.course_id == course_id, Workspace.person_id == person_id)
+        .where(WorkspaceArchive.purged_at.is_(None))
         .order_by(WorkspaceArchive.created_at.desc(), WorkspaceArchive.id.desc())
         .limit(1)
     )

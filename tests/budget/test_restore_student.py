@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from classroom.db import make_session_factory
 from classroom.jobs import context as jobs
@@ -205,6 +205,19 @@ def test_a_student_without_an_archive_is_refused_and_nothing_is_written(closed, 
     before = _counts(session)
     with pytest.raises(RestoreError, match="no archived home"):
         restore_student(session, course, RestoreRequest(david.id, 7, Decimal(5)), actor_id=owner.id,
+                        now=end + timedelta(days=1))  # fmt: skip
+    session.rollback()
+    assert _counts(session) == before
+    assert session.scalar(select(func.count()).where(AuditEvent.action == "student.restored")) == 0
+
+
+def test_a_purged_archive_is_not_restored_and_nothing_is_written(closed, session):
+    course, owner, emily, _david, _clock, end = closed
+    session.execute(update(WorkspaceArchive).values(purged_at=end))  # past its retention: the object is gone
+    session.commit()
+    before = _counts(session)
+    with pytest.raises(RestoreError, match="no archived home"):
+        restore_student(session, course, RestoreRequest(emily.id, 7, Decimal(5)), actor_id=owner.id,
                         now=end + timedelta(days=1))  # fmt: skip
     session.rollback()
     assert _counts(session) == before
