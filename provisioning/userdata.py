@@ -100,7 +100,7 @@ USER_DATA_LIMIT = 16 * 1024  # EC2 refuses user data above 16 KB (before base64)
 def agent_bundle() -> bytes:
     """The agent's files as a tar.gz, byte-for-byte the same for the same files (no times, no owners).
 
-    Too large for user data (about 20 KB compressed against EC2's 16 KB limit): the tool serves it at
+    Too large for user data (about 33 KB compressed against EC2's 16 KB limit): the tool serves it at
     /api/agent/bundle.tar.gz and the user data fetches it over HTTPS and checks its SHA-256 before unpacking."""
     raw = io.BytesIO()
     with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
