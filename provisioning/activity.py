@@ -73,18 +73,13 @@ def collecting(session: Session, course_id: int) -> bool:
     return bool((integrity or {}).get(COLLECTING))
 
 
-def collects_for_token(session: Session, token: str) -> bool:
-    """Whether the course of the token's workspace collects activity (told to the agent with each heartbeat)."""
+def activity_flags_for_token(session: Session, token: str) -> tuple[bool, bool]:
+    """(collects activity, records typed commands) for the course of the token's workspace, told to the agent with
+    each heartbeat: one lookup of the workspace, and of the command setting only where activity is collected."""
     mine = Workspace.agent_token_hash == token_hash(token or "-")
     course_id = session.scalar(select(Workspace.course_id).where(mine))
-    return course_id is not None and collecting(session, course_id)
-
-
-def records_commands_for_token(session: Session, token: str) -> bool:
-    """Whether the token's course collects activity and records typed commands (told with each heartbeat)."""
-    mine = Workspace.agent_token_hash == token_hash(token or "-")
-    course_id = session.scalar(select(Workspace.course_id).where(mine))
-    return course_id is not None and collecting(session, course_id) and records_commands(session, course_id)
+    collects = course_id is not None and collecting(session, course_id)
+    return collects, collects and records_commands(session, course_id)  # type: ignore[arg-type]
 
 
 def record_activity(session: Session, token: str, workspace_id: int, events: list[NewActivity]) -> dict[str, int]:

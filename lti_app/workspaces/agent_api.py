@@ -18,10 +18,9 @@ from lti_app.runtime import commit, db, runtime, settings
 from lti_app.workspaces.glue import backend, prices
 from provisioning.activity import (
     MAX_BODY_BYTES,
-    collects_for_token,
+    activity_flags_for_token,
     parse_batch,
     record_activity,
-    records_commands_for_token,
 )
 from provisioning.agent_archive import UPLOAD_URL_S, upload_request
 from provisioning.agent_service import HeartbeatRejected, parse_report, record_heartbeat
@@ -83,8 +82,8 @@ def heartbeat() -> tuple[Response, int]:
     except HeartbeatRejected as exc:
         return jsonify(error="forbidden", message=str(exc)), 403
     folders = [f.folder for f in folders_of(db(), report.workspace_id)]
-    body = {**answer.as_json(), "folders": folders, "collect_activity": collects_for_token(db(), token),
-            "record_commands": records_commands_for_token(db(), token)}  # fmt: skip
+    collects, records = activity_flags_for_token(db(), token)
+    body = {**answer.as_json(), "folders": folders, "collect_activity": collects, "record_commands": records}
     body["motd"] = banner_text(login_messages(db(), report.workspace_id, record=False))  # unread staff messages
     body["debug_open"] = open_labels(db(), report.workspace_id)  # the agent ends any other debug session's shells
     body["revoked_serials"] = revoked_serials(db(), report.workspace_id)  # sshd's RevokedKeys, written by the agent
