@@ -24,7 +24,6 @@ from classroom.models import ArchivePurge, Person, Workspace, WorkspaceArchive
 from provisioning.backend import CloudError
 
 log = logging.getLogger(__name__)
-PURGE_JOB = "provisioning.archive_retention.purge_expired_archives"
 DOWNLOAD_URL_S = 300
 
 

@@ -38,11 +38,6 @@ def readable(ws: Workspace, settings: Settings) -> tuple[bool, str]:
     return True, ""
 
 
-def is_local(ws: Workspace, settings: Settings) -> bool:
-    """Whether the home is the local runtime's folder on this machine."""
-    return local_homes(settings).available(ws.instance_id)
-
-
 def home_reader(
     session: Session, ws: Workspace, settings: Settings, *, why: str, person_id: int | None, restore: bool = False
 ) -> HomeReader:

@@ -12,6 +12,7 @@ from classroom.jobs.context import current
 from classroom.models import Workspace, WorkspaceBackup, WorkspaceReset
 from classroom.services.resets import ALWAYS_KEPT, keep_paths
 from config.catalog import load_catalog
+from provisioning import home_access
 from provisioning.reset_ec2 import ResetFailed
 from provisioning.runtime.home_files import HomeFiles
 from provisioning.runtime.template_home import check_environment, sandbox_spec, seed_home
@@ -20,8 +21,8 @@ READY_WAIT_S = 120
 
 
 def local_homes() -> HomeFiles:
-    """The local runtime's homes (<data dir>/runtime/homes)."""
-    return HomeFiles((current().settings.data_dir / "runtime" / "homes").resolve())
+    """The local runtime's homes, under the job context's settings."""
+    return home_access.local_homes(current().settings)
 
 
 def _runtime_root() -> Path:
