@@ -1,5 +1,6 @@
 """Integrity jobs: deadline snapshot requests (periodic), class similarity (on request, with progress), and
-the retention purge (periodic). Thin, id-only, idempotent; each opens its own session."""
+the retention purge (periodic). Thin, id-only, idempotent; sessions and the cloud port come from the job context
+(one engine per worker process, not one per run)."""
 
 from __future__ import annotations
 
@@ -7,35 +8,29 @@ import logging
 
 from sqlalchemy import select, update
 
-from classroom.db import make_engine, make_session_factory, session_scope, utcnow
+from classroom.db import session_scope, utcnow
 from classroom.integrity.purge import expired_courses, purge_course
 from classroom.integrity.similarity import find_pairs
 from classroom.integrity.snapshots import read_sources, request_due_snapshots, snapshots_of
 from classroom.integrity.store import EvidenceStore
+from classroom.jobs.context import current
 from classroom.models import DeadlineSnapshot, SimilarityRun
-from config.settings import Settings
 from provisioning.aws_evidence import store_for
 from provisioning.backend import CloudError
-from provisioning.factory import backend_from_settings
 
 log = logging.getLogger(__name__)
 
 
-def _sessions(settings: Settings):  # type: ignore[no-untyped-def]
-    assert settings.database_url, "jobs need DATABASE_URL"
-    return make_session_factory(make_engine(settings.database_url, pool_size=2))
-
-
 def request_snapshots() -> int:
     """Every minute or so: want a snapshot of each assignment folder whose due time passed."""
-    with session_scope(_sessions(Settings.from_env())) as session:
+    with session_scope(current().sessions) as session:
         return request_due_snapshots(session)
 
 
 def run_similarity(run_id: int, store: EvidenceStore | None = None) -> int:
     """Compare every snapshot of the run's assignment; progress on the row; returns how many pairs."""
-    settings = Settings.from_env()
-    factory = _sessions(settings)
+    ctx = current()
+    factory = ctx.sessions
     with session_scope(factory) as session:
         run = session.get(SimilarityRun, run_id)
         if run is None or run.status in ("done", "failed"):
@@ -44,7 +39,7 @@ def run_similarity(run_id: int, store: EvidenceStore | None = None) -> int:
         course_id, link_key, threshold, starter = run.course_id, run.link_key, run.threshold, dict(run.starter)
         shots = [(str(s.person_id), s.s3_key, s.folder) for s in snapshots_of(session, course_id, link_key)]
         run.total, run.done = len(shots), 0
-    store = store or store_for(backend_from_settings(settings))
+    store = store or store_for(ctx.backend)
     try:
         submissions = {pid: read_sources(store.get(key), folder) for pid, key, folder in shots if key}
     except CloudError as exc:
@@ -79,8 +74,8 @@ def _finish(factory, run_id: int, status: str, pairs: list[dict[str, object]], e
 
 def purge_expired_evidence(store: EvidenceStore | None = None) -> int:
     """Daily: purge each course whose retention ended (one transaction per course), then its snapshots."""
-    settings = Settings.from_env()
-    factory = _sessions(settings)
+    ctx = current()
+    factory = ctx.sessions
     with session_scope(factory) as session:
         courses = expired_courses(session, utcnow().date())
     purged = 0
@@ -97,7 +92,7 @@ def purge_expired_evidence(store: EvidenceStore | None = None) -> int:
             kept = set(session.scalars(select(DeadlineSnapshot.s3_key).where(DeadlineSnapshot.s3_key.in_(keys))))
         keys = [k for k in keys if k not in kept]
         if keys:
-            store = store or store_for(backend_from_settings(settings))
+            store = store or store_for(ctx.backend)
             for key in keys:
                 try:
                     store.delete(key)

@@ -323,8 +323,10 @@ def test_purge_after_a_year_removes_the_chain_and_records_what(world, session, e
     session.rollback()
 
 
-def test_purge_job_keeps_a_snapshot_another_course_still_holds(world, session, backend, monkeypatch, database_url):
+def test_purge_job_keeps_a_snapshot_another_course_still_holds(world, session, backend, monkeypatch, database_url,
+                                                               redis_url):  # fmt: skip
     from classroom.integrity.store import snapshot_key
+    from classroom.jobs.context import forget_env_contexts
     from provisioning.aws_evidence import store_for
     from provisioning.integrity_jobs import purge_expired_evidence
 
@@ -339,8 +341,13 @@ def test_purge_job_keeps_a_snapshot_another_course_still_holds(world, session, b
     session.get(Course, world.course.id).term_end = date.today() - timedelta(days=400)
     session.commit()
     monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("REDIS_URL", redis_url)  # the job context's (a worker always has both)
     monkeypatch.setenv("CWC_SECRET_KEY", "x" * 40)
-    assert purge_expired_evidence(store) == 1
+    forget_env_contexts()  # build the jobs' context from this test's environment
+    try:
+        assert purge_expired_evidence(store) == 1
+    finally:
+        forget_env_contexts()  # close its connections before the test database is emptied
     assert store.get(shared) == b"same bytes" and snapshot_key(b"same bytes") == shared
     with pytest.raises(Exception, match="could not read"):
         store.get(own)
