@@ -82,7 +82,7 @@ IN_TRANSITION = (
 # app, moto and the jobs share two cores with the other xdist worker (and, on a developer's machine, other runs).
 STEP_TIMEOUT_MS = 120_000
 LAUNCH_TIMEOUT_MS = 180_000  # login, platform storage, id_token, relay page: several round trips through the iframe
-AXE_SETTLE_MS = 1500  # time for the last page's axe run to report before the contexts close
+AXE_REPORT_TIMEOUT_S = 60  # for the documents still open at the end to report (axe takes well under 1 s a page)
 expect.set_options(timeout=STEP_TIMEOUT_MS)
 
 
@@ -472,11 +472,12 @@ def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Browser]
                         with contextlib.suppress(Exception):  # the page may be gone
                             shot(page, f"FAILED-{request.node.name}-{stamp}-{n}-{m}")
             opened = [page for context in b.contexts for page in context.pages]
-            if opened and (call is None or not call.failed):
-                with contextlib.suppress(Exception):  # the page may be gone
-                    opened[0].wait_for_timeout(AXE_SETTLE_MS)  # the last document's report is on its way
-            for context in b.contexts:
-                context.close()
+            try:
+                if opened and call is not None and not call.failed:
+                    b.axe.wait_until_reported(opened, AXE_REPORT_TIMEOUT_S)  # the last documents' reports
+            finally:
+                for context in b.contexts:
+                    context.close()
         if call is not None and not call.failed and opened:
             assert b.axe.reports, "axe-core reported on no page: the accessibility check did not run"
             found = b.axe.violations()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.conftest import AXE_REPORT_TIMEOUT_S
 from tests.support.serving import serve_in_thread
 
 PAGES = {
@@ -45,11 +46,8 @@ def site(tmp_path: Path) -> Iterator[str]:
 def test_the_watch_reports_a_violation_inside_an_iframe_under_a_strict_csp(browser, site):
     page = browser.new_page(third_party_cookies=True)
     page.goto(f"{site}/bad.html")
-    page.wait_for_function("true")
-    for _ in range(50):
-        if any(url.endswith("inner.html") for url, _ in browser.axe.reports):
-            break
-        page.wait_for_timeout(100)
+    browser.axe.wait_until_reported([page], AXE_REPORT_TIMEOUT_S)  # the page and its iframe
+    assert any(url.endswith("inner.html") for url, _ in browser.axe.reports)
     assert [v for v in browser.axe.violations() if "inner.html: image-alt" in v]
     assert any(url.endswith("bad.html") for url, _ in browser.axe.reports)
     browser.axe.reports.clear()  # the teardown check is for the real pages; leave it a clean one
