@@ -3,6 +3,10 @@ in the background against simulated AWS (moto), and Debian's Chromium driven by 
 
 The Demo LMS is served on `localhost` and the tool on `127.0.0.1` (same port): two sites, so the tool runs in a
 third-party iframe as it does in a real LMS. A missing Chromium fails the run; nothing is skipped.
+
+One Playwright driver and one Chromium per third-party cookie setting serve all the browser tests of a run (starting
+them took 1.5-2.5 s a test and each context); every test's pages live in new browser contexts, which start as empty
+as a fresh profile. They are stopped after the last browser test in a row and after a failed one.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 import pytest
 import redis as redis_lib
+from playwright.sync_api import Browser as PlaywrightBrowser
 from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
 from rq.timeouts import TimerDeathPenalty
 from sqlalchemy import exists, select
@@ -88,6 +93,18 @@ expect.set_options(timeout=STEP_TIMEOUT_MS)
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives Debian's Chromium against a live server (tests/browser)")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """After the last browser test in a row, stop Chromium and the Playwright driver: the driver keeps its event loop
+    marked as running on the main thread, where the next tests may run their own."""
+    chromium = getattr(item, "funcargs", {}).get("chromium")
+    try:
+        return (yield)
+    finally:
+        if isinstance(chromium, Chromium) and (nextitem is None or "chromium" not in nextitem.fixturenames):
+            chromium.close()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -396,11 +413,54 @@ def write_cookie_preferences(user_data_dir: Path, *, third_party_cookies: bool) 
 
 
 @dataclass
-class Browser:
-    """Launches Chromium with a fresh profile per context and closes everything at the end."""
+class Chromium:
+    """Debian's Chromium under one Playwright driver, started on first use: one browser per third-party cookie
+    setting, launched on a profile whose preferences hold that setting.
 
-    playwright: Playwright
+    A test's contexts are new (off-the-record) contexts of that browser: each starts without cookies, storage, cache
+    or permissions, as a fresh profile does, and reads the cookie controls from the browser's profile (a context of
+    the `allow` browser keeps a third-party cookie, one of the `block` browser refuses it; tests/browser/
+    test_platform_storage.py checks both)."""
+
     root: Path
+    playwright: Playwright | None = None
+    profiles: dict[bool, BrowserContext] = field(default_factory=dict)  # third_party_cookies -> the profile's own
+    launches: int = 0
+
+    def browser(self, *, third_party_cookies: bool) -> PlaywrightBrowser:
+        """The running Chromium for this cookie setting (launched if need be)."""
+        profile = self.profiles.get(third_party_cookies)
+        if profile is None or profile.browser is None or not profile.browser.is_connected():
+            if self.playwright is None:
+                self.playwright = sync_playwright().start()
+            self.launches += 1
+            user_data_dir = self.root / f"profile-{self.launches}"
+            write_cookie_preferences(user_data_dir, third_party_cookies=third_party_cookies)
+            profile = self.playwright.chromium.launch_persistent_context(
+                str(user_data_dir), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            self.profiles[third_party_cookies] = profile
+        assert profile.browser is not None
+        return profile.browser
+
+    def close(self) -> None:
+        """Stop both browsers and the driver (the next `browser` call starts them again)."""
+        try:
+            for profile in self.profiles.values():
+                with contextlib.suppress(Exception):  # already gone (crashed, or closed with the driver)
+                    profile.close()
+        finally:
+            self.profiles.clear()
+            if self.playwright is not None:
+                self.playwright.stop()
+                self.playwright = None
+
+
+@dataclass
+class Browser:
+    """A test's Chromium: new contexts with third-party cookies allowed or blocked, all closed at the end."""
+
+    chromium: Chromium
     contexts: list[BrowserContext] = field(default_factory=list)
     axe: AxeWatch = field(default_factory=AxeWatch)
     pending: dict[int, tuple[float, str]] = field(default_factory=dict)  # requests Chromium sent, not yet answered
@@ -427,16 +487,8 @@ class Browser:
         return "\n".join(lines)
 
     def new_context(self, *, third_party_cookies: bool) -> BrowserContext:
-        """A persistent context (its own user-data-dir) with third-party cookies allowed or blocked."""
-        user_data_dir = self.root / f"profile-{len(self.contexts)}"
-        write_cookie_preferences(user_data_dir, third_party_cookies=third_party_cookies)
-        context = self.playwright.chromium.launch_persistent_context(
-            str(user_data_dir),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport=VIEWPORT,
-        )
+        """A new context, empty as a fresh profile, with third-party cookies allowed or blocked."""
+        context = self.chromium.browser(third_party_cookies=third_party_cookies).new_context(viewport=VIEWPORT)
         context.set_default_timeout(STEP_TIMEOUT_MS)
         context.set_default_navigation_timeout(LAUNCH_TIMEOUT_MS)
         self.axe.watch(context)  # every page and iframe checks itself with axe-core on load
@@ -445,13 +497,21 @@ class Browser:
         return context
 
     def new_page(self, *, third_party_cookies: bool) -> Page:
-        context = self.new_context(third_party_cookies=third_party_cookies)
-        page = context.pages[0] if context.pages else context.new_page()
-        return page
+        return self.new_context(third_party_cookies=third_party_cookies).new_page()
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+    """The run's Chromium (see `Chromium`); `pytest_runtest_teardown` stops it after the last browser test in a row."""
+    shared = Chromium(tmp_path_factory.mktemp("chromium"))
+    try:
+        yield shared
+    finally:
+        shared.close()
 
 
 @pytest.fixture
-def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Browser]:
+def browser(chromium: Chromium, request: pytest.FixtureRequest) -> Iterator[Browser]:
     """Playwright on Debian's Chromium (never a downloaded browser). Fails, never skips, without Chromium."""
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)) and not shutil.which(CHROMIUM):
         pytest.fail(
@@ -459,29 +519,32 @@ def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Browser]
             "(`apt-get install chromium`; .ci/run installs it) or CWC_CHROMIUM=/path/to/chromium.",
             pytrace=False,
         )
-    with sync_playwright() as playwright:
-        b = Browser(playwright, tmp_path)
+    b = Browser(chromium)
+    try:
+        yield b
+    finally:
+        call = getattr(request.node, "_report_call", None)
+        if call is not None and call.failed:  # leave a picture of where it failed
+            stamp = time.strftime("%H%M%S")
+            for n, context in enumerate(b.contexts):
+                for m, page in enumerate(context.pages):
+                    with contextlib.suppress(Exception):  # the page may be gone
+                        shot(page, f"FAILED-{request.node.name}-{stamp}-{n}-{m}")
+        opened = [page for context in b.contexts for page in context.pages]
         try:
-            yield b
+            if opened and call is not None and not call.failed:
+                b.axe.wait_until_reported(opened, AXE_REPORT_TIMEOUT_S)  # the last documents' reports
         finally:
-            call = getattr(request.node, "_report_call", None)
-            if call is not None and call.failed:  # leave a picture of where it failed
-                stamp = time.strftime("%H%M%S")
-                for n, context in enumerate(b.contexts):
-                    for m, page in enumerate(context.pages):
-                        with contextlib.suppress(Exception):  # the page may be gone
-                            shot(page, f"FAILED-{request.node.name}-{stamp}-{n}-{m}")
-            opened = [page for context in b.contexts for page in context.pages]
             try:
-                if opened and call is not None and not call.failed:
-                    b.axe.wait_until_reported(opened, AXE_REPORT_TIMEOUT_S)  # the last documents' reports
-            finally:
                 for context in b.contexts:
                     context.close()
-        if call is not None and not call.failed and opened:
-            assert b.axe.reports, "axe-core reported on no page: the accessibility check did not run"
-            found = b.axe.violations()
-            assert not found, "axe-core (WCAG 2.1 A/AA) found:\n" + "\n".join(found)
+            finally:
+                if call is None or call.failed:  # the next test starts on a Chromium this one cannot have upset
+                    chromium.close()
+    if call is not None and not call.failed and opened:
+        assert b.axe.reports, "axe-core reported on no page: the accessibility check did not run"
+        found = b.axe.violations()
+        assert not found, "axe-core (WCAG 2.1 A/AA) found:\n" + "\n".join(found)
 
 
 # --- helpers for the tests -------------------------------------------------------------------------------
