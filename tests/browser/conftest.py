@@ -31,6 +31,7 @@ import pytest
 import redis as redis_lib
 from playwright.sync_api import Browser as PlaywrightBrowser
 from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 from rq.timeouts import TimerDeathPenalty
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -87,6 +88,7 @@ IN_TRANSITION = (
 # app, moto and the jobs share two cores with the other xdist worker (and, on a developer's machine, other runs).
 STEP_TIMEOUT_MS = 120_000
 LAUNCH_TIMEOUT_MS = 180_000  # login, platform storage, id_token, relay page: several round trips through the iframe
+FRAME_SETTLE_MS = 1000  # the longest a screenshot waits for the tool's frame to take its page's height
 AXE_REPORT_TIMEOUT_S = 60  # for the documents still open at the end to report (axe takes well under 1 s a page)
 expect.set_options(timeout=STEP_TIMEOUT_MS)
 
@@ -550,12 +552,32 @@ def browser(chromium: Chromium, request: pytest.FixtureRequest) -> Iterator[Brow
 # --- helpers for the tests -------------------------------------------------------------------------------
 
 
+# The height the tool's page asks its frame for (lti_app/static/frame.js) as the Demo LMS applies it
+# (dev/demo_lms/static/frame_resize.js).
+FRAME_HEIGHT = "el => Math.max(300, Math.min(Math.ceil(el.scrollHeight), 20000))"
+
+
 def shot(page: Page, name: str) -> Path:
     """A full-page screenshot into tests/browser/screenshots/<name>.png (git-ignored)."""
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def frame_settled(page: Page) -> None:
+    """Before a screenshot: wait until the LMS has sized the tool's frame to the height of the page in it
+    (`lti.frameResize`), at most FRAME_SETTLE_MS. Only the picture depends on it, so a frame still resizing then is
+    pictured as it is, as after the fixed pause this replaces."""
+    iframe = page.locator("iframe.tool-frame")
+    deadline = time.monotonic() + FRAME_SETTLE_MS / 1000
+    while time.monotonic() < deadline:
+        with contextlib.suppress(PlaywrightError):  # the frame's page may be changing
+            sized = int(iframe.get_attribute("data-resized-to", timeout=100) or 0)
+            asked = iframe.content_frame.locator("html").evaluate(FRAME_HEIGHT, timeout=100)
+            if abs(sized - asked) <= 2:  # within the frame's border (1 px a side, inside its height)
+                return
+        page.wait_for_timeout(50)
 
 
 def sign_in(page: Page, live: LiveServer, name: str) -> None:

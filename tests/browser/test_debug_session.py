@@ -25,7 +25,7 @@ from provisioning.runtime.facts import FactsLoader
 from provisioning.runtime.host import RuntimeThread
 from provisioning.runtime.service import LocalRuntime
 from provisioning.ssh_keys import generate_key_pair
-from tests.browser.conftest import LAUNCH_TIMEOUT_MS, Browser, LiveServer, shot, sign_in
+from tests.browser.conftest import LAUNCH_TIMEOUT_MS, Browser, LiveServer, frame_settled, shot, sign_in
 from tests.browser.test_platform_storage import open_tool
 
 pytestmark = pytest.mark.browser
@@ -106,7 +106,7 @@ def test_alex_reads_sophies_files_and_opens_a_view_only_session(
     frame.get_by_role("link", name="Sophie Martinez").first.click()
     frame.get_by_role("link", name="Debug: status, files, SSH session").click()
     expect(frame.locator("#ws-state")).to_contain_text("running", timeout=LAUNCH_TIMEOUT_MS)
-    page.wait_for_timeout(1000)  # the frame settles its height before the picture
+    frame_settled(page)  # the frame settles its height before the picture
     shot(page, "debug-01-status")
     frame.get_by_role("link", name="Browse Sophie Martinez's home (read-only)").click()
     frame.get_by_role("link", name="homework/").click()
@@ -121,7 +121,7 @@ def test_alex_reads_sophies_files_and_opens_a_view_only_session(
     frame.get_by_label("Your public key (the .pub file)").fill(public)
     frame.get_by_role("button", name="Open debug session").click()
     expect(frame.locator("#session-opened")).to_contain_text("view-only", timeout=LAUNCH_TIMEOUT_MS)
-    page.wait_for_timeout(1000)
+    frame_settled(page)
     shot(page, "debug-03-session-open")
     cert = frame.locator("#ssh-cert").inner_text().strip()
     shown = frame.locator("#ssh-cert-command").inner_text().strip()
@@ -150,7 +150,7 @@ def test_alex_reads_sophies_files_and_opens_a_view_only_session(
     frame.get_by_role("link", name=re.compile("^Channel 1")).click()
     expect(frame.locator("#typed")).to_contain_text("grep batch_size homework/hw1/train.py")
     expect(frame.locator("#player .ap-wrapper, #player .ap-player").first).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
-    page.wait_for_timeout(1000)
+    frame_settled(page)
     shot(page, "debug-04-replay")
     assert not refused, refused
     live_server.check_jobs()

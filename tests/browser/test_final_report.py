@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from classroom.models import Course, LmsGrade, LmsLineItem, Person, SpendDaily
 from classroom.roles import StaffLevel
-from tests.browser.conftest import LAUNCH_TIMEOUT_MS, Browser, LiveServer, shot, sign_in
+from tests.browser.conftest import LAUNCH_TIMEOUT_MS, Browser, LiveServer, frame_settled, shot, sign_in
 from tests.browser.test_demo_lms import nav_link, tool
 from tests.support.factories import make_person
 
@@ -59,11 +59,11 @@ def test_instructor_reads_the_final_report_and_the_grade_chart(live_server: Live
     expect(frame.get_by_role("heading", name="Budget")).to_be_visible(timeout=LAUNCH_TIMEOUT_MS)
     expect(frame.locator("main")).to_contain_text("Total spent: $53.30")
     expect(frame.locator("main")).to_contain_text("Total compute hours: 96.0 h")
-    page.wait_for_timeout(1000)
+    frame_settled(page)
     shot(page, "final-report-01-page")
     frame.get_by_role("link", name="Usage beside grades").click()
     expect(frame.locator("svg.chart circle")).to_have_count(3)
     expect(frame.locator("main")).to_contain_text("r = ")
-    page.wait_for_timeout(1000)  # the frame resizes to its content; only for the screenshot
+    frame_settled(page)  # the frame resizes to its content; only for the screenshot
     shot(page, "final-report-02-grades")
     live_server.check_jobs()
