@@ -93,6 +93,9 @@ def test_emily_runs_python_in_the_frame_and_alex_watches_her_shared_terminal(
     alex_frame = alex_page.frame_locator("iframe.tool-frame")
     alex_frame.locator("nav.tabs summary", has_text="Tools").click()  # staff tabs past the daily ones are grouped
     alex_frame.get_by_role("link", name="Shared terminals").click()
+    # The page Alex leaves links to Emily Chen too (her student page): wait for the list, or the next click can land
+    # on the old page as it unloads.
+    expect(alex_frame.get_by_role("heading", name="Shared terminals", exact=True)).to_be_visible()
     alex_frame.get_by_role("link", name="Emily Chen").click()
     expect(alex_frame.locator("#term-status")).to_contain_text("View only", timeout=30_000)
     expect(frame.locator("#term-watchers")).to_have_text("Watching now: Alex Thompson", timeout=10_000)
