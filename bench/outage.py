@@ -113,7 +113,7 @@ def _report(args: argparse.Namespace, students: list[OutageStudent], run: Outage
     print(f"students above cap + one lease: {over_bound}")
     print(f"instances still running at the end (after the term end): {run.running_at_end}")
     print(f"stops re-issued by the restarted sweep: {swept['stopped']}")
-    print(f"sim host ticks: {run.ticks}, wall time {run.wall_s:.1f} s")
+    print(f"sim host ticks: {run.ticks} (and {run.idle_ticks} not played: nothing ran), wall time {run.wall_s:.1f} s")
 
 
 if __name__ == "__main__":

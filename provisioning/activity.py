@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -70,16 +71,19 @@ def parse_batch(body: Any) -> tuple[int, list[NewActivity]]:
 def collecting(session: Session, course_id: int) -> bool:
     """Whether the course's integrity setting asks for activity events."""
     integrity = session.scalar(select(CoursePolicy.integrity).where(CoursePolicy.course_id == course_id))
+    return collects_activity(integrity)
+
+
+def collects_activity(integrity: Mapping[str, Any] | None) -> bool:
+    """Whether a course policy's integrity options (None: no policy) ask for activity events. Pure."""
     return bool((integrity or {}).get(COLLECTING))
 
 
-def activity_flags_for_token(session: Session, token: str) -> tuple[bool, bool]:
-    """(collects activity, records typed commands) for the course of the token's workspace, told to the agent with
-    each heartbeat: one lookup of the workspace, and of the command setting only where activity is collected."""
-    mine = Workspace.agent_token_hash == token_hash(token or "-")
-    course_id = session.scalar(select(Workspace.course_id).where(mine))
-    collects = course_id is not None and collecting(session, course_id)
-    return collects, collects and records_commands(session, course_id)  # type: ignore[arg-type]
+def activity_flags(integrity: Mapping[str, Any] | None, record_commands: bool) -> tuple[bool, bool]:
+    """(collects activity, records typed commands), told to the agent with each heartbeat: commands are recorded
+    only where activity is collected. From the course's settings the heartbeat read with its lease. Pure."""
+    collects = collects_activity(integrity)
+    return collects, collects and record_commands
 
 
 def record_activity(session: Session, token: str, workspace_id: int, events: list[NewActivity]) -> dict[str, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -17,14 +18,14 @@ from classroom.audit import append_event
 from classroom.db import utcnow
 from classroom.models import Heartbeat, Workspace, WorkspaceReset
 from classroom.services.resets import ACTIVE
-from classroom.services.term_notices import student_notice
+from classroom.services.term_notices import term_notice, term_of_row
 from classroom.services.workspaces import set_state
 from classroom.workspaces.host_keys import MAX_KEY_CHARS, MAX_KEYS, parse_host_keys, pinned_keys
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import RegionPrices
 from provisioning.agent_archive import note_report, wanted_archive_key
 from provisioning.host_key_pins import apply_host_key_report
-from provisioning.lease import LeaseAnswer, lease_for
+from provisioning.lease import LeaseAnswer, lease_for, student_row
 from provisioning.restore_boot import RestoreOutcome, record_outcome
 from provisioning.ssh_keys import active_keys
 
@@ -157,6 +158,11 @@ class AgentAnswer:
     banner: str = ""  # the term-end warning for the SSH login banner ("" outside the term's last day)
     restore_recorded: bool = False  # the report's restore outcome is recorded: the agent stops reporting it
     resume_reset: int | None = None  # a reset's new instance is pinned: the caller queues that reset's job
+    owner: tuple[int, int] = (0, 0)  # the reporting workspace's course and student (for the caller's other reads)
+    # The course's integrity options and command recording, read with the lease; None for a reset's new instance
+    # (its token is not the workspace's yet): it collects nothing.
+    integrity: Mapping[str, Any] | None = None
+    record_commands: bool = False
 
     def as_json(self) -> dict[str, object]:
         """The heartbeat's JSON answer (lease_until as an ISO instant and as epoch seconds for the agent)."""
@@ -217,11 +223,13 @@ def record_heartbeat(
     apply_host_key_report(session, ws, report.host_keys, now)
     session.flush()
     keys = [k.public_key for k in active_keys(session, ws.person_id)]
-    answer = lease_for(
-        session, ws.course_id, ws.person_id, ws.state.value, now, prices, lease, archiving_until=ws.archiving_until
-    )
-    banner = student_notice(session, ws.course_id, ws.person_id, now) or ""
-    return AgentAnswer(keys, answer, wanted_archive_key(ws), banner, restore_recorded=report.restore is not None)
+    row = student_row(session, ws.course_id, ws.person_id, now)  # the course and policy, read once for all below
+    answer = lease_for(session, ws.course_id, ws.person_id, ws.state.value, now, prices, lease,
+                       archiving_until=ws.archiving_until, row=row)  # fmt: skip
+    banner = term_notice(session, term_of_row(ws.course_id, row), ws.person_id, now) or ""
+    return AgentAnswer(keys, answer, wanted_archive_key(ws), banner, restore_recorded=report.restore is not None,
+                       owner=(ws.course_id, ws.person_id), integrity=row.integrity or {},
+                       record_commands=bool(row.record_commands))  # fmt: skip
 
 
 def _reset_heartbeat(
@@ -257,4 +265,4 @@ def _reset_heartbeat(
     answer = lease_for(session, ws.course_id, ws.person_id, WorkspaceState.RUNNING.value, now, prices, lease)
     # pinned (or refused: the job then fails the reset at once): the reset carries on (a running job absorbs it)
     resume = row.state in ("restoring", "switching") and bool(row.new_host_keys)
-    return AgentAnswer(keys, answer, resume_reset=row.id if resume else None)
+    return AgentAnswer(keys, answer, resume_reset=row.id if resume else None, owner=(ws.course_id, ws.person_id))

@@ -13,6 +13,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from provisioning.backend import CloudError
 
+TAG_PAGE = 1000  # resources per CreateTags call
+
 
 @contextmanager
 def _instance(action: str, instance_id: str) -> Iterator[None]:
@@ -39,9 +41,14 @@ class InstanceMixin:
 
     def tag_instance(self, instance_id: str, tags: dict[str, str]) -> None:
         """Set tags on an instance (values replace earlier ones)."""
-        if tags:
-            with _instance("tag", instance_id):
-                self.ec2.create_tags(Resources=[instance_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        self.tag_instances([instance_id], tags)
+
+    def tag_instances(self, instance_ids: list[str], tags: dict[str, str]) -> None:
+        """Set the same tags on several instances, 1,000 per call (values replace earlier ones)."""
+        for i in range(0, len(instance_ids) if tags else 0, TAG_PAGE):
+            ids = instance_ids[i : i + TAG_PAGE]
+            with _instance("tag", ", ".join(ids)):
+                self.ec2.create_tags(Resources=ids, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
     def untag_instance(self, instance_id: str, keys: list[str]) -> None:
         """Remove tags from an instance (a key it does not carry is no error)."""

@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from classroom.budget.policy import term_end_at
@@ -70,11 +72,25 @@ def lease_decision(now: datetime, lease: timedelta, x: LeaseInputs) -> LeaseAnsw
     return LeaseAnswer(False, until)
 
 
+def student_row(session: Session, course_id: int, person_id: int, now: datetime) -> Row[Any]:
+    """The student's budget, spend and term in the course (LEASE_STUDENT_SQL), with the course's other settings
+    a heartbeat answers with: read once, then handed to `lease_inputs` and to the heartbeat's other parts."""
+    return session.execute(LEASE_STUDENT_SQL, {"course": course_id, "person": person_id, "now": now}).one()
+
+
 def lease_inputs(
-    session: Session, course_id: int, person_id: int, state: str, now: datetime, prices: RegionPrices | None
+    session: Session,
+    course_id: int,
+    person_id: int,
+    state: str,
+    now: datetime,
+    prices: RegionPrices | None,
+    row: Row[Any] | None = None,
 ) -> LeaseInputs:
-    """Load the student's cap, spend, storage reserve, unmetered cost and running rate (no prices: cap None)."""
-    row = session.execute(LEASE_STUDENT_SQL, {"course": course_id, "person": person_id, "now": now}).one()
+    """Load the student's cap, spend, storage reserve, unmetered cost and running rate (no prices: cap None);
+    `row`: the student's row already read by `student_row`."""
+    if row is None:
+        row = student_row(session, course_id, person_id, now)
     end, zone_known = term_end_at(row.term_end, row.time_zone)
     end = row.restored_until or end  # a restored student's term ends later (classroom.services.restores)
     hours_left = Decimal(max(0.0, (end - now).total_seconds()) / 3600) if end else Decimal(0)
@@ -109,7 +125,8 @@ def lease_for(
     lease: timedelta,
     *,
     archiving_until: datetime | None = None,
+    row: Row[Any] | None = None,
 ) -> LeaseAnswer:
-    """The heartbeat's answer for one workspace."""
-    inputs = lease_inputs(session, course_id, person_id, state, now, prices)
+    """The heartbeat's answer for one workspace (`row`: the student's row already read by `student_row`)."""
+    inputs = lease_inputs(session, course_id, person_id, state, now, prices, row)
     return lease_decision(now, lease, replace(inputs, archiving_until=archiving_until))

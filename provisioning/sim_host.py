@@ -84,7 +84,7 @@ class InstancePoweroff:
         self.scheduled: float | None = None
 
     def schedule(self, at: float) -> None:
-        """Hold the lease (written to the instance's tag with the tick's other tags: one call per instance)."""
+        """Hold the lease (written to the instance's tag with the tick's other tag changes, after the pass)."""
         self.scheduled = at
 
     def now(self, reason: str) -> None:
@@ -119,14 +119,21 @@ class SimHost:
         when it is started again its first heartbeat must renew the lease or it stops at once (the safe side).
         """
         report = TickReport()
+        changes: dict[tuple[tuple[str, str], ...], list[str]] = {}
         for inst in self.backend.describe_managed(states=("running",)):
-            self._play(inst, report)
+            if tags := self._play(inst, report):
+                changes.setdefault(tuple(sorted(tags.items())), []).append(inst.instance_id)
+        # The changed tags, one call per distinct set: the instances renewed together hold the same lease. Written
+        # after the pass, so a sim host killed in the middle keeps this tick's earlier lease (the safe side).
+        for tags, instance_ids in changes.items():
+            self.backend.tag_instances(instance_ids, dict(tags))
         return report
 
-    def _play(self, inst: InstanceInfo, report: TickReport) -> None:
+    def _play(self, inst: InstanceInfo, report: TickReport) -> dict[str, str]:
+        """Play one instance's agent for one beat; the tags that changed (its lease, its keys, its student's beats)."""
         cfg = self._config(inst.instance_id)
         if cfg is None:
-            return
+            return {}
         now = self.clock()
         grace = int(cfg.get("boot_grace_s", DEFAULT_BOOT_GRACE_S))
         poweroff = InstancePoweroff(self.backend, inst.instance_id, self.clock, report)
@@ -136,13 +143,14 @@ class SimHost:
         else:
             keeper.boot(now)  # first seen running: a fresh boot
         beats = int(inst.tags.get(BEATS_TAG, "0"))
+        tags: dict[str, str] = {}
         outcome = heartbeat(
             cfg,
             keeper,
             self._activity(cfg, beats),
             now,
             post=self._post,
-            write_keys=self._keys(inst),
+            write_keys=lambda home, user, keys: tags.update({KEYS_TAG: str(len(keys))}),  # the played disk's keys
             make_dirs=_no_dirs,
             archive=played_archive,
         )
@@ -150,22 +158,14 @@ class SimHost:
         report.outcomes[inst.instance_id] = outcome
         if not keeper.stopped:
             keeper.check(now)
-        tags = {}
         if poweroff.scheduled is not None and not keeper.stopped:
             tags[LEASE_TAG] = repr(poweroff.scheduled)
         if beats <= self.idle_after_beats:  # past that the played student stays idle: nothing more to count
             tags[BEATS_TAG] = str(beats + 1)
-        self.backend.tag_instance(inst.instance_id, tags)  # one call per instance, none without tags
+        return {k: v for k, v in tags.items() if inst.tags.get(k) != v}  # a lease held again is not written again
 
     def _post(self, url: str, body: dict[str, Any], token: str) -> tuple[int, Any]:
         return self.post(url, body, token)
-
-    def _keys(self, inst: InstanceInfo) -> Callable[[str, str, list[str]], None]:
-        def write(home: str, user: str, keys: list[str]) -> None:
-            if inst.tags.get(KEYS_TAG) != str(len(keys)):  # the played disk: how many keys it holds
-                self.backend.tag_instance(inst.instance_id, {KEYS_TAG: str(len(keys))})
-
-        return write
 
     def _activity(self, cfg: dict[str, Any], beats: int) -> dict[str, Any]:
         active = beats < self.idle_after_beats  # each played student works a few minutes, then goes idle

@@ -90,9 +90,14 @@ class Course(Base):
     @property
     def display_name(self) -> str:
         """Label and title as the LMS shows them."""
-        if self.label and self.title and self.label != self.title:
-            return f"{self.label} - {self.title}"
-        return self.title or self.label or self.context_id
+        return course_display_name(self.label, self.title, self.context_id)
+
+
+def course_display_name(label: str, title: str, context_id: str) -> str:
+    """A course's label and title as the LMS shows them (also for a course read as a plain row)."""
+    if label and title and label != title:
+        return f"{label} - {title}"
+    return title or label or context_id
 
 
 class Enrollment(Base):

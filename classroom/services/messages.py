@@ -238,13 +238,20 @@ def login_messages(
     ws = session.get(Workspace, workspace_id)
     if ws is None:
         return []
+    return unread_for_login(session, ws.course_id, ws.person_id, record=record, now=now)
+
+
+def unread_for_login(
+    session: Session, course_id: int, person_id: int, *, record: bool, now: datetime | None = None
+) -> list[dict[str, object]]:
+    """`login_messages` for a workspace whose course and owner are already known (the agent's heartbeat)."""
     author = aliased(Person)
     rows = session.execute(
         select(StaffMessage.id, StaffMessage.subject, StaffMessage.created_at, author.name)
         .join(author, author.id == StaffMessage.author_id)
         .where(
-            StaffMessage.course_id == ws.course_id,
-            StaffMessage.student_id == ws.person_id,
+            StaffMessage.course_id == course_id,
+            StaffMessage.student_id == person_id,
             StaffMessage.from_student.is_(False),
             StaffMessage.read_at.is_(None),
         )

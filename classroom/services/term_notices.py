@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from classroom.budget.policy import money
 from classroom.models import Course, CoursePolicy, EnrollmentStatus
+from classroom.models.people import course_display_name
 from classroom.roles import StaffLevel
 from classroom.sql import sql_states, sql_value
 from classroom.workspaces.lifecycle import BILLING_DISK
@@ -130,9 +132,22 @@ def course_notices(
     }
 
 
+def term_of_row(course_id: int, row: Any) -> CourseTerm | None:
+    """`course_term` from a row already read with the course's and its policy's columns (the heartbeat's: see
+    LEASE_STUDENT_SQL); None: no term end or no policy."""
+    if not row.has_policy or row.term_end is None:
+        return None
+    return CourseTerm(course_id, course_display_name(row.label, row.title, row.context_id), row.term_end,
+                      row.time_zone, row.archive_retention_days, row.disk_grace_days)  # fmt: skip
+
+
 def student_notice(session: Session, course_id: int, person_id: int, now: datetime) -> str | None:
     """The warning to show a student now (banner, login banner), or None outside the last day of the term."""
-    term = course_term(session, course_id)
+    return term_notice(session, course_term(session, course_id), person_id, now)
+
+
+def term_notice(session: Session, term: CourseTerm | None, person_id: int, now: datetime) -> str | None:
+    """`student_notice` for a course term already loaded."""
     if term is None or due_threshold(now, term.end) is None:
         return None
     found = course_notices(session, term, now, person_id).get(person_id)

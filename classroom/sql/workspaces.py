@@ -20,6 +20,11 @@ UNCONVERGED_SQL = text(
 # Raw: one student's position in one course, read for a single heartbeat (the sweep reads everyone's in bulk).
 LEASE_STUDENT_SQL = text("""
 SELECT c.term_end, c.time_zone, p.budget_per_student AS budget,
+       -- the heartbeat's other course reads, from the same two rows: term-end notice and activity collection
+       c.label, c.title, c.context_id, p.course_id IS NOT NULL AS has_policy,
+       p.archive_retention_days, p.disk_grace_days, p.integrity,
+       COALESCE((SELECT s.record_commands FROM integrity_settings s WHERE s.course_id = c.id), false)
+           AS record_commands,
        COALESCE((SELECT SUM(g.amount) FROM budget_grants g
                  WHERE g.course_id = c.id AND g.person_id = :person), 0) AS granted,
        COALESCE((SELECT t.spent FROM spend_totals t WHERE t.course_id = c.id AND t.person_id = :person), 0) AS spent,

@@ -6,6 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from sqlalchemy import event
+
+from classroom.models import IntegritySettings
 from provisioning.agent import cwc_agent
 from provisioning.agent.cwc_agent import LeaseKeeper, heartbeat
 from provisioning.agent_service import issue_agent_token
@@ -176,3 +179,33 @@ def test_a_course_time_zone_nobody_knows_stops_the_lease_fail_closed(session):
     session.flush()
     answer = lease_for(session, course.id, person.id, ws.state.value, now, load_prices().region("us-east-1"), LEASE)
     assert not answer.stop
+
+
+def test_a_heartbeat_costs_at_most_ten_statements_and_answers_the_course_settings(session, client, app):
+    """Every running workspace beats each minute: the route reads the workspace, the course and its policy once
+    (lease, term notice, activity flags from one row) and each other table once. A bound, not a timing: a lookup
+    added per beat fails it."""
+    now = datetime.now(UTC)
+    course = make_course(session, term_start=now.date() - timedelta(days=30), term_end=now.date() + timedelta(days=30))
+    make_policy(session, course, integrity={"plagiarism_support": True})
+    session.add(IntegritySettings(course_id=course.id, record_commands=True))
+    person = make_person(session, course)
+    ws = make_running(session, course.id, person.id, now - timedelta(minutes=5))
+    token = issue_agent_token(ws)
+    session.commit()
+    statements: list[str] = []
+    engine = app.extensions["cwc"].engine
+    listen = lambda *args: statements.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        for beat in range(3):
+            statements.clear()
+            body = {"workspace_id": ws.id, "ssh_sessions": 1, "cpu_pct": 50, "changed_files": beat}
+            resp = client.post("/api/agent/heartbeat", json=body, headers={"Authorization": f"Bearer {token}"})
+            answer = resp.get_json()
+            assert resp.status_code == 200 and not answer["stop"], answer
+            assert answer["collect_activity"] is True and answer["record_commands"] is True
+            assert answer["banner"] == answer["motd"] == "" and answer["folders"] == answer["debug_open"] == []
+            assert len(statements) <= 10, "\n".join(statements)  # was 16 (token, course and policy read again)
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)

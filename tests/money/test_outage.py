@@ -11,7 +11,7 @@ import time_machine
 
 from config.prices import load_prices
 from provisioning.lease import DEFAULT_LEASE
-from provisioning.sim_host import SimHost
+from provisioning.sim_host import LEASE_TAG, SimHost
 from tests.support.outage import flask_post, metered_until, overshoot, seed_outage, walk
 
 START = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
@@ -21,6 +21,31 @@ STEP = timedelta(minutes=2)
 def _remaining(n: int) -> list[Decimal]:
     """From nearly nothing left to ~41 hours of running cost (t3.medium: $0.0416/h), and one with plenty."""
     return [Decimal("0.002") + Decimal("0.09") * i for i in range(n - 1)] + [Decimal(3)]
+
+
+def test_sim_host_writes_only_changed_tags_one_call_per_distinct_set_and_a_new_one_reads_them(
+    session, client, backend, ec2_calls
+):
+    """Instances renewed together hold the same lease: one CreateTags for them all. A lease held again (the tool
+    down) is not written again. A restarted sim host holds each instance's lease from its tag."""
+    prices = load_prices().region("us-east-1")
+    with time_machine.travel(START, tick=False) as traveller:
+        seed_outage(session, backend, prices, START, [Decimal(3)] * 3, term_end=START.date() + timedelta(30))
+        up = {"tool": True}
+        host = SimHost(backend, post=flask_post(client, lambda: up["tool"]), idle_after_beats=0)
+        ec2_calls.calls.clear()
+        assert set(host.tick().outcomes.values()) == {"renewed"}
+        assert ec2_calls.calls["CreateTags"] == 1  # the lease, the first beat and no keys: the same for the three
+        lease = {i.tags[LEASE_TAG] for i in backend.describe_managed(states=("running",))}
+        assert lease == {repr((START + DEFAULT_LEASE).timestamp())}
+        up["tool"] = False
+        traveller.move_to(START + STEP)
+        ec2_calls.calls.clear()
+        assert {o.split(":")[0] for o in host.tick().outcomes.values()} == {"no answer"}
+        assert ec2_calls.calls["CreateTags"] == 0
+        traveller.move_to(START + DEFAULT_LEASE)
+        restarted = SimHost(backend, post=flask_post(client, lambda: False))
+        assert len(restarted.tick().stopped) == 3  # the lease held in the tags ran out: each stops
 
 
 @pytest.mark.slow
@@ -34,6 +59,7 @@ def test_tool_down_48h_every_instance_powers_off_within_the_lease(session, clien
         assert first.beats == 20 and set(first.outcomes.values()) <= {"renewed", "stop"}
         up["tool"] = False  # web app, worker and scheduler all down from here
         run = walk(host, traveller, START + STEP, hours=48, step=STEP)
+    assert run.ticks + run.idle_ticks == 48 * 30 + 1  # every step of the 48 hours: played, or after nothing ran
     assert run.running_at_end == 0
     assert {s.instance_id for s in students} == set(run.stops) | {i for i, o in first.outcomes.items() if o == "stop"}
     lease = DEFAULT_LEASE.total_seconds()

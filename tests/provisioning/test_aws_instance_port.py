@@ -38,6 +38,14 @@ def test_tags_are_set_replaced_and_removed(backend):  # type: ignore[no-untyped-
     assert _tags(backend, instance) == {"cwc:beats": "2"}
 
 
+def test_the_same_tags_go_to_several_instances_in_one_call(backend, ec2_calls):  # type: ignore[no-untyped-def]
+    first, second = _instance(backend), _instance(backend)
+    backend.tag_instances([first, second], {"cwc:lease": "9.5"})
+    backend.tag_instances([first, second], {})  # nothing to write: no call
+    assert ec2_calls.calls["CreateTags"] == 1
+    assert _tags(backend, first) == _tags(backend, second) == {"cwc:lease": "9.5"}
+
+
 def test_errors_map_to_cloud_error(backend, tmp_path):  # type: ignore[no-untyped-def]
     with pytest.raises(CloudError):
         backend.user_data("i-0123456789abcdef0")

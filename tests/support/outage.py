@@ -125,23 +125,35 @@ class OutageRun:
     ticks: int
     running_at_end: int
     wall_s: float
+    idle_ticks: int = 0  # the ticks left once nothing ran: not played, each would have done nothing
 
 
 def walk(host: SimHost, traveller: Any, start: datetime, hours: float, step: timedelta) -> OutageRun:
-    """Tick the sim host every `step` of simulated time from `start` for `hours`; then count what still runs."""
+    """Tick the sim host every `step` of simulated time from `start` for `hours`; then count what still runs.
+
+    A tick plays only the running instances, and nothing in an outage starts one (the scheduler and workers are
+    down; the web app only answers the agents; the sim host only stops), so once a tick finds none running every
+    later tick would play nothing: those are counted, not played, and the clock goes straight to the end, where
+    the last tick and the count run as always.
+    """
     stops: dict[str, Stopped] = {}
     end = start + timedelta(hours=hours)
-    at, ticks, began = start, 0, time.perf_counter()
+    at, ticks, idle, began = start, 0, 0, time.perf_counter()
     while at <= end:
-        traveller.move_to(at)
-        for s in host.tick().stopped:
-            stops.setdefault(s.instance_id, s)
-        ticks += 1
+        if idle:
+            idle += 1
+        else:
+            traveller.move_to(at)
+            report = host.tick()
+            for s in report.stopped:
+                stops.setdefault(s.instance_id, s)
+            ticks += 1
+            idle = int(report.beats == 0)
         at += step
     traveller.move_to(end)
     host.tick()
     running = sum(1 for i in host.backend.describe_managed() if i.state == "running")
-    return OutageRun(stops, ticks, running, time.perf_counter() - began)
+    return OutageRun(stops, ticks, running, time.perf_counter() - began, max(0, idle - 1))
 
 
 def overshoot(student: OutageStudent, stopped_at: float, start: datetime) -> Decimal:
