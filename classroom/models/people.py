@@ -62,6 +62,13 @@ class Person(Base):
         return self.name or " ".join(p for p in (self.given_name, self.family_name) if p) or self.email or self.sub
 
 
+def course_name(label: str, title: str, context_id: str) -> str:
+    """A course's label and title as the LMS shows them (Course.display_name, for rows read without the model)."""
+    if label and title and label != title:
+        return f"{label} - {title}"
+    return title or label or context_id
+
+
 class Course(Base):
     """One LMS context (course) on one platform; term dates are in the course's time zone."""
 
@@ -90,9 +97,7 @@ class Course(Base):
     @property
     def display_name(self) -> str:
         """Label and title as the LMS shows them."""
-        if self.label and self.title and self.label != self.title:
-            return f"{self.label} - {self.title}"
-        return self.title or self.label or self.context_id
+        return course_name(self.label, self.title, self.context_id)
 
 
 class Enrollment(Base):
