@@ -63,46 +63,50 @@ def student_money(
     session: Session, course: Course, person_id: int, now: datetime, prices: RegionPrices | None = None
 ) -> StudentMoney | None:
     """Cap (budget plus grants), spend in total and today, workspaces running, and the storage their disks will
-    cost until term end (reserved out of the budget); None without a policy."""
+    cost until term end (reserved out of the budget); None without a policy. One statement besides the policy."""
     policy = session.get(CoursePolicy, course.id)
     if policy is None:
         return None
-    grants = session.scalar(
-        select(func.coalesce(func.sum(BudgetGrant.amount), 0)).where(
-            BudgetGrant.course_id == course.id, BudgetGrant.person_id == person_id
-        )
-    ) or Decimal(0)
     today = now.astimezone(ZoneInfo(course.time_zone)).date()
-    spent, spent_today = session.execute(
+    mine = (Workspace.course_id == course.id, Workspace.person_id == person_id)
+    spend = SpendDaily.compute + SpendDaily.storage
+    spent_by = (SpendDaily.course_id == course.id, SpendDaily.person_id == person_id)
+    row = session.execute(
         select(
-            func.coalesce(func.sum(SpendDaily.compute + SpendDaily.storage), 0),
-            func.coalesce(func.sum(SpendDaily.compute + SpendDaily.storage).filter(SpendDaily.day == today), 0),
-        ).where(SpendDaily.course_id == course.id, SpendDaily.person_id == person_id)
-    ).one()
-    running = (
-        session.scalar(
-            select(func.count(Workspace.id)).where(
-                Workspace.course_id == course.id, Workspace.person_id == person_id, Workspace.state.in_(CONCURRENT)
-            )
+            select(func.coalesce(func.sum(BudgetGrant.amount), 0))
+            .where(BudgetGrant.course_id == course.id, BudgetGrant.person_id == person_id)
+            .scalar_subquery()
+            .label("grants"),
+            select(func.coalesce(func.sum(spend), 0)).where(*spent_by).scalar_subquery().label("spent"),
+            select(func.coalesce(func.sum(spend).filter(SpendDaily.day == today), 0))
+            .where(*spent_by)
+            .scalar_subquery()
+            .label("spent_today"),
+            select(func.count(Workspace.id))
+            .where(*mine, Workspace.state.in_(CONCURRENT))
+            .scalar_subquery()
+            .label("running"),
+            select(func.array_agg(Workspace.volume_gb))
+            .where(*mine, Workspace.state.in_(RESERVED_DISK))
+            .scalar_subquery()
+            .label("volumes"),
         )
-        or 0
-    )
-    reserved = _storage_reserve(session, course, person_id, now, prices) if prices else Decimal(0)
+    ).one()
+    reserved = _storage_reserve(course, row.volumes or [], now, prices) if prices else Decimal(0)
     return StudentMoney(
-        policy.budget_per_student + Decimal(grants), Decimal(spent), Decimal(spent_today), int(running), reserved
+        policy.budget_per_student + Decimal(row.grants or 0),
+        Decimal(row.spent),
+        Decimal(row.spent_today),
+        int(row.running or 0),
+        reserved,
     )
 
 
-def _storage_reserve(session: Session, course: Course, person_id: int, now: datetime, prices: RegionPrices) -> Decimal:
-    """What the student's existing disks will cost from now to the end of the term."""
+def _storage_reserve(course: Course, volumes: list[int], now: datetime, prices: RegionPrices) -> Decimal:
+    """What the student's existing disks (their sizes) will cost from now to the end of the term."""
     hours = hours_until_term_end(course.term_end, course.time_zone, now)
     if hours == 0:
         return Decimal(0)
-    volumes = session.scalars(
-        select(Workspace.volume_gb).where(
-            Workspace.course_id == course.id, Workspace.person_id == person_id, Workspace.state.in_(RESERVED_DISK)
-        )
-    ).all()
     return sum((prices.storage_hourly(gb) * hours for gb in volumes), Decimal(0))
 
 
@@ -135,6 +139,9 @@ def decide_launch(
     commits the workspace it inserts or starts). A restart commits no new disk and is not counted twice."""
     session.execute(ENROLLMENT_LOCK, {"course": course.id, "person": person_id})
     now = now or utcnow()
+    # Held for the whole decision: the session's identity map is weak, so student_money and policy_view would
+    # each load the policy row again once the other's reference is gone.
+    policy = session.get(CoursePolicy, course.id)
     position = student_money(session, course, person_id, now, prices)
     # `starting` a stopped workspace: it is not among the running ones, so the concurrency count is already right.
     approved, pending = request_state(session, course.id, person_id, template_id)
@@ -151,7 +158,7 @@ def decide_launch(
         request_pending=pending,
         hours_left=hours_until_term_end(course.term_end, course.time_zone, now),
         new_disk=not starting,
-        course=course_money(session, course, now, prices),
+        course=course_money(session, course, now, prices) if policy is not None else None,
     )
 
 

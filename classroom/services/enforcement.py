@@ -52,6 +52,7 @@ class SweepResult:
     stopped: list[int] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)
+    positions: list[StudentPosition] = field(default_factory=list, repr=False)  # what the plan was made from
 
 
 def _hours_left(end: datetime | None, now: datetime) -> Decimal:
@@ -133,7 +134,7 @@ def run_sweep(session: Session, now: datetime, prices: RegionPrices) -> SweepRes
     }
     courses = course_positions(session, now, prices)
     plan = plan_enforcement(positions, now, sent, courses)
-    result.students = len(positions)
+    result.students, result.positions = len(positions), positions
     _apply_stops(session, plan, now, result)
     if plan.alerts:  # in a savepoint: a delivery failure must never undo the stops; alerts retry next minute
         alerted = {(a.course_id, a.person_id) for a in plan.alerts}

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from classroom.budget.policy import money
@@ -107,11 +107,16 @@ class CourseTerm:
 
 def course_term(session: Session, course_id: int) -> CourseTerm | None:
     """The course's term end and archive settings (None: no term end or no policy)."""
-    course, policy = session.get(Course, course_id), session.get(CoursePolicy, course_id)
-    if course is None or policy is None or course.term_end is None:
+    r = session.execute(
+        select(Course.label, Course.title, Course.context_id, Course.term_end, Course.time_zone,
+               CoursePolicy.archive_retention_days, CoursePolicy.disk_grace_days)
+        .join(CoursePolicy, CoursePolicy.course_id == Course.id)
+        .where(Course.id == course_id)
+    ).one_or_none()  # fmt: skip  # one statement, no model rows (every agent heartbeat asks)
+    if r is None or r.term_end is None:
         return None
-    return CourseTerm(course.id, course.display_name, course.term_end, course.time_zone,
-                      policy.archive_retention_days, policy.disk_grace_days)  # fmt: skip
+    return CourseTerm(course_id, course_display_name(r.label, r.title, r.context_id), r.term_end, r.time_zone,
+                      r.archive_retention_days, r.disk_grace_days)  # fmt: skip
 
 
 def course_notices(

@@ -230,8 +230,8 @@ def request_start(session: Session, ws: Workspace, *, actor_person_id: int | Non
     if ws.state not in (S.STOPPED, S.HIBERNATED):
         raise WorkspaceActionError(f"This workspace is {ws.state.value}; only a stopped workspace can be started.")
     set_desired(ws, D.RUNNING)
+    ws.stop_mode = ""  # before set_state's flush: one UPDATE of the row
     set_state(session, ws, S.STARTING, actor=actor, reason="start requested")
-    ws.stop_mode = ""
     _audit_start(session, ws, actor_person_id, actor)
     return [Job(START_WORKSPACE, ws.id)]
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from classroom.budget.policy import hours_until_term_end
 from classroom.db import make_session_factory
@@ -25,7 +25,7 @@ from classroom.models import (
     Workspace,
     WorkspaceEvent,
 )
-from classroom.services.budgets import BudgetError, decide_launch, grant_budget
+from classroom.services.budgets import BudgetError, decide_launch, grant_budget, student_money
 from classroom.services.course_money import allocation, course_money
 from classroom.services.enforcement import run_sweep
 from classroom.services.reports import course_report
@@ -199,3 +199,34 @@ def test_the_idle_limit_is_the_smaller_of_the_templates_and_the_courses(session)
     assert reason == "idle for 60 minutes"
     assert session.scalar(select(func.count(LedgerEntry.id))) == 2  # both metered on the way
     assert session.get(CoursePolicy, course.id).idle_stop_minutes == 240  # the course's limit is unchanged
+
+
+def test_the_launch_decision_takes_six_statements_and_counts_grants_spend_disks_and_running(engine, session):
+    course = make_course(session, **TERM)
+    make_policy(session, course)
+    emily = make_person(session, course)
+    _spend(session, course.id, emily.id, "3.50")
+    session.add(SpendDaily(course_id=course.id, person_id=emily.id, day=date(2024, 11, 5), compute=Decimal("1.25"),
+                           storage=Decimal("0.25"), running_seconds=Decimal(0)))  # fmt: skip
+    session.add(BudgetGrant(course_id=course.id, person_id=emily.id, amount=Decimal(6), reason="ext", granted_by=1))
+    make_running(session, course.id, emily.id, NOW - timedelta(hours=1))
+    session.commit()
+    person_id = emily.id
+    session.expire_all()
+    course = session.get(Course, course.id)  # as the request's context has it
+    assert course is not None and course.time_zone
+    seen: list[str] = []
+    count = lambda *args: seen.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        decision = decide_launch(session, course, person_id, "ml-cpu-student", catalog=CATALOG, prices=PRICES, now=NOW)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    # the lock, the policy (once), the student's money, template requests, a restore, the course's position
+    assert len(seen) == 6 and sum("course_policies.auto_close" in s for s in seen) == 1
+    assert decision.code == "concurrency"  # the running one counts against max_concurrent 1
+    money = student_money(session, course, person_id, NOW, PRICES)
+    assert money is not None
+    hours = hours_until_term_end(course.term_end, course.time_zone, NOW)
+    assert (money.cap, money.spent, money.spent_today, money.running) == (Decimal(30), Decimal(5), Decimal("1.50"), 1)
+    assert money.reserved == PRICES.storage_hourly(30) * hours

@@ -8,11 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from classroom.models import AlertSent, Course, Notification, OutboxEmail, SpendDaily
 from classroom.roles import StaffLevel
-from classroom.services.term_notices import Fate, due_threshold, notice_text, time_left
+from classroom.services.term_notices import CourseTerm, Fate, course_term, due_threshold, notice_text, time_left
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import load_prices
 from provisioning.agent.cwc_agent import LOGIN_BANNER, heartbeat, write_banner
@@ -82,6 +82,24 @@ def test_the_agents_heartbeat_answer_carries_the_login_banner(session):
                             now=END - timedelta(minutes=5))  # fmt: skip
     assert near.as_json()["banner"].startswith("The term ends in 5 minutes") and "$22.80 spent" in near.banner
     session.rollback()
+
+
+def test_the_course_term_is_one_statement_and_needs_a_policy_and_a_term_end(session, engine):
+    course, *_ = _course(session)
+    bare, no_end = make_course(session, label="X", title="X"), make_course(session, time_zone="UTC")
+    make_policy(session, no_end)
+    session.commit()
+    seen: list[str] = []
+    count = lambda *args: seen.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        term = course_term(session, course.id)  # every agent heartbeat asks
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(seen) == 1
+    assert term == CourseTerm(course.id, course.display_name, date(2024, 12, 13), "America/Los_Angeles", 180, 14)
+    assert term.name == "CS 229 - Machine Learning (Fall 2024)" and bare.display_name == "X"
+    assert course_term(session, bare.id) is None and course_term(session, no_end.id) is None
 
 
 def test_the_agent_writes_the_banner_sshd_shows(tmp_path):

@@ -273,7 +273,9 @@ class Semester:
         if result.jobs:
             self.run_jobs(result.jobs)
             self.reconcile_if_moving()
-        positions = load_positions(self.session, self.now, self.prices)
+        # Nothing was stopped: nothing has changed since the sweep read the positions (the students' threads are
+        # idle and alerts are not money), so its own are the positions afterwards.
+        positions = load_positions(self.session, self.now, self.prices) if result.stopped else result.positions
         self.record.observe(positions, {r.person_id for r in enforced})
         return positions
 
