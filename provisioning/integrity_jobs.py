@@ -10,7 +10,6 @@ from sqlalchemy import select, update
 
 from classroom.db import session_scope, utcnow
 from classroom.integrity.purge import expired_courses, purge_course
-from classroom.integrity.similarity import find_pairs
 from classroom.integrity.snapshots import read_sources, request_due_snapshots, snapshots_of
 from classroom.integrity.store import EvidenceStore
 from classroom.jobs.context import current
@@ -49,6 +48,8 @@ def run_similarity(run_id: int, store: EvidenceStore | None = None) -> int:
     def progress(done: int, total: int) -> None:
         with session_scope(factory) as s:
             s.execute(update(SimilarityRun).where(SimilarityRun.id == run_id).values(done=done, total=total))
+
+    from classroom.integrity.similarity import find_pairs  # copydetect, numpy, matplotlib: loaded by this job only
 
     pairs = find_pairs(submissions, starter, threshold, _every(progress, max(1, len(submissions) // 20)))
     _finish(factory, run_id, "done", [p.as_json() for p in pairs], "")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from classroom.integrity.evidence import Evidence, inbound
-from classroom.integrity.similarity import Pair
+from classroom.integrity.pairs import Pair
 
 LATE_CREATION = timedelta(days=2)  # a workspace created this close to the due time
 LOW_WORK_SHARE = 0.5  # work time below this share of the class median

@@ -7,11 +7,6 @@ import io
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from reportlab.lib.pagesizes import letter
-from reportlab.lib.styles import getSampleStyleSheet
-from reportlab.lib.units import inch
-from reportlab.platypus import Paragraph, Preformatted, SimpleDocTemplate, Spacer
-
 from classroom.integrity.evidence import Event, describe_transfer
 from classroom.integrity.flags import hours
 from classroom.integrity.services import Report, StudentReport
@@ -64,6 +59,12 @@ def command_text(c: Event) -> str:
 
 def pdf_bytes(report: Report) -> bytes:
     """The report as a PDF."""
+    # reportlab loads with the first PDF, not with every process that builds the app (0.1 s of CPU)
+    from reportlab.lib.pagesizes import letter
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import inch
+    from reportlab.platypus import Paragraph, Preformatted, SimpleDocTemplate, Spacer
+
     zone = report.course.time_zone or "UTC"
     styles = getSampleStyleSheet()
     mono = styles["Code"]

@@ -14,7 +14,7 @@ from classroom.integrity import settings as integrity_settings
 from classroom.integrity.chain import hashes_for
 from classroom.integrity.evidence import Event, Evidence, build_evidence, parse_ranges
 from classroom.integrity.flags import DISCLAIMER, Flag, Subject, class_figures, flags_for
-from classroom.integrity.similarity import Pair
+from classroom.integrity.pairs import Pair
 from classroom.integrity.snapshots import assignments_of
 from classroom.models import ActivityEvent, Course, Enrollment, Person, SimilarityRun, Workspace, WorkspaceFolder
 from classroom.roles import StaffLevel

@@ -6,6 +6,9 @@ through a fast equivalent filter) and their k-grams hashed once with numpy (star
 boilerplate); one sort of all k-grams finds the pairs of students that share enough of them; only those pairs
 are fingerprinted and compared by copydetect itself (`CodeFingerprint`, `compare_files`: the score and the
 copied regions). Same-named files are compared.
+
+copydetect imports numpy and matplotlib: this module is imported by the similarity job and the side-by-side view
+when they run, not with the app (the stored `Pair` lives in pairs.py).
 """
 
 from __future__ import annotations
@@ -13,14 +16,13 @@ from __future__ import annotations
 import io
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from itertools import combinations
-from typing import Any
 
 import numpy as np
 from copydetect import CodeFingerprint, compare_files
 from copydetect.utils import filter_code, highlight_overlap
 
+from classroom.integrity.pairs import Pair
 from classroom.integrity.pytokens import filter_python
 
 K = 25  # noise threshold (copydetect's default): matches shorter than this many tokens are ignored
@@ -28,29 +30,6 @@ WIN = 1  # winnowing window (copydetect's guarantee threshold K + WIN - 1 = 25 t
 COMMON_SHARE = 0.3  # a fingerprint in more than this share of the class is common idiom, not evidence
 Submissions = Mapping[str, Mapping[str, str]]  # student key -> file name -> source text
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class Pair:
-    """Two students whose same-named files share more than the threshold; score in percent (the larger side)."""
-
-    a: str
-    b: str
-    score: int
-    score_a: int
-    score_b: int
-    files: tuple[str, ...]
-
-    def as_json(self) -> dict[str, Any]:
-        """A JSON-ready form (stored on the run)."""
-        return {
-            "a": self.a,
-            "b": self.b,
-            "score": self.score,
-            "score_a": self.score_a,
-            "score_b": self.score_b,
-            "files": list(self.files),
-        }
 
 
 def fingerprint(

@@ -8,7 +8,6 @@ import re
 import warnings
 from dataclasses import dataclass, field
 
-import nbformat
 from markupsafe import Markup, escape
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -55,6 +54,8 @@ def _output(out: dict) -> Markup:  # type: ignore[type-arg]
 
 def render_notebook(raw: bytes) -> list[Cell]:
     """The notebook's cells (NotebookError when it is not a notebook)."""
+    import nbformat  # with jsonschema: loaded by the first notebook shown, not with the app (0.1 s of CPU)
+
     try:
         with warnings.catch_warnings():  # an older notebook (no cell ids, v3) is read as it is, without noise
             warnings.simplefilter("ignore")

@@ -13,7 +13,6 @@ from classroom.integrity import settings as integrity_settings
 from classroom.integrity.evidence import describe_transfer
 from classroom.integrity.render import csv_text, pdf_bytes, when
 from classroom.integrity.services import ReportError, build_report, students_of
-from classroom.integrity.similarity import side_by_side
 from classroom.integrity.snapshots import assignments_of, read_sources, snapshots_of
 from classroom.jobs.queue import enqueue
 from classroom.models import SimilarityRun
@@ -236,6 +235,8 @@ def pair(run_id: int) -> tuple[str, int]:
         files_b = read_sources(store.get(shots[b].s3_key or ""), shots[b].folder)
     except CloudError:
         abort(503, description="The archive bucket did not answer; try again in a minute.")
+    from classroom.integrity.similarity import side_by_side  # copydetect, numpy, matplotlib: loaded by this view
+
     views = [
         (n, *side_by_side(n, files_a[n], files_b[n], run.starter))
         for n in found["files"]

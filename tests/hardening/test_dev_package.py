@@ -30,7 +30,8 @@ statuses = {path: client.get(path).status_code for path in PATHS}
 statuses["POST /demo-lms/register"] = client.post("/demo-lms/register", json={}).status_code
 rules = [r.rule for r in app.url_map.iter_rules() if r.rule.startswith(("/demo-lms", "/dev/"))]
 loaded = sorted(name for name in sys.modules if name == "dev" or name.startswith("dev."))
-print(json.dumps({"loaded": loaded, "rules": rules, "statuses": statuses}))
+heavy = sorted(name for name in ("copydetect", "numpy", "matplotlib", "reportlab", "nbformat") if name in sys.modules)
+print(json.dumps({"loaded": loaded, "rules": rules, "statuses": statuses, "heavy": heavy}))
 """
 
 
@@ -60,6 +61,7 @@ def test_production_app_imports_no_dev_module_and_dev_routes_404(settings: Setti
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["loaded"] == [], f"production imported {report['loaded']}"
+    assert report["heavy"] == [], "copydetect (numpy, matplotlib), reportlab, nbformat load when used, not with the app"
     assert report["rules"] == []
     assert report["statuses"] == {**{path: 404 for path in PATHS}, "POST /demo-lms/register": 404}
     assert _demo_rows(engine) == 0, "a refused dev route wrote nothing"

@@ -12,7 +12,7 @@ import inspect
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import quote
 
 import pytest
@@ -119,13 +119,16 @@ def _url(rule: Rule, values: dict[str, str]) -> str:
     return url
 
 
-def _count_all(engine) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    with engine.connect() as conn:
+@pytest.fixture
+def count_all(engine) -> Iterator[Callable[[], dict[str, int]]]:  # type: ignore[no-untyped-def]
+    """Read the row count of every table: one statement on one autocommit connection (each reading sees all that
+    was committed before it); the table list is read once (no request creates a table)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         tables = conn.execute(
             text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
         ).scalars().all()
-        query = "SELECT " + ", ".join(f'(SELECT count(*) FROM "{t}")' for t in tables)
-        return dict(zip(tables, conn.execute(text(query)).one(), strict=True))
+        query = text("SELECT " + ", ".join(f'(SELECT count(*) FROM "{t}")' for t in tables))
+        yield lambda: dict(zip(tables, conn.execute(query).one(), strict=True))
 
 
 @pytest.fixture
@@ -156,7 +159,7 @@ def _routes(app) -> Iterator[tuple[Rule, str]]:  # type: ignore[no-untyped-def]
                 yield rule, method
 
 
-def test_no_route_answers_5xx_or_writes_on_refusal(app, client, tokens, engine):  # type: ignore[no-untyped-def]
+def test_no_route_answers_5xx_or_writes_on_refusal(app, client, tokens, count_all):  # type: ignore[no-untyped-def]
     from lti_app.auth import csrf_token
 
     with app.app_context():
@@ -164,6 +167,9 @@ def test_no_route_answers_5xx_or_writes_on_refusal(app, client, tokens, engine):
     routes = list(_routes(app))
     assert len(routes) > 60  # the whole url_map, Demo LMS and dev pages included
     failures: list[str] = []
+    # The counts read after the last refusal, while nothing has run since but this thread's example generation:
+    # they are the next request's "before". After any other answer (which may have written) it reads its own.
+    last_refusal: dict[str, int] | None = None
 
     def check(rule: Rule, method: str) -> None:
         fields = _field_names(app, rule)
@@ -182,9 +188,10 @@ def test_no_route_answers_5xx_or_writes_on_refusal(app, client, tokens, engine):
             as_json=st.booleans(),
         )
         def probe(role, path, values, raw_json, as_json):  # type: ignore[no-untyped-def]
+            nonlocal last_refusal
             auth = {"t": tokens[role], "csrf_token": csrf[role]} if role != "anonymous" else {}
             url = _url(rule, path)
-            before = _count_all(engine)
+            before, last_refusal = last_refusal or count_all(), None
             if method == "GET" or not as_json:
                 query = {**auth, **values} if method == "GET" else auth
                 form = {**auth, **values} if method != "GET" else None
@@ -200,7 +207,7 @@ def test_no_route_answers_5xx_or_writes_on_refusal(app, client, tokens, engine):
                 # /healthz answering 503 is its meaning (no enforcement worker runs in this test), not an error
                 failures.append(f"{resp.status_code} {where}")
             elif 400 <= resp.status_code < 500:
-                after = _count_all(engine)
+                after = last_refusal = count_all()
                 changed = {t: (before[t], after[t]) for t in before if before[t] != after[t]}
                 if changed:
                     failures.append(f"{resp.status_code} wrote {changed}: {where}")

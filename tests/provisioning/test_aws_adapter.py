@@ -11,6 +11,7 @@ from botocore.awsrequest import AWSResponse
 from provisioning.backend import MANAGED_BY, CapacityError, CloudError, LaunchSpec
 from provisioning.simulated import seed_simulated_aws
 from provisioning.userdata import UserDataInput, agent_config_from_user_data, render_user_data
+from tests.support.aws_retries import instant_retries
 
 
 def _spec(backend, sg: str, n: int = 1, **overrides) -> LaunchSpec:  # type: ignore[no-untyped-def]
@@ -180,9 +181,11 @@ def test_throttling_is_retried_without_duplicates(backend, ec2_calls):
             return _error("RequestLimitExceeded", 503)
         return None
 
+    retries = instant_retries(backend.ec2)  # botocore's backoffs and rate limit, without the sleeping
     backend.ec2.meta.events.register("before-send.ec2.RunInstances", throttle_twice)
     backend.launch(_spec(backend, sg))
-    assert throttled["n"] == 2 and len(backend.describe_managed()) == 1
+    assert throttled["n"] == 2 and len(retries.backoffs) == 2 and len(backend.describe_managed()) == 1
+    assert ec2_calls.calls["RunInstances"] == 1  # one call: botocore retried it, the adapter did not launch again
 
 
 def test_describe_is_batched(backend, ec2_calls):

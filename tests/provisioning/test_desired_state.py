@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -22,6 +23,7 @@ from lti_app.workspaces.presenter import status
 from provisioning.jobs.reconcile import reconcile_workspaces
 from provisioning.jobs.workspace import provision_workspace, stop_workspace
 from tests.provisioning.test_aws_adapter import _error
+from tests.support.aws_retries import instant_retries
 from tests.support.factories import make_course, make_person
 
 S = WorkspaceState
@@ -107,11 +109,14 @@ def test_a_stop_that_fails_three_times_still_ends_stopped_and_the_page_never_sai
     # attempt 1: throttled on every try botocore makes; 2: IncorrectInstanceState; 3: an unmapped code; 4: works
     faults = {1: "RequestLimitExceeded", 2: "IncorrectInstanceState", 3: "UnauthorizedOperation"}
     phase = {"attempt": 1}
+    tries: Counter[int] = Counter()  # StopInstances requests botocore sent, by attempt
 
     def inject(**_):  # type: ignore[no-untyped-def]
+        tries[phase["attempt"]] += 1
         code = faults.get(phase["attempt"])
         return _error(code, 503 if code == "RequestLimitExceeded" else 400) if code else None
 
+    retries = instant_retries(backend.ec2)  # botocore's backoffs and rate limit, without the sleeping
     backend.ec2.meta.events.register("before-send.ec2.StopInstances", inject)
     todo = _stop(session, ws)
     assert [j.job_id for j in todo] == [f"stop_workspace-{ws.id}"]
@@ -148,6 +153,10 @@ def test_a_stop_that_fails_three_times_still_ends_stopped_and_the_page_never_sai
     assert set(labels) == {"Stopping…"}
     failed = session.scalar(select(func.count()).where(AuditEvent.action == "workspace.stop_failed"))
     assert failed == 3
+    # botocore really retried the throttled stop: every try the client allows (the fixture's max_attempts=4 retries
+    # after the first), with a backoff before each retry; the other errors are not retryable: one request each
+    total = backend.ec2.meta.config.retries["total_max_attempts"]
+    assert total == 5 and tries == {1: total, 2: 1, 3: 1, 4: 1} and len(retries.backoffs) == total - 1
 
 
 def test_a_stop_stuck_for_minutes_is_forced_and_reported_to_staff_once(session, student, job_ctx, backend, redis):

@@ -18,6 +18,7 @@ from provisioning.backend import MANAGED_BY
 from provisioning.jobs.reconcile import reconcile_workspaces
 from provisioning.jobs.workspace import provision_workspace, start_workspace, stop_workspace
 from tests.provisioning.test_aws_adapter import _error
+from tests.support.aws_retries import instant_retries
 from tests.support.factories import make_course, make_person
 
 S = WorkspaceState
@@ -140,8 +141,10 @@ def test_throttled_launch_is_retried_without_a_duplicate(session, student, job_c
         seen["n"] += 1
         return _error("RequestLimitExceeded", 503) if seen["n"] <= 2 else None
 
+    retries = instant_retries(backend.ec2)  # botocore's backoffs and rate limit, without the sleeping
     backend.ec2.meta.events.register("before-send.ec2.RunInstances", throttle)
     assert provision_workspace(ws.id) == "launched"
+    assert seen["n"] == 3 and len(retries.backoffs) == 2  # two throttled tries, both retried by botocore
     assert len(backend.describe_managed()) == 1
 
 
