@@ -3,6 +3,7 @@ and a real LTI platform served over HTTP. Missing services fail the run; nothing
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 from collections import Counter
@@ -110,6 +111,21 @@ class XdistGroups:
                             for m in item.iter_markers("xdist_group")})  # fmt: skip
             if names and "@" not in item.nodeid:
                 item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """After each test's fixtures are torn down: collect its garbage, then freeze what survives.
+
+    A test process holds about 500,000 long-lived objects after its first test (botocore's parsed service models,
+    moto's backends, SQLAlchemy's and Flask's registries), and every test with an app and a backend makes enough
+    new ones to trigger a full collection every test or two, each walking all 500,000 again (0.3 s of CPU): a
+    quarter of the CPU of the runtime tests was the collector. Frozen objects (`gc.freeze`) are never walked
+    again, so the collector only looks at what the current test made. Only what is still reachable is frozen
+    (the collection first frees this test's garbage); a frozen cycle that a later test drops is never freed,
+    which costs memory in a test process and nothing else."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(scope="session")
