@@ -1,6 +1,7 @@
 """`python -m provisioning.runtime`: the local workspace runtime (simulated account, development and demos).
 
-Refuses to start when bubblewrap cannot confine the workspaces: never silently unconfined.
+Refuses to start when bubblewrap cannot confine the workspaces: never silently unconfined. It checks before
+importing the runtime (SQLAlchemy, asyncssh, boto3, Redis: 2.6 s of CPU), so a refusal comes at once.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ import asyncio
 import logging
 import sys
 
-from provisioning.runtime.host import build_runtime, host_key, run_forever
 from provisioning.runtime.sandbox import SandboxUnavailable, check_bwrap
 
 
@@ -27,6 +27,8 @@ def main() -> None:
         check_bwrap()
     except SandboxUnavailable as exc:
         sys.exit(f"provisioning.runtime refuses to start: workspaces would run unconfined: {exc}")
+    from provisioning.runtime.host import build_runtime, host_key, run_forever
+
     rt = build_runtime(settings)
     key = host_key(settings.data_dir / "runtime" / "ssh_host_ed25519_key")
     asyncio.run(run_forever(rt, "127.0.0.1", settings.runtime_ssh_port, key, sync_every_s=2.0))

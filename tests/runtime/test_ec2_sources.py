@@ -22,6 +22,7 @@ from provisioning.agent.cwc_scan import jupyter_status, listening_ports, more_ev
 from provisioning.agent.cwc_sshlog import SshLog, journal_entries, syslog_entries
 from provisioning.userdata import SFTP_LOGGING, UserDataInput, render_user_data
 from tests.runtime.test_user_data_sshd import _heredoc
+from tests.support.ec2_sshd import spawn_sshd
 
 OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
         "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]  # fmt: skip
@@ -71,12 +72,8 @@ def _sshd_log(folder: Path) -> list[str]:
         f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {folder}/host\nUsePAM no\nPidFile none\n")  # fmt: skip
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     log = folder / "sshd.log"
-    sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", str(folder / "sshd_config"), "-E", str(log)])
+    sshd = spawn_sshd(["/usr/sbin/sshd", "-D", "-f", str(folder / "sshd_config"), "-E", str(log)], log=log)
     try:
-        for _ in range(100):
-            if log.exists() and "Server listening" in log.read_text():
-                break
-            time.sleep(0.05)
         for key, extra in (("student", []), ("staff", ["-o", f"CertificateFile={folder}/staff-cert.pub"]),
                            ("stranger", [])):  # fmt: skip
             subprocess.run(["ssh", "-p", str(port), "-i", str(folder / key), *OPTS, *extra, "nobody@127.0.0.1",

@@ -23,6 +23,7 @@ from provisioning.userdata import AGENT_FILES
 from tests.runtime.test_activity import _with_token
 from tests.runtime.test_ec2_sources import OPTS, _free_port, _keygen, folder  # noqa: F401 - folder is a fixture
 from tests.support.budget import make_policy
+from tests.support.ec2_sshd import spawn_sshd
 
 HOOK = Path(cwc_commands.__file__).with_name("cwc_commands.sh")
 
@@ -84,12 +85,8 @@ def test_commands_typed_through_real_sshd_name_their_login(folder):  # noqa: F81
     )  # fmt: skip
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     sshd_log = folder / "sshd.log"
-    sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", str(folder / "sshd_config"), "-E", str(sshd_log)])
+    sshd = spawn_sshd(["/usr/sbin/sshd", "-D", "-f", str(folder / "sshd_config"), "-E", str(sshd_log)], log=sshd_log)
     try:
-        for _ in range(100):
-            if sshd_log.exists() and "Server listening" in sshd_log.read_text():
-                break
-            time.sleep(0.05)
         remote = f"HISTFILE={folder}/history bash --rcfile {folder}/cwc-commands.sh -i"
         typed = "cd /tmp\necho hello > /dev/null\nexport API_KEY=abc123 && true\nexit\n"
         done = subprocess.run(["ssh", "-tt", "-p", str(port), "-i", str(folder / "student"), *OPTS, "root@127.0.0.1",

@@ -12,7 +12,7 @@ import pwd
 import shutil
 import socket
 import subprocess
-import time
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,12 +100,27 @@ def start_sshd(
         f"HostKey {folder}/host\nUsePAM no\nPidFile none\nSubsystem sftp /usr/lib/openssh/sftp-server\n")  # fmt: skip
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     log = folder / "sshd.log"
-    process = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", str(folder / "sshd_config"), "-E", str(log)])
-    for _ in range(200):
-        if log.exists() and "Server listening" in log.read_text():
-            break
-        time.sleep(0.05)
-    else:
-        process.terminate()
-        raise AssertionError(f"sshd did not start: {log.read_text() if log.exists() else ''}")
+    process = spawn_sshd(["/usr/sbin/sshd", "-D", "-f", str(folder / "sshd_config"), "-E", str(log)], log=log)
     return Sshd(process, port, (folder / "host.pub").read_text().strip(), log)
+
+
+def spawn_sshd(argv: list[str], *, log: Path | None = None, **popen: object) -> subprocess.Popen[bytes]:
+    """Start sshd and return once it listens, as sshd itself says: Debian's and Ubuntu's sshd send systemd's
+    READY=1 to $NOTIFY_SOCKET after binding its ports, so nothing polls its log or its port. Fails at once if
+    sshd exits first (a bad config), after 20 s if it never gets ready."""
+    with tempfile.TemporaryDirectory() as tmp, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as ready:
+        ready.bind(f"{tmp}/notify")
+        ready.settimeout(0.2)
+        env = {**os.environ, "NOTIFY_SOCKET": f"{tmp}/notify"}
+        process = subprocess.Popen(argv, env=env, **popen)  # type: ignore[call-overload]
+        for _ in range(100):
+            try:
+                if b"READY=1" in ready.recv(4096):
+                    return process
+            except TimeoutError:
+                if process.poll() is not None:
+                    break
+        process.terminate()
+        process.wait(10)
+        why = log.read_text() if log and log.exists() else f"exit status {process.returncode}"
+        raise AssertionError(f"sshd did not report READY=1 (an sshd built without systemd's notify?): {why}")

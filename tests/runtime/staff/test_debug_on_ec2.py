@@ -40,6 +40,7 @@ from provisioning.ssh_ca import ensure_course_ca
 from provisioning.ssh_keys import generate_key_pair
 from tests.runtime.staff.support import TRAIN, Cast, post, set_up_course
 from tests.support.budget import make_running
+from tests.support.ec2_sshd import spawn_sshd
 from tests.support.os_users import accounts_lock
 
 # The OS accounts, homes and spool these tests share (tests/support/ec2_sshd.py, cwc-view): one worker at a time.
@@ -141,13 +142,8 @@ def host(app, client, canvas, session, backend, runtime, settings, monkeypatch) 
     key.write_text(student_private)
     key.chmod(0o600)
     port = _free_port()
-    sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config), "-o", f"ListenAddress=127.0.0.1:{port}"],
-                            stderr=subprocess.PIPE)  # fmt: skip
-    for _ in range(100):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
+    sshd = spawn_sshd(["/usr/sbin/sshd", "-D", "-e", "-f", str(config), "-o", f"ListenAddress=127.0.0.1:{port}"],
+                      stderr=subprocess.PIPE)  # fmt: skip
     before = frozenset(os.listdir(SPOOL))
     try:
         yield Host(port, root, cast, key, before)
