@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 
 from provisioning.sim_host import LEASE_TAG
@@ -23,19 +24,24 @@ def test_sim_host_process_stops_an_instance_whose_lease_ran_out_with_the_tool_do
         "CWC_SIM_TICK_S": "0.5",
     }
     proc = subprocess.Popen([sys.executable, "-m", "provisioning.sim_host"], env=env, stderr=subprocess.PIPE)
+    lines: list[bytes] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, b"")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    said = b"powered off: " + lapsing.encode() + b" (lease expired)"
     try:
+        # The tick's own report line comes after the poweroff, the lease tag's removal and the tick's tag writes:
+        # waiting for it (not for "stopped" alone) never stops the sim host halfway through that tick.
         deadline = time.monotonic() + 30
-        states: dict[str, str] = {}
-        while time.monotonic() < deadline:
-            states = {i.instance_id: i.state for i in backend.describe_managed()}
-            if states[lapsing] == "stopped":
-                break
-            time.sleep(0.5)
-        assert proc.poll() is None, "the sim host exited"
+        while time.monotonic() < deadline and not any(said in line for line in list(lines)):
+            assert proc.poll() is None, "the sim host exited:\n" + b"".join(lines).decode()[-2000:]
+            time.sleep(0.2)
     finally:
         proc.terminate()
-        _, err = proc.communicate(timeout=10)
+        proc.wait(timeout=10)
+        reader.join(timeout=10)
+    err = b"".join(lines)
+    assert any(said in line for line in lines), err.decode()[-2000:]
+    states = {i.instance_id: i.state for i in backend.describe_managed()}
     assert states == {kept: "running", lapsing: "stopped"}, err.decode()[-2000:]
     tags = {i.instance_id: i.tags for i in backend.describe_managed()}
     assert LEASE_TAG in tags[kept] and LEASE_TAG not in tags[lapsing]
-    assert b"powered off: " + lapsing.encode() + b" (lease expired)" in err
