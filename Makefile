@@ -21,9 +21,11 @@ $(STAMP): $(PY) requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(PY) -m dev.server
 
-# Two pytest-xdist workers (the browser tests stay on one of them, see tests/conftest.py) and the 20 slowest tests
-# listed at the end; `make test TEST_ARGS= ARGS=tests/unit` runs in one process.
-TEST_ARGS ?= -n 2 --dist loadgroup --durations=20
+# Three pytest-xdist workers on the two cores (the browser tests stay on one of them, see tests/conftest.py): the
+# third fills the time the others wait on Chromium, PostgreSQL and the runtime's processes (fresh-clone .ci/run:
+# 295 s of tests with three, 312-316 s with two). The 20 slowest tests are listed at the end;
+# `make test TEST_ARGS= ARGS=tests/unit` runs in one process.
+TEST_ARGS ?= -n 3 --dist loadgroup --durations=20
 
 test: $(STAMP)
 	$(PY) -m tests.run $(TEST_ARGS) $(ARGS)

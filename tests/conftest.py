@@ -81,10 +81,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On pytest-xdist's workers (`make test` runs two, `--dist loadgroup`): every browser test in one group, run
-    by one worker, so two Chromiums never share the two cores while the other worker runs the rest; and the long
-    tests first (the browser group, then the tests marked `slow`), so no worker starts a minute-long test when the
-    other has nothing left to do. Without xdist the order is left as collected."""
+    """On pytest-xdist's workers (`make test` runs three, `--dist loadgroup`): every browser test in one
+    group, run by one worker, so two Chromiums never share the two cores while the other workers run the rest; and
+    the long tests first (the browser group, then the tests marked `slow`), so no worker starts a minute-long test
+    when the others have nothing left to do. Without xdist the order is left as collected."""
     if "PYTEST_XDIST_WORKER" not in os.environ:
         return
 
