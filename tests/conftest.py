@@ -34,6 +34,7 @@ from tests.support.lti import register
 from tests.support.moto_amis import use_default_amis_only
 from tests.support.platform import TestPlatform
 from tests.support.rsa_pool import KeyPool
+from tests.support.url_builders import share_compiled_url_builders
 
 PG_ADMIN_URL = os.environ.get("CWC_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CWC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -73,10 +74,12 @@ def _db_url(name: str) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Before any test module imports moto's EC2 models (tests/support/moto_amis.py says why); and the xdist groups
-    (XdistGroups, below)."""
+    """Before any test module imports moto's EC2 models (tests/support/moto_amis.py says why); the xdist groups
+    (XdistGroups, below); and each URL rule's builder compiled once per process, not once per app
+    (tests/support/url_builders.py)."""
     use_default_amis_only()
     config.pluginmanager.register(XdistGroups(), "cwc-xdist-groups")
+    share_compiled_url_builders()
 
 
 @pytest.hookimpl(tryfirst=True)
