@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 
 SIMULATED_IMAGE_PREFIX = "/cwc-sim"
+GET_PARAMETERS_MAX = 10  # names per SSM GetParameters call
 
 
 def seed_simulated_aws(backend: AwsBackend) -> None:
@@ -28,12 +29,21 @@ def seed_simulated_aws(backend: AwsBackend) -> None:
         backend.image_parameter_prefix = SIMULATED_IMAGE_PREFIX
     backend.ensure_bucket()
     backend.ensure_instance_profile()
+    names = sorted(
+        {
+            backend.image_parameter_prefix + t.image.removeprefix("ssm:")
+            for t in load_catalog().templates
+            if t.image.startswith("ssm:")
+        }
+    )
+    missing = [
+        name
+        for start in range(0, len(names), GET_PARAMETERS_MAX)
+        for name in backend.ssm.get_parameters(Names=names[start : start + GET_PARAMETERS_MAX])["InvalidParameters"]
+    ]
+    if not missing:
+        return
     images = backend.ec2.describe_images(Owners=["099720109477"])["Images"]  # Canonical's Ubuntu images
     ami = sorted(i["ImageId"] for i in images)[0]
-    for template in load_catalog().templates:
-        if template.image.startswith("ssm:"):
-            name = backend.image_parameter_prefix + template.image.removeprefix("ssm:")
-            try:
-                backend.ssm.get_parameter(Name=name)
-            except backend.ssm.exceptions.ParameterNotFound:
-                backend.ssm.put_parameter(Name=name, Value=ami, Type="String", DataType="aws:ec2:image")
+    for name in missing:
+        backend.ssm.put_parameter(Name=name, Value=ami, Type="String", DataType="aws:ec2:image")
