@@ -32,6 +32,7 @@ from tests.support.cpython_ast import retrying
 from tests.support.dbpool import DatabasePool
 from tests.support.lti import register
 from tests.support.moto_amis import use_default_amis_only
+from tests.support.moto_modules import list_moto_modules_once
 from tests.support.platform import TestPlatform
 from tests.support.rsa_pool import KeyPool
 from tests.support.url_builders import share_compiled_url_builders
@@ -75,11 +76,12 @@ def _db_url(name: str) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Before any test module imports moto's EC2 models (tests/support/moto_amis.py says why); the xdist groups
-    (XdistGroups, below); and each URL rule's builder compiled once per process, not once per app
-    (tests/support/url_builders.py)."""
+    (XdistGroups, below); and, once per process instead of once per app or request, each URL rule's builder
+    (tests/support/url_builders.py) and moto's list of its services (tests/support/moto_modules.py)."""
     use_default_amis_only()
     config.pluginmanager.register(XdistGroups(), "cwc-xdist-groups")
     share_compiled_url_builders()
+    list_moto_modules_once()
 
 
 @pytest.hookimpl(tryfirst=True)
