@@ -8,9 +8,9 @@ from config.settings import Settings
 def seed_integrity_demo(settings: Settings) -> str:
     """The seed's Problem 4 (hw5 with Emily's and David's activity), once, for the Integrity page's report."""
     from classroom.db import make_engine, make_session_factory, session_scope
-    from classroom.integrity.demo_seed import seed_hw5
     from dev.demo_lms.origins import issuer
     from dev.demo_lms.seed import generated_students
+    from dev.integrity_seed import seed_hw5
     from provisioning.aws_evidence import store_for
     from provisioning.factory import backend_from_settings
 

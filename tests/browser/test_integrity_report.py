@@ -9,9 +9,9 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from classroom.integrity.demo_seed import seed_hw5
 from dev.demo_lms.origins import issuer
 from dev.demo_lms.seed import generated_students
+from dev.integrity_seed import seed_hw5
 from provisioning.aws_evidence import store_for
 from tests.browser.conftest import LAUNCH_TIMEOUT_MS, Browser, LiveServer, shot, sign_in
 

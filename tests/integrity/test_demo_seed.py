@@ -7,8 +7,8 @@ import subprocess
 
 from sqlalchemy import func, select
 
-from classroom.integrity.demo_seed import seed_hw5
 from classroom.models import ActivityEvent, Course, CoursePolicy
+from dev.integrity_seed import seed_hw5
 from provisioning.aws_evidence import store_for
 from tests.support.lti import launch, tool_token
 
