@@ -14,17 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from classroom.audit import append_event
 from classroom.db import utcnow
 from classroom.models import Heartbeat, Workspace, WorkspaceReset
 from classroom.services.resets import ACTIVE
 from classroom.services.term_notices import term_notice, term_of_row
 from classroom.services.workspaces import set_state
-from classroom.workspaces.host_keys import MAX_KEY_CHARS, MAX_KEYS, parse_host_keys, pinned_keys
+from classroom.workspaces.host_keys import MAX_KEY_CHARS, MAX_KEYS, parse_host_keys
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import RegionPrices
 from provisioning.agent_archive import note_report, wanted_archive_key
-from provisioning.host_key_pins import apply_host_key_report
+from provisioning.host_key_pins import apply_host_key_report, apply_reset_host_key_report
 from provisioning.lease import LeaseAnswer, lease_for, student_row
 from provisioning.restore_boot import RestoreOutcome, record_outcome
 from provisioning.ssh_keys import active_keys
@@ -250,16 +249,7 @@ def _reset_heartbeat(
     if ws is None or ws.id != report.workspace_id:
         raise HeartbeatRejected("this token belongs to another workspace")
     row.new_agent_seen_at = now
-    pinned, reported = pinned_keys(row.new_host_keys), report.host_keys
-    details = {"workspace": ws.id, "reset": row.id, "instance": row.new_instance_id, "keys": list(reported)}
-    if reported and not pinned:
-        row.new_host_keys = "\n".join(reported)
-        append_event(session, "workspace.host_keys.pinned", course_id=ws.course_id, subject=str(ws.person_id),
-                     details=details)  # fmt: skip
-    elif reported and set(reported) != set(pinned) and "\n".join(reported) != row.new_host_keys_refused:
-        row.new_host_keys_refused = "\n".join(reported)
-        append_event(session, "workspace.host_keys.refused", course_id=ws.course_id, subject=str(ws.person_id),
-                     details=details | {"pinned": list(pinned)})  # fmt: skip
+    apply_reset_host_key_report(session, row, ws, report.host_keys, now)
     session.flush()
     keys = [k.public_key for k in active_keys(session, ws.person_id)]
     answer = lease_for(session, ws.course_id, ws.person_id, WorkspaceState.RUNNING.value, now, prices, lease)

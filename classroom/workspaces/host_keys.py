@@ -64,17 +64,26 @@ def pinned_keys(stored: str) -> tuple[str, ...]:
     return tuple(line for line in stored.splitlines() if line.strip())
 
 
+def decide_pin(current: tuple[str, ...], reported: tuple[str, ...]) -> HostKeyDecision:
+    """Against the pin that counts for the reporting instance (() when none yet): the first report pins, the same
+    keys again change nothing, other keys are refused."""
+    if not reported:
+        return HostKeyDecision(HostKeyAction.NOTHING)
+    if not current:
+        return HostKeyDecision(HostKeyAction.PIN, reported)
+    if set(reported) == set(current):
+        return HostKeyDecision(HostKeyAction.SAME, reported)
+    return HostKeyDecision(HostKeyAction.REFUSE, reported)
+
+
 def decide_host_keys(
     pinned: tuple[str, ...], pinned_for: str | None, instance_id: str | None, reported: tuple[str, ...]
 ) -> HostKeyDecision:
-    """First report for the current instance pins; the same keys again change nothing; other keys are refused."""
-    if not reported or not instance_id:
+    """`decide_pin` for a workspace row, whose pin counts only for the instance it was reported for (nothing is
+    pinned while the workspace has no instance)."""
+    if not instance_id:
         return HostKeyDecision(HostKeyAction.NOTHING)
-    if not pinned or pinned_for != instance_id:
-        return HostKeyDecision(HostKeyAction.PIN, reported)
-    if set(reported) == set(pinned):
-        return HostKeyDecision(HostKeyAction.SAME, reported)
-    return HostKeyDecision(HostKeyAction.REFUSE, reported)
+    return decide_pin(pinned if pinned_for == instance_id else (), reported)
 
 
 def current_pin(pinned: str, pinned_for: str | None, instance_id: str | None) -> tuple[str, ...]:

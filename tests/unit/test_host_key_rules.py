@@ -12,6 +12,7 @@ from classroom.workspaces.host_keys import (
     HostKeyAction,
     current_pin,
     decide_host_keys,
+    decide_pin,
     normalise_host_key,
     parse_host_keys,
 )
@@ -36,6 +37,16 @@ def test_a_pin_for_another_instance_does_not_count_and_nothing_is_pinned_without
     assert decide_host_keys((), None, None, (ED,)).action is HostKeyAction.NOTHING
     assert current_pin(ED, "i-1", "i-1") == (ED,)
     assert current_pin(ED, "i-old", "i-new") == () and current_pin("", None, "i-1") == ()
+
+
+def test_against_the_pin_that_counts_first_report_pins_same_is_nothing_new_and_other_keys_are_refused():
+    # a reset row's pin: the row has one instance, so there is no instance to check
+    assert decide_pin((), (ED,)).action is HostKeyAction.PIN
+    assert decide_pin((ED,), (ED,)).action is HostKeyAction.SAME
+    refused = decide_pin((ED,), (ED2,))
+    assert refused.action is HostKeyAction.REFUSE and refused.keys == (ED2,)
+    assert decide_pin((ED,), (ED, ED2)).action is HostKeyAction.REFUSE  # an added key too
+    assert decide_pin((ED,), ()).action is decide_pin((), ()).action is HostKeyAction.NOTHING
 
 
 def test_keys_are_normalised_and_bad_lines_refused():
