@@ -6,16 +6,14 @@ Views and jobs call `home_reader` and get an object with the same three reads (b
 
 from __future__ import annotations
 
-import asyncssh
 from sqlalchemy.orm import Session
 
 from classroom.models import Workspace
 from config.settings import Settings
-from provisioning.instance_ssh import SshFailure, WorkspaceSshError, ec2_endpoint
+from provisioning.instance_ssh import SshFailure, WorkspaceSshError, ec2_endpoint, tool_credentials
 from provisioning.remote_home import RemoteHome
 from provisioning.runtime.home_files import HomeFiles, LocalHome
-from provisioning.ssh_ca import TOOL_READ_COMMAND, TOOL_RESTORE_COMMAND, issue_tool_certificate
-from provisioning.ssh_keys import SshKeyError
+from provisioning.ssh_ca import TOOL_READ_COMMAND, TOOL_RESTORE_COMMAND
 
 HomeReader = LocalHome | RemoteHome
 
@@ -48,12 +46,7 @@ def home_reader(
     if homes.available(ws.instance_id):
         return LocalHome(homes, str(ws.instance_id))
     endpoint = ec2_endpoint(ws, port=settings.workspace_ssh_port)
-    key = asyncssh.generate_private_key("ssh-ed25519")
-    public = key.export_public_key().decode()
-    try:
-        cert = issue_tool_certificate(session, settings=settings, workspace=ws, public_key=public, why=why,
-                                      person_id=person_id,
-                                      command=TOOL_RESTORE_COMMAND if restore else TOOL_READ_COMMAND)  # fmt: skip
-    except SshKeyError as exc:
-        raise WorkspaceSshError(SshFailure.REFUSED, str(exc)) from exc
+    command = TOOL_RESTORE_COMMAND if restore else TOOL_READ_COMMAND
+    key, cert = tool_credentials(session, settings=settings, workspace=ws, why=why, person_id=person_id,
+                                 command=command)  # fmt: skip
     return RemoteHome(endpoint, key, cert)

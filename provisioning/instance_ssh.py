@@ -21,11 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncssh
+from sqlalchemy.orm import Session
 
 from classroom.models import Workspace
 from classroom.workspaces.host_keys import current_pin
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import load_catalog
+from config.settings import Settings
+from provisioning.ssh_ca import issue_tool_certificate
+from provisioning.ssh_keys import SshKeyError
 
 CONNECT_TIMEOUT_S = 15
 
@@ -100,6 +104,21 @@ def ec2_endpoint(ws: Workspace, *, port: int, username: str | None = None) -> Ss
 def runtime_endpoint(workspace_id: int, *, port: int, host_key: Any, host: str = "127.0.0.1") -> SshEndpoint:
     """The local runtime's SSH server (development, demos, tests): login `ws<id>`, its own host key."""
     return SshEndpoint(host, port, f"ws{workspace_id}", (host_key,), where="runtime")
+
+
+def tool_credentials(
+    session: Session, *, settings: Settings, workspace: Workspace, why: str, person_id: int | None, command: str
+) -> tuple[asyncssh.SSHKey, str]:
+    """A key made for one connection and the course CA's certificate for it (`issue_tool_certificate`: the
+    workspace's principal, a few minutes, `command` forced); WorkspaceSshError (refused) when the course has no CA.
+    Writes nothing to the session."""
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    try:
+        cert = issue_tool_certificate(session, settings=settings, workspace=workspace, why=why, person_id=person_id,
+                                      public_key=key.export_public_key().decode(), command=command)  # fmt: skip
+    except SshKeyError as exc:
+        raise WorkspaceSshError(SshFailure.REFUSED, str(exc)) from exc
+    return key, cert
 
 
 async def connect(endpoint: SshEndpoint, key: asyncssh.SSHKey, certificate: str) -> asyncssh.SSHClientConnection:

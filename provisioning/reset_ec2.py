@@ -25,11 +25,10 @@ from classroom.jobs.context import current
 from classroom.models import Workspace, WorkspaceBackup, WorkspaceReset
 from classroom.services.resets import ALWAYS_KEPT, keep_paths
 from classroom.workspaces.host_keys import pinned_keys
-from provisioning.instance_ssh import SshEndpoint, SshFailure, WorkspaceSshError, connect, login_user, ssh_error
+from provisioning.instance_ssh import SshEndpoint, connect, login_user, ssh_error, tool_credentials
 from provisioning.remote_home import RemoteHome, backup_members
 from provisioning.runtime.home_files import keep_matches
-from provisioning.ssh_ca import TOOL_READ_COMMAND, TOOL_RESTORE_COMMAND, issue_tool_certificate
-from provisioning.ssh_keys import SshKeyError
+from provisioning.ssh_ca import TOOL_READ_COMMAND, TOOL_RESTORE_COMMAND
 
 PIN_WAIT = timedelta(minutes=15)  # a new machine boots and reports within two; past this the reset fails
 SEEN_WITHIN = timedelta(minutes=5)  # the health check wants the new agent's heartbeat this recent (one a minute)
@@ -92,18 +91,13 @@ def _plan(reset_id: int) -> _Plan | None:
 
 def _credentials(plan: _Plan, reset_id: int, command: str) -> tuple[asyncssh.SSHKey, str]:
     """A key made for one connection and the course CA's certificate forcing `command` on it."""
-    key = asyncssh.generate_private_key("ssh-ed25519")
     with current().session() as session:
         ws = session.get(Workspace, plan.workspace_id)
         assert ws is not None
-        try:
-            cert = issue_tool_certificate(session, settings=current().settings, workspace=ws, why=f"reset-R{reset_id}",
-                                          person_id=plan.staff_person_id, public_key=key.export_public_key().decode(),
-                                          command=command)  # fmt: skip
-        except SshKeyError as exc:
-            raise WorkspaceSshError(SshFailure.REFUSED, str(exc)) from exc
+        credentials = tool_credentials(session, settings=current().settings, workspace=ws, why=f"reset-R{reset_id}",
+                                       person_id=plan.staff_person_id, command=command)  # fmt: skip
         session.rollback()
-    return key, cert
+    return credentials
 
 
 def restore_on_ec2(reset_id: int) -> dict[str, object] | None:
