@@ -18,6 +18,7 @@ from classroom.roles import StaffLevel
 from classroom.services.terminal import Mode, redeem_ticket, shared
 from classroom.workspaces.lifecycle import WorkspaceState
 from lti_app.auth import csrf_token
+from tests.conftest import count_rows
 from tests.support.budget import make_running
 from tests.support.lti import launch, tool_token
 
@@ -63,6 +64,14 @@ def _audits(session, like):  # type: ignore[no-untyped-def]
     return session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action.like(like)))
 
 
+def _written(session, redis) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """All a ticket request can write: tickets, shares and debug credentials in Redis, audit events and debug
+    sessions (read on connections of their own: what the request committed)."""
+    engine = session.get_bind()
+    counts = {table: count_rows(engine, table) for table in ("audit_events", "debug_sessions")}
+    return {"redis": sorted(redis.scan_iter("cwc:term:*")), **counts}
+
+
 def test_only_the_owner_gets_a_shell_ticket(app, client, session, redis, people):  # type: ignore[no-untyped-def]
     tokens, ws = people
     path = f"/app/workspaces/{ws.id}/terminal/ticket"
@@ -87,8 +96,10 @@ def test_a_stopped_workspace_gets_no_ticket_and_the_page_says_why(app, client, s
     tokens, ws = people
     ws.state = WorkspaceState.STOPPED
     session.commit()
+    before = _written(session, redis)
     resp = _post(app, client, f"/app/workspaces/{ws.id}/terminal/ticket", tokens["emily"])
     assert resp.status_code == 409 and "stopped" in resp.json["message"]
+    assert _written(session, redis) == before
     page = client.get(f"/app/workspaces/{ws.id}/terminal", query_string={"t": tokens["emily"]})
     assert page.status_code == 200 and "Start it from your workspace page" in page.get_data(as_text=True)
     assert redis.keys("cwc:term:ticket:*") == []
@@ -114,10 +125,14 @@ def test_sharing_lets_every_staff_level_watch_audited_and_stopping_ends_it(app, 
         assert resp.status_code == 200 and resp.json["mode"] == "watch"
         ticket = redeem_ticket(redis, parse_qs(urlsplit(resp.json["url"]).query)["ticket"][0])
         assert ticket.mode is Mode.WATCH and ticket.staff and ticket.owner_person_id == ws.person_id
+    before = _written(session, redis)
     assert _post(app, client, ticket_path, tokens["david"]).status_code == 404
+    assert _written(session, redis) == before  # no ticket, no audit event
     assert _audits(session, "terminal.watch") == 3 and _audits(session, "terminal.share.start") == 1
     assert _post(app, client, share, tokens["emily"], action="stop").json == {"shared": False}
+    before = _written(session, redis)
     assert _post(app, client, ticket_path, tokens["priya"]).status_code == 409
+    assert _written(session, redis) == before
     assert _audits(session, "terminal.watch") == 3
 
 
@@ -140,9 +155,12 @@ def test_a_debug_session_opens_in_the_browser_terminal_for_its_opener_only(app, 
     session.commit()
     form = {"ws": str(ws.id), "reason": "Sophie's training crashes", "mode": "view", "minutes": "30"}
     debug = f"/app/students/{ws.person_id}/debug/ssh"
+    before = _written(session, redis)
     assert _post(app, client, debug, tokens["priya"], where="browser", **form).status_code == 403  # read-only TA
     assert _post(app, client, debug, tokens["alex"], where="browser", **{**form, "reason": ""}).status_code == 400
     assert session.scalar(select(func.count()).select_from(DebugSession)) == 0
+    assert _written(session, redis) == before | {"audit_events": before["audit_events"] + 1}  # no key pair kept
+    assert _audits(session, "staff.refused") == 1  # the one write: the read-only TA's refusal, audited
     resp = _post(app, client, debug, tokens["alex"], where="browser", **form)
     assert resp.status_code == 303 and "/terminal" in resp.headers["Location"]
     ds = session.scalar(select(DebugSession))
@@ -150,10 +168,12 @@ def test_a_debug_session_opens_in_the_browser_terminal_for_its_opener_only(app, 
     page = client.get(f"/app/debug-sessions/{ds.id}/terminal", query_string={"t": tokens["alex"]})
     assert page.status_code == 200 and f"Debug session D{ds.id}" in page.get_data(as_text=True)
     ticket_path = f"/app/debug-sessions/{ds.id}/terminal/ticket"
+    before = _written(session, redis)
     assert _post(app, client, ticket_path, tokens["martinez"]).status_code == 404  # not the opener
     assert _post(app, client, ticket_path, tokens["priya"]).status_code == 403
     assert _post(app, client, ticket_path, tokens["emily"]).status_code == 403
     assert _post(app, client, ticket_path, tokens["stranger"]).status_code == 404  # another course
+    assert _written(session, redis) == before  # no ticket, no audit event, no debug session
     assert _audits(session, "terminal.debug.connect") == 0
     resp = _post(app, client, ticket_path, tokens["alex"])
     assert resp.status_code == 200 and resp.json["mode"] == "debug"
@@ -162,4 +182,6 @@ def test_a_debug_session_opens_in_the_browser_terminal_for_its_opener_only(app, 
     assert _audits(session, "terminal.debug.connect") == 1
     assert _post(app, client, f"/app/debug-sessions/{ds.id}/end", tokens["alex"]).status_code == 303
     assert debug_credentials(redis, ds.id) is None
+    before = _written(session, redis)
     assert _post(app, client, ticket_path, tokens["alex"]).status_code == 409
+    assert _written(session, redis) == before
