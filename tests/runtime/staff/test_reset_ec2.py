@@ -33,6 +33,7 @@ from provisioning.jobs.reconcile import reconcile_workspaces
 from provisioning.jobs.workspace import launch_spec
 from provisioning.reset_jobs import reset_deadline
 from provisioning.ssh_ca import ensure_course_ca
+from tests.conftest import count_rows
 from tests.runtime.staff.support import _user, post
 from tests.support.budget import ensure_policies, make_running
 from tests.support.ec2_sshd import NEW_HOST, NEW_USER, USER, Sshd, ensure_user, free_port, start_sshd, write_as
@@ -169,6 +170,20 @@ def _new_agent(c: Cast, row: WorkspaceReset) -> dict[str, str]:
     return {"Authorization": f"Bearer {_agent_token(c.backend, str(row.new_instance_id))}"}
 
 
+def _agent_writes(session, redis) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """All an accepted heartbeat writes (provisioning/agent_service.py and its route): the workspace row (activity,
+    state, pin), the reset rows (the new agent's sighting and host keys), heartbeat rows, audit events (pins) and
+    the reset job it queues. A refused heartbeat must leave every one of them as it was."""
+    engine = session.get_bind()  # read on connections of their own: what the request committed
+    with engine.connect() as conn:
+        rows = {
+            t.name: [dict(r) for r in conn.execute(select(t).order_by(t.c.id)).mappings()]
+            for t in (Workspace.__table__, WorkspaceReset.__table__)
+        }
+    counts = {table: count_rows(engine, table) for table in ("heartbeats", "audit_events")}
+    return rows | counts | {"jobs": sorted(redis.scan_iter("rq:job:*"))}
+
+
 def _home(home: Path) -> dict[str, bytes]:
     return {str(p.relative_to(home)): p.read_bytes() for p in home.rglob("*") if p.is_file()}
 
@@ -189,15 +204,17 @@ def _old_untouched(c: Cast, session, row: WorkspaceReset) -> None:  # type: igno
     assert told is not None and f"Reset R{row.id} failed" in told.subject
 
 
-def test_alex_resets_sophies_ec2_workspace_and_her_kept_files_move_byte_identical(app, client, cast, session):  # type: ignore[no-untyped-def]
+def test_alex_resets_sophies_ec2_workspace_and_her_kept_files_move_byte_identical(app, client, cast, session, redis):  # type: ignore[no-untyped-def]
     confirm = client.get(f"/app/students/{cast.sophie.id}/reset", query_string={"t": cast.tokens["head_ta"]})
     assert "not built" not in confirm.get_data(as_text=True)
     row = _start_reset(app, client, cast, session)
     new_agent = _new_agent(cast, row)
     waiting = client.get(f"/app/resets/{row.id}", query_string={"t": cast.tokens["head_ta"]}).get_data(as_text=True)
     assert "Waiting for the new machine" in waiting
+    before = _agent_writes(session, redis)
     other = client.post("/api/agent/heartbeat", json={"workspace_id": cast.ws.id + 1}, headers=new_agent)
     assert other.status_code == 403  # the new token speaks for its own workspace only
+    assert _agent_writes(session, redis) == before  # not seen, nothing pinned, audited or queued
     answer = _beat(client, cast, new_agent, cast.new.host_key + " root@ip-10-0-0-9")  # pins on the reset row
     assert answer.status_code == 200 and answer.get_json()["stop"] is False
     session.expire_all()
@@ -215,7 +232,9 @@ def test_alex_resets_sophies_ec2_workspace_and_her_kept_files_move_byte_identica
     assert cast.backend.describe([ws.instance_id])[0].state == "running"
     assert row.old_end_requested_at is not None and row.kept["files"] == len(KEPT) == row.kept["verified"]
     assert row.kept["python"].startswith("3.")
+    before = _agent_writes(session, redis)
     assert _beat(client, cast, cast.old_agent, cast.old.host_key).status_code == 403  # the old agent is done
+    assert _agent_writes(session, redis) == before
     assert _beat(client, cast, new_agent, cast.new.host_key).status_code == 200  # now the workspace's own
     logins = cast.new.logins()
     assert len([line for line in logins if f"ID tool:reset-R{row.id}:" in line]) == 3  # restore, read back, health
@@ -289,7 +308,9 @@ def test_a_new_machine_that_never_reports_fails_the_reset_at_its_deadline(app, c
     row = session.get(WorkspaceReset, row.id)
     assert "did not report its SSH host key within 15 minutes" in row.error
     _old_untouched(cast, session, row)
+    before = _agent_writes(session, redis)
     assert _beat(client, cast, _new_agent(cast, row), cast.new.host_key).status_code == 403  # its token is dead
+    assert _agent_writes(session, redis) == before  # the failed reset's row keeps no sighting and no key
     assert _home(cast.new_home) == TEMPLATE and cast.new.logins() == []
 
 
