@@ -92,12 +92,18 @@ def record_outcome(session: Session, ws: Workspace, outcome: RestoreOutcome, now
     else:
         append_event(session, "workspace.restore_failed", course_id=ws.course_id, subject=str(ws.id),
                      details={**details, "reason": restore.outcome_reason})  # fmt: skip
-        person = session.get(Person, restore.person_id)
-        name = person.name if person and person.name else f"person {restore.person_id}"
-        notify_instructors(
-            session, ws.course_id, subject=f"{name}'s home could not be restored",
-            body=f"The restored workspace of {name} could not bring back the archived home: "
-                 f"{restore.outcome_reason}. The workspace runs with an empty home; see the Restore page.",
-        )  # fmt: skip
+        tell_instructors_restore_failed(session, ws.course_id, restore.person_id, restore.outcome_reason)
     session.flush()
     return True
+
+
+def tell_instructors_restore_failed(session: Session, course_id: int, person_id: int, reason: str) -> None:
+    """Tell the course's instructors that this student's archived home could not be brought back (the agent's
+    report on EC2, or the local runtime's fetch), and why."""
+    person = session.get(Person, person_id)
+    name = person.name if person and person.name else f"person {person_id}"
+    notify_instructors(
+        session, course_id, subject=f"{name}'s home could not be restored",
+        body=f"The restored workspace of {name} could not bring back the archived home: "
+             f"{reason}. The workspace runs with an empty home; see the Restore page.",
+    )  # fmt: skip

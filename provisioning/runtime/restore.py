@@ -4,7 +4,9 @@ into its home the first time its sandbox is prepared (classroom.services.restore
 Once per restore (`restored_at`, claimed and committed before the fetch, so no row lock is held across S3; a
 failed fetch is logged, the claim given back, and tried again on the runtime's next start). Audited with the
 archive's key and SHA-256; the restore's `outcome` says "restored" (with the bytes fetched) or "failed" and why
-(shown on the instructor's restore page; a later success replaces a failure), as the EC2 agent's report does.
+(shown on the instructor's restore page; a later success replaces a failure), as the EC2 agent's report does; the
+instructors are told of the first failure (provisioning.restore_boot.tell_instructors_restore_failed), not of
+every retry.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from classroom.db import utcnow
 from classroom.models import StudentRestore, WorkspaceArchive
 from provisioning.aws_restore import unpack_home
 from provisioning.backend import CloudBackend, CloudError
+from provisioning.restore_boot import FAILED, RESTORED, tell_instructors_restore_failed
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ def restore_home(sessions: Callable[[], Session], backend: CloudBackend, workspa
         if restore is None or archive is None:
             return 0
         restore_id, course_id, key, digest = restore.id, restore.course_id, archive.s3_key, archive.sha256
+        person_id, failed_before = restore.person_id, restore.outcome == FAILED
         restore.restored_at = utcnow()  # the claim: another runtime finds nothing to do
         session.commit()
     try:
@@ -57,12 +61,14 @@ def restore_home(sessions: Callable[[], Session], backend: CloudBackend, workspa
             session.execute(
                 update(StudentRestore)
                 .where(StudentRestore.id == restore_id)
-                .values(restored_at=None, outcome="failed", outcome_reason=str(exc)[:300], outcome_at=utcnow())
+                .values(restored_at=None, outcome=FAILED, outcome_reason=str(exc)[:300], outcome_at=utcnow())
             )
             details = {"restore": restore_id, "archive": key, "reason": str(exc)[:300], "by": "runtime"}
             append_event(
                 session, "workspace.restore_failed", course_id=course_id, subject=str(workspace_id), details=details
             )
+            if not failed_before:  # told once; the runtime tries again at each start
+                tell_instructors_restore_failed(session, course_id, person_id, str(exc)[:300])
             session.commit()
         return 0
     if owner is not None:
@@ -73,7 +79,7 @@ def restore_home(sessions: Callable[[], Session], backend: CloudBackend, workspa
         session.execute(
             update(StudentRestore)
             .where(StudentRestore.id == restore_id)
-            .values(outcome="restored", outcome_reason="", restored_bytes=size, outcome_at=utcnow())
+            .values(outcome=RESTORED, outcome_reason="", restored_bytes=size, outcome_at=utcnow())
         )
         append_event(session, "workspace.home_restored", course_id=course_id, subject=str(workspace_id),
                      details={"restore": restore_id, "archive": key, "sha256": digest, "entries": entries})  # fmt: skip

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import time_machine
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from classroom.db import make_session_factory
 from classroom.jobs import context as jobs
@@ -104,6 +105,11 @@ def _counts(session) -> tuple[int, ...]:  # type: ignore[no-untyped-def]
     return tuple(session.scalar(select(func.count()).select_from(t)) for t in (StudentRestore, Workspace, BudgetGrant))
 
 
+def _told_restore_failed(session: Session) -> list[str]:
+    subjects = select(Notification.subject).where(Notification.subject.like("%home could not be restored"))
+    return list(session.scalars(subjects))
+
+
 def test_restore_for_seven_days_then_access_closes_by_itself(closed, session, engine, backend, tmp_path):
     course, owner, emily, david, clock, end = closed
     now = end + timedelta(days=1)
@@ -163,6 +169,9 @@ def test_restore_for_seven_days_then_access_closes_by_itself(closed, session, en
     assert restore_home(sessions, backend, fresh.id, home) == 0
     session.expire_all()
     assert session.get(StudentRestore, restore.id).restored_at is None
+    assert _told_restore_failed(session) == ["Emily Chen's home could not be restored"]  # the instructor, once
+    assert restore_home(sessions, backend, fresh.id, home) == 0  # the runtime's next start tries again
+    assert _told_restore_failed(session) == ["Emily Chen's home could not be restored"]
     backend.s3.put_object(Bucket=backend.bucket, Key=key, Body=body)
     assert restore_home(sessions, backend, fresh.id, home) > 0
     assert (home / "homework" / "hw1-linear-regression").is_dir() and (home / ".cwc-archive.json").is_file()
