@@ -33,6 +33,7 @@ from tests.support.dbpool import DatabasePool
 from tests.support.lti import register
 from tests.support.moto_amis import use_default_amis_only
 from tests.support.moto_modules import list_moto_modules_once
+from tests.support.os_users import EC2_ACCOUNTS
 from tests.support.platform import TestPlatform
 from tests.support.rsa_pool import KeyPool
 from tests.support.url_builders import share_compiled_url_builders
@@ -76,10 +77,12 @@ def _db_url(name: str) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Before any test module imports moto's EC2 models (tests/support/moto_amis.py says why); the xdist groups
-    (XdistGroups, below); and, once per process instead of once per app or request, each URL rule's builder
-    (tests/support/url_builders.py) and moto's list of its services (tests/support/moto_modules.py)."""
+    (XdistGroups, below) and the EC2 stand-in tests' machine-wide lock (tests/support/os_users.py); and, once per
+    process instead of once per app or request, each URL rule's builder (tests/support/url_builders.py) and moto's
+    list of its services (tests/support/moto_modules.py)."""
     use_default_amis_only()
     config.pluginmanager.register(XdistGroups(), "cwc-xdist-groups")
+    config.pluginmanager.register(EC2_ACCOUNTS, "cwc-ec2-accounts")
     share_compiled_url_builders()
     list_moto_modules_once()
 
