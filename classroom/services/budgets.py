@@ -42,9 +42,10 @@ class BudgetError(ValueError):
     """Bad input for a budget action; the message says what to fix."""
 
 
-def policy_view(session: Session, course: Course) -> PolicyView | None:
-    """The course's policy as the launch check reads it, or None when the course is not set up."""
-    p = session.get(CoursePolicy, course.id)
+def policy_view(session: Session, course: Course, *, policy: CoursePolicy | None = None) -> PolicyView | None:
+    """The course's policy as the launch check reads it, or None when the course is not set up (`policy`: the
+    course's policy row, when the caller has it)."""
+    p = policy or session.get(CoursePolicy, course.id)
     if p is None:
         return None
     return PolicyView(
@@ -60,11 +61,18 @@ def policy_view(session: Session, course: Course) -> PolicyView | None:
 
 
 def student_money(
-    session: Session, course: Course, person_id: int, now: datetime, prices: RegionPrices | None = None
+    session: Session,
+    course: Course,
+    person_id: int,
+    now: datetime,
+    prices: RegionPrices | None = None,
+    *,
+    policy: CoursePolicy | None = None,
 ) -> StudentMoney | None:
     """Cap (budget plus grants), spend in total and today, workspaces running, and the storage their disks will
-    cost until term end (reserved out of the budget); None without a policy. One statement besides the policy."""
-    policy = session.get(CoursePolicy, course.id)
+    cost until term end (reserved out of the budget); None without a policy (`policy`: the course's policy row,
+    when the caller has it). One statement besides the policy."""
+    policy = policy or session.get(CoursePolicy, course.id)
     if policy is None:
         return None
     today = now.astimezone(ZoneInfo(course.time_zone)).date()
@@ -139,16 +147,14 @@ def decide_launch(
     commits the workspace it inserts or starts). A restart commits no new disk and is not counted twice."""
     session.execute(ENROLLMENT_LOCK, {"course": course.id, "person": person_id})
     now = now or utcnow()
-    # Held for the whole decision: the session's identity map is weak, so student_money and policy_view would
-    # each load the policy row again once the other's reference is gone.
-    policy = session.get(CoursePolicy, course.id)
-    position = student_money(session, course, person_id, now, prices)
+    policy = session.get(CoursePolicy, course.id)  # read once, handed to student_money and policy_view
+    position = student_money(session, course, person_id, now, prices, policy=policy)
     # `starting` a stopped workspace: it is not among the running ones, so the concurrency count is already right.
     approved, pending = request_state(session, course.id, person_id, template_id)
     from classroom.services.restores import student_view  # a restored student's term ends later
 
     return check_launch(
-        student_view(session, policy_view(session, course), course, person_id, now),
+        student_view(session, policy_view(session, course, policy=policy), course, person_id, now),
         template_id,
         position,
         catalog=catalog,
