@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text
+from sqlalchemy import literal, select, text
 from sqlalchemy.orm import Session
 
 from classroom.budget.policy import money
@@ -106,17 +106,15 @@ class CourseTerm:
 
 
 def course_term(session: Session, course_id: int) -> CourseTerm | None:
-    """The course's term end and archive settings (None: no term end or no policy)."""
+    """The course's term end and archive settings (None: no term end or no policy); one statement."""
     r = session.execute(
         select(Course.label, Course.title, Course.context_id, Course.term_end, Course.time_zone,
+               literal(True).label("has_policy"),
                CoursePolicy.archive_retention_days, CoursePolicy.disk_grace_days)
         .join(CoursePolicy, CoursePolicy.course_id == Course.id)
         .where(Course.id == course_id)
-    ).one_or_none()  # fmt: skip  # one statement, no model rows (every agent heartbeat asks)
-    if r is None or r.term_end is None:
-        return None
-    return CourseTerm(course_id, course_display_name(r.label, r.title, r.context_id), r.term_end, r.time_zone,
-                      r.archive_retention_days, r.disk_grace_days)  # fmt: skip
+    ).one_or_none()  # fmt: skip
+    return term_of_row(course_id, r) if r is not None else None
 
 
 def course_notices(
@@ -138,8 +136,8 @@ def course_notices(
 
 
 def term_of_row(course_id: int, row: Any) -> CourseTerm | None:
-    """`course_term` from a row already read with the course's and its policy's columns (the heartbeat's: see
-    LEASE_STUDENT_SQL); None: no term end or no policy."""
+    """The course's term from a row read with the course's and its policy's columns (`course_term`'s, or the
+    heartbeat's: see LEASE_STUDENT_SQL); None: no term end or no policy."""
     if not row.has_policy or row.term_end is None:
         return None
     return CourseTerm(course_id, course_display_name(row.label, row.title, row.context_id), row.term_end,
