@@ -23,7 +23,7 @@ from typing import Any
 import requests
 
 from provisioning.agent.cwc_agent import DEFAULT_BOOT_GRACE_S, LeaseKeeper, archive_home, heartbeat
-from provisioning.backend import CloudBackend, InstanceInfo
+from provisioning.backend import CloudBackend, CloudError, InstanceInfo
 from provisioning.userdata import agent_config_from_user_data
 
 log = logging.getLogger(__name__)
@@ -126,8 +126,21 @@ class SimHost:
         # The changed tags, one call per distinct set: the instances renewed together hold the same lease. Written
         # after the pass, so a sim host killed in the middle keeps this tick's earlier lease (the safe side).
         for tags, instance_ids in changes.items():
-            self.backend.tag_instances(instance_ids, dict(tags))
+            self._write_tags(instance_ids, dict(tags))
         return report
+
+    def _write_tags(self, instance_ids: list[str], tags: dict[str, str]) -> None:
+        """One call for the set; if AWS refuses it (one instance terminated since the describe fails the whole
+        call), one call per instance, so the others keep their renewed lease."""
+        try:
+            self.backend.tag_instances(instance_ids, tags)
+            return
+        except CloudError as exc:
+            if len(instance_ids) == 1:
+                log.warning("simulated instance %s: tags not written: %s", instance_ids[0], exc)
+                return
+        for instance_id in instance_ids:
+            self._write_tags([instance_id], tags)
 
     def _play(self, inst: InstanceInfo, report: TickReport) -> dict[str, str]:
         """Play one instance's agent for one beat; the tags that changed (its lease, its keys, its student's beats)."""

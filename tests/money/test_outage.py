@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from urllib.parse import parse_qsl
 
 import pytest
 import time_machine
@@ -12,6 +13,7 @@ import time_machine
 from config.prices import load_prices
 from provisioning.lease import DEFAULT_LEASE
 from provisioning.sim_host import LEASE_TAG, SimHost
+from tests.provisioning.test_aws_adapter import _body, _error
 from tests.support.outage import flask_post, metered_until, overshoot, seed_outage, walk
 
 START = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
@@ -46,6 +48,30 @@ def test_sim_host_writes_only_changed_tags_one_call_per_distinct_set_and_a_new_o
         traveller.move_to(START + DEFAULT_LEASE)
         restarted = SimHost(backend, post=flask_post(client, lambda: False))
         assert len(restarted.tick().stopped) == 3  # the lease held in the tags ran out: each stops
+
+
+def test_a_refused_tag_call_for_a_gone_instance_does_not_cost_the_others_their_lease(session, client, backend):
+    """One CreateTags covers the instances renewed together; AWS refuses the whole call when one of them was
+    terminated since the describe. The others' leases are still written, one call each."""
+    prices = load_prices().region("us-east-1")
+    with time_machine.travel(START, tick=False):
+        students = seed_outage(session, backend, prices, START, [Decimal(3)] * 3, term_end=START.date() + timedelta(30))
+        gone = students[0].instance_id
+        calls: list[list[str]] = []
+
+        def refuse_with_gone(request, **_):  # type: ignore[no-untyped-def]
+            ids = [v for k, v in parse_qsl(_body(request)) if k.startswith("ResourceId")]
+            calls.append(ids)
+            return _error("InvalidInstanceID.NotFound") if gone in ids else None
+
+        backend.ec2.meta.events.register("before-send.ec2.CreateTags", refuse_with_gone)
+        host = SimHost(backend, post=flask_post(client, lambda: True), idle_after_beats=0)
+        assert set(host.tick().outcomes.values()) == {"renewed"}
+    assert sorted(map(len, calls)) == [1, 1, 1, 3]  # the set, refused; then each instance alone
+    leases = {i.instance_id: i.tags.get(LEASE_TAG) for i in backend.describe_managed(states=("running",))}
+    renewed = repr((START + DEFAULT_LEASE).timestamp())
+    assert {i: t for i, t in leases.items() if i != gone} == {s.instance_id: renewed for s in students[1:]}
+    assert leases[gone] != renewed
 
 
 @pytest.mark.slow
