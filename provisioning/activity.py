@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,17 +19,16 @@ from sqlalchemy.orm import Session
 
 from classroom.db import utcnow
 from classroom.integrity.chain import chain_activity
-from classroom.integrity.settings import records_commands
+from classroom.integrity.settings import collects_activity, records_commands
 from classroom.models import ActivityEvent, CoursePolicy, Workspace
 from provisioning.agent_service import HeartbeatRejected, token_hash
 
 KINDS = frozenset({"ssh_login", "ssh_logout", "file_changed", "file_deleted", "git_commit", "transfer", "jupyter",
-                   "download", "extract", "command"})
+                   "download", "extract", "command"})  # fmt: skip
 MAX_EVENTS = 200
 MAX_DETAILS_BYTES = 8192
 MAX_BODY_BYTES = 1024 * 1024
 EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-COLLECTING = "plagiarism_support"  # the wizard's integrity option that turns activity collection on
 
 
 @dataclass(frozen=True)
@@ -74,18 +72,6 @@ def collecting(session: Session, course_id: int) -> bool:
     return collects_activity(integrity)
 
 
-def collects_activity(integrity: Mapping[str, Any] | None) -> bool:
-    """Whether a course policy's integrity options (None: no policy) ask for activity events. Pure."""
-    return bool((integrity or {}).get(COLLECTING))
-
-
-def activity_flags(integrity: Mapping[str, Any] | None, record_commands: bool) -> tuple[bool, bool]:
-    """(collects activity, records typed commands), told to the agent with each heartbeat: commands are recorded
-    only where activity is collected. From the course's settings the heartbeat read with its lease. Pure."""
-    collects = collects_activity(integrity)
-    return collects, collects and record_commands
-
-
 def record_activity(session: Session, token: str, workspace_id: int, events: list[NewActivity]) -> dict[str, int]:
     """Store the batch for the token's own workspace; duplicates (by id) are skipped. Returns counts."""
     ws = session.scalar(select(Workspace).where(Workspace.agent_token_hash == token_hash(token or "-")))
@@ -105,7 +91,9 @@ def record_activity(session: Session, token: str, workspace_id: int, events: lis
     rows = [{"workspace_id": ws.id, "event_id": e.event_id, "kind": e.kind, "at": e.at, "details": e.details,
              "received_at": now} for e in events]  # fmt: skip
     stored = session.scalars(
-        insert(ActivityEvent).values(rows).on_conflict_do_nothing(constraint="uq_activity_events_ws_event")
+        insert(ActivityEvent)
+        .values(rows)
+        .on_conflict_do_nothing(constraint="uq_activity_events_ws_event")
         .returning(ActivityEvent.id)
     ).all()
     chain_activity(session, ws.course_id, list(stored))  # each stored event in the course's audit chain

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -15,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classroom.db import utcnow
+from classroom.integrity.settings import activity_flags
 from classroom.models import Heartbeat, Workspace, WorkspaceReset
 from classroom.services.resets import ACTIVE
 from classroom.services.term_notices import term_notice, term_of_row
@@ -158,10 +158,10 @@ class AgentAnswer:
     restore_recorded: bool = False  # the report's restore outcome is recorded: the agent stops reporting it
     resume_reset: int | None = None  # a reset's new instance is pinned: the caller queues that reset's job
     owner: tuple[int, int] = (0, 0)  # the reporting workspace's course and student (for the caller's other reads)
-    # The course's integrity options and command recording, read with the lease; None for a reset's new instance
-    # (its token is not the workspace's yet): it collects nothing.
-    integrity: Mapping[str, Any] | None = None
-    record_commands: bool = False
+    # From the course's settings read with the lease; False for a reset's new instance (its token is not the
+    # workspace's yet): it collects nothing.
+    collect_activity: bool = False
+    record_commands: bool = False  # typed commands, only where activity is collected
 
     def as_json(self) -> dict[str, object]:
         """The heartbeat's JSON answer (lease_until as an ISO instant and as epoch seconds for the agent)."""
@@ -172,6 +172,8 @@ class AgentAnswer:
             "lease_until": self.lease.lease_until.isoformat(),
             "lease_until_epoch": int(self.lease.lease_until.timestamp()),
             "banner": self.banner,
+            "collect_activity": self.collect_activity,
+            "record_commands": self.record_commands,
         } | ({"restore_recorded": True} if self.restore_recorded else {})
 
 
@@ -226,9 +228,10 @@ def record_heartbeat(
     answer = lease_for(session, ws.course_id, ws.person_id, ws.state.value, now, prices, lease,
                        archiving_until=ws.archiving_until, row=row)  # fmt: skip
     banner = term_notice(session, term_of_row(ws.course_id, row), ws.person_id, now) or ""
+    collects, records = activity_flags(row.integrity, bool(row.record_commands))
     return AgentAnswer(keys, answer, wanted_archive_key(ws), banner, restore_recorded=report.restore is not None,
-                       owner=(ws.course_id, ws.person_id), integrity=row.integrity or {},
-                       record_commands=bool(row.record_commands))  # fmt: skip
+                       owner=(ws.course_id, ws.person_id), collect_activity=collects,
+                       record_commands=records)  # fmt: skip
 
 
 def _reset_heartbeat(

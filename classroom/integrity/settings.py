@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -13,6 +15,20 @@ from classroom.db import utcnow
 from classroom.integrity.evidence import parse_ranges
 from classroom.models import IntegritySettings
 from classroom.models.integrity import DEFAULT_SNAPSHOT_PATH
+
+COLLECTING = "plagiarism_support"  # the wizard's integrity option (a course policy's) that turns activity collection on
+
+
+def collects_activity(integrity: Mapping[str, Any] | None) -> bool:
+    """Whether a course policy's integrity options (None: no policy) ask for activity events. Pure."""
+    return bool((integrity or {}).get(COLLECTING))
+
+
+def activity_flags(integrity: Mapping[str, Any] | None, record_commands: bool) -> tuple[bool, bool]:
+    """(collects activity, records typed commands), told to the agent with each heartbeat: commands are recorded
+    only where activity is collected. Pure."""
+    collects = collects_activity(integrity)
+    return collects, collects and record_commands
 
 
 @dataclass(frozen=True)

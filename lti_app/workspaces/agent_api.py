@@ -16,7 +16,7 @@ from classroom.services.resets import RESET_JOB, reset_job_id
 from config.prices import PriceError
 from lti_app.runtime import commit, db, runtime, settings
 from lti_app.workspaces.glue import backend, prices
-from provisioning.activity import MAX_BODY_BYTES, activity_flags, parse_batch, record_activity
+from provisioning.activity import MAX_BODY_BYTES, parse_batch, record_activity
 from provisioning.agent_archive import UPLOAD_URL_S, upload_request
 from provisioning.agent_service import HeartbeatRejected, parse_report, record_heartbeat
 from provisioning.backend import CloudError
@@ -77,8 +77,7 @@ def heartbeat() -> tuple[Response, int]:
     except HeartbeatRejected as exc:
         return jsonify(error="forbidden", message=str(exc)), 403
     folders = [f.folder for f in folders_of(db(), report.workspace_id)]
-    collects, records = activity_flags(answer.integrity, answer.record_commands)
-    body = {**answer.as_json(), "folders": folders, "collect_activity": collects, "record_commands": records}
+    body = {**answer.as_json(), "folders": folders}
     course_id, person_id = answer.owner  # unread staff messages (handing them to the agent is not showing them)
     body["motd"] = banner_text(unread_for_login(db(), course_id, person_id, record=False))
     body["debug_open"] = open_labels(db(), report.workspace_id)  # the agent ends any other debug session's shells

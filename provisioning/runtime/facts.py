@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classroom.db import utcnow
-from classroom.integrity.settings import records_commands
+from classroom.integrity.settings import COLLECTING, records_commands
 from classroom.models import (
     CoursePolicy,
     CourseSshCa,
@@ -23,7 +23,7 @@ from classroom.models import (
     Workspace,
 )
 from classroom.services.term_notices import student_notice
-from provisioning.activity import COLLECTING, collecting
+from provisioning.activity import collecting
 from provisioning.backend import CloudBackend, CloudError
 from provisioning.course_cloud import course_key
 from provisioning.materials_mirror import mirror_materials
