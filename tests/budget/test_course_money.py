@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from classroom.budget.policy import hours_until_term_end
 from classroom.db import make_session_factory
@@ -37,6 +37,7 @@ from tests.conftest import count_rows
 from tests.support.budget import ensure_policies, make_policy, make_running
 from tests.support.factories import make_course, make_person
 from tests.support.lti import launch, tool_token
+from tests.support.statements import statements
 
 S = WorkspaceState
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -215,18 +216,14 @@ def test_the_launch_decision_takes_six_statements_and_counts_grants_spend_disks_
     session.expire_all()
     course = session.get(Course, course.id)  # as the request's context has it
     assert course is not None and course.time_zone
-    seen: list[str] = []
-    count = lambda *args: seen.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements(engine) as seen:
         decision = decide_launch(session, course, person_id, "ml-cpu-student", catalog=CATALOG, prices=PRICES, now=NOW)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     # the lock, the policy (once), the student's money, template requests, a restore, the course's position
     assert len(seen) == 6 and sum("course_policies.auto_close" in s for s in seen) == 1
+    assert all(s.lstrip().upper().startswith("SELECT") for s in seen)  # the refusal wrote nothing
     assert decision.code == "concurrency"  # the running one counts against max_concurrent 1
     money = student_money(session, course, person_id, NOW, PRICES)
     assert money is not None
-    hours = hours_until_term_end(course.term_end, course.time_zone, NOW)
     assert (money.cap, money.spent, money.spent_today, money.running) == (Decimal(30), Decimal(5), Decimal("1.50"), 1)
-    assert money.reserved == PRICES.storage_hourly(30) * hours
+    # 30 GB of gp3 at $0.08 per GB-month (730 h) for the 926 hours from NOW to the end of Dec 13 in Los Angeles
+    assert money.reserved.quantize(Decimal("0.0001")) == Decimal("3.0444")

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from classroom.budget.charts import Bar, daily_spend_chart, describe, nice_ceiling
 from classroom.budget.figures import is_anomaly, percent_of, term_progress, week_of_term
@@ -19,6 +19,7 @@ from config.catalog import load_catalog
 from config.prices import load_prices
 from tests.support.budget import make_policy, make_running
 from tests.support.factories import make_course, make_person
+from tests.support.statements import statements
 
 S = WorkspaceState
 PRICES = load_prices().region("us-east-1")
@@ -221,13 +222,8 @@ def _statements(session, engine, course, fn) -> int:  # type: ignore[no-untyped-
     """Statements `fn` runs with only the request's course loaded (as the tool token's context has it)."""
     session.expire_all()
     assert course.time_zone
-    seen: list[object] = []
-    count = lambda *args: seen.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements(engine) as seen:
         fn()
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     return len(seen)
 
 

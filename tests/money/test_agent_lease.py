@@ -6,8 +6,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import event
-
 from classroom.models import IntegritySettings
 from provisioning.agent import cwc_agent
 from provisioning.agent.cwc_agent import LeaseKeeper, heartbeat
@@ -17,6 +15,7 @@ from provisioning.userdata import UserDataInput, render_user_data
 from tests.support.budget import make_policy, make_running
 from tests.support.factories import make_course, make_person
 from tests.support.outage import flask_post
+from tests.support.statements import statements
 
 NOW = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=15)
@@ -193,19 +192,13 @@ def test_a_heartbeat_costs_at_most_ten_statements_and_answers_the_course_setting
     ws = make_running(session, course.id, person.id, now - timedelta(minutes=5))
     token = issue_agent_token(ws)
     session.commit()
-    statements: list[str] = []
-    engine = app.extensions["cwc"].engine
-    listen = lambda *args: statements.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
-    event.listen(engine, "before_cursor_execute", listen)
-    try:
+    with statements(app.extensions["cwc"].engine) as seen:
         for beat in range(3):
-            statements.clear()
+            seen.clear()
             body = {"workspace_id": ws.id, "ssh_sessions": 1, "cpu_pct": 50, "changed_files": beat}
             resp = client.post("/api/agent/heartbeat", json=body, headers={"Authorization": f"Bearer {token}"})
             answer = resp.get_json()
             assert resp.status_code == 200 and not answer["stop"], answer
             assert answer["collect_activity"] is True and answer["record_commands"] is True
             assert answer["banner"] == answer["motd"] == "" and answer["folders"] == answer["debug_open"] == []
-            assert len(statements) <= 10, "\n".join(statements)  # was 16 (token, course and policy read again)
-    finally:
-        event.remove(engine, "before_cursor_execute", listen)
+            assert len(seen) <= 10, "\n".join(seen)  # was 16 (token, course and policy read again)
