@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 from config.catalog import load_catalog
 from provisioning.simulated import SIMULATED_IMAGE_PREFIX, seed_simulated_aws
+from tests.conftest import CallCounter
 
 
-def _count_calls(backend) -> Counter[str]:  # type: ignore[no-untyped-def]
-    calls: Counter[str] = Counter()
+def _count_calls(backend) -> CallCounter:  # type: ignore[no-untyped-def]
+    calls = CallCounter()
     for client in (backend.ssm, backend.ec2):
-        client.meta.events.register("before-call.*.*", lambda model, **_: calls.update([model.name]))
+        client.meta.events.register("before-call.*.*", calls)
     return calls
 
 
@@ -29,8 +28,8 @@ def test_a_second_seed_finds_every_image_parameter_and_writes_nothing(backend) -
 
     calls = _count_calls(backend)
     seed_simulated_aws(backend)
-    assert calls["PutParameter"] == 0 and calls["DescribeImages"] == 0
-    assert calls["GetParameters"] == -(-len(names) // 10)  # one call per ten names
+    assert calls.calls["PutParameter"] == 0 and calls.calls["DescribeImages"] == 0
+    assert calls.calls["GetParameters"] == -(-len(names) // 10)  # one call per ten names
 
 
 def test_a_missing_parameter_is_published_again(backend) -> None:  # type: ignore[no-untyped-def]
@@ -40,5 +39,5 @@ def test_a_missing_parameter_is_published_again(backend) -> None:  # type: ignor
     backend.ssm.delete_parameter(Name=name)
     calls = _count_calls(backend)
     seed_simulated_aws(backend)
-    assert calls["PutParameter"] == 1 and calls["DescribeImages"] == 1
+    assert calls.calls["PutParameter"] == 1 and calls.calls["DescribeImages"] == 1
     assert backend.ssm.get_parameter(Name=name)["Parameter"]["Value"].startswith("ami-")
