@@ -85,7 +85,6 @@ def test_tool_down_48h_every_instance_powers_off_within_the_lease(session, clien
         assert first.beats == 20 and set(first.outcomes.values()) <= {"renewed", "stop"}
         up["tool"] = False  # web app, worker and scheduler all down from here
         run = walk(host, traveller, START + STEP, hours=48, step=STEP)
-    assert run.ticks + run.idle_ticks == 48 * 30 + 1  # every step of the 48 hours: played, or after nothing ran
     assert run.running_at_end == 0
     assert {s.instance_id for s in students} == set(run.stops) | {i for i, o in first.outcomes.items() if o == "stop"}
     lease = DEFAULT_LEASE.total_seconds()
