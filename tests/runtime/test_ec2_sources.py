@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from provisioning.agent.cwc_scan import jupyter_status, listening_ports, more_ev
 from provisioning.agent.cwc_sshlog import SshLog, journal_entries, syslog_entries
 from provisioning.userdata import SFTP_LOGGING, UserDataInput, render_user_data
 from tests.runtime.test_user_data_sshd import _heredoc
-from tests.support.ec2_sshd import spawn_sshd
+from tests.support.ec2_sshd import free_port, spawn_sshd
 
 OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
         "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]  # fmt: skip
@@ -42,12 +41,6 @@ def _keygen(path: Path, *extra: str) -> None:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path), *extra], check=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _sshd_log(folder: Path) -> list[str]:
     """Run sshd with the user data's drop-in on a loopback port; log in as `nobody` three ways; its log lines."""
     for name in ("host", "student", "stranger", "ca"):
@@ -64,7 +57,7 @@ def _sshd_log(folder: Path) -> list[str]:
     (folder / "cwc_principals").mkdir()
     (folder / "cwc_principals" / "nobody").write_text("ws42\n")
     (folder / "authorized_keys").write_text((folder / "student.pub").read_text())
-    port = _free_port()
+    port = free_port()
     (folder / "60-cwc.conf").write_text(_heredoc(user_data, "CWC_SSHD").replace("/etc/ssh/", f"{folder}/"))
     subprocess.run(["ssh-keygen", "-q", "-k", "-f", str(folder / "cwc_revoked.krl")], check=True)  # as the user data
     (folder / "sshd_config").write_text(  # the first value wins: these come before the drop-in's
@@ -172,7 +165,7 @@ def test_auth_log_is_read_from_the_end_then_line_by_line(folder):
 
 
 def test_jupyter_is_seen_with_its_port_and_reported_when_it_starts_and_stops(folder):
-    port = _free_port()
+    port = free_port()
     server = f"import http.server as h; h.HTTPServer(('127.0.0.1', {port}), h.SimpleHTTPRequestHandler).serve_forever()"
     proc = subprocess.Popen(["bash", "-c", f'exec -a jupyter-lab {sys.executable} -c "{server}"'])
     try:

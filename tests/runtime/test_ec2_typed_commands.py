@@ -21,9 +21,9 @@ from provisioning.agent.cwc_commands import (
 from provisioning.agent.cwc_sshlog import SshLog
 from provisioning.userdata import AGENT_FILES
 from tests.runtime.test_activity import _with_token
-from tests.runtime.test_ec2_sources import OPTS, _free_port, _keygen, folder  # noqa: F401 - folder is a fixture
+from tests.runtime.test_ec2_sources import OPTS, _keygen, folder  # noqa: F401 - folder is a fixture
 from tests.support.budget import make_policy
-from tests.support.ec2_sshd import spawn_sshd
+from tests.support.ec2_sshd import free_port, spawn_sshd
 
 HOOK = Path(cwc_commands.__file__).with_name("cwc_commands.sh")
 
@@ -78,7 +78,7 @@ def test_commands_typed_through_real_sshd_name_their_login(folder):  # noqa: F81
     for name in ("host", "student"):
         _keygen(folder / name)
     (folder / "authorized_keys").write_text((folder / "student.pub").read_text())
-    port = _free_port()
+    port = free_port()
     (folder / "sshd_config").write_text(
         f"AuthorizedKeysFile {folder}/authorized_keys\nStrictModes no\nPermitRootLogin prohibit-password\n"
         f"LogLevel VERBOSE\nListenAddress 127.0.0.1\nPort {port}\nHostKey {folder}/host\nUsePAM no\nPidFile none\n"

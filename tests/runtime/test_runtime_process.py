@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+from dev.services import free_port
 from tests.runtime.conftest import ssh_run
 
 
@@ -17,15 +18,9 @@ def _env(database_url: str, backend, data_dir, port: int) -> dict[str, str]:  # 
             "CWC_RUNTIME_SSH_PORT": str(port)}  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_runtime_process_serves_a_workspace(database_url, backend, runtime_root, make_workspace):
     emily = make_workspace()
-    port = _free_port()
+    port = free_port(0)
     proc = subprocess.Popen([sys.executable, "-m", "provisioning.runtime"],
                             env=_env(database_url, backend, runtime_root, port), stderr=subprocess.PIPE)  # fmt: skip
     try:
@@ -45,7 +40,7 @@ def test_runtime_process_serves_a_workspace(database_url, backend, runtime_root,
 
 
 def test_runtime_refuses_to_start_without_bubblewrap(database_url, backend, runtime_root):
-    env = {**_env(database_url, backend, runtime_root, _free_port()), "PATH": "/nonexistent"}
+    env = {**_env(database_url, backend, runtime_root, free_port(0)), "PATH": "/nonexistent"}
     done = subprocess.run([sys.executable, "-m", "provisioning.runtime"], env=env, capture_output=True, text=True,
                           timeout=60)  # fmt: skip
     assert done.returncode != 0

@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from dev import services
 from provisioning.userdata import UserDataInput, render_user_data
 from tests.runtime.test_user_data_sshd import _heredoc
 from tests.support.os_users import accounts_lock
@@ -26,9 +27,8 @@ NEW_HOST = "127.0.0.2"  # the second machine's address (Linux routes all of 127/
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """Any free port on 127.0.0.1."""
+    return services.free_port(0)
 
 
 def ensure_user(name: str = USER) -> Path:

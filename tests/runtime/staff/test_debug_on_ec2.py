@@ -40,7 +40,7 @@ from provisioning.ssh_ca import ensure_course_ca
 from provisioning.ssh_keys import generate_key_pair
 from tests.runtime.staff.support import TRAIN, Cast, post, set_up_course
 from tests.support.budget import make_running
-from tests.support.ec2_sshd import spawn_sshd
+from tests.support.ec2_sshd import free_port, spawn_sshd
 from tests.support.os_users import accounts_lock
 
 # The OS accounts, homes and spool these tests share (tests/support/ec2_sshd.py, cwc-view): one worker at a time.
@@ -69,12 +69,6 @@ def _heredoc(text: str, marker: str) -> str:
     match = re.search(rf"<<'{marker}'\n(.*?)\n?{marker}\n", text, re.S)
     assert match, marker
     return match.group(1) + "\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _install(user_data: str, root: Path) -> Path:
@@ -141,9 +135,10 @@ def host(app, client, canvas, session, backend, runtime, settings, monkeypatch) 
     key = root / "student_key"
     key.write_text(student_private)
     key.chmod(0o600)
-    port = _free_port()
-    sshd = spawn_sshd(["/usr/sbin/sshd", "-D", "-e", "-f", str(config), "-o", f"ListenAddress=127.0.0.1:{port}"],
-                      stderr=subprocess.PIPE)  # fmt: skip
+    port = free_port()
+    log = root / "sshd.log"  # read by spawn_sshd's failure message; a pipe nobody read could fill and block sshd
+    sshd = spawn_sshd(["/usr/sbin/sshd", "-D", "-E", str(log), "-f", str(config),
+                       "-o", f"ListenAddress=127.0.0.1:{port}"], log=log)  # fmt: skip
     before = frozenset(os.listdir(SPOOL))
     try:
         yield Host(port, root, cast, key, before)
