@@ -6,9 +6,10 @@ call on that client to the rate botocore's CUBIC calculator allows (down to 0.5 
 an injected RequestLimitExceeded that was about 20 s of sleeping in three tests.
 
 `instant_retries(client)` keeps botocore's own RetryHandler and ClientRateLimiter on the client and gives them a
-virtual clock: a backoff or a token-bucket wait moves that clock forward by the time botocore asked to wait, is
-recorded, and returns at once. Which errors are retried, how often, the retry quota, the backoff botocore computes
-and the rate adjustments stay botocore's; only the sleeping is gone.
+virtual clock: a backoff or a token-bucket wait moves that clock forward by the time botocore asked to wait and
+returns at once (the backoffs are recorded, for the tests that count retries). Which errors are retried, how
+often, the retry quota, the backoff botocore computes and the rate adjustments stay botocore's; only the sleeping
+is gone.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ class RetryClock:
     """Virtual time for one client's retries: real time plus every wait skipped so far."""
 
     backoffs: list[float] = field(default_factory=list)  # delays botocore chose before each retry, in order
-    rate_waits: list[float] = field(default_factory=list)  # waits the adaptive token bucket asked for
     skipped: float = 0.0
 
     def current_time(self) -> float:
@@ -59,7 +59,6 @@ class _BucketCondition(threading.Condition):
 
     def wait(self, timeout: float | None = None) -> bool:
         assert timeout is not None, "botocore's token bucket always waits with a timeout"
-        self.clock.rate_waits.append(timeout)
         self.clock.sleep(timeout)
         return False
 
@@ -78,10 +77,17 @@ def instant_retries(client: Any) -> RetryClock:
     clock = RetryClock()
     service = client.meta.service_model.service_id.hyphenize()
     handler: RetryHandler = _handler_of(client, f"needs-retry.{service}", RetryHandler)
-    handler._retry_policy._retry_backoff = _Backoff(handler._retry_policy._retry_backoff, clock)
-    handler._sleep = clock.sleep  # long-polling operations' own sleep (none of ours, but no real wait either)
+    policy = handler._retry_policy
+    _replace(policy, "_retry_backoff", _Backoff(policy._retry_backoff, clock))
     limiter: ClientRateLimiter = _handler_of(client, f"before-send.{service}", ClientRateLimiter)
     bucket = limiter._token_bucket
-    limiter._clock = limiter._rate_clocker._clock = bucket._clock = clock
-    bucket._new_fill_rate_condition = _BucketCondition(bucket._lock, clock)
+    for owner in (limiter, limiter._rate_clocker, bucket):
+        _replace(owner, "_clock", clock)
+    _replace(bucket, "_new_fill_rate_condition", _BucketCondition(bucket._lock, clock))
     return clock
+
+
+def _replace(owner: Any, name: str, value: Any) -> None:
+    """Set botocore's private attribute, failing if a botocore release renamed it (the tests would sleep again)."""
+    assert hasattr(owner, name), f"botocore's {type(owner).__name__} has no {name} any more"
+    setattr(owner, name, value)
