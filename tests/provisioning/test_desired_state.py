@@ -140,7 +140,10 @@ def test_a_stop_that_fails_three_times_still_ends_stopped_and_the_page_never_sai
         assert f"AWS still reports running, retrying (attempt {attempt})" in message
         labels.append(_page_is_honest(session, backend, ws))
     assert "RequestLimitExceeded" in session.scalar(
-        select(AuditEvent.details["error"].astext).where(AuditEvent.action == "workspace.stop_failed").limit(1)
+        select(AuditEvent.details["error"].astext)
+        .where(AuditEvent.action == "workspace.stop_failed")
+        .order_by(AuditEvent.id)
+        .limit(1)
     )
     phase["attempt"] = 4
     _backoff_passed(session, ws)
