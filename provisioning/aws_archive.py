@@ -4,8 +4,10 @@ The archive is defined at the port (`archive_home`): a gzip'd tar of the student
 course's archive prefix with its SHA-256, expired by the bucket's lifecycle rule for that prefix. On real EC2
 the home's bytes are on an EBS volume the tool cannot read: the workspace's agent makes the archive
 (provisioning.agent_archive: `archive_upload_url`, `verify_archive`), and `archive_home` refuses. In the
-simulated account (moto), by default, the archive holds what the simulated instance holds: the home's folder
-layout (the assignment folders its agent creates) and a manifest of the instance and its volumes, no contents.
+simulated account (moto), by default, the archive holds the real home when the local runtime keeps one on this
+machine (`HomeArchive.local_home`: every file, folder and link, `.ssh` left out as the agent's restore leaves it
+out); without a runtime (bare moto) it holds what the simulated instance holds: the home's folder layout (the
+assignment folders its agent creates) and a manifest of the instance and its volumes, no contents.
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ import gzip
 import hashlib
 import io
 import json
+import os
+import stat
 import tarfile
+import tempfile
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from botocore.exceptions import ClientError
 
@@ -25,6 +31,8 @@ from provisioning.backend import MANAGED_BY, CloudError
 RULE_PREFIX = "cwc-archives-"
 NO_LIFECYCLE = ("NoSuchLifecycleConfiguration",)
 ARCHIVE_TYPE = "application/gzip"  # signed into the agent's upload URL: the agent sends exactly this
+ARCHIVE_MAX = 5 * 1024**3  # one S3 PUT at most (the agent's limit too)
+SKIPPED = (".ssh",)  # the student's keys come from the tool (the agent's restore leaves .ssh out too)
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,7 @@ class HomeArchive:
     course_key: str
     os_user: str
     folders: tuple[str, ...] = ()
+    local_home: Path | None = None  # the local runtime's home of this instance, when this machine holds it
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,41 @@ def _tar_gz(entries: list[tuple[str, bytes | None]]) -> bytes:
     return gzip.compress(raw.getvalue(), mtime=0)
 
 
+def tar_gz_home(home: Path, root: str, out: IO[bytes]) -> None:
+    """A real home as a deterministic tar.gz under `root` (sorted, fixed owners, the files' own times: an unchanged
+    home gives the same SHA-256 on a retry); folders, files and links (stored as links, never followed), no .ssh."""
+    with (
+        gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        tar.addfile(_info(root, home.lstat()))
+        for folder, dirs, files in os.walk(home, followlinks=False):
+            rel = Path(folder).relative_to(home)
+            dirs[:] = sorted(d for d in dirs if not (rel == Path() and d in SKIPPED))
+            for name in sorted([*dirs, *files]):
+                path, member = Path(folder) / name, f"{root}/{(rel / name).as_posix()}"
+                st = path.lstat()
+                if stat.S_ISLNK(st.st_mode):
+                    tar.addfile(_info(member, st, os.readlink(path)))
+                elif stat.S_ISDIR(st.st_mode):
+                    tar.addfile(_info(member, st))
+                elif stat.S_ISREG(st.st_mode) and not (rel == Path() and name in SKIPPED):
+                    with path.open("rb") as fh:
+                        tar.addfile(_info(member, st), fh)  # sockets, fifos, devices: not kept
+
+
+def _info(name: str, st: os.stat_result, link: str | None = None) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.mtime, info.uid, info.gid, info.mode = int(st.st_mtime), 1000, 1000, stat.S_IMODE(st.st_mode)
+    if link is not None:
+        info.type, info.linkname = tarfile.SYMTYPE, link
+    elif stat.S_ISDIR(st.st_mode):
+        info.type = tarfile.DIRTYPE
+    else:
+        info.size = st.st_size
+    return info
+
+
 class ArchiveMixin:
     """AwsBackend's part of the port for archives, retention and leftover storage (needs ec2, s3, bucket)."""
 
@@ -89,14 +133,31 @@ class ArchiveMixin:
                 "Archiving a home from a real EC2 volume needs the workspace agent's archive step, which this "
                 "version does not have; the disk is kept."
             )
-        body = _tar_gz(self._simulated_home(home))
-        digest = hashlib.sha256(body).hexdigest()
+        with tempfile.TemporaryFile() as body:
+            try:
+                if home.local_home is not None:  # the local runtime's real home
+                    tar_gz_home(home.local_home, f"home/{home.os_user}", body)
+                else:
+                    body.write(_tar_gz(self._simulated_home(home)))
+            except OSError as exc:
+                raise CloudError(f"The home of workspace {home.workspace_id} could not be read: {exc}") from exc
+            size, digest = body.tell(), hashlib.sha256()
+            if size > ARCHIVE_MAX:
+                raise CloudError(f"The home of workspace {home.workspace_id} is over 5 GB: the disk is kept.")
+            body.seek(0)
+            for chunk in iter(lambda: body.read(1 << 20), b""):
+                digest.update(chunk)
+            body.seek(0)
+            return self._put_archive(home, body, digest.hexdigest(), size)
+
+    def _put_archive(self, home: HomeArchive, body: IO[bytes], digest: str, size: int) -> ArchiveResult:
         key = archive_object_key(home.course_key, home.workspace_id)
         try:
             self.s3.put_object(
                 Bucket=self.bucket,
                 Key=key,
                 Body=body,
+                ContentLength=size,
                 ContentType="application/gzip",
                 ServerSideEncryption="AES256",
                 Metadata={"sha256": digest, "workspace-id": str(home.workspace_id)},
@@ -104,7 +165,7 @@ class ArchiveMixin:
             )
         except ClientError as exc:
             raise CloudError(f"S3 refused the archive of workspace {home.workspace_id}: {exc}") from exc
-        return ArchiveResult(key, digest, len(body))
+        return ArchiveResult(key, digest, size)
 
     def archive_upload_url(self, key: str, expires_s: int) -> str:
         """A presigned S3 PUT for the agent's tar.gz (computed locally: no call to AWS, no secret in the URL)."""

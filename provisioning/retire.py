@@ -38,6 +38,7 @@ from provisioning.archive_start import ask_before_term_end, start_for_archive
 from provisioning.aws_archive import HomeArchive
 from provisioning.backend import CloudError
 from provisioning.course_cloud import course_key
+from provisioning.home_access import local_homes
 
 log = logging.getLogger(__name__)
 S = WorkspaceState
@@ -212,12 +213,14 @@ def _archive(session: Session, backend, ws: Workspace) -> bool:  # type: ignore[
     policy = session.get(CoursePolicy, ws.course_id)
     days = policy.archive_retention_days if policy else 365
     template = load_catalog().get(ws.template_id)
+    homes = local_homes(current().settings)  # the local runtime's real home, when this machine holds it
     home = HomeArchive(
         workspace_id=ws.id,
         instance_id=str(ws.instance_id),
         course_key=course_key(ws.course_id),
         os_user=template.os_user if template else "ubuntu",
         folders=tuple(f.folder for f in folders_of(session, ws.id)),
+        local_home=homes.home(str(ws.instance_id)) if homes.available(ws.instance_id) else None,
     )
     session.commit()
     backend.ensure_archive_retention(home.course_key, days)

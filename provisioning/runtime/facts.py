@@ -21,6 +21,8 @@ from classroom.models import (
     SshKey,
     StaffSshCert,
     Workspace,
+    WorkspaceArchive,
+    WorkspaceReset,
 )
 from classroom.services.term_notices import student_notice
 from provisioning.activity import collecting
@@ -158,6 +160,24 @@ class FactsLoader:
         )
         with self.sessions() as session:
             return frozenset(i for i in session.scalars(query) if i)
+
+    def saved_homes(self, instance_ids: set[str]) -> set[str]:
+        """Which of these (terminated) instances' homes are saved, so the runtime may remove them: the workspace
+        whose instance it is has its archive recorded, or a reset that replaced the instance took its backup."""
+        if not instance_ids:
+            return set()
+        archived = (
+            select(Workspace.instance_id)
+            .join(WorkspaceArchive, WorkspaceArchive.workspace_id == Workspace.id)
+            .where(Workspace.instance_id.in_(instance_ids))
+        )
+        replaced = select(WorkspaceReset.old_instance_id).where(
+            WorkspaceReset.old_instance_id.in_(instance_ids),
+            WorkspaceReset.state == "done",
+            WorkspaceReset.backup_id.is_not(None),
+        )
+        with self.sessions() as session:
+            return {i for i in session.scalars(archived.union(replaced)) if i}
 
     def instance_state(self, instance_id: str) -> str:
         """The instance's state ("missing" when EC2 does not know it).

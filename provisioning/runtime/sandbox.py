@@ -155,7 +155,7 @@ def arm_commands(folder: Path, etc: Path, recording: bool) -> None:
 
 
 def remove_home(home: Path) -> None:
-    """Remove a terminated workspace's home (its archive, when wanted, is made before termination)."""
+    """Remove a terminated workspace's home (the sync checked it is saved: archived, or a reset's backup)."""
     shutil.rmtree(home, ignore_errors=True)
 
 

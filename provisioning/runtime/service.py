@@ -2,7 +2,9 @@
 
 A workspace is reachable only while its instance is running. A sync pass (every CWC_RUNTIME_SYNC_S seconds, and
 at start) ends the processes and connections of every instance that is not running, and removes the home of a
-terminated one; homes survive stops and runtime restarts, so a restarted runtime comes back to the recorded state.
+terminated one once it is saved (its archive recorded, or the backup of the reset that replaced it): a home
+terminated without either is kept, never deleted unarchived. Homes survive stops and runtime restarts, so a
+restarted runtime comes back to the recorded state.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class LocalRuntime:
         self._activity: dict[str, WorkspaceActivity] = {}
         self.collecting: frozenset[str] = frozenset()  # instances whose course collects activity (each sync)
         self.recording: frozenset[str] = frozenset()  # ... and records typed commands (each sync)
+        self.kept: set[str] = set()  # terminated instances whose home is kept: not saved (logged once)
         for sub in ("homes", "etc", "materials", "agent", "tools"):
             (root / sub).mkdir(parents=True, exist_ok=True)
             (root / sub).chmod(0o711)  # `nobody` (bwrap) must reach its own folder, and list none
@@ -195,9 +198,16 @@ class LocalRuntime:
         for inst in instances:
             if inst.state in DOWN:
                 self.end_workspace(inst.instance_id, inst.state)
-            if inst.state == "terminated" and self.home(inst.instance_id).exists():
-                remove_home(self.home(inst.instance_id))
-                log.info("removed the home of terminated %s", inst.instance_id)
+        ended = {i.instance_id for i in instances if i.state == "terminated" and self.home(i.instance_id).exists()}
+        saved = await asyncio.get_running_loop().run_in_executor(None, self.loader.saved_homes, ended)
+        for instance_id in sorted(ended):
+            if instance_id in saved:
+                remove_home(self.home(instance_id))
+                self.kept.discard(instance_id)
+                log.info("removed the home of terminated %s (saved)", instance_id)
+            elif instance_id not in self.kept:
+                self.kept.add(instance_id)
+                log.warning("terminated %s: its home is kept, no archive or backup of it is recorded", instance_id)
 
     async def sync_forever(self, every_s: float, activity_every: int = 15) -> None:
         """Sync every `every_s` seconds, collect activity every `activity_every` passes, until cancelled."""

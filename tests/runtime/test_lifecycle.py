@@ -45,15 +45,23 @@ async def _tolerate_disconnect(coro):  # type: ignore[no-untyped-def]
         return "disconnected"
 
 
-def test_terminate_removes_the_home(runtime, make_workspace, backend):
+def test_terminate_removes_the_home_once_archived_and_keeps_an_unarchived_one(runtime, make_workspace, backend,
+                                                                              session):  # fmt: skip
+    from classroom.models import WorkspaceArchive
+
     emily, david = make_workspace(), make_workspace("David Kim", link="hw2")
     for ws in (emily, david):
         assert ssh_run(runtime.rt.port, ws.login, [ws.key], "echo x > f")[0] == 0
     backend.ec2.terminate_instances(InstanceIds=[emily.workspace.instance_id])
     runtime.sync()
+    assert (runtime.rt.home(emily.workspace.instance_id) / "f").read_text() == "x\n"  # no archive: never deleted
+    assert ssh_refused(runtime.rt.port, emily.login, [emily.key])
+    session.add(WorkspaceArchive(workspace_id=emily.workspace.id, course_id=emily.workspace.course_id,
+                                 s3_key="k", sha256="0" * 64, size_bytes=1, retain_days=365))  # fmt: skip
+    session.commit()
+    runtime.sync()
     assert not runtime.rt.home(emily.workspace.instance_id).exists()
     assert (runtime.rt.home(david.workspace.instance_id) / "f").read_text() == "x\n"
-    assert ssh_refused(runtime.rt.port, emily.login, [emily.key])
 
 
 def test_a_revoked_key_is_refused_at_the_next_login(runtime, make_workspace, session):
