@@ -119,11 +119,14 @@ class LocalRuntime:
         self.activity(facts.instance_id).note(kind, details, self.clock().timestamp())
 
     def collect(self, instance_id: str, pids: list[int]) -> int:
-        """Scan a running workspace's home and processes, send its spool (blocking: run it off the event loop)."""
+        """Scan a running workspace's home and processes, send its spool (blocking: run it off the event loop).
+        One not served since the runtime started (killed mid-session, say) only sends what its spool kept."""
         spec = self.specs.get(instance_id)
-        if spec is None or not spec.home.exists():
+        if not self.home(instance_id).exists():
             return 0
         act = self.activity(instance_id)
+        if spec is None:
+            return act.flush(self.loader.config(instance_id), self.post)
         collects = self.loader.collects_activity(instance_id)
         arm_tool_log(spec.tool_log, collects)  # type: ignore[arg-type]
         arm_commands(spec.tool_log, spec.etc, collects and self.loader.records_commands(instance_id))  # type: ignore[arg-type]
@@ -135,9 +138,11 @@ class LocalRuntime:
         return sent
 
     async def collect_all(self) -> int:
-        """Collect every running workspace the runtime has served (one thread each, off the loop)."""
+        """Collect every running workspace the runtime has served, in this run or before it (a spool on disk);
+        one thread each, off the loop."""
         loop = asyncio.get_running_loop()
-        running = [i for i in self.specs if i in self.loader.seen_running]
+        spooled = {i for i in self.loader.seen_running if (self.root / "agent" / i).is_dir()}
+        running = sorted(i for i in self.specs.keys() | spooled if i in self.loader.seen_running)
         pids = {i: [p.pid for p in self.procs.get(i, ())] for i in running}  # read on the loop, used in threads
         sent = await asyncio.gather(*(loop.run_in_executor(None, self.collect, i, pids[i]) for i in running))
         return sum(sent)
