@@ -13,15 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provisioning.agent.cwc_agent import BANNER_PATH, LOGIN_BANNER
+from provisioning.agent.cwc_toolwrap import TOOLS
 from provisioning.ssh_ca import VIEW_USER, view_principal
 
 AGENT_SOURCE = Path(__file__).parent / "agent" / "cwc_agent.py"
 AGENT_FILES = ("cwc_agent.py", "cwc_scan.py", "cwc_sshlog.py", "cwc_toolargs.py", "cwc_transfers.py", "cwc_toolwrap.py",
-               "cwc_commands.py", "cwc_commands.sh")  # fmt: skip
+               "cwc_scp.py", "cwc_commands.py", "cwc_commands.sh")  # fmt: skip
 REVOKED_KEYS = "/etc/ssh/cwc_revoked.krl"  # an empty KRL first: sshd refuses every key when the file is missing
 DEBUG_FILES = ("cwc_cast.py", "cwc_debug_shell.py", "cwc_debugrec.py")  # EC2 debug sessions: recorder and agent side
 AGENT_HOME = "/usr/local/lib/cwc-agent"
-RECORDED_TOOLS = ("curl", "wget", "unzip", "tar")
+RECORDED_TOOLS = TOOLS  # curl, wget, unzip, tar and scp: linked to the recorder ahead in PATH
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ def render_user_data(d: UserDataInput) -> str:
             **({"restore": {"url": d.restore_url, "sha256": d.restore_sha256}} if d.restore_url else {}),
         }
     )
-    links = " ".join(RECORDED_TOOLS)
+    links, names = " ".join(RECORDED_TOOLS), ", ".join(RECORDED_TOOLS)
     keys = "\n".join(k.strip() for k in d.ssh_public_keys)
     options = "tls,_netdev,noresvport" + (",ro" if d.read_only else "") + f",accesspoint={d.access_point_id}"
     mount = shlex.quote(d.mount_point)
@@ -204,7 +205,7 @@ for attempt in $(seq 1 30); do  # the tool's agent bundle, checked against the S
   rm -f /tmp/cwc-agent.tgz; sleep 10
 done
 tar -xzf /tmp/cwc-agent.tgz --no-same-owner -C {AGENT_HOME} && rm -f /tmp/cwc-agent.tgz
-# curl, wget, unzip and tar: recorded (when the course collects activity) by the agent's wrapper, ahead in PATH
+# {names}: recorded (when the course collects activity) by the agent's wrapper, ahead in PATH
 for tool in {links}; do ln -sf {AGENT_HOME}/cwc_toolwrap.py /usr/local/bin/$tool; done
 install -d -m 755 /var/log/cwc
 cat > /etc/systemd/system/cwc-agent.service <<'CWC_UNIT'

@@ -631,9 +631,10 @@ def run_git_as(user):
     return run
 
 
-def collect_activity(cfg, spool, state_path, now, run_git, post=post_json, ec2=True, tool_log=None):
+def collect_activity(cfg, spool, state_path, now, run_git, post=post_json, ec2=True, tool_log=None, sources=None):
     """Scan the home for file changes, commits, downloads and extractions (and on EC2 SSH sessions and Jupyter),
-    spool them, send the spool. Returns events sent."""
+    spool them, send the spool. Returns events sent. `sources`: more_events' own (run, auth_log) when not the
+    machine's (tests)."""
     from_scan = _scan_module()
     try:
         with open(state_path) as f:
@@ -642,7 +643,8 @@ def collect_activity(cfg, spool, state_path, now, run_git, post=post_json, ec2=T
         state = from_scan.split_state({})
     events = scan_files(cfg["home"], state["files"], now)
     events += scan_git(cfg["home"], run_git, now)
-    events += from_scan.more_events(cfg["home"], state, events, now, event, ec2, log=tool_log or from_scan.TOOL_LOG)
+    events += from_scan.more_events(cfg["home"], state, events, now, event, ec2, log=tool_log or from_scan.TOOL_LOG,
+                                    **(sources or {}))  # fmt: skip
     with open(state_path + ".tmp", "w") as f:
         json.dump(state, f)
     os.replace(state_path + ".tmp", state_path)

@@ -4,7 +4,7 @@ and Jupyter.
 The scan state is one JSON object: {"files": {...}, "transfers": {...}, "ssh": {...}, "jupyter": {...},
 "commands": {...}} (an older flat object is the files part). Typed commands come from the shell hook's log,
 which exists only while the course records them (cwc_commands). The local runtime runs the same scan in each
-sandbox with ec2=False: it sees logins and SFTP itself, and Jupyter from the sandbox's processes. Stdlib only.
+sandbox with ec2=False: it sees logins, SFTP and scp itself, and Jupyter from the sandbox's processes. Stdlib only.
 """
 
 import os
@@ -13,11 +13,13 @@ import subprocess
 
 try:  # in the tool: a package; on a workspace: files side by side in the agent's folder
     from provisioning.agent.cwc_commands import COMMAND_LOG, scan_commands
-    from provisioning.agent.cwc_sshlog import scan_ssh_log
+    from provisioning.agent.cwc_scp import scp_events
+    from provisioning.agent.cwc_sshlog import AUTH_LOG, scan_ssh_log
     from provisioning.agent.cwc_transfers import TOOL_LOG, arm_log, scan_transfers
 except ImportError:  # pragma: no cover - the workspace's layout
     from cwc_commands import COMMAND_LOG, scan_commands
-    from cwc_sshlog import scan_ssh_log
+    from cwc_scp import scp_events
+    from cwc_sshlog import AUTH_LOG, scan_ssh_log
     from cwc_transfers import TOOL_LOG, arm_log, scan_transfers
 
 LISTEN_USER = re.compile(r'\("[^"]*",pid=(\d+),')
@@ -76,19 +78,21 @@ def arm_tool_log(collecting, log=TOOL_LOG):
     arm_log(collecting, log)
 
 
-def more_events(home, state, file_events, now, event, ec2, run=subprocess.run, log=TOOL_LOG, commands=COMMAND_LOG):
-    """Downloads, extractions and typed commands; on EC2 also SSH logins, logouts, SFTP transfers and Jupyter
-    starting or ending (read first, so a command is matched to the login it was typed in)."""
+def more_events(home, state, file_events, now, event, ec2, run=subprocess.run, log=TOOL_LOG, commands=COMMAND_LOG,
+                auth_log=AUTH_LOG):  # fmt: skip
+    """Downloads, extractions and typed commands; on EC2 also SSH logins, logouts, SFTP and scp transfers and
+    Jupyter starting or ending (the SSH log read first, so an scp run or a typed command is matched to its login)."""
     first_scan = "transfers" not in state
-    events = scan_transfers(home, state.setdefault("transfers", {}), file_events, state["files"], now, event, log,
-                            first_scan)  # fmt: skip
+    events = scan_ssh_log(state.setdefault("ssh", {}), home, event, now, run, auth_log) if ec2 else []
+    ssh = state.get("ssh", {})
+    sessions = {**ssh.get("closed", {}), **ssh.get("open", {})}
+    scp = {"scp": lambda records: scp_events(records, home, sessions, event)} if ec2 else {}  # locally: the runtime's
+    events += scan_transfers(home, state.setdefault("transfers", {}), file_events, state["files"], now, event, log,
+                             first_scan, **scp)  # fmt: skip
     if ec2:
-        events += scan_ssh_log(state.setdefault("ssh", {}), home, event, now, run)
         status, last = jupyter_status(run), state.get("jupyter", {"running": False, "ports": []})
         if status != last:
             events.append(event("jupyter", status, now))
             state["jupyter"] = status
-    ssh = state.get("ssh", {})
-    sessions = {**ssh.get("closed", {}), **ssh.get("open", {})}
     events += scan_commands(state.setdefault("commands", {}), sessions, event, now, commands)
     return events

@@ -1,4 +1,4 @@
-"""What a run of curl, wget, tar or unzip did, from its arguments (stdlib only; pure, runs on EC2 and locally).
+"""What a run of curl, wget, tar, unzip or scp did, from its arguments (stdlib only; pure, runs on EC2 and locally).
 
 Enough of each program's options to find the URLs and the files written, or the archive and the folder it is
 extracted into; an option this does not know is taken as a flag, so an unusual command line may be misread
@@ -21,6 +21,7 @@ WGET_LONG_VALUE = {"--output-document", "--directory-prefix", "--output-file", "
                    "--timeout", "--user-agent", "--header", "--execute", "--input-file", "--wait", "--quota",
                    "--user", "--password", "--level", "--post-data", "--post-file", "--base", "--limit-rate",
                    "--referer", "--load-cookies", "--save-cookies"}  # fmt: skip
+SCP_VALUE = {"-c", "-D", "-F", "-i", "-J", "-l", "-o", "-P", "-S", "-X"}
 TAR_VALUE = set("fbCTXHILNgKVF")
 TAR_LONG_VALUE = {"--file", "--directory", "--files-from", "--exclude-from", "--format", "--use-compress-program",
                   "--blocking-factor", "--exclude", "--transform", "--strip-components", "--owner", "--group"}
@@ -140,3 +141,17 @@ def unzip_extraction(args, cwd):
         archive += ".zip"
     dest = next((v for n, v in reversed(opts) if n == "-d" and v), ".")
     return archive, os.path.normpath(os.path.join(cwd, dest))
+
+
+def scp_transfer(args, cwd):
+    """(direction, paths, recursive) of scp's server side over SSH: `scp -t TARGET` receives an upload into
+    TARGET (a file, or a folder with -d or -r), `scp -f PATH...` sends a download; else None (an scp the student
+    runs from the workspace to elsewhere). Pure."""
+    opts, operands = _options(args, SCP_VALUE, set())
+    names = {n for n, _ in opts}
+    paths = [os.path.normpath(os.path.join(cwd, p)) for p in operands if p]
+    if "-t" in names and len(paths) == 1:
+        return "upload", paths, "-r" in names
+    if "-f" in names and paths:
+        return "download", paths, "-r" in names
+    return None

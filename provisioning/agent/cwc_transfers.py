@@ -7,7 +7,7 @@ Two sources, both read by the agent's scan:
 - the file scan: when one scan finds several new files that are members of an archive in the home, under one
   folder, that is an extraction too, whatever did it (Python's zipfile, a script, a program called by full path):
   an `extract` event with "seen": "files".
-Downloads by other means (a program called by its full path, Python's urllib, a browser) are not detected.
+Downloads by other means (a program called by its full path, Python's urllib, a browser) are not seen (scp: cwc_scp).
 """
 
 import hashlib
@@ -173,7 +173,7 @@ def read_jsonl(log, state):
 
 def read_tool_log(log, state):
     """New records of the tool log since state {"offset", "inode"} (updated); a replaced log starts over."""
-    tools = ("curl", "wget", "unzip", "tar")
+    tools = ("curl", "wget", "unzip", "tar", "scp")  # cwc_toolwrap.TOOLS
     return [r for r in read_jsonl(log, state) if isinstance(r.get("argv"), list) and r.get("tool") in tools]
 
 
@@ -226,7 +226,7 @@ def _extraction(tool, archive, dest, home, created, status, event, at):
 def tool_events(records, home, created, event):
     """`download` and `extract` events of finished curl, wget, unzip and tar runs."""
     events = []
-    for rec in records:
+    for rec in (r for r in records if r.get("tool") != "scp"):  # scp: cwc_scp, on EC2 only
         try:
             events += _run_events(rec, home, created, event)
         except (TypeError, ValueError, OSError):  # a record the wrapper did not write: skipped, never stuck on
@@ -285,11 +285,13 @@ def file_extractions(home, created, archives, event, now):
     return events
 
 
-def scan_transfers(home, state, file_events, files_state, now, event, log=TOOL_LOG, first_scan=False):
+def scan_transfers(home, state, file_events, files_state, now, event, log=TOOL_LOG, first_scan=False, scp=lambda _: []):
     """This scan's downloads and extractions: from the tool log (state["tool_log"] keeps the place), and from
-    the new files the file scan found (`file_events`; not on the first scan, when every file is new)."""
+    the new files the file scan found (`file_events`; not on the first scan, when every file is new). `scp` (EC2):
+    scp records -> their `transfer` events (the local runtime reports scp sessions itself)."""
     created = {e["details"]["path"] for e in file_events if e["kind"] == "file_changed" and e["details"].get("created")}
-    events = tool_events(read_tool_log(log, state.setdefault("tool_log", {})), home, created, event)
+    records = read_tool_log(log, state.setdefault("tool_log", {}))
+    events = tool_events(records, home, created, event) + (scp([r for r in records if r["tool"] == "scp"]) or [])
     if not first_scan:
         folders = {e["details"]["dest"] for e in events if e["kind"] == "extract"}
         unexplained = {p for p in created if not any(f == "." or p.startswith(f + "/") for f in folders)}

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.agent.cwc_commands import HOOK_NAME, local_etc
+from provisioning.agent.cwc_toolwrap import TOOLS
 
 HOST_UID = 65534  # nobody: what a sandboxed process is on the host
 INNER_UID = 1000  # what it is inside (the workspace's os user)
@@ -27,7 +28,7 @@ USR_LINKS = (("usr/bin", "/bin"), ("usr/sbin", "/sbin"), ("usr/lib", "/lib"), ("
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 AGENT_DIR = "/opt/cwc"  # on EC2: /usr/local/lib/cwc-agent
 TOOL_LOG_DIR = "/var/log/cwc"
-RECORDED_TOOLS = ("curl", "wget", "unzip", "tar")
+RECORDED_TOOLS = TOOLS  # as on EC2; the runtime reports scp sessions itself (server._transfer), the scan skips them
 
 
 class SandboxUnavailable(RuntimeError):
@@ -45,7 +46,7 @@ class SandboxSpec:
     etc: Path  # a private /etc (passwd, group, hostname, motd) bound read-only
     hostname: str
     agent: Path | None = None  # the agent's code, read-only at /opt/cwc (the same files EC2 installs)
-    toolbin: Path | None = None  # the curl/wget/unzip/tar recorders, read-only at /usr/local/bin
+    toolbin: Path | None = None  # the curl/wget/unzip/tar/scp recorders, read-only at /usr/local/bin
     tool_log: Path | None = None  # a folder bound read-write at /var/log/cwc (the recorders' log)
 
     @property
@@ -113,7 +114,7 @@ def prepare(spec: SandboxSpec, banner: str) -> None:
 
 
 def make_toolbin(folder: Path) -> Path:
-    """The sandbox's /usr/local/bin: curl, wget, unzip and tar as links to the agent's recorder. Returns it."""
+    """The sandbox's /usr/local/bin: curl, wget, unzip, tar and scp as links to the agent's recorder. Returns it."""
     folder.mkdir(parents=True, exist_ok=True)
     for tool in RECORDED_TOOLS:
         link = folder / tool

@@ -79,10 +79,17 @@ class Sshd:
 
 
 def start_sshd(
-    folder: Path, *, port: int, workspace_id: int, ca_public_key: str, user: str = USER, host: str = "127.0.0.1"
+    folder: Path,
+    *,
+    port: int,
+    workspace_id: int,
+    ca_public_key: str,
+    user: str = USER,
+    host: str = "127.0.0.1",
+    prefix: tuple[str, ...] = (),
 ) -> Sshd:
     """Render the workspace's user data, install its sshd pieces under `folder`, and start sshd on `host:port`
-    with a host key of its own."""
+    with a host key of its own (`prefix`: a command sshd runs under, e.g. a namespace with the recorders)."""
     user_data = render_user_data(UserDataInput(
         workspace_id=workspace_id, agent_url="https://tool/api/agent/heartbeat", agent_token="t", os_user=user,
         ssh_public_keys=(), course_slug="cs229", region="us-east-1", file_system_id="fs-1",
@@ -100,7 +107,7 @@ def start_sshd(
         f"HostKey {folder}/host\nUsePAM no\nPidFile none\nSubsystem sftp /usr/lib/openssh/sftp-server\n")  # fmt: skip
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     log = folder / "sshd.log"
-    process = spawn_sshd(["/usr/sbin/sshd", "-D", "-f", str(folder / "sshd_config"), "-E", str(log)], log=log)
+    process = spawn_sshd([*prefix, "/usr/sbin/sshd", "-D", "-f", str(folder / "sshd_config"), "-E", str(log)], log=log)
     return Sshd(process, port, (folder / "host.pub").read_text().strip(), log)
 
 

@@ -10,13 +10,16 @@ from pathlib import Path
 import pytest
 
 from provisioning.agent.cwc_agent import Spool, event
+from provisioning.agent.cwc_scp import scp_events
 from provisioning.agent.cwc_toolargs import (
     clean_url,
     curl_downloads,
+    scp_transfer,
     tar_extraction,
     unzip_extraction,
     wget_downloads,
 )
+from provisioning.agent.cwc_toolwrap import ssh_client
 from provisioning.agent.cwc_transfers import file_extractions, read_tool_log, tool_events
 
 HOME = "/home/ubuntu"
@@ -55,6 +58,55 @@ def test_tar_and_unzip_extractions():
     assert tar_extraction(["-czf", "a.tgz", "x"], HOME) is None and tar_extraction(["tf", "a.tar"], HOME) is None
     assert unzip_extraction(["-q", "data.zip", "-d", "out"], HOME) == (f"{HOME}/data.zip", f"{HOME}/out")
     assert unzip_extraction(["-l", "d.zip"], HOME) is None and unzip_extraction(["-p", "d.zip", "x"], HOME) is None
+
+
+def test_scp_server_side_arguments_give_direction_and_paths():
+    assert scp_transfer(["-t", "--", "data.csv"], HOME) == ("upload", [f"{HOME}/data.csv"], False)
+    assert scp_transfer(["-v", "-r", "-p", "-d", "-t", "--", "hw/"], HOME) == ("upload", [f"{HOME}/hw"], True)
+    assert scp_transfer(["-f", "a.py", "/tmp/b.txt"], HOME) == ("download", [f"{HOME}/a.py", "/tmp/b.txt"], False)
+    assert scp_transfer(["-P", "22", "a.py", "h:x"], HOME) is None  # the student's own scp to elsewhere
+    assert scp_transfer(["-t", "a", "b"], HOME) is None and scp_transfer(["-f"], HOME) is None
+
+
+def test_the_recorder_names_the_ssh_clients_address_and_port():
+    both = {"SSH_CONNECTION": "203.0.113.5 50000 10.0.0.5 22", "SSH_CLIENT": "x y 22"}
+    assert ssh_client(both) == "203.0.113.5 50000"
+    assert ssh_client({"SSH_CLIENT": "203.0.113.5 50001 22"}) == "203.0.113.5 50001"
+    assert ssh_client({}) == "" and ssh_client({"SSH_CONNECTION": "junk"}) == ""
+
+
+def test_scp_records_give_one_transfer_per_file_named_by_their_login(tmp_path):
+    (tmp_path / "in").mkdir()
+    for name, data in (("in/a.py", "a\n"), ("in/b.py", "bb\n"), ("up.csv", "1,2\n")):
+        (tmp_path / name).write_text(data)
+    now = min((tmp_path / name).stat().st_ctime for name in ("in/a.py", "in/b.py", "up.csv"))  # the run's start
+    sessions = {"203.0.113.5 50000": {"who": "student key SHA256:k", "session": "50000-1"}}
+    records = [
+        {"tool": "scp", "argv": ["-t", "--", "up.csv"], "cwd": str(tmp_path), "start": now, "end": now + 1, "exit": 0,
+         "ssh": "203.0.113.5 50000"},
+        {"tool": "scp", "argv": ["-d", "-t", "--", "in"], "cwd": str(tmp_path), "start": now, "end": now + 1,
+         "exit": 0, "ssh": "203.0.113.5 50000"},
+        {"tool": "scp", "argv": ["-r", "-t", "in"], "cwd": str(tmp_path), "start": now + 60, "end": now + 61,
+         "exit": 1},  # nothing in the folder changed during the run: the folder, no size
+        {"tool": "scp", "argv": ["-f", "up.csv"], "cwd": str(tmp_path), "start": now, "end": now + 1, "exit": 1,
+         "ssh": "198.51.100.9 4"},
+        {"tool": "scp", "argv": ["-f", "/etc/shadow"], "cwd": str(tmp_path), "end": now + 1, "exit": 0},
+        {"tool": "scp", "argv": [None, 7], "cwd": 3, "end": "x"},
+    ]  # fmt: skip
+    events = scp_events(records, str(tmp_path), sessions, event)
+    got = [(e["details"]["direction"], e["details"]["path"], e["details"]["bytes"], e["details"]["who"],
+            e["details"]["exit"]) for e in events]  # fmt: skip
+    assert got[0] == ("upload", "up.csv", 4, "student key SHA256:k", 0)
+    assert got[1:3] == [
+        ("upload", "in/a.py", 2, "student key SHA256:k", 0),
+        ("upload", "in/b.py", 3, "student key SHA256:k", 0),
+    ]
+    assert got[3:] == [("upload", "in", None, "unknown", 1), ("download", "up.csv", 4, "unknown", 1),
+                       ("download", "/etc/shadow", None, "unknown", 0)]  # fmt: skip  # outside the home: not read
+    assert all(e["kind"] == "transfer" and e["details"]["protocol"] == "scp" for e in events)
+    assert events[0]["at"] == int(now + 1)
+    assert [e["id"] for e in events] == [e["id"] for e in scp_events(records, str(tmp_path), sessions, event)]
+    assert tool_events(records, str(tmp_path), set(), event) == []  # never a download or an extraction
 
 
 def test_urls_are_recorded_without_credentials_or_query():

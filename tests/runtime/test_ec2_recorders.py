@@ -1,0 +1,114 @@
+"""The recorders on EC2, installed by the user data's own lines (tests/support/ec2_recorders.py): a real
+`scp -O` against a stand-in OpenSSH sshd goes through the student's shell to the `scp` recorder, and the agent's
+EC2 scan turns its record and sshd's lines into `transfer` events named by the login; curl, wget, tar and unzip
+run as the student give `download` and `extract` events."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from provisioning.agent.cwc_agent import event
+from provisioning.agent.cwc_scan import arm_tool_log, more_events
+from provisioning.userdata import RECORDED_TOOLS, UserDataInput, render_user_data
+from tests.support.ec2_recorders import install_recorders
+from tests.support.ec2_sshd import USER, ensure_user, free_port, start_sshd, write_as
+
+pytestmark = pytest.mark.xdist_group("ec2-accounts")
+
+OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
+        "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]  # fmt: skip
+
+
+@pytest.fixture
+def folder() -> Iterator[Path]:
+    """World-traversable (the student reaches the recorders under it; sshd reads its files)."""
+    root = Path(tempfile.mkdtemp(prefix="cwc-ec2-rec-", dir="/tmp"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def user_data() -> str:
+    return render_user_data(UserDataInput(
+        workspace_id=42, agent_url="https://tool/api/agent/heartbeat", agent_token="t", os_user=USER,
+        ssh_public_keys=(), course_slug="cs229", region="us-east-1", file_system_id="fs-1",
+        access_point_id="fsap-1"))  # fmt: skip
+
+
+def no_journal(argv, **kw):  # type: ignore[no-untyped-def]
+    """No journald on this machine's stand-in: the agent reads auth.log; other commands (ss) run."""
+    if argv[0] == "journalctl":
+        return SimpleNamespace(returncode=127, stdout="")
+    return subprocess.run(argv, **kw)
+
+
+def as_auth_log(lines: list[str], at: float) -> str:
+    """sshd's own lines (its -E log) as rsyslog writes them to /var/log/auth.log, one second apart."""
+    stamp = lambda n: time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(at + n))  # noqa: E731
+    return "".join(f"{stamp(n)} ip-10-0-0-5 sshd[700]: {line}\n" for n, line in enumerate(lines))
+
+
+def stand_in(folder: Path) -> tuple[Path, Path]:
+    """A stand-in EC2 instance: the recorders installed by the user data, the tool log armed by the agent, the
+    student's key authorized. (home, tool log as the agent reads it)."""
+    home = ensure_user()
+    rec = install_recorders(folder / "root", user_data())
+    arm_tool_log(True, str(rec.log))  # the agent (root) does this when the course collects activity
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / "student")], check=True)
+    write_as(USER, home, {".ssh/authorized_keys": (folder / "student.pub").read_bytes(), "hw/.keep": b""})
+    return home, rec.log
+
+
+def scp_session(folder: Path, home: Path) -> list[str]:
+    """sshd under the recorders' namespace; `scp -O` uploads a file, two into a folder, and downloads one, as the
+    student. sshd's log lines."""
+    (folder / "data.csv").write_text("1,2\n3,4\n")
+    (folder / "model.py").write_text("print('ok')\n")
+    (folder / "sshd").mkdir(mode=0o755)
+    prefix = tuple(install_recorders(folder / "root", user_data()).namespace())
+    sshd = start_sshd(folder / "sshd", port=free_port(), workspace_id=42, ca_public_key="", prefix=prefix)
+    try:
+        scp = ["scp", "-O", "-P", str(sshd.port), "-i", str(folder / "student"), *OPTS]
+        for argv in ([str(folder / "data.csv"), f"{USER}@127.0.0.1:data.csv"],
+                     [str(folder / "data.csv"), str(folder / "model.py"), f"{USER}@127.0.0.1:hw/"],
+                     [f"{USER}@127.0.0.1:data.csv", str(folder / "back.csv")]):  # fmt: skip
+            done = subprocess.run([*scp, *argv], capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr + sshd.log.read_text()
+        time.sleep(0.3)  # sshd logs the last logout after the client has gone
+    finally:
+        sshd.stop()
+    assert (home / "hw" / "model.py").read_text() == "print('ok')\n"
+    assert (folder / "back.csv").read_text() == "1,2\n3,4\n"
+    return sshd.log.read_text().splitlines()
+
+
+def test_old_protocol_scp_gives_transfer_events_named_by_the_login(folder):
+    home, tool_log = stand_in(folder)
+    assert "scp" in RECORDED_TOOLS and (folder / "root" / "usr-local" / "bin" / "scp").is_symlink()
+    auth_log, state, now = folder / "auth.log", {"files": {}}, time.time()
+    auth_log.write_text("")
+    scan = lambda: more_events(str(home), state, [], now, event, True, run=no_journal, log=str(tool_log),  # noqa: E731
+                               auth_log=str(auth_log))  # fmt: skip
+    assert [e for e in scan() if e["kind"] != "jupyter"] == []  # collection starts: auth.log is read from here on
+    lines = scp_session(folder, home)
+    auth_log.write_text(as_auth_log(lines, now))
+    events = [e for e in scan() if e["kind"] != "jupyter"]
+    logins = [e["details"] for e in events if e["kind"] == "ssh_login"]
+    assert len(logins) == 3 and [e["kind"] for e in events].count("ssh_logout") == 3
+    transfers = [e["details"] for e in events if e["kind"] == "transfer"]
+    assert [(t["direction"], t["path"], t["bytes"], t["exit"]) for t in transfers] == [
+        ("upload", "data.csv", 8, 0), ("upload", "hw/data.csv", 8, 0), ("upload", "hw/model.py", 12, 0),
+        ("download", "data.csv", 8, 0)]  # fmt: skip
+    assert all(t["protocol"] == "scp" and t["seen"] == "command" for t in transfers)
+    assert [t["session"] for t in transfers] == [logins[0]["session"], logins[1]["session"], logins[1]["session"],
+                                                  logins[2]["session"]]  # fmt: skip  # each run's own login
+    assert all(t["who"] == logins[0]["who"] and t["who"].startswith("student key SHA256:") for t in transfers)
+    assert [e for e in scan() if e["kind"] != "jupyter"] == []  # each run reported once
