@@ -5,21 +5,28 @@ run as the student give `download` and `extract` events."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from provisioning.agent.cwc_agent import event
+from provisioning.agent.cwc_agent import Spool, collect_activity, event, run_git_as
 from provisioning.agent.cwc_scan import arm_tool_log, more_events
 from provisioning.userdata import RECORDED_TOOLS, UserDataInput, render_user_data
-from tests.support.ec2_recorders import install_recorders
+from tests.support.ec2_recorders import Recorders, install_lines, install_recorders
 from tests.support.ec2_sshd import USER, ensure_user, free_port, start_sshd, write_as
+from tests.support.serving import serve_in_thread
 
 pytestmark = pytest.mark.xdist_group("ec2-accounts")
 
@@ -112,3 +119,59 @@ def test_old_protocol_scp_gives_transfer_events_named_by_the_login(folder):
                                                   logins[2]["session"]]  # fmt: skip  # each run's own login
     assert all(t["who"] == logins[0]["who"] and t["who"].startswith("student key SHA256:") for t in transfers)
     assert [e for e in scan() if e["kind"] != "jupyter"] == []  # each run reported once
+
+
+def test_the_user_datas_own_lines_install_recorders_that_log_the_students_downloads_and_extractions(folder):
+    text = user_data()
+    lines = install_lines(text)
+    assert "ln -sf /usr/local/lib/cwc-agent/cwc_toolwrap.py /usr/local/bin/$tool" in lines
+    home, tool_log = stand_in(folder)
+    bin_ = folder / "root" / "usr-local" / "bin"
+    assert sorted(p.name for p in bin_.iterdir()) == sorted(RECORDED_TOOLS)
+    assert all(os.readlink(bin_ / t) == "/usr/local/lib/cwc-agent/cwc_toolwrap.py" for t in RECORDED_TOOLS)
+    info = tool_log.stat()
+    assert (info.st_uid, stat.S_IMODE(info.st_mode), stat.S_IMODE(tool_log.parent.stat().st_mode)) == (0, 0o622, 0o755)
+    site = folder / "site"
+    (site / "pkg" / "sub").mkdir(parents=True)
+    (site / "pkg" / "sub" / "a.txt").write_text("a\n")
+    (site / "pkg" / "c.txt").write_text("c\n")
+    subprocess.run("cd pkg && zip -qr ../pkg.zip . && tar czf ../pkg.tgz sub", shell=True, cwd=site, check=True)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(site)))
+    thread = serve_in_thread(server)
+    cfg = {"url": "http://tool/api/agent/heartbeat", "token": "t", "workspace_id": 42, "user": USER, "home": str(home)}
+    sent: list[dict[str, object]] = []
+    post = lambda url, body, token: (sent.extend(body["events"]), (200, {}))[1]  # noqa: E731  # the tool's answer
+    auth_log = folder / "auth.log"
+    auth_log.write_text("")
+    collect = lambda: collect_activity(cfg, Spool(str(folder / "spool.jsonl")), str(folder / "scan.json"),  # noqa: E731
+                                       time.time(), run_git_as(USER), post=post, ec2=True, tool_log=str(tool_log),
+                                       sources={"run": no_journal, "auth_log": str(auth_log)})  # fmt: skip
+    try:
+        collect()  # the first scan: the state every later scan compares with
+        url = f"http://127.0.0.1:{server.server_port}"
+        done = Recorders(folder / "root").run_as(USER, home, (
+            f"curl -sS -o data.zip '{url}/pkg.zip?token=secret' && wget -q {url}/pkg.tgz && unzip -q data.zip -d"
+            " unzipped && mkdir untarred && tar xzf pkg.tgz -C untarred && /usr/bin/curl -s -o direct.zip"
+            f" {url}/pkg.zip && echo done"))  # fmt: skip
+        assert (done.returncode, done.stdout) == (0, "done\n"), done.stderr
+        sent.clear()
+        collect()
+    finally:
+        server.shutdown()
+        thread.join(10)
+    zipped, tgz = (home / "data.zip").read_bytes(), (home / "pkg.tgz").read_bytes()
+    downloads = sorted((e["details"] for e in sent if e["kind"] == "download"), key=lambda d: d["tool"])
+    assert downloads == [
+        {"tool": "curl", "url": f"{url}/pkg.zip", "path": "data.zip", "bytes": len(zipped),
+         "sha256": hashlib.sha256(zipped).hexdigest(), "exit": 0},
+        {"tool": "wget", "url": f"{url}/pkg.tgz", "path": "pkg.tgz", "bytes": len(tgz),
+         "sha256": hashlib.sha256(tgz).hexdigest(), "exit": 0},
+    ]  # fmt: skip  # /usr/bin/curl by its full path: not seen (the README says so)
+    extracts = sorted((e["details"] for e in sent if e["kind"] == "extract"), key=lambda d: d["tool"])
+    assert extracts == [
+        {"tool": "tar", "archive": "pkg.tgz", "dest": "untarred", "files": 1, "exit": 0, "seen": "command",
+         "paths": ["untarred/sub/a.txt"]},
+        {"tool": "unzip", "archive": "data.zip", "dest": "unzipped", "files": 2, "exit": 0, "seen": "command",
+         "paths": ["unzipped/c.txt", "unzipped/sub/a.txt"]},
+    ]  # fmt: skip
+    assert all(json.loads(line)["cwd"] == str(home) for line in tool_log.read_text().splitlines())
