@@ -1,7 +1,8 @@
 """The recorders on EC2, installed by the user data's own lines (tests/support/ec2_recorders.py): a real
 `scp -O` against a stand-in OpenSSH sshd goes through the student's shell to the `scp` recorder, and the agent's
 EC2 scan turns its record and sshd's lines into `transfer` events named by the login; curl, wget, tar and unzip
-run as the student give `download` and `extract` events."""
+run as the student give `download` and `extract` events; and the EC2 collection end to end: sshd's real lines and
+the scp records, spooled, POSTed to the app, in the activity table once however often they are sent."""
 
 from __future__ import annotations
 
@@ -24,8 +25,11 @@ import pytest
 from provisioning.agent.cwc_agent import Spool, collect_activity, event, run_git_as
 from provisioning.agent.cwc_scan import arm_tool_log, more_events
 from provisioning.userdata import RECORDED_TOOLS, UserDataInput, render_user_data
+from tests.runtime.test_activity import _events, _with_token
+from tests.support.budget import make_policy
 from tests.support.ec2_recorders import Recorders, install_lines, install_recorders
 from tests.support.ec2_sshd import USER, ensure_user, free_port, start_sshd, write_as
+from tests.support.outage import flask_post
 from tests.support.serving import serve_in_thread
 
 pytestmark = pytest.mark.xdist_group("ec2-accounts")
@@ -175,3 +179,48 @@ def test_the_user_datas_own_lines_install_recorders_that_log_the_students_downlo
          "paths": ["unzipped/c.txt", "unzipped/sub/a.txt"]},
     ]  # fmt: skip
     assert all(json.loads(line)["cwd"] == str(home) for line in tool_log.read_text().splitlines())
+
+
+def test_ec2_collection_lands_logins_logouts_and_scp_transfers_in_the_activity_table_once(
+    folder, client, make_workspace, session, course
+):
+    make_policy(session, course, integrity={"plagiarism_support": True})
+    emily = make_workspace()
+    _with_token(session, emily)
+    home, tool_log = stand_in(folder)
+    cfg = {"url": "http://localhost/api/agent/heartbeat", "token": f"tok-{emily.workspace.id}",
+           "workspace_id": emily.workspace.id, "user": USER, "home": str(home)}  # fmt: skip
+    tool, batches = flask_post(client, lambda: True), []
+
+    def post(url, body, token):  # type: ignore[no-untyped-def]  # the agent's POST into the app; batches kept
+        batches.append(body)
+        return tool(url, body, token)
+
+    auth_log, spool = folder / "auth.log", Spool(str(folder / "spool.jsonl"))
+    auth_log.write_text("")
+    collect = lambda: collect_activity(cfg, spool, str(folder / "scan.json"), time.time(), run_git_as(USER),  # noqa: E731
+                                       post=post, ec2=True, tool_log=str(tool_log),
+                                       sources={"run": no_journal, "auth_log": str(auth_log)})  # fmt: skip
+    collect()  # collection starts: sshd's lines are read from here on
+    lines = scp_session(folder, home)
+    auth_log.write_text(as_auth_log(lines, time.time()))  # as rsyslog wrote them, one second apart
+    batches.clear()
+    assert collect() > 0 and spool.read() == []
+    rows = _events(session, emily.workspace.id)
+    kinds = [r.kind for r in rows]
+    assert (kinds.count("ssh_login"), kinds.count("ssh_logout"), kinds.count("transfer")) == (3, 3, 4)
+    logins = {r.details["session"]: r.details for r in rows if r.kind == "ssh_login"}
+    for logout in (r.details for r in rows if r.kind == "ssh_logout"):
+        assert logout["session"] in logins and logout["who"] == logins[logout["session"]]["who"]
+        assert isinstance(logout["seconds"], int) and logout["seconds"] > 0
+    transfers = [r.details for r in rows if r.kind == "transfer"]
+    assert {(t["direction"], t["path"], t["bytes"]) for t in transfers} == {
+        ("upload", "data.csv", 8), ("upload", "hw/data.csv", 8), ("upload", "hw/model.py", 12),
+        ("download", "data.csv", 8)}  # fmt: skip
+    assert all(t["protocol"] == "scp" and t["session"] in logins for t in transfers)
+    (batch,) = batches
+    status, answer = tool(cfg["url"].rsplit("/", 1)[0] + "/activity", batch, cfg["token"])  # the same batch again
+    assert (status, answer["stored"], answer["duplicates"]) == (200, 0, len(batch["events"]))
+    spool.add(batch["events"])  # ... and from the spool, as after a lost answer
+    collect()
+    assert len(_events(session, emily.workspace.id)) == len(rows)
