@@ -24,6 +24,8 @@ SFTP_CLOSED = re.compile(r"^session closed for local user (?P<user>\S+) from \[(
 SFTP_CLOSE_FILE = re.compile(r'^close "(?P<path>.*)" bytes read (?P<read>\d+) written (?P<written>\d+)$')
 SYSLOG = re.compile(r"^(?P<ts>\S+|\w{3} +\d+ [\d:]+) \S+ (?P<ident>[\w.-]+)\[(?P<pid>\d+)\]: (?P<msg>.*)$")
 IDENTS = ("sshd", "sshd-session", "sftp-server", "internal-sftp")
+SFTP_SERVERS = ("/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server", "/usr/libexec/sftp-server")
+SSHDS = ("/usr/sbin/sshd", "/usr/lib/openssh/sshd-session", "/usr/libexec/openssh/sshd-session")
 AUTH_LOG = "/var/log/auth.log"
 MAX_READ = 2 * 1024 * 1024
 
@@ -94,6 +96,19 @@ class SshLog:
         return []
 
 
+def genuine(rec):
+    """Whether a journal entry was written by the program its identifier names: journald's own fields (`_UID`,
+    `_COMM`, `_EXE`: the sender's credentials, not its words) refuse `logger -t sshd ...` or a script named
+    sftp-server run by the student. sshd logs as root; sftp-server and internal-sftp run as the student, so their
+    executable must be OpenSSH's own (root's files). Pure."""
+    ident = rec.get("SYSLOG_IDENTIFIER")
+    if ident in ("sshd", "sshd-session"):
+        return rec.get("_UID") == "0"
+    if ident == "sftp-server":
+        return rec.get("_COMM") == "sftp-server" and rec.get("_EXE") in SFTP_SERVERS
+    return ident == "internal-sftp" and rec.get("_EXE") in SSHDS
+
+
 def journal_entries(cursor, since, run=subprocess.run):
     """(entries [(epoch, pid, message)], new cursor) of sshd's and sftp-server's lines after `cursor`, or, before
     the first one, since epoch second `since` (when collection started: nothing earlier is reported). None when
@@ -114,8 +129,8 @@ def journal_entries(cursor, since, run=subprocess.run):
             continue
         last = rec.get("__CURSOR") or last
         message, pid = rec.get("MESSAGE"), str(rec.get("_PID") or rec.get("SYSLOG_PID") or "")
-        if rec.get("SYSLOG_IDENTIFIER") in ("sshd", "sshd-session") and rec.get("_UID") != "0":
-            continue  # `logger -t sshd ...` by the student: journald's own _UID says who really wrote it
+        if not genuine(rec):
+            continue
         if isinstance(message, str) and str(rec.get("__REALTIME_TIMESTAMP", "")).isdigit():
             entries.append((int(rec["__REALTIME_TIMESTAMP"]) / 1e6, pid, message))
     return entries, (last or "")

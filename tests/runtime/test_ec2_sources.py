@@ -227,3 +227,39 @@ def test_user_data_turns_on_sftp_file_logging_in_the_real_debian_config(folder):
     done = subprocess.run(["/usr/sbin/sshd", "-T", "-f", str(main)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "subsystem sftp /usr/lib/openssh/sftp-server -l INFO" in done.stdout
+
+
+def test_forged_sftp_server_lines_in_the_journal_are_refused():
+    close = 'close "/home/ubuntu/answers.py" bytes read 0 written 4096'
+    base = {"__REALTIME_TIMESTAMP": "1800000000000000", "SYSLOG_IDENTIFIER": "sftp-server", "_UID": "1000",
+            "MESSAGE": close}  # fmt: skip
+    entries = [
+        {**base, "__CURSOR": "c1", "_PID": "11", "_COMM": "logger", "_EXE": "/usr/bin/logger"},  # logger -t sftp-server
+        {**base, "__CURSOR": "c2", "_PID": "12", "_COMM": "sftp-server", "_EXE": "/usr/bin/python3.12"},  # a script
+        {**base, "__CURSOR": "c3", "_PID": "13", "_COMM": "sftp-server"},  # no executable: not trusted
+        {
+            **base,
+            "__CURSOR": "c4",
+            "_PID": "14",
+            "SYSLOG_IDENTIFIER": "internal-sftp",
+            "_COMM": "bash",
+            "_EXE": "/usr/bin/bash",
+        },  # fmt: skip
+        {**base, "__CURSOR": "c5", "_PID": "15", "_COMM": "sftp-server", "_EXE": "/usr/lib/openssh/sftp-server"},
+        {
+            **base,
+            "__CURSOR": "c6",
+            "_PID": "16",
+            "SYSLOG_IDENTIFIER": "internal-sftp",
+            "_COMM": "sshd-session",
+            "_EXE": "/usr/lib/openssh/sshd-session",
+        },  # fmt: skip
+    ]
+    run = lambda argv, **kw: SimpleNamespace(returncode=0, stdout="".join(json.dumps(e) + "\n" for e in entries))  # noqa: E731
+    got, cursor = journal_entries("c0", 0, run)  # type: ignore[misc]
+    assert [pid for _, pid, _ in got] == ["15", "16"] and cursor == "c6"  # OpenSSH's own programs only
+    log = SshLog({}, "/home/ubuntu", event)
+    every = [log.line(at, pid, msg) for at, pid, msg in got]
+    assert [e[0]["details"]["path"] for e in every] == ["answers.py", "answers.py"]
+    forged = [(1_800_000_000.0, e["_PID"], close) for e in entries[:4]]
+    assert all(SshLog({}, "/home/ubuntu", event).line(*f) for f in forged)  # each would have been a transfer
