@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncssh
 from asyncssh.constants import EXTENDED_DATA_STDERR
+from asyncssh.public_key import KeyImportError, decode_ssh_certificate
 from asyncssh.sftp import MIN_SFTP_VERSION
 from asyncssh.stream import SSHReader, SSHWriter
 
@@ -66,6 +67,18 @@ def cert_facts(cert: Any) -> CertFacts:
 class CheckedConnection(asyncssh.SSHServerConnection):
     """asyncssh's server connection, with the runtime's certificate rules (revocation, logging) run first."""
 
+    async def _validate_client_certificate(self, username: str, key_data: bytes) -> Any:
+        """asyncssh drops a certificate it cannot read (one bit flipped: its signature fails) without a word; the
+        refusal is logged like the others."""
+        try:
+            decode_ssh_certificate(key_data)
+        except KeyImportError:
+            if _certificate_type(key_data):
+                owner: WorkspaceServer = self._owner  # type: ignore[assignment]
+                owner.refused(username, "invalid certificate: bad signature or malformed")
+            return None
+        return await super()._validate_client_certificate(username, key_data)
+
     async def _validate_openssh_certificate(self, username: str, cert: Any) -> Any:
         owner: WorkspaceServer = self._owner  # type: ignore[assignment]
         if not await owner.check_certificate(username, cert):
@@ -77,6 +90,12 @@ class CheckedConnection(asyncssh.SSHServerConnection):
         if option == "force-command":
             return default
         return super().get_certificate_option(option, default)
+
+
+def _certificate_type(key_data: bytes) -> bool:
+    """Whether SSH key data names an OpenSSH certificate type (its first string)."""
+    size = int.from_bytes(key_data[:4], "big")
+    return key_data[4 : 4 + size].endswith(b"-cert-v01@openssh.com")
 
 
 class SandboxedProcess(asyncssh.SSHServerProcess):  # type: ignore[type-arg]
@@ -171,11 +190,15 @@ class WorkspaceServer(asyncssh.SSHServer):
     def validate_ca_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         return self.facts is not None and self.facts.ca_public_key == _line(key)
 
+    def refused(self, username: str, reason: str) -> None:
+        """Log a refused login (never what the client sees: one refusal for every reason)."""
+        log.warning("ssh login refused: login=%s from=%s: %s", username[:64], self.peer, reason)
+
     def _note(self, username: str, allowed: bool, reason: str) -> bool:
         if allowed:
             self.identity = reason
         else:
-            log.warning("ssh login refused: login=%s from=%s: %s", username[:64], self.peer, reason)
+            self.refused(username, reason)
         return allowed
 
     def session_requested(self) -> SandboxedProcess:

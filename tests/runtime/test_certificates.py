@@ -74,3 +74,41 @@ def test_staff_never_get_in_with_their_plain_key(runtime, make_workspace, sessio
     sophie = make_workspace("Sophie Martin")
     creds, _ = _staff_cert(session, settings, course, sophie.workspace)
     assert ssh_refused(runtime.rt.port, sophie.login, [creds[0]])
+
+
+def _flipped(cert: asyncssh.SSHCertificate) -> asyncssh.SSHCertificate:
+    """The same certificate object sending its bytes with one bit of the signature flipped (asyncssh's import
+    would refuse such bytes on the client already, so the client is made to send them)."""
+    tampered = bytearray(cert.public_data)
+    tampered[-5] ^= 1
+    cert.public_data = bytes(tampered)
+    return cert
+
+
+def test_a_tampered_certificate_is_refused_and_logged(runtime, make_workspace, session, settings, course, caplog):
+    sophie = make_workspace("Sophie Martin")
+    (key, cert), row = _staff_cert(session, settings, course, sophie.workspace)
+    assert ssh_run(runtime.rt.port, sophie.login, [(key, cert)], "true")[0] == 0  # untouched: works
+    caplog.clear()
+    assert ssh_refused(runtime.rt.port, sophie.login, [(key, _flipped(cert))])
+    refusals = [r.getMessage() for r in caplog.records if "ssh login refused" in r.getMessage()]
+    assert any(sophie.login in m and "invalid certificate" in m for m in refusals), refusals
+
+
+def _refusal(port: int, login: str, keys: list[object]) -> tuple[type, str]:
+    try:
+        ssh_run(port, login, keys, "true")
+    except asyncssh.Error as exc:
+        return type(exc), str(exc)
+    raise AssertionError("logged in")
+
+
+def test_no_such_workspace_and_not_your_workspace_look_the_same_to_the_client(runtime, make_workspace):
+    emily, david = make_workspace(), make_workspace("David Kim", link="hw2")
+    port = runtime.rt.port
+    stranger = _refusal(port, emily.login, [david.key])
+    nobody = _refusal(port, workspace_login(999999), [david.key])
+    assert stranger[0] is nobody[0] is asyncssh.PermissionDenied
+    # the client writes the login it asked for into the message itself; nothing else differs
+    assert stranger[1].replace(emily.login, "LOGIN") == nobody[1].replace(workspace_login(999999), "LOGIN")
+    assert stranger[1] == f"Permission denied for user {emily.login} on host 127.0.0.1"
