@@ -131,15 +131,16 @@ class Shell:
     async def detach(self, peer: Peer, message: str = "") -> None:
         """Remove a socket (closing it with `message` when given); the shell waits for a reconnect."""
         group = self.watchers if peer.watcher else self.owners
+        closing = peer in group and bool(message)
         if peer in group:
             group.remove(peer)
-            if message:
-                await peer.close(message)
-            elif peer.task is not None:
+            if not message and peer.task is not None:
                 peer.queue.put_nowait(None) if not peer.queue.full() else peer.task.cancel()
         if not self.owners and self.detached_at is None:
             self.detached_at = self.clock()
-        self.tell_watchers()
+        self.tell_watchers()  # before closing: a slow peer's close can take seconds
+        if closing:
+            await peer.close(message)
 
     def tell_watchers(self) -> None:
         """The owner sees who is watching."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -37,8 +38,10 @@ class Gateway:
         allowed_origins: set[str],
         limits: Limits | None = None,
         mark_active: Callable[[int], None] = lambda _ws: None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.redis, self.opener, self.allowed_origins, self.mark_active = redis, opener, allowed_origins, mark_active
+        self.clock = clock  # the shells' clock, which the sweeper reads (tests move it forward)
         self.limits = limits or Limits()
         self.shells: dict[tuple[int, int], Shell] = {}
         self._opening: dict[int, asyncio.Lock] = {}  # per person: their opens one at a time, so limits hold
@@ -124,7 +127,7 @@ class Gateway:
                 raise Refused(f"You already have {len(mine)} terminals open; close one and try again.")
             cols, rows = _size(request.query.get("cols"), 80), _size(request.query.get("rows"), 24)
             conn, process = await self.opener(ticket, cols, rows)
-            shell = Shell(key, conn, process, self.limits)
+            shell = Shell(key, conn, process, self.limits, clock=self.clock)
             shell.on_activity = self._activity
             shell.start()
             shell.note_activity()
