@@ -2,9 +2,12 @@
 
 The Flask app never carries terminal traffic. It decides who may open what, then hands the browser a ticket: a
 random token kept in Redis for `TICKET_TTL_S` seconds, bound to person, course, workspace and mode, and redeemed once
-(GETDEL) by the terminal gateway (`provisioning/gateway`). Sharing is the student's choice, kept in Redis while it
-lasts: staff of the course may watch (never type) only while the key exists; stopping sharing deletes it and the
-gateway drops the watchers within a second.
+(GETDEL) by the terminal gateway (`provisioning/gateway`). A ticket is a bearer token bound at issue: the gateway
+learns person, workspace and mode from the stored ticket only, never from the handshake (no cookie, session or query
+parameter but the terminal's size), so a ticket for workspace A cannot open workspace B, nor a watch become a shell,
+whoever presents it; its protection is its 256 random bits, its 30 s and its single use. Sharing is the student's
+choice, kept in Redis while it lasts: staff of the course may watch (never type) only while the key exists; stopping
+sharing deletes it and the gateway drops the watchers within a second.
 """
 
 from __future__ import annotations
