@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import current_app, request
+from flask import request
 from limits import RateLimitItem, parse
-from limits.storage import RedisStorage
-from limits.strategies import FixedWindowRateLimiter
 
 from lti_app.errors import ToolError
-from lti_app.runtime import runtime
+from lti_app.rate_limits import allow
 
 PER_CLIENT = parse("60/10 minutes")  # one address: a room of walk-ins behind a NAT, with retries
 PER_CODE = parse("200/10 minutes")  # one code, from anywhere (hashed: no code is written to Redis)
-_KEY = "cwc_workshop_limiter"
 
 
 class TooManyAttempts(ToolError):
@@ -27,16 +24,8 @@ class TooManyAttempts(ToolError):
     title = "Too many attempts"
 
 
-def _limiter() -> FixedWindowRateLimiter:
-    limiter = current_app.extensions.get(_KEY)
-    if limiter is None:  # the app's own Redis connection pool: the embedded Redis and real Redis alike
-        limiter = FixedWindowRateLimiter(RedisStorage("redis://", connection_pool=runtime().redis.connection_pool))
-        current_app.extensions[_KEY] = limiter
-    return limiter
-
-
 def _hit(item: RateLimitItem, *key: str) -> None:
-    if not _limiter().hit(item, "workshop-join", *key):
+    if not allow(item, "workshop-join", *key):
         raise TooManyAttempts("Too many join attempts. Wait a few minutes and try again.")
 
 

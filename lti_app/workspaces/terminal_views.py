@@ -10,6 +10,7 @@ from __future__ import annotations
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, abort, jsonify, request, url_for
+from limits import parse
 
 from classroom.audit import append_event
 from classroom.db import utcnow
@@ -31,11 +32,21 @@ from classroom.workspaces.host_keys import current_pin
 from classroom.workspaces.lifecycle import WorkspaceState
 from lti_app.auth import current, requires
 from lti_app.pages.views import page
+from lti_app.rate_limits import allow
 from lti_app.runtime import commit, db, runtime, settings
 from provisioning.gateway.connect import not_running_message, target_of
 from provisioning.instance_ssh import WorkspaceSshError, ec2_endpoint
 
 bp = Blueprint("terminal", __name__)
+# Tickets one person may ask for (shells, watches and debug terminals together): a page opening, its reconnects
+# (terminal.js retries 5 times) and a few tabs fit many times over; a script or a stuck reload loop gets 429s.
+TICKETS_PER_PERSON = parse("20/minute")
+TOO_MANY = "Too many terminal connections in the last minute. Wait a minute, then open the terminal again."
+
+
+def _too_many(person_id: int) -> bool:
+    """Count one ticket request against the person; True past TICKETS_PER_PERSON (nothing is issued then)."""
+    return not allow(TICKETS_PER_PERSON, "terminal-ticket", str(person_id))
 
 
 def terminal_enabled() -> bool:
@@ -101,6 +112,8 @@ def ticket(ws_id: int) -> tuple[Response, int]:
     """A one-time ticket and the URL to open (JSON); 409 with a message when the terminal cannot open now."""
     ws, ctx = _workspace(ws_id), current()
     owner = _owner_or_staff(ws)
+    if _too_many(ctx.person.id):
+        return jsonify(message=TOO_MANY), 429
     if not terminal_enabled():
         return jsonify(message="The browser terminal is not available here; use SSH."), 409
     if owner and ws.state is not WorkspaceState.RUNNING:
@@ -178,6 +191,8 @@ def debug_terminal(session_id: int) -> tuple[str, int]:
 def debug_ticket(session_id: int) -> tuple[Response, int]:
     """A one-time ticket for the debug session's shell; every connection is audited."""
     ds, ctx = _my_debug_session(session_id), current()
+    if _too_many(ctx.person.id):
+        return jsonify(message=TOO_MANY), 429
     creds = debug_credentials(runtime().redis, ds.id) if is_live(ds, utcnow()) else None
     if creds is None or not terminal_enabled():
         return jsonify(message=f"Debug session {session_label(ds.id)} has ended; open a new one."), 409
