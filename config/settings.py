@@ -73,6 +73,10 @@ class Settings:
     # (empty: ws://127.0.0.1:<port>/terminal; behind a reverse proxy, e.g. wss://tool.example.edu/terminal).
     gateway_port: int = 0
     gateway_url: str = ""
+    # The gateway's own TLS (PEM files; `CWC_DEV_HTTPS=1 make run` passes its dev certificate): browsers then use
+    # wss://, as an https page may not open a ws:// socket (mixed content).
+    gateway_tls_cert: str = ""
+    gateway_tls_key: str = ""
     # Money safety net: an instance powers itself off this long after the tool last renewed its lease.
     lease_s: int = 900
     # Archive homes before term end: running workspaces' agents are asked this long before it (0: not asked).
@@ -150,7 +154,8 @@ class Settings:
         """Where browsers open terminal WebSockets ('' when no gateway runs)."""
         if self.gateway_url:
             return self.gateway_url
-        return f"ws://127.0.0.1:{self.gateway_port}/terminal" if self.gateway_port else ""
+        scheme = "wss" if self.gateway_tls_cert else "ws"
+        return f"{scheme}://127.0.0.1:{self.gateway_port}/terminal" if self.gateway_port else ""
 
     @property
     def secure_cookies(self) -> bool:
@@ -196,6 +201,8 @@ class Settings:
             workspace_ssh_port=_int(env, "CWC_WORKSPACE_SSH_PORT", 22),
             gateway_port=_int(env, "CWC_GATEWAY_PORT", 0),
             gateway_url=env.get("CWC_GATEWAY_URL", "").strip(),
+            gateway_tls_cert=env.get("CWC_GATEWAY_TLS_CERT", "").strip(),
+            gateway_tls_key=env.get("CWC_GATEWAY_TLS_KEY", "").strip(),
             lease_s=_int(env, "CWC_LEASE_S", 900),
             archive_lead_s=_int(env, "CWC_ARCHIVE_LEAD_S", 3600),
             image_parameter_prefix=env.get("CWC_IMAGE_PARAMETER_PREFIX", "").rstrip("/"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from urllib.parse import urlsplit
 
@@ -47,6 +48,15 @@ def build_gateway(
     return Gateway(redis, opener, origins or {tool_origin(settings)}, limits, mark_active=mark_active)
 
 
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The gateway's server TLS context when it has a certificate (CWC_GATEWAY_TLS_CERT/_KEY), else None (ws://)."""
+    if not settings.gateway_tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.gateway_tls_cert, settings.gateway_tls_key or None)
+    return context
+
+
 class GatewayThread:
     """The gateway on its own event loop in a thread (tests, bench): start() returns its port; stop()."""
 
@@ -56,14 +66,14 @@ class GatewayThread:
         self._thread = threading.Thread(target=self.loop.run_forever, name="gateway", daemon=True)
         self._runner: web.AppRunner | None = None
 
-    def start(self, port: int = 0) -> int:
+    def start(self, port: int = 0, tls: ssl.SSLContext | None = None) -> int:
         self._thread.start()
-        return asyncio.run_coroutine_threadsafe(self._serve(port), self.loop).result(30)
+        return asyncio.run_coroutine_threadsafe(self._serve(port, tls), self.loop).result(30)
 
-    async def _serve(self, port: int) -> int:
+    async def _serve(self, port: int, tls: ssl.SSLContext | None) -> int:
         self._runner = web.AppRunner(self.gateway.app())
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        site = web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=tls)
         await site.start()
         return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
 
@@ -78,6 +88,7 @@ class GatewayThread:
 
 
 def serve(settings: Settings) -> None:
-    """Serve on 127.0.0.1:CWC_GATEWAY_PORT until stopped (a reverse proxy puts it under the tool's host)."""
+    """Serve on 127.0.0.1:CWC_GATEWAY_PORT until stopped (a reverse proxy puts it under the tool's host), over TLS
+    when it has a certificate (wss://, e.g. `CWC_DEV_HTTPS=1 make run`)."""
     web.run_app(build_gateway(settings).app(), host="127.0.0.1", port=settings.gateway_port, print=None,
-                shutdown_timeout=5)  # fmt: skip
+                shutdown_timeout=5, ssl_context=tls_context(settings))  # fmt: skip
