@@ -1,14 +1,16 @@
 """The browser terminal in the Demo LMS frame: Emily opens it with one click and runs Python; Sophie shares hers and
 Alex (head TA) watches her typing appear, without being able to type; stopping the share ends his view. Refusals
-seen by the browser: a reused ticket (from the tool's own page) and another origin's page (the Demo LMS) cannot open
-a socket, and a stopped workspace's terminal page says so. One test: the set-up (launches, two workspaces) is shared."""
+seen by the browser: a reused ticket (from the tool's own page) and another site's page cannot open a socket, and a
+stopped workspace's terminal page says so. One test: the set-up (launches, two workspaces) is shared."""
 
 from __future__ import annotations
 
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
@@ -86,6 +88,30 @@ TRY_SOCKET = """url => new Promise(resolve => {
 ANOTHER_SITE = '<!doctype html><html lang="en"><title>Another site</title><main><h1>Another site</h1></main></html>'
 
 
+class _AnotherSite(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = ANOTHER_SITE.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def another_site() -> Iterator[str]:
+    """A page of another site, served over real HTTP (a page Playwright fulfils has no address, and Chromium's
+    private network rules then refuse its sockets to loopback before they reach the gateway)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _AnotherSite)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://localhost:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
 def _tool_frame(page: Page, live: LiveServer, path: str) -> Frame:
     return next(f for f in page.frames if f.url.startswith(live.base_url + path))
 
@@ -110,7 +136,11 @@ def _stop_emilys_workspace(live: LiveServer) -> None:
 
 
 def test_emily_runs_python_sophie_shares_with_alex_and_refusals_show(
-    live_server: LiveServer, browser: Browser, gateway: GatewayThread, caplog: pytest.LogCaptureFixture
+    live_server: LiveServer,
+    browser: Browser,
+    gateway: GatewayThread,
+    another_site: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     page = browser.new_page(third_party_cookies=True)
     open_tool(page, live_server)  # a TA's launch makes the course
@@ -136,19 +166,17 @@ def test_emily_runs_python_sophie_shares_with_alex_and_refusals_show(
     expect(frame.locator(".xterm-rows")).to_contain_text(re.compile(r"print\(6\*7\)'\s*42"), timeout=20_000)
     shot(page, "terminal-01-emily-runs-python")
 
-    # Refused: the ticket Emily's page just used, again from the tool's own page; a fresh ticket from a page of the
-    # Demo LMS's origin, which leaves the ticket unused, so the same ticket then opens from the tool's page (the
+    # Refused: the ticket Emily's page just used, again from the tool's own page; a fresh ticket from another site's
+    # page, which leaves the ticket unused, so the same ticket then opens from the tool's page (the
     # check can tell an open socket from a refused one).
     tool = _tool_frame(page, live_server, "/app/workspaces/")
     assert len(sockets) == 1 and tool.evaluate(TRY_SOCKET, sockets[0]).startswith("refused")
     fresh, key = _emily_ticket_url(live_server)
     foreign = browser.new_page(third_party_cookies=True)
-    elsewhere = live_server.demo_url + "/another-page"  # a page of that origin with no CSP: as another site's
-    foreign.route(elsewhere, lambda route: route.fulfill(content_type="text/html", body=ANOTHER_SITE))
-    foreign.goto(elsewhere)
+    foreign.goto(another_site)
     with caplog.at_level("WARNING", logger="provisioning.gateway"):
         assert foreign.evaluate(TRY_SOCKET, fresh).startswith("refused")
-    assert urlsplit(live_server.demo_url).netloc in caplog.text and "refused a terminal from origin" in caplog.text
+    assert urlsplit(another_site).netloc in caplog.text and "refused a terminal from origin" in caplog.text
     assert live_server.redis.exists(key)  # refused before the ticket was used
     assert tool.evaluate(TRY_SOCKET, fresh) == "open" and not live_server.redis.exists(key)
     foreign.close()
