@@ -6,6 +6,13 @@ with the agent's own code: the same heartbeat handling and the same LeaseKeeper.
 instance, so a lease that runs out stops the instance even when the tool's web app, worker and scheduler are
 all down. The lease an instance holds is kept on the instance itself (a tag), as a real instance keeps its
 scheduled poweroff. The clock is injectable (tests and bench/outage.py move it with time-machine).
+
+What a beat reports is what happens in the workspace when the local runtime runs (`runtime_root`, as `make run`
+and the runtime tests have it): the runtime writes each running workspace's open SSH connections (the browser
+terminal's included), whether Jupyter runs and its sandboxes' CPU (provisioning/runtime/status.py), and the beat
+sends exactly that, so an open session keeps a workspace from the idle stop and none lets it stop. Only for
+instances with no local runtime (plain moto: the money, outage and archive tests, bench/outage.py) does the sim
+host invent a student who works for `idle_after_beats` beats and then goes idle.
 """
 
 from __future__ import annotations
@@ -18,12 +25,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
 
 from provisioning.agent.cwc_agent import DEFAULT_BOOT_GRACE_S, LeaseKeeper, archive_home, heartbeat
 from provisioning.backend import CloudBackend, CloudError, InstanceInfo
+from provisioning.runtime.status import read_status
 from provisioning.userdata import agent_config_from_user_data
 
 log = logging.getLogger(__name__)
@@ -106,8 +115,10 @@ class SimHost:
         post: Post = http_post,
         idle_after_beats: int = 5,
         rng: random.Random | None = None,
+        runtime_root: Path | None = None,
     ) -> None:
         self.backend, self.clock, self.post = backend, clock, post
+        self.runtime_root = runtime_root  # the local runtime's folder: beats report its status; None: invented
         self.idle_after_beats = idle_after_beats
         self.rng = rng or random.Random()
         self._configs: dict[str, dict[str, Any] | None] = {}
@@ -160,7 +171,7 @@ class SimHost:
         outcome = heartbeat(
             cfg,
             keeper,
-            self._activity(cfg, beats),
+            self._activity(cfg, beats, inst.instance_id, now),
             now,
             post=self._post,
             write_keys=lambda home, user, keys: tags.update({KEYS_TAG: str(len(keys))}),  # the played disk's keys
@@ -173,15 +184,18 @@ class SimHost:
             keeper.check(now)
         if poweroff.scheduled is not None and not keeper.stopped:
             tags[LEASE_TAG] = repr(poweroff.scheduled)
-        if beats <= self.idle_after_beats:  # past that the played student stays idle: nothing more to count
+        if self.runtime_root is None and beats <= self.idle_after_beats:  # past that the invented student idles
             tags[BEATS_TAG] = str(beats + 1)
         return {k: v for k, v in tags.items() if inst.tags.get(k) != v}  # a lease held again is not written again
 
     def _post(self, url: str, body: dict[str, Any], token: str) -> tuple[int, Any]:
         return self.post(url, body, token)
 
-    def _activity(self, cfg: dict[str, Any], beats: int) -> dict[str, Any]:
-        active = beats < self.idle_after_beats  # each played student works a few minutes, then goes idle
+    def _activity(self, cfg: dict[str, Any], beats: int, instance_id: str, now: float) -> dict[str, Any]:
+        """The beat's activity: the local runtime's status of the workspace, or (no runtime) an invented one."""
+        if self.runtime_root is not None:
+            return read_status(self.runtime_root, instance_id, now).activity(int(cfg["workspace_id"]))
+        active = beats < self.idle_after_beats  # each invented student works a few minutes, then goes idle
         return {
             "workspace_id": cfg["workspace_id"],
             "ssh_sessions": 1 if active else 0,
@@ -208,7 +222,8 @@ def main() -> None:
     settings = Settings.from_env()
     if settings.is_production or not settings.aws_endpoint_url:
         sys.exit("provisioning.sim_host plays simulated instances only (CWC_AWS_ENDPOINT_URL, not production)")
-    host = SimHost(backend_from_settings(settings))
+    runtime = (settings.data_dir / "runtime").resolve() if settings.runtime_ssh_port else None  # make run's runtime
+    host = SimHost(backend_from_settings(settings), runtime_root=runtime)
     every = float(os.environ.get("CWC_SIM_TICK_S", "60"))
     while True:
         started = time.monotonic()

@@ -118,8 +118,9 @@ class WorkspaceActivity:
         return int(self.spool.flush(activity_url(url), token, int(cfg["workspace_id"]), post=post))
 
 
-def _descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
+def process_tree(pids: list[int]) -> list[int]:
+    """These sandbox processes and all their live descendants (from /proc; an ended one is skipped)."""
+    out, todo = [], list(pids)
     while todo:
         p = todo.pop()
         out.append(p)
@@ -132,9 +133,9 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def jupyter_running(pids: list[int]) -> bool:
-    """Whether a process under these sandbox processes is Jupyter (by its command line)."""
-    for pid in (d for p in pids for d in _descendants(p)):
+def runs_jupyter(tree: list[int]) -> bool:
+    """Whether one of these processes is Jupyter (by its command line)."""
+    for pid in tree:
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 if b"jupyter" in f.read():
@@ -142,3 +143,8 @@ def jupyter_running(pids: list[int]) -> bool:
         except OSError:
             continue
     return False
+
+
+def jupyter_running(pids: list[int]) -> bool:
+    """Whether a process under these sandbox processes is Jupyter."""
+    return runs_jupyter(process_tree(pids))

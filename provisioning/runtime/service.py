@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -21,9 +22,9 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from classroom.db import utcnow
-from provisioning.agent.cwc_agent import post_json
+from provisioning.agent.cwc_agent import disk_percent, post_json
 from provisioning.runtime.access import WorkspaceFacts
-from provisioning.runtime.activity import Post, WorkspaceActivity, jupyter_running
+from provisioning.runtime.activity import Post, WorkspaceActivity, jupyter_running, process_tree, runs_jupyter
 from provisioning.runtime.facts import FactsLoader
 from provisioning.runtime.restore import restore_home
 from provisioning.runtime.sandbox import (
@@ -36,6 +37,7 @@ from provisioning.runtime.sandbox import (
     remove_home,
 )
 from provisioning.runtime.snapshots import take_snapshots
+from provisioning.runtime.status import WorkspaceStatus, cpu_percent, cpu_seconds, write_status
 from provisioning.userdata import AGENT_SOURCE
 
 if TYPE_CHECKING:
@@ -64,6 +66,7 @@ class LocalRuntime:
         self.procs: dict[str, set[asyncio.subprocess.Process]] = {}
         self.servers: dict[str, set[WorkspaceServer]] = {}
         self._activity: dict[str, WorkspaceActivity] = {}
+        self._cpu: dict[str, tuple[float, float]] = {}  # instance -> (monotonic time, CPU seconds) at the last pass
         self.collecting: frozenset[str] = frozenset()  # instances whose course collects activity (each sync)
         self.recording: frozenset[str] = frozenset()  # ... and records typed commands (each sync)
         self.kept: set[str] = set()  # terminated instances whose home is kept: not saved (logged once)
@@ -193,8 +196,26 @@ class LocalRuntime:
                 ended += 1
         return ended
 
+    def write_statuses(self, running: list[str], pids: dict[str, list[int]], sessions: dict[str, int]) -> None:
+        """Write each running workspace's status for its heartbeat (blocking, cheap: /proc and one small file
+        each): its open SSH connections, whether Jupyter runs, its sandboxes' CPU since the last pass."""
+        at = self.clock().timestamp()
+        for instance_id in running:
+            tree = process_tree(pids.get(instance_id, []))
+            mono, used = time.monotonic(), cpu_seconds(tree)
+            before = self._cpu.get(instance_id)
+            self._cpu[instance_id] = (mono, used)
+            cpu = cpu_percent(used - before[1], mono - before[0]) if before else 0.0
+            home = self.home(instance_id)
+            status = WorkspaceStatus(at, sessions.get(instance_id, 0), runs_jupyter(tree), cpu,
+                                     disk_percent(str(home)) if home.exists() else None)  # fmt: skip
+            write_status(self.root, instance_id, status)
+        for gone in set(self._cpu) - set(running):
+            del self._cpu[gone]
+
     async def sync(self) -> None:
-        """One pass: end what is not running, remove terminated homes, end closed debug sessions."""
+        """One pass: end what is not running, remove terminated homes, end closed debug sessions, write the
+        running workspaces' heartbeat status."""
         await self.end_closed_debug()
         instances = await asyncio.get_running_loop().run_in_executor(None, self.loader.backend.describe_managed)
         self.loader.seen_running = {i.instance_id for i in instances if i.state == "running"}
@@ -213,6 +234,10 @@ class LocalRuntime:
             elif instance_id not in self.kept:
                 self.kept.add(instance_id)
                 log.warning("terminated %s: its home is kept, no archive or backup of it is recorded", instance_id)
+        running = sorted(self.loader.seen_running)
+        pids = {i: [p.pid for p in self.procs.get(i, ())] for i in running}  # read on the loop, used in a thread
+        sessions = {i: len(self.servers.get(i, ())) for i in running}
+        await asyncio.get_running_loop().run_in_executor(None, self.write_statuses, running, pids, sessions)
 
     async def sync_forever(self, every_s: float, activity_every: int = 15) -> None:
         """Sync every `every_s` seconds, collect activity every `activity_every` passes, until cancelled."""
