@@ -33,6 +33,13 @@ def activity_url(heartbeat_url: str) -> str:
     return heartbeat_url.rsplit("/", 1)[0] + "/activity"
 
 
+def scan_argv(spec: SandboxSpec) -> tuple[list[str], dict[str, Any]]:
+    """The agent's scan of the home, in the workspace's sandbox as the student: argv and subprocess options (read
+    the scan state on stdin, print events and the new state)."""
+    argv = bwrap_argv(spec, ["python3", "-s", "-E", AGENT_IN_SANDBOX, "--scan", spec.inner_home], {})
+    return as_nobody(argv)
+
+
 class WorkspaceActivity:
     """One workspace's spool and scan state under <runtime>/agent/<instance id>/."""
 
@@ -80,8 +87,7 @@ class WorkspaceActivity:
         the host. Its state stays out here, where the student cannot edit it.
         """
         state = self.state_path.read_text() if self.state_path.exists() else "{}"
-        argv = bwrap_argv(spec, ["python3", "-s", "-E", AGENT_IN_SANDBOX, "--scan", spec.inner_home], {})
-        argv, as_user = as_nobody(argv)
+        argv, as_user = scan_argv(spec)
         done = subprocess.run(argv, input=state, capture_output=True, text=True, timeout=120, check=False,
                               **as_user)  # fmt: skip
         try:
