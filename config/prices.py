@@ -44,6 +44,10 @@ class RegionPrices:
         """$/hour for a gp3 volume of this size (billed while stopped too)."""
         return self.ebs_gb_month * gb / HOURS_PER_MONTH
 
+    def archive_hourly(self, gb: int) -> Decimal:
+        """$/hour for an archive of this many GB in S3 Standard (the ledger's "archive" course line)."""
+        return self.s3_gb_month * gb / HOURS_PER_MONTH
+
     def daily(self, instance_type: str, volume_gb: int) -> Decimal:
         """$/day running 24 hours, compute plus storage."""
         return (self.running_hourly(instance_type) + self.storage_hourly(volume_gb)) * 24

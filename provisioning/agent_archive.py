@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
+from classroom.budget.disk_end import ARCHIVE_MAX_GB
 from classroom.db import utcnow
 from classroom.models import CoursePolicy, Workspace, WorkspaceArchive
 from classroom.notify import notify_instructors
@@ -31,7 +32,7 @@ from provisioning.course_cloud import course_key
 
 S = WorkspaceState
 ARCHIVE_BOUND = timedelta(minutes=30)
-MAX_ARCHIVE_BYTES = 5 * 1024**3  # S3's limit for one PUT: a bigger home is refused by the agent, the disk kept
+MAX_ARCHIVE_BYTES = ARCHIVE_MAX_GB * 1024**3  # one S3 PUT: a bigger home is refused by the agent, the disk kept
 UPLOAD_URL_S = 3600
 
 

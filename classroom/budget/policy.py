@@ -1,4 +1,8 @@
-"""May this student launch this template now? Fails closed: anything unknown refuses, with a clear message."""
+"""May this student launch this template now? Fails closed: anything unknown refuses, with a clear message.
+
+Longer than 300 lines because the checks, in their order, and the sentences each refusal gives (with the figures of
+what a launch commits to) are the policy, and read best in one place; the disk-end figures are in disk_end.py.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from classroom.budget.disk_end import DiskEnd, after_term, archive_gb
 from classroom.budget.runway import running_sentence, runway, term_days_left
 from config.catalog import Catalog, WorkspaceTemplate
 from config.prices import PriceError, RegionPrices
@@ -28,6 +33,7 @@ class PolicyView:
     term_start: date | None
     term_end: date | None
     time_zone: str
+    disk_end: DiskEnd | None  # how disks end after the term (None: the course has no term end to end them at)
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ class StudentMoney:
     spent: Decimal
     spent_today: Decimal
     running: int
-    reserved: Decimal = Decimal(0)  # storage of existing disks until term end, held back from the budget
+    reserved: Decimal = Decimal(0)  # existing disks to term end, their grace and archives (disk_reserve), held back
 
     @property
     def remaining(self) -> Decimal:
@@ -72,20 +78,24 @@ class Option:
     hourly: Decimal = Decimal(0)  # compute and disk while running
     disk_hourly: Decimal = Decimal(0)  # the disk alone, billed while stopped too
     volume_gb: int = 0
+    archive_hourly: Decimal = Decimal(0)  # its home archive in S3 (at most ARCHIVE_MAX_GB), after the term
 
 
 @dataclass(frozen=True)
 class Commitment:
-    """What a launch commits to before the sweep can stop it: the new disk until term end, and running until
-    one sweep interval plus the stop latency have passed."""
+    """What a launch commits to before the sweep can stop it: the new disk until term end, then through the
+    course's grace period, its home archive in S3 for the retention, and running until one sweep interval plus
+    the stop latency have passed."""
 
     disk: Decimal
     running: Decimal
     disk_hours: Decimal
+    grace: Decimal = Decimal(0)
+    archive: Decimal = Decimal(0)
 
     @property
     def total(self) -> Decimal:
-        return self.disk + self.running
+        return self.disk + self.grace + self.archive + self.running
 
 
 @dataclass(frozen=True)
@@ -132,13 +142,17 @@ def option(t: WorkspaceTemplate, prices: RegionPrices) -> Option:
     """Describe a template with its daily cost from the price table."""
     disk = prices.storage_hourly(t.root_volume_gb)
     hourly = prices.running_hourly(t.instance_type) + disk
-    return Option(t.id, t.name, t.instance_type, hourly * 24, hourly, disk, t.root_volume_gb)
+    archive = prices.archive_hourly(archive_gb(t.root_volume_gb))
+    return Option(t.id, t.name, t.instance_type, hourly * 24, hourly, disk, t.root_volume_gb, archive)
 
 
-def commitment(t: Option, hours_left: Decimal, *, new_disk: bool) -> Commitment:
+def commitment(t: Option, hours_left: Decimal, *, new_disk: bool, end: DiskEnd | None = None) -> Commitment:
     """The money a launch (new_disk) or a restart commits to; see Commitment."""
-    disk_hours = hours_left if new_disk else Decimal(0)
-    return Commitment(t.disk_hourly * disk_hours, t.hourly * (SWEEP_INTERVAL_S + STOP_LATENCY_S) / 3600, disk_hours)
+    running = t.hourly * (SWEEP_INTERVAL_S + STOP_LATENCY_S) / 3600
+    if not new_disk:
+        return Commitment(Decimal(0), running, Decimal(0))
+    grace, archive = after_term(t.disk_hourly, t.archive_hourly, hours_left, end)
+    return Commitment(t.disk_hourly * hours_left, running, hours_left, grace, archive)
 
 
 def projection_days(remaining: Decimal, daily: Decimal) -> Decimal:
@@ -213,8 +227,8 @@ def check_launch(
             "Your files are kept. Ask your instructor if you need more.",
             **base,
         )  # type: ignore[arg-type]
-    need = commitment(chosen, hours_left, new_disk=new_disk)
-    refusal = _commitment_refusal(need, money, course, chosen, policy.course_name)
+    need = commitment(chosen, hours_left, new_disk=new_disk, end=policy.disk_end)
+    refusal = _commitment_refusal(need, money, course, chosen, policy)
     if refusal is not None:
         return Decision(False, refusal[0], refusal[1], **base)  # type: ignore[arg-type]
     if money.spent_today >= policy.max_daily_cost:
@@ -245,13 +259,28 @@ def project(policy: PolicyView, money: StudentMoney, t: Option, now: datetime) -
     return (None if r.lasts_the_term else r.days), running_sentence(r, money_text(policy.max_daily_cost))
 
 
+def _commitment_parts(need: Commitment, t: Option, end: DiskEnd | None) -> str:
+    """What the launch commits to, part by part with its figure."""
+    parts = []
+    if need.disk > 0:
+        parts.append(f"its {t.volume_gb} GB disk until the term ends ({money(need.disk)})")
+    if need.grace > 0 and end is not None:
+        parts.append(f"the {end.grace_days} days the disk is kept after the term ({money(need.grace)})")
+    if need.archive > 0 and end is not None:
+        parts.append(
+            f"its home archive (up to {archive_gb(t.volume_gb)} GB) kept {end.retention_days} days in S3 "
+            f"({money(need.archive)})"
+        )
+    parts.append(f"{(SWEEP_INTERVAL_S + STOP_LATENCY_S) // 60} minutes of running ({money(need.running)})")
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+
+
 def _commitment_refusal(
-    need: Commitment, money_: StudentMoney, course: CourseMoney | None, t: Option, course_name: str
+    need: Commitment, money_: StudentMoney, course: CourseMoney | None, t: Option, policy: PolicyView
 ) -> tuple[str, str] | None:
     """(code, message) when the student's remainder, or the course's, cannot cover what the launch commits to."""
-    parts = f"{(SWEEP_INTERVAL_S + STOP_LATENCY_S) // 60} minutes of running ({money(need.running)})"
-    if need.disk > 0:
-        parts = f"its {t.volume_gb} GB disk until the term ends ({money(need.disk)}) and " + parts
+    parts = _commitment_parts(need, t, policy.disk_end)
+    course_name = policy.course_name
     if money_.remaining < need.total:
         return (
             "over_budget",

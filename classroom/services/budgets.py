@@ -13,6 +13,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
+from classroom.budget.disk_end import disk_end_of, disk_reserve
 from classroom.budget.policy import Decision, PolicyView, StudentMoney, check_launch, hours_until_term_end, money
 from classroom.budget.setup_form import SetupValues
 from classroom.db import utcnow
@@ -57,6 +58,7 @@ def policy_view(session: Session, course: Course, *, policy: CoursePolicy | None
         course.term_start,
         course.term_end,
         course.time_zone,
+        disk_end_of(course.term_end, p.disk_grace_days, p.archive_retention_days),
     )
 
 
@@ -100,7 +102,7 @@ def student_money(
             .label("volumes"),
         )
     ).one()
-    reserved = _storage_reserve(course, row.volumes or [], now, prices) if prices else Decimal(0)
+    reserved = _storage_reserve(course, policy, row.volumes or [], now, prices) if prices else Decimal(0)
     return StudentMoney(
         policy.budget_per_student + Decimal(row.grants or 0),
         Decimal(row.spent),
@@ -110,12 +112,16 @@ def student_money(
     )
 
 
-def _storage_reserve(course: Course, volumes: list[int], now: datetime, prices: RegionPrices) -> Decimal:
-    """What the student's existing disks (their sizes) will cost from now to the end of the term."""
+def _storage_reserve(
+    course: Course, policy: CoursePolicy, volumes: list[int], now: datetime, prices: RegionPrices
+) -> Decimal:
+    """What the student's existing disks (their sizes) will still cost: to the end of the term, then through the
+    grace period and their archives' retention (policy.disk_reserve)."""
     hours = hours_until_term_end(course.term_end, course.time_zone, now)
     if hours == 0:
         return Decimal(0)
-    return sum((prices.storage_hourly(gb) * hours for gb in volumes), Decimal(0))
+    end = disk_end_of(course.term_end, policy.disk_grace_days, policy.archive_retention_days)
+    return sum((disk_reserve(prices, gb, hours, end) for gb in volumes), Decimal(0))
 
 
 def request_state(session: Session, course_id: int, person_id: int, template_id: str) -> tuple[bool, bool]:

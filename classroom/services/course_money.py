@@ -2,8 +2,12 @@
 still unallocated. Read by the launch check, the grant form, the report and the minute's sweep.
 
 committed = spent by every student + course lines (course_charges: shared EFS, snapshots, archives, transfer,
-orphans) + every live disk's storage until term end. allocated = the per-student budget for each active student
-+ every grant. Grants never raise the course total: they are allocations out of it.
+orphans) + every live disk's storage until term end, through the grace period (disk_grace_days), and its home
+archive in S3 for the retention (archive_retention_days; reserved at the disk's size, at most ARCHIVE_MAX_GB, the
+biggest archive the agent makes), all while the term is on (policy.after_term). An archive already booked as a
+course line while its disk is still held counts twice until the disk goes: over, never under. allocated = the
+per-student budget for each active student + every grant. Grants never raise the course total: they are
+allocations out of it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from classroom.budget.disk_end import after_term, disk_end_of
 from classroom.budget.enforcement import CoursePosition
 from classroom.budget.policy import CourseMoney, course_zone, hours_until_term_end
 from classroom.models import Course
@@ -51,7 +56,11 @@ def course_positions(
     """Every set-up course's total and committed money (or one course's)."""
     out = []
     for r in session.execute(POSITION_SQL, {"course": course_id}):
-        reserve = prices.storage_hourly(int(r.disk_gb)) * _hours_left(r.term_end, r.time_zone, now)
+        hours = _hours_left(r.term_end, r.time_zone, now)
+        end = disk_end_of(r.term_end, r.disk_grace_days, r.archive_retention_days)
+        storage = prices.storage_hourly(int(r.disk_gb))
+        grace, archive = after_term(storage, prices.archive_hourly(int(r.archive_gb)), hours, end)
+        reserve = storage * hours + grace + archive
         out.append(CoursePosition(r.course_id, Decimal(r.total), Decimal(r.spent) + Decimal(r.charges) + reserve))
     return out
 

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from classroom.audit import NewEvent, append_events
+from classroom.budget.disk_end import DiskEnd, disk_reserve
 from classroom.budget.enforcement import (
     COURSE_PERSON,
     ONCE,
@@ -76,8 +77,9 @@ def _hourly(prices: RegionPrices, instance_type: str) -> Decimal | None:
 
 
 def load_positions(session: Session, now: datetime, prices: RegionPrices) -> list[StudentPosition]:
-    """Every student with spend or a live workspace: running workspaces' rates (None when unpriced), and the
-    storage their disks will still cost until the term ends (reserved, so the cap also holds for stopped disks)."""
+    """Every student with spend or a live workspace: running workspaces' rates (None when unpriced), and what
+    their disks will still cost to term end, through the grace and their archives' retention (reserved, so the
+    cap also holds for stopped disks and what follows the term)."""
     running: dict[tuple[int, int], list[tuple[int, Decimal | None, datetime, str]]] = {}
     reserve: dict[tuple[int, int], Decimal] = {}
     terms: dict[tuple[date | None, str], tuple[datetime | None, bool]] = {}  # per term end and zone, not per row
@@ -85,7 +87,8 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
         key = (r.course_id, r.person_id)
         storage = prices.storage_hourly(r.volume_gb)
         end, _ = terms.setdefault((r.term_end, r.time_zone), term_end_at(r.term_end, r.time_zone))
-        reserve[key] = reserve.get(key, Decimal(0)) + storage * _hours_left(end, now)
+        disk_end = DiskEnd(r.grace_days, r.retention_days) if end is not None else None
+        reserve[key] = reserve.get(key, Decimal(0)) + disk_reserve(prices, r.volume_gb, _hours_left(end, now), disk_end)
         if WorkspaceState(r.state) in SWEEP_STOPS and not spared(r.archiving_until, now):  # archive-only: spared
             hourly = _hourly(prices, r.instance_type)
             running.setdefault(key, []).append(

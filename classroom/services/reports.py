@@ -108,6 +108,7 @@ def student_budget(
         daily_cap=policy.max_daily_cost,
         idle_minutes=policy.idle_stop_minutes,
         reserved=money.reserved,
+        grace_days=policy.disk_grace_days,
         term_days=term_days_left(now, course.term_end, course.time_zone),
     )
 

@@ -1,9 +1,11 @@
-"""The course's money statements: its position (total, spent, lines, disks until term end), allocation, and charges."""
+"""The course's money statements: its position (total, spent, lines, disks and what follows the term), allocation,
+and charges."""
 
 from __future__ import annotations
 
 from sqlalchemy import text
 
+from classroom.budget.disk_end import ARCHIVE_MAX_GB
 from classroom.models import EnrollmentStatus
 from classroom.roles import StaffLevel
 from classroom.sql import sql_states, sql_value
@@ -11,13 +13,16 @@ from classroom.workspaces.lifecycle import RESERVED_DISK
 
 # Raw: one pass per course over four aggregates, shared by the launch check and the sweep (courses = NULL: all).
 POSITION_SQL = text(f"""
-SELECT p.course_id, p.total_budget AS total, c.term_end, c.time_zone,
+SELECT p.course_id, p.total_budget AS total, c.term_end, c.time_zone, p.disk_grace_days, p.archive_retention_days,
        COALESCE((SELECT SUM(t.spent) FROM spend_totals t WHERE t.course_id = p.course_id), 0) AS spent,
        COALESCE((SELECT SUM(x.amount) FROM course_charges x  -- a student's line is in spend_totals
-                 WHERE x.course_id = p.course_id AND x.person_id IS NULL), 0) AS charges,
-       COALESCE((SELECT SUM(w.volume_gb) FROM workspaces w
-                 WHERE w.course_id = p.course_id AND w.state IN {sql_states(RESERVED_DISK)}), 0) AS disk_gb
+                 WHERE x.course_id = p.course_id AND x.person_id IS NULL), 0) AS charges, d.disk_gb, d.archive_gb
 FROM course_policies p JOIN courses c ON c.id = p.course_id
+CROSS JOIN LATERAL (  -- the disks held, and what their archives may be (each at most ARCHIVE_MAX_GB)
+    SELECT COALESCE(SUM(w.volume_gb), 0) AS disk_gb,
+           COALESCE(SUM(LEAST(w.volume_gb, {ARCHIVE_MAX_GB})), 0) AS archive_gb
+    FROM workspaces w WHERE w.course_id = p.course_id AND w.state IN {sql_states(RESERVED_DISK)}
+) d
 WHERE CAST(:course AS int) IS NULL OR p.course_id = CAST(:course AS int)
 """)
 

@@ -48,11 +48,12 @@ SELECT pos.*,
 FROM pos
 """)
 
-# Raw: every workspace holding a disk, with its course's term, for the storage reserve and the stop plan.
+# Raw: every workspace holding a disk, with its course's term and disks' end, for the storage reserve and stops.
 RUNNING_SQL = text(f"""
 SELECT w.id, w.course_id, w.person_id, w.instance_type, w.volume_gb, w.state, w.template_id, w.archiving_until,
-       GREATEST(w.last_activity_at, w.state_changed_at) AS active, c.term_end, c.time_zone
-FROM workspaces w JOIN courses c ON c.id = w.course_id
+       GREATEST(w.last_activity_at, w.state_changed_at) AS active, c.term_end, c.time_zone,
+       COALESCE(p.disk_grace_days, 14) AS grace_days, COALESCE(p.archive_retention_days, 365) AS retention_days
+FROM workspaces w JOIN courses c ON c.id = w.course_id LEFT JOIN course_policies p ON p.course_id = w.course_id
 WHERE w.state IN {sql_states(RESERVED_DISK)}
 """)
 

@@ -77,6 +77,8 @@ def test_five_dollars_left_and_a_fifty_gb_disk_is_refused_with_the_figures(clien
     html = resp.get_data(as_text=True)
     assert resp.status_code == 403 and "This workspace cannot start now" in html
     assert "its 50 GB disk until the term ends ($13." in html and "You have $5.00 left" in html
+    assert "the 14 days the disk is kept after the term ($1.84)" in html  # the course's grace, 50 GB of gp3
+    assert "its home archive (up to 5 GB) kept 365 days in S3 ($1.38)" in html  # the course's retention
     assert "3 minutes of running ($0.00)" in html  # a t3.large's three minutes round to under a cent
     assert count_rows(session.get_bind(), "workspaces") == 0 and count_rows(session.get_bind(), "ledger_entries") == 0
     assert session.scalar(select(func.count(AuditEvent.id))) == before
@@ -94,7 +96,7 @@ def _stopped(session, course_id: int, person_id: int, link: str) -> Workspace:  
 
 def test_twenty_concurrent_starts_across_links_by_one_student_with_max_concurrent_1_one_runs(engine, session):
     course = make_course(session, time_zone="UTC", term_end=date.today() + timedelta(days=3))  # 20 disks: $4.73
-    make_policy(session, course, max_concurrent=1)
+    make_policy(session, course, max_concurrent=1, disk_grace_days=0, archive_retention_days=1)  # + $0.91 after
     emily = make_person(session, course)
     ids = [_stopped(session, course.id, emily.id, f"hw{n}").id for n in range(20)]
     session.commit()
@@ -154,8 +156,9 @@ def test_late_enrollees_go_over_the_allocation_and_the_course_total_stops_worksp
     report = course_report(session, course)
     assert report.over_allocation == Decimal(120) and report.available == Decimal(100)
     position = course_money(session, course, NOW, PRICES)
-    reserve = PRICES.storage_hourly(150) * hours_until_term_end(course.term_end, course.time_zone, NOW)
-    assert position.committed == Decimal(1100) + reserve and reserve > 0  # five 30 GB disks until term end
+    hours = hours_until_term_end(course.term_end, course.time_zone, NOW)
+    reserve = PRICES.storage_hourly(150) * (hours + 14 * 24) + PRICES.archive_hourly(25) * 365 * 24
+    assert position.committed == Decimal(1100) + reserve and reserve > 0  # five 30 GB disks, grace, 5 GB archives
     # each late student could still afford a launch, but the course cannot: another $100 - reserve is all left
     for p in people[:50]:
         session.add(SpendDaily(course_id=course.id, person_id=p.id, day=date(2024, 10, 2), compute=Decimal(2),
@@ -226,4 +229,5 @@ def test_the_launch_decision_takes_six_statements_and_counts_grants_spend_disks_
     assert money is not None
     assert (money.cap, money.spent, money.spent_today, money.running) == (Decimal(30), Decimal(5), Decimal("1.50"), 1)
     # 30 GB of gp3 at $0.08 per GB-month (730 h) for the 926 hours from NOW to the end of Dec 13 in Los Angeles
-    assert money.reserved.quantize(Decimal("0.0001")) == Decimal("3.0444")
+    # ($3.0444), then the 14 days of grace ($1.1047), and a 5 GB archive in S3 for 365 days ($1.38)
+    assert money.reserved.quantize(Decimal("0.0001")) == Decimal("5.5290")

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from classroom.budget.disk_end import DiskEnd
 from classroom.budget.policy import PolicyView, StudentMoney, check_launch, projection_days
 from classroom.budget.setup_form import parse_setup
 from config.catalog import load_catalog
@@ -24,6 +25,7 @@ POLICY = PolicyView(
     date(2024, 8, 26),
     date(2024, 12, 13),
     "America/Los_Angeles",
+    DiskEnd(14, 365),
 )
 OK_MONEY = StudentMoney(Decimal(24), Decimal("12"), Decimal("0.5"), 0)
 
