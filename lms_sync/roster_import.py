@@ -13,6 +13,7 @@ from classroom.audit import append_event
 from classroom.db import utcnow
 from classroom.models import Course, Enrollment, EnrollmentStatus, Person
 from classroom.roles import StaffLevel
+from classroom.services.allocation_alerts import check_allocation
 from lms_sync.csv_import import ImportRow
 from lms_sync.placeholders import placeholder_sub
 from lms_sync.roster import PLACEHOLDER_PREFIX
@@ -116,6 +117,7 @@ def import_roster(
         )
     session.flush()
     welcomed = welcome_students(session, course, [pid for pid, _ in to_enroll + reactivated])
+    check_allocation(session, course.id, now)  # students came: alert if the allocation crossed the course total
     append_event(
         session,
         "roster.imported",

@@ -18,6 +18,7 @@ from classroom.audit import NewEvent, append_events
 from classroom.db import utcnow
 from classroom.models import Course, CourseLms, Enrollment, EnrollmentStatus, Person
 from classroom.roles import StaffLevel, is_test_user
+from classroom.services.allocation_alerts import check_allocation
 from classroom.sql.enrollments import (
     ROSTER_ADD_ENROLLMENTS,
     ROSTER_ADD_PEOPLE,
@@ -243,6 +244,7 @@ def apply_changes(
     _audit(session, course.id, changes, actor_person_id, source)
     session.flush()
     welcome_students(session, course, added)  # once each: an enrollment that existed keeps its welcomed_at
+    check_allocation(session, course.id, utcnow())  # students came or went: alert if the allocation crossed the total
     session.expire_all()
     dropped = [c.person_id for c in changes.drops]
     return stop_dropped_workspaces(session, course.id, dropped, reason=f"dropped from the course ({source})")

@@ -33,6 +33,8 @@ class Allocation:
     total: Decimal
     base: Decimal
     grants: Decimal
+    students: int = 0  # active students, each allocated `per_student`
+    per_student: Decimal = Decimal(0)
 
     @property
     def allocated(self) -> Decimal:
@@ -74,4 +76,6 @@ def course_money(session: Session, course: Course, now: datetime, prices: Region
 def allocation(session: Session, course_id: int) -> Allocation | None:
     """The course's allocation; None without a policy."""
     r = session.execute(ALLOCATION_SQL, {"course": course_id}).one_or_none()
-    return Allocation(Decimal(r.total), Decimal(r.base), Decimal(r.grants)) if r else None
+    if r is None:
+        return None
+    return Allocation(Decimal(r.total), Decimal(r.base), Decimal(r.grants), int(r.students), Decimal(r.per_student))

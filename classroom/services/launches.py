@@ -13,6 +13,7 @@ from classroom.claims import LaunchClaims
 from classroom.db import utcnow
 from classroom.models import Course, Deployment, DeploymentStatus, Enrollment, EnrollmentStatus
 from classroom.roles import LtiRole, StaffLevel, is_test_user, level_for_launch, map_lti_roles
+from classroom.services.allocation_alerts import check_allocation
 from classroom.services.next_term import note_history
 from classroom.sql.enrollments import COURSE_UPSERT, MEMBER_LAUNCH, PERSON_UPSERT
 
@@ -112,6 +113,8 @@ def _member_launch(session: Session, target: LaunchTarget, claims: LaunchClaims,
     if row.created:  # the first launch into the course: one more statement, on the course's own chain
         details = _joined_details(joined_as, target, claims)
         append_event(session, JOINED, actor_person_id=row.person_id, course_id=row.course_id, details=details)
+        if joined_as is StaffLevel.STUDENT:  # one more student: is the allocation still within the course total?
+            check_allocation(session, row.course_id, now)
     if row.status == EnrollmentStatus.DROPPED.value:
         raise LaunchRefused(DROPPED_MESSAGE)
     stored = StaffLevel(row.level)

@@ -28,13 +28,14 @@ WHERE CAST(:course AS int) IS NULL OR p.course_id = CAST(:course AS int)
 
 # Raw: the course total against base budgets of active students and grants, in one row.
 ALLOCATION_SQL = text(f"""
-SELECT p.total_budget AS total,
-       p.budget_per_student * (SELECT COUNT(*) FROM enrollments e
-                               WHERE e.course_id = p.course_id AND e.level = {sql_value(StaffLevel.STUDENT)}
-                                 AND e.status = {sql_value(EnrollmentStatus.ACTIVE)})
-           AS base,
+SELECT p.total_budget AS total, p.budget_per_student AS per_student, s.students,
+       p.budget_per_student * s.students AS base,
        COALESCE((SELECT SUM(g.amount) FROM budget_grants g WHERE g.course_id = p.course_id), 0) AS grants
-FROM course_policies p WHERE p.course_id = :course
+FROM course_policies p
+CROSS JOIN LATERAL (SELECT COUNT(*) AS students FROM enrollments e
+                    WHERE e.course_id = p.course_id AND e.level = {sql_value(StaffLevel.STUDENT)}
+                      AND e.status = {sql_value(EnrollmentStatus.ACTIVE)}) s
+WHERE p.course_id = :course
 """)
 
 # Raw: one statement for any number of charges, each booked once ((course, kind, ref, period start) is unique); a

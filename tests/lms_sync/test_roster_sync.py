@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import event, func, select, text
 
 from classroom.jobs.queue import ENFORCEMENT_QUEUE, get_queue
 from classroom.models import AuditEvent, Enrollment, EnrollmentStatus, Person, StaffLevel, Workspace
@@ -333,3 +333,38 @@ def test_moodle_roster_lists_non_editing_teachers_as_learners_they_stay_staff_an
     # a re-sync of the same roster writes nothing, and still reports them
     again = sync_course_roster(course.course_id, 1)
     assert again["kept_staff"] == 2 and again["added"] == 0
+
+
+def test_roster_growth_past_the_allocation_alerts_the_instructors_once_per_crossing(
+    session, redis, lms, course, lms_ctx
+):
+    from decimal import Decimal
+
+    from classroom.models import AlertSent, Course, Notification
+    from tests.support.budget import make_policy
+
+    make_policy(session, session.get(Course, course.course_id), total_budget=Decimal(48))  # two students fit
+    session.commit()
+
+    def notices() -> int:
+        session.expire_all()
+        over = Notification.subject.like("%over the course's IT allocation%")
+        return session.scalar(select(func.count(Notification.id)).where(over))
+
+    seed_roster(lms, students=2)
+    sync_course_roster(course.course_id, 1)
+    assert notices() == 0  # $48 of $48
+    lms.add("s2", "student", name="Student 2")
+    sync_course_roster(course.course_id, 0)
+    assert enrollment_of(session, course.course_id, "s2").status is EnrollmentStatus.ACTIVE  # never refused
+    assert notices() == 1
+    lms.add("s3", "student", name="Student 3")
+    sync_course_roster(course.course_id, 0)
+    assert notices() == 1  # still over: the same crossing
+    lms.remove("s2")
+    lms.remove("s3")
+    sync_course_roster(course.course_id, 0)
+    assert session.scalar(select(func.count(AlertSent.id)).where(AlertSent.kind == "allocation-over")) == 0  # re-armed
+    lms.add("s4", "student", name="Student 4")
+    sync_course_roster(course.course_id, 0)
+    assert notices() == 2  # a new crossing
