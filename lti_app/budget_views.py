@@ -96,17 +96,9 @@ def parse_grant(form: MultiDict[str, str], students: set[int]) -> tuple[GrantInp
         person_id = int(who) if who.isdigit() else None
         if person_id not in students:
             errors["person"] = "Choose a student of this course, or the course budget."
-    raw = form.get("amount", "").strip().lstrip("$").replace(",", "")
-    try:
-        amount = Decimal(raw)
-    except InvalidOperation:
-        amount = Decimal(0)
-        errors["amount"] = "Enter an amount in dollars, for example 10.00."
-    else:
-        if not amount.is_finite() or not Decimal(0) < amount <= MAX_GRANT:
-            errors["amount"] = "The amount must be above $0 and at most $1,000."
-        elif amount != amount.quantize(CENT):
-            errors["amount"] = "Use whole cents (at most two decimals)."
+    amount, problem = parse_amount(form.get("amount", ""))
+    if problem:
+        errors["amount"] = problem
     reason = " ".join(form.get("reason", "").split())
     if len(reason) < 5:
         errors["reason"] = "Give a reason of at least 5 characters; it is kept in the audit trail."
@@ -115,11 +107,48 @@ def parse_grant(form: MultiDict[str, str], students: set[int]) -> tuple[GrantInp
     return (None, errors) if errors else (GrantInput(person_id, amount, reason), {})
 
 
+def parse_amount(text: str) -> tuple[Decimal, str]:
+    """A grant's amount in dollars, and "" or what is wrong with it. Pure."""
+    raw = text.strip().lstrip("$").replace(",", "")
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation:
+        return Decimal(0), "Enter an amount in dollars, for example 10.00."
+    if not amount.is_finite() or not Decimal(0) < amount <= MAX_GRANT:
+        return Decimal(0), "The amount must be above $0 and at most $1,000."
+    if amount != amount.quantize(CENT):
+        return Decimal(0), "Use whole cents (at most two decimals)."
+    return amount, ""
+
+
+@dataclass(frozen=True)
+class GrantPreview:
+    """What a grant of `amount` would leave unallocated (negative: it does not fit and would be refused)."""
+
+    amount: Decimal
+    leaves: Decimal
+
+    @property
+    def fits(self) -> bool:
+        """The same rule as grant_budget: a grant above the unallocated remainder is refused."""
+        return self.leaves >= 0
+
+
+def grant_preview(unallocated: Decimal, text: str) -> GrantPreview | None:
+    """The preview for an entered amount (None when there is none, or it is not a valid amount). Pure."""
+    amount, problem = parse_amount(text) if text.strip() else (Decimal(0), "none")
+    return None if problem else GrantPreview(amount, unallocated - amount)
+
+
 def _report_page(
-    errors: dict[str, str] | None = None, form: dict[str, str] | None = None, granted: BudgetGrant | None = None
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    granted: BudgetGrant | None = None,
+    amount: str = "",
 ) -> str:
     ctx = current()
     report = course_report(db(), ctx.course)
+    amount = amount or (form or {}).get("amount", "")
     progress = term_progress(ctx.course.term_start, ctx.course.term_end, course_today(ctx.course, utcnow()))
     names = {r.person_id: r.name for r in report.rows} if report else {}
     return page(
@@ -136,20 +165,23 @@ def _report_page(
         course_wide=COURSE_WIDE,
         factor=ANOMALY_FACTOR,
         rate=template_rate(load_catalog(), prices(), report.default_template) if report else None,
+        preview=grant_preview(report.unallocated, amount) if report else None,
+        preview_amount=amount,
     )
 
 
 @bp.get("/app/report")
 @requires(is_staff)
 def report() -> str:
-    """The course cost report; TAs see it read-only."""
+    """The course cost report; TAs see it read-only. `amount`: show what a grant of it would leave (reads only)."""
     granted = None
-    granted_id = parse_query(ReportQuery).granted
+    query = parse_query(ReportQuery)
+    granted_id = query.granted
     if granted_id is not None:
         granted = db().get(BudgetGrant, granted_id)
         if granted is None or granted.course_id != current().course.id:
             granted = None
-    return _report_page(granted=granted)
+    return _report_page(granted=granted, amount=query.amount)
 
 
 @bp.post("/app/report/grants")

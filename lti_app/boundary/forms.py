@@ -159,9 +159,10 @@ class GrantForm(FormModel):
 
 
 class ReportQuery(FormModel):
-    """The budget report after a grant."""
+    """The budget report after a grant, or with a grant's amount to preview (what it would leave)."""
 
     granted: OptionalId = None
+    amount: str = Field(default="", max_length=NUMBER_MAX)
 
 
 class StaffPageQuery(FormModel):

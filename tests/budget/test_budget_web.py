@@ -259,3 +259,40 @@ def test_cost_report_shows_the_course_lines_in_the_total(client, canvas, session
     assert "Shared course files (EFS): $3.00" in html and "Archived homes (S3): $2.30" in html
     row = re.search(r"Emily Chen.*?</tr>", html.split('id="students-h"')[1], re.S).group(0)
     assert "$25.70" in row  # her transfer out is in her spend
+
+
+def test_the_grant_form_shows_the_real_unallocated_remainder_and_what_a_grant_would_leave(client, canvas, session):
+    from classroom.models import CoursePolicy
+
+    tokens = _class(client, canvas, session)
+    session.scalar(select(CoursePolicy)).total_budget = D(100)  # 3 students x $24 + David's $5 grant: $23 left
+    session.commit()
+    teacher = tokens["teacher"]
+    page = client.get("/app/report", query_string={"t": teacher}).get_data(as_text=True)
+    assert "Unallocated: <strong>$23.00</strong> of the $100.00 course total" in page
+    assert "would leave" not in page and 'id="grant-preview"' not in page  # no made-up example
+    before = (count_rows(session.get_bind(), "budget_grants"), count_rows(session.get_bind(), "audit_events"))
+
+    fits = client.get("/app/report", query_string={"t": teacher, "amount": "20"}).get_data(as_text=True)
+    too_much = client.get("/app/report", query_string={"t": teacher, "amount": "$23.01"}).get_data(as_text=True)
+    nonsense = client.get("/app/report", query_string={"t": teacher, "amount": "1e9"})
+
+    assert "A grant of <strong>$20.00</strong> would leave <strong>$3.00</strong> unallocated." in fits
+    assert 'id="preview-amount" name="amount" inputmode="decimal" autocomplete="off" value="20"' in fits
+    assert "A grant of <strong>$23.01</strong> is $0.01 more than is unallocated: it would be refused." in too_much
+    assert nonsense.status_code == 200 and 'id="grant-preview"' not in nonsense.get_data(as_text=True)
+    ta = client.get("/app/report", query_string={"t": tokens["ta"], "amount": "20"}).get_data(as_text=True)
+    assert 'id="grant-preview"' not in ta  # the grant section is not offered to a TA
+    after = (count_rows(session.get_bind(), "budget_grants"), count_rows(session.get_bind(), "audit_events"))
+    assert after == before  # a preview is a read
+
+    emily = _person(session, "student-1")
+    form = {**hidden_fields(page), "person": str(emily.id), "reason": "Lost a day to a bad template"}
+    refused = client.post("/app/report/grants", data={**form, "amount": "23.01"})  # what the preview said
+    assert refused.status_code == 400 and "$23.00 is unallocated" in refused.get_data(as_text=True)
+    assert "is $0.01 more than is unallocated: it would be refused" in refused.get_data(as_text=True)
+    assert count_rows(session.get_bind(), "budget_grants") == before[0]
+    ok = client.post("/app/report/grants", data={**form, "amount": "20"})
+    assert ok.status_code == 303
+    shown = client.get(ok.headers["Location"]).get_data(as_text=True)
+    assert "Unallocated: <strong>$3.00</strong> of the $100.00 course total" in shown  # what the preview said
