@@ -13,7 +13,7 @@ from classroom.audit import append_event
 from classroom.db import utcnow
 from classroom.jobs.context import JobContext, current
 from classroom.jobs.names import PROVISION_WORKSPACE
-from classroom.models import Workspace
+from classroom.models import Course, Workspace
 from classroom.notify import notify
 from classroom.services.workspaces import Job, mark_failed, set_state
 from classroom.workspaces.lifecycle import LIVE, DesiredState, WorkspaceState
@@ -89,10 +89,14 @@ def _late_running(session: Session, ctx: JobContext, ws: Workspace, change: Chan
 
 
 def _book_orphans(session: Session, ctx: JobContext, orphans: list[InstanceInfo]) -> list[str]:
-    """Flag each orphan once a day; book the running ones' cost to their course; return those to stop.
+    """Flag each orphan once a day; book the running ones' cost to their course; return every running one to stop.
 
     An instance is an orphan only if its workspace is still not live now (re-read after the describe): a
-    workspace created during the reconcile is never taken for one."""
+    workspace created during the reconcile is never taken for one. One that carries our managed-by tag but no
+    `cwc:course` tag, or one naming no course we know, is stopped too (it costs money and nothing will ever use
+    it), its cost booked to nothing (there is no course to charge), audited as `workspace.orphan_unbooked` with
+    its tags and logged as an error for the operators, once per run of the instance. Stopping keeps its disk:
+    nothing here deletes a volume that may hold a student's home."""
     from classroom.services.course_charges import book, course_id_of, orphan_charge
     from config.prices import load_prices
 
@@ -109,16 +113,33 @@ def _book_orphans(session: Session, ctx: JobContext, orphans: list[InstanceInfo]
             )
             log.warning("instance %s carries our tag but has no live workspace", orphan.instance_id)
     now, prices = utcnow(), load_prices().region(ctx.settings.aws_region)
-    running = [o for o in orphans if o.state in ORPHAN_BILLED and o.launched_at and course_id_of(o.tags)]
+    running = [o for o in orphans if o.state in ORPHAN_BILLED]
+    courses = {c for o in running if (c := course_id_of(o.tags)) is not None}
+    known = set(session.scalars(select(Course.id).where(Course.id.in_(courses)))) if courses else set()
+    booked = [o for o in running if o.launched_at and course_id_of(o.tags) in known]
     book(
         session,
         [
             orphan_charge(course_id_of(o.tags), o.instance_id, o.instance_type, o.launched_at, now, prices)  # type: ignore[arg-type]
-            for o in running
+            for o in booked
         ],
         now,
     )
+    _tell_unbooked(session, ctx, [o for o in running if o not in booked])
     return [o.instance_id for o in running]
+
+
+def _tell_unbooked(session: Session, ctx: JobContext, orphans: list[InstanceInfo]) -> None:
+    """Audit and log, once per run of each instance, an orphan stopped with no course to book its cost to."""
+    for o in orphans:
+        run = o.launched_at.isoformat() if o.launched_at else "unknown"
+        if ctx.redis.set(f"cwc:orphan-unbooked:{o.instance_id}:{run}", 1, nx=True, ex=30 * 86400):
+            details = {"state": o.state, "tags": o.tags, "instance_type": o.instance_type, "launched_at": run}
+            append_event(session, "workspace.orphan_unbooked", subject=o.instance_id, details=details)
+            log.error(
+                "orphan instance %s (%s, since %s) names no known course (tags %s): stopping it, its cost booked "
+                "to no course; check the account", o.instance_id, o.instance_type, run, o.tags,
+            )  # fmt: skip
 
 
 def tell_workspace_lost(session: Session, ws: Workspace) -> None:

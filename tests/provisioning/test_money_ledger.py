@@ -116,3 +116,34 @@ def test_orphan_instances_are_stopped_and_their_cost_booked_to_the_course(sessio
     reconcile_workspaces()  # stopped now: seen again, neither stopped nor booked twice
     assert session.scalar(select(func.count(CourseCharge.id))) == 1
     assert session.scalar(select(func.count(Workspace.id))) == 0
+
+
+def test_orphans_naming_no_known_course_are_stopped_booked_to_nothing_and_audited_once(session, job_ctx, backend):
+    from classroom.models import AuditEvent
+
+    course = make_course(session, time_zone="UTC", term_end=date.today() + timedelta(days=10))
+    make_policy(session, course)
+    session.commit()
+    ids = []
+    for extra in ({}, {"cwc:course": "c999999"}, {"cwc:course": "not-a-course"}):
+        tags = {"cwc:managed-by": MANAGED_BY, "cwc:workspace-id": "999", **extra}
+        raw = backend.ec2.run_instances(
+            ImageId="ami-1e749f67", MinCount=1, MaxCount=1, InstanceType="t3.medium",
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+        )["Instances"][0]  # fmt: skip
+        ids.append(raw["InstanceId"])
+    before = course_money(session, course, datetime.now(UTC), PRICES)
+
+    assert reconcile_workspaces()["orphans"] == 3
+
+    assert {o.state for o in backend.describe(ids)} <= {"stopping", "stopped"}  # stopped, disks kept
+    assert session.scalar(select(func.count(CourseCharge.id))) == 0  # no course to book them to
+    session.expire_all()
+    unbooked = session.scalars(select(AuditEvent).where(AuditEvent.action == "workspace.orphan_unbooked")).all()
+    assert sorted(e.subject for e in unbooked) == sorted(ids)
+    assert {e.details["tags"].get("cwc:course", "") for e in unbooked} == {"", "c999999", "not-a-course"}
+    assert course_money(session, course, datetime.now(UTC), PRICES).committed == before.committed
+    reconcile_workspaces()  # stopped now: not stopped, booked or audited again
+    assert (
+        session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "workspace.orphan_unbooked")) == 3
+    )
