@@ -12,7 +12,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from provisioning.agent.cwc_agent import BANNER_PATH, LOGIN_BANNER
+from provisioning.agent.cwc_agent import BANNER_PATH, login_banner
 from provisioning.agent.cwc_toolwrap import TOOLS
 from provisioning.ssh_ca import VIEW_USER, view_principal
 
@@ -43,6 +43,8 @@ class UserDataInput:
     ca_public_key: str = ""  # the course's SSH user CA: staff log in with short-lived certificates it signs
     restore_url: str = ""  # a restored student's archived home: a presigned S3 GET (provisioning.restore_boot)
     restore_sha256: str = ""
+    collects_activity: bool = False  # the course's integrity settings at launch: the first login banner says them
+    records_commands: bool = False  # (the agent rewrites it from each heartbeat answer when they change)
 
     @property
     def mount_point(self) -> str:
@@ -133,7 +135,7 @@ CWC_CA
 install -d -m 755 /etc/ssh/cwc_principals /etc/ssh/sshd_config.d
 echo 'ws{d.workspace_id}' > /etc/ssh/cwc_principals/{d.os_user}
 cat > {BANNER_PATH} <<'CWC_BANNER'
-{LOGIN_BANNER}CWC_BANNER
+{login_banner(d.collects_activity, d.records_commands)}CWC_BANNER
 cat > /etc/ssh/sshd_config.d/60-cwc.conf <<'CWC_SSHD'
 {sshd_config(d)}CWC_SSHD
 {SFTP_LOGGING}

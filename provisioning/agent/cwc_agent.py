@@ -34,12 +34,54 @@ DEFAULT_BOOT_GRACE_S = 900
 KEYS_HEADER = "# managed by Cloud Workstation: revoked keys are removed within a minute\n"
 MOTD = "/etc/motd.d/cwc-messages"  # pam_motd shows /etc/motd.d/* at each SSH login (Ubuntu)
 BANNER_PATH = "/etc/ssh/cwc_banner"  # sshd's Banner (read at each connection), written by the user data first
-LOGIN_BANNER = (
-    "Cloud Workstation workspace: logins are logged (who, which key or staff certificate, from where, how long).\n"
-    "If your course collects activity, SFTP/scp files, curl/wget downloads, archive extractions, file changes (never\n"
-    "the content), git commits, whether Jupyter runs and, if it says so, the commands you type are recorded too:\n"
-    "see \"What is recorded\" in the tool.\n"
+# What is recorded about a workspace: the one list behind the SSH login banner of every workspace (the local
+# runtime's and EC2's, both from login_banner) and the tool's "What is recorded" page, whose items carry the same
+# keys (templates/workspaces/recorded.html). (key, the banner's words.)
+RECORDED_ALWAYS = (
+    ("usage", "whether the workspace is in use, each minute (SSH sessions, Jupyter, CPU, files changed)"),
+    ("audit", "starts, stops and every action staff take on it"),
+    ("ssh_log", "each SSH login in the SSH server's log (which key or staff certificate, from which address)"),
 )
+RECORDED_ACTIVITY = (
+    ("sessions", "SSH logins and logouts (who, from where, how long)"),
+    ("files", "file changes in your home (path, size, lines, hash; never the content)"),
+    ("git", "git commits"),
+    ("transfers", "SFTP and scp transfers (path, direction, size)"),
+    ("downloads", "curl and wget downloads"),
+    ("archives", "archive extractions"),
+    ("jupyter", "whether Jupyter runs"),
+    ("commands", "the commands you type in a terminal"),
+    ("snapshots", "a copy of each assignment's folder at its due time"),
+)
+
+
+def recorded_items(collects, records_commands):
+    """The keys of what is recorded under a course's integrity settings, in the page's order: always, then the
+    activity (typed commands only where the course also records them). Pure."""
+    keys = [key for key, _ in RECORDED_ALWAYS]
+    if collects:
+        keys += [key for key, _ in RECORDED_ACTIVITY if key != "commands" or records_commands]
+    return keys
+
+
+def login_banner(collects, records_commands):
+    """The SSH login banner for a course's integrity settings (collects activity, records typed commands): the
+    same text on the local runtime and on EC2. Pure."""
+    import textwrap
+
+    words = dict(RECORDED_ALWAYS + RECORDED_ACTIVITY)
+    always = "; ".join(words[key] for key, _ in RECORDED_ALWAYS)
+    activity = "; ".join(words[key] for key in recorded_items(collects, records_commands)[len(RECORDED_ALWAYS) :])
+    text = "Cloud Workstation workspace. Recorded about it: " + always + ". "
+    if collects:
+        text += "Your course collects activity, so also: " + activity + ". "
+    else:
+        text += "Your course does not collect activity: nothing else is recorded. "
+    text += 'See "What is recorded" in the tool.'
+    return "\n".join(textwrap.wrap(text, 100, break_on_hyphens=False)) + "\n"
+
+
+LOGIN_BANNER = login_banner(False, False)  # until the tool's first answer says the course's settings
 
 
 def cpu_sample():
@@ -116,10 +158,10 @@ def write_authorized_keys(home, user, keys):
     subprocess.run(["chown", "-R", f"{user}:{user}", ssh], check=False)
 
 
-def write_banner(notice, path=BANNER_PATH):
-    """The SSH login banner: the fixed text and the tool's current notice (the term-end warnings); atomic, and
-    only when it changes."""
-    text = LOGIN_BANNER + ("\n" + notice.strip() + "\n" if notice.strip() else "")
+def write_banner(notice, path=BANNER_PATH, collects=False, records_commands=False):
+    """The SSH login banner: what the course's settings record and the tool's current notice (the term-end
+    warnings); atomic, and only when it changes."""
+    text = login_banner(collects, records_commands) + ("\n" + notice.strip() + "\n" if notice.strip() else "")
     try:
         with open(path) as f:
             if f.read() == text:
@@ -438,7 +480,8 @@ def heartbeat(
     if isinstance(answer.get("motd"), str):
         write_motd(cfg.get("motd", MOTD), answer["motd"])
     if write_notice is not None and isinstance(answer.get("banner"), str):  # the term-end warnings at login
-        write_notice(answer["banner"])
+        collects = answer.get("collect_activity") is True  # what is recorded, as the course's settings say now
+        write_notice(answer["banner"], collects=collects, records_commands=answer.get("record_commands") is True)
     cfg.pop("_archived", None)  # reported (the tool asks again if it did not take it)
     if cfg.get("_restore") and answer.get("restore_recorded") is True:
         restore_reported(cfg.get("restore_state", RESTORE_STATE))

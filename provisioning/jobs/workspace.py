@@ -14,12 +14,14 @@ from sqlalchemy.orm import Session
 from classroom.audit import append_event
 from classroom.course_paths import course_slug
 from classroom.db import utcnow
+from classroom.integrity.settings import records_commands
 from classroom.jobs.context import JobContext, current
 from classroom.jobs.names import STOP_WORKSPACE
 from classroom.models import Course, Person, Workspace
 from classroom.services.workspaces import Job, mark_failed, set_state
 from classroom.workspaces.lifecycle import WANTS_DOWN, DesiredState, WorkspaceState
 from config.catalog import load_catalog
+from provisioning.activity import collecting
 from provisioning.agent_service import issue_agent_token
 from provisioning.backend import MANAGED_BY, CloudBackend, CloudError, InstanceInfo, LaunchSpec
 from provisioning.course_cloud import course_key, ensure_course_cloud
@@ -142,6 +144,7 @@ def launch_spec(session: Session, ctx: JobContext, ws: Workspace) -> LaunchSpec:
     assert course is not None and person is not None
     token = issue_agent_token(ws)
     restore = restore_download(session, ctx.backend, ws.id)  # a restored student's home, fetched at first boot
+    collects = collecting(session, ws.course_id)  # the first login banner says what the course records
     user_data = render_user_data(
         UserDataInput(
             workspace_id=ws.id,
@@ -157,6 +160,8 @@ def launch_spec(session: Session, ctx: JobContext, ws: Workspace) -> LaunchSpec:
             ca_public_key=ensure_course_ca(session, ws.course_id, settings=ctx.settings).public_key,
             restore_url=restore.url if restore else "",
             restore_sha256=restore.sha256 if restore else "",
+            collects_activity=collects,
+            records_commands=collects and records_commands(session, ws.course_id),
         )
     )
     return LaunchSpec(

@@ -9,6 +9,7 @@ data folder or of any other workspace.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -111,6 +112,15 @@ def prepare(spec: SandboxSpec, banner: str) -> None:
     os.chmod(spec.home, 0o700)
     for name, content in etc_files(spec, banner).items():
         (spec.etc / name).write_text(content)
+
+
+def write_motd(spec: SandboxSpec, banner: str) -> None:
+    """The sandbox's /etc/motd: the login banner, rewritten only when it changes."""
+    path = spec.etc / "motd"
+    with contextlib.suppress(OSError):
+        if path.read_text() == banner:
+            return
+    path.write_text(banner)
 
 
 def make_toolbin(folder: Path) -> Path:

@@ -154,7 +154,9 @@ class WorkspaceServer(asyncssh.SSHServer):
         facts = await self._load(username)  # the workspace's term-end warning joins the banner
         if self.conn is not None:
             notice = f"\n{facts.notice}\n" if facts is not None and facts.notice else ""
-            self.conn.send_auth_banner(self.rt.banner + notice)
+            # an unknown login gets the banner of a course that collects nothing, like any such course's login
+            banner = self.rt.banner(facts.instance_id if facts is not None else "")
+            self.conn.send_auth_banner(banner + notice)
         return True
 
     def public_key_auth_supported(self) -> bool:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from classroom.db import utcnow
-from provisioning.agent.cwc_agent import disk_percent, post_json
+from provisioning.agent.cwc_agent import disk_percent, login_banner, post_json
 from provisioning.runtime.access import WorkspaceFacts
 from provisioning.runtime.activity import Post, WorkspaceActivity, jupyter_running, process_tree, runs_jupyter
 from provisioning.runtime.facts import FactsLoader
@@ -35,6 +35,7 @@ from provisioning.runtime.sandbox import (
     make_toolbin,
     prepare,
     remove_home,
+    write_motd,
 )
 from provisioning.runtime.snapshots import take_snapshots
 from provisioning.runtime.status import WorkspaceStatus, cpu_percent, cpu_seconds, write_status
@@ -45,12 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("provisioning.runtime")
 DOWN = ("stopping", "stopped", "shutting-down", "terminated")
-BANNER = (
-    "Cloud Workstation (local runtime). Logins are logged: which key or staff certificate, from which address.\n"
-    "If your course collects activity, file changes (path, size, lines, hash; never the content), git commits,\n"
-    "transfers, curl/wget downloads, archive extractions and, if it says so, the commands you type in a terminal\n"
-    'are recorded too. See "What is recorded" on your workspace page.\n'
-)
 
 
 class LocalRuntime:
@@ -61,7 +56,6 @@ class LocalRuntime:
     ) -> None:
         self.loader, self.root, self.clock, self.post = loader, root, clock, post
         self.specs: dict[str, SandboxSpec] = {}
-        self.banner = BANNER
         self.port = 0
         self.procs: dict[str, set[asyncio.subprocess.Process]] = {}
         self.servers: dict[str, set[WorkspaceServer]] = {}
@@ -75,6 +69,11 @@ class LocalRuntime:
             (root / sub).chmod(0o711)  # `nobody` (bwrap) must reach its own folder, and list none
         root.chmod(0o711)
         self.toolbin = make_toolbin(root / "toolbin")
+
+    def banner(self, instance_id: str) -> str:
+        """The login banner for the workspace's course as of the last sync pass: the EC2 agent's text
+        (login_banner), so both say the same about the same settings."""
+        return login_banner(instance_id in self.collecting, instance_id in self.recording)
 
     def now(self) -> datetime:
         """The runtime's clock (injectable: certificate validity in tests)."""
@@ -96,7 +95,7 @@ class LocalRuntime:
                            agent=AGENT_SOURCE.parent, toolbin=self.toolbin,
                            tool_log=self.root / "tools" / facts.instance_id)  # fmt: skip
         if self.specs.get(facts.instance_id) != spec:
-            prepare(spec, self.banner)
+            prepare(spec, self.banner(facts.instance_id))
             owner = HOST_UID if os.geteuid() == 0 else None  # a restored student's archived home, once
             restore_home(self.loader.sessions, self.loader.backend, facts.workspace_id, spec.home, owner)
             self.specs[facts.instance_id] = spec
@@ -110,6 +109,7 @@ class LocalRuntime:
         self.loader.mirror_materials(facts.course_id, spec.materials)
         arm_tool_log(spec.tool_log, facts.instance_id in self.collecting)  # type: ignore[arg-type]
         arm_commands(spec.tool_log, spec.etc, facts.instance_id in self.recording)  # type: ignore[arg-type]
+        write_motd(spec, self.banner(facts.instance_id))  # the settings may have changed since the sandbox was made
 
     def activity(self, instance_id: str) -> WorkspaceActivity:
         """The workspace's activity spool (the agent's code, run by the runtime); its folder made once."""

@@ -113,7 +113,7 @@ def test_the_agent_writes_the_banner_sshd_shows(tmp_path):
     answer = {"authorized_keys": [], "banner": "The term ends in about 24 hours."}
     cfg = {"url": "http://tool/api/agent/heartbeat", "token": "t", "home": str(tmp_path), "user": "u"}
     out = heartbeat(cfg, Keeper(), {}, 0, post=lambda *a: (200, answer), write_keys=lambda *a: None,
-                    write_notice=seen.append)  # fmt: skip
+                    write_notice=lambda notice, **flags: seen.append(notice))  # fmt: skip
     assert out == "held" and seen == ["The term ends in about 24 hours."]
 
 
