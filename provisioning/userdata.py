@@ -12,7 +12,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from provisioning.agent.cwc_agent import BANNER_PATH, login_banner
+from provisioning.agent.cwc_agent import BANNER_PATH, RESUMED, login_banner
 from provisioning.agent.cwc_toolwrap import TOOLS
 from provisioning.ssh_ca import VIEW_USER, view_principal
 
@@ -96,6 +96,27 @@ install -d -m 1733 -o root -g root /var/spool/cwc-debug
 SFTP_LOGGING = r"sed -i -E '/^\s*Subsystem\s+sftp\s/{/-l INFO/!s/$/ -l INFO/}' /etc/ssh/sshd_config"
 
 
+SLEEP_HOOK = "/usr/lib/systemd/system-sleep/cwc-lease"
+
+
+def sleep_hook(grace_min: int) -> str:
+    """systemd-sleep runs this as root with `pre` before a suspend or hibernation and `post` after the resume.
+    The lease's scheduled poweroff is wall-clock: after a resume its time has passed and it would fire at once, so
+    `pre` cancels it and `post` schedules the boot grace again and leaves a marker for the agent (which holds the
+    same grace: the lease is re-earned from the tool, or the instance powers off). Pure."""
+    return f"""#!/bin/bash
+# Cloud Workstation: the workspace lease across hibernation (provisioning/userdata.py sleep_hook)
+marker="${{CWC_RESUMED:-{RESUMED}}}"
+case "$1" in
+  pre) shutdown -c "cwc: sleeping; the lease is held again at resume" || true ;;
+  post)
+    shutdown -P +{grace_min} "cwc: resumed; no agent lease yet" || true
+    mkdir -p -m 700 "$(dirname "$marker")" && : > "$marker" ;;
+esac
+exit 0
+"""
+
+
 USER_DATA_LIMIT = 16 * 1024  # EC2 refuses user data above 16 KB (before base64)
 
 
@@ -171,6 +192,12 @@ def render_user_data(d: UserDataInput) -> str:
 set -euo pipefail
 # Fail closed: power off after the boot grace unless the agent starts and takes the lease over (it reschedules).
 shutdown -P +{grace_min} "cwc: no agent lease yet" || true
+# After a resume from hibernation the scheduled poweroff's time has passed: cancel it before sleeping, schedule
+# the boot grace again after (the agent holds the same grace until the tool renews or stops).
+install -d -m 755 -o root -g root {SLEEP_HOOK.rsplit("/", 1)[0]}
+cat > {SLEEP_HOOK} <<'CWC_SLEEP'
+{sleep_hook(grace_min)}CWC_SLEEP
+chown root:root {SLEEP_HOOK} && chmod 755 {SLEEP_HOOK}
 # The student's login user gets no sudo and no root-equivalent group: it cannot stop the agent, cancel the
 # scheduled poweroff, read the agent's token (root-only file, instance metadata closed to non-root) or add keys.
 for group in sudo admin wheel lxd docker; do gpasswd -d {d.os_user} "$group" 2>/dev/null || true; done

@@ -6,8 +6,10 @@ Config in /etc/cwc-agent.json: {"url", "token", "workspace_id", "user", "home", 
 student {"restore": {"url", "sha256"}}: the archived home, brought back and reported once (restore_once).
 
 The lease: at start the agent schedules a poweroff (boot_grace_s after boot, or the lease it already held in
-this boot); each heartbeat answer carrying lease_until moves it there; an answer saying stop powers off at once;
-no answer (the tool is down) changes nothing, so the instance powers off when the lease runs out. A refused token
+this boot), and again after a resume from hibernation (LeaseKeeper.wake; the user data's sleep hook cancels the
+scheduled poweroff before sleeping and schedules the boot grace after); each heartbeat answer carrying
+lease_until moves it there; an answer saying stop powers off at once; no answer (the tool is down) changes
+nothing, so the instance powers off when the lease runs out. A refused token
 (revoked at term end) wipes the student's authorized_keys. The poweroff is injectable (tests and the simulated
 account use the same LeaseKeeper with a recorded or cloud-side poweroff).
 
@@ -31,6 +33,8 @@ STAMP = "/var/lib/cwc-agent/last-scan"
 LEASE_STATE = "/var/lib/cwc-agent/lease.json"
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 DEFAULT_BOOT_GRACE_S = 900
+RESUMED = "/run/cwc-agent/resumed"  # written by the systemd sleep hook after a resume (provisioning/userdata.py)
+RESUME_SLACK_S = 120  # the wall clock ahead of the monotonic one by more than this between two loop turns: a resume
 KEYS_HEADER = "# managed by Cloud Workstation: revoked keys are removed within a minute\n"
 MOTD = "/etc/motd.d/cwc-messages"  # pam_motd shows /etc/motd.d/* at each SSH login (Ubuntu)
 BANNER_PATH = "/etc/ssh/cwc_banner"  # sshd's Banner (read at each connection), written by the user data first
@@ -222,12 +226,25 @@ class LeaseKeeper:
         self.boot_id = boot_id
         self.lease_until = None
         self.stopped = False
+        self._turn = None  # (wall, monotonic) at the last wake
 
     def boot(self, now):
         """Schedule the first poweroff: the lease already held in this boot, else boot_grace_s from now."""
         held = self._load()
         until = held["lease_until"] if held and held.get("boot_id") == self.boot_id else now + self.boot_grace_s
         self._hold(float(until))
+
+    def wake(self, now, mono, marker=False):
+        """At the top of each loop turn: after a resume from hibernation (the sleep hook's marker, or the wall
+        clock jumped ahead of CLOCK_MONOTONIC, which stands still while Linux sleeps) the lease's end has passed
+        while nothing ran; hold boot_grace_s from now, as at a boot, so the tool's next answer renews or stops
+        (never an older lease kept: it must be re-earned). Returns whether it was a resume."""
+        last, self._turn = self._turn, (now, mono)
+        jumped = last is not None and (now - last[0]) - (mono - last[1]) > RESUME_SLACK_S
+        if self.stopped or not (marker or jumped):
+            return False
+        self._hold(now + self.boot_grace_s)
+        return True
 
     def answer(self, answer, now):
         """Apply a heartbeat answer: stop at once, or hold the lease it carries. Returns what was done."""
@@ -825,6 +842,15 @@ def debug_tick(cfg, answer):
     debug.upload_recordings(cfg)
 
 
+def take_marker(path):
+    """Whether the sleep hook left its marker since the last look (removed: one resume counts once)."""
+    try:
+        os.unlink(path)
+        return True
+    except OSError:
+        return False
+
+
 def boot_id():
     try:
         with open(BOOT_ID) as f:
@@ -846,6 +872,8 @@ def main():
     answer, spool = {}, Spool()
     debug_boot(cfg)
     while True:
+        if keeper.wake(time.time(), time.monotonic(), marker=take_marker(RESUMED)):
+            print("cwc-agent: resumed from sleep: lease held for the boot grace until the tool answers", flush=True)
         try:
             beat = heartbeat(cfg, keeper, activity(cfg), time.time(), seen=answer, write_notice=write_banner)
             print("cwc-agent:", beat, flush=True)
