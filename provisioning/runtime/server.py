@@ -85,6 +85,15 @@ class CheckedConnection(asyncssh.SSHServerConnection):
             return None
         return await super()._validate_openssh_certificate(owner.cert_principal or username, cert)
 
+    async def validate_public_key(self, username: str, key_data: bytes, msg: bytes, signature: bytes) -> bool:
+        """The key (or certificate) is allowed; with a signature that verifies, its holder is proven, and only then
+        is the workspace's own banner sent (before the authentication succeeds, as a banner must be)."""
+        ok = await super().validate_public_key(username, key_data, msg, signature)
+        if ok and msg:
+            owner: WorkspaceServer = self._owner  # type: ignore[assignment]
+            owner.send_banner()
+        return ok
+
     def get_certificate_option(self, option: str, default: object = None) -> object:
         """A certificate's `force-command` is EC2's recorder: the runtime records debug sessions itself."""
         if option == "force-command":
@@ -127,6 +136,7 @@ class WorkspaceServer(asyncssh.SSHServer):
         self.facts: WorkspaceFacts | None = None
         self.identity = ""
         self._loaded_for: str | None = None
+        self._banner_sent = False
         self.session_id = ""
         self.logged_in_at: datetime | None = None
         self.cert_serial: int | None = None
@@ -151,13 +161,19 @@ class WorkspaceServer(asyncssh.SSHServer):
                 proc.kill()
 
     async def begin_auth(self, username: str) -> bool:
-        facts = await self._load(username)  # the workspace's term-end warning joins the banner
-        if self.conn is not None:
-            notice = f"\n{facts.notice}\n" if facts is not None and facts.notice else ""
-            # an unknown login gets the banner of a course that collects nothing, like any such course's login
-            banner = self.rt.banner(facts.instance_id if facts is not None else "")
-            self.conn.send_auth_banner(banner + notice)
+        await self._load(username)
         return True
+
+    def send_banner(self) -> None:
+        """The workspace's login banner (what is recorded, the term-end warning with the student's spend), sent only
+        to a proven key or certificate holder: before that, every login name gets the same nothing (login names are
+        guessable, and neither a course's settings nor a student's spend may leak)."""
+        facts = self.facts
+        if self.conn is None or facts is None or self._banner_sent:
+            return
+        self._banner_sent = True
+        notice = f"\n{facts.notice}\n" if facts.notice else ""
+        self.conn.send_auth_banner(self.rt.banner(facts.instance_id) + notice)
 
     def public_key_auth_supported(self) -> bool:
         return True

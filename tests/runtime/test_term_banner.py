@@ -1,4 +1,5 @@
-"""The local runtime's SSH login banner carries the term-end warning on the term's last day (real asyncssh)."""
+"""The local runtime's SSH login banner carries the term-end warning on the term's last day (real asyncssh), and only
+the workspace's proven key holder sees it: another key, or a login name that does not exist, gets no banner at all."""
 
 from __future__ import annotations
 
@@ -18,8 +19,11 @@ def _banners(port: int, login: str, key: object) -> list[str]:
             banners.append(msg)
 
     async def connect() -> None:
-        conn, _ = await asyncssh.create_connection(Client, "127.0.0.1", port, username=login, client_keys=[key],
-                                                   known_hosts=None, agent_path=None, config=None)  # fmt: skip
+        try:
+            conn, _ = await asyncssh.create_connection(Client, "127.0.0.1", port, username=login, client_keys=[key],
+                                                       known_hosts=None, agent_path=None, config=None)  # fmt: skip
+        except asyncssh.PermissionDenied:
+            return
         conn.close()
         await conn.wait_closed()
 
@@ -38,3 +42,14 @@ def test_the_login_banner_warns_on_the_last_day_of_the_term(runtime, make_worksp
     session.commit()
     (banner,) = _banners(runtime.rt.port, emily.login, emily.key)
     assert "What is recorded" in banner and "The term ends in" in banner and "$0.00 spent of $24.00" in banner
+
+
+def test_a_stranger_gets_no_banner_neither_spend_nor_settings(runtime, make_workspace, course, session):
+    make_policy(session, course)
+    course.time_zone, course.term_end = "UTC", datetime.now(UTC).date()  # the warning (with the spend) is on
+    session.commit()
+    emily, david = make_workspace(), make_workspace("David Kim", "hw2")
+    (own,) = _banners(runtime.rt.port, emily.login, emily.key)
+    assert "$0.00 spent of $24.00" in own
+    assert _banners(runtime.rt.port, emily.login, david.key) == []  # David's key on Emily's login
+    assert _banners(runtime.rt.port, "ws999999", david.key) == []  # no such workspace: the same nothing
