@@ -27,7 +27,7 @@ import requests
 from config.settings import Settings
 from dev.integrity_demo import seed_integrity_demo  # make run's hw5 integrity scene
 from dev.services import EmbeddedRedis, free_port, start_moto, start_postgres, stop_process
-from dev.tls import TlsFiles, ca_bundle, tls_from_env, trust_instructions
+from dev.tls import TlsFiles, ca_bundle, gateway_tls_env, tls_from_env, trust_instructions
 
 DEFAULT_PORT = 5000
 PREFERRED_REDIS_PORT = 6390  # near Redis's own port, so `redis-cli -p 6390` finds it; any free port if taken
@@ -70,11 +70,6 @@ def seed_simulated_aws(settings: Settings) -> None:
     seed(backend_from_settings(settings))
 
 
-def gateway_tls_env(tls: TlsFiles | None) -> dict[str, str]:
-    """An https page may open only wss://: over HTTPS the terminal gateway serves the same certificate."""
-    return {"CWC_GATEWAY_TLS_CERT": str(tls.cert), "CWC_GATEWAY_TLS_KEY": str(tls.key)} if tls else {}
-
-
 def build_environment(data_dir: Path, port: int, stack: ExitStack) -> tuple[dict[str, str], dict[str, Path]]:
     """Return the environment shared with the children, and the logs of the embedded servers it started."""
     env = dict(os.environ)
@@ -88,8 +83,7 @@ def build_environment(data_dir: Path, port: int, stack: ExitStack) -> tuple[dict
     bundle = ca_bundle(tls, data_dir / "tls") if tls else None
     if bundle is not None:  # the tool and the Demo LMS call each other with requests: trust the local CA too
         env.setdefault("REQUESTS_CA_BUNDLE", str(bundle))
-    for name, value in gateway_tls_env(tls).items():
-        env.setdefault(name, value)
+    env.update({name: value for name, value in gateway_tls_env(tls).items() if name not in env})
     env.setdefault("CWC_BIND_HOST", "127.0.0.1")
     env.setdefault("CWC_LOG_JSON", "0")
     env["CWC_DEMO_LMS"] = "1"

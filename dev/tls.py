@@ -178,3 +178,8 @@ def trust_instructions(files: TlsFiles) -> str:
                  Chromium/Chrome on Linux: certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n cwc-dev -i {ca}
                  Firefox: Settings, Certificates, View Certificates, Authorities, Import
                  A local Moodle/Canvas server must trust it too (its CA store, or PHP's curl.cainfo for Moodle)."""
+
+
+def gateway_tls_env(tls: TlsFiles | None) -> dict[str, str]:
+    """An https page may open only wss://: over HTTPS the terminal gateway serves the same certificate."""
+    return {"CWC_GATEWAY_TLS_CERT": str(tls.cert), "CWC_GATEWAY_TLS_KEY": str(tls.key)} if tls else {}

@@ -10,8 +10,7 @@ import aiohttp
 import pytest
 
 from config.settings import Settings
-from dev.server import gateway_tls_env
-from dev.tls import tls_from_env
+from dev.tls import gateway_tls_env, tls_from_env
 from provisioning.gateway.host import GatewayThread, build_gateway, tls_context
 
 BASE = {"CWC_SECRET_KEY": "k" * 48, "CWC_GATEWAY_PORT": "8022"}
