@@ -25,8 +25,6 @@ import os
 import stat
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 CONFIG = "/etc/cwc-agent.json"
 STAMP = "/var/lib/cwc-agent/last-scan"
@@ -288,6 +286,9 @@ class LeaseKeeper:
 
 def post_json(url, body, token, timeout=15):
     """POST JSON with the agent's bearer token; return (status, parsed answer or {})."""
+    import urllib.error  # here, not at the top: the activity scan (a process per scan) needs no HTTP (~3 MB)
+    import urllib.request
+
     req = urllib.request.Request(
         url,
         data=json.dumps(body).encode(),
@@ -356,6 +357,8 @@ def archive_home(cfg, request):
                 digest.update(chunk)
         if size > limit:
             return None
+        import urllib.request
+
         with open(path, "rb") as f:
             headers = {"Content-Length": str(size), "Content-Type": "application/gzip"}  # the type is signed
             put = urllib.request.Request(url, data=f, method="PUT", headers=headers)
@@ -363,7 +366,7 @@ def archive_home(cfg, request):
                 if resp.status not in (200, 204):
                     return None
         return {"key": key, "sha256": digest.hexdigest(), "bytes": size}
-    except (OSError, urllib.error.URLError):
+    except OSError:  # urllib's URLError and HTTPError are OSErrors
         return None
     finally:
         os.unlink(path)
@@ -398,10 +401,13 @@ def untar_as(user):
     return run
 
 
-def restore_home(cfg, request, extract, opener=urllib.request.urlopen):
+def restore_home(cfg, request, extract, opener=None):
     """Fetch the archive by its presigned GET, check its SHA-256, unpack it into the home; returns the outcome the
     heartbeat reports: {"bytes": downloaded, "sha256_ok", "extracted", "error": "" or why it failed}."""
     import tempfile
+
+    if opener is None:
+        from urllib.request import urlopen as opener
 
     url, want = request.get("url"), request.get("sha256")
     outcome = {"bytes": 0, "sha256_ok": False, "extracted": False, "error": ""}
@@ -433,7 +439,7 @@ def restore_home(cfg, request, extract, opener=urllib.request.urlopen):
     return outcome
 
 
-def restore_once(cfg, extract=None, opener=urllib.request.urlopen):
+def restore_once(cfg, extract=None, opener=None):
     """At the agent's start: the restore the config asks for, done once per workspace (its outcome kept in
     cfg["restore_state"], by default RESTORE_STATE); returns the outcome still to report (None: no restore, or the
     tool has recorded it)."""
