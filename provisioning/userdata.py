@@ -218,6 +218,8 @@ CWC_KEYS
 chown {d.os_user}:{d.os_user} {home}/.ssh/authorized_keys && chmod 600 {home}/.ssh/authorized_keys
 {debug_part(d)}{_sshd_part(d)}# Course materials: shared EFS through the {access} access point
 apt-get update -y && apt-get install -y amazon-efs-utils || apt-get install -y nfs-common
+# tmux keeps the browser terminal's shell across reconnects (Ubuntu images ship it; a trimmed image may not)
+command -v tmux >/dev/null || apt-get install -y tmux || echo "cwc: no tmux; terminals end with their connection"
 install -d -m 755 {mount}
 echo "{d.file_system_id}:/ {d.mount_point} efs {options} 0 0" >> /etc/fstab
 mount {mount} || echo "cwc: materials mount will retry at next boot"

@@ -34,6 +34,13 @@ from provisioning.instance_ssh import (
 from provisioning.ssh_ca import issue_staff_certificate
 
 CERT_MINUTES = 5
+TMUX_SESSION = "cwc-term"
+# The student's shell runs in tmux on the workspace: a gateway restart, an idle or maximum-length end or a dropped
+# connection only detaches it, and the next terminal reattaches (`-A`; `-D` detaches a client the last connection
+# may have left, so the window takes this terminal's size). Without tmux (an image that lacks it), a login shell.
+# The local runtime keeps tmux's server like an instance does (provisioning/runtime/service.py).
+SHELL_COMMAND = (f"if command -v tmux >/dev/null; then exec tmux new-session -A -D -s {TMUX_SESSION} \\; "
+                 "set-option status off; else exec bash -l; fi")  # fmt: skip
 
 _NOT_RUNNING = {
     S.REQUESTED: "Your workspace is being created. The terminal opens when it is running.",
@@ -118,7 +125,8 @@ def certify(
 async def open_shell(
     target: Target | None, sessions: sessionmaker[Session], settings: Settings, ticket: Ticket, cols: int, rows: int
 ) -> tuple[Any, Any]:
-    """Log in and start a login shell with a terminal; return (connection, process). Raises Refused."""
+    """Log in and start the shell with a terminal (the owner's in tmux, so it outlives this connection); return
+    (connection, process). Raises Refused."""
     if ticket.certificate:  # a debug session's own credentials: the workspace records it and applies its mode
         key, public = asyncssh.import_private_key(ticket.private_key), None
     else:
@@ -132,7 +140,10 @@ async def open_shell(
             raise Refused(str(exc)) from exc
         raise Refused("The workspace did not accept the connection; it may have just stopped.") from exc
     try:
-        process = await conn.create_process(term_type="xterm-256color", term_size=(cols, rows), encoding=None)
+        # a debug session's shell is its own (recorded, maybe read-only): never the student's tmux
+        command = None if ticket.certificate else SHELL_COMMAND
+        process = await conn.create_process(command, term_type="xterm-256color", term_size=(cols, rows),
+                                            encoding=None)  # fmt: skip
     except (OSError, asyncssh.Error) as exc:
         conn.close()
         raise Refused("The workspace refused to start a shell.") from exc

@@ -30,6 +30,8 @@ SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 AGENT_DIR = "/opt/cwc"  # on EC2: /usr/local/lib/cwc-agent
 TOOL_LOG_DIR = "/var/log/cwc"
 RECORDED_TOOLS = TOOLS  # as on EC2; the runtime reports scp sessions itself (server._transfer), the scan skips them
+TMUX_SOCKET_DIR = f"/tmp/tmux-{INNER_UID}"
+TMUX_CONF = "set -ga update-environment CWC_SESSION\n"  # a new tmux session's shell names its login's session
 
 
 class SandboxUnavailable(RuntimeError):
@@ -49,6 +51,7 @@ class SandboxSpec:
     agent: Path | None = None  # the agent's code, read-only at /opt/cwc (the same files EC2 installs)
     toolbin: Path | None = None  # the curl/wget/unzip/tar/scp recorders, read-only at /usr/local/bin
     tool_log: Path | None = None  # a folder bound read-write at /var/log/cwc (the recorders' log)
+    tmux_dir: Path | None = None  # tmux's socket folder, shared by every session (the runtime keeps its server)
 
     @property
     def inner_home(self) -> str:
@@ -78,6 +81,8 @@ def bwrap_argv(
         if os.path.lexists("/" + target):
             argv += ["--symlink", target, link]
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", str(spec.etc), "/etc"]
+    if spec.tmux_dir is not None:  # tmux's default socket folder: a shell in tmux outlives the session
+        argv += ["--bind", str(spec.tmux_dir), TMUX_SOCKET_DIR]
     argv += ["--ro-bind" if home_read_only else "--bind", str(spec.home), spec.inner_home]
     argv += ["--ro-bind", str(spec.materials), spec.mount_point]
     if spec.agent and spec.toolbin and spec.tool_log:  # as on EC2: the agent's files and its tool recorders
@@ -100,6 +105,7 @@ def etc_files(spec: SandboxSpec, banner: str) -> dict[str, str]:
         "group": f"root:x:0:\n{spec.os_user}:x:{uid}:\n",
         "hostname": spec.hostname + "\n",
         "motd": banner,
+        "tmux.conf": TMUX_CONF,
     }
 
 
@@ -107,9 +113,13 @@ def prepare(spec: SandboxSpec, banner: str) -> None:
     """Create the home (kept across stops), the materials folder and the private /etc on the host."""
     for path in (spec.home, spec.materials, spec.etc):
         path.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:
-        os.chown(spec.home, HOST_UID, HOST_UID)
-    os.chmod(spec.home, 0o700)
+    if spec.tmux_dir is not None:
+        spec.tmux_dir.mkdir(parents=True, exist_ok=True)
+    for private in (spec.home, spec.tmux_dir):  # tmux refuses a socket folder others may enter
+        if private is not None:
+            if os.geteuid() == 0:
+                os.chown(private, HOST_UID, HOST_UID)
+            os.chmod(private, 0o700)
     for name, content in etc_files(spec, banner).items():
         (spec.etc / name).write_text(content)
 

@@ -14,6 +14,7 @@ import inspect
 import logging
 import os
 import pty
+import re
 import secrets
 import struct
 import termios
@@ -259,9 +260,12 @@ async def run_session(rt: LocalRuntime, server: WorkspaceServer, process: asyncs
     if command == ["/bin/bash", "-l"] and server.identity.startswith("student key"):
         await _staff_messages(rt, facts, process)
     env = {"SSH_CONNECTION": f"{server.peer} 0 127.0.0.1 {rt.port}", "TERM": process.get_terminal_type() or "dumb"}
-    if command == ["/bin/bash", "-l"]:  # a typed command names its session (when the course records them)
-        env["CWC_SESSION"] = server.session_id
     tty = process.get_terminal_type() is not None and process.subsystem != "sftp"
+    in_tmux = tty and server.debug is None and runs_tmux(process.command)
+    if command == ["/bin/bash", "-l"] or in_tmux:  # a typed command names its session (when the course records them)
+        env["CWC_SESSION"] = server.session_id
+    if in_tmux:  # the browser terminal's shell (or `ssh -t ws tmux`): kept by the workspace's tmux server
+        await rt.keep_tmux(facts, spec, env)
     debug = server.debug
     argv = bwrap_argv(spec, command, env, new_session=not tty, home_read_only=debug is not None and debug.read_only)
     if debug is not None:
@@ -281,6 +285,11 @@ async def run_session(rt: LocalRuntime, server: WorkspaceServer, process: asyncs
         sftp_log = _sftp_noter(rt, server, spec.inner_home) if process.subsystem == "sftp" else None
         code = await _pump(process, proc, sftp_log)
     process.exit(code if code >= 0 else 255)
+
+
+def runs_tmux(command: str | None) -> bool:
+    """A command that runs tmux (its server then runs apart from the session, as on an instance). Pure."""
+    return bool(command) and re.search(r"(^|[\s;&|])(exec\s+)?tmux(\s|$)", command or "") is not None
 
 
 async def _staff_messages(rt: LocalRuntime, facts: WorkspaceFacts, process: Any) -> None:

@@ -5,6 +5,8 @@ at start) ends the processes and connections of every instance that is not runni
 terminated one once it is saved (its archive recorded, or the backup of the reset that replaced it): a home
 terminated without either is kept, never deleted unarchived. Homes survive stops and runtime restarts, so a
 restarted runtime comes back to the recorded state.
+A workspace's tmux server runs in a sandbox of its own, kept until the workspace stops (as on an EC2 instance): a
+shell in tmux (the browser terminal's) outlives the SSH session that started it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from provisioning.runtime.sandbox import (
     SandboxSpec,
     arm_commands,
     arm_tool_log,
+    as_nobody,
+    bwrap_argv,
     make_toolbin,
     prepare,
     remove_home,
@@ -60,11 +64,13 @@ class LocalRuntime:
         self.procs: dict[str, set[asyncio.subprocess.Process]] = {}
         self.servers: dict[str, set[WorkspaceServer]] = {}
         self._activity: dict[str, WorkspaceActivity] = {}
+        self.tmux: dict[str, asyncio.subprocess.Process] = {}  # each workspace's tmux server, while it runs
+        self._tmux_starting: dict[str, asyncio.Lock] = {}  # two sessions at once: one server
         self._cpu: dict[str, tuple[float, float]] = {}  # instance -> (monotonic time, CPU seconds) at the last pass
         self.collecting: frozenset[str] = frozenset()  # instances whose course collects activity (each sync)
         self.recording: frozenset[str] = frozenset()  # ... and records typed commands (each sync)
         self.kept: set[str] = set()  # terminated instances whose home is kept: not saved (logged once)
-        for sub in ("homes", "etc", "materials", "agent", "tools"):
+        for sub in ("homes", "etc", "materials", "agent", "tools", "tmux"):
             (root / sub).mkdir(parents=True, exist_ok=True)
             (root / sub).chmod(0o711)  # `nobody` (bwrap) must reach its own folder, and list none
         root.chmod(0o711)
@@ -93,7 +99,8 @@ class LocalRuntime:
                            materials=self.root / "materials" / slug, mount_point=facts.mount_point,
                            etc=self.root / "etc" / facts.instance_id, hostname=f"ws{facts.workspace_id}",
                            agent=AGENT_SOURCE.parent, toolbin=self.toolbin,
-                           tool_log=self.root / "tools" / facts.instance_id)  # fmt: skip
+                           tool_log=self.root / "tools" / facts.instance_id,
+                           tmux_dir=self.root / "tmux" / facts.instance_id)  # fmt: skip
         if self.specs.get(facts.instance_id) != spec:
             prepare(spec, self.banner(facts.instance_id))
             owner = HOST_UID if os.geteuid() == 0 else None  # a restored student's archived home, once
@@ -149,6 +156,31 @@ class LocalRuntime:
         pids = {i: [p.pid for p in self.procs.get(i, ())] for i in running}  # read on the loop, used in threads
         sent = await asyncio.gather(*(loop.run_in_executor(None, self.collect, i, pids[i]) for i in running))
         return sum(sent)
+
+    async def keep_tmux(self, facts: WorkspaceFacts, spec: SandboxSpec, env: dict[str, str]) -> None:
+        """Start the workspace's tmux server in a sandbox of its own (`tmux -D`, tracked: a stop ends it) unless
+        it runs; a session's `tmux` client then attaches to it through the shared socket folder and its shells
+        live on when the session ends. `env` is the starting session's (its new shells name that login)."""
+        async with self._tmux_starting.setdefault(facts.instance_id, asyncio.Lock()):
+            running = self.tmux.get(facts.instance_id)
+            if running is None or running.returncode is not None:
+                await self._start_tmux(facts, spec, env)
+
+    async def _start_tmux(self, facts: WorkspaceFacts, spec: SandboxSpec, env: dict[str, str]) -> None:
+        assert spec.tmux_dir is not None
+        socket = spec.tmux_dir / "default"
+        socket.unlink(missing_ok=True)  # a server killed by a stop leaves its socket behind
+        argv, as_user = as_nobody(bwrap_argv(spec, ["/usr/bin/tmux", "-D"], env))
+        proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
+                                                    stdout=asyncio.subprocess.DEVNULL,
+                                                    stderr=asyncio.subprocess.DEVNULL, **as_user)  # fmt: skip
+        self.track(facts.instance_id, proc)
+        self.tmux[facts.instance_id] = proc
+        for _ in range(100):  # the client must find the server's socket, or it starts one in its own sandbox
+            if socket.exists() or proc.returncode is not None:
+                return
+            await asyncio.sleep(0.02)
+        log.warning("tmux server of %s did not start", facts.instance_id)
 
     def track(self, instance_id: str, proc: asyncio.subprocess.Process) -> None:
         """Remember a sandbox process so a stop can end it."""

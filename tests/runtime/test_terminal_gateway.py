@@ -24,6 +24,8 @@ from provisioning.gateway.host import GatewayThread, build_gateway
 from provisioning.gateway.hub import Limits
 
 ORIGIN = "http://localhost"  # the test app's base URL
+# terminal control sequences (tmux redraws the screen with them): read_until matches the text without them
+ESCAPES = re.compile(r"\x1b\[[0-9;?>=]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][0-9A-Za-z]|\x1b[=>78]")
 
 
 @pytest.fixture
@@ -52,7 +54,7 @@ class Term:
 
     async def read_until(self, pattern: str, timeout: float = 20) -> bool:
         async def loop() -> bool:
-            while not re.search(pattern, self.screen):
+            while not re.search(pattern, ESCAPES.sub("", self.screen)):
                 msg = await self.ws.receive()
                 if msg.type == aiohttp.WSMsgType.BINARY:
                     self.screen += msg.data.decode(errors="replace")
@@ -233,3 +235,50 @@ def test_a_burst_of_bad_handshakes_leaves_nothing_behind(gateway, make_workspace
     assert set(asyncio.run(scene())) == {401}
     assert gateway.gateway.shells == {} and session.scalar(select(func.count()).select_from(StaffSshCert)) == 0
     assert session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action.like("ssh_cert%"))) == 0
+
+
+def test_the_shell_outlives_a_gateway_restart(settings, runtime, make_workspace, redis):  # type: ignore[no-untyped-def]
+    """The shell runs in tmux on the workspace: a restarted gateway ends its sockets and SSH connection, and the
+    next ticket reattaches to the same shell (its variables kept), at the new terminal's size."""
+    emily = make_workspace("Emily Chen")
+    cfg = replace(settings, runtime_ssh_port=runtime.rt.port)
+
+    def start() -> GatewayThread:
+        gw = build_gateway(cfg, limits=Limits(per_person=2, grace_s=30), origins={ORIGIN},
+                           target=Target("127.0.0.1", runtime.rt.port, host_key=runtime.key))  # fmt: skip
+        thread = GatewayThread(gw)
+        thread.port = thread.start()  # type: ignore[attr-defined]
+        return thread
+
+    async def before(port: int) -> tuple[bool, dict]:  # type: ignore[type-arg]
+        async with aiohttp.ClientSession() as http:
+            term = await _open(http, port, ticket_for(redis, emily))
+            await term.type("export X=41; echo set-$((40+1))\n")
+            assert await term.read_until("set-41")
+            restarting = asyncio.ensure_future(term.control("closed", timeout=20))
+            await asyncio.to_thread(first.stop)  # the gateway restarts under the open terminal
+            return True, await restarting
+
+    async def after(port: int) -> str:
+        async with aiohttp.ClientSession() as http:
+            ws = await http.ws_connect(f"http://127.0.0.1:{port}/terminal?ticket={ticket_for(redis, emily)}"
+                                       "&cols=91&rows=33", headers={"Origin": ORIGIN})  # fmt: skip
+            term = Term(ws)
+            assert await term.read_until("set-41")  # tmux redraws the shell's screen: the same shell, attached
+            await term.type("echo got-$X-$((1+1))\n")
+            assert await term.read_until(r"got-41-2"), term.screen[-500:]
+            for _ in range(20):  # tmux resizes the window to the new terminal just after it redraws the screen
+                await term.type("stty size\n")
+                if await term.read_until(r"[\r\n]33 91\r?\n", timeout=1):
+                    break
+            assert re.search(r"[\r\n]33 91\r?\n", ESCAPES.sub("", term.screen))
+            return term.screen
+
+    first = start()
+    _, closed = asyncio.run(before(first.port))  # type: ignore[attr-defined]
+    assert "restarting" in closed["message"]
+    second = start()
+    try:
+        assert "got-41-2" in asyncio.run(after(second.port))  # type: ignore[attr-defined]
+    finally:
+        second.stop()

@@ -68,14 +68,17 @@ class Sshd:
     port: int
     host_key: str
     log: Path
+    user: str = USER
 
     def logins(self) -> list[str]:
         """sshd's 'Accepted ...' lines so far (a refused host key never gets this far)."""
         return [line for line in self.log.read_text().splitlines() if "Accepted" in line]
 
     def stop(self) -> None:
+        """Stop sshd and, as the machine's power-off would, the login user's tmux server (the terminal's shell)."""
         self.process.terminate()
         self.process.wait(10)
+        subprocess.run(["runuser", "-u", self.user, "--", "tmux", "kill-server"], capture_output=True, timeout=10)  # noqa: S603,S607
 
 
 def start_sshd(
@@ -108,7 +111,7 @@ def start_sshd(
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     log = folder / "sshd.log"
     process = spawn_sshd([*prefix, "/usr/sbin/sshd", "-D", "-f", str(folder / "sshd_config"), "-E", str(log)], log=log)
-    return Sshd(process, port, (folder / "host.pub").read_text().strip(), log)
+    return Sshd(process, port, (folder / "host.pub").read_text().strip(), log, user)
 
 
 def spawn_sshd(argv: list[str], *, log: Path | None = None, **popen: object) -> subprocess.Popen[bytes]:
