@@ -10,10 +10,11 @@ Limits (hub.Limits): shells per person, sockets and watchers per shell, idle and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -44,7 +45,8 @@ class Gateway:
         self.clock = clock  # the shells' clock, which the sweeper reads (tests move it forward)
         self.limits = limits or Limits()
         self.shells: dict[tuple[int, int], Shell] = {}
-        self._opening: dict[int, asyncio.Lock] = {}  # per person: their opens one at a time, so limits hold
+        self._opening: dict[int, tuple[asyncio.Lock, list[int]]] = {}  # per person: opens one at a time (limits
+        # hold); an entry lives while someone waits on it, so the map does not grow with every person ever seen
 
     def app(self) -> web.Application:
         application = web.Application()
@@ -116,7 +118,7 @@ class Gateway:
 
     async def _own(self, ticket: Ticket, request: web.Request) -> Shell:
         key = (ticket.workspace_id, ticket.owner_person_id)
-        async with self._opening.setdefault(ticket.owner_person_id, asyncio.Lock()):  # two tabs at once: one shell
+        async with self._one_at_a_time(ticket.owner_person_id):  # two tabs at once: one shell
             shell = self.shells.get(key)
             if shell is not None and not shell.ended:
                 if len(shell.owners) >= self.limits.sockets_per_shell:
@@ -134,6 +136,18 @@ class Gateway:
             self.shells[key] = shell
             log.info("terminal opened ws%s by person %s", ticket.workspace_id, ticket.person_id)
             return shell
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, person_id: int) -> AsyncIterator[None]:
+        lock, users = self._opening.setdefault(person_id, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._opening[person_id]
 
     async def _watch(self, ticket: Ticket) -> Shell:
         shell = self.shells.get((ticket.workspace_id, ticket.owner_person_id))

@@ -282,3 +282,27 @@ def test_the_shell_outlives_a_gateway_restart(settings, runtime, make_workspace,
         assert "got-41-2" in asyncio.run(after(second.port))  # type: ignore[attr-defined]
     finally:
         second.stop()
+
+
+def test_the_per_person_open_locks_do_not_pile_up(gateway, make_workspace, redis):  # type: ignore[no-untyped-def]
+    """Opens are serialised per person; the lock is dropped once nobody waits on it (opened, refused or not)."""
+    emily = make_workspace("Emily Chen")
+    david = make_workspace("David Kim", link="hw-david")
+
+    async def scene() -> list[dict]:  # type: ignore[type-arg]
+        async with aiohttp.ClientSession() as http:
+            terms = await asyncio.gather(*(_open(http, gateway.port, ticket_for(redis, lw))
+                                           for lw in (emily, emily, emily, emily, david)))  # fmt: skip
+            await terms[-1].type("echo up-$((2+3))\n")
+            assert await terms[-1].read_until("up-5")
+            for term in terms[:-1]:  # each of Emily's tabs: attached to her one shell (watchers), or refused (closed)
+                await term.control("watchers", timeout=20)
+            return [c for t in terms for c in t.controls if c["type"] == "error"]
+
+    errors = asyncio.run(scene())
+    assert [e["message"] for e in errors] == [
+        "This terminal is already open in too many tabs; close one and try again."
+    ]
+    assert gateway.gateway._opening == {}
+    assert sorted(gateway.gateway.shells) == sorted([(emily.workspace.id, emily.person.id),
+                                                     (david.workspace.id, david.person.id)])  # fmt: skip
