@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 
 from redis import Redis
@@ -77,10 +78,16 @@ class Share:
     owner_person_id: int
     owner_name: str
     course_id: int
+    started_at: float = 0.0  # when sharing began (epoch seconds): watchers see nothing the terminal showed before
 
 
 def start_sharing(redis: Redis, share: Share) -> None:
-    """Share (idempotent: a second click extends it)."""
+    """Share (idempotent: a second click extends it and keeps when it began)."""
+    current = shared(redis, share.workspace_id)
+    if current is not None and current.owner_person_id == share.owner_person_id and current.started_at:
+        share = replace(share, started_at=current.started_at)
+    elif not share.started_at:
+        share = replace(share, started_at=time.time())
     pipe = redis.pipeline()
     pipe.set(_SHARE + str(share.workspace_id), json.dumps(asdict(share)), ex=SHARE_TTL_S)
     pipe.sadd(_COURSE + str(share.course_id), share.workspace_id)

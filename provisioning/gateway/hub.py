@@ -1,7 +1,8 @@
 """One live terminal: an SSH shell on a workspace, its owner's sockets (read and type) and its watchers (read only).
 
 The shell outlives a dropped WebSocket for `grace_s` (a network blip, a reloaded frame): the owner's next ticket
-reattaches to it and gets the recent screen output again. Watchers see exactly what the owner sees and never type.
+reattaches to it and gets the recent screen output again. Watchers see what the owner sees from when sharing began
+(never the output from before) and never type.
 Each socket has its own bounded send queue, so a slow watcher cannot stall the owner; one that falls behind is
 dropped with a message.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,7 @@ from aiohttp import WSCloseCode, web
 
 SEND_QUEUE = 512  # frames a socket may lag behind before it is dropped
 ACTIVITY_EVERY_S = 60.0  # typing marks the workspace active at most this often
+MARK_EVERY_S = 1.0  # how finely the replay knows when its output came (a watcher's replay starts at a mark)
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,9 @@ class Shell:
         self.owners: list[Peer] = []
         self.watchers: list[Peer] = []
         self.recent = bytearray()
+        self.total = 0  # bytes of output so far; `recent` is its last `limits.replay` bytes
+        self.marks: deque[tuple[float, int]] = deque()  # (wall time, output offset) of the replay's chunks
+        self.wall = time.time  # the clock sharing's start is read on (the Flask app stamps it)
         self.started = self.last_input = clock()
         self.detached_at: float | None = clock()
         self.ended = False
@@ -111,19 +117,28 @@ class Shell:
         await self.end("The shell ended (the workspace stopped, or you typed exit).")
 
     def _broadcast(self, chunk: bytes) -> None:
+        now = self.wall()
+        if not self.marks or now - self.marks[-1][0] >= MARK_EVERY_S:
+            self.marks.append((now, self.total))
+        self.total += len(chunk)
         self.recent += chunk
         if len(self.recent) > self.limits.replay:
             del self.recent[: len(self.recent) - self.limits.replay]
+            floor = self.total - len(self.recent)
+            while len(self.marks) > 1 and self.marks[1][1] <= floor:
+                self.marks.popleft()
         for peer in [*self.owners, *self.watchers]:
             if not peer.offer(chunk):
                 asyncio.ensure_future(self.detach(peer, "Your connection fell too far behind; reopen the terminal."))
 
-    def attach(self, peer: Peer) -> None:
-        """Attach a socket: it first gets the recent output, then live output."""
+    def attach(self, peer: Peer, since: float = 0.0) -> None:
+        """Attach a socket: it first gets the recent output (a watcher: only what came after `since`, when the
+        student started sharing), then live output."""
         (self.watchers if peer.watcher else self.owners).append(peer)
         peer.start()
-        if self.recent:
-            peer.offer(bytes(self.recent))
+        replay = self.output_since(since) if peer.watcher else bytes(self.recent)
+        if replay:
+            peer.offer(replay)
         if not peer.watcher:
             self.detached_at = None
         self.tell_watchers()
@@ -147,6 +162,13 @@ class Shell:
         names = sorted({w.name for w in self.watchers})
         for owner in self.owners:
             owner.offer(control("watchers", names=names))
+
+    def output_since(self, since: float) -> bytes:
+        """The recent output that came at or after `since` (epoch seconds; marks are up to MARK_EVERY_S apart, so
+        up to that much of what came just after may be left out, never anything from before)."""
+        start = next((offset for at, offset in self.marks if at >= since), self.total)
+        keep = min(self.total - start, len(self.recent))
+        return bytes(self.recent[len(self.recent) - keep :]) if keep else b""
 
     def type(self, data: bytes) -> None:
         self.last_input = self.clock()

@@ -103,14 +103,18 @@ class Gateway:
             return web.Response(status=401, text="This terminal link has expired or was already used.")
         ws = web.WebSocketResponse(max_msg_size=self.limits.max_message, heartbeat=25)
         await ws.prepare(request)
+        since = 0.0
         try:
-            shell = await (self._watch(ticket) if ticket.mode is Mode.WATCH else self._own(ticket, request))
+            if ticket.mode is Mode.WATCH:
+                shell, since = await self._watch(ticket)
+            else:
+                shell = await self._own(ticket, request)
         except Refused as exc:
             await ws.send_str(control("error", message=str(exc)))
             await ws.close()
             return ws
         peer = Peer(ws, ticket.person_name, watcher=ticket.mode is Mode.WATCH)
-        shell.attach(peer)
+        shell.attach(peer, since=since)
         if peer.watcher:
             peer.offer(control("notice", message="View only: you see the student's terminal and cannot type."))
         await self._read(ws, shell, peer)
@@ -149,13 +153,17 @@ class Gateway:
             if not users[0]:
                 del self._opening[person_id]
 
-    async def _watch(self, ticket: Ticket) -> Shell:
+    async def _watch(self, ticket: Ticket) -> tuple[Shell, float]:
+        """The shared shell and when sharing began (a watcher's replay starts there)."""
+        share = await asyncio.to_thread(shared, self.redis, ticket.workspace_id)
+        if share is None or share.owner_person_id != ticket.owner_person_id:
+            raise Refused("The student is not sharing their terminal right now.")
         shell = self.shells.get((ticket.workspace_id, ticket.owner_person_id))
         if shell is None or shell.ended or not shell.owners:
             raise Refused("The student's terminal is not open right now.")
         if len(shell.watchers) >= self.limits.watchers_per_shell:
             raise Refused("Too many people are watching this terminal already.")
-        return shell
+        return shell, share.started_at
 
     async def _read(self, ws: web.WebSocketResponse, shell: Shell, peer: Peer) -> None:
         try:

@@ -306,3 +306,33 @@ def test_the_per_person_open_locks_do_not_pile_up(gateway, make_workspace, redis
     assert gateway.gateway._opening == {}
     assert sorted(gateway.gateway.shells) == sorted([(emily.workspace.id, emily.person.id),
                                                      (david.workspace.id, david.person.id)])  # fmt: skip
+
+
+def test_a_watcher_sees_nothing_from_before_sharing_began(gateway, make_workspace, redis, session):  # type: ignore[no-untyped-def]
+    """The replay a watcher gets starts when the student started sharing; the student's own tabs get it all."""
+    sophie = make_workspace("Sophie Martin")
+    alex = make_workspace("Alex Thompson", link="alex-ws").person
+
+    async def scene() -> tuple[str, str]:
+        async with aiohttp.ClientSession() as http:
+            owner = await _open(http, gateway.port, ticket_for(redis, sophie))
+            await owner.type("echo private-$((6*7))\n")
+            assert await owner.read_until("private-42")
+            await asyncio.sleep(1.2)  # the replay knows when output came to MARK_EVERY_S
+            start_sharing(redis, Share(sophie.workspace.id, sophie.person.id, sophie.person.name,
+                                       sophie.workspace.course_id))  # fmt: skip
+            await asyncio.sleep(1.2)
+            await owner.type("echo shared-$((5*5))\n")
+            assert await owner.read_until("shared-25")
+            watcher = await _open(http, gateway.port, ticket_for(redis, sophie, mode=Mode.WATCH, person=alex,
+                                                                  staff=True))  # fmt: skip
+            await owner.type("echo live-$((3*3))\n")
+            assert await watcher.read_until("live-9")
+            second_tab = await _open(http, gateway.port, ticket_for(redis, sophie))
+            assert await second_tab.read_until("shared-25")
+            return watcher.screen, second_tab.screen
+
+    watched, own = asyncio.run(scene())
+    assert "shared-25" in watched and "live-9" in watched
+    assert "private" not in watched  # neither the command nor its output
+    assert "private-42" in own  # the owner's replay is unchanged
