@@ -69,8 +69,9 @@ class Peer:
         except asyncio.QueueFull:
             return False
 
-    async def close(self, message: str, code: int = WSCloseCode.GOING_AWAY) -> None:
-        self.offer(control("closed", message=message))
+    async def close(self, message: str, code: int = WSCloseCode.GOING_AWAY, retry: bool = False) -> None:
+        """Say why (`retry`: the page should reconnect by itself) and close."""
+        self.offer(control("closed", message=message, retry=retry))
         self.queue.put_nowait(None) if not self.queue.full() else None
         if self.task is not None:
             try:
@@ -200,13 +201,14 @@ class Shell:
         for peer in list(self.watchers):
             await self.detach(peer, message)
 
-    async def end(self, reason: str) -> None:
-        """Close every socket with `reason` and the SSH connection (idempotent)."""
+    async def end(self, reason: str, retry: bool = False) -> None:
+        """Close every socket with `reason` and the SSH connection (idempotent); the shell itself lives on in tmux
+        on the workspace (provisioning/gateway/connect.py). `retry`: the pages reconnect by themselves."""
         if self.ended:
             return
         self.ended, self.end_reason = True, reason
         for peer in [*self.owners, *self.watchers]:
-            await peer.close(reason)
+            await peer.close(reason, retry=retry)
         self.owners.clear()
         self.watchers.clear()
         self.conn.close()

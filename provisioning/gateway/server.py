@@ -3,7 +3,8 @@
 A connection needs, at the handshake, an Origin that is the tool's own (`allowed_origins`) and a one-time ticket
 from the Flask app (classroom/services/terminal.py); anything else is refused before the upgrade with nothing
 allocated. Binary frames are keystrokes in and screen output out; text frames are JSON control messages
-(`{"type": "resize", "cols": .., "rows": ..}` in; `watchers`, `closed`, `error` out). Watchers' input is ignored.
+(`{"type": "resize", "cols": .., "rows": ..}` in; `watchers`, `notice`, `closed` (with `retry`: true when the page
+should reconnect by itself, the gateway restarting) and `error` out). Watchers' input is ignored.
 Limits (hub.Limits): shells per person, sockets and watchers per shell, idle and maximum length, message size.
 """
 
@@ -65,7 +66,7 @@ class Gateway:
     async def _shutdown(self, application: web.Application) -> None:
         application[SWEEPER].cancel()
         for shell in list(self.shells.values()):
-            await shell.end("The terminal service is restarting; open the terminal again in a moment.")
+            await shell.end("The terminal service is restarting; reconnecting in a moment.", retry=True)
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -124,14 +125,15 @@ class Gateway:
         key = (ticket.workspace_id, ticket.owner_person_id)
         async with self._one_at_a_time(ticket.owner_person_id):  # two tabs at once: one shell
             shell = self.shells.get(key)
+            cols, rows = _size(request.query.get("cols"), 80), _size(request.query.get("rows"), 24)
             if shell is not None and not shell.ended:
                 if len(shell.owners) >= self.limits.sockets_per_shell:
                     raise Refused("This terminal is already open in too many tabs; close one and try again.")
+                shell.resize(cols, rows)  # the reconnecting window's size, not the last one's
                 return shell
             mine = [s for (w, p), s in self.shells.items() if p == ticket.owner_person_id and not s.ended]
             if len(mine) >= self.limits.per_person:
                 raise Refused(f"You already have {len(mine)} terminals open; close one and try again.")
-            cols, rows = _size(request.query.get("cols"), 80), _size(request.query.get("rows"), 24)
             conn, process = await self.opener(ticket, cols, rows)
             shell = Shell(key, conn, process, self.limits, clock=self.clock)
             shell.on_activity = self._activity

@@ -89,10 +89,19 @@ class Term:
         await self.ws.send_bytes(text.encode())
 
 
-async def _open(http: aiohttp.ClientSession, port: int, ticket: str, origin: str = ORIGIN) -> Term:
-    ws = await http.ws_connect(f"http://127.0.0.1:{port}/terminal?ticket={ticket}&cols=100&rows=30",
+async def _open(http: aiohttp.ClientSession, port: int, ticket: str, origin: str = ORIGIN, size=(100, 30)) -> Term:  # type: ignore[no-untyped-def]
+    ws = await http.ws_connect(f"http://127.0.0.1:{port}/terminal?ticket={ticket}&cols={size[0]}&rows={size[1]}",
                                headers={"Origin": origin})  # fmt: skip
     return Term(ws)
+
+
+async def _size_is(term: Term, rows: int, cols: int) -> bool:
+    """The shell's terminal reaches this size (tmux applies a new size just after it redraws the screen)."""
+    for _ in range(20):
+        await term.type("stty size\n")
+        if await term.read_until(rf"[\r\n]{rows} {cols}\r?\n", timeout=1):
+            return True
+    return False
 
 
 def test_the_owner_runs_a_command_and_sees_its_output(gateway, make_workspace, redis, session):  # type: ignore[no-untyped-def]
@@ -184,9 +193,9 @@ def test_a_dropped_connection_reattaches_to_the_same_shell(gateway, make_workspa
             await first.type("export KEPT=seven; echo set-$((3+4))\n")
             assert await first.read_until("set-7")
             await first.ws.close()  # a network blip
-            second = await _open(http, gateway.port, ticket_for(redis, emily))
+            second = await _open(http, gateway.port, ticket_for(redis, emily), size=(87, 29))  # another window
             await second.type("echo kept-$KEPT\n")
-            return await second.read_until("kept-seven")
+            return await second.read_until("kept-seven") and await _size_is(second, 29, 87)
 
     assert asyncio.run(scene())
 
@@ -267,16 +276,12 @@ def test_the_shell_outlives_a_gateway_restart(settings, runtime, make_workspace,
             assert await term.read_until("set-41")  # tmux redraws the shell's screen: the same shell, attached
             await term.type("echo got-$X-$((1+1))\n")
             assert await term.read_until(r"got-41-2"), term.screen[-500:]
-            for _ in range(20):  # tmux resizes the window to the new terminal just after it redraws the screen
-                await term.type("stty size\n")
-                if await term.read_until(r"[\r\n]33 91\r?\n", timeout=1):
-                    break
-            assert re.search(r"[\r\n]33 91\r?\n", ESCAPES.sub("", term.screen))
+            assert await _size_is(term, 33, 91)
             return term.screen
 
     first = start()
     _, closed = asyncio.run(before(first.port))  # type: ignore[attr-defined]
-    assert "restarting" in closed["message"]
+    assert "restarting" in closed["message"] and closed["retry"] is True  # the page reconnects by itself
     second = start()
     try:
         assert "got-41-2" in asyncio.run(after(second.port))  # type: ignore[attr-defined]
@@ -336,3 +341,4 @@ def test_a_watcher_sees_nothing_from_before_sharing_began(gateway, make_workspac
     assert "shared-25" in watched and "live-9" in watched
     assert "private" not in watched  # neither the command nor its output
     assert "private-42" in own  # the owner's replay is unchanged
+
