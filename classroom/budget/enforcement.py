@@ -30,6 +30,10 @@ LOOKAHEAD_S = 60
 ANOMALY_FACTOR = Decimal(3)
 ANOMALY_FLOOR = Decimal(1)  # below a dollar nothing is an anomaly
 ONCE = date(2000, 1, 1)  # the `day` of alerts that are sent once per term
+# the reasons recorded on a budget stop's workspace event (the terminal explains each to the student)
+BUDGET_USED_UP = "budget used up"
+DAILY_CAP_REACHED = "daily spending limit reached"
+COURSE_BUDGET_USED_UP = "course total budget used up"
 
 
 @dataclass(frozen=True)
@@ -125,9 +129,9 @@ def _stops(p: StudentPosition, now: datetime) -> list[Stop]:
     ]
     ahead = _minute_of(p.running)
     if p.running and p.spent + p.storage_reserve + ahead >= p.cap:
-        return [Stop(w.id, p.course_id, p.person_id, "budget", "budget used up") for w in p.running]
+        return [Stop(w.id, p.course_id, p.person_id, "budget", BUDGET_USED_UP) for w in p.running]
     if p.running and p.spent_today + ahead >= p.daily_cap:
-        return [Stop(w.id, p.course_id, p.person_id, "daily_cap", "daily spending limit reached") for w in p.running]
+        return [Stop(w.id, p.course_id, p.person_id, "daily_cap", DAILY_CAP_REACHED) for w in p.running]
     return unpriced + [
         Stop(w.id, p.course_id, p.person_id, "idle", f"idle for {w.idle_minutes} minutes")
         for w in p.running
@@ -176,7 +180,7 @@ def _course_rule(
     over = c.committed + _minute_of(tuple(w for _, w in running)) >= c.total
     if over and running:
         plan.stops = [
-            Stop(w.id, c.course_id, p.person_id, "course_budget", "course total budget used up")
+            Stop(w.id, c.course_id, p.person_id, "course_budget", COURSE_BUDGET_USED_UP)
             for p, w in running
             if w.id not in stopped
         ]

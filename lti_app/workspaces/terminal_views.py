@@ -34,7 +34,7 @@ from lti_app.auth import current, requires
 from lti_app.pages.views import page
 from lti_app.rate_limits import allow
 from lti_app.runtime import commit, db, runtime, settings
-from provisioning.gateway.connect import not_running_message, target_of
+from provisioning.gateway.connect import target_of, why_not_running
 from provisioning.instance_ssh import WorkspaceSshError, ec2_endpoint
 
 bp = Blueprint("terminal", __name__)
@@ -100,7 +100,7 @@ def open_page(ws_id: int) -> tuple[str, int]:
     owner = _owner_or_staff(ws)
     student = db().get(Person, ws.person_id)
     share = shared(runtime().redis, ws.id)
-    why = "" if ws.state is WorkspaceState.RUNNING else not_running_message(ws.state)
+    why = why_not_running(db(), ws)
     return page("workspaces/terminal.html", ws=ws, owner=owner, enabled=terminal_enabled(), state_message=why,
                 student_name=student.display_name if student else "", shared=share is not None, debug=None,
                 ticket_url=url_for("terminal.ticket", ws_id=ws.id)), 200  # fmt: skip
@@ -117,7 +117,7 @@ def ticket(ws_id: int) -> tuple[Response, int]:
     if not terminal_enabled():
         return jsonify(message="The browser terminal is not available here; use SSH."), 409
     if owner and ws.state is not WorkspaceState.RUNNING:
-        return jsonify(message=not_running_message(ws.state)), 409
+        return jsonify(message=why_not_running(db(), ws)), 409
     if owner and (why := unreachable(ws)):
         return jsonify(message=why), 409
     if not owner:

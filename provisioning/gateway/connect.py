@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from classroom.models import Workspace
+from classroom.budget.enforcement import BUDGET_USED_UP, COURSE_BUDGET_USED_UP, DAILY_CAP_REACHED
+from classroom.models import Workspace, WorkspaceEvent
 from classroom.services.terminal import Ticket
 from classroom.workspaces.host_keys import current_pin
 from classroom.workspaces.lifecycle import WorkspaceState as S
@@ -34,6 +36,7 @@ from provisioning.instance_ssh import (
 from provisioning.ssh_ca import issue_staff_certificate
 
 CERT_MINUTES = 5
+ENFORCEMENT_ACTOR = "enforcement"  # the actor of the sweep's stop events (classroom/sql/sweep.py)
 TMUX_SESSION = "cwc-term"
 # The student's shell runs in tmux on the workspace: a gateway restart, an idle or maximum-length end or a dropped
 # connection only detaches it, and the next terminal reattaches (`-A`; `-D` detaches a client the last connection
@@ -52,9 +55,37 @@ _NOT_RUNNING = {
 }
 
 
-def not_running_message(state: S) -> str:
-    """What the terminal says about a workspace that is not running."""
+_ENFORCED = {  # the launch refusals' words (classroom/budget/policy.py), for a workspace the budget stopped
+    BUDGET_USED_UP: "Your workspace was stopped because your budget for this course is used up. Your files are "
+    "kept. Ask your instructor if you need more.",
+    DAILY_CAP_REACHED: "Your workspace was stopped because you reached today's spending limit for this course. It "
+    "can start again tomorrow (course time). Your files are kept.",
+    COURSE_BUDGET_USED_UP: "Your workspace was stopped because the course's total budget is used up. No workspace "
+    "can start until your instructor adds budget. Your files are kept.",
+}
+
+
+def not_running_message(state: S, stopped_because: str = "") -> str:
+    """What the terminal says about a workspace that is not running; `stopped_because`: the enforcement sweep's
+    reason when it stopped the workspace (over budget, the daily limit, idle, the term over)."""
+    if stopped_because and state in (S.STOPPING, S.STOPPED, S.HIBERNATED):
+        return _ENFORCED.get(stopped_because, f"Your workspace was stopped ({stopped_because}). Start it from your "
+                             "workspace page, then open the terminal.")  # fmt: skip
     return _NOT_RUNNING.get(state, "This workspace has ended; its terminal cannot open.")
+
+
+def stopped_because(session: Session, workspace_id: int) -> str:
+    """The enforcement sweep's reason when it made the workspace's last move out of running ("" otherwise: the
+    student or staff stopped it, or it never ran)."""
+    last = session.scalars(select(WorkspaceEvent).where(WorkspaceEvent.workspace_id == workspace_id,
+                                                        WorkspaceEvent.from_state == S.RUNNING)
+                           .order_by(WorkspaceEvent.id.desc()).limit(1)).first()  # fmt: skip
+    return last.reason if last is not None and last.actor == ENFORCEMENT_ACTOR else ""
+
+
+def why_not_running(session: Session, ws: Workspace) -> str:
+    """The terminal's message for a workspace that is not running ("" when it runs)."""
+    return "" if ws.state is S.RUNNING else not_running_message(ws.state, stopped_because(session, ws.id))
 
 
 class Refused(Exception):
@@ -110,7 +141,7 @@ def certify(
         if ws is None or ws.course_id != ticket.course_id:
             raise Refused("This workspace does not exist.")
         if ws.state is not S.RUNNING:
-            raise Refused(not_running_message(ws.state))
+            raise Refused(why_not_running(session, ws))
         endpoint = endpoint_for(ws, settings, target)
         if public_key is None:
             return "", endpoint

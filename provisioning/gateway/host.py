@@ -12,8 +12,9 @@ from redis import Redis
 from sqlalchemy import text
 
 from classroom.db import make_engine, make_session_factory
+from classroom.models import Workspace
 from config.settings import Settings
-from provisioning.gateway.connect import Target, open_shell, target_of
+from provisioning.gateway.connect import Target, open_shell, target_of, why_not_running
 from provisioning.gateway.hub import Limits
 from provisioning.gateway.server import Gateway
 
@@ -44,8 +45,14 @@ def build_gateway(
             session.execute(ACTIVE, {"id": workspace_id})
             session.commit()
 
+    def explain(workspace_id: int) -> str:
+        with sessions() as session:
+            ws = session.get(Workspace, workspace_id)
+            return why_not_running(session, ws) if ws is not None else "This workspace does not exist."
+
     redis = Redis.from_url(settings.redis_url or "")
-    return Gateway(redis, opener, origins or {tool_origin(settings)}, limits, mark_active=mark_active)
+    return Gateway(redis, opener, origins or {tool_origin(settings)}, limits, mark_active=mark_active,
+                   explain=explain)  # fmt: skip
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:

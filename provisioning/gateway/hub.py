@@ -104,6 +104,7 @@ class Shell:
         self.end_reason = ""
         self.pump_task: asyncio.Task[None] | None = None
         self.on_activity: Callable[[int], None] = lambda _ws: None  # the gateway records it (idle stop)
+        self.explain: Callable[[int], str] = lambda _ws: ""  # why the workspace is not running ("" when it is)
         self._reported = -ACTIVITY_EVERY_S
 
     def start(self) -> None:
@@ -115,7 +116,14 @@ class Shell:
                 self._broadcast(chunk)
         except Exception:  # noqa: BLE001 - the SSH channel ended under us; end the shell below
             pass
-        await self.end("The shell ended (the workspace stopped, or you typed exit).")
+        if not self.ended:  # not the gateway's own end: say why when the workspace was stopped under it
+            await self.end(await self._why_ended() or "The shell ended (the workspace stopped, or you typed exit).")
+
+    async def _why_ended(self) -> str:
+        try:
+            return await asyncio.to_thread(self.explain, self.key[0])
+        except Exception:  # noqa: BLE001 - the database may be away; the general message then
+            return ""
 
     def _broadcast(self, chunk: bytes) -> None:
         now = self.wall()

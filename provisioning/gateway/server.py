@@ -41,9 +41,11 @@ class Gateway:
         limits: Limits | None = None,
         mark_active: Callable[[int], None] = lambda _ws: None,
         clock: Callable[[], float] = time.monotonic,
+        explain: Callable[[int], str] = lambda _ws: "",
     ) -> None:
         self.redis, self.opener, self.allowed_origins, self.mark_active = redis, opener, allowed_origins, mark_active
         self.clock = clock  # the shells' clock, which the sweeper reads (tests move it forward)
+        self.explain = explain  # blocking: why a workspace is not running ("" when it is), for a shell that ended
         self.limits = limits or Limits()
         self.shells: dict[tuple[int, int], Shell] = {}
         self._opening: dict[int, tuple[asyncio.Lock, list[int]]] = {}  # per person: opens one at a time (limits
@@ -136,7 +138,7 @@ class Gateway:
                 raise Refused(f"You already have {len(mine)} terminals open; close one and try again.")
             conn, process = await self.opener(ticket, cols, rows)
             shell = Shell(key, conn, process, self.limits, clock=self.clock)
-            shell.on_activity = self._activity
+            shell.on_activity, shell.explain = self._activity, self.explain
             shell.start()
             shell.note_activity()
             self.shells[key] = shell

@@ -16,7 +16,10 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
+from classroom.budget.enforcement import BUDGET_USED_UP, Plan, Stop
+from classroom.db import utcnow
 from classroom.models import AuditEvent, StaffSshCert
+from classroom.services.enforcement import SweepResult, _apply_stops
 from classroom.services.terminal import Mode, Share, Ticket, issue_ticket, start_sharing, stop_sharing
 from classroom.workspaces.lifecycle import WorkspaceState
 from provisioning.gateway.connect import Target
@@ -342,3 +345,40 @@ def test_a_watcher_sees_nothing_from_before_sharing_began(gateway, make_workspac
     assert "private" not in watched  # neither the command nor its output
     assert "private-42" in own  # the owner's replay is unchanged
 
+
+def _budget_stop(session, lw) -> None:  # type: ignore[no-untyped-def]
+    """What the enforcement sweep writes when a student's budget is used up (its own statement and events)."""
+    plan = Plan(stops=[Stop(lw.workspace.id, lw.workspace.course_id, lw.person.id, "budget", BUDGET_USED_UP)])
+    _apply_stops(session, plan, utcnow(), SweepResult())
+    session.commit()
+
+
+def test_a_workspace_stopped_for_its_budget_says_so(gateway, make_workspace, redis, session, runtime):  # type: ignore[no-untyped-def]
+    """Mid-session: the sweep stops the workspace over budget and the runtime ends its sessions; the terminal says
+    why in the launch refusal's words. A new ticket is then refused with the same words and opens nothing."""
+    emily = make_workspace("Emily Chen")
+
+    async def scene() -> dict:  # type: ignore[type-arg]
+        async with aiohttp.ClientSession() as http:
+            term = await _open(http, gateway.port, ticket_for(redis, emily))
+            await term.type("echo up-$((2+2))\n")
+            assert await term.read_until("up-4")
+            await asyncio.to_thread(_budget_stop, session, emily)
+            runtime.call(_end(runtime, emily.workspace.instance_id))  # what its sync does when AWS says stopping
+            return await term.control("closed", timeout=20)
+
+    closed = asyncio.run(scene())
+    assert closed["message"].startswith("Your workspace was stopped because your budget for this course is used up")
+    assert closed["retry"] is False
+    certs = session.scalar(select(func.count()).select_from(StaffSshCert))
+
+    async def again() -> dict:  # type: ignore[type-arg]
+        async with aiohttp.ClientSession() as http:
+            return await (await _open(http, gateway.port, ticket_for(redis, emily))).control("error")
+
+    assert "budget for this course is used up" in asyncio.run(again())["message"]
+    assert session.scalar(select(func.count()).select_from(StaffSshCert)) == certs  # nothing signed for it
+
+
+async def _end(runtime, instance_id: str) -> int:  # type: ignore[no-untyped-def]
+    return runtime.rt.end_workspace(instance_id, "stopping")

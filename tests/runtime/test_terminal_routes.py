@@ -105,6 +105,40 @@ def test_a_stopped_workspace_gets_no_ticket_and_the_page_says_why(app, client, s
     assert redis.keys("cwc:term:ticket:*") == []
 
 
+def test_a_workspace_stopped_over_budget_says_so_on_the_page_and_the_ticket(app, client, session, redis, people):  # type: ignore[no-untyped-def]
+    from classroom.budget.enforcement import BUDGET_USED_UP, DAILY_CAP_REACHED, Plan, Stop
+    from classroom.services.enforcement import SweepResult, _apply_stops
+
+    tokens, ws = people
+    plan = Plan(stops=[Stop(ws.id, ws.course_id, ws.person_id, "budget", BUDGET_USED_UP)])
+    _apply_stops(session, plan, utcnow(), SweepResult())  # the sweep's own statement: state and event
+    session.commit()
+    before = _written(session, redis)
+    resp = _post(app, client, f"/app/workspaces/{ws.id}/terminal/ticket", tokens["emily"])
+    assert resp.status_code == 409
+    assert resp.json["message"] == ("Your workspace was stopped because your budget for this course is used up. "
+                                    "Your files are kept. Ask your instructor if you need more.")  # fmt: skip
+    assert _written(session, redis) == before and redis.keys("cwc:term:ticket:*") == []
+    page = client.get(f"/app/workspaces/{ws.id}/terminal", query_string={"t": tokens["emily"]}).get_data(as_text=True)
+    assert "your budget for this course is used up" in page
+
+    session.refresh(ws)  # a later stop by the student herself: the budget message no longer applies
+    from classroom.models import WorkspaceEvent
+
+    session.add(WorkspaceEvent(workspace_id=ws.id, from_state=WorkspaceState.RUNNING, to_state=WorkspaceState.STOPPING,
+                               actor="student", reason="stopped by the student"))  # fmt: skip
+    session.commit()
+    resp = _post(app, client, f"/app/workspaces/{ws.id}/terminal/ticket", tokens["emily"])
+    assert resp.status_code == 409 and "budget" not in resp.json["message"]
+    from provisioning.gateway.connect import not_running_message
+
+    daily = not_running_message(WorkspaceState.HIBERNATED, DAILY_CAP_REACHED)
+    assert "today's spending limit" in daily and "tomorrow" in daily
+    assert not_running_message(WorkspaceState.STOPPED, "idle for 30 minutes").startswith(
+        "Your workspace was stopped (idle for 30 minutes)."
+    )
+
+
 def test_sharing_lets_every_staff_level_watch_audited_and_stopping_ends_it(app, client, session, redis, people):  # type: ignore[no-untyped-def]
     tokens, ws = people
     share = f"/app/workspaces/{ws.id}/terminal/share"
