@@ -3,7 +3,8 @@ before term end, and start a stopped workspace for its archive only when the cou
 
 The decisions are pure (classroom.workspaces.archive_rules); these shells load, claim and commit, never holding a row
 lock across a cloud call. A start for the archive only is the usual start (desired running, `start_workspace`)
-with `archiving_until` set: the sweep and the lease spare it until then; the retire flow verifies the agent's
+with `archiving_until` set: the sweep and the lease spare it until then, and its running is booked to the course
+(an 'archive_run' line, classroom.sql.metering), not to the student's ledger; the retire flow verifies the agent's
 archive, stops the instance and, after the grace, deletes the disk. Money refused, a failed start or no archive
 in the window: the disk is kept and the course's instructors are told (provisioning.agent_archive.give_up).
 """
@@ -80,12 +81,13 @@ def start_for_archive(session: Session, workspace_id: int, now: datetime, prices
         session.commit()  # moved meanwhile: the retire flow looks again
         return []
     ws.archiving_until = now + ARCHIVE_WINDOW
+    ws.archive_started_at = now  # its running until the next stop is the course's line, not the student's
     ask_again(ws, now)
     ws.agent_token_revoked_at = None  # its agent must be heard for the archive; revoked again once it stops
     todo = request_start(session, ws, actor_person_id=None, actor="retire")
     append_event(
         session, "workspace.archive_start", course_id=ws.course_id, subject=str(ws.id),
-        details={"until": ws.archiving_until.isoformat(), "at_most": money(cost), "metered": "workspace ledger"},
+        details={"until": ws.archiving_until.isoformat(), "at_most": money(cost), "booked_to": "course"},
     )  # fmt: skip
     session.commit()
     return todo

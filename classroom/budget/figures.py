@@ -171,6 +171,7 @@ LINE_LABELS = {
     "archive": "Archived homes (S3)",
     "transfer": "Data sent out by staff workspaces",
     "orphan": "Instances with no workspace (stopped)",
+    "archive_run": "Workspaces started to archive their home",
 }
 
 

@@ -198,13 +198,14 @@ class SpendTotal(Base):
 
 class CourseCharge(Base):
     """A cost booked to the course rather than a student (append-only): shared EFS storage, snapshots and S3
-    archives by GB-month, data transfer out, and orphan instances carrying our tags. (course, kind, ref, period
+    archives by GB-month, data transfer out, orphan instances carrying our tags, and the running of a workspace
+    started for its archive only (migration 0030). (course, kind, ref, period
     start) is unique, so a retried booking counts once."""
 
     __tablename__ = "course_charges"
     __table_args__ = (
         UniqueConstraint("course_id", "kind", "ref", "period_start", name="uq_course_charges_once"),
-        CheckConstraint("kind IN ('efs', 'snapshot', 'archive', 'transfer', 'orphan')", name="kind"),
+        CheckConstraint("kind IN ('efs', 'snapshot', 'archive', 'transfer', 'orphan', 'archive_run')", name="kind"),
         CheckConstraint("amount >= 0", name="amount"),
     )
 

@@ -94,6 +94,8 @@ class Workspace(Base):
     archive_reported_at: Mapped[datetime | None] = mapped_column(nullable=True)
     home_changed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     archiving_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    # When that start was asked for (migration 0030): its running, until the next stop, is the course's cost.
+    archive_started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # Pinned SSH host keys (migration 0028, observed): the agent's first report for `ssh_host_keys_instance_id`
     # (one "type base64" line per key); a later, different report is refused and kept apart, never pinned.
     ssh_host_keys: Mapped[str] = mapped_column(Text, default="", server_default="")

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from classroom.models import Workspace
 from classroom.sql.metering import ACCRUE_SQL, LATE_RUNNING_SQL
+from classroom.workspaces.archive_rules import archive_run_share
 from config.prices import RegionPrices
 
 
@@ -57,13 +58,28 @@ def accrue(session: Session, now: datetime, prices: RegionPrices) -> AccrualResu
     return AccrualResult(len(rows))
 
 
+def _seconds(span: timedelta) -> Decimal:
+    return Decimal(span // timedelta(microseconds=1)) / Decimal(1_000_000)
+
+
 def book_late_running(session: Session, ws: Workspace, since: datetime, now: datetime, prices: RegionPrices) -> bool:
     """A correction for `running` recorded late: AWS ran (and billed) the instance from `since`, but metering
     already counted [since, metered_until) in the state before, without compute. Books those seconds' compute
-    (and public IPv4) once; (workspace, period start) is unique. True if something was booked."""
+    (and public IPv4) once; (workspace, period start) is unique. The part inside a start for the archive only
+    (a run still going on) is a course line instead. True if something was booked."""
     if since >= ws.metered_until or ws.instance_type not in prices.instance_hourly:
         return False
-    secs = Decimal((ws.metered_until - since) // timedelta(microseconds=1)) / Decimal(1_000_000)
+    hourly = prices.running_hourly(ws.instance_type)
+    course = _seconds(archive_run_share(since, ws.metered_until, ws.archive_started_at, None))
+    secs = _seconds(ws.metered_until - since) - course
+    if course > 0:
+        from classroom.services.course_charges import Charge, book  # it reads this module's time zones
+
+        line = Charge(ws.course_id, "archive_run", f"workspace {ws.id} late", since, ws.metered_until, course,
+                      course * hourly / 3600)  # fmt: skip
+        booked = book(session, [line], now) > 0
+        if secs <= 0:
+            return booked
     params = {
         "ws": ws.id,
         "course": ws.course_id,
@@ -71,7 +87,7 @@ def book_late_running(session: Session, ws: Workspace, since: datetime, now: dat
         "start": since,
         "end": ws.metered_until,
         "secs": secs,
-        "hourly": prices.running_hourly(ws.instance_type),
+        "hourly": hourly,
         "now": now,
         "zones": list(known_time_zones(session)),
     }

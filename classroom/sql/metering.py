@@ -5,13 +5,20 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from classroom.sql import sql_states
+from classroom.workspaces.archive_rules import ARCHIVE_RUN_ENDS
 from classroom.workspaces.lifecycle import BILLING_COMPUTE, BILLING_DISK, ENDED
 
-# Raw: one set-based pass over every workspace (what costs what: the sets in lifecycle.py).
+# Raw: one set-based pass over every workspace (what costs what: the sets in lifecycle.py). The running of a start
+# for the archive only, [af, au) (archive_rules.archive_run_end / archive_run_share), is booked to the course as an
+# 'archive_run' line keyed like the ledger row (workspace, period start), and left out of the student's row.
 ACCRUE_SQL = text(f"""
 WITH due AS (
     SELECT w.id, w.course_id, w.person_id, w.metered_until AS a, w.instance_type, w.volume_gb,
-           CASE WHEN w.state IN {sql_states(ENDED)} THEN LEAST(w.state_changed_at, :now) ELSE :now END AS b
+           CASE WHEN w.state IN {sql_states(ENDED)} THEN LEAST(w.state_changed_at, :now) ELSE :now END AS b,
+           w.archive_started_at AS af,
+           (SELECT min(x.at) FROM workspace_events x
+            WHERE x.workspace_id = w.id AND x.at > w.archive_started_at
+              AND x.to_state IN {sql_states(ARCHIVE_RUN_ENDS)}) AS au
     FROM workspaces w
     WHERE w.metered_until < CASE WHEN w.state IN {sql_states(ENDED)}
                                  THEN LEAST(w.state_changed_at, :now) ELSE :now END
@@ -31,7 +38,10 @@ ev AS (  -- the state in effect at the period's start, then the changes inside t
 ),
 parts AS (
     SELECT d.id, ev.to_state,
-           EXTRACT(EPOCH FROM (LEAST(COALESCE(ev.until, 'infinity'::timestamptz), d.b) - GREATEST(ev.at, d.a))) AS secs
+           EXTRACT(EPOCH FROM (LEAST(COALESCE(ev.until, 'infinity'::timestamptz), d.b) - GREATEST(ev.at, d.a))) AS secs,
+           CASE WHEN d.af IS NULL THEN 0 ELSE GREATEST(0, EXTRACT(EPOCH FROM (
+               LEAST(COALESCE(ev.until, 'infinity'::timestamptz), d.b, COALESCE(d.au, 'infinity'::timestamptz))
+               - GREATEST(ev.at, d.a, d.af)))) END AS archive_secs
     FROM due d JOIN ev ON ev.workspace_id = d.id
     WHERE ev.at < d.b AND COALESCE(ev.until, 'infinity'::timestamptz) > d.a
 ),
@@ -40,7 +50,9 @@ price AS (
 ),
 cost AS (
     SELECT d.id, d.course_id, d.person_id, d.a, d.b, d.volume_gb, pr.hourly,
-           COALESCE(SUM(p.secs) FILTER (WHERE p.to_state IN {sql_states(BILLING_COMPUTE)}), 0) AS run_secs,
+           COALESCE(SUM(p.secs - p.archive_secs) FILTER (WHERE p.to_state IN {sql_states(BILLING_COMPUTE)}), 0)
+               AS run_secs,
+           COALESCE(SUM(p.archive_secs) FILTER (WHERE p.to_state IN {sql_states(BILLING_COMPUTE)}), 0) AS course_secs,
            COALESCE(SUM(p.secs) FILTER (WHERE p.to_state IN {sql_states(BILLING_DISK)}), 0) AS disk_secs
     FROM due d
     LEFT JOIN parts p ON p.id = d.id
@@ -55,6 +67,16 @@ ins AS (
     FROM cost
     ON CONFLICT (workspace_id, period_start) DO NOTHING
     RETURNING workspace_id, course_id, person_id, period_end, running_seconds, compute, storage
+),
+course_run AS (  -- the archive-only run: a course line, booked with the ledger row it was taken from (once)
+    INSERT INTO course_charges (course_id, person_id, kind, ref, period_start, period_end, quantity, amount,
+                                created_at)
+    SELECT c.course_id, NULL, 'archive_run', 'workspace ' || c.id, c.a, c.b, c.course_secs,
+           c.course_secs * c.hourly / 3600, :now
+    FROM cost c JOIN ins i ON i.workspace_id = c.id
+    WHERE c.course_secs > 0
+    ON CONFLICT ON CONSTRAINT uq_course_charges_once DO NOTHING
+    RETURNING 1
 ),
 daily AS (
     INSERT INTO spend_daily (course_id, person_id, day, compute, storage, running_seconds)

@@ -7,14 +7,21 @@ report, a start for the archive only, and what the sweep and the lease spare whi
   again (at most every `REASK_AFTER`) while it runs; once stopped, a stale report is not trusted.
 - A stopped workspace without a fresh archive is started for its archive only, when the course's money covers
   `ARCHIVE_WINDOW` of running; the sweep and the lease spare it until then, after which it stops regardless.
+- That run is the course's cost, not the student's: from the start's request (`archive_started_at`) to the first
+  stop or end recorded after it, its running seconds are a course line ('archive_run'), and the student's ledger
+  skips them (classroom.sql.metering uses `ARCHIVE_RUN_ENDS` and the same overlap as `archive_run_share`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from classroom.workspaces.lifecycle import ENDED, WorkspaceState
+
 REASK_AFTER = timedelta(minutes=10)
+ARCHIVE_RUN_ENDS = frozenset({WorkspaceState.STOPPED, WorkspaceState.HIBERNATED}) | ENDED  # a state ending that run
 ARCHIVE_WINDOW = timedelta(minutes=30)  # the hard limit of a start for the archive only
 
 
@@ -51,3 +58,23 @@ def start_allowed(committed: Decimal | None, total: Decimal | None, cost: Decima
 def spared(archiving_until: datetime | None, now: datetime) -> bool:
     """True while a workspace runs for its archive only: the sweep's rules and the lease leave it running."""
     return archiving_until is not None and now < archiving_until
+
+
+def archive_run_end(started_at: datetime | None, events: Iterable[tuple[datetime, WorkspaceState]]) -> datetime | None:
+    """The end of the run a start for the archive only began: the first stop or end recorded after its request
+    (None: not started for its archive, or still running)."""
+    if started_at is None:
+        return None
+    ends = [at for at, state in events if at > started_at and state in ARCHIVE_RUN_ENDS]
+    return min(ends, default=None)
+
+
+def archive_run_share(
+    start: datetime, end: datetime, run_from: datetime | None, run_until: datetime | None
+) -> timedelta:
+    """How much of a billed running interval [start, end) belongs to the archive-only run [run_from, run_until)
+    (the course's); the rest is the student's."""
+    if run_from is None:
+        return timedelta(0)
+    lo, hi = max(start, run_from), end if run_until is None else min(end, run_until)
+    return max(hi - lo, timedelta(0))

@@ -15,6 +15,7 @@ from classroom.models import DeploymentStatus, EnrollmentStatus, GradeStatus
 from classroom.models import workspaces as workspace_models
 from classroom.roles import StaffLevel
 from classroom.sql import course_money, metering, sweep, workspaces
+from classroom.workspaces.archive_rules import ARCHIVE_RUN_ENDS
 from classroom.workspaces.lifecycle import (
     BILLING_COMPUTE,
     BILLING_DISK,
@@ -53,7 +54,9 @@ def values(states) -> frozenset[str]:  # type: ignore[no-untyped-def]
             metering.ACCRUE_SQL,
             [
                 ("state", False, ENDED),
+                ("to_state", False, ARCHIVE_RUN_ENDS),
                 ("state", False, ENDED),
+                ("to_state", False, BILLING_COMPUTE),
                 ("to_state", False, BILLING_COMPUTE),
                 ("to_state", False, BILLING_DISK),
             ],
