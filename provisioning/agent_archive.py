@@ -5,9 +5,12 @@ answer then carries `archive: {put_url, key, max_bytes}` (a presigned S3 PUT); t
 student's home, uploads it and reports `archived: {key, sha256, bytes}` in its next heartbeat, which is stored
 as reported. The retire job verifies the object in S3 (size and SHA-256 of a re-read) without holding a row
 lock, and only then records the archive and lets the instance be stopped and, after the grace, terminated.
-An instance that stopped first is started for its archive only, once (provisioning.archive_start). No archive
-within `ARCHIVE_BOUND` or that window, the start refused for money, or an object that does not match: the disk
-is kept, the attempt audited and the course's instructors told. Nothing here deletes anything.
+An instance that stopped first is started for its archive only (provisioning.archive_start). No archive within
+`ARCHIVE_BOUND` or that window, or an object that does not match: the try failed; it is stopped and tried again
+from the start after a backoff (archive_rules.next_try_at: up to MAX_ARCHIVE_TRIES over a few hours). The last
+try failed, or the start refused for money: the disk is kept, audited and the course's instructors told; staff
+can retry it or choose to delete the disk without an archive (provisioning.archive_staff). Nothing here deletes
+anything.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from classroom.budget.disk_end import ARCHIVE_MAX_GB
 from classroom.db import utcnow
 from classroom.models import CoursePolicy, Workspace, WorkspaceArchive
 from classroom.notify import notify_instructors
-from classroom.workspaces.archive_rules import stale
+from classroom.workspaces.archive_rules import next_try_at, retry_due, stale
 from classroom.workspaces.lifecycle import ENDED, WorkspaceState
 from provisioning.aws_archive import ArchiveResult, archive_object_key
 from provisioning.course_cloud import course_key
@@ -45,7 +48,8 @@ class ArchiveStep(enum.StrEnum):
     VERIFY = "verify-archive"
     GIVE_UP = "keep-disk"
     KEPT = "nothing"
-    START = "start-for-archive"  # stopped without a fresh archive: start it for the archive only (once)
+    START = "start-for-archive"  # stopped without a fresh archive: start it for the archive only (once a try)
+    RETRY = "retry-archive"  # a failed try's backoff has passed: try again from the start
 
 
 @dataclass(frozen=True)
@@ -57,12 +61,14 @@ class Intent:
     failed: bool
     stale: bool = False  # the home changed after the report (only while not started for the archive only)
     archiving_until: datetime | None = None  # started for the archive only, until then
+    retry_at: datetime | None = None  # the failed try is tried again from then (None: given up)
 
     @classmethod
     def of(cls, ws: Workspace) -> Intent:
         late = ws.archiving_until is None and stale(ws.archive_reported_at, ws.home_changed_at)
         reported = ws.archive_reported_sha256 is not None
-        return cls(ws.archive_requested_at, reported, ws.archive_failed_at is not None, late, ws.archiving_until)
+        failed = ws.archive_failed_at is not None
+        return cls(ws.archive_requested_at, reported, failed, late, ws.archiving_until, ws.archive_retry_at)
 
 
 def archive_step(  # noqa: PLR0911
@@ -76,8 +82,10 @@ def archive_step(  # noqa: PLR0911
     if retire_after is None or state in ENDED or not has_instance or archived:
         return ArchiveStep.USUAL
     live = state in (S.PROVISIONING, S.STARTING, S.RUNNING)
-    if intent.failed:  # given up: stop it as usual, then keep the disk
-        return ArchiveStep.USUAL if live or state in (S.STOPPING, S.TERMINATING) else ArchiveStep.KEPT
+    if intent.failed:  # failed: stop it as usual, then keep the disk (until the next try, if any)
+        if live or state in (S.STOPPING, S.TERMINATING):
+            return ArchiveStep.USUAL
+        return ArchiveStep.RETRY if retry_due(intent.retry_at, now) else ArchiveStep.KEPT
     if intent.reported and (live or not intent.stale):  # stale matters once down: it missed the last changes
         return ArchiveStep.VERIFY
     if intent.archiving_until is not None and now >= intent.archiving_until:
@@ -139,18 +147,47 @@ def request_archive(session: Session, workspace_id: int) -> None:
     session.commit()
 
 
-def give_up(session: Session, workspace_id: int, why: str) -> None:
-    """Keep the disk: record the failure, audit it and tell the course's instructors (once); commits."""
+def give_up(session: Session, workspace_id: int, why: str, *, transient: bool = True) -> None:
+    """A try failed (once per try): keep the disk and, for a transient failure with tries left, schedule the next
+    try (audited); else audit the failure and tell the course's instructors. Commits."""
     ws = _lock(session, workspace_id)
     if ws.archive_failed_at is None:
-        ws.archive_failed_at = utcnow()
-        details = {"why": why, "disk": "kept"}
-        append_event(session, "workspace.archive_failed", course_id=ws.course_id, subject=str(ws.id), details=details)
-        notify_instructors(
-            session, ws.course_id, subject="A workspace's disk was kept: its home could not be archived",
-            body=f"Workspace {ws.id}: {why}. Its disk is kept, not deleted; remove it yourself once the home is saved.",
-        )  # fmt: skip
+        now = utcnow()
+        ws.archive_failed_at, ws.archive_tries = now, ws.archive_tries + 1
+        ws.archive_retry_at = next_try_at(ws.archive_tries, now, transient)
+        details: dict[str, object] = {"why": why, "disk": "kept", "try": ws.archive_tries}
+        if ws.archive_retry_at is not None:
+            details["retry_at"] = ws.archive_retry_at.isoformat()
+            append_event(session, "workspace.archive_try_failed", course_id=ws.course_id, subject=str(ws.id),
+                         details=details)  # fmt: skip
+        else:
+            append_event(session, "workspace.archive_failed", course_id=ws.course_id, subject=str(ws.id),
+                         details=details)  # fmt: skip
+            notify_instructors(
+                session, ws.course_id, subject="A workspace's disk was kept: its home could not be archived",
+                body=f"Workspace {ws.id}: {why}. Its disk is kept, not deleted; retry its archive or delete the disk "
+                "without one on the Archives page.",
+            )  # fmt: skip
     session.commit()
+
+
+def forget_try(ws: Workspace) -> None:
+    """On the locked row: forget a failed try, so the retire flow tries again from the start (a new request, and a
+    new start for the archive only if it is stopped)."""
+    ws.archive_failed_at = ws.archive_retry_at = ws.archiving_until = ws.archive_requested_at = None
+    ws.archive_reported_sha256 = ws.archive_reported_bytes = ws.archive_reported_at = None
+
+
+def try_again(session: Session, workspace_id: int) -> bool:
+    """The backoff has passed: forget the failed try (audited); commits. False when the row moved meanwhile."""
+    ws = _lock(session, workspace_id)
+    due = ws.archive_failed_at is not None and retry_due(ws.archive_retry_at, utcnow())
+    if due:
+        append_event(session, "workspace.archive_retry", course_id=ws.course_id, subject=str(ws.id),
+                     details={"try": ws.archive_tries + 1, "by": "backoff"})  # fmt: skip
+        forget_try(ws)
+    session.commit()
+    return due
 
 
 def verify_reported(session: Session, backend, ws: Workspace) -> bool:  # type: ignore[no-untyped-def]

@@ -73,7 +73,8 @@ def start_for_archive(session: Session, workspace_id: int, now: datetime, prices
         session.commit()
         left = money(total - committed) if position else "nothing (no budget set)"
         need = money(cost) if cost is not None else "an unknown amount (no price)"
-        give_up(session, workspace_id, f"starting it to archive the home needs {need}; the course has {left} left")
+        why = f"starting it to archive the home needs {need}; the course has {left} left"
+        give_up(session, workspace_id, why, transient=False)  # staff can retry once the course has money
         return []
     ws = session.scalar(select(Workspace).where(Workspace.id == workspace_id).with_for_update())
     assert ws is not None

@@ -32,6 +32,7 @@ from provisioning.agent_archive import (
     give_up,
     record_archive,
     request_archive,
+    try_again,
     verify_reported,
 )
 from provisioning.archive_start import ask_before_term_end, start_for_archive
@@ -61,6 +62,7 @@ class Step(enum.StrEnum):
     VERIFY_ARCHIVE = "verify-archive"
     KEEP_DISK = "keep-disk"
     START_FOR_ARCHIVE = "start-for-archive"  # stopped without a fresh archive: see provisioning.archive_start
+    RETRY_ARCHIVE = "retry-archive"  # a failed try's backoff has passed: try again from the start
 
 
 def next_step(  # noqa: PLR0911
@@ -106,7 +108,7 @@ def _archived(session: Session, workspace_id: int) -> bool:
 
 
 def _step_of(session: Session, ws: Workspace, now: datetime, agent_archives: bool) -> Step:
-    archived = _archived(session, ws.id)
+    archived = ws.archive_waived_at is not None or _archived(session, ws.id)  # staff chose no archive: as if made
     if agent_archives:
         by_agent = archive_step(ws.state, bool(ws.instance_id), ws.retire_after, archived, Intent.of(ws), now)
         if by_agent is not ArchiveStep.USUAL:
@@ -167,11 +169,14 @@ def _do(session: Session, backend, ws: Workspace, step: Step) -> bool:  # type: 
         return False
     if step is Step.VERIFY_ARCHIVE:
         return verify_reported(session, backend, ws)
+    if step is Step.RETRY_ARCHIVE:
+        return try_again(session, ws.id)
     if step is Step.KEEP_DISK:
         give_up(session, ws.id, "its agent did not archive the home before it stopped or within 30 minutes")
         return False
     if step is Step.TERMINATE:
-        if not _record(session, ws.id, ws.state, S.TERMINATING, "disk deleted after its archive"):
+        why = "disk deleted without an archive (staff)" if ws.archive_waived_at else "disk deleted after its archive"
+        if not _record(session, ws.id, ws.state, S.TERMINATING, why):
             return False
         backend.terminate([ws.instance_id])
         return True

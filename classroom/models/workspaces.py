@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Enum,
     ForeignKey,
     Index,
@@ -51,6 +52,7 @@ class Workspace(Base):
         ),
         Index("ix_workspaces_state", "state"),
         Index("ix_workspaces_unconverged_stops", "desired_state", postgresql_where=text(UNCONVERGED)),
+        CheckConstraint("archive_tries >= 0", name="archive_tries"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -96,6 +98,11 @@ class Workspace(Base):
     archiving_until: Mapped[datetime | None] = mapped_column(nullable=True)
     # When that start was asked for (migration 0030): its running, until the next stop, is the course's cost.
     archive_started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Retries and staff's choice (migration 0031): failed tries so far, when the next is due (None: given up),
+    # and when staff chose to delete the disk without an archive (the retire flow then ends it as usual).
+    archive_tries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    archive_retry_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    archive_waived_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # Pinned SSH host keys (migration 0028, observed): the agent's first report for `ssh_host_keys_instance_id`
     # (one "type base64" line per key); a later, different report is refused and kept apart, never pinned.
     ssh_host_keys: Mapped[str] = mapped_column(Text, default="", server_default="")

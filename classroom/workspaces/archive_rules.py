@@ -78,3 +78,20 @@ def archive_run_share(
         return timedelta(0)
     lo, hi = max(start, run_from), end if run_until is None else min(end, run_until)
     return max(hi - lo, timedelta(0))
+
+
+MAX_ARCHIVE_TRIES = 3
+RETRY_AFTER = (timedelta(minutes=30), timedelta(hours=2))  # after the first and the second failed try
+
+
+def next_try_at(failed_tries: int, failed_at: datetime, transient: bool) -> datetime | None:
+    """When to try the archive again after `failed_tries` failed tries (this one included), or None: give up (the
+    disk is kept, staff told). A refusal for money is not retried by itself; staff can retry it from the page."""
+    if not transient or not 1 <= failed_tries < MAX_ARCHIVE_TRIES:
+        return None
+    return failed_at + RETRY_AFTER[failed_tries - 1]
+
+
+def retry_due(retry_at: datetime | None, now: datetime) -> bool:
+    """A failed try whose backoff has passed is tried again (from the start: a new request, a new start)."""
+    return retry_at is not None and now >= retry_at
