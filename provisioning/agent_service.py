@@ -19,6 +19,7 @@ from classroom.models import Heartbeat, Workspace, WorkspaceReset
 from classroom.services.resets import ACTIVE
 from classroom.services.term_notices import term_notice, term_of_row
 from classroom.services.workspaces import set_state
+from classroom.workspaces.archive_rules import lockout_answer, report_after_lockout
 from classroom.workspaces.host_keys import MAX_KEY_CHARS, MAX_KEYS, parse_host_keys
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import RegionPrices
@@ -162,19 +163,24 @@ class AgentAnswer:
     # workspace's yet): it collects nothing.
     collect_activity: bool = False
     record_commands: bool = False  # typed commands, only where activity is collected
+    end_sessions: bool = False  # locked out for the final archive: end the student's sessions before any archive
 
     def as_json(self) -> dict[str, object]:
         """The heartbeat's JSON answer (lease_until as an ISO instant and as epoch seconds for the agent)."""
-        return {
-            "authorized_keys": self.authorized_keys,
-            "stop": self.lease.stop,
-            "reason": self.lease.reason,
-            "lease_until": self.lease.lease_until.isoformat(),
-            "lease_until_epoch": int(self.lease.lease_until.timestamp()),
-            "banner": self.banner,
-            "collect_activity": self.collect_activity,
-            "record_commands": self.record_commands,
-        } | ({"restore_recorded": True} if self.restore_recorded else {})
+        return (
+            {
+                "authorized_keys": self.authorized_keys,
+                "stop": self.lease.stop,
+                "reason": self.lease.reason,
+                "lease_until": self.lease.lease_until.isoformat(),
+                "lease_until_epoch": int(self.lease.lease_until.timestamp()),
+                "banner": self.banner,
+                "collect_activity": self.collect_activity,
+                "record_commands": self.record_commands,
+            }
+            | ({"restore_recorded": True} if self.restore_recorded else {})
+            | ({"end_sessions": True} if self.end_sessions else {})
+        )
 
 
 def record_heartbeat(
@@ -217,13 +223,15 @@ def record_heartbeat(
         set_state(session, ws, S.RUNNING, actor="agent", reason="agent reported in")
     if report.changed_files > 0:  # a later change makes an archive reported before it stale
         ws.home_changed_at = now
-    if report.archived is not None:
-        note_report(ws, *report.archived)
+    if report.archived is not None and report_after_lockout(ws.locked_out_at, ws.lockout_answered_at):
+        note_report(ws, *report.archived)  # else made before the lockout: stale, the answer asks again
+    if ws.locked_out_at is not None and ws.lockout_answered_at is None:
+        ws.lockout_answered_at = now  # this answer carries the lockout: the next report comes after it
     if report.restore is not None:  # recorded once; acknowledged every time, so the agent stops reporting it
         record_outcome(session, ws, report.restore, now)
     apply_host_key_report(session, ws, report.host_keys, now)
     session.flush()
-    keys = [k.public_key for k in active_keys(session, ws.person_id)]
+    keys, end_sessions = lockout_answer(ws.locked_out_at, [k.public_key for k in active_keys(session, ws.person_id)])
     row = student_row(session, ws.course_id, ws.person_id, now)  # the course and policy, read once for all below
     answer = lease_for(session, ws.course_id, ws.person_id, ws.state.value, now, prices, lease,
                        archiving_until=ws.archiving_until, row=row)  # fmt: skip
@@ -231,7 +239,7 @@ def record_heartbeat(
     collects, records = activity_flags(row.integrity, bool(row.record_commands))
     return AgentAnswer(keys, answer, wanted_archive_key(ws), banner, restore_recorded=report.restore is not None,
                        owner=(ws.course_id, ws.person_id), collect_activity=collects,
-                       record_commands=records)  # fmt: skip
+                       record_commands=records, end_sessions=end_sessions)  # fmt: skip
 
 
 def _reset_heartbeat(

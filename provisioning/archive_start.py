@@ -84,6 +84,7 @@ def start_for_archive(session: Session, workspace_id: int, now: datetime, prices
     ws.archiving_until = now + ARCHIVE_WINDOW
     ws.archive_started_at = now  # its running until the next stop is the course's line, not the student's
     ask_again(ws, now)
+    ws.locked_out_at, ws.lockout_answered_at = now, None  # no session while it runs for its archive
     ws.agent_token_revoked_at = None  # its agent must be heard for the archive; revoked again once it stops
     todo = request_start(session, ws, actor_person_id=None, actor="retire")
     append_event(
@@ -92,3 +93,19 @@ def start_for_archive(session: Session, workspace_id: int, now: datetime, prices
     )  # fmt: skip
     session.commit()
     return todo
+
+
+def lock_out_for_final_archive(session: Session, ws: Workspace, now: datetime) -> None:
+    """Term end on the agent's path, on the locked row of a running workspace: instead of stopping it at once,
+    lock its student out (the next heartbeat answer ends their sessions and carries no keys) and ask for the
+    final archive, taken only from a later heartbeat. The sweep and the lease spare it for ARCHIVE_WINDOW (the
+    course's cost, as a start for the archive only); the retire flow verifies the archive, then stops it; no
+    archive in time: it stops and its disk is kept (fail closed). Audited; flushes."""
+    ws.locked_out_at, ws.lockout_answered_at = now, None
+    ask_again(ws, now)  # a report made before the lockout is forgotten
+    ws.archiving_until, ws.archive_started_at = now + ARCHIVE_WINDOW, now
+    append_event(
+        session, "workspace.locked_out", course_id=ws.course_id, subject=str(ws.id),
+        details={"why": "term ended: final archive after the lockout", "until": ws.archiving_until.isoformat()},
+    )  # fmt: skip
+    session.flush()

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 LEASE_TAG = "cwc:sim-lease-until"
 BEATS_TAG = "cwc:sim-beats"
 KEYS_TAG = "cwc:sim-keys"
+ENDED_TAG = "cwc:sim-sessions-ended"  # the played student was logged out (the final archive's lockout)
 Post = Callable[[str, dict[str, Any], str], tuple[int, Any]]
 
 
@@ -167,6 +168,8 @@ class SimHost:
         else:
             keeper.boot(now)  # first seen running: a fresh boot
         beats = int(inst.tags.get(BEATS_TAG, "0"))
+        if ENDED_TAG in inst.tags:  # logged out: the played student changes nothing any more
+            beats = max(beats, self.idle_after_beats + 1)
         tags: dict[str, str] = {}
         outcome = heartbeat(
             cfg,
@@ -177,6 +180,7 @@ class SimHost:
             write_keys=lambda home, user, keys: tags.update({KEYS_TAG: str(len(keys))}),  # the played disk's keys
             make_dirs=_no_dirs,
             archive=played_archive,
+            end_sessions=lambda user: tags.update({ENDED_TAG: "1"}),
         )
         report.beats += 1
         report.outcomes[inst.instance_id] = outcome

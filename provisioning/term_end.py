@@ -45,8 +45,9 @@ def term_end_instant(course: Course) -> datetime | None:
     return datetime.combine(course.term_end, time.max, ZoneInfo(course.time_zone))
 
 
-def run_term_end(session: Session, now: datetime) -> TermEndResult:
-    """Warn courses ending within a day; close courses whose term is over (flushes; caller commits)."""
+def run_term_end(session: Session, now: datetime, *, agent_archives: bool = False) -> TermEndResult:
+    """Warn courses ending within a day; close courses whose term is over (flushes; caller commits). On the
+    agent's path (`agent_archives`) running workspaces are locked out for their final archive, not stopped."""
     result = TermEndResult()
     rows = session.execute(
         select(Course, CoursePolicy)
@@ -57,7 +58,7 @@ def run_term_end(session: Session, now: datetime) -> TermEndResult:
         end = term_end_instant(course)
         assert end is not None
         if now > end:
-            result.jobs += close_course(session, course, policy, now)
+            result.jobs += close_course(session, course, policy, now, agent_archives=agent_archives)
             result.closed.append(course.id)
         elif now >= end - WARN_BEFORE:
             result.warned += _warn(session, course, now)
@@ -99,14 +100,21 @@ def _warn(session: Session, course: Course, now: datetime) -> int:
     return notify_many(session, [Message(p, course.id, *texts[p]) for p in fresh])
 
 
-def close_course(session: Session, course: Course, policy: CoursePolicy, now: datetime) -> list[Job]:
-    """Apply the course's term-end actions once; returns the cloud jobs to run after the commit."""
+def close_course(
+    session: Session, course: Course, policy: CoursePolicy, now: datetime, *, agent_archives: bool = False
+) -> list[Job]:
+    """Apply the course's term-end actions once; returns the cloud jobs to run after the commit. On the agent's
+    path a running workspace is locked out and asked for its final archive first; the retire flow stops it."""
+    from provisioning.archive_start import lock_out_for_final_archive
+
     actions = policy.term_end_actions or {}
     jobs: list[Job] = []
     workspaces = session.scalars(select(Workspace).where(Workspace.course_id == course.id).with_for_update()).all()
     if actions.get("stop_all", True):
         for ws in workspaces:
-            if ws.state in LIVE_RUNNING:
+            if agent_archives and ws.state is S.RUNNING and ws.archive_failed_at is None:
+                lock_out_for_final_archive(session, ws, now)
+            elif ws.state in LIVE_RUNNING:
                 jobs += request_stop(session, ws, actor_person_id=None, actor="term-end", reason="term ended")
     jobs += _retire_disks(session, workspaces, now + timedelta(days=policy.disk_grace_days))
     if actions.get("revoke_access"):

@@ -103,6 +103,10 @@ class Workspace(Base):
     archive_tries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     archive_retry_at: Mapped[datetime | None] = mapped_column(nullable=True)
     archive_waived_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The final archive after the lockout (migration 0032): when the student was locked out for it (sessions
+    # ended, keys removed through the heartbeat answer), and the heartbeat whose answer first carried that.
+    locked_out_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    lockout_answered_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # Pinned SSH host keys (migration 0028, observed): the agent's first report for `ssh_host_keys_instance_id`
     # (one "type base64" line per key); a later, different report is refused and kept apart, never pinned.
     ssh_host_keys: Mapped[str] = mapped_column(Text, default="", server_default="")

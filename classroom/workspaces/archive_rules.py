@@ -10,6 +10,11 @@ report, a start for the archive only, and what the sweep and the lease spare whi
 - That run is the course's cost, not the student's: from the start's request (`archive_started_at`) to the first
   stop or end recorded after it, its running seconds are a course line ('archive_run'), and the student's ledger
   skips them (classroom.sql.metering uses `ARCHIVE_RUN_ENDS` and the same overlap as `archive_run_share`).
+- The final archive is the last thing that happens to the home: at term end (agent's path) a running workspace is
+  not stopped at once but locked out first (the heartbeat answer ends the student's sessions and carries no keys)
+  and asked for its archive; a report is taken only from a heartbeat after the one whose answer carried the
+  lockout (the agent acts on an answer before it tars), so a report made before the lockout is stale. No final
+  archive within the window: it stops and its disk is kept (fail closed), as for any failed try.
 """
 
 from __future__ import annotations
@@ -95,3 +100,15 @@ def next_try_at(failed_tries: int, failed_at: datetime, transient: bool) -> date
 def retry_due(retry_at: datetime | None, now: datetime) -> bool:
     """A failed try whose backoff has passed is tried again (from the start: a new request, a new start)."""
     return retry_at is not None and now >= retry_at
+
+
+def report_after_lockout(locked_out_at: datetime | None, lockout_answered_at: datetime | None) -> bool:
+    """A heartbeat's archive report may be taken: no lockout, or an earlier heartbeat's answer already carried it
+    (the agent ends sessions and removes keys on that answer, then tars; what it reports in that same heartbeat,
+    or before it, was made before the lockout)."""
+    return locked_out_at is None or lockout_answered_at is not None
+
+
+def lockout_answer(locked_out_at: datetime | None, keys: list[str]) -> tuple[list[str], bool]:
+    """The keys a heartbeat answer carries and whether it tells the agent to end the student's sessions."""
+    return ([], True) if locked_out_at is not None else (keys, False)

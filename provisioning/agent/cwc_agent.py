@@ -160,6 +160,12 @@ def write_authorized_keys(home, user, keys):
     subprocess.run(["chown", "-R", f"{user}:{user}", ssh], check=False)
 
 
+def end_user_sessions(user, run=subprocess.run):
+    """End every session and process of the student (SSH logins, Jupyter): the final archive comes after them."""
+    run(["loginctl", "terminate-user", user], check=False, capture_output=True)
+    run(["pkill", "-KILL", "-u", user], check=False, capture_output=True)
+
+
 def write_banner(notice, path=BANNER_PATH, collects=False, records_commands=False):
     """The SSH login banner: what the course's settings record and the tool's current notice (the term-end
     warnings); atomic, and only when it changes."""
@@ -474,11 +480,12 @@ def restore_reported(state_path=RESTORE_STATE):
 
 def heartbeat(
     cfg, keeper, body, now, post=post_json, write_keys=write_authorized_keys, make_dirs=make_folders, seen=None,
-    archive=archive_home, write_notice=None,
+    archive=archive_home, write_notice=None, end_sessions=None,
 ):
     """Send one report and act on the answer; returns what happened.
 
-    200: install the keys, then stop or hold the lease. 401/403 (token refused, e.g. revoked at term end): wipe
+    200: install the keys (and, when locked out for the final archive, end the student's sessions), then archive
+    if asked, then stop or hold the lease. 401/403 (token refused, e.g. revoked at term end): wipe
     the student's keys. Anything else, or no answer: keep the lease as it is (it runs out by itself).
     """
     if cfg.get("_archived"):  # the home's archive uploaded after the last answer: report it once
@@ -498,6 +505,8 @@ def heartbeat(
         seen.update(answer)
     if isinstance(answer.get("authorized_keys"), list):
         write_keys(cfg["home"], cfg["user"], [str(k) for k in answer["authorized_keys"]])
+    if answer.get("end_sessions") is True and end_sessions is not None:  # the lockout, before any archive
+        end_sessions(cfg["user"])
     if isinstance(answer.get("folders"), list):
         make_dirs(cfg["home"], cfg["user"], [str(f) for f in answer["folders"]])
     if isinstance(answer.get("motd"), str):
@@ -881,7 +890,8 @@ def main():
         if keeper.wake(time.time(), time.monotonic(), marker=take_marker(RESUMED)):
             print("cwc-agent: resumed from sleep: lease held for the boot grace until the tool answers", flush=True)
         try:
-            beat = heartbeat(cfg, keeper, activity(cfg), time.time(), seen=answer, write_notice=write_banner)
+            beat = heartbeat(cfg, keeper, activity(cfg), time.time(), seen=answer, write_notice=write_banner,
+                             end_sessions=end_user_sessions)
             print("cwc-agent:", beat, flush=True)
             debug_tick(cfg, answer)
             if answer.get("collect_activity") is True:  # the course's integrity setting; off: nothing is scanned

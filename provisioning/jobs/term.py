@@ -11,7 +11,7 @@ def close_terms() -> dict[str, int]:
     """Every 2 minutes: warn 24 hours and 10 minutes before term end, then apply each course's term-end actions once."""
     ctx = current()
     with ctx.session() as session:
-        result = run_term_end(session, utcnow())
+        result = run_term_end(session, utcnow(), agent_archives=ctx.backend.agent_archives)
         session.commit()
     ctx.release(result.jobs)
     return {"warned": result.warned, "closed": len(result.closed), "jobs": len(result.jobs)}
