@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +28,16 @@ class RegionPrices:
     snapshot_gb_month: Decimal = Decimal(0)
     s3_gb_month: Decimal = Decimal(0)
     transfer_out_gb: Decimal = Decimal(0)
+    ebs_gb_month_by_type: dict[str, Decimal] = field(default_factory=dict)  # other EBS types than gp3
+
+    def ebs_gb_month_of(self, volume_type: str) -> Decimal:
+        """$/GB-month of an EBS volume of this type (gp3: `ebs_gb_month`).
+
+        A type the table does not know is priced at the highest EBS price it knows (never at zero): an unknown
+        volume is over-counted rather than free. Provisioned IOPS and throughput (io1/io2, gp3 above its baseline)
+        are not priced: the tool's own volumes are baseline gp3."""
+        known = {**self.ebs_gb_month_by_type, "gp3": self.ebs_gb_month}
+        return known.get(volume_type, max(known.values()))
 
     def hourly(self, instance_type: str) -> Decimal:
         """On-demand $/hour for an instance type."""
@@ -80,6 +90,7 @@ def parse_prices(data: dict[str, object]) -> PriceTable:
             snapshot_gb_month=Decimal(raw.get("snapshot_gb_month", "0")),
             s3_gb_month=Decimal(raw.get("s3_standard_gb_month", "0")),
             transfer_out_gb=Decimal(raw.get("data_transfer_out_gb", "0")),
+            ebs_gb_month_by_type={k: Decimal(v) for k, v in raw.get("ebs_gb_month_by_type", {}).items()},
         )
     return PriceTable(regions)
 

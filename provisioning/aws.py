@@ -24,8 +24,10 @@ from provisioning.aws_materials import MaterialsMixin
 from provisioning.aws_next_term import NextTermMixin
 from provisioning.aws_restore import RestoreMixin
 from provisioning.aws_usage import UsageMixin
+from provisioning.aws_volumes import VolumeMixin
 from provisioning.backend import (
     MANAGED_BY,
+    BlockDevice,
     CapacityError,
     CloudError,
     CourseStorage,
@@ -89,10 +91,17 @@ def _info(raw: dict[str, Any]) -> InstanceInfo:
         state_reason=raw.get("StateReason", {}).get("Code", ""),
         instance_type=raw.get("InstanceType", ""),
         launched_at=raw.get("LaunchTime"),
+        block_devices=tuple(
+            BlockDevice(m["Ebs"]["VolumeId"], bool(m["Ebs"].get("DeleteOnTermination", False)))
+            for m in raw.get("BlockDeviceMappings", [])
+            if m.get("Ebs", {}).get("VolumeId")
+        ),
     )
 
 
-class AwsBackend(ArchiveMixin, BlobMixin, UsageMixin, InstanceMixin, MaterialsMixin, RestoreMixin, NextTermMixin):
+class AwsBackend(
+    ArchiveMixin, BlobMixin, UsageMixin, InstanceMixin, VolumeMixin, MaterialsMixin, RestoreMixin, NextTermMixin
+):
     """CloudBackend on boto3 with adaptive retries and a shared rate limit on mutating EC2 calls."""
 
     ec2 = LazyClient()

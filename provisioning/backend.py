@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -49,6 +50,26 @@ class LaunchSpec:
 
 
 @dataclass(frozen=True)
+class BlockDevice:
+    """An EBS volume an instance's BlockDeviceMappings list."""
+
+    volume_id: str
+    delete_on_termination: bool
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    """One EBS volume attached to an instance: what it costs to keep (size, type, since when)."""
+
+    volume_id: str
+    instance_id: str
+    size_gb: int
+    volume_type: str  # gp3, gp2, io1, ...
+    created_at: datetime | None  # AWS CreateTime: storage is billed from here
+    delete_on_termination: bool  # goes with the instance when it is terminated
+
+
+@dataclass(frozen=True)
 class InstanceInfo:
     """What the cloud says about one instance."""
 
@@ -60,6 +81,7 @@ class InstanceInfo:
     state_reason: str = ""
     instance_type: str = ""
     launched_at: datetime | None = None  # AWS LaunchTime: when this run of the instance began (tz-aware)
+    block_devices: tuple[BlockDevice, ...] = ()  # its EBS volumes, from BlockDeviceMappings
 
     @property
     def workspace_id(self) -> int | None:
@@ -97,6 +119,8 @@ class CloudBackend(Protocol):
     def describe_managed(self, states: tuple[str, ...] = ()) -> list[InstanceInfo]: ...
 
     def describe(self, instance_ids: list[str]) -> list[InstanceInfo]: ...
+
+    def attached_volumes(self, instances: Sequence[InstanceInfo]) -> dict[str, list[VolumeInfo]]: ...
 
     def upload_material(self, course_key: str, path: str, body: bytes, *, overwrite: bool = True) -> str: ...
 
