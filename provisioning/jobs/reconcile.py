@@ -1,5 +1,6 @@
 """The reconcile job: record what AWS reports (observed state) for every live workspace, issue wanted stops
-again until AWS agrees (intent is never rewritten), book and stop orphans, and retry or fail stalled launches."""
+again until AWS agrees (intent is never rewritten), book and stop orphans (and book and, after the grace,
+terminate their disks), and retry or fail stalled launches."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from classroom.notify import notify
 from classroom.services.workspaces import Job, mark_failed, set_state
 from classroom.workspaces.lifecycle import LIVE, DesiredState, WorkspaceState
 from provisioning.backend import CloudError, InstanceInfo
+from provisioning.jobs.orphan_disks import settle_orphan_disks
 from provisioning.jobs.workspace import locked
 from provisioning.reconcile import MISSING, Change, WorkspaceRow, plan_reconcile
 from provisioning.reset_ends import to_end, wanted_gone
@@ -53,7 +55,7 @@ def reconcile_workspaces() -> dict[str, int]:
                 _late_running(session, ctx, ws, change)
             if change.reason == MISSING:
                 tell_workspace_lost(session, ws)
-        to_stop = _book_orphans(session, ctx, plan.orphans)
+        orphans, to_stop = _book_orphans(session, ctx, plan.orphans)
         replaced = to_end(wanted_gone(session), {r.instance_id for r in rows if r.instance_id}, instances)
         session.flush()
         retry = _stalled_launches(session) + drive_stops(session, utcnow())
@@ -63,6 +65,8 @@ def reconcile_workspaces() -> dict[str, int]:
             ctx.backend.stop(to_stop, hibernate=False)
         except CloudError:
             log.exception("orphan instances %s could not be stopped; the next reconcile retries", to_stop)
+            to_stop = []
+    disks = settle_orphan_disks(ctx, orphans, set(to_stop))  # book their volumes; terminate after the grace
     if replaced:  # a reset's old (or failed new) instance still alive: its end was recorded, ask EC2 again
         try:
             ctx.backend.terminate(replaced)
@@ -75,6 +79,7 @@ def reconcile_workspaces() -> dict[str, int]:
         "instances": len(instances),
         "retried": len(retry),
         "replaced": len(replaced),
+        **disks,
     }
 
 
@@ -88,15 +93,18 @@ def _late_running(session: Session, ctx: JobContext, ws: Workspace, change: Chan
         book_late_running(session, ws, ws.state_changed_at, utcnow(), prices)
 
 
-def _book_orphans(session: Session, ctx: JobContext, orphans: list[InstanceInfo]) -> list[str]:
-    """Flag each orphan once a day; book the running ones' cost to their course; return every running one to stop.
+def _book_orphans(
+    session: Session, ctx: JobContext, orphans: list[InstanceInfo]
+) -> tuple[list[InstanceInfo], list[str]]:
+    """Flag each orphan once a day; book the running ones' cost to their course; return the orphans (those whose
+    workspace is still not live) and the running ones to stop.
 
     An instance is an orphan only if its workspace is still not live now (re-read after the describe): a
     workspace created during the reconcile is never taken for one. One that carries our managed-by tag but no
     `cwc:course` tag, or one naming no course we know, is stopped too (it costs money and nothing will ever use
     it), its cost booked to nothing (there is no course to charge), audited as `workspace.orphan_unbooked` with
-    its tags and logged as an error for the operators, once per run of the instance. Stopping keeps its disk:
-    nothing here deletes a volume that may hold a student's home."""
+    its tags and logged as an error for the operators, once per run of the instance. Stopping keeps its disk; its
+    volumes' storage is booked, and it is terminated after the disk grace period, by `orphan_disks`."""
     from classroom.services.course_charges import book, course_id_of, orphan_charge
     from config.prices import load_prices
 
@@ -126,7 +134,7 @@ def _book_orphans(session: Session, ctx: JobContext, orphans: list[InstanceInfo]
         now,
     )
     _tell_unbooked(session, ctx, [o for o in running if o not in booked])
-    return [o.instance_id for o in running]
+    return orphans, [o.instance_id for o in running]
 
 
 def _tell_unbooked(session: Session, ctx: JobContext, orphans: list[InstanceInfo]) -> None:
