@@ -1,8 +1,8 @@
 """A failed home archive is tried again and staff can act on a kept disk (issue 11, item 5): how many tries
 failed, when the next one is due, and when staff chose to delete the disk without an archive.
 
-Revision ID: 0031
-Revises: 0030
+Revision ID: 0030
+Revises: 0029
 Create Date: 2026-12-06 03:40:00
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0031"
-down_revision = "0030"
+revision = "0030"
+down_revision = "0029"
 branch_labels = None
 depends_on = None
 

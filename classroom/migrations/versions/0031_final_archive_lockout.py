@@ -2,8 +2,8 @@
 locked out for its last archive (sessions ended, keys removed through the heartbeat answer), and when an answer
 first carried that lockout (a report arriving in that heartbeat or before predates it and is refused).
 
-Revision ID: 0032
-Revises: 0031
+Revision ID: 0031
+Revises: 0030
 Create Date: 2026-12-06 04:00:00
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0032"
-down_revision = "0031"
+revision = "0031"
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 

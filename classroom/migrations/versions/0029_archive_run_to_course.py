@@ -1,7 +1,7 @@
 """A start for the archive only is the course's cost (issue 11, item 5): when it was asked for
 (workspaces.archive_started_at), and the course line its running is booked as (course_charges kind 'archive_run').
 
-Revision ID: 0030
+Revision ID: 0029
 Revises: 0028
 Create Date: 2026-12-06 03:20:00
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0030"
-down_revision = "0028"  # 0029 may be taken by another change: re-point when both land
+revision = "0029"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
