@@ -205,9 +205,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def spawn_listening(module: str, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """`python -m <module>` (as make run starts it), returned once it accepts connections on `port`."""
-    proc = subprocess.Popen([sys.executable, "-m", module], env=env, stderr=subprocess.DEVNULL)
+def spawn_listening(module: str, env: dict[str, str], port: int, args: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+    """`python -m <module> [args]` (as make run starts it), returned once it accepts connections on `port`."""
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         try:

@@ -3,7 +3,7 @@
 Run: `python -m bench.terminal [--n 50] [--keys 30]` (as root, with bubblewrap; PostgreSQL and Redis as for the
 other benches).
 
-A fresh migrated database, an in-process moto server, n students with running workspaces, the local runtime and
+A fresh migrated database, moto's server in its own process, n students with running workspaces, the local runtime and
 the gateway each in their own process (`python -m provisioning.runtime`, `python -m provisioning.gateway`, as make
 run starts them). n browser-less WebSocket clients (aiohttp) open terminals at once with one-time tickets, wait for
 the prompt, then type `--keys` keystrokes one at a time, each timed from send to its echo on the screen.
@@ -30,7 +30,6 @@ from typing import Any
 import aiohttp
 import asyncssh
 import boto3
-from moto.server import ThreadedMotoServer
 from redis import Redis
 
 from bench.runtime import free_port, pct, rss_kb, seed_rows, spawn_listening, start_runtime
@@ -43,6 +42,14 @@ from provisioning.simulated import seed_simulated_aws
 OUT = Path(__file__).resolve().parent / "out" / "terminal.json"
 ORIGIN = "http://127.0.0.1:5000"
 SECRET = "bench-" + "x" * 40  # the runtime's and the gateway's (the course CA is stored under it)
+
+
+def start_moto() -> tuple[Any, int]:
+    """moto's server in its own process, not a thread of this one: the runtime's sync pass describes every instance
+    every 2 s (~70 ms of moto's CPU for 50 instances here), which on a thread here would hold this process's GIL
+    and stop the clients' clocks from reading an echo that has arrived, inflating the very figures measured."""
+    port = free_port()
+    return spawn_listening("moto.server", dict(os.environ), port, ("-H", "127.0.0.1", "-p", str(port))), port
 
 
 def start_gateway(url: str, redis_url: str, backend: AwsBackend, root: Path, ssh_port: int) -> tuple[Any, int]:
@@ -150,14 +157,12 @@ def main() -> int:
                         "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
         os.environ[name] = value
     os.environ["CWC_SECRET_KEY"] = SECRET  # bench.runtime's runtime process reads it from the environment
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
+    moto, mport = start_moto()
     root = Path(tempfile.mkdtemp(prefix="cwc-bench-terminal-", dir="/tmp"))
     root.chmod(0o711)
     try:
-        host, mport = moto.get_host_and_port()
         backend = AwsBackend(boto3.Session(), region="us-east-1", bucket="cwc-bench", instance_profile="cwc-workspace",
-                             endpoint_url=f"http://{host}:{mport}")  # fmt: skip
+                             endpoint_url=f"http://127.0.0.1:{mport}")  # fmt: skip
         seed_simulated_aws(backend)
         redis_url = with_db(redis_server(), 14)
         with fresh_database(admin_url(), f"cwc_bench_terminal_{os.getpid()}") as url:
@@ -168,7 +173,8 @@ def main() -> int:
                 engine.dispose()
     finally:
         shutil.rmtree(root, ignore_errors=True)
-        moto.stop()
+        moto.terminate()
+        moto.wait(20)
 
 
 def run(args: argparse.Namespace, sessions: Any, backend: AwsBackend, root: Path, url: str, redis_url: str) -> int:
