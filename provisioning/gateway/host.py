@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import threading
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from redis import Redis
 from sqlalchemy import text
 
@@ -64,6 +66,17 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
+class AccessLog(AbstractAccessLogger):
+    """aiohttp's access log without the query string: a terminal's URL carries its ticket, a secret."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info('%s "%s %s" %s %.3fs', request.remote, request.method, request.path, response.status, time)
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+
 class GatewayThread:
     """The gateway on its own event loop in a thread (tests, bench): start() returns its port; stop()."""
 
@@ -78,7 +91,7 @@ class GatewayThread:
         return asyncio.run_coroutine_threadsafe(self._serve(port, tls), self.loop).result(30)
 
     async def _serve(self, port: int, tls: ssl.SSLContext | None) -> int:
-        self._runner = web.AppRunner(self.gateway.app())
+        self._runner = web.AppRunner(self.gateway.app(), access_log_class=AccessLog)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=tls)
         await site.start()
@@ -98,4 +111,4 @@ def serve(settings: Settings) -> None:
     """Serve on 127.0.0.1:CWC_GATEWAY_PORT until stopped (a reverse proxy puts it under the tool's host), over TLS
     when it has a certificate (wss://, e.g. `CWC_DEV_HTTPS=1 make run`)."""
     web.run_app(build_gateway(settings).app(), host="127.0.0.1", port=settings.gateway_port, print=None,
-                shutdown_timeout=5, ssl_context=tls_context(settings))  # fmt: skip
+                shutdown_timeout=5, ssl_context=tls_context(settings), access_log_class=AccessLog)  # fmt: skip
