@@ -44,10 +44,12 @@ def _winsize(fd: int, cols: int, rows: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows or 24, cols or 80, 0, 0))
 
 
-def _track(rt: LocalRuntime, server: WorkspaceServer, proc: asyncio.subprocess.Process) -> None:
+async def _spawn(rt: LocalRuntime, server: WorkspaceServer, argv: list[str], **options: Any) -> Any:
+    """A debug session's sandbox process: tracked by the runtime (a stop ends it) and by the connection."""
     assert server.facts is not None
-    rt.track(server.facts.instance_id, proc)
+    proc = await rt.spawn(server.facts.instance_id, argv, **options)
     server.debug_procs.add(proc)
+    return proc
 
 
 async def run_recorded(
@@ -84,11 +86,8 @@ async def run_recorded(
 
 async def _pipes(rt: LocalRuntime, server: WorkspaceServer, process: Any, argv: list[str], rec: CastRecorder) -> int:
     argv, as_user = as_nobody(argv)
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        **as_user,
-    )  # fmt: skip
-    _track(rt, server, proc)
+    proc = await _spawn(rt, server, argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                        stderr=asyncio.subprocess.PIPE, **as_user)  # fmt: skip
     assert proc.stdin and proc.stdout and proc.stderr
     stdin = proc.stdin
 
@@ -126,9 +125,13 @@ async def _pty(rt: LocalRuntime, server: WorkspaceServer, process: Any, argv: li
     cols, rows = process.get_terminal_size()[:2]
     _winsize(slave, cols, rows)
     argv, spawn = pty_spawn(argv)
-    proc = await asyncio.create_subprocess_exec(*argv, stdin=slave, stdout=slave, stderr=slave, **spawn)
-    os.close(slave)
-    _track(rt, server, proc)
+    try:
+        proc = await _spawn(rt, server, argv, stdin=slave, stdout=slave, stderr=slave, **spawn)
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     transport, _ = await loop.connect_read_pipe(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
@@ -41,12 +42,21 @@ def host_key(path: Path) -> asyncssh.SSHKey:
 
 
 async def run_forever(rt: LocalRuntime, host: str, port: int, key: asyncssh.SSHKey, sync_every_s: float) -> None:
-    """Serve until cancelled."""
+    """Serve until SIGTERM (make run's stop, a service manager's) or cancelled (Ctrl-C), then stop cleanly: no new
+    login or sandbox, every sandbox process killed and reaped (rt.stop), so none is left for init to adopt."""
     server = await listen(rt, host, port, key)
     rt.port = server.sockets[0].getsockname()[1]
     log.info("local runtime: ssh -p %d ws<ID>@%s", rt.port, host)
-    async with server:
-        await rt.sync_forever(sync_every_s)
+    stopped = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
+    syncing = asyncio.ensure_future(rt.sync_forever(sync_every_s))
+    try:
+        await stopped.wait()
+    finally:
+        syncing.cancel()
+        server.close()
+        ended = await rt.stop()
+        log.info("local runtime stopped (%d sandbox process(es) ended)", ended)
 
 
 class RuntimeThread:
@@ -75,13 +85,14 @@ class RuntimeThread:
         self.call(self.rt.sync())
 
     def stop(self) -> None:
-        """End every sandbox, close the listener, stop the loop."""
+        """Close the listener, stop the runtime (every sandbox ended, none starts after), stop the loop."""
+        if self.loop.is_closed():  # stopped already (a test stops it, then its fixture)
+            return
 
         async def close() -> None:
-            for instance_id in list(self.rt.procs) + list(self.rt.servers):
-                self.rt.end_workspace(instance_id, "runtime stopping")
             if self._server is not None:
                 self._server.close()
+            await self.rt.stop()
 
         self.call(close())
         self.loop.call_soon_threadsafe(self.loop.stop)

@@ -41,6 +41,7 @@ from provisioning.runtime.access import (
 from provisioning.runtime.debug_io import debug_banner, run_recorded
 from provisioning.runtime.messages import login_banner
 from provisioning.runtime.sandbox import SFTP_SERVER, as_nobody, bwrap_argv, pty_spawn
+from provisioning.runtime.service import RuntimeStopping
 from provisioning.ssh_keys import fingerprint
 
 if TYPE_CHECKING:
@@ -241,11 +242,24 @@ def _winsize(fd: int, size: tuple[int, int, int, int]) -> None:
 
 
 async def run_session(rt: LocalRuntime, server: WorkspaceServer, process: asyncssh.SSHServerProcess[bytes]) -> None:
-    """Run the session's shell, command or SFTP server inside the workspace's sandbox."""
-    facts = server.facts
-    if facts is None:
+    """Run the session's shell, command or SFTP server inside the workspace's sandbox; refused (exit 1, saying
+    why) once the runtime is stopping, whenever the stop comes while it opens."""
+    if server.facts is None:
         process.exit(1)
         return
+    try:
+        await _run_session(rt, server, process)
+    except RuntimeStopping:
+        if process.subsystem != "sftp":  # SFTP speaks a binary protocol
+            process.stderr.write(b"The workspace runtime is stopping; try again in a moment.\r\n")
+        process.exit(1)
+
+
+async def _run_session(rt: LocalRuntime, server: WorkspaceServer, process: asyncssh.SSHServerProcess[bytes]) -> None:
+    facts = server.facts
+    assert facts is not None
+    if rt.stopping:
+        raise RuntimeStopping("the workspace runtime is stopping")
     transfer = _transfer(process.subsystem, process.command)
     if transfer:
         rt.note(facts, "transfer", {**transfer, "who": server.identity, "session": server.session_id})
@@ -257,6 +271,8 @@ async def run_session(rt: LocalRuntime, server: WorkspaceServer, process: asyncs
         command = ["/bin/bash", "-l"]
     spec = rt.sandbox_for(facts)
     await asyncio.get_running_loop().run_in_executor(None, rt.prepare_session, facts, spec)
+    if rt.stopping:  # the stop came while the session was being prepared
+        raise RuntimeStopping("the workspace runtime is stopping")
     if command == ["/bin/bash", "-l"] and server.identity.startswith("student key"):
         await _staff_messages(rt, facts, process)
     env = {"SSH_CONNECTION": f"{server.peer} 0 127.0.0.1 {rt.port}", "TERM": process.get_terminal_type() or "dumb"}
@@ -277,11 +293,8 @@ async def run_session(rt: LocalRuntime, server: WorkspaceServer, process: asyncs
         code = await _run_pty(rt, facts, process, argv)
     else:
         argv, as_user = as_nobody(argv)
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            **as_user,
-        )  # fmt: skip
-        rt.track(facts.instance_id, proc)
+        proc = await rt.spawn(facts.instance_id, argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                              stderr=asyncio.subprocess.PIPE, **as_user)  # fmt: skip
         sftp_log = _sftp_noter(rt, server, spec.inner_home) if process.subsystem == "sftp" else None
         code = await _pump(process, proc, sftp_log)
     process.exit(code if code >= 0 else 255)
@@ -364,9 +377,13 @@ async def _run_pty(rt: LocalRuntime, facts: WorkspaceFacts, process: Any, argv: 
     master, slave = pty.openpty()
     _winsize(slave, process.get_terminal_size())
     argv, spawn = pty_spawn(argv)
-    proc = await asyncio.create_subprocess_exec(*argv, stdin=slave, stdout=slave, stderr=slave, **spawn)
-    os.close(slave)
-    rt.track(facts.instance_id, proc)
+    try:
+        proc = await rt.spawn(facts.instance_id, argv, stdin=slave, stdout=slave, stderr=slave, **spawn)
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
     reader, writer = os.fdopen(master, "rb", buffering=0), os.fdopen(os.dup(master), "wb", buffering=0)
     await process.redirect(stdin=writer, stdout=reader)
     return await proc.wait()

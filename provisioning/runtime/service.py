@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
@@ -52,6 +52,10 @@ log = logging.getLogger("provisioning.runtime")
 DOWN = ("stopping", "stopped", "shutting-down", "terminated")
 
 
+class RuntimeStopping(RuntimeError):
+    """The runtime is stopping: it opens no session and starts no sandbox process."""
+
+
 class LocalRuntime:
     """State shared by every connection: where homes live, what runs, who is connected."""
 
@@ -70,6 +74,8 @@ class LocalRuntime:
         self.collecting: frozenset[str] = frozenset()  # instances whose course collects activity (each sync)
         self.recording: frozenset[str] = frozenset()  # ... and records typed commands (each sync)
         self.kept: set[str] = set()  # terminated instances whose home is kept: not saved (logged once)
+        self.stopping = False  # set by stop(): no new session or sandbox process from then on
+        self._spawning = 0  # sandbox processes forked but not yet tracked (stop() waits for them)
         for sub in ("homes", "etc", "materials", "agent", "tools", "tmux"):
             (root / sub).mkdir(parents=True, exist_ok=True)
             (root / sub).chmod(0o711)  # `nobody` (bwrap) must reach its own folder, and list none
@@ -171,16 +177,51 @@ class LocalRuntime:
         socket = spec.tmux_dir / "default"
         socket.unlink(missing_ok=True)  # a server killed by a stop leaves its socket behind
         argv, as_user = as_nobody(bwrap_argv(spec, ["/usr/bin/tmux", "-D"], env))
-        proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
-                                                    stdout=asyncio.subprocess.DEVNULL,
-                                                    stderr=asyncio.subprocess.DEVNULL, **as_user)  # fmt: skip
-        self.track(facts.instance_id, proc)
+        proc = await self.spawn(facts.instance_id, argv, stdin=asyncio.subprocess.DEVNULL,
+                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                                **as_user)  # fmt: skip
         self.tmux[facts.instance_id] = proc
         for _ in range(100):  # the client must find the server's socket, or it starts one in its own sandbox
             if socket.exists() or proc.returncode is not None:
                 return
             await asyncio.sleep(0.02)
         log.warning("tmux server of %s did not start", facts.instance_id)
+
+    async def spawn(self, instance_id: str, argv: list[str], **options: Any) -> asyncio.subprocess.Process:
+        """Start a sandbox process for the workspace and track it (a stop ends it). Refused with RuntimeStopping
+        once the runtime stops; one whose start overlapped the stop is killed before the refusal."""
+        if self.stopping:
+            raise RuntimeStopping("the workspace runtime is stopping")
+        self._spawning += 1
+        try:
+            proc = await asyncio.create_subprocess_exec(*argv, **options)
+        finally:
+            self._spawning -= 1
+        self.track(instance_id, proc)
+        if self.stopping:  # forked while stop() waited for it: stop() ends it (killed here too, at once)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            raise RuntimeStopping("the workspace runtime is stopping")
+        return proc
+
+    async def stop(self, timeout: float = 10.0) -> int:
+        """Stop serving workspaces: refuse new sessions and sandbox processes, wait for those already forked to
+        be tracked, close every connection, kill every tracked process and wait until each has exited (none is
+        left for init to adopt). Returns how many processes were ended."""
+        self.stopping = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._spawning and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        procs = [proc for tracked in self.procs.values() for proc in tracked]
+        ended = sum(self.end_workspace(i, "runtime stopping") for i in {*self.procs, *self.servers})
+        if procs:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), max(deadline - loop.time(), 1))
+        left = [p.pid for p in procs if p.returncode is None]
+        if left:
+            log.warning("runtime stopping: processes %s did not exit", left)
+        return ended
 
     def track(self, instance_id: str, proc: asyncio.subprocess.Process) -> None:
         """Remember a sandbox process so a stop can end it."""
