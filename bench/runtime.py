@@ -29,7 +29,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from moto.server import ThreadedMotoServer
 
 from bench.services import admin_url, fresh_database
 from classroom.db import make_engine, make_session_factory, utcnow
+from dev.services import free_port, wait_listening
 from provisioning.aws import AwsBackend
 from provisioning.runtime.activity import scan_argv
 from provisioning.runtime.facts import FactsLoader
@@ -198,30 +198,18 @@ def main() -> int:
         moto.stop()
 
 
-def free_port() -> int:
-    """A free loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def spawn_listening(module: str, env: dict[str, str], port: int, args: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
     """`python -m <module> [args]` (as make run starts it), returned once it accepts connections on `port`."""
     proc = subprocess.Popen([sys.executable, "-m", module, *args], env=env, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), 1).close()
-            return proc
-        except OSError:
-            time.sleep(0.2)
+    if wait_listening(proc, port):
+        return proc
     proc.kill()
     raise SystemExit(f"{module} did not start")
 
 
 def start_runtime(url: str, backend: AwsBackend, root: Path) -> tuple[subprocess.Popen[bytes], int, dict[str, str]]:
     """`python -m provisioning.runtime`, listening once this returns; its port and environment."""
-    port = free_port()
+    port = free_port(0)
     env = {**os.environ, "CWC_ENV": "development", "CWC_SECRET_KEY": "bench-" + "x" * 40, "DATABASE_URL": url,
            "CWC_AWS_ENDPOINT_URL": backend.ec2.meta.endpoint_url, "CWC_DATA_DIR": str(root),
            "CWC_RUNTIME_SSH_PORT": str(port)}  # fmt: skip

@@ -32,10 +32,11 @@ import asyncssh
 import boto3
 from redis import Redis
 
-from bench.runtime import free_port, pct, rss_kb, seed_rows, spawn_listening, start_runtime
+from bench.runtime import pct, rss_kb, seed_rows, spawn_listening, start_runtime
 from bench.services import admin_url, fresh_database, redis_server, with_db
 from classroom.db import make_engine, make_session_factory
 from classroom.services.terminal import Mode, Ticket, issue_ticket
+from dev.services import free_port
 from provisioning.aws import AwsBackend
 from provisioning.simulated import seed_simulated_aws
 
@@ -48,13 +49,13 @@ def start_moto() -> tuple[Any, int]:
     """moto's server in its own process, not a thread of this one: the runtime's sync pass describes every instance
     every 2 s (~70 ms of moto's CPU for 50 instances here), which on a thread here would hold this process's GIL
     and stop the clients' clocks from reading an echo that has arrived, inflating the very figures measured."""
-    port = free_port()
+    port = free_port(0)
     return spawn_listening("moto.server", dict(os.environ), port, ("-H", "127.0.0.1", "-p", str(port))), port
 
 
 def start_gateway(url: str, redis_url: str, backend: AwsBackend, root: Path, ssh_port: int) -> tuple[Any, int]:
     """`python -m provisioning.gateway`, listening once this returns."""
-    port = free_port()
+    port = free_port(0)
     env = {**os.environ, "CWC_ENV": "development", "CWC_SECRET_KEY": SECRET, "DATABASE_URL": url,
            "REDIS_URL": redis_url, "CWC_AWS_ENDPOINT_URL": backend.ec2.meta.endpoint_url, "CWC_DATA_DIR": str(root),
            "CWC_RUNTIME_SSH_PORT": str(ssh_port), "CWC_GATEWAY_PORT": str(port), "CWC_BASE_URL": ORIGIN}  # fmt: skip

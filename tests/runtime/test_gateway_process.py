@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import pytest
 from sqlalchemy import func, select
 
 from classroom.models import StaffSshCert
-from dev.services import free_port
+from dev.services import free_port, wait_listening
 from tests.runtime.test_terminal_gateway import ORIGIN, _open, ticket_for
 
 
@@ -34,13 +33,8 @@ class GatewayProcess:
         with open(log, "wb") as err:
             self.proc = subprocess.Popen([sys.executable, "-m", "provisioning.gateway"], env=env,
                                          stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
+        if wait_listening(self.proc, port):
+            return
         self.proc.kill()
         pytest.fail(f"the gateway did not start: {log.read_text()[-2000:]}")
 

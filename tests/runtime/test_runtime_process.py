@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 
-from dev.services import free_port
+from dev.services import free_port, wait_listening
 from tests.runtime.conftest import ssh_run
 
 
@@ -24,13 +23,7 @@ def test_runtime_process_serves_a_workspace(database_url, backend, runtime_root,
     proc = subprocess.Popen([sys.executable, "-m", "provisioning.runtime"],
                             env=_env(database_url, backend, runtime_root, port), stderr=subprocess.PIPE)  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+        assert wait_listening(proc, port, 30)
         assert ssh_run(port, emily.login, [emily.key], "echo $USER")[1] == "ubuntu\n"
     finally:
         proc.terminate()
@@ -103,13 +96,7 @@ def test_a_runtime_killed_mid_session_comes_back_in_the_recorded_state(  # noqa:
     proc = subprocess.Popen([sys.executable, "-m", "provisioning.runtime"],
                             env=_env(database_url, backend, runtime_root, port), stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+        assert wait_listening(proc, port, 30)
         assert ssh_run(port, david.login, [david.key], "echo his > g")[0] == 0
 
         async def kill_mid_session() -> None:

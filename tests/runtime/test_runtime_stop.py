@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ import time
 import asyncssh
 import pytest
 
-from dev.services import free_port
+from dev.services import free_port, wait_listening
 from provisioning.runtime.service import RuntimeStopping
 from tests.runtime.conftest import ssh_run, until_quiet
 from tests.runtime.test_runtime_process import _env
@@ -135,13 +134,7 @@ def test_the_runtime_process_ends_its_sandboxes_on_sigterm(database_url, backend
     proc = subprocess.Popen([sys.executable, "-m", "provisioning.runtime"],
                             env=_env(database_url, backend, runtime_root, port), stderr=subprocess.PIPE)  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+        assert wait_listening(proc, port, 30)
 
         async def terminal() -> list[tuple[int, int, str]]:
             async with asyncssh.connect("127.0.0.1", port, username=emily.login, client_keys=[emily.key],
