@@ -66,12 +66,15 @@ def bwrap_argv(
     new_session: bool = True,
     extra_ro: tuple[tuple[str, str], ...] = (),
     home_read_only: bool = False,
+    student_tmux: bool = False,
 ) -> list[str]:
     """The bwrap command line that runs `command` inside the workspace's sandbox. Pure.
 
     new_session (setsid) keeps a sandboxed process from pushing input into the runtime's terminal; a session with
     its own pseudo-terminal (which the runtime made the controlling terminal) needs none. home_read_only binds the
-    home read-only (a view-only debug session).
+    home read-only (a view-only debug session). student_tmux binds the student's tmux socket folder: only the
+    student's own sessions and the tmux server get it. A client of that socket drives the server's read-write
+    shells as the student, so a debug session (its own recorded shell) or a scan never sees it.
     """
     argv = ["bwrap", "--unshare-all", "--uid", str(INNER_UID), "--gid", str(INNER_UID), "--hostname", spec.hostname,
             "--die-with-parent", *(["--new-session"] if new_session else []), "--clearenv"]  # fmt: skip
@@ -81,7 +84,7 @@ def bwrap_argv(
         if os.path.lexists("/" + target):
             argv += ["--symlink", target, link]
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", str(spec.etc), "/etc"]
-    if spec.tmux_dir is not None:  # tmux's default socket folder: a shell in tmux outlives the session
+    if student_tmux and spec.tmux_dir is not None:  # tmux's default socket folder: its shells outlive the session
         argv += ["--bind", str(spec.tmux_dir), TMUX_SOCKET_DIR]
     argv += ["--ro-bind" if home_read_only else "--bind", str(spec.home), spec.inner_home]
     argv += ["--ro-bind", str(spec.materials), spec.mount_point]

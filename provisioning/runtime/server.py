@@ -283,7 +283,8 @@ async def _run_session(rt: LocalRuntime, server: WorkspaceServer, process: async
     if in_tmux:  # the browser terminal's shell (or `ssh -t ws tmux`): kept by the workspace's tmux server
         await rt.keep_tmux(facts, spec, env)
     debug = server.debug
-    argv = bwrap_argv(spec, command, env, new_session=not tty, home_read_only=debug is not None and debug.read_only)
+    argv = bwrap_argv(spec, command, env, new_session=not tty, home_read_only=debug is not None and debug.read_only,
+                      student_tmux=debug is None)  # fmt: skip
     if debug is not None:
         banner = debug_banner(debug)
         if process.subsystem != "sftp":  # SFTP speaks a binary protocol: its banner is the login's

@@ -176,7 +176,7 @@ class LocalRuntime:
         assert spec.tmux_dir is not None
         socket = spec.tmux_dir / "default"
         socket.unlink(missing_ok=True)  # a server killed by a stop leaves its socket behind
-        argv, as_user = as_nobody(bwrap_argv(spec, ["/usr/bin/tmux", "-D"], env))
+        argv, as_user = as_nobody(bwrap_argv(spec, ["/usr/bin/tmux", "-D"], env, student_tmux=True))
         proc = await self.spawn(facts.instance_id, argv, stdin=asyncio.subprocess.DEVNULL,
                                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
                                 **as_user)  # fmt: skip

@@ -4,6 +4,7 @@ or "End session", the banner names the session, and the asciicast recording in S
 from __future__ import annotations
 
 import asyncio
+import time
 
 import asyncssh
 import pytest
@@ -11,9 +12,10 @@ from sqlalchemy import select
 
 from classroom.models import AuditEvent, DebugRecording, DebugSession, Notification, OutboxEmail, StaffLevel
 from classroom.services.debug_sessions import DebugRefused, end_expired, end_session, open_session, parse_request
+from provisioning.gateway.connect import SHELL_COMMAND, TMUX_SESSION
 from provisioning.runtime.recording import parse_cast
 from provisioning.ssh_keys import generate_key_pair
-from tests.runtime.conftest import ssh_refused, ssh_run
+from tests.runtime.conftest import ssh_refused, ssh_run, until_quiet
 from tests.support.factories import make_person
 
 TRAIN = "import torch\nbatch_size = 4096  # too big for this machine\n"
@@ -121,3 +123,34 @@ def test_end_session_revokes_at_once_and_closes_the_open_connection(session, set
     runtime.sync()
     runtime.call(asyncio.wait_for(conn.wait_closed(), 10))
     assert ssh_refused(runtime.rt.port, sophie.login, [creds])
+
+
+def test_debug_sessions_never_reach_the_students_tmux(session, settings, course, runtime, make_workspace):
+    """The student's tmux server runs their shells read-write: a view-only debug session that could reach its
+    socket would type into them (`tmux send-keys`) and write to the home as the student. Neither mode sees it."""
+    sophie = _sophie_with_train_py(make_workspace, runtime)
+    home = runtime.rt.home(sophie.workspace.instance_id)
+
+    async def student_terminal() -> None:  # what the browser terminal runs: the shell kept by tmux's server
+        async with asyncssh.connect("127.0.0.1", runtime.rt.port, username=sophie.login, client_keys=[sophie.key],
+                                    known_hosts=None, agent_path=None, config=None) as conn:  # fmt: skip
+            proc = await conn.create_process(SHELL_COMMAND, term_type="xterm", term_size=(80, 24))
+            proc.stdin.write("echo ready-$((6*7))\n")
+            assert "ready-42" in await until_quiet(proc, quiet=1.0)
+
+    asyncio.run(student_terminal())
+    for mode, reason in (("view", ""), ("full", "fix the batch size with her")):
+        creds, _ = _open(session, settings, course, sophie, mode=mode, full_reason=reason)
+        probe = (f"ls -d /tmp/tmux-1000 && echo SOCKET-VISIBLE; "
+                 f"tmux send-keys -t {TMUX_SESSION} 'touch ~/typed_by_{mode}' Enter")  # fmt: skip
+        code, out, _ = ssh_run(runtime.rt.port, sophie.login, [creds], probe)
+        assert code != 0 and "SOCKET-VISIBLE" not in out
+    code, _, _ = ssh_run(runtime.rt.port, sophie.login, [sophie.key],
+                         f"tmux send-keys -t {TMUX_SESSION} 'touch ~/typed_by_sophie' Enter")  # fmt: skip
+    assert code == 0
+    for _ in range(50):  # the kept shell runs what the student's own tmux client sent
+        if (home / "typed_by_sophie").exists():
+            break
+        time.sleep(0.1)
+    assert (home / "typed_by_sophie").exists()
+    assert not (home / "typed_by_view").exists() and not (home / "typed_by_full").exists()

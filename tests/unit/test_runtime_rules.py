@@ -97,6 +97,14 @@ def test_sandbox_binds_only_home_materials_tools_and_its_own_etc() -> None:
     assert "ubuntu:x:1000:1000::/home/ubuntu:/bin/bash" in etc_files(spec, "banner")["passwd"]
 
 
+def test_only_the_students_own_sandboxes_bind_the_tmux_socket_folder() -> None:
+    spec = SandboxSpec(os_user="ubuntu", home=Path("/h"), materials=Path("/m"), mount_point="/mnt/m",
+                       etc=Path("/e"), hostname="ws7", tmux_dir=Path("/data/tmux/i-1"))  # fmt: skip
+    assert "--bind /data/tmux/i-1 /tmp/tmux-1000" in " ".join(bwrap_argv(spec, ["tmux"], {}, student_tmux=True))
+    assert "/data/tmux/i-1" not in bwrap_argv(spec, ["bash"], {})  # scans, snapshots, debug sessions
+    assert "/data/tmux/i-1" not in bwrap_argv(spec, ["bash"], {}, home_read_only=True)
+
+
 def _batch(*events: dict[str, object], ws: object = 7) -> dict[str, object]:
     return {"workspace_id": ws, "events": list(events)}
 
