@@ -112,3 +112,19 @@ def report_after_lockout(locked_out_at: datetime | None, lockout_answered_at: da
 def lockout_answer(locked_out_at: datetime | None, keys: list[str]) -> tuple[list[str], bool]:
     """The keys a heartbeat answer carries and whether it tells the agent to end the student's sessions."""
     return ([], True) if locked_out_at is not None else (keys, False)
+
+
+LOCKED_FOR_ARCHIVE = "Your workspace is being archived for the end of the term; it can no longer be opened."
+
+
+def locked_for_archive(locked_out_at: datetime | None, archiving_until: datetime | None, now: datetime) -> bool:
+    """Nobody opens a session on it: its student was locked out for the final archive (for good), or it runs for
+    its archive only (a shell could change the home after the tar)."""
+    return locked_out_at is not None or spared(archiving_until, now)
+
+
+def may_open(
+    state: WorkspaceState, locked_out_at: datetime | None, archiving_until: datetime | None, now: datetime
+) -> bool:
+    """A terminal or a login may open on the workspace now: it runs and it is not locked for its archive."""
+    return state is WorkspaceState.RUNNING and not locked_for_archive(locked_out_at, archiving_until, now)

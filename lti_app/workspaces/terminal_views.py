@@ -29,7 +29,6 @@ from classroom.services.terminal import (
     stop_sharing,
 )
 from classroom.workspaces.host_keys import current_pin
-from classroom.workspaces.lifecycle import WorkspaceState
 from lti_app.auth import current, requires
 from lti_app.pages.views import page
 from lti_app.rate_limits import allow
@@ -116,8 +115,8 @@ def ticket(ws_id: int) -> tuple[Response, int]:
         return jsonify(message=TOO_MANY), 429
     if not terminal_enabled():
         return jsonify(message="The browser terminal is not available here; use SSH."), 409
-    if owner and ws.state is not WorkspaceState.RUNNING:
-        return jsonify(message=why_not_running(db(), ws)), 409
+    if owner and (why := why_not_running(db(), ws)):  # not running, or locked for its archive
+        return jsonify(message=why), 409
     if owner and (why := unreachable(ws)):
         return jsonify(message=why), 409
     if not owner:

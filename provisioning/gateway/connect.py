@@ -20,8 +20,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from classroom.budget.enforcement import BUDGET_USED_UP, COURSE_BUDGET_USED_UP, DAILY_CAP_REACHED
+from classroom.db import utcnow
 from classroom.models import Workspace, WorkspaceEvent
 from classroom.services.terminal import Ticket
+from classroom.workspaces.archive_rules import LOCKED_FOR_ARCHIVE, locked_for_archive, may_open
 from classroom.workspaces.host_keys import current_pin
 from classroom.workspaces.lifecycle import WorkspaceState as S
 from config.settings import Settings
@@ -84,8 +86,15 @@ def stopped_because(session: Session, workspace_id: int) -> str:
 
 
 def why_not_running(session: Session, ws: Workspace) -> str:
-    """The terminal's message for a workspace that is not running ("" when it runs)."""
-    return "" if ws.state is S.RUNNING else not_running_message(ws.state, stopped_because(session, ws.id))
+    """The terminal's message for a workspace that cannot be opened now ("" when it can): not running, or locked
+    for its archive (the term-end lockout, a run for the archive only; the gateway's tool certificate would get
+    past the keys the lockout removed)."""
+    now = utcnow()
+    if may_open(ws.state, ws.locked_out_at, ws.archiving_until, now):
+        return ""
+    if locked_for_archive(ws.locked_out_at, ws.archiving_until, now):
+        return LOCKED_FOR_ARCHIVE
+    return not_running_message(ws.state, stopped_because(session, ws.id))
 
 
 class Refused(Exception):
@@ -140,8 +149,8 @@ def certify(
         ws = session.get(Workspace, ticket.workspace_id)
         if ws is None or ws.course_id != ticket.course_id:
             raise Refused("This workspace does not exist.")
-        if ws.state is not S.RUNNING:
-            raise Refused(why_not_running(session, ws))
+        if why := why_not_running(session, ws):
+            raise Refused(why)
         endpoint = endpoint_for(ws, settings, target)
         if public_key is None:
             return "", endpoint

@@ -25,6 +25,7 @@ from classroom.models import (
     WorkspaceReset,
 )
 from classroom.services.term_notices import student_notice
+from classroom.workspaces.archive_rules import locked_for_archive
 from provisioning.activity import collecting
 from provisioning.backend import CloudBackend, CloudError
 from provisioning.course_cloud import course_key
@@ -56,7 +57,9 @@ class FactsLoader:
                 return None
             fps = session.scalars(
                 select(SshKey.fingerprint).where(SshKey.person_id == ws.person_id, SshKey.revoked_at.is_(None))
-            )
+            ).all()
+            if locked_for_archive(ws.locked_out_at, ws.archiving_until, utcnow()):
+                fps = []  # as EC2's heartbeat answer during the lockout: no key of the student's is authorized
             ca = session.scalar(select(CourseSshCa.public_key).where(CourseSshCa.course_id == ws.course_id))
             serials = session.scalars(
                 select(StaffSshCert.serial).where(StaffSshCert.workspace_id == ws.id, StaffSshCert.revoked_at.is_(None))

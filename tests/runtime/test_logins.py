@@ -100,3 +100,22 @@ def test_interactive_shell_with_a_terminal(runtime, make_workspace):
 
     out, status = asyncio.run(shell())
     assert "answer=42" in out and "/dev/console" in out and status == 3  # bwrap shows the pty as the console
+
+
+def test_the_students_own_key_is_refused_during_the_term_end_lockout(runtime, make_workspace, session, caplog):
+    """On EC2 the lockout's heartbeat answer removes the student's keys; the runtime refuses them the same way
+    while the workspace is locked out for its final archive or runs for its archive only."""
+    from datetime import timedelta
+
+    from classroom.db import utcnow
+
+    emily = make_workspace()
+    assert ssh_run(runtime.rt.port, emily.login, [emily.key], "true")[0] == 0
+    emily.workspace.locked_out_at = utcnow()
+    session.commit()
+    assert ssh_refused(runtime.rt.port, emily.login, [emily.key])
+    refusals = [r.getMessage() for r in caplog.records if "ssh login refused" in r.getMessage()]
+    assert any(emily.login in m and "not an active key" in m for m in refusals)
+    emily.workspace.locked_out_at, emily.workspace.archiving_until = None, utcnow() + timedelta(minutes=30)
+    session.commit()
+    assert ssh_refused(runtime.rt.port, emily.login, [emily.key])

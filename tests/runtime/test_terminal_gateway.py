@@ -21,6 +21,7 @@ from classroom.db import utcnow
 from classroom.models import AuditEvent, StaffSshCert
 from classroom.services.enforcement import SweepResult, _apply_stops
 from classroom.services.terminal import Mode, Share, Ticket, issue_ticket, start_sharing, stop_sharing
+from classroom.workspaces.archive_rules import LOCKED_FOR_ARCHIVE
 from classroom.workspaces.lifecycle import WorkspaceState
 from provisioning.gateway.connect import Target
 from provisioning.gateway.host import GatewayThread, build_gateway
@@ -157,6 +158,22 @@ def test_a_stopped_workspace_says_so_and_opens_nothing(gateway, make_workspace, 
             return await term.control("error")
 
     assert "stopped" in asyncio.run(scene())["message"]
+    assert session.scalar(select(func.count()).select_from(StaffSshCert)) == 0
+
+
+def test_a_workspace_locked_out_for_its_final_archive_opens_nothing(gateway, make_workspace, redis, session):  # type: ignore[no-untyped-def]
+    """A ticket issued before the term-end lockout: the gateway logs in with a tool certificate (the lockout's
+    removed keys would not stop it), so it checks the lockout itself and signs nothing."""
+    emily = make_workspace("Emily Chen")
+    token = ticket_for(redis, emily)
+    emily.workspace.locked_out_at = utcnow()
+    session.commit()
+
+    async def scene() -> dict:  # type: ignore[type-arg]
+        async with aiohttp.ClientSession() as http:
+            return await (await _open(http, gateway.port, token)).control("error")
+
+    assert asyncio.run(scene())["message"] == LOCKED_FOR_ARCHIVE
     assert session.scalar(select(func.count()).select_from(StaffSshCert)) == 0
 
 

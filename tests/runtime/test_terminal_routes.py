@@ -16,6 +16,7 @@ from classroom.db import utcnow
 from classroom.models import AuditEvent, Course, Enrollment, Person
 from classroom.roles import StaffLevel
 from classroom.services.terminal import Mode, redeem_ticket, shared
+from classroom.workspaces.archive_rules import LOCKED_FOR_ARCHIVE
 from classroom.workspaces.lifecycle import WorkspaceState
 from lti_app.auth import csrf_token
 from tests.conftest import count_rows
@@ -103,6 +104,26 @@ def test_a_stopped_workspace_gets_no_ticket_and_the_page_says_why(app, client, s
     page = client.get(f"/app/workspaces/{ws.id}/terminal", query_string={"t": tokens["emily"]})
     assert page.status_code == 200 and "Start it from your workspace page" in page.get_data(as_text=True)
     assert redis.keys("cwc:term:ticket:*") == []
+
+
+@pytest.mark.parametrize("lock", ["locked_out_at", "archiving_until"])
+def test_a_workspace_locked_for_its_archive_gets_no_ticket_and_the_page_says_why(app, client, session, redis, people,
+                                                                                 lock):  # type: ignore[no-untyped-def]  # fmt: skip
+    """At term end the student is locked out before the final archive (or it runs for its archive only): it is
+    running, but a shell opened now could change the home after the tar."""
+    from datetime import timedelta
+
+    tokens, ws = people
+    setattr(ws, lock, utcnow() if lock == "locked_out_at" else utcnow() + timedelta(minutes=30))
+    session.commit()
+    assert ws.state is WorkspaceState.RUNNING
+    before = _written(session, redis)
+    resp = _post(app, client, f"/app/workspaces/{ws.id}/terminal/ticket", tokens["emily"])
+    assert resp.status_code == 409
+    assert resp.json["message"] == LOCKED_FOR_ARCHIVE and "archived for the end of the term" in LOCKED_FOR_ARCHIVE
+    assert _written(session, redis) == before and redis.keys("cwc:term:ticket:*") == []
+    page = client.get(f"/app/workspaces/{ws.id}/terminal", query_string={"t": tokens["emily"]})
+    assert page.status_code == 200 and "it can no longer be opened" in page.get_data(as_text=True)
 
 
 def test_a_workspace_stopped_over_budget_says_so_on_the_page_and_the_ticket(app, client, session, redis, people):  # type: ignore[no-untyped-def]
