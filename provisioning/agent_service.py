@@ -155,7 +155,7 @@ class AgentAnswer:
     authorized_keys: list[str]
     lease: LeaseAnswer
     archive_key: str | None = None  # where the agent should upload the home's archive now (the retire flow asks)
-    banner: str = ""  # the term-end warning for the SSH login banner ("" outside the term's last day)
+    banner: str = ""  # the term-end warning, shown after SSH login (the agent's motd, never sshd's Banner)
     restore_recorded: bool = False  # the report's restore outcome is recorded: the agent stops reporting it
     resume_reset: int | None = None  # a reset's new instance is pinned: the caller queues that reset's job
     owner: tuple[int, int] = (0, 0)  # the reporting workspace's course and student (for the caller's other reads)

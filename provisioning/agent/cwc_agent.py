@@ -166,10 +166,11 @@ def end_user_sessions(user, run=subprocess.run):
     run(["pkill", "-KILL", "-u", user], check=False, capture_output=True)
 
 
-def write_banner(notice, path=BANNER_PATH, collects=False, records_commands=False):
-    """The SSH login banner: what the course's settings record and the tool's current notice (the term-end
-    warnings); atomic, and only when it changes."""
-    text = login_banner(collects, records_commands) + ("\n" + notice.strip() + "\n" if notice.strip() else "")
+def write_banner(path=BANNER_PATH, collects=False, records_commands=False):
+    """sshd's Banner: only what the course's settings record (the same for every workspace of the course).
+    sshd sends it before authentication to anyone reaching port 22, so nothing about the student goes in it (the
+    term-end notice with their spend is shown after login: after_login_text). Atomic, and only when it changes."""
+    text = login_banner(collects, records_commands)
     try:
         with open(path) as f:
             if f.read() == text:
@@ -193,8 +194,15 @@ def make_folders(home, user, folders):
         subprocess.run(["chown", "-R", f"{user}:{user}", path], check=False)
 
 
+def after_login_text(notice, messages):
+    """What pam_motd shows the student after an SSH login: the tool's term-end notice (their spend, what happens
+    to their files), then their unread staff messages; "" when there is neither. Pure."""
+    parts = [text.strip("\n") for text in (notice, messages) if isinstance(text, str) and text.strip()]
+    return "\n\n".join(parts) + "\n" if parts else ""
+
+
 def write_motd(path, text):
-    """Show the tool's unread staff messages at the next SSH login; none: remove the file (atomically)."""
+    """Show `text` (after_login_text) at the next SSH login; none: remove the file (atomically)."""
     if not text:
         if os.path.exists(path):
             os.unlink(path)
@@ -480,7 +488,7 @@ def restore_reported(state_path=RESTORE_STATE):
 
 def heartbeat(
     cfg, keeper, body, now, post=post_json, write_keys=write_authorized_keys, make_dirs=make_folders, seen=None,
-    archive=archive_home, write_notice=None, end_sessions=None,
+    archive=archive_home, write_login_banner=None, end_sessions=None,
 ):
     """Send one report and act on the answer; returns what happened.
 
@@ -509,11 +517,11 @@ def heartbeat(
         end_sessions(cfg["user"])
     if isinstance(answer.get("folders"), list):
         make_dirs(cfg["home"], cfg["user"], [str(f) for f in answer["folders"]])
-    if isinstance(answer.get("motd"), str):
-        write_motd(cfg.get("motd", MOTD), answer["motd"])
-    if write_notice is not None and isinstance(answer.get("banner"), str):  # the term-end warnings at login
-        collects = answer.get("collect_activity") is True  # what is recorded, as the course's settings say now
-        write_notice(answer["banner"], collects=collects, records_commands=answer.get("record_commands") is True)
+    if isinstance(answer.get("motd"), str) or isinstance(answer.get("banner"), str):  # shown after login only
+        write_motd(cfg.get("motd", MOTD), after_login_text(answer.get("banner"), answer.get("motd")))
+    if write_login_banner is not None:  # what is recorded, as the course's settings say now (never the notice)
+        collects = answer.get("collect_activity") is True
+        write_login_banner(collects=collects, records_commands=answer.get("record_commands") is True)
     cfg.pop("_archived", None)  # reported (the tool asks again if it did not take it)
     if cfg.get("_restore") and answer.get("restore_recorded") is True:
         restore_reported(cfg.get("restore_state", RESTORE_STATE))
@@ -890,7 +898,7 @@ def main():
         if keeper.wake(time.time(), time.monotonic(), marker=take_marker(RESUMED)):
             print("cwc-agent: resumed from sleep: lease held for the boot grace until the tool answers", flush=True)
         try:
-            beat = heartbeat(cfg, keeper, activity(cfg), time.time(), seen=answer, write_notice=write_banner,
+            beat = heartbeat(cfg, keeper, activity(cfg), time.time(), seen=answer, write_login_banner=write_banner,
                              end_sessions=end_user_sessions)
             print("cwc-agent:", beat, flush=True)
             debug_tick(cfg, answer)

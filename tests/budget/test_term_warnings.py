@@ -69,7 +69,7 @@ def test_each_threshold_warns_every_student_once_with_figures_and_files(session)
     assert list(kinds) == ["term-end-24h", "term-end-10min"]
 
 
-def test_the_agents_heartbeat_answer_carries_the_login_banner(session):
+def test_the_agents_heartbeat_answer_carries_the_term_notice(session):
     course, _, emily, _, ws = _course(session)
     ws.state = WorkspaceState.RUNNING
     token = issue_agent_token(ws)
@@ -85,6 +85,28 @@ def test_the_agents_heartbeat_answer_carries_the_login_banner(session):
     session.rollback()
 
 
+def test_sshds_banner_never_carries_the_spend_only_the_motd_after_login_does(session, tmp_path):
+    """sshd sends its Banner before authentication to anyone reaching port 22: the real heartbeat answer's notice
+    (the student's spend) goes to the motd pam_motd shows after login, next to the staff messages."""
+    course, _, emily, _, ws = _course(session)
+    ws.state = WorkspaceState.RUNNING
+    token = issue_agent_token(ws)
+    session.commit()
+    near = record_heartbeat(session, token, Report(ws.id, 1, False, Decimal(5), 0), prices=PRICES,
+                            lease=timedelta(minutes=15), now=END - timedelta(minutes=5))  # fmt: skip
+    session.rollback()
+    answer = {**near.as_json(), "motd": "1 unread message from staff: Alex Thompson: your batch size\n"}
+    assert "$22.80 spent" in answer["banner"]
+    banner, motd = str(tmp_path / "cwc_banner"), str(tmp_path / "motd.d" / "cwc-messages")
+    cfg = {"url": "http://tool/api/agent/heartbeat", "token": "t", "home": str(tmp_path), "user": "u", "motd": motd}
+    heartbeat(cfg, _Keeper(), {}, 0, post=lambda *a: (200, answer), write_keys=lambda *a: None,
+              write_login_banner=lambda **flags: write_banner(banner, **flags))  # fmt: skip
+    assert Path(banner).read_text() == LOGIN_BANNER and "$" not in Path(banner).read_text()
+    shown = Path(motd).read_text()
+    assert shown.startswith("The term ends in 5 minutes") and "$22.80 spent of $24.00" in shown
+    assert shown.endswith("1 unread message from staff: Alex Thompson: your batch size\n")  # neither clobbers
+
+
 def test_the_course_term_is_one_statement_and_needs_a_policy_and_a_term_end(session, engine):
     course, *_ = _course(session)
     bare, no_end = make_course(session, label="X", title="X"), make_course(session, time_zone="UTC")
@@ -98,23 +120,29 @@ def test_the_course_term_is_one_statement_and_needs_a_policy_and_a_term_end(sess
     assert course_term(session, bare.id) is None and course_term(session, no_end.id) is None
 
 
-def test_the_agent_writes_the_banner_sshd_shows(tmp_path):
-    path = str(tmp_path / "cwc_banner")
-    assert write_banner("The term ends in 10 minutes.", path)
-    assert Path(path).read_text() == LOGIN_BANNER + "\nThe term ends in 10 minutes.\n"
-    assert not write_banner("The term ends in 10 minutes.", path)  # unchanged: not rewritten
-    assert write_banner("", path) and Path(path).read_text() == LOGIN_BANNER  # after the term: the fixed text only
+class _Keeper:
+    def answer(self, answer, now):  # type: ignore[no-untyped-def]
+        return "held"
 
-    class Keeper:
-        def answer(self, answer, now):  # type: ignore[no-untyped-def]
-            return "held"
 
-    seen: list[str] = []
-    answer = {"authorized_keys": [], "banner": "The term ends in about 24 hours."}
-    cfg = {"url": "http://tool/api/agent/heartbeat", "token": "t", "home": str(tmp_path), "user": "u"}
-    out = heartbeat(cfg, Keeper(), {}, 0, post=lambda *a: (200, answer), write_keys=lambda *a: None,
-                    write_notice=lambda notice, **flags: seen.append(notice))  # fmt: skip
-    assert out == "held" and seen == ["The term ends in about 24 hours."]
+def test_the_agent_writes_the_fixed_banner_and_the_notice_after_login(tmp_path):
+    path, motd = str(tmp_path / "cwc_banner"), str(tmp_path / "cwc-messages")
+    assert write_banner(path) and Path(path).read_text() == LOGIN_BANNER
+    assert not write_banner(path)  # unchanged: not rewritten
+    cfg = {"url": "http://tool/api/agent/heartbeat", "token": "t", "home": str(tmp_path), "user": "u", "motd": motd}
+
+    def beat(answer: dict) -> str:  # type: ignore[type-arg]
+        return heartbeat(cfg, _Keeper(), {}, 0, post=lambda *a: (200, answer), write_keys=lambda *a: None,
+                         write_login_banner=lambda **flags: write_banner(path, **flags))  # fmt: skip
+
+    assert beat({"authorized_keys": [], "banner": "The term ends in about 24 hours.", "motd": ""}) == "held"
+    assert Path(motd).read_text() == "The term ends in about 24 hours.\n" and Path(path).read_text() == LOGIN_BANNER
+    beat({"banner": "The term ends in 10 minutes.", "motd": "Staff message.\n"})
+    assert Path(motd).read_text() == "The term ends in 10 minutes.\n\nStaff message.\n"
+    beat({"banner": "", "motd": "Staff message.\n"})  # after the term: the staff message stays
+    assert Path(motd).read_text() == "Staff message.\n"
+    beat({"banner": "", "motd": ""})  # neither: nothing is shown
+    assert not Path(motd).exists() and Path(path).read_text() == LOGIN_BANNER
 
 
 def test_the_students_pages_show_the_banner_on_the_last_day_only(client, canvas, session):

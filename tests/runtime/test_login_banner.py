@@ -79,7 +79,8 @@ def test_the_agent_rewrites_the_banner_when_the_course_changes_its_settings(tmp_
 
     path = str(tmp_path / "cwc_banner")
     answer = {"banner": "", "collect_activity": collects, "record_commands": collects and records}
-    cfg = {"url": "http://tool/api/agent/heartbeat", "token": "t", "home": str(tmp_path), "user": "u"}
+    cfg = {"url": "http://tool/api/agent/heartbeat", "token": "t", "home": str(tmp_path), "user": "u",
+           "motd": str(tmp_path / "cwc-messages")}  # fmt: skip
     heartbeat(cfg, Keeper(), {}, 0, post=lambda *a: (200, answer), write_keys=lambda *a: None,
-              write_notice=lambda notice, **flags: write_banner(notice, path, **flags))  # fmt: skip
+              write_login_banner=lambda **flags: write_banner(path, **flags))  # fmt: skip
     assert Path(path).read_text() == login_banner(collects, collects and records)
