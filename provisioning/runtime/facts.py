@@ -166,7 +166,9 @@ class FactsLoader:
 
     def saved_homes(self, instance_ids: set[str]) -> set[str]:
         """Which of these (terminated) instances' homes are saved, so the runtime may remove them: the workspace
-        whose instance it is has its archive recorded, or a reset that replaced the instance took its backup."""
+        whose instance it is has its archive recorded, or staff deleted its disk without an archive (their recorded
+        choice that the home is lost, as the retire flow takes it), or a reset that replaced the instance took its
+        backup."""
         if not instance_ids:
             return set()
         archived = (
@@ -174,13 +176,16 @@ class FactsLoader:
             .join(WorkspaceArchive, WorkspaceArchive.workspace_id == Workspace.id)
             .where(Workspace.instance_id.in_(instance_ids))
         )
+        waived = select(Workspace.instance_id).where(
+            Workspace.instance_id.in_(instance_ids), Workspace.archive_waived_at.is_not(None)
+        )
         replaced = select(WorkspaceReset.old_instance_id).where(
             WorkspaceReset.old_instance_id.in_(instance_ids),
             WorkspaceReset.state == "done",
             WorkspaceReset.backup_id.is_not(None),
         )
         with self.sessions() as session:
-            return {i for i in session.scalars(archived.union(replaced)) if i}
+            return {i for i in session.scalars(archived.union(waived, replaced)) if i}
 
     def instance_state(self, instance_id: str) -> str:
         """The instance's state ("missing" when EC2 does not know it).

@@ -179,7 +179,8 @@ def arm_commands(folder: Path, etc: Path, recording: bool) -> None:
 
 
 def remove_home(home: Path) -> None:
-    """Remove a terminated workspace's home (the sync checked it is saved: archived, or a reset's backup)."""
+    """Remove a terminated workspace's home (the sync checked it is saved: archived, waived by staff, or a reset's
+    backup)."""
     shutil.rmtree(home, ignore_errors=True)
 
 

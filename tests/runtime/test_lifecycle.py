@@ -91,3 +91,29 @@ def test_a_restarted_runtime_serves_the_recorded_state(runtime, make_workspace, 
     runtime.stop = again.stop  # the fixture's teardown stops the new one
     assert ssh_run(again.rt.port, emily.login, [emily.key], "cat f")[1] == "kept\n"
     assert ssh_refused(again.rt.port, david.login, [david.key])
+
+
+def test_terminate_removes_the_home_when_staff_deleted_the_disk_without_an_archive(runtime, make_workspace, backend,
+                                                                                   session, course):  # fmt: skip
+    """"Delete the disk without an archive" is staff's recorded choice that the home is lost: the runtime removes
+    it as after an archive, instead of keeping it for ever."""
+    from datetime import UTC, datetime
+
+    from classroom.roles import StaffLevel
+    from provisioning.archive_staff import confirm_phrase, delete_without_archive
+    from tests.support.factories import make_person
+
+    emily = make_workspace()
+    assert ssh_run(runtime.rt.port, emily.login, [emily.key], "echo x > f")[0] == 0
+    backend.ec2.terminate_instances(InstanceIds=[emily.workspace.instance_id])
+    runtime.sync()
+    home = runtime.rt.home(emily.workspace.instance_id)
+    assert (home / "f").read_text() == "x\n"  # no archive, no choice yet: kept
+    staff = make_person(session, course, name="Jennifer Martinez", level=StaffLevel.INSTRUCTOR)
+    ws = emily.workspace
+    ws.archive_failed_at = datetime.now(UTC)
+    delete_without_archive(session, ws, actor_person_id=staff.id, reason="the archive keeps failing, home is empty",
+                           typed=confirm_phrase(ws.id), now=datetime.now(UTC))  # fmt: skip
+    session.commit()
+    runtime.sync()
+    assert not home.exists()
