@@ -11,6 +11,7 @@ from lti_app.auth import current, requires
 from lti_app.pages.views import page
 from lti_app.runtime import db
 from provisioning.activity import collecting
+from provisioning.agent.cwc_toolwrap import TOOLS
 
 bp = Blueprint("recorded", __name__)
 SHOWN = 100
@@ -26,4 +27,4 @@ def index() -> tuple[str, int]:
         select(ActivityEvent).where(ActivityEvent.workspace_id.in_(mine)).order_by(ActivityEvent.at.desc()).limit(SHOWN)
     )
     return page("workspaces/recorded.html", collects=collecting(db(), ctx.course.id), events=list(events),
-                records_commands=records_commands(db(), ctx.course.id)), 200
+                records_commands=records_commands(db(), ctx.course.id), wrapped_tools=TOOLS), 200  # fmt: skip

@@ -37,6 +37,18 @@ def test_recorded_page_shows_the_setting_and_only_my_events(client, canvas, sess
     assert client.get("/app/recorded").status_code in (401, 403)
 
 
+def test_recorded_page_names_every_wrapped_tool_and_what_old_scp_records(client, canvas, session):
+    """The wrappers' list is the code's (cwc_toolwrap.TOOLS, scp included), and old-protocol scp says its size."""
+    from provisioning.agent.cwc_toolwrap import TOOLS
+
+    body = " ".join(client.get("/app/recorded", query_string={"t": _student_token(client, canvas, 1)})
+                    .get_data(as_text=True).split())  # fmt: skip
+    listed = ", ".join(f"<code>{t}</code>" for t in TOOLS[:-1]) + f" and <code>{TOOLS[-1]}</code>"
+    assert "scp" in TOOLS and f"in your workspace, {listed} are small wrappers" in body
+    assert "the path only" not in body
+    assert "on a cloud workspace, each file's path, direction and size" in body and "without the size" in body
+
+
 def _course_id(session):  # type: ignore[no-untyped-def]
     from classroom.models import Course
 
