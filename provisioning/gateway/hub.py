@@ -2,7 +2,8 @@
 
 The shell outlives a dropped WebSocket for `grace_s` (a network blip, a reloaded frame): the owner's next ticket
 reattaches to it and gets the recent screen output again. Watchers see what the owner sees from when sharing began
-(never the output from before) and never type.
+(no replay of the output from before; but a redraw, which tmux sends when the owner reconnects or resizes, shows
+the whole current screen, earlier lines still on it included) and never type.
 Each socket has its own bounded send queue, so a slow watcher cannot stall the owner; one that falls behind is
 dropped with a message.
 """
