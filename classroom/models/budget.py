@@ -199,7 +199,7 @@ class SpendTotal(Base):
 class CourseCharge(Base):
     """A cost booked to the course rather than a student (append-only): shared EFS storage, snapshots and S3
     archives by GB-month, data transfer out, orphan instances carrying our tags, and the running of a workspace
-    started for its archive only (migration 0030). (course, kind, ref, period
+    started for its archive only (migration 0029). (course, kind, ref, period
     start) is unique, so a retried booking counts once."""
 
     __tablename__ = "course_charges"

@@ -96,14 +96,14 @@ class Workspace(Base):
     archive_reported_at: Mapped[datetime | None] = mapped_column(nullable=True)
     home_changed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     archiving_until: Mapped[datetime | None] = mapped_column(nullable=True)
-    # When that start was asked for (migration 0030): its running, until the next stop, is the course's cost.
+    # When that start was asked for (migration 0029): its running, until the next stop, is the course's cost.
     archive_started_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    # Retries and staff's choice (migration 0031): failed tries so far, when the next is due (None: given up),
+    # Retries and staff's choice (migration 0030): failed tries so far, when the next is due (None: given up),
     # and when staff chose to delete the disk without an archive (the retire flow then ends it as usual).
     archive_tries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     archive_retry_at: Mapped[datetime | None] = mapped_column(nullable=True)
     archive_waived_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    # The final archive after the lockout (migration 0032): when the student was locked out for it (sessions
+    # The final archive after the lockout (migration 0031): when the student was locked out for it (sessions
     # ended, keys removed through the heartbeat answer), and the heartbeat whose answer first carried that.
     locked_out_at: Mapped[datetime | None] = mapped_column(nullable=True)
     lockout_answered_at: Mapped[datetime | None] = mapped_column(nullable=True)
