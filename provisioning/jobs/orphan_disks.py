@@ -1,6 +1,8 @@
 """Orphan instances' disks, on each reconcile pass: book their EBS storage to the course named by their tag, and
 terminate an orphan (its DeleteOnTermination volumes go with it) once it has been stopped for the course's disk
-grace period.
+grace period. Only orphans whose `cwc:course` tag names a course of this database are handled here (reconcile
+leaves the others alone: they may be another installation's), and one is terminated only if its
+`cwc:workspace-id` tag names a workspace row of this database, of that course.
 
 Booking follows the hourly usage job's rule: each volume's line runs from where it was last booked (or from its
 CreateTime) to the last whole hour, kind `orphan`, ref the volume id; (course, kind, ref, period start) is unique,
@@ -10,9 +12,11 @@ booked and the next pass books from the same start.
 
 Stopped since: the tool tags an orphan `cwc:orphan-stopped-at` when it stops it, or when it first sees it stopped
 without that tag; a value older than the instance's LaunchTime (a copied tag, or a restart since) does not count.
-An orphan is ours but has no workspace row, so no student's home is known to be on it; still, right before the
-TerminateInstances call (no row lock held) the workspaces are read again, and one that any row references by
-instance id, or whose tagged workspace is live, is left alone. An orphan with a volume that would survive
+An orphan's workspace row has ended without naming it (a launch that failed after RunInstances, say), so no
+student's home is known to be on it; right before the TerminateInstances call (no row lock held) the workspaces
+are read again, and one that any row references by instance id, or whose tagged workspace is live, is left alone;
+one whose tagged workspace is no row of its course here is left alone too, audited once as
+`workspace.orphan_kept` and logged as an error. An orphan with a volume that would survive
 termination (DeleteOnTermination false, so somebody attached it on purpose) is kept and reported once.
 """
 
@@ -37,7 +41,7 @@ from provisioning.usage import Last, hour_floor
 
 log = logging.getLogger(__name__)
 STOPPED_AT = "cwc:orphan-stopped-at"
-UNKNOWN_COURSE_GRACE_DAYS = 14  # an orphan naming no course we know: no course setting to read
+DEFAULT_GRACE_DAYS = 14  # a course without a policy row: the policy's default
 WITH_DISK = ("pending", "running", "stopping", "stopped")  # AWS states in which an instance keeps its volumes
 GiB = 1024**3
 
@@ -111,21 +115,21 @@ def _book_volumes(
     wanted = {c for o in orphans if (c := course_id_of(o.tags)) is not None}
     graces = dict(
         session.execute(
-            select(Course.id, func.coalesce(CoursePolicy.disk_grace_days, UNKNOWN_COURSE_GRACE_DAYS))
+            select(Course.id, func.coalesce(CoursePolicy.disk_grace_days, DEFAULT_GRACE_DAYS))
             .outerjoin(CoursePolicy, CoursePolicy.course_id == Course.id)
             .where(Course.id.in_(wanted))
         ).all()
     )
+    orphans = [o for o in orphans if course_id_of(o.tags) in graces]  # never act on another installation's
     refs = [v.volume_id for vs in volumes.values() for v in vs]
     last = _last_booked(session, refs)
     due, lines = [], []
     for o in orphans:
         course = course_id_of(o.tags)
-        grace = graces.get(course, UNKNOWN_COURSE_GRACE_DAYS) if course is not None else UNKNOWN_COURSE_GRACE_DAYS
+        grace = graces[course]
         ending = grace_over(o, grace, now) and o.instance_id in volumes
-        if course is not None and course in graces:
-            end = now if ending else hour_floor(now)
-            lines += volume_lines(course, volumes[o.instance_id], last, end, prices, o.launched_at or now)
+        end = now if ending else hour_floor(now)
+        lines += volume_lines(course, volumes.get(o.instance_id, []), last, end, prices, o.launched_at or now)  # type: ignore[arg-type]
         if ending:
             due.append((o, grace))
     new = book(session, lines, now)
@@ -134,11 +138,7 @@ def _book_volumes(
     for o, grace in due:
         vols = volumes[o.instance_id]
         course = course_id_of(o.tags)
-        if (
-            course is not None
-            and course in graces
-            and any(booked.get((course, "orphan", v.volume_id), now) < now for v in vols)
-        ):
+        if any(booked.get((course, "orphan", v.volume_id), now) < now for v in vols):
             continue  # its last storage is not all booked: the next pass books the rest, then terminates
         if any(not v.delete_on_termination for v in vols):
             _tell_kept(session, ctx, o, vols)
@@ -171,6 +171,23 @@ def _tell_kept(session: Session, ctx: JobContext, orphan: InstanceInfo, volumes:
         log.error("orphan %s past its grace keeps volumes %s on termination: not terminated", orphan.instance_id, kept)
 
 
+def _tell_stranger(session: Session, ctx: JobContext, orphans: list[InstanceInfo]) -> None:
+    """Audit and log once an orphan past its grace whose workspace tag names no ended workspace of its course here."""
+    for o in orphans:
+        if ctx.redis.set(f"cwc:orphan-stranger:{o.instance_id}", 1, nx=True, ex=365 * 86400):
+            append_event(
+                session,
+                "workspace.orphan_kept",
+                subject=o.instance_id,
+                details={"tags": o.tags, "reason": "its workspace tag names no workspace of its course here"},
+            )
+            log.error(
+                "orphan %s past its grace names workspace %r, which is no ended workspace of course %r in this "
+                "database: not terminated (it may be another installation's); check the account",
+                o.instance_id, o.tags.get("cwc:workspace-id"), o.tags.get("cwc:course"),
+            )  # fmt: skip
+
+
 def _terminate(ctx: JobContext, due: list[tuple[InstanceInfo, int]], volumes: dict[str, list[VolumeInfo]]) -> int:
     """Re-read the workspaces (no lock), terminate the orphans none references, audit each one terminated."""
     if not due:
@@ -179,10 +196,20 @@ def _terminate(ctx: JobContext, due: list[tuple[InstanceInfo, int]], volumes: di
     tagged = {o.workspace_id for o, _ in due if o.workspace_id is not None}
     with ctx.session() as session:
         taken = set(session.scalars(select(Workspace.instance_id).where(Workspace.instance_id.in_(ids))))
-        live = set(session.scalars(select(Workspace.id).where(Workspace.id.in_(tagged), Workspace.state.in_(LIVE))))
+        rows = session.execute(
+            select(Workspace.id, Workspace.course_id, Workspace.state).where(Workspace.id.in_(tagged))
+        )
+        course_of = {w: (c, state in LIVE) for w, c, state in rows}
+        live = {w for w, (_, is_live) in course_of.items() if is_live}
+        strangers = {
+            o.instance_id
+            for o, _ in due
+            if o.workspace_id not in course_of or course_of[o.workspace_id][0] != course_id_of(o.tags)
+        }
+        _tell_stranger(session, ctx, [o for o, _ in due if o.instance_id in strangers])
         session.commit()
-    go = [(o, g) for o, g in due if o.instance_id not in taken and o.workspace_id not in live]
-    for o in {o.instance_id for o, _ in due} - {o.instance_id for o, _ in go}:
+    go = [(o, g) for o, g in due if not {o.instance_id} & (taken | strangers) and o.workspace_id not in live]
+    for o in {o.instance_id for o, _ in due} - {o.instance_id for o, _ in go} - strangers:
         log.warning("orphan %s now has a workspace row: not terminated", o)
     if not go:
         return 0

@@ -96,15 +96,17 @@ def _late_running(session: Session, ctx: JobContext, ws: Workspace, change: Chan
 def _book_orphans(
     session: Session, ctx: JobContext, orphans: list[InstanceInfo]
 ) -> tuple[list[InstanceInfo], list[str]]:
-    """Flag each orphan once a day; book the running ones' cost to their course; return the orphans (those whose
-    workspace is still not live) and the running ones to stop.
+    """Flag each orphan once a day; book the running ones' cost to their course; return the orphans this tool
+    acts on (those naming a course of this database, whose workspace is still not live) and the running ones to
+    stop.
 
     An instance is an orphan only if its workspace is still not live now (re-read after the describe): a
-    workspace created during the reconcile is never taken for one. One that carries our managed-by tag but no
-    `cwc:course` tag, or one naming no course we know, is stopped too (it costs money and nothing will ever use
-    it), its cost booked to nothing (there is no course to charge), audited as `workspace.orphan_unbooked` with
-    its tags and logged as an error for the operators, once per run of the instance. Stopping keeps its disk; its
-    volumes' storage is booked, and it is terminated after the disk grace period, by `orphan_disks`."""
+    workspace created during the reconcile is never taken for one. `cwc:managed-by` is the same for every
+    installation, so an orphan whose `cwc:course` tag is missing or names no course of this database may be
+    another installation's (staging and production in one account): it is never stopped, booked or terminated,
+    only audited as `workspace.orphan_unknown` with its tags and logged as an error, once per instance. The others
+    are stopped (the stop keeps their disk), their running cost booked to their course; their volumes' storage is
+    booked, and they are terminated after the disk grace period, by `orphan_disks`."""
     from classroom.services.course_charges import book, course_id_of, orphan_charge
     from config.prices import load_prices
 
@@ -120,33 +122,35 @@ def _book_orphans(
                 details={"state": orphan.state, "tags": orphan.tags},
             )
             log.warning("instance %s carries our tag but has no live workspace", orphan.instance_id)
+    courses = {c for o in orphans if (c := course_id_of(o.tags)) is not None}
+    known = set(session.scalars(select(Course.id).where(Course.id.in_(courses)))) if courses else set()
+    _tell_unknown(session, ctx, [o for o in orphans if course_id_of(o.tags) not in known])
+    orphans = [o for o in orphans if course_id_of(o.tags) in known]
     now, prices = utcnow(), load_prices().region(ctx.settings.aws_region)
     running = [o for o in orphans if o.state in ORPHAN_BILLED]
-    courses = {c for o in running if (c := course_id_of(o.tags)) is not None}
-    known = set(session.scalars(select(Course.id).where(Course.id.in_(courses)))) if courses else set()
-    booked = [o for o in running if o.launched_at and course_id_of(o.tags) in known]
     book(
         session,
         [
             orphan_charge(course_id_of(o.tags), o.instance_id, o.instance_type, o.launched_at, now, prices)  # type: ignore[arg-type]
-            for o in booked
+            for o in running
+            if o.launched_at
         ],
         now,
     )
-    _tell_unbooked(session, ctx, [o for o in running if o not in booked])
     return orphans, [o.instance_id for o in running]
 
 
-def _tell_unbooked(session: Session, ctx: JobContext, orphans: list[InstanceInfo]) -> None:
-    """Audit and log, once per run of each instance, an orphan stopped with no course to book its cost to."""
+def _tell_unknown(session: Session, ctx: JobContext, orphans: list[InstanceInfo]) -> None:
+    """Audit and log, once per instance, an orphan naming no course of this database: left alone."""
     for o in orphans:
-        run = o.launched_at.isoformat() if o.launched_at else "unknown"
-        if ctx.redis.set(f"cwc:orphan-unbooked:{o.instance_id}:{run}", 1, nx=True, ex=30 * 86400):
+        if ctx.redis.set(f"cwc:orphan-unknown:{o.instance_id}", 1, nx=True, ex=365 * 86400):
+            run = o.launched_at.isoformat() if o.launched_at else "unknown"
             details = {"state": o.state, "tags": o.tags, "instance_type": o.instance_type, "launched_at": run}
-            append_event(session, "workspace.orphan_unbooked", subject=o.instance_id, details=details)
+            append_event(session, "workspace.orphan_unknown", subject=o.instance_id, details=details)
             log.error(
-                "orphan instance %s (%s, since %s) names no known course (tags %s): stopping it, its cost booked "
-                "to no course; check the account", o.instance_id, o.instance_type, run, o.tags,
+                "instance %s (%s, %s since %s) carries our managed-by tag but names no course of this database "
+                "(tags %s): left alone (it may be another installation's); its cost is booked nowhere, check the "
+                "account", o.instance_id, o.instance_type, o.state, run, o.tags,
             )  # fmt: skip
 
 

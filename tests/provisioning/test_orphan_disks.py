@@ -1,6 +1,7 @@
 """Orphan instances' disks against moto, on a time-machine clock: their EBS storage booked to the course by size
-and type, once however passes overlap; the orphan terminated after the course's disk grace (14 days when it names
-no known course) and never once a workspace row references it; a refused DescribeVolumes books nothing."""
+and type, once however passes overlap; the orphan terminated after the course's disk grace and never once a
+workspace row references it; one naming no course or no workspace of this database (another installation's, maybe)
+never terminated; a refused DescribeVolumes books nothing."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from classroom.jobs.context import JobContext, use_context
 from classroom.models import AuditEvent, CourseCharge, Workspace
 from classroom.services.course_money import course_money
 from classroom.services.workspaces import request_workspace
+from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import load_catalog
 from config.prices import load_prices
 from provisioning.backend import MANAGED_BY
@@ -57,10 +59,22 @@ def course_with_policy(session, **policy):  # type: ignore[no-untyped-def]
     return course
 
 
-def run_orphan(backend, course_tag: str | None, disks=((30, "gp3"),)) -> str:  # type: ignore[no-untyped-def]
+def ended_workspace(session, course) -> str:  # type: ignore[no-untyped-def]
+    """A workspace row of this database whose launch failed without recording its instance: its id, as tagged."""
+    person = make_person(session, course)
+    ws, _jobs = request_workspace(
+        session, course_id=course.id, person_id=person.id, link_key=f"hw-{person.id}", link_title="HW",
+        template=load_catalog().get("ml-cpu-student"), region="us-east-1",  # type: ignore[arg-type]
+    )  # fmt: skip
+    ws.state = WorkspaceState.FAILED
+    session.commit()
+    return str(ws.id)
+
+
+def run_orphan(backend, course_tag: str | None, disks=((30, "gp3"),), workspace: str = "999") -> str:  # type: ignore[no-untyped-def]
     tags = {
         "cwc:managed-by": MANAGED_BY,
-        "cwc:workspace-id": "999",
+        "cwc:workspace-id": workspace,
         **({"cwc:course": course_tag} if course_tag else {}),
     }
     mappings = [
@@ -151,16 +165,16 @@ def test_two_passes_at_once_book_each_volume_once(session, clock, backend, monke
 
 def test_an_orphan_is_terminated_after_the_grace_and_not_before(session, clock, backend):
     course = course_with_policy(session, disk_grace_days=3)
-    ours = run_orphan(backend, course_key(course.id), disks=((30, "gp3"),))
-    nobodys = run_orphan(backend, None, disks=((8, "gp3"),))  # names no course: a fixed 14 days
-    reconcile_workspaces()  # stops both and tags them stopped from T0
+    ours = run_orphan(backend, course_key(course.id), disks=((30, "gp3"),), workspace=ended_workspace(session, course))
+    nobodys = run_orphan(backend, None, disks=((8, "gp3"),))  # names no course: maybe another installation's
+    reconcile_workspaces()  # stops ours and tags it stopped from T0; leaves the other running
     clock.move_to(T0 + timedelta(days=3) - timedelta(minutes=1))
     assert reconcile_workspaces()["terminated"] == 0
-    assert {state_of(backend, ours), state_of(backend, nobodys)} == {"stopped"}
+    assert (state_of(backend, ours), state_of(backend, nobodys)) == ("stopped", "running")
 
     clock.move_to(T0 + timedelta(days=3, minutes=30))
     assert reconcile_workspaces()["terminated"] == 1
-    assert state_of(backend, ours) in ("shutting-down", "terminated") and state_of(backend, nobodys) == "stopped"
+    assert state_of(backend, ours) in ("shutting-down", "terminated") and state_of(backend, nobodys) == "running"
     lines = volume_lines(session)  # its last storage booked, to the pass that terminated it
     assert lines[-1].period_end == T0 + timedelta(days=3, minutes=30)
     assert sum(x.quantity for x in lines) == 30 * (72 + Decimal("0.5"))
@@ -173,18 +187,43 @@ def test_an_orphan_is_terminated_after_the_grace_and_not_before(session, clock, 
     clock.move_to(T0 + timedelta(days=5))  # gone: nothing more booked for it
     reconcile_workspaces()
     assert len(volume_lines(session)) == len(lines)
-    clock.move_to(T0 + timedelta(days=13, hours=23))
-    assert reconcile_workspaces()["terminated"] == 0
-    clock.move_to(T0 + timedelta(days=14, minutes=1))
-    assert reconcile_workspaces()["terminated"] == 1 and state_of(backend, nobodys) in ("shutting-down", "terminated")
+    clock.move_to(T0 + timedelta(days=30))  # the one naming no course: never stopped, booked or terminated
+    assert reconcile_workspaces()["terminated"] == 0 and state_of(backend, nobodys) == "running"
     assert session.scalar(select(func.count(CourseCharge.id)).where(CourseCharge.course_id != course.id)) == 0
+
+
+def test_an_orphan_of_another_installation_is_never_terminated(session, clock, backend, caplog):
+    """Staging and production in one account: course ids collide, workspace ids need not. An orphan naming a
+    course here but a workspace that is no row of that course here is stopped and booked, never terminated."""
+    course = course_with_policy(session, disk_grace_days=1)
+    other = course_with_policy(session, disk_grace_days=1)
+    no_row = run_orphan(backend, course_key(course.id), workspace="999999")
+    wrong_course = run_orphan(backend, course_key(course.id), workspace=ended_workspace(session, other))
+    untagged = run_orphan(backend, course_key(course.id), workspace="")
+    reconcile_workspaces()
+    clock.move_to(T0 + timedelta(days=2))
+    with caplog.at_level("ERROR", logger="provisioning.jobs.orphan_disks"):
+        assert reconcile_workspaces()["terminated"] == 0
+        clock.move_to(T0 + timedelta(days=20))
+        assert reconcile_workspaces()["terminated"] == 0
+
+    assert {state_of(backend, i) for i in (no_row, wrong_course, untagged)} == {"stopped"}
+    session.expire_all()
+    kept = session.scalars(select(AuditEvent).where(AuditEvent.action == "workspace.orphan_kept")).all()
+    assert sorted(e.subject for e in kept) == sorted([no_row, wrong_course, untagged])  # once each
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 3 and all("not terminated" in m for m in errors)
+    assert (
+        session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "workspace.orphan_terminated")) == 0
+    )
+    assert {x.course_id for x in volume_lines(session)} == {course.id}  # their storage is still booked
 
 
 def test_an_orphan_that_got_a_workspace_row_is_never_terminated(session, clock, backend, engine):
     course = course_with_policy(session, disk_grace_days=1)
     person = make_person(session, course)
     session.commit()
-    iid = run_orphan(backend, course_key(course.id))
+    iid = run_orphan(backend, course_key(course.id), workspace=ended_workspace(session, course))
     reconcile_workspaces()
     clock.move_to(T0 + timedelta(days=2))
 
@@ -207,12 +246,12 @@ def test_an_orphan_that_got_a_workspace_row_is_never_terminated(session, clock, 
     assert (
         session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "workspace.orphan_terminated")) == 0
     )
-    assert session.scalar(select(Workspace.instance_id)) == iid
+    assert session.scalar(select(Workspace.instance_id).where(Workspace.instance_id.is_not(None))) == iid
 
 
 def test_a_refused_describe_volumes_books_nothing_and_the_next_pass_does(session, clock, backend):
     course = course_with_policy(session, disk_grace_days=1)
-    iid = run_orphan(backend, course_key(course.id), disks=((40, "gp3"),))
+    iid = run_orphan(backend, course_key(course.id), disks=((40, "gp3"),), workspace=ended_workspace(session, course))
     reconcile_workspaces()
     clock.move_to(T0 + timedelta(days=2, minutes=10))
     refused = {"Error": {"Code": "UnauthorizedOperation", "Message": "not allowed"}, "ResponseMetadata": {}}
