@@ -11,7 +11,9 @@ in the window: the disk is kept and the course's instructors are told (provision
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,7 +25,7 @@ from classroom.services.course_money import course_positions
 from classroom.services.workspaces import Job, request_start
 from classroom.workspaces.archive_rules import ARCHIVE_WINDOW, ask_in_lead, in_lead, start_allowed, window_cost
 from classroom.workspaces.lifecycle import WorkspaceState
-from config.prices import PriceError, RegionPrices
+from config.prices import PriceError, RegionPrices, load_prices
 from provisioning.agent_archive import ask_again, give_up
 from provisioning.term_end import term_end_instant
 
@@ -63,10 +65,7 @@ def start_for_archive(session: Session, workspace_id: int, now: datetime, prices
     disk and tell staff. Commits; returns the start job to release."""
     ws = session.get(Workspace, workspace_id, populate_existing=True)
     assert ws is not None
-    try:
-        cost = window_cost(prices.running_hourly(ws.instance_type), prices.storage_hourly(ws.volume_gb))
-    except PriceError:
-        cost = None
+    cost = _window_cost(ws, prices)
     position = next(iter(course_positions(session, now, prices, ws.course_id)), None)
     committed, total = (position.committed, position.total) if position else (None, None)
     if cost is None or not start_allowed(committed, total, cost):
@@ -95,12 +94,41 @@ def start_for_archive(session: Session, workspace_id: int, now: datetime, prices
     return todo
 
 
+def _window_cost(ws: Workspace, prices: RegionPrices) -> Decimal | None:
+    try:
+        return window_cost(prices.running_hourly(ws.instance_type), prices.storage_hourly(ws.volume_gb))
+    except PriceError:
+        return None
+
+
+def lockouts_covered(session: Session, course_id: int, workspaces: Sequence[Workspace], now: datetime) -> set[int]:
+    """The running workspaces whose final-archive window the course's money covers, in order, each one's window
+    added to the committed money before the next is judged (fail closed: no price or no position, none)."""
+    if not workspaces:
+        return set()
+    try:
+        prices = load_prices().region(workspaces[0].region)
+    except PriceError:
+        return set()
+    position = next(iter(course_positions(session, now, prices, course_id)), None)
+    if position is None:
+        return set()
+    committed, covered = position.committed, set()
+    for ws in workspaces:
+        cost = _window_cost(ws, prices)
+        if cost is not None and start_allowed(committed, position.total, cost):
+            committed += cost
+            covered.add(ws.id)
+    return covered
+
+
 def lock_out_for_final_archive(session: Session, ws: Workspace, now: datetime) -> None:
     """Term end on the agent's path, on the locked row of a running workspace: instead of stopping it at once,
     lock its student out (the next heartbeat answer ends their sessions and carries no keys) and ask for the
     final archive, taken only from a later heartbeat. The sweep and the lease spare it for ARCHIVE_WINDOW (the
     course's cost, as a start for the archive only); the retire flow verifies the archive, then stops it; no
-    archive in time: it stops and its disk is kept (fail closed). Audited; flushes."""
+    archive in time: it stops and its disk is kept (fail closed). Only when the course's money covers the window
+    (`lockouts_covered`). Audited; flushes."""
     ws.locked_out_at, ws.lockout_answered_at = now, None
     ask_again(ws, now)  # a report made before the lockout is forgotten
     ws.archiving_until, ws.archive_started_at = now + ARCHIVE_WINDOW, now

@@ -105,17 +105,21 @@ def close_course(
 ) -> list[Job]:
     """Apply the course's term-end actions once; returns the cloud jobs to run after the commit. On the agent's
     path a running workspace is locked out and asked for its final archive first; the retire flow stops it."""
-    from provisioning.archive_start import lock_out_for_final_archive
+    from provisioning.archive_start import lock_out_for_final_archive, lockouts_covered
 
     actions = policy.term_end_actions or {}
     jobs: list[Job] = []
     workspaces = session.scalars(select(Workspace).where(Workspace.course_id == course.id).with_for_update()).all()
     if actions.get("stop_all", True):
+        wanted = [w for w in workspaces if agent_archives and w.state is S.RUNNING and w.archive_failed_at is None]
+        covered = lockouts_covered(session, course.id, wanted, now)  # its window is the course's cost
         for ws in workspaces:
-            if agent_archives and ws.state is S.RUNNING and ws.archive_failed_at is None:
+            if ws.id in covered:
                 lock_out_for_final_archive(session, ws, now)
             elif ws.state in LIVE_RUNNING:
                 jobs += request_stop(session, ws, actor_person_id=None, actor="term-end", reason="term ended")
+                if ws in wanted:  # no money for its window: the retire flow verifies its last report if fresh,
+                    _tell_refused(session, ws)  # else its start for the archive is refused: disk kept, staff told
     jobs += _retire_disks(session, workspaces, now + timedelta(days=policy.disk_grace_days))
     if actions.get("revoke_access"):
         _revoke(session, course, now)
@@ -127,6 +131,13 @@ def close_course(
     )
     session.flush()
     return jobs
+
+
+def _tell_refused(session: Session, ws: Workspace) -> None:
+    append_event(
+        session, "workspace.final_archive_refused", course_id=ws.course_id, subject=str(ws.id),
+        details={"why": "the course's money does not cover the final archive's window: stopped at once"},
+    )  # fmt: skip
 
 
 def _retire_disks(session: Session, workspaces: Sequence[Workspace], delete_after: datetime) -> list[Job]:

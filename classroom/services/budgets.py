@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
@@ -223,12 +223,17 @@ def _reopen_if_extended(session: Session, course: Course, policy: CoursePolicy, 
     end = datetime.combine(course.term_end, time.max, ZoneInfo(course.time_zone))
     if end > utcnow():
         policy.closed_at = None
+        unlocked = session.execute(  # a term-end lockout would end every session and send no keys for ever
+            update(Workspace)
+            .where(Workspace.course_id == course.id, Workspace.locked_out_at.is_not(None))
+            .values(locked_out_at=None, lockout_answered_at=None)
+        ).rowcount  # type: ignore[attr-defined]
         append_event(
             session,
             "course.reopened",
             actor_person_id=by,
             course_id=course.id,
-            details={"term_end": str(course.term_end)},
+            details={"term_end": str(course.term_end), "lockouts_cleared": int(unlocked or 0)},
         )
 
 

@@ -17,6 +17,7 @@ from classroom.db import utcnow
 from classroom.jobs.names import PROVISION_WORKSPACE, START_WORKSPACE, STOP_WORKSPACE
 from classroom.models import Workspace, WorkspaceEvent
 from classroom.sql.workspaces import ONE_LIVE_WHERE
+from classroom.workspaces.archive_rules import LOCKOUT_ENDS
 from classroom.workspaces.lifecycle import (
     DOWN,
     LIVE,
@@ -84,6 +85,8 @@ def set_state(
     )
     if ws.state is WorkspaceState.TERMINATED:  # the instance is gone, and its pinned host keys with it
         clear_host_keys(ws)
+    if ws.state in LOCKOUT_ENDS:  # a final-archive lockout ends with its run (a new start for one locks anew)
+        ws.locked_out_at = ws.lockout_answered_at = None
     session.flush()
     return True
 

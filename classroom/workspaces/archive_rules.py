@@ -14,7 +14,11 @@ report, a start for the archive only, and what the sweep and the lease spare whi
   not stopped at once but locked out first (the heartbeat answer ends the student's sessions and carries no keys)
   and asked for its archive; a report is taken only from a heartbeat after the one whose answer carried the
   lockout (the agent acts on an answer before it tars), so a report made before the lockout is stale. No final
-  archive within the window: it stops and its disk is kept (fail closed), as for any failed try.
+  archive within the window: it stops and its disk is kept (fail closed), as for any failed try. The lockout is
+  cleared when that run ends (the stop after the final archive is recorded, or the give-up's stop) and when the
+  course is reopened; a later start for the archive only locks out anew. It is taken only when the course's money
+  covers ARCHIVE_WINDOW (`start_allowed`, as for a start for the archive only); else the workspace stops at once,
+  its last reported archive kept if fresh, else its disk kept and staff told.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from classroom.workspaces.lifecycle import ENDED, WorkspaceState
 REASK_AFTER = timedelta(minutes=10)
 ARCHIVE_RUN_ENDS = frozenset({WorkspaceState.STOPPED, WorkspaceState.HIBERNATED}) | ENDED  # a state ending that run
 ARCHIVE_WINDOW = timedelta(minutes=30)  # the hard limit of a start for the archive only
+LOCKOUT_ENDS = ARCHIVE_RUN_ENDS  # a lockout ends with the run it kept the student out of (a stopped one has no session)
 
 
 def in_lead(now: datetime, term_end_at: datetime | None, lead: timedelta) -> bool:

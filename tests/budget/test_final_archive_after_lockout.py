@@ -8,13 +8,17 @@ real agent's heartbeat through the web app."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from classroom.models import AuditEvent, WorkspaceArchive
+from classroom.budget.setup_form import SetupValues
+from classroom.models import AuditEvent, CoursePolicy, Enrollment, Notification, WorkspaceArchive
+from classroom.roles import StaffLevel
+from classroom.services.budgets import save_policy
 from classroom.services.enforcement import run_sweep
 from classroom.workspaces.archive_rules import ARCHIVE_WINDOW, lockout_answer, report_after_lockout
-from classroom.workspaces.lifecycle import WorkspaceState
+from classroom.workspaces.lifecycle import DesiredState, WorkspaceState
 from provisioning.agent import cwc_agent
 from provisioning.jobs.workspace import stop_workspace
 from provisioning.retire import retire_due, retire_workspace
@@ -72,11 +76,90 @@ def test_at_term_end_the_student_is_locked_out_then_the_final_archive_is_made_th
     assert retire_workspace(ws.id) == "stop"  # verified and recorded: the archive was the last thing, now it stops
     archive = session.scalar(select(WorkspaceArchive).where(WorkspaceArchive.workspace_id == ws.id))
     assert archive is not None and archive.created_at >= after
+    assert _fresh(session, ws.id).locked_out_at is not None  # still locked out until it has stopped
     stop_workspace(ws.id)
     retire_workspace(ws.id)
-    assert _fresh(session, ws.id).state is S.STOPPED
+    ws = _fresh(session, ws.id)
+    assert ws.state is S.STOPPED and (ws.locked_out_at, ws.lockout_answered_at) == (None, None)  # the run is over
     locked = session.scalars(select(AuditEvent.subject).where(AuditEvent.action == "workspace.locked_out")).all()
     assert locked == [str(ws.id)]
+
+
+def test_reopening_the_course_ends_the_lockout(cloud, agent_host, session, backend):
+    course, emily, clock = cloud
+    ws, after = _locked_out_at_term_end(session, course, emily, clock, agent_host)
+    agent_host.tick()  # the answer carries the lockout
+    assert _fresh(session, ws.id).lockout_answered_at == after
+    owner = session.scalar(
+        select(Enrollment.person_id).where(Enrollment.course_id == course.id, Enrollment.level == StaffLevel.OWNER)
+    )
+    policy = session.get(CoursePolicy, course.id)
+    values = SetupValues(
+        term_start=course.term_start, term_end=course.term_end + timedelta(days=30), time_zone=course.time_zone,
+        auto_close=True, expected_students=policy.expected_students, budget_per_student=policy.budget_per_student,
+        total_budget=policy.total_budget, budget_source="IT", templates=dict(policy.templates),
+        default_template=policy.default_template, max_concurrent=policy.max_concurrent,
+        max_daily_cost=policy.max_daily_cost, idle_stop_minutes=policy.idle_stop_minutes, shared_materials=False,
+        term_end_actions=dict(policy.term_end_actions),
+    )  # fmt: skip
+    save_policy(session, course, values, owner)
+    session.commit()
+
+    ws = _fresh(session, ws.id)
+    assert (ws.locked_out_at, ws.lockout_answered_at) == (None, None)
+    assert lockout_answer(ws.locked_out_at, ["ssh-ed25519 AAAA k"]) == (["ssh-ed25519 AAAA k"], False)
+    (event,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "course.reopened")).all()
+    assert event.details["lockouts_cleared"] == 1
+    agent_host.tick()  # the next heartbeat carries no lockout
+    assert _fresh(session, ws.id).lockout_answered_at is None
+
+
+def test_a_course_without_money_for_the_window_stops_the_workspace_at_once(cloud, agent_host, session, backend):
+    course, emily, clock = cloud
+    ws = _running(session, course, emily)
+    session.get(CoursePolicy, course.id).total_budget = Decimal("0.01")  # the course's money is used up
+    session.commit()
+    after = term_end_instant(course).astimezone(UTC) + timedelta(seconds=1)
+    clock.move_to(after)
+    closed = run_term_end(session, after, agent_archives=True)
+    session.commit()
+
+    ws = _fresh(session, ws.id)
+    assert ws.locked_out_at is None and ws.archiving_until is None and ws.archive_started_at is None
+    assert ws.desired_state is DesiredState.STOPPED  # stopped at once, booked to the student as any running
+    refused = session.scalars(select(AuditEvent.subject).where(AuditEvent.action == "workspace.final_archive_refused"))
+    assert refused.all() == [str(ws.id)]
+    assert session.scalar(select(func.count()).where(AuditEvent.action == "workspace.locked_out")) == 0
+    _run(closed.jobs)  # stopped; its start for the archive is refused for money too: the disk is kept, staff told
+    retire_workspace(ws.id)
+    ws = _fresh(session, ws.id)
+    assert ws.state is S.STOPPED and ws.archive_failed_at is not None and _volumes(backend, ws.id)
+    told = session.scalars(select(Notification.body).where(Notification.course_id == course.id)).all()
+    assert any("the course has" in b and "left" in b for b in told)
+
+
+def test_without_money_for_the_window_a_fresh_report_is_still_the_archive(cloud, agent_host, session, backend):
+    course, emily, clock = cloud
+    agent_host.idle_after_beats = 0  # no changed files: the report stays fresh
+    ws = _running(session, course, emily)
+    end = term_end_instant(course).astimezone(UTC)
+    clock.move_to(end - 50 * MIN)
+    retire_due()
+    agent_host.tick()
+    agent_host.tick()
+    reported = _fresh(session, ws.id).archive_reported_sha256
+    assert reported is not None
+    session.get(CoursePolicy, course.id).total_budget = Decimal("0.01")
+    session.commit()
+    after = end + timedelta(seconds=1)
+    clock.move_to(after)
+    closed = run_term_end(session, after, agent_archives=True)
+    session.commit()
+    _run(closed.jobs)
+    retire_workspace(ws.id)
+    archive = session.scalar(select(WorkspaceArchive).where(WorkspaceArchive.workspace_id == ws.id))
+    assert archive is not None and archive.sha256 == reported  # the report was kept, not asked again
+    assert _fresh(session, ws.id).locked_out_at is None
 
 
 def test_no_final_archive_in_time_stops_it_and_keeps_the_disk(cloud, agent_host, session, backend):
@@ -90,6 +173,7 @@ def test_no_final_archive_in_time_stops_it_and_keeps_the_disk(cloud, agent_host,
     ws = _fresh(session, ws.id)
     assert ws.state is S.STOPPED and ws.archive_failed_at is not None and _volumes(backend, ws.id)
     assert session.scalar(select(WorkspaceArchive.id)) is None  # the report made before the lockout was not used
+    assert ws.locked_out_at is None  # stopped: nothing left to lock out; a retry's start locks out anew
 
 
 def test_a_report_is_taken_only_after_an_answer_carried_the_lockout():
