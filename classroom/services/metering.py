@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from classroom.models import Workspace
+from classroom.models import Workspace, WorkspaceEvent
 from classroom.sql.metering import ACCRUE_SQL, LATE_RUNNING_SQL
-from classroom.workspaces.archive_rules import archive_run_share
+from classroom.workspaces.archive_rules import archive_run_end, archive_run_share
 from config.prices import RegionPrices
 
 
@@ -62,15 +62,29 @@ def _seconds(span: timedelta) -> Decimal:
     return Decimal(span // timedelta(microseconds=1)) / Decimal(1_000_000)
 
 
+def _archive_run_end(session: Session, ws: Workspace) -> datetime | None:
+    """The end of the workspace's start for the archive only, from its recorded events (None: none, or running)."""
+    if ws.archive_started_at is None:
+        return None
+    events = session.execute(
+        select(WorkspaceEvent.at, WorkspaceEvent.to_state).where(
+            WorkspaceEvent.workspace_id == ws.id, WorkspaceEvent.at > ws.archive_started_at
+        )
+    ).all()
+    return archive_run_end(ws.archive_started_at, [(at, state) for at, state in events])
+
+
 def book_late_running(session: Session, ws: Workspace, since: datetime, now: datetime, prices: RegionPrices) -> bool:
     """A correction for `running` recorded late: AWS ran (and billed) the instance from `since`, but metering
     already counted [since, metered_until) in the state before, without compute. Books those seconds' compute
     (and public IPv4) once; (workspace, period start) is unique. The part inside a start for the archive only
-    (a run still going on) is a course line instead. True if something was booked."""
+    (from its request to the first stop or end after it, as ACCRUE_SQL counts it) is a course line instead. True
+    if something was booked."""
     if since >= ws.metered_until or ws.instance_type not in prices.instance_hourly:
         return False
     hourly = prices.running_hourly(ws.instance_type)
-    course = _seconds(archive_run_share(since, ws.metered_until, ws.archive_started_at, None))
+    run_until = _archive_run_end(session, ws)
+    course = _seconds(archive_run_share(since, ws.metered_until, ws.archive_started_at, run_until))
     secs = _seconds(ws.metered_until - since) - course
     if course > 0:
         from classroom.services.course_charges import Charge, book  # it reads this module's time zones

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from classroom.db import make_session_factory
 from classroom.jobs.context import JobContext, use_context
-from classroom.models import LedgerEntry, SpendTotal, WorkspaceEvent
-from classroom.services.metering import accrue
+from classroom.models import CourseCharge, LedgerEntry, SpendTotal, WorkspaceEvent
+from classroom.services.metering import accrue, book_late_running
 from classroom.services.workspaces import event_time, request_workspace
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.catalog import load_catalog
@@ -100,3 +100,38 @@ def test_a_row_learning_of_running_90_s_late_is_billed_from_launch_time(session,
 
     reconcile_workspaces()  # seen running again: nothing changes, nothing booked twice
     assert session.scalar(select(func.count(LedgerEntry.id)).where(LedgerEntry.workspace_id == ws.id)) == 2
+
+
+def test_a_late_running_after_an_old_archive_run_is_the_students_not_the_courses(session) -> None:
+    """The archive-only run ends at its first stop (as ACCRUE_SQL counts it): a later start's late seconds are
+    booked to the student's ledger, and only seconds inside a run still going on are the course's."""
+    course = make_course(session, time_zone="UTC")
+    person = make_person(session, course)
+    ws, _ = request_workspace(
+        session, course_id=course.id, person_id=person.id, link_key="hw1", link_title="HW1",
+        template=load_catalog().get("ml-cpu-student"), region="us-east-1",  # type: ignore[arg-type]
+    )  # fmt: skip
+    t0 = datetime(2024, 10, 15, 12, tzinfo=UTC)
+    ws.instance_type, ws.archive_started_at = "t3.medium", t0  # started for its archive only at t0 ...
+    session.add(WorkspaceEvent(workspace_id=ws.id, at=t0 + timedelta(minutes=20), to_state=S.STOPPED))  # ... until
+    since, ws.metered_until = t0 + timedelta(days=2), t0 + timedelta(days=2, seconds=90)  # a normal start, 90 s late
+    session.commit()
+
+    assert book_late_running(session, ws, since, t0 + timedelta(days=2, minutes=1), PRICES)
+    session.commit()
+
+    secs, compute = session.execute(
+        select(func.sum(LedgerEntry.running_seconds), func.sum(LedgerEntry.compute)).where(
+            LedgerEntry.workspace_id == ws.id
+        )
+    ).one()
+    assert secs == 90 and compute == 90 * T3_MEDIUM_RUNNING_HOUR / 3600  # the student's, as any running
+    assert session.scalar(select(func.count(CourseCharge.id))) == 0  # nothing to the course
+
+    ws.archive_started_at = since - timedelta(seconds=30)  # a run still going on: the course's, as before
+    ws.metered_until = since + timedelta(seconds=200)
+    session.commit()
+    assert book_late_running(session, ws, since + timedelta(seconds=100), since + timedelta(minutes=5), PRICES)
+    session.commit()
+    (line,) = session.scalars(select(CourseCharge)).all()
+    assert (line.kind, line.quantity) == ("archive_run", 100)
