@@ -5,7 +5,9 @@ leaves the others alone: they may be another installation's), and one is termina
 `cwc:workspace-id` tag names a workspace row of this database, of that course.
 
 Booking follows the hourly usage job's rule: each volume's line runs from where it was last booked (or from its
-CreateTime) to the last whole hour, kind `orphan`, ref the volume id; (course, kind, ref, period start) is unique,
+CreateTime) to the last whole hour, kind `orphan`, ref the volume id, never before the end of a workspace row that
+references the instance (a "missing" instance marked ended that reappeared: the student's ledger holds its storage
+until then); (course, kind, ref, period start) is unique,
 so retried or overlapping passes book nothing twice. When an orphan is terminated its last line runs to now, and it
 is terminated only if that line (or a concurrent pass's, ending as late) is in. If DescribeVolumes fails nothing is
 booked and the next pass books from the same start.
@@ -64,12 +66,20 @@ def grace_over(orphan: InstanceInfo, grace_days: int, now: datetime) -> bool:
 
 
 def volume_lines(
-    course_id: int, volumes: Sequence[VolumeInfo], last: Last, end: datetime, prices: RegionPrices, fallback: datetime
+    course_id: int,
+    volumes: Sequence[VolumeInfo],
+    last: Last,
+    end: datetime,
+    prices: RegionPrices,
+    fallback: datetime,
+    not_before: datetime | None = None,
 ) -> list[Charge]:
-    """A line per volume from its last booking (or its creation, else `fallback`) to `end`, at its type's price."""
+    """A line per volume from its last booking (or its creation, else `fallback`), and not before `not_before` (a
+    student's ledger holds the storage until then), to `end`, at its type's price."""
     out = []
     for v in volumes:
         start = last.get((course_id, "orphan", v.volume_id), v.created_at or fallback)
+        start = max(start, not_before) if not_before is not None else start
         if start < end:
             price = prices.ebs_gb_month_of(v.volume_type)
             out.append(storage_charge(course_id, "orphan", v.volume_id, start, end, v.size_gb * GiB, price))
@@ -123,13 +133,15 @@ def _book_volumes(
     orphans = [o for o in orphans if course_id_of(o.tags) in graces]  # never act on another installation's
     refs = [v.volume_id for vs in volumes.values() for v in vs]
     last = _last_booked(session, refs)
+    ledger_until = _students_ledger_until(session, [o.instance_id for o in orphans], now)
     due, lines = [], []
     for o in orphans:
         course = course_id_of(o.tags)
         grace = graces[course]
         ending = grace_over(o, grace, now) and o.instance_id in volumes
         end = now if ending else hour_floor(now)
-        lines += volume_lines(course, volumes.get(o.instance_id, []), last, end, prices, o.launched_at or now)  # type: ignore[arg-type]
+        after = ledger_until.get(o.instance_id)
+        lines += volume_lines(course, volumes.get(o.instance_id, []), last, end, prices, o.launched_at or now, after)  # type: ignore[arg-type]
         if ending:
             due.append((o, grace))
     new = book(session, lines, now)
@@ -145,6 +157,21 @@ def _book_volumes(
             continue
         ready.append((o, grace))
     return new, ready
+
+
+def _students_ledger_until(session: Session, instance_ids: list[str], now: datetime) -> dict[str, datetime]:
+    """Per orphan a workspace row references (a "missing" instance marked ended that reappeared): until when a
+    student's ledger holds its storage (the row's end; `now` if the row went live again meanwhile)."""
+    rows = session.execute(
+        select(Workspace.instance_id, Workspace.state, Workspace.state_changed_at).where(
+            Workspace.instance_id.in_(instance_ids)
+        )
+    )
+    out: dict[str, datetime] = {}
+    for iid, state, changed in rows:
+        until = now if state in LIVE else changed
+        out[iid] = max(until, out.get(iid, until))
+    return out
 
 
 def _last_booked(session: Session, refs: list[str]) -> Last:

@@ -134,6 +134,25 @@ def test_an_orphans_volumes_are_booked_to_its_course_by_size_and_type(session, c
     assert state_of(backend, iid) == "stopped"
 
 
+def test_a_reappearing_instance_is_booked_only_after_its_workspace_ended(session, clock, backend):
+    """An instance judged missing (its row marked terminated) reappears as an orphan: the student's ledger holds its
+    storage until the row ended, so the course's lines start there, not at the volume's creation."""
+    course = course_with_policy(session)
+    wid = ended_workspace(session, course)
+    iid = run_orphan(backend, course_key(course.id), workspace=wid)
+    ws = session.get(Workspace, int(wid))
+    ws.instance_id, ws.state = iid, WorkspaceState.TERMINATED
+    ws.state_changed_at = ws.metered_until = T0 + timedelta(hours=3)  # metered to the student until then
+    session.commit()
+    reconcile_workspaces()
+
+    clock.move_to(T0 + timedelta(hours=5, minutes=20))
+    assert reconcile_workspaces()["volume_lines"] == 1
+    (line,) = volume_lines(session)
+    assert (line.period_start, line.period_end, line.quantity) == (T0 + timedelta(hours=3), T0 + timedelta(hours=5), 60)
+    assert money([line], 30 * GP3 * 2 / 730)
+
+
 def test_two_passes_at_once_book_each_volume_once(session, clock, backend, monkeypatch):
     course = course_with_policy(session)
     run_orphan(backend, course_key(course.id), disks=((50, "gp3"),))
