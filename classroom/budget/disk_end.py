@@ -1,7 +1,9 @@
 """How a disk ends after the term, in money: kept through the course's grace period (EBS storage, billed to the
 student's ledger until the disk is deleted), and its home archived to S3 for the course's retention (booked to the
-course as an "archive" line at the archive's size). The launch check, the student's reserve, the sweep and the
-course position all reserve these figures while the term is on, from here. Pure: no I/O.
+course as an "archive" line at the archive's size, never to the student). While the term is on, the student's
+reserve (the launch check, the student's figures, the sweep) holds what the student's ledger will be charged, the
+storage to term end and through the grace (`disk_reserve`); the course position holds that and the archive's
+retention too (`after_term`). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ def after_term(
 
 
 def disk_reserve(prices: RegionPrices, volume_gb: int, hours_left: Decimal, end: DiskEnd | None) -> Decimal:
-    """What one existing disk will still cost: its storage to term end, its grace, and its archive's retention."""
+    """What one existing disk will still cost its student: its storage to term end and through the grace (its
+    archive's retention is the course's: reserved in the course position only)."""
     storage = prices.storage_hourly(volume_gb)
-    grace, archive = after_term(storage, prices.archive_hourly(archive_gb(volume_gb)), hours_left, end)
-    return storage * hours_left + grace + archive
+    grace, _course_archive = after_term(storage, Decimal(0), hours_left, end)
+    return storage * hours_left + grace
 
 
 def disk_end_of(term_end: date | None, grace_days: int, retention_days: int) -> DiskEnd | None:

@@ -44,7 +44,7 @@ class StudentMoney:
     spent: Decimal
     spent_today: Decimal
     running: int
-    reserved: Decimal = Decimal(0)  # existing disks to term end, their grace and archives (disk_reserve), held back
+    reserved: Decimal = Decimal(0)  # existing disks to term end and through their grace (disk_reserve), held back
 
     @property
     def remaining(self) -> Decimal:
@@ -85,7 +85,8 @@ class Option:
 class Commitment:
     """What a launch commits to before the sweep can stop it: the new disk until term end, then through the
     course's grace period, its home archive in S3 for the retention, and running until one sweep interval plus
-    the stop latency have passed."""
+    the stop latency have passed. The archive is booked to the course, so the student's remainder covers
+    `student` and the course's covers `total`."""
 
     disk: Decimal
     running: Decimal
@@ -94,8 +95,14 @@ class Commitment:
     archive: Decimal = Decimal(0)
 
     @property
+    def student(self) -> Decimal:
+        """What the student's ledger will be charged: all but the archive."""
+        return self.disk + self.grace + self.running
+
+    @property
     def total(self) -> Decimal:
-        return self.disk + self.grace + self.archive + self.running
+        """What the course position commits: the student's part and the archive's retention."""
+        return self.student + self.archive
 
 
 @dataclass(frozen=True)
@@ -259,14 +266,14 @@ def project(policy: PolicyView, money: StudentMoney, t: Option, now: datetime) -
     return (None if r.lasts_the_term else r.days), running_sentence(r, money_text(policy.max_daily_cost))
 
 
-def _commitment_parts(need: Commitment, t: Option, end: DiskEnd | None) -> str:
-    """What the launch commits to, part by part with its figure."""
+def _commitment_parts(need: Commitment, t: Option, end: DiskEnd | None, *, archive: bool) -> str:
+    """What the launch commits to, part by part with its figure (the course's archive only when `archive`)."""
     parts = []
     if need.disk > 0:
         parts.append(f"its {t.volume_gb} GB disk until the term ends ({money(need.disk)})")
     if need.grace > 0 and end is not None:
         parts.append(f"the {end.grace_days} days the disk is kept after the term ({money(need.grace)})")
-    if need.archive > 0 and end is not None:
+    if archive and need.archive > 0 and end is not None:
         parts.append(
             f"its home archive (up to {archive_gb(t.volume_gb)} GB) kept {end.retention_days} days in S3 "
             f"({money(need.archive)})"
@@ -279,16 +286,17 @@ def _commitment_refusal(
     need: Commitment, money_: StudentMoney, course: CourseMoney | None, t: Option, policy: PolicyView
 ) -> tuple[str, str] | None:
     """(code, message) when the student's remainder, or the course's, cannot cover what the launch commits to."""
-    parts = _commitment_parts(need, t, policy.disk_end)
     course_name = policy.course_name
-    if money_.remaining < need.total:
+    if money_.remaining < need.student:
+        parts = _commitment_parts(need, t, policy.disk_end, archive=False)
         return (
             "over_budget",
-            f"Starting {t.name} commits {money(need.total)}: {parts}. You have {money(money_.remaining)} left, "
+            f"Starting {t.name} commits {money(need.student)}: {parts}. You have {money(money_.remaining)} left, "
             "so it will not start and nothing was charged. Your files are kept. Ask your instructor for more "
             "budget, or use a workspace with a smaller disk.",
         )
     if course is not None and course.remaining < need.total:
+        parts = _commitment_parts(need, t, policy.disk_end, archive=True)
         return (
             "course_budget",
             f"{course_name}'s total budget of {money(course.total)} is committed ({money(course.committed)} spent "

@@ -115,8 +115,8 @@ def student_money(
 def _storage_reserve(
     course: Course, policy: CoursePolicy, volumes: list[int], now: datetime, prices: RegionPrices
 ) -> Decimal:
-    """What the student's existing disks (their sizes) will still cost: to the end of the term, then through the
-    grace period and their archives' retention (policy.disk_reserve)."""
+    """What the student's existing disks (their sizes) will still cost the student: to the end of the term, then
+    through the grace period (disk_end.disk_reserve; their archives are the course's)."""
     hours = hours_until_term_end(course.term_end, course.time_zone, now)
     if hours == 0:
         return Decimal(0)

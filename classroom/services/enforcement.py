@@ -78,8 +78,8 @@ def _hourly(prices: RegionPrices, instance_type: str) -> Decimal | None:
 
 def load_positions(session: Session, now: datetime, prices: RegionPrices) -> list[StudentPosition]:
     """Every student with spend or a live workspace: running workspaces' rates (None when unpriced), and what
-    their disks will still cost to term end, through the grace and their archives' retention (reserved, so the
-    cap also holds for stopped disks and what follows the term)."""
+    their disks will still cost them to term end and through the grace (reserved, so the cap also holds for
+    stopped disks and what follows the term; the archives' retention is the course's, not theirs)."""
     running: dict[tuple[int, int], list[tuple[int, Decimal | None, datetime, str]]] = {}
     reserve: dict[tuple[int, int], Decimal] = {}
     terms: dict[tuple[date | None, str], tuple[datetime | None, bool]] = {}  # per term end and zone, not per row

@@ -120,10 +120,10 @@ def test_no_recent_use_and_a_course_not_set_up(client, canvas, session):
     end = datetime.combine(course.term_end + timedelta(days=1), datetime.min.time(), UTC)  # the course is in UTC
     prices = load_prices().region("us-east-1")
     to_end = prices.storage_hourly(30) * D((end - datetime.now(UTC)).total_seconds()) / 3600
-    kept = to_end + prices.storage_hourly(30) * 14 * 24 + prices.archive_hourly(5) * 365 * 24  # grace, archive
+    kept = to_end + prices.storage_hourly(30) * 14 * 24  # and the grace; the archive is the course's line
     shown = D(re.search(r"Kept for your disks</dt><dd>\$([0-9.]+),", html).group(1))
-    assert abs(shown - kept) <= D("0.01")  # the disk's cost to term end, grace and archive is held back, as the sweep
-    assert "through the 14 days they are kept after it and their archives" in html
+    assert abs(shown - kept) <= D("0.01")  # the disk's cost to term end and its grace is held back, as the sweep
+    assert "through the 14 days they are kept after it" in html and "paid by the course" in html
     assert re.search(r"<strong>\$([0-9.]+)</strong>", html).group(1) == str((21 - shown).quantize(D("0.01")))
 
 

@@ -201,12 +201,12 @@ def test_student_budget_burn_days_left_running_and_template_rate(session):
     b = student_budget(session, course, emily.id, now, prices=PRICES, catalog=CATALOG)
     # two 30 GB disks exist: what they cost from now to the end of Dec 13 (Los Angeles) is held back, like the sweep
     hours = D((datetime(2024, 12, 14, 8, tzinfo=UTC) - now).total_seconds()) / 3600  # to Dec 13, 23:59:59.999999
-    after = PRICES.storage_hourly(30) * 14 * 24 + PRICES.archive_hourly(5) * 365 * 24  # grace $1.10, archive $1.38
+    after = PRICES.storage_hourly(30) * 14 * 24  # grace $1.10; the archives ($1.38 each) are the course's lines
     assert abs(b.reserved - 2 * (PRICES.storage_hourly(30) * hours + after)) < D("1E-9")
-    assert round(b.reserved, 2) == D("14.36")  # $9.39 to term end, then 2 x ($1.10 + $1.38)
+    assert round(b.reserved, 2) == D("11.60")  # $9.39 to term end, then 2 x $1.10
     assert (b.base, b.grants, b.cap, b.spent, b.percent) == (24, 6, 30, D("8.40"), 28)
-    assert b.remaining == 30 - D("8.40") - b.reserved and b.remaining.quantize(CENT) == D("7.24")
-    assert b.burn_per_day == D("0.20") and b.days_left == D("36.2")  # $7.2411 / $0.20
+    assert b.remaining == 30 - D("8.40") - b.reserved and b.remaining.quantize(CENT) == D("10.00")
+    assert b.burn_per_day == D("0.20") and b.days_left == D("50.0")  # $10.0011 / $0.20
     assert len(b.days) == 30 and b.days[0].day == today - timedelta(days=29) and b.days[-1].day == today
     assert [d.amount for d in b.days if d.amount] == [D("5.00"), D("0.70"), D("0.70")]
     assert b.running_hours == D(14) and b.effective_hourly == D("0.60")  # $8.40 over 1 + 1 + 10 + 2 hours

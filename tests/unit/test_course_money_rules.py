@@ -74,30 +74,40 @@ def test_five_dollars_left_and_a_fifty_gb_disk_is_refused_with_the_figures() -> 
     d = launch("ml-final-project", money)
     disk = PRICES.storage_hourly(50) * HOURS
     grace = PRICES.storage_hourly(50) * 24 * 14  # $1.84
-    archive = PRICES.s3_gb_month * 5 * 24 * 365 / 730  # the biggest archive (5 GB) for a year: $1.38
+    running = (PRICES.running_hourly("t3.large") + PRICES.storage_hourly(50)) * 180 / 3600
     assert disk > 5 and not d.allowed and d.code == "over_budget"
+    assert f"commits {money_text(disk + grace + running)}:" in d.message  # what the student's ledger will hold
     assert f"its 50 GB disk until the term ends (${disk.quantize(Decimal('0.01'))})" in d.message
     assert "the 14 days the disk is kept after the term ($1.84)" in d.message and grace.quantize(CENT) == Decimal(
         "1.84"
     )
-    assert "its home archive (up to 5 GB) kept 365 days in S3 ($1.38)" in d.message
-    assert archive == Decimal("1.38") and "You have $5.00 left" in d.message and "3 minutes of running" in d.message
+    assert "S3" not in d.message  # the archive's retention is the course's, not the student's
+    assert "You have $5.00 left" in d.message and "3 minutes of running" in d.message
 
 
-def test_covering_the_disk_to_term_end_but_not_its_grace_and_archive_is_refused_with_the_figures() -> None:
+def test_covering_the_disk_to_term_end_but_not_its_grace_is_refused_with_the_figures() -> None:
     t = option(CATALOG.get("ml-cpu-student"), PRICES)  # type: ignore[arg-type]
     to_term_end = t.disk_hourly * HOURS + t.hourly * 180 / 3600  # what the launch check used to count
     money = StudentMoney(Decimal(24), Decimal(24) - to_term_end - Decimal("0.50"), Decimal(0), 0)  # 50 cents more
     d = launch("ml-cpu-student", money)
-    grace, archive = PRICES.storage_hourly(30) * 24 * 14, PRICES.archive_hourly(5) * 24 * 365  # $1.10, $1.38
+    grace = PRICES.storage_hourly(30) * 24 * 14  # $1.10
     assert not d.allowed and d.code == "over_budget"
-    assert f"commits {money_text(to_term_end + grace + archive)}:" in d.message
+    assert f"commits {money_text(to_term_end + grace)}:" in d.message
     assert "the 14 days the disk is kept after the term ($1.10)" in d.message
-    assert "its home archive (up to 5 GB) kept 365 days in S3 ($1.38)" in d.message
     assert f"You have {money_text(money.remaining)} left" in d.message
     without_end = replace(POLICY, disk_end=None)  # no term end to end the disk at: nothing after it is reserved
     assert check_launch(without_end, "ml-cpu-student", money, catalog=CATALOG, prices=PRICES, now=NOW,
                         hours_left=HOURS).allowed  # fmt: skip
+
+
+def test_a_student_is_not_held_back_for_the_archive_the_course_pays() -> None:
+    t = option(CATALOG.get("ml-cpu-student"), PRICES)  # type: ignore[arg-type]
+    need = commitment(t, HOURS, new_disk=True, end=POLICY.disk_end)
+    assert need.archive == PRICES.archive_hourly(5) * 24 * 365 > 1  # $1.38, booked as the course's "archive" line
+    money = StudentMoney(Decimal(24), Decimal(24) - need.student - Decimal("0.01"), Decimal(0), 0)  # a cent more
+    assert money.remaining < need.total  # what the student used to be held to
+    assert launch("ml-cpu-student", money, course=CourseMoney(Decimal(1200), Decimal(0))).allowed
+    assert disk_reserve(PRICES, 30, HOURS, POLICY.disk_end) == need.disk + need.grace  # existing disks: the same
 
 
 def test_the_course_remainder_must_cover_the_grace_and_the_archive_too() -> None:
@@ -121,18 +131,19 @@ def test_the_commitment_is_three_minutes_of_running_plus_the_disk_to_term_end_it
     hourly = PRICES.hourly("t3.medium") + Decimal("0.005") + PRICES.storage_hourly(30)
     assert c.disk == PRICES.storage_hourly(30) * 100 and c.running == hourly * 180 / 3600
     assert c.grace == PRICES.storage_hourly(30) * 336 and c.archive == PRICES.s3_gb_month * 5 * 8760 / 730
-    assert c.total == c.disk + c.grace + c.archive + c.running
+    assert c.total == c.disk + c.grace + c.archive + c.running  # the course's
+    assert c.student == c.disk + c.grace + c.running  # the student's: the archive is the course's line
     restart = commitment(t, Decimal(100), new_disk=False, end=DiskEnd(14, 365))
     assert restart.total == restart.running and restart.grace == restart.archive == 0
     after = commitment(t, Decimal(0), new_disk=True, end=DiskEnd(14, 365))  # the term is over: nothing ahead
     assert after.total == after.running
 
 
-def test_a_small_disk_reserves_its_own_size_as_archive_and_the_reserve_adds_up() -> None:
+def test_a_small_disk_reserves_its_own_size_as_archive_and_the_students_reserve_adds_up() -> None:
     assert archive_gb(3) == 3 and archive_gb(5) == 5 and archive_gb(500) == 5
     end = DiskEnd(7, 30)
     got = disk_reserve(PRICES, 30, Decimal(10), end)
-    assert got == PRICES.storage_hourly(30) * (10 + 7 * 24) + PRICES.archive_hourly(5) * 30 * 24
+    assert got == PRICES.storage_hourly(30) * (10 + 7 * 24)  # to term end and the grace; no archive (the course's)
     assert disk_reserve(PRICES, 30, Decimal(0), end) == 0 and disk_reserve(PRICES, 30, Decimal(10), None) == (
         PRICES.storage_hourly(30) * 10
     )
@@ -140,7 +151,7 @@ def test_a_small_disk_reserves_its_own_size_as_archive_and_the_reserve_adds_up()
 
 def test_remaining_just_below_the_commitment_is_refused_and_just_above_allowed() -> None:
     t = option(CATALOG.get("ml-cpu-student"), PRICES)  # type: ignore[arg-type]
-    need = commitment(t, HOURS, new_disk=True, end=POLICY.disk_end).total
+    need = commitment(t, HOURS, new_disk=True, end=POLICY.disk_end).student
     below = StudentMoney(Decimal(24), Decimal(24) - need + Decimal("0.000001"), Decimal(0), 0)
     above = StudentMoney(Decimal(24), Decimal(24) - need - Decimal("0.000001"), Decimal(0), 0)
     assert launch("ml-cpu-student", below).code == "over_budget"
