@@ -181,10 +181,11 @@ def main() -> int:
 def run(args: argparse.Namespace, sessions: Any, backend: AwsBackend, root: Path, url: str, redis_url: str) -> int:
     rows = seed_rows(sessions, backend, args.n)
     redis = Redis.from_url(redis_url)
-    runtime, ssh_port = start_runtime(url, backend, root)
-    time.sleep(3)  # one sync pass has seen the instances
-    gateway, port = start_gateway(url, redis_url, backend, root, ssh_port)
+    runtime, ssh_port, _env = start_runtime(url, backend, root)
+    gateway = None
     try:
+        time.sleep(3)  # one sync pass has seen the instances
+        gateway, port = start_gateway(url, redis_url, backend, root, ssh_port)
         keys = [asyncssh.import_private_key(r["key"]) for r in rows]
 
         direct_typing = Typing(len(rows), {"runtime": runtime.pid, "client": os.getpid()})
@@ -213,9 +214,10 @@ def run(args: argparse.Namespace, sessions: Any, backend: AwsBackend, root: Path
         t0 = time.perf_counter()
         through = asyncio.run(through_gateway())
         wall = time.perf_counter() - t0
-    finally:
-        gateway.terminate()
-        gateway.wait(20)
+    finally:  # the runtime ends its sandboxes on SIGTERM
+        if gateway is not None:
+            gateway.terminate()
+            gateway.wait(20)
         runtime.terminate()
         runtime.wait(20)
     gw = [x for per in through for x in per]
