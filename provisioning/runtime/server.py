@@ -40,8 +40,8 @@ from provisioning.runtime.access import (
 )
 from provisioning.runtime.debug_io import debug_banner, run_recorded
 from provisioning.runtime.messages import login_banner
+from provisioning.runtime.processes import RuntimeStopping
 from provisioning.runtime.sandbox import SFTP_SERVER, as_nobody, bwrap_argv, pty_spawn
-from provisioning.runtime.service import RuntimeStopping
 from provisioning.ssh_keys import fingerprint
 
 if TYPE_CHECKING:

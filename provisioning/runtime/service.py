@@ -12,14 +12,13 @@ shell in tmux (the browser terminal's) outlives the SSH session that started it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import asyncssh
 
@@ -28,14 +27,13 @@ from provisioning.agent.cwc_agent import disk_percent, login_banner, post_json
 from provisioning.runtime.access import WorkspaceFacts
 from provisioning.runtime.activity import Post, WorkspaceActivity, jupyter_running, process_tree, runs_jupyter
 from provisioning.runtime.facts import FactsLoader
+from provisioning.runtime.processes import SandboxProcesses
 from provisioning.runtime.restore import restore_home
 from provisioning.runtime.sandbox import (
     HOST_UID,
     SandboxSpec,
     arm_commands,
     arm_tool_log,
-    as_nobody,
-    bwrap_argv,
     make_toolbin,
     prepare,
     remove_home,
@@ -52,11 +50,7 @@ log = logging.getLogger("provisioning.runtime")
 DOWN = ("stopping", "stopped", "shutting-down", "terminated")
 
 
-class RuntimeStopping(RuntimeError):
-    """The runtime is stopping: it opens no session and starts no sandbox process."""
-
-
-class LocalRuntime:
+class LocalRuntime(SandboxProcesses):
     """State shared by every connection: where homes live, what runs, who is connected."""
 
     def __init__(
@@ -65,17 +59,12 @@ class LocalRuntime:
         self.loader, self.root, self.clock, self.post = loader, root, clock, post
         self.specs: dict[str, SandboxSpec] = {}
         self.port = 0
-        self.procs: dict[str, set[asyncio.subprocess.Process]] = {}
-        self.servers: dict[str, set[WorkspaceServer]] = {}
+        self.init_processes()
         self._activity: dict[str, WorkspaceActivity] = {}
-        self.tmux: dict[str, asyncio.subprocess.Process] = {}  # each workspace's tmux server, while it runs
-        self._tmux_starting: dict[str, asyncio.Lock] = {}  # two sessions at once: one server
         self._cpu: dict[str, tuple[float, float]] = {}  # instance -> (monotonic time, CPU seconds) at the last pass
         self.collecting: frozenset[str] = frozenset()  # instances whose course collects activity (each sync)
         self.recording: frozenset[str] = frozenset()  # ... and records typed commands (each sync)
         self.kept: set[str] = set()  # terminated instances whose home is kept: not saved (logged once)
-        self.stopping = False  # set by stop(): no new session or sandbox process from then on
-        self._spawning = 0  # sandbox processes forked but not yet tracked (stop() waits for them)
         for sub in ("homes", "etc", "materials", "agent", "tools", "tmux"):
             (root / sub).mkdir(parents=True, exist_ok=True)
             (root / sub).chmod(0o711)  # `nobody` (bwrap) must reach its own folder, and list none
@@ -163,76 +152,6 @@ class LocalRuntime:
         sent = await asyncio.gather(*(loop.run_in_executor(None, self.collect, i, pids[i]) for i in running))
         return sum(sent)
 
-    async def keep_tmux(self, facts: WorkspaceFacts, spec: SandboxSpec, env: dict[str, str]) -> None:
-        """Start the workspace's tmux server in a sandbox of its own (`tmux -D`, tracked: a stop ends it) unless
-        it runs; a session's `tmux` client then attaches to it through the shared socket folder and its shells
-        live on when the session ends. `env` is the starting session's (its new shells name that login)."""
-        async with self._tmux_starting.setdefault(facts.instance_id, asyncio.Lock()):
-            running = self.tmux.get(facts.instance_id)
-            if running is None or running.returncode is not None:
-                await self._start_tmux(facts, spec, env)
-
-    async def _start_tmux(self, facts: WorkspaceFacts, spec: SandboxSpec, env: dict[str, str]) -> None:
-        assert spec.tmux_dir is not None
-        socket = spec.tmux_dir / "default"
-        socket.unlink(missing_ok=True)  # a server killed by a stop leaves its socket behind
-        argv, as_user = as_nobody(bwrap_argv(spec, ["/usr/bin/tmux", "-D"], env, student_tmux=True))
-        proc = await self.spawn(facts.instance_id, argv, stdin=asyncio.subprocess.DEVNULL,
-                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-                                **as_user)  # fmt: skip
-        self.tmux[facts.instance_id] = proc
-        for _ in range(100):  # the client must find the server's socket, or it starts one in its own sandbox
-            if socket.exists() or proc.returncode is not None:
-                return
-            await asyncio.sleep(0.02)
-        log.warning("tmux server of %s did not start", facts.instance_id)
-
-    async def spawn(self, instance_id: str, argv: list[str], **options: Any) -> asyncio.subprocess.Process:
-        """Start a sandbox process for the workspace and track it (a stop ends it). Refused with RuntimeStopping
-        once the runtime stops; one whose start overlapped the stop is killed before the refusal."""
-        if self.stopping:
-            raise RuntimeStopping("the workspace runtime is stopping")
-        self._spawning += 1
-        try:
-            proc = await asyncio.create_subprocess_exec(*argv, **options)
-        finally:
-            self._spawning -= 1
-        self.track(instance_id, proc)
-        if self.stopping:  # forked while stop() waited for it: stop() ends it (killed here too, at once)
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            raise RuntimeStopping("the workspace runtime is stopping")
-        return proc
-
-    async def stop(self, timeout: float = 10.0) -> int:
-        """Stop serving workspaces: refuse new sessions and sandbox processes, wait for those already forked to
-        be tracked, close every connection, kill every tracked process and wait until each has exited (none is
-        left for init to adopt). Returns how many processes were ended."""
-        self.stopping = True
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self._spawning and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-        procs = [proc for tracked in self.procs.values() for proc in tracked]
-        ended = sum(self.end_workspace(i, "runtime stopping") for i in {*self.procs, *self.servers})
-        if procs:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), max(deadline - loop.time(), 1))
-        left = [p.pid for p in procs if p.returncode is None]
-        if left:
-            log.warning("runtime stopping: processes %s did not exit", left)
-        return ended
-
-    def track(self, instance_id: str, proc: asyncio.subprocess.Process) -> None:
-        """Remember a sandbox process so a stop can end it."""
-        procs = self.procs.setdefault(instance_id, set())
-        procs.add(proc)
-        asyncio.get_running_loop().create_task(self._forget(instance_id, proc))
-
-    async def _forget(self, instance_id: str, proc: asyncio.subprocess.Process) -> None:
-        await proc.wait()
-        self.procs.get(instance_id, set()).discard(proc)
-
     def connection_opened(self, server: WorkspaceServer) -> None:
         assert server.facts is not None
         self.servers.setdefault(server.facts.instance_id, set()).add(server)
@@ -240,19 +159,6 @@ class LocalRuntime:
     def connection_closed(self, server: WorkspaceServer) -> None:
         assert server.facts is not None
         self.servers.get(server.facts.instance_id, set()).discard(server)
-
-    def end_workspace(self, instance_id: str, reason: str) -> int:
-        """Close the workspace's connections and kill its sandboxes; returns how many processes were ended."""
-        for server in list(self.servers.pop(instance_id, set())):
-            if server.conn is not None:
-                server.conn.disconnect(asyncssh.DISC_BY_APPLICATION, f"workspace {reason}")
-        procs = self.procs.pop(instance_id, set())
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()  # bwrap dies, and with it the sandbox's pid namespace
-        if procs:
-            log.info("ended %d process(es) of %s: %s", len(procs), instance_id, reason)
-        return len(procs)
 
     async def end_closed_debug(self) -> int:
         """Disconnect debug sessions that were ended ("End session") or ran out of time; returns how many."""

@@ -20,7 +20,7 @@ import asyncssh
 import pytest
 
 from dev.services import free_port, wait_listening
-from provisioning.runtime.service import RuntimeStopping
+from provisioning.runtime.processes import RuntimeStopping
 from tests.runtime.conftest import ssh_run, until_quiet
 from tests.runtime.test_runtime_process import _env
 
