@@ -19,7 +19,8 @@ from classroom.db import utcnow
 from classroom.models import BudgetGrant
 from classroom.notify import notify
 from classroom.roles import can_configure, is_staff
-from classroom.services.budgets import BudgetError, grant_budget
+from classroom.services.budgets import BudgetError
+from classroom.services.grants import grant_budget
 from classroom.services.reports import course_report, course_today, student_budget, template_rate
 from classroom.text import spreadsheet_safe
 from config.catalog import load_catalog

@@ -1,6 +1,6 @@
-"""Budget services: a student's money position, the launch decision, grants, the course policy.
+"""Budget services: a student's money position, the launch decision, the course policy.
 
-Template requests (ask, decide) are in classroom/services/template_requests.py.
+Grants are in classroom/services/grants.py; template requests (ask, decide) in classroom/services/template_requests.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
 from classroom.budget.disk_end import disk_end_of, disk_reserve
-from classroom.budget.policy import Decision, PolicyView, StudentMoney, check_launch, hours_until_term_end, money
+from classroom.budget.policy import Decision, PolicyView, StudentMoney, check_launch, hours_until_term_end
 from classroom.budget.setup_form import SetupValues
 from classroom.db import utcnow
 from classroom.models import (
@@ -26,7 +26,7 @@ from classroom.models import (
     TemplateRequest,
     Workspace,
 )
-from classroom.services.course_money import allocation, course_money
+from classroom.services.course_money import course_money
 from classroom.workspaces.lifecycle import (
     CONCURRENT,
     RESERVED_DISK,
@@ -172,46 +172,6 @@ def decide_launch(
         new_disk=not starting,
         course=course_money(session, course, now, prices) if policy is not None else None,
     )
-
-
-def grant_budget(
-    session: Session,
-    course: Course,
-    person_id: int | None,
-    amount: Decimal,
-    reason: str,
-    granted_by: int,
-    kind: str = "grant",
-) -> BudgetGrant:
-    """Extra budget (or rollover) with a reason, out of the course's unallocated remainder; audited."""
-    if not (Decimal(0) < amount <= Decimal(1000)):
-        raise BudgetError("The amount must be above $0 and at most $1,000.")
-    if len(reason.strip()) < 5:
-        raise BudgetError("Give a reason (it is kept in the audit trail).")
-    # The policy row's lock serialises grants, so two at once cannot both fit the same remainder.
-    session.scalar(select(CoursePolicy.course_id).where(CoursePolicy.course_id == course.id).with_for_update())
-    pot = allocation(session, course.id)
-    if pot is None or amount > pot.unallocated:
-        left = money(max(Decimal(0), pot.unallocated)) if pot else money(Decimal(0))
-        total = money(pot.total) if pot else money(Decimal(0))
-        raise BudgetError(
-            f"A grant of {money(amount)} does not fit the course total of {total}: {left} is unallocated. "
-            "Ask your IT department to raise the course's allocation first."
-        )
-    grant = BudgetGrant(
-        course_id=course.id, person_id=person_id, amount=amount, kind=kind, reason=reason.strip(), granted_by=granted_by
-    )
-    session.add(grant)
-    session.flush()
-    append_event(
-        session,
-        f"budget.{kind}",
-        actor_person_id=granted_by,
-        course_id=course.id,
-        subject=str(person_id or "course"),
-        details={"amount": str(amount), "reason": reason.strip()},
-    )
-    return grant
 
 
 def _reopen_if_extended(session: Session, course: Course, policy: CoursePolicy, by: int) -> None:

@@ -109,7 +109,8 @@ def restore_student(
 ) -> tuple[StudentRestore, list[Job]]:
     """Create the restore (once: a second click returns the open one), the top-up, and the fresh workspace whose
     home is filled from the archive; reopen the student's keys; audited (flushes; the caller commits)."""
-    from classroom.services.budgets import BudgetError, grant_budget
+    from classroom.services.budgets import BudgetError
+    from classroom.services.grants import grant_budget
     from classroom.services.workspaces import request_workspace
 
     student = session.scalar(

@@ -25,9 +25,10 @@ from classroom.models import (
     Workspace,
     WorkspaceEvent,
 )
-from classroom.services.budgets import BudgetError, decide_launch, grant_budget, student_money
+from classroom.services.budgets import BudgetError, decide_launch, student_money
 from classroom.services.course_money import allocation, course_money
 from classroom.services.enforcement import run_sweep
+from classroom.services.grants import grant_budget
 from classroom.services.reports import course_report
 from classroom.services.workspaces import request_start
 from classroom.workspaces.lifecycle import WorkspaceState

@@ -1,0 +1,55 @@
+"""Budget grants: extra budget (or a rollover) for a student or the course, out of the course's unallocated
+remainder, serialised on the policy row and audited."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from classroom.audit import append_event
+from classroom.budget.policy import money
+from classroom.models import BudgetGrant, Course, CoursePolicy
+from classroom.services.budgets import BudgetError
+from classroom.services.course_money import allocation
+
+
+def grant_budget(
+    session: Session,
+    course: Course,
+    person_id: int | None,
+    amount: Decimal,
+    reason: str,
+    granted_by: int,
+    kind: str = "grant",
+) -> BudgetGrant:
+    """Extra budget (or rollover) with a reason, out of the course's unallocated remainder; audited."""
+    if not (Decimal(0) < amount <= Decimal(1000)):
+        raise BudgetError("The amount must be above $0 and at most $1,000.")
+    if len(reason.strip()) < 5:
+        raise BudgetError("Give a reason (it is kept in the audit trail).")
+    # The policy row's lock serialises grants, so two at once cannot both fit the same remainder.
+    session.scalar(select(CoursePolicy.course_id).where(CoursePolicy.course_id == course.id).with_for_update())
+    pot = allocation(session, course.id)
+    if pot is None or amount > pot.unallocated:
+        left = money(max(Decimal(0), pot.unallocated)) if pot else money(Decimal(0))
+        total = money(pot.total) if pot else money(Decimal(0))
+        raise BudgetError(
+            f"A grant of {money(amount)} does not fit the course total of {total}: {left} is unallocated. "
+            "Ask your IT department to raise the course's allocation first."
+        )
+    grant = BudgetGrant(
+        course_id=course.id, person_id=person_id, amount=amount, kind=kind, reason=reason.strip(), granted_by=granted_by
+    )
+    session.add(grant)
+    session.flush()
+    append_event(
+        session,
+        f"budget.{kind}",
+        actor_person_id=granted_by,
+        course_id=course.id,
+        subject=str(person_id or "course"),
+        details={"amount": str(amount), "reason": reason.strip()},
+    )
+    return grant
