@@ -120,11 +120,13 @@ def test_the_gateway_process_restarts_under_an_open_terminal(  # type: ignore[no
                 first.proc.send_signal(signal.SIGTERM)
                 closed = await term.control("closed", timeout=20)
                 end = await asyncio.wait_for(term.ws.receive(), 10)  # the close frame follows the message
-                return closed, end.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), term.ws.close_code
+                # the code the gateway's close frame carries (the client's own close_code turns 1006 when the
+                # gateway has already closed the connection as the client replies: a loaded machine's timing)
+                return closed, end.type is aiohttp.WSMsgType.CLOSE, end.data
 
         closed, socket_closed, code = asyncio.run(before())
         assert closed["retry"] is True and "restarting" in closed["message"]  # the page reconnects by itself
-        assert socket_closed and code == aiohttp.WSCloseCode.GOING_AWAY  # a clean close, not a dropped socket
+        assert socket_closed and code == aiohttp.WSCloseCode.GOING_AWAY  # a close frame, not a dropped socket
         assert first.proc.wait(20) == 0  # SIGTERM is a normal stop
         assert "Traceback" not in first.stderr() and " ERROR " not in first.stderr(), first.stderr()[-3000:]
         assert used not in first.stderr()  # the access log leaves the ticket (a secret) out of the URL
