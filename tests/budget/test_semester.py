@@ -2,9 +2,11 @@
 
 Everything runs through the code the tool runs: the launch policy the workspace page asks, the services, the
 jobs (in-process, after each commit), reconcile against moto, agents' heartbeats with their own tokens, the
-minute's sweep, term end and the cost report. The clock (tests/support/semester.py) jumps between events and
-sweeps every simulated minute as a running student approaches a cap. Then three short tests, one per fault
-the semester brought to light.
+minute's sweep, term end and the cost report. Five students join late (week 6) through the launch service; the
+instructor grants David extra budget out of what is left unallocated (a grant above it is refused); the course
+position the product computes is checked against the course total at every week boundary. The clock
+(tests/support/semester.py) jumps between events and sweeps every simulated minute as a running student
+approaches a cap. Then three short tests, one per fault the semester brought to light.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from classroom.db import make_engine, make_session_factory
 from classroom.jobs.context import JobContext, use_context
 from classroom.models import (
     AlertSent,
+    BudgetGrant,
     Course,
+    CourseCharge,
     CoursePolicy,
+    Enrollment,
     LedgerEntry,
     SpendDaily,
     Workspace,
@@ -34,6 +39,8 @@ from classroom.models import (
     WorkspaceFolder,
 )
 from classroom.roles import StaffLevel
+from classroom.services.budgets import BudgetError, grant_budget
+from classroom.services.course_money import allocation, course_positions
 from classroom.services.template_requests import ask_for_template, decide_request
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import load_prices
@@ -87,14 +94,23 @@ def regular_weeks(rng: random.Random, s: Student, weeks: range, *, link: str | N
 
 
 @contextmanager
-def _cs229(session: Session, database_url: str, settings, backend, redis, names: list[str], start: datetime):  # type: ignore[no-untyped-def]  # noqa: PLR0913
+def _cs229(  # type: ignore[no-untyped-def]  # noqa: PLR0913
+    session: Session,
+    database_url: str,
+    settings,
+    backend,
+    redis,
+    names: list[str],
+    start: datetime,
+    total: Decimal = Decimal(1200),
+):
     engine = make_engine(database_url, pool_size=10, pool_pre_ping=False)  # the students' and the worker's
     sessions = make_session_factory(engine)
     use_context(JobContext(settings, sessions, redis, backend))
     try:
         with time_machine.travel(start, tick=False) as clock:
             course = make_course(session, time_zone=str(TZ), term_start=TERM_START, term_end=TERM_END)
-            make_policy(session, course)
+            make_policy(session, course, total_budget=total)
             instructor = make_person(session, course, name="Jennifer Martinez", level=StaffLevel.OWNER)
             students = {n: Student(n, make_person(session, course, name=n).id) for n in names}
             session.commit()
@@ -110,12 +126,28 @@ def _cs229(session: Session, database_url: str, settings, backend, redis, names:
 
 @pytest.fixture
 def cs229(session, database_url, settings, backend, redis):  # type: ignore[no-untyped-def]
-    """`with cs229(names, start) as (sim, students, instructor_id)`: CS 229 set up as in the seed, with these
-    students and their instructor, jobs run in-process, the clock frozen at `start` and moved by `sim`."""
+    """`with cs229(names, start[, total]) as (sim, students, instructor_id)`: CS 229 set up as in the seed (a
+    course total of `total`), with these students and their instructor, jobs run in-process, the clock frozen at
+    `start` and moved by `sim`."""
     return partial(_cs229, session, database_url, settings, backend, redis)
 
 
 CLASS = ["Emily Chen", "David Kim", "Sophie Martinez"] + [f"Student {n:02d}" for n in range(4, 51)]
+LATE = [f"Late Student {n}" for n in range(1, 6)]  # join from week 6 by launching a link, as students do
+TOTAL = Decimal(1400)  # University IT's allocation: 50 x $24 planned, $200 kept for late enrollees and grants
+GRANT = Decimal(30)  # to David for his final project, out of what the late enrollees leave unallocated
+
+
+def position_and_spend(db: Session, course_id: int, now: datetime) -> tuple[Decimal, Decimal, Decimal]:
+    """(course total, committed, spent) now: the product's course position and what the ledger holds so far (the
+    students' spend and the lines booked to the course)."""
+    (position,) = course_positions(db, now, PRICES, course_id)
+    students = SpendDaily.compute + SpendDaily.storage + SpendDaily.transfer
+    spent = db.scalar(select(func.coalesce(func.sum(students), 0)).where(SpendDaily.course_id == course_id))
+    lines = select(func.coalesce(func.sum(CourseCharge.amount), 0)).where(
+        CourseCharge.course_id == course_id, CourseCharge.person_id.is_(None)
+    )
+    return position.total, position.committed, Decimal(spent) + Decimal(db.scalar(lines))
 
 
 def plan_the_term(sim: Semester, students: dict[str, Student], instructor_id: int) -> dict[str, object]:
@@ -134,6 +166,14 @@ def plan_the_term(sim: Semester, students: dict[str, Student], instructor_id: in
     sim.visit(Visit(sophie, assignment(3), CPU, local(week(3, 0), 10), local(TERM_END, 23), None))
     for n in range(7, 14):
         sim.visit(work(sophie, local(week(n, 6), 14), local(week(n, 6), 16), link=assignment(n)))
+    for name in LATE:  # join on Monday of week 6, then work like everyone else (the Student exists before its id)
+        students[name] = Student(name, 0)
+        sim.at(local(week(6, 0), 9), lambda db, s=students[name]: sim.join(db, s, assignment(6)))  # type: ignore[misc]
+        for v in regular_weeks(rng, students[name], range(6, 15)):
+            sim.visit(v)
+    seen["positions"] = positions = []
+    for n in range(1, 16):  # the course position at every week boundary (Monday 00:00), right after a sweep
+        sim.at(local(week(n, 0), 0), lambda db: positions.append(position_and_spend(db, sim.course_id, sim.now)))
     late = students["Student 50"]
     sim.visit(Visit(late, FINAL, CPU, local(TERM_END, 22), local(TERM_END, 23, 59), None))  # works until midnight
     sim.at(local(week(1, 6), 13, 55), lambda db: seen.update(gpu=sim.open(db, emily, "gpu-fun", GPU)))
@@ -143,6 +183,18 @@ def plan_the_term(sim: Semester, students: dict[str, Student], instructor_id: in
         seen["before"] = sim.decide(db, david, LARGE).code
         request = ask_for_template(db, course, david.person_id, LARGE, "Training a CNN for my final project")
         decide_request(db, course, request.id, instructor_id, approve=True, note="Stop it when you are done.")
+        db.commit()
+        # Then a grant for it, through the grant service: one that does not fit what is unallocated is refused
+        # and writes nothing; one that fits is booked.
+        left = allocation(db, sim.course_id).unallocated  # type: ignore[union-attr]
+        try:
+            grant_budget(db, course, david.person_id, left + 1, "Final project training", instructor_id)
+            seen["too_much"] = "granted"
+        except BudgetError as exc:
+            db.rollback()
+            seen["too_much"] = str(exc)
+        seen["left"] = left
+        grant_budget(db, course, david.person_id, GRANT, "Final project training", instructor_id)
         db.commit()
         seen["after"] = sim.decide(db, david, LARGE).code
 
@@ -160,7 +212,7 @@ def plan_the_term(sim: Semester, students: dict[str, Student], instructor_id: in
 
 @pytest.mark.slow
 def test_a_semester_of_cs229_stays_within_budget_and_the_ledger_adds_up(cs229, session, backend):  # type: ignore[no-untyped-def]
-    with cs229(CLASS, local(TERM_START, 8)) as (sim, students, instructor_id):
+    with cs229(CLASS, local(TERM_START, 8), TOTAL) as (sim, students, instructor_id):
         seen = plan_the_term(sim, students, instructor_id)
         sim.run_until(local(TERM_END + timedelta(days=1), 0, 5))
     emily, david, sophie = students["Emily Chen"], students["David Kim"], students["Sophie Martinez"]
@@ -175,13 +227,20 @@ def test_a_semester_of_cs229_stays_within_budget_and_the_ledger_adds_up(cs229, s
     finals = session.scalars(select(Workspace).where(Workspace.template_id == LARGE)).all()
     assert [w.person_id for w in finals] == [david.person_id] and finals[0].instance_id
     assert [s.name for s in students.values() if s.refusals] == ["Emily Chen", "Sophie Martinez"]
+    # The late enrollees joined through the launch and worked; the grant that did not fit what the late enrollees
+    # left unallocated was refused and wrote nothing, the one that fit was booked.
+    joined = session.scalars(select(Enrollment).where(Enrollment.person_id.in_([students[n].person_id for n in LATE])))
+    assert sorted((e.level, e.created_at >= local(week(6, 0), 9)) for e in joined) == [(StaffLevel.STUDENT, True)] * 5
+    assert seen["left"] == TOTAL - 24 * (len(CLASS) + len(LATE)) and "does not fit" in str(seen["too_much"])
+    grants = session.execute(select(BudgetGrant.person_id, BudgetGrant.amount)).all()
+    assert grants == [(david.person_id, GRANT)]
     # Ten assignment links, one workspace per student (and template): nobody is locked out from HW4 on by the
     # storage of idle per-link disks; every link a student opened is a folder in that one workspace.
     per_student = session.execute(
         select(Workspace.person_id, Workspace.template_id, func.count()).group_by(Workspace.person_id,
                                                                                   Workspace.template_id)
     ).all()  # fmt: skip
-    assert len(per_student) == 51 and {n for _, _, n in per_student} == {1}
+    assert len(per_student) == len(CLASS) + len(LATE) + 1 and {n for _, _, n in per_student} == {1}
     opened = session.scalars(select(func.count(func.distinct(WorkspaceFolder.link_key)))).one()
     assert opened == len(WEEKLY) + 1  # every weekly link and the final project were opened
 
@@ -198,6 +257,12 @@ def test_a_semester_of_cs229_stays_within_budget_and_the_ledger_adds_up(cs229, s
     at = session.scalar(stopped)
     assert at is not None and timedelta(0) <= at - local(TERM_END + timedelta(days=1), 0) <= timedelta(minutes=1)
     check_the_money(sim, session)
+    # At every week boundary the course position (spent + reserves + shared storage + archives, as the product
+    # computes it for the launch check and the sweep) was within the course total, and at least what was spent.
+    weekly = seen["positions"]
+    assert len(weekly) == 15  # type: ignore[arg-type]
+    for total, committed, spent in weekly:  # type: ignore[attr-defined]
+        assert total == TOTAL and spent <= committed <= total, (spent, committed, total)
 
 
 def check_sophie(sim: Semester, session: Session, sophie: Student, forgot: datetime) -> None:
@@ -239,26 +304,36 @@ def check_the_money(sim: Semester, session: Session) -> None:
             )
         ).all()
     )
-    assert ledger == daily and len(ledger) == 50
-    check_report(session, sim.course_id, ledger)
+    assert ledger == daily and len(ledger) == len(CLASS) + len(LATE)
     policy = session.get(CoursePolicy, sim.course_id)
+    grants = dict(session.execute(select(BudgetGrant.person_id, func.sum(BudgetGrant.amount)).group_by(
+        BudgetGrant.person_id)).all())  # fmt: skip
+    caps = {p: policy.budget_per_student + grants.get(p, 0) for p in ledger}
+    check_report(session, sim.course_id, ledger, caps)
     assert sum(ledger.values()) <= policy.total_budget
-    over = {
-        p: s - policy.budget_per_student
-        for p, s in ledger.items()
-        if s > policy.budget_per_student + sim.record.worst[p][1]
-    }
+    over = {p: s - caps[p] for p, s in ledger.items() if s > caps[p] + sim.record.worst[p][1]}
     assert over == {}, f"spend above the cap by more than a minute of running cost at term end: {over}"
 
 
-def check_report(session: Session, course_id: int, ledger: dict[int, Decimal]) -> None:
-    """The instructor's cost report shows the ledger's figures, per student, per week and in total."""
+def check_report(session: Session, course_id: int, ledger: dict[int, Decimal], caps: dict[int, Decimal]) -> None:
+    """The instructor's cost report shows the ledger's figures, per student, per week and in total, and the
+    allocation the roster and the grants make of the course total."""
     from classroom.services.reports import course_report
 
     report = course_report(session, session.get(Course, course_id))
     assert report is not None
     assert {r.person_id: r.spent for r in report.rows if r.has_spend} == ledger
-    assert report.spent == sum(ledger.values()) == sum(w.spent for w in report.weeks)
+    assert {r.person_id: r.cap for r in report.rows} == caps
+    transfer = session.scalar(select(func.coalesce(func.sum(SpendDaily.transfer), 0)))
+    lines = session.execute(select(CourseCharge.kind, func.sum(CourseCharge.amount)).where(
+        CourseCharge.person_id.is_(None)).group_by(CourseCharge.kind).order_by(CourseCharge.kind)).all()  # fmt: skip
+    assert [(line.kind, line.amount) for line in report.course_lines] == [tuple(r) for r in lines]
+    assert report.students_spent == sum(ledger.values()) + transfer == sum(w.spent for w in report.weeks)
+    assert report.spent == report.students_spent + sum((a for _, a in lines), Decimal(0))
+    granted = sum(caps.values()) - 24 * len(caps)
+    assert (report.total_budget, report.student_grants, report.course_grants) == (TOTAL, granted, 0)
+    assert report.allocated == sum(caps.values()) and report.unallocated == TOTAL - sum(caps.values())
+    assert report.over_allocation == 0 and report.available == TOTAL - report.spent
     seconds = session.scalar(select(func.sum(LedgerEntry.running_seconds)))
     assert report.running_seconds == seconds
 

@@ -36,10 +36,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from classroom.budget.enforcement import LOOKAHEAD_S, StudentPosition, plan_enforcement
 from classroom.budget.policy import Decision
+from classroom.claims import LaunchClaims
 from classroom.db import utcnow
-from classroom.models import Course, Workspace
+from classroom.models import Course, Deployment, Workspace
 from classroom.services.budgets import decide_launch
 from classroom.services.enforcement import load_positions, run_sweep
+from classroom.services.launches import LaunchTarget, record_launch
 from classroom.services.opening import Link, find_workspace, open_workspace, scope_of, workspace_key
 from classroom.services.workspaces import Job, request_stop
 from classroom.workspaces.lifecycle import WorkspaceState
@@ -60,6 +62,7 @@ BUSY_STEP, QUIET_STEP = timedelta(hours=3), timedelta(days=1)
 BEAT_EVERY = timedelta(hours=2)  # how often a working student's agent is heard here (the real one: every minute)
 APPROACH = 3 * MINUTE  # stop the clock this long before a student would reach a cap
 WORKERS = 6
+LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 
 ENFORCED_SQL = text("""
 SELECT e.workspace_id, w.person_id, e.reason FROM workspace_events e JOIN workspaces w ON w.id = e.workspace_id
@@ -191,6 +194,19 @@ class Semester:
         db.commit()
         self.run_jobs(opened.jobs)
         return opened.ws
+
+    def join(self, db: Session, student: Student, link: str) -> None:
+        """A late enrollee's first launch of `link`: the LTI launch service creates their person and enrollment
+        (the same service the launch view calls after validating the id_token); sets `student.person_id`."""
+        course = db.get(Course, self.course_id)
+        assert course is not None
+        deployment = db.get(Deployment, course.deployment_id)
+        assert deployment is not None
+        target = LaunchTarget(course.platform_id, deployment.id, deployment.deployment_id)
+        sub = student.name.lower().replace(" ", "-")
+        claims = LaunchClaims("LtiResourceLinkRequest", deployment.deployment_id, sub, (LEARNER,), course.context_id,
+                              name=student.name, email=f"{sub}@university.edu", resource_link_id=link)  # fmt: skip
+        student.person_id = record_launch(db, target, claims).person_id
 
     def workspace(self, db: Session, student: Student, link: str, template_id: str) -> Workspace | None:
         """The live workspace a link opens for this student (shared by every link of a template by default)."""
