@@ -24,7 +24,7 @@ from provisioning.runtime.facts import FactsLoader
 from provisioning.runtime.host import RuntimeThread
 from provisioning.runtime.service import LocalRuntime
 from provisioning.ssh_keys import add_key, generate_key_pair
-from tests.runtime.conftest import Clock, runtime_root, until_quiet  # noqa: F401 - runtime_root is a fixture
+from tests.runtime.conftest import Clock, data_dir, runtime_root, until_quiet  # noqa: F401 - data_dir and runtime_root are fixtures
 from tests.support.apps import app_on_simulated_aws
 from tests.support.budget import ensure_policies, make_running
 from tests.support.lti import launch, tool_token

@@ -55,12 +55,21 @@ class LocalWorkspace:
 
 
 @pytest.fixture
-def runtime_root() -> Iterator[Path]:
-    """Outside pytest's 0700 tmp folder: the sandbox's `nobody` must be able to reach its home."""
-    root = Path(tempfile.mkdtemp(prefix="cwc-runtime-", dir="/tmp"))
+def data_dir() -> Iterator[Path]:
+    """The tool's data folder, outside pytest's 0700 tmp folder (the sandbox's `nobody` must reach its home)."""
+    top = Path(tempfile.mkdtemp(prefix="cwc-runtime-", dir="/tmp"))
+    top.chmod(0o711)
+    yield top
+    shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
+def runtime_root(data_dir: Path) -> Path:
+    """The runtime's folder, <data_dir>/runtime as in `make run` (the app finds the homes there)."""
+    root = data_dir / "runtime"
+    root.mkdir(mode=0o711)
     root.chmod(0o711)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
+    return root
 
 
 @pytest.fixture

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-import shutil
 import tarfile
-import tempfile
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -35,22 +31,6 @@ WRITE = (
     "mkdir -p homework/hw1 .ssh && printf 'w = [0.5, 1.5]\\n' > homework/hw1/model.py && "
     "head -c 4096 /dev/urandom > data.bin && echo not-for-the-archive > .ssh/id_ed25519 && ln -s homework/hw1 hw1"
 )
-
-
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    """The tool's data folder; the runtime lives in <data_dir>/runtime as in `make run`."""
-    top = Path(tempfile.mkdtemp(prefix="cwc-archive-", dir="/tmp"))
-    top.chmod(0o711)
-    yield top
-    shutil.rmtree(top, ignore_errors=True)
-
-
-@pytest.fixture
-def runtime_root(data_dir: Path) -> Path:
-    root = data_dir / "runtime"
-    root.mkdir(mode=0o711)
-    return root
 
 
 @pytest.fixture

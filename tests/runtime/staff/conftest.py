@@ -1,30 +1,9 @@
-"""Fixtures for the staff-tool tests: the app reads the runtime's homes from its data folder, as in `make run`."""
+"""Fixtures for the staff-tool tests: the app reads the runtime's homes from its data folder
+(tests/runtime/conftest.py's `data_dir`), as in `make run`."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-
-
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    """The app's data folder; the runtime lives in <data_dir>/runtime as in `make run`."""
-    top = Path(tempfile.mkdtemp(prefix="cwc-staff-", dir="/tmp"))
-    top.chmod(0o711)
-    yield top
-    shutil.rmtree(top, ignore_errors=True)
-
-
-@pytest.fixture
-def runtime_root(data_dir: Path) -> Path:
-    root = data_dir / "runtime"
-    root.mkdir(mode=0o711)
-    root.chmod(0o711)
-    return root
 
 
 @pytest.fixture
