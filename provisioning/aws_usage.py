@@ -1,6 +1,6 @@
 """AwsBackend's part of the port for what a course stores and sends: EFS size, snapshots and S3 archives by
-size, and data transfer out (CloudWatch NetworkOut). Read by the hourly course-usage booking; every AWS error
-maps to CloudError."""
+size, and data transfer out (CloudWatch NetworkOut). Read by the hourly course-usage booking; the local runtime
+reports its instances' NetworkOut here (what EC2 does for a real instance). Every AWS error maps to CloudError."""
 
 from __future__ import annotations
 
@@ -84,3 +84,19 @@ class UsageMixin:
                 Statistics=["Sum"],
             )["Datapoints"]
         return int(sum(p["Sum"] for p in points))
+
+    def report_network_out(self, instance_id: str, at: datetime, sent_bytes: int) -> None:
+        """Publish bytes an instance sent as one NetworkOut datapoint at `at` (the local runtime plays EC2)."""
+        with _usage(f"the traffic of {instance_id}"):
+            self.cloudwatch.put_metric_data(
+                Namespace="AWS/EC2",
+                MetricData=[
+                    {
+                        "MetricName": "NetworkOut",
+                        "Dimensions": [{"Name": "InstanceId", "Value": instance_id}],
+                        "Timestamp": at,
+                        "Value": float(sent_bytes),
+                        "Unit": "Bytes",
+                    }
+                ],
+            )

@@ -3,7 +3,7 @@
 - orphan instances carrying our tags (no live workspace): compute and public IPv4 from AWS's LaunchTime to the
   moment the tool stops them;
 - the course's shared EFS file system, EBS snapshots and S3 archives: GB-month prices, per booking period;
-- data transfer out: GB from CloudWatch NetworkOut (or the local runtime's counters).
+- data transfer out: GB from CloudWatch NetworkOut (locally, published there by the runtime from its SSH counters).
 
 Pure figure functions, and one statement that books them (`classroom.sql.course_money.BOOK_SQL`); (course, kind,
 ref, period start) is unique, so a retried or duplicated booking counts once. A line attributed to a student

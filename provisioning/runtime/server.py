@@ -67,7 +67,20 @@ def cert_facts(cert: Any) -> CertFacts:
 
 
 class CheckedConnection(asyncssh.SSHServerConnection):
-    """asyncssh's server connection, with the runtime's certificate rules (revocation, logging) run first."""
+    """asyncssh's server connection, with the runtime's certificate rules (revocation, logging) run first, and the
+    bytes it sends counted as its workspace's transfer out (provisioning.runtime.traffic)."""
+
+    _unattributed = 0  # bytes sent before the login named a workspace (the key exchange)
+
+    def _send(self, data: bytes) -> None:
+        super()._send(data)
+        owner: WorkspaceServer | None = self._owner  # type: ignore[assignment]
+        facts = owner.facts if owner is not None else None
+        if facts is None:
+            self._unattributed += len(data)
+            return
+        owner.rt.traffic.add(facts.instance_id, len(data) + self._unattributed)  # type: ignore[union-attr]
+        self._unattributed = 0
 
     async def _validate_client_certificate(self, username: str, key_data: bytes) -> Any:
         """asyncssh drops a certificate it cannot read (one bit flipped: its signature fails) without a word; the

@@ -41,6 +41,7 @@ from provisioning.runtime.sandbox import (
 )
 from provisioning.runtime.snapshots import take_snapshots
 from provisioning.runtime.status import WorkspaceStatus, cpu_percent, cpu_seconds, write_status
+from provisioning.runtime.traffic import TrafficOut, publish
 from provisioning.userdata import AGENT_SOURCE
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class LocalRuntime(SandboxProcesses):
         self.collecting: frozenset[str] = frozenset()  # instances whose course collects activity (each sync)
         self.recording: frozenset[str] = frozenset()  # ... and records typed commands (each sync)
         self.kept: set[str] = set()  # terminated instances whose home is kept: not saved (logged once)
+        self.traffic = TrafficOut()  # bytes sent to SSH clients per instance, published as NetworkOut each pass
         for sub in ("homes", "etc", "materials", "agent", "tools", "tmux"):
             (root / sub).mkdir(parents=True, exist_ok=True)
             (root / sub).chmod(0o711)  # `nobody` (bwrap) must reach its own folder, and list none
@@ -194,7 +196,7 @@ class LocalRuntime(SandboxProcesses):
 
     async def sync(self) -> None:
         """One pass: end what is not running, remove terminated homes, end closed debug sessions, write the
-        running workspaces' heartbeat status."""
+        running workspaces' heartbeat status, publish the transfer out counted since the last pass."""
         await self.end_closed_debug()
         instances = await asyncio.get_running_loop().run_in_executor(None, self.loader.backend.describe_managed)
         self.loader.seen_running = {i.instance_id for i in instances if i.state == "running"}
@@ -217,6 +219,28 @@ class LocalRuntime(SandboxProcesses):
         pids = {i: [p.pid for p in self.procs.get(i, ())] for i in running}  # read on the loop, used in a thread
         sessions = {i: len(self.servers.get(i, ())) for i in running}
         await asyncio.get_running_loop().run_in_executor(None, self.write_statuses, running, pids, sessions)
+        await self.publish_traffic()
+
+    async def publish_traffic(self) -> int:
+        """Publish each instance's bytes sent since the last publish as a CloudWatch NetworkOut datapoint (off the
+        loop); what a failed call did not send is kept for the next pass. Returns the bytes published."""
+        counts = self.traffic.take()
+        if not counts:
+            return 0
+        unsent = await asyncio.get_running_loop().run_in_executor(
+            None, publish, self.loader.backend, counts, self.clock()
+        )
+        self.traffic.give_back(unsent)
+        return sum(counts.values()) - sum(unsent.values())
+
+    async def stop(self, timeout: float = 10.0) -> int:
+        """Stop serving (SandboxProcesses.stop), then publish the transfer out counted since the last pass."""
+        ended = await super().stop(timeout)
+        try:
+            await self.publish_traffic()
+        except Exception:  # noqa: BLE001 - the stop completes whatever CloudWatch says
+            log.exception("transfer out not published at stop")
+        return ended
 
     async def sync_forever(self, every_s: float, activity_every: int = 15) -> None:
         """Sync every `every_s` seconds, collect activity every `activity_every` passes, until cancelled."""
