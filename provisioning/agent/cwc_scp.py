@@ -14,10 +14,10 @@ import os
 import time
 
 try:  # in the tool: a package; on a workspace: files side by side in the agent's folder
-    from provisioning.agent.cwc_toolargs import scp_transfer
+    from provisioning.agent.cwc_toolargs import events_of, scp_transfer
     from provisioning.agent.cwc_transfers import PATHS_SHOWN, _fit, _open_owned, _when, inside, shown
 except ImportError:  # pragma: no cover - the workspace's layout
-    from cwc_toolargs import scp_transfer
+    from cwc_toolargs import events_of, scp_transfer
     from cwc_transfers import PATHS_SHOWN, _fit, _open_owned, _when, inside, shown
 
 SLACK_S = 0.05  # a file's change time (the kernel's coarse clock, a tick behind) against the run's times
@@ -60,13 +60,7 @@ def uploaded(target, start, end, home, recursive):
 def scp_events(records, home, sessions, event):
     """`transfer` events of the scp runs in these tool-log records; `sessions` maps "address port" to the login's
     {"who", "session"} (cwc_sshlog)."""
-    events = []
-    for rec in records:
-        try:
-            events += _run(rec, home, sessions, event)
-        except (TypeError, ValueError, OSError):  # a record the wrapper did not write: skipped, never stuck on
-            continue
-    return events
+    return events_of(records, lambda rec: _run(rec, home, sessions, event))
 
 
 def _run(rec, home, sessions, event):

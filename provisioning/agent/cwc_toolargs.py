@@ -155,3 +155,15 @@ def scp_transfer(args, cwd):
     if "-f" in names and paths:
         return "download", paths, "-r" in names
     return None
+
+
+def events_of(records, events_of_one):
+    """The events of each tool-log record (`events_of_one(record)`); a record the wrapper did not write is
+    skipped, never stuck on."""
+    events = []
+    for rec in records:
+        try:
+            events += events_of_one(rec)
+        except (TypeError, ValueError, OSError):
+            continue
+    return events

@@ -22,12 +22,13 @@ try:  # in the tool: a package; on a workspace: files side by side in the agent'
     from provisioning.agent.cwc_toolargs import (
         clean_url,
         curl_downloads,
+        events_of,
         tar_extraction,
         unzip_extraction,
         wget_downloads,
     )
 except ImportError:  # pragma: no cover - the workspace's layout
-    from cwc_toolargs import clean_url, curl_downloads, tar_extraction, unzip_extraction, wget_downloads
+    from cwc_toolargs import clean_url, curl_downloads, events_of, tar_extraction, unzip_extraction, wget_downloads
 
 TOOL_LOG = "/var/log/cwc/tools.jsonl"  # written by cwc_toolwrap.py (the same path locally and on EC2)
 MAX_LOG_READ = 1024 * 1024  # tool-log bytes read per scan (the rest waits for the next one)
@@ -225,13 +226,8 @@ def _extraction(tool, archive, dest, home, created, status, event, at):
 
 def tool_events(records, home, created, event):
     """`download` and `extract` events of finished curl, wget, unzip and tar runs."""
-    events = []
-    for rec in (r for r in records if r.get("tool") != "scp"):  # scp: cwc_scp, on EC2 only
-        try:
-            events += _run_events(rec, home, created, event)
-        except (TypeError, ValueError, OSError):  # a record the wrapper did not write: skipped, never stuck on
-            continue
-    return events
+    others = [r for r in records if r.get("tool") != "scp"]  # scp: cwc_scp, on EC2 only
+    return events_of(others, lambda rec: _run_events(rec, home, created, event))
 
 
 def _run_events(rec, home, created, event):
