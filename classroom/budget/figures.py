@@ -95,7 +95,8 @@ class StudentBudget(UseFigures):
     template: TemplateRate | None
     daily_cap: Decimal
     idle_minutes: int
-    reserved: Decimal = ZERO  # what existing disks will cost to term end, grace and archive: held back, as enforced
+    reserved: Decimal = ZERO  # what existing disks will cost to term end and through the grace (archives are the
+    # course's): held back, as enforced
     grace_days: int = 0  # how long the disks are kept after the term (the course's setting)
     term_days: Decimal | None = None  # days to the term's end (course time); None without one
 
