@@ -128,6 +128,7 @@ class GrantPreview:
 
     amount: Decimal
     leaves: Decimal
+    problem: str = ""  # what is wrong with the entered amount (a grant of it would be refused for that)
 
     @property
     def fits(self) -> bool:
@@ -136,9 +137,12 @@ class GrantPreview:
 
 
 def grant_preview(unallocated: Decimal, text: str) -> GrantPreview | None:
-    """The preview for an entered amount (None when there is none, or it is not a valid amount). Pure."""
-    amount, problem = parse_amount(text) if text.strip() else (Decimal(0), "none")
-    return None if problem else GrantPreview(amount, unallocated - amount)
+    """The preview for an entered amount (None when none was entered; with `problem` when it is not a valid
+    amount, the grant form's own message). Pure."""
+    if not text.strip():
+        return None
+    amount, problem = parse_amount(text)
+    return GrantPreview(amount, unallocated - amount, problem)
 
 
 def _report_page(
