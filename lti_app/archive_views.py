@@ -22,6 +22,7 @@ from provisioning.archive_retention import DOWNLOAD_URL_S, archive_of, archives_
 from provisioning.archive_staff import (
     REASON_MAX,
     KeptDiskError,
+    already_done,
     delete_without_archive,
     kept_disks,
     lock_kept,
@@ -63,6 +64,9 @@ def _act_on_kept(workspace_id: int, action: str) -> Response | tuple[str, int]:
     ctx = current()
     form = parse_form(KeptDiskForm)
     ws = lock_kept(db(), ctx.course.id, workspace_id)
+    if ws is None and already_done(db(), ctx.course.id, workspace_id, action):  # a second click: done once
+        db().rollback()
+        return redirect(url_for("archives.index", t=g.tool_token), code=303)  # type: ignore[return-value]
     if ws is None:
         db().rollback()
         raise ToolError("There is no disk kept without an archive with that number in this course.", status=404,

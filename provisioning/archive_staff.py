@@ -80,6 +80,17 @@ def lock_kept(session: Session, course_id: int, workspace_id: int) -> Workspace 
     return ws if ws.archive_failed_at is not None and ws.archive_waived_at is None else None
 
 
+def already_done(session: Session, course_id: int, workspace_id: int, action: str) -> bool:
+    """Whether this course's workspace already shows the action's effect (a second click of "retry" while its
+    archive is tried again, or of "delete" once the disk is to be deleted): answered as done, nothing written."""
+    ws = session.get(Workspace, workspace_id)
+    if ws is None or ws.course_id != course_id or ws.retire_after is None:
+        return False
+    if action == "retry":
+        return ws.archive_failed_at is None and ws.archive_waived_at is None and ws.state not in ENDED
+    return ws.archive_waived_at is not None
+
+
 def checked_reason(reason: str) -> str:
     """The staff member's reason, trimmed; refused when missing or too long."""
     reason = reason.strip()

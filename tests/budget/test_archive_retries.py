@@ -212,6 +212,8 @@ def test_kept_disk_actions_roles_and_nothing_written_on_refusal(app, client, can
     assert client.post(retry, data=_form(app, instructor, reason="try again")).status_code == 303
     failed_at, tries, *_ = _row(session, ws.id)
     assert failed_at is None and tries == 0 and _audits(session, "workspace.archive_retry") == 1
+    again = client.post(retry, data=_form(app, instructor, reason="try again"))  # a second click: done once
+    assert again.status_code == 303 and _audits(session, "workspace.archive_retry") == 1
     assert client.post(delete, data=_form(app, instructor, **fields)).status_code == 404  # no longer kept
 
     ws = _kept_in_web_course(session, "hw2")
@@ -222,6 +224,10 @@ def test_kept_disk_actions_roles_and_nothing_written_on_refusal(app, client, can
         f"/app/archives/kept/{ws.id}/delete", data=_form(app, ta, reason="lost", confirm=f"delete {ws.id}")
     )
     assert done.status_code == 303
+    twice = client.post(
+        f"/app/archives/kept/{ws.id}/delete", data=_form(app, ta, reason="lost", confirm=f"delete {ws.id}")
+    )
+    assert twice.status_code == 303  # a second click: done once (one audit event, below)
     _, _, waived, retire_after, _ = _row(session, ws.id)
     assert waived is not None and retire_after <= waived
     event = session.scalars(
