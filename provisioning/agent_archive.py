@@ -147,11 +147,16 @@ def request_archive(session: Session, workspace_id: int) -> None:
     session.commit()
 
 
-def give_up(session: Session, workspace_id: int, why: str, *, transient: bool = True) -> None:
+def give_up(
+    session: Session, workspace_id: int, why: str, *, transient: bool = True, of_request: datetime | None = None
+) -> None:
     """A try failed (once per try): keep the disk and, for a transient failure with tries left, schedule the next
-    try (audited); else audit the failure and tell the course's instructors. Commits."""
+    try (audited); else audit the failure and tell the course's instructors. `of_request`: the request the
+    failure was found for; when the row has moved to another (staff retried meanwhile), nothing is written.
+    Commits."""
     ws = _lock(session, workspace_id)
-    if ws.archive_failed_at is None:
+    stale = of_request is not None and ws.archive_requested_at != of_request
+    if ws.archive_failed_at is None and not stale:
         now = utcnow()
         ws.archive_failed_at, ws.archive_tries = now, ws.archive_tries + 1
         ws.archive_retry_at = next_try_at(ws.archive_tries, now, transient)
@@ -193,11 +198,13 @@ def try_again(session: Session, workspace_id: int) -> bool:
 def verify_reported(session: Session, backend, ws: Workspace) -> bool:  # type: ignore[no-untyped-def]
     """Check the reported object in S3 (no row lock held), then record the archive or give up; commits."""
     key, sha256, size = archive_key(ws), str(ws.archive_reported_sha256), int(ws.archive_reported_bytes or 0)
+    requested = ws.archive_requested_at
     policy = session.get(CoursePolicy, ws.course_id)
     days = policy.archive_retention_days if policy else 365
     session.commit()
     if not backend.verify_archive(key, sha256, size):
-        give_up(session, ws.id, "the archive in S3 does not match the size and SHA-256 its agent reported")
+        give_up(session, ws.id, "the archive in S3 does not match the size and SHA-256 its agent reported",
+                of_request=requested)  # fmt: skip
         return False
     backend.ensure_archive_retention(course_key(ws.course_id), days)
     record_archive(session, ws, ArchiveResult(key, sha256, size), days)

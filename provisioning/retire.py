@@ -172,7 +172,8 @@ def _do(session: Session, backend, ws: Workspace, step: Step) -> bool:  # type: 
     if step is Step.RETRY_ARCHIVE:
         return try_again(session, ws.id)
     if step is Step.KEEP_DISK:
-        give_up(session, ws.id, "its agent did not archive the home before it stopped or within 30 minutes")
+        give_up(session, ws.id, "its agent did not archive the home before it stopped or within 30 minutes",
+                of_request=ws.archive_requested_at)  # fmt: skip
         return False
     if step is Step.TERMINATE:
         why = "disk deleted without an archive (staff)" if ws.archive_waived_at else "disk deleted after its archive"

@@ -14,14 +14,15 @@ from classroom.models import AuditEvent, Course, Enrollment, Notification, Perso
 from classroom.roles import StaffLevel
 from classroom.workspaces.archive_rules import ARCHIVE_WINDOW, MAX_ARCHIVE_TRIES, RETRY_AFTER, next_try_at, retry_due
 from classroom.workspaces.lifecycle import WorkspaceState
-from provisioning.agent_archive import ARCHIVE_BOUND, ArchiveStep, Intent, archive_step
+from provisioning.agent_archive import ARCHIVE_BOUND, ArchiveStep, Intent, archive_step, ask_again, give_up
 from provisioning.archive_staff import confirm_phrase, delete_without_archive, lock_kept, retry_archive
 from provisioning.jobs.reconcile import reconcile_workspaces
 from provisioning.jobs.workspace import start_workspace, stop_workspace
 from provisioning.retire import request_retire, retire_workspace
 from tests.budget.test_agent_archive import agent_host  # noqa: F401 - a fixture
 from tests.budget.test_disks_end import _running, _volumes, cloud  # noqa: F401 - `cloud` is a fixture
-from tests.support.budget import ensure_policies, make_running
+from tests.support.budget import ensure_policies, make_policy, make_running
+from tests.support.factories import make_course, make_person
 from tests.support.lti import launch, tool_token
 
 S = WorkspaceState
@@ -234,3 +235,22 @@ def test_kept_disk_actions_roles_and_nothing_written_on_refusal(app, client, can
         select(AuditEvent).where(AuditEvent.action == "workspace.disk_deleted_without_archive")
     ).one()
     assert event.details["reason"] == "lost" and event.subject == str(ws.id)
+
+
+def test_a_failure_found_for_an_old_request_does_not_land_on_a_newer_one(session):
+    """The retire flow decided "keep the disk" for a request; staff retried before it wrote: the new try stands."""
+    course = make_course(session)
+    make_policy(session, course)
+    person = make_person(session, course)
+    ws = make_running(session, course.id, person.id, T0, link="stale")
+    ws.retire_after, ws.archive_requested_at = T0, T0
+    session.commit()
+    old_request = ws.archive_requested_at
+    ask_again(session.get(Workspace, ws.id), T0 + timedelta(hours=3))  # staff's retry: a new request
+    session.commit()
+    give_up(session, ws.id, "no archive within 30 minutes", of_request=old_request)
+    stale = _fresh(session, ws.id)
+    assert stale.archive_failed_at is None and stale.archive_tries == 0  # the newer try goes on
+    assert _audits(session, "workspace.archive_try_failed") == 0
+    give_up(session, ws.id, "no archive within 30 minutes", of_request=stale.archive_requested_at)
+    assert _fresh(session, ws.id).archive_failed_at is not None  # the current request's failure is recorded
