@@ -22,7 +22,6 @@ AGENT_FILES = ("cwc_agent.py", "cwc_scan.py", "cwc_sshlog.py", "cwc_toolargs.py"
 REVOKED_KEYS = "/etc/ssh/cwc_revoked.krl"  # an empty KRL first: sshd refuses every key when the file is missing
 DEBUG_FILES = ("cwc_cast.py", "cwc_debug_shell.py", "cwc_debugrec.py")  # EC2 debug sessions: recorder and agent side
 AGENT_HOME = "/usr/local/lib/cwc-agent"
-RECORDED_TOOLS = TOOLS  # curl, wget, unzip, tar and scp: linked to the recorder ahead in PATH
 
 
 @dataclass(frozen=True)
@@ -181,7 +180,7 @@ def render_user_data(d: UserDataInput) -> str:
             **({"restore": {"url": d.restore_url, "sha256": d.restore_sha256}} if d.restore_url else {}),
         }
     )
-    links, names = " ".join(RECORDED_TOOLS), ", ".join(RECORDED_TOOLS)
+    links, names = " ".join(TOOLS), ", ".join(TOOLS)  # linked to the recorder ahead in PATH
     keys = "\n".join(k.strip() for k in d.ssh_public_keys)
     options = "tls,_netdev,noresvport" + (",ro" if d.read_only else "") + f",accesspoint={d.access_point_id}"
     mount = shlex.quote(d.mount_point)

@@ -29,7 +29,6 @@ USR_LINKS = (("usr/bin", "/bin"), ("usr/sbin", "/sbin"), ("usr/lib", "/lib"), ("
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 AGENT_DIR = "/opt/cwc"  # on EC2: /usr/local/lib/cwc-agent
 TOOL_LOG_DIR = "/var/log/cwc"
-RECORDED_TOOLS = TOOLS  # as on EC2; the runtime reports scp sessions itself (server._transfer), the scan skips them
 TMUX_SOCKET_DIR = f"/tmp/tmux-{INNER_UID}"
 TMUX_CONF = "set -ga update-environment CWC_SESSION\n"  # a new tmux session's shell names its login's session
 
@@ -139,7 +138,7 @@ def write_motd(spec: SandboxSpec, banner: str) -> None:
 def make_toolbin(folder: Path) -> Path:
     """The sandbox's /usr/local/bin: curl, wget, unzip, tar and scp as links to the agent's recorder. Returns it."""
     folder.mkdir(parents=True, exist_ok=True)
-    for tool in RECORDED_TOOLS:
+    for tool in TOOLS:  # as on EC2; the runtime reports scp sessions itself (server._transfer), the scan skips them
         link = folder / tool
         if not link.is_symlink():
             link.symlink_to(f"{AGENT_DIR}/cwc_toolwrap.py")

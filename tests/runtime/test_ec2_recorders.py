@@ -24,7 +24,8 @@ import pytest
 
 from provisioning.agent.cwc_agent import Spool, collect_activity, event, run_git_as
 from provisioning.agent.cwc_scan import arm_tool_log, more_events
-from provisioning.userdata import RECORDED_TOOLS, UserDataInput, render_user_data
+from provisioning.agent.cwc_toolwrap import TOOLS
+from provisioning.userdata import UserDataInput, render_user_data
 from tests.runtime.test_activity import _events, _with_token
 from tests.support.budget import make_policy
 from tests.support.ec2_recorders import Recorders, install_lines, install_recorders
@@ -103,7 +104,7 @@ def scp_session(folder: Path, home: Path) -> list[str]:
 
 def test_old_protocol_scp_gives_transfer_events_named_by_the_login(folder):
     home, tool_log = stand_in(folder)
-    assert "scp" in RECORDED_TOOLS and (folder / "root" / "usr-local" / "bin" / "scp").is_symlink()
+    assert "scp" in TOOLS and (folder / "root" / "usr-local" / "bin" / "scp").is_symlink()
     auth_log, state, now = folder / "auth.log", {"files": {}}, time.time()
     auth_log.write_text("")
     scan = lambda: more_events(str(home), state, [], now, event, True, run=no_journal, log=str(tool_log),  # noqa: E731
@@ -131,8 +132,8 @@ def test_the_user_datas_own_lines_install_recorders_that_log_the_students_downlo
     assert "ln -sf /usr/local/lib/cwc-agent/cwc_toolwrap.py /usr/local/bin/$tool" in lines
     home, tool_log = stand_in(folder)
     bin_ = folder / "root" / "usr-local" / "bin"
-    assert sorted(p.name for p in bin_.iterdir()) == sorted(RECORDED_TOOLS)
-    assert all(os.readlink(bin_ / t) == "/usr/local/lib/cwc-agent/cwc_toolwrap.py" for t in RECORDED_TOOLS)
+    assert sorted(p.name for p in bin_.iterdir()) == sorted(TOOLS)
+    assert all(os.readlink(bin_ / t) == "/usr/local/lib/cwc-agent/cwc_toolwrap.py" for t in TOOLS)
     info = tool_log.stat()
     assert (info.st_uid, stat.S_IMODE(info.st_mode), stat.S_IMODE(tool_log.parent.stat().st_mode)) == (0, 0o622, 0o755)
     site = folder / "site"
