@@ -83,9 +83,6 @@ def login_banner(collects, records_commands):
     return "\n".join(textwrap.wrap(text, 100, break_on_hyphens=False)) + "\n"
 
 
-LOGIN_BANNER = login_banner(False, False)  # until the tool's first answer says the course's settings
-
-
 def cpu_sample():
     with open("/proc/stat") as f:
         fields = [int(x) for x in f.readline().split()[1:]]

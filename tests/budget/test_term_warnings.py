@@ -15,7 +15,7 @@ from classroom.roles import StaffLevel
 from classroom.services.term_notices import CourseTerm, Fate, course_term, due_threshold, notice_text, time_left
 from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import load_prices
-from provisioning.agent.cwc_agent import LOGIN_BANNER, heartbeat, write_banner
+from provisioning.agent.cwc_agent import heartbeat, login_banner, write_banner
 from provisioning.agent_service import Report, issue_agent_token, record_heartbeat
 from provisioning.term_end import run_term_end, term_end_instant
 from tests.support.budget import ensure_policies, make_policy, make_running
@@ -24,6 +24,7 @@ from tests.support.lti import launch, tool_token
 from tests.support.statements import statements
 
 PRICES = load_prices().region("us-east-1")
+LOGIN_BANNER = login_banner(False, False)  # a course that collects nothing (the settings these tests use)
 END = datetime(2024, 12, 14, 7, 59, 59, 999999, tzinfo=UTC)  # 13 December, 23:59:59 in Los Angeles
 
 
