@@ -30,6 +30,7 @@ LOOKAHEAD_S = 60
 ANOMALY_FACTOR = Decimal(3)
 ANOMALY_FLOOR = Decimal(1)  # below a dollar nothing is an anomaly
 ONCE = date(2000, 1, 1)  # the `day` of alerts that are sent once per term
+ENFORCEMENT_ACTOR = "enforcement"  # the actor of the sweep's stop events (classroom/sql/sweep.py)
 # the reasons recorded on a budget stop's workspace event (the terminal explains each to the student)
 BUDGET_USED_UP = "budget used up"
 DAILY_CAP_REACHED = "daily spending limit reached"

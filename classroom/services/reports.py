@@ -15,6 +15,7 @@ from sqlalchemy import Date, DateTime, case, cast, func, select, union
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Subquery
 
+from classroom.budget.enforcement import ENFORCEMENT_ACTOR
 from classroom.budget.figures import (
     ZERO,
     CourseLine,
@@ -150,7 +151,7 @@ def _per_person(course_id: int) -> tuple[Subquery, Subquery, Subquery]:
     idle = (
         select(Workspace.person_id, func.count(WorkspaceEvent.id).label("n"))
         .join(WorkspaceEvent, WorkspaceEvent.workspace_id == Workspace.id)
-        .where(Workspace.course_id == course_id, WorkspaceEvent.actor == "enforcement")
+        .where(Workspace.course_id == course_id, WorkspaceEvent.actor == ENFORCEMENT_ACTOR)
         .where(WorkspaceEvent.reason.like("idle%"))
         .group_by(Workspace.person_id)
         .subquery()

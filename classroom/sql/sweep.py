@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, text
 
+from classroom.budget.enforcement import ENFORCEMENT_ACTOR
 from classroom.models import EnrollmentStatus
 from classroom.sql import sql_states, sql_value
 from classroom.workspaces.lifecycle import RESERVED_DISK, SWEEP_STOPS, DesiredState, WorkspaceState
@@ -73,7 +74,7 @@ WITH target AS (  -- a row locked elsewhere is left for the next minute rather t
     RETURNING w.id
 )
 INSERT INTO workspace_events (workspace_id, at, from_state, to_state, actor, reason)
-SELECT changed.id, :now, {sql_value(S.RUNNING)}, {sql_value(S.STOPPING)}, 'enforcement', r.reason
+SELECT changed.id, :now, {sql_value(S.RUNNING)}, {sql_value(S.STOPPING)}, '{ENFORCEMENT_ACTOR}', r.reason
 FROM changed
 JOIN (SELECT unnest(CAST(:rid AS int[])) AS id, unnest(CAST(:reasons AS text[])) AS reason) r ON r.id = changed.id
 RETURNING workspace_id

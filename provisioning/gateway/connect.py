@@ -19,7 +19,12 @@ import asyncssh
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from classroom.budget.enforcement import BUDGET_USED_UP, COURSE_BUDGET_USED_UP, DAILY_CAP_REACHED
+from classroom.budget.enforcement import (
+    BUDGET_USED_UP,
+    COURSE_BUDGET_USED_UP,
+    DAILY_CAP_REACHED,
+    ENFORCEMENT_ACTOR,
+)
 from classroom.db import utcnow
 from classroom.models import Workspace, WorkspaceEvent
 from classroom.services.terminal import Ticket
@@ -38,7 +43,6 @@ from provisioning.instance_ssh import (
 from provisioning.ssh_ca import issue_staff_certificate
 
 CERT_MINUTES = 5
-ENFORCEMENT_ACTOR = "enforcement"  # the actor of the sweep's stop events (classroom/sql/sweep.py)
 TMUX_SESSION = "cwc-term"
 # The student's shell runs in tmux on the workspace: a gateway restart, an idle or maximum-length end or a dropped
 # connection only detaches it, and the next terminal reattaches (`-A`; `-D` detaches a client the last connection
