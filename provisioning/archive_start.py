@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from classroom.audit import append_event
 from classroom.budget.policy import money
 from classroom.models import Course, CoursePolicy, Workspace
-from classroom.services.course_money import course_positions
+from classroom.services.course_money import course_positions, lock_course_money
 from classroom.services.workspaces import Job, request_start
 from classroom.workspaces.archive_rules import ARCHIVE_WINDOW, ask_in_lead, in_lead, start_allowed, window_cost
 from classroom.workspaces.lifecycle import WorkspaceState
@@ -66,6 +66,7 @@ def start_for_archive(session: Session, workspace_id: int, now: datetime, prices
     ws = session.get(Workspace, workspace_id, populate_existing=True)
     assert ws is not None
     cost = _window_cost(ws, prices)
+    lock_course_money(session, ws.course_id)  # held to the commit: the next start sees this one's window
     position = next(iter(course_positions(session, now, prices, ws.course_id)), None)
     committed, total = (position.committed, position.total) if position else (None, None)
     if cost is None or not start_allowed(committed, total, cost):

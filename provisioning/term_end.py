@@ -18,6 +18,7 @@ from classroom.audit import append_event
 from classroom.models import AlertSent, Course, CoursePolicy, Enrollment, SshKey, Workspace
 from classroom.notify import Message, notify_many
 from classroom.roles import StaffLevel
+from classroom.services.course_money import lock_course_money
 from classroom.services.term_notices import course_notices, course_term, due_threshold
 from classroom.services.workspaces import Job, request_stop
 from classroom.sql.workspaces import REVOKE_STOPPED_AGENTS
@@ -109,6 +110,7 @@ def close_course(
 
     actions = policy.term_end_actions or {}
     jobs: list[Job] = []
+    lock_course_money(session, course.id)  # before the workspaces: the lockouts' windows are judged against it
     workspaces = session.scalars(select(Workspace).where(Workspace.course_id == course.id).with_for_update()).all()
     if actions.get("stop_all", True):
         wanted = [w for w in workspaces if agent_archives and w.state is S.RUNNING and w.archive_failed_at is None]

@@ -4,7 +4,10 @@ still unallocated. Read by the launch check, the grant form, the report and the 
 committed = spent by every student + course lines (course_charges: shared EFS, snapshots, archives, transfer,
 orphans) + every live disk's storage until term end, through the grace period (disk_grace_days), and its home
 archive in S3 for the retention (archive_retention_days; reserved at the disk's size, at most ARCHIVE_MAX_GB, the
-biggest archive the agent makes), all while the term is on (policy.after_term). An archive already booked as a
+biggest archive the agent makes), all while the term is on (policy.after_term), + each open start for the
+archive only (`archiving_until`; its run is the course's) at its instance's running price from the later of its
+request and its last metering to the window's end, so a second start cannot pass on the remainder the first one
+will use. An archive already booked as a
 course line while its disk is still held counts twice until the disk goes: over, never under. allocated = the
 per-student budget for each active student + every grant. Grants never raise the course total: they are
 allocations out of it.
@@ -16,14 +19,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classroom.budget.disk_end import after_term, disk_end_of
 from classroom.budget.enforcement import CoursePosition
 from classroom.budget.policy import CourseMoney, course_zone, hours_until_term_end
-from classroom.models import Course
+from classroom.models import Course, CoursePolicy
 from classroom.sql.course_money import ALLOCATION_SQL, POSITION_SQL
-from config.prices import RegionPrices
+from config.prices import PriceError, RegionPrices
 
 
 @dataclass(frozen=True)
@@ -57,20 +61,41 @@ def course_positions(
 ) -> list[CoursePosition]:
     """Every set-up course's total and committed money (or one course's)."""
     out = []
-    for r in session.execute(POSITION_SQL, {"course": course_id}):
+    for r in session.execute(POSITION_SQL, {"course": course_id, "now": now}):
         hours = _hours_left(r.term_end, r.time_zone, now)
         end = disk_end_of(r.term_end, r.disk_grace_days, r.archive_retention_days)
         storage = prices.storage_hourly(int(r.disk_gb))
         grace, archive = after_term(storage, prices.archive_hourly(int(r.archive_gb)), hours, end)
-        reserve = storage * hours + grace + archive
+        reserve = storage * hours + grace + archive + _windows(prices, r.window_types, r.window_secs)
         out.append(CoursePosition(r.course_id, Decimal(r.total), Decimal(r.spent) + Decimal(r.charges) + reserve))
     return out
+
+
+def _windows(prices: RegionPrices, types: list[str], secs: list[Decimal]) -> Decimal:
+    """The open archive-only windows' running not yet metered; a type without a price at the dearest running price
+    (fail closed)."""
+    dearest = max(prices.instance_hourly.values(), default=Decimal(0)) + prices.public_ipv4_hourly
+    total = Decimal(0)
+    for instance_type, seconds in zip(types, secs, strict=True):
+        try:
+            hourly = prices.running_hourly(instance_type)
+        except PriceError:
+            hourly = dearest
+        total += hourly * Decimal(seconds) / 3600
+    return total
 
 
 def course_money(session: Session, course: Course, now: datetime, prices: RegionPrices) -> CourseMoney | None:
     """The course's position for the launch check; None without a policy."""
     found = course_positions(session, now, prices, course.id)
     return CourseMoney(found[0].total, found[0].committed) if found else None
+
+
+def lock_course_money(session: Session, course_id: int) -> None:
+    """Lock the course's policy row: it serialises what is judged against the course's remainder and then
+    committed (grants, starts for the archive only, the term end's lockouts), so two cannot both fit the same
+    remainder. Take it before any workspace row of the course (one lock order)."""
+    session.execute(select(CoursePolicy.course_id).where(CoursePolicy.course_id == course_id).with_for_update())
 
 
 def allocation(session: Session, course_id: int) -> Allocation | None:

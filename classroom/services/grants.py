@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
 from classroom.budget.policy import money
-from classroom.models import BudgetGrant, Course, CoursePolicy
+from classroom.models import BudgetGrant, Course
 from classroom.services.budgets import BudgetError
-from classroom.services.course_money import allocation
+from classroom.services.course_money import allocation, lock_course_money
 
 
 def grant_budget(
@@ -29,8 +28,7 @@ def grant_budget(
         raise BudgetError("The amount must be above $0 and at most $1,000.")
     if len(reason.strip()) < 5:
         raise BudgetError("Give a reason (it is kept in the audit trail).")
-    # The policy row's lock serialises grants, so two at once cannot both fit the same remainder.
-    session.scalar(select(CoursePolicy.course_id).where(CoursePolicy.course_id == course.id).with_for_update())
+    lock_course_money(session, course.id)  # two grants at once cannot both fit the same remainder
     pot = allocation(session, course.id)
     if pot is None or amount > pot.unallocated:
         left = money(max(Decimal(0), pot.unallocated)) if pot else money(Decimal(0))

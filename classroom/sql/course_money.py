@@ -9,6 +9,7 @@ from classroom.budget.disk_end import ARCHIVE_MAX_GB
 from classroom.models import EnrollmentStatus
 from classroom.roles import StaffLevel
 from classroom.sql import sql_states, sql_value
+from classroom.workspaces.archive_rules import ARCHIVE_RUN_ENDS
 from classroom.workspaces.lifecycle import RESERVED_DISK
 
 # Raw: one pass per course over four aggregates, shared by the launch check and the sweep (courses = NULL: all).
@@ -16,13 +17,23 @@ POSITION_SQL = text(f"""
 SELECT p.course_id, p.total_budget AS total, c.term_end, c.time_zone, p.disk_grace_days, p.archive_retention_days,
        COALESCE((SELECT SUM(t.spent) FROM spend_totals t WHERE t.course_id = p.course_id), 0) AS spent,
        COALESCE((SELECT SUM(x.amount) FROM course_charges x  -- a student's line is in spend_totals
-                 WHERE x.course_id = p.course_id AND x.person_id IS NULL), 0) AS charges, d.disk_gb, d.archive_gb
+                 WHERE x.course_id = p.course_id AND x.person_id IS NULL), 0) AS charges, d.disk_gb, d.archive_gb,
+       o.window_types, o.window_secs
 FROM course_policies p JOIN courses c ON c.id = p.course_id
 CROSS JOIN LATERAL (  -- the disks held, and what their archives may be (each at most ARCHIVE_MAX_GB)
     SELECT COALESCE(SUM(w.volume_gb), 0) AS disk_gb,
            COALESCE(SUM(LEAST(w.volume_gb, {ARCHIVE_MAX_GB})), 0) AS archive_gb
     FROM workspaces w WHERE w.course_id = p.course_id AND w.state IN {sql_states(RESERVED_DISK)}
 ) d
+CROSS JOIN LATERAL (  -- open starts for the archive only: the running not yet metered (booked to the course) to the
+    -- window's end, from the later of the start's request and the last metering
+    SELECT COALESCE(array_agg(w.instance_type ORDER BY w.id), '{{}}') AS window_types,
+           COALESCE(array_agg(GREATEST(0, EXTRACT(EPOCH FROM w.archiving_until
+                                                  - GREATEST(w.metered_until, w.archive_started_at)))
+                              ORDER BY w.id), '{{}}') AS window_secs
+    FROM workspaces w WHERE w.course_id = p.course_id AND w.archiving_until > CAST(:now AS timestamptz)
+                        AND w.state NOT IN {sql_states(ARCHIVE_RUN_ENDS)}
+) o
 WHERE CAST(:course AS int) IS NULL OR p.course_id = CAST(:course AS int)
 """)
 
