@@ -17,12 +17,14 @@ the daily pass as `retire_due` does) archives each home to S3 and deletes the di
 period. The hourly usage booking (`book_course_usage`) books archives, snapshots and EFS as course lines. The
 run ends two days after the grace period.
 
-The AWS side is recomputed INDEPENDENTLY from the simulated account: after every tick the bench describes every
-instance (state transitions as observed), every volume (size, type, CreateTime; gone = deleted at that tick),
-every snapshot and every S3 object under the courses' prefix (size, LastModified), and costs that history at
-AWS list prices written out in this file (not config/prices.json). Prints, per size: per-student max overshoot
-above the cap, course total against the budget and over-allocation, account cost vs ledger (student ledger +
-course lines) per kind, refusals, enforced stops by reason, and run time.
+The AWS side is recomputed INDEPENDENTLY from the simulated account: after every tick the bench reads moto's own
+account state in memory (the moto server runs in this process; no API call, so the tool's calls never wait behind
+the bench's): every instance carrying the tool's cost-allocation tag (state transitions as observed), every volume
+(size, type, creation time; gone = deleted at that tick), every snapshot and every S3 object under the courses'
+prefix (size, last modified), and costs that history at AWS list prices written out in this file (not
+config/prices.json). Prints, per size: per-student max overshoot above the cap, course total against the budget
+and over-allocation, account cost vs ledger (student ledger + course lines) per kind, refusals, enforced stops by
+reason, the tool's own calls to simulated AWS by operation, and run time.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -39,11 +42,14 @@ from zoneinfo import ZoneInfo
 
 import requests
 import time_machine
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ec2.models import ec2_backends
+from moto.s3.models import s3_backends
 from redis import Redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bench.provision_storm import moto_server
+from bench.provision_storm import Ec2Counter, moto_server
 from bench.services import admin_url, fresh_database, redis_server, with_db
 from classroom.db import make_engine, make_session_factory
 from classroom.jobs.context import JobContext, use_context
@@ -76,12 +82,26 @@ LIST_HOURLY = {"t3.medium": Decimal("0.0416"), "t3.large": Decimal("0.0832"), "p
 IPV4_HOURLY = Decimal("0.005")
 GB_MONTH = {"gp3": Decimal("0.08"), "snapshot": Decimal("0.05"), "s3": Decimal("0.023")}
 HOURS_PER_MONTH, GIB = Decimal(730), Decimal(1024**3)
-OURS = [{"Name": "tag:cwc:managed-by", "Values": [MANAGED_BY]}]  # the cost-allocation tag (not moto's seed images)
+MANAGED_TAG, PARTITION = "cwc:managed-by", "global"
 
 
 def local(day: date, hour: int, minute: int = 0) -> datetime:
     """A course-time instant, in UTC."""
     return datetime.combine(day, datetime.min.time().replace(hour=hour, minute=minute), TZ).astimezone(UTC)
+
+
+def _aware(at: datetime) -> datetime:
+    """moto keeps naive UTC times."""
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _instances(ec2) -> list[tuple[str, object]]:  # type: ignore[no-untyped-def]
+    return [(i.id, i) for r in list(ec2.reservations.values()) for i in list(r.instances)]
+
+
+def _ours(ec2, resources: list[tuple[str, object]]) -> list[tuple[str, object]]:  # type: ignore[no-untyped-def]
+    """The resources carrying the tool's cost-allocation tag (not moto's seed images)."""
+    return [(rid, r) for rid, r in resources if ec2.tags.get(rid, {}).get(MANAGED_TAG) == MANAGED_BY]
 
 
 def _hours(a: datetime, b: datetime) -> Decimal:
@@ -100,45 +120,43 @@ class Account:
     describes: int = 0
 
     def observe(self, backend, now: datetime, *, stored: bool = True) -> None:  # type: ignore[no-untyped-def]
-        """Describe the account's instances and volumes (and, if `stored`, its snapshots and S3 archives) and note
+        """Look at the account's instances and volumes (and, if `stored`, its snapshots and S3 archives) and note
         what changed since the last look."""
-        ec2, s3 = backend.ec2, backend.s3
+        ec2 = ec2_backends[DEFAULT_ACCOUNT_ID][backend.region]
         self.describes += 1
-        for page in ec2.get_paginator("describe_instances").paginate(Filters=OURS):
-            for r in page["Reservations"]:
-                for i in r["Instances"]:
-                    iid, on = i["InstanceId"], i["State"]["Name"] in ("running", "stopping")
-                    self.itype[iid] = i["InstanceType"]
-                    spans = self.running.setdefault(iid, [])
-                    if on and (not spans or spans[-1][1] is not None):
-                        spans.append([now, None])
-                    elif not on and spans and spans[-1][1] is None:
-                        spans[-1][1] = now
+        for iid, i in _ours(ec2, _instances(ec2)):
+            on = i.state in ("running", "stopping")
+            self.itype[iid] = i.instance_type
+            spans = self.running.setdefault(iid, [])
+            if on and (not spans or spans[-1][1] is not None):
+                spans.append([now, None])
+            elif not on and spans and spans[-1][1] is None:
+                spans[-1][1] = now
         seen = set()
-        for v in ec2.describe_volumes(Filters=OURS)["Volumes"]:
-            if v["State"] == "deleted":
-                continue
-            seen.add(v["VolumeId"])
-            self.volumes.setdefault(v["VolumeId"], [v["CreateTime"], v["Size"], v.get("VolumeType", "gp3"), None])
+        for vid, v in _ours(ec2, list(ec2.volumes.items())):
+            seen.add(vid)
+            self.volumes.setdefault(vid, [_aware(v.create_time), v.size, v.volume_type, None])
         for vid, row in self.volumes.items():
             if vid not in seen and row[3] is None:
                 row[3] = now
         if stored:
-            self.observe_stored(ec2, s3, backend.bucket, now)
+            self.observe_stored(backend, now)
 
-    def observe_stored(self, ec2, s3, bucket: str, now: datetime) -> None:  # type: ignore[no-untyped-def]
-        """Snapshots (StartTime; gone = deleted now) and S3 archive objects (LastModified, size)."""
+    def observe_stored(self, backend, now: datetime) -> None:  # type: ignore[no-untyped-def]
+        """Snapshots (start time; gone = deleted now) and S3 archive objects (last modified, size)."""
+        ec2 = ec2_backends[DEFAULT_ACCOUNT_ID][backend.region]
         seen = set()
-        for s in ec2.describe_snapshots(OwnerIds=["self"], Filters=OURS)["Snapshots"]:
-            seen.add(s["SnapshotId"])
-            self.snapshots.setdefault(s["SnapshotId"], [s["StartTime"], s["VolumeSize"], None])
+        for sid, snap in _ours(ec2, list(ec2.snapshots.items())):
+            seen.add(sid)
+            self.snapshots.setdefault(sid, [_aware(snap.start_time), snap.volume.size, None])
         for sid, row in self.snapshots.items():
             if sid not in seen and row[2] is None:
                 row[2] = now
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="courses/"):
-            for o in page.get("Contents", []):
-                if "/archives/" in o["Key"]:
-                    self.objects[o["Key"]] = (o["LastModified"], o["Size"])
+        bucket = s3_backends[DEFAULT_ACCOUNT_ID][PARTITION].buckets[backend.bucket]
+        for key, obj in list(bucket.keys.items()):
+            if key.startswith("courses/") and "/archives/" in key:
+                last = obj[-1] if isinstance(obj, list) else obj  # the current version
+                self.objects[key] = (_aware(last.last_modified), last.size)
 
     def cost(self, end: datetime) -> dict[str, Decimal]:
         """What AWS would bill up to `end`, by kind, from the observed history at list prices."""
@@ -167,21 +185,21 @@ class BenchSemester(Semester):
 
     account: Account
     booked: date | None = None
-    seen: int | None = -1
+    began: float = 0.0  # perf_counter at the first tick, for the weekly progress line
+
 
     def tick(self):  # type: ignore[no-untyped-def]
         positions = super().tick()
         day = self.now.date()
         if day != self.booked:  # the hourly job, daily here: a line runs from the last booking, so fewer runs
             book_course_usage(self.session, self.backend, self.now, self.prices)  # book the same total
-            self.account.observe_stored(self.backend.ec2, self.backend.s3, self.backend.bucket, self.now)
+            if self.booked is None:
+                self.began = time.perf_counter()
+            elif (day - TERM_START).days // 7 != (self.booked - TERM_START).days // 7:  # progress, once a week
+                print(f"  week {(day - TERM_START).days // 7}: {self.record.ticks} ticks,"
+                      f" {time.perf_counter() - self.began:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
             self.booked = day
-        # Describe the account whenever anything was recorded since the last look (each moto call costs ~0.1 s
-        # here); every instance start, stop, volume and archive the tool makes comes with a recorded event.
-        seen = self.session.scalar(select(func.max(WorkspaceEvent.id)))
-        if seen != self.seen:
-            self.account.observe(self.backend, self.now, stored=False)
-            self.seen = seen
+        self.account.observe(self.backend, self.now)  # in memory: no call the tool's own calls wait behind
         return positions
 
 
@@ -243,6 +261,11 @@ def run(url: str, redis_at: str, moto_url: str, n: int, seed: int) -> dict[str, 
     redis.flushdb()
     backend = backend_from_settings(settings, redis)
     seed_simulated_aws(backend)
+    calls = Ec2Counter()  # the tool's own calls to simulated AWS, by operation, and their time on the wire
+    for client in (backend.ec2, backend.s3, backend.cloudwatch, backend.efs):
+        client.meta.events.register("before-call.*.*", calls.on_call)
+        client.meta.events.register("before-send.*.*", calls.on_send)
+        client.meta.events.register("after-call.*.*", calls.on_after)
     engine = make_engine(url, pool_size=10)
     sessions = make_session_factory(engine)
     use_context(JobContext(settings, sessions, redis, backend))
@@ -282,7 +305,9 @@ def run(url: str, redis_at: str, moto_url: str, n: int, seed: int) -> dict[str, 
         use_context(None)
         engine.dispose()
         redis.flushdb()
-    return {**figures, "behaviour": kinds, "students": n, "seconds": round(time.perf_counter() - started, 1)}
+    wire = {op: (len(t), sum(t)) for op, t in calls.seconds.items()}
+    return {**figures, "behaviour": kinds, "students": n, "seconds": round(time.perf_counter() - started, 1),
+            "aws_calls": dict(sorted(wire.items(), key=lambda kv: -kv[1][1]))}  # fmt: skip
 
 
 def _figures(session: Session, sim: BenchSemester, end: datetime, students: list[Student]) -> dict[str, object]:
@@ -340,7 +365,7 @@ def report(r: dict[str, object]) -> None:
     def usd(v: object, places: str = "0.01") -> str:
         return "$" + str(Decimal(str(v)).quantize(Decimal(places)))
 
-    ledger, account = r["ledger"], r["account"]
+    ledger, account, wire = r["ledger"], r["account"], r["aws_calls"]
     kinds = sorted(set(ledger) | set(account))  # type: ignore[arg-type]
     by_kind = ", ".join(f"{k} {usd(account.get(k, 0), '0.0001')} vs {usd(ledger.get(k, 0), '0.0001')}" for k in kinds)  # type: ignore[union-attr]
     print(
@@ -357,7 +382,10 @@ def report(r: dict[str, object]) -> None:
         f" difference {Decimal(str(r['difference'])):.2E}\n"
         f"  after the grace: {r['volumes_left']} volumes left, {r['archives']} archives in S3,"
         f" {r['workspaces_not_ended']} workspaces not ended\n"
-        f"  refusals {r['refusals']}; enforced stops {r['stops']}"
+        f"  refusals {r['refusals']}; enforced stops {r['stops']}\n"
+        f"  the tool's calls to simulated AWS: {sum(n for n, _ in wire.values())}"
+        f" in {sum(t for _, t in wire.values()):.0f} s"
+        f" ({', '.join(f'{op} {n} in {t:.0f} s' for op, (n, t) in list(wire.items())[:6])})"
     )
 
 
