@@ -69,6 +69,8 @@ from provisioning.term_end import run_term_end, term_end_instant
 from provisioning.usage import book_course_usage
 from tests.support.budget import make_policy
 from tests.support.factories import make_course, make_person
+from tests.support.moto_amis import use_default_amis_only
+from tests.support.moto_tags import index_tag_lookups
 from tests.support.semester import Semester, Student, Visit
 
 PRICES = load_prices().region("us-east-1")
@@ -397,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-db", type=int, default=13)
     args = parser.parse_args(argv)
     admin, ok = admin_url(), True
+    use_default_amis_only()  # as the tests: moto's 44 default images, not its 1,300 extra (and their snapshots)
+    index_tag_lookups()  # moto's per-resource tag lookup scans the whole account: quadratic in a describe
     with moto_server() as moto_url:
         for n in args.students:
             with fresh_database(admin, f"cwc_bench_semester_{os.getpid()}") as url:
