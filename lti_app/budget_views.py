@@ -20,7 +20,7 @@ from classroom.models import BudgetGrant
 from classroom.notify import notify
 from classroom.roles import can_configure, is_staff
 from classroom.services.budgets import BudgetError
-from classroom.services.grants import grant_budget
+from classroom.services.grants import AMOUNT_RULE, MAX_GRANT, grant_budget
 from classroom.services.reports import course_report, course_today, student_budget, template_rate
 from classroom.text import spreadsheet_safe
 from config.catalog import load_catalog
@@ -33,7 +33,6 @@ from lti_app.workspaces.glue import prices
 
 bp = Blueprint("budget", __name__)
 CENT = Decimal("0.01")
-MAX_GRANT = Decimal(1000)
 COURSE_WIDE = "course"  # the grant form's value for "the course budget, not one student"
 CSV_HEADER = (
     "name",
@@ -116,7 +115,7 @@ def parse_amount(text: str) -> tuple[Decimal, str]:
     except InvalidOperation:
         return Decimal(0), "Enter an amount in dollars, for example 10.00."
     if not amount.is_finite() or not Decimal(0) < amount <= MAX_GRANT:
-        return Decimal(0), "The amount must be above $0 and at most $1,000."
+        return Decimal(0), AMOUNT_RULE
     if amount != amount.quantize(CENT):
         return Decimal(0), "Use whole cents (at most two decimals)."
     return amount, ""

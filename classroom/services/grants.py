@@ -13,6 +13,9 @@ from classroom.models import BudgetGrant, Course
 from classroom.services.budgets import BudgetError
 from classroom.services.course_money import allocation, lock_course_money
 
+MAX_GRANT = Decimal(1000)  # one grant, in dollars
+AMOUNT_RULE = "The amount must be above $0 and at most $1,000."
+
 
 def grant_budget(
     session: Session,
@@ -24,8 +27,8 @@ def grant_budget(
     kind: str = "grant",
 ) -> BudgetGrant:
     """Extra budget (or rollover) with a reason, out of the course's unallocated remainder; audited."""
-    if not (Decimal(0) < amount <= Decimal(1000)):
-        raise BudgetError("The amount must be above $0 and at most $1,000.")
+    if not (Decimal(0) < amount <= MAX_GRANT):
+        raise BudgetError(AMOUNT_RULE)
     if len(reason.strip()) < 5:
         raise BudgetError("Give a reason (it is kept in the audit trail).")
     lock_course_money(session, course.id)  # two grants at once cannot both fit the same remainder
