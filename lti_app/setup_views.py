@@ -9,6 +9,7 @@ from flask import Blueprint, Response, g, redirect, request, url_for
 from sqlalchemy import select
 
 from classroom.budget.date_warnings import course_today, last_day_warning
+from classroom.budget.disk_end import GRACE_DAYS, RETENTION_DAYS
 from classroom.budget.setup_form import INTEGRITY, TERM_END, parse_setup
 from classroom.db import utcnow
 from classroom.integrity import settings as integrity_settings
@@ -72,8 +73,8 @@ def _defaults() -> dict[str, str]:
             "shared_materials": "on",
             "ta_debug_access": "on",
             "workspace_scope": "student",
-            "archive_retention_days": "365",
-            "disk_grace_days": "14",
+            "archive_retention_days": str(RETENTION_DAYS),
+            "disk_grace_days": str(GRACE_DAYS),
         }
         values.update(
             {

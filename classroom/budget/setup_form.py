@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from classroom.budget.disk_end import GRACE_DAYS, RETENTION_DAYS
 from config.catalog import Catalog
 
 ACCESS = ("approved", "on_request", "blocked")
@@ -39,8 +40,8 @@ class SetupValues:
     term_end_actions: dict[str, bool] = field(default_factory=dict)
     workspace_scope: str = "student"
     close_after_due: bool = False
-    archive_retention_days: int = 365
-    disk_grace_days: int = 14
+    archive_retention_days: int = RETENTION_DAYS
+    disk_grace_days: int = GRACE_DAYS
 
 
 def _money(form: dict[str, str], name: str, errors: dict[str, str], low: Decimal, high: Decimal) -> Decimal:
@@ -70,7 +71,8 @@ def _workspaces(form: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
     scope = form.get("workspace_scope") or "student"
     if scope not in SCOPES:
         errors["workspace_scope"] = "Choose one workspace per student, or one per assignment."
-    days = {k: form.get(k, "").strip() or d for k, d in (("archive_retention_days", "365"), ("disk_grace_days", "14"))}
+    defaults = (("archive_retention_days", str(RETENTION_DAYS)), ("disk_grace_days", str(GRACE_DAYS)))
+    days = {k: form.get(k, "").strip() or d for k, d in defaults}
     return dict(
         workspace_scope=scope,
         close_after_due=scope == "assignment" and form.get("close_after_due") == "on",

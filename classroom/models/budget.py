@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from classroom.budget.disk_end import GRACE_DAYS, RETENTION_DAYS
 from classroom.db import Base, utcnow
 
 MONEY = Numeric(20, 12)  # dollars to 1e-12: per-minute accruals lose under a millionth of a cent a year
@@ -76,8 +77,8 @@ class CoursePolicy(Base):
     closed_at: Mapped[datetime | None] = mapped_column(nullable=True)  # the term-end actions ran
     workspace_scope: Mapped[str] = mapped_column(String(16), default="student")  # WORKSPACE_SCOPES
     close_after_due: Mapped[bool] = mapped_column(Boolean, default=False)  # per-assignment ones, after their due date
-    archive_retention_days: Mapped[int] = mapped_column(Integer, default=365)  # S3 lifecycle rule of the archives
-    disk_grace_days: Mapped[int] = mapped_column(Integer, default=14)  # term end to deleting the disks
+    archive_retention_days: Mapped[int] = mapped_column(Integer, default=RETENTION_DAYS)  # the archives' lifecycle rule
+    disk_grace_days: Mapped[int] = mapped_column(Integer, default=GRACE_DAYS)  # term end to deleting the disks
     welcome_emails: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # new students
 
 

@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
+from classroom.budget.disk_end import GRACE_DAYS
 from classroom.db import utcnow
 from classroom.jobs.context import JobContext
 from classroom.models import Course, CourseCharge, CoursePolicy, Workspace
@@ -43,7 +44,6 @@ from provisioning.usage import Last, hour_floor
 
 log = logging.getLogger(__name__)
 STOPPED_AT = "cwc:orphan-stopped-at"
-DEFAULT_GRACE_DAYS = 14  # a course without a policy row: the policy's default
 WITH_DISK = ("pending", "running", "stopping", "stopped")  # AWS states in which an instance keeps its volumes
 GiB = 1024**3
 
@@ -125,7 +125,7 @@ def _book_volumes(
     wanted = {c for o in orphans if (c := course_id_of(o.tags)) is not None}
     graces = dict(
         session.execute(
-            select(Course.id, func.coalesce(CoursePolicy.disk_grace_days, DEFAULT_GRACE_DAYS))
+            select(Course.id, func.coalesce(CoursePolicy.disk_grace_days, GRACE_DAYS))
             .outerjoin(CoursePolicy, CoursePolicy.course_id == Course.id)
             .where(Course.id.in_(wanted))
         ).all()
