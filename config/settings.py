@@ -65,6 +65,8 @@ class Settings:
     ssh_allowed_cidrs: tuple[str, ...] = ()  # never 0.0.0.0/0 by default: no SSH from anywhere
     aws_instance_profile: str = "cwc-workspace"
     aws_mutating_calls_per_s: int = 5
+    # Reconcile describes every managed instance at most this often (0: every pass); between, what may have changed.
+    reconcile_full_every_s: int = 60
     # The local workspace runtime's SSH port (simulated account only; 0: no local runtime, e.g. on real AWS).
     runtime_ssh_port: int = 0
     # The port the tool reaches an EC2 workspace's sshd on (files, export, backup, the browser terminal).
@@ -197,6 +199,7 @@ class Settings:
             ssh_allowed_cidrs=tuple(c.strip() for c in env.get("CWC_SSH_ALLOWED_CIDRS", "").split(",") if c.strip()),
             aws_instance_profile=env.get("CWC_AWS_INSTANCE_PROFILE", "cwc-workspace"),
             aws_mutating_calls_per_s=_int(env, "CWC_AWS_MUTATING_CALLS_PER_S", 5),
+            reconcile_full_every_s=_int(env, "CWC_RECONCILE_FULL_EVERY_S", 60),
             runtime_ssh_port=_int(env, "CWC_RUNTIME_SSH_PORT", 0),
             workspace_ssh_port=_int(env, "CWC_WORKSPACE_SSH_PORT", 22),
             gateway_port=_int(env, "CWC_GATEWAY_PORT", 0),

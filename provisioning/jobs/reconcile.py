@@ -21,7 +21,7 @@ from classroom.workspaces.lifecycle import LIVE, DesiredState, WorkspaceState
 from provisioning.backend import CloudError, InstanceInfo
 from provisioning.jobs.orphan_disks import settle_orphan_disks
 from provisioning.jobs.workspace import locked
-from provisioning.reconcile import MISSING, Change, WorkspaceRow, plan_reconcile
+from provisioning.reconcile import CHANGING_AWS, MISSING, Change, WorkspaceRow, judged, plan_reconcile, to_ask
 from provisioning.reset_ends import to_end, wanted_gone
 from provisioning.stop_jobs import drive_stops
 
@@ -29,11 +29,13 @@ log = logging.getLogger(__name__)
 S = WorkspaceState
 D = DesiredState
 ORPHAN_BILLED = ("pending", "running")  # AWS states in which an orphan costs compute: stop it, book it
+FULL_KEY = "cwc:reconcile:full"  # set for settings.reconcile_full_every_s (wall clock) by each full pass
 
 
 def reconcile_workspaces() -> dict[str, int]:
-    """One batched describe of every managed instance; record what AWS reports (observed state), issue wanted
-    stops again until AWS agrees (intent is never rewritten), flag instances without a workspace."""
+    """Describe the managed instances (all of them once a minute, else what may have changed: `_observe`); record
+    what AWS reports (observed state), issue wanted stops again until AWS agrees (intent is never rewritten), flag
+    instances without a workspace."""
     ctx = current()
     with ctx.session() as session:  # rows first: an instance launched after this read is never judged missing
         rows = [
@@ -41,9 +43,9 @@ def reconcile_workspaces() -> dict[str, int]:
             for w in session.scalars(select(Workspace).where(Workspace.state.in_(LIVE)))
         ]
         session.commit()
-    instances = ctx.backend.describe_managed()
+    instances, only = _observe(ctx, rows)
     with ctx.session() as session:
-        plan = plan_reconcile(rows, instances)
+        plan = plan_reconcile(rows, instances, only)
         for change in plan.changes:
             ws = locked(session, change.workspace_id, skip_locked=True)  # a busy row is observed next pass
             if ws is None or not _confirmed(ctx, change):
@@ -77,10 +79,30 @@ def reconcile_workspaces() -> dict[str, int]:
         "changed": len(plan.changes),
         "orphans": len(plan.orphans),
         "instances": len(instances),
+        "full": int(only is None),
         "retried": len(retry),
         "replaced": len(replaced),
         **disks,
     }
+
+
+def _observe(ctx: JobContext, rows: list[WorkspaceRow]) -> tuple[list[InstanceInfo], frozenset[int] | None]:
+    """The instances to reconcile against and the rows they can judge (None: all). A full describe of every managed
+    instance at most once a `reconcile_full_every_s` (a minute by default; 0: every pass; the first pass after a
+    failed one is full again); between, the managed
+    instances in a moving or billed AWS state and, by id, those of rows not at rest that were not among them
+    (provisioning.reconcile): at 500 students most instances are stopped most of the time, and a describe costs
+    by the instance (moto: about 1.3 ms each; AWS's answer is paged and parsed the same way)."""
+    every = ctx.settings.reconcile_full_every_s
+    if every <= 0 or ctx.redis.set(FULL_KEY, 1, nx=True, ex=every):
+        try:
+            return ctx.backend.describe_managed(), None
+        except CloudError:
+            ctx.redis.delete(FULL_KEY)
+            raise
+    found = ctx.backend.describe_managed(CHANGING_AWS)
+    seen = {i.instance_id for i in found}
+    return found + ctx.backend.describe(to_ask(rows, seen)), judged(rows, seen)
 
 
 def _late_running(session: Session, ctx: JobContext, ws: Workspace, change: Change) -> None:

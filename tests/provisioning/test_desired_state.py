@@ -192,8 +192,8 @@ def test_reconcile_racing_a_stop_in_another_worker_never_loses_the_intent(sessio
     observed, stop_done = threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
-    def describe_then_wait():  # type: ignore[no-untyped-def]
-        seen = real_describe()  # AWS says running ...
+    def describe_then_wait(*states):  # type: ignore[no-untyped-def]
+        seen = real_describe(*states)  # AWS says running ...
         observed.set()
         stop_done.wait(10)  # ... and the answer is applied after the other worker stopped the workspace
         return seen

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
@@ -44,7 +45,10 @@ def money(lines, expected: Decimal) -> bool:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def clock(settings, backend, redis, engine) -> Iterator[Any]:  # type: ignore[no-untyped-def]
-    use_context(JobContext(settings, make_session_factory(engine), redis, backend))
+    # Every reconcile pass is a full one here: these tests follow a stopped orphan from pass to pass, which a pass
+    # between full ones leaves for the next full one (tests/provisioning/test_reconcile_passes.py).
+    every_pass_full = replace(settings, reconcile_full_every_s=0)
+    use_context(JobContext(every_pass_full, make_session_factory(engine), redis, backend))
     try:
         with time_machine.travel(T0, tick=False) as traveller:
             yield traveller

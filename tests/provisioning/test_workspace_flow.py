@@ -207,7 +207,8 @@ def test_a_vanished_instance_ends_its_workspace_only_when_missing_twice(session,
     provision_workspace(ws.id)
     reconcile_workspaces()
     session.refresh(ws)
-    backend.describe_managed = lambda: []  # type: ignore[method-assign]  # AWS no longer lists the instance
+    backend.describe_managed = lambda *states: []  # type: ignore[method-assign]  # AWS no longer lists the instance
+    backend.describe = lambda ids: []  # type: ignore[method-assign]  # nor finds it by id
     reconcile_workspaces()
     session.refresh(ws)
     assert ws.state is S.RUNNING  # one miss may be AWS's list lagging behind
