@@ -48,7 +48,7 @@ RECORDED_ACTIVITY = (
     ("sessions", "SSH logins and logouts (who, from where, how long)"),
     ("files", "file changes in your home (path, size, lines, hash; never the content)"),
     ("git", "git commits"),
-    ("transfers", "SFTP and scp transfers (path, direction, size)"),
+    ("transfers", "SFTP and scp transfers (path, direction, and size where the protocol shows it)"),
     ("downloads", "curl and wget downloads"),
     ("archives", "archive extractions"),
     ("jupyter", "whether Jupyter runs"),
