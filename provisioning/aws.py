@@ -14,11 +14,12 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import ClientError, NoCredentialsError
 
 from provisioning.aws_archive import ArchiveMixin
 from provisioning.aws_blobs import BlobMixin
 from provisioning.aws_clients import ClientFactory, LazyClient
+from provisioning.aws_failures import AWS_FAILURES, TRANSPORT_FAILURES
 from provisioning.aws_instances import InstanceMixin
 from provisioning.aws_materials import MaterialsMixin
 from provisioning.aws_next_term import NextTermMixin
@@ -63,10 +64,10 @@ def _cloud_error(action: str, exc: Exception) -> CloudError:
 
 @contextmanager
 def _mapped(action: str) -> Iterator[None]:
-    """Map ClientError and BotoCoreError (throttling after retries, timeouts, unknown codes) to CloudError."""
+    """Map AWS_FAILURES (error codes, throttling after retries, timeouts, an answer that is not AWS's) to CloudError."""
     try:
         yield
-    except (ClientError, BotoCoreError) as exc:
+    except AWS_FAILURES as exc:
         raise _cloud_error(action, exc) from exc
 
 
@@ -316,7 +317,7 @@ class AwsBackend(
                 raw = self.ec2.run_instances(**base, SubnetId=subnet_id)["Instances"][0]
                 ensure_idle_stop_alarm(self.cloudwatch, self.region, raw["InstanceId"], spec.tags)
                 return _info(raw)
-            except BotoCoreError as exc:
+            except TRANSPORT_FAILURES as exc:
                 raise _cloud_error("start", exc) from exc
             except ClientError as exc:
                 if exc.response["Error"]["Code"] not in CAPACITY_CODES:
@@ -344,7 +345,7 @@ class AwsBackend(
                 ):
                     raise _cloud_error("stop", exc) from exc
                 log.info("hibernation not possible (%s); stopping instead", exc.response["Error"]["Code"])
-            except BotoCoreError as exc:
+            except TRANSPORT_FAILURES as exc:
                 raise _cloud_error("stop", exc) from exc
         with _mapped("stop"):
             self.ec2.stop_instances(InstanceIds=instance_ids, **({"Force": True} if force else {}))

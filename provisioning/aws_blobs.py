@@ -1,8 +1,8 @@
 """Private objects in the course's archive bucket: debug-session recordings and reset backups (tar.gz).
 
 Every object is written with its SHA-256 in its metadata, encrypted at rest and tagged as managed; `get` reads it
-back whole (recordings and backups are bounded: a home is refused above MAX_BLOB_BYTES). ClientError and
-BotoCoreError become CloudError, so a failing S3 never escapes the port.
+back whole (recordings and backups are bounded: a home is refused above MAX_BLOB_BYTES). Every AWS failure
+(provisioning.aws_failures) becomes CloudError, so a failing S3 never escapes the port.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from provisioning.aws_archive import ArchiveResult
+from provisioning.aws_failures import AWS_FAILURES
 from provisioning.backend import MANAGED_BY, CloudError
 
 MAX_BLOB_BYTES = 2 * 1024**3
@@ -34,7 +33,7 @@ class BlobMixin:
                 Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, ServerSideEncryption="AES256",
                 Metadata={"sha256": digest}, Tagging=f"cwc:managed-by={MANAGED_BY}&cwc:course={course_key}",
             )  # fmt: skip
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_FAILURES as exc:
             raise CloudError(f"S3 refused {key}: {exc}") from exc
         return ArchiveResult(key, digest, len(body))
 
@@ -42,5 +41,5 @@ class BlobMixin:
         """The object's bytes (CloudError when it is missing or S3 cannot answer)."""
         try:
             return bytes(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_FAILURES as exc:
             raise CloudError(f"S3 could not read {key}: {exc}") from exc

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from classroom.integrity.store import PREFIX, EvidenceStore, snapshot_key
+from provisioning.aws_failures import AWS_FAILURES
 from provisioning.backend import CloudError
 
 
@@ -28,7 +27,7 @@ class S3EvidenceStore:
                 ServerSideEncryption="AES256",
                 Metadata={"sha256": key[len(PREFIX) :].split(".")[0]},
             )
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_FAILURES as exc:
             raise CloudError(f"S3 refused the snapshot {key}: {exc}") from exc
         return key
 
@@ -36,7 +35,7 @@ class S3EvidenceStore:
         """A snapshot's bytes, checked against its content address."""
         try:
             body = bytes(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_FAILURES as exc:
             raise CloudError(f"S3 could not read the snapshot {key}: {exc}") from exc
         if snapshot_key(body) != key:
             raise CloudError(f"the snapshot {key} does not match its content address")
@@ -46,7 +45,7 @@ class S3EvidenceStore:
         """Remove a snapshot (retention purge)."""
         try:
             self.s3.delete_object(Bucket=self.bucket, Key=key)
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_FAILURES as exc:
             raise CloudError(f"S3 could not delete the snapshot {key}: {exc}") from exc
 
 

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from provisioning.aws_failures import TRANSPORT_FAILURES
 from provisioning.backend import CloudError
 
 TAG_PAGE = 1000  # resources per CreateTags call
@@ -24,7 +25,7 @@ def _instance(action: str, instance_id: str) -> Iterator[None]:
         err = exc.response.get("Error", {})
         code, message = err.get("Code", "?"), err.get("Message", "")
         raise CloudError(f"AWS could not {action} {instance_id} ({code}): {message}") from exc
-    except BotoCoreError as exc:
+    except TRANSPORT_FAILURES as exc:
         raise CloudError(f"AWS could not {action} {instance_id}: {exc}") from exc
 
 

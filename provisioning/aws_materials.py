@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from provisioning.aws_failures import AWS_FAILURES
 from provisioning.backend import MANAGED_BY, CloudError
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ class StartedUpload:
 def _mapped(action: str) -> Iterator[None]:
     try:
         yield
-    except (ClientError, BotoCoreError) as exc:
+    except AWS_FAILURES as exc:
         code = exc.response.get("Error", {}).get("Code", "?") if isinstance(exc, ClientError) else type(exc).__name__
         raise CloudError(f"The materials storage could not {action} ({code}); try again.") from exc
 

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from provisioning.aws_archive import archive_prefix
+from provisioning.aws_failures import AWS_FAILURES
 from provisioning.backend import CloudError
 
 GIB = 1024**3
@@ -32,7 +31,7 @@ class StoredItem:
 def _usage(what: str) -> Iterator[None]:
     try:
         yield
-    except (ClientError, BotoCoreError) as exc:
+    except AWS_FAILURES as exc:
         raise CloudError(f"AWS could not report {what}: {exc}") from exc
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from provisioning.aws_failures import TRANSPORT_FAILURES
 from provisioning.backend import CloudError, InstanceInfo, VolumeInfo
 
 VOLUME_FILTER_VALUES = 200  # values per filter AWS accepts: one DescribeVolumes call reads up to 200 volumes
@@ -57,7 +58,7 @@ class VolumeMixin:
                 raise CloudError(
                     f"AWS could not describe volumes ({err.get('Code', '?')}): {err.get('Message', '')}"
                 ) from exc
-            except BotoCoreError as exc:
+            except TRANSPORT_FAILURES as exc:
                 raise CloudError(f"AWS could not describe volumes: {exc}") from exc
             found += page.get("Volumes", [])
             token = page.get("NextToken")
