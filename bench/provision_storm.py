@@ -54,6 +54,7 @@ from provisioning.factory import backend_from_settings
 from provisioning.jobs.reconcile import reconcile_workspaces
 from provisioning.simulated import seed_simulated_aws
 from tests.support.factories import make_course, make_person
+from tests.support.moto_threads import serialize_subnet_ips
 
 OUT = Path(__file__).resolve().parent / "out" / "provision_storm.json"
 REDIS_DB = 11
@@ -86,6 +87,7 @@ def moto_server() -> Iterator[str]:
     }.items():
         os.environ[name] = value
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
+    serialize_subnet_ips()  # moto's subnet IP generator is not thread-safe; EC2 is
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:

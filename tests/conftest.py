@@ -33,6 +33,7 @@ from tests.support.dbpool import DatabasePool
 from tests.support.lti import register
 from tests.support.moto_amis import use_default_amis_only
 from tests.support.moto_modules import list_moto_modules_once
+from tests.support.moto_threads import serialize_subnet_ips
 from tests.support.os_users import EC2_ACCOUNTS
 from tests.support.platform import TestPlatform
 from tests.support.rsa_pool import KeyPool
@@ -317,6 +318,7 @@ def count_rows(engine: Engine, table: str) -> int:
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
+    serialize_subnet_ips()  # moto's subnet IP generator is not thread-safe; EC2 is
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
