@@ -200,7 +200,7 @@ def _confirmed(ctx: JobContext, change: Change) -> bool:
     key = f"cwc:reconcile:missing:{change.workspace_id}"
     if ctx.redis.exists(key):
         return True
-    ctx.redis.set(key, 1, ex=600)
+    ctx.redis.set(key, 1, ex=max(600, 3 * ctx.settings.reconcile_full_every_s))  # rows at rest: full passes only
     return False
 
 
