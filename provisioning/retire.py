@@ -90,7 +90,8 @@ def request_retire(
     """Mark a workspace to be archived and removed (its disk deleted at `after` at the earliest); audited."""
     if ws.state in ENDED:
         return []
-    ws.retire_after = min(after, ws.retire_after) if ws.retire_after else after
+    if ws.retire_after is None or after < ws.retire_after:  # the earliest date wins, and names who set it
+        ws.retire_after, ws.retire_by = after, actor
     append_event(
         session,
         "workspace.retire_requested",

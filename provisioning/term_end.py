@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
+from classroom.budget.disk_end import TERM_END_ACTOR
 from classroom.models import AlertSent, Course, CoursePolicy, Enrollment, SshKey, Workspace
 from classroom.notify import Message, notify_many
 from classroom.roles import StaffLevel
@@ -119,7 +120,7 @@ def close_course(
             if ws.id in covered:
                 lock_out_for_final_archive(session, ws, now)
             elif ws.state in LIVE_RUNNING:
-                jobs += request_stop(session, ws, actor_person_id=None, actor="term-end", reason="term ended")
+                jobs += request_stop(session, ws, actor_person_id=None, actor=TERM_END_ACTOR, reason="term ended")
                 if ws in wanted:  # no money for its window: the retire flow verifies its last report if fresh,
                     _tell_refused(session, ws)  # else its start for the archive is refused: disk kept, staff told
     jobs += _retire_disks(session, workspaces, now + timedelta(days=policy.disk_grace_days))
@@ -148,7 +149,7 @@ def _retire_disks(session: Session, workspaces: Sequence[Workspace], delete_afte
 
     jobs: list[Job] = []
     for ws in workspaces:
-        jobs += request_retire(session, ws, actor_person_id=None, actor="term-end", reason="term ended",
+        jobs += request_retire(session, ws, actor_person_id=None, actor=TERM_END_ACTOR, reason="term ended",
                                after=delete_after)  # fmt: skip
     return jobs
 

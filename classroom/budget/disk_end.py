@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from config.prices import RegionPrices
 
+TERM_END_ACTOR = "term-end"  # the closure's actor: its retirement marks carry it (`retire_by`)
 GRACE_DAYS, RETENTION_DAYS = 14, 365  # a course's defaults: term end to deleting the disks; the archives' life
 ARCHIVE_MAX_GB = 5  # the biggest home archive (S3's single PUT): a bigger home is refused by the agent, disk kept
 

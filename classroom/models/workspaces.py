@@ -86,6 +86,7 @@ class Workspace(Base):
     metered_until: Mapped[datetime] = mapped_column(default=utcnow)  # the ledger covers up to here
     # Intent to end: archive the home once stopped, then delete the disk at or after this time.
     retire_after: Mapped[datetime | None] = mapped_column(nullable=True)
+    retire_by: Mapped[str | None] = mapped_column(String(32), nullable=True)  # whose date it is ('term-end', ...)
     # Where the agent archives the home (real EC2): asked, reported (verified by the retire job), or given up.
     archive_requested_at: Mapped[datetime | None] = mapped_column(nullable=True)
     archive_reported_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)

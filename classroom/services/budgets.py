@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
@@ -27,9 +27,9 @@ from classroom.models import (
     Workspace,
 )
 from classroom.services.course_money import course_money
+from classroom.services.reopen import reopen_workspaces
 from classroom.workspaces.lifecycle import (
     CONCURRENT,
-    ENDED,
     RESERVED_DISK,
 )
 from config.catalog import Catalog
@@ -175,40 +175,22 @@ def decide_launch(
     )
 
 
-def _reopen_if_extended(session: Session, course: Course, policy: CoursePolicy, by: int, grace_days: int) -> None:
-    """A term moved past now after closure reopens the course: the term-end actions will run at the new end. The
-    disks the closure marked to end (`retire_after` = its time + the `grace_days` then in force; a mark a student
-    or staff member made earlier is kept) are kept again, their archive tries forgotten (the next term end asks
-    anew), and the lockouts end."""
-    from datetime import time, timedelta
+def _reopen_if_extended(session: Session, course: Course, policy: CoursePolicy, by: int) -> None:
+    """A term moved past now after closure reopens the course: the term-end actions will run at the new end.
+    `reopen_workspaces` undoes what the closure did to the workspaces."""
+    from datetime import time
 
     if policy.closed_at is None or course.term_end is None:
         return
     end = datetime.combine(course.term_end, time.max, ZoneInfo(course.time_zone))
     if end > utcnow():
-        closed_at, policy.closed_at = policy.closed_at, None
-        unlocked = session.execute(  # a term-end lockout would end every session and send no keys for ever
-            update(Workspace)
-            .where(Workspace.course_id == course.id, Workspace.locked_out_at.is_not(None))
-            .values(locked_out_at=None, lockout_answered_at=None)
-        ).rowcount  # type: ignore[attr-defined]
-        kept = session.execute(
-            update(Workspace)
-            .where(
-                Workspace.course_id == course.id,
-                Workspace.retire_after == closed_at + timedelta(days=grace_days),
-                Workspace.state.not_in(ENDED),
-            )
-            .values(retire_after=None, archive_failed_at=None, archive_retry_at=None, archiving_until=None,
-                    archive_requested_at=None, archive_tries=0)  # fmt: skip
-        ).rowcount  # type: ignore[attr-defined]
+        policy.closed_at = None
         append_event(
             session,
             "course.reopened",
             actor_person_id=by,
             course_id=course.id,
-            details={"term_end": str(course.term_end), "lockouts_cleared": int(unlocked or 0),
-                     "disks_kept": int(kept or 0)},  # fmt: skip
+            details={"term_end": str(course.term_end), **reopen_workspaces(session, course.id, by)},
         )
 
 
@@ -216,7 +198,6 @@ def save_policy(session: Session, course: Course, values: SetupValues, by: int) 
     """Create or update the course's policy and term from the wizard; audits what changed."""
     policy = session.get(CoursePolicy, course.id)
     before = _snapshot(policy, course) if policy else {}
-    grace_then = policy.disk_grace_days if policy else values.disk_grace_days  # what the closure's marks used
     if policy is None:
         policy = CoursePolicy(course_id=course.id)
         session.add(policy)
@@ -242,7 +223,7 @@ def save_policy(session: Session, course: Course, values: SetupValues, by: int) 
     ):
         setattr(policy, name, getattr(values, name))
     policy.updated_at, policy.updated_by = utcnow(), by
-    _reopen_if_extended(session, course, policy, by, grace_then)
+    _reopen_if_extended(session, course, policy, by)
     session.flush()
     after = _snapshot(policy, course)
     changed = {k: {"from": before.get(k), "to": v} for k, v in after.items() if before.get(k) != v}

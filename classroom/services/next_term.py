@@ -24,6 +24,7 @@ from classroom.audit import append_event
 from classroom.models import Course, CoursePolicy, Enrollment, LmsLineItem
 from classroom.models.lms_sync import LineItemKind
 from classroom.roles import StaffLevel
+from classroom.services.reopen import reopen_workspaces
 
 HISTORY_PARAM = "context_history"
 HISTORY_VARIABLE = "$Context.id.history"
@@ -128,6 +129,7 @@ def duplicate_course(
         .values(course_id=target.id, updated_by=actor_id, closed_at=None, **values)
         .on_conflict_do_update(index_elements=["course_id"], set_={"updated_by": actor_id, "closed_at": None, **values})
     )
+    reopened = reopen_workspaces(session, target.id, actor_id) if old is not None and old.closed_at else {}
     target.term_start, target.term_end, target.time_zone = start, end, source.time_zone
     target.previous_course_id = source.id
     assignments = _copy_assignments(session, source.id, target.id)
@@ -137,7 +139,7 @@ def duplicate_course(
         "course.duplicated",
         actor_person_id=actor_id,
         course_id=target.id,
-        details={"from": source.id, "from_context": source.context_id, "overwrite": old is not None,
+        details={"from": source.id, "from_context": source.context_id, "overwrite": old is not None, **reopened,
                  "assignments": assignments, "staff": copied_staff, "term": [str(start), str(end)]},
     )  # fmt: skip
     session.flush()
