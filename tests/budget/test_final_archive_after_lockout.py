@@ -12,10 +12,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from classroom.budget.setup_form import SetupValues
-from classroom.models import AuditEvent, CoursePolicy, Enrollment, Notification, WorkspaceArchive
-from classroom.roles import StaffLevel
-from classroom.services.budgets import save_policy
+from classroom.models import AuditEvent, CoursePolicy, Notification, WorkspaceArchive
 from classroom.services.enforcement import run_sweep
 from classroom.workspaces.archive_rules import ARCHIVE_WINDOW, lockout_answer, report_after_lockout
 from classroom.workspaces.lifecycle import DesiredState, WorkspaceState
@@ -27,6 +24,7 @@ from provisioning.term_end import run_term_end, term_end_instant
 from tests.budget.test_agent_archive import agent_host  # noqa: F401 - a fixture
 from tests.budget.test_archive_before_term_end import PRICES, _fresh
 from tests.budget.test_disks_end import _run, _running, _volumes, cloud  # noqa: F401 - `cloud` is a fixture
+from tests.budget.test_reopen_keeps_disks import _extend_term
 from tests.money.test_agent_lease import RecordedPoweroff
 
 S = WorkspaceState
@@ -90,20 +88,7 @@ def test_reopening_the_course_ends_the_lockout(cloud, agent_host, session, backe
     ws, after = _locked_out_at_term_end(session, course, emily, clock, agent_host)
     agent_host.tick()  # the answer carries the lockout
     assert _fresh(session, ws.id).lockout_answered_at == after
-    owner = session.scalar(
-        select(Enrollment.person_id).where(Enrollment.course_id == course.id, Enrollment.level == StaffLevel.OWNER)
-    )
-    policy = session.get(CoursePolicy, course.id)
-    values = SetupValues(
-        term_start=course.term_start, term_end=course.term_end + timedelta(days=30), time_zone=course.time_zone,
-        auto_close=True, expected_students=policy.expected_students, budget_per_student=policy.budget_per_student,
-        total_budget=policy.total_budget, budget_source="IT", templates=dict(policy.templates),
-        default_template=policy.default_template, max_concurrent=policy.max_concurrent,
-        max_daily_cost=policy.max_daily_cost, idle_stop_minutes=policy.idle_stop_minutes, shared_materials=False,
-        term_end_actions=dict(policy.term_end_actions),
-    )  # fmt: skip
-    save_policy(session, course, values, owner)
-    session.commit()
+    _extend_term(session, course, 30)  # the owner moves the term end in the wizard: the course reopens
 
     ws = _fresh(session, ws.id)
     assert (ws.locked_out_at, ws.lockout_answered_at) == (None, None)
