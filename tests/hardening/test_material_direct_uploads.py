@@ -102,7 +102,8 @@ def test_roles_students_tas_strangers_and_other_courses(app, client, canvas, ses
     teacher = _form(client, tool_token(launch(client, canvas, canvas.user("instructor"))))
     make_policy(session, session.scalar(select(Course)))
     session.commit()
-    backend.upload_material(_key(session), "notes.txt", b"n", overwrite=False)
+    key = _key(session)  # taken while this is the only course: `other` below adds a second
+    backend.upload_material(key, "notes.txt", b"n", overwrite=False)
     ta = _signed(app, tool_token(launch(client, canvas, canvas.user("ta"))))  # a TA's page has no upload form
     student = _signed(app, tool_token(launch(client, canvas, canvas.user("student"))))
     other = _form(client, tool_token(launch(client, canvas, canvas.user("instructor", 2), context_id="other-course")))
@@ -117,7 +118,7 @@ def test_roles_students_tas_strangers_and_other_courses(app, client, canvas, ses
     assert _post(client, other, "delete", path="notes.txt").status_code == 404
     assert _post(client, other, "rename", path="notes.txt", new_path="mine.txt").status_code == 404
     assert client.get("/app/materials", query_string={"t": ta["t"]}).status_code == 200  # TAs read
-    assert _materials(backend, _key(session)) == {"notes.txt": b"n"} and _audits(session) == before
+    assert _materials(backend, key) == {"notes.txt": b"n"} and _audits(session) == before
 
 
 def test_the_instructor_sets_the_allowance_a_bad_value_or_a_ta_changes_nothing(app, client, canvas, session, backend):  # noqa: F811
