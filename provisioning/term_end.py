@@ -55,6 +55,7 @@ def run_term_end(session: Session, now: datetime, *, agent_archives: bool = Fals
         select(Course, CoursePolicy)
         .join(CoursePolicy, CoursePolicy.course_id == Course.id)
         .where(CoursePolicy.auto_close.is_(True), CoursePolicy.closed_at.is_(None), Course.term_end.is_not(None))
+        .order_by(Course.id)  # one lock order for every pass: two passes at once never lock two courses crosswise
     ).all()
     for course, policy in rows:
         end = term_end_instant(course)

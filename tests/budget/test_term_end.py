@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from classroom.models import AuditEvent, CoursePolicy, Notification, SpendDaily, SshKey, Workspace
+from classroom.models import AuditEvent, Course, CoursePolicy, Notification, SpendDaily, SshKey, Workspace
 from classroom.roles import StaffLevel
 from classroom.workspaces.lifecycle import WorkspaceState
 from provisioning.ssh_keys import add_key, generate_key_pair
@@ -80,3 +80,16 @@ def test_warning_an_hour_before_then_everything_closes_once(session):
     assert again.closed == [] and again.jobs == []
 
 
+
+
+def test_courses_close_in_one_lock_order_whatever_order_postgres_keeps_them(session):
+    """Two passes at once must lock courses in the same order, or they can deadlock on two courses' policy rows."""
+    first, _, _ = _course(session)
+    second, _, _ = _course(session)
+    session.commit()
+    for course in (second, first):  # a rewritten row moves behind the others in the heap: `first` is now last
+        session.execute(update(Course).where(Course.id == course.id).values(label=Course.label))
+        session.execute(update(CoursePolicy).where(CoursePolicy.course_id == course.id).values(auto_close=True))
+    session.commit()
+    closed = run_term_end(session, term_end_instant(first).astimezone(UTC) + timedelta(seconds=1))
+    assert closed.closed == [first.id, second.id]
