@@ -64,9 +64,13 @@ def test_login_edit_commit_and_scp_upload_arrive(reporting, make_workspace, sess
             await asyncssh.scp(str(tmp_path / "data.csv"), (conn, "data.csv"))
 
     asyncio.run(upload())
-    time.sleep(0.5)  # the server sees the last logout
-    _collect(reporting)
-    events = _events(session, emily.workspace.id)
+    deadline = time.monotonic() + 20
+    while True:  # the server sees the upload's logout after the client has gone
+        _collect(reporting)
+        events = _events(session, emily.workspace.id)
+        if [e.kind for e in events].count("ssh_logout") >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     kinds = sorted({e.kind for e in events})
     assert kinds == ["file_changed", "git_commit", "ssh_login", "ssh_logout", "transfer"]
     login = next(e for e in events if e.kind == "ssh_login")

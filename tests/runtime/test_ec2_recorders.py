@@ -29,7 +29,7 @@ from provisioning.userdata import UserDataInput, render_user_data
 from tests.runtime.test_activity import _events, _with_token
 from tests.support.budget import make_policy
 from tests.support.ec2_recorders import Recorders, install_lines, install_recorders
-from tests.support.ec2_sshd import USER, ensure_user, free_port, start_sshd, write_as
+from tests.support.ec2_sshd import USER, ensure_user, free_port, start_sshd, wait_for_logouts, write_as
 from tests.support.outage import flask_post
 from tests.support.serving import serve_in_thread
 
@@ -94,7 +94,7 @@ def scp_session(folder: Path, home: Path) -> list[str]:
                      [f"{USER}@127.0.0.1:data.csv", str(folder / "back.csv")]):  # fmt: skip
             done = subprocess.run([*scp, *argv], capture_output=True, text=True, timeout=60)
             assert done.returncode == 0, done.stderr + sshd.log.read_text()
-        time.sleep(0.3)  # sshd logs the last logout after the client has gone
+        wait_for_logouts(sshd.log, 3)
     finally:
         sshd.stop()
     assert (home / "hw" / "model.py").read_text() == "print('ok')\n"

@@ -21,7 +21,7 @@ from provisioning.agent.cwc_scan import jupyter_status, listening_ports, more_ev
 from provisioning.agent.cwc_sshlog import SshLog, journal_entries, syslog_entries
 from provisioning.userdata import SFTP_LOGGING, UserDataInput, render_user_data
 from tests.runtime.test_user_data_sshd import _heredoc
-from tests.support.ec2_sshd import free_port, spawn_sshd
+from tests.support.ec2_sshd import free_port, spawn_sshd, wait_for_logouts
 
 OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
         "-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]  # fmt: skip
@@ -71,7 +71,7 @@ def _sshd_log(folder: Path) -> list[str]:
                            ("stranger", [])):  # fmt: skip
             subprocess.run(["ssh", "-p", str(port), "-i", str(folder / key), *OPTS, *extra, "nobody@127.0.0.1",
                             "true"], capture_output=True, timeout=30)  # fmt: skip  # nobody's shell refuses: fine
-        time.sleep(0.3)
+        wait_for_logouts(log, 2)  # the student's and the staff member's; the stranger never logged in
     finally:
         sshd.terminate()
         sshd.wait(10)

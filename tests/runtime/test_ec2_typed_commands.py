@@ -23,7 +23,7 @@ from provisioning.userdata import AGENT_FILES
 from tests.runtime.test_activity import _with_token
 from tests.runtime.test_ec2_sources import OPTS, _keygen, folder  # noqa: F401 - folder is a fixture
 from tests.support.budget import make_policy
-from tests.support.ec2_sshd import free_port, spawn_sshd
+from tests.support.ec2_sshd import free_port, spawn_sshd, wait_for_logouts
 
 HOOK = Path(cwc_commands.__file__).with_name("cwc_commands.sh")
 
@@ -92,7 +92,7 @@ def test_commands_typed_through_real_sshd_name_their_login(folder):  # noqa: F81
         done = subprocess.run(["ssh", "-tt", "-p", str(port), "-i", str(folder / "student"), *OPTS, "root@127.0.0.1",
                                remote], input=typed, capture_output=True, text=True, timeout=60)  # fmt: skip
         assert done.returncode == 0, done.stderr
-        time.sleep(0.3)
+        wait_for_logouts(sshd_log, 1)
     finally:
         sshd.terminate()
         sshd.wait(10)

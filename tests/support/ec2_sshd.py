@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,3 +135,13 @@ def spawn_sshd(argv: list[str], *, log: Path | None = None, **popen: object) -> 
         process.wait(10)
         why = log.read_text() if log and log.exists() else f"exit status {process.returncode}"
         raise AssertionError(f"sshd did not report READY=1 (an sshd built without systemd's notify?): {why}")
+
+
+def wait_for_logouts(log: Path, count: int, *, within_s: float = 20.0) -> None:
+    """Wait until sshd's log holds `count` "Disconnected from user" lines: sshd writes the last one after the
+    client has gone, so a test that stops sshd at once could lose it. Fails with the log after `within_s`."""
+    deadline = time.monotonic() + within_s
+    while (text := log.read_text() if log.exists() else "").count("Disconnected from user") < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"sshd logged fewer than {count} logouts in {within_s:.0f} s:\n{text}")
+        time.sleep(0.05)
