@@ -113,7 +113,8 @@ def close_course(
     actions = policy.term_end_actions or {}
     jobs: list[Job] = []
     lock_course_money(session, course.id)  # before the workspaces: the lockouts' windows are judged against it
-    workspaces = session.scalars(select(Workspace).where(Workspace.course_id == course.id).with_for_update()).all()
+    mine = select(Workspace).where(Workspace.course_id == course.id)
+    workspaces = session.scalars(mine.order_by(Workspace.id).with_for_update()).all()
     if actions.get("stop_all", True):
         wanted = [w for w in workspaces if agent_archives and w.state is S.RUNNING and w.archive_failed_at is None]
         covered = lockouts_covered(session, course.id, wanted, now)  # its window is the course's cost

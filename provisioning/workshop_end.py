@@ -87,6 +87,7 @@ def _close_out(
     rows = session.scalars(
         select(Workspace)
         .where(Workspace.course_id == workshop.course_id, Workspace.person_id.in_(people))
+        .order_by(Workspace.id)
         .with_for_update()
     )
     for ws in rows:

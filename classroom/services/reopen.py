@@ -30,6 +30,7 @@ def reopen_workspaces(session: Session, course_id: int, by: int | None) -> dict[
         select(Workspace)
         .where(Workspace.course_id == course_id, Workspace.archive_started_at.is_not(None),
                Workspace.state.not_in(ARCHIVE_RUN_ENDS), ~ARCHIVE_RUN_ENDED)  # fmt: skip
+        .order_by(Workspace.id)
         .with_for_update()
     ).all()
     for ws in runs:

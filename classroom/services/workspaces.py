@@ -263,6 +263,7 @@ def stop_workspaces_for_person(
             Workspace.state.in_(STOPPABLE),
             Workspace.desired_state.not_in(WANTS_DOWN),
         )
+        .order_by(Workspace.id)
         .with_for_update()
     )
     for ws in rows:
