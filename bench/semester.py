@@ -189,7 +189,6 @@ class BenchSemester(Semester):
     booked: date | None = None
     began: float = 0.0  # perf_counter at the first tick, for the weekly progress line
 
-
     def tick(self):  # type: ignore[no-untyped-def]
         positions = super().tick()
         day = self.now.date()

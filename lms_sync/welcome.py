@@ -75,7 +75,7 @@ def welcome_message(facts: WelcomeFacts, student_name: str) -> tuple[str, str]:
         "Getting started:",
         f"1. Open the course in {facts.lms} and click the Cloud Workstation link (or an assignment that uses it).",
         "2. Start your workspace from that page; it is ready in a minute or two.",
-        "3. Create or upload an SSH key on the tool's \"SSH keys\" tab, then connect with the SSH command the",
+        '3. Create or upload an SSH key on the tool\'s "SSH keys" tab, then connect with the SSH command the',
         "   workspace page shows (Jupyter runs through an SSH tunnel; the page gives that command too).",
         *_resources(facts),
         *_dates(facts),

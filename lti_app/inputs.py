@@ -39,8 +39,9 @@ class InputRefused(ToolError):
 class PgIntConverter(IntegerConverter):
     """`<int:…>` limited to 1..PG_INT_MAX: a larger (or absurdly long) id is "not found" (404)."""
 
-    def __init__(self, map: Any, fixed_digits: int = 0, min: int | None = 1, max: int | None = PG_INT_MAX,
-                 signed: bool = False) -> None:
+    def __init__(
+        self, map: Any, fixed_digits: int = 0, min: int | None = 1, max: int | None = PG_INT_MAX, signed: bool = False
+    ) -> None:
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
     def to_python(self, value: str) -> Any:

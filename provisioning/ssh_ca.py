@@ -66,8 +66,12 @@ def ensure_course_ca(session: Session, course_id: int, *, settings: Settings) ->
     public = private.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     session.execute(
         insert(CourseSshCa)
-        .values(course_id=course_id, public_key=public.decode() + f" cwc-course-{course_id}-ca",
-                private_key_enc=_fernet(settings).encrypt(raw), created_at=utcnow())  # fmt: skip
+        .values(
+            course_id=course_id,
+            public_key=public.decode() + f" cwc-course-{course_id}-ca",
+            private_key_enc=_fernet(settings).encrypt(raw),
+            created_at=utcnow(),
+        )  # fmt: skip
         .on_conflict_do_nothing(index_elements=["course_id"])
     )
     ca = session.get(CourseSshCa, course_id, populate_existing=True)
@@ -190,6 +194,8 @@ def issue_tool_certificate(
         .add_critical_option(b"force-command", command.encode())
     )
     return builder.sign(ca_key).public_bytes().decode()  # type: ignore[arg-type]
+
+
 def revoked_serials(session: Session, workspace_id: int, now: datetime | None = None) -> list[int]:
     """Serials of this workspace's certificates revoked while still inside their validity: EC2's agent writes them
     to sshd's RevokedKeys (a KRL), so "End session" refuses new logins before the certificate expires."""

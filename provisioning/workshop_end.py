@@ -129,7 +129,6 @@ def close_workshops() -> dict[str, int]:
     from classroom.db import utcnow
     from classroom.jobs.context import current
 
-
     with current().session() as session:
         result = run_workshop_ends(session, utcnow())
         session.commit()

@@ -28,8 +28,12 @@ def reopen_workspaces(session: Session, course_id: int, by: int | None) -> dict[
     going is stopped (its student was locked out and the course pays for it: reconcile issues the stop)."""
     runs = session.scalars(
         select(Workspace)
-        .where(Workspace.course_id == course_id, Workspace.archive_started_at.is_not(None),
-               Workspace.state.not_in(ARCHIVE_RUN_ENDS), ~ARCHIVE_RUN_ENDED)  # fmt: skip
+        .where(
+            Workspace.course_id == course_id,
+            Workspace.archive_started_at.is_not(None),
+            Workspace.state.not_in(ARCHIVE_RUN_ENDS),
+            ~ARCHIVE_RUN_ENDED,
+        )  # fmt: skip
         .order_by(Workspace.id)
         .with_for_update()
     ).all()
@@ -43,7 +47,14 @@ def reopen_workspaces(session: Session, course_id: int, by: int | None) -> dict[
     kept = session.execute(
         update(Workspace)
         .where(Workspace.course_id == course_id, Workspace.retire_by == TERM_END_ACTOR, Workspace.state.not_in(ENDED))
-        .values(retire_after=None, retire_by=None, archive_failed_at=None, archive_retry_at=None,
-                archiving_until=None, archive_requested_at=None, archive_tries=0)  # fmt: skip
+        .values(
+            retire_after=None,
+            retire_by=None,
+            archive_failed_at=None,
+            archive_retry_at=None,
+            archiving_until=None,
+            archive_requested_at=None,
+            archive_tries=0,
+        )  # fmt: skip
     ).rowcount  # type: ignore[attr-defined]
     return {"lockouts_cleared": int(unlocked or 0), "disks_kept": int(kept or 0), "archive_runs_stopped": len(runs)}

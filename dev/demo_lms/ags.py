@@ -34,11 +34,19 @@ def item_url(context_id: str, item_id: int) -> str:
 
 def item_json(course: DemoCourse, item: DemoLineItem) -> dict[str, Any]:
     """One line item as AGS shows it."""
-    body: dict[str, Any] = {"id": item_url(course.context_id, item.id), "label": item.label,
-                            "scoreMaximum": item.score_maximum}
+    body: dict[str, Any] = {
+        "id": item_url(course.context_id, item.id),
+        "label": item.label,
+        "scoreMaximum": item.score_maximum,
+    }
     link = db().get(DemoLink, item.link_id) if item.link_id else None
-    optional = {"resourceId": item.resource_id, "tag": item.tag, "resourceLinkId": link and link.resource_link_id,
-                "startDateTime": item.start_at and iso(item.start_at), "endDateTime": item.end_at and iso(item.end_at)}
+    optional = {
+        "resourceId": item.resource_id,
+        "tag": item.tag,
+        "resourceLinkId": link and link.resource_link_id,
+        "startDateTime": item.start_at and iso(item.start_at),
+        "endDateTime": item.end_at and iso(item.end_at),
+    }
     body.update({k: v for k, v in optional.items() if v})
     return body
 
@@ -56,8 +64,9 @@ def _when(value: Any, name: str) -> datetime | None:
 def _link_id(course: DemoCourse, resource_link_id: Any) -> int | None:
     if not resource_link_id:
         return None
-    link = db().scalar(select(DemoLink).where(DemoLink.resource_link_id == str(resource_link_id),
-                                              DemoLink.course_id == course.id))
+    link = db().scalar(
+        select(DemoLink).where(DemoLink.resource_link_id == str(resource_link_id), DemoLink.course_id == course.id)
+    )
     if link is None:
         abort(400, "resourceLinkId is not a link in this course.")
     return link.id
@@ -98,15 +107,22 @@ def list_line_items(context_id: str) -> Response:
     query = select(DemoLineItem).where(DemoLineItem.course_id == course.id, DemoLineItem.tool_id == g.demo_tool.id)
     if request.args.get("resource_link_id"):
         query = query.join(DemoLink, DemoLink.id == DemoLineItem.link_id).where(
-            DemoLink.resource_link_id == request.args["resource_link_id"])
+            DemoLink.resource_link_id == request.args["resource_link_id"]
+        )
     if request.args.get("resource_id"):
         query = query.where(DemoLineItem.resource_id == request.args["resource_id"])
     if request.args.get("tag"):
         query = query.where(DemoLineItem.tag == request.args["tag"])
     rows, has_next = fetch_page(query.order_by(DemoLineItem.id), limit, page)
     response = json_response([item_json(course, i) for i in rows], CONTAINER)
-    return add_next_link(response, f"/api/contexts/{context_id}/lineitems", limit, page, has_next,
-                         keep=("resource_link_id", "resource_id", "tag"))
+    return add_next_link(
+        response,
+        f"/api/contexts/{context_id}/lineitems",
+        limit,
+        page,
+        has_next,
+        keep=("resource_link_id", "resource_id", "tag"),
+    )
 
 
 @bp.post("/api/contexts/<context_id>/lineitems")

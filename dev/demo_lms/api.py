@@ -56,8 +56,9 @@ def fetch_page(query: Select[tuple[T]], limit: int | None, page: int) -> tuple[S
     return rows[:limit], len(rows) > limit
 
 
-def add_next_link(response: Response, path: str, limit: int | None, page: int, has_next: bool,
-                  keep: Sequence[str] = ()) -> Response:
+def add_next_link(
+    response: Response, path: str, limit: int | None, page: int, has_next: bool, keep: Sequence[str] = ()
+) -> Response:
     """Add `Link: <...page=N+1>; rel="next"` keeping the filters named in `keep`."""
     if has_next and limit is not None:
         params = {k: request.args[k] for k in keep if request.args.get(k)}

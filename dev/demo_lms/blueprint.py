@@ -24,8 +24,14 @@ from lti_app.runtime import db, settings
 from lti_app.security import csp_nonce
 
 F = TypeVar("F", bound=Callable[..., Any])
-bp = Blueprint("demo_lms", __name__, url_prefix="/demo-lms", static_folder="static",
-               static_url_path="/static", template_folder="templates")
+bp = Blueprint(
+    "demo_lms",
+    __name__,
+    url_prefix="/demo-lms",
+    static_folder="static",
+    static_url_path="/static",
+    template_folder="templates",
+)
 
 
 def page(view: F) -> F:
@@ -70,8 +76,10 @@ def _csp(response: Response) -> Response:
 
 def wants_json() -> bool:
     """API callers (services, registration) get JSON errors; people get a page."""
-    return request.path.startswith(("/demo-lms/api/", "/demo-lms/token", "/demo-lms/register")) \
+    return (
+        request.path.startswith(("/demo-lms/api/", "/demo-lms/token", "/demo-lms/register"))
         or request.accept_mimetypes.best == "application/json"
+    )
 
 
 @bp.errorhandler(HTTPException)

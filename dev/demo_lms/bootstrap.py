@@ -35,8 +35,11 @@ def install_url(settings: Settings) -> str:
 def registration_launch_url(registration_url: str, settings: Settings, token: str) -> str:
     """The tool's registration URL plus openid_configuration and registration_token (LTI DR, step 1)."""
     sep = "&" if "?" in registration_url else "?"
-    return registration_url + sep + urlencode({"openid_configuration": openid_configuration_url(settings),
-                                               "registration_token": token})
+    return (
+        registration_url
+        + sep
+        + urlencode({"openid_configuration": openid_configuration_url(settings), "registration_token": token})
+    )
 
 
 def auto_register(settings: Settings, registration_url: str, http: HttpGet = requests) -> dict[str, Any]:
@@ -50,15 +53,23 @@ def auto_register(settings: Settings, registration_url: str, http: HttpGet = req
             token = issue_registration_token(session)
         resp = http.get(registration_launch_url(registration_url, settings, token), timeout=60)
         if resp.status_code != 200:
-            raise AutoRegisterFailed(f"The tool answered {resp.status_code} to the registration: "
-                                     f"{str(resp.text)[:300]}")
+            raise AutoRegisterFailed(
+                f"The tool answered {resp.status_code} to the registration: {str(resp.text)[:300]}"
+            )
         with session_scope(factory) as session:
-            tool = session.scalar(select(DemoTool).join(DemoRegistrationToken, DemoRegistrationToken.tool_id ==
-                                                        DemoTool.id).where(DemoRegistrationToken.token_hash ==
-                                                                           token_hash(token)))
+            tool = session.scalar(
+                select(DemoTool)
+                .join(DemoRegistrationToken, DemoRegistrationToken.tool_id == DemoTool.id)
+                .where(DemoRegistrationToken.token_hash == token_hash(token))
+            )
             if tool is None:
                 raise AutoRegisterFailed("The tool answered 200 but never registered with the Demo LMS.")
-            return {"issuer": issuer(settings), "client_id": tool.client_id, "deployment_id": tool.deployment_id,
-                    "tool_name": tool.client_name, "course_url": demo_url(settings, "/course")}
+            return {
+                "issuer": issuer(settings),
+                "client_id": tool.client_id,
+                "deployment_id": tool.deployment_id,
+                "tool_name": tool.client_name,
+                "course_url": demo_url(settings, "/course"),
+            }
     finally:
         engine.dispose()

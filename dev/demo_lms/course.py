@@ -64,8 +64,9 @@ def _launch(member: DemoMember, links: list[DemoLink]) -> tuple[str | None, str 
             return None, None
         hint = Hint(tool.id, link.id, RESOURCE_LINK, storage_target(settings()))
         title, target = link.title, link.url or tool.target_link_uri
-    url = login_url(tool, issuer(settings()), member, encode_hint(settings().secret_key, hint), target,
-                    storage_target(settings()))
+    url = login_url(
+        tool, issuer(settings()), member, encode_hint(settings().secret_key, hint), target, storage_target(settings())
+    )
     return url, title
 
 
@@ -77,19 +78,28 @@ def course() -> Response:
     tool = latest_tool(db())
     links = course_links(course, tool.id if tool else None)
     frame_url, frame_title = _launch(member, links)
-    return render_with_session("demo_lms/course.html", course=course, me=member, tool=tool, links=links,
-                               frame_url=frame_url, frame_title=frame_title,
-                               config={"toolOrigins": tool_origins()})
+    return render_with_session(
+        "demo_lms/course.html",
+        course=course,
+        me=member,
+        tool=tool,
+        links=links,
+        frame_url=frame_url,
+        frame_title=frame_title,
+        config={"toolOrigins": tool_origins()},
+    )
 
 
 def latest_scores(items: list[DemoLineItem]) -> dict[tuple[int, str], DemoScore]:
     """The newest score per (line item, user): the result the gradebook shows."""
     if not items:
         return {}
-    rows = db().scalars(select(DemoScore).where(DemoScore.line_item_id.in_([i.id for i in items]))
-                        .order_by(DemoScore.line_item_id, DemoScore.user_id, DemoScore.timestamp.desc(),
-                                  DemoScore.id.desc())
-                        .distinct(DemoScore.line_item_id, DemoScore.user_id))
+    rows = db().scalars(
+        select(DemoScore)
+        .where(DemoScore.line_item_id.in_([i.id for i in items]))
+        .order_by(DemoScore.line_item_id, DemoScore.user_id, DemoScore.timestamp.desc(), DemoScore.id.desc())
+        .distinct(DemoScore.line_item_id, DemoScore.user_id)
+    )
     return {(s.line_item_id, s.user_id): s for s in rows}
 
 
@@ -100,11 +110,19 @@ def gradebook() -> Response:
     course, member = _signed_in()
     if not member.is_staff:
         abort(403, "The gradebook is for course staff.")
-    items = list(db().scalars(select(DemoLineItem).where(DemoLineItem.course_id == course.id)
-                              .order_by(DemoLineItem.id)))
+    items = list(
+        db().scalars(select(DemoLineItem).where(DemoLineItem.course_id == course.id).order_by(DemoLineItem.id))
+    )
     students = [m for m in course_members(course) if m.kind == "student"]
-    return render_with_session("demo_lms/gradebook.html", course=course, me=member, items=items,
-                               students=students, scores=latest_scores(items), tool=latest_tool(db()))
+    return render_with_session(
+        "demo_lms/gradebook.html",
+        course=course,
+        me=member,
+        items=items,
+        students=students,
+        scores=latest_scores(items),
+        tool=latest_tool(db()),
+    )
 
 
 @bp.get("/roster")
@@ -114,8 +132,14 @@ def roster() -> Response:
     course, member = _signed_in()
     if not member.is_staff:
         abort(403, "The roster is for course staff.")
-    return render_with_session("demo_lms/roster.html", course=course, me=member, members=course_members(course),
-                               statuses=MEMBER_STATUSES, tool=latest_tool(db()))
+    return render_with_session(
+        "demo_lms/roster.html",
+        course=course,
+        me=member,
+        members=course_members(course),
+        statuses=MEMBER_STATUSES,
+        tool=latest_tool(db()),
+    )
 
 
 @bp.post("/roster/<int:member_id>/status")

@@ -57,9 +57,12 @@ def _line_item(raw: Any, title: str) -> dict[str, Any] | None:
     maximum = raw.get("scoreMaximum") if isinstance(raw, dict) else None
     if isinstance(maximum, bool) or not isinstance(maximum, int | float) or maximum <= 0:
         raise DeepLinkError("lineItem.scoreMaximum must be a number above 0.")
-    return {"label": str(raw.get("label") or title)[:255], "score_maximum": float(maximum),
-            "resource_id": str(raw["resourceId"])[:255] if raw.get("resourceId") else None,
-            "tag": str(raw["tag"])[:255] if raw.get("tag") else None}
+    return {
+        "label": str(raw.get("label") or title)[:255],
+        "score_maximum": float(maximum),
+        "resource_id": str(raw["resourceId"])[:255] if raw.get("resourceId") else None,
+        "tag": str(raw["tag"])[:255] if raw.get("tag") else None,
+    }
 
 
 def parse_content_item(item: Any, tool: DemoTool) -> LinkSpec:
@@ -74,20 +77,33 @@ def parse_content_item(item: Any, tool: DemoTool) -> LinkSpec:
     if not isinstance(custom, dict) or any(isinstance(v, dict | list) for v in custom.values()):
         raise DeepLinkError("custom must be an object of string values.")
     submission = item.get("submission") if isinstance(item.get("submission"), dict) else {}
-    return LinkSpec(title=title, url=str(url) if url else None, custom={str(k): str(v) for k, v in custom.items()},
-                    due_at=_when(submission.get("endDateTime"), "submission.endDateTime"),
-                    line_item=_line_item(item.get("lineItem"), title))
+    return LinkSpec(
+        title=title,
+        url=str(url) if url else None,
+        custom={str(k): str(v) for k, v in custom.items()},
+        due_at=_when(submission.get("endDateTime"), "submission.endDateTime"),
+        line_item=_line_item(item.get("lineItem"), title),
+    )
 
 
 def create_link(session: Session, course_id: int, tool: DemoTool, spec: LinkSpec) -> DemoLink:
     """Add the assignment link and, when graded, its line item (flushes)."""
-    link = DemoLink(course_id=course_id, tool_id=tool.id, resource_link_id="link-" + secrets.token_hex(8),
-                    kind="assignment", title=spec.title, url=spec.url, custom=spec.custom, due_at=spec.due_at)
+    link = DemoLink(
+        course_id=course_id,
+        tool_id=tool.id,
+        resource_link_id="link-" + secrets.token_hex(8),
+        kind="assignment",
+        title=spec.title,
+        url=spec.url,
+        custom=spec.custom,
+        due_at=spec.due_at,
+    )
     session.add(link)
     session.flush()
     if spec.line_item is not None:
-        session.add(DemoLineItem(course_id=course_id, tool_id=tool.id, link_id=link.id, end_at=spec.due_at,
-                                 **spec.line_item))
+        session.add(
+            DemoLineItem(course_id=course_id, tool_id=tool.id, link_id=link.id, end_at=spec.due_at, **spec.line_item)
+        )
         session.flush()
     return link
 
@@ -122,5 +138,10 @@ def deep_link_return() -> str:
         db().rollback()
         abort(400, str(exc))
     commit()
-    return render_template("demo_lms/deep_link_done.html", links=links, message=claims.get(DL + "msg"),
-                           error=claims.get(DL + "errormsg"), course_url=url_for("demo_lms.course"))
+    return render_template(
+        "demo_lms/deep_link_done.html",
+        links=links,
+        message=claims.get(DL + "msg"),
+        error=claims.get(DL + "errormsg"),
+        course_url=url_for("demo_lms.course"),
+    )

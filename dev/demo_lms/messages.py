@@ -47,7 +47,8 @@ class Hint:
 def encode_hint(secret: str, hint: Hint) -> str:
     """Sign a hint (opaque to the tool)."""
     return URLSafeTimedSerializer(secret, salt="demo-lms-hint").dumps(
-        {"t": hint.tool_id, "l": hint.link_id, "m": hint.message_type, "s": hint.storage_target})
+        {"t": hint.tool_id, "l": hint.link_id, "m": hint.message_type, "s": hint.storage_target}
+    )
 
 
 def decode_hint(secret: str, value: str) -> Hint:
@@ -62,11 +63,18 @@ def decode_hint(secret: str, value: str) -> Hint:
     return hint
 
 
-def login_url(tool: DemoTool, issuer: str, member: DemoMember, hint: str, target_link_uri: str,
-              storage_target: str = "_parent") -> str:
+def login_url(
+    tool: DemoTool, issuer: str, member: DemoMember, hint: str, target_link_uri: str, storage_target: str = "_parent"
+) -> str:
     """The tool's OIDC login initiation URL the iframe opens (third-party initiated login)."""
-    params = {"iss": issuer, "login_hint": member.user_id, "target_link_uri": target_link_uri,
-              "lti_message_hint": hint, "client_id": tool.client_id, "lti_deployment_id": tool.deployment_id}
+    params = {
+        "iss": issuer,
+        "login_hint": member.user_id,
+        "target_link_uri": target_link_uri,
+        "lti_message_hint": hint,
+        "client_id": tool.client_id,
+        "lti_deployment_id": tool.deployment_id,
+    }
     if storage_target:  # Moodle 4.5 sends none (dev.demo_lms.shape)
         params["lti_storage_target"] = storage_target
     sep = "&" if "?" in tool.initiate_login_uri else "?"
@@ -78,11 +86,16 @@ def iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def resolve_custom(custom: dict[str, Any], link: DemoLink | None, member: DemoMember,
-                   course: DemoCourse) -> dict[str, str]:
+def resolve_custom(
+    custom: dict[str, Any], link: DemoLink | None, member: DemoMember, course: DemoCourse
+) -> dict[str, str]:
     """Expand the substitution variables this platform knows; unknown ones pass unexpanded (as the spec says)."""
-    known: dict[str, str] = {"$User.id": member.user_id, "$Person.email.primary": member.email,
-                             "$Context.id": course.context_id, "$CourseSection.label": course.label}
+    known: dict[str, str] = {
+        "$User.id": member.user_id,
+        "$Person.email.primary": member.email,
+        "$Context.id": course.context_id,
+        "$CourseSection.label": course.label,
+    }
     if link is not None:
         known["$ResourceLink.id"] = link.resource_link_id
         if link.due_at is not None:
@@ -139,26 +152,54 @@ def launch_claims(data: LaunchInput) -> dict[str, Any]:
     m, tool, course = data.member, data.tool, data.course
     custom = {**tool_custom(tool, data.message_type), **(data.link.custom if data.link else {})}
     claims: dict[str, Any] = {
-        "iss": data.issuer, "aud": tool.client_id, "azp": tool.client_id, "sub": m.user_id,
-        "exp": data.now + 3600, "iat": data.now, "nbf": data.now, "nonce": data.nonce,
-        "name": m.name, "given_name": m.given_name, "family_name": m.family_name, "email": m.email,
-        LTI + "message_type": data.message_type, LTI + "version": "1.3.0",
-        LTI + "deployment_id": tool.deployment_id, LTI + "roles": list(m.roles) if data.roles is None else data.roles,
-        LTI + "context": {"id": course.context_id, "label": course.label, "title": course.title,
-                          "type": ["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"]},
-        LTI + "tool_platform": {"guid": "demo-lms-" + data.issuer.split("//", 1)[-1], "name": "Demo LMS",
-                                "product_family_code": "demo", "version": "1.0"},
+        "iss": data.issuer,
+        "aud": tool.client_id,
+        "azp": tool.client_id,
+        "sub": m.user_id,
+        "exp": data.now + 3600,
+        "iat": data.now,
+        "nbf": data.now,
+        "nonce": data.nonce,
+        "name": m.name,
+        "given_name": m.given_name,
+        "family_name": m.family_name,
+        "email": m.email,
+        LTI + "message_type": data.message_type,
+        LTI + "version": "1.3.0",
+        LTI + "deployment_id": tool.deployment_id,
+        LTI + "roles": list(m.roles) if data.roles is None else data.roles,
+        LTI + "context": {
+            "id": course.context_id,
+            "label": course.label,
+            "title": course.title,
+            "type": ["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"],
+        },
+        LTI + "tool_platform": {
+            "guid": "demo-lms-" + data.issuer.split("//", 1)[-1],
+            "name": "Demo LMS",
+            "product_family_code": "demo",
+            "version": "1.0",
+        },
         LTI + "custom": resolve_custom(custom, data.link, m, course),
-        LTI + "launch_presentation": {"document_target": "iframe", "locale": "en-US", "height": 700,
-                                      "return_url": data.return_url},
+        LTI + "launch_presentation": {
+            "document_target": "iframe",
+            "locale": "en-US",
+            "height": 700,
+            "return_url": data.return_url,
+        },
         **_services(data),
     }
     if data.message_type == DEEP_LINKING:
         claims[LTI + "target_link_uri"] = tool.target_link_uri
         claims[DL + "deep_linking_settings"] = {
-            "deep_link_return_url": data.issuer + "/deep-link-return", "accept_types": ["ltiResourceLink"],
-            "accept_presentation_document_targets": ["iframe", "window"], "accept_multiple": False,
-            "auto_create": True, "title": "Cloud Workstation assignment", "data": data.deep_link_data}
+            "deep_link_return_url": data.issuer + "/deep-link-return",
+            "accept_types": ["ltiResourceLink"],
+            "accept_presentation_document_targets": ["iframe", "window"],
+            "accept_multiple": False,
+            "auto_create": True,
+            "title": "Cloud Workstation assignment",
+            "data": data.deep_link_data,
+        }
     else:
         assert data.link is not None
         claims[LTI + "target_link_uri"] = data.link.url or tool.target_link_uri

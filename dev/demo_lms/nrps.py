@@ -28,9 +28,15 @@ MEDIA_TYPE = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
 
 def member_json(member: DemoMember) -> dict[str, Any]:
     """One NRPS member."""
-    return {"status": member.status, "name": member.name, "given_name": member.given_name,
-            "family_name": member.family_name, "email": member.email, "user_id": member.user_id,
-            "roles": roster_roles(settings(), member)}
+    return {
+        "status": member.status,
+        "name": member.name,
+        "given_name": member.given_name,
+        "family_name": member.family_name,
+        "email": member.email,
+        "user_id": member.user_id,
+        "roles": roster_roles(settings(), member),
+    }
 
 
 def _role_uri(role: str) -> str:
@@ -48,6 +54,9 @@ def memberships(context_id: str) -> Response:
         query = query.where(DemoMember.roles.contains([_role_uri(request.args["role"])]))
     rows, has_next = fetch_page(query.order_by(DemoMember.position, DemoMember.id), limit, page)
     path = f"/api/contexts/{context_id}/memberships"
-    body = {"id": api_url(path), "context": {"id": course.context_id, "label": course.label, "title": course.title},
-            "members": [member_json(m) for m in rows]}
+    body = {
+        "id": api_url(path),
+        "context": {"id": course.context_id, "label": course.label, "title": course.title},
+        "members": [member_json(m) for m in rows],
+    }
     return add_next_link(json_response(body, MEDIA_TYPE), path, limit, page, has_next, keep=("role",))

@@ -62,8 +62,14 @@ def token() -> tuple[Response, int]:
         db().rollback()
         return _oauth_error("invalid_client", str(exc), 401)
     value = secrets.token_urlsafe(32)
-    db().add(DemoAccessToken(token_hash=token_hash(value), tool_id=tool.id, scopes=granted,
-                             expires_at=utcnow() + timedelta(seconds=TOKEN_TTL_S)))
+    db().add(
+        DemoAccessToken(
+            token_hash=token_hash(value),
+            tool_id=tool.id,
+            scopes=granted,
+            expires_at=utcnow() + timedelta(seconds=TOKEN_TTL_S),
+        )
+    )
     commit()
     response = jsonify(access_token=value, token_type="Bearer", expires_in=TOKEN_TTL_S, scope=" ".join(granted))
     response.headers["Cache-Control"] = "no-store"
@@ -84,8 +90,7 @@ def requires_scope(*scopes: str) -> Callable[[F], F]:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             auth = request.headers.get("Authorization", "")
             value = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-            row = value and db().scalar(select(DemoAccessToken).where(DemoAccessToken.token_hash ==
-                                                                      token_hash(value)))
+            row = value and db().scalar(select(DemoAccessToken).where(DemoAccessToken.token_hash == token_hash(value)))
             if not row or row.expires_at <= utcnow():
                 return _bearer_error(401, "invalid_token", "A valid access token is required.")
             if not set(scopes) & set(row.scopes):

@@ -95,10 +95,15 @@ def check_auth_request() -> AuthRequest:
     _require(hint.tool_id == tool.id, "The lti_message_hint was issued for another tool.")
     _require(use_hint(settings(), runtime().redis, _param("lti_message_hint")), "Invalid request")  # Moodle shape
     session = read_session()
-    _require(session is not None and session.user_id == login_hint,
-             "You are not signed in to the Demo LMS as this person. Sign in again from the Demo LMS page.")
-    member = db().scalar(select(DemoMember).join(DemoCourse, DemoCourse.id == DemoMember.course_id)
-                         .where(DemoCourse.context_id == CONTEXT_ID, DemoMember.user_id == login_hint))
+    _require(
+        session is not None and session.user_id == login_hint,
+        "You are not signed in to the Demo LMS as this person. Sign in again from the Demo LMS page.",
+    )
+    member = db().scalar(
+        select(DemoMember)
+        .join(DemoCourse, DemoCourse.id == DemoMember.course_id)
+        .where(DemoCourse.context_id == CONTEXT_ID, DemoMember.user_id == login_hint)
+    )
     _require(member is not None, "This person is not in the course.")
     assert member is not None
     course = db().get(DemoCourse, member.course_id)
@@ -108,16 +113,19 @@ def check_auth_request() -> AuthRequest:
     if hint.message_type == DEEP_LINKING:
         _require(member.is_instructor, "Only the instructor can add assignments.")
     else:
-        _require(link is not None and link.course_id == course.id and link.tool_id in (None, tool.id),
-                 "This link does not exist in the course any more.")
+        _require(
+            link is not None and link.course_id == course.id and link.tool_id in (None, tool.id),
+            "This link does not exist in the course any more.",
+        )
     return AuthRequest(tool, member, course, hint, link, redirect_uri, _param("nonce"), _param("state"))
 
 
 def _line_item_url(req: AuthRequest) -> str | None:
     if req.link is None:
         return None
-    item_id = db().scalar(select(DemoLineItem.id).where(DemoLineItem.link_id == req.link.id,
-                                                        DemoLineItem.tool_id == req.tool.id).limit(1))
+    item_id = db().scalar(
+        select(DemoLineItem.id).where(DemoLineItem.link_id == req.link.id, DemoLineItem.tool_id == req.tool.id).limit(1)
+    )
     if item_id is None:
         return None
     return demo_url(settings(), f"/api/contexts/{req.course.context_id}/lineitems/{item_id}")
@@ -128,16 +136,41 @@ def _line_item_url(req: AuthRequest) -> str | None:
 def auth() -> str:
     """OIDC authorization (implicit, form_post): answer the tool's login with a signed id_token."""
     req = check_auth_request()
-    data = encode_dl_data(settings().secret_key, req.course.id, req.member.user_id, req.tool.id) \
-        if req.hint.message_type == DEEP_LINKING else ""
-    claims = launch_claims(LaunchInput(
-        issuer=issuer(settings()), tool=req.tool, member=req.member, course=req.course,
-        message_type=req.hint.message_type, nonce=req.nonce, now=int(time.time()), link=req.link,
-        line_item_url=_line_item_url(req), deep_link_data=data, return_url=demo_url(settings(), "/course"),
-        roles=launch_roles(settings(), req.member)))
+    data = (
+        encode_dl_data(settings().secret_key, req.course.id, req.member.user_id, req.tool.id)
+        if req.hint.message_type == DEEP_LINKING
+        else ""
+    )
+    claims = launch_claims(
+        LaunchInput(
+            issuer=issuer(settings()),
+            tool=req.tool,
+            member=req.member,
+            course=req.course,
+            message_type=req.hint.message_type,
+            nonce=req.nonce,
+            now=int(time.time()),
+            link=req.link,
+            line_item_url=_line_item_url(req),
+            deep_link_data=data,
+            return_url=demo_url(settings(), "/course"),
+            roles=launch_roles(settings(), req.member),
+        )
+    )
     id_token = sign(db(), claims)
-    db().add(DemoLaunch(member_id=req.member.id, tool_id=req.tool.id, link_id=req.link.id if req.link else None,
-                        message_type=req.hint.message_type))
+    db().add(
+        DemoLaunch(
+            member_id=req.member.id,
+            tool_id=req.tool.id,
+            link_id=req.link.id if req.link else None,
+            message_type=req.hint.message_type,
+        )
+    )
     commit()
-    return render_template("demo_lms/auth_post.html", action=req.redirect_uri, id_token=id_token, state=req.state,
-                           storage_target=req.hint.storage_target)
+    return render_template(
+        "demo_lms/auth_post.html",
+        action=req.redirect_uri,
+        id_token=id_token,
+        state=req.state,
+        storage_target=req.hint.storage_target,
+    )

@@ -33,16 +33,21 @@ KIND_LABELS = {"instructor": "Instructor", "ta": "Teaching assistant", "student"
 
 def course_members(course: DemoCourse) -> list[DemoMember]:
     """Everyone in the course, staff first, in seed order."""
-    return list(db().scalars(select(DemoMember).where(DemoMember.course_id == course.id)
-                             .order_by(DemoMember.position, DemoMember.id)))
+    return list(
+        db().scalars(
+            select(DemoMember).where(DemoMember.course_id == course.id).order_by(DemoMember.position, DemoMember.id)
+        )
+    )
 
 
-def render_with_session(template: str, session: DemoSession | None = None, status: int = 200,
-                        **context: object) -> Response:
+def render_with_session(
+    template: str, session: DemoSession | None = None, status: int = 200, **context: object
+) -> Response:
     """Render a page carrying a CSRF token, setting the cookie when the browser has none yet."""
     session = session or read_session() or new_session()
-    response = make_response(render_template(template, csrf=csrf_token(session), kind_labels=KIND_LABELS,
-                                             **context), status)
+    response = make_response(
+        render_template(template, csrf=csrf_token(session), kind_labels=KIND_LABELS, **context), status
+    )
     if read_session() != session:
         write_session(response, session)
     return response
@@ -55,9 +60,14 @@ def index() -> Response:
     course = ensure_seeded(db())
     commit()
     members = course_members(course)
-    return render_with_session("demo_lms/index.html", course=course, me=signed_in_member(course),
-                               staff=[m for m in members if m.is_staff],
-                               students=[m for m in members if not m.is_staff], tool=latest_tool(db()))
+    return render_with_session(
+        "demo_lms/index.html",
+        course=course,
+        me=signed_in_member(course),
+        staff=[m for m in members if m.is_staff],
+        students=[m for m in members if not m.is_staff],
+        tool=latest_tool(db()),
+    )
 
 
 @bp.post("/sign-in")

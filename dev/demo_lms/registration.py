@@ -38,19 +38,31 @@ CLAIMS = ["iss", "aud", "sub", "exp", "iat", "nbf", "nonce", "azp", "name", "giv
 def platform_configuration(cfg: Settings) -> dict[str, Any]:
     """The platform's OpenID configuration with the LTI platform block."""
     return {
-        "issuer": issuer(cfg), "authorization_endpoint": demo_url(cfg, "/auth"),
-        "token_endpoint": demo_url(cfg, "/token"), "jwks_uri": demo_url(cfg, "/jwks"),
+        "issuer": issuer(cfg),
+        "authorization_endpoint": demo_url(cfg, "/auth"),
+        "token_endpoint": demo_url(cfg, "/token"),
+        "jwks_uri": demo_url(cfg, "/jwks"),
         "registration_endpoint": demo_url(cfg, "/register"),
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
-        "scopes_supported": ["openid", *SUPPORTED_SCOPES], "response_types_supported": ["id_token"],
-        "response_modes_supported": ["form_post"], "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"], "claims_supported": CLAIMS,
+        "scopes_supported": ["openid", *SUPPORTED_SCOPES],
+        "response_types_supported": ["id_token"],
+        "response_modes_supported": ["form_post"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "claims_supported": CLAIMS,
         "https://purl.imsglobal.org/spec/lti-platform-configuration": {
-            "product_family_code": "demo", "version": "1.0",
+            "product_family_code": "demo",
+            "version": "1.0",
             "messages_supported": [{"type": t} for t in MESSAGE_TYPES],
-            "variables": ["$ResourceLink.submission.endDateTime", "$Canvas.assignment.dueAt.iso8601",
-                          "$User.id", "$Person.email.primary", "$Context.id", "$ResourceLink.id"],
+            "variables": [
+                "$ResourceLink.submission.endDateTime",
+                "$Canvas.assignment.dueAt.iso8601",
+                "$User.id",
+                "$Person.email.primary",
+                "$Context.id",
+                "$ResourceLink.id",
+            ],
         },
     }
 
@@ -80,9 +92,16 @@ def register() -> tuple[Response, int]:
 
 def _admin(registration_url: str = "", frame_url: str = "", error: str = "", status: int = 200) -> Response:
     session = read_session() or new_session()
-    body = render_template("demo_lms/admin.html", tools=all_tools(db()), registration_url=registration_url,
-                           frame_url=frame_url, error=error, csrf=csrf_token(session),
-                           config_url=openid_configuration_url(settings()), tool_origins=tool_origins())
+    body = render_template(
+        "demo_lms/admin.html",
+        tools=all_tools(db()),
+        registration_url=registration_url,
+        frame_url=frame_url,
+        error=error,
+        csrf=csrf_token(session),
+        config_url=openid_configuration_url(settings()),
+        tool_origins=tool_origins(),
+    )
     response = make_response(body, status)
     write_session(response, session)
     return response
@@ -101,8 +120,12 @@ def install() -> Response | BaseResponse:
     check_csrf()
     url = request.form.get("registration_url", "").strip()
     if not any(url.startswith(origin + "/") for origin in tool_origins()):
-        return _admin(url, error="Paste the registration link the Cloud Workstation administrator gave you "
-                                 f"(it starts with {tool_origins()[0]}/lti/register?invite=).", status=400)
+        return _admin(
+            url,
+            error="Paste the registration link the Cloud Workstation administrator gave you "
+            f"(it starts with {tool_origins()[0]}/lti/register?invite=).",
+            status=400,
+        )
     token = issue_registration_token(db())
     commit()
     launch = registration_launch_url(url, settings(), token)

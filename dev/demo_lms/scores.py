@@ -53,10 +53,15 @@ def parse_score(body: Any) -> dict[str, Any]:
     if given is not None and (not _number(given) or given < 0 or not _number(maximum) or maximum <= 0):
         raise ScoreInvalid("scoreGiven needs scoreMaximum (above 0) and must not be negative.")
     comment = body.get("comment")
-    return {"user_id": body["userId"], "score_given": None if given is None else float(given),
-            "score_maximum": float(maximum) if _number(maximum) else None,
-            "comment": comment if isinstance(comment, str) else None, "timestamp": timestamp,
-            "activity_progress": body["activityProgress"], "grading_progress": body["gradingProgress"]}
+    return {
+        "user_id": body["userId"],
+        "score_given": None if given is None else float(given),
+        "score_maximum": float(maximum) if _number(maximum) else None,
+        "comment": comment if isinstance(comment, str) else None,
+        "timestamp": timestamp,
+        "activity_progress": body["activityProgress"],
+        "grading_progress": body["gradingProgress"],
+    }
 
 
 @bp.post("/api/contexts/<context_id>/lineitems/<int:item_id>/scores")
@@ -69,26 +74,35 @@ def post_score(context_id: str, item_id: int) -> Response:
         fields = parse_score(request.get_json(force=True, silent=True))
     except ScoreInvalid as exc:
         abort(400, str(exc))
-    member = db().scalar(select(DemoMember).where(DemoMember.course_id == course.id,
-                                                  DemoMember.user_id == fields["user_id"]))
+    member = db().scalar(
+        select(DemoMember).where(DemoMember.course_id == course.id, DemoMember.user_id == fields["user_id"])
+    )
     if member is None or member.status == "Deleted":
         abort(422, "User not found in course or is not enrolled.")
-    latest = db().scalar(select(DemoScore.timestamp).where(DemoScore.line_item_id == item.id,
-                                                           DemoScore.user_id == member.user_id)
-                         .order_by(DemoScore.timestamp.desc()).limit(1))
+    latest = db().scalar(
+        select(DemoScore.timestamp)
+        .where(DemoScore.line_item_id == item.id, DemoScore.user_id == member.user_id)
+        .order_by(DemoScore.timestamp.desc())
+        .limit(1)
+    )
     if latest is not None and fields["timestamp"] < latest:
         abort(409, "A newer score for this user is already recorded.")
     db().add(DemoScore(line_item_id=item.id, **fields))
     commit()
-    return json_response({"resultUrl": item_url(context_id, item.id) + "/results?user_id=" + member.user_id},
-                         "application/json")
+    return json_response(
+        {"resultUrl": item_url(context_id, item.id) + "/results?user_id=" + member.user_id}, "application/json"
+    )
 
 
 def result_json(context_id: str, item: DemoLineItem, score: DemoScore) -> dict[str, Any]:
     """One AGS result: the score scaled to the line item's maximum."""
     url = item_url(context_id, item.id)
-    body: dict[str, Any] = {"id": f"{url}/results/{score.user_id}", "scoreOf": url, "userId": score.user_id,
-                            "resultMaximum": item.score_maximum}
+    body: dict[str, Any] = {
+        "id": f"{url}/results/{score.user_id}",
+        "scoreOf": url,
+        "userId": score.user_id,
+        "resultMaximum": item.score_maximum,
+    }
     if score.score_given is not None and score.score_maximum:
         body["resultScore"] = round(score.score_given * item.score_maximum / score.score_maximum, 6)
     if score.comment:
@@ -103,12 +117,16 @@ def results(context_id: str, item_id: int) -> Response:
     course = course_or_404(context_id)
     item = own_item(course, item_id)
     limit, page = page_args()
-    query = (select(DemoScore).where(DemoScore.line_item_id == item.id)
-             .order_by(DemoScore.user_id, DemoScore.timestamp.desc(), DemoScore.id.desc())
-             .distinct(DemoScore.user_id))
+    query = (
+        select(DemoScore)
+        .where(DemoScore.line_item_id == item.id)
+        .order_by(DemoScore.user_id, DemoScore.timestamp.desc(), DemoScore.id.desc())
+        .distinct(DemoScore.user_id)
+    )
     if request.args.get("user_id"):
         query = query.where(DemoScore.user_id == request.args["user_id"])
     rows, has_next = fetch_page(query, limit, page)
     response = json_response([result_json(context_id, item, s) for s in rows], RESULTS)
-    return add_next_link(response, f"/api/contexts/{context_id}/lineitems/{item_id}/results", limit, page,
-                         has_next, keep=("user_id",))
+    return add_next_link(
+        response, f"/api/contexts/{context_id}/lineitems/{item_id}/results", limit, page, has_next, keep=("user_id",)
+    )

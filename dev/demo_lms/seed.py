@@ -23,12 +23,71 @@ NAV_LINK_ID = "cs229-fall2024-nav-cloud-workstation"
 # the scenario (and its $24 x 50 = $1,200 budget) needs 50 students: 3 named + 47 generated.
 GENERATED_STUDENTS = 47
 
-FIRST = ["Aarav", "Amara", "Ana", "Ben", "Carlos", "Chloe", "Daniel", "Diego", "Elena", "Fatima", "Gabriel",
-         "Hana", "Hiroshi", "Isabel", "Jamal", "Julia", "Kai", "Laila", "Liam", "Lucia", "Maya", "Mohammed",
-         "Nadia", "Noah", "Olivia", "Omar", "Rahul", "Rosa", "Samuel", "Sara", "Tariq", "Wei", "Yara", "Zoe"]
-LAST = ["Adeyemi", "Alvarez", "Bauer", "Brown", "Costa", "Das", "Dubois", "Garcia", "Haddad", "Ito", "Jensen",
-        "Kowalski", "Lee", "Lopez", "Mensah", "Nguyen", "Novak", "Okafor", "Patel", "Rossi", "Schmidt", "Silva",
-        "Singh", "Tanaka", "Walker", "Yilmaz", "Zhang"]
+FIRST = [
+    "Aarav",
+    "Amara",
+    "Ana",
+    "Ben",
+    "Carlos",
+    "Chloe",
+    "Daniel",
+    "Diego",
+    "Elena",
+    "Fatima",
+    "Gabriel",
+    "Hana",
+    "Hiroshi",
+    "Isabel",
+    "Jamal",
+    "Julia",
+    "Kai",
+    "Laila",
+    "Liam",
+    "Lucia",
+    "Maya",
+    "Mohammed",
+    "Nadia",
+    "Noah",
+    "Olivia",
+    "Omar",
+    "Rahul",
+    "Rosa",
+    "Samuel",
+    "Sara",
+    "Tariq",
+    "Wei",
+    "Yara",
+    "Zoe",
+]
+LAST = [
+    "Adeyemi",
+    "Alvarez",
+    "Bauer",
+    "Brown",
+    "Costa",
+    "Das",
+    "Dubois",
+    "Garcia",
+    "Haddad",
+    "Ito",
+    "Jensen",
+    "Kowalski",
+    "Lee",
+    "Lopez",
+    "Mensah",
+    "Nguyen",
+    "Novak",
+    "Okafor",
+    "Patel",
+    "Rossi",
+    "Schmidt",
+    "Silva",
+    "Singh",
+    "Tanaka",
+    "Walker",
+    "Yilmaz",
+    "Zhang",
+]
 
 
 @dataclass(frozen=True)
@@ -84,17 +143,38 @@ def personas() -> list[Persona]:
 def ensure_seeded(session: Session) -> DemoCourse:
     """Create the course, its members and its navigation link once (safe to race); return the course."""
     course_id = session.scalar(
-        insert(DemoCourse).values(context_id=CONTEXT_ID, label="CS 229", title="Machine Learning (Fall 2024)")
-        .on_conflict_do_nothing(index_elements=["context_id"]).returning(DemoCourse.id))
+        insert(DemoCourse)
+        .values(context_id=CONTEXT_ID, label="CS 229", title="Machine Learning (Fall 2024)")
+        .on_conflict_do_nothing(index_elements=["context_id"])
+        .returning(DemoCourse.id)
+    )
     if course_id is not None:
         for position, p in enumerate(personas()):
             given = p.given_name.replace("Dr. ", "")
-            session.add(DemoMember(course_id=course_id, user_id=p.user_id, name=f"{given} {p.family_name}",
-                                   given_name=given, family_name=p.family_name, email=p.email,
-                                   roles=ROLES[p.kind], kind=p.kind, section=p.section, status="Active",
-                                   position=position))
-        session.add(DemoLink(course_id=course_id, resource_link_id=NAV_LINK_ID, kind="navigation",
-                             title="Cloud Workstation", custom={}))
+            session.add(
+                DemoMember(
+                    course_id=course_id,
+                    user_id=p.user_id,
+                    name=f"{given} {p.family_name}",
+                    given_name=given,
+                    family_name=p.family_name,
+                    email=p.email,
+                    roles=ROLES[p.kind],
+                    kind=p.kind,
+                    section=p.section,
+                    status="Active",
+                    position=position,
+                )
+            )
+        session.add(
+            DemoLink(
+                course_id=course_id,
+                resource_link_id=NAV_LINK_ID,
+                kind="navigation",
+                title="Cloud Workstation",
+                custom={},
+            )
+        )
         session.flush()
     course = session.scalar(select(DemoCourse).where(DemoCourse.context_id == CONTEXT_ID))
     assert course is not None

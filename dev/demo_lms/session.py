@@ -61,8 +61,15 @@ def write_session(response: Response, session: DemoSession) -> None:
     """
     value = _serializer("demo-lms-session").dumps({"sid": session.sid, "u": session.user_id})
     response.set_cookie(COOKIE, value, max_age=MAX_AGE_S, path=PREFIX, httponly=True, samesite="None", secure=True)
-    response.set_cookie(LAX_COOKIE, value, max_age=MAX_AGE_S, path=PREFIX, httponly=True, samesite="Lax",
-                        secure=settings().secure_cookies)
+    response.set_cookie(
+        LAX_COOKIE,
+        value,
+        max_age=MAX_AGE_S,
+        path=PREFIX,
+        httponly=True,
+        samesite="Lax",
+        secure=settings().secure_cookies,
+    )
 
 
 def csrf_token(session: DemoSession) -> str:
@@ -87,5 +94,6 @@ def signed_in_member(course: DemoCourse) -> DemoMember | None:
     session = read_session()
     if session is None or session.user_id is None:
         return None
-    return db().scalar(select(DemoMember).where(DemoMember.course_id == course.id,
-                                                DemoMember.user_id == session.user_id))
+    return db().scalar(
+        select(DemoMember).where(DemoMember.course_id == course.id, DemoMember.user_id == session.user_id)
+    )

@@ -66,8 +66,15 @@ def verify_tool_jwt(tool: DemoTool, token: str, audience: str, *, require: tuple
         raise ToolTokenInvalid("The JWT must be RS256 with a kid.")
     key = tool_key(tool.jwks_uri, str(header["kid"]))
     try:
-        return jwt.decode(token, key=key, algorithms=["RS256"], audience=audience, issuer=tool.client_id,
-                          leeway=LEEWAY_S, options={"require": ["exp", "iat", "iss", "aud", *require]})
+        return jwt.decode(
+            token,
+            key=key,
+            algorithms=["RS256"],
+            audience=audience,
+            issuer=tool.client_id,
+            leeway=LEEWAY_S,
+            options={"require": ["exp", "iat", "iss", "aud", *require]},
+        )
     except jwt.PyJWTError as exc:
         raise ToolTokenInvalid(f"The JWT is not valid: {exc}.") from exc
 
@@ -86,8 +93,11 @@ def remember_once(session: Session, client_id: str, value: str, exp: Any) -> Non
     if not value or len(value) > 255:
         raise ToolTokenInvalid("The JWT needs a unique jti/nonce (at most 255 characters).")
     expires = datetime.fromtimestamp(int(exp), UTC) + timedelta(seconds=LEEWAY_S)
-    new_id = session.scalar(insert(DemoSeenJti).values(client_id=client_id, jti=value, expires_at=expires)
-                            .on_conflict_do_nothing(constraint="uq_demo_seen_jtis_client_jti")
-                            .returning(DemoSeenJti.id))
+    new_id = session.scalar(
+        insert(DemoSeenJti)
+        .values(client_id=client_id, jti=value, expires_at=expires)
+        .on_conflict_do_nothing(constraint="uq_demo_seen_jtis_client_jti")
+        .returning(DemoSeenJti.id)
+    )
     if new_id is None:
         raise ToolTokenInvalid("This JWT was used already (replayed jti/nonce).")

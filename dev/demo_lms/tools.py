@@ -95,7 +95,9 @@ def check_client_metadata(data: Any) -> ToolMetadata:
         redirect_uris=[_url(u, "redirect_uris", domain) for u in redirects],
         jwks_uri=_url(data.get("jwks_uri"), "jwks_uri", domain),
         target_link_uri=_url(conf.get("target_link_uri"), "target_link_uri", domain),
-        domain=domain, scopes=[s for s in SUPPORTED_SCOPES if s in requested], messages=messages,
+        domain=domain,
+        scopes=[s for s in SUPPORTED_SCOPES if s in requested],
+        messages=messages,
         claims=_str_list(conf.get("claims")),
     )
 
@@ -110,21 +112,30 @@ def issue_registration_token(session: Session) -> str:
 
 def take_registration_token(session: Session, token: str) -> DemoRegistrationToken:
     """Lock and return an unused, unexpired token, or raise RegistrationError (401)."""
-    row = session.scalar(select(DemoRegistrationToken).where(DemoRegistrationToken.token_hash == token_hash(token))
-                         .with_for_update())
+    row = session.scalar(
+        select(DemoRegistrationToken).where(DemoRegistrationToken.token_hash == token_hash(token)).with_for_update()
+    )
     if row is None or row.used_at is not None or row.expires_at <= utcnow():
         raise RegistrationError("invalid_token", "The registration token is unknown, used or expired.", 401)
     return row
 
 
-def register_tool(session: Session, token: DemoRegistrationToken, meta: ToolMetadata,
-                  raw: dict[str, Any]) -> DemoTool:
+def register_tool(session: Session, token: DemoRegistrationToken, meta: ToolMetadata, raw: dict[str, Any]) -> DemoTool:
     """Store the tool with a new client_id and deployment_id, and spend the token (flushes)."""
-    tool = DemoTool(client_id="demo-" + secrets.token_hex(8), deployment_id="deploy-" + secrets.token_hex(4),
-                    client_name=meta.client_name, initiate_login_uri=meta.initiate_login_uri,
-                    redirect_uris=meta.redirect_uris, jwks_uri=meta.jwks_uri, target_link_uri=meta.target_link_uri,
-                    domain=meta.domain, scopes=meta.scopes, messages=meta.messages, claims=meta.claims,
-                    registration=raw)
+    tool = DemoTool(
+        client_id="demo-" + secrets.token_hex(8),
+        deployment_id="deploy-" + secrets.token_hex(4),
+        client_name=meta.client_name,
+        initiate_login_uri=meta.initiate_login_uri,
+        redirect_uris=meta.redirect_uris,
+        jwks_uri=meta.jwks_uri,
+        target_link_uri=meta.target_link_uri,
+        domain=meta.domain,
+        scopes=meta.scopes,
+        messages=meta.messages,
+        claims=meta.claims,
+        registration=raw,
+    )
     session.add(tool)
     session.flush()
     token.used_at, token.tool_id = utcnow(), tool.id

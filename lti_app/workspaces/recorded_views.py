@@ -1,4 +1,4 @@
-""""What is recorded": exactly what the tool keeps about a student's workspace activity, and the latest events."""
+""" "What is recorded": exactly what the tool keeps about a student's workspace activity, and the latest events."""
 
 from __future__ import annotations
 

@@ -115,8 +115,15 @@ def _home(link: Link, template: WorkspaceTemplate) -> str:
     return page(
         "workspaces/home.html",
         workspaces=[
-            (w, status(w, load_catalog().get(w.template_id), ctx.course.label or ctx.course.title,
-                       local_ssh_port=_local_port()))
+            (
+                w,
+                status(
+                    w,
+                    load_catalog().get(w.template_id),
+                    ctx.course.label or ctx.course.title,
+                    local_ssh_port=_local_port(),
+                ),
+            )
             for w in mine
             if w.state in LIVE
         ],  # fmt: skip

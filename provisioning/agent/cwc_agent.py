@@ -484,8 +484,17 @@ def restore_reported(state_path=RESTORE_STATE):
 
 
 def heartbeat(
-    cfg, keeper, body, now, post=post_json, write_keys=write_authorized_keys, make_dirs=make_folders, seen=None,
-    archive=archive_home, write_login_banner=None, end_sessions=None,
+    cfg,
+    keeper,
+    body,
+    now,
+    post=post_json,
+    write_keys=write_authorized_keys,
+    make_dirs=make_folders,
+    seen=None,
+    archive=archive_home,
+    write_login_banner=None,
+    end_sessions=None,
 ):
     """Send one report and act on the answer; returns what happened.
 
@@ -642,9 +651,14 @@ def scan_files(home, state, now):
             if old and old[3] == digest:
                 continue
             before = old[2] if old else 0
-            details = {"path": rel, "size": info.st_size, "sha256": digest,
-                       "lines_added": max(0, lines - before), "lines_removed": max(0, before - lines),
-                       "created": old is None}
+            details = {
+                "path": rel,
+                "size": info.st_size,
+                "sha256": digest,
+                "lines_added": max(0, lines - before),
+                "lines_removed": max(0, before - lines),
+                "created": old is None,
+            }
             events.append(event("file_changed", details, now))
     for rel in sorted(set(state) - seen):
         del state[rel]
@@ -675,8 +689,9 @@ def parse_git_log(repo_rel, text):
         if len(parts) != 3 or not parts[1].isdigit():
             continue
         files = [n for n in names.splitlines() if n.strip()]
-        commits.append({"repo": repo_rel, "hash": parts[0], "time": int(parts[1]), "message": parts[2][:500],
-                        "files": files[:200]})
+        commits.append(
+            {"repo": repo_rel, "hash": parts[0], "time": int(parts[1]), "message": parts[2][:500], "files": files[:200]}
+        )
     return commits
 
 
@@ -820,8 +835,9 @@ def send_snapshots(cfg, home, make_tar, post=post_json):
         if body is None:
             continue
         try:
-            status, _ = post(base + "/" + str(int(item["id"])), {"archive": base64.b64encode(body).decode()},
-                             cfg["token"])
+            status, _ = post(
+                base + "/" + str(int(item["id"])), {"archive": base64.b64encode(body).decode()}, cfg["token"]
+            )
         except OSError:
             return sent
         sent += status == 200
@@ -895,8 +911,15 @@ def main():
         if keeper.wake(time.time(), time.monotonic(), marker=take_marker(RESUMED)):
             print("cwc-agent: resumed from sleep: lease held for the boot grace until the tool answers", flush=True)
         try:
-            beat = heartbeat(cfg, keeper, activity(cfg), time.time(), seen=answer, write_login_banner=write_banner,
-                             end_sessions=end_user_sessions)
+            beat = heartbeat(
+                cfg,
+                keeper,
+                activity(cfg),
+                time.time(),
+                seen=answer,
+                write_login_banner=write_banner,
+                end_sessions=end_user_sessions,
+            )
             print("cwc-agent:", beat, flush=True)
             debug_tick(cfg, answer)
             if answer.get("collect_activity") is True:  # the course's integrity setting; off: nothing is scanned
@@ -925,8 +948,13 @@ def scan_main(home, tool_log=None):
         state = scan.split_state({})
 
     def run_git(repo, args):
-        done = subprocess.run(["git", "-c", "core.fsmonitor=false", "-C", repo, *args], capture_output=True,
-                              text=True, timeout=30, check=False)
+        done = subprocess.run(
+            ["git", "-c", "core.fsmonitor=false", "-C", repo, *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         return done.stdout if done.returncode == 0 else ""
 
     now = time.time()

@@ -23,8 +23,20 @@ WGET_LONG_VALUE = {"--output-document", "--directory-prefix", "--output-file", "
                    "--referer", "--load-cookies", "--save-cookies"}  # fmt: skip
 SCP_VALUE = {"-c", "-D", "-F", "-i", "-J", "-l", "-o", "-P", "-S", "-X"}
 TAR_VALUE = set("fbCTXHILNgKVF")
-TAR_LONG_VALUE = {"--file", "--directory", "--files-from", "--exclude-from", "--format", "--use-compress-program",
-                  "--blocking-factor", "--exclude", "--transform", "--strip-components", "--owner", "--group"}
+TAR_LONG_VALUE = {
+    "--file",
+    "--directory",
+    "--files-from",
+    "--exclude-from",
+    "--format",
+    "--use-compress-program",
+    "--blocking-factor",
+    "--exclude",
+    "--transform",
+    "--strip-components",
+    "--owner",
+    "--group",
+}
 
 
 def _options(args, short_value, long_value):

@@ -80,8 +80,6 @@ def test_warning_an_hour_before_then_everything_closes_once(session):
     assert again.closed == [] and again.jobs == []
 
 
-
-
 def test_courses_close_in_one_lock_order_whatever_order_postgres_keeps_them(session):
     """Two passes at once must lock courses in the same order, or they can deadlock on two courses' policy rows."""
     first, _, _ = _course(session)

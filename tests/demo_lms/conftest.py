@@ -42,8 +42,11 @@ def fake_tool() -> Iterator[FakeTool]:
 @pytest.fixture
 def tool(app: Flask, client: FlaskClient, fake_tool: FakeTool) -> FakeTool:
     """The fake tool, registered through the real Dynamic Registration endpoint."""
-    resp = client.post("/demo-lms/register", json=fake_tool.registration(),
-                       headers={"Authorization": "Bearer " + registration_token(app)})
+    resp = client.post(
+        "/demo-lms/register",
+        json=fake_tool.registration(),
+        headers={"Authorization": "Bearer " + registration_token(app)},
+    )
     assert resp.status_code == 200, resp.get_data(as_text=True)
     body = resp.get_json()
     fake_tool.client_id = body["client_id"]

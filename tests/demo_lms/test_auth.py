@@ -39,8 +39,9 @@ def _verify(client: FlaskClient, id_token: str, audience: str) -> dict[str, Any]
     return jwt.decode(id_token, jwt.PyJWK(keys[0]).key, algorithms=["RS256"], audience=audience, issuer=ISSUER)
 
 
-def test_id_token_verifies_and_carries_every_claim(client: FlaskClient, tool: FakeTool, engine: Engine,
-                                                    personas_by_name: dict[str, str]) -> None:
+def test_id_token_verifies_and_carries_every_claim(
+    client: FlaskClient, tool: FakeTool, engine: Engine, personas_by_name: dict[str, str]
+) -> None:
     sign_in(client, personas_by_name["alex.thompson"])
     params = auth_params(tool, _login_url(client))
     resp = client.get("/demo-lms/auth", query_string=params)
@@ -55,31 +56,41 @@ def test_id_token_verifies_and_carries_every_claim(client: FlaskClient, tool: Fa
     assert claims["sub"] == personas_by_name["alex.thompson"] and claims["nonce"] == params["nonce"]
     assert now - 60 < claims["iat"] <= now + 1 and claims["nbf"] == claims["iat"]
     assert claims["exp"] == claims["iat"] + 3600
-    assert (claims["name"], claims["given_name"], claims["family_name"], claims["email"]) == \
-        ("Alex Thompson", "Alex", "Thompson", "alex.thompson@university.edu")
+    assert (claims["name"], claims["given_name"], claims["family_name"], claims["email"]) == (
+        "Alex Thompson",
+        "Alex",
+        "Thompson",
+        "alex.thompson@university.edu",
+    )
     assert claims[LTI + "message_type"] == "LtiResourceLinkRequest" and claims[LTI + "version"] == "1.3.0"
     assert claims[LTI + "deployment_id"] == tool.deployment_id
     assert claims[LTI + "target_link_uri"] == tool.base_url + "/lti/launch"
     assert claims[LTI + "resource_link"]["id"] and claims[LTI + "resource_link"]["title"] == "Cloud Workstation"
     assert claims[LTI + "roles"] == [LIS + "membership/Instructor#TeachingAssistant", LIS + "membership#Instructor"]
-    assert claims[LTI + "context"] == {"id": "cs229-fall2024", "label": "CS 229",
-                                       "title": "Machine Learning (Fall 2024)",
-                                       "type": [LIS + "course#CourseOffering"]}
+    assert claims[LTI + "context"] == {
+        "id": "cs229-fall2024",
+        "label": "CS 229",
+        "title": "Machine Learning (Fall 2024)",
+        "type": [LIS + "course#CourseOffering"],
+    }
     assert claims[LTI + "tool_platform"]["name"] == "Demo LMS" and claims[LTI + "tool_platform"]["guid"]
     assert claims[LTI + "tool_platform"]["product_family_code"] == "demo"
     assert claims[LTI + "custom"] == {"due_at": "$Canvas.assignment.dueAt.iso8601"}, "no due date: left unexpanded"
     assert claims[LTI + "launch_presentation"]["document_target"] == "iframe"
     nrps = claims["https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"]
-    assert nrps == {"context_memberships_url": ISSUER + "/api/contexts/cs229-fall2024/memberships",
-                    "service_versions": ["2.0"]}
+    assert nrps == {
+        "context_memberships_url": ISSUER + "/api/contexts/cs229-fall2024/memberships",
+        "service_versions": ["2.0"],
+    }
     ags = claims["https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"]
     assert ags["lineitems"] == ISSUER + "/api/contexts/cs229-fall2024/lineitems" and "lineitem" not in ags
     assert len(ags["scope"]) == 4
     assert count_rows(engine, "demo_launches") == 1
 
 
-def test_deep_linking_request_has_its_settings(client: FlaskClient, tool: FakeTool,
-                                               personas_by_name: dict[str, str]) -> None:
+def test_deep_linking_request_has_its_settings(
+    client: FlaskClient, tool: FakeTool, personas_by_name: dict[str, str]
+) -> None:
     sign_in(client, personas_by_name["jennifer.martinez"])
     resp = client.post("/demo-lms/auth", data=auth_params(tool, _login_url(client, deep_link=True)))
     assert resp.status_code == 200, resp.get_data(as_text=True)
@@ -92,19 +103,27 @@ def test_deep_linking_request_has_its_settings(client: FlaskClient, tool: FakeTo
     assert dl["accept_presentation_document_targets"] == ["iframe", "window"] and dl["data"]
 
 
-@pytest.mark.parametrize(("override", "reason"), [
-    ({"client_id": "someone-else"}, "client_id"),
-    ({"redirect_uri": "https://evil.example/steal"}, "redirect_uri"),
-    ({"login_hint": None}, "login_hint"),
-    ({"login_hint": "another-person"}, "not signed in"),
-    ({"lti_message_hint": "tampered"}, "lti_message_hint"),
-    ({"nonce": None}, "nonce"),
-    ({"response_type": "code"}, "response_type"),
-    ({"prompt": "login"}, "prompt"),
-])
+@pytest.mark.parametrize(
+    ("override", "reason"),
+    [
+        ({"client_id": "someone-else"}, "client_id"),
+        ({"redirect_uri": "https://evil.example/steal"}, "redirect_uri"),
+        ({"login_hint": None}, "login_hint"),
+        ({"login_hint": "another-person"}, "not signed in"),
+        ({"lti_message_hint": "tampered"}, "lti_message_hint"),
+        ({"nonce": None}, "nonce"),
+        ({"response_type": "code"}, "response_type"),
+        ({"prompt": "login"}, "prompt"),
+    ],
+)
 def test_bad_authorization_requests_get_400_and_store_nothing(
-        client: FlaskClient, tool: FakeTool, engine: Engine, personas_by_name: dict[str, str],
-        override: dict[str, str | None], reason: str) -> None:
+    client: FlaskClient,
+    tool: FakeTool,
+    engine: Engine,
+    personas_by_name: dict[str, str],
+    override: dict[str, str | None],
+    reason: str,
+) -> None:
     sign_in(client, personas_by_name["emily.chen"])
     params = auth_params(tool, _login_url(client), **override)
     resp = client.get("/demo-lms/auth", query_string=params)
@@ -114,8 +133,9 @@ def test_bad_authorization_requests_get_400_and_store_nothing(
     assert count_rows(engine, "demo_launches") == 0 and count_rows(engine, "demo_keys") == 0
 
 
-def test_a_dropped_student_cannot_launch(client: FlaskClient, tool: FakeTool, engine: Engine,
-                                         personas_by_name: dict[str, str]) -> None:
+def test_a_dropped_student_cannot_launch(
+    client: FlaskClient, tool: FakeTool, engine: Engine, personas_by_name: dict[str, str]
+) -> None:
     sign_in(client, personas_by_name["sophie.martinez"])
     url = _login_url(client)
     with engine.begin() as conn:
@@ -127,8 +147,9 @@ def test_a_dropped_student_cannot_launch(client: FlaskClient, tool: FakeTool, en
     assert count_rows(engine, "demo_launches") == 0
 
 
-def test_students_cannot_start_deep_linking(client: FlaskClient, tool: FakeTool, engine: Engine,
-                                            personas_by_name: dict[str, str]) -> None:
+def test_students_cannot_start_deep_linking(
+    client: FlaskClient, tool: FakeTool, engine: Engine, personas_by_name: dict[str, str]
+) -> None:
     sign_in(client, personas_by_name["jennifer.martinez"])
     hint_url = _login_url(client, deep_link=True)
     sign_in(client, personas_by_name["emily.chen"])

@@ -23,10 +23,14 @@ from tests.demo_lms.support import (
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
-ITEM = {"type": "ltiResourceLink", "title": "HW3: Neural networks", "url": None,
-        "custom": {"template": "python-ml", "due_at": "$Canvas.assignment.dueAt.iso8601"},
-        "lineItem": {"label": "HW3: Neural networks", "scoreMaximum": 10, "resourceId": "hw3", "tag": "cwc"},
-        "submission": {"endDateTime": "2024-09-20T06:59:00Z"}}
+ITEM = {
+    "type": "ltiResourceLink",
+    "title": "HW3: Neural networks",
+    "url": None,
+    "custom": {"template": "python-ml", "due_at": "$Canvas.assignment.dueAt.iso8601"},
+    "lineItem": {"label": "HW3: Neural networks", "scoreMaximum": 10, "resourceId": "hw3", "tag": "cwc"},
+    "submission": {"endDateTime": "2024-09-20T06:59:00Z"},
+}
 
 
 def _deep_link_data(client: FlaskClient, tool: FakeTool) -> str:
@@ -38,15 +42,25 @@ def _deep_link_data(client: FlaskClient, tool: FakeTool) -> str:
 
 def _response(tool: FakeTool, data: str, items: list[dict[str, Any]], **overrides: Any) -> str:
     now = int(time.time())
-    claims = {"iss": tool.client_id, "aud": [ISSUER], "iat": now, "exp": now + 600, "nonce": uuid.uuid4().hex,
-              LTI + "message_type": "LtiDeepLinkingResponse", LTI + "version": "1.3.0",
-              LTI + "deployment_id": tool.deployment_id, DL + "content_items": items, DL + "data": data}
+    claims = {
+        "iss": tool.client_id,
+        "aud": [ISSUER],
+        "iat": now,
+        "exp": now + 600,
+        "nonce": uuid.uuid4().hex,
+        LTI + "message_type": "LtiDeepLinkingResponse",
+        LTI + "version": "1.3.0",
+        LTI + "deployment_id": tool.deployment_id,
+        DL + "content_items": items,
+        DL + "data": data,
+    }
     claims.update(overrides)
     return tool.sign(claims)
 
 
-def test_response_creates_the_assignment_and_its_line_item(client: FlaskClient, tool: FakeTool, engine: Engine,
-                                                           personas_by_name: dict[str, str]) -> None:
+def test_response_creates_the_assignment_and_its_line_item(
+    client: FlaskClient, tool: FakeTool, engine: Engine, personas_by_name: dict[str, str]
+) -> None:
     sign_in(client, personas_by_name["jennifer.martinez"])
     item = {**ITEM, "url": tool.base_url + "/lti/launch"}
     signed = _response(tool, _deep_link_data(client, tool), [item])
@@ -73,8 +87,9 @@ def test_response_creates_the_assignment_and_its_line_item(client: FlaskClient, 
     assert ags["lineitem"].startswith(ISSUER + "/api/contexts/cs229-fall2024/lineitems/")
 
 
-def test_replayed_or_mistargeted_responses_are_refused(client: FlaskClient, tool: FakeTool, engine: Engine,
-                                                        personas_by_name: dict[str, str]) -> None:
+def test_replayed_or_mistargeted_responses_are_refused(
+    client: FlaskClient, tool: FakeTool, engine: Engine, personas_by_name: dict[str, str]
+) -> None:
     sign_in(client, personas_by_name["jennifer.martinez"])
     data = _deep_link_data(client, tool)
     good = _response(tool, data, [ITEM])
@@ -98,8 +113,9 @@ def test_replayed_or_mistargeted_responses_are_refused(client: FlaskClient, tool
     assert count_rows(engine, "demo_links") == 2 and count_rows(engine, "demo_line_items") == 1
 
 
-def test_only_the_persona_who_asked_can_complete_it(client: FlaskClient, tool: FakeTool, engine: Engine,
-                                                     personas_by_name: dict[str, str]) -> None:
+def test_only_the_persona_who_asked_can_complete_it(
+    client: FlaskClient, tool: FakeTool, engine: Engine, personas_by_name: dict[str, str]
+) -> None:
     sign_in(client, personas_by_name["jennifer.martinez"])
     data = _deep_link_data(client, tool)
     sign_in(client, personas_by_name["emily.chen"])
@@ -108,8 +124,9 @@ def test_only_the_persona_who_asked_can_complete_it(client: FlaskClient, tool: F
     assert count_rows(engine, "demo_links") == 1
 
 
-def test_empty_response_adds_nothing(client: FlaskClient, tool: FakeTool, engine: Engine,
-                                     personas_by_name: dict[str, str]) -> None:
+def test_empty_response_adds_nothing(
+    client: FlaskClient, tool: FakeTool, engine: Engine, personas_by_name: dict[str, str]
+) -> None:
     sign_in(client, personas_by_name["jennifer.martinez"])
     token = _response(tool, _deep_link_data(client, tool), [], **{DL + "msg": "Cancelled"})
     resp = client.post("/demo-lms/deep-link-return", data={"JWT": token})

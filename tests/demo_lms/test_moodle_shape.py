@@ -37,13 +37,15 @@ def test_a_non_editing_teacher_launches_as_instructor_and_no_storage_target_is_s
     fields = form_fields(resp.get_data(as_text=True))
     assert not fields.get("lti_storage_target")
     keys = client.get("/demo-lms/jwks").get_json()["keys"]
-    claims = jwt.decode(fields["id_token"], jwt.PyJWK(keys[0]).key, algorithms=["RS256"], audience=tool.client_id,
-                        issuer=ISSUER)
+    claims = jwt.decode(
+        fields["id_token"], jwt.PyJWK(keys[0]).key, algorithms=["RS256"], audience=tool.client_id, issuer=ISSUER
+    )
     assert claims[LTI + "roles"] == [LIS + "membership#Instructor"]  # never TeachingAssistant
 
 
-def test_a_launch_id_works_once_like_moodle(client: FlaskClient, tool: FakeTool,
-                                            personas_by_name: dict[str, str]) -> None:
+def test_a_launch_id_works_once_like_moodle(
+    client: FlaskClient, tool: FakeTool, personas_by_name: dict[str, str]
+) -> None:
     sign_in(client, personas_by_name["emily.chen"])
     login = _login_url(client)
     assert client.get("/demo-lms/auth", query_string=auth_params(tool, login)).status_code == 200
@@ -51,8 +53,9 @@ def test_a_launch_id_works_once_like_moodle(client: FlaskClient, tool: FakeTool,
     assert replay.status_code == 400 and "Invalid request" in replay.get_data(as_text=True)
 
 
-def test_nrps_lists_non_editing_teachers_as_learners(client: FlaskClient, tool: FakeTool,
-                                                     personas_by_name: dict[str, str]) -> None:
+def test_nrps_lists_non_editing_teachers_as_learners(
+    client: FlaskClient, tool: FakeTool, personas_by_name: dict[str, str]
+) -> None:
     client.get("/demo-lms/")  # the course exists once someone opened the Demo LMS
     headers = {**_auth(client, tool), "Accept": NRPS_TYPE}
     members = client.get("/demo-lms/api/contexts/cs229-fall2024/memberships?limit=100", headers=headers).get_json()

@@ -19,8 +19,15 @@ from tests.demo_lms.support import (
 
 def test_index_lists_staff_and_fifty_students(client: FlaskClient, engine: Engine) -> None:
     page = client.get("/demo-lms/").get_data(as_text=True)
-    for name in ("Jennifer Martinez", "Alex Thompson", "Priya Sharma", "Kevin Wong", "Emily Chen", "David Kim",
-                 "Sophie Martinez"):
+    for name in (
+        "Jennifer Martinez",
+        "Alex Thompson",
+        "Priya Sharma",
+        "Kevin Wong",
+        "Emily Chen",
+        "David Kim",
+        "Sophie Martinez",
+    ):
         assert name in page
     assert "a student (50)" in page
     assert count_rows(engine, "demo_members") == 54
@@ -38,7 +45,8 @@ def test_sign_in_needs_the_csrf_token_of_this_browser(client: FlaskClient, perso
 
 
 def test_course_page_frames_the_tool_login_with_platform_storage(
-        client: FlaskClient, tool: FakeTool, personas_by_name: dict[str, str]) -> None:
+    client: FlaskClient, tool: FakeTool, personas_by_name: dict[str, str]
+) -> None:
     sign_in(client, personas_by_name["emily.chen"])
     home = client.get("/demo-lms/course")
     page = home.get_data(as_text=True)
@@ -58,7 +66,8 @@ def test_course_page_frames_the_tool_login_with_platform_storage(
 
 
 def test_only_the_instructor_gets_the_deep_linking_button(
-        client: FlaskClient, tool: FakeTool, personas_by_name: dict[str, str]) -> None:
+    client: FlaskClient, tool: FakeTool, personas_by_name: dict[str, str]
+) -> None:
     sign_in(client, personas_by_name["alex.thompson"])
     assert "Add assignment" not in client.get("/demo-lms/course").get_data(as_text=True)
     assert "tool-frame" not in client.get("/demo-lms/course?deep_link=1").get_data(as_text=True)
@@ -86,14 +95,19 @@ def test_instructor_can_drop_a_student(client: FlaskClient, engine: Engine, pers
     assert resp.status_code == 303
     with engine.connect() as conn:
         statuses = conn.execute(text("SELECT status, kind, count(*) FROM demo_members GROUP BY status, kind")).all()
-    assert {(s, k): n for s, k, n in statuses} == {("Active", "instructor"): 1, ("Active", "ta"): 3,
-                                                   ("Active", "student"): 49, ("Deleted", "student"): 1}
+    assert {(s, k): n for s, k, n in statuses} == {
+        ("Active", "instructor"): 1,
+        ("Active", "ta"): 3,
+        ("Active", "student"): 49,
+        ("Deleted", "student"): 1,
+    }
     forged = client.post(f"/demo-lms/roster/{member_id}/status", data={"csrf": csrf_of(page), "status": "Gone"})
     assert forged.status_code == 400
 
 
-def test_demo_cookie_is_first_party_none_secure_with_a_lax_copy(client: FlaskClient,
-                                                                 personas_by_name: dict[str, str]) -> None:
+def test_demo_cookie_is_first_party_none_secure_with_a_lax_copy(
+    client: FlaskClient, personas_by_name: dict[str, str]
+) -> None:
     client.get("/demo-lms/")
     page = client.get("/demo-lms/").get_data(as_text=True)
     resp = client.post("/demo-lms/sign-in", data={"csrf": csrf_of(page), "persona": personas_by_name["kevin.wong"]})

@@ -23,11 +23,14 @@ from dev.demo_lms.seed import personas
 SECRET = "s" * 40
 
 
-@pytest.mark.parametrize(("base", "demo"), [
-    ("http://127.0.0.1:5000", "http://localhost:5000"),
-    ("http://localhost:5000", "http://127.0.0.1:5000"),
-    ("http://127.0.0.1", "http://localhost"),
-])
+@pytest.mark.parametrize(
+    ("base", "demo"),
+    [
+        ("http://127.0.0.1:5000", "http://localhost:5000"),
+        ("http://localhost:5000", "http://127.0.0.1:5000"),
+        ("http://127.0.0.1", "http://localhost"),
+    ],
+)
 def test_demo_origin_swaps_the_loopback_host_name(base: str, demo: str) -> None:
     settings = Settings(secret_key=SECRET, base_url=base)
     assert demo_origin(settings) == demo and issuer(settings) == demo + "/demo-lms"
@@ -45,12 +48,21 @@ def test_hints_round_trip_and_refuse_tampering() -> None:
 def test_due_date_variables_resolve_only_when_the_link_has_one() -> None:
     course = DemoCourse(context_id="cs229-fall2024", label="CS 229", title="ML")
     member = DemoMember(user_id="u-1", email="emily.chen@university.edu")
-    custom = {"due_at": "$Canvas.assignment.dueAt.iso8601", "end": "$ResourceLink.submission.endDateTime",
-              "who": "$User.id", "odd": "$Unknown.variable", "plain": "x"}
+    custom = {
+        "due_at": "$Canvas.assignment.dueAt.iso8601",
+        "end": "$ResourceLink.submission.endDateTime",
+        "who": "$User.id",
+        "odd": "$Unknown.variable",
+        "plain": "x",
+    }
     link = DemoLink(resource_link_id="link-1", due_at=datetime(2024, 9, 20, 6, 59, tzinfo=UTC))
     assert resolve_custom(custom, link, member, course) == {
-        "due_at": "2024-09-20T06:59:00Z", "end": "2024-09-20T06:59:00Z", "who": "u-1",
-        "odd": "$Unknown.variable", "plain": "x"}
+        "due_at": "2024-09-20T06:59:00Z",
+        "end": "2024-09-20T06:59:00Z",
+        "who": "u-1",
+        "odd": "$Unknown.variable",
+        "plain": "x",
+    }
     no_due = resolve_custom(custom, DemoLink(resource_link_id="nav"), member, course)
     assert no_due["due_at"] == "$Canvas.assignment.dueAt.iso8601", "unknown values pass unexpanded"
 

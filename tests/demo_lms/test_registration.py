@@ -25,8 +25,9 @@ from tests.demo_lms.support import (
 CONF = TOOL_CONF
 
 
-def test_registration_answers_client_id_and_deployment(app: Flask, client: FlaskClient, fake_tool: FakeTool,
-                                                      engine: Engine) -> None:
+def test_registration_answers_client_id_and_deployment(
+    app: Flask, client: FlaskClient, fake_tool: FakeTool, engine: Engine
+) -> None:
     body = fake_tool.registration()
     resp = client.post("/demo-lms/register", json=body, headers={"Authorization": "Bearer " + registration_token(app)})
     assert resp.status_code == 200, resp.get_data(as_text=True)
@@ -37,10 +38,15 @@ def test_registration_answers_client_id_and_deployment(app: Flask, client: Flask
     assert count_rows(engine, "demo_tools") == 1
 
 
-def test_missing_or_wrong_registration_token_is_refused(client: FlaskClient, fake_tool: FakeTool,
-                                                        engine: Engine) -> None:
-    for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer never-issued"},
-                    {"Authorization": "Basic abc"}):
+def test_missing_or_wrong_registration_token_is_refused(
+    client: FlaskClient, fake_tool: FakeTool, engine: Engine
+) -> None:
+    for headers in (
+        {},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Bearer never-issued"},
+        {"Authorization": "Basic abc"},
+    ):
         resp = client.post("/demo-lms/register", json=fake_tool.registration(), headers=headers)
         assert resp.status_code == 401 and resp.get_json()["error"] == "invalid_token"
     assert count_rows(engine, "demo_tools") == 0
@@ -54,8 +60,9 @@ def test_a_registration_token_works_once(app: Flask, client: FlaskClient, fake_t
     assert count_rows(engine, "demo_tools") == 1
 
 
-def test_bad_metadata_is_refused_and_the_token_stays_usable(app: Flask, client: FlaskClient, fake_tool: FakeTool,
-                                                            engine: Engine) -> None:
+def test_bad_metadata_is_refused_and_the_token_stays_usable(
+    app: Flask, client: FlaskClient, fake_tool: FakeTool, engine: Engine
+) -> None:
     headers = {"Authorization": "Bearer " + registration_token(app)}
     good = fake_tool.registration()
     bad_bodies: list[Any] = [
@@ -92,7 +99,9 @@ def test_admin_install_needs_csrf_and_a_tool_url(client: FlaskClient, engine: En
     page = client.get("/demo-lms/admin").get_data(as_text=True)
     url = "http://127.0.0.1/lti/register?invite=abc"
     assert client.post("/demo-lms/admin/install", data={"csrf": "x", "registration_url": url}).status_code == 400
-    resp = client.post("/demo-lms/admin/install", data={"csrf": csrf_of(page), "registration_url": "https://evil.example/"})
+    resp = client.post(
+        "/demo-lms/admin/install", data={"csrf": csrf_of(page), "registration_url": "https://evil.example/"}
+    )
     assert resp.status_code == 400
     assert count_rows(engine, "demo_registration_tokens") == 0
 
@@ -113,13 +122,17 @@ class _ToolOverHttp:
     def get(self, url: str, **_: Any) -> _Answer:
         params = query(url)
         config = self.client.get(urlparse(params["openid_configuration"]).path).get_json()
-        resp = self.client.post(urlparse(config["registration_endpoint"]).path, json=self.tool.registration(),
-                                headers={"Authorization": "Bearer " + params["registration_token"]})
+        resp = self.client.post(
+            urlparse(config["registration_endpoint"]).path,
+            json=self.tool.registration(),
+            headers={"Authorization": "Bearer " + params["registration_token"]},
+        )
         return _Answer(200 if resp.status_code == 200 else 400, resp.get_data(as_text=True))
 
 
-def test_auto_register_goes_through_the_registration_endpoint(settings: Settings, client: FlaskClient,
-                                                              fake_tool: FakeTool, engine: Engine) -> None:
+def test_auto_register_goes_through_the_registration_endpoint(
+    settings: Settings, client: FlaskClient, fake_tool: FakeTool, engine: Engine
+) -> None:
     assert install_url(settings) == "http://localhost/demo-lms/admin"
     result = auto_register(settings, "http://127.0.0.1/lti/register?invite=xyz", http=_ToolOverHttp(client, fake_tool))
     assert result["issuer"] == ISSUER and result["client_id"] and result["deployment_id"]

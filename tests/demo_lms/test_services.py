@@ -14,9 +14,15 @@ NRPS_TYPE = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
 
 
 def _auth(client: FlaskClient, tool: FakeTool, scopes: list[str] = ALL_SCOPES) -> dict[str, str]:
-    resp = client.post("/demo-lms/token", data={
-        "grant_type": "client_credentials", "client_assertion": tool.assertion(), "scope": " ".join(scopes),
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"})
+    resp = client.post(
+        "/demo-lms/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion": tool.assertion(),
+            "scope": " ".join(scopes),
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        },
+    )
     assert resp.status_code == 200, resp.get_data(as_text=True)
     return {"Authorization": "Bearer " + resp.get_json()["access_token"]}
 
@@ -34,12 +40,18 @@ def test_nrps_pages_with_link_next(client: FlaskClient, tool: FakeTool) -> None:
         pages += 1
         link = resp.headers.get("Link", "")
         assert (link == "") == (len(body["members"]) < 20 or len(members) == 54)
-        url = link[1:].split(">; rel=\"next\"")[0].replace("http://localhost", "") if link else ""
+        url = link[1:].split('>; rel="next"')[0].replace("http://localhost", "") if link else ""
     assert pages == 3 and len(members) == 54 and len({m["user_id"] for m in members}) == 54
     emily = next(m for m in members if m["email"] == "emily.chen@university.edu")
-    assert emily == {"status": "Active", "name": "Emily Chen", "given_name": "Emily", "family_name": "Chen",
-                     "email": "emily.chen@university.edu", "user_id": emily["user_id"],
-                     "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"]}
+    assert emily == {
+        "status": "Active",
+        "name": "Emily Chen",
+        "given_name": "Emily",
+        "family_name": "Chen",
+        "email": "emily.chen@university.edu",
+        "user_id": emily["user_id"],
+        "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"],
+    }
     learners = client.get(f"{CTX}/memberships?role=Learner", headers=headers).get_json()["members"]
     assert len(learners) == 50
 
@@ -47,8 +59,11 @@ def test_nrps_pages_with_link_next(client: FlaskClient, tool: FakeTool) -> None:
 def test_line_item_scores_and_results(client: FlaskClient, tool: FakeTool, engine: Engine) -> None:
     client.get("/demo-lms/")
     headers = _auth(client, tool)
-    resp = client.post(f"{CTX}/lineitems", headers=headers, json={
-        "label": "HW1: Linear regression", "scoreMaximum": 10, "resourceId": "hw1", "tag": "cloud-workstation"})
+    resp = client.post(
+        f"{CTX}/lineitems",
+        headers=headers,
+        json={"label": "HW1: Linear regression", "scoreMaximum": 10, "resourceId": "hw1", "tag": "cloud-workstation"},
+    )
     assert resp.status_code == 201, resp.get_data(as_text=True)
     item = resp.get_json()
     assert item["id"].startswith(ISSUER + "/api/contexts/cs229-fall2024/lineitems/")
@@ -59,9 +74,14 @@ def test_line_item_scores_and_results(client: FlaskClient, tool: FakeTool, engin
     users = [m["user_id"] for m in client.get(f"{CTX}/memberships?role=Learner", headers=headers).get_json()["members"]]
     t0 = datetime(2024, 9, 3, 12, 0, tzinfo=UTC)
     for n, (user, given) in enumerate([(users[0], 5), (users[0], 8), (users[1], 20)]):
-        score = {"userId": user, "scoreGiven": given, "scoreMaximum": 20 if given == 20 else 10,
-                 "activityProgress": "Completed", "gradingProgress": "FullyGraded",
-                 "timestamp": (t0 + timedelta(minutes=n)).isoformat()}
+        score = {
+            "userId": user,
+            "scoreGiven": given,
+            "scoreMaximum": 20 if given == 20 else 10,
+            "activityProgress": "Completed",
+            "gradingProgress": "FullyGraded",
+            "timestamp": (t0 + timedelta(minutes=n)).isoformat(),
+        }
         score_headers = {**headers, "Content-Type": "application/vnd.ims.lis.v1.score+json"}
         resp = client.post(f"{path}/scores", headers=score_headers, json=score)
         assert resp.status_code == 200, resp.get_data(as_text=True)
@@ -71,8 +91,14 @@ def test_line_item_scores_and_results(client: FlaskClient, tool: FakeTool, engin
     assert results[users[1]]["resultScore"] == 10, "20/20 is scaled to the line item's 10"
     only = client.get(f"{path}/results?user_id={users[1]}", headers=headers).get_json()
     assert [r["userId"] for r in only] == [users[1]]
-    older = {"userId": users[0], "scoreGiven": 1, "scoreMaximum": 10, "activityProgress": "Completed",
-             "gradingProgress": "FullyGraded", "timestamp": t0.isoformat()}
+    older = {
+        "userId": users[0],
+        "scoreGiven": 1,
+        "scoreMaximum": 10,
+        "activityProgress": "Completed",
+        "gradingProgress": "FullyGraded",
+        "timestamp": t0.isoformat(),
+    }
     assert client.post(f"{path}/scores", headers=headers, json=older).status_code == 409
     assert client.post(f"{path}/scores", headers=headers, json={**older, "userId": "nobody"}).status_code == 422
     assert client.post(f"{path}/scores", headers=headers, json={**older, "gradingProgress": "Done"}).status_code == 400
@@ -85,8 +111,11 @@ def test_line_item_update_delete_and_validation(client: FlaskClient, tool: FakeT
     assert client.post(f"{CTX}/lineitems", headers=headers, json={"label": "x", "scoreMaximum": 0}).status_code == 400
     assert client.post(f"{CTX}/lineitems", headers=headers, json={"scoreMaximum": 5}).status_code == 400
     assert count_rows(engine, "demo_line_items") == 0
-    path = client.post(f"{CTX}/lineitems", headers=headers, json={"label": "Project", "scoreMaximum": 100}) \
-        .get_json()["id"].replace("http://localhost", "")
+    path = (
+        client.post(f"{CTX}/lineitems", headers=headers, json={"label": "Project", "scoreMaximum": 100})
+        .get_json()["id"]
+        .replace("http://localhost", "")
+    )
     resp = client.put(path, headers=headers, json={"label": "Final project", "scoreMaximum": 50})
     assert resp.status_code == 200 and resp.get_json()["label"] == "Final project"
     assert client.get(path, headers=headers).get_json()["scoreMaximum"] == 50

@@ -16,8 +16,10 @@ from tests.demo_lms.support import (
     new_key,
 )
 
-GRANT = {"grant_type": "client_credentials",
-         "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+GRANT = {
+    "grant_type": "client_credentials",
+    "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+}
 
 
 def _token(client: FlaskClient, assertion: str, scope: str = " ".join(ALL_SCOPES)):  # type: ignore[no-untyped-def]
@@ -42,8 +44,9 @@ def test_reused_jti_is_refused(client: FlaskClient, tool: FakeTool, engine: Engi
     assert count_rows(engine, "demo_access_tokens") == 1
 
 
-def test_wrong_audience_expired_and_forged_assertions_are_refused(client: FlaskClient, tool: FakeTool,
-                                                                  engine: Engine) -> None:
+def test_wrong_audience_expired_and_forged_assertions_are_refused(
+    client: FlaskClient, tool: FakeTool, engine: Engine
+) -> None:
     now = int(time.time())
     other_kid, other_pem, _ = new_key()
     bad = [
@@ -51,10 +54,30 @@ def test_wrong_audience_expired_and_forged_assertions_are_refused(client: FlaskC
         tool.assertion(iat=now - 900, exp=now - 300),
         tool.assertion(sub="someone-else"),
         tool.assertion(jti=None),
-        tool.sign({"iss": tool.client_id, "sub": tool.client_id, "aud": "http://localhost/demo-lms/token",
-                   "iat": now, "exp": now + 60, "jti": "forged"}, pem=other_pem, kid=tool.key[0]),
-        tool.sign({"iss": tool.client_id, "sub": tool.client_id, "aud": "http://localhost/demo-lms/token",
-                   "iat": now, "exp": now + 60, "jti": "unknown-kid"}, pem=other_pem, kid=other_kid),
+        tool.sign(
+            {
+                "iss": tool.client_id,
+                "sub": tool.client_id,
+                "aud": "http://localhost/demo-lms/token",
+                "iat": now,
+                "exp": now + 60,
+                "jti": "forged",
+            },
+            pem=other_pem,
+            kid=tool.key[0],
+        ),
+        tool.sign(
+            {
+                "iss": tool.client_id,
+                "sub": tool.client_id,
+                "aud": "http://localhost/demo-lms/token",
+                "iat": now,
+                "exp": now + 60,
+                "jti": "unknown-kid",
+            },
+            pem=other_pem,
+            kid=other_kid,
+        ),
         tool.assertion(iss="not-registered", sub="not-registered"),
         "not-a-jwt",
     ]

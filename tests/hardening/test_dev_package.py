@@ -69,7 +69,11 @@ def test_production_app_imports_no_dev_module_and_dev_routes_404(settings: Setti
 
 def test_development_app_loads_the_dev_package_only_through_dev_web(settings: Settings) -> None:
     """The contrast that makes the check above mean something: in development the same code path loads `dev`."""
-    env = _production_env(settings) | {"CWC_ENV": "development", "CWC_DEMO_LMS": "1", "CWC_BASE_URL": "http://127.0.0.1"}
+    env = _production_env(settings) | {
+        "CWC_ENV": "development",
+        "CWC_DEMO_LMS": "1",
+        "CWC_BASE_URL": "http://127.0.0.1",
+    }
     code = f"PATHS = {PATHS!r}\n" + CHILD
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -124,9 +124,13 @@ def count_all(engine) -> Iterator[Callable[[], dict[str, int]]]:  # type: ignore
     """Read the row count of every table: one statement on one autocommit connection (each reading sees all that
     was committed before it); the table list is read once (no request creates a table)."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        tables = conn.execute(
-            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
-        ).scalars().all()
+        tables = (
+            conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+            )
+            .scalars()
+            .all()
+        )
         query = text("SELECT " + ", ".join(f'(SELECT count(*) FROM "{t}")' for t in tables))
         yield lambda: dict(zip(tables, conn.execute(query).one(), strict=True))
 
@@ -199,7 +203,11 @@ def test_no_route_answers_5xx_or_writes_on_refusal(app, client, tokens, count_al
             else:
                 body = "{" + ", ".join(f"{json.dumps(k)}: {v}" for k, v in raw_json.items()) + "}"
                 resp = client.open(
-                    url, method=method, query_string=auth, data=body, content_type="application/json",
+                    url,
+                    method=method,
+                    query_string=auth,
+                    data=body,
+                    content_type="application/json",
                     headers={"Authorization": "Bearer not-a-token"},
                 )
             where = f"{method} {url} as {role} ({sorted(values) or sorted(raw_json)})"

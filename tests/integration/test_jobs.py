@@ -43,8 +43,7 @@ def test_periodic_table_enqueues_json_jobs(redis, redis_url, database_url, backe
     assert (
         set(queues[ENFORCEMENT_QUEUE].job_ids)
         == {cron_job_id(row.func) for row in PERIODIC_JOBS if row.func in ENFORCEMENT_JOBS}
-        == {"cron-meter_and_enforce", "cron-reconcile_workspaces", "cron-close_terms",
-           "cron-close_workshops"}
+        == {"cron-meter_and_enforce", "cron-reconcile_workspaces", "cron-close_terms", "cron-close_workshops"}
     )
     forget_env_contexts()  # build the jobs' context from this test's environment
     make_worker(redis, simple=True).work(burst=True)

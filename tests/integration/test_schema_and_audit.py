@@ -91,12 +91,12 @@ def test_concurrent_appends_never_share_a_previous_hash(engine):
 
 @pytest.mark.parametrize(
     "details",
-    [{}, {"n": 1, "note": "ünïcode ✓", "nested": {"b": [1, None, True], "a": "x\"y"}}, {"prev": "@", "z": 1.5}],
+    [{}, {"n": 1, "note": "ünïcode ✓", "nested": {"b": [1, None, True], "a": 'x"y'}}, {"prev": "@", "z": 1.5}],
 )
 def test_event_body_pieces_are_the_canonical_json(details):
     at = datetime(2026, 11, 29, 5, 0, 1, 123456, tzinfo=UTC)
     for actor, course in ((None, None), (7, 12)):
-        p0, p1, p2, p3 = body_parts(at, "a.b", "subject \"q\"", details)
+        p0, p1, p2, p3 = body_parts(at, "a.b", 'subject "q"', details)
         body = p0 + json.dumps(actor) + p1 + json.dumps(course) + p2 + "f" * 64 + p3
         whole = {"prev": "f" * 64, "at": at.isoformat(), "action": "a.b", "actor": actor, "course": course}
         whole |= {"subject": 'subject "q"', "details": details}

@@ -1,5 +1,7 @@
 """A restarted `make run` keeps its simulated account; a workspace whose instance really vanished is told so."""
 
+# ruff: noqa: F811 - the fixtures `student` and `job_ctx` are imported from test_workspace_flow
+
 from __future__ import annotations
 
 import io
@@ -57,7 +59,7 @@ def test_an_unreadable_state_file_is_set_aside_and_the_account_starts_empty(tmp_
 
 
 def test_a_workspace_whose_instance_really_vanished_ends_and_its_student_is_told_once(
-    session, student, job_ctx, aws_env  # noqa: F811 - fixtures
+    session, student, job_ctx, aws_env
 ):
     course, person = student
     ws, _ = _request(session, course, person)

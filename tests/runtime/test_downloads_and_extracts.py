@@ -105,6 +105,8 @@ def test_sftp_uploads_and_downloads_are_one_transfer_event_per_file(reporting, m
     _collect(reporting)
     moved = [e.details for e in _events(session, emily.workspace.id) if e.kind == "transfer"]
     login = next(e.details for e in _events(session, emily.workspace.id) if e.kind == "ssh_login")
-    assert sorted((m["direction"], m["path"], m["bytes"]) for m in moved) == [("download", "model.py", 12),
-                                                                             ("upload", "model.py", 12)]
+    assert sorted((m["direction"], m["path"], m["bytes"]) for m in moved) == [
+        ("download", "model.py", 12),
+        ("upload", "model.py", 12),
+    ]
     assert {(m["protocol"], m["who"], m["session"]) for m in moved} == {("sftp", login["who"], login["session"])}

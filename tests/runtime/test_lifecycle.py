@@ -95,7 +95,7 @@ def test_a_restarted_runtime_serves_the_recorded_state(runtime, make_workspace, 
 
 def test_terminate_removes_the_home_when_staff_deleted_the_disk_without_an_archive(runtime, make_workspace, backend,
                                                                                    session, course):  # fmt: skip
-    """"Delete the disk without an archive" is staff's recorded choice that the home is lost: the runtime removes
+    """ "Delete the disk without an archive" is staff's recorded choice that the home is lost: the runtime removes
     it as after an archive, instead of keeping it for ever."""
     from datetime import UTC, datetime
 

@@ -12,9 +12,18 @@ from provisioning.userdata import UserDataInput, render_user_data
 
 def _user_data(ca: str) -> str:
     return render_user_data(
-        UserDataInput(workspace_id=42, agent_url="https://tool/api/agent/heartbeat", agent_token="t", os_user="ubuntu",
-                      ssh_public_keys=(generate_key_pair("emily")[1],), course_slug="cs229", region="us-east-1",
-                      file_system_id="fs-1", access_point_id="fsap-1", ca_public_key=ca)  # fmt: skip
+        UserDataInput(
+            workspace_id=42,
+            agent_url="https://tool/api/agent/heartbeat",
+            agent_token="t",
+            os_user="ubuntu",
+            ssh_public_keys=(generate_key_pair("emily")[1],),
+            course_slug="cs229",
+            region="us-east-1",
+            file_system_id="fs-1",
+            access_point_id="fsap-1",
+            ca_public_key=ca,
+        )  # fmt: skip
     )
 
 

@@ -30,8 +30,14 @@ def facts(**overrides: object) -> WorkspaceFacts:
 
 
 def cert(**overrides: object) -> CertFacts:
-    values: dict[str, object] = dict(ca_public_key=CA, principals=("ws7",), valid_after=NOW - timedelta(minutes=1),
-                                     valid_before=NOW + timedelta(minutes=30), serial=42, key_id="staff:3:Alex")
+    values: dict[str, object] = dict(
+        ca_public_key=CA,
+        principals=("ws7",),
+        valid_after=NOW - timedelta(minutes=1),
+        valid_before=NOW + timedelta(minutes=30),
+        serial=42,
+        key_id="staff:3:Alex",
+    )
     values.update(overrides)
     return CertFacts(**values)  # type: ignore[arg-type]
 
@@ -121,9 +127,18 @@ def test_a_good_batch_parses_and_repeated_ids_collapse() -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        None, [], {"events": "x"}, _batch(GOOD, ws="7"), _batch(GOOD, ws=True), _batch({**GOOD, "id": "short"}),
-        _batch({**GOOD, "id": "a b" * 10}), _batch({**GOOD, "kind": "keystrokes"}), _batch({**GOOD, "at": "now"}),
-        _batch({**GOOD, "at": -1}), _batch({**GOOD, "details": []}), _batch({**GOOD, "details": {"x": "y" * 9000}}),
+        None,
+        [],
+        {"events": "x"},
+        _batch(GOOD, ws="7"),
+        _batch(GOOD, ws=True),
+        _batch({**GOOD, "id": "short"}),
+        _batch({**GOOD, "id": "a b" * 10}),
+        _batch({**GOOD, "kind": "keystrokes"}),
+        _batch({**GOOD, "at": "now"}),
+        _batch({**GOOD, "at": -1}),
+        _batch({**GOOD, "details": []}),
+        _batch({**GOOD, "details": {"x": "y" * 9000}}),
         _batch(*[{**GOOD, "id": f"{i:032d}"} for i in range(MAX_EVENTS + 1)]),
     ],
 )

@@ -14,7 +14,7 @@ DANGEROUS = [
     "@SUM(A1)",
     "\t=1",
     "\r=1",
-    " =HYPERLINK(\"http://x\")",
+    ' =HYPERLINK("http://x")',
     "\n=1+1",
     "＝1+1",
     "＋1",

@@ -31,9 +31,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("fingerprint", name=op.f("pk_ssh_key_fingerprints")),
     )
-    op.create_index(
-        op.f("ix_ssh_key_fingerprints_person_id"), "ssh_key_fingerprints", ["person_id"], unique=False
-    )
+    op.create_index(op.f("ix_ssh_key_fingerprints_person_id"), "ssh_key_fingerprints", ["person_id"], unique=False)
     # Raw SQL: a one-off data move inside the migration (no models at migration time).
     op.execute(
         """

@@ -33,8 +33,13 @@ def upgrade() -> None:
     op.create_table(
         "archive_purges",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("archive_id", sa.Integer(), sa.ForeignKey("workspace_archives.id", ondelete="CASCADE"),
-                  nullable=False, unique=True),  # fmt: skip
+        sa.Column(
+            "archive_id",
+            sa.Integer(),
+            sa.ForeignKey("workspace_archives.id", ondelete="CASCADE"),
+            nullable=False,
+            unique=True,
+        ),  # fmt: skip
         sa.Column("course_id", sa.Integer(), nullable=False, index=True),
         sa.Column("workspace_id", sa.Integer(), nullable=False),
         sa.Column("s3_key", sa.Text(), nullable=False),
