@@ -212,7 +212,8 @@ def check_launch(
             "now, so it will not start one. Please try again later or tell your TA.",
         )
     access = policy.templates.get(template_id, BLOCKED)
-    days, projection = project(policy, money, chosen, now)
+    need = commitment(chosen, hours_left, new_disk=new_disk, end=policy.disk_end)
+    days, projection = project(policy, money, chosen, now, need=need)
     base = {"template": chosen, "money": money, "alternatives": alternatives, "projection": projection}
     if access == BLOCKED or (access == ON_REQUEST and not request_approved):
         code = "request_pending" if request_pending else ("needs_request" if access == ON_REQUEST else "blocked")
@@ -234,7 +235,6 @@ def check_launch(
             "Your files are kept. Ask your instructor if you need more.",
             **base,
         )  # type: ignore[arg-type]
-    need = commitment(chosen, hours_left, new_disk=new_disk, end=policy.disk_end)
     refusal = _commitment_refusal(need, money, course, chosen, policy)
     if refusal is not None:
         return Decision(False, refusal[0], refusal[1], **base)  # type: ignore[arg-type]
@@ -255,15 +255,28 @@ def check_launch(
     return Decision(True, "ok", projection, projection_days=days, **base)  # type: ignore[arg-type]
 
 
-def project(policy: PolicyView, money: StudentMoney, t: Option, now: datetime) -> tuple[Decimal | None, str]:
-    """Days the remaining budget lasts running `t` 24/7 (None: past the term's end) and the sentence saying so."""
+def project(
+    policy: PolicyView, money: StudentMoney, t: Option, now: datetime, *, need: Commitment | None = None
+) -> tuple[Decimal | None, str]:
+    """Days the remaining budget lasts running `t` 24/7 (None: past the term's end) and the sentence saying so.
+    A new disk's part of the launch's commitment (`need`) is set aside first: it is no longer there to run with."""
+    set_aside = need.disk + need.grace if need else Decimal(0)
+    left = max(Decimal(0), money.remaining - set_aside)
     r = runway(
-        money.remaining,
+        left,
         t.daily,
         daily_cap=policy.max_daily_cost,
         term_days=term_days_left(now, policy.term_end, policy.time_zone),
     )
-    return (None if r.lasts_the_term else r.days), running_sentence(r, money_text(policy.max_daily_cost))
+    sentence = running_sentence(r, money_text(policy.max_daily_cost))
+    if set_aside > 0:
+        end = policy.disk_end
+        after = f" and the {end.grace_days} days it is kept after" if need and need.grace > 0 and end else ""
+        sentence = (
+            f"Its {t.volume_gb} GB disk sets aside {money_text(set_aside)} of the budget until the term ends{after}, "
+            f"so {money_text(left)} is left for running it. {sentence}"
+        )
+    return (None if r.lasts_the_term else r.days), sentence
 
 
 def _commitment_parts(need: Commitment, t: Option, end: DiskEnd | None, *, archive: bool) -> str:

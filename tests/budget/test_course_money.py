@@ -3,6 +3,7 @@ limits under concurrent Starts, and the template's idle limit."""
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -84,6 +85,31 @@ def test_five_dollars_left_and_a_fifty_gb_disk_is_refused_with_the_figures(clien
     assert count_rows(session.get_bind(), "workspaces") == 0 and count_rows(session.get_bind(), "ledger_entries") == 0
     assert session.scalar(select(func.count(AuditEvent.id))) == before
     assert not list(redis.scan_iter("rq:job:provision_workspace-*"))
+
+
+def test_the_start_page_sets_the_new_disk_aside_before_it_counts_days(client, canvas, session):
+    """The one-click start page says what starting commits: the disk's share comes off the remainder first, and
+    the days of running are counted on what is left (a newcomer saw "20 days", then $9.38 gone on start)."""
+    launch(client, canvas, canvas.user("student", 9))
+    ensure_policies(session, templates={"ml-cpu-student": "approved", "ml-final-project": "approved"})
+    final = {LTI + "custom": {"template": "ml-final-project"}, LTI + "resource_link": {"id": "final", "title": "Final"}}
+    token = tool_token(launch(client, canvas, canvas.user("student"), **final))
+    course = session.scalar(select(Course))
+    course.time_zone, course.term_end = "UTC", date.today() + timedelta(days=100)
+    session.commit()
+    html = client.get("/app/workspace", query_string={"t": token}).get_data(as_text=True)
+    found = re.search(
+        r"you have \$24\.00 left of \$24\.00\.\s+Its 50 GB disk sets aside \$([\d.]+) of the budget until the term "
+        r"ends and the 14 days it is kept after, so \$([\d.]+) is left for running it\. This workspace will use your "
+        r"remaining budget in about ([\d.]+) days",
+        html,
+    )
+    assert found, html
+    aside, left, days = (Decimal(x) for x in found.groups())
+    assert Decimal(13) < aside < Decimal(16) and aside + left == Decimal(24)  # ~100 days of 50 GB, then 14 more
+    daily = Decimal(re.search(r"\(\$([\d.]+) a day if left on 24/7\)", html).group(1))  # type: ignore[union-attr]
+    assert abs(days - left / daily) <= Decimal("0.1")
+    assert count_rows(session.get_bind(), "workspaces") == 0  # the page started nothing
 
 
 def _stopped(session, course_id: int, person_id: int, link: str) -> Workspace:  # type: ignore[no-untyped-def]

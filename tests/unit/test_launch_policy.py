@@ -40,6 +40,17 @@ def test_allowed_with_projection() -> None:
     assert "in about 10.0 days" in d.message
 
 
+def test_a_new_disk_is_set_aside_before_the_days_of_running_are_counted() -> None:
+    """30 days to the term's end and the 14-day grace: 30 GB of gp3 at $0.08 a GB-month for 720 + 336 hours is
+    $3.47, so $8.53 of the $12 is left for running, 7.1 days at $1.20 a day. A restart sets nothing aside."""
+    d = check(hours_left=Decimal(720))
+    assert d.allowed and d.projection_days == Decimal("7.1")
+    assert d.message.startswith("Its 30 GB disk sets aside $3.47 of the budget until the term ends and the 14 days")
+    assert "so $8.53 is left for running it. This workspace will use your remaining budget in about 7.1" in d.message
+    restart = check(hours_left=Decimal(720), new_disk=False)
+    assert restart.projection_days == Decimal("10.0") and "sets aside" not in restart.message
+
+
 def test_blocked_template_is_educational() -> None:
     d = check("gpu-ml-workstation")
     assert not d.allowed and d.code == "blocked"
