@@ -12,7 +12,7 @@ from flask import Blueprint, Response, g, redirect, url_for
 from werkzeug.datastructures import MultiDict
 
 from classroom.budget.charts import Bar, daily_spend_chart
-from classroom.budget.enforcement import ANOMALY_FACTOR
+from classroom.budget.enforcement import ANOMALY_FACTOR, idle_text
 from classroom.budget.figures import CourseReport, term_progress
 from classroom.budget.runway import pace_sentence
 from classroom.db import utcnow
@@ -74,7 +74,14 @@ def mine() -> str | Response:
         chart = daily_spend_chart(
             [Bar(d.day, d.amount) for d in figures.days], title="Your spend per day, last 30 days", id_prefix="mine"
         )
-    figures_page = {"b": figures, "chart": chart, "dollars": dollars, "hours": hours, "pace_sentence": pace_sentence}
+    figures_page = {
+        "b": figures,
+        "chart": chart,
+        "dollars": dollars,
+        "hours": hours,
+        "pace_sentence": pace_sentence,
+        "idle_text": idle_text,
+    }
     return page("budget/student.html", **figures_page)
 
 

@@ -105,6 +105,19 @@ class Plan:
     alerts: list[Alert] = field(default_factory=list)
 
 
+def idle_limit(course_minutes: int, template_minutes: int) -> int:
+    """A workspace's idle limit in minutes: the smaller of its course's and its template's (the GPU template's 60
+    minutes hold in a course that allows 240)."""
+    return min(course_minutes, template_minutes)
+
+
+def idle_text(minutes: int) -> str:
+    """An idle limit as the pages say it: "2 hours", "1 hour", "90 minutes"."""
+    if minutes % 60:
+        return f"{minutes} minutes"
+    return "1 hour" if minutes == 60 else f"{minutes // 60} hours"
+
+
 def _minute_of(running: tuple[RunningWorkspace, ...]) -> Decimal:
     return sum((w.hourly or Decimal(0) for w in running), Decimal(0)) * LOOKAHEAD_S / 3600
 

@@ -25,6 +25,7 @@ from classroom.budget.enforcement import (
     Plan,
     RunningWorkspace,
     StudentPosition,
+    idle_limit,
     plan_enforcement,
 )
 from classroom.budget.policy import money, term_end_at
@@ -100,7 +101,7 @@ def load_positions(session: Session, now: datetime, prices: RegionPrices) -> lis
     for r in session.execute(POSITIONS_SQL, {"now": now, "zones": list(known_time_zones(session))}):
         key = (r.course_id, r.person_id)
         ws = tuple(
-            RunningWorkspace(i, h, a, min(r.idle_minutes, idle.get(t, r.idle_minutes)))
+            RunningWorkspace(i, h, a, idle_limit(r.idle_minutes, idle.get(t, r.idle_minutes)))
             for i, h, a, t in running.get(key, [])
         )
         end, zone_ok = terms.setdefault((r.term_end, r.time_zone), term_end_at(r.term_end, r.time_zone))

@@ -15,7 +15,7 @@ from sqlalchemy import Date, DateTime, case, cast, func, select, union
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Subquery
 
-from classroom.budget.enforcement import ENFORCEMENT_ACTOR
+from classroom.budget.enforcement import ENFORCEMENT_ACTOR, idle_limit
 from classroom.budget.figures import (
     ZERO,
     CourseLine,
@@ -96,6 +96,8 @@ def student_budget(
         .order_by(Workspace.id.desc())
     ).all()
     costing = BILLING_COMPUTE | CONCURRENT
+    shown = live[0].template_id if live else policy.default_template  # the workspace the page describes
+    own_idle = template.idle_stop_minutes if (template := catalog.get(shown)) else policy.idle_stop_minutes
     return StudentBudget(
         base=policy.budget_per_student,
         grants=money.cap - policy.budget_per_student,
@@ -105,9 +107,9 @@ def student_budget(
         days=days,
         running=tuple(_running_now(w, prices) for w in live if w.state in costing),
         parked=sum(1 for w in live if w.state in (WorkspaceState.STOPPED, WorkspaceState.HIBERNATED)),
-        template=template_rate(catalog, prices, live[0].template_id if live else policy.default_template),
+        template=template_rate(catalog, prices, shown),
         daily_cap=policy.max_daily_cost,
-        idle_minutes=policy.idle_stop_minutes,
+        idle_minutes=idle_limit(policy.idle_stop_minutes, own_idle),
         reserved=money.reserved,
         grace_days=policy.disk_grace_days,
         term_days=term_days_left(now, course.term_end, course.time_zone),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, g, jsonify, redirect, url_for
 
+from classroom.budget.enforcement import idle_limit, idle_text
 from classroom.budget.policy import Decision
 from classroom.claims import LTI
 from classroom.db import utcnow
@@ -170,6 +171,7 @@ def mine() -> str | Response | tuple[str, int]:
         template=template,
         decision=decision,
         cost=cost_figures(template, prices()),
+        idle=_idle(ctx.course.id, template),
         state=status(ws, template, ctx.course.label or ctx.course.title, local_ssh_port=_local_port()) if ws else None,
         others=others,
         scope=scope,
@@ -177,6 +179,13 @@ def mine() -> str | Response | tuple[str, int]:
         due_text=Deadline(link.title, link.due_at, ()).when(ctx.course.time_zone) if link.due_at else "",
         has_key=bool(active_keys(db(), ctx.person.id)),
     )
+
+
+def _idle(course_id: int, template: WorkspaceTemplate) -> str:
+    """The idle limit the sweep applies to this template's workspace in the course, in words."""
+    policy = db().get(CoursePolicy, course_id)
+    own = template.idle_stop_minutes
+    return idle_text(idle_limit(policy.idle_stop_minutes, own) if policy else own)
 
 
 @bp.post("/app/workspace")

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from classroom.budget.policy import hours_until_term_end
 from classroom.db import make_session_factory
@@ -230,6 +230,20 @@ def test_the_idle_limit_is_the_smaller_of_the_templates_and_the_courses(session)
     assert reason == "idle for 60 minutes"
     assert session.scalar(select(func.count(LedgerEntry.id))) == 2  # both metered on the way
     assert session.get(CoursePolicy, course.id).idle_stop_minutes == 240  # the course's limit is unchanged
+
+
+def test_the_pages_say_the_idle_limit_the_sweep_applies(client, canvas, session):
+    """The start page and the budget page name the smaller of the course's and the template's limits, as the
+    sweep applies it: the course's 90 minutes under the CPU template's 240, then the template's 4 hours."""
+    token = tool_token(launch(client, canvas, canvas.user("student")))
+    ensure_policies(session)
+    for course_minutes, said in ((90, "after 90 minutes"), (300, "after 4 hours")):
+        session.execute(update(CoursePolicy).values(idle_stop_minutes=course_minutes))
+        session.commit()
+        start = client.get("/app/workspace", query_string={"t": token}).get_data(as_text=True)
+        assert f"idle workspaces hibernate or stop by themselves {said}." in start
+        budget = client.get("/app/budget", query_string={"t": token}).get_data(as_text=True)
+        assert f"idle workspaces hibernate or stop by themselves {said} without activity" in budget
 
 
 def test_the_launch_decision_takes_six_statements_and_counts_grants_spend_disks_and_running(engine, session):

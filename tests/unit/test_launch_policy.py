@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from classroom.budget.disk_end import DiskEnd
+from classroom.budget.enforcement import idle_limit, idle_text
 from classroom.budget.policy import PolicyView, StudentMoney, check_launch, projection_days
 from classroom.budget.setup_form import parse_setup
 from config.catalog import load_catalog
@@ -119,3 +120,8 @@ def test_setup_form_errors(change, field) -> None:  # type: ignore[no-untyped-de
 def test_delete_all_data_needs_the_typed_course_name() -> None:
     values, errors = parse_setup({**FORM, "end_delete_all_data": "on", "delete_confirm": "CS 229"}, CATALOG, "CS 229")
     assert errors == {} and values is not None and values.term_end_actions["delete_all_data"]
+
+
+def test_idle_limits_and_their_words() -> None:
+    assert idle_limit(240, 60) == 60 and idle_limit(90, 240) == 90
+    assert [idle_text(m) for m in (60, 120, 90, 45)] == ["1 hour", "2 hours", "90 minutes", "45 minutes"]
