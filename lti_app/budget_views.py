@@ -47,6 +47,8 @@ CSV_HEADER = (
     "near_cap",
     "anomaly",
     "idle_stops",
+    "kept_for_disks",
+    "left",
 )
 
 
@@ -158,7 +160,7 @@ def _report_page(
     amount: str = "",
 ) -> str:
     ctx = current()
-    report = course_report(db(), ctx.course)
+    report = course_report(db(), ctx.course, prices=prices())
     amount = amount or (form or {}).get("amount", "")
     progress = term_progress(ctx.course.term_start, ctx.course.term_end, course_today(ctx.course, utcnow()))
     names = {r.person_id: r.name for r in report.rows} if report else {}
@@ -249,6 +251,8 @@ def csv_text(report: CourseReport) -> str:
                 "yes" if r.near_cap else "no",
                 "yes" if r.anomaly else "no",
                 r.idle_stops,
+                _plain(r.reserved),
+                _plain(r.left),
             ]
         )
     return out.getvalue()
@@ -259,7 +263,7 @@ def csv_text(report: CourseReport) -> str:
 def report_csv() -> Response:
     """Download the per-student table."""
     ctx = current()
-    report = course_report(db(), ctx.course)
+    report = course_report(db(), ctx.course, prices=prices())
     if report is None:
         return Response("The course is not set up yet: there is no report.\n", status=404, mimetype="text/plain")
     slug = re.sub(r"[^a-z0-9]+", "-", (ctx.course.label or ctx.course.title or "course").lower()).strip("-")

@@ -136,6 +136,12 @@ class StudentRow(UseFigures):
     idle_stops: int
     has_spend: bool
     anomaly: bool = False  # spent several times the course median (see classroom.budget.enforcement)
+    reserved: Decimal = Decimal(0)  # what the student's disks will still cost (the launch check holds it back)
+
+    @property
+    def left(self) -> Decimal:
+        """What the student can still spend, as their budget page says: cap less spend and the disks' reserve."""
+        return max(Decimal(0), self.cap - self.spent - self.reserved)
 
     @property
     def over_cap(self) -> bool:

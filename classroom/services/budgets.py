@@ -103,7 +103,7 @@ def student_money(
             .label("volumes"),
         )
     ).one()
-    reserved = _storage_reserve(course, policy, row.volumes or [], now, prices) if prices else Decimal(0)
+    reserved = storage_reserve(course, policy, row.volumes or [], now, prices) if prices else Decimal(0)
     return StudentMoney(
         policy.budget_per_student + Decimal(row.grants or 0),
         Decimal(row.spent),
@@ -113,7 +113,7 @@ def student_money(
     )
 
 
-def _storage_reserve(
+def storage_reserve(
     course: Course, policy: CoursePolicy, volumes: list[int], now: datetime, prices: RegionPrices
 ) -> Decimal:
     """What the student's existing disks (their sizes) will still cost the student: to the end of the term, then

@@ -7,6 +7,7 @@ the class size, and returns plain dataclasses (classroom.budget.figures) with De
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -30,6 +31,7 @@ from classroom.budget.figures import (
     week_of_term,
 )
 from classroom.budget.runway import term_days_left
+from classroom.db import utcnow
 from classroom.models import (
     BudgetGrant,
     Course,
@@ -43,14 +45,17 @@ from classroom.models import (
     WorkspaceEvent,
 )
 from classroom.roles import StaffLevel
-from classroom.services.budgets import student_money
-from classroom.workspaces.lifecycle import BILLING_COMPUTE, CONCURRENT, LIVE, WorkspaceState
+from classroom.services.budgets import storage_reserve, student_money
+from classroom.workspaces.lifecycle import BILLING_COMPUTE, CONCURRENT, LIVE, RESERVED_DISK, WorkspaceState
 from config.catalog import Catalog
 from config.prices import PriceError, RegionPrices
 
 BURN_DAYS = 7  # "current burn": average daily spend over the last week, today included
 CHART_DAYS = 30
 SPENT = SpendDaily.compute + SpendDaily.storage + SpendDaily.transfer
+
+
+Reserve = Callable[[list[int]], Decimal]  # the disks' reserve of a student's disk sizes (GB)
 
 
 def course_today(course: Course, now: datetime) -> date:
@@ -161,20 +166,29 @@ def _per_person(course_id: int) -> tuple[Subquery, Subquery, Subquery]:
     return spend, grants, idle
 
 
-def _student_rows(session: Session, course_id: int, base: Decimal) -> list[StudentRow]:
-    """Every enrolled student and anyone else with spend, with totals, grants and idle stops (one statement)."""
+def _student_rows(session: Session, course: Course, policy: CoursePolicy, reserve: Reserve | None) -> list[StudentRow]:
+    """Every enrolled student and anyone else with spend, with totals, grants, idle stops and the sizes of the
+    disks their reserve is for (one statement); `reserve` prices those sizes (None: not shown)."""
+    course_id, base = course.id, policy.budget_per_student
     spend, grants, idle = _per_person(course_id)
+    disks = (
+        select(Workspace.person_id, func.array_agg(Workspace.volume_gb).label("gbs"))
+        .where(Workspace.course_id == course_id, Workspace.state.in_(RESERVED_DISK))
+        .group_by(Workspace.person_id)
+        .subquery()
+    )
     who = union(
         select(Enrollment.person_id).where(Enrollment.course_id == course_id, Enrollment.level == StaffLevel.STUDENT),
         select(spend.c.person_id),
     ).subquery()
     rows = session.execute(
-        select(Person, Enrollment.status, spend.c.spent, spend.c.secs, grants.c.amount, idle.c.n)
+        select(Person, Enrollment.status, spend.c.spent, spend.c.secs, grants.c.amount, idle.c.n, disks.c.gbs)
         .join(who, who.c.person_id == Person.id)
         .outerjoin(Enrollment, (Enrollment.person_id == Person.id) & (Enrollment.course_id == course_id))
         .outerjoin(spend, spend.c.person_id == Person.id)
         .outerjoin(grants, grants.c.person_id == Person.id)
         .outerjoin(idle, idle.c.person_id == Person.id)
+        .outerjoin(disks, disks.c.person_id == Person.id)
         .order_by(func.lower(func.coalesce(func.nullif(Person.family_name, ""), Person.name)), Person.name, Person.id)
     ).all()
     return [
@@ -188,8 +202,9 @@ def _student_rows(session: Session, course_id: int, base: Decimal) -> list[Stude
             Decimal(secs or 0),
             int(n or 0),
             s is not None,
+            reserved=reserve(gbs) if reserve and gbs else Decimal(0),
         )
-        for p, status, s, secs, g, n in rows
+        for p, status, s, secs, g, n, gbs in rows
     ]
 
 
@@ -227,11 +242,16 @@ def _course_lines(session: Session, course_id: int) -> tuple[CourseLine, ...]:
     return tuple(CourseLine(kind, Decimal(amount)) for kind, amount in rows)
 
 
-def course_report(session: Session, course: Course) -> CourseReport | None:
-    """The cost report of a course (five statements whatever its size); None when the course is not set up."""
+def course_report(
+    session: Session, course: Course, *, prices: RegionPrices | None = None, now: datetime | None = None
+) -> CourseReport | None:
+    """The cost report of a course (five statements whatever its size); None when the course is not set up.
+    With `prices`, each student's row has their disks' reserve, as their budget page has it."""
     policy = session.get(CoursePolicy, course.id)
     if policy is None:
         return None
+    at = now or utcnow()
+    reserve = (lambda gbs: storage_reserve(course, policy, gbs, at, prices)) if prices else None
     # course_money.Allocation, folded into the grants statement (the report stays at four statements)
     active = (
         select(func.count(Enrollment.id))
@@ -249,7 +269,7 @@ def course_report(session: Session, course: Course) -> CourseReport | None:
             active,
         ).where(BudgetGrant.course_id == course.id)
     ).one()
-    rows, mid = flag_anomalies(_student_rows(session, course.id, policy.budget_per_student))
+    rows, mid = flag_anomalies(_student_rows(session, course, policy, reserve))
     return CourseReport(
         policy.total_budget,
         policy.budget_per_student,

@@ -178,9 +178,10 @@ def test_csv_export_has_the_per_student_table(client, canvas, session):
     assert resp.headers["Content-Disposition"].startswith('attachment; filename="cs-229-cost-report-')
     lines = resp.get_data(as_text=True).splitlines()
     assert lines[0] == (
-        "name,email,enrolled,spent,cap,percent_of_cap,running_hours,effective_per_hour,over_cap,near_cap,anomaly,idle_stops"
+        "name,email,enrolled,spent,cap,percent_of_cap,running_hours,effective_per_hour,over_cap,near_cap,anomaly,idle_stops,"
+        "kept_for_disks,left"
     )
-    assert "Emily Chen,student1@university.edu,yes,24.80,24.00,103,10.00,2.48,yes,no,no,0" in lines
+    assert "Emily Chen,student1@university.edu,yes,24.80,24.00,103,10.00,2.48,yes,no,no,0,0.00,0.00" in lines
     rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
     by_name = {r[0]: r for r in rows[1:]}
     assert by_name["David Kim"][3:8] == ["18.50", "29.00", "64", "7.00", "2.64"]

@@ -232,6 +232,23 @@ def test_the_idle_limit_is_the_smaller_of_the_templates_and_the_courses(session)
     assert session.get(CoursePolicy, course.id).idle_stop_minutes == 240  # the course's limit is unchanged
 
 
+def test_the_report_shows_each_students_left_as_their_budget_page_does(session):
+    """Staff see what a student can still spend: the cap less spend and the disks' reserve, the launch check's
+    figure (a newcomer saw "Spent $0.00" for a student the check held $9.38 back from)."""
+    course = make_course(session, **TERM)
+    make_policy(session, course)
+    emily, david = make_person(session, course), make_person(session, course, name="David Kim")
+    make_running(session, course.id, emily.id, NOW - timedelta(hours=1))
+    _spend(session, course.id, emily.id, "3.50")
+    session.commit()
+    rows = {r.person_id: r for r in course_report(session, course, prices=PRICES, now=NOW).rows}  # type: ignore[union-attr]
+    money = student_money(session, course, emily.id, NOW, PRICES)
+    assert money is not None and money.reserved.quantize(Decimal("0.0001")) == Decimal("4.1490")  # 30 GB, as above
+    assert rows[emily.id].reserved == money.reserved and rows[emily.id].left == money.remaining
+    assert rows[emily.id].left.quantize(Decimal("0.01")) == Decimal("16.35")  # $24 - $3.50 - $4.149
+    assert rows[david.id].reserved == 0 and rows[david.id].left == Decimal(24)  # no disk, nothing held back
+
+
 def test_the_pages_say_the_idle_limit_the_sweep_applies(client, canvas, session):
     """The start page and the budget page name the smaller of the course's and the template's limits, as the
     sweep applies it: the course's 90 minutes under the CPU template's 240, then the template's 4 hours."""
