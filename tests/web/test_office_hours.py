@@ -274,3 +274,13 @@ def test_names_emails_and_sections_are_escaped_on_the_dashboard(client, session,
     session.commit()
     html = client.get("/app/dashboard", query_string={"t": cs229.tokens["alex"]}).get_data(as_text=True)
     assert evil not in html and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html
+
+
+def test_before_set_up_the_dashboard_says_no_budget_rather_than_zero_of_zero(client, session, canvas):
+    token = tool_token(launch(client, canvas, MARTINEZ))
+    launch(client, canvas, DAVID)
+    before = client.get("/app/dashboard", query_string={"t": token}).get_data(as_text=True)
+    assert "no budget set yet" in before and "$0.00 of $0.00" not in before
+    ensure_policies(session)
+    after = client.get("/app/dashboard", query_string={"t": token}).get_data(as_text=True)
+    assert "$0.00 of $24.00" in after and "no budget set yet" not in after
