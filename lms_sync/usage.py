@@ -5,7 +5,8 @@ student's score on each assignment whose workspace they opened (`workspace_folde
 is. Column mode: a separate "Workspace usage" column, scored in hours, with a readable comment.
 
 `usage_source` is the one place the figures come from; it reads the budget ledger's daily totals
-(spend_daily: compute + storage, running seconds) and counts sessions as starts into `running`.
+(spend_daily: its spend, compute, storage and data sent out, and running seconds) and counts sessions as
+starts into `running`.
 Point it elsewhere and everything else stays as it is.
 """
 
@@ -58,7 +59,7 @@ def usage_source(session: Session, course_id: int) -> dict[int, Usage]:
         select(
             SpendDaily.person_id,
             func.sum(SpendDaily.running_seconds),
-            func.sum(SpendDaily.compute + SpendDaily.storage),
+            func.sum(SpendDaily.spent),
         )
         .where(SpendDaily.course_id == course_id)
         .group_by(SpendDaily.person_id)

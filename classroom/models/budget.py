@@ -24,6 +24,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from classroom.budget.disk_end import GRACE_DAYS, RETENTION_DAYS
@@ -181,6 +182,12 @@ class SpendDaily(Base):
     storage: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
     running_seconds: Mapped[Decimal] = mapped_column(Numeric(14, 3), default=Decimal(0))
     transfer: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0), server_default="0")  # data sent out
+
+    @hybrid_property
+    def spent(self) -> Decimal:
+        """The day's spend against the student's cap, as spend_totals (migration 0017) and the sweep count it:
+        compute, storage and data sent out. Also a SQL expression: `func.sum(SpendDaily.spent)`."""
+        return self.compute + self.storage + self.transfer
 
 
 class SpendTotal(Base):

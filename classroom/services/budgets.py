@@ -80,7 +80,7 @@ def student_money(
         return None
     today = now.astimezone(ZoneInfo(course.time_zone)).date()
     mine = (Workspace.course_id == course.id, Workspace.person_id == person_id)
-    spend = SpendDaily.compute + SpendDaily.storage
+    spend = SpendDaily.spent
     spent_by = (SpendDaily.course_id == course.id, SpendDaily.person_id == person_id)
     row = session.execute(
         select(

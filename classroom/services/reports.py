@@ -52,9 +52,6 @@ from config.prices import PriceError, RegionPrices
 
 BURN_DAYS = 7  # "current burn": average daily spend over the last week, today included
 CHART_DAYS = 30
-SPENT = SpendDaily.compute + SpendDaily.storage + SpendDaily.transfer
-
-
 Reserve = Callable[[list[int]], Decimal]  # the disks' reserve of a student's disk sizes (GB)
 
 
@@ -78,7 +75,7 @@ def _last_days(session: Session, course_id: int, person_id: int, today: date) ->
     first = today - timedelta(days=CHART_DAYS - 1)
     recent = dict(
         session.execute(
-            select(SpendDaily.day, SPENT).where(
+            select(SpendDaily.day, SpendDaily.spent).where(
                 SpendDaily.course_id == course_id, SpendDaily.person_id == person_id, SpendDaily.day >= first
             )
         ).all()
@@ -144,7 +141,11 @@ def template_rate(catalog: Catalog, prices: RegionPrices, template_id: str) -> T
 def _per_person(course_id: int) -> tuple[Subquery, Subquery, Subquery]:
     """Subqueries by person: spend and running time, grants, and idle stops by the enforcement sweep."""
     spend = (
-        select(SpendDaily.person_id, func.sum(SPENT).label("spent"), func.sum(SpendDaily.running_seconds).label("secs"))
+        select(
+            SpendDaily.person_id,
+            func.sum(SpendDaily.spent).label("spent"),
+            func.sum(SpendDaily.running_seconds).label("secs"),
+        )
         .where(SpendDaily.course_id == course_id)
         .group_by(SpendDaily.person_id)
         .subquery()
@@ -214,7 +215,7 @@ def _weeks(session: Session, course: Course) -> tuple[WeekSpend, ...]:
     rows = session.execute(
         select(
             week,
-            func.sum(SPENT),
+            func.sum(SpendDaily.spent),
             func.sum(SpendDaily.running_seconds),
             func.count(func.distinct(case((SpendDaily.running_seconds > 0, SpendDaily.person_id)))),
         )

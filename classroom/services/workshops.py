@@ -258,7 +258,7 @@ def workshop_figures(session: Session, workshop: Workshop) -> WorkshopFigures:
     """Sum the workshop's spend per participant (ledger-derived daily rows) and count joins and extensions."""
     rows = session.execute(
         select(
-            func.sum(SpendDaily.compute + SpendDaily.storage + SpendDaily.transfer),
+            func.sum(SpendDaily.spent),
             func.sum(SpendDaily.running_seconds),
         )
         .join(WorkshopParticipant, WorkshopParticipant.person_id == SpendDaily.person_id)

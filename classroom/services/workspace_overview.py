@@ -30,7 +30,7 @@ def student_overview(session: Session, course_id: int) -> dict[int, StudentRow]:
         live.setdefault(ws.person_id, []).append((ws.id, ws.state.value, ws.instance_type, note))
     spent = dict(
         session.execute(
-            select(SpendDaily.person_id, func.sum(SpendDaily.compute + SpendDaily.storage))
+            select(SpendDaily.person_id, func.sum(SpendDaily.spent))
             .where(SpendDaily.course_id == course_id)
             .group_by(SpendDaily.person_id)
         ).all()

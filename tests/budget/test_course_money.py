@@ -240,12 +240,15 @@ def test_the_report_shows_each_students_left_as_their_budget_page_does(session):
     emily, david = make_person(session, course), make_person(session, course, name="David Kim")
     make_running(session, course.id, emily.id, NOW - timedelta(hours=1))
     _spend(session, course.id, emily.id, "3.50")
+    session.add(SpendDaily(course_id=course.id, person_id=emily.id, day=date(2024, 10, 2), compute=Decimal(0),
+                           storage=Decimal(0), running_seconds=Decimal(0), transfer=Decimal(1)))  # fmt: skip
     session.commit()
     rows = {r.person_id: r for r in course_report(session, course, prices=PRICES, now=NOW).rows}  # type: ignore[union-attr]
     money = student_money(session, course, emily.id, NOW, PRICES)
     assert money is not None and money.reserved.quantize(Decimal("0.0001")) == Decimal("4.1490")  # 30 GB, as above
+    assert money.spent == Decimal("4.50")  # data sent out counts against the cap, as in the sweep's spend_totals
     assert rows[emily.id].reserved == money.reserved and rows[emily.id].left == money.remaining
-    assert rows[emily.id].left.quantize(Decimal("0.01")) == Decimal("16.35")  # $24 - $3.50 - $4.149
+    assert rows[emily.id].left.quantize(Decimal("0.01")) == Decimal("15.35")  # $24 - $4.50 - $4.149
     assert rows[david.id].reserved == 0 and rows[david.id].left == Decimal(24)  # no disk, nothing held back
 
 
