@@ -26,18 +26,23 @@ from classroom.models import (
     TemplateRequest,
     Workspace,
 )
-from classroom.services.course_money import course_money
+from classroom.services.course_money import course_money, lock_course_money
 from classroom.services.reopen import reopen_workspaces
-from classroom.workspaces.lifecycle import (
-    CONCURRENT,
-    RESERVED_DISK,
-)
+from classroom.workspaces.lifecycle import COMMITTED_DISK, CONCURRENT
 from config.catalog import Catalog
 from config.prices import RegionPrices
 
 # Decide + insert under this lock (pg_advisory_xact_lock(course, person), held to the request's commit), so two
 # launches or Starts by one student on different links cannot both pass max_concurrent or the budget.
 ENROLLMENT_LOCK = text("SELECT pg_advisory_xact_lock(:course, :person)")
+
+
+def lock_for_start(session: Session, course_id: int, person_id: int) -> None:
+    """Before a Start that will commit a workspace: the course's money (its policy row, so two students' Starts
+    cannot both fit the course's last remainder), then the student's enrollment lock; both before any workspace
+    row (course_money's lock order). Held to the caller's commit."""
+    lock_course_money(session, course_id)
+    session.execute(ENROLLMENT_LOCK, {"course": course_id, "person": person_id})
 
 
 class BudgetError(ValueError):
@@ -98,7 +103,7 @@ def student_money(
             .scalar_subquery()
             .label("running"),
             select(func.array_agg(Workspace.volume_gb))
-            .where(*mine, Workspace.state.in_(RESERVED_DISK))
+            .where(*mine, Workspace.state.in_(COMMITTED_DISK))
             .scalar_subquery()
             .label("volumes"),
         )

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from classroom.budget.policy import Decision
 from classroom.db import utcnow
 from classroom.models import Course, CoursePolicy, Workspace, WorkspaceFolder
-from classroom.services.budgets import ENROLLMENT_LOCK, decide_launch
+from classroom.services.budgets import decide_launch, lock_for_start
 from classroom.services.workspaces import Job, WorkspaceActionError, request_start, request_workspace
 from classroom.workspaces.lifecycle import LIVE, WorkspaceState
 from config.catalog import Catalog, WorkspaceTemplate
@@ -128,9 +128,10 @@ def open_workspace(  # noqa: PLR0913
 
     Idempotent under bursts: the live workspace is locked, a new one is one row per key whatever races.
     """
-    # The student's lock first (decide_launch takes it again: advisory locks nest in one transaction), so a burst
-    # of Starts finds the workspace the first one made instead of counting it against max_concurrent.
-    session.execute(ENROLLMENT_LOCK, {"course": course.id, "person": person_id})
+    # The course's and the student's locks first (decide_launch takes the student's again: advisory locks nest in
+    # one transaction), so a burst of Starts finds the workspace the first one made instead of counting it against
+    # max_concurrent, and two students' Starts are judged one after the other against the course's remainder.
+    lock_for_start(session, course.id, person_id)
     scope = scope_of(session, course.id)
     key = workspace_key(scope, link.key, template.id)
     ws = find_workspace(session, course.id, person_id, key, lock=True)

@@ -46,7 +46,7 @@ from classroom.models import (
 )
 from classroom.roles import StaffLevel
 from classroom.services.budgets import storage_reserve, student_money
-from classroom.workspaces.lifecycle import BILLING_COMPUTE, CONCURRENT, LIVE, RESERVED_DISK, WorkspaceState
+from classroom.workspaces.lifecycle import BILLING_COMPUTE, COMMITTED_DISK, CONCURRENT, LIVE, WorkspaceState
 from config.catalog import Catalog
 from config.prices import PriceError, RegionPrices
 
@@ -174,7 +174,7 @@ def _student_rows(session: Session, course: Course, policy: CoursePolicy, reserv
     spend, grants, idle = _per_person(course_id)
     disks = (
         select(Workspace.person_id, func.array_agg(Workspace.volume_gb).label("gbs"))
-        .where(Workspace.course_id == course_id, Workspace.state.in_(RESERVED_DISK))
+        .where(Workspace.course_id == course_id, Workspace.state.in_(COMMITTED_DISK))
         .group_by(Workspace.person_id)
         .subquery()
     )

@@ -10,7 +10,7 @@ from classroom.models import EnrollmentStatus
 from classroom.roles import StaffLevel
 from classroom.sql import sql_states, sql_value
 from classroom.workspaces.archive_rules import ARCHIVE_RUN_ENDS
-from classroom.workspaces.lifecycle import RESERVED_DISK
+from classroom.workspaces.lifecycle import COMMITTED_DISK
 
 # Raw: one pass per course over four aggregates, shared by the launch check and the sweep (courses = NULL: all).
 POSITION_SQL = text(f"""
@@ -23,7 +23,7 @@ FROM course_policies p JOIN courses c ON c.id = p.course_id
 CROSS JOIN LATERAL (  -- the disks held, and what their archives may be (each at most ARCHIVE_MAX_GB)
     SELECT COALESCE(SUM(w.volume_gb), 0) AS disk_gb,
            COALESCE(SUM(LEAST(w.volume_gb, {ARCHIVE_MAX_GB})), 0) AS archive_gb
-    FROM workspaces w WHERE w.course_id = p.course_id AND w.state IN {sql_states(RESERVED_DISK)}
+    FROM workspaces w WHERE w.course_id = p.course_id AND w.state IN {sql_states(COMMITTED_DISK)}
 ) d
 CROSS JOIN LATERAL (  -- open starts for the archive only: the running not yet metered (booked to the course) to the
     -- window's end, from the later of the start's request and the last metering

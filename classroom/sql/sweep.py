@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, text
 from classroom.budget.enforcement import ENFORCEMENT_ACTOR
 from classroom.models import EnrollmentStatus
 from classroom.sql import sql_states, sql_value
-from classroom.workspaces.lifecycle import RESERVED_DISK, SWEEP_STOPS, DesiredState, WorkspaceState
+from classroom.workspaces.lifecycle import COMMITTED_DISK, SWEEP_STOPS, DesiredState, WorkspaceState
 
 S = WorkspaceState
 D = DesiredState
@@ -49,13 +49,14 @@ SELECT pos.*,
 FROM pos
 """)
 
-# Raw: every workspace holding a disk, with its course's term and disks' end, for the storage reserve and stops.
+# Raw: every workspace holding a disk or about to (requested), with its course's term and disks' end, for the
+# storage reserve and stops.
 RUNNING_SQL = text(f"""
 SELECT w.id, w.course_id, w.person_id, w.instance_type, w.volume_gb, w.state, w.template_id, w.archiving_until,
        GREATEST(w.last_activity_at, w.state_changed_at) AS active, c.term_end, c.time_zone,
        COALESCE(p.disk_grace_days, 14) AS grace_days, COALESCE(p.archive_retention_days, 365) AS retention_days
 FROM workspaces w JOIN courses c ON c.id = w.course_id LEFT JOIN course_policies p ON p.course_id = w.course_id
-WHERE w.state IN {sql_states(RESERVED_DISK)}
+WHERE w.state IN {sql_states(COMMITTED_DISK)}
 """)
 
 SENT_SQL = text("SELECT course_id, person_id, kind, day FROM alerts_sent WHERE day = :once OR day >= :since")

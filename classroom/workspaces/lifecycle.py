@@ -48,6 +48,7 @@ ENDED = frozenset({S.TERMINATED, S.FAILED})
 BILLING_COMPUTE = frozenset({S.RUNNING, S.STOPPING})  # the instance (and its public IPv4) is billed
 BILLING_DISK = LIVE - {S.REQUESTED}  # a volume exists, running or not, until terminated
 RESERVED_DISK = BILLING_DISK - {S.TERMINATING}  # disks that will still cost money until the term ends
+COMMITTED_DISK = RESERVED_DISK | {S.REQUESTED}  # ...and those a Start has committed to: a requested one's is coming
 CONCURRENT = frozenset({S.REQUESTED, S.PROVISIONING, S.RUNNING, S.STARTING})  # counted against max_concurrent
 SWEEP_STOPS = frozenset({S.RUNNING})  # what the sweep stops: a stopping one is billed but already on its way down
 

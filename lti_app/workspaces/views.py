@@ -10,7 +10,7 @@ from classroom.claims import LTI
 from classroom.db import utcnow
 from classroom.models import CoursePolicy, Workspace
 from classroom.roles import StaffLevel, can_act, is_staff
-from classroom.services.budgets import decide_launch
+from classroom.services.budgets import decide_launch, lock_for_start
 from classroom.services.opening import (
     Link,
     find_workspace,
@@ -276,6 +276,8 @@ def act(ws_id: int, action: str) -> Response | tuple[str, int]:
     ctx = current()
     form = parse_form(WorkspaceActionForm, status=400)
     ws = _actionable(ws_id)
+    if action == "start":  # the course's and the student's locks before the workspace row (one lock order)
+        lock_for_start(db(), ws.course_id, ws.person_id)
     db().refresh(ws, with_for_update=True)  # bursts of clicks: one transition, one event, one job per change
     actor = "student" if ws.person_id == ctx.person.id else "staff"
     if action == "start":

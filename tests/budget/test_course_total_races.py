@@ -1,0 +1,82 @@
+"""The course total under concurrent Starts: two students' Starts are judged one after the other against the
+course's remainder (the course policy row's lock, `lock_for_start`), and a requested workspace's disk is already
+committed (COMMITTED_DISK), so the second Start sees the first one's disk. Real PostgreSQL, two sessions."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from classroom.budget.disk_end import DiskEnd
+from classroom.budget.policy import commitment, hours_until_term_end, option
+from classroom.db import make_session_factory, utcnow
+from classroom.models import Course, Workspace
+from classroom.services.budgets import student_money
+from classroom.services.opening import Link, open_workspace
+from classroom.workspaces.lifecycle import WorkspaceState
+from config.catalog import load_catalog
+from config.prices import load_prices
+from tests.support.budget import make_policy
+from tests.support.factories import make_course, make_person
+
+PRICES = load_prices().region("us-east-1")
+CATALOG = load_catalog()
+TEMPLATE = CATALOG.get("ml-cpu-student")
+HW1 = Link("hw1", "HW1", assignment=True)
+
+
+def _course(session, now: datetime) -> tuple[Course, int, int, Decimal]:  # type: ignore[no-untyped-def]
+    """A course whose total fits one Start's commitment, not two (the per-student budgets would fit both)."""
+    course = make_course(session, time_zone="UTC", term_end=date.today() + timedelta(days=30))
+    assert TEMPLATE is not None
+    need = commitment(
+        option(TEMPLATE, PRICES), hours_until_term_end(course.term_end, "UTC", now), new_disk=True, end=DiskEnd(14, 365)
+    )
+    make_policy(session, course, total_budget=(need.total * 3 / 2).quantize(Decimal("0.01")))
+    emily, david = make_person(session, course), make_person(session, course, name="David Kim")
+    session.commit()
+    return course, emily.id, david.id, need.total
+
+
+def test_a_requested_workspaces_disk_is_already_reserved(session):
+    course, emily, _david, _need = _course(session, utcnow())
+    before = student_money(session, course, emily, utcnow(), PRICES)
+    opened = open_workspace(session, course, emily, HW1, TEMPLATE, catalog=CATALOG, prices=PRICES, region="us-east-1")
+    session.commit()
+    assert opened.ws is not None and opened.ws.state is WorkspaceState.REQUESTED
+    after = student_money(session, course, emily, utcnow(), PRICES)
+    assert before is not None and after is not None and before.reserved == 0
+    assert after.reserved > Decimal(2)  # 30 GB for 30 days and the 14-day grace, before the job made the disk
+
+
+def test_two_students_starting_at_once_cannot_both_fit_the_courses_last_remainder(engine, session):
+    course, emily, david, _need = _course(session, utcnow())
+    factory = make_session_factory(engine)
+    first = factory()
+    try:
+        mine = first.get(Course, course.id)
+        held = open_workspace(first, mine, emily, HW1, TEMPLATE, catalog=CATALOG, prices=PRICES, region="us-east-1")
+        assert held.ws is not None  # allowed; its transaction still holds the course's lock
+        codes: list[str] = []
+
+        def david_starts() -> None:
+            with factory() as s:
+                c = s.get(Course, course.id)
+                opened = open_workspace(s, c, david, HW1, TEMPLATE, catalog=CATALOG, prices=PRICES, region="us-east-1")
+                s.commit()
+                codes.append("ok" if opened.ws is not None else opened.decision.code)  # type: ignore[union-attr]
+
+        other = threading.Thread(target=david_starts)
+        other.start()
+        other.join(1.0)
+        assert other.is_alive() and codes == []  # David's Start waits for Emily's to commit
+        first.commit()
+    finally:
+        first.close()
+    other.join(30)
+    assert codes == ["course_budget"]  # judged after Emily's, whose requested disk is committed
+    session.expire_all()
+    assert [w.person_id for w in session.scalars(select(Workspace))] == [emily]
