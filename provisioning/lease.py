@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
+from classroom.budget.disk_end import DiskEnd, disk_reserve
+from classroom.budget.hours import hours_between
 from classroom.budget.policy import term_end_at
 from classroom.sql.workspaces import LEASE_DISKS_SQL, LEASE_STUDENT_SQL
 from classroom.workspaces.archive_rules import spared
@@ -93,7 +95,9 @@ def lease_inputs(
         row = student_row(session, course_id, person_id, now)
     end, zone_known = term_end_at(row.term_end, row.time_zone)
     end = row.restored_until or end  # a restored student's term ends later (classroom.services.restores)
-    hours_left = Decimal(max(0.0, (end - now).total_seconds()) / 3600) if end else Decimal(0)
+    hours_left = hours_between(now, end) if end else Decimal(0)
+    # the sweep's and the launch check's reserve: each disk to term end, then through the grace (disk_reserve)
+    disk_end = DiskEnd(row.disk_grace_days, row.archive_retention_days) if end and row.has_policy else None
     cap: Decimal | None = None if row.budget is None or prices is None else row.budget + row.granted
     if not zone_known:  # the term's end cannot be placed: fail closed, as the sweep does
         cap = None
@@ -110,8 +114,8 @@ def lease_inputs(
                 cap = None
                 continue
             hourly += rate
-        reserve += storage * hours_left
-        unmetered += rate * Decimal(max(0.0, (now - w.metered_until).total_seconds())) / 3600
+        reserve += disk_reserve(prices, w.volume_gb, hours_left, disk_end)
+        unmetered += rate * hours_between(w.metered_until, now)
     return LeaseInputs(state, cap, row.spent, reserve, unmetered, hourly, end)
 
 

@@ -7,11 +7,12 @@ what a launch commits to) are the policy, and read best in one place; the disk-e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from classroom.budget.disk_end import DiskEnd, after_term, archive_gb
+from classroom.budget.hours import hours_between
 from classroom.budget.runway import running_sentence, runway, term_days_left
 from config.catalog import Catalog, WorkspaceTemplate
 from config.prices import PriceError, RegionPrices
@@ -141,8 +142,7 @@ def hours_until_term_end(term_end: date | None, time_zone: str, now: datetime) -
     """Hours from `now` to the end of the term's last day (course time), exact in Decimal; 0 without a term end."""
     if term_end is None:
         return Decimal(0)
-    left = datetime.combine(term_end, time.max, ZoneInfo(time_zone)) - now
-    return Decimal(max(0, left // timedelta(microseconds=1))) / Decimal(3_600_000_000)
+    return hours_between(now, datetime.combine(term_end, time.max, ZoneInfo(time_zone)))
 
 
 def option(t: WorkspaceTemplate, prices: RegionPrices) -> Option:

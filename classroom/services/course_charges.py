@@ -15,17 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from classroom.budget.hours import hours_between
 from classroom.services.metering import known_time_zones
 from classroom.sql.course_money import BOOK_SQL
 from config.prices import HOURS_PER_MONTH, RegionPrices
 
 GB = Decimal(1024**3)
-MICROS_PER_HOUR = Decimal(3_600_000_000)
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,6 @@ class Charge:
     quantity: Decimal
     amount: Decimal
     person_id: int | None = None  # the student it is attributed to (then also in their spend_daily)
-
-
-def hours_between(start: datetime, end: datetime) -> Decimal:
-    """Exact hours from start to end (0 when end is not after start)."""
-    return Decimal(max(0, (end - start) // timedelta(microseconds=1))) / MICROS_PER_HOUR
 
 
 def course_id_of(tags: dict[str, str]) -> int | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import text
@@ -28,6 +28,7 @@ from classroom.budget.enforcement import (
     idle_limit,
     plan_enforcement,
 )
+from classroom.budget.hours import hours_between
 from classroom.budget.policy import money, term_end_at
 from classroom.jobs.names import STOP_WORKSPACE
 from classroom.services.alerts import deliver_alerts
@@ -59,9 +60,7 @@ class SweepResult:
 
 def _hours_left(end: datetime | None, now: datetime) -> Decimal:
     """Exact Decimal hours (no float on the money path)."""
-    if end is None:
-        return Decimal(0)
-    return Decimal(max(0, (end - now) // timedelta(microseconds=1))) / Decimal(3_600_000_000)
+    return hours_between(now, end) if end is not None else Decimal(0)
 
 
 def _idle_limits() -> dict[str, int]:
