@@ -22,7 +22,7 @@ from classroom.budget.hours import hours_between
 from classroom.budget.policy import term_end_at
 from classroom.sql.workspaces import LEASE_DISKS_SQL, LEASE_STUDENT_SQL
 from classroom.workspaces.archive_rules import spared
-from classroom.workspaces.lifecycle import UP_IN_AWS, WorkspaceState
+from classroom.workspaces.lifecycle import BILLING_DISK, UP_IN_AWS, WorkspaceState
 from config.prices import PriceError, RegionPrices
 
 DEFAULT_LEASE = timedelta(minutes=15)
@@ -109,13 +109,14 @@ def lease_inputs(
         rate = storage
         if WorkspaceState(w.state) in UP_IN_AWS:  # an instance that may run costs compute
             try:
-                rate += prices.hourly(w.instance_type)
+                rate += prices.running_hourly(w.instance_type)
             except PriceError:
                 cap = None
                 continue
             hourly += rate
         reserve += disk_reserve(prices, w.volume_gb, hours_left, disk_end)
-        unmetered += rate * hours_between(w.metered_until, now)
+        if WorkspaceState(w.state) in BILLING_DISK:  # a requested one's disk is reserved, not yet billed
+            unmetered += rate * hours_between(w.metered_until, now)
     return LeaseInputs(state, cap, row.spent, reserve, unmetered, hourly, end)
 
 

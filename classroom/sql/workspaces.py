@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from classroom.sql import sql_states
-from classroom.workspaces.lifecycle import DOWN, ENDED, RESERVED_DISK, WANTS_DOWN
+from classroom.workspaces.lifecycle import COMMITTED_DISK, DOWN, ENDED, WANTS_DOWN
 
 # The predicate of the partial unique index uq_workspaces_one_live, for INSERT ... ON CONFLICT to infer it.
 ONE_LIVE_WHERE = f"state NOT IN {sql_states(ENDED)}"
@@ -35,11 +35,12 @@ FROM courses c LEFT JOIN course_policies p ON p.course_id = c.id
 WHERE c.id = :course
 """)
 
-# Raw: the student's workspaces that hold a disk, with the state as text for the heartbeat's pure decision.
+# Raw: the student's workspaces that hold a disk or are about to (requested: reserved like the sweep's), with
+# the state as text for the heartbeat's pure decision.
 LEASE_DISKS_SQL = text(f"""
 SELECT instance_type, volume_gb, CAST(state AS text) AS state, metered_until FROM workspaces
 WHERE course_id = :course AND person_id = :person
-  AND state IN {sql_states(RESERVED_DISK)}
+  AND state IN {sql_states(COMMITTED_DISK)}
 """)
 
 # Revocation reaches the instance: a closed course's keys are revoked at once, but each agent keeps its token until

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from classroom.db import utcnow
 from classroom.services.budgets import student_money
+from classroom.workspaces.lifecycle import WorkspaceState
 from config.prices import load_prices
 from provisioning.lease import lease_inputs
 from tests.support.budget import make_policy, make_running
@@ -23,10 +24,14 @@ def test_the_lease_reserves_the_disks_as_the_sweep_does(session):
     emily = make_person(session, course)
     make_running(session, course.id, emily.id, utcnow() - timedelta(hours=1))
     make_running(session, course.id, emily.id, utcnow() - timedelta(hours=2), link="final")
+    requested = make_running(session, course.id, emily.id, utcnow() - timedelta(hours=3), link="hw3")
+    requested.state = WorkspaceState.REQUESTED  # its disk is coming: reserved, nothing billed yet
     session.commit()
     now = utcnow()
     lease = lease_inputs(session, course.id, emily.id, "running", now, PRICES)
     money = student_money(session, course, emily.id, now, PRICES)
     assert money is not None and lease.storage_reserve == money.reserved  # the same Decimal, to the last digit
-    two_weeks = PRICES.storage_hourly(30) * 24 * 14 * 2  # the grace of both 30 GB disks
-    assert lease.storage_reserve > two_weeks > Decimal(2)
+    three_graces = PRICES.storage_hourly(30) * 24 * 14 * 3  # the grace of the three 30 GB disks
+    assert lease.storage_reserve > three_graces > Decimal(3)
+    billed = PRICES.running_hourly("t3.medium") + PRICES.storage_hourly(30)
+    assert lease.hourly == 2 * billed  # the requested one runs nothing yet

@@ -41,7 +41,7 @@ class OutageStudent:
     workspace_id: int
     instance_id: str
     hourly: Decimal  # compute + storage while running: one lease of this is the bound on overshoot
-    compute_hourly: Decimal  # what running adds (the storage is already reserved in `remaining`)
+    compute_hourly: Decimal  # what running adds, IPv4 included (the storage is already reserved in `remaining`)
     spent_before: Decimal
     remaining: Decimal  # cap - spent - storage reserve at the start
 
@@ -99,7 +99,7 @@ def seed_outage(
         spent = CAP - x.storage_reserve - left
         session.add(SpendDaily(course_id=course.id, person_id=person.id, day=now.date(), compute=spent))
         session.flush()
-        compute = prices.hourly(ws.instance_type)
+        compute = prices.running_hourly(ws.instance_type)  # what the ledger meters: compute and public IPv4
         students.append(OutageStudent(person.id, ws.id, ws.instance_id, x.hourly, compute, spent, left))
     session.commit()
     return students
@@ -159,7 +159,8 @@ def walk(host: SimHost, traveller: Any, start: datetime, hours: float, step: tim
 def overshoot(student: OutageStudent, stopped_at: float, start: datetime) -> Decimal:
     """Dollars above the cap: the compute run since the start beyond what was left (negative: under the cap).
 
-    `remaining` already set aside the disk's storage until term end, so running adds only compute to it.
+    `remaining` already set aside the disk's storage until term end and through the grace, so running adds only
+    compute (and the public IPv4) to it.
     """
     hours = Decimal(str(max(0.0, stopped_at - start.timestamp()))) / 3600
     return student.compute_hourly * hours - student.remaining

@@ -67,7 +67,7 @@ def values(states) -> frozenset[str]:  # type: ignore[no-untyped-def]
         (sweep.STOP_SQL, [("state", False, SWEEP_STOPS)]),
         (course_money.POSITION_SQL, [("state", False, COMMITTED_DISK), ("state", True, ARCHIVE_RUN_ENDS)]),
         (workspaces.UNCONVERGED_SQL, [("desired_state", False, WANTS_DOWN), ("state", True, DOWN)]),
-        (workspaces.LEASE_DISKS_SQL, [("state", False, RESERVED_DISK)]),
+        (workspaces.LEASE_DISKS_SQL, [("state", False, COMMITTED_DISK)]),
         (workspaces.REVOKE_STOPPED_AGENTS, [("state", False, DOWN)]),
     ],
 )
