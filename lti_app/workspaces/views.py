@@ -85,7 +85,11 @@ def _offers(skip: str) -> list[Decision]:
     if policy is None:
         return []
     wanted = sorted(tid for tid, access in policy.templates.items() if access != "blocked" and tid != skip)
-    return [d for d in (_decide(tid) for tid in wanted) if d.template is not None]
+    ctx, held = current(), set()
+    if policy.workspace_scope == "student":  # one workspace per template: a link of one already held reuses it
+        held = {w.template_id for w in workspaces_of(db(), ctx.course.id, ctx.person.id) if w.state in LIVE}
+    decided = (_decide(tid, starting=tid in held) for tid in wanted)  # starting: no new disk set aside
+    return [d for d in decided if d.template is not None]
 
 
 def _visible(ws_id: int) -> Workspace:
