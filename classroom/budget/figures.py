@@ -209,6 +209,7 @@ class CourseReport:
     default_template: str
     allocated: Decimal = ZERO  # promised to students: each active student's base budget plus every grant
     course_lines: tuple[CourseLine, ...] = ()  # EFS, snapshots, archives, staff transfer, orphans
+    committed: Decimal | None = None  # the course position (spent and reserved) the launch check judges; None: not read
 
     @property
     def unallocated(self) -> Decimal:
@@ -243,9 +244,16 @@ class CourseReport:
         return self.total_budget + self.course_grants + self.student_grants
 
     @property
+    def reserved(self) -> Decimal:
+        """What the course position holds back beyond spend: disks to term end and their grace, archives' retention,
+        open archive-only runs (0 when the position was not read)."""
+        return max(ZERO, self.committed - self.spent) if self.committed is not None else ZERO
+
+    @property
     def available(self) -> Decimal:
-        """The course total less what was spent: grants come out of the total, they never add to it."""
-        return self.total_budget - self.spent
+        """The course total less what was spent and reserved, as launches are judged (less spend alone when the
+        position was not read): grants come out of the total, they never add to it."""
+        return self.total_budget - self.spent - self.reserved
 
     @property
     def percent(self) -> int:

@@ -46,6 +46,7 @@ from classroom.models import (
 )
 from classroom.roles import StaffLevel
 from classroom.services.budgets import storage_reserve, student_money
+from classroom.services.course_money import course_money
 from classroom.workspaces.lifecycle import BILLING_COMPUTE, COMMITTED_DISK, CONCURRENT, LIVE, WorkspaceState
 from config.catalog import Catalog
 from config.prices import PriceError, RegionPrices
@@ -247,7 +248,8 @@ def course_report(
     session: Session, course: Course, *, prices: RegionPrices | None = None, now: datetime | None = None
 ) -> CourseReport | None:
     """The cost report of a course (five statements whatever its size); None when the course is not set up.
-    With `prices`, each student's row has their disks' reserve, as their budget page has it."""
+    With `prices`, each student's row has their disks' reserve, as their budget page has it, and the course's
+    position is read too (one statement more): what is available is then what launches are judged against."""
     policy = session.get(CoursePolicy, course.id)
     if policy is None:
         return None
@@ -283,4 +285,5 @@ def course_report(
         policy.default_template,
         policy.budget_per_student * int(students or 0) + Decimal(course_grants) + Decimal(student_grants),
         _course_lines(session, course.id),
+        position.committed if prices and (position := course_money(session, course, at, prices)) else None,
     )

@@ -243,13 +243,21 @@ def test_the_report_shows_each_students_left_as_their_budget_page_does(session):
     session.add(SpendDaily(course_id=course.id, person_id=emily.id, day=date(2024, 10, 2), compute=Decimal(0),
                            storage=Decimal(0), running_seconds=Decimal(0), transfer=Decimal(1)))  # fmt: skip
     session.commit()
-    rows = {r.person_id: r for r in course_report(session, course, prices=PRICES, now=NOW).rows}  # type: ignore[union-attr]
+    report = course_report(session, course, prices=PRICES, now=NOW)
+    assert report is not None
+    rows = {r.person_id: r for r in report.rows}
     money = student_money(session, course, emily.id, NOW, PRICES)
     assert money is not None and money.reserved.quantize(Decimal("0.0001")) == Decimal("4.1490")  # 30 GB, as above
     assert money.spent == Decimal("4.50")  # data sent out counts against the cap, as in the sweep's spend_totals
     assert rows[emily.id].reserved == money.reserved and rows[emily.id].left == money.remaining
     assert rows[emily.id].left.quantize(Decimal("0.01")) == Decimal("15.35")  # $24 - $4.50 - $4.149
     assert rows[david.id].reserved == 0 and rows[david.id].left == Decimal(24)  # no disk, nothing held back
+    position = course_money(session, course, NOW, PRICES)  # what a launch is judged against
+    assert position is not None and report.committed == position.committed
+    assert (
+        report.available == position.total - position.committed == report.total_budget - report.spent - report.reserved
+    )
+    assert report.reserved > money.reserved  # Emily's disk, and its archive's retention, which is the course's
 
 
 def test_the_pages_say_the_idle_limit_the_sweep_applies(client, canvas, session):
