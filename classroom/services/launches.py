@@ -152,8 +152,9 @@ def _instructor_launch(session: Session, target: LaunchTarget, claims: LaunchCla
     course_values = {**_course_values(target, claims), "platform_id": target.platform_id, "now": now}
     course_id = int(session.scalar(COURSE_UPSERT, course_values))  # type: ignore[arg-type]
     note_history(session, course_id, claims.custom)  # Canvas course copy: where next term's set-up may come from
-    # Lock the course row: two instructors launching at once must not both become owner.
-    session.execute(select(Course.id).where(Course.id == course_id).with_for_update())
+    # Lock the course row: two instructors launching at once must not both become owner (FOR NO KEY UPDATE, so
+    # Starts inserting workspaces of the course, which take a key-share lock on this row, do not wait for it).
+    session.execute(select(Course.id).where(Course.id == course_id).with_for_update(key_share=True))
     enrollment = session.scalar(
         select(Enrollment).where(Enrollment.course_id == course_id, Enrollment.person_id == person_id)
     )

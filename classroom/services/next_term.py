@@ -114,8 +114,9 @@ def duplicate_course(
     start, end = term
     if end < start:
         raise DuplicateError("The term must end after it starts.")
-    # The course row's lock serialises two copies at once: the second sees the first's policy and is refused.
-    session.execute(select(Course.id).where(Course.id == target.id).with_for_update())
+    # The course row's lock serialises two copies at once: the second sees the first's policy and is refused. FOR
+    # NO KEY UPDATE: a Start, which holds the policy row, still inserts its workspace (a key-share lock on this row).
+    session.execute(select(Course.id).where(Course.id == target.id).with_for_update(key_share=True))
     old = session.scalar(select(CoursePolicy).where(CoursePolicy.course_id == target.id).with_for_update())
     if old is not None and not overwrite:
         raise DuplicateError(

@@ -28,9 +28,9 @@ TEMPLATE = CATALOG.get("ml-cpu-student")
 HW1 = Link("hw1", "HW1", assignment=True)
 
 
-def _course(session, now: datetime) -> tuple[Course, int, int, Decimal]:  # type: ignore[no-untyped-def]
+def _course(session, now: datetime, **extra) -> tuple[Course, int, int, Decimal]:  # type: ignore[no-untyped-def]
     """A course whose total fits one Start's commitment, not two (the per-student budgets would fit both)."""
-    course = make_course(session, time_zone="UTC", term_end=date.today() + timedelta(days=30))
+    course = make_course(session, time_zone="UTC", term_end=date.today() + timedelta(days=30), **extra)
     assert TEMPLATE is not None
     need = commitment(
         option(TEMPLATE, PRICES), hours_until_term_end(course.term_end, "UTC", now), new_disk=True, end=DiskEnd(14, 365)
@@ -80,3 +80,49 @@ def test_two_students_starting_at_once_cannot_both_fit_the_courses_last_remainde
     assert codes == ["course_budget"]  # judged after Emily's, whose requested disk is committed
     session.expire_all()
     assert [w.person_id for w in session.scalars(select(Workspace))] == [emily]
+
+
+def test_a_start_and_a_set_up_copy_at_once_both_finish(engine, session):
+    """A Start holds the course's policy row, then inserts its workspace, which takes a key-share lock on the course
+    row (the foreign key). A set-up copy locks the course row, then the policy row. Were the copy's course lock a
+    full FOR UPDATE, each would wait for the other and PostgreSQL would abort one (a 500); it is FOR NO KEY UPDATE,
+    which key-share locks pass."""
+    from classroom.models import Enrollment
+    from classroom.roles import StaffLevel
+    from classroom.services.budgets import lock_for_start
+    from classroom.services.next_term import duplicate_course
+
+    fall = make_course(session)
+    make_policy(session, fall)
+    owner = make_person(session, fall, name="Jennifer Martinez", level=StaffLevel.OWNER)
+    winter, emily, _david, _need = _course(session, utcnow(), platform=fall.platform)
+    session.add(Enrollment(course_id=winter.id, person_id=owner.id, lti_roles=[], level=StaffLevel.OWNER))
+    session.commit()
+    factory = make_session_factory(engine)
+    outcome: list[str] = []
+
+    def copy() -> None:
+        with factory() as s:
+            try:
+                term = (date.today(), date.today() + timedelta(days=30))
+                duplicate_course(s, fall.id, s.get(Course, winter.id), actor_id=owner.id, term=term, staff=False,
+                                 overwrite=True)  # fmt: skip
+                s.commit()
+                outcome.append("copied")
+            except Exception as exc:  # a deadlock would land here
+                outcome.append(type(exc).__name__)
+
+    start = factory()
+    try:
+        lock_for_start(start, winter.id, emily)  # the Start's first step: the course's money is now held
+        other = threading.Thread(target=copy)
+        other.start()
+        other.join(1.0)  # the copy has its course lock and waits for the policy row
+        assert other.is_alive(), outcome
+        mine = start.get(Course, winter.id)
+        opened = open_workspace(start, mine, emily, HW1, TEMPLATE, catalog=CATALOG, prices=PRICES, region="us-east-1")
+        start.commit()
+    finally:
+        start.close()
+    other.join(30)
+    assert opened.ws is not None and outcome == ["copied"]
