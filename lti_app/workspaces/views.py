@@ -85,10 +85,10 @@ def _offers(skip: str) -> list[Decision]:
     if policy is None:
         return []
     wanted = sorted(tid for tid, access in policy.templates.items() if access != "blocked" and tid != skip)
-    ctx, held = current(), set()
-    if policy.workspace_scope == "student":  # one workspace per template: a link of one already held reuses it
-        held = {w.template_id for w in workspaces_of(db(), ctx.course.id, ctx.person.id) if w.state in LIVE}
-    decided = (_decide(tid, starting=tid in held) for tid in wanted)  # starting: no new disk set aside
+    ctx, scope = current(), policy.workspace_scope
+    keys = {w.link_key for w in workspaces_of(db(), ctx.course.id, ctx.person.id) if w.state in LIVE}
+    # a template whose workspace the link would find (one per template) starts that one: no new disk set aside
+    decided = (_decide(tid, starting=scope == "student" and workspace_key(scope, "", tid) in keys) for tid in wanted)
     return [d for d in decided if d.template is not None]
 
 

@@ -29,8 +29,14 @@ def test_an_offer_sets_a_new_disk_aside_but_not_one_the_student_already_has(clie
     fresh = _offer(client.get("/app/workspaces", query_string={"t": token}).get_data(as_text=True))
     assert "Its 50 GB disk sets aside $" in fresh, fresh
     emily = session.scalar(select(Person).where(Person.sub == "student-1"))
-    held = make_running(session, course.id, emily.id, course.created_at, link="final-project")
+    aside = make_running(session, course.id, emily.id, course.created_at, link="aside")
+    aside.template_id, aside.instance_type, aside.volume_gb = "ml-final-project", "t3.large", 50
+    aside.link_key = "template:ml-final-project#before-1"
+    session.commit()  # set aside by a restore: its link would not find it, so a new disk is still set aside
+    assert "sets aside $" in _offer(client.get("/app/workspaces", query_string={"t": token}).get_data(as_text=True))
+    held = make_running(session, course.id, emily.id, course.created_at, link="held")
     held.template_id, held.instance_type, held.volume_gb = "ml-final-project", "t3.large", 50
+    held.link_key = "template:ml-final-project"  # what the final project's link looks for
     session.commit()
     again = _offer(client.get("/app/workspaces", query_string={"t": token}).get_data(as_text=True))
     assert "sets aside" not in again and "if left running 24/7" in again, again
