@@ -247,7 +247,8 @@ def _course_lines(session: Session, course_id: int) -> tuple[CourseLine, ...]:
 def course_report(
     session: Session, course: Course, *, prices: RegionPrices | None = None, now: datetime | None = None
 ) -> CourseReport | None:
-    """The cost report of a course (five statements whatever its size); None when the course is not set up.
+    """The cost report of a course (five statements whatever its size, six with `prices`); None when the course is
+    not set up.
     With `prices`, each student's row has their disks' reserve, as their budget page has it, and the course's
     position is read too (one statement more): what is available is then what launches are judged against."""
     policy = session.get(CoursePolicy, course.id)
@@ -255,7 +256,7 @@ def course_report(
         return None
     at = now or utcnow()
     reserve = (lambda gbs: storage_reserve(course, policy, gbs, at, prices)) if prices else None
-    # course_money.Allocation, folded into the grants statement (the report stays at four statements)
+    # course_money.Allocation, folded into the grants statement (no statement of its own)
     active = (
         select(func.count(Enrollment.id))
         .where(
