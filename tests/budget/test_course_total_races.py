@@ -126,3 +126,32 @@ def test_a_start_and_a_set_up_copy_at_once_both_finish(engine, session):
         start.close()
     other.join(30)
     assert opened.ws is not None and outcome == ["copied"]
+
+
+def test_the_start_button_waits_for_the_courses_money_lock(app, client, canvas, session, engine):
+    """POST /app/workspaces/<id>/start takes the course's lock before the workspace row: while another Start holds
+    it, the button's request waits, then starts the workspace."""
+    from classroom.services.course_money import lock_course_money
+    from tests.provisioning.test_workspace_web import _form, _running_workspace
+
+    emily, ws = _running_workspace(client, canvas, session)
+    ws.state = WorkspaceState.STOPPED
+    session.commit()
+    holder = make_session_factory(engine)()
+    answers: list[int] = []
+    try:
+        lock_course_money(holder, ws.course_id)  # another Start of the course, not yet committed
+        button = threading.Thread(
+            target=lambda: answers.append(
+                client.post(f"/app/workspaces/{ws.id}/start", data=_form(app, emily)).status_code
+            )
+        )
+        button.start()
+        button.join(1.0)
+        assert button.is_alive() and answers == []  # waiting for the course's lock
+    finally:
+        holder.rollback()
+        holder.close()
+    button.join(30)
+    session.refresh(ws)
+    assert answers == [303] and ws.state is WorkspaceState.STARTING
