@@ -14,6 +14,7 @@ from werkzeug.datastructures import MultiDict
 from classroom.budget.charts import Bar, daily_spend_chart
 from classroom.budget.enforcement import ANOMALY_FACTOR, idle_text
 from classroom.budget.figures import CourseReport, term_progress
+from classroom.budget.final_text import dollars
 from classroom.budget.runway import pace_sentence
 from classroom.db import utcnow
 from classroom.models import BudgetGrant
@@ -50,12 +51,6 @@ CSV_HEADER = (
     "kept_for_disks",
     "left",
 )
-
-
-def dollars(value: Decimal) -> str:
-    """Dollars to the cent with thousands separators, rounded half up like `money`: $1,200.00."""
-    cents = value.quantize(CENT, rounding=ROUND_HALF_UP)
-    return f"-${-cents:,.2f}" if cents < 0 else f"${cents:,.2f}"
 
 
 def hours(value: Decimal) -> str:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from classroom.audit import append_event
-from classroom.budget.policy import money
+from classroom.budget.final_text import dollars
 from classroom.models import BudgetGrant, Course
 from classroom.services.budgets import BudgetError
 from classroom.services.course_money import allocation, lock_course_money
@@ -34,11 +34,12 @@ def grant_budget(
     lock_course_money(session, course.id)  # two grants at once cannot both fit the same remainder
     pot = allocation(session, course.id)
     if pot is None or amount > pot.unallocated:
-        left = money(max(Decimal(0), pot.unallocated)) if pot else money(Decimal(0))
-        total = money(pot.total) if pot else money(Decimal(0))
+        left = dollars(max(Decimal(0), pot.unallocated)) if pot else dollars(Decimal(0))
+        total = dollars(pot.total) if pot else dollars(Decimal(0))
         raise BudgetError(
-            f"A grant of {money(amount)} does not fit the course total of {total}: {left} is unallocated. "
-            "Ask your IT department to raise the course's allocation first."
+            f"A grant of {dollars(amount)} does not fit the course total of {total}: {left} is unallocated. "
+            "If your IT department raises the course's allocation, enter the new total budget on the Set-up page, "
+            "then grant again."
         )
     grant = BudgetGrant(
         course_id=course.id, person_id=person_id, amount=amount, kind=kind, reason=reason.strip(), granted_by=granted_by
