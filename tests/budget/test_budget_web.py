@@ -140,6 +140,7 @@ def test_cost_report_shows_totals_rows_weeks_and_anomalies(client, canvas, sessi
     assert resp.status_code == 200
     assert "Total: $43.30 / $1,200.00 (4%)" in html  # 24.80 + 12.50 + 6.00
     assert "Available</dt>" in html and "<strong>$1,156.70</strong>" in html  # 1,200 − 43.30: grants come out of it
+    assert "median $21.65 among the 2 who spent anything" in html  # Emily and David; Sophie spent nothing
     table = html.split('id="students-h"')[1].split('id="weeks-h"')[0]
     row = re.search(r"Emily Chen.*?</tr>", table, re.S).group(0)
     assert "$24.80" in row and "103%" in row and "10.0" in row and "$2.48" in row and "Over cap" in row
