@@ -56,15 +56,16 @@ def whole_days(value: Decimal) -> int:
 
 
 def running_sentence(r: Runway, cap_text: str) -> str:
-    """What a workspace left running 24/7 does to the budget (the launch check's and the request's projection)."""
+    """What a workspace left running 24/7 does to the budget (the launch check's and the request's projection):
+    read by the student and, in a request, by the instructors, so it names no one as "you"."""
     limit = f" (the course's daily limit of {cap_text} stops it each day)" if r.capped else ""
     if r.lasts_the_term:
         assert r.term_days is not None
         return (
-            f"Even left running 24/7{limit}, your budget is enough for the rest of the term "
+            f"Even left running 24/7{limit}, the budget is enough for the rest of the term "
             f"(it ends in {_days_phrase(r.term_days)})."
         )
-    return f"This workspace will use your remaining budget in about {r.days} days if left running 24/7{limit}."
+    return f"This workspace would use the rest of the budget in about {r.days} days if left running 24/7{limit}."
 
 
 def pace_sentence(r: Runway, burn_text: str) -> str:

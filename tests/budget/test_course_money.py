@@ -100,8 +100,8 @@ def test_the_start_page_sets_the_new_disk_aside_before_it_counts_days(client, ca
     html = client.get("/app/workspace", query_string={"t": token}).get_data(as_text=True)
     found = re.search(
         r"you have \$24\.00 left of \$24\.00\.\s+Its 50 GB disk sets aside \$([\d.]+) of the budget until the term "
-        r"ends and the 14 days it is kept after, so \$([\d.]+) is left for running it\. This workspace will use your "
-        r"remaining budget in about ([\d.]+) days",
+        r"ends and the 14 days it is kept after, so \$([\d.]+) is left for running it\. This workspace would use "
+        r"the rest of the budget in about ([\d.]+) days",
         html,
     )
     assert found, html

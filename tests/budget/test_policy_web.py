@@ -119,6 +119,7 @@ def test_request_approve_then_confirm_with_projection(client, canvas, session):
     listing = client.get("/app/requests", query_string={"t": teacher}).get_data(as_text=True)
     assert "ML final-project workspace" in listing and "ml-final-project</td>" not in listing
     assert "Emily Chen" in listing and "$0.00 spent of $24.00" in listing and "10.7 days" in listing
+    assert "would use the rest of the budget in about 10.7 days" in listing  # the instructor reads it: no "your"
     request_id = session.scalar(select(TemplateRequest.id))
     assert client.post(f"/app/requests/{request_id}/approve", data=hidden_fields(listing)).status_code == 303
     assert session.scalar(select(func.count(Notification.id))) == 2  # and the student
@@ -127,7 +128,7 @@ def test_request_approve_then_confirm_with_projection(client, canvas, session):
     confirm = client.get("/app/workspace", query_string={"t": student})
     html = confirm.get_data(as_text=True)
     assert confirm.status_code == 200 and "Start my workspace" in html
-    assert "will use your remaining budget in about 10.7 days" in html  # $24 / $2.25 a day
+    assert "would use the rest of the budget in about 10.7 days" in html  # $24 / $2.25 a day
     assert count_rows(session.get_bind(), "workspaces") == 0  # nothing until the student confirms
     assert client.post("/app/workspace", data=hidden_fields(html)).status_code == 303
     assert count_rows(session.get_bind(), "workspaces") == 1

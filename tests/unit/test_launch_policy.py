@@ -47,7 +47,7 @@ def test_a_new_disk_is_set_aside_before_the_days_of_running_are_counted() -> Non
     d = check(hours_left=Decimal(720))
     assert d.allowed and d.projection_days == Decimal("7.1")
     assert d.message.startswith("Its 30 GB disk sets aside $3.47 of the budget until the term ends and the 14 days")
-    assert "so $8.53 is left for running it. This workspace will use your remaining budget in about 7.1" in d.message
+    assert "so $8.53 is left for running it. This workspace would use the rest of the budget in about 7.1" in d.message
     restart = check(hours_left=Decimal(720), new_disk=False)
     assert restart.projection_days == Decimal("10.0") and "sets aside" not in restart.message
 
