@@ -49,35 +49,19 @@ def test_wrong_audience_expired_and_forged_assertions_are_refused(
 ) -> None:
     now = int(time.time())
     other_kid, other_pem, _ = new_key()
+
+    def claims(jti: str) -> dict[str, object]:
+        """A well-formed assertion's claims, signed below with a key the platform does not have."""
+        aud = "http://localhost/demo-lms/token"
+        return {"iss": tool.client_id, "sub": tool.client_id, "aud": aud, "iat": now, "exp": now + 60, "jti": jti}
+
     bad = [
         tool.assertion(aud="http://localhost/demo-lms/auth"),
         tool.assertion(iat=now - 900, exp=now - 300),
         tool.assertion(sub="someone-else"),
         tool.assertion(jti=None),
-        tool.sign(
-            {
-                "iss": tool.client_id,
-                "sub": tool.client_id,
-                "aud": "http://localhost/demo-lms/token",
-                "iat": now,
-                "exp": now + 60,
-                "jti": "forged",
-            },
-            pem=other_pem,
-            kid=tool.key[0],
-        ),
-        tool.sign(
-            {
-                "iss": tool.client_id,
-                "sub": tool.client_id,
-                "aud": "http://localhost/demo-lms/token",
-                "iat": now,
-                "exp": now + 60,
-                "jti": "unknown-kid",
-            },
-            pem=other_pem,
-            kid=other_kid,
-        ),
+        tool.sign(claims("forged"), pem=other_pem, kid=tool.key[0]),
+        tool.sign(claims("unknown-kid"), pem=other_pem, kid=other_kid),
         tool.assertion(iss="not-registered", sub="not-registered"),
         "not-a-jwt",
     ]
