@@ -207,7 +207,15 @@ def requests_list() -> str:
         if r.status is RequestStatus.PENDING
     }
     names = {r.template_id: template_name(catalog, r.template_id) for r, _ in rows}
-    return page("setup/requests.html", rows=rows, pending=RequestStatus.PENDING, contexts=contexts, names=names)
+    decided = {"approve": "Approved", "deny": "Denied"}.get(request.args.get("decided", ""))  # after a decision
+    return page(
+        "setup/requests.html",
+        rows=rows,
+        pending=RequestStatus.PENDING,
+        contexts=contexts,
+        names=names,
+        decided=decided,
+    )
 
 
 @bp.post("/app/requests/<int:request_id>/<any(approve, deny):decision>")
@@ -221,4 +229,4 @@ def decide(request_id: int, decision: str) -> Response:
     except BudgetError as exc:
         raise Forbidden(str(exc), status=409, title="Not possible") from exc
     commit()
-    return redirect(url_for("setup.requests_list", t=g.tool_token), code=303)
+    return redirect(url_for("setup.requests_list", t=g.tool_token, decided=decision), code=303)

@@ -121,7 +121,10 @@ def test_request_approve_then_confirm_with_projection(client, canvas, session):
     assert "Emily Chen" in listing and "$0.00 spent of $24.00" in listing and "10.7 days" in listing
     assert "would use the rest of the budget in about 10.7 days" in listing  # the instructor reads it: no "your"
     request_id = session.scalar(select(TemplateRequest.id))
-    assert client.post(f"/app/requests/{request_id}/approve", data=hidden_fields(listing)).status_code == 303
+    approved = client.post(f"/app/requests/{request_id}/approve", data=hidden_fields(listing))
+    assert approved.status_code == 303
+    after = client.get(approved.headers["Location"]).get_data(as_text=True)
+    assert "Approved. The student is told." in after and "decided" in after
     assert session.scalar(select(func.count(Notification.id))) == 2  # and the student
     answer = session.scalar(select(Notification).order_by(Notification.id.desc()))
     assert "ML final-project workspace was approved" in answer.subject and "ml-final-project" not in answer.body
